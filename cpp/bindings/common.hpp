@@ -1,0 +1,66 @@
+// Shared helpers of the binding layer: array -> view conversion with dtype,
+// ndim and contiguity checks, and complex dtype dispatch.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <complex>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+#include "skysense/views.hpp"
+
+namespace skysense::bind {
+namespace py = pybind11;
+
+
+template <class T, std::size_t N>
+skysense::View<T, N> view(const py::array& a, const char* name, bool writable = false) {
+  using V = std::remove_const_t<T>;
+  if (!py::dtype::of<V>().is(a.dtype()))
+    throw std::invalid_argument(std::string(name) + ": wrong dtype " +
+                                std::string(py::str(a.dtype())) + ", expected " +
+                                std::string(py::str(py::dtype::of<V>())));
+  if (a.ndim() != static_cast<py::ssize_t>(N))
+    throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(N) +
+                                " dimensions, got " + std::to_string(a.ndim()));
+  if (!(a.flags() & py::array::c_style))
+    throw std::invalid_argument(std::string(name) + ": array must be C-contiguous");
+  if (writable && !a.writeable())
+    throw std::invalid_argument(std::string(name) + ": array must be writeable");
+  skysense::View<T, N> v;
+  v.data = static_cast<T*>(const_cast<void*>(a.data()));
+  for (std::size_t d = 0; d < N; ++d) v.shape[d] = a.shape(static_cast<py::ssize_t>(d));
+  return v;
+}
+
+inline void require(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+inline void check_geometry(const skysense::ConstView<double, 2>& antennas, std::ptrdiff_t n_per_bs,
+                    const skysense::ConstView<std::int64_t, 2>& pairs) {
+  require(antennas.shape[1] == 3, "antennas: expected shape (n_antennas, 3)");
+  require(n_per_bs > 0 && antennas.shape[0] % n_per_bs == 0,
+          "n_per_bs must divide the number of antennas");
+  require(pairs.shape[1] == 2, "pairs: expected shape (n_pairs, 2)");
+  const std::int64_t n_bs = antennas.shape[0] / n_per_bs;
+  for (std::ptrdiff_t i = 0; i < pairs.size(); ++i)
+    require(pairs.data[i] >= 0 && pairs.data[i] < n_bs, "pairs: BS index out of range");
+}
+
+// Calls fn.template operator()<T>() with T = float for complex64 `out`, double for complex128.
+template <class Fn>
+void dispatch_complex(const py::array& out, Fn&& fn) {
+  if (py::dtype::of<std::complex<float>>().is(out.dtype()))
+    fn(float{});
+  else if (py::dtype::of<std::complex<double>>().is(out.dtype()))
+    fn(double{});
+  else
+    throw std::invalid_argument("out: dtype must be complex64 or complex128, got " +
+                                std::string(py::str(out.dtype())));
+}
+
+}  // namespace skysense::bind

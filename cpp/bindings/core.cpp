@@ -1,0 +1,13 @@
+// skysense._core: thin pybind11 bindings.  Each binding checks array dtypes and
+// shapes (the Python layer has already validated values), builds views, releases
+// the GIL and calls one kernel.  No physics here.  One register_* per kernel family.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void register_sensing(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "skysense compiled kernels (private; use the skysense Python API)";
+  register_sensing(m);
+}

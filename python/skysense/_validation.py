@@ -1,0 +1,136 @@
+"""Input coercion and validation shared by every public entry point.
+
+Checks run in the order ndim, shape, dtype, finiteness, and every message names
+the argument, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from numbers import Real
+
+import numpy as np
+
+__all__ = [
+    "MemoryLimitError",
+    "as_array",
+    "check_memory",
+    "check_count",
+    "check_positive",
+    "check_finite_scalar",
+    "complex_dtype",
+    "resolve_workers",
+]
+
+#: Default ceiling for a dense array that a function is asked to allocate [bytes].
+DEFAULT_MAX_BYTES = 1 << 30
+
+
+class MemoryLimitError(MemoryError):
+    """A requested dense array would exceed the configured memory limit."""
+
+
+def check_finite_scalar(value, name: str) -> float:
+    """Return ``value`` as float; raise if it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, Real | np.number):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive(value, name: str, *, strict: bool = True) -> float:
+    """Return ``value`` as a finite float > 0 (or >= 0 when ``strict`` is False)."""
+    value = check_finite_scalar(value, name)
+    if value < 0 or (strict and value == 0):
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {value}")
+    return value
+
+
+def check_count(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def complex_dtype(dtype) -> np.dtype:
+    """Validate a complex dtype: complex64 or complex128."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be complex64 or complex128, got {dtype!r}") from exc
+    if dt not in (np.dtype(np.complex64), np.dtype(np.complex128)):
+        raise TypeError(f"dtype must be complex64 or complex128, got {dt}")
+    return dt
+
+
+def as_array(
+    x,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    shape: tuple[int | None, ...] | None = None,
+    dtype=None,
+    kind: str = "fc",
+    check_finite: bool = True,
+) -> np.ndarray:
+    """Coerce ``x`` to a C-contiguous ndarray and validate it.
+
+    Parameters
+    ----------
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+    shape : tuple, optional
+        Expected shape; ``None`` entries match any length.
+    dtype : dtype, optional
+        Target dtype; values are cast to it only after the kind check passed.
+    kind : str
+        Allowed dtype kinds of the input (``'f'`` float, ``'c'`` complex,
+        ``'i'``/``'u'`` integer, ``'b'`` bool).
+    check_finite : bool
+        Reject NaN/Inf entries.
+    """
+    arr = np.asarray(x)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name} must have ndim in {allowed}, got shape {arr.shape}")
+    if shape is not None and (
+        arr.ndim != len(shape)
+        or any(e is not None and e != s for e, s in zip(shape, arr.shape, strict=True))
+    ):
+        want = "(" + ", ".join("n" if e is None else str(e) for e in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if arr.dtype.kind not in kind:
+        raise TypeError(f"{name} has dtype {arr.dtype}, expected kind in {kind!r}")
+    if check_finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return np.ascontiguousarray(arr)
+
+
+def check_memory(nbytes: int, what: str, max_bytes: float | None, alternative: str = "") -> None:
+    """Raise :class:`MemoryLimitError` if allocating ``nbytes`` exceeds ``max_bytes``."""
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    if nbytes > limit:
+        hint = f"; use {alternative} instead" if alternative else ""
+        raise MemoryLimitError(
+            f"{what} needs {nbytes / 2**20:.1f} MiB, above the limit of "
+            f"{limit / 2**20:.1f} MiB (max_bytes){hint}"
+        )
+
+
+def resolve_workers(workers) -> int:
+    """Number of threads: ``None`` or -1 means every CPU available to this process."""
+    if workers is None or workers == -1:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - non-Linux
+            return max(1, os.cpu_count() or 1)
+    return check_count(workers, "workers")

@@ -1,0 +1,15 @@
+"""numba kernels behind :class:`skysense.imaging.SensingOperator` (compiled on first use)."""
+
+from __future__ import annotations
+
+import numba
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def accumulate_conj_products(w, h, z):  # pragma: no cover - compiled
+    """``z[n, v] += sum_j h[j, v] * w[n, j, v]``; w (n, J, V), h (J, V), z (n, V)."""
+    n_frames, n_rows, n_vox = w.shape
+    for n in numba.prange(n_frames):
+        for j in range(n_rows):
+            for v in range(n_vox):
+                z[n, v] += h[j, v] * w[n, j, v]

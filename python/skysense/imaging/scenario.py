@@ -1,0 +1,328 @@
+"""Geometry and radio parameters of a cooperative-ISAC imaging scenario.
+
+Conventions (see Huang et al., IEEE TWC 2026, Secs. II-III and V-A):
+
+* Voxels are ordered C-order over the grid axes ``(x, y, z)``: z fastest, then y, then x.
+  Voxel centres sit at ``roi_center_m + (i - (n - 1) / 2) * voxel_size_m`` per axis.
+* BSs sit on a regular polygon of side ``bs_spacing_m`` at height ``bs_height_m``; for
+  four BSs that is the square (-70, 70), (70, 70), (70, -70), (-70, -70) of the
+  authors' code.  Each carries a vertical ``N0 x N0`` UPA whose broadside faces the
+  ROI centre; antenna index = ``vertical * N0 + horizontal`` (horizontal fastest).
+* Rows of the sensing matrix are ordered ``(subcarrier, pair, rx antenna, tx antenna)``
+  with the tx antenna fastest; pairs are ``(tx BS, rx BS)`` with ``tx <= rx`` (mode A),
+  ``tx < rx`` (mode B, bistatic) or ``tx == rx`` (mode C, monostatic).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from skysense._validation import check_count, check_finite_scalar, check_positive
+
+__all__ = ["SPEED_OF_LIGHT", "Scenario"]
+
+#: Speed of light used throughout [m/s] (the authors' code uses 3e8).
+SPEED_OF_LIGHT = 3e8
+
+_MODES = ("A", "B", "C")
+_GRIDS = ("centered", "edges")
+
+
+def dbm_to_watt(p_dbm: float) -> float:
+    """Convert a power in dBm to watts."""
+    return 10.0 ** ((p_dbm - 30.0) / 10.0)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A cooperative-ISAC imaging scenario (defaults: the paper's 2D setting).
+
+    Parameters
+    ----------
+    roi_size_m : tuple of 3 float
+        ROI extent along x, y, z [m]. A zero z-extent gives a single layer (2D ROI).
+    roi_center_m : tuple of 3 float
+        ROI centre [m].
+    voxel_size_m : float
+        Voxel edge d0 [m]; each axis holds ``round(size / d0)`` voxels.
+    n_bs : int
+        Number of base stations N_b.
+    bs_spacing_m : float
+        Side length of the regular BS polygon [m] (the paper's "BS distance").
+    bs_height_m : float
+        BS (array centre) height [m].
+    bs_positions_m : tuple of (x, y, z) tuples, optional
+        Explicit BS positions [m]; overrides ``n_bs``, ``bs_spacing_m`` and ``bs_height_m``.
+    n_antennas_side : int
+        UPA side N0 (N0 x N0 antennas per BS).
+    spacing_factor : float
+        Antenna spacing scale xi; element spacing is ``xi * lambda0 / 2``.
+    carrier_frequency_hz : float
+        Centre carrier f0 [Hz].
+    n_subcarriers : int
+        Number of subcarriers N_f.
+    bandwidth_hz : float
+        Total bandwidth B [Hz] (unused when ``n_subcarriers == 1``).
+    subcarrier_grid : {"centered", "edges"}
+        ``"centered"``: ``f0 + (n - (N_f - 1) / 2) B / N_f``; ``"edges"``: N_f points
+        spanning ``f0 +- B / 2``.
+    antenna_gain : float
+        Combined tx/rx antenna gain G_s (linear).
+    sensing_power_dbm : float
+        Sensing power P_s [dBm]; each subcarrier gets ``P_s / N_f``.
+    noise_power_dbm : float
+        Noise power P_n per measurement entry [dBm].
+    mode : {"A", "B", "C"}
+        A: all ``N_b (N_b + 1) / 2`` pairs, B: bistatic pairs, C: monostatic pairs.
+    legacy_rotation : bool
+        Reproduce the authors' MATLAB UPA-rotation bug (skewed horizontal offsets).
+    """
+
+    roi_size_m: tuple[float, float, float] = (120.0, 120.0, 0.0)
+    roi_center_m: tuple[float, float, float] = (0.0, 0.0, 40.0)
+    voxel_size_m: float = 3.0
+    n_bs: int = 4
+    bs_spacing_m: float = 140.0
+    bs_height_m: float = 20.0
+    bs_positions_m: tuple[tuple[float, float, float], ...] | None = None
+    n_antennas_side: int = 4
+    spacing_factor: float = 1.0
+    carrier_frequency_hz: float = 2.6e9
+    n_subcarriers: int = 1
+    bandwidth_hz: float = 40e6
+    subcarrier_grid: str = "centered"
+    antenna_gain: float = 4.0
+    sensing_power_dbm: float = 40.0
+    noise_power_dbm: float = -110.0
+    mode: str = "A"
+    legacy_rotation: bool = False
+
+    def __post_init__(self):
+        for name in ("roi_size_m", "roi_center_m"):
+            vec = getattr(self, name)
+            if len(vec) != 3:
+                raise ValueError(f"{name} must have 3 entries (x, y, z), got {len(vec)}")
+            for i, v in enumerate(vec):
+                check_finite_scalar(v, f"{name}[{i}]")
+            object.__setattr__(self, name, tuple(float(v) for v in vec))
+        for i, size in enumerate(self.roi_size_m):
+            check_positive(size, f"roi_size_m[{i}]", strict=False)
+        if self.roi_size_m[0] == 0 or self.roi_size_m[1] == 0:
+            raise ValueError(f"roi_size_m must be > 0 along x and y, got {self.roi_size_m}")
+        d0 = check_positive(self.voxel_size_m, "voxel_size_m")
+        for i, size in enumerate(self.roi_size_m):
+            if size > 0 and d0 > size:
+                raise ValueError(
+                    f"voxel_size_m={d0} is larger than the ROI extent roi_size_m[{i}]={size}"
+                )
+        check_count(self.n_antennas_side, "n_antennas_side")
+        check_count(self.n_subcarriers, "n_subcarriers")
+        for name in ("spacing_factor", "carrier_frequency_hz", "antenna_gain"):
+            check_positive(getattr(self, name), name)
+        check_positive(self.bandwidth_hz, "bandwidth_hz", strict=False)
+        check_finite_scalar(self.sensing_power_dbm, "sensing_power_dbm")
+        check_finite_scalar(self.noise_power_dbm, "noise_power_dbm")
+        check_finite_scalar(self.bs_height_m, "bs_height_m")
+        if self.n_subcarriers > 1 and self.bandwidth_hz == 0:
+            raise ValueError("bandwidth_hz must be > 0 when n_subcarriers > 1")
+        if self.n_subcarriers > 1 and self.bandwidth_hz / 2 >= self.carrier_frequency_hz:
+            raise ValueError("bandwidth_hz must be smaller than 2 * carrier_frequency_hz")
+        if self.subcarrier_grid not in _GRIDS:
+            raise ValueError(f"subcarrier_grid must be one of {_GRIDS}, got {self.subcarrier_grid!r}")
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}")
+        if self.bs_positions_m is not None:
+            pos = np.asarray(self.bs_positions_m, dtype=float)
+            if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] < 1:
+                raise ValueError(
+                    f"bs_positions_m must be a sequence of (x, y, z) triples, got shape {pos.shape}"
+                )
+            if not np.isfinite(pos).all():
+                raise ValueError("bs_positions_m contains NaN or Inf")
+            object.__setattr__(self, "bs_positions_m", tuple(map(tuple, pos.tolist())))
+            object.__setattr__(self, "n_bs", pos.shape[0])
+        else:
+            check_count(self.n_bs, "n_bs")
+            check_positive(self.bs_spacing_m, "bs_spacing_m")
+        if self.mode == "B" and self.n_bs < 2:
+            raise ValueError(f"mode 'B' (bistatic) needs n_bs >= 2, got {self.n_bs}")
+        self._check_bs_outside_roi()
+
+    # -- constructors --------------------------------------------------------------------
+    @classmethod
+    def paper_3d(cls, **overrides) -> Scenario:
+        """The paper's 3D ROI: 100 x 100 x 80 m centred at 80 m, d0 = 5 m (20 x 20 x 16),
+        2 x 2 UPAs, N_f = 6 over B = 40 MHz, P_s = 40 dBm (Sec. V-B3)."""
+        base = {
+            "roi_size_m": (100.0, 100.0, 80.0),
+            "roi_center_m": (0.0, 0.0, 80.0),
+            "voxel_size_m": 5.0,
+            "n_antennas_side": 2,
+            "n_subcarriers": 6,
+            "bandwidth_hz": 40e6,
+        }
+        base.update(overrides)
+        return cls(**base)
+
+    def replace(self, **changes) -> Scenario:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    # -- grid ------------------------------------------------------------------------------
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        """Voxels per axis ``(n_x, n_y, n_z)``."""
+        d0 = self.voxel_size_m
+        return tuple(max(1, round(s / d0)) if s > 0 else 1 for s in self.roi_size_m)
+
+    @property
+    def n_voxels(self) -> int:
+        """Number of voxels N_v."""
+        return math.prod(self.grid_shape)
+
+    def axis_centers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Voxel-centre coordinates along x, y and z [m]."""
+        d0 = self.voxel_size_m
+        return tuple(
+            c + (np.arange(n) - (n - 1) / 2.0) * d0
+            for c, n in zip(self.roi_center_m, self.grid_shape, strict=True)
+        )
+
+    def voxel_centers(self) -> np.ndarray:
+        """Voxel centres, shape ``(n_voxels, 3)`` [m], C-order over (x, y, z)."""
+        gx, gy, gz = np.meshgrid(*self.axis_centers(), indexing="ij")
+        return np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
+
+    def roi_bounds(self) -> np.ndarray:
+        """Lower and upper ROI corners, shape ``(2, 3)`` [m] (grid edges, half a voxel out)."""
+        half = np.asarray(self.grid_shape) * self.voxel_size_m / 2.0
+        half[2] = half[2] if self.roi_size_m[2] > 0 else 0.0
+        c = np.asarray(self.roi_center_m)
+        return np.stack([c - half, c + half])
+
+    def voxel_index(self, points: np.ndarray) -> np.ndarray:
+        """Linear index of the voxel containing each point, shape ``(...,)``; -1 outside."""
+        points = np.asarray(points, dtype=float)
+        n = np.asarray(self.grid_shape)
+        lo = np.asarray(self.roi_center_m) - n * self.voxel_size_m / 2.0
+        idx = np.floor((points - lo) / self.voxel_size_m).astype(np.int64)
+        if self.roi_size_m[2] == 0:  # single layer: z is not quantised
+            idx[..., 2] = 0
+        inside = np.all((idx >= 0) & (idx < n), axis=-1)
+        lin = (idx[..., 0] * n[1] + idx[..., 1]) * n[2] + idx[..., 2]
+        return np.where(inside, lin, -1)
+
+    # -- base stations and arrays ------------------------------------------------------------
+    @property
+    def wavelength_m(self) -> float:
+        """Centre wavelength lambda0 [m]."""
+        return SPEED_OF_LIGHT / self.carrier_frequency_hz
+
+    def bs_positions(self) -> np.ndarray:
+        """BS (array centre) positions, shape ``(n_bs, 3)`` [m]."""
+        if self.bs_positions_m is not None:
+            return np.asarray(self.bs_positions_m, dtype=float)
+        n = self.n_bs
+        if n == 1:
+            radius, angles = 0.0, np.zeros(1)
+        else:
+            radius = self.bs_spacing_m / (2.0 * math.sin(math.pi / n))
+            angles = 3 * math.pi / 4 - 2 * math.pi * np.arange(n) / n  # clockwise from (-, +)
+        cx, cy, _ = self.roi_center_m
+        return np.stack(
+            [cx + radius * np.cos(angles), cy + radius * np.sin(angles), np.full(n, self.bs_height_m)],
+            axis=1,
+        )
+
+    def antenna_positions(self) -> np.ndarray:
+        """Antenna positions, shape ``(n_bs, N0**2, 3)`` [m]."""
+        n0 = self.n_antennas_side
+        spacing = self.spacing_factor * self.wavelength_m / 2.0
+        offsets = (np.arange(n0) - (n0 - 1) / 2.0) * spacing
+        horiz = np.tile(offsets, n0)  # horizontal index fastest
+        vert = np.repeat(offsets, n0)
+        bs = self.bs_positions()
+        out = np.empty((bs.shape[0], n0 * n0, 3))
+        for b, p in enumerate(bs):
+            to_center = np.asarray(self.roi_center_m[:2]) - p[:2]
+            norm = np.hypot(*to_center)
+            normal = to_center / norm if norm > 0 else np.array([1.0, 0.0])
+            # In-plane horizontal axis (sin a, cos a), a taken modulo pi as in the authors' code.
+            a = math.atan2(-normal[1], normal[0]) % math.pi
+            if self.legacy_rotation:
+                # get_antenna_pos.m overwrites x before computing y.
+                hx = horiz * math.sin(a)
+                hy = -hx * math.sin(a) + horiz * math.cos(a)
+            else:
+                hx, hy = horiz * math.sin(a), horiz * math.cos(a)
+            out[b, :, 0] = p[0] + hx
+            out[b, :, 1] = p[1] + hy
+            out[b, :, 2] = p[2] + vert
+        return out
+
+    def pairs(self) -> np.ndarray:
+        """BS pairs ``(tx, rx)`` of the sensing mode, shape ``(n_pairs, 2)``, int64."""
+        n = self.n_bs
+        keep = {"A": lambda t, r: t <= r, "B": lambda t, r: t < r, "C": lambda t, r: t == r}
+        sel = keep[self.mode]
+        return np.array([(t, r) for t in range(n) for r in range(n) if sel(t, r)], dtype=np.int64)
+
+    # -- radio ------------------------------------------------------------------------------
+    def subcarrier_frequencies_hz(self) -> np.ndarray:
+        """Subcarrier frequencies, shape ``(n_subcarriers,)`` [Hz]."""
+        nf, f0, bw = self.n_subcarriers, self.carrier_frequency_hz, self.bandwidth_hz
+        if nf == 1:
+            return np.array([f0])
+        if self.subcarrier_grid == "centered":
+            return f0 + (np.arange(nf) - (nf - 1) / 2.0) * bw / nf
+        return f0 - bw / 2.0 + np.arange(nf) * bw / (nf - 1)
+
+    def wavenumbers(self) -> np.ndarray:
+        """Wavenumbers ``2 pi f / c``, shape ``(n_subcarriers,)`` [rad/m]."""
+        return 2.0 * math.pi * self.subcarrier_frequencies_hz() / SPEED_OF_LIGHT
+
+    @property
+    def amplitude(self) -> float:
+        """Real factor of every entry of A: ``sqrt(P_s / N_f) * sqrt(G_s) * lambda0 / sqrt(4 pi)``."""
+        power_w = dbm_to_watt(self.sensing_power_dbm) / self.n_subcarriers
+        return math.sqrt(power_w) * math.sqrt(self.antenna_gain) * self.wavelength_m / math.sqrt(
+            4.0 * math.pi
+        )
+
+    @property
+    def noise_power_w(self) -> float:
+        """Noise power per measurement entry [W]."""
+        return dbm_to_watt(self.noise_power_dbm)
+
+    @property
+    def n_antennas(self) -> int:
+        """Antennas per BS, N0**2."""
+        return self.n_antennas_side**2
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of BS pairs of the mode."""
+        n = self.n_bs
+        return {"A": n * (n + 1) // 2, "B": n * (n - 1) // 2, "C": n}[self.mode]
+
+    @property
+    def n_measurements(self) -> int:
+        """Rows of A: ``N_f * n_pairs * N0**4``."""
+        return self.n_subcarriers * self.n_pairs * self.n_antennas**2
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the sensing matrix, ``(n_measurements, n_voxels)``."""
+        return (self.n_measurements, self.n_voxels)
+
+    def _check_bs_outside_roi(self) -> None:
+        lo, hi = self.roi_bounds()
+        for b, p in enumerate(self.bs_positions()):
+            if np.all(p >= lo) and np.all(p <= hi):
+                raise ValueError(
+                    f"BS {b} at {tuple(np.round(p, 3))} m lies inside the ROI "
+                    f"{tuple(lo)}..{tuple(hi)} m (bs_positions_m / bs_height_m / roi_center_m)"
+                )
