@@ -7,8 +7,11 @@
 // lambda_0 sqrt(G_s) / sqrt(4 pi)), q the BS pair (tx BS, rx BS) and r, t the rx and
 // tx antennas of that pair.  Row index = ((f * n_pairs + q) * n_per_bs + r) * n_per_bs + t.
 //
-// Link coefficients are always computed in double precision (the phase k d is
-// thousands of radians), then the product is rounded once to T.
+// The phase k d is thousands of radians, so a double-precision k d already carries
+// ~1e-12 absolute error.  Distances and phases are therefore formed in long double
+// from the exact inputs (positions, frequency, c), reduced modulo 2 pi, and only
+// then rounded: link coefficients are accurate to ~1e-16 relative to their inputs,
+// and the product is rounded once to T.
 #pragma once
 #include <cmath>
 #include <complex>
@@ -25,17 +28,25 @@ namespace detail {
 
 constexpr double kInvSqrt4Pi = 0.28209479177387814;  // 1 / sqrt(4 pi)
 
-// Link coefficients of `n_ant` antennas to `n_pts` points for one wavenumber,
-// written as split real/imag rows: re[a * n_pts + p], im[...].
+constexpr long double kTwoPiL = 6.283185307179586476925286766559005768L;
+
+// Link coefficients of `n_ant` antennas to `n_pts` points at one frequency (cycles
+// per metre `inv_wavelength = f / c`, passed as the exact pair f, c), written as
+// split real/imag rows: re[a * n_pts + p], im[...].
 inline void link_rows(const double* ant, std::ptrdiff_t n_ant, const double* pts,
-                      std::ptrdiff_t n_pts, double k, double* re, double* im) {
+                      std::ptrdiff_t n_pts, double frequency, double speed, double* re,
+                      double* im) {
+  const long double cycles_per_m = static_cast<long double>(frequency) / speed;
   for (std::ptrdiff_t a = 0; a < n_ant; ++a) {
-    const double ax = ant[3 * a], ay = ant[3 * a + 1], az = ant[3 * a + 2];
+    const long double ax = ant[3 * a], ay = ant[3 * a + 1], az = ant[3 * a + 2];
     for (std::ptrdiff_t p = 0; p < n_pts; ++p) {
-      const double dx = pts[3 * p] - ax, dy = pts[3 * p + 1] - ay, dz = pts[3 * p + 2] - az;
-      const double d = std::sqrt(dx * dx + dy * dy + dz * dz);
-      if (!(d > 0.0)) throw std::domain_error("an antenna coincides with a point (zero distance)");
-      const double amp = kInvSqrt4Pi / d, ph = k * d;
+      const long double dx = pts[3 * p] - ax, dy = pts[3 * p + 1] - ay, dz = pts[3 * p + 2] - az;
+      const long double d = std::sqrt(dx * dx + dy * dy + dz * dz);
+      if (!(d > 0.0L)) throw std::domain_error("an antenna coincides with a point (zero distance)");
+      // Phase in turns, keep the fractional part, then radians: exact to ~1e-16 rad.
+      const long double turns = d * cycles_per_m;
+      const double ph = static_cast<double>(kTwoPiL * (turns - std::floor(turns)));
+      const double amp = kInvSqrt4Pi / static_cast<double>(d);
       re[a * n_pts + p] = amp * std::cos(ph);
       im[a * n_pts + p] = -amp * std::sin(ph);
     }
@@ -45,16 +56,16 @@ inline void link_rows(const double* ant, std::ptrdiff_t n_ant, const double* pts
 }  // namespace detail
 
 // out[f, a, p] = h(antennas[a], points[p], f).  Shapes: antennas (n_ant, 3),
-// points (n_pts, 3), wavenumbers (n_f,), out (n_f, n_ant, n_pts).
+// points (n_pts, 3), frequencies (n_f,) [Hz], out (n_f, n_ant, n_pts); speed [m/s].
 template <class T>
 void link_matrix(ConstView<double, 2> antennas, ConstView<double, 2> points,
-                 ConstView<double, 1> wavenumbers, View<std::complex<T>, 3> out, int n_threads) {
-  const std::ptrdiff_t n_f = wavenumbers.shape[0], n_ant = antennas.shape[0],
+                 ConstView<double, 1> frequencies, double speed, View<std::complex<T>, 3> out, int n_threads) {
+  const std::ptrdiff_t n_f = frequencies.shape[0], n_ant = antennas.shape[0],
                        n_pts = points.shape[0];
   parallel_for(n_f * n_ant, n_threads, [&](std::ptrdiff_t i) {
     const std::ptrdiff_t f = i / n_ant, a = i % n_ant;
     std::vector<double> re(static_cast<std::size_t>(n_pts)), im(static_cast<std::size_t>(n_pts));
-    detail::link_rows(antennas.data + 3 * a, 1, points.data, n_pts, wavenumbers.data[f], re.data(),
+    detail::link_rows(antennas.data + 3 * a, 1, points.data, n_pts, frequencies.data[f], speed, re.data(),
                       im.data());
     std::complex<T>* row = out.data + i * n_pts;
     for (std::ptrdiff_t p = 0; p < n_pts; ++p)
@@ -66,16 +77,16 @@ void link_matrix(ConstView<double, 2> antennas, ConstView<double, 2> points,
 // (n_pairs, 2) of (tx BS, rx BS); out (n_f * n_pairs * n_per_bs^2, n_pts).
 template <class T>
 void sensing_matrix(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
-                    ConstView<double, 2> points, ConstView<double, 1> wavenumbers,
+                    ConstView<double, 2> points, ConstView<double, 1> frequencies, double speed,
                     ConstView<std::int64_t, 2> pairs, double amplitude,
                     View<std::complex<T>, 2> out, int n_threads) {
-  const std::ptrdiff_t n_f = wavenumbers.shape[0], n_ant = antennas.shape[0],
+  const std::ptrdiff_t n_f = frequencies.shape[0], n_ant = antennas.shape[0],
                        n_pts = points.shape[0], n_pairs = pairs.shape[0];
   // Links for every (f, antenna) in double, split real/imag: small (n_f * n_ant * n_pts).
   std::vector<double> re(static_cast<std::size_t>(n_f * n_ant * n_pts)), im(re.size());
   parallel_for(n_f * n_ant, n_threads, [&](std::ptrdiff_t i) {
     const std::ptrdiff_t f = i / n_ant, a = i % n_ant;
-    detail::link_rows(antennas.data + 3 * a, 1, points.data, n_pts, wavenumbers.data[f],
+    detail::link_rows(antennas.data + 3 * a, 1, points.data, n_pts, frequencies.data[f], speed,
                       re.data() + i * n_pts, im.data() + i * n_pts);
   });
   const std::ptrdiff_t block = n_per_bs * n_per_bs;
@@ -101,12 +112,12 @@ void sensing_matrix(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
 // out (n_frames, n_f * n_pairs * n_per_bs^2).
 template <class T>
 void point_target_csi(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
-                      ConstView<double, 1> wavenumbers, ConstView<std::int64_t, 2> pairs,
+                      ConstView<double, 1> frequencies, double speed, ConstView<std::int64_t, 2> pairs,
                       double amplitude, ConstView<double, 3> points,
                       ConstView<std::complex<double>, 2> coeffs, View<std::complex<T>, 2> out,
                       int n_threads) {
   const std::ptrdiff_t n_frames = points.shape[0], n_tg = points.shape[1];
-  const std::ptrdiff_t n_f = wavenumbers.shape[0], n_ant = antennas.shape[0],
+  const std::ptrdiff_t n_f = frequencies.shape[0], n_ant = antennas.shape[0],
                        n_pairs = pairs.shape[0], m = out.shape[1];
   parallel_for_chunks(n_frames, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
     std::vector<double> re(static_cast<std::size_t>(n_f * n_ant * n_tg)), im(re.size());
@@ -116,7 +127,7 @@ void point_target_csi(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
       const double* pts = points.data + 3 * n * n_tg;
       const std::complex<double>* c = coeffs.data + n * n_tg;
       for (std::ptrdiff_t f = 0; f < n_f; ++f)
-        detail::link_rows(antennas.data, n_ant, pts, n_tg, wavenumbers.data[f],
+        detail::link_rows(antennas.data, n_ant, pts, n_tg, frequencies.data[f], speed,
                           re.data() + f * n_ant * n_tg, im.data() + f * n_ant * n_tg);
       for (std::size_t i = 0; i < re.size(); ++i) {
         const std::complex<double> cm = c[static_cast<std::ptrdiff_t>(i) % n_tg];

@@ -10,18 +10,33 @@ from skysense.imaging.scenario import Scenario
 __all__ = ["max_sidelobe", "offgrid_error", "psf"]
 
 
-def _gram_and_norms(a, cols, max_bytes):
-    """Gram columns ``A^H A[:, cols]`` and all column norms of a dense A or an operator."""
+def _check_sensing(a):
+    """Validate a dense A (2-D, finite) or an operator with ``gram`` and ``column_norms``."""
     if isinstance(a, np.ndarray):
-        if a.ndim != 2:
-            raise ValueError(f"A must be 2-D, got shape {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError("A contains NaN or Inf")
+        return as_array(a, "A", ndim=2)
+    if not (hasattr(a, "gram") and hasattr(a, "column_norms") and hasattr(a, "shape")):
+        raise TypeError(
+            f"A must be an ndarray or an operator with gram/column_norms, got {type(a).__name__}"
+        )
+    return a
+
+
+def _psf_rows(a, cols, norms, max_bytes):
+    """``PSF(cols[i], :)`` for a validated A and its column norms."""
+    if isinstance(a, np.ndarray):
         check_memory(a.shape[1] * cols.size * 16, "PSF rows", max_bytes)
-        return a.conj().T @ a[:, cols], np.linalg.norm(a, axis=0)
-    if not (hasattr(a, "gram") and hasattr(a, "column_norms")):
-        raise TypeError(f"expected an ndarray or an operator with gram/column_norms, got {type(a).__name__}")
-    return a.gram(cols, max_bytes=max_bytes), a.column_norms()
+        gram = a.conj().T @ a[:, cols]
+    else:
+        gram = a.gram(cols, max_bytes=max_bytes)
+    out = np.abs(gram.T).astype(np.float64) / (norms[cols, None] * norms[None, :])
+    return np.minimum(out, 1.0)
+
+
+def _column_norms(a):
+    norms = np.linalg.norm(a, axis=0) if isinstance(a, np.ndarray) else a.column_norms()
+    if np.any(norms == 0):
+        raise ValueError("A has an all-zero column; the PSF is undefined there")
+    return norms
 
 
 def _columns(columns, n):
@@ -49,13 +64,9 @@ def psf(a, columns=None, *, max_bytes=None):
     ndarray, shape (k, n_voxels), float64
         ``out[i, n2] = PSF(columns[i], n2)``, in [0, 1] with ones at ``n2 = columns[i]``.
     """
-    n = a.shape[1]
-    cols = _columns(columns, n)
-    gram, norms = _gram_and_norms(a, cols, max_bytes)
-    if np.any(norms == 0):
-        raise ValueError("A has an all-zero column; the PSF is undefined there")
-    out = np.abs(gram.T).astype(np.float64) / (norms[cols, None] * norms[None, :])
-    return np.minimum(out, 1.0)
+    a = _check_sensing(a)
+    cols = _columns(columns, a.shape[1])
+    return _psf_rows(a, cols, _column_norms(a), max_bytes)
 
 
 def max_sidelobe(a, columns=None, *, chunk=512, max_bytes=None):
@@ -73,11 +84,13 @@ def max_sidelobe(a, columns=None, *, chunk=512, max_bytes=None):
     -------
     ndarray, shape (k,), float64
     """
+    a = _check_sensing(a)
     cols = _columns(columns, a.shape[1])
+    norms = _column_norms(a)
     out = np.empty(cols.size)
     for lo in range(0, cols.size, chunk):
         sub = cols[lo : lo + chunk]
-        rows = psf(a, sub, max_bytes=max_bytes)
+        rows = _psf_rows(a, sub, norms, max_bytes)
         rows[np.arange(sub.size), sub] = -np.inf
         out[lo : lo + chunk] = rows.max(axis=1)
     return out

@@ -20,7 +20,7 @@ import numpy as np
 from skysense import _core
 from skysense._validation import as_array, check_memory, complex_dtype, resolve_workers
 from skysense.imaging._sensing_numba import accumulate_conj_products
-from skysense.imaging.scenario import Scenario
+from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["SensingOperator", "sensing_matrix", "steering_matrix"]
 
@@ -71,7 +71,8 @@ def steering_matrix(scenario, points, *, dtype=np.complex128, max_bytes=None, wo
     ant = scenario.antenna_positions()
     _run_geometry_kernel(
         _core.sensing_matrix,
-        ant.reshape(-1, 3), scenario.n_antennas, pts, scenario.wavenumbers(), scenario.pairs(),
+        ant.reshape(-1, 3), scenario.n_antennas, pts, scenario.subcarrier_frequencies_hz(), SPEED_OF_LIGHT,
+        scenario.pairs(),
         scenario.amplitude, out, resolve_workers(workers),
     )
     return out
@@ -138,7 +139,7 @@ class SensingOperator:
         ant = s.antenna_positions()
         links = np.empty((s.n_subcarriers, ant.shape[0] * ant.shape[1], s.n_voxels), self.dtype)
         _run_geometry_kernel(_core.link_matrix, ant.reshape(-1, 3), s.voxel_centers(),
-                             s.wavenumbers(), links, resolve_workers(workers))
+                             s.subcarrier_frequencies_hz(), SPEED_OF_LIGHT, links, resolve_workers(workers))
         # (n_f, n_bs, n_ant, n_voxels); the amplitude g is applied to results.
         self._links = links.reshape(s.n_subcarriers, s.n_bs, s.n_antennas, s.n_voxels)
         self._amplitude = s.amplitude

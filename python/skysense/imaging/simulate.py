@@ -8,7 +8,7 @@ import numpy as np
 
 from skysense import _core
 from skysense._validation import check_count, check_memory, check_positive, complex_dtype, resolve_workers
-from skysense.imaging.scenario import Scenario
+from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["ImagingBatch", "simulate"]
 
@@ -18,7 +18,7 @@ COEFFICIENT_MODELS = ("code", "rcs")
 #: Noise models: "exact_norm" rescales each frame's complex Gaussian noise to the exact
 #: norm sqrt(P_n * n_measurements) (the authors' code); "gaussian" is i.i.d. CN(0, P_n).
 NOISE_MODELS = ("exact_norm", "gaussian", "none")
-_MAX_FRAME_RESTARTS = 200
+_MAX_FRAME_RESTARTS = 20
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def simulate(scenario, n_frames, n_targets, *, off_grid=False, min_separation_vo
     y = np.empty((n_frames, m), dt)
     ant = scenario.antenna_positions().reshape(-1, 3)
     try:
-        _core.point_target_csi(ant, scenario.n_antennas, scenario.wavenumbers(), scenario.pairs(),
+        _core.point_target_csi(ant, scenario.n_antennas, scenario.subcarrier_frequencies_hz(), SPEED_OF_LIGHT, scenario.pairs(),
                                scenario.amplitude, np.ascontiguousarray(positions),
                                coeffs.astype(np.complex128), y, resolve_workers(workers))
     except ValueError as exc:
@@ -154,22 +154,20 @@ def _sample_on_grid(scenario, n_frames, n_targets, min_sep, gen):
     return out
 
 
-def _sample_off_grid(scenario, n_frames, n_targets, min_sep, gen, block=64):
+def _sample_off_grid(scenario, n_frames, n_targets, min_sep, gen, block=128, blocks_per_target=16):
     """Continuous positions, shape (n_frames, n_targets, 3) [m], uniform in the ROI with a
     minimum spacing of ``min_sep * voxel_size_m`` (sequential rejection sampling)."""
     lo, hi = scenario.roi_bounds()
-    min_dist2 = (min_sep * scenario.voxel_size_m) ** 2
+    min_dist = min_sep * scenario.voxel_size_m
+    _check_packing(n_targets, min_dist, hi - lo)
     out = np.empty((n_frames, n_targets, 3))
     for n in range(n_frames):
         for _ in range(_MAX_FRAME_RESTARTS):
             placed = 0
-            for _attempt in range(n_targets * 50):
+            for _attempt in range(n_targets * blocks_per_target):
                 cand = gen.uniform(lo, hi, size=(block, 3))
-                if placed:
-                    d2 = np.sum((cand[:, None, :] - out[n, None, :placed]) ** 2, axis=-1)
-                    ok = np.flatnonzero(np.all(d2 >= min_dist2, axis=1))
-                else:
-                    ok = np.arange(1)
+                d2 = np.sum((cand[:, None, :] - out[n, None, :placed]) ** 2, axis=-1)
+                ok = np.flatnonzero(np.all(d2 >= min_dist**2, axis=1))
                 if ok.size:
                     out[n, placed] = cand[ok[0]]
                     placed += 1
@@ -183,6 +181,24 @@ def _sample_off_grid(scenario, n_frames, n_targets, min_sep, gen, block=64):
                 "lower n_targets or min_separation_voxels"
             )
     return out
+
+
+def _check_packing(n_targets, min_dist, extent):
+    """Reject counts that no placement can reach: balls of radius min_dist / 2 around the
+    UAVs are disjoint and lie in the ROI grown by that radius (densest-packing bound)."""
+    r = min_dist / 2.0
+    dims = extent > 0
+    if r == 0 or n_targets == 1:
+        return
+    if dims.sum() == 2:
+        capacity = 0.9069 * np.prod(extent[dims] + 2 * r) / (np.pi * r**2)
+    else:
+        capacity = 0.7405 * np.prod(extent + 2 * r) / (4.0 / 3.0 * np.pi * r**3)
+    if n_targets > capacity:
+        raise ValueError(
+            f"cannot place n_targets={n_targets} UAVs {min_dist} m apart in the ROI "
+            f"(at most {int(capacity)} fit); lower n_targets or min_separation_voxels"
+        )
 
 
 def _draw_coefficients(model, shape, gen):

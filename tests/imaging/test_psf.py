@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from skysense.imaging import (
+    Scenario,
+    SensingOperator,
+    max_sidelobe,
+    offgrid_error,
+    psf,
+    sensing_matrix,
+)
+
+SMALL = Scenario(roi_size_m=(21.0, 15.0, 0.0), n_antennas_side=3)
+
+
+def test_psf_dense_and_operator_agree_and_are_normalised():
+    a = sensing_matrix(SMALL)
+    p = psf(a)
+    assert p.shape == (SMALL.n_voxels, SMALL.n_voxels) and p.dtype == np.float64
+    np.testing.assert_allclose(np.diag(p), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(p, p.T, atol=1e-12)
+    assert p.min() >= 0 and p.max() <= 1
+    np.testing.assert_allclose(psf(SensingOperator(SMALL)), p, atol=1e-12)
+    # definition, eq. (16), for one pair of columns
+    n1, n2 = 3, 17
+    direct = abs(np.vdot(a[:, n1], a[:, n2])) / np.linalg.norm(a[:, n1]) / np.linalg.norm(a[:, n2])
+    assert p[n1, n2] == pytest.approx(direct, rel=1e-12)
+
+
+def test_max_sidelobe_matches_brute_force():
+    a = sensing_matrix(SMALL)
+    p = psf(a)
+    np.fill_diagonal(p, -1)
+    expected = p.max(axis=1)
+    np.testing.assert_allclose(max_sidelobe(a, chunk=4), expected, rtol=1e-12)
+    np.testing.assert_allclose(max_sidelobe(SensingOperator(SMALL), [2, 5]), expected[[2, 5]],
+                               rtol=1e-12)
+
+
+def test_sidelobe_trends_of_fig4():
+    # More antennas, wider spacing and larger voxels all lower P(n1) (Fig. 4(a), 4(b)).
+    base = Scenario(roi_size_m=(30.0, 30.0, 0.0))
+    mean = lambda s: max_sidelobe(SensingOperator(s)).mean()  # noqa: E731
+    p = mean(base)
+    assert mean(base.replace(n_antennas_side=6)) < p
+    assert mean(base.replace(spacing_factor=3.0)) < p
+    assert mean(base.replace(voxel_size_m=5.0)) < p
+
+
+def test_offgrid_error():
+    s = Scenario(n_antennas_side=5)
+    centre = s.voxel_centers()[820]
+    db, dp = offgrid_error(s, centre[None, :])
+    assert db[0] == 0 and dp[0] == 0
+    steps = np.array([1e-4, 1e-3, 1e-2])
+    pts = centre + steps[:, None] * np.array([0.6, 0.8, 0.0])
+    db, dp = offgrid_error(s, pts)
+    np.testing.assert_allclose(dp, steps, rtol=1e-9)
+    assert np.all(np.diff(db) > 0)
+    # the paper: Delta b below -10 dB needs Delta p of about a millimetre
+    assert 10 * np.log10(db[0]) < -10 < 10 * np.log10(db[2])
+
+
+@pytest.mark.parametrize(("call", "exc", "match"), [
+    (lambda: psf(np.ones(4)), ValueError, "ndim"),
+    (lambda: psf(np.full((3, 2), np.nan)), ValueError, "NaN"),
+    (lambda: psf(np.zeros((3, 2))), ValueError, "all-zero column"),
+    (lambda: psf([[1, 2]]), TypeError, "ndarray or an operator"),
+    (lambda: psf(np.ones((3, 2)), columns=[5]), ValueError, "columns"),
+    (lambda: offgrid_error(SMALL, [[500.0, 0, 40]]), ValueError, "outside the ROI"),
+    (lambda: offgrid_error(SMALL, [[0.0, 0]]), ValueError, "points"),
+])
+def test_bad_input(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
