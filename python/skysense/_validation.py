@@ -15,10 +15,10 @@ import numpy as np
 __all__ = [
     "MemoryLimitError",
     "as_array",
-    "check_memory",
     "check_count",
-    "check_positive",
     "check_finite_scalar",
+    "check_memory",
+    "check_positive",
     "complex_dtype",
     "resolve_workers",
 ]

@@ -32,14 +32,20 @@ def demo(out_dir: Path, n_frames: int, seed: int, n_antennas_side: int) -> dict:
 
     scenario = Scenario(n_antennas_side=n_antennas_side)
     nx, ny, nz = scenario.grid_shape
-    print(f"scenario: {scenario.n_bs} BSs, {scenario.n_antennas_side}x{scenario.n_antennas_side} "
-          f"UPAs, mode {scenario.mode}, ROI {nx}x{ny}x{nz} voxels of {scenario.voxel_size_m} m, "
-          f"P_s = {scenario.sensing_power_dbm} dBm")
+    print(
+        f"scenario: {scenario.n_bs} BSs, {scenario.n_antennas_side}x{scenario.n_antennas_side} "
+        f"UPAs, mode {scenario.mode}, ROI {nx}x{ny}x{nz} voxels of {scenario.voxel_size_m} m, "
+        f"P_s = {scenario.sensing_power_dbm} dBm"
+    )
     a, t_dense = _timed(sensing_matrix, scenario)
-    print(f"sensing matrix A: {a.shape[0]} x {a.shape[1]} complex128, "
-          f"{a.nbytes / 2**20:.1f} MiB, assembled in {1e3 * t_dense:.1f} ms")
+    print(
+        f"sensing matrix A: {a.shape[0]} x {a.shape[1]} complex128, "
+        f"{a.nbytes / 2**20:.1f} MiB, assembled in {1e3 * t_dense:.1f} ms"
+    )
     op, t_op = _timed(SensingOperator, scenario)
-    print(f"matrix-free operator: {op.memory_usage() / 2**20:.2f} MiB, built in {1e3 * t_op:.1f} ms")
+    print(
+        f"matrix-free operator: {op.memory_usage() / 2**20:.2f} MiB, built in {1e3 * t_op:.1f} ms"
+    )
 
     results = {"shape": a.shape, "t_dense_s": t_dense}
     for off_grid in (False, True):
@@ -49,15 +55,19 @@ def demo(out_dir: Path, n_frames: int, seed: int, n_antennas_side: int) -> dict:
         top = np.argsort(-np.abs(image), axis=1)[:, :6]
         hits = np.mean([np.isin(batch.voxel_indices[n], top[n]).mean() for n in range(n_frames)])
         kind = "off-grid" if off_grid else "on-grid"
-        print(f"{kind:>8}: simulated {n_frames} frames x 6 UAVs in {1e3 * t_sim:.1f} ms; "
-              f"A^H y in {1e3 * t_bp / n_frames:.2f} ms/frame; "
-              f"UAV voxels among the 6 strongest A^H y voxels: {100 * hits:.0f}%")
+        print(
+            f"{kind:>8}: simulated {n_frames} frames x 6 UAVs in {1e3 * t_sim:.1f} ms; "
+            f"A^H y in {1e3 * t_bp / n_frames:.2f} ms/frame; "
+            f"UAV voxels among the 6 strongest A^H y voxels: {100 * hits:.0f}%"
+        )
         results[f"bp_hits_{kind}"] = hits
 
     centre = np.ravel_multi_index((nx // 2, ny // 2, nz // 2), (nx, ny, nz))
     sidelobes, t_psf = _timed(max_sidelobe, op)
-    print(f"PSF max sidelobe P(n1): mean {sidelobes.mean():.3f}, centre voxel {sidelobes[centre]:.3f}, "
-          f"min {sidelobes.min():.3f}, max {sidelobes.max():.3f} ({1e3 * t_psf:.0f} ms)")
+    print(
+        f"PSF max sidelobe P(n1): mean {sidelobes.mean():.3f}, centre voxel {sidelobes[centre]:.3f}, "
+        f"min {sidelobes.min():.3f}, max {sidelobes.max():.3f} ({1e3 * t_psf:.0f} ms)"
+    )
     figure = plot_psf(psf(op, [centre])[0], scenario, centre, out_dir / "psf.png")
     print(f"wrote {figure}")
     results["sidelobe_mean"] = float(sidelobes.mean())

@@ -34,7 +34,7 @@ def plot_psf(psf_row, scenario, n1, path):
     """
     plt = _pyplot()
     nx, ny, nz = scenario.grid_shape
-    ix, iy, iz = np.unravel_index(n1, (nx, ny, nz))
+    ix, _, iz = np.unravel_index(n1, (nx, ny, nz))
     image = np.asarray(psf_row).reshape(nx, ny, nz)[:, :, iz]
     xs, ys, _ = scenario.axis_centers()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))

@@ -33,14 +33,15 @@ def test_max_sidelobe_matches_brute_force():
     np.fill_diagonal(p, -1)
     expected = p.max(axis=1)
     np.testing.assert_allclose(max_sidelobe(a, chunk=4), expected, rtol=1e-12)
-    np.testing.assert_allclose(max_sidelobe(SensingOperator(SMALL), [2, 5]), expected[[2, 5]],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        max_sidelobe(SensingOperator(SMALL), [2, 5]), expected[[2, 5]], rtol=1e-12
+    )
 
 
 def test_sidelobe_trends_of_fig4():
     # More antennas, wider spacing and larger voxels all lower P(n1) (Fig. 4(a), 4(b)).
     base = Scenario(roi_size_m=(30.0, 30.0, 0.0))
-    mean = lambda s: max_sidelobe(SensingOperator(s)).mean()  # noqa: E731
+    mean = lambda s: max_sidelobe(SensingOperator(s)).mean()
     p = mean(base)
     assert mean(base.replace(n_antennas_side=6)) < p
     assert mean(base.replace(spacing_factor=3.0)) < p
@@ -61,15 +62,18 @@ def test_offgrid_error():
     assert 10 * np.log10(db[0]) < -10 < 10 * np.log10(db[2])
 
 
-@pytest.mark.parametrize(("call", "exc", "match"), [
-    (lambda: psf(np.ones(4)), ValueError, "ndim"),
-    (lambda: psf(np.full((3, 2), np.nan)), ValueError, "NaN"),
-    (lambda: psf(np.zeros((3, 2))), ValueError, "all-zero column"),
-    (lambda: psf([[1, 2]]), TypeError, "ndarray or an operator"),
-    (lambda: psf(np.ones((3, 2)), columns=[5]), ValueError, "columns"),
-    (lambda: offgrid_error(SMALL, [[500.0, 0, 40]]), ValueError, "outside the ROI"),
-    (lambda: offgrid_error(SMALL, [[0.0, 0]]), ValueError, "points"),
-])
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda: psf(np.ones(4)), ValueError, "ndim"),
+        (lambda: psf(np.full((3, 2), np.nan)), ValueError, "NaN"),
+        (lambda: psf(np.zeros((3, 2))), ValueError, "all-zero column"),
+        (lambda: psf([[1, 2]]), TypeError, "ndarray or an operator"),
+        (lambda: psf(np.ones((3, 2)), columns=[5]), ValueError, "columns"),
+        (lambda: offgrid_error(SMALL, [[500.0, 0, 40]]), ValueError, "outside the ROI"),
+        (lambda: offgrid_error(SMALL, [[0.0, 0]]), ValueError, "points"),
+    ],
+)
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

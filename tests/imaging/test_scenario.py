@@ -46,7 +46,9 @@ def test_upa_faces_roi_centre_with_half_wavelength_spacing():
         normal = -p[:2] / np.linalg.norm(p[:2])
         offsets = ant[b] - p
         np.testing.assert_allclose(offsets[:, :2] @ normal, 0, atol=1e-12)  # vertical plane
-        np.testing.assert_allclose(np.linalg.norm(offsets[1] - offsets[0]), s.wavelength_m, rtol=1e-12)
+        np.testing.assert_allclose(
+            np.linalg.norm(offsets[1] - offsets[0]), s.wavelength_m, rtol=1e-12
+        )
         np.testing.assert_allclose(offsets[5] - offsets[0], [0, 0, s.wavelength_m], atol=1e-12)
         np.testing.assert_allclose(offsets.mean(axis=0), 0, atol=1e-12)
 
@@ -56,17 +58,26 @@ def test_legacy_rotation_reproduces_matlab_offsets():
     u = s.wavelength_m / 2
     off = s.antenna_positions() - s.bs_positions()[:, None, :]
     # get_antenna_pos.m: u * (0.707, 0.207) on BS1/BS3 (pi/4), u * (0.707, -1.207) on BS2/BS4.
-    np.testing.assert_allclose(off[0, 3, :2] - off[0, 2, :2], u * np.array([0.7071, 0.2071]), atol=1e-5)
-    np.testing.assert_allclose(off[1, 3, :2] - off[1, 2, :2], u * np.array([0.7071, -1.2071]), atol=1e-5)
-    np.testing.assert_allclose(off[..., 2], Scenario(n_antennas_side=5).antenna_positions()[..., 2]
-                               - s.bs_positions()[:, None, 2])
+    np.testing.assert_allclose(
+        off[0, 3, :2] - off[0, 2, :2], u * np.array([0.7071, 0.2071]), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        off[1, 3, :2] - off[1, 2, :2], u * np.array([0.7071, -1.2071]), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        off[..., 2],
+        Scenario(n_antennas_side=5).antenna_positions()[..., 2] - s.bs_positions()[:, None, 2],
+    )
 
 
-@pytest.mark.parametrize(("mode", "pairs"), [
-    ("A", [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]),
-    ("B", [(0, 1), (0, 2), (1, 2)]),
-    ("C", [(0, 0), (1, 1), (2, 2)]),
-])
+@pytest.mark.parametrize(
+    ("mode", "pairs"),
+    [
+        ("A", [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]),
+        ("B", [(0, 1), (0, 2), (1, 2)]),
+        ("C", [(0, 0), (1, 1), (2, 2)]),
+    ],
+)
 def test_mode_pairs(mode, pairs):
     s = Scenario(n_bs=3, mode=mode)
     assert s.pairs().tolist() == [list(p) for p in pairs]
@@ -77,7 +88,9 @@ def test_subcarrier_grids():
     s = Scenario(n_subcarriers=4, bandwidth_hz=40e6)
     np.testing.assert_allclose(s.subcarrier_frequencies_hz() - 2.6e9, [-15e6, -5e6, 5e6, 15e6])
     e = s.replace(subcarrier_grid="edges")
-    np.testing.assert_allclose(e.subcarrier_frequencies_hz() - 2.6e9, [-20e6, -20e6 / 3, 20e6 / 3, 20e6])
+    np.testing.assert_allclose(
+        e.subcarrier_frequencies_hz() - 2.6e9, [-20e6, -20e6 / 3, 20e6 / 3, 20e6]
+    )
     # power split across subcarriers: amplitude falls by sqrt(N_f)
     assert math.isclose(s.amplitude, Scenario().amplitude / 2)
 
@@ -90,29 +103,32 @@ def test_explicit_bs_positions_and_polygon():
     np.testing.assert_allclose(np.linalg.norm(np.diff(p[:, :2], axis=0), axis=1), 100.0)
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"voxel_size_m": 0}, ValueError, "voxel_size_m"),
-    ({"voxel_size_m": -1}, ValueError, "voxel_size_m"),
-    ({"voxel_size_m": 200}, ValueError, "larger than the ROI"),
-    ({"roi_size_m": (-1, 120, 0)}, ValueError, "roi_size_m"),
-    ({"roi_size_m": (0, 120, 0)}, ValueError, "roi_size_m"),
-    ({"roi_size_m": (120, 120)}, ValueError, "3 entries"),
-    ({"n_antennas_side": 0}, ValueError, "n_antennas_side"),
-    ({"n_antennas_side": 2.5}, TypeError, "n_antennas_side"),
-    ({"n_bs": -2}, ValueError, "n_bs"),
-    ({"carrier_frequency_hz": float("nan")}, ValueError, "carrier_frequency_hz"),
-    ({"sensing_power_dbm": float("inf")}, ValueError, "sensing_power_dbm"),
-    ({"roi_center_m": (0, float("nan"), 40)}, ValueError, "roi_center_m"),
-    ({"mode": "D"}, ValueError, "mode"),
-    ({"mode": "B", "n_bs": 1}, ValueError, "n_bs >= 2"),
-    ({"subcarrier_grid": "random"}, ValueError, "subcarrier_grid"),
-    ({"n_subcarriers": 3, "bandwidth_hz": 0}, ValueError, "bandwidth_hz"),
-    ({"bs_height_m": 40.0, "bs_spacing_m": 20.0}, ValueError, "inside the ROI"),
-    ({"bs_positions_m": ((0, 0, 40),)}, ValueError, "inside the ROI"),
-    ({"bs_positions_m": ((0, 0),)}, ValueError, "bs_positions_m"),
-    ({"spacing_factor": 0}, ValueError, "spacing_factor"),
-    ({"voxel_size_m": "3"}, TypeError, "voxel_size_m"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"voxel_size_m": 0}, ValueError, "voxel_size_m"),
+        ({"voxel_size_m": -1}, ValueError, "voxel_size_m"),
+        ({"voxel_size_m": 200}, ValueError, "larger than the ROI"),
+        ({"roi_size_m": (-1, 120, 0)}, ValueError, "roi_size_m"),
+        ({"roi_size_m": (0, 120, 0)}, ValueError, "roi_size_m"),
+        ({"roi_size_m": (120, 120)}, ValueError, "3 entries"),
+        ({"n_antennas_side": 0}, ValueError, "n_antennas_side"),
+        ({"n_antennas_side": 2.5}, TypeError, "n_antennas_side"),
+        ({"n_bs": -2}, ValueError, "n_bs"),
+        ({"carrier_frequency_hz": float("nan")}, ValueError, "carrier_frequency_hz"),
+        ({"sensing_power_dbm": float("inf")}, ValueError, "sensing_power_dbm"),
+        ({"roi_center_m": (0, float("nan"), 40)}, ValueError, "roi_center_m"),
+        ({"mode": "D"}, ValueError, "mode"),
+        ({"mode": "B", "n_bs": 1}, ValueError, "n_bs >= 2"),
+        ({"subcarrier_grid": "random"}, ValueError, "subcarrier_grid"),
+        ({"n_subcarriers": 3, "bandwidth_hz": 0}, ValueError, "bandwidth_hz"),
+        ({"bs_height_m": 40.0, "bs_spacing_m": 20.0}, ValueError, "inside the ROI"),
+        ({"bs_positions_m": ((0, 0, 40),)}, ValueError, "inside the ROI"),
+        ({"bs_positions_m": ((0, 0),)}, ValueError, "bs_positions_m"),
+        ({"spacing_factor": 0}, ValueError, "spacing_factor"),
+        ({"voxel_size_m": "3"}, TypeError, "voxel_size_m"),
+    ],
+)
 def test_bad_parameters_raise(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         Scenario(**kwargs)

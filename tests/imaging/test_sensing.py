@@ -12,8 +12,14 @@ DTYPES = [np.complex64, np.complex128]
 ODD_SCENARIOS = [
     Scenario(roi_size_m=(21.0, 15.0, 0.0), n_antennas_side=3, n_subcarriers=3, mode="A"),
     Scenario(roi_size_m=(21.0, 15.0, 0.0), n_antennas_side=3, n_bs=5, mode="B"),
-    Scenario(roi_size_m=(21.0, 15.0, 9.0), n_antennas_side=3, n_subcarriers=2, mode="C",
-             subcarrier_grid="edges", spacing_factor=3.0),
+    Scenario(
+        roi_size_m=(21.0, 15.0, 9.0),
+        n_antennas_side=3,
+        n_subcarriers=2,
+        mode="C",
+        subcarrier_grid="edges",
+        spacing_factor=3.0,
+    ),
     Scenario(roi_size_m=(33.0, 21.0, 0.0), n_antennas_side=3, legacy_rotation=True),
 ]
 
@@ -117,21 +123,24 @@ def test_zero_distance_is_a_clear_error():
         steering_matrix(s, antenna[None, :])
 
 
-@pytest.mark.parametrize(("call", "exc", "match"), [
-    (lambda s, op: sensing_matrix(s, np.float64), TypeError, "complex64 or complex128"),
-    (lambda s, op: sensing_matrix("scenario"), TypeError, "Scenario"),
-    (lambda s, op: SensingOperator(s, np.int32), TypeError, "dtype"),
-    (lambda s, op: op.matvec(np.ones(3)), ValueError, "Dimension mismatch"),
-    (lambda s, op: op.rmatvec(np.ones((2, 3))), ValueError, "Dimension mismatch"),
-    (lambda s, op: op.matvec(np.full(op.shape[1], np.nan)), ValueError, "NaN or Inf"),
-    (lambda s, op: op.rmatvec(np.full(op.shape[0], np.inf)), ValueError, "NaN or Inf"),
-    (lambda s, op: op.matvec(np.ones((0, op.shape[1]))), ValueError, "empty batch"),
-    (lambda s, op: op.matvec(np.ones((1, 1, op.shape[1]))), ValueError, "ndim"),
-    (lambda s, op: op.matvec(np.array(["a"] * op.shape[1])), TypeError, "dtype"),
-    (lambda s, op: op.gram([op.shape[1]]), ValueError, "columns"),
-    (lambda s, op: steering_matrix(s, np.ones((4, 2))), ValueError, "points"),
-    (lambda s, op: steering_matrix(s, np.full((1, 3), np.nan)), ValueError, "NaN"),
-])
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda s, op: sensing_matrix(s, np.float64), TypeError, "complex64 or complex128"),
+        (lambda s, op: sensing_matrix("scenario"), TypeError, "Scenario"),
+        (lambda s, op: SensingOperator(s, np.int32), TypeError, "dtype"),
+        (lambda s, op: op.matvec(np.ones(3)), ValueError, "Dimension mismatch"),
+        (lambda s, op: op.rmatvec(np.ones((2, 3))), ValueError, "Dimension mismatch"),
+        (lambda s, op: op.matvec(np.full(op.shape[1], np.nan)), ValueError, "NaN or Inf"),
+        (lambda s, op: op.rmatvec(np.full(op.shape[0], np.inf)), ValueError, "NaN or Inf"),
+        (lambda s, op: op.matvec(np.ones((0, op.shape[1]))), ValueError, "empty batch"),
+        (lambda s, op: op.matvec(np.ones((1, 1, op.shape[1]))), ValueError, "ndim"),
+        (lambda s, op: op.matvec(np.array(["a"] * op.shape[1])), TypeError, "dtype"),
+        (lambda s, op: op.gram([op.shape[1]]), ValueError, "columns"),
+        (lambda s, op: steering_matrix(s, np.ones((4, 2))), ValueError, "points"),
+        (lambda s, op: steering_matrix(s, np.full((1, 3), np.nan)), ValueError, "NaN"),
+    ],
+)
 def test_bad_input(call, exc, match):
     s = ODD_SCENARIOS[0]
     op = SensingOperator(s)

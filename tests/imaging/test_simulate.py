@@ -4,8 +4,9 @@ import pytest
 from skysense.imaging import Scenario, sensing_matrix, simulate, steering_matrix
 
 SMALL = Scenario(roi_size_m=(33.0, 27.0, 0.0), n_antennas_side=3)
-SMALL_3D = Scenario(roi_size_m=(30.0, 30.0, 15.0), voxel_size_m=5.0, n_antennas_side=2,
-                    n_subcarriers=3)
+SMALL_3D = Scenario(
+    roi_size_m=(30.0, 30.0, 15.0), voxel_size_m=5.0, n_antennas_side=2, n_subcarriers=3
+)
 
 
 @pytest.mark.parametrize("scenario", [SMALL, SMALL_3D])
@@ -73,20 +74,23 @@ def test_coefficient_models():
     assert np.all(rcs > 0)
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "match"), [
-    ({"n_frames": 0}, ValueError, "n_frames"),
-    ({"n_targets": 0}, ValueError, "n_targets"),
-    ({"n_targets": 2.0}, TypeError, "n_targets"),
-    ({"n_targets": 10_000}, ValueError, "exceeds the number of voxels"),
-    ({"n_targets": 40}, ValueError, "cannot place"),
-    ({"n_targets": 40, "off_grid": True}, ValueError, "cannot place"),
-    ({"noise": "pink"}, ValueError, "noise"),
-    ({"coefficient_model": "swerling"}, ValueError, "coefficient_model"),
-    ({"dtype": np.float32}, TypeError, "dtype"),
-    ({"min_separation_voxels": float("nan")}, ValueError, "min_separation_voxels"),
-    ({"seed": 1, "rng": 2}, TypeError, "either rng or seed"),
-    ({"max_bytes": 10}, MemoryError, "max_bytes"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"n_frames": 0}, ValueError, "n_frames"),
+        ({"n_targets": 0}, ValueError, "n_targets"),
+        ({"n_targets": 2.0}, TypeError, "n_targets"),
+        ({"n_targets": 10_000}, ValueError, "exceeds the number of voxels"),
+        ({"n_targets": 40}, ValueError, "cannot place"),
+        ({"n_targets": 40, "off_grid": True}, ValueError, "cannot place"),
+        ({"noise": "pink"}, ValueError, "noise"),
+        ({"coefficient_model": "swerling"}, ValueError, "coefficient_model"),
+        ({"dtype": np.float32}, TypeError, "dtype"),
+        ({"min_separation_voxels": float("nan")}, ValueError, "min_separation_voxels"),
+        ({"seed": 1, "rng": 2}, TypeError, "either rng or seed"),
+        ({"max_bytes": 10}, MemoryError, "max_bytes"),
+    ],
+)
 def test_bad_input(kwargs, exc, match):
     args = {"n_frames": 2, "n_targets": 2, **kwargs}
     with pytest.raises(exc, match=match):

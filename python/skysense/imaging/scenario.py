@@ -131,7 +131,9 @@ class Scenario:
         if self.n_subcarriers > 1 and self.bandwidth_hz / 2 >= self.carrier_frequency_hz:
             raise ValueError("bandwidth_hz must be smaller than 2 * carrier_frequency_hz")
         if self.subcarrier_grid not in _GRIDS:
-            raise ValueError(f"subcarrier_grid must be one of {_GRIDS}, got {self.subcarrier_grid!r}")
+            raise ValueError(
+                f"subcarrier_grid must be one of {_GRIDS}, got {self.subcarrier_grid!r}"
+            )
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}")
         if self.bs_positions_m is not None:
@@ -233,7 +235,11 @@ class Scenario:
             angles = 3 * math.pi / 4 - 2 * math.pi * np.arange(n) / n  # clockwise from (-, +)
         cx, cy, _ = self.roi_center_m
         return np.stack(
-            [cx + radius * np.cos(angles), cy + radius * np.sin(angles), np.full(n, self.bs_height_m)],
+            [
+                cx + radius * np.cos(angles),
+                cy + radius * np.sin(angles),
+                np.full(n, self.bs_height_m),
+            ],
             axis=1,
         )
 
@@ -288,8 +294,11 @@ class Scenario:
     def amplitude(self) -> float:
         """Real factor of every entry of A: ``sqrt(P_s / N_f) * sqrt(G_s) * lambda0 / sqrt(4 pi)``."""
         power_w = dbm_to_watt(self.sensing_power_dbm) / self.n_subcarriers
-        return math.sqrt(power_w) * math.sqrt(self.antenna_gain) * self.wavelength_m / math.sqrt(
-            4.0 * math.pi
+        return (
+            math.sqrt(power_w)
+            * math.sqrt(self.antenna_gain)
+            * self.wavelength_m
+            / math.sqrt(4.0 * math.pi)
         )
 
     @property

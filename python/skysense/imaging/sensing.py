@@ -29,7 +29,9 @@ _GEOMETRY_HINT = "move the BSs (bs_positions_m, bs_height_m) or the ROI (roi_cen
 
 def _check_scenario(scenario) -> Scenario:
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a skysense.imaging.Scenario, got {type(scenario).__name__}")
+        raise TypeError(
+            f"scenario must be a skysense.imaging.Scenario, got {type(scenario).__name__}"
+        )
     return scenario
 
 
@@ -65,15 +67,25 @@ def steering_matrix(scenario, points, *, dtype=np.complex128, max_bytes=None, wo
     dt = complex_dtype(dtype)
     pts = as_array(points, "points", shape=(None, 3), kind="fiu", dtype=np.float64)
     shape = (scenario.n_measurements, pts.shape[0])
-    check_memory(shape[0] * shape[1] * dt.itemsize, f"dense sensing matrix {shape} {dt}",
-                 max_bytes, "skysense.imaging.SensingOperator (matrix-free)")
+    check_memory(
+        shape[0] * shape[1] * dt.itemsize,
+        f"dense sensing matrix {shape} {dt}",
+        max_bytes,
+        "skysense.imaging.SensingOperator (matrix-free)",
+    )
     out = np.empty(shape, dtype=dt)
     ant = scenario.antenna_positions()
     _run_geometry_kernel(
         _core.sensing_matrix,
-        ant.reshape(-1, 3), scenario.n_antennas, pts, scenario.subcarrier_frequencies_hz(), SPEED_OF_LIGHT,
+        ant.reshape(-1, 3),
+        scenario.n_antennas,
+        pts,
+        scenario.subcarrier_frequencies_hz(),
+        SPEED_OF_LIGHT,
         scenario.pairs(),
-        scenario.amplitude, out, resolve_workers(workers),
+        scenario.amplitude,
+        out,
+        resolve_workers(workers),
     )
     return out
 
@@ -97,8 +109,9 @@ def sensing_matrix(scenario, dtype=np.complex128, *, max_bytes=None, workers=Non
         Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``; voxels C-order over (x, y, z).
     """
     scenario = _check_scenario(scenario)
-    return steering_matrix(scenario, scenario.voxel_centers(), dtype=dtype, max_bytes=max_bytes,
-                           workers=workers)
+    return steering_matrix(
+        scenario, scenario.voxel_centers(), dtype=dtype, max_bytes=max_bytes, workers=workers
+    )
 
 
 class SensingOperator:
@@ -138,8 +151,15 @@ class SensingOperator:
         self.dimsd = (s.n_subcarriers, s.n_pairs, s.n_antennas, s.n_antennas)
         ant = s.antenna_positions()
         links = np.empty((s.n_subcarriers, ant.shape[0] * ant.shape[1], s.n_voxels), self.dtype)
-        _run_geometry_kernel(_core.link_matrix, ant.reshape(-1, 3), s.voxel_centers(),
-                             s.subcarrier_frequencies_hz(), SPEED_OF_LIGHT, links, resolve_workers(workers))
+        _run_geometry_kernel(
+            _core.link_matrix,
+            ant.reshape(-1, 3),
+            s.voxel_centers(),
+            s.subcarrier_frequencies_hz(),
+            SPEED_OF_LIGHT,
+            links,
+            resolve_workers(workers),
+        )
         # (n_f, n_bs, n_ant, n_voxels); the amplitude g is applied to results.
         self._links = links.reshape(s.n_subcarriers, s.n_bs, s.n_antennas, s.n_voxels)
         self._amplitude = s.amplitude
@@ -152,7 +172,9 @@ class SensingOperator:
         self._by_rx = [(b, q) for b, q in self._by_rx if q.size]
 
     def __repr__(self) -> str:
-        return f"SensingOperator(shape={self.shape}, dtype={self.dtype}, mode={self.scenario.mode!r})"
+        return (
+            f"SensingOperator(shape={self.shape}, dtype={self.dtype}, mode={self.scenario.mode!r})"
+        )
 
     # -- public API -------------------------------------------------------------------------
     def memory_usage(self) -> int:
@@ -190,7 +212,9 @@ class SensingOperator:
         y2, single = self._as_batch(y, self.shape[0], "y")
         out = np.empty((y2.shape[0], self.shape[1]), self.dtype)
         for lo in range(0, y2.shape[0], self.frames_per_chunk):
-            out[lo : lo + self.frames_per_chunk] = self._rmatvec(y2[lo : lo + self.frames_per_chunk])
+            out[lo : lo + self.frames_per_chunk] = self._rmatvec(
+                y2[lo : lo + self.frames_per_chunk]
+            )
         return out[0] if single else out
 
     def gram(self, columns=None, *, max_bytes=None):
@@ -218,10 +242,14 @@ class SensingOperator:
         else:
             cols = as_array(columns, "columns", ndim=1, kind="iu").astype(np.intp)
             if cols.size and (cols.min() < 0 or cols.max() >= nv):
-                raise ValueError(f"columns must lie in [0, {nv}), got range "
-                                 f"[{cols.min()}, {cols.max()}]")
-        check_memory(nv * cols.size * self.dtype.itemsize * (self.scenario.n_bs + 1),
-                     f"Gram columns ({nv}, {cols.size}) and per-BS Grams", max_bytes)
+                raise ValueError(
+                    f"columns must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
+                )
+        check_memory(
+            nv * cols.size * self.dtype.itemsize * (self.scenario.n_bs + 1),
+            f"Gram columns ({nv}, {cols.size}) and per-BS Grams",
+            max_bytes,
+        )
         gram = np.zeros((nv, cols.size), self.dtype)
         for f in range(self._links.shape[0]):
             per_bs = [h.conj().T @ h[:, cols] for h in self._links[f]]
@@ -232,7 +260,9 @@ class SensingOperator:
 
     def column_norms(self):
         """Column norms ``||A[:, v]||``, shape (n_voxels,), float64."""
-        power = (np.abs(self._links.astype(np.complex128)) ** 2).sum(axis=2)  # (n_f, n_bs, n_voxels)
+        power = (np.abs(self._links.astype(np.complex128)) ** 2).sum(
+            axis=2
+        )  # (n_f, n_bs, n_voxels)
         sq = sum(power[:, r] * power[:, t] for t, r in self._pairs).sum(axis=0)
         return np.sqrt(sq) * self._amplitude
 
@@ -244,8 +274,10 @@ class SensingOperator:
     def _as_batch(self, v, n, name):
         arr = as_array(v, name, ndim=(1, 2), kind="fciu")
         if arr.shape[-1] != n:
-            raise ValueError(f"Dimension mismatch: {name} has shape {arr.shape}, expected "
-                             f"({n},) or (n_frames, {n})")
+            raise ValueError(
+                f"Dimension mismatch: {name} has shape {arr.shape}, expected "
+                f"({n},) or (n_frames, {n})"
+            )
         if arr.ndim == 2 and arr.shape[0] == 0:
             raise ValueError(f"{name} is an empty batch (shape {arr.shape})")
         single = arr.ndim == 1
@@ -278,7 +310,8 @@ class SensingOperator:
             for tx, qs in self._by_tx:
                 w = blocks[:, f, qs].reshape(k * qs.size * na, na) @ links_conj[tx]
                 rx_conj = links_conj[self._pairs[qs, 1]]  # (q, Nr, Nv)
-                accumulate_conj_products(w.reshape(k, qs.size * na, nv),
-                                         rx_conj.reshape(qs.size * na, nv), z)
+                accumulate_conj_products(
+                    w.reshape(k, qs.size * na, nv), rx_conj.reshape(qs.size * na, nv), z
+                )
         z *= self._amplitude
         return z

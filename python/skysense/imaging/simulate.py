@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from skysense import _core
-from skysense._validation import check_count, check_memory, check_positive, complex_dtype, resolve_workers
+from skysense._validation import (
+    check_count,
+    check_memory,
+    check_positive,
+    complex_dtype,
+    resolve_workers,
+)
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["ImagingBatch", "simulate"]
@@ -49,9 +55,21 @@ class ImagingBatch:
     coefficients: np.ndarray
 
 
-def simulate(scenario, n_frames, n_targets, *, off_grid=False, min_separation_voxels=3.0,
-             coefficient_model="code", noise="exact_norm", dtype=np.complex128, rng=None,
-             seed=None, max_bytes=None, workers=None):
+def simulate(
+    scenario,
+    n_frames,
+    n_targets,
+    *,
+    off_grid=False,
+    min_separation_voxels=3.0,
+    coefficient_model="code",
+    noise="exact_norm",
+    dtype=np.complex128,
+    rng=None,
+    seed=None,
+    max_bytes=None,
+    workers=None,
+):
     """Simulate CSI frames of ``n_targets`` UAVs each.
 
     Parameters
@@ -87,7 +105,9 @@ def simulate(scenario, n_frames, n_targets, *, off_grid=False, min_separation_vo
     n_targets = check_count(n_targets, "n_targets")
     min_sep = check_positive(min_separation_voxels, "min_separation_voxels", strict=False)
     if coefficient_model not in COEFFICIENT_MODELS:
-        raise ValueError(f"coefficient_model must be one of {COEFFICIENT_MODELS}, got {coefficient_model!r}")
+        raise ValueError(
+            f"coefficient_model must be one of {COEFFICIENT_MODELS}, got {coefficient_model!r}"
+        )
     if noise not in NOISE_MODELS:
         raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
     if n_targets > scenario.n_voxels:
@@ -110,9 +130,18 @@ def simulate(scenario, n_frames, n_targets, *, off_grid=False, min_separation_vo
     y = np.empty((n_frames, m), dt)
     ant = scenario.antenna_positions().reshape(-1, 3)
     try:
-        _core.point_target_csi(ant, scenario.n_antennas, scenario.subcarrier_frequencies_hz(), SPEED_OF_LIGHT, scenario.pairs(),
-                               scenario.amplitude, np.ascontiguousarray(positions),
-                               coeffs.astype(np.complex128), y, resolve_workers(workers))
+        _core.point_target_csi(
+            ant,
+            scenario.n_antennas,
+            scenario.subcarrier_frequencies_hz(),
+            SPEED_OF_LIGHT,
+            scenario.pairs(),
+            scenario.amplitude,
+            np.ascontiguousarray(positions),
+            coeffs.astype(np.complex128),
+            y,
+            resolve_workers(workers),
+        )
     except ValueError as exc:
         raise ValueError(f"impossible geometry: {exc}") from exc
     if noise != "none":
@@ -123,15 +152,24 @@ def simulate(scenario, n_frames, n_targets, *, off_grid=False, min_separation_vo
     sigma[frames, voxels] = coeffs
     labels = np.zeros((n_frames, scenario.n_voxels), dtype=bool)
     labels[frames, voxels] = True
-    return ImagingBatch(y=y, sigma=sigma, labels=labels, positions=positions,
-                        voxel_indices=voxels.astype(np.int64), coefficients=coeffs)
+    return ImagingBatch(
+        y=y,
+        sigma=sigma,
+        labels=labels,
+        positions=positions,
+        voxel_indices=voxels.astype(np.int64),
+        coefficients=coeffs,
+    )
 
 
 def _sample_on_grid(scenario, n_frames, n_targets, min_sep, gen):
     """Voxel indices, shape (n_frames, n_targets): each UAV uniform over the voxels at
     least ``min_sep`` voxel units from the earlier ones."""
-    grid = np.stack(np.meshgrid(*(np.arange(n) for n in scenario.grid_shape), indexing="ij"),
-                    axis=-1).reshape(-1, 3).astype(float)
+    grid = (
+        np.stack(np.meshgrid(*(np.arange(n) for n in scenario.grid_shape), indexing="ij"), axis=-1)
+        .reshape(-1, 3)
+        .astype(float)
+    )
     out = np.empty((n_frames, n_targets), dtype=np.int64)
     for n in range(n_frames):
         for _ in range(_MAX_FRAME_RESTARTS):
