@@ -7,8 +7,9 @@ imaging
     matrix-free), CSI simulation, PSF and off-grid analysis.
 """
 
+from skysense import _blas  # noqa: F401  (before any import of skysense._core)
 from skysense import imaging
 from skysense._validation import MemoryLimitError
 
-__all__ = ["MemoryLimitError", "__version__", "imaging"]
+__all__ = ["MemoryLimitError", "__version__", "imaging", "metrics"]
 __version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""Imaging metrics of Huang et al. (IEEE TWC 2026), Sec. V-A: MSE, SSIM, OSPA, DR and FAR.
+
+Every image metric takes batched arrays whose **first axis indexes frames**:
+``(n_frames, n_x, n_y)`` (2-D), ``(n_frames, n_x, n_y, n_z)`` (3-D), or flat
+``(n_frames, n_voxels)`` rows (C-order over the grid, as ``ImagingBatch``) with
+``grid_shape``. Pass ``image[None]`` for a single image. Results are per frame,
+float64 (int64 counts), with ``reduction="mean"`` or pooled properties for tables.
+
+==========================  ==========================================================
+``mse``                     mean squared error per frame (eq. 23)
+``ssim``                    SSIM per frame, ``padding="valid"`` (authors' Python) or
+                            ``"replicate"`` (MATLAB), 2-D or 3-D (eq. 24)
+``gaussian_window``         the normalised 1-D Gaussian SSIM window
+``ospa``                    OSPA of two point sets, unbounded (paper) or bounded (eq. 25)
+``ospa_batch``              OSPA per frame for ragged point sets
+``positions_from_image``    blob positions [m] above a threshold, per frame
+``detection_rates``         detections / targets / false alarms per frame
+``DetectionResult``         counts with pooled ``dr`` and ``far``
+==========================  ==========================================================
+"""
+
+from skysense.metrics.detection import DETECTION_RULES, DetectionResult, detection_rates
+from skysense.metrics.mse import mse
+from skysense.metrics.ospa import ospa, ospa_batch
+from skysense.metrics.positions import POSITION_METHODS, positions_from_image
+from skysense.metrics.ssim import PADDINGS, gaussian_window, ssim
+
+__all__ = [
+    "DETECTION_RULES",
+    "PADDINGS",
+    "POSITION_METHODS",
+    "DetectionResult",
+    "detection_rates",
+    "gaussian_window",
+    "mse",
+    "ospa",
+    "ospa_batch",
+    "positions_from_image",
+    "ssim",
+]

@@ -1,0 +1,165 @@
+"""Structural similarity (eq. 24) with the authors' two border conventions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from skysense._validation import check_count, check_positive
+from skysense.metrics._common import (
+    as_frames,
+    check_reduction,
+    check_same_shape,
+    frame_chunks,
+    reduce,
+    to_grid,
+)
+
+__all__ = ["PADDINGS", "gaussian_window", "ssim"]
+
+#: ``"valid"``: pytorch-msssim (the authors' Python), maps cropped by ``win_size // 2``;
+#: ``"replicate"``: MATLAB ``ssim`` (edge-replicated borders, full-size map).
+PADDINGS = ("valid", "replicate")
+
+
+def gaussian_window(win_size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """Normalised 1-D Gaussian window, shape (win_size,), float64.
+
+    ``g[i] ~ exp(-(i - win_size // 2)^2 / (2 sigma^2))``, summing to 1 (pytorch-msssim
+    ``_fspecial_gauss_1d``; MATLAB ``imgaussfilt`` with ``FilterSize = 2 ceil(3 sigma) + 1``).
+    """
+    win_size = check_count(win_size, "win_size")
+    if win_size % 2 == 0:
+        raise ValueError(f"win_size must be odd, got {win_size}")
+    sigma = check_positive(sigma, "sigma")
+    x = np.arange(win_size, dtype=np.float64) - win_size // 2
+    g = np.exp(-(x**2) / (2.0 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(
+    pred,
+    target,
+    *,
+    padding="valid",
+    data_range=1.0,
+    win_size=11,
+    sigma=1.5,
+    k1=0.01,
+    k2=0.03,
+    grid_shape=None,
+    reduction="none",
+):
+    """Mean structural similarity of each frame (eq. 24), 2-D or 3-D.
+
+    Parameters
+    ----------
+    pred : array_like, shape (n_frames, n_x, n_y) or (n_frames, n_x, n_y, n_z), float32 or float64
+        Estimated images or volumes (the first axis always indexes frames; pass
+        ``image[None]`` for a single one). Flat ``(n_frames, n_voxels)`` with ``grid_shape``.
+        bool/int are accepted and cast.
+    target : array_like, same shape as ``pred``
+        Reference images (e.g. binary occupancy labels).
+    padding : {"valid", "replicate"}
+        ``"valid"``: windows never leave the image and the SSIM map shrinks by
+        ``win_size - 1`` per axis (a 40 x 40 image gives a 30 x 30 map), as in the
+        pytorch-msssim code the authors use for the DNN tables. ``"replicate"``: borders
+        are edge-replicated and the full-size map is averaged, as MATLAB ``ssim``.
+    data_range : float
+        Dynamic range L [image units]; 1 for the authors' (and MATLAB's float) default.
+    win_size : int
+        Odd Gaussian window length per axis (11).
+    sigma : float
+        Gaussian standard deviation [voxels] (1.5).
+    k1, k2 : float
+        ``c1 = (k1 L)^2``, ``c2 = (k2 L)^2``.
+    grid_shape : tuple of 2 or 3 int, optional
+        Grid of flat input, e.g. ``Scenario.grid_shape``.
+    reduction : {"none", "mean"}
+        Per-frame values or their mean over frames.
+
+    Returns
+    -------
+    ndarray, shape (n_frames,), float64, or float
+
+    Raises
+    ------
+    ValueError
+        With ``padding="valid"``, if a grid axis is longer than 1 but shorter than
+        ``win_size``.
+
+    Notes
+    -----
+    With Gaussian-weighted local means :math:`\\mu`, variances :math:`\\theta^2` and
+    covariance :math:`\\theta_{xy}` (``E_w[xy] - mu_x mu_y``, no sample correction),
+
+    .. math:: \\mathrm{SSIM} = \\frac{(2\\mu_x\\mu_y + c_1)(2\\theta_{xy} + c_2)}
+              {(\\mu_x^2 + \\mu_y^2 + c_1)(\\theta_x^2 + \\theta_y^2 + c_2)}
+
+    averaged over the map. The window is separable, applied along every grid axis of
+    length > 1; length-1 axes are left alone, so a ``(n_x, n_y, 1)`` grid is a 2-D image.
+    3-D volumes use the 3-D Gaussian (MATLAB ``ssim`` on volumes). ``"valid"`` should equal
+    scikit-image ``structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=1)`` (same window, 5-voxel crop; checked by
+    the tests only where scikit-image is installed). Computed in float64, in chunks of frames.
+
+    References
+    ----------
+    Z. Wang et al., "Image quality assessment: from error visibility to structural
+    similarity", IEEE TIP 13 (2004). Huang et al., IEEE TWC 25 (2026), eq. (24).
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    check_reduction(reduction)
+    g = gaussian_window(win_size, sigma)
+    data_range = check_positive(data_range, "data_range")
+    c1 = (check_positive(k1, "k1") * data_range) ** 2
+    c2 = (check_positive(k2, "k2") * data_range) ** 2
+    x = as_frames(pred, "pred")
+    y = as_frames(target, "target")
+    check_same_shape(x, y, "pred", "target")
+    x = to_grid(x, "pred", grid_shape)
+    y = to_grid(y, "target", grid_shape)
+
+    grid = x.shape[1:]
+    axes = tuple(ax + 1 for ax, n in enumerate(grid) if n > 1)
+    if padding == "valid":
+        short = [n for n in grid if 1 < n < win_size]
+        if short:
+            raise ValueError(
+                f"padding='valid' needs every grid axis of length > 1 to be >= win_size="
+                f"{win_size}, got grid {grid}; use padding='replicate' or a smaller win_size"
+            )
+    values = np.empty(x.shape[0])
+    for sl in frame_chunks(x.shape[0], math.prod(grid)):
+        values[sl] = _ssim_chunk(
+            x[sl].astype(np.float64), y[sl].astype(np.float64), g, axes, padding, c1, c2
+        )
+    return reduce(values, reduction)
+
+
+def _ssim_chunk(x, y, g, axes, padding, c1, c2):
+    """Per-frame mean SSIM of float64 ``x``, ``y`` (n, *grid); inputs assumed valid."""
+    mode = "nearest"  # scipy's "nearest" is MATLAB's "replicate"; irrelevant for "valid"
+    r = g.size // 2
+
+    def blur(a):
+        for ax in axes:
+            a = ndimage.correlate1d(a, g, axis=ax, mode=mode)
+        if padding == "valid" and r:
+            crop = [slice(None)] * a.ndim
+            for ax in axes:
+                crop[ax] = slice(r, a.shape[ax] - r)
+            a = a[tuple(crop)]
+        return a
+
+    mu_x, mu_y = blur(x), blur(y)
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    var_x = blur(x * x) - mu_xx
+    var_y = blur(y * y) - mu_yy
+    cov = blur(x * y) - mu_xy
+    # (eq. 24), evaluated per window position
+    smap = ((2.0 * mu_xy + c1) * (2.0 * cov + c2)) / ((mu_xx + mu_yy + c1) * (var_x + var_y + c2))
+    return smap.reshape(smap.shape[0], -1).mean(axis=1)
