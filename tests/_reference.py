@@ -39,3 +39,46 @@ def sensing_matrix(scenario, points=None):
                 for t in range(ant.shape[1]):
                     rows.append(gain * link(ant[tx, t], pts, f) * link(ant[rx, r], pts, f))
     return np.array(rows)
+
+
+def subspace_pursuit(a, y, sparsity, *, tol=1e-10, max_iter=100, final="best"):
+    """Algorithm 1 (SP) in plain NumPy, least squares by ``np.linalg.lstsq`` on A[:, S].
+
+    ``final="last"`` is the authors' CS_SP.m (error initialised to 1, the last iterate returned
+    even when worse); ``"best"`` keeps the previous iterate when the residual does not drop.
+    "K largest" ties go to the smaller index. Returns ``(x, support, n_iter, ratio)``.
+    """
+    a = np.asarray(a)
+    y = np.asarray(y)
+    y_norm = np.linalg.norm(y)
+    x = np.zeros(a.shape[1], dtype=np.result_type(a, y, np.complex64))
+    if y_norm == 0:
+        return x, np.arange(sparsity), 0, 0.0
+
+    def largest(values, k):
+        return np.sort(np.argsort(-np.abs(values), kind="stable")[:k])
+
+    def least_squares(support):
+        coef = np.linalg.lstsq(a[:, support], y, rcond=None)[0]
+        return coef, np.linalg.norm(y - a[:, support] @ coef) / y_norm
+
+    a_h = a.conj().T  # A^H, formed once
+    support = largest(a_h @ y, sparsity)  # S0 = f_sel(y, A)
+    coef, ratio = least_squares(support)
+    previous = 1.0 if final == "last" else ratio
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        residual = y - a[:, support] @ coef
+        expanded = np.union1d(support, largest(a_h @ residual, sparsity))  # step 5
+        wide, _ = least_squares(expanded)
+        new_support = expanded[largest(wide, sparsity)]  # step 6: K largest |LS|
+        new_coef, new_ratio = least_squares(new_support)  # step 7
+        divergent = not new_ratio < previous
+        if not divergent or final == "last":
+            support, coef, ratio = new_support, new_coef, new_ratio
+        if divergent or new_ratio <= tol:
+            break
+        previous = new_ratio
+    x[support] = coef
+    return x, support, n_iter, ratio

@@ -7,8 +7,10 @@ imaging
     matrix-free), CSI simulation, PSF and off-grid analysis.
 """
 
-from skysense import _blas  # noqa: F401  (before any import of skysense._core)
-from skysense import imaging
+from skysense import (
+    _blas,  # noqa: F401  (loads the kernels' LAPACK before any import of skysense._core)
+    imaging,
+)
 from skysense._validation import MemoryLimitError
 
 __all__ = ["MemoryLimitError", "__version__", "imaging", "metrics"]

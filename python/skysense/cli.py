@@ -1,8 +1,10 @@
-"""Command-line entry point: ``skysense demo``."""
+"""Command-line entry point: ``skysense demo`` and ``skysense reproduce NAME``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -74,7 +76,79 @@ def demo(out_dir: Path, n_frames: int, seed: int, n_antennas_side: int) -> dict:
     return results
 
 
+def _finite(obj):
+    """Non-finite floats -> None, tuple keys -> strings: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _csv(kind):
+    def parse(text):
+        try:
+            return tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list: {exc}") from exc
+
+    return parse
+
+
+def reproduce(args, parser) -> dict:
+    """Run one experiment as the ``reproduce`` arguments say; print its table; write files."""
+    from skysense.experiments import EXPERIMENTS, dask_client, run_trials
+
+    classes = {cls.name: cls for cls in EXPERIMENTS}
+    cls = classes[args.name]
+    options = {}
+    if args.modes is not None or args.d0 is not None:
+        if args.name != "imaging-table2":
+            parser.error("--modes and --d0 apply to imaging-table2 only")
+        if args.modes is not None:
+            options["modes"] = tuple(m.upper() for m in args.modes)
+        if args.d0 is not None:
+            options["voxel_sizes_m"] = args.d0
+    try:
+        experiment = cls(**options)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    n_trials = cls.default_trials if args.trials is None else args.trials
+
+    from tqdm import tqdm
+
+    n_tasks = len(experiment.cells()) * math.ceil(n_trials / experiment.chunk_size)
+    bar = tqdm(total=n_tasks, desc=args.name, unit="chunk", file=sys.stderr, disable=args.quiet)
+
+    def progress(done, total):
+        bar.update(done - bar.n)
+
+    if args.workers == 0:
+        result = run_trials(experiment, n_trials, args.seed, progress=progress)
+    else:
+        with dask_client(args.scheduler, args.workers) as client:
+            result = run_trials(experiment, n_trials, args.seed, client=client, progress=progress)
+    bar.close()
+    print(experiment.table(result.results))
+    print(
+        f"{args.name}: {n_trials} trials per cell, seed {args.seed}, "
+        f"{result.n_workers} worker(s), {result.wall_time_s:.1f} s"
+    )
+    document = _finite(result.to_json())
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        print(f"wrote {experiment.plot(result.results, args.plot)}")
+    return document
+
+
 def main(argv=None) -> int:
+    from skysense.experiments import EXPERIMENTS
+
     parser = argparse.ArgumentParser(prog="skysense", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="small end-to-end imaging demo on the paper's defaults")
@@ -82,11 +156,60 @@ def main(argv=None) -> int:
     p_demo.add_argument("--frames", type=int, default=8, help="frames to simulate")
     p_demo.add_argument("--seed", type=int, default=0, help="random seed")
     p_demo.add_argument("--n0", type=int, default=4, help="UPA side N0")
+
+    p_rep = sub.add_parser(
+        "reproduce",
+        help="Monte-Carlo reproduction of a table or figure of the paper (Dask)",
+        description="Run seeded Monte-Carlo trials (identical for a seed whatever the "
+        "number of workers), print ours against the paper, optionally write JSON and a figure.",
+    )
+    p_rep.add_argument("name", choices=[cls.name for cls in EXPERIMENTS], help="experiment")
+    p_rep.add_argument(
+        "--trials", type=int, default=None, help="trials per cell (default: the experiment's)"
+    )
+    p_rep.add_argument("--seed", type=int, default=0, help="root seed (>= 0)")
+    p_rep.add_argument("--json", type=Path, default=None, help="write the results as JSON")
+    p_rep.add_argument("--plot", type=Path, default=None, help="write a PNG against the paper")
+    p_rep.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a running Dask scheduler (default: a local cluster)",
+    )
+    p_rep.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes (default: every CPU; 0: run in this process)",
+    )
+    p_rep.add_argument(
+        "--modes",
+        type=_csv(str),
+        default=None,
+        help="imaging-table2: comma-separated subset of A,B,C",
+    )
+    p_rep.add_argument(
+        "--d0",
+        type=_csv(float),
+        default=None,
+        help="imaging-table2: comma-separated voxel sizes [m]",
+    )
+    p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.frames < 1:
             parser.error("--frames must be >= 1")
         demo(args.out, args.frames, args.seed, args.n0)
+    elif args.command == "reproduce":
+        if args.trials is not None and args.trials < 1:
+            parser.error("--trials must be >= 1")
+        if args.seed < 0:
+            parser.error("--seed must be >= 0")
+        if args.workers is not None and args.workers < 0:
+            parser.error("--workers must be >= 0")
+        if args.scheduler is not None and args.workers is not None:
+            parser.error("--workers applies to a local cluster; omit it with --scheduler")
+        reproduce(args, parser)
     return 0
 
 

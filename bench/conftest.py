@@ -1,0 +1,187 @@
+"""pytest-benchmark harness: every kernel is timed next to its reference in the same run.
+
+Run with ``python -m pytest bench/ --benchmark-only``. Each benchmark records its median
+through the session-scoped :func:`ratios` fixture; at the end a table of
+``median(kernel) / median(reference)`` is printed, with the target where one is set.
+``--save-ratios`` also writes it to ``bench/results/ratios-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_RATIOS_KEY = pytest.StashKey["RatioTable"]()
+_THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "OMP_WAIT_POLICY",
+)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("skysense bench")
+    group.addoption(
+        "--save-ratios",
+        action="store_true",
+        default=False,
+        help="write the ratio table to bench/results/ratios-<UTC time>.json",
+    )
+
+
+@dataclass
+class Entry:
+    """One timed implementation inside a comparison group."""
+
+    group: str
+    name: str
+    median_s: float
+    min_s: float
+    reference: str | None = None
+    target: float | None = None
+    note: str = ""
+
+
+@dataclass
+class RatioTable:
+    """Medians of the session's benchmarks, keyed by ``(group, name)``."""
+
+    entries: dict = field(default_factory=dict)
+
+    def record(self, benchmark, group, name, *, reference=None, target=None, note=""):
+        """Store the median of a finished ``benchmark`` run.
+
+        Parameters
+        ----------
+        benchmark : pytest_benchmark.fixture.BenchmarkFixture
+        group, name : str
+            Comparison group and implementation label.
+        reference : str, optional
+            Label in the same group to divide by.
+        target : float, optional
+            Largest acceptable ``median / median(reference)``.
+        note : str
+            Free text printed next to the row.
+        """
+        stats = getattr(benchmark, "stats", None)
+        if not stats:  # --benchmark-disable: nothing was timed
+            return
+        median, fastest = float(stats.stats.median), float(stats.stats.min)
+        benchmark.extra_info.update({"group": group, "name": name, "reference": reference})
+        self.entries[group, name] = Entry(group, name, median, fastest, reference, target, note)
+
+    def rows(self):
+        """Rows ``(group, name, median_s, min_s, reference, ratio, ratio_min, target, status, note)``.
+
+        ``ratio`` divides the medians (judged against ``target``); ``ratio_min`` divides the
+        fastest rounds, which is less sensitive to other load on a shared machine.
+        """
+        out = []
+        for (group, _), e in self.entries.items():
+            ref = self.entries.get((group, e.reference)) if e.reference else None
+            ratio = e.median_s / ref.median_s if ref else None
+            ratio_min = e.min_s / ref.min_s if ref else None
+            status = ""
+            if ratio is not None and e.target is not None:
+                status = "ok" if ratio <= e.target else "MISS"
+            out.append(
+                (
+                    group,
+                    e.name,
+                    e.median_s,
+                    e.min_s,
+                    e.reference,
+                    ratio,
+                    ratio_min,
+                    e.target,
+                    status,
+                    e.note,
+                )
+            )
+        return out
+
+
+@pytest.fixture(scope="session")
+def ratios(request):
+    """The session's :class:`RatioTable`."""
+    table = request.config.stash.get(_RATIOS_KEY, None)
+    if table is None:
+        table = RatioTable()
+        request.config.stash[_RATIOS_KEY] = table
+    return table
+
+
+def _environment():
+    import numba
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": numba.config.THREADING_LAYER,
+        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
+    }
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    table = config.stash.get(_RATIOS_KEY, None)
+    if table is None or not table.entries:
+        return
+    rows = table.rows()
+    tr = terminalreporter
+    tr.section("skysense: kernel / reference (medians, same run)")
+    env = _environment()
+    tr.write_line(
+        f"{env['cpus']} CPUs, numpy {env['numpy']}, numba {env['numba']} "
+        f"({env['numba_threading_layer']} layer, {env['numba_threads']} threads), "
+        f"thread env {env['thread_env'] or 'unset'}"
+    )
+    header = (
+        f"{'group':<24}{'implementation':<25}{'median':>10}{'min':>10}  "
+        f"{'ratio':>6} {'(min)':>6}  {'vs':<16}{'target':<12}note"
+    )
+    tr.write_line(header)
+    tr.write_line("-" * len(header))
+    for group, name, median, fastest, ref, ratio, ratio_min, target, status, note in rows:
+        ratio_s = f"{ratio:5.2f}x {ratio_min:5.2f}x" if ratio is not None else " " * 13
+        target_s = f"<={target:g}x {status}" if target is not None else ""
+        tr.write_line(
+            f"{group:<24}{name:<25}{median * 1e3:8.1f}ms{fastest * 1e3:8.1f}ms  "
+            f"{ratio_s}  {ref or '':<16}{target_s:<12}{note}"
+        )
+    if config.getoption("--save-ratios"):
+        out_dir = Path(__file__).parent / "results"
+        out_dir.mkdir(exist_ok=True)
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = out_dir / f"ratios-{stamp}.json"
+        keys = (
+            "group",
+            "name",
+            "median_s",
+            "min_s",
+            "reference",
+            "ratio",
+            "ratio_min",
+            "target",
+            "status",
+            "note",
+        )
+        path.write_text(
+            json.dumps(
+                {"environment": env, "rows": [dict(zip(keys, r, strict=True)) for r in rows]},
+                indent=2,
+            )
+        )
+        tr.write_line(f"ratios written to {path}")

@@ -1,0 +1,76 @@
+// The few LAPACK/OpenBLAS entry points the kernels use, from the PyPI wheel scipy-openblas32
+// (the OpenBLAS build NumPy and SciPy ship): LP64 (32-bit lapack_int), every exported symbol
+// prefixed `scipy_`.  Kernels call these wrappers, never the prefixed names.
+#pragma once
+#include <complex>
+#include <mutex>
+
+#ifndef lapack_complex_float
+#define lapack_complex_float std::complex<float>
+#endif
+#ifndef lapack_complex_double
+#define lapack_complex_double std::complex<double>
+#endif
+#include <cblas.h>
+#include <lapacke.h>
+
+namespace skysense::lapack {
+
+// Eigen-decomposition of a Hermitian n x n matrix (column-major, lower triangle referenced):
+// on return `a` holds the eigenvectors and `w` the eigenvalues in ascending order.  `work` has
+// `lwork` entries (see heev_lwork), `rwork` at least max(1, 3n - 2).  Returns LAPACK's info.
+inline int heev(int n, std::complex<double>* a, double* w, std::complex<double>* work, int lwork,
+                double* rwork) {
+  return scipy_LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'L', n, a, n, w, work, lwork, rwork);
+}
+
+// Optimal workspace length of heev for order n (a workspace query: nothing is computed).
+inline int heev_lwork(int n) {
+  std::complex<double> a(0.0), query(0.0);
+  double w = 0.0, rwork = 0.0;
+  const int info =
+      scipy_LAPACKE_zheev_work(LAPACK_COL_MAJOR, 'V', 'L', n, &a, n > 0 ? n : 1, &w, &query, -1, &rwork);
+  const int minimum = 2 * n > 1 ? 2 * n - 1 : 1;
+  const int optimal = info == 0 ? static_cast<int>(query.real()) : minimum;
+  return optimal > minimum ? optimal : minimum;
+}
+
+// Keeps this process's scipy-openblas single-threaded while alive.  OpenBLAS threads even tiny
+// level-2 calls (zhemv inside zheev has no size threshold), and a threaded BLAS call inside a
+// thread that is already one of our workers oversubscribes the cores (a small least-squares
+// solve ran ~50x slower so in the spec's measurements).  NumPy and SciPy ship their own renamed
+// OpenBLAS copies, so this changes nothing they see; the previous setting is restored when the
+// last concurrent scope ends.  OpenBLAS has no per-thread setting (openblas_set_num_threads_local
+// sets the global count too).
+class SingleThreadScope {
+ public:
+  SingleThreadScope() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (depth()++ == 0) {
+      saved() = scipy_openblas_get_num_threads();
+      if (saved() != 1) scipy_openblas_set_num_threads(1);
+    }
+  }
+  ~SingleThreadScope() {
+    std::lock_guard<std::mutex> lock(mutex());
+    if (--depth() == 0 && saved() != 1) scipy_openblas_set_num_threads(saved());
+  }
+  SingleThreadScope(const SingleThreadScope&) = delete;
+  SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static int& depth() {
+    static int d = 0;
+    return d;
+  }
+  static int& saved() {
+    static int s = 1;
+    return s;
+  }
+};
+
+}  // namespace skysense::lapack

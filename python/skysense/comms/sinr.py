@@ -1,0 +1,248 @@
+"""SINR (eq. 4) and spectral efficiency (eq. 5) of the downlink users, with time sharing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skysense._validation import as_array, check_count
+
+__all__ = [
+    "LinkPowers",
+    "frame_spectral_efficiency",
+    "link_powers",
+    "sinr",
+    "spectral_efficiency",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class LinkPowers:
+    """The four power terms of the SINR (eq. 4) per user and subcarrier.
+
+    Attributes
+    ----------
+    desired : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+        ``P_c |h_k^H w_k|^2``.
+    multiuser : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+        ``P_c sum_{i != k} |h_k^H w_i|^2``.
+    sensing : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+        ``P_s sum_{n0} |h_k^H w_{n0}|^2`` over every BS's sensing beams.
+    noise : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+        Noise variance ``zeta_c^2``, broadcast.
+    """
+
+    desired: np.ndarray
+    multiuser: np.ndarray
+    sensing: np.ndarray
+    noise: np.ndarray
+
+    @property
+    def sinr(self) -> np.ndarray:
+        """SINR (linear), shape (..., n_users, n_subcarriers), float64 (eq. 4)."""
+        return self.desired / (self.multiuser + self.sensing + self.noise)
+
+    @property
+    def sir_sensing_db(self) -> np.ndarray:
+        """Desired over sensing-interference power [dB], shape (..., n_users, n_subcarriers).
+
+        ``+inf`` where the sensing interference is exactly zero (NaN if both are).
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 10.0 * np.log10(self.desired) - 10.0 * np.log10(self.sensing)
+
+
+def _as_real(value, name):
+    """Validated float64 array of the shape of ``value`` (0-d for a scalar)."""
+    return as_array(value, name, kind="fiu", dtype=np.float64).reshape(np.shape(value))
+
+
+def _as_power(value, name, *, strict=False):
+    arr = _as_real(value, name)
+    if np.any(arr < 0) or (strict and np.any(arr == 0)):
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'} [W], got {value!r}")
+    return arr[..., None, None]  # broadcast over (n_users, n_subcarriers)
+
+
+def _as_beams(beams, name, n_tx, n_sub):
+    w = as_array(beams, name, kind="fciu")
+    if w.ndim < 3:
+        raise ValueError(
+            f"{name} must have shape (..., n_subcarriers, n_tx_antennas, n_beams), got {w.shape}"
+        )
+    if w.shape[-2] != n_tx:
+        raise ValueError(
+            f"{name} has {w.shape[-2]} antenna rows (shape {w.shape}), but the channels have "
+            f"n_tx_antennas = {n_tx}"
+        )
+    if w.shape[-3] not in (1, n_sub):
+        raise ValueError(
+            f"{name} has {w.shape[-3]} subcarriers (shape {w.shape}), expected 1 or {n_sub}"
+        )
+    return w.astype(np.complex128, copy=False)
+
+
+def _gains(h_conj, w):
+    """``|h_k^H w_j|^2``, shape (..., n_users, n_subcarriers, n_beams)."""
+    g = np.einsum("...kft,...ftj->...kfj", h_conj, w)
+    return g.real**2 + g.imag**2
+
+
+def link_powers(
+    channels,
+    comm_beams,
+    sensing_beams=None,
+    *,
+    comm_power_w,
+    sensing_power_w=0.0,
+    noise_var,
+) -> LinkPowers:
+    """Desired, multi-user, sensing-interference and noise power of each user (eq. 4 terms).
+
+    Parameters
+    ----------
+    channels : array_like, shape (..., n_users, n_subcarriers, n_tx_antennas), complex
+        Stacked channels ``h_{k, n_f}`` of all BSs, ``n_tx_antennas = N_b N0^2`` (BS-major);
+        user k receives ``h_{k, n_f}^H x`` [sqrt(W) per sqrt(W) transmitted].
+    comm_beams : array_like, shape (..., n_subcarriers or 1, n_tx_antennas, n_users), complex
+        Communication beamformers ``w_k`` as columns; a subcarrier axis of length 1 applies
+        the same beams to every subcarrier.
+    sensing_beams : array_like, shape (..., n_subcarriers or 1, n_tx_antennas, n_beams), optional
+        Sensing beamformers ``w_{n0}`` of all BSs as columns (zero outside their own BS's
+        block); ``None`` or ``n_beams = 0`` means no sensing signal.
+    comm_power_w, sensing_power_w : float or array_like, shape (...), [W]
+        ``P_c`` and ``P_s`` per BS on one subcarrier, multiplying the beams (which are
+        normalised to unit power per BS by :func:`mrt_beams` and friends). Arrays broadcast
+        against the leading axes (e.g. a power sweep).
+    noise_var : float or array_like, shape (...), [W]
+        Noise variance ``zeta_c^2`` of a user on one subcarrier, > 0.
+
+    Returns
+    -------
+    LinkPowers
+        Arrays of shape ``(..., n_users, n_subcarriers)`` [W].
+
+    Notes
+    -----
+    .. math::
+
+        \\gamma_{k,n_f} = \\frac{P_c |h_{k,n_f}^H w_k|^2}
+        {P_c \\sum_{i \\ne k} |h_{k,n_f}^H w_i|^2
+         + P_s \\sum_{n_0} |h_{k,n_f}^H w_{n_0}|^2 + \\zeta_c^2}
+
+    Eq. (4) writes the beams with the powers folded in; here they are explicit, following
+    eq. (2), ``x = sqrt(P_c) x_c + sqrt(P_s) x_s``.
+
+    References
+    ----------
+    Huang et al., IEEE TWC 25 (2026), eqs. (2)-(4).
+    """
+    h = as_array(channels, "channels", kind="fciu")
+    if h.ndim < 3:
+        raise ValueError(
+            f"channels must have shape (..., n_users, n_subcarriers, n_tx_antennas), got {h.shape}"
+        )
+    n_users, n_sub, n_tx = h.shape[-3:]
+    if min(n_users, n_sub, n_tx) < 1:
+        raise ValueError(f"channels must be non-empty, got shape {h.shape}")
+    w = _as_beams(comm_beams, "comm_beams", n_tx, n_sub)
+    if w.shape[-1] != n_users:
+        raise ValueError(
+            f"comm_beams must have one column per user: {n_users} users in channels, "
+            f"got {w.shape[-1]} beams (shape {w.shape})"
+        )
+    p_c = _as_power(comm_power_w, "comm_power_w")
+    p_s = _as_power(sensing_power_w, "sensing_power_w")
+    noise = _as_power(noise_var, "noise_var", strict=True)
+
+    h_conj = np.conj(h.astype(np.complex128, copy=False))
+    g = _gains(h_conj, w)  # (..., K, N_f, K)
+    own = np.eye(n_users, dtype=bool)[:, None, :]  # (K, 1, K): beam k of user k
+    desired = np.where(own, g, 0.0).sum(axis=-1)
+    multiuser = np.where(own, 0.0, g).sum(axis=-1)
+    if sensing_beams is None:
+        sensing = np.zeros_like(desired)
+    else:
+        ws = _as_beams(sensing_beams, "sensing_beams", n_tx, n_sub)
+        sensing = _gains(h_conj, ws).sum(axis=-1) if ws.shape[-1] else np.zeros_like(desired)
+    desired, multiuser, sensing, noise = np.broadcast_arrays(
+        p_c * desired, p_c * multiuser, p_s * sensing, noise
+    )
+    return LinkPowers(
+        desired=np.array(desired),
+        multiuser=np.array(multiuser),
+        sensing=np.array(sensing),
+        noise=np.array(noise),
+    )
+
+
+def sinr(channels, comm_beams, sensing_beams=None, *, comm_power_w, sensing_power_w=0.0, noise_var):
+    """SINR of every user on every subcarrier (eq. 4); see :func:`link_powers`.
+
+    Returns
+    -------
+    ndarray, shape (..., n_users, n_subcarriers), float64
+        Linear SINR.
+    """
+    return link_powers(
+        channels,
+        comm_beams,
+        sensing_beams,
+        comm_power_w=comm_power_w,
+        sensing_power_w=sensing_power_w,
+        noise_var=noise_var,
+    ).sinr
+
+
+def spectral_efficiency(sinr_linear):
+    """Sum spectral efficiency over users and subcarriers (eq. 5).
+
+    Parameters
+    ----------
+    sinr_linear : array_like, shape (..., n_users, n_subcarriers), float
+        Linear SINR, >= 0.
+
+    Returns
+    -------
+    ndarray, shape (...), float64, [bit/s/Hz]
+        ``sum_k sum_nf log2(1 + gamma_{k, nf})`` (a float for 2-D input).
+    """
+    g = as_array(sinr_linear, "sinr", kind="fiu", dtype=np.float64)
+    if g.ndim < 2:
+        raise ValueError(f"sinr must have shape (..., n_users, n_subcarriers), got {g.shape}")
+    if np.any(g < 0):
+        raise ValueError("sinr must be >= 0 (linear, not dB)")
+    out = np.log2(1.0 + g).sum(axis=(-2, -1))  # (eq. 5)
+    return out if out.ndim else float(out)
+
+
+def frame_spectral_efficiency(se_isac, se_comm, n_sensing_symbols, n_symbols=140):
+    """Frame-average SE under time sharing of ISAC and communication-only symbols.
+
+    Parameters
+    ----------
+    se_isac : float or array_like, [bit/s/Hz]
+        SE during the ISAC symbols (``P_c = P_t - P_s``, sensing interference present).
+    se_comm : float or array_like, [bit/s/Hz]
+        SE during the communication-only symbols (``P_c = P_t``, ``P_s = 0``).
+    n_sensing_symbols : int
+        ISAC symbols per frame, ``N_s = N0^2`` in the paper (4 for 2 x 2 UPAs).
+    n_symbols : int
+        Symbols per frame (140 in Sec. V-B4).
+
+    Returns
+    -------
+    ndarray or float, [bit/s/Hz]
+        ``(N_s se_isac + (n_symbols - N_s) se_comm) / n_symbols``, broadcast.
+    """
+    n_symbols = check_count(n_symbols, "n_symbols")
+    n_s = check_count(n_sensing_symbols, "n_sensing_symbols", minimum=0)
+    if n_s > n_symbols:
+        raise ValueError(
+            f"n_sensing_symbols must be <= n_symbols = {n_symbols}, got {n_sensing_symbols}"
+        )
+    a = _as_real(se_isac, "se_isac")
+    b = _as_real(se_comm, "se_comm")
+    out = (n_s * a + (n_symbols - n_s) * b) / n_symbols
+    return out if out.ndim else float(out)

@@ -1,0 +1,48 @@
+"""Monte-Carlo reproductions of the paper's tables and figures, in process or on Dask.
+
+==========================  ==========================================================
+``run_trials``              seeded, chunked trials of an experiment -> ``ExperimentResult``
+``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
+``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
+``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
+``task_seed``               ``SeedSequence(seed).spawn(n_chunks)[chunk]`` + the cell's key
+``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
+``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
+``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
+``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
+``EXPERIMENTS``             the three experiment classes (each has a ``name``)
+``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
+==========================  ==========================================================
+"""
+
+from skysense.experiments.cluster import dask_client
+from skysense.experiments.psf import PAPER_PSF, ImagingPsf
+from skysense.experiments.runner import (
+    Experiment,
+    ExperimentResult,
+    SetupCache,
+    run_trials,
+    task_seed,
+)
+from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, ImagingTable2
+from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
+
+#: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
+EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff)
+
+__all__ = [
+    "EXPERIMENTS",
+    "PAPER_FIG10",
+    "PAPER_PSF",
+    "PAPER_TABLE2",
+    "PAPER_TABLE2_SOURCE",
+    "Experiment",
+    "ExperimentResult",
+    "ImagingPsf",
+    "ImagingTable2",
+    "ImagingTradeoff",
+    "SetupCache",
+    "dask_client",
+    "run_trials",
+    "task_seed",
+]

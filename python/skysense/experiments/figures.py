@@ -1,0 +1,133 @@
+"""Figures comparing the reproductions with the paper (matplotlib, Agg, imported lazily)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["plot_psf_panels", "plot_table2", "plot_tradeoff"]
+
+_COLORS = {"A": "C0", "B": "C1", "C": "C2"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_table2(results, paper, path):
+    """DR, FAR and MSE vs d0 per mode: ours (solid, markers) and Table II (dashed).
+
+    Parameters
+    ----------
+    results : dict
+        ``results[mode][d0] = {"dr", "far", "mse_1e4", ...}`` of ``imaging-table2``.
+    paper : dict
+        The same layout for the paper (``PAPER_TABLE2``).
+    path : str or Path
+        Output PNG.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    panels = (("dr", "DR [%]", False), ("far", "FAR [%]", False), ("mse_1e4", "MSE [1e-4]", True))
+    for ax, (key, label, log) in zip(axes, panels, strict=True):
+        for mode, per_d0 in results.items():
+            color = _COLORS.get(mode)
+            d0s = sorted(per_d0, key=float)
+            ax.plot(
+                [float(d) for d in d0s],
+                [per_d0[d][key] for d in d0s],
+                "o-",
+                color=color,
+                label=f"mode {mode} (ours)",
+            )
+            ref = paper.get(mode, {})
+            pd0 = sorted(ref, key=float)
+            ax.plot(
+                [float(d) for d in pd0],
+                [ref[d][key] for d in pd0],
+                "s--",
+                color=color,
+                alpha=0.6,
+                label=f"mode {mode} (paper)",
+            )
+        ax.set(xlabel="voxel size d0 [m]", ylabel=label)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Table II: on-grid SP, N0 = 4, P_s = 40 dBm, M = 6 (ours: exact voxel rule)")
+    return _save(fig, path)
+
+
+def plot_psf_panels(results, path):
+    """Mean P(n1) for Fig. 4(a)-(c) and the off-grid error of Fig. 5."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+    panels = (
+        ("fig4a", "N0", "xi"),
+        ("fig4b", "d0 [m]", "ROI side [m]"),
+        ("fig4c", "N_f", "B [MHz]"),
+    )
+    for ax, (panel, xlabel, series) in zip(axes[:3], panels, strict=True):
+        for label, points in results.get(panel, {}).items():
+            xs = sorted(points, key=float)
+            ax.plot(
+                [float(x) for x in xs],
+                [points[x]["mean"] for x in xs],
+                "o-",
+                label=f"{series} = {label}",
+            )
+        ax.set(xlabel=xlabel, ylabel="mean max sidelobe P(n1)", title=f"Fig. {panel[3:]}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig5 = results.get("fig5", {})
+    if fig5:
+        dps = sorted(fig5, key=float)
+        axes[3].semilogx(
+            [float(d) for d in dps], [fig5[d]["mean_db"] for d in dps], "o-", label="ours"
+        )
+        axes[3].axhline(-10.0, color="k", ls="--", lw=0.8, label="paper: -10 dB at ~1 mm")
+        axes[3].axvline(1e-3, color="k", ls=":", lw=0.8)
+        axes[3].set(xlabel="Delta p [m]", ylabel="Delta b [dB]", title="Fig. 5")
+        axes[3].grid(alpha=0.3)
+        axes[3].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_tradeoff(results, paper, path):
+    """Fig. 10: DR and frame SE vs P_s at fixed P_t."""
+    plt = _pyplot()
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(14, 4))
+    ps = sorted(results, key=float)
+    x = [float(p) for p in ps]
+    ax0.plot(x, [results[p]["dr"] for p in ps], "o-", label="DR exact (ours)")
+    ax0.plot(x, [results[p]["dr_blob"] for p in ps], "^-", label="DR blob (ours)")
+    ax0.plot([paper["dr_full_at_ps_dbm"]], [100.0], "k*", ms=12, label="paper: 100% at 40 dBm")
+    ax0.set(xlabel="P_s [dBm]", ylabel="DR [%]")
+    for method in ("nullspace", "roi"):
+        ax1.plot(
+            x, [results[p][f"se_{method}"] for p in ps], "o-", label=f"sensing beams: {method}"
+        )
+        ax2.plot(x, [results[p][f"sir_{method}_db"] for p in ps], "o-", label=method)
+    ax1.plot(x, [results[p]["se_comm_only"] for p in ps], "k--", label="no sensing")
+    ax1.set(xlabel="P_s [dBm]", ylabel="frame SE [bit/s/Hz]")
+    ax2.plot([paper["sir_ps_dbm"]], [paper["sir_db"]], "k*", ms=12, label="paper: ~24 dB")
+    ax2.set(xlabel="P_s [dBm]", ylabel="desired / sensing interference [dB]")
+    for ax in (ax0, ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Fig. 10 trade-off, P_t = {paper['total_power_dbm']:g} dBm")
+    return _save(fig, path)

@@ -1,0 +1,100 @@
+"""Back-projection ``A^H y`` (the matched filter, eq. (20) of Huang et al., TWC 2026).
+
+Also holds the coercion shared by the imaging solvers: a sensing matrix is either a dense
+ndarray ``A`` or an operator with ``shape``, ``dtype`` and ``rmatvec`` (and ``gram`` for the
+Gram-form solvers), such as :class:`~skysense.imaging.SensingOperator`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skysense._validation import as_array
+
+__all__ = ["backproject"]
+
+_SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
+
+
+def is_operator(a) -> bool:
+    """True for a matrix-free operator (anything but an array with ``rmatvec`` and ``shape``)."""
+    return (
+        not isinstance(a, np.ndarray)
+        and callable(getattr(a, "rmatvec", None))
+        and hasattr(a, "shape")
+    )
+
+
+def working_dtype(*dtypes) -> np.dtype:
+    """complex64 when every input is single precision (float16/32, complex64), else complex128."""
+    return np.dtype(np.complex64 if all(np.dtype(d) in _SINGLE for d in dtypes) else np.complex128)
+
+
+def as_sensing(a, *, check_finite=True):
+    """Validate a sensing matrix: returns ``(a, shape, dtype)``, ``a`` an ndarray or the operator."""
+    if is_operator(a):
+        shape = tuple(int(s) for s in a.shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(f"a.shape must be (n_measurements, n_voxels) >= 1, got {a.shape}")
+        return a, shape, np.dtype(getattr(a, "dtype", np.complex128))
+    arr = as_array(a, "a", ndim=2, kind="fciu", check_finite=check_finite)
+    if min(arr.shape) < 1:
+        raise ValueError(
+            f"a must be a non-empty (n_measurements, n_voxels) matrix, got {arr.shape}"
+        )
+    return arr, arr.shape, arr.dtype
+
+
+def as_frames(y, n_measurements: int, *, check_finite=True):
+    """Validate measurements: returns ``(y2, single)`` with ``y2`` of shape (n_frames, n)."""
+    arr = as_array(y, "y", ndim=(1, 2), kind="fciu", check_finite=False)
+    if arr.shape[-1] != n_measurements:
+        raise ValueError(
+            f"Dimension mismatch: y has shape {arr.shape}, expected "
+            f"({n_measurements},) or (n_frames, {n_measurements}) to match the rows of a"
+        )
+    if arr.ndim == 2 and arr.shape[0] == 0:
+        raise ValueError(f"y is an empty batch (shape {arr.shape})")
+    if check_finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        raise ValueError("y contains NaN or Inf")
+    return arr.reshape(-1, n_measurements), arr.ndim == 1
+
+
+def backproject_frames(a, y2, dtype):
+    """``A^H y`` for validated frames ``y2`` (n_frames, n_measurements), in ``dtype``."""
+    y2 = np.ascontiguousarray(y2, dtype=dtype)
+    if isinstance(a, np.ndarray):
+        # conj(conj(y) A): one GEMV/GEMM that reads A once, without a conjugated copy of A.
+        return np.ascontiguousarray(np.conj(np.conj(y2) @ a.astype(dtype, copy=False)))
+    z = np.asarray(a.rmatvec(y2)).reshape(y2.shape[0], -1)
+    return np.ascontiguousarray(z, dtype=dtype)
+
+
+def backproject(a, y, *, check_finite=True):
+    """Back-projection ``A^H y`` of one frame or a batch.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_measurements, n_voxels), or operator
+        Dense sensing matrix, or an operator with ``shape`` and ``rmatvec`` (e.g.
+        :class:`SensingOperator`, whose ``rmatvec`` never forms A).
+    y : array_like, shape (n_measurements,) or (n_frames, n_measurements)
+        Measurements [sqrt(W)].
+    check_finite : bool
+        Reject NaN/Inf in ``y`` (and in a dense ``a``); skipping the check saves a pass.
+
+    Returns
+    -------
+    ndarray, shape (n_voxels,) or (n_frames, n_voxels), complex
+        complex64 when ``a`` and ``y`` are both single precision, else complex128 (an operator
+        returns its own ``dtype``).
+
+    Notes
+    -----
+    A batch is one GEMM (dense) or the operator's batched ``rmatvec``.
+    """
+    a, shape, a_dtype = as_sensing(a, check_finite=check_finite)
+    y2, single = as_frames(y, shape[0], check_finite=check_finite)
+    dtype = working_dtype(a_dtype, y2.dtype) if isinstance(a, np.ndarray) else a_dtype
+    z = backproject_frames(a, y2, dtype)
+    return z[0] if single else z
