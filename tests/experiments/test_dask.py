@@ -24,3 +24,17 @@ def test_dask_client_arguments():
         pass
     with pytest.raises(ValueError, match="n_workers"), dask_client(n_workers=0):
         pass
+
+
+def test_local_cluster_leaves_parent_environment_as_it_was(monkeypatch):
+    from skysense.experiments.cluster import PINNED_THREAD_ENV
+
+    for name in PINNED_THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    with dask_client(n_workers=1):
+        pass
+    import os
+
+    assert os.environ["OMP_NUM_THREADS"] == "7"
+    assert all(name not in os.environ for name in PINNED_THREAD_ENV if name != "OMP_NUM_THREADS")

@@ -68,6 +68,26 @@ def test_operator_matches_dense(scenario, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_operator_large_batch_matches_dense(dtype, rng, monkeypatch):
+    # >= _KHATRI_RAO_MIN_FRAMES frames take the GEMM-per-pair-block path; a tiny slab forces
+    # several voxel slabs (an odd voxel count leaves a ragged last one).
+    from skysense.imaging import sensing
+
+    monkeypatch.setattr(sensing, "_KHATRI_RAO_BLOCK_BYTES", 1000)  # 6 or 13 voxels
+    scenario = ODD_SCENARIOS[1]
+    op = SensingOperator(scenario, dtype)
+    a = sensing_matrix(scenario, np.complex128)
+    k = sensing._KHATRI_RAO_MIN_FRAMES + 3
+    y = rng.standard_normal((k, a.shape[0])) + 1j * rng.standard_normal((k, a.shape[0]))
+    x = rng.standard_normal((k, a.shape[1])) + 1j * rng.standard_normal((k, a.shape[1]))
+    adj, fwd = op.rmatvec(y), op.matvec(x)
+    assert adj.dtype == dtype and fwd.dtype == dtype
+    assert _rel_err(adj, y @ a.conj()) <= 10 * RTOL[dtype]
+    assert _rel_err(fwd, x @ a.T) <= 10 * RTOL[dtype]
+    assert _rel_err(op.rmatvec(y[:3]), y[:3] @ a.conj()) <= 10 * RTOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_operator_dot_test(dtype, rng):
     op = SensingOperator(ODD_SCENARIOS[2], dtype)
     m, n = op.shape

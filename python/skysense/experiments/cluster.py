@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from skysense._validation import check_count, resolve_workers
@@ -50,6 +51,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.update(PINNED_THREAD_ENV)
     with (
+        _parent_environ_kept(PINNED_THREAD_ENV),
         dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
         LocalCluster(
             n_workers=n,
@@ -60,3 +62,22 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextlib.contextmanager
+def _parent_environ_kept(names) -> Iterator[None]:
+    """Undo the nanny's writes of ``names`` into this process's ``os.environ`` on exit.
+
+    ``distributed`` sets the pre-spawn environment in the parent before it spawns a worker;
+    left there, it would pin this process's own pools (and numba refuses a changed
+    ``NUMBA_NUM_THREADS`` once its threads run).
+    """
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

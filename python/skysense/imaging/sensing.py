@@ -24,6 +24,12 @@ from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["SensingOperator", "sensing_matrix", "steering_matrix"]
 
+#: Batches of at least this many frames take the GEMM-per-pair-block adjoint (measured
+#: crossover on 2 cores: the numba multiply-reduce wins below ~16 frames).
+_KHATRI_RAO_MIN_FRAMES = 16
+#: Largest on-the-fly block of A^H in that path [bytes] (stays in L2/L3-friendly sizes).
+_KHATRI_RAO_BLOCK_BYTES = 4 << 20
+
 _GEOMETRY_HINT = "move the BSs (bs_positions_m, bs_height_m) or the ROI (roi_center_m)"
 
 
@@ -128,7 +134,8 @@ class SensingOperator:
     workers : int, optional
         Threads for building the links; ``None`` uses every available CPU.
     frames_per_chunk : int
-        Frames processed together in batched products (bounds the scratch memory).
+        Frames processed together by the few-frame products (bounds their scratch memory);
+        batches of 16 frames or more go through one GEMM per pair block of A instead.
 
     Attributes
     ----------
@@ -193,6 +200,8 @@ class SensingOperator:
         ndarray, shape (n_measurements,) or (n_frames, n_measurements), dtype ``self.dtype``
         """
         x2, single = self._as_batch(x, self.shape[1], "x")
+        if x2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
+            return self._matvec_khatri_rao(x2)
         out = np.empty((x2.shape[0], self.shape[0]), self.dtype)
         for lo in range(0, x2.shape[0], self.frames_per_chunk):
             out[lo : lo + self.frames_per_chunk] = self._matvec(x2[lo : lo + self.frames_per_chunk])
@@ -210,6 +219,8 @@ class SensingOperator:
         ndarray, shape (n_voxels,) or (n_frames, n_voxels), dtype ``self.dtype``
         """
         y2, single = self._as_batch(y, self.shape[0], "y")
+        if y2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
+            return self._rmatvec_khatri_rao(y2)
         out = np.empty((y2.shape[0], self.shape[1]), self.dtype)
         for lo in range(0, y2.shape[0], self.frames_per_chunk):
             out[lo : lo + self.frames_per_chunk] = self._rmatvec(
@@ -299,8 +310,9 @@ class SensingOperator:
         return out.reshape(k, -1)
 
     def _rmatvec(self, y):
-        # z[n, v] = g sum_(q, r) conj(H_r[r, v]) sum_t Y[n, q, r, t] conj(H_t[t, v]):
-        # per tx BS one GEMM over its pairs, then a fused multiply-reduce over (q, r).
+        # z[n, v] = g sum_(q, r) conj(H_r[r, v]) sum_t Y[n, q, r, t] conj(H_t[t, v]).
+        # Few frames: per tx BS one GEMM over its pairs, then a fused multiply-reduce over
+        # (q, r) in numba (no pair block of A is ever formed).
         nf, _, na, nv = self._links.shape
         k = y.shape[0]
         blocks = y.reshape(k, nf, len(self._pairs), na, na)
@@ -315,3 +327,36 @@ class SensingOperator:
                 )
         z *= self._amplitude
         return z
+
+    # Many frames (whole batch at once, no frame chunks: the scratch is one block): the work
+    # is GEMM-bound, so form each pair's (Nr*Nt, slab) block of A, the Khatri-Rao product of
+    # two link matrices over a voxel slab of at most _KHATRI_RAO_BLOCK_BYTES, and do one
+    # GEMM per block. Measured 1.1x of the dense GEMM on 256 frames (bench/test_operator.py).
+    def _pair_blocks(self, f, conj):
+        _, _, na, nv = self._links.shape
+        links = self._links[f].conj() if conj else self._links[f]
+        slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (na * na * self.dtype.itemsize))
+        for lo in range(0, nv, slab):
+            hi = min(nv, lo + slab)
+            for q, (tx, rx) in enumerate(self._pairs):
+                block = links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]
+                yield q, slice(lo, hi), block.reshape(na * na, hi - lo)
+
+    def _rmatvec_khatri_rao(self, y):
+        nf, _, na, nv = self._links.shape
+        blocks = y.reshape(y.shape[0], nf, len(self._pairs), na * na)
+        z = np.zeros((y.shape[0], nv), self.dtype)
+        for f in range(nf):
+            for q, voxels, block in self._pair_blocks(f, conj=True):
+                z[:, voxels] += blocks[:, f, q] @ block
+        z *= self._amplitude
+        return z
+
+    def _matvec_khatri_rao(self, x):
+        nf, _, na, _ = self._links.shape
+        out = np.zeros((x.shape[0], nf, len(self._pairs), na * na), self.dtype)
+        for f in range(nf):
+            for q, voxels, block in self._pair_blocks(f, conj=False):
+                out[:, f, q] += x[:, voxels] @ block.T
+        out *= self._amplitude
+        return out.reshape(x.shape[0], -1)
