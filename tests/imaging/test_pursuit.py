@@ -231,6 +231,8 @@ def _bad_inputs():
         ((a, y[0, :30], 3), {}, ValueError, "Dimension mismatch"),
         ((a, nan_y, 3), {}, ValueError, "y contains NaN or Inf"),
         ((inf_a, y, 3), {}, ValueError, "a contains NaN or Inf"),
+        # with a precomputed gram, A is checked through A^H y
+        ((inf_a, y, 3), {"gram": a.conj().T @ a}, ValueError, "a contains NaN or Inf"),
         ((a, y, 3), {"gram": nan_gram}, ValueError, "gram contains NaN or Inf"),
         ((a, y, 3), {"gram": np.eye(16)}, ValueError, "gram must have shape"),
         ((a, y[:0], 3), {}, ValueError, "empty batch"),
@@ -274,3 +276,11 @@ def test_backproject_rejects_bad_input():
         backproject(a, np.full(5, np.nan))
     with pytest.raises(ValueError, match="empty batch"):
         backproject(a, np.ones((0, 5)))
+    nan_a = a.copy()
+    nan_a[2, 1] = np.nan
+    for y in (np.ones(5), np.array([1.0, 1.0, 0.0, 1.0, 1.0])):  # NaN * 0 is NaN too
+        with pytest.raises(ValueError, match="a contains NaN or Inf"):
+            backproject(nan_a, y)
+        with pytest.raises(ValueError, match="a contains NaN or Inf"):
+            backproject(nan_a, np.stack([y, y]))
+    assert np.isnan(backproject(nan_a, np.ones(5), check_finite=False)[1])

@@ -103,8 +103,8 @@ def subspace_pursuit(
         and ``O(N0^2 n_voxels^2)`` per BS through ``SensingOperator.gram``: pass it when
         calling repeatedly. Cast to the working dtype (pass it in that dtype to avoid a copy).
     check_finite : bool
-        Reject NaN/Inf in ``y``, a dense ``a`` and ``gram``; skipping the checks saves passes
-        over A.
+        Reject NaN/Inf in ``y``, ``gram`` and ``a``; ``a`` is checked through ``A^H y`` (and
+        the diagonal of the Gram matrix formed from it), not by a pass over A.
     workers : int, optional
         Threads over frames; ``None`` uses every available CPU. Results do not depend on it.
 
@@ -140,7 +140,7 @@ def subspace_pursuit(
     Y. Huang et al., "Learned off-grid imager for low-altitude economy with cooperative ISAC
     network", IEEE Trans. Wireless Commun. 25, 2026 (Algorithm 1).
     """
-    a, (m, nv), a_dtype = as_sensing(a, check_finite=check_finite)
+    a, (m, nv), a_dtype = as_sensing(a)
     y2, single = as_frames(y, m, check_finite=check_finite)
     sparsity = check_count(sparsity, "sparsity")
     if sparsity > nv:
@@ -158,6 +158,9 @@ def subspace_pursuit(
         )
     elif isinstance(a, np.ndarray):
         gram = _dense_gram(a.astype(dtype, copy=False))
+        # G[v, v] = ||A[:, v]||^2 is NaN/Inf iff column v of A has a NaN/Inf.
+        if check_finite and not np.isfinite(gram.diagonal()).all():
+            raise ValueError("a contains NaN or Inf")
     else:
         if not callable(getattr(a, "gram", None)):
             raise TypeError(f"a ({type(a).__name__}) has no gram(); pass gram=A^H A")
@@ -166,7 +169,7 @@ def subspace_pursuit(
             raise ValueError(f"a.gram() must have shape ({nv}, {nv}), got {gram.shape}")
 
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    z = backproject_frames(a, y2, dtype)
+    z = backproject_frames(a, y2, dtype, check_finite=check_finite)
     n = y2.shape[0]
     x = np.empty((n, nv), dtype)
     support = np.empty((n, sparsity), np.int64)
