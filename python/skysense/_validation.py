@@ -115,6 +115,26 @@ def as_array(
     return np.ascontiguousarray(arr)
 
 
+def as_batch(x, n: int, name: str, *, check_finite: bool = True, hint: str = ""):
+    """Validate one vector (n,) or a batch (n_frames, n): returns ``(x2, single)``.
+
+    ``x2`` has shape (n_frames, n) (a view where possible); ``single`` tells whether ``x`` was
+    one vector. An empty batch, a wrong length or NaN/Inf (with ``check_finite``) raise;
+    ``hint`` is appended to the length message.
+    """
+    arr = as_array(x, name, ndim=(1, 2), kind="fciu", check_finite=False)
+    if arr.shape[-1] != n:
+        raise ValueError(
+            f"Dimension mismatch: {name} has shape {arr.shape}, expected ({n},) or "
+            f"(n_frames, {n}){hint}"
+        )
+    if arr.ndim == 2 and arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {arr.shape})")
+    if check_finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr.reshape(-1, n), arr.ndim == 1
+
+
 def check_memory(nbytes: int, what: str, max_bytes: float | None, alternative: str = "") -> None:
     """Raise :class:`MemoryLimitError` if allocating ``nbytes`` exceeds ``max_bytes``."""
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes

@@ -6,13 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skysense._validation import check_memory
-from skysense.imaging import Scenario, SensingOperator
+from skysense.imaging import Scenario, SensingOperator, subspace_pursuit
+from skysense.metrics import detection_rates, mse
 
 #: Largest Gram matrix an experiment may build [bytes]: 14400^2 complex128 (d0 = 1 m) is 3.1 GiB.
 GRAM_MAX_BYTES = 4 << 30
-#: Scratch budget of one block of Gram columns [bytes].
-GRAM_BLOCK_BYTES = 256 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,25 +22,40 @@ class ImagingState:
     gram: np.ndarray
 
 
-def gram_matrix(op: SensingOperator, *, max_bytes=GRAM_MAX_BYTES) -> np.ndarray:
-    """``A^H A`` of ``op``, assembled from blocks of columns so the scratch stays small.
-
-    ``SensingOperator.gram()`` of all columns at once needs ``n_bs + 1`` Gram-sized arrays
-    (16 GiB at d0 = 1 m); block by block it needs one Gram plus ``GRAM_BLOCK_BYTES``.
-    """
-    nv = op.shape[1]
-    itemsize = op.dtype.itemsize
-    check_memory(nv * nv * itemsize, f"Gram matrix ({nv}, {nv}) {op.dtype}", max_bytes)
-    per_column = nv * itemsize * (op.scenario.n_bs + 1)
-    block = max(1, GRAM_BLOCK_BYTES // per_column)
-    gram = np.empty((nv, nv), op.dtype)
-    for lo in range(0, nv, block):
-        cols = np.arange(lo, min(nv, lo + block))
-        gram[:, cols] = op.gram(cols, max_bytes=max(GRAM_BLOCK_BYTES, per_column * cols.size))
-    return gram
-
-
 def imaging_state(scenario: Scenario) -> ImagingState:
     """Operator and Gram of ``scenario`` (single-threaded kernels: workers=1)."""
     op = SensingOperator(scenario, workers=1)
-    return ImagingState(scenario=scenario, operator=op, gram=gram_matrix(op))
+    return ImagingState(scenario=scenario, operator=op, gram=op.gram(max_bytes=GRAM_MAX_BYTES))
+
+
+def sp_scores(experiment, state: ImagingState, y, batch):
+    """SP images of frames ``y`` and their per-frame scores against ``batch``'s truth.
+
+    ``experiment`` supplies ``sparsity``, ``max_iter``, ``final`` and ``threshold``. Returns
+    ``(result, scores)``: the :class:`~skysense.imaging.PursuitResult` and a dict of per-frame
+    arrays ``mse``, ``detected_{exact,blob}``, ``false_{exact,blob}`` and ``n_true``.
+    """
+    res = subspace_pursuit(
+        state.operator,
+        y,
+        experiment.sparsity,
+        max_iter=experiment.max_iter,
+        final=experiment.final,
+        threshold=experiment.threshold,
+        gram=state.gram,
+        check_finite=False,
+        workers=1,
+    )
+    image = np.abs(res.x)
+    scores = {"mse": mse(image, batch.sigma)}
+    for rule in ("exact", "blob"):
+        det = detection_rates(
+            image,
+            batch.labels,
+            rule=rule,
+            threshold=0.0,
+            grid_shape=state.scenario.grid_shape,
+        )
+        scores[f"detected_{rule}"], scores[f"false_{rule}"] = det.detected, det.false_alarms
+        scores["n_true"] = det.n_true
+    return res, scores

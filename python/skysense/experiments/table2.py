@@ -7,10 +7,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from skysense.experiments._setup import imaging_state
+from skysense.experiments._setup import imaging_state, sp_scores
 from skysense.experiments.runner import Experiment
-from skysense.imaging import Scenario, simulate, subspace_pursuit
-from skysense.metrics import detection_rates, mse
+from skysense.imaging import Scenario, simulate
 
 __all__ = ["PAPER_TABLE2", "PAPER_TABLE2_SOURCE", "ImagingTable2"]
 
@@ -139,30 +138,9 @@ class ImagingTable2(Experiment):
     def run_chunk(self, cell, state, n_trials, rng):
         s = state.scenario
         batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
-        res = subspace_pursuit(
-            state.operator,
-            batch.y,
-            self.sparsity,
-            max_iter=self.max_iter,
-            final=self.final,
-            threshold=self.threshold,
-            gram=state.gram,
-            check_finite=False,
-            workers=1,
-        )
-        image = np.abs(res.x)
-        out = {
-            "mse": mse(image, batch.sigma),
-            "n_iter": np.asarray(res.n_iter, np.int64),
-            "n_predicted": np.count_nonzero(image, axis=1),
-        }
-        for rule in ("exact", "blob"):
-            det = detection_rates(
-                image, batch.labels, rule=rule, threshold=0.0, grid_shape=s.grid_shape
-            )
-            out[f"detected_{rule}"] = det.detected
-            out[f"false_{rule}"] = det.false_alarms
-            out["n_true"] = det.n_true
+        res, out = sp_scores(self, state, batch.y, batch)
+        out["n_iter"] = np.asarray(res.n_iter, np.int64)
+        out["n_predicted"] = np.count_nonzero(res.x, axis=1)
         return out
 
     def summarize(self, cell, trials):

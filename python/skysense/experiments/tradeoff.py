@@ -16,10 +16,9 @@ from skysense.comms import (
     sensing_beams,
     spectral_efficiency,
 )
-from skysense.experiments._setup import imaging_state
+from skysense.experiments._setup import imaging_state, sp_scores
 from skysense.experiments.runner import Experiment
-from skysense.imaging import Scenario, simulate, subspace_pursuit
-from skysense.metrics import detection_rates, mse
+from skysense.imaging import Scenario, simulate
 
 __all__ = ["PAPER_FIG10", "ImagingTradeoff"]
 
@@ -135,25 +134,7 @@ class ImagingTradeoff(Experiment):
         batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
         # y = sqrt(P_s / P_ref) A_ref sigma + z: rescale to the reference operator.
         y = batch.y * 10.0 ** ((_REFERENCE_POWER_DBM - p_s_dbm) / 20.0)
-        res = subspace_pursuit(
-            base.operator,
-            y,
-            self.sparsity,
-            max_iter=self.max_iter,
-            final=self.final,
-            threshold=self.threshold,
-            gram=base.gram,
-            check_finite=False,
-            workers=1,
-        )
-        image = np.abs(res.x)
-        out = {"mse": mse(image, batch.sigma)}
-        for rule in ("exact", "blob"):
-            det = detection_rates(
-                image, batch.labels, rule=rule, threshold=0.0, grid_shape=s.grid_shape
-            )
-            out[f"detected_{rule}"], out[f"false_{rule}"] = det.detected, det.false_alarms
-            out["n_true"] = det.n_true
+        _, out = sp_scores(self, base, y, batch)
 
         h = los_user_channels(
             s,

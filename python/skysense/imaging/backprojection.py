@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skysense._validation import as_array
+from skysense._validation import as_array, as_batch
 
 __all__ = ["backproject"]
 
@@ -51,17 +51,9 @@ def as_sensing(a):
 
 def as_frames(y, n_measurements: int, *, check_finite=True):
     """Validate measurements: returns ``(y2, single)`` with ``y2`` of shape (n_frames, n)."""
-    arr = as_array(y, "y", ndim=(1, 2), kind="fciu", check_finite=False)
-    if arr.shape[-1] != n_measurements:
-        raise ValueError(
-            f"Dimension mismatch: y has shape {arr.shape}, expected "
-            f"({n_measurements},) or (n_frames, {n_measurements}) to match the rows of a"
-        )
-    if arr.ndim == 2 and arr.shape[0] == 0:
-        raise ValueError(f"y is an empty batch (shape {arr.shape})")
-    if check_finite and arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-        raise ValueError("y contains NaN or Inf")
-    return arr.reshape(-1, n_measurements), arr.ndim == 1
+    return as_batch(
+        y, n_measurements, "y", check_finite=check_finite, hint=" to match the rows of a"
+    )
 
 
 def backproject_frames(a, y2, dtype, *, check_finite=True):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from skysense import _core
-from skysense._validation import as_array, check_memory, complex_dtype, resolve_workers
+from skysense._validation import as_array, as_batch, check_memory, complex_dtype, resolve_workers
 from skysense.imaging._sensing_numba import accumulate_conj_products
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
@@ -29,6 +29,9 @@ __all__ = ["SensingOperator", "sensing_matrix", "steering_matrix"]
 _KHATRI_RAO_MIN_FRAMES = 16
 #: Largest on-the-fly block of A^H in that path [bytes] (stays in L2/L3-friendly sizes).
 _KHATRI_RAO_BLOCK_BYTES = 4 << 20
+
+#: Scratch of one block of Gram columns (the per-BS Grams) [bytes].
+_GRAM_BLOCK_BYTES = 256 << 20
 
 _GEOMETRY_HINT = "move the BSs (bs_positions_m, bs_height_m) or the ROI (roi_center_m)"
 
@@ -199,7 +202,8 @@ class SensingOperator:
         -------
         ndarray, shape (n_measurements,) or (n_frames, n_measurements), dtype ``self.dtype``
         """
-        x2, single = self._as_batch(x, self.shape[1], "x")
+        x2, single = as_batch(x, self.shape[1], "x")
+        x2 = np.ascontiguousarray(x2, dtype=self.dtype)
         if x2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
             return self._matvec_khatri_rao(x2)
         out = np.empty((x2.shape[0], self.shape[0]), self.dtype)
@@ -218,7 +222,8 @@ class SensingOperator:
         -------
         ndarray, shape (n_voxels,) or (n_frames, n_voxels), dtype ``self.dtype``
         """
-        y2, single = self._as_batch(y, self.shape[0], "y")
+        y2, single = as_batch(y, self.shape[0], "y")
+        y2 = np.ascontiguousarray(y2, dtype=self.dtype)
         if y2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
             return self._rmatvec_khatri_rao(y2)
         out = np.empty((y2.shape[0], self.shape[1]), self.dtype)
@@ -245,7 +250,8 @@ class SensingOperator:
         Notes
         -----
         ``A^H A = g^2 sum_f sum_(t, r) (H_r^H H_r) * (H_t^H H_t)`` element-wise, which costs
-        ``O(N0^2 N_v^2)`` per BS instead of ``O(N_f N_pairs N0^4 N_v^2)``.
+        ``O(N0^2 N_v^2)`` per BS instead of ``O(N_f N_pairs N0^4 N_v^2)``. Columns are formed
+        in blocks, so the scratch beyond the result stays under ``_GRAM_BLOCK_BYTES``.
         """
         nv = self.shape[1]
         if columns is None:
@@ -256,16 +262,17 @@ class SensingOperator:
                 raise ValueError(
                     f"columns must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
                 )
-        check_memory(
-            nv * cols.size * self.dtype.itemsize * (self.scenario.n_bs + 1),
-            f"Gram columns ({nv}, {cols.size}) and per-BS Grams",
-            max_bytes,
-        )
+        itemsize = self.dtype.itemsize
+        check_memory(nv * cols.size * itemsize, f"Gram columns ({nv}, {cols.size})", max_bytes)
+        per_column = nv * itemsize * self.scenario.n_bs  # per-BS Grams of one column
+        block = max(1, _GRAM_BLOCK_BYTES // per_column)
         gram = np.zeros((nv, cols.size), self.dtype)
-        for f in range(self._links.shape[0]):
-            per_bs = [h.conj().T @ h[:, cols] for h in self._links[f]]
-            for t, r in self._pairs:
-                gram += per_bs[r] * per_bs[t]
+        for lo in range(0, cols.size, block):
+            part, block_cols = gram[:, lo : lo + block], cols[lo : lo + block]
+            for f in range(self._links.shape[0]):
+                per_bs = [h.conj().T @ h[:, block_cols] for h in self._links[f]]
+                for t, r in self._pairs:
+                    part += per_bs[r] * per_bs[t]
         gram *= self._amplitude**2
         return gram
 
@@ -282,18 +289,6 @@ class SensingOperator:
         return sensing_matrix(self.scenario, self.dtype, max_bytes=max_bytes, workers=workers)
 
     # -- kernels ---------------------------------------------------------------------------
-    def _as_batch(self, v, n, name):
-        arr = as_array(v, name, ndim=(1, 2), kind="fciu")
-        if arr.shape[-1] != n:
-            raise ValueError(
-                f"Dimension mismatch: {name} has shape {arr.shape}, expected "
-                f"({n},) or (n_frames, {n})"
-            )
-        if arr.ndim == 2 and arr.shape[0] == 0:
-            raise ValueError(f"{name} is an empty batch (shape {arr.shape})")
-        single = arr.ndim == 1
-        return np.ascontiguousarray(arr.reshape(-1, n), dtype=self.dtype), single
-
     def _matvec(self, x):
         # Y[n, r, t] = g sum_v H_r[r, v] x[n, v] H_t[t, v]: per rx BS one (n*Nr, Nv) @ (Nv, Nt*k) GEMM.
         nf, _, na, nv = self._links.shape
