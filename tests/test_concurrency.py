@@ -1,0 +1,66 @@
+"""The compiled kernels release the GIL: calls from several Python threads at once must give
+the results of serial calls, bit for bit, and results must not depend on ``workers``."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from skysense.imaging import Scenario, SensingOperator, sensing_matrix, simulate, subspace_pursuit
+
+SCENARIO = Scenario(roi_size_m=(21.0, 27.0, 0.0), n_antennas_side=3, n_subcarriers=2)
+N_THREADS = 4
+
+
+def _run_concurrently(fn, args):
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        return list(pool.map(fn, args))
+
+
+def _same(a, b):
+    # Bit-identical, NaN-free results.
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_sensing_matrix_threads_and_workers(dtype):
+    serial = sensing_matrix(SCENARIO, dtype, workers=1)
+    for out in _run_concurrently(lambda w: sensing_matrix(SCENARIO, dtype, workers=w), [1, 2] * 4):
+        assert _same(out, serial)
+
+
+def test_simulate_threads_and_workers():
+    def run(workers):
+        return simulate(SCENARIO, 5, 3, off_grid=True, seed=7, workers=workers).y
+
+    serial = run(1)
+    for out in _run_concurrently(run, [1, 2] * 4):
+        assert _same(out, serial)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_operator_threads(dtype):
+    op = SensingOperator(SCENARIO, dtype)
+    rng = np.random.default_rng(3)
+    ys = [
+        (rng.standard_normal((k, op.shape[0])) + 1j * rng.standard_normal((k, op.shape[0])))
+        for k in (1, 3, 20, 33)
+    ]
+    serial = [op.rmatvec(y) for y in ys]
+    for out, ref in zip(_run_concurrently(op.rmatvec, ys * 2), serial * 2, strict=True):
+        assert _same(out, ref)
+
+
+def test_subspace_pursuit_threads_and_workers():
+    a = sensing_matrix(SCENARIO)
+    gram = a.conj().T @ a
+    batch = simulate(SCENARIO, 16, 3, seed=11)
+
+    def run(workers):
+        return subspace_pursuit(a, batch.y, 3, gram=gram, workers=workers)
+
+    serial = run(1)
+    for out in _run_concurrently(run, [1, 2, 3, 4] * 2):
+        assert _same(out.x, serial.x)
+        assert np.array_equal(out.support, serial.support)
+        assert np.array_equal(out.n_iter, serial.n_iter)
