@@ -10,11 +10,13 @@
 ``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
-``EXPERIMENTS``             the three experiment classes (each has a ``name``)
+``ImagingSionna``           ``imaging-sionna``: Table VI, ray-traced canyon (sionna extra)
+``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
 """
 
+from skysense.experiments.canyon import PAPER_TABLE6, ImagingSionna
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.runner import (
@@ -28,7 +30,7 @@ from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, Imagi
 from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff)
+EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff, ImagingSionna)
 
 __all__ = [
     "EXPERIMENTS",
@@ -36,9 +38,11 @@ __all__ = [
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
+    "PAPER_TABLE6",
     "Experiment",
     "ExperimentResult",
     "ImagingPsf",
+    "ImagingSionna",
     "ImagingTable2",
     "ImagingTradeoff",
     "SetupCache",

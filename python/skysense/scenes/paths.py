@@ -1,0 +1,124 @@
+"""Multipath between BS arrays as a list of rays, and the CSI they produce on an imaging scenario.
+
+A :class:`PairPaths` holds, for every BS pair of an imaging :class:`~skysense.imaging.Scenario`,
+the rays from the tx BS to the rx BS (complex gain, delay, departure and arrival directions),
+from whatever source: a ray tracer (:mod:`skysense.scenes.sionna`) or hand-made rays.
+:func:`background_csi` turns them into measurements in the row order and units of A, so that
+``y = A sigma + ratio * background + noise`` is the CSI of the UAVs seen through a residual
+of the static background (buildings, ground).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from skysense._validation import as_array
+from skysense.imaging import Scenario
+from skysense.imaging.scenario import SPEED_OF_LIGHT
+
+__all__ = ["PairPaths", "background_csi"]
+
+
+@dataclass(frozen=True)
+class PairPaths:
+    """Rays between the BSs of each pair, padded to a common count.
+
+    Attributes
+    ----------
+    pairs : ndarray, shape (n_pairs, 2), int64
+        ``(tx BS, rx BS)`` in the order of ``Scenario.pairs()``.
+    gain : ndarray, shape (n_pairs, n_paths), complex128
+        Complex amplitude gain of each ray between isotropic antennas at the array centres,
+        without the propagation phase (e.g. ``Gamma * lambda / (4 pi L)``); 0 pads.
+    delay_s : ndarray, shape (n_pairs, n_paths), float64
+        Propagation delay [s].
+    departure : ndarray, shape (n_pairs, n_paths, 3), float64
+        Unit vector of departure at the tx BS.
+    arrival : ndarray, shape (n_pairs, n_paths, 3), float64
+        Unit vector from the rx BS towards where the ray arrives from.
+    """
+
+    pairs: np.ndarray
+    gain: np.ndarray
+    delay_s: np.ndarray
+    departure: np.ndarray
+    arrival: np.ndarray
+
+    def __post_init__(self):
+        n_pairs = np.asarray(self.pairs).shape[0]
+        gain = as_array(self.gain, "gain", ndim=2, kind="fc")
+        n_paths = gain.shape[1]
+        for name, shape in (
+            ("pairs", (n_pairs, 2)),
+            ("delay_s", (n_pairs, n_paths)),
+            ("departure", (n_pairs, n_paths, 3)),
+            ("arrival", (n_pairs, n_paths, 3)),
+        ):
+            arr = np.asarray(getattr(self, name))
+            if arr.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        if gain.shape[0] != n_pairs:
+            raise ValueError(f"gain must have shape ({n_pairs}, n_paths), got {gain.shape}")
+        delay = as_array(self.delay_s, "delay_s", kind="f")
+        if (delay < 0).any():
+            raise ValueError("delay_s must be >= 0")
+        for name in ("departure", "arrival"):
+            vec = as_array(getattr(self, name), name, kind="f")
+            norms = np.linalg.norm(vec, axis=-1)
+            if not np.allclose(norms[gain != 0], 1.0, atol=1e-5):
+                raise ValueError(f"{name} must hold unit vectors for every non-zero gain")
+
+    @property
+    def n_paths(self) -> int:
+        """Rays per pair (after padding)."""
+        return self.gain.shape[1]
+
+
+def background_csi(scenario: Scenario, paths: PairPaths, *, dtype=np.complex128) -> np.ndarray:
+    """CSI of the rays at every (subcarrier, pair, rx antenna, tx antenna), in A's units.
+
+    Far-field (plane-wave) array model around each BS centre:
+    ``h[f, q, i, j] = c sum_p gain_p exp(-j 2 pi f tau_p) exp(j k_f u_r . dr_i)
+    exp(j k_f u_t . dt_j)`` with ``c = sqrt(P_s / N_f) sqrt(G_s)`` (the transmit amplitude
+    and antenna gain that A carries too), ``dr_i`` / ``dt_j`` antenna offsets from the array
+    centres and ``f`` the absolute subcarrier frequencies.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Imaging scenario whose BS pairs ``paths.pairs`` must equal ``scenario.pairs()``.
+    paths : PairPaths
+    dtype : {complex64, complex128}
+
+    Returns
+    -------
+    ndarray, shape (n_measurements,), complex
+        Rows ordered as A (subcarrier, pair, rx antenna, tx antenna; tx fastest).
+    """
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    if not isinstance(paths, PairPaths):
+        raise TypeError(f"paths must be a PairPaths, got {type(paths).__name__}")
+    if not np.array_equal(paths.pairs, scenario.pairs()):
+        raise ValueError("paths.pairs must equal scenario.pairs() (same mode and BS count)")
+    freqs = scenario.subcarrier_frequencies_hz()
+    k = 2.0 * np.pi * freqs / SPEED_OF_LIGHT  # (N_f,)
+    antennas = scenario.antenna_positions()
+    offsets = antennas - scenario.bs_positions()[:, None, :]  # (N_b, N0^2, 3)
+    tx, rx = paths.pairs[:, 0], paths.pairs[:, 1]
+    # Projections of the antenna offsets on the ray directions [m]: (n_pairs, n_paths, N0^2).
+    proj_t = np.einsum("qpc,qjc->qpj", paths.departure, offsets[tx])
+    proj_r = np.einsum("qpc,qic->qpi", paths.arrival, offsets[rx])
+    out = np.empty(
+        (freqs.size, len(paths.pairs), scenario.n_antennas, scenario.n_antennas), np.complex128
+    )
+    for f, (freq, kf) in enumerate(zip(freqs, k, strict=True)):
+        ray = paths.gain * np.exp(-2j * np.pi * freq * paths.delay_s)  # (q, p)
+        steer_t = np.exp(1j * kf * proj_t)  # (q, p, j)
+        steer_r = np.exp(1j * kf * proj_r)  # (q, p, i)
+        out[f] = np.einsum("qp,qpi,qpj->qij", ray, steer_r, steer_t)
+    amplitude = scenario.amplitude * np.sqrt(4.0 * np.pi) / scenario.wavelength_m
+    out *= amplitude  # sqrt(P_s / N_f) sqrt(G_s)
+    return out.reshape(-1).astype(dtype, copy=False)
