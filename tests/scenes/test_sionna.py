@@ -104,3 +104,11 @@ def test_imaging_sionna_experiment_degrades_with_the_residual():
     assert clean["dr"] > 90.0 > dirty["dr"]
     assert clean["ssim"] > dirty["ssim"]
     assert "0.1" in exp.table(res.results)
+
+
+def test_canyon_figure(tmp_path):
+    from skysense.experiments import PAPER_TABLE6, ImagingSionna
+
+    fake = {r: {**v, "dr": v["dr"] - 5} for r, v in PAPER_TABLE6.items()}
+    out = ImagingSionna().plot(fake, tmp_path / "fig.png")
+    assert out.stat().st_size > 10_000

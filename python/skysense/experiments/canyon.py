@@ -145,3 +145,9 @@ class ImagingSionna(Experiment):
                 f" | {r['ssim']:6.3f}/{ref('ssim')}"
             )
         return "\n".join(lines)
+
+    def plot(self, results, path):
+        """Figure of DR, FAR and SSIM vs the residual ratio against Table VI."""
+        from skysense.experiments.figures import plot_canyon
+
+        return plot_canyon(results, PAPER_TABLE6, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["plot_psf_panels", "plot_table2", "plot_tradeoff"]
+__all__ = ["plot_canyon", "plot_psf_panels", "plot_table2", "plot_tradeoff"]
 
 _COLORS = {"A": "C0", "B": "C1", "C": "C2"}
 
@@ -130,4 +130,36 @@ def plot_tradeoff(results, paper, path):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Fig. 10 trade-off, P_t = {paper['total_power_dbm']:g} dBm")
+    return _save(fig, path)
+
+
+def plot_canyon(results, paper, path):
+    """DR, FAR and SSIM vs the residual background ratio: ours (solid) and Table VI (dashed).
+
+    Parameters
+    ----------
+    results, paper : dict
+        ``{ratio: {"dr", "far", "ssim", ...}}`` with ratios as strings ("0", "0.001", ...).
+    path : str or Path
+        Output PNG.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    floor = 1e-4  # where rho = 0 is drawn on the log axis
+    for ax, (key, label) in zip(
+        axes, (("dr", "DR [%]"), ("far", "FAR [%]"), ("ssim", "SSIM")), strict=True
+    ):
+        for values, style, name in ((results, "o-", "ours (SP)"), (paper, "s--", "paper (DNN)")):
+            ratios = sorted(values, key=float)
+            ax.plot(
+                [max(float(r), floor) for r in ratios],
+                [values[r][key] for r in ratios],
+                style,
+                label=name,
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("residual interference ratio (0 drawn at 1e-4)")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend()
     return _save(fig, path)
