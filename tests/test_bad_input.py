@@ -1,0 +1,150 @@
+"""What every public entry point does with bad input: one row per case, each row run here.
+
+``CASES`` is also the source of ``docs/bad_input.md`` (``python tools/bad_input_table.py``
+writes it; ``test_docs_table_is_current`` keeps the two in step).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skysense import MemoryLimitError, comms, metrics
+from skysense.imaging import (
+    Scenario,
+    SensingOperator,
+    backproject,
+    max_sidelobe,
+    offgrid_error,
+    psf,
+    sensing_matrix,
+    simulate,
+    steering_matrix,
+    subspace_pursuit,
+)
+from skysense.scenes import PairPaths, background_csi
+
+S = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+A = sensing_matrix(S)
+Y = simulate(S, 2, 2, min_separation_voxels=1.0, seed=0).y
+NAN_Y = np.where(np.arange(Y.shape[1]) == 3, np.nan, Y)
+IMG = np.zeros((2, 3, 3))
+IMG[:, 1, 1] = 1.0
+
+
+@dataclass(frozen=True)
+class Case:
+    entry: str
+    bad_input: str
+    call: Callable
+    error: type
+    match: str
+
+    @property
+    def outcome(self):
+        return f"`{self.error.__name__}`: {self.match}"
+
+
+CASES = [
+    # -- imaging: scenario geometry ------------------------------------------------------
+    Case("Scenario", "voxel larger than the ROI", lambda: Scenario(voxel_size_m=500.0), ValueError, "voxel_size_m"),
+    Case("Scenario", "negative ROI size", lambda: Scenario(roi_size_m=(-1.0, 9.0, 0.0)), ValueError, "roi_size_m"),
+    Case("Scenario", "NaN parameter", lambda: Scenario(carrier_frequency_hz=np.nan), ValueError, "carrier_frequency_hz"),
+    Case("Scenario", "unknown mode", lambda: Scenario(mode="D"), ValueError, "mode"),
+    Case("Scenario", "BS inside the ROI", lambda: Scenario(bs_positions_m=((0.0, 0.0, 40.0),) * 4), ValueError, "inside the ROI"),
+    Case("Scenario", "zero antennas", lambda: Scenario(n_antennas_side=0), ValueError, "n_antennas_side"),
+    # -- imaging: matrices and operators ---------------------------------------------------
+    Case("sensing_matrix", "dense A above max_bytes", lambda: sensing_matrix(S, max_bytes=1000), MemoryLimitError, "SensingOperator"),
+    Case("sensing_matrix", "real dtype", lambda: sensing_matrix(S, np.float64), TypeError, "complex"),
+    Case("steering_matrix", "antenna at a scatterer (zero distance)", lambda: steering_matrix(S, S.antenna_positions()[0, :1]), ValueError, "impossible geometry"),
+    Case("steering_matrix", "points of shape (n, 2)", lambda: steering_matrix(S, np.zeros((3, 2))), ValueError, "points must have shape"),
+    Case("SensingOperator.matvec", "wrong length", lambda: SensingOperator(S).matvec(np.ones(5)), ValueError, "Dimension mismatch"),
+    Case("SensingOperator.rmatvec", "NaN in y", lambda: SensingOperator(S).rmatvec(NAN_Y), ValueError, "NaN or Inf"),
+    Case("SensingOperator.rmatvec", "empty batch", lambda: SensingOperator(S).rmatvec(Y[:0]), ValueError, "empty batch"),
+    Case("SensingOperator.gram", "column out of range", lambda: SensingOperator(S).gram([0, 99]), ValueError, "columns must lie in"),
+    Case("simulate", "more UAVs than voxels", lambda: simulate(S, 1, 10), ValueError, "exceeds the number of voxels"),
+    Case("simulate", "spacing that cannot be packed", lambda: simulate(S, 1, 9, min_separation_voxels=3.0), ValueError, "separation"),
+    Case("simulate", "zero frames", lambda: simulate(S, 0, 1), ValueError, "n_frames"),
+    Case("simulate", "both rng and seed", lambda: simulate(S, 1, 1, rng=1, seed=1), TypeError, "either rng or seed"),
+    Case("psf", "column out of range", lambda: psf(A, [100]), ValueError, "columns"),
+    Case("max_sidelobe", "NaN in A", lambda: max_sidelobe(np.full((4, 3), np.nan, complex)), ValueError, "NaN or Inf"),
+    Case("offgrid_error", "points outside the ROI", lambda: offgrid_error(S, np.array([[500.0, 0.0, 40.0]])), ValueError, "outside the ROI"),
+    # -- imaging: solvers ---------------------------------------------------------------------
+    Case("subspace_pursuit", "sparsity 0", lambda: subspace_pursuit(A, Y, 0), ValueError, "sparsity must be >= 1"),
+    Case("subspace_pursuit", "sparsity > n_voxels", lambda: subspace_pursuit(A, Y, 10), ValueError, "sparsity must be <= n_voxels"),
+    Case("subspace_pursuit", "y length != rows of A", lambda: subspace_pursuit(A, Y[:, :-1], 2), ValueError, "Dimension mismatch"),
+    Case("subspace_pursuit", "NaN in y", lambda: subspace_pursuit(A, NAN_Y, 2), ValueError, "y contains NaN"),
+    Case("subspace_pursuit", "Inf in A", lambda: subspace_pursuit(np.where(A[0, 0] == A, np.inf, A), Y, 2), ValueError, "a contains NaN or Inf"),
+    Case("subspace_pursuit", "empty batch", lambda: subspace_pursuit(A, Y[:0], 2), ValueError, "empty batch"),
+    Case("backproject", "NaN in A", lambda: backproject(np.where(A[0, 0] == A, np.nan, A), Y), ValueError, "a contains NaN or Inf"),
+    Case("backproject", "3-D y", lambda: backproject(A, Y[None]), ValueError, "ndim"),
+    # -- metrics ------------------------------------------------------------------------------
+    Case("mse", "shape mismatch", lambda: metrics.mse(IMG, IMG[:, :2]), ValueError, "shape"),
+    Case("ssim", "window larger than a valid-padded image", lambda: metrics.ssim(IMG, IMG), ValueError, "win_size"),
+    Case("ssim", "NaN image", lambda: metrics.ssim(IMG * np.nan, IMG, padding="replicate"), ValueError, "NaN"),
+    Case("ospa", "points of shape (n, 2) vs (m, 3)", lambda: metrics.ospa(np.zeros((2, 2)), np.zeros((2, 3))), ValueError, "dimension"),
+    Case("ospa", "p < 1", lambda: metrics.ospa(np.zeros((1, 3)), np.zeros((1, 3)), p=0.5), ValueError, "p must be"),
+    Case("detection_rates", "flat frames without grid_shape", lambda: metrics.detection_rates(IMG.reshape(2, -1), IMG.reshape(2, -1)), ValueError, "grid_shape"),
+    Case("detection_rates", "unknown rule", lambda: metrics.detection_rates(IMG, IMG, rule="any"), ValueError, "rule"),
+    # -- comms ----------------------------------------------------------------------------------
+    Case("sinr", "negative noise variance", lambda: comms.sinr(np.ones((1, 1, 4), complex), np.ones((1, 4, 1), complex), comm_power_w=1.0, noise_var=-1.0), ValueError, "noise_var must be"),
+    Case("spectral_efficiency", "SINR in dB (negative)", lambda: comms.spectral_efficiency(np.array([[-1.0]])), ValueError, "not dB"),
+    Case("spectral_efficiency", "1-D SINR", lambda: comms.spectral_efficiency(np.array([1.0])), ValueError, "n_users, n_subcarriers"),
+    # -- scenes ---------------------------------------------------------------------------------
+    Case("PairPaths", "non-unit directions", lambda: PairPaths(S.pairs(), np.ones((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3))), ValueError, "unit vectors"),
+    Case("background_csi", "paths of another mode", lambda: background_csi(S.replace(mode="B"), PairPaths(S.pairs(), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3)))), ValueError, "same mode"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.entry}: {c.bad_input}")
+def test_bad_input_raises_a_clear_error(case):
+    with pytest.raises(case.error, match=case.match):
+        case.call()
+
+
+WELL_DEFINED = [
+    ("subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero"),
+    ("ospa", "both sets empty", "0"),
+    ("ospa", "one set empty", "the cardinality penalty c"),
+    ("detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms"),
+    ("spectral_efficiency", "SINR 0", "0 bit/s/Hz"),
+]
+
+
+def test_well_defined_results():
+    zero = subspace_pursuit(A, np.zeros(A.shape[0]), 2)
+    assert not zero.x.any() and zero.residual_norm == 0.0
+    assert metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3))) == 0.0
+    assert metrics.ospa(np.zeros((0, 3)), np.ones((2, 3))) == pytest.approx(50.0)
+    empty = metrics.detection_rates(IMG, np.zeros_like(IMG))
+    assert empty.n_true.sum() == 0 and empty.false_alarms.sum() == 2
+    assert comms.spectral_efficiency(np.array([[0.0]])) == 0.0
+
+
+def render_table() -> str:
+    """Markdown table of ``CASES`` and ``WELL_DEFINED``."""
+    lines = [
+        "# What each public entry point does with bad input",
+        "",
+        "Generated from `tests/test_bad_input.py` (`python tools/bad_input_table.py`); every row",
+        "is run by that test module; the outcome names the exception and a phrase of its message.",
+        "The compiled kernels also take non-contiguous, Fortran-ordered and read-only arrays",
+        "(`tests/test_properties.py`).",
+        "",
+        "| entry point | input | outcome |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{c.entry}` | {c.bad_input} | {c.outcome} |" for c in CASES]
+    lines += [f"| `{e}` | {b} | defined: {o} |" for e, b, o in WELL_DEFINED]
+    return "\n".join(lines) + "\n"
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_input.md"
+
+
+def test_docs_table_is_current():
+    if not DOC.exists():
+        pytest.skip("docs/ not in this checkout")
+    assert DOC.read_text() == render_table(), "run: python tools/bad_input_table.py"
