@@ -32,9 +32,11 @@ def pytest_addoption(parser):
     group = parser.getgroup("skysense bench")
     group.addoption(
         "--save-ratios",
-        action="store_true",
-        default=False,
-        help="write the ratio table to bench/results/ratios-<UTC time>.json",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="write the ratio table as JSON to PATH (default bench/results/ratios-<UTC>.json)",
     )
 
 
@@ -161,11 +163,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"{group:<24}{name:<25}{median * 1e3:8.1f}ms{fastest * 1e3:8.1f}ms  "
             f"{ratio_s}  {ref or '':<16}{target_s:<12}{note}"
         )
-    if config.getoption("--save-ratios"):
-        out_dir = Path(__file__).parent / "results"
-        out_dir.mkdir(exist_ok=True)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        path = out_dir / f"ratios-{stamp}.json"
+    target = config.getoption("--save-ratios")
+    if target is not None:
+        if target:
+            path = Path(target)
+        else:
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = Path(__file__).parent / "results" / f"ratios-{stamp}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         keys = (
             "group",
             "name",

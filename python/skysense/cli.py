@@ -1,4 +1,4 @@
-"""Command-line entry point: ``skysense demo`` and ``skysense reproduce NAME``."""
+"""Command-line entry point: ``skysense demo``, ``skysense reproduce NAME``, ``skysense bench``."""
 
 from __future__ import annotations
 
@@ -146,6 +146,25 @@ def reproduce(args, parser) -> dict:
     return document
 
 
+def bench(args, parser) -> int:
+    """Run the ``bench/`` suite of a source checkout; pytest prints the ratio table."""
+    import subprocess
+
+    suite = args.path if args.path is not None else Path.cwd() / "bench"
+    if not (suite / "conftest.py").is_file():
+        parser.error(
+            f"no bench suite at {suite}: run from a skysense source checkout or pass --path "
+            "(the suite is not installed with the package)"
+        )
+    command = [sys.executable, "-m", "pytest", str(suite), "--benchmark-only", "-q"]
+    command += ["-p", "no:cacheprovider", "--rootdir", str(suite)]
+    if args.json is not None:
+        command.append(f"--save-ratios={args.json.resolve()}")
+    if args.keyword:
+        command += ["-k", args.keyword]
+    return subprocess.call(command)
+
+
 def main(argv=None) -> int:
     from skysense.experiments import EXPERIMENTS
 
@@ -195,6 +214,16 @@ def main(argv=None) -> int:
     )
     p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p_bench = sub.add_parser(
+        "bench",
+        help="time every kernel against its NumPy reference and peers (pytest-benchmark)",
+        description="Run the bench/ suite of a source checkout (needs the [bench] extra) and "
+        "print one table of kernel/reference ratios measured in the same run.",
+    )
+    p_bench.add_argument("--path", type=Path, default=None, help="bench folder (default ./bench)")
+    p_bench.add_argument("--json", type=Path, default=None, help="write the ratio table as JSON")
+    p_bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.frames < 1:
@@ -210,6 +239,8 @@ def main(argv=None) -> int:
         if args.scheduler is not None and args.workers is not None:
             parser.error("--workers applies to a local cluster; omit it with --scheduler")
         reproduce(args, parser)
+    elif args.command == "bench":
+        return bench(args, parser)
     return 0
 
 

@@ -25,11 +25,13 @@ def _psf_rows(a, cols, norms, max_bytes):
     """``PSF(cols[i], :)`` for a validated A and its column norms."""
     if isinstance(a, np.ndarray):
         check_memory(a.shape[1] * cols.size * 16, "PSF rows", max_bytes)
-        gram = a.conj().T @ a[:, cols]
+        # A[:, cols]^H A: conjugates the (m, k) slice only, never a copy of the whole A.
+        rows = a[:, cols].conj().T @ a
     else:
-        gram = a.gram(cols, max_bytes=max_bytes)
-    out = np.abs(gram.T).astype(np.float64) / (norms[cols, None] * norms[None, :])
-    return np.minimum(out, 1.0)
+        rows = a.gram(cols, max_bytes=max_bytes).T
+    out = np.abs(rows).astype(np.float64, copy=False)
+    out /= norms[cols, None] * norms[None, :]
+    return np.minimum(out, 1.0, out=out)
 
 
 def _column_norms(a):
