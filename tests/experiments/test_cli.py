@@ -62,3 +62,27 @@ def test_reproduce_in_process_writes_json_and_plot(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "99.78" in printed.out  # the paper's DR next to ours
     assert printed.err == ""  # --quiet: no progress bar
+
+
+def test_bench_needs_a_suite(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--path", str(tmp_path)])
+    assert "no bench suite" in capsys.readouterr().err
+
+
+def test_bench_runs_a_suite_and_writes_ratios(tmp_path):
+    suite = tmp_path / "bench"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--save-ratios', default=None)\n"
+        "def pytest_sessionfinish(session):\n"
+        "    import pathlib\n"
+        "    pathlib.Path(session.config.getoption('--save-ratios')).write_text('{}')\n"
+    )
+    (suite / "test_x.py").write_text("def test_x():\n    assert True\n")
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    out = tmp_path / "r.json"
+    pytest.importorskip("pytest_benchmark")
+    assert main(["bench", "--path", str(suite), "--json", str(out)]) == 0
+    assert out.read_text() == "{}"
