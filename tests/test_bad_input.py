@@ -54,6 +54,7 @@ CASES = [
     Case("Scenario", "NaN parameter", lambda: Scenario(carrier_frequency_hz=np.nan), ValueError, "carrier_frequency_hz"),
     Case("Scenario", "unknown mode", lambda: Scenario(mode="D"), ValueError, "mode"),
     Case("Scenario", "BS inside the ROI", lambda: Scenario(bs_positions_m=((0.0, 0.0, 40.0),) * 4), ValueError, "inside the ROI"),
+    Case("Scenario", "voxels too small (grid overflow)", lambda: Scenario(voxel_size_m=1e-300), ValueError, "more than"),
     Case("Scenario", "zero antennas", lambda: Scenario(n_antennas_side=0), ValueError, "n_antennas_side"),
     # -- imaging: matrices and operators ---------------------------------------------------
     Case("sensing_matrix", "dense A above max_bytes", lambda: sensing_matrix(S, max_bytes=1000), MemoryLimitError, "SensingOperator"),

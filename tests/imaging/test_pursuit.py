@@ -284,3 +284,21 @@ def test_backproject_rejects_bad_input():
         with pytest.raises(ValueError, match="a contains NaN or Inf"):
             backproject(nan_a, np.stack([y, y]))
     assert np.isnan(backproject(nan_a, np.ones(5), check_finite=False)[1])
+
+
+@pytest.mark.parametrize("scale", [2.0**-500, 2.0**-70, 1.0, 2.0**70, 3.1e307 / 10])
+def test_extreme_scales_give_the_scaled_result(scale, rng):
+    # SP is scale-invariant: ||y||^2 must neither overflow nor underflow in the kernel.
+    a, y = _gaussian(rng, 3)
+    ref = subspace_pursuit(a, y, 5)
+    with np.errstate(over="ignore", under="ignore"):
+        out = subspace_pursuit(a, y * scale, 5)
+    np.testing.assert_array_equal(out.support, ref.support)
+    np.testing.assert_allclose(out.residual_norm, ref.residual_norm, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out.x / scale, ref.x, rtol=1e-9, atol=1e-12 * np.abs(ref.x).max())
+
+
+def test_overflowing_image_is_an_error():
+    a = np.full((4, 1), 1e-300, complex)
+    with pytest.raises(ValueError, match="overflows"):
+        subspace_pursuit(a, np.full(4, 1e300, complex), 1)

@@ -166,3 +166,13 @@ def test_bad_input(call, exc, match):
     op = SensingOperator(s)
     with pytest.raises(exc, match=match):
         call(s, op)
+
+
+def test_operator_overflow_is_an_error():
+    # |A| ~ 1e8 at 300 dBm: a finite y of 1e35 overflows complex64 in A^H y
+    op = SensingOperator(ODD_SCENARIOS[0].replace(sensing_power_dbm=300.0), np.complex64)
+    huge = np.full(op.shape[0], 1e35, np.complex64)
+    with pytest.raises(ValueError, match="overflows complex64"):
+        op.rmatvec(huge)
+    with pytest.raises(ValueError, match="overflows complex64"):
+        op.rmatvec(np.stack([huge] * 20))  # the many-frames path

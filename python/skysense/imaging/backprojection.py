@@ -73,7 +73,7 @@ def backproject_frames(a, y2, dtype, *, check_finite=True):
             z = np.asarray(a.rmatvec(y2)).reshape(y2.shape[0], -1)
             z = np.ascontiguousarray(z, dtype=dtype)
     if check_finite and not np.isfinite(z).all():
-        raise ValueError("a contains NaN or Inf (found in A^H y)")
+        raise ValueError("a contains NaN or Inf, or A^H y overflows (found in A^H y)")
     return z
 
 

@@ -152,12 +152,20 @@ def subspace_pursuit(
     frac = _threshold_fraction(threshold)
     n_threads = resolve_workers(workers)
     dtype = working_dtype(a_dtype, y2.dtype)
+    # SP is invariant to the scale of A and of each frame: problems far from unit scale are
+    # scaled by exact powers of two (A by 2**-a_exp, frame n by 2**-y_exp[n]) so that the
+    # Gram identity's ||y||^2 and G neither overflow nor underflow; x is scaled back.
     if gram is not None:
         gram = as_array(
             gram, "gram", shape=(nv, nv), kind="fciu", dtype=dtype, check_finite=check_finite
         )
+        a_exp = _far_exponent(np.sqrt(np.abs(gram.diagonal()).max()))
+        gram = _ldexp(gram, -2 * a_exp)
     elif isinstance(a, np.ndarray):
-        gram = _dense_gram(a.astype(dtype, copy=False))
+        a_work = a.astype(dtype, copy=False)
+        with np.errstate(invalid="ignore"):  # NaN/Inf are reported below
+            a_exp = _far_exponent(np.abs(a_work).max())
+        gram = _dense_gram(_ldexp(a_work, -a_exp))  # the pass over A is small beside G
         # G[v, v] = ||A[:, v]||^2 is NaN/Inf iff column v of A has a NaN/Inf.
         if check_finite and not np.isfinite(gram.diagonal()).all():
             raise ValueError("a contains NaN or Inf")
@@ -167,9 +175,14 @@ def subspace_pursuit(
         gram = np.ascontiguousarray(a.gram(), dtype=dtype)
         if gram.shape != (nv, nv):
             raise ValueError(f"a.gram() must have shape ({nv}, {nv}), got {gram.shape}")
+        a_exp = _far_exponent(np.sqrt(np.abs(gram.diagonal()).max()))
+        gram = _ldexp(gram, -2 * a_exp)
 
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    z = backproject_frames(a, y2, dtype, check_finite=check_finite)
+    peaks = np.abs(y2).max(axis=1)
+    y_exp = np.array([_far_exponent(p) for p in peaks], dtype=np.int64)
+    y2 = _ldexp(y2, -y_exp[:, None])
+    z = _ldexp(backproject_frames(a, y2, dtype, check_finite=check_finite), -a_exp)
     n = y2.shape[0]
     x = np.empty((n, nv), dtype)
     support = np.empty((n, sparsity), np.int64)
@@ -190,11 +203,40 @@ def subspace_pursuit(
         residual,
         n_threads,
     )
+    with np.errstate(over="ignore"):  # reported just below
+        x = _ldexp(x, (y_exp - a_exp)[:, None])
+    if check_finite and not np.isfinite(x).all():
+        raise ValueError(f"the least-squares image overflows {dtype} (|y| / |A| too large)")
     if single:
         return PursuitResult(
             x=x[0], support=support[0], n_iter=n_iter[0], residual_norm=residual[0]
         )
     return PursuitResult(x=x, support=support, n_iter=n_iter, residual_norm=residual)
+
+
+#: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale (see subspace_pursuit).
+_SAFE_EXPONENT = 64
+
+
+def _far_exponent(value) -> int:
+    """Binary exponent of ``value`` if it lies outside the safe range, else 0 (0 for 0/NaN)."""
+    value = float(value)
+    if value == 0.0 or not np.isfinite(value):
+        return 0
+    exponent = int(np.frexp(value)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _ldexp(arr, exponent):
+    """``arr * 2**exponent`` exactly (complex-aware); ``arr`` itself when no exponent is set."""
+    exponent = np.asarray(exponent)
+    if not exponent.any():
+        return arr
+    if arr.dtype.kind == "c":
+        out = np.ldexp(arr.real, exponent) + 1j * np.ldexp(arr.imag, exponent)
+    else:
+        out = np.ldexp(arr, exponent)
+    return np.ascontiguousarray(out, dtype=arr.dtype)
 
 
 def _threshold_fraction(threshold) -> float:

@@ -28,6 +28,8 @@ __all__ = ["SPEED_OF_LIGHT", "Scenario"]
 SPEED_OF_LIGHT = 3e8
 
 _MODES = ("A", "B", "C")
+#: Largest voxel grid (the kernels index voxels with 32-bit integers).
+_MAX_VOXELS = 2**31 - 1
 _GRIDS = ("centered", "edges")
 
 
@@ -118,6 +120,11 @@ class Scenario:
                 raise ValueError(
                     f"voxel_size_m={d0} is larger than the ROI extent roi_size_m[{i}]={size}"
                 )
+        voxels = math.prod(max(1.0, s / d0) for s in self.roi_size_m)
+        if not voxels <= _MAX_VOXELS:
+            raise ValueError(
+                f"voxel_size_m={d0} gives about {voxels:.3g} voxels, more than {_MAX_VOXELS}"
+            )
         check_count(self.n_antennas_side, "n_antennas_side")
         check_count(self.n_subcarriers, "n_subcarriers")
         for name in ("spacing_factor", "carrier_frequency_hz", "antenna_gain"):

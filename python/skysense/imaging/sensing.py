@@ -203,12 +203,7 @@ class SensingOperator:
         ndarray, shape (n_measurements,) or (n_frames, n_measurements), dtype ``self.dtype``
         """
         x2, single = as_batch(x, self.shape[1], "x")
-        x2 = np.ascontiguousarray(x2, dtype=self.dtype)
-        if x2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
-            return self._matvec_khatri_rao(x2)
-        out = np.empty((x2.shape[0], self.shape[0]), self.dtype)
-        for lo in range(0, x2.shape[0], self.frames_per_chunk):
-            out[lo : lo + self.frames_per_chunk] = self._matvec(x2[lo : lo + self.frames_per_chunk])
+        out = self._batched(x2, self._matvec, self._matvec_khatri_rao, self.shape[0])
         return out[0] if single else out
 
     def rmatvec(self, y):
@@ -223,15 +218,25 @@ class SensingOperator:
         ndarray, shape (n_voxels,) or (n_frames, n_voxels), dtype ``self.dtype``
         """
         y2, single = as_batch(y, self.shape[0], "y")
-        y2 = np.ascontiguousarray(y2, dtype=self.dtype)
-        if y2.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
-            return self._rmatvec_khatri_rao(y2)
-        out = np.empty((y2.shape[0], self.shape[1]), self.dtype)
-        for lo in range(0, y2.shape[0], self.frames_per_chunk):
-            out[lo : lo + self.frames_per_chunk] = self._rmatvec(
-                y2[lo : lo + self.frames_per_chunk]
-            )
+        out = self._batched(y2, self._rmatvec, self._rmatvec_khatri_rao, self.shape[1])
         return out[0] if single else out
+
+    def _batched(self, v, few_frames, many_frames, n_out):
+        """Apply a product to validated frames ``v``: chunks of ``frames_per_chunk`` through
+        ``few_frames``, or the whole batch through ``many_frames``; overflow raises."""
+        v = np.ascontiguousarray(v, dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            if v.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
+                out = many_frames(v)
+            else:
+                out = np.empty((v.shape[0], n_out), self.dtype)
+                for lo in range(0, v.shape[0], self.frames_per_chunk):
+                    out[lo : lo + self.frames_per_chunk] = few_frames(
+                        v[lo : lo + self.frames_per_chunk]
+                    )
+        if not np.isfinite(out).all():
+            raise ValueError(f"the product overflows {self.dtype} (input too large)")
+        return out
 
     def gram(self, columns=None, *, max_bytes=None):
         """``A^H A`` (or its columns) as the Hadamard product of per-BS link Grams.

@@ -1,0 +1,101 @@
+"""Fuzz the public entry points of the compiled kernels with atheris (coverage-guided).
+
+    pip install atheris
+    python tools/fuzz_kernels.py -max_total_time=300       # libFuzzer flags pass through
+
+Each input is decoded into arguments of one entry point (array shapes, dtypes, strides,
+NaN/Inf/huge values, odd scenario parameters). An input passes when the call returns
+finite results or raises ``ValueError``/``TypeError``/``MemoryLimitError``; anything else
+(another exception, NaN in a result, a crash of the process) is a finding. Build the
+extension with ``tools/sanitize.sh`` first to also catch invalid memory accesses.
+"""
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import numpy as np
+
+    from skysense import MemoryLimitError
+    from skysense.imaging import (
+        Scenario,
+        SensingOperator,
+        backproject,
+        sensing_matrix,
+        subspace_pursuit,
+    )
+
+EXPECTED = (ValueError, TypeError, MemoryLimitError)
+SPECIAL = (0.0, -0.0, 1e-300, 1e300, np.inf, -np.inf, np.nan, 1.0, -1.0)
+
+
+def _float(fdp):
+    if fdp.ConsumeBool():
+        return SPECIAL[fdp.ConsumeIntInRange(0, len(SPECIAL) - 1)]
+    return fdp.ConsumeFloat()
+
+
+def _array(fdp, shape, dtype):
+    n = int(np.prod(shape))
+    values = np.array([complex(_float(fdp), _float(fdp)) for _ in range(n)])
+    arr = values.reshape(shape).astype(dtype) if np.dtype(dtype).kind == "c" else values.real
+    layout = fdp.ConsumeIntInRange(0, 2)
+    if layout == 1 and arr.ndim == 2:
+        arr = np.asfortranarray(arr)
+    elif layout == 2 and arr.ndim >= 1:
+        wide = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), arr.dtype)
+        wide[..., ::2] = arr
+        arr = wide[..., ::2]
+    return arr
+
+
+def _scenario(fdp):
+    kwargs = {
+        "roi_size_m": (fdp.ConsumeFloatInRange(-5, 30), fdp.ConsumeFloatInRange(-5, 30), 0.0),
+        "voxel_size_m": _float(fdp) if fdp.ConsumeBool() else fdp.ConsumeFloatInRange(1, 10),
+        "n_bs": fdp.ConsumeIntInRange(-1, 5),
+        "n_antennas_side": fdp.ConsumeIntInRange(-1, 3),
+        "n_subcarriers": fdp.ConsumeIntInRange(0, 3),
+        "spacing_factor": fdp.ConsumeFloatInRange(-1, 4),
+        "mode": ["A", "B", "C", "D"][fdp.ConsumeIntInRange(0, 3)],
+    }
+    return Scenario(**kwargs)
+
+
+def _check_finite(*arrays):
+    for arr in arrays:
+        if np.asarray(arr).dtype.kind in "fc" and not np.isfinite(arr).all():
+            raise AssertionError("non-finite result without an error")
+
+
+def test_one_input(data):
+    fdp = atheris.FuzzedDataProvider(data)
+    target = fdp.ConsumeIntInRange(0, 3)
+    dtype = [np.complex64, np.complex128, np.float64][fdp.ConsumeIntInRange(0, 2)]
+    try:
+        if target == 0:
+            s = _scenario(fdp)
+            _check_finite(sensing_matrix(s, dtype, max_bytes=2**24))
+        elif target == 1:
+            s = _scenario(fdp)
+            op = SensingOperator(s, dtype)
+            k = fdp.ConsumeIntInRange(0, 4)
+            y = _array(fdp, (k, op.shape[0]), np.complex128)
+            _check_finite(op.rmatvec(y))
+        else:
+            m, n = fdp.ConsumeIntInRange(0, 12), fdp.ConsumeIntInRange(0, 9)
+            a = _array(fdp, (m, n), dtype)
+            y = _array(fdp, (fdp.ConsumeIntInRange(0, 3), fdp.ConsumeIntInRange(0, 12)), dtype)
+            if target == 2:
+                _check_finite(backproject(a, y))
+            else:
+                res = subspace_pursuit(a, y, fdp.ConsumeIntInRange(-1, 5))
+                _check_finite(res.x, res.residual_norm)
+    except EXPECTED:
+        pass
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
