@@ -54,12 +54,7 @@ def llr(link, m, x, kp):
     nrm = np.linalg.norm(v, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         d = np.sum(v / nrm[:, None] * (link.z[m] - 0.5 * (x + link.sensor)), axis=-1)
-    out = (
-        np.log(kp["mu_m"])
-        + _log_norm(d, kp["sig_z"] ** 2)
-        - kp["log_area"]
-        - kp["log_clutter_m"]
-    )
+    out = np.log(kp["mu_m"]) + _log_norm(d, kp["sig_z"] ** 2) - kp["log_area"] - kp["log_clutter_m"]
     return np.where(nrm > 0, out, -np.inf)
 
 
@@ -103,11 +98,7 @@ def birth_log_weights(link, m, x, kp):
     rho = 0.5 * np.linalg.norm(v, axis=-1)
     n = v / (2 * rho[:, None])
     cmax, s = kp["cone_cos"], 2 * kp["sig_z"]
-    logq = (
-        -np.log(2 * np.pi * (1 - cmax))
-        + _log_norm(rho - n @ w, s * s)
-        - np.log(8 * rho * rho)
-    )
+    logq = -np.log(2 * np.pi * (1 - cmax)) + _log_norm(rho - n @ w, s * s) - np.log(8 * rho * rho)
     inside = n @ u0 >= cmax - 1e-12
     return np.where(inside, _log_birth_pdf(x, kp) - logq, -np.inf)
 
@@ -281,8 +272,14 @@ def spa_update_numpy(x_leg, lam_leg, eta_leg, links, kp, predict, rng):
     x = np.array(xs).reshape(kt, n_p, 3)
     lam = np.array(lams).reshape(kt, n_p)
     s, eta, x_hat = spa_core(
-        x, lam, np.array(etas, float), np.array(owner), np.array(first_m), np.array(alive),
-        links, kp,
+        x,
+        lam,
+        np.array(etas, float),
+        np.array(owner),
+        np.array(first_m),
+        np.array(alive),
+        links,
+        kp,
     )
     x_out = x.copy()
     for k in range(kt):

@@ -8,7 +8,7 @@ import numpy as np
 _EPS = 1e-6
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _segment_hits_box(p, q, lo, hi):
     """Whether the open segment p->q (ends trimmed by 1e-6) crosses the interior of a box."""
     t0, t1 = _EPS, 1.0 - _EPS
@@ -29,21 +29,21 @@ def _segment_hits_box(p, q, lo, hi):
     return True
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _free(p, q, lo, hi):
-    for b in range(lo.shape[0]):
+    for b in range(lo.shape[0]):  # noqa: SIM110 (numba: explicit loop)
         if _segment_hits_box(p, q, lo[b], hi[b]):
             return False
     return True
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def _on_facade(s, a, t, half_width, height):
     off = (s[0] - a[0]) * t[0] + (s[1] - a[1]) * t[1] + (s[2] - a[2]) * t[2]
     return abs(off) <= half_width + _EPS and -_EPS <= s[2] <= height + _EPS
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def trace_bistatic(bs, uav, a, n, t, half_width, height, lo, hi):
     """Specular BS -> facade -> UAV points; visible (N, F) bool, points (N, F, 3) [m]."""
     n_ep, n_f = uav.shape[0], a.shape[0]
@@ -59,7 +59,9 @@ def trace_bistatic(bs, uav, a, n, t, half_width, height, lo, hi):
             v[d] = bs[d] - 2 * dp * n[f, d]
         for e in range(n_ep):
             u = uav[e]
-            du = (u[0] - a[f, 0]) * n[f, 0] + (u[1] - a[f, 1]) * n[f, 1] + (u[2] - a[f, 2]) * n[f, 2]
+            du = (
+                (u[0] - a[f, 0]) * n[f, 0] + (u[1] - a[f, 1]) * n[f, 1] + (u[2] - a[f, 2]) * n[f, 2]
+            )
             if du <= 0:
                 continue
             num = 0.0
@@ -77,7 +79,7 @@ def trace_bistatic(bs, uav, a, n, t, half_width, height, lo, hi):
     return visible, points
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def trace_monostatic(bs, a, n, t, half_width, height, lo, hi):
     """Monostatic specular foot points; visible (F,) bool, points (F, 3) [m]."""
     n_f = a.shape[0]
@@ -96,7 +98,7 @@ def trace_monostatic(bs, a, n, t, half_width, height, lo, hi):
     return visible, points
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def segments_free(p, q, lo, hi):
     """Free (no box crossed) flags (N,) of segments p (3,) -> q[i] (N, 3)."""
     out = np.zeros(q.shape[0], np.bool_)
@@ -105,7 +107,7 @@ def segments_free(p, q, lo, hi):
     return out
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(nogil=True, cache=True)
 def inside_boxes(x, lo, hi):
     """Flags (N,): point x[i] strictly inside a box."""
     out = np.zeros(x.shape[0], np.bool_)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Mapper:
     """
 
     scheme: str = "fusion3"
-    params: MappingParams = MappingParams()
+    params: MappingParams = field(default_factory=MappingParams)
     engine: str = "cpp"
     workers: int = 1
 
@@ -102,7 +102,10 @@ class Mapper:
         prm = self.params
         if self.scheme == "specular":
             zb = np.asarray(zb, float).reshape(-1)
-            zb = zb[np.abs(zb - np.linalg.norm(np.asarray(uav) - bs)) >= LOS_GATE_SIGMAS * prm.range_std_m]
+            zb = zb[
+                np.abs(zb - np.linalg.norm(np.asarray(uav) - bs))
+                >= LOS_GATE_SIGMAS * prm.range_std_m
+            ]
             if first_epoch:
                 state = one_to_one_init(zm, bs, prm, rng)
             state = one_to_one_update(state, zb, np.asarray(uav, float), prm, rng).prune(

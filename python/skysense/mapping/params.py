@@ -17,7 +17,9 @@ def _probability(value, name, *, open_low=True, open_high=False):
     low_ok = value > 0 if open_low else value >= 0
     high_ok = value < 1 if open_high else value <= 1
     if not (low_ok and high_ok):
-        raise ValueError(f"{name} must lie in {'(' if open_low else '['}0, 1{')' if open_high else ']'}")
+        raise ValueError(
+            f"{name} must lie in {'(' if open_low else '['}0, 1{')' if open_high else ']'}"
+        )
     return value
 
 

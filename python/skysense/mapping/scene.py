@@ -18,7 +18,12 @@ DEFAULT_BUILDINGS = (
     (40.0, -40.0, 30.0, 20.0, 45.0),
     (0.0, 65.0, 30.0, 10.0, 17.0),
 )
-DEFAULT_BASE_STATIONS = ((0.0, 30.0, 15.0), (0.0, -40.0, 15.0), (-40.0, -5.0, 15.0), (40.0, -5.0, 15.0))
+DEFAULT_BASE_STATIONS = (
+    (0.0, 30.0, 15.0),
+    (0.0, -40.0, 15.0),
+    (-40.0, -5.0, 15.0),
+    (40.0, -5.0, 15.0),
+)
 
 
 def default_trajectory(n_epochs: int = 300) -> np.ndarray:
@@ -99,7 +104,9 @@ class Scene:
         from skysense.mapping._tracer_numba import inside_boxes
 
         b = as_array(self.buildings, "buildings", shape=(None, 5), kind="fiu", dtype=np.float64)
-        bs = as_array(self.base_stations, "base_stations", shape=(None, 3), kind="fiu", dtype=np.float64)
+        bs = as_array(
+            self.base_stations, "base_stations", shape=(None, 3), kind="fiu", dtype=np.float64
+        )
         tr = as_array(self.trajectory, "trajectory", shape=(None, 3), kind="fiu", dtype=np.float64)
         if b.shape[0] == 0 or bs.shape[0] == 0 or tr.shape[0] == 0:
             raise ValueError("buildings, base_stations and trajectory must be non-empty")

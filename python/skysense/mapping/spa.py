@@ -115,7 +115,12 @@ def spa_update(
         if return_inputs:
             raise ValueError("return_inputs is only available with engine='cpp'")
         x_out, eta, x_hat = spa_update_numpy(
-            state.positions, state.log_weights, state.logodds, links, kp, predict,
+            state.positions,
+            state.log_weights,
+            state.logodds,
+            links,
+            kp,
+            predict,
             np.random.default_rng(rng),
         )
         return SpaResult(PmfState(x_out, np.zeros((kt, n_p)), eta), x_hat)
