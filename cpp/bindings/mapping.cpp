@@ -60,6 +60,8 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   p.sig_reg = params["sig_reg"].cast<double>();
   p.gate_log = params["gate_log"].cast<double>();
   p.gate_range = params["gate_range"].cast<double>();
+  p.gate_distance = params["gate_distance"].cast<double>();
+  p.log_prune = params["log_prune"].cast<double>();
   require(p.n_iter >= 0, "n_iter must be >= 0");
 
   auto xl = view<const double, 3>(x_leg, "x_leg");

@@ -48,6 +48,8 @@ struct SpaParams {
   double sig_reg = 0.1;      // post-resampling jitter std [m]
   double gate_log = -23.0;   // an edge with max_i LL < gate_log is not connected (not first edges)
   double gate_range = 1e300; // bistatic new PMF j ignores measurements with |z_m - z_j| > gate_range [m]
+  double gate_distance = 1e300;  // monostatic new PMF j ignores measurements with ||z_m - z_j|| > this [m]
+  double log_prune = kNegInf;    // PMFs with posterior log-odds below this are not resampled
 };
 
 struct Link {
@@ -86,28 +88,58 @@ inline double log_emg(double z, double h, double sig, double lam) {
   return std::log(lam / 2) + lam * (h - z) + 0.5 * lam * lam * sig * sig + std::log(std::erfc(t));
 }
 
-// log L = log[mu f(z|x)] - log[mu_fa f_fa(z)] of one particle (spec 2.1, 2.2).
-inline double llr(const SpaParams& p, const Link& l, std::ptrdiff_t m, const double* x) {
-  if (l.kind == kBistatic) {
-    const double dx = x[0] - l.sensor[0], dy = x[1] - l.sensor[1], dz = x[2] - l.sensor[2];
-    const double h = std::sqrt(dx * dx + dy * dy + dz * dz), z = l.z[m];
-    double ll = std::log(p.mu_s) + log_norm(z - h, p.sig_r * p.sig_r);
-    if (l.diffuse) ll = logaddexp(ll, std::log(p.mu_d) + log_emg(z, h, p.sig_r, p.lam_e));
-    return ll - p.log_clutter_b;
+// Per-link constants of the log-likelihood ratio, hoisted out of the particle loops.
+struct LinkModel {
+  int kind = kBistatic;
+  bool diffuse = true;
+  double sensor[3] = {0, 0, 0};
+  const double* z = nullptr;
+  double c_s = 0, c_d = 0, inv2var = 0;     // bistatic: log mu_s - log sqrt(2 pi) sig - log clutter, ...
+  double sig = 1, lam = 1, lam_sig2 = 0, inv_sqrt2_sig = 0, half_lam2_sig2 = 0;
+  double c_m = 0;                            // monostatic: log mu_m - log sqrt(2 pi) sig_z - log A_f - log clutter
+
+  LinkModel(const SpaParams& p, const Link& l) : kind(l.kind), diffuse(l.diffuse), z(l.z) {
+    for (int d = 0; d < 3; ++d) sensor[d] = l.sensor[d];
+    if (kind == kBistatic) {
+      sig = p.sig_r;
+      lam = p.lam_e;
+      inv2var = 1.0 / (2 * sig * sig);
+      c_s = std::log(p.mu_s) - 0.5 * (kLog2Pi + std::log(sig * sig)) - p.log_clutter_b;
+      c_d = std::log(p.mu_d) + std::log(lam / 2) - p.log_clutter_b;
+      lam_sig2 = lam * sig * sig;
+      inv_sqrt2_sig = 1.0 / (std::sqrt(2.0) * sig);
+      half_lam2_sig2 = 0.5 * lam * lam * sig * sig;
+    } else {
+      inv2var = 1.0 / (2 * p.sig_z * p.sig_z);
+      c_m = std::log(p.mu_m) - 0.5 * (kLog2Pi + std::log(p.sig_z * p.sig_z)) - p.log_area -
+            p.log_clutter_m;
+    }
   }
-  const double* zt = l.z + 3 * m;
-  double v[3], c[3], nrm = 0;
-  for (int d = 0; d < 3; ++d) {
-    v[d] = x[d] - l.sensor[d];
-    c[d] = 0.5 * (x[d] + l.sensor[d]);
-    nrm += v[d] * v[d];
+
+  // log L = log[mu f(z_m|x)] - log[mu_fa f_fa(z_m)] of one particle (spec 2.1, 2.2).
+  double operator()(std::ptrdiff_t m, const double* x) const {
+    if (kind == kBistatic) {
+      const double dx = x[0] - sensor[0], dy = x[1] - sensor[1], dz = x[2] - sensor[2];
+      const double h = std::sqrt(dx * dx + dy * dy + dz * dz), r = z[m] - h;
+      const double ls = c_s - r * r * inv2var;
+      if (!diffuse) return ls;
+      const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+      const double ld = t > 0 ? c_d - r * r * inv2var + log_erfcx_pos(t)
+                              : c_d - lam * r + half_lam2_sig2 + std::log(std::erfc(t));
+      return logaddexp(ls, ld);
+    }
+    const double* zt = z + 3 * m;
+    double v[3], nrm2 = 0, dist = 0;
+    for (int d = 0; d < 3; ++d) {
+      v[d] = x[d] - sensor[d];
+      nrm2 += v[d] * v[d];
+    }
+    if (!(nrm2 > 0)) return kNegInf;
+    for (int d = 0; d < 3; ++d) dist += v[d] * (zt[d] - 0.5 * (x[d] + sensor[d]));
+    dist /= std::sqrt(nrm2);  // signed distance of z~ to the VA-induced plane
+    return c_m - dist * dist * inv2var;
   }
-  nrm = std::sqrt(nrm);
-  if (!(nrm > 0)) return kNegInf;
-  double dist = 0;  // signed distance of z~ to the VA-induced plane
-  for (int d = 0; d < 3; ++d) dist += v[d] / nrm * (zt[d] - c[d]);
-  return std::log(p.mu_m) + log_norm(dist, p.sig_z * p.sig_z) - p.log_area - p.log_clutter_m;
-}
+};
 
 // Poisson mean of MPCs per feature on a link (enters the pseudo-prior e^{-mu}).
 inline double link_mu(const SpaParams& p, const Link& l) {
@@ -161,11 +193,10 @@ class Rng {
 enum Purpose : std::uint64_t { kPredict = 1, kBirth = 2, kResample = 3 };
 
 // ---------------------------------------------------------------------------- births (spec 3.4)
-inline double log_birth_pdf(const SpaParams& p, const double* x) {
+inline double log_birth_pdf(const SpaParams& p, const double* x, double log_volume) {
   double r2 = 0;
   for (int d = 0; d < 3; ++d) r2 += (x[d] - p.roi_c[d]) * (x[d] - p.roi_c[d]);
-  if (r2 > p.roi_r * p.roi_r) return kNegInf;
-  return -std::log(4.0 / 3.0 * kPi * p.roi_r * p.roi_r * p.roi_r);
+  return r2 > p.roi_r * p.roi_r ? kNegInf : -log_volume;
 }
 
 inline void unit_vector(Rng& rng, double* v) {
@@ -185,19 +216,23 @@ inline void unit_vector(Rng& rng, double* v) {
 inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff_t m, std::ptrdiff_t n_p,
                                  Rng& rng, double* X, double* lam) {
   std::ptrdiff_t n_ok = 0;
+  const double log_volume = std::log(4.0 / 3.0 * kPi * p.roi_r * p.roi_r * p.roi_r);
+  const double log4pi = std::log(4 * kPi), log8 = std::log(8.0);
   if (l.kind == kBistatic) {
     // VA on a sphere around the UAV: r ~ N(m0, s^2) folded at 0, direction uniform.
     const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
     const double m0 = l.z[m] - 0.5 * mexc;
     const double var = 4 * p.sig_r * p.sig_r + mexc * mexc, s = std::sqrt(var);
+    const double c_norm = -0.5 * (kLog2Pi + std::log(var)), inv2var = 1.0 / (2 * var);
     for (std::ptrdiff_t i = 0; i < n_p; ++i) {
       const double r = std::abs(m0 + s * rng.normal());
       double v[3];
       unit_vector(rng, v);
       double* x = X + 3 * i;
       for (int d = 0; d < 3; ++d) x[d] = l.sensor[d] + r * v[d];
-      const double logq = logaddexp(log_norm(r - m0, var), log_norm(r + m0, var)) - std::log(4 * kPi * r * r);
-      lam[i] = log_birth_pdf(p, x) - logq;
+      const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
+      const double logq = c_norm + logaddexp(a, b) - log4pi - 2 * std::log(r);
+      lam[i] = log_birth_pdf(p, x, log_volume) - logq;
     }
   } else {
     // VA = mirror of the BS over a plane through z~: normal in a cone around z~ - pB.
@@ -224,6 +259,7 @@ inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff
                           u0[0] * e1[1] - u0[1] * e1[0]};
     const double cmax = p.cone_cos, s = 2 * p.sig_z;
     const double log_qn = -std::log(2 * kPi * (1 - cmax));
+    const double c_norm = -0.5 * (kLog2Pi + std::log(s * s)), inv2var = 1.0 / (2 * s * s);
     for (std::ptrdiff_t i = 0; i < n_p; ++i) {
       const double ct = cmax + (1 - cmax) * rng.uniform(), st = std::sqrt(std::max(0.0, 1 - ct * ct));
       const double ph = 2 * kPi * rng.uniform();
@@ -238,8 +274,8 @@ inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff
       if (!(rho > 0)) {
         lam[i] = kNegInf;
       } else {
-        const double logq = log_qn + log_norm(rho - rho0, s * s) - std::log(8 * rho * rho);
-        lam[i] = log_birth_pdf(p, x) - logq;
+        const double logq = log_qn + c_norm - (rho - rho0) * (rho - rho0) * inv2var - log8 - 2 * std::log(rho);
+        lam[i] = log_birth_pdf(p, x, log_volume) - logq;
       }
     }
   }
@@ -344,18 +380,27 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         if (k >= K && links[l].kind == kBistatic &&
             std::abs(links[l].z[m] - links[l].z[first_m[k]]) > p.gate_range)
           continue;
+        if (k >= K && links[l].kind == kMonostatic) {
+          const double* a = links[l].z + 3 * m;
+          const double* b = links[l].z + 3 * first_m[k];
+          const double d2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
+          if (d2 > p.gate_distance * p.gate_distance) continue;
+        }
         cand.push_back({k, l, m, k >= K && m == first_m[k], 0.0});
       }
     }
   const std::ptrdiff_t nC = static_cast<std::ptrdiff_t>(cand.size());
   std::vector<double> LLc(static_cast<std::size_t>(nC * P));
   std::vector<char> keep(static_cast<std::size_t>(nC), 0);
+  std::vector<LinkModel> models;
+  for (const auto& l : links) models.emplace_back(p, l);
   parallel_for(nC, n_threads, [&](std::ptrdiff_t e) {
     const Edge& ed = cand[e];
+    const LinkModel& model = models[static_cast<std::size_t>(ed.l)];
     double* ll = LLc.data() + e * P;
     double mx = kNegInf;
     for (std::ptrdiff_t i = 0; i < P; ++i) {
-      ll[i] = std::max(llr(p, links[ed.l], ed.m, X.data() + (ed.k * P + i) * 3), kLogFloor);
+      ll[i] = std::max(model(ed.m, X.data() + (ed.k * P + i) * 3), kLogFloor);
       mx = std::max(mx, ll[i]);
     }
     keep[e] = ed.first || mx >= p.gate_log;
@@ -400,16 +445,24 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     l1pv = pv < 1 ? std::log1p(-pv) : kNegInf;
     mu = link_mu(p, links[l]);
   };
-  auto g_of = [&](std::ptrdiff_t e, std::ptrdiff_t i, bool init) {  // log gamma_{m->k}(x_i)
-    if (init) return 0.0;
-    const double v = edges[e].logkappa + LL[e * P + i];
-    return edges[e].first ? std::max(v, kLogFloor) : softplus(v);
+  // log gamma_{m->k}(x_i) per edge, refreshed after every D3 (all zeros before the first)
+  std::vector<double> gE(static_cast<std::size_t>(nE * P), 0.0);
+  auto refresh_g = [&]() {
+    parallel_for(nE, n_threads, [&](std::ptrdiff_t e) {
+      const double lk = edges[e].logkappa;
+      const double* ll = LL + e * P;
+      double* g = gE.data() + e * P;
+      if (edges[e].first)
+        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = std::max(lk + ll[i], kLogFloor);
+      else
+        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = softplus(lk + ll[i]);
+    });
   };
 
-  // G[k][l] (P) and logPhi[k][l] (P)
+  // G[k][l] = sum_m g (P) and logPhi[k][l] (P)
   std::vector<double> G(static_cast<std::size_t>(Kt * nL * P), 0.0);
   std::vector<double> Phi(static_cast<std::size_t>(Kt * nL * P), 0.0);
-  auto compute_G = [&](bool init) {
+  auto compute_G = [&]() {
     parallel_for(Kt * nL, n_threads, [&](std::ptrdiff_t kl) {
       const std::ptrdiff_t k = kl / nL, l = kl % nL;
       if (!conn[kl]) return;
@@ -418,16 +471,22 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       double* g = G.data() + kl * P;
       double* ph = Phi.data() + kl * P;
       std::fill(g, g + P, 0.0);
-      for (std::ptrdiff_t e : by_kl[kl])
-        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] += g_of(e, i, init);
-      for (std::ptrdiff_t i = 0; i < P; ++i) ph[i] = logaddexp(l1pv, lpv - mu + g[i]);
+      for (std::ptrdiff_t e : by_kl[kl]) {
+        const double* ge = gE.data() + e * P;
+        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] += ge[i];
+      }
+      if (l1pv == kNegInf)
+        for (std::ptrdiff_t i = 0; i < P; ++i) ph[i] = lpv - mu + g[i];
+      else
+        for (std::ptrdiff_t i = 0; i < P; ++i) ph[i] = logaddexp(l1pv, lpv - mu + g[i]);
     });
   };
 
   std::vector<double> logrho(static_cast<std::size_t>(nE), kNegInf);
+  const double logP = std::log(static_cast<double>(P));
   for (int t = 0; t < p.n_iter; ++t) {
-    const bool init = t == 0;
-    compute_G(init);
+    if (t > 0) refresh_g();
+    compute_G();
     // D2: PMF -> association messages, per edge
     parallel_for_chunks(nE, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
       std::vector<double> w1(static_cast<std::size_t>(P)), w0(static_cast<std::size_t>(P));
@@ -437,15 +496,20 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         consts(ed.k, ed.l, lpv, l1pv, mu);
         const double* lw = lam.data() + ed.k * P;
         const double* g = G.data() + (ed.k * nL + ed.l) * P;
+        const double* ge = gE.data() + e * P;
+        const double* ll = LL + e * P;
+        for (std::ptrdiff_t i = 0; i < P; ++i) w0[i] = lw[i];
+        for (std::ptrdiff_t l2 = 0; l2 < nL; ++l2)
+          if (l2 != ed.l && conn[ed.k * nL + l2]) {
+            const double* ph = Phi.data() + (ed.k * nL + l2) * P;
+            for (std::ptrdiff_t i = 0; i < P; ++i) w0[i] += ph[i];
+          }
+        // w0 holds "other" = lam + sum_{l' != l} logPhi; gm = G - g_e (extrinsic)
         for (std::ptrdiff_t i = 0; i < P; ++i) {
-          double other = lw[i];
-          for (std::ptrdiff_t l2 = 0; l2 < nL; ++l2)
-            if (l2 != ed.l && conn[ed.k * nL + l2]) other += Phi[(ed.k * nL + l2) * P + i];
-          const double gm = g[i] - g_of(e, i, init);
-          w1[i] = other + lpv - mu + gm + LL[e * P + i];
-          if (!ed.first) w0[i] = other + logaddexp(l1pv, lpv - mu + gm);
+          const double a = lpv - mu + (g[i] - ge[i]);
+          w1[i] = w0[i] + a + ll[i];
+          if (!ed.first) w0[i] += (l1pv == kNegInf) ? a : logaddexp(l1pv, a);
         }
-        const double logP = std::log(static_cast<double>(P));
         const double logZ1 = lse(w1.data(), P) - logP;
         if (ed.first) {
           logrho[e] = eta0[ed.k] + logZ1;
@@ -468,9 +532,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       }
     });
   }
+  if (p.n_iter > 0) refresh_g();
+  compute_G();
 
   // E. beliefs, existence, MMSE, resampling
-  compute_G(p.n_iter == 0);
   parallel_for_chunks(Kt, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
     std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P));
     std::vector<std::ptrdiff_t> idx(static_cast<std::size_t>(P));
@@ -502,6 +567,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         for (int d = 0; d < 3; ++d) xh[d] += w[i] * x[3 * i + d];
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
+      if (out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
+        std::copy(x, x + P * 3, xo);
+        continue;
+      }
       Rng rng(seed, kResample, static_cast<std::uint64_t>(k));
       systematic_resample(w.data(), P, rng.uniform(), idx.data());
       for (std::ptrdiff_t i = 0; i < P; ++i)

@@ -167,6 +167,12 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
                     and abs(link.z[m] - link.z[first_m[k]]) > kp["gate_range"]
                 ):
                     continue
+                if (
+                    owner[k] >= 0
+                    and link.kind == "monostatic"
+                    and np.linalg.norm(link.z[m] - link.z[first_m[k]]) > kp["gate_distance"]
+                ):
+                    continue
                 ll = np.maximum(llr(link, m, x[k], kp), LOG_FLOOR)
                 if first or ll.max() >= kp["gate_log"]:
                     edges.append([k, li, m, first, ll])
@@ -283,7 +289,7 @@ def spa_update_numpy(x_leg, lam_leg, eta_leg, links, kp, predict, rng):
     )
     x_out = x.copy()
     for k in range(kt):
-        if alive[k]:
+        if alive[k] and eta[k] >= kp["log_prune"]:
             w = np.exp(s[k] - logsumexp(s[k]))
             idx = systematic_resample(w, rng.uniform())
             x_out[k] = x[k, idx] + kp["sig_reg"] * rng.standard_normal((n_p, 3))

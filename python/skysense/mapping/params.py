@@ -70,6 +70,9 @@ class MappingParams:
     gate_range_m : float or None
         Bistatic births ignore measurements farther than this from their own [m]
         (``None``: 5 sigma_r + 10 / lambda_e).
+    gate_distance_m : float
+        Monostatic births ignore measurements farther than this from their own [m] (a facade
+        cluster is assumed to span less; the spec's patch is +-8 m).
     detect_prob_specular : float
         Simulator: probability that the specular MPC is detected.
     diffuse_half_width_m : float
@@ -104,6 +107,7 @@ class MappingParams:
     detect_threshold: float = 0.5
     gate_llr: float = math.log(1e-10)
     gate_range_m: float | None = None
+    gate_distance_m: float = 25.0
     detect_prob_specular: float = 0.95
     diffuse_half_width_m: float = 8.0
     detect_prob_oto: float = 0.95
@@ -146,6 +150,7 @@ class MappingParams:
         _probability(self.detect_prob_specular, "detect_prob_specular", open_low=False)
         _probability(self.detect_prob_oto, "detect_prob_oto", open_high=True)
         check_finite_scalar(self.gate_llr, "gate_llr")
+        check_positive(self.gate_distance_m, "gate_distance_m")
         if self.gate_range_m is not None:
             check_positive(self.gate_range_m, "gate_range_m")
 
@@ -188,4 +193,6 @@ class MappingParams:
             "sig_reg": self.jitter_std_m,
             "gate_log": self.gate_llr,
             "gate_range": gate_range,
+            "gate_distance": self.gate_distance_m,
+            "log_prune": math.log(self.prune_threshold) - math.log1p(-self.prune_threshold),
         }
