@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "skysense/fastmath.hpp"
 #include "skysense/parallel.hpp"
 
 namespace skysense::mapping {
@@ -166,15 +167,21 @@ class Rng {
     return result;
   }
   double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
-  double normal() {
+  double normal() {  // Marsaglia's polar method, both variates used
     if (has_spare_) {
       has_spare_ = false;
       return spare_;
     }
-    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 2 * kPi * uniform();
-    spare_ = r * std::sin(a);
+    double u, v, q;
+    do {
+      u = 2 * uniform() - 1;
+      v = 2 * uniform() - 1;
+      q = u * u + v * v;
+    } while (q >= 1.0 || q == 0.0);
+    const double f = std::sqrt(-2.0 * std::log(q) / q);
+    spare_ = v * f;
     has_spare_ = true;
-    return r * std::cos(a);
+    return u * f;
   }
 
  private:
@@ -287,12 +294,21 @@ inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff
 }
 
 // ---------------------------------------------------------------------------- log-sum-exp
-inline double lse(const double* a, std::ptrdiff_t n) {
-  double mx = kNegInf;
-  for (std::ptrdiff_t i = 0; i < n; ++i) mx = std::max(mx, a[i]);
+// log sum_i exp(a_i); overwrites a with exp(a_i - max) (vectorised pass, then a serial sum).
+inline double lse(double* a, std::ptrdiff_t n) {
+  double m4[4] = {kNegInf, kNegInf, kNegInf, kNegInf};
+  std::ptrdiff_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) m4[j] = a[i + j] > m4[j] ? a[i + j] : m4[j];
+  double mx = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
+  for (; i < n; ++i) mx = std::max(mx, a[i]);
   if (mx == kNegInf) return kNegInf;
-  double s = 0;
-  for (std::ptrdiff_t i = 0; i < n; ++i) s += std::exp(a[i] - mx);
+  for (i = 0; i < n; ++i) a[i] = fastmath::exp(a[i] - mx);
+  double s4[4] = {0, 0, 0, 0};
+  for (i = 0; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) s4[j] += a[i + j];
+  double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+  for (; i < n; ++i) s += a[i];
   return mx + std::log(s);
 }
 
@@ -455,7 +471,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       if (edges[e].first)
         for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = std::max(lk + ll[i], kLogFloor);
       else
-        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = softplus(lk + ll[i]);
+        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = fastmath::softplus(lk + ll[i]);
     });
   };
 
@@ -505,10 +521,19 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
             for (std::ptrdiff_t i = 0; i < P; ++i) w0[i] += ph[i];
           }
         // w0 holds "other" = lam + sum_{l' != l} logPhi; gm = G - g_e (extrinsic)
-        for (std::ptrdiff_t i = 0; i < P; ++i) {
-          const double a = lpv - mu + (g[i] - ge[i]);
-          w1[i] = w0[i] + a + ll[i];
-          if (!ed.first) w0[i] += (l1pv == kNegInf) ? a : logaddexp(l1pv, a);
+        const double c = lpv - mu;
+        if (ed.first || l1pv == kNegInf) {
+          for (std::ptrdiff_t i = 0; i < P; ++i) {
+            const double a = c + (g[i] - ge[i]);
+            w1[i] = w0[i] + a + ll[i];
+            w0[i] += a;
+          }
+        } else {
+          for (std::ptrdiff_t i = 0; i < P; ++i) {
+            const double a = c + (g[i] - ge[i]);
+            w1[i] = w0[i] + a + ll[i];
+            w0[i] += logaddexp(l1pv, a);
+          }
         }
         const double logZ1 = lse(w1.data(), P) - logP;
         if (ed.first) {
@@ -559,11 +584,13 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
           if (conn[k * nL + l]) S[i] += Phi[(k * nL + l) * P + i];
       }
       if (out.S) std::copy(S.begin(), S.end(), out.S + k * P);
-      const double A = lse(S.data(), P);
+      std::copy(S.begin(), S.end(), w.begin());
+      const double A = lse(w.data(), P);
       out.eta_out[k] = eta0[k] + A - std::log(static_cast<double>(P));
       double xh[3] = {0, 0, 0};
+      const double scale = std::exp(-(A - *std::max_element(S.begin(), S.end())));
       for (std::ptrdiff_t i = 0; i < P; ++i) {
-        w[i] = std::exp(S[i] - A);
+        w[i] *= scale;  // exp(S_i - A)
         for (int d = 0; d < 3; ++d) xh[d] += w[i] * x[3 * i + d];
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
