@@ -40,6 +40,7 @@ def plot_mapping(results, methods, scene, path):
             ax.fill_between(np.arange(vb.size), j - 0.4, j, where=vb, color="tab:purple", lw=0)
             ax.fill_between(np.arange(vm.size), j, j + 0.4, where=vm, color="tab:green", lw=0)
             ax.text(0, j, f"VA{j + 1} ({cls})", fontsize=7, va="center")
+        ax.set_ylim(-0.6, len(vis["classes"]))
         ax.set_title(f"{b}: visibility (purple bistatic, green mono)", fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_yticks([])
