@@ -117,6 +117,46 @@ struct LinkModel {
     }
   }
 
+  // Upper bound of log L(z_m | x) over the ball ||x - c|| <= R (rigorous; +inf if unknown).
+  // Used to skip legacy edges whose likelihood is below the gate everywhere, which the
+  // max-LL gate would drop anyway, so results are unchanged.
+  double upper_bound(std::ptrdiff_t m, const double* c, double R) const {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    double v[3], dist = 0;
+    for (int d = 0; d < 3; ++d) {
+      v[d] = c[d] - sensor[d];
+      dist += v[d] * v[d];
+    }
+    dist = std::sqrt(dist);
+    if (kind == kBistatic) {
+      const double r_lo = z[m] - (dist + R), r_hi = z[m] - (dist - R);  // r = z - h
+      if (r_hi < 0) {  // every r < 0: both terms <= const - r^2 / (2 sig^2) (erfcx <= 1)
+        const double top = diffuse ? logaddexp(c_s, c_d) : c_s;
+        return top - r_hi * r_hi * inv2var;
+      }
+      if (r_lo > 0) {  // every r > 0: Gaussian tail, and EMG <= c_d - lam r + lam^2 sig^2/2 + log 2
+        const double spec = c_s - r_lo * r_lo * inv2var;
+        if (!diffuse) return spec;
+        return logaddexp(spec, c_d - lam * r_lo + half_lam2_sig2 + 0.6931471805599453);
+      }
+      return kInf;
+    }
+    if (!(dist > R) || !(dist > 0)) return kInf;
+    // d(x) = n(x).(z - pB) - |x - pB| / 2; |n(x) - n(c)| <= 2 R / |c - pB|
+    const double* zt = z + 3 * m;
+    double w[3], nw = 0, ndotw = 0;
+    for (int d = 0; d < 3; ++d) {
+      w[d] = zt[d] - sensor[d];
+      nw += w[d] * w[d];
+      ndotw += v[d] / dist * w[d];
+    }
+    nw = std::sqrt(nw);
+    const double d_c = ndotw - 0.5 * dist;
+    const double d_min = std::abs(d_c) - 0.5 * R - 2 * R * nw / dist;
+    if (d_min <= 0) return c_m;
+    return c_m - d_min * d_min * inv2var;
+  }
+
   // log L = log[mu f(z_m|x)] - log[mu_fa f_fa(z_m)] of one particle (spec 2.1, 2.2).
   double operator()(std::ptrdiff_t m, const double* x) const {
     if (kind == kBistatic) {
@@ -387,6 +427,24 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     bool first;
     double logkappa;
   };
+  std::vector<LinkModel> models;
+  for (const auto& l : links) models.emplace_back(p, l);
+  // bounding sphere (centre = mean, radius = max distance) of each legacy PMF's particles
+  std::vector<double> centre(static_cast<std::size_t>(3 * K), 0.0), radius(static_cast<std::size_t>(K), 0.0);
+  parallel_for(K, n_threads, [&](std::ptrdiff_t k) {
+    const double* x = X.data() + k * P * 3;
+    double c[3] = {0, 0, 0}, r2 = 0;
+    for (std::ptrdiff_t i = 0; i < P; ++i)
+      for (int d = 0; d < 3; ++d) c[d] += x[3 * i + d];
+    for (int d = 0; d < 3; ++d) c[d] /= static_cast<double>(P);
+    for (std::ptrdiff_t i = 0; i < P; ++i) {
+      double q = 0;
+      for (int d = 0; d < 3; ++d) q += (x[3 * i + d] - c[d]) * (x[3 * i + d] - c[d]);
+      r2 = std::max(r2, q);
+    }
+    for (int d = 0; d < 3; ++d) centre[3 * k + d] = c[d];
+    radius[k] = std::sqrt(r2) * (1 + 1e-12) + 1e-12;
+  });
   std::vector<Edge> cand;
   for (std::ptrdiff_t l = 0; l < nL; ++l)
     for (std::ptrdiff_t k = 0; k < Kt; ++k) {
@@ -402,14 +460,14 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
           const double d2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
           if (d2 > p.gate_distance * p.gate_distance) continue;
         }
+        if (k < K && models[static_cast<std::size_t>(l)].upper_bound(m, centre.data() + 3 * k, radius[k]) < p.gate_log)
+          continue;
         cand.push_back({k, l, m, k >= K && m == first_m[k], 0.0});
       }
     }
   const std::ptrdiff_t nC = static_cast<std::ptrdiff_t>(cand.size());
   std::vector<double> LLc(static_cast<std::size_t>(nC * P));
   std::vector<char> keep(static_cast<std::size_t>(nC), 0);
-  std::vector<LinkModel> models;
-  for (const auto& l : links) models.emplace_back(p, l);
   parallel_for(nC, n_threads, [&](std::ptrdiff_t e) {
     const Edge& ed = cand[e];
     const LinkModel& model = models[static_cast<std::size_t>(ed.l)];
