@@ -5,6 +5,9 @@ Subpackages
 imaging
     Cooperative multi-BS imaging: scenario geometry, sensing matrix (dense and
     matrix-free), CSI simulation, PSF and off-grid analysis.
+mapping
+    Environment mapping: VA scene and tracer, particle sum-product fusion of
+    monostatic and bistatic multipath (Schemes I/II), MOSPA.
 """
 
 from skysense import (
@@ -13,5 +16,5 @@ from skysense import (
 )
 from skysense._validation import MemoryLimitError
 
-__all__ = ["MemoryLimitError", "__version__", "imaging", "metrics"]
+__all__ = ["MemoryLimitError", "__version__", "imaging", "mapping", "metrics"]
 __version__ = "0.1.0"

@@ -11,6 +11,8 @@
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
 ``ImagingSionna``           ``imaging-sionna``: Table VI, ray-traced canyon (sionna extra)
+``MappingMospa``            ``mapping-mospa``: MOSPA vs epoch and completeness, 7 methods
+``MappingRuntime``          ``mapping-runtime``: per-epoch time of Scheme I/II vs P and load
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -18,6 +20,8 @@
 
 from skysense.experiments.canyon import PAPER_TABLE6, ImagingSionna
 from skysense.experiments.cluster import dask_client
+from skysense.experiments.mapping_mospa import PAPER_MAPPING, MappingMospa
+from skysense.experiments.mapping_runtime import PAPER_MAPPING_RUNTIME, MappingRuntime
 from skysense.experiments.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.runner import (
     Experiment,
@@ -30,11 +34,20 @@ from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, Imagi
 from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff, ImagingSionna)
+EXPERIMENTS = (
+    ImagingTable2,
+    ImagingPsf,
+    ImagingTradeoff,
+    ImagingSionna,
+    MappingMospa,
+    MappingRuntime,
+)
 
 __all__ = [
     "EXPERIMENTS",
     "PAPER_FIG10",
+    "PAPER_MAPPING",
+    "PAPER_MAPPING_RUNTIME",
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
@@ -45,6 +58,8 @@ __all__ = [
     "ImagingSionna",
     "ImagingTable2",
     "ImagingTradeoff",
+    "MappingMospa",
+    "MappingRuntime",
     "SetupCache",
     "dask_client",
     "run_trials",

@@ -1,0 +1,133 @@
+"""Table II of the mapping paper: per-epoch time of Scheme I and II vs P and measurement load."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from skysense.experiments.runner import Experiment
+from skysense.mapping import Mapper, MappingParams, PmfState, default_scene, simulate
+
+__all__ = ["PAPER_MAPPING_RUNTIME", "MappingRuntime"]
+
+#: Table II (MATLAB R2023b, i9-14900HX): "Scheme I / Scheme II" [s] per epoch; rows = load
+#: (M doubling), columns = P = 5k / 10k / 20k (inferred, spec section 7).
+PAPER_MAPPING_RUNTIME = {
+    "source": "mapping paper Table II; row/column values inferred in shared/specs/mapping.md s. 7",
+    "particles": [5000, 10000, 20000],
+    "scheme1_s": [[0.057, 0.111, 0.222], [0.103, 0.207, 0.408], [0.201, 0.401, 0.781]],
+    "scheme2_s": [[0.107, 0.206, 0.417], [0.191, 0.373, 0.762], [0.368, 0.756, 1.481]],
+    "speedup": [1.881, 1.867, 1.897],
+}
+
+
+@dataclass(frozen=True)
+class MappingRuntime(Experiment):
+    """Per-epoch CPU time of Fusion 1 (Scheme I) and Fusion 3 (Scheme II), one thread.
+
+    Parameters
+    ----------
+    particles : tuple of int
+        P values.
+    loads : tuple of float
+        Measurement-load factors: the mean diffuse (bistatic) and monostatic MPCs per facade
+        are multiplied by the factor (1: the spec's 3 and 4).
+    n_warmup, n_timed : int
+        Epochs run before timing (PMFs appear) and epochs timed, from epoch 60 of BS1.
+    chunk_size : int
+
+    Notes
+    -----
+    Time is ``time.process_time`` per epoch (the C++ module runs single-threaded; on a shared
+    machine CPU time is steadier than wall time). One trial = one simulated data set; the
+    reported value is the median over the timed epochs, averaged over trials.
+    """
+
+    name: ClassVar[str] = "mapping-runtime"
+    default_trials: ClassVar[int] = 1
+
+    particles: tuple[int, ...] = (5000, 10000, 20000)
+    loads: tuple[float, ...] = (1.0, 2.0, 4.0)
+    n_warmup: int = 10
+    n_timed: int = 10
+    chunk_size: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "particles", tuple(int(p) for p in self.particles))
+        object.__setattr__(self, "loads", tuple(float(x) for x in self.loads))
+        if not self.particles or not self.loads:
+            raise ValueError("particles and loads must be non-empty")
+        for load in self.loads:
+            self.params(1, load)
+
+    def params(self, n_particles, load) -> MappingParams:
+        return MappingParams(
+            n_particles=n_particles, mean_diffuse=3.0 * load, mean_monostatic=4.0 * load
+        )
+
+    def cells(self):
+        return tuple((p, x) for x in self.loads for p in self.particles)
+
+    def setup(self, cell):
+        return default_scene()
+
+    def run_chunk(self, cell, state, n_trials, rng):
+        n_p, load = cell
+        params = self.params(n_p, load)
+        start = 60
+        out = {"scheme1_s": [], "scheme2_s": [], "n_meas": []}
+        for _ in range(n_trials):
+            data = simulate(state, int(rng.integers(2**31)), params, bs=[0])[0]
+            epochs = range(start, start + self.n_warmup + self.n_timed)
+            out["n_meas"].append(
+                np.mean([data.bistatic[e].size + data.monostatic[e].shape[0] for e in epochs])
+            )
+            for scheme, key in (("fusion1", "scheme1_s"), ("fusion3", "scheme2_s")):
+                mapper = Mapper(scheme, params, workers=1)
+                st = PmfState.empty(n_p)
+                times = []
+                for i, e in enumerate(epochs):
+                    t0 = time.process_time()
+                    st, _ = mapper.step(
+                        st,
+                        data.bistatic[e],
+                        data.monostatic[e],
+                        data.uav[e],
+                        data.bs_position,
+                        rng,
+                        first_epoch=i == 0,
+                    )
+                    if i >= self.n_warmup:
+                        times.append(time.process_time() - t0)
+                out[key].append(np.median(times))
+        return {k: np.asarray(v, float) for k, v in out.items()}
+
+    def summarize(self, cell, trials):
+        t1, t2 = float(trials["scheme1_s"].mean()), float(trials["scheme2_s"].mean())
+        return {
+            "scheme1_s": t1,
+            "scheme2_s": t2,
+            "speedup": t2 / t1 if t1 > 0 else float("nan"),
+            "measurements_per_epoch": float(trials["n_meas"].mean()),
+        }
+
+    def report(self, summaries):
+        return {f"P={p} load={x:g}": s for (p, x), s in summaries.items()}
+
+    def paper(self):
+        return PAPER_MAPPING_RUNTIME
+
+    def table(self, results) -> str:
+        lines = [
+            f"{'cell':<22} {'M/epoch':>8} {'Scheme I [s]':>13} {'Scheme II [s]':>14} {'T_II/T_I':>9}"
+        ]
+        for k, r in results.items():
+            lines.append(
+                f"{k:<22} {r['measurements_per_epoch']:8.1f} {r['scheme1_s']:13.4f}"
+                f" {r['scheme2_s']:14.4f} {r['speedup']:9.2f}"
+            )
+        lines.append("paper (P = 20k): Scheme I 0.222-0.781 s, Scheme II 0.417-1.481 s, 1.87-1.90")
+        return "\n".join(lines)

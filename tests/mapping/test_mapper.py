@@ -1,0 +1,95 @@
+"""Mapper schemes on small scenes: facades recovered, metrics, bad input."""
+
+import numpy as np
+import pytest
+
+from skysense.mapping import (
+    SCHEMES,
+    Mapper,
+    MappingParams,
+    Scene,
+    completeness,
+    ospa_per_epoch,
+    reconstruct_facade,
+    simulate,
+    union_map,
+)
+
+TRUE_VA = np.array([0.0, 50.0, 15.0])
+
+
+@pytest.fixture(scope="module")
+def one_facade():
+    """One building whose south facade (y = 25) is seen by both links of a BS at the origin."""
+    n = 40
+    x = np.linspace(-8.0, 8.0, n)
+    traj = np.column_stack([x, np.full(n, 5.0), 30.0 + 3 * np.sin(np.linspace(0, 6, n))])
+    scene = Scene([(0.0, 30.0, 30.0, 10.0, 30.0)], [(0.0, 0.0, 15.0)], traj)
+    return simulate(scene, 11)[0]
+
+
+def test_one_facade_scene_has_one_class_a_va(one_facade):
+    np.testing.assert_allclose(one_facade.visibility.vas, [TRUE_VA])
+    assert one_facade.visibility.classes().tolist() == ["A"]
+
+
+@pytest.mark.parametrize("scheme", ["fusion3", "fusion2", "monostatic"])
+def test_facade_recovered(one_facade, scheme):
+    params = MappingParams(n_particles=800)
+    res = Mapper(scheme, params).run(one_facade, rng=5)
+    final = res.estimates[-1]
+    assert final.shape == (1, 3)
+    assert np.linalg.norm(final[0] - TRUE_VA) < 0.5
+    point, normal = reconstruct_facade(one_facade.bs_position, final[0])
+    assert abs(point[1] - 25.0) < 0.25
+    np.testing.assert_allclose(normal, [0, -1, 0], atol=0.02)
+    err = ospa_per_epoch(res.estimates, one_facade)
+    assert err.shape == (one_facade.n_epochs,)
+    assert err[-5:].max() < 1.0
+    assert completeness(final, one_facade) == 1.0
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_every_scheme_runs(one_facade, scheme):
+    params = MappingParams(n_particles=150)
+    res = Mapper(scheme, params).run(one_facade, rng=1, n_epochs=6)
+    assert len(res.estimates) == 6
+    assert res.n_pmfs.shape == (6,)
+    for est in res.estimates:
+        assert est.ndim == 2 and est.shape[1] == 3 and np.isfinite(est).all()
+    assert union_map([res, res]).shape[0] == 2 * res.estimates[-1].shape[0]
+
+
+def test_numpy_engine_maps_too(one_facade):
+    params = MappingParams(n_particles=300)
+    res = Mapper("fusion4", params, engine="numpy").run(one_facade, rng=2, n_epochs=12)
+    assert np.linalg.norm(res.estimates[-1] - TRUE_VA, axis=1).min() < 1.0
+
+
+def test_mapper_is_seeded(one_facade):
+    params = MappingParams(n_particles=200)
+    a = Mapper("fusion1", params).run(one_facade, rng=3, n_epochs=8)
+    b = Mapper("fusion1", params).run(one_facade, rng=3, n_epochs=8)
+    for x, y in zip(a.estimates, b.estimates, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_metrics_edge_cases(one_facade):
+    n = one_facade.n_epochs
+    perfect = [np.array([TRUE_VA])] * n
+    np.testing.assert_allclose(ospa_per_epoch(perfect, one_facade), 0.0, atol=1e-12)
+    empty = [np.zeros((0, 3))] * n
+    err = ospa_per_epoch(empty, one_facade, cutoff_m=7.0)
+    seen = np.logical_or.accumulate(
+        (one_facade.visibility.va_timelines()[0] | one_facade.visibility.va_timelines()[1])[:, 0]
+    )
+    np.testing.assert_allclose(err, np.where(seen, 7.0, 0.0))
+    assert completeness(np.zeros((0, 3)), one_facade) == 0.0
+    assert completeness([TRUE_VA + [0, 0, 3.0]], one_facade, radius_m=2.0) == 0.0
+
+
+def test_mapper_bad_input():
+    with pytest.raises(ValueError, match="scheme"):
+        Mapper("fusion5")
+    with pytest.raises(ValueError, match="engine"):
+        Mapper("fusion1", engine="matlab")

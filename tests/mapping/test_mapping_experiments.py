@@ -1,0 +1,48 @@
+"""``mapping-mospa`` and ``mapping-runtime`` on tiny settings: structure, seeding, figure."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skysense.experiments import EXPERIMENTS, MappingMospa, MappingRuntime, run_trials
+
+
+def test_registered():
+    names = {cls.name for cls in EXPERIMENTS}
+    assert {"mapping-mospa", "mapping-runtime"} <= names
+
+
+def test_mospa_results_structure(tmp_path):
+    exp = MappingMospa(
+        methods=("fusion3", "bistatic", "specular"), bs_indices=(0,), n_epochs=12, n_particles=150
+    )
+    res = run_trials(exp, 1, seed=3)
+    again = run_trials(exp, 1, seed=3)
+    doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
+    results = doc["results"]
+    for m in exp.methods:
+        assert len(results[m]["mospa"]) == 12
+        assert 0.0 <= results[m]["completeness"] <= 1.0
+        assert all(0.0 <= v <= exp.cutoff_m for v in results[m]["mospa"])
+        np.testing.assert_array_equal(results[m]["mospa"], again.results[m]["mospa"])
+    assert results["visibility"]["BS1"]["classes"] == ["A", "A", "B", "C"]
+    assert "MOSPA" in exp.table(results)
+    path = exp.plot(results, tmp_path / "mospa.png")
+    assert path.stat().st_size > 0
+
+
+def test_mospa_rejects_unknown_method():
+    with pytest.raises(ValueError, match="methods"):
+        MappingMospa(methods=("fusion9",))
+    with pytest.raises(ValueError, match="bs_index"):
+        MappingMospa(bs_indices=(7,))
+
+
+def test_runtime_results_structure():
+    exp = MappingRuntime(particles=(100,), loads=(1.0,), n_warmup=2, n_timed=2)
+    res = run_trials(exp, 1, seed=0)
+    (cell,) = res.results.values()
+    assert cell["scheme1_s"] > 0 and cell["scheme2_s"] > 0
+    assert cell["speedup"] == pytest.approx(cell["scheme2_s"] / cell["scheme1_s"])
+    assert "Scheme II" in exp.table(res.results)

@@ -1,0 +1,138 @@
+"""Scene, VAs, facade reconstruction, the numba tracer and the simulator."""
+
+import numpy as np
+import pytest
+
+from skysense.mapping import (
+    MappingParams,
+    Scene,
+    default_scene,
+    reconstruct_facade,
+    simulate,
+    trace,
+    virtual_anchor,
+)
+
+
+def _hits_box(p, q, lo, hi, eps=1e-6):
+    # slab test, loop form (the prototype's, spec 6.1)
+    d = q - p
+    t0, t1 = eps, 1 - eps
+    for i in range(3):
+        if abs(d[i]) < 1e-12:
+            if p[i] <= lo[i] + 1e-9 or p[i] >= hi[i] - 1e-9:
+                return False
+        else:
+            ta, tb = sorted(((lo[i] - p[i]) / d[i], (hi[i] - p[i]) / d[i]))
+            t0, t1 = max(t0, ta), min(t1, tb)
+            if t0 >= t1:
+                return False
+    return True
+
+
+def _naive_bistatic(scene, bs, u, f):
+    n, a, t = scene.facade_normal[f], scene.facade_point[f], scene.facade_tangent[f]
+    if np.dot(n, bs - a) <= 0 or np.dot(n, u - a) <= 0:
+        return None
+    v = virtual_anchor(bs, a, n)
+    s = v + np.dot(n, a - v) / np.dot(n, u - v) * (u - v)
+    on = abs(np.dot(s - a, t)) <= scene.facade_half_width[f] + 1e-6
+    on &= -1e-6 <= s[2] <= scene.facade_height[f] + 1e-6
+    if not on:
+        return None
+    boxes = zip(scene.box_lo, scene.box_hi, strict=True)
+    if any(_hits_box(bs, s, lo, hi) or _hits_box(s, u, lo, hi) for lo, hi in boxes):
+        return None
+    return s
+
+
+def test_default_scene_observability_classes():
+    scene = default_scene()
+    vis = trace(scene, 0)
+    np.testing.assert_allclose(
+        vis.vas, [[-50, 30, 15], [50, 30, 15], [0, -90, 15], [0, 90, 15]], atol=1e-12
+    )
+    assert vis.classes().tolist() == ["A", "A", "B", "C"]
+    classes = np.concatenate([trace(scene, i).classes() for i in range(scene.n_bs)])
+    assert {"A", "B", "C"} <= set(classes.tolist())
+    # coplanar facades (two buildings at y = 15..45, x = +-25) share one VA per BS
+    _, facade_va = scene.virtual_anchors(0)
+    assert np.bincount(facade_va[facade_va >= 0]).max() >= 1
+
+
+def test_tracer_matches_loop_reference(rng):
+    scene = default_scene(41)
+    for i in range(scene.n_bs):
+        vis = trace(scene, i)
+        bs = scene.base_stations[i]
+        for e in rng.choice(scene.n_epochs, 7, replace=False):
+            for f in range(scene.n_facades):
+                s = _naive_bistatic(scene, bs, scene.trajectory[e], f)
+                assert vis.bistatic[e, f] == (s is not None)
+                if s is not None:
+                    np.testing.assert_allclose(vis.bistatic_points[e, f], s, atol=1e-9)
+
+
+def test_reflection_paths_are_specular():
+    scene = default_scene(60)
+    vis = trace(scene, 0)
+    bs = scene.base_stations[0]
+    e, f = np.argwhere(vis.bistatic)[0]
+    s, u = vis.bistatic_points[e, f], scene.trajectory[e]
+    va = vis.vas[vis.facade_va[f]]
+    # path length BS -> s -> UAV equals |UAV - VA|
+    assert np.linalg.norm(s - bs) + np.linalg.norm(u - s) == pytest.approx(np.linalg.norm(u - va))
+
+
+@pytest.mark.parametrize("bs_index", [0, 1, 2, 3])
+def test_reconstruct_facade_from_va(bs_index):
+    scene = default_scene()
+    vas, facade_va = scene.virtual_anchors(bs_index)
+    bs = scene.base_stations[bs_index]
+    point, normal = reconstruct_facade(np.broadcast_to(bs, vas.shape), vas)
+    for f, j in enumerate(facade_va):
+        if j < 0:
+            continue
+        np.testing.assert_allclose(normal[j], scene.facade_normal[f], atol=1e-12)
+        assert np.dot(point[j] - scene.facade_point[f], scene.facade_normal[f]) == pytest.approx(
+            0.0, abs=1e-12
+        )
+    with pytest.raises(ValueError, match="coincides"):
+        reconstruct_facade(bs, bs)
+
+
+def test_scene_rejects_bad_geometry():
+    buildings = [(0.0, 0.0, 10.0, 10.0, 20.0)]
+    with pytest.raises(ValueError, match="UAV lies inside a building at epoch 1"):
+        Scene(buildings, [(30.0, 0.0, 10.0)], [(20.0, 0.0, 30.0), (1.0, 1.0, 5.0)])
+    with pytest.raises(ValueError, match="base station"):
+        Scene(buildings, [(0.0, 0.0, 10.0)], [(20.0, 0.0, 30.0)])
+    with pytest.raises(ValueError, match="NaN"):
+        Scene(buildings, [(30.0, 0.0, 10.0)], [(np.nan, 0.0, 30.0)])
+    with pytest.raises(ValueError, match="non-empty"):
+        Scene(buildings, np.zeros((0, 3)), [(20.0, 0.0, 30.0)])
+    with pytest.raises(ValueError, match="bs_index"):
+        default_scene(5).virtual_anchors(4)
+
+
+def test_simulate_seeding_and_content():
+    scene = default_scene(30)
+    params = MappingParams()
+    all_bs = simulate(scene, 3, params)
+    one = simulate(scene, 3, params, bs=[1])[0]
+    assert len(all_bs) == scene.n_bs
+    for a, b in zip(all_bs[1].bistatic, one.bistatic, strict=True):
+        np.testing.assert_array_equal(a, b)
+    again = simulate(scene, 3, params, bs=[0])[0]
+    np.testing.assert_array_equal(all_bs[0].monostatic[5], again.monostatic[5])
+    other = simulate(scene, 4, params, bs=[0])[0]
+    assert not np.array_equal(all_bs[0].monostatic[5], other.monostatic[5])
+    # BS1: the foot points of the two monostatic-visible VAs appear every epoch (+- noise)
+    d = all_bs[0]
+    feet = 0.5 * (d.bs_position + d.visibility.vas[:2])
+    hits = [min(np.linalg.norm(zm - foot, axis=1).min() for zm in d.monostatic) for foot in feet]
+    assert max(hits) < 0.5
+    for e in range(d.n_epochs):
+        zb = d.bistatic[e]
+        assert zb.ndim == 1 and (zb >= 0).all() and (zb <= params.range_max_m).all()
+        assert d.monostatic[e].shape[1] == 3

@@ -1,0 +1,209 @@
+"""The C++ SPA module against its NumPy reference and exact oracles (spec 3.8)."""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from skysense.mapping import Link, MappingParams, PmfState, spa_update
+from skysense.mapping._spa_numpy import birth_log_weights, llr, spa_core
+
+# float64 throughout; the core differs from the NumPy twin only by summation order.
+ATOL_LOG = 1e-9
+
+BS = np.array([0.0, 30.0, 15.0])
+VA = np.array([-50.0, 30.0, 15.0])
+FOOT = 0.5 * (BS + VA)
+
+
+def _legacy(rng, n_pmfs, n_p):
+    centres = VA + rng.uniform(-30, 30, (n_pmfs, 3)) * (np.arange(n_pmfs)[:, None] > 0)
+    x = centres[:, None, :] + rng.uniform(0.2, 1.0) * rng.standard_normal((n_pmfs, n_p, 3))
+    lam = 0.3 * rng.standard_normal((n_pmfs, n_p))
+    return PmfState(x, lam, rng.uniform(-3, 5, n_pmfs))
+
+
+def _links(rng, config):
+    uav = np.array([3.0, 10.0, 35.0]) + rng.uniform(-2, 2, 3)
+    h = np.linalg.norm(uav - VA)
+    zb = np.r_[h + 0.2 * rng.standard_normal(), h + rng.exponential(2.0, 2), rng.uniform(0, 400)]
+    zm = np.vstack([FOOT + [0, rng.uniform(-8, 8), rng.uniform(-8, 8)], [[10.0, -20.0, 30.0]]])
+    zm[0, 0] += 0.1 * rng.standard_normal()
+    b_birth = Link("bistatic", rng.permutation(zb), uav)
+    m_birth = Link("monostatic", zm, BS)
+    m_aux = Link("monostatic", zm, BS, births=False, visibility=0.7)
+    b_aux = Link("bistatic", zb, uav, births=False, diffuse=False)
+    return {
+        "bistatic": [b_birth],
+        "monostatic": [m_birth],
+        "scheme1_b": [b_birth, m_aux],
+        "scheme1_m": [m_birth, b_aux],
+        "empty": [Link("bistatic", np.zeros(0), uav), Link("monostatic", np.zeros((0, 3)), BS)],
+    }[config]
+
+
+def _meta(state, links, res):
+    owner, first = [-1] * state.n_pmfs, [-1] * state.n_pmfs
+    for li, link in enumerate(links):
+        if link.births:
+            owner += [li] * link.n_meas
+            first += list(range(link.n_meas))
+    alive = np.isfinite(res.state.logodds)
+    return np.array(owner), np.array(first), alive
+
+
+@pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m", "empty"])
+@pytest.mark.parametrize(("n_pmfs", "n_p"), [(0, 1), (1, 37), (3, 211)])
+def test_core_matches_numpy(rng, config, n_pmfs, n_p):
+    params = MappingParams()
+    state = _legacy(rng, n_pmfs, n_p)
+    links = _links(rng, config)
+    res = spa_update(state, links, params, rng=rng, return_inputs=True)
+    owner, first, alive = _meta(state, links, res)
+    inp = res.inputs
+    s, eta, x_hat = spa_core(
+        inp.positions,
+        inp.log_weights,
+        inp.logodds,
+        owner,
+        first,
+        alive,
+        links,
+        params.kernel_dict(),
+    )
+    assert res.state.logodds.dtype == np.float64
+    np.testing.assert_allclose(res.state.logodds, eta, rtol=1e-12, atol=ATOL_LOG)
+    fin = np.isfinite(s)
+    np.testing.assert_array_equal(fin, np.isfinite(res.posterior_log_weights))
+    np.testing.assert_allclose(res.posterior_log_weights[fin], s[fin], rtol=1e-12, atol=ATOL_LOG)
+    np.testing.assert_allclose(res.estimates[alive], x_hat[alive], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", ["bistatic", "monostatic"])
+def test_birth_weights_match_proposal_density(rng, kind):
+    params = MappingParams()
+    links = _links(rng, kind)
+    res = spa_update(PmfState.empty(301), links, params, rng=rng, return_inputs=True)
+    kp = params.kernel_dict()
+    for m in range(links[0].n_meas):
+        lw = np.maximum(birth_log_weights(links[0], m, res.inputs.positions[m], kp), -700.0)
+        np.testing.assert_allclose(res.inputs.log_weights[m], lw, rtol=1e-12, atol=1e-9)
+        # prior log-odds of a new PMF: log mu_n - mu_l
+        mu = params.link_mean(kind)
+        assert res.inputs.logodds[m] == pytest.approx(np.log(params.birth_mean) - mu)
+
+
+def test_single_pmf_is_exact(rng):
+    # One legacy PMF, one link, no births: kappa = 1, so BP is exact and
+    # eta_post = eta - mu + log mean_i exp(lam_i) prod_m (1 + L(z_m | x_i)).
+    params = MappingParams()
+    state = _legacy(rng, 1, 499)
+    link = Link(
+        "bistatic", _links(rng, "bistatic")[0].z, _links(rng, "bistatic")[0].sensor, births=False
+    )
+    kp = params.kernel_dict()
+    res = spa_update(state, [link], params, predict=False, rng=rng, return_inputs=True)
+    x, lam = res.inputs.positions[0], res.inputs.log_weights[0]
+    acc = lam.copy()
+    for m in range(link.n_meas):
+        acc += np.logaddexp(0.0, np.maximum(llr(link, m, x, kp), -700.0))
+    expected = state.logodds[0] - params.link_mean("bistatic") + logsumexp(acc) - np.log(499)
+    assert res.state.logodds[0] == pytest.approx(expected, abs=1e-9)
+    one = spa_update(state, [link], MappingParams(n_iter=1), predict=False, rng=rng)
+    assert one.state.logodds[0] == pytest.approx(res.state.logodds[0], abs=1e-9)
+
+
+@pytest.mark.parametrize("visibility", [1.0, 0.5])
+def test_empty_link_applies_visibility_factor(rng, visibility):
+    params = MappingParams()
+    state = _legacy(rng, 2, 53)
+    link = Link("monostatic", np.zeros((0, 3)), BS, visibility=visibility)
+    res = spa_update(state, [link], params, predict=False, rng=rng)
+    mu = params.mean_monostatic
+    mass = logsumexp(state.log_weights, axis=1) - np.log(53)
+    expected = state.logodds + mass + np.log((1 - visibility) + visibility * np.exp(-mu))
+    np.testing.assert_allclose(res.state.logodds, expected, atol=1e-9)
+
+
+def test_deterministic_and_thread_independent(rng):
+    params = MappingParams()
+    state = _legacy(rng, 3, 101)
+    links = _links(rng, "scheme1_b")
+    a = spa_update(state, links, params, rng=7, workers=1)
+    b = spa_update(state, links, params, rng=7, workers=2)
+    c = spa_update(state, links, params, rng=8, workers=1)
+    np.testing.assert_array_equal(a.state.positions, b.state.positions)
+    np.testing.assert_array_equal(a.state.logodds, b.state.logodds)
+    assert not np.array_equal(a.state.positions, c.state.positions)
+
+
+def test_permuting_legacy_pmfs_permutes_outputs(rng):
+    params = MappingParams()
+    state = _legacy(rng, 4, 67)
+    links = [Link("monostatic", _links(rng, "monostatic")[0].z, BS, births=False)]
+    perm = np.array([2, 0, 3, 1])
+    a = spa_update(state, links, params, predict=False, rng=1)
+    permuted = PmfState(state.positions[perm], state.log_weights[perm], state.logodds[perm])
+    b = spa_update(permuted, links, params, predict=False, rng=1)
+    np.testing.assert_allclose(b.state.logodds, a.state.logodds[perm], atol=1e-9)
+    np.testing.assert_allclose(b.estimates, a.estimates[perm], atol=1e-9)
+
+
+def test_systematic_resampling_counts(rng):
+    params = MappingParams(jitter_std_m=0.0)
+    n_p = 257
+    x = rng.standard_normal((1, n_p, 3))
+    lam = rng.normal(0, 1.5, (1, n_p))
+    res = spa_update(PmfState(x, lam, np.zeros(1)), [], params, predict=False, rng=rng)
+    w = np.exp(lam[0] - logsumexp(lam[0]))
+    # each output particle is an input particle; counts are floor/ceil of P w
+    match = np.all(res.state.positions[0][:, None, :] == x[0][None], axis=-1)
+    assert match.any(axis=1).all()
+    counts = match.sum(axis=0)
+    assert np.all(counts >= np.floor(n_p * w) - 1e-9)
+    assert np.all(counts <= np.ceil(n_p * w) + 1e-9)
+    np.testing.assert_allclose(res.estimates[0], w @ x[0], atol=1e-12)
+
+
+def test_numpy_engine_agrees_in_distribution(rng):
+    params = MappingParams()
+    state = _legacy(rng, 1, 4001)
+    links = [Link("monostatic", _links(rng, "monostatic")[0].z, BS, births=False)]
+    a = spa_update(state, links, params, rng=1, engine="cpp")
+    b = spa_update(state, links, params, rng=1, engine="numpy")
+    assert a.state.logodds.shape == b.state.logodds.shape
+    # process noise (0.02 m) changes the particles slightly; existence and estimate agree
+    np.testing.assert_allclose(a.state.logodds, b.state.logodds, rtol=0.05, atol=0.5)
+    np.testing.assert_allclose(a.estimates, b.estimates, atol=0.05)
+
+
+def test_bad_input(rng):
+    params = MappingParams()
+    state = _legacy(rng, 1, 11)
+    uav = np.array([0.0, 0.0, 30.0])
+    with pytest.raises(ValueError, match="NaN"):
+        Link("bistatic", np.array([10.0, np.nan]), uav)
+    with pytest.raises(ValueError, match=">= 0"):
+        Link("bistatic", np.array([-1.0]), uav)
+    with pytest.raises(ValueError, match="shape"):
+        Link("monostatic", np.zeros((2, 2)), BS)
+    with pytest.raises(ValueError, match="range_max_m"):
+        spa_update(state, [Link("bistatic", np.array([1e4]), uav)], params)
+    with pytest.raises(ValueError, match="clutter_box_m"):
+        spa_update(state, [Link("monostatic", np.array([[0.0, 0.0, 500.0]]), BS)], params)
+    with pytest.raises(ValueError, match="n_particles"):
+        PmfState(np.zeros((1, 0, 3)), np.zeros((1, 0)), np.zeros(1))
+    with pytest.raises(ValueError, match="position_std_m"):
+        MappingParams(position_std_m=0.0)
+    with pytest.raises(ValueError, match="visibility"):
+        Link("bistatic", np.zeros(0), uav, visibility=0.0)
+    with pytest.raises(ValueError, match="engine"):
+        spa_update(state, [], params, engine="matlab")
+    with pytest.raises(TypeError, match="Link"):
+        spa_update(state, [np.zeros(3)], params)
+    # a monostatic point at the BS itself: no birth support, the new PMF is dropped
+    res = spa_update(PmfState.empty(11), [Link("monostatic", BS[None], BS)], params, rng=rng)
+    assert res.state.logodds[0] == -np.inf
+    assert res.state.prune(1e-3).n_pmfs == 0
+    # no PMFs and no measurements: empty result
+    empty = spa_update(PmfState.empty(5), [Link("bistatic", np.zeros(0), uav)], params)
+    assert empty.state.n_pmfs == 0
