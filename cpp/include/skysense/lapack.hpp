@@ -35,6 +35,50 @@ inline int heev_lwork(int n) {
   return optimal > minimum ? optimal : minimum;
 }
 
+// Thin SVD of an m x n column-major matrix (destroyed): s (min(m, n)), u (m x min), vt (min x n).
+// `work`/`rwork`/`iwork` sized by gesdd_lwork / gesdd_rwork / 8 min(m, n).  Returns LAPACK's info.
+inline int gesdd(int m, int n, std::complex<double>* a, double* s, std::complex<double>* u,
+                 std::complex<double>* vt, std::complex<double>* work, int lwork, double* rwork,
+                 int* iwork) {
+  const int k = m < n ? m : n;
+  return scipy_LAPACKE_zgesdd_work(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, m, vt, k, work, lwork,
+                                   rwork, iwork);
+}
+inline int gesdd(int m, int n, std::complex<float>* a, float* s, std::complex<float>* u,
+                 std::complex<float>* vt, std::complex<float>* work, int lwork, float* rwork,
+                 int* iwork) {
+  const int k = m < n ? m : n;
+  return scipy_LAPACKE_cgesdd_work(LAPACK_COL_MAJOR, 'S', m, n, a, m, s, u, m, vt, k, work, lwork,
+                                   rwork, iwork);
+}
+
+// Optimal workspace length of gesdd (jobz = 'S') for an m x n matrix of complex<T>.
+template <class T>
+int gesdd_lwork(int m, int n) {
+  std::complex<T> a(0), u(0), vt(0), query(0);
+  T s = 0, rwork = 0;
+  int iwork = 0;
+  const int k = m < n ? m : n;
+  const int info = gesdd(m, n, &a, &s, &u, &vt, &query, -1, &rwork, &iwork);
+  const int minimum = 2 * k + (m > n ? m : n);
+  const int optimal = info == 0 ? static_cast<int>(query.real()) : minimum;
+  return optimal > minimum ? optimal : minimum;
+}
+
+// rwork length of gesdd (jobz = 'S'), LAPACK's bound.
+inline int gesdd_rwork(int m, int n) {
+  const long k = m < n ? m : n, mx = m > n ? m : n;
+  const long a = 5 * k * k + 5 * k, b = 2 * mx * k + 2 * k * k + k;
+  return static_cast<int>(a > b ? a : b);
+}
+
+// Eigenvalues of a general n x n column-major matrix (destroyed).  `work` >= 2n, `rwork` >= 2n.
+inline int geev(int n, std::complex<double>* a, std::complex<double>* w,
+                std::complex<double>* work, int lwork, double* rwork) {
+  return scipy_LAPACKE_zgeev_work(LAPACK_COL_MAJOR, 'N', 'N', n, a, n, w, nullptr, 1, nullptr, 1,
+                                  work, lwork, rwork);
+}
+
 // Keeps this process's scipy-openblas single-threaded while alive.  OpenBLAS threads even tiny
 // level-2 calls (zhemv inside zheev has no size threshold), and a threaded BLAS call inside a
 // thread that is already one of our workers oversubscribes the cores (a small least-squares
