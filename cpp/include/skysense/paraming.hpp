@@ -6,7 +6,9 @@
 //   (26)-(28) X[r + Mr (m + M mt), kr + Kr (kn + KN kt)] = H[(mt + kt) Nr + r + kr, m + kn]
 //   (31)-(32) X1 = X[:, J1] (kn <= KN - 2), X2 = X[:, J1 + Kr] (one subcarrier later)
 //   (34)      X1 = U S V^H (LAPACK gesdd), Psi = S_q^-1 U_q^H X2 V_q, eig(Psi) = exp(-j 2 pi df tau)
-//   (35)      tau = mod(-phase(z) / (2 pi df), 1 / df), the phase by CORDIC (cordic.hpp)
+//   (35)      tau = -phase(z) / (2 pi df) taken into [min_delay, min_delay + 1) / df (default
+//             [-T/8, 7T/8): the LoS path at 0 and small negative timing offsets stay near 0),
+//             the phase by CORDIC (cordic.hpp)
 //   (36)      G = H conj(C) (C^T conj(C))^-1, C[n, i] = exp(-j 2 pi n df tau_i)
 //   (38)-(40) |gamma_i| = ||g_i|| / sqrt(Nt Nr), b_i = g_i / ||g_i||
 //   (41)      2-D unwrap of arg(b_i) (along Rx in each Tx block, then along Tx), LS fit on
@@ -41,6 +43,7 @@ struct ParamingConfig {
   double subcarrier_spacing_hz = 960e3;
   double spacing_tx = 0.5, spacing_rx = 0.5;  // element spacings [wavelengths]
   int cordic_iterations = 48;
+  double min_delay = -0.125;  // delays are reported in [min_delay, min_delay + 1) / df
 };
 
 // Per-CSI outcome of paraming().
@@ -293,8 +296,7 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     const cd z = ws.eig[static_cast<std::size_t>(i)];
     const double ph = cordic::atan2_float<double>(z.imag(), z.real(), atan_table, c.cordic_iterations);
     double v = -ph / (2.0 * kPi);
-    v -= std::floor(v);
-    if (v >= 1.0) v = 0.0;
+    v -= std::floor(v - c.min_delay);
     u[static_cast<std::size_t>(i)] = v;
   }
   std::sort(u.begin(), u.end());
@@ -304,7 +306,8 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
   std::vector<cd> cmat(static_cast<std::size_t>(n) * q);  // C[nn, i]
   for (int nn = 0; nn < n; ++nn)
     for (int i = 0; i < q; ++i) {
-      const double ang = -2.0 * kPi * std::fmod(nn * u[static_cast<std::size_t>(i)], 1.0);
+      const double turns = nn * u[static_cast<std::size_t>(i)];
+      const double ang = -2.0 * kPi * (turns - std::floor(turns));
       cmat[static_cast<std::size_t>(nn * q + i)] = cd(std::cos(ang), std::sin(ang));
     }
   for (int i = 0; i < q; ++i)
