@@ -102,9 +102,7 @@ def atan2(y, x, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
     yf = np.ascontiguousarray(yb, dtype).ravel()
     xf = np.ascontiguousarray(xb, dtype).ravel()
     out = np.empty(yf.size, dtype)
-    _core.cordic_atan2(
-        yf, xf, out, iterations, word_bits, frac_bits, resolve_workers(workers)
-    )
+    _core.cordic_atan2(yf, xf, out, iterations, word_bits, frac_bits, resolve_workers(workers))
     return out.reshape(shape)
 
 

@@ -19,6 +19,10 @@ from skysense.bistatic.scenario import SPEED_OF_LIGHT, Paths, Scenario
 __all__ = ["random_paths"]
 
 _GAIN_MODELS = ("unit", "radar")
+#: LoS AoD and AoA of the JSTSP code [rad], and the default field of view [rad].
+LOS_AOD_RAD = math.radians(50.0)
+LOS_AOA_RAD = math.radians(60.0)
+MAX_ANGLE_RAD = math.radians(80.0)
 #: Candidate draws per target before giving up.
 _MAX_DRAWS = 100_000
 
@@ -34,9 +38,9 @@ def random_paths(
     n_targets=3,
     los=True,
     baseline_m=50.0,
-    los_aod_rad=math.radians(50.0),
-    los_aoa_rad=math.radians(60.0),
-    max_angle_rad=math.radians(80.0),
+    los_aod_rad=LOS_AOD_RAD,
+    los_aoa_rad=LOS_AOA_RAD,
+    max_angle_rad=MAX_ANGLE_RAD,
     min_range_m=1.0,
     min_separation_s=None,
     max_excess_delay_s=None,
@@ -151,4 +155,6 @@ def random_paths(
         amp = np.concatenate(([lam / (4 * math.pi * baseline)] if los else [], target_amp))
         amp = amp / amp.max()
     gain = amp * np.exp(2j * math.pi * rng.uniform(size=q))
-    return Paths(np.asarray(aoa), np.asarray(aod), np.asarray(delay), gain, np.asarray(doppler)).sorted()
+    return Paths(
+        np.asarray(aoa), np.asarray(aod), np.asarray(delay), gain, np.asarray(doppler)
+    ).sorted()

@@ -143,11 +143,15 @@ def paraming(
     bound = min(rows, cols, scenario.n_subcarriers)
     if isinstance(n_paths, str):
         if n_paths not in _CRITERIA:
-            raise ValueError(f"n_paths must be an int or one of {tuple(_CRITERIA)}, got {n_paths!r}")
+            raise ValueError(
+                f"n_paths must be an int or one of {tuple(_CRITERIA)}, got {n_paths!r}"
+            )
         if subframes:
             raise ValueError("Doppler estimation (subframes=True) needs an integer n_paths")
         q, criterion = 0, _CRITERIA[n_paths]
-        width = min(DEFAULT_MAX_PATHS if max_paths is None else check_count(max_paths, "max_paths"), bound)
+        width = min(
+            DEFAULT_MAX_PATHS if max_paths is None else check_count(max_paths, "max_paths"), bound
+        )
     else:
         q, criterion = check_count(n_paths, "n_paths"), 0
         if q > bound:

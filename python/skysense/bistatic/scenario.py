@@ -120,7 +120,9 @@ class Scenario:
 
     def delay_response(self, delay_s) -> np.ndarray:
         """C, shape (n_subcarriers, n_paths): C[n, i] = exp(-j 2 pi n df tau_i)."""
-        turns = np.outer(np.arange(self.n_subcarriers), self.subcarrier_spacing_hz * np.ravel(delay_s))
+        turns = np.outer(
+            np.arange(self.n_subcarriers), self.subcarrier_spacing_hz * np.ravel(delay_s)
+        )
         return np.exp(-2j * np.pi * np.mod(turns, 1.0))
 
     def channel(self, paths: Paths, gain=None) -> np.ndarray:
@@ -199,4 +201,6 @@ class Paths:
     def sorted(self) -> Paths:
         """The same paths in ascending delay (the order of the estimators' outputs)."""
         o = np.argsort(self.delay_s, kind="stable")
-        return Paths(self.aoa_rad[o], self.aod_rad[o], self.delay_s[o], self.gain[o], self.doppler_hz[o])
+        return Paths(
+            self.aoa_rad[o], self.aod_rad[o], self.delay_s[o], self.gain[o], self.doppler_hz[o]
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ class Measurement:
 
 def qam_symbols(rng, shape, order=QAM_ORDER) -> np.ndarray:
     """I.i.d. unit-average-power square-QAM symbols, complex128."""
-    side = int(round(np.sqrt(order)))
+    side = round(math.sqrt(order))
     levels = 2.0 * np.arange(side) - (side - 1)
     scale = np.sqrt(2.0 * (order - 1) / 3.0)
     re = levels[rng.integers(0, side, shape)]
@@ -115,7 +116,7 @@ def simulate(
         raise ValueError(f"fluctuation must be one of {_FLUCTUATIONS}, got {fluctuation!r}")
     if not isinstance(paths, Paths):
         raise TypeError(f"paths must be a Paths, got {type(paths).__name__}")
-    nt, nr, n, k = scenario.n_tx, scenario.n_rx, scenario.n_subcarriers, scenario.n_symbols
+    nt, n, k = scenario.n_tx, scenario.n_subcarriers, scenario.n_symbols
     if k < nt:
         raise ValueError(f"LS estimation needs n_symbols >= n_tx, got {k} < {nt}")
 
