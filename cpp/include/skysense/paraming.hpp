@@ -11,8 +11,13 @@
 //             the phase by CORDIC (cordic.hpp)
 //   (36)      G = H conj(C) (C^T conj(C))^-1, C[n, i] = exp(-j 2 pi n df tau_i)
 //   (38)-(40) |gamma_i| = ||g_i|| / sqrt(Nt Nr), b_i = g_i / ||g_i||
-//   (41)      2-D unwrap of arg(b_i) (along Rx in each Tx block, then along Tx), LS fit on
-//             [nr, nt, 1] -> mu_r, mu_t, psi;  AoA = asin(-mu_r / (2 pi d_r)),
+//   (41)      LS fit of the phases of b_i on [nr, nt, 1] -> mu_r, mu_t, psi, the phases made
+//             continuous either by a 2-D unwrap (along Rx in each Tx block, then along Tx) or,
+//             by default, by demodulating b_i with the lag-1 slopes
+//             mu0 = arg sum b[k + 1] conj(b[k]) (per axis) and its mean phase first, so the
+//             residual phases are near 0 and need no unwrapping (robust near endfire, where a
+//             per-element step close to pi makes unwrapping fail at moderate SNR);
+//             AoA = asin(-mu_r / (2 pi d_r)),
 //             AoD = asin(-mu_t / (2 pi d_t)), gamma = |gamma| exp(j psi)
 //
 // Paths come out sorted by ToA.  The SVD runs in the input precision (float or double), every
@@ -44,6 +49,7 @@ struct ParamingConfig {
   double spacing_tx = 0.5, spacing_rx = 0.5;  // element spacings [wavelengths]
   int cordic_iterations = 48;
   double min_delay = -0.125;  // delays are reported in [min_delay, min_delay + 1) / df
+  int phase_fit = 0;  // 0: demodulate by the lag-1 phase slopes, then fit; 1: 2-D unwrap, then fit
 };
 
 // Per-CSI outcome of paraming().
@@ -342,9 +348,31 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     double norm2 = 0.0;
     for (int row = 0; row < npair; ++row) norm2 += abs2(ws.g[static_cast<std::size_t>(row) * q + i]);
     const double norm = std::sqrt(norm2);
-    for (int row = 0; row < npair; ++row) ws.phases[static_cast<std::size_t>(row)] = std::arg(ws.g[static_cast<std::size_t>(row) * q + i]);
-    for (int a = 0; a < nt; ++a) unwrap(ws.phases.data() + a * nr, nr, 1);  // along Rx
-    for (int b = 0; b < nr; ++b) unwrap(ws.phases.data() + b, nt, nr);      // along Tx
+    const cd* gi = ws.g.data() + i;  // g[row * q + i]
+    auto gv = [&](int a, int b) { return gi[static_cast<std::size_t>(a * nr + b) * q]; };
+    double mu0_r = 0.0, mu0_t = 0.0, psi0 = 0.0;
+    if (c.phase_fit == 0) {
+      cd acc_r(0.0), acc_t(0.0), acc(0.0);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b) {
+          if (b + 1 < nr) acc_r += mulc(gv(a, b), gv(a, b + 1));
+          if (a + 1 < nt) acc_t += mulc(gv(a, b), gv(a + 1, b));
+        }
+      mu0_r = std::arg(acc_r);
+      mu0_t = std::arg(acc_t);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b) acc += mul(gv(a, b), std::polar(1.0, -(mu0_r * b + mu0_t * a)));
+      psi0 = std::arg(acc);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b)
+          ws.phases[static_cast<std::size_t>(a * nr + b)] =
+              std::arg(mul(gv(a, b), std::polar(1.0, -(mu0_r * b + mu0_t * a + psi0))));
+    } else {
+      for (int row = 0; row < npair; ++row)
+        ws.phases[static_cast<std::size_t>(row)] = std::arg(ws.g[static_cast<std::size_t>(row) * q + i]);
+      for (int a = 0; a < nt; ++a) unwrap(ws.phases.data() + a * nr, nr, 1);  // along Rx
+      for (int b = 0; b < nr; ++b) unwrap(ws.phases.data() + b, nt, nr);      // along Tx
+    }
     double mean = 0.0, mu_r = 0.0, mu_t = 0.0;
     for (int a = 0; a < nt; ++a)
       for (int b = 0; b < nr; ++b) {
@@ -356,7 +384,9 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     mean /= npair;
     mu_r /= sr;
     mu_t /= st;
-    const double psi = mean - mu_r * cr_mean - mu_t * ct_mean;
+    const double psi = psi0 + mean - mu_r * cr_mean - mu_t * ct_mean;
+    mu_r += mu0_r;
+    mu_t += mu0_t;
     mu_r -= 2.0 * kPi * std::ceil((mu_r - kPi) / (2.0 * kPi));  // principal value (-pi, pi]
     mu_t -= 2.0 * kPi * std::ceil((mu_t - kPi) / (2.0 * kPi));
     const double sin_r = std::clamp(-mu_r / (2.0 * kPi * c.spacing_rx), -1.0, 1.0);

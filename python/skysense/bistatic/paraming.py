@@ -12,6 +12,7 @@ from skysense.bistatic.scenario import Scenario
 __all__ = ["default_subarrays", "hankel_shape", "paraming"]
 
 _CRITERIA = {"mdl": 0, "aic": 1}
+_PHASE_FITS = {"demodulate": 0, "unwrap": 1}
 #: Default cap of an estimated model order.
 DEFAULT_MAX_PATHS = 8
 #: CORDIC iterations for the eigenvalue phases: 2^-47 rad, below the double rounding of tau df.
@@ -65,6 +66,7 @@ def paraming(
     max_paths=None,
     cordic_iterations=DEFAULT_CORDIC_ITERATIONS,
     min_delay_s=None,
+    phase_fit="demodulate",
     check_finite=True,
     workers=None,
 ) -> Estimate:
@@ -95,6 +97,13 @@ def paraming(
         ToAs are unambiguous modulo 1/df and reported in ``[min_delay_s, min_delay_s + 1/df)``
         [s]; default ``-1/(8 df)``, so a LoS path at 0 and small negative timing offsets stay
         near 0.
+    phase_fit : {"demodulate", "unwrap"}
+        How the phases of eq. (41) are made continuous before the LS plane fit.
+        ``"unwrap"``: the 2-D unwrap (along Rx in each Tx block, then along Tx).
+        ``"demodulate"``: remove the lag-1 slopes ``arg sum b[k+1] conj(b[k])`` per axis and
+        the mean phase first, then fit the (small) residual phases: the same fit where the
+        unwrap is right, and robust near endfire, where a per-element step close to pi makes
+        any unwrap fail at moderate SNR.
     check_finite : bool
         Reject NaN/Inf CSI (recommended: NaN would propagate into LAPACK).
     workers : int, optional
@@ -123,9 +132,9 @@ def paraming(
         \\quad \\hat G = \\hat H (\\hat C^T)^{\\dagger},
 
     the ToAs from the eigenvalue phases (CORDIC), ``|gamma_i| = ||g_i|| / sqrt(Nt Nr)``, and
-    AoA/AoD/phase from a LS plane fit to the 2-D unwrapped phases of ``g_i`` on
-    ``[nr, nt, 1]`` (eq. 41; unwrapped along Rx, then Tx: the stacked 1-D unwrap of the
-    authors' code fails in 234/500 draws). Paths are sorted by ToA.
+    AoA/AoD/phase from a LS plane fit to the continuous phases of ``g_i`` on
+    ``[nr, nt, 1]`` (eq. 41; the stacked 1-D unwrap of the authors' code fails in 234/500
+    noise-free draws, either ``phase_fit`` here in none). Paths are sorted by ToA.
 
     References
     ----------
@@ -163,6 +172,8 @@ def paraming(
     iterations = check_count(cordic_iterations, "cordic_iterations")
     if iterations > 64:
         raise ValueError(f"cordic_iterations must be <= 64, got {iterations}")
+    if phase_fit not in _PHASE_FITS:
+        raise ValueError(f"phase_fit must be one of {tuple(_PHASE_FITS)}, got {phase_fit!r}")
     if min_delay_s is None:
         min_delay = _DEFAULT_MIN_DELAY
     else:
@@ -192,6 +203,7 @@ def paraming(
         scenario.spacing_rx,
         iterations,
         min_delay,
+        _PHASE_FITS[phase_fit],
         toa,
         aoa,
         aod,
