@@ -170,3 +170,16 @@ class BistaticLatency(Experiment):
                 f"{m:>14} | {r['median_ms']:10.1f} {r.get('vs_paraming', float('nan')):10.1f}"
             )
         return "\n".join(lines)
+
+    def plot(self, results, path):
+        """Bar chart of the median latency per method (log scale)."""
+        from skysense.experiments.figures import _pyplot, _save
+
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        names = list(results)
+        ax.bar(names, [results[m]["median_ms"] for m in names])
+        ax.set_yscale("log")
+        ax.set_ylabel("median latency per CSI [ms]")
+        ax.set_title("bistatic-latency")
+        return _save(fig, path)
