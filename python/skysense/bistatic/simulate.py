@@ -66,7 +66,7 @@ def simulate(
     scenario: Scenario,
     paths: Paths,
     snr_db,
-    seed,
+    rng,
     n_subframes=1,
     timing_offset_s=0.0,
     *,
@@ -84,8 +84,8 @@ def simulate(
         Path parameters; their Doppler rotates the gains across OFDM symbols.
     snr_db : float
         Per-receive-antenna SNR [dB] (see :func:`noise_variance`).
-    seed : int or numpy.random.Generator
-        Random source of the pilots, the noise and the gain fluctuation.
+    rng : int or numpy.random.Generator
+        Random source (or seed) of the pilots, the noise and the gain fluctuation.
     n_subframes : int
         Sub-frames S of K symbols each (Doppler estimation needs S >= 2).
     timing_offset_s : float
@@ -118,7 +118,7 @@ def simulate(
 
     and ``w ~ CN(0, sigma^2 I)``.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     snr_db = check_finite_scalar(snr_db, "snr_db")
     n_sub = check_count(n_subframes, "n_subframes")
     eps = check_finite_scalar(timing_offset_s, "timing_offset_s")
