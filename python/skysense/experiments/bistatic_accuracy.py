@@ -119,7 +119,7 @@ class BistaticAccuracy(Experiment):
             }
         for m in self.methods:
             gap = {}
-            for key in ("mse_aoa", "mse_aod", "rmse_toa"):
+            for key in ("rmse_toa", "mse_aoa", "mse_aod"):
                 ours, bound = summary[m][key], summary["crb"][key]
                 if ours is not None and bound:
                     power = 20.0 if key == "rmse_toa" else 10.0
