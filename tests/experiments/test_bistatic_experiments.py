@@ -114,3 +114,15 @@ def test_cli_reproduce_timing_offset(tmp_path, capsys):
     }
     assert out_png.stat().st_size > 0
     assert "ToA bias" in capsys.readouterr().out
+
+
+def test_dask_matches_in_process():
+    pytest.importorskip("distributed")
+    from skysense.experiments import dask_client
+
+    exp = BistaticTimingOffset(offsets=(1.0,), chunk_size=1)
+    ref = run_trials(exp, 2, seed=4)
+    with dask_client(n_workers=1) as client:
+        res = run_trials(exp, 2, seed=4, client=client)
+    for name, values in ref.trials[1.0].items():
+        np.testing.assert_array_equal(res.trials[1.0][name], values)
