@@ -242,3 +242,14 @@ def test_nan_zero_and_rank_deficient_csi(rng, method):
         bs.paraming(h, 2, scenario=object())
     with pytest.raises(ValueError, match="n_tx >= 2"):
         bs.paraming(np.ones((1, 7, 31)), 1, scenario=bs.Scenario(n_tx=1, n_rx=7, n_subcarriers=31))
+
+
+@pytest.mark.parametrize("iterations", [6, 12, 20])
+def test_toa_phase_goes_through_cordic(rng, iterations):
+    """The eigenvalue phases come from the CORDIC kernel: the ToA error follows its bound."""
+    p = _draw(rng, ODD, 2)
+    est = bs.paraming(ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations)
+    err = np.abs(est.toa - p.delay_s) * ODD.subcarrier_spacing_hz  # in turns of the phase
+    bound = np.arctan(2.0 ** -(iterations - 1)) / (2 * np.pi)
+    assert err.max() <= bound + 1e-12
+    assert err.max() > 1e-4 * bound  # not the exact phase
