@@ -8,10 +8,14 @@ namespace py = pybind11;
 void register_sensing(py::module_& m);
 void register_pursuit(py::module_& m);
 void register_mapping(py::module_& m);
+void register_cordic(py::module_& m);
+void register_bistatic(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "skysense compiled kernels (private; use the skysense Python API)";
   register_sensing(m);
   register_pursuit(m);
   register_mapping(m);
+  register_cordic(m);
+  register_bistatic(m);
 }

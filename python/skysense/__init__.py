@@ -2,6 +2,10 @@
 
 Subpackages
 -----------
+bistatic
+    Bistatic parameter estimation: PARAMING (C++), grid baselines, CRB.
+cordic
+    CORDIC phase (vectoring mode), floating and bit-true fixed point (C++).
 imaging
     Cooperative multi-BS imaging: scenario geometry, sensing matrix (dense and
     matrix-free), CSI simulation, PSF and off-grid analysis.
@@ -12,9 +16,19 @@ mapping
 
 from skysense import (
     _blas,  # noqa: F401  (loads the kernels' LAPACK before any import of skysense._core)
+    bistatic,
+    cordic,
     imaging,
 )
 from skysense._validation import MemoryLimitError
 
-__all__ = ["MemoryLimitError", "__version__", "imaging", "mapping", "metrics"]
+__all__ = [
+    "MemoryLimitError",
+    "__version__",
+    "bistatic",
+    "cordic",
+    "imaging",
+    "mapping",
+    "metrics",
+]
 __version__ = "0.1.0"

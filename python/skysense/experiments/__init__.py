@@ -13,11 +13,19 @@
 ``ImagingSionna``           ``imaging-sionna``: Table VI, ray-traced canyon (sionna extra)
 ``MappingMospa``            ``mapping-mospa``: MOSPA vs epoch and completeness, 7 methods
 ``MappingRuntime``          ``mapping-runtime``: per-epoch time of Scheme I/II vs P and load
+``BistaticAccuracy``        ``bistatic-accuracy``: ToA/AoA/AoD error vs SNR, baselines, CRB
+``BistaticSeparation``      ``bistatic-separation``: Fig. 8, two targets within the HPBW
+``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
+``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
+``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
 """
 
+from skysense.experiments.bistatic_accuracy import BistaticAccuracy
+from skysense.experiments.bistatic_doppler import BistaticDoppler, BistaticLatency
+from skysense.experiments.bistatic_resolution import BistaticSeparation, BistaticTimingOffset
 from skysense.experiments.canyon import PAPER_TABLE6, ImagingSionna
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.mapping_mospa import PAPER_MAPPING, MappingMospa
@@ -41,6 +49,11 @@ EXPERIMENTS = (
     ImagingSionna,
     MappingMospa,
     MappingRuntime,
+    BistaticAccuracy,
+    BistaticSeparation,
+    BistaticTimingOffset,
+    BistaticDoppler,
+    BistaticLatency,
 )
 
 __all__ = [
@@ -52,6 +65,11 @@ __all__ = [
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
     "PAPER_TABLE6",
+    "BistaticAccuracy",
+    "BistaticDoppler",
+    "BistaticLatency",
+    "BistaticSeparation",
+    "BistaticTimingOffset",
     "Experiment",
     "ExperimentResult",
     "ImagingPsf",

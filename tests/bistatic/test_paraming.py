@@ -1,0 +1,276 @@
+import _reference as ref
+import numpy as np
+import pytest
+
+from skysense import bistatic as bs
+from skysense import cordic
+
+ODD = bs.Scenario(n_tx=5, n_rx=7, n_subcarriers=31, n_symbols=7)
+
+
+def _draw(rng, scenario, q, max_delay=0.8):
+    """Random off-grid paths: angles in +-80 deg, delays in [0, max_delay / df), separated."""
+    df = scenario.subcarrier_spacing_hz
+    while True:
+        tau = rng.uniform(0, max_delay / df, q)
+        if q == 1 or np.min(np.diff(np.sort(tau))) > 0.2 * scenario.delay_resolution_s:
+            break
+    aoa, aod = np.deg2rad(rng.uniform(-80, 80, (2, q)))
+    gain = rng.uniform(0.3, 1.0, q) * np.exp(2j * np.pi * rng.uniform(size=q))
+    return bs.Paths(aoa, aod, tau, gain).sorted()
+
+
+def _errors(est, paths, scenario):
+    return (
+        np.max(np.abs(est.toa - paths.delay_s)) * scenario.subcarrier_spacing_hz,
+        np.max(np.abs(est.aoa - paths.aoa_rad)),
+        np.max(np.abs(est.aod - paths.aod_rad)),
+        np.max(np.abs(est.gain - paths.gain)),
+    )
+
+
+def test_noise_free_recovery_default_size(rng):
+    sc = bs.Scenario()
+    draws = [_draw(rng, sc, 4) for _ in range(6)]
+    csi = np.stack([sc.channel(p) for p in draws])
+    est = bs.paraming(csi, 4, scenario=sc, workers=2)
+    assert est.toa.shape == (6, 4) and est.gain.dtype == np.complex128
+    for i, p in enumerate(draws):
+        one = bs.Estimate(est.toa[i], est.aoa[i], est.aod[i], est.gain[i], est.n_paths[i])
+        assert max(_errors(one, p, sc)) <= 1e-8
+
+
+def test_channel_matches_loop_reference(rng):
+    p = _draw(rng, ODD, 3)
+    want = ref.bistatic_csi(
+        p.aoa_rad, p.aod_rad, p.delay_s, p.gain, 5, 7, 31, ODD.subcarrier_spacing_hz
+    )
+    np.testing.assert_allclose(ODD.channel(p), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("subarrays", [None, (2, 3, 11), (5, 1, 20)])
+def test_matches_numpy_reference_odd_sizes(rng, subarrays):
+    """Noisy CSI (fresh random draw), odd sizes: same numbers as the plain-NumPy pipeline."""
+    p = _draw(rng, ODD, 3)
+    csi = bs.simulate(ODD, p, 15.0, rng).csi[0]
+    mt, mr, m = subarrays or bs.default_subarrays(ODD)
+    est = bs.paraming(csi, 3, subarrays, scenario=ODD, phase_fit="unwrap", method="svd")
+    tau, aoa, aod, gain, s = ref.paraming(csi, 3, ODD.subcarrier_spacing_hz, mt, mr, m)
+    np.testing.assert_allclose(est.singular_values, s, rtol=1e-10)
+    np.testing.assert_allclose(
+        est.toa * ODD.subcarrier_spacing_hz, tau * ODD.subcarrier_spacing_hz, atol=1e-10
+    )
+    np.testing.assert_allclose(est.aoa, aoa, atol=1e-10)
+    np.testing.assert_allclose(est.aod, aod, atol=1e-10)
+    np.testing.assert_allclose(est.gain, gain, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["gram", "svd"])
+def test_noise_free_odd_sizes_both_precisions(rng, method):
+    p = _draw(rng, ODD, 3)
+    h = ODD.channel(p)
+    assert max(_errors(bs.paraming(h, 3, scenario=ODD, method=method), p, ODD)) <= 1e-8
+    est = bs.paraming(h.astype(np.complex64), 3, scenario=ODD, method=method)
+    assert est.toa.dtype == np.float32 and est.gain.dtype == np.complex64
+    assert est.singular_values.dtype == np.float32
+    assert max(_errors(est, p, ODD)) <= 2e-3
+
+
+@pytest.mark.parametrize("phase_fit", ["demodulate", "unwrap"])
+def test_phase_fits_agree_noise_free_near_endfire(rng, phase_fit):
+    sc = bs.Scenario()
+    p = bs.Paths(
+        np.deg2rad([85.0, -88.0, 10.0]),
+        np.deg2rad([-87.0, 89.0, 80.0]),
+        [10e-9, 80e-9, 150e-9],
+        [1.0, 0.5j, -0.7],
+    )
+    est = bs.paraming(sc.channel(p), 3, scenario=sc, phase_fit=phase_fit)
+    assert max(_errors(est, p, sc)) <= 1e-8
+
+
+def test_demodulated_fit_robust_near_endfire(rng):
+    """Near endfire the per-element phase step is close to pi: the unwrap then breaks at
+    moderate SNR (degree-size outliers), the demodulated fit does not."""
+    sc = bs.Scenario()
+    p = bs.Paths(np.deg2rad([20.0, -30.0]), np.deg2rad([76.0, 72.0]), [20e-9, 60e-9], [1.0, 1j])
+    csi = np.stack([bs.simulate(sc, p, 10.0, s).csi[0] for s in range(4)])
+    err = {
+        fit: np.abs(bs.paraming(csi, 2, scenario=sc, phase_fit=fit).aod - p.aod_rad).max()
+        for fit in ("demodulate", "unwrap")
+    }
+    assert err["demodulate"] < np.deg2rad(1.5)
+    assert err["unwrap"] > np.deg2rad(10.0)
+
+
+def test_gram_matches_svd_on_noisy_csi(rng):
+    p = _draw(rng, ODD, 3)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, s).csi[0] for s in range(3)])
+    a = bs.paraming(csi, 3, scenario=ODD, method="gram")
+    b = bs.paraming(csi, 3, scenario=ODD, method="svd")
+    np.testing.assert_allclose(
+        a.toa * ODD.subcarrier_spacing_hz, b.toa * ODD.subcarrier_spacing_hz, atol=1e-9
+    )
+    np.testing.assert_allclose(a.aoa, b.aoa, atol=1e-9)
+    np.testing.assert_allclose(a.gain, b.gain, atol=1e-9)
+    np.testing.assert_allclose(a.singular_values[:, :3], b.singular_values[:, :3], rtol=1e-9)
+    assert np.all(np.isnan(a.singular_values[:, 3:]))
+    c = bs.paraming(csi, "mdl", scenario=ODD, method="gram")  # all singular values
+    np.testing.assert_allclose(
+        c.singular_values, b.singular_values, rtol=1e-6, atol=1e-7 * b.singular_values.max()
+    )
+
+
+def test_batch_axes_and_workers(rng):
+    p = _draw(rng, ODD, 2)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, s).csi for s in range(6)]).reshape(
+        2, 3, *ODD.csi_shape
+    )
+    est = bs.paraming(csi, 2, scenario=ODD, workers=1)
+    assert est.toa.shape == (2, 3, 2) and est.n_paths.shape == (2, 3)
+    assert est.singular_values.shape[:2] == (2, 3)
+    est3 = bs.paraming(csi, 2, scenario=ODD, workers=3)
+    np.testing.assert_array_equal(est.aoa, est3.aoa)
+    single = bs.paraming(csi[1, 2], 2, scenario=ODD)
+    np.testing.assert_array_equal(single.toa, est.toa[1, 2])
+
+
+@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("criterion", ["mdl", "aic"])
+def test_model_order_noise_free(rng, criterion, method):
+    p = _draw(rng, ODD, 3)
+    est = bs.paraming(ODD.channel(p), criterion, scenario=ODD, max_paths=6, method=method)
+    assert est.n_paths == 3
+    assert est.toa.shape == (6,) and np.all(np.isnan(est.toa[3:]))
+    assert (
+        max(_errors(bs.Estimate(est.toa[:3], est.aoa[:3], est.aod[:3], est.gain[:3], 3), p, ODD))
+        < 1e-8
+    )
+
+
+def test_mdl_order_at_moderate_snr(rng):
+    sc = bs.Scenario()
+    p = bs.random_paths(sc, rng)
+    csi = bs.simulate(sc, p, 10.0, rng).csi[0]
+    assert bs.paraming(csi, "mdl", scenario=sc).n_paths == p.n_paths
+
+
+def test_timing_offset_shifts_toa_only(rng):
+    sc = bs.Scenario()
+    p = bs.random_paths(sc, rng)
+    eps = 0.3 * sc.delay_resolution_s
+    csi = bs.simulate(sc, p, 200.0, rng, timing_offset_s=eps).csi[0]
+    est = bs.paraming(csi, p.n_paths, scenario=sc)
+    np.testing.assert_allclose(est.toa, p.delay_s + eps, atol=1e-6 * sc.delay_resolution_s)
+    np.testing.assert_allclose(est.aoa, p.aoa_rad, atol=1e-6)
+    np.testing.assert_allclose(est.aod, p.aod_rad, atol=1e-6)
+
+
+def test_doppler_piecewise_constant_exact(rng):
+    sc = bs.Scenario()
+    p = bs.random_paths(sc, rng)
+    fd = np.array([0.0, 1500.0, -2300.0, 600.0])
+    t = np.arange(6) * sc.subframe_s
+    csi = np.stack([sc.channel(p, p.gain * np.exp(2j * np.pi * fd * ts)) for ts in t])
+    est = bs.paraming(csi, 4, scenario=sc, subframes=True)
+    np.testing.assert_allclose(est.doppler, fd, atol=1e-6)
+    np.testing.assert_allclose(est.toa, p.delay_s, atol=1e-9 * sc.delay_resolution_s)
+
+
+def test_doppler_from_simulated_subframes(rng):
+    """Per-symbol rotation + random pilots: a small bias, but the shifts come out."""
+    sc = bs.Scenario()
+    p0 = bs.random_paths(sc, rng)
+    fd = np.array([0.0, 1500.0, -2300.0, 600.0])
+    p = bs.Paths(p0.aoa_rad, p0.aod_rad, p0.delay_s, p0.gain, fd)
+    est = bs.paraming(
+        bs.simulate(sc, p, 40.0, rng, n_subframes=8).csi, 4, scenario=sc, subframes=True
+    )
+    np.testing.assert_allclose(est.doppler, fd, atol=40.0)
+
+
+def test_min_delay_window(rng):
+    sc = bs.Scenario()
+    p = bs.Paths([0.1], [0.2], [0.0], [1.0])
+    est = bs.paraming(sc.channel(p), 1, scenario=sc)
+    assert abs(est.toa[0]) < 1e-15
+    late = bs.paraming(sc.channel(p), 1, scenario=sc, min_delay_s=0.5 / sc.subcarrier_spacing_hz)
+    np.testing.assert_allclose(late.toa, 1.0 / sc.subcarrier_spacing_hz, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        ((ODD.csi_shape, 100), {}, ValueError, "larger than the Hankel rank"),
+        ((ODD.csi_shape, 2, (6, 3, 10)), {}, ValueError, "do not fit"),
+        ((ODD.csi_shape, 2, (2, 3, 31)), {}, ValueError, "do not fit"),
+        ((ODD.csi_shape, 2, (2, 3)), {}, TypeError, "subarrays"),
+        (((5, 7, 30), 2), {}, ValueError, "n_subcarriers"),
+        (((35, 31), 2), {}, ValueError, "shape"),
+        ((ODD.csi_shape, "bic"), {}, ValueError, "n_paths"),
+        ((ODD.csi_shape, 0), {}, ValueError, "n_paths"),
+        ((ODD.csi_shape, 2), {"subframes": True}, ValueError, "shape"),
+        (((1, *ODD.csi_shape), 2), {"subframes": True}, ValueError, "sub-frames"),
+        (((2, *ODD.csi_shape), "mdl"), {"subframes": True}, ValueError, "integer n_paths"),
+        ((ODD.csi_shape, 2), {"cordic_iterations": 65}, ValueError, "cordic"),
+        ((ODD.csi_shape, 2), {"phase_fit": "1d"}, ValueError, "phase_fit"),
+        ((ODD.csi_shape, 2), {"method": "eig"}, ValueError, "method"),
+    ],
+)
+def test_bad_arguments(rng, args, kwargs, exc, match):
+    shape, *rest = args
+    csi = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    with pytest.raises(exc, match=match):
+        bs.paraming(csi, *rest, scenario=ODD, **kwargs)
+
+
+@pytest.mark.parametrize("method", ["gram", "svd"])
+def test_nan_zero_and_rank_deficient_csi(rng, method):
+    p = _draw(rng, ODD, 2)
+    h = ODD.channel(p)
+    bad = h.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        bs.paraming(bad, 2, scenario=ODD)
+    with pytest.raises(ValueError, match="all zero for batch index 1"):
+        bs.paraming(np.stack([h, np.zeros_like(h)]), 2, scenario=ODD, method=method)
+    with pytest.raises(ValueError, match="numerical rank"):
+        bs.paraming(h, 5, scenario=ODD, method=method)
+    same = bs.Paths([0.1, -0.4], [0.3, 0.2], [50e-9, 50e-9], [1.0, 0.5j])
+    with pytest.raises(ValueError, match="coincide"):
+        bs.paraming(ODD.channel(same), 2, scenario=ODD, method=method)
+    with pytest.raises(TypeError, match="bistatic Scenario"):
+        bs.paraming(h, 2, scenario=object())
+    with pytest.raises(ValueError, match="n_tx >= 2"):
+        bs.paraming(np.ones((1, 7, 31)), 1, scenario=bs.Scenario(n_tx=1, n_rx=7, n_subcarriers=31))
+
+
+@pytest.mark.parametrize("iterations", [6, 12, 20])
+def test_toa_phase_goes_through_cordic(rng, iterations):
+    """The eigenvalue phases come from the CORDIC kernel: the ToA error follows its bound."""
+    p = _draw(rng, ODD, 2)
+    est = bs.paraming(ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations)
+    err = np.abs(est.toa - p.delay_s) * ODD.subcarrier_spacing_hz  # in turns of the phase
+    bound = np.arctan(2.0 ** -(iterations - 1)) / (2 * np.pi)
+    assert err.max() <= bound + 1e-12
+    assert err.max() > 1e-4 * bound  # not the exact phase
+
+
+def test_concurrent_calls_match_serial(rng):
+    """Calls from several Python threads at once (the GIL is released) give the serial
+    results bit for bit, whatever ``workers``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _draw(rng, ODD, 2)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, s).csi[0] for s in range(3)])
+    z = rng.standard_normal(1001) + 1j * rng.standard_normal(1001)
+    serial = bs.paraming(csi, 2, scenario=ODD, workers=1)
+    phase = cordic.phase(z, workers=1)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda w: bs.paraming(csi, 2, scenario=ODD, workers=w), [1, 2] * 3))
+        phases = list(pool.map(lambda w: cordic.phase(z, workers=w), [1, 2] * 3))
+    for out in outs:
+        np.testing.assert_array_equal(out.toa, serial.toa)
+        np.testing.assert_array_equal(out.gain, serial.gain)
+    for out in phases:
+        np.testing.assert_array_equal(out, phase)
