@@ -195,6 +195,16 @@ def main(argv=None) -> int:
     )
     p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p_train = sub.add_parser(
+        "train-imager",
+        help="train the learned off-grid imager (needs torch: skysense[learned])",
+        description="Optionally simulate an off-grid dataset, then train a refiner with "
+        "RMSprop, ReduceLROnPlateau and gradient clipping; checkpoints every epoch.",
+    )
+    from skysense.learn._cli import add_arguments as _train_arguments
+
+    _train_arguments(p_train)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.frames < 1:
@@ -210,6 +220,10 @@ def main(argv=None) -> int:
         if args.scheduler is not None and args.workers is not None:
             parser.error("--workers applies to a local cluster; omit it with --scheduler")
         reproduce(args, parser)
+    elif args.command == "train-imager":
+        from skysense.learn._cli import run as train_imager
+
+        train_imager(args, parser)
     return 0
 
 

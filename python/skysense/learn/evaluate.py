@@ -8,6 +8,9 @@ from skysense.metrics import detection_rates, ospa_batch, positions_from_image, 
 
 __all__ = ["image_metrics", "normalize_images"]
 
+#: Gaussian SSIM window length (pytorch-msssim and MATLAB default).
+SSIM_WINDOW = 11
+
 
 def normalize_images(images, threshold_fraction):
     """``|x| / max|x|`` per frame, zeroed below ``threshold_fraction`` (SP: 1/5, A^H y: 1/3).
@@ -54,7 +57,8 @@ def image_metrics(pred, labels, positions, grid, *, threshold=0.1):
     Returns
     -------
     dict
-        ``mse``, ``ssim`` (valid windows, as the authors' pytorch-msssim), ``ospa`` [m]
+        ``mse``, ``ssim`` (valid 11-windows as the authors' pytorch-msssim; replicate
+        padding on grids with an axis shorter than 11), ``ospa`` [m]
         (unbounded, cardinality penalty 50 m, blob centroids above ``threshold``), ``dr``
         and ``far`` [%] (authors' blob rule, pooled over frames).
     """
@@ -62,9 +66,10 @@ def image_metrics(pred, labels, positions, grid, *, threshold=0.1):
     labels = np.asarray(labels, dtype=np.float64)
     det = detection_rates(pred, labels, rule="blob", threshold=threshold)
     est = positions_from_image(pred, grid, threshold=threshold)
+    short = any(1 < n < SSIM_WINDOW for n in pred.shape[1:])
     return {
         "mse": float(np.mean((pred - labels) ** 2)),
-        "ssim": float(ssim(pred, labels, padding="valid", reduction="mean")),
+        "ssim": float(ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")),
         "ospa": float(ospa_batch(est, list(positions), reduction="mean")),
         "dr": 100.0 * det.dr,
         "far": 100.0 * det.far,
