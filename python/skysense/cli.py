@@ -73,6 +73,9 @@ def demo(out_dir: Path, n_frames: int, seed: int, n_antennas_side: int) -> dict:
     figure = plot_psf(psf(op, [centre])[0], scenario, centre, out_dir / "psf.png")
     print(f"wrote {figure}")
     results["sidelobe_mean"] = float(sidelobes.mean())
+    from skysense.learn._cli import demo_learned
+
+    results.update(demo_learned(n_frames, seed))
     return results
 
 

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.learn import (  # noqa: E402
+from skysense.learn import (
     CheckpointError,
     ModelConfig,
     build_model,
@@ -68,7 +68,9 @@ def test_arbitrary_pickles_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(path)
     plain = tmp_path / "plain.pkl"
-    plain.write_bytes(pickle.dumps({"format": "skysense-offgrid-imager", "p": _Payload()}, protocol=2))
+    plain.write_bytes(
+        pickle.dumps({"format": "skysense-offgrid-imager", "p": _Payload()}, protocol=2)
+    )
     with pytest.raises(CheckpointError):
         load_checkpoint(plain)
 
@@ -90,7 +92,9 @@ def test_other_format_and_bad_contents(ckpt, tmp_path):
 
     nan = tmp_path / "nan.pt"
     bad = dict(doc, state_dict=dict(doc["state_dict"]))
-    bad["state_dict"]["head.0.bias"] = torch.full_like(doc["state_dict"]["head.0.bias"], float("nan"))
+    bad["state_dict"]["head.0.bias"] = torch.full_like(
+        doc["state_dict"]["head.0.bias"], float("nan")
+    )
     torch.save(bad, nan)
     with pytest.raises(CheckpointError, match="NaN"):
         load_checkpoint(nan)

@@ -51,8 +51,12 @@ def test_contents_match_the_forward_model(dataset):
     seed0 = np.random.SeedSequence(7).spawn(3)[0]
     batch = simulate(SMALL, 4, 3, off_grid=True, rng=np.random.default_rng(seed0), workers=1)
     ahy = backproject(sensing_matrix(SMALL), batch.y).reshape(4, 10, 10)
-    np.testing.assert_allclose(arrays["inputs"][:4, 0], ahy.real, rtol=1e-5, atol=1e-6 * abs(ahy).max())
-    np.testing.assert_allclose(arrays["inputs"][:4, 1], ahy.imag, rtol=1e-5, atol=1e-6 * abs(ahy).max())
+    np.testing.assert_allclose(
+        arrays["inputs"][:4, 0], ahy.real, rtol=1e-5, atol=1e-6 * abs(ahy).max()
+    )
+    np.testing.assert_allclose(
+        arrays["inputs"][:4, 1], ahy.imag, rtol=1e-5, atol=1e-6 * abs(ahy).max()
+    )
 
 
 def test_generation_is_deterministic(dataset, tmp_path):
@@ -77,7 +81,12 @@ def test_other_input_kinds(kind, shape, tmp_path):
 def test_progress_callback_and_refusal_to_overwrite(tmp_path):
     calls = []
     path = generate_dataset(
-        tmp_path / "d", 5, scenario=SMALL, n_targets=1, shard_size=2, progress=lambda *a: calls.append(a)
+        tmp_path / "d",
+        5,
+        scenario=SMALL,
+        n_targets=1,
+        shard_size=2,
+        progress=lambda *a: calls.append(a),
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
     with pytest.raises(FileExistsError, match="already holds a dataset"):

@@ -3,8 +3,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.imaging import Scenario, SensingOperator, simulate  # noqa: E402
-from skysense.learn import (  # noqa: E402
+from skysense.imaging import Scenario, SensingOperator, simulate
+from skysense.learn import (
     CheckpointError,
     ModelConfig,
     OffGridImager,

@@ -2,8 +2,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.learn import ImagingLoss, ohem1_loss, ohem2_loss  # noqa: E402
-from skysense.learn.losses import hard_negative_count  # noqa: E402
+from skysense.learn import ImagingLoss, ohem1_loss, ohem2_loss
+from skysense.learn.losses import hard_negative_count
 
 
 def _t(rows):
@@ -65,7 +65,13 @@ def test_no_positive_voxel_is_handled():
 
 @pytest.mark.parametrize(
     ("n_pos", "n_neg", "eta", "n_min", "expected"),
-    [(1, 3, 1.0, 1, 1), (1, 3, 10.0, 1, 3), (0, 5, 10.0, 1, 1), (2, 100, 2.5, 1, 5), (0, 0, 1, 1, 0)],
+    [
+        (1, 3, 1.0, 1, 1),
+        (1, 3, 10.0, 1, 3),
+        (0, 5, 10.0, 1, 1),
+        (2, 100, 2.5, 1, 5),
+        (0, 0, 1, 1, 0),
+    ],
 )
 def test_hard_negative_count(n_pos, n_neg, eta, n_min, expected):
     assert hard_negative_count(n_pos, n_neg, eta, n_min) == expected

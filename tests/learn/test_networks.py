@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.learn import ARCHITECTURES, PAPER_CHANNELS, ModelConfig, build_model  # noqa: E402
+from skysense.learn import ARCHITECTURES, PAPER_CHANNELS, ModelConfig, build_model
 
 
 def _n_params(model):
@@ -105,6 +105,8 @@ def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
         ({"channels": (4, 0)}, "positive"),
         ({"grid_shape": (8, 8), "input_shape": (8, 8, 2)}, "input_shape"),
         ({"arch": "dn-cnn", "in_channels": 3}, "Dn-"),
+        ({"output_prior": 1.0}, "output_prior"),
+        ({"magnitude": True, "in_channels": 1}, "magnitude"),
     ],
 )
 def test_model_config_validation(fields, match):
@@ -117,3 +119,27 @@ def test_model_config_dict_round_trip():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown model config fields"):
         ModelConfig.from_dict({**cfg.to_dict(), "depth": 3})
+
+
+def test_output_prior_initialises_a_sparse_output():
+    x = torch.randn(4, 2, 12, 12)
+    sparse = build_model(grid_shape=(12, 12), channels=(3,), output_prior=0.01, seed=0)
+    paper = build_model(grid_shape=(12, 12), channels=(3,), output_prior=None, seed=0)
+    with torch.no_grad():
+        # training-mode BN standardises the head output: sigmoid(z + logit(p)) per voxel
+        assert float(sparse(x).median()) == pytest.approx(0.01, rel=0.05)
+        assert float(paper(x).median()) == pytest.approx(0.5, rel=0.05)
+
+
+def test_magnitude_channel_feeds_the_modulus():
+    cfg = ModelConfig(grid_shape=(6, 6), channels=(2,), kernel_size=1, magnitude=True)
+    model = build_model(cfg, seed=0).double().eval()
+    assert model.stem[0].in_channels == 3
+    with torch.no_grad():
+        model.stem[0].weight.zero_()
+        model.stem[0].weight[:, 2] = 1.0  # only the appended |x| channel
+        a = torch.zeros(1, 2, 6, 6, dtype=torch.float64)
+        a[0, 0, 1, 1], a[0, 1, 2, 2] = 1.0, 0.5
+        b = a.clone()
+        b[0, :, 2, 2] = torch.tensor([0.3, 0.4])  # same modulus, other phase
+        torch.testing.assert_close(model(a), model(b))

@@ -5,7 +5,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from skysense.learn import (  # noqa: E402
+from skysense.learn import (
     ModelConfig,
     OnnxImagerSession,
     build_model,

@@ -3,8 +3,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.imaging import Scenario  # noqa: E402
-from skysense.learn import (  # noqa: E402
+import itertools
+
+from skysense.imaging import Scenario
+from skysense.learn import (
     CheckpointError,
     DatasetReader,
     ImagingLoss,
@@ -51,7 +53,7 @@ def test_dataset_items_and_sampler(reader):
     assert sorted(order) == list(range(30))
     # shard-local: positions 0..15 (shard 0) and 16..29 (shard 1) each form one run
     shard = [0 if i < 16 else 1 for i in order]
-    assert sum(a != b for a, b in zip(shard, shard[1:], strict=False)) == 1
+    assert sum(a != b for a, b in itertools.pairwise(shard)) == 1
     assert order == list(ShardSampler(train, torch.Generator().manual_seed(0)))
 
 
@@ -92,7 +94,9 @@ def test_resume_equals_an_uninterrupted_run(reader, tmp_path):
     assert len(resumed.history) == 6
     for a, b in zip(straight.history, resumed.history, strict=True):
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
-    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+    for (k, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
 
 
@@ -102,7 +106,12 @@ def test_resume_with_another_config_is_refused(reader, tmp_path):
     train_imager(train, val, model_config=TINY, config=_config(epochs=1), checkpoint=ckpt)
     with pytest.raises(CheckpointError, match="another model or training config"):
         train_imager(
-            train, val, model_config=TINY, config=_config(epochs=1, lr=1e-2), checkpoint=ckpt, resume=True
+            train,
+            val,
+            model_config=TINY,
+            config=_config(epochs=1, lr=1e-2),
+            checkpoint=ckpt,
+            resume=True,
         )
 
 

@@ -10,12 +10,14 @@
 ``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
-``EXPERIMENTS``             the three experiment classes (each has a ``name``)
+``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
 """
 
 from skysense.experiments.cluster import dask_client
+from skysense.experiments.offgrid import PAPER_TABLE3, PAPER_TABLE4, ImagingOffgrid
 from skysense.experiments.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.runner import (
     Experiment,
@@ -28,7 +30,7 @@ from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, Imagi
 from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff)
+EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff, ImagingOffgrid)
 
 __all__ = [
     "EXPERIMENTS",
@@ -36,8 +38,11 @@ __all__ = [
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
+    "PAPER_TABLE3",
+    "PAPER_TABLE4",
     "Experiment",
     "ExperimentResult",
+    "ImagingOffgrid",
     "ImagingPsf",
     "ImagingTable2",
     "ImagingTradeoff",

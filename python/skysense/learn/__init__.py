@@ -64,13 +64,34 @@ _LAZY = {
 }
 
 __all__ = [
+    "ARCHITECTURES",
     "INPUT_KINDS",
+    "LOSSES",
+    "PAPER_CHANNELS",
+    "CheckpointError",
     "DatasetReader",
+    "ImagerNet",
+    "ImagingLoss",
+    "ModelConfig",
+    "OffGridDataset",
+    "OffGridImager",
+    "OnnxImagerSession",
+    "ShardSampler",
+    "TrainConfig",
+    "TrainResult",
+    "build_model",
+    "export_onnx",
     "generate_dataset",
     "image_metrics",
+    "load_checkpoint",
     "network_input",
     "normalize_images",
-    *_LAZY,
+    "ohem1_loss",
+    "ohem2_loss",
+    "predict",
+    "save_checkpoint",
+    "split_frames",
+    "train_imager",
 ]
 
 

@@ -92,8 +92,7 @@ def load_checkpoint(path, *, grid_shape=None, map_location="cpu"):
         raise CheckpointError(f"{path}: invalid model config: {exc}") from exc
     if grid_shape is not None and tuple(config.grid_shape) != tuple(grid_shape):
         raise CheckpointError(
-            f"{path} holds a model for the grid {tuple(config.grid_shape)}, "
-            f"not {tuple(grid_shape)}"
+            f"{path} holds a model for the grid {tuple(config.grid_shape)}, not {tuple(grid_shape)}"
         )
     model = ImagerNet(config)
     state = doc.get("state_dict")

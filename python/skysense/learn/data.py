@@ -52,7 +52,7 @@ def image_shape(scenario: Scenario) -> tuple[int, ...]:
 def scenario_from_dict(data: dict) -> Scenario:
     """Rebuild a :class:`Scenario` from ``dataclasses.asdict`` output (e.g. from JSON)."""
     if not isinstance(data, dict):
-        raise ValueError(f"scenario must be a dict, got {type(data).__name__}")
+        raise TypeError(f"scenario must be a dict, got {type(data).__name__}")
     fields = dict(data)
     for key in ("roi_size_m", "roi_center_m"):
         if key in fields:

@@ -46,7 +46,7 @@ class OffGridDataset(Dataset):
         self.reader = path if isinstance(path, DatasetReader) else DatasetReader(path)
         n = self.reader.n_frames
         self.frames = np.arange(n) if frames is None else np.asarray(frames, dtype=np.int64)
-        if self.frames.ndim != 1 or (self.frames.size and not (0 <= self.frames).all()):
+        if self.frames.ndim != 1 or (self.frames.size and not (self.frames >= 0).all()):
             raise ValueError("frames must be a 1-D array of non-negative frame indices")
         if self.frames.size and self.frames.max() >= n:
             raise ValueError(f"frames index up to {self.frames.max()}, dataset has {n}")

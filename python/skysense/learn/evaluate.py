@@ -69,7 +69,9 @@ def image_metrics(pred, labels, positions, grid, *, threshold=0.1):
     short = any(1 < n < SSIM_WINDOW for n in pred.shape[1:])
     return {
         "mse": float(np.mean((pred - labels) ** 2)),
-        "ssim": float(ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")),
+        "ssim": float(
+            ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")
+        ),
         "ospa": float(ospa_batch(est, list(positions), reduction="mean")),
         "dr": 100.0 * det.dr,
         "far": 100.0 * det.far,

@@ -67,7 +67,7 @@ class OffGridImager:
             raise CheckpointError(f"{path} records no scenario; build OffGridImager directly")
         try:
             scenario = scenario_from_dict(doc["scenario"])
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: {exc}") from exc
         return cls(model, scenario)
 

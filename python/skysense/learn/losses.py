@@ -24,7 +24,7 @@ def hard_negative_count(n_pos: int, n_neg: int, eta: float, min_hard_negatives: 
     all are kept. An image without positives keeps ``min(n_neg, n_min)`` (the authors'
     code raises there).
     """
-    wanted = max(int(min_hard_negatives), int(round(eta * n_pos)))
+    wanted = max(int(min_hard_negatives), round(eta * n_pos))
     return min(int(n_neg), wanted)
 
 
@@ -132,8 +132,12 @@ class ImagingLoss:
         if self.kind == "mse":
             loss = voxel.mean()
         elif self.kind == "ohem1":
-            loss = ohem1_loss(voxel, labels, eta=self.eta, min_hard_negatives=self.min_hard_negatives)
+            loss = ohem1_loss(
+                voxel, labels, eta=self.eta, min_hard_negatives=self.min_hard_negatives
+            )
         else:
-            loss = ohem2_loss(voxel, labels, eta=self.eta, min_hard_negatives=self.min_hard_negatives)
+            loss = ohem2_loss(
+                voxel, labels, eta=self.eta, min_hard_negatives=self.min_hard_negatives
+            )
         # (eq. 22) + alpha * sum(pred) / (B N_v), the authors' normalisation
         return loss + self.alpha * pred.mean()

@@ -116,8 +116,8 @@ def _validate(model, data: OffGridDataset, loss_fn, device, batch_size):
     for f in frames:
         j, k = reader.locate(int(f))
         shard = reader.shard(j)
-        for name in arrays:
-            arrays[name].append(shard[name][k])
+        for name, parts in arrays.items():
+            parts.append(shard[name][k])
     inputs, labels, positions = (np.stack(arrays[k]) for k in ("inputs", "labels", "positions"))
     pred = predict(model, inputs, batch_size=batch_size, device=device)
     with torch.no_grad():
