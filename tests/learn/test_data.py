@@ -168,3 +168,13 @@ def test_image_metrics_of_perfect_and_empty_images():
     assert empty["dr"] == 0.0
     assert empty["far"] == 0.0
     assert empty["mse"] == pytest.approx(2 / 1600)
+
+
+def test_three_dimensional_roi(tmp_path):
+    s3 = Scenario.paper_3d(roi_size_m=(20.0, 20.0, 10.0), n_subcarriers=2)
+    path = generate_dataset(tmp_path / "d3", 3, scenario=s3, n_targets=2, seed=0)
+    reader = DatasetReader(path)
+    assert reader.grid_shape == (4, 4, 2)
+    arrays = reader.read()
+    assert arrays["inputs"].shape == (3, 2, 4, 4, 2)
+    np.testing.assert_array_equal(arrays["labels"].reshape(3, -1).sum(axis=1), 2)
