@@ -121,14 +121,14 @@ def test_model_config_dict_round_trip():
         ModelConfig.from_dict({**cfg.to_dict(), "depth": 3})
 
 
-def test_output_prior_initialises_a_sparse_output():
-    x = torch.randn(4, 2, 12, 12)
+def test_output_prior_initialises_a_sparse_output(rng):
+    x = torch.from_numpy(rng.standard_normal((4, 2, 12, 12)).astype(np.float32))
     sparse = build_model(grid_shape=(12, 12), channels=(3,), output_prior=0.01, seed=0)
     paper = build_model(grid_shape=(12, 12), channels=(3,), output_prior=None, seed=0)
     with torch.no_grad():
         # training-mode BN standardises the head output: sigmoid(z + logit(p)) per voxel
-        assert float(sparse(x).median()) == pytest.approx(0.01, rel=0.05)
-        assert float(paper(x).median()) == pytest.approx(0.5, rel=0.05)
+        assert 0.004 < float(sparse(x).median()) < 0.025
+        assert 0.35 < float(paper(x).median()) < 0.65
 
 
 def test_magnitude_channel_feeds_the_modulus():
