@@ -1,4 +1,5 @@
-"""Fuzz the public entry points of the compiled kernels with atheris (coverage-guided).
+"""Fuzz the public entry points of the compiled kernels with atheris (coverage-guided):
+sensing matrix, operator, back-projection, SP, CORDIC phase and PARAMING.
 
     pip install atheris
     python tools/fuzz_kernels.py -max_total_time=300       # libFuzzer flags pass through
@@ -17,7 +18,7 @@ import atheris
 with atheris.instrument_imports():
     import numpy as np
 
-    from skysense import MemoryLimitError
+    from skysense import MemoryLimitError, bistatic, cordic
     from skysense.imaging import (
         Scenario,
         SensingOperator,
@@ -71,7 +72,7 @@ def _check_finite(*arrays):
 
 def test_one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    target = fdp.ConsumeIntInRange(0, 3)
+    target = fdp.ConsumeIntInRange(0, 5)
     dtype = [np.complex64, np.complex128, np.float64][fdp.ConsumeIntInRange(0, 2)]
     try:
         if target == 0:
@@ -83,6 +84,24 @@ def test_one_input(data):
             k = fdp.ConsumeIntInRange(0, 4)
             y = _array(fdp, (k, op.shape[0]), np.complex128)
             _check_finite(op.rmatvec(y))
+        elif target == 4:
+            z = _array(fdp, (fdp.ConsumeIntInRange(0, 9),), dtype)
+            iterations = fdp.ConsumeIntInRange(-1, 70)
+            fixed = None
+            if fdp.ConsumeBool():
+                fixed = (fdp.ConsumeIntInRange(0, 70), fdp.ConsumeIntInRange(-1, 70))
+            out = cordic.phase(z, iterations=iterations, fixed_point=fixed)
+            _check_finite(out)
+            # the documented bound: 2^-(n-1) rad for n iterations (+ the fixed-point LSB)
+            bound = 2.0 ** -(iterations - 1) + (2.0 ** -fixed[1] if fixed else 0.0)
+            if out.size and np.abs(out).max() > np.pi + bound + 1e-12:
+                raise AssertionError("phase outside [-pi - bound, pi + bound]")
+        elif target == 5:
+            shape = tuple(fdp.ConsumeIntInRange(0, 5) for _ in range(3))
+            csi = _array(fdp, (fdp.ConsumeIntInRange(0, 2), *shape), dtype)
+            n_paths = [fdp.ConsumeIntInRange(-1, 6), "mdl", "aic"][fdp.ConsumeIntInRange(0, 2)]
+            est = bistatic.paraming(csi, n_paths)
+            _check_finite(est.toa, est.aoa, est.aod)
         else:
             m, n = fdp.ConsumeIntInRange(0, 12), fdp.ConsumeIntInRange(0, 9)
             a = _array(fdp, (m, n), dtype)

@@ -73,6 +73,9 @@ def demo(out_dir: Path, n_frames: int, seed: int, n_antennas_side: int) -> dict:
     figure = plot_psf(psf(op, [centre])[0], scenario, centre, out_dir / "psf.png")
     print(f"wrote {figure}")
     results["sidelobe_mean"] = float(sidelobes.mean())
+    from skysense.learn._cli import demo_learned
+
+    results.update(demo_learned(n_frames, seed))
     return results
 
 
@@ -224,6 +227,16 @@ def main(argv=None) -> int:
     p_bench.add_argument("--json", type=Path, default=None, help="write the ratio table as JSON")
     p_bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
 
+    p_train = sub.add_parser(
+        "train-imager",
+        help="train the learned off-grid imager (needs torch: skysense[learned])",
+        description="Optionally simulate an off-grid dataset, then train a refiner with "
+        "RMSprop, ReduceLROnPlateau and gradient clipping; checkpoints every epoch.",
+    )
+    from skysense.learn._cli import add_arguments as _train_arguments
+
+    _train_arguments(p_train)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         if args.frames < 1:
@@ -241,6 +254,10 @@ def main(argv=None) -> int:
         reproduce(args, parser)
     elif args.command == "bench":
         return bench(args, parser)
+    elif args.command == "train-imager":
+        from skysense.learn._cli import run as train_imager
+
+        train_imager(args, parser)
     return 0
 
 

@@ -18,6 +18,7 @@
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -30,6 +31,7 @@ from skysense.experiments.canyon import PAPER_TABLE6, ImagingSionna
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.mapping_mospa import PAPER_MAPPING, MappingMospa
 from skysense.experiments.mapping_runtime import PAPER_MAPPING_RUNTIME, MappingRuntime
+from skysense.experiments.offgrid import PAPER_TABLE3, PAPER_TABLE4, ImagingOffgrid
 from skysense.experiments.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.runner import (
     Experiment,
@@ -47,6 +49,7 @@ EXPERIMENTS = (
     ImagingPsf,
     ImagingTradeoff,
     ImagingSionna,
+    ImagingOffgrid,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -64,6 +67,8 @@ __all__ = [
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
+    "PAPER_TABLE3",
+    "PAPER_TABLE4",
     "PAPER_TABLE6",
     "BistaticAccuracy",
     "BistaticDoppler",
@@ -72,6 +77,7 @@ __all__ = [
     "BistaticTimingOffset",
     "Experiment",
     "ExperimentResult",
+    "ImagingOffgrid",
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",

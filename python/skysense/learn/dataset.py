@@ -1,0 +1,91 @@
+"""torch access to a sharded dataset: a ``Dataset`` and a shard-local shuffling sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from skysense.learn.data import DatasetReader
+
+__all__ = ["OffGridDataset", "ShardSampler", "split_frames"]
+
+
+def split_frames(n_frames: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation frame indices: the last ``round(val_fraction * n)`` frames validate.
+
+    Frames are i.i.d. draws, so a contiguous tail is an unbiased split and keeps each shard
+    in one split (the authors use a seeded ``random_split`` of a dataset held in RAM).
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(1, round(val_fraction * n_frames))
+    if n_val >= n_frames:
+        raise ValueError(f"{n_frames} frames cannot be split with val_fraction={val_fraction}")
+    idx = np.arange(n_frames)
+    return idx[: n_frames - n_val], idx[n_frames - n_val :]
+
+
+class OffGridDataset(Dataset):
+    """Frames of a dataset folder as ``(input, label)`` float32 tensors.
+
+    Parameters
+    ----------
+    path : str, Path or DatasetReader
+        Folder written by :func:`~skysense.learn.generate_dataset`.
+    frames : array_like of int, optional
+        Global frame indices in this view (default: all).
+
+    Notes
+    -----
+    ``input`` has shape ``(C, *input_shape)`` and ``label`` ``(*grid_shape)``. One shard is
+    held in memory; use :class:`ShardSampler` so that consecutive items share a shard.
+    """
+
+    def __init__(self, path, frames=None):
+        self.reader = path if isinstance(path, DatasetReader) else DatasetReader(path)
+        n = self.reader.n_frames
+        self.frames = np.arange(n) if frames is None else np.asarray(frames, dtype=np.int64)
+        if self.frames.ndim != 1 or (self.frames.size and not (self.frames >= 0).all()):
+            raise ValueError("frames must be a 1-D array of non-negative frame indices")
+        if self.frames.size and self.frames.max() >= n:
+            raise ValueError(f"frames index up to {self.frames.max()}, dataset has {n}")
+
+    def __len__(self) -> int:
+        return int(self.frames.size)
+
+    def __getitem__(self, i):
+        j, k = self.reader.locate(int(self.frames[i]))
+        shard = self.reader.shard(j)
+        x = torch.from_numpy(np.ascontiguousarray(shard["inputs"][k]))
+        y = torch.from_numpy(shard["labels"][k].astype(np.float32))
+        return x, y
+
+
+class ShardSampler(Sampler):
+    """Random order that visits the shards in random order, shuffling within each.
+
+    Parameters
+    ----------
+    dataset : OffGridDataset
+    generator : torch.Generator
+        Source of the permutations (seeded by the trainer).
+    """
+
+    def __init__(self, dataset: OffGridDataset, generator: torch.Generator):
+        self.dataset = dataset
+        self.generator = generator
+        reader = dataset.reader
+        shard_of = np.searchsorted(reader.offsets, dataset.frames, side="right") - 1
+        self.groups = [np.flatnonzero(shard_of == j) for j in range(reader.n_shards)]
+        self.groups = [g for g in self.groups if g.size]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.groups), generator=self.generator).tolist()
+        for j in order:
+            g = self.groups[j]
+            perm = torch.randperm(g.size, generator=self.generator).numpy()
+            yield from g[perm].tolist()

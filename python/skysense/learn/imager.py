@@ -1,0 +1,133 @@
+"""``OffGridImager``: CSI frames -> occupancy images through A^H y and a trained refiner."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from skysense._validation import as_array
+from skysense.imaging import Scenario, SensingOperator
+from skysense.learn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skysense.learn.data import image_shape, network_input, scenario_from_dict
+from skysense.learn.networks import ImagerNet
+from skysense.learn.train import predict
+
+__all__ = ["DEFAULT_MODEL", "OffGridImager"]
+
+#: The shipped model (package data): see ``pretrained/README.md`` for how it was trained.
+DEFAULT_MODEL = "default_2d.pt"
+
+
+class OffGridImager:
+    """The learned physics-embedded off-grid imager (Model+DNN<A^H y>, Sec. IV).
+
+    Parameters
+    ----------
+    model : ImagerNet
+        A trained refiner taking Re/Im of ``A^H y`` (``in_channels == 2``).
+    scenario : Scenario
+        The scenario it was trained for (its grid must be the model's).
+
+    Examples
+    --------
+    >>> imager = OffGridImager.load_default()            # doctest: +SKIP
+    >>> prob = imager.image(batch.y)                     # (n_frames, 40, 40)   # doctest: +SKIP
+    """
+
+    def __init__(self, model: ImagerNet, scenario: Scenario):
+        if not isinstance(model, ImagerNet):
+            raise TypeError(f"model must be an ImagerNet, got {type(model).__name__}")
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+        if tuple(model.config.grid_shape) != image_shape(scenario):
+            raise ValueError(
+                f"model grid {model.config.grid_shape} does not match the scenario grid "
+                f"{image_shape(scenario)}"
+            )
+        if model.config.in_channels != 2 or model.config.input_shape != model.config.grid_shape:
+            raise ValueError("OffGridImager needs a model on Re/Im of A^H y (2 channels, grid)")
+        self.model = model.eval()
+        self.scenario = scenario
+        self._operator = None
+
+    @property
+    def operator(self) -> SensingOperator:
+        """Matrix-free sensing operator of the scenario (built on first use)."""
+        if self._operator is None:
+            self._operator = SensingOperator(self.scenario)
+        return self._operator
+
+    @classmethod
+    def from_checkpoint(cls, path, *, device="cpu") -> OffGridImager:
+        """Load a checkpoint written by :func:`~skysense.learn.train_imager` or :meth:`save`."""
+        model, doc = load_checkpoint(path, map_location=device)
+        if doc.get("scenario") is None:
+            raise CheckpointError(f"{path} records no scenario; build OffGridImager directly")
+        try:
+            scenario = scenario_from_dict(doc["scenario"])
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
+        return cls(model, scenario)
+
+    @classmethod
+    def load_default(cls, *, device="cpu") -> OffGridImager:
+        """The small pretrained model shipped with skysense for ``Scenario(n_antennas_side=5)``.
+
+        Its channel list is reduced to fit a CPU training budget; ``pretrained/README.md``
+        records the command, data seed, dataset size, epochs and validation metrics.
+        """
+        ref = resources.files("skysense.learn").joinpath("pretrained", DEFAULT_MODEL)
+        with resources.as_file(ref) as path:
+            return cls.from_checkpoint(path, device=device)
+
+    def save(self, path) -> Path:
+        """Write the weights, config and scenario (loadable with :meth:`from_checkpoint`)."""
+        from dataclasses import asdict
+
+        return save_checkpoint(path, self.model, scenario=asdict(self.scenario))
+
+    def predict(self, inputs, *, batch_size=256) -> np.ndarray:
+        """Occupancy images from network inputs.
+
+        Parameters
+        ----------
+        inputs : array_like, shape (n_frames, 2, *grid), float32 or float64
+            Re and Im of ``A^H y`` per frame.
+
+        Returns
+        -------
+        ndarray, shape (n_frames, *grid), float32, in [0, 1]
+        """
+        grid = tuple(self.model.config.grid_shape)
+        x = as_array(inputs, "inputs", shape=(None, 2, *grid), kind="f", dtype=np.float32)
+        return predict(self.model, x, batch_size=batch_size)
+
+    def image(self, y, *, batch_size=256) -> np.ndarray:
+        """Occupancy images from CSI frames.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_frames, n_measurements) or (n_measurements,), complex
+            CSI frames of :attr:`scenario` (rows ordered as the sensing matrix).
+
+        Returns
+        -------
+        ndarray, shape (n_frames, *grid) (or ``grid`` for one frame), float32, in [0, 1]
+        """
+        m = self.scenario.n_measurements
+        arr = as_array(y, "y", ndim=(1, 2), kind="c")
+        single = arr.ndim == 1
+        arr = arr[None] if single else arr
+        if arr.shape[1] != m:
+            raise ValueError(f"y must have {m} measurements per frame, got shape {arr.shape}")
+        x = network_input("backprojection", self.scenario, arr, operator=self.operator)
+        out = self.predict(x, batch_size=batch_size)
+        return out[0] if single else out
+
+    def export_onnx(self, path, **kwargs) -> Path:
+        """Export the refiner to ONNX (see :func:`skysense.learn.export_onnx`)."""
+        from skysense.learn.onnx import export_onnx
+
+        return export_onnx(self.model, path, **kwargs)

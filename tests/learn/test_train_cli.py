@@ -1,0 +1,32 @@
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from skysense.cli import main
+from skysense.learn import OffGridImager, load_checkpoint
+
+
+def test_train_imager_generates_trains_and_saves(tmp_path, capsys):
+    data, ckpt, model = tmp_path / "data", tmp_path / "run.pt", tmp_path / "model.pt"
+    argv = [
+        "train-imager", "--data", str(data), "--generate", "24", "--n0", "2", "--targets", "2",
+        "--shard-size", "10", "--out", str(ckpt), "--save-model", str(model),
+        "--channels", "2,3", "--kernel", "3", "--epochs", "1", "--batch-size", "8",
+        "--val-fraction", "0.25", "--momentum", "0.9", "--threads", "1", "--quiet",
+    ]  # fmt: skip
+    main(argv)
+    out = capsys.readouterr().out
+    assert "trained 1 epochs" in out
+    assert "(18 train / 6 validation frames)" in out
+    assert load_checkpoint(ckpt)[1]["epoch"] == 1
+    imager = OffGridImager.from_checkpoint(model)
+    assert imager.model.config.channels == (2, 3)
+    assert imager.scenario.n_antennas_side == 2
+    # resume: the checkpoint already holds epoch 1 of 1, so nothing is trained again
+    main([*argv[:3], *argv[11:], "--resume"])
+    assert "trained 1 epochs" in capsys.readouterr().out
+
+
+def test_train_imager_argument_errors(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="no meta.json"):
+        main(["train-imager", "--data", str(tmp_path), "--out", str(tmp_path / "x.pt")])
