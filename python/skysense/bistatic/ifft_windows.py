@@ -75,22 +75,27 @@ def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER)
     n_taps = taps.shape[-1]
     if q > n_taps:
         raise ValueError(f"n_paths = {q} exceeds the number of delay taps {n_taps}")
-    pdp = np.sum(taps.real**2 + taps.imag**2, axis=(-3, -2))  # (..., n_taps)
-    if not np.isfinite(pdp).all():
-        raise ValueError("taps contain NaN or Inf")
-    # Circular local maxima: strictly above the left neighbour and not below the right one.
-    is_peak = (pdp > np.roll(pdp, 1, axis=-1)) & (pdp >= np.roll(pdp, -1, axis=-1))
-    is_peak &= pdp > min_relative_power * pdp.max(axis=-1, keepdims=True)
-    n_found = is_peak.sum(axis=-1)
+    rows, n_found = _peak_rows(taps, q, min_relative_power)
     if np.any(n_found < q):
         i = int(np.flatnonzero(n_found.reshape(-1) < q)[0])
         raise ValueError(
             f"found {int(n_found.reshape(-1)[i])} delay peaks but n_paths = {q} for batch index "
             f"{i} (flattened); lower n_paths or check the CSI"
         )
+    return rows
+
+
+def _peak_rows(taps, q, min_relative_power):
+    """Rows of the q strongest local maxima (ascending) and the number of maxima found."""
+    pdp = np.sum(taps.real**2 + taps.imag**2, axis=(-3, -2))  # (..., n_taps)
+    if not np.isfinite(pdp).all():
+        raise ValueError("taps contain NaN or Inf")
+    # Circular local maxima: strictly above the left neighbour and not below the right one.
+    is_peak = (pdp > np.roll(pdp, 1, axis=-1)) & (pdp >= np.roll(pdp, -1, axis=-1))
+    is_peak &= pdp > min_relative_power * pdp.max(axis=-1, keepdims=True)
     score = np.where(is_peak, pdp, -np.inf)
     rows = np.argpartition(-score, q - 1, axis=-1)[..., :q]
-    return np.sort(rows, axis=-1).astype(np.int64)
+    return np.sort(rows, axis=-1).astype(np.int64), is_peak.sum(axis=-1)
 
 
 def peak_windows(taps, rows, window) -> np.ndarray:

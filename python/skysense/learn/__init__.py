@@ -44,7 +44,27 @@ _LAZY = {
     "OnnxC2vnnSession": "c2vnn_onnx",
 }
 
-__all__ = ["csi_windows", "make_training_set", *_LAZY]
+__all__ = [
+    "C2vnnCheckpointError",
+    "C2vnnConfig",
+    "C2vnnNet",
+    "C2vnnTrainConfig",
+    "C2vnnTrainResult",
+    "ComplexConv2d",
+    "ComplexConv3d",
+    "ComplexLinear",
+    "IfftC2vnn",
+    "OnnxC2vnnSession",
+    "build_c2vnn",
+    "complex_relu",
+    "count_flops",
+    "csi_windows",
+    "export_c2vnn_onnx",
+    "load_c2vnn",
+    "make_training_set",
+    "save_c2vnn",
+    "train_c2vnn",
+]
 
 
 def __getattr__(name):

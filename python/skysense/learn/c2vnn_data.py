@@ -9,6 +9,8 @@ import numpy as np
 from skysense._validation import check_count, check_finite_scalar
 from skysense.bistatic.geometry import random_paths
 from skysense.bistatic.ifft_windows import (
+    MIN_RELATIVE_PEAK_POWER,
+    _peak_rows,
     delay_taps,
     find_peak_rows,
     normalize_windows,
@@ -84,7 +86,8 @@ def make_training_set(
     Returns
     -------
     inputs : ndarray, shape (n_windows, 2 W, n_tx, n_rx), float32
-        Normalised windows around every detected peak that lies within one tap of a path.
+        Normalised windows around every detected peak that lies within one tap of a path
+        (draws with fewer than ``n_targets + los`` delay peaks are skipped).
     targets : ndarray, shape (n_windows, 3), float32
         ``(sin AoA, sin AoD, N df tau - p)`` of the nearest path.
     """
@@ -108,6 +111,11 @@ def make_training_set(
         csi[i] = meas.csi[0]
         delay_taps_ = paths.delay_s / scenario.delay_resolution_s
         labels[i] = np.stack([np.sin(paths.aoa_rad), np.sin(paths.aod_rad), delay_taps_], -1)
+    # Draws whose delay profile has fewer than q peaks (merged paths) give no windows.
+    taps = delay_taps(csi, scenario)
+    _, n_found = _peak_rows(taps, q, MIN_RELATIVE_PEAK_POWER)
+    ok = n_found >= q
+    csi, labels, n_draws = csi[ok], labels[ok], int(ok.sum())
     win = csi_windows(csi, q, window, scenario)
     # Label each detected peak with the nearest path in delay (circular, in taps).
     off = _signed_offset(labels[:, None, :, 2], win.rows[:, :, None], n)  # (B, q_peak, q_path)
