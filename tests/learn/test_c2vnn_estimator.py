@@ -139,6 +139,7 @@ def test_doppler_variant_with_exact_geometry(tiny, monkeypatch):
     # The rotation inside each sub-frame makes the LS CSI deviate from a constant factor, which
     # biases both this and PARAMING by ~1% (here 15.17/-22.64 kHz against 15.12/-23.00 kHz).
     np.testing.assert_allclose(e.doppler, [15000.0, -23000.0], rtol=0.03)
-    np.testing.assert_allclose(np.abs(e.gain), [1.0, 0.8], rtol=0.05)
+    # |gain| of sub-frame 0 is the intra-sub-frame average of the rotation (<= |gamma|).
+    np.testing.assert_allclose(np.abs(e.gain), [1.0, 0.8], rtol=0.12)
     with pytest.raises(ValueError, match=">= 2 sub-frames"):
         est.estimate(csi[:1], 2, subframes=True)

@@ -64,9 +64,9 @@ class C2vnnTrainConfig:
         Gain model of :func:`~skysense.bistatic.simulate`.
     """
 
-    n_draws: int = 40_000
+    n_draws: int = 20_000
     snr_db: float | tuple[float, float] = (0.0, 30.0)
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 1e-3
     final_learning_rate_fraction: float = 0.05
