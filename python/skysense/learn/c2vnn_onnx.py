@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,20 @@ def export_c2vnn_onnx(model: C2vnnNet, path) -> Path:
     example = torch.zeros(2, 2 * cfg.window, cfg.scenario.n_tx, cfg.scenario.n_rx)
     path = Path(path)
     model = model.eval()
+    # The TorchScript exporter needs no onnxscript; its deprecation notice is expected here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "You are using the legacy TorchScript", DeprecationWarning
+        )
+        # Emitted inside torch's TorchScript exporter (torch 2.13), not by this call.
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+        _export(model, example, path)
+    onnx = require("onnx")
+    onnx.checker.check_model(onnx.load(str(path)))
+    return path
+
+
+def _export(model, example, path):
     torch.onnx.export(
         model,
         (example,),
@@ -38,9 +53,6 @@ def export_c2vnn_onnx(model: C2vnnNet, path) -> Path:
         opset_version=OPSET,
         dynamo=False,
     )
-    onnx = require("onnx")
-    onnx.checker.check_model(onnx.load(str(path)))
-    return path
 
 
 class OnnxC2vnnSession:
