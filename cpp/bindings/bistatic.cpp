@@ -37,7 +37,7 @@ void cordic_atan2(const py::array& y, const py::array& x, py::array out, int ite
 
 void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_paths, int max_paths,
               int criterion, double subcarrier_spacing_hz, double spacing_tx, double spacing_rx,
-              int cordic_iterations, double min_delay, py::array toa, py::array aoa, py::array aod, py::array gain,
+              int cordic_iterations, double min_delay, int phase_fit, int method, py::array toa, py::array aoa, py::array aod, py::array gain,
               py::array singular_values, py::array n_paths_out, py::array status, int n_threads) {
   require(h.ndim() == 4, "h: expected shape (batch, n_tx, n_rx, n_subcarriers)");
   skysense::ParamingConfig c;
@@ -55,6 +55,10 @@ void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_path
   c.spacing_rx = spacing_rx;
   c.cordic_iterations = cordic_iterations;
   c.min_delay = min_delay;
+  c.phase_fit = phase_fit;
+  c.method = method;
+  require(method == 0 || method == 1, "method must be 0 (gram) or 1 (svd)");
+  require(phase_fit == 0 || phase_fit == 1, "phase_fit must be 0 (demodulate) or 1 (unwrap)");
   require(std::isfinite(min_delay), "min_delay must be finite");
   require(sub_tx >= 1 && sub_tx <= c.n_tx && sub_rx >= 1 && sub_rx <= c.n_rx,
           "sub-array sizes must lie in [1, n_tx] and [1, n_rx]");
@@ -105,6 +109,6 @@ void register_cordic(py::module_& m) {
 void register_bistatic(py::module_& m) {
   m.def("paraming", &paraming, "h"_a, "sub_tx"_a, "sub_rx"_a, "sub_sc"_a, "n_paths"_a,
         "max_paths"_a, "criterion"_a, "subcarrier_spacing_hz"_a, "spacing_tx"_a, "spacing_rx"_a,
-        "cordic_iterations"_a, "min_delay"_a, "toa"_a, "aoa"_a, "aod"_a, "gain"_a, "singular_values"_a,
+        "cordic_iterations"_a, "min_delay"_a, "phase_fit"_a, "method"_a, "toa"_a, "aoa"_a, "aod"_a, "gain"_a, "singular_values"_a,
         "n_paths_out"_a, "status"_a, "n_threads"_a = 1);
 }

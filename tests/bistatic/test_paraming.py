@@ -53,7 +53,7 @@ def test_matches_numpy_reference_odd_sizes(rng, subarrays):
     p = _draw(rng, ODD, 3)
     csi = bs.simulate(ODD, p, 15.0, rng).csi[0]
     mt, mr, m = subarrays or bs.default_subarrays(ODD)
-    est = bs.paraming(csi, 3, subarrays, scenario=ODD)
+    est = bs.paraming(csi, 3, subarrays, scenario=ODD, phase_fit="unwrap", method="svd")
     tau, aoa, aod, gain, s = ref.paraming(csi, 3, ODD.subcarrier_spacing_hz, mt, mr, m)
     np.testing.assert_allclose(est.singular_values, s, rtol=1e-10)
     np.testing.assert_allclose(
@@ -64,14 +64,60 @@ def test_matches_numpy_reference_odd_sizes(rng, subarrays):
     np.testing.assert_allclose(est.gain, gain, rtol=1e-10, atol=1e-10)
 
 
-def test_noise_free_odd_sizes_both_precisions(rng):
+@pytest.mark.parametrize("method", ["gram", "svd"])
+def test_noise_free_odd_sizes_both_precisions(rng, method):
     p = _draw(rng, ODD, 3)
     h = ODD.channel(p)
-    assert max(_errors(bs.paraming(h, 3, scenario=ODD), p, ODD)) <= 1e-8
-    est = bs.paraming(h.astype(np.complex64), 3, scenario=ODD)
+    assert max(_errors(bs.paraming(h, 3, scenario=ODD, method=method), p, ODD)) <= 1e-8
+    est = bs.paraming(h.astype(np.complex64), 3, scenario=ODD, method=method)
     assert est.toa.dtype == np.float32 and est.gain.dtype == np.complex64
     assert est.singular_values.dtype == np.float32
     assert max(_errors(est, p, ODD)) <= 2e-3
+
+
+@pytest.mark.parametrize("phase_fit", ["demodulate", "unwrap"])
+def test_phase_fits_agree_noise_free_near_endfire(rng, phase_fit):
+    sc = bs.Scenario()
+    p = bs.Paths(
+        np.deg2rad([85.0, -88.0, 10.0]),
+        np.deg2rad([-87.0, 89.0, 80.0]),
+        [10e-9, 80e-9, 150e-9],
+        [1.0, 0.5j, -0.7],
+    )
+    est = bs.paraming(sc.channel(p), 3, scenario=sc, phase_fit=phase_fit)
+    assert max(_errors(est, p, sc)) <= 1e-8
+
+
+def test_demodulated_fit_robust_near_endfire(rng):
+    """Near endfire the per-element phase step is close to pi: the unwrap then breaks at
+    moderate SNR (degree-size outliers), the demodulated fit does not."""
+    sc = bs.Scenario()
+    p = bs.Paths(np.deg2rad([20.0, -30.0]), np.deg2rad([76.0, 72.0]), [20e-9, 60e-9], [1.0, 1j])
+    csi = np.stack([bs.simulate(sc, p, 10.0, s).csi[0] for s in range(4)])
+    err = {
+        fit: np.abs(bs.paraming(csi, 2, scenario=sc, phase_fit=fit).aod - p.aod_rad).max()
+        for fit in ("demodulate", "unwrap")
+    }
+    assert err["demodulate"] < np.deg2rad(1.5)
+    assert err["unwrap"] > np.deg2rad(10.0)
+
+
+def test_gram_matches_svd_on_noisy_csi(rng):
+    p = _draw(rng, ODD, 3)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, s).csi[0] for s in range(3)])
+    a = bs.paraming(csi, 3, scenario=ODD, method="gram")
+    b = bs.paraming(csi, 3, scenario=ODD, method="svd")
+    np.testing.assert_allclose(
+        a.toa * ODD.subcarrier_spacing_hz, b.toa * ODD.subcarrier_spacing_hz, atol=1e-9
+    )
+    np.testing.assert_allclose(a.aoa, b.aoa, atol=1e-9)
+    np.testing.assert_allclose(a.gain, b.gain, atol=1e-9)
+    np.testing.assert_allclose(a.singular_values[:, :3], b.singular_values[:, :3], rtol=1e-9)
+    assert np.all(np.isnan(a.singular_values[:, 3:]))
+    c = bs.paraming(csi, "mdl", scenario=ODD, method="gram")  # all singular values
+    np.testing.assert_allclose(
+        c.singular_values, b.singular_values, rtol=1e-6, atol=1e-7 * b.singular_values.max()
+    )
 
 
 def test_batch_axes_and_workers(rng):
@@ -88,10 +134,11 @@ def test_batch_axes_and_workers(rng):
     np.testing.assert_array_equal(single.toa, est.toa[1, 2])
 
 
+@pytest.mark.parametrize("method", ["gram", "svd"])
 @pytest.mark.parametrize("criterion", ["mdl", "aic"])
-def test_model_order_noise_free(rng, criterion):
+def test_model_order_noise_free(rng, criterion, method):
     p = _draw(rng, ODD, 3)
-    est = bs.paraming(ODD.channel(p), criterion, scenario=ODD, max_paths=6)
+    est = bs.paraming(ODD.channel(p), criterion, scenario=ODD, max_paths=6, method=method)
     assert est.n_paths == 3
     assert est.toa.shape == (6,) and np.all(np.isnan(est.toa[3:]))
     assert (
@@ -165,6 +212,8 @@ def test_min_delay_window(rng):
         (((1, *ODD.csi_shape), 2), {"subframes": True}, ValueError, "sub-frames"),
         (((2, *ODD.csi_shape), "mdl"), {"subframes": True}, ValueError, "integer n_paths"),
         ((ODD.csi_shape, 2), {"cordic_iterations": 65}, ValueError, "cordic"),
+        ((ODD.csi_shape, 2), {"phase_fit": "1d"}, ValueError, "phase_fit"),
+        ((ODD.csi_shape, 2), {"method": "eig"}, ValueError, "method"),
     ],
 )
 def test_bad_arguments(rng, args, kwargs, exc, match):
@@ -174,7 +223,8 @@ def test_bad_arguments(rng, args, kwargs, exc, match):
         bs.paraming(csi, *rest, scenario=ODD, **kwargs)
 
 
-def test_nan_zero_and_rank_deficient_csi(rng):
+@pytest.mark.parametrize("method", ["gram", "svd"])
+def test_nan_zero_and_rank_deficient_csi(rng, method):
     p = _draw(rng, ODD, 2)
     h = ODD.channel(p)
     bad = h.copy()
@@ -182,12 +232,12 @@ def test_nan_zero_and_rank_deficient_csi(rng):
     with pytest.raises(ValueError, match="NaN"):
         bs.paraming(bad, 2, scenario=ODD)
     with pytest.raises(ValueError, match="all zero for batch index 1"):
-        bs.paraming(np.stack([h, np.zeros_like(h)]), 2, scenario=ODD)
+        bs.paraming(np.stack([h, np.zeros_like(h)]), 2, scenario=ODD, method=method)
     with pytest.raises(ValueError, match="numerical rank"):
-        bs.paraming(h, 5, scenario=ODD)
+        bs.paraming(h, 5, scenario=ODD, method=method)
     same = bs.Paths([0.1, -0.4], [0.3, 0.2], [50e-9, 50e-9], [1.0, 0.5j])
     with pytest.raises(ValueError, match="coincide"):
-        bs.paraming(ODD.channel(same), 2, scenario=ODD)
+        bs.paraming(ODD.channel(same), 2, scenario=ODD, method=method)
     with pytest.raises(TypeError, match="bistatic Scenario"):
         bs.paraming(h, 2, scenario=object())
     with pytest.raises(ValueError, match="n_tx >= 2"):

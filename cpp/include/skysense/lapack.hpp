@@ -2,6 +2,7 @@
 // (the OpenBLAS build NumPy and SciPy ship): LP64 (32-bit lapack_int), every exported symbol
 // prefixed `scipy_`.  Kernels call these wrappers, never the prefixed names.
 #pragma once
+#include <algorithm>
 #include <complex>
 #include <mutex>
 
@@ -77,6 +78,38 @@ inline int geev(int n, std::complex<double>* a, std::complex<double>* w,
                 std::complex<double>* work, int lwork, double* rwork) {
   return scipy_LAPACKE_zgeev_work(LAPACK_COL_MAJOR, 'N', 'N', n, a, n, w, nullptr, 1, nullptr, 1,
                                   work, lwork, rwork);
+}
+
+// C = A A^H (lower triangle), A n x k column-major, C n x n column-major.
+inline void herk(int n, int k, const std::complex<double>* a, std::complex<double>* c) {
+  scipy_cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, n, k, 1.0, a, n, 0.0, c, n);
+}
+
+// Eigenvalues (jobz = 'N', all) or the eigenpairs il..iu (1-based, ascending; jobz = 'V') of a
+// Hermitian n x n column-major matrix (lower triangle; destroyed), by MRRR.  `m` returns the
+// number found; z is n x (iu - il + 1).  Workspace from heevr_sizes.  Returns LAPACK's info.
+struct HeevrSizes {
+  int lwork = 1, lrwork = 1, liwork = 1;
+};
+inline int heevr(char jobz, int n, std::complex<double>* a, int il, int iu, int* m, double* w,
+                 std::complex<double>* z, int* isuppz, std::complex<double>* work, double* rwork,
+                 int* iwork, const HeevrSizes& sz) {
+  const char range = jobz == 'N' ? 'A' : 'I';
+  return scipy_LAPACKE_zheevr_work(LAPACK_COL_MAJOR, jobz, range, 'L', n, a, n, 0.0, 0.0, il, iu,
+                                   0.0, m, w, z, n, isuppz, work, sz.lwork, rwork, sz.lrwork,
+                                   iwork, sz.liwork);
+}
+inline HeevrSizes heevr_sizes(int n) {
+  std::complex<double> a(0.0), z(0.0), work(0.0);
+  double w = 0.0, rwork = 0.0;
+  int m = 0, isuppz[2] = {0, 0}, iwork = 0;
+  HeevrSizes q{-1, -1, -1};
+  const int info = heevr('V', n, &a, 1, n > 0 ? n : 1, &m, &w, &z, isuppz, &work, &rwork, &iwork, q);
+  HeevrSizes s;
+  s.lwork = std::max(info == 0 ? static_cast<int>(work.real()) : 0, 2 * n + 1);
+  s.lrwork = std::max(info == 0 ? static_cast<int>(rwork) : 0, 24 * n + 1);
+  s.liwork = std::max(info == 0 ? iwork : 0, 10 * n + 1);
+  return s;
 }
 
 // Keeps this process's scipy-openblas single-threaded while alive.  OpenBLAS threads even tiny

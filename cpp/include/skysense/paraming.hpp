@@ -5,14 +5,23 @@
 //
 //   (26)-(28) X[r + Mr (m + M mt), kr + Kr (kn + KN kt)] = H[(mt + kt) Nr + r + kr, m + kn]
 //   (31)-(32) X1 = X[:, J1] (kn <= KN - 2), X2 = X[:, J1 + Kr] (one subcarrier later)
-//   (34)      X1 = U S V^H (LAPACK gesdd), Psi = S_q^-1 U_q^H X2 V_q, eig(Psi) = exp(-j 2 pi df tau)
+//   (34)      X1 = U S V^H, Psi = S_q^-1 U_q^H X2 V_q, eig(Psi) = exp(-j 2 pi df tau); the q
+//             dominant triplets either from the full thin SVD (LAPACK gesdd, in T: the
+//             reference) or, by default, from the Gram X1 X1^H (zherk, in double) and its q
+//             largest eigenpairs (zheevr), V_q = X1^H U_q S_q^-1: about 10x fewer flops for the
+//             default 640 x 960 X1; singular values are then resolved down to ~sqrt(eps) s_1.
 //   (35)      tau = -phase(z) / (2 pi df) taken into [min_delay, min_delay + 1) / df (default
 //             [-T/8, 7T/8): the LoS path at 0 and small negative timing offsets stay near 0),
 //             the phase by CORDIC (cordic.hpp)
 //   (36)      G = H conj(C) (C^T conj(C))^-1, C[n, i] = exp(-j 2 pi n df tau_i)
 //   (38)-(40) |gamma_i| = ||g_i|| / sqrt(Nt Nr), b_i = g_i / ||g_i||
-//   (41)      2-D unwrap of arg(b_i) (along Rx in each Tx block, then along Tx), LS fit on
-//             [nr, nt, 1] -> mu_r, mu_t, psi;  AoA = asin(-mu_r / (2 pi d_r)),
+//   (41)      LS fit of the phases of b_i on [nr, nt, 1] -> mu_r, mu_t, psi, the phases made
+//             continuous either by a 2-D unwrap (along Rx in each Tx block, then along Tx) or,
+//             by default, by demodulating b_i with the lag-1 slopes
+//             mu0 = arg sum b[k + 1] conj(b[k]) (per axis) and its mean phase first, so the
+//             residual phases are near 0 and need no unwrapping (robust near endfire, where a
+//             per-element step close to pi makes unwrapping fail at moderate SNR);
+//             AoA = asin(-mu_r / (2 pi d_r)),
 //             AoD = asin(-mu_t / (2 pi d_t)), gamma = |gamma| exp(j psi)
 //
 // Paths come out sorted by ToA.  The SVD runs in the input precision (float or double), every
@@ -44,6 +53,8 @@ struct ParamingConfig {
   double spacing_tx = 0.5, spacing_rx = 0.5;  // element spacings [wavelengths]
   int cordic_iterations = 48;
   double min_delay = -0.125;  // delays are reported in [min_delay, min_delay + 1) / df
+  int phase_fit = 0;  // 0: demodulate by the lag-1 phase slopes, then fit; 1: 2-D unwrap, then fit
+  int method = 0;     // 0: Gram X1 X1^H (double) + q eigenpairs (MRRR); 1: full thin SVD (gesdd)
 };
 
 // Per-CSI outcome of paraming().
@@ -160,11 +171,15 @@ template <class T>
 struct Workspace {
   using ct = std::complex<T>;
   int rows = 0, cols = 0, k = 0;
-  std::vector<ct> x1, x2, u, vt, work;
+  std::vector<ct> x1, x2, u, vt, work;  // SVD path (T)
   std::vector<T> s, rwork;
   std::vector<int> iwork;
-  std::vector<cd> w, psi, eig, eig_work, g, gram;
-  std::vector<double> eig_rwork, phases;
+  std::vector<cd> x1d, x2d, gram, z, hwork;  // Gram path (double)
+  std::vector<double> hw, hrwork;
+  std::vector<int> hiwork, isuppz;
+  lapack::HeevrSizes hsz;
+  std::vector<cd> uq, vq, w, psi, eig, eig_work, g, cgram;
+  std::vector<double> eig_rwork, phases, sd;
   int lwork = 1;
 
   Workspace(const ParamingConfig& c) {
@@ -172,26 +187,80 @@ struct Workspace {
     rows = c.sub_tx * c.sub_sc * c.sub_rx;
     cols = kt * (kn - 1) * kr;
     k = std::min(rows, cols);
-    x1.resize(static_cast<std::size_t>(rows) * cols);
-    x2.resize(x1.size());
-    u.resize(static_cast<std::size_t>(rows) * k);
-    vt.resize(static_cast<std::size_t>(k) * cols);
-    s.resize(static_cast<std::size_t>(k));
-    lwork = lapack::gesdd_lwork<T>(rows, cols);
-    work.resize(static_cast<std::size_t>(lwork));
-    rwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
-    iwork.resize(static_cast<std::size_t>(8) * k);
+    const std::size_t lp = static_cast<std::size_t>(rows) * cols;
     const std::size_t q = static_cast<std::size_t>(c.max_paths);
+    if (c.method == 1) {
+      x1.resize(lp);
+      x2.resize(lp);
+      u.resize(static_cast<std::size_t>(rows) * k);
+      vt.resize(static_cast<std::size_t>(k) * cols);
+      s.resize(static_cast<std::size_t>(k));
+      lwork = lapack::gesdd_lwork<T>(rows, cols);
+      work.resize(static_cast<std::size_t>(lwork));
+      rwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
+      iwork.resize(static_cast<std::size_t>(8) * k);
+    } else {
+      x1d.resize(lp);
+      x2d.resize(lp);
+      gram.resize(static_cast<std::size_t>(rows) * rows);
+      z.resize(static_cast<std::size_t>(rows) * q);
+      hsz = lapack::heevr_sizes(rows);
+      hwork.resize(static_cast<std::size_t>(hsz.lwork));
+      hrwork.resize(static_cast<std::size_t>(hsz.lrwork));
+      hiwork.resize(static_cast<std::size_t>(hsz.liwork));
+      hw.resize(static_cast<std::size_t>(rows));
+      isuppz.resize(2 * static_cast<std::size_t>(rows));
+    }
+    uq.resize(static_cast<std::size_t>(rows) * q);
+    vq.resize(static_cast<std::size_t>(cols) * q);
     w.resize(static_cast<std::size_t>(rows) * q);
     psi.resize(q * q);
     eig.resize(q);
     eig_work.resize(4 * q + 4);
     eig_rwork.resize(2 * q + 2);
     g.resize(static_cast<std::size_t>(c.n_tx) * c.n_rx * q);
-    gram.resize(q * q);
+    cgram.resize(q * q);
     phases.resize(static_cast<std::size_t>(c.n_tx) * c.n_rx);
+    sd.resize(static_cast<std::size_t>(k));
   }
 };
+
+// X1 and X2 of eqs. (26)-(32), column-major rows x cols, in the element type U.
+template <class T, class U>
+void build_pencil(const std::complex<T>* h, const ParamingConfig& c, int rows, U* x1, U* x2) {
+  const int nr = c.n_rx, n = c.n_sub, mt = c.sub_tx, mr = c.sub_rx, m = c.sub_sc;
+  const int kt = c.n_tx - mt + 1, kr = nr - mr + 1, kn = n - m + 1;
+  for (int ct = 0; ct < kt; ++ct)
+    for (int cn = 0; cn < kn - 1; ++cn)
+      for (int cr = 0; cr < kr; ++cr) {
+        const std::size_t j = static_cast<std::size_t>(cr + kr * (cn + (kn - 1) * ct));
+        U* col1 = x1 + j * rows;
+        U* col2 = x2 + j * rows;
+        for (int at = 0; at < mt; ++at)
+          for (int am = 0; am < m; ++am)
+            for (int ar = 0; ar < mr; ++ar) {
+              const std::size_t row = static_cast<std::size_t>(ar + mr * (am + m * at));
+              const std::size_t hrow = static_cast<std::size_t>((at + ct) * nr + ar + cr);
+              const std::complex<T>* hp = h + hrow * n + am + cn;
+              col1[row] = U(hp[0]);
+              col2[row] = U(hp[1]);
+            }
+      }
+}
+
+// W = X2 V_q (rows x q), accumulated in double.
+template <class U>
+void times_v(const U* x2, const cd* vq, int rows, int cols, int q, cd* w) {
+  std::fill(w, w + static_cast<std::ptrdiff_t>(rows) * q, cd(0.0));
+  for (int j = 0; j < cols; ++j) {
+    const U* col = x2 + static_cast<std::size_t>(j) * rows;
+    for (int i = 0; i < q; ++i) {
+      const cd v = vq[static_cast<std::size_t>(j) + static_cast<std::size_t>(cols) * i];
+      cd* wi = w + static_cast<std::size_t>(i) * rows;
+      for (int r = 0; r < rows; ++r) wi[r] += mul(cd(col[r]), v);
+    }
+  }
+}
 
 // Outputs of one CSI (rows of the batch outputs).
 struct ParamingOut {
@@ -208,8 +277,6 @@ template <class T>
 void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const double* atan_table,
                   Workspace<T>& ws, ParamingOut out) {
   const int nt = c.n_tx, nr = c.n_rx, n = c.n_sub;
-  const int mt = c.sub_tx, mr = c.sub_rx, m = c.sub_sc;
-  const int kt = nt - mt + 1, kr = nr - mr + 1, kn = n - m + 1;
   const int rows = ws.rows, cols = ws.cols, kk = ws.k;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (int i = 0; i < c.max_paths; ++i) {
@@ -218,46 +285,83 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
   }
   *out.n_paths = 0;
 
-  // (26)-(32): X1 and X2, column-major.
-  for (int ct = 0; ct < kt; ++ct)
-    for (int cn = 0; cn < kn - 1; ++cn)
-      for (int cr = 0; cr < kr; ++cr) {
-        const std::size_t j = static_cast<std::size_t>(cr + kr * (cn + (kn - 1) * ct));
-        std::complex<T>* col1 = ws.x1.data() + j * rows;
-        std::complex<T>* col2 = ws.x2.data() + j * rows;
-        for (int at = 0; at < mt; ++at)
-          for (int am = 0; am < m; ++am)
-            for (int ar = 0; ar < mr; ++ar) {
-              const std::size_t row = static_cast<std::size_t>(ar + mr * (am + m * at));
-              const std::size_t hrow = static_cast<std::size_t>((at + ct) * nr + ar + cr);
-              const std::complex<T>* hp = h + hrow * n + am + cn;
-              col1[row] = hp[0];
-              col2[row] = hp[1];
-            }
+  const bool svd = c.method == 1;
+  std::vector<double>& sd = ws.sd;
+  const double nan_sv = std::numeric_limits<double>::quiet_NaN();
+  int rank = 0;
+  double rank_tol = 0.0;
+  if (svd) {
+    // (26)-(34): X1, X2 in T, thin SVD of X1.
+    build_pencil<T, std::complex<T>>(h, c, rows, ws.x1.data(), ws.x2.data());
+    const int info = lapack::gesdd(rows, cols, ws.x1.data(), ws.s.data(), ws.u.data(),
+                                   ws.vt.data(), ws.work.data(), ws.lwork, ws.rwork.data(),
+                                   ws.iwork.data());
+    if (info != 0) {
+      *out.status = kParamingLapack;
+      return;
+    }
+    for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = ws.s[static_cast<std::size_t>(i)];
+    rank_tol = std::max(rows, cols) * static_cast<double>(std::numeric_limits<T>::epsilon()) * sd[0];
+  } else {
+    // (26)-(34): X1, X2 in double; Gram X1 X1^H; its eigenvalues when the order is estimated.
+    build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
+    lapack::herk(rows, cols, ws.x1d.data(), ws.gram.data());
+    for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = nan_sv;
+    double lam_max = 0.0;
+    for (int i = 0; i < rows; ++i)
+      lam_max = std::max(lam_max, ws.gram[static_cast<std::size_t>(i) * (rows + 1)].real());
+    if (c.n_paths == 0) {
+      std::vector<cd> a(ws.gram);
+      int found = 0;
+      if (lapack::heevr('N', rows, a.data(), 1, rows, &found, ws.hw.data(), nullptr,
+                        ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(), ws.hiwork.data(),
+                        ws.hsz) != 0) {
+        *out.status = kParamingLapack;
+        return;
       }
-
-  // (34): thin SVD of X1.
-  const int info = lapack::gesdd(rows, cols, ws.x1.data(), ws.s.data(), ws.u.data(), ws.vt.data(),
-                                 ws.work.data(), ws.lwork, ws.rwork.data(), ws.iwork.data());
-  if (info != 0) {
-    *out.status = kParamingLapack;
-    return;
+      for (int i = 0; i < kk; ++i)
+        sd[static_cast<std::size_t>(i)] =
+            std::sqrt(std::max(ws.hw[static_cast<std::size_t>(rows - 1 - i)], 0.0));
+    }
+    // Eigenvalues of the Gram carry absolute errors ~ eps s_1^2: the rank is resolved to
+    // sqrt(eps) s_1 (the trace bounds s_1^2).
+    rank_tol = std::sqrt(std::max(rows, cols) * std::numeric_limits<double>::epsilon() *
+                         std::max(lam_max, 0.0) * rows);
   }
-  std::vector<double> sd(static_cast<std::size_t>(kk));
-  for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = out.singular_values[i] = ws.s[static_cast<std::size_t>(i)];
+  int q = c.n_paths;
+  if (!svd && q > 0) {
+    // Only the q dominant eigenpairs.
+    int found = 0;
+    if (lapack::heevr('V', rows, ws.gram.data(), rows - q + 1, rows, &found, ws.hw.data(),
+                      ws.z.data(), ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(),
+                      ws.hiwork.data(), ws.hsz) != 0 || found != q) {
+      *out.status = kParamingLapack;
+      return;
+    }
+    for (int i = 0; i < q; ++i)
+      sd[static_cast<std::size_t>(i)] = std::sqrt(std::max(ws.hw[static_cast<std::size_t>(q - 1 - i)], 0.0));
+  }
+  for (int i = 0; i < kk; ++i) out.singular_values[i] = sd[static_cast<std::size_t>(i)];
   if (!(sd[0] > 0.0)) {
     *out.status = kParamingZero;
     return;
   }
-  const double rank_tol =
-      std::max(rows, cols) * static_cast<double>(std::numeric_limits<T>::epsilon()) * sd[0];
-  int rank = 0;
-  while (rank < kk && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
-  int q = c.n_paths;
   if (q == 0) {
+    while (rank < kk && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
     q = estimate_order(sd.data(), kk, static_cast<double>(cols), std::min(c.max_paths, kk - 1),
                        c.criterion);
     q = std::min(q, std::max(rank, 1));
+    if (!svd) {
+      int found = 0;
+      if (lapack::heevr('V', rows, ws.gram.data(), rows - q + 1, rows, &found, ws.hw.data(),
+                        ws.z.data(), ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(),
+                        ws.hiwork.data(), ws.hsz) != 0 || found != q) {
+        *out.status = kParamingLapack;
+        return;
+      }
+    }
+  } else {
+    while (rank < q && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
   }
   *out.n_paths = q;
   if (q > rank) {
@@ -265,23 +369,39 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     return;
   }
 
-  // W = X2 V_q (rows x q), V_q[j, i] = conj(vt[i + k j]).
-  std::fill(ws.w.begin(), ws.w.begin() + static_cast<std::ptrdiff_t>(rows) * q, cd(0.0));
-  for (int j = 0; j < cols; ++j) {
-    const std::complex<T>* col = ws.x2.data() + static_cast<std::size_t>(j) * rows;
+  // U_q (rows x q) and V_q (cols x q), column-major, descending singular values.
+  if (svd) {
     for (int i = 0; i < q; ++i) {
-      const cd v = std::conj(cd(ws.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
-      cd* wi = ws.w.data() + static_cast<std::size_t>(i) * rows;
-      for (int r = 0; r < rows; ++r) wi[r] += mul(cd(col[r]), v);
+      for (int r = 0; r < rows; ++r)
+        ws.uq[static_cast<std::size_t>(i) * rows + r] = cd(ws.u[static_cast<std::size_t>(i) * rows + r]);
+      for (int j = 0; j < cols; ++j)
+        ws.vq[static_cast<std::size_t>(i) * cols + j] =
+            std::conj(cd(ws.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
+    }
+  } else {
+    for (int i = 0; i < q; ++i) {
+      const cd* zi = ws.z.data() + static_cast<std::size_t>(q - 1 - i) * rows;  // ascending
+      std::copy(zi, zi + rows, ws.uq.begin() + static_cast<std::ptrdiff_t>(i) * rows);
+      const double inv = 1.0 / sd[static_cast<std::size_t>(i)];
+      for (int j = 0; j < cols; ++j) {  // V_q = X1^H U_q S_q^-1
+        const cd* col = ws.x1d.data() + static_cast<std::size_t>(j) * rows;
+        cd acc(0.0);
+        for (int r = 0; r < rows; ++r) acc += mulc(col[r], zi[r]);
+        ws.vq[static_cast<std::size_t>(i) * cols + j] = acc * inv;
+      }
     }
   }
+  if (svd)
+    times_v(ws.x2.data(), ws.vq.data(), rows, cols, q, ws.w.data());
+  else
+    times_v(ws.x2d.data(), ws.vq.data(), rows, cols, q, ws.w.data());
   // Psi = S_q^-1 U_q^H W, column-major q x q for geev.
   for (int a = 0; a < q; ++a)
     for (int b = 0; b < q; ++b) {
       cd acc(0.0);
-      const std::complex<T>* ua = ws.u.data() + static_cast<std::size_t>(a) * rows;
+      const cd* ua = ws.uq.data() + static_cast<std::size_t>(a) * rows;
       const cd* wb = ws.w.data() + static_cast<std::size_t>(b) * rows;
-      for (int r = 0; r < rows; ++r) acc += mulc(cd(ua[r]), wb[r]);
+      for (int r = 0; r < rows; ++r) acc += mulc(ua[r], wb[r]);
       ws.psi[static_cast<std::size_t>(a + q * b)] = acc / sd[static_cast<std::size_t>(a)];
     }
   if (lapack::geev(q, ws.psi.data(), ws.eig.data(), ws.eig_work.data(),
@@ -315,7 +435,7 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
       cd acc(0.0);
       for (int nn = 0; nn < n; ++nn)
         acc += mulc(cmat[static_cast<std::size_t>(nn * q + j)], cmat[static_cast<std::size_t>(nn * q + i)]);
-      ws.gram[static_cast<std::size_t>(i * q + j)] = std::conj(acc);  // conj(M)[i, j]
+      ws.cgram[static_cast<std::size_t>(i * q + j)] = std::conj(acc);  // conj(M)[i, j]
     }
   for (int row = 0; row < npair; ++row) {
     cd* g = ws.g.data() + static_cast<std::size_t>(row) * q;
@@ -326,7 +446,7 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
       for (int i = 0; i < q; ++i) g[i] += mul(hv, std::conj(cmat[static_cast<std::size_t>(nn * q + i)]));
     }
   }
-  if (!hpd_solve_rows(ws.gram, q, ws.g.data(), npair, 1e-12)) {
+  if (!hpd_solve_rows(ws.cgram, q, ws.g.data(), npair, 1e-12)) {
     *out.status = kParamingDelays;
     return;
   }
@@ -342,9 +462,31 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     double norm2 = 0.0;
     for (int row = 0; row < npair; ++row) norm2 += abs2(ws.g[static_cast<std::size_t>(row) * q + i]);
     const double norm = std::sqrt(norm2);
-    for (int row = 0; row < npair; ++row) ws.phases[static_cast<std::size_t>(row)] = std::arg(ws.g[static_cast<std::size_t>(row) * q + i]);
-    for (int a = 0; a < nt; ++a) unwrap(ws.phases.data() + a * nr, nr, 1);  // along Rx
-    for (int b = 0; b < nr; ++b) unwrap(ws.phases.data() + b, nt, nr);      // along Tx
+    const cd* gi = ws.g.data() + i;  // g[row * q + i]
+    auto gv = [&](int a, int b) { return gi[static_cast<std::size_t>(a * nr + b) * q]; };
+    double mu0_r = 0.0, mu0_t = 0.0, psi0 = 0.0;
+    if (c.phase_fit == 0) {
+      cd acc_r(0.0), acc_t(0.0), acc(0.0);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b) {
+          if (b + 1 < nr) acc_r += mulc(gv(a, b), gv(a, b + 1));
+          if (a + 1 < nt) acc_t += mulc(gv(a, b), gv(a + 1, b));
+        }
+      mu0_r = std::arg(acc_r);
+      mu0_t = std::arg(acc_t);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b) acc += mul(gv(a, b), std::polar(1.0, -(mu0_r * b + mu0_t * a)));
+      psi0 = std::arg(acc);
+      for (int a = 0; a < nt; ++a)
+        for (int b = 0; b < nr; ++b)
+          ws.phases[static_cast<std::size_t>(a * nr + b)] =
+              std::arg(mul(gv(a, b), std::polar(1.0, -(mu0_r * b + mu0_t * a + psi0))));
+    } else {
+      for (int row = 0; row < npair; ++row)
+        ws.phases[static_cast<std::size_t>(row)] = std::arg(ws.g[static_cast<std::size_t>(row) * q + i]);
+      for (int a = 0; a < nt; ++a) unwrap(ws.phases.data() + a * nr, nr, 1);  // along Rx
+      for (int b = 0; b < nr; ++b) unwrap(ws.phases.data() + b, nt, nr);      // along Tx
+    }
     double mean = 0.0, mu_r = 0.0, mu_t = 0.0;
     for (int a = 0; a < nt; ++a)
       for (int b = 0; b < nr; ++b) {
@@ -356,7 +498,9 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     mean /= npair;
     mu_r /= sr;
     mu_t /= st;
-    const double psi = mean - mu_r * cr_mean - mu_t * ct_mean;
+    const double psi = psi0 + mean - mu_r * cr_mean - mu_t * ct_mean;
+    mu_r += mu0_r;
+    mu_t += mu0_t;
     mu_r -= 2.0 * kPi * std::ceil((mu_r - kPi) / (2.0 * kPi));  // principal value (-pi, pi]
     mu_t -= 2.0 * kPi * std::ceil((mu_t - kPi) / (2.0 * kPi));
     const double sin_r = std::clamp(-mu_r / (2.0 * kPi * c.spacing_rx), -1.0, 1.0);

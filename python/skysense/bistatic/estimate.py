@@ -17,7 +17,8 @@ class Estimate:
     """Path parameters estimated from one CSI or a batch (leading axes = batch axes).
 
     Paths are sorted by ToA (PARAMING, grid methods) or by AoA (Root-MUSIC-2D). Entries past a
-    CSI's ``n_paths`` are NaN; so are quantities a method does not estimate.
+    CSI's ``n_paths`` are NaN; so are quantities a method does not estimate. Real fields are
+    float64 and ``gain`` complex128, except for PARAMING on complex64 CSI (float32/complex64).
 
     Attributes
     ----------

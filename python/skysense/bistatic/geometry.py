@@ -19,10 +19,13 @@ from skysense.bistatic.scenario import SPEED_OF_LIGHT, Paths, Scenario
 __all__ = ["random_paths"]
 
 _GAIN_MODELS = ("unit", "radar")
-#: LoS AoD and AoA of the JSTSP code [rad], and the default field of view [rad].
-LOS_AOD_RAD = math.radians(50.0)
-LOS_AOA_RAD = math.radians(60.0)
-MAX_ANGLE_RAD = math.radians(80.0)
+#: Default LoS AoD and AoA [rad]: both arrays nearly face each other, so the bistatic window
+#: spreads the targets over the +-60 degree sectors (with the JSTSP code's 50 / 60 degrees
+#: most targets would sit near the BS endfire).
+LOS_AOD_RAD = math.radians(10.0)
+LOS_AOA_RAD = math.radians(-10.0)
+#: Default field of view of both ULAs [rad].
+MAX_ANGLE_RAD = math.radians(60.0)
 #: Candidate draws per target before giving up.
 _MAX_DRAWS = 100_000
 
@@ -62,7 +65,7 @@ def random_paths(
     baseline_m : float
         BS-radar distance [m].
     los_aod_rad, los_aoa_rad : float
-        LoS AoD at the BS and AoA at the radar [rad] (50 and 60 degrees, the JSTSP code).
+        LoS AoD at the BS and AoA at the radar [rad] (10 and -10 degrees).
     max_angle_rad : float
         Targets keep |AoA|, |AoD| <= this [rad] (field of view of both ULAs).
     min_range_m : float

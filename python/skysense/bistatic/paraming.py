@@ -12,6 +12,8 @@ from skysense.bistatic.scenario import Scenario
 __all__ = ["default_subarrays", "hankel_shape", "paraming"]
 
 _CRITERIA = {"mdl": 0, "aic": 1}
+_PHASE_FITS = {"demodulate": 0, "unwrap": 1}
+_METHODS = {"gram": 0, "svd": 1}
 #: Default cap of an estimated model order.
 DEFAULT_MAX_PATHS = 8
 #: CORDIC iterations for the eigenvalue phases: 2^-47 rad, below the double rounding of tau df.
@@ -65,6 +67,8 @@ def paraming(
     max_paths=None,
     cordic_iterations=DEFAULT_CORDIC_ITERATIONS,
     min_delay_s=None,
+    phase_fit="demodulate",
+    method="gram",
     check_finite=True,
     workers=None,
 ) -> Estimate:
@@ -95,6 +99,20 @@ def paraming(
         ToAs are unambiguous modulo 1/df and reported in ``[min_delay_s, min_delay_s + 1/df)``
         [s]; default ``-1/(8 df)``, so a LoS path at 0 and small negative timing offsets stay
         near 0.
+    phase_fit : {"demodulate", "unwrap"}
+        How the phases of eq. (41) are made continuous before the LS plane fit.
+        ``"unwrap"``: the 2-D unwrap (along Rx in each Tx block, then along Tx).
+        ``"demodulate"``: remove the lag-1 slopes ``arg sum b[k+1] conj(b[k])`` per axis and
+        the mean phase first, then fit the (small) residual phases: the same fit where the
+        unwrap is right, and robust near endfire, where a per-element step close to pi makes
+        any unwrap fail at moderate SNR.
+    method : {"gram", "svd"}
+        How the q dominant singular triplets of X1 are found. ``"svd"``: the full thin SVD
+        (LAPACK gesdd) in the input precision, the reference. ``"gram"``: the q largest
+        eigenpairs (zheevr) of ``X1 X1^H`` formed in double (zherk), with
+        ``V_q = X1^H U_q S_q^-1``; about 10x fewer flops at the default size. Its singular
+        values are resolved down to about ``1e-8 s_1`` only, and with an integer ``n_paths``
+        only the first ``n_paths`` are computed (the rest of ``singular_values`` is NaN).
     check_finite : bool
         Reject NaN/Inf CSI (recommended: NaN would propagate into LAPACK).
     workers : int, optional
@@ -104,7 +122,7 @@ def paraming(
     -------
     Estimate
         float64/complex128 fields for complex128 input, float32/complex64 for complex64
-        (whose SVD runs in single precision). ``singular_values`` has shape ``(..., min(L, P))``.
+        (whose SVD runs in single precision with ``method="svd"``). ``singular_values`` has shape ``(..., min(L, P))``.
 
     Raises
     ------
@@ -115,7 +133,7 @@ def paraming(
     Notes
     -----
     With the three-level Hankel matrix X (eqs. 26-28) and its column sets J1, J2 = J1 + Kr
-    (one subcarrier later), :math:`X_1 = U \\Sigma V^H` (LAPACK gesdd) and
+    (one subcarrier later), :math:`X_1 = U \\Sigma V^H` (see ``method``) and
 
     .. math::
 
@@ -123,9 +141,9 @@ def paraming(
         \\quad \\hat G = \\hat H (\\hat C^T)^{\\dagger},
 
     the ToAs from the eigenvalue phases (CORDIC), ``|gamma_i| = ||g_i|| / sqrt(Nt Nr)``, and
-    AoA/AoD/phase from a LS plane fit to the 2-D unwrapped phases of ``g_i`` on
-    ``[nr, nt, 1]`` (eq. 41; unwrapped along Rx, then Tx: the stacked 1-D unwrap of the
-    authors' code fails in 234/500 draws). Paths are sorted by ToA.
+    AoA/AoD/phase from a LS plane fit to the continuous phases of ``g_i`` on
+    ``[nr, nt, 1]`` (eq. 41; the stacked 1-D unwrap of the authors' code fails in 234/500
+    noise-free draws, either ``phase_fit`` here in none). Paths are sorted by ToA.
 
     References
     ----------
@@ -163,6 +181,10 @@ def paraming(
     iterations = check_count(cordic_iterations, "cordic_iterations")
     if iterations > 64:
         raise ValueError(f"cordic_iterations must be <= 64, got {iterations}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {tuple(_METHODS)}, got {method!r}")
+    if phase_fit not in _PHASE_FITS:
+        raise ValueError(f"phase_fit must be one of {tuple(_PHASE_FITS)}, got {phase_fit!r}")
     if min_delay_s is None:
         min_delay = _DEFAULT_MIN_DELAY
     else:
@@ -192,6 +214,8 @@ def paraming(
         scenario.spacing_rx,
         iterations,
         min_delay,
+        _PHASE_FITS[phase_fit],
+        _METHODS[method],
         toa,
         aoa,
         aod,

@@ -13,6 +13,7 @@ from skysense.bistatic.scenario import Paths, Scenario
 __all__ = ["Measurement", "noise_variance", "qam_symbols", "simulate"]
 
 _FLUCTUATIONS = ("none", "swerling1")
+_PILOTS = ("qam", "orthogonal")
 #: Pilot constellation order (unit-power square QAM, the JSTSP code's 1024-QAM).
 QAM_ORDER = 1024
 
@@ -30,11 +31,14 @@ class Measurement:
         Realised path gains (after the Swerling-I draw), at sub-frame 0, symbol 0.
     noise_var : float
         Per-antenna noise variance sigma^2 of the received samples.
+    pilots : ndarray, shape (n_subframes, n_subcarriers, n_tx, n_symbols), complex128
+        The pilot matrices S_n^(s) (for :func:`~skysense.bistatic.crb` with the actual pilots).
     """
 
     csi: np.ndarray
     gain: np.ndarray
     noise_var: float
+    pilots: np.ndarray
 
 
 def qam_symbols(rng, shape, order=QAM_ORDER) -> np.ndarray:
@@ -62,11 +66,12 @@ def simulate(
     scenario: Scenario,
     paths: Paths,
     snr_db,
-    seed,
+    rng,
     n_subframes=1,
     timing_offset_s=0.0,
     *,
     fluctuation="none",
+    pilots="qam",
     dtype=np.complex128,
 ) -> Measurement:
     """Pilot transmission and LS channel estimation over ``n_subframes`` sub-frames.
@@ -79,8 +84,8 @@ def simulate(
         Path parameters; their Doppler rotates the gains across OFDM symbols.
     snr_db : float
         Per-receive-antenna SNR [dB] (see :func:`noise_variance`).
-    seed : int or numpy.random.Generator
-        Random source of the pilots, the noise and the gain fluctuation.
+    rng : int or numpy.random.Generator
+        Random source (or seed) of the pilots, the noise and the gain fluctuation.
     n_subframes : int
         Sub-frames S of K symbols each (Doppler estimation needs S >= 2).
     timing_offset_s : float
@@ -88,6 +93,12 @@ def simulate(
     fluctuation : {"none", "swerling1"}
         ``"swerling1"`` multiplies each gain by an independent CN(0, 1) draw, constant over
         the CPI (Swerling I); ``"none"`` keeps ``paths.gain``.
+    pilots : {"qam", "orthogonal"}
+        ``"qam"``: i.i.d. unit-power 1024-QAM per (n, k, Tx antenna) (the JSTSP code); the LS
+        noise is then coloured, ``sigma^2 (S S^H)^-1`` per row, on average
+        ``sigma^2 / (K - Nt)`` per entry. ``"orthogonal"``: unit-modulus rows of a K-point DFT
+        with a random phase per (n, Tx antenna), ``S S^H = K I``: white LS noise
+        ``sigma^2 / K``.
     dtype : complex64 or complex128
         dtype of ``csi``.
 
@@ -105,13 +116,15 @@ def simulate(
         c_n(\\tau + \\epsilon)) A_t^T s_{n,k} + w_{n,k}, \\qquad
         \\hat H_n^{(s)} = Y_n^{(s)} S_n^{(s)H} (S_n^{(s)} S_n^{(s)H})^{-1},
 
-    with i.i.d. unit-power 1024-QAM pilots per (n, k, Tx antenna) and ``w ~ CN(0, sigma^2 I)``.
+    and ``w ~ CN(0, sigma^2 I)``.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     snr_db = check_finite_scalar(snr_db, "snr_db")
     n_sub = check_count(n_subframes, "n_subframes")
     eps = check_finite_scalar(timing_offset_s, "timing_offset_s")
     dtype = complex_dtype(dtype)
+    if pilots not in _PILOTS:
+        raise ValueError(f"pilots must be one of {_PILOTS}, got {pilots!r}")
     if fluctuation not in _FLUCTUATIONS:
         raise ValueError(f"fluctuation must be one of {_FLUCTUATIONS}, got {fluctuation!r}")
     if not isinstance(paths, Paths):
@@ -131,7 +144,11 @@ def simulate(
     c = scenario.delay_response(paths.delay_s + eps)
     t = (np.arange(n_sub)[:, None] * k + np.arange(k)[None, :]) * scenario.symbol_s
     rot = np.exp(2j * np.pi * np.mod(t[..., None] * paths.doppler_hz, 1.0))  # (S, K, q)
-    pilots = qam_symbols(rng, (n_sub, n, nt, k))  # S_n^(s): (S, N, Nt, K)
+    if pilots == "qam":
+        pilots = qam_symbols(rng, (n_sub, n, nt, k))  # S_n^(s): (S, N, Nt, K)
+    else:
+        dft = np.exp(-2j * np.pi * np.outer(np.arange(nt), np.arange(k)) / k)
+        pilots = np.exp(2j * np.pi * rng.uniform(size=(n_sub, n, nt, 1))) * dft
     proj = np.einsum("ti,sntk->snik", at, pilots)
     y = np.einsum("ri,i,ski,ni,snik->snrk", ar, gain, rot, c, proj)
     y += np.sqrt(noise_var / 2.0) * (
@@ -142,4 +159,4 @@ def simulate(
     # H S S^H = Y S^H  <=>  (S S^H)^T H^T = (Y S^H)^T
     h_t = np.linalg.solve(gram.swapaxes(-1, -2), (y @ ph).swapaxes(-1, -2))  # (S, N, Nt, Nr)
     csi = np.ascontiguousarray(h_t.transpose(0, 2, 3, 1), dtype=dtype)
-    return Measurement(csi=csi, gain=gain, noise_var=noise_var)
+    return Measurement(csi=csi, gain=gain, noise_var=noise_var, pilots=pilots)

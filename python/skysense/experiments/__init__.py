@@ -10,11 +10,19 @@
 ``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
-``EXPERIMENTS``             the three experiment classes (each has a ``name``)
+``BistaticAccuracy``        ``bistatic-accuracy``: ToA/AoA/AoD error vs SNR, baselines, CRB
+``BistaticSeparation``      ``bistatic-separation``: Fig. 8, two targets within the HPBW
+``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
+``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
+``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
 """
 
+from skysense.experiments.bistatic_accuracy import BistaticAccuracy
+from skysense.experiments.bistatic_doppler import BistaticDoppler, BistaticLatency
+from skysense.experiments.bistatic_resolution import BistaticSeparation, BistaticTimingOffset
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.runner import (
@@ -28,7 +36,16 @@ from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, Imagi
 from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (ImagingTable2, ImagingPsf, ImagingTradeoff)
+EXPERIMENTS = (
+    ImagingTable2,
+    ImagingPsf,
+    ImagingTradeoff,
+    BistaticAccuracy,
+    BistaticSeparation,
+    BistaticTimingOffset,
+    BistaticDoppler,
+    BistaticLatency,
+)
 
 __all__ = [
     "EXPERIMENTS",
@@ -36,6 +53,11 @@ __all__ = [
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
+    "BistaticAccuracy",
+    "BistaticDoppler",
+    "BistaticLatency",
+    "BistaticSeparation",
+    "BistaticTimingOffset",
     "Experiment",
     "ExperimentResult",
     "ImagingPsf",

@@ -1,0 +1,116 @@
+"""Bistatic estimation: PARAMING (C++) against one LAPACK SVD of its Hankel matrix, against the
+grid baselines at 1-degree grids, batched throughput, and CORDIC against ``numpy.angle``.
+
+Everything single-threaded except the batched group (``workers=None``): NumPy's BLAS is pinned
+to one thread with threadpoolctl so the SVD reference and the kernel use the same resources.
+"""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from skysense import bistatic as bs
+from skysense import cordic
+from skysense.bistatic.grid import hankel_matrix
+
+N_BATCH = 16
+
+
+@pytest.fixture(scope="module")
+def setup():
+    sc = bs.Scenario()
+    rng = np.random.default_rng(20260105)
+    paths = bs.random_paths(sc, rng)
+    csi = np.stack([bs.simulate(sc, paths, 20.0, rng).csi[0] for _ in range(N_BATCH)])
+    mt, mr, m = bs.default_subarrays(sc)
+    x = hankel_matrix(csi[0], (mt, mr, m))
+    kr, kn = sc.n_rx - mr + 1, sc.n_subcarriers - m + 1
+    keep = (np.arange(x.shape[1]) // kr) % kn != kn - 1  # J1: drop the last subcarrier block
+    return {"sc": sc, "paths": paths, "csi": csi, "x1": np.ascontiguousarray(x[:, keep])}
+
+
+@pytest.fixture(autouse=True)
+def _single_blas():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.mark.parametrize("impl", ["LAPACK SVD of X1", "paraming gram", "paraming svd"])
+def test_paraming_vs_svd(benchmark, ratios, setup, impl):
+    sc, csi, x1 = setup["sc"], setup["csi"][0], setup["x1"]
+    assert x1.shape == bs.hankel_shape(sc)
+    fn = {
+        "LAPACK SVD of X1": lambda: np.linalg.svd(x1, full_matrices=False),
+        "paraming gram": lambda: bs.paraming(csi, 4, scenario=sc, workers=1),
+        "paraming svd": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="svd"),
+    }[impl]
+    benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
+    ref = None if impl.startswith("LAPACK") else "LAPACK SVD of X1"
+    ratios.record(
+        benchmark,
+        "PARAMING per CSI, 640x960 X1, c128",
+        impl,
+        reference=ref,
+        target=1.5 if ref else None,
+        note="numpy.linalg.svd(X1), thin, 1 thread" if ref is None else "whole pipeline",
+    )
+
+
+@pytest.mark.parametrize("impl", ["dml", "music", "bartlett", "paraming"])
+def test_paraming_vs_grid_methods(benchmark, ratios, setup, impl):
+    sc, csi = setup["sc"], setup["csi"][0]
+    grid = bs.Grid.uniform(sc)  # 1 degree, 1/(4 N df) up to T_cp: 181 x 181 x 65 voxels
+    fn = {
+        "dml": lambda: bs.dml(csi, 4, scenario=sc, grid=grid),
+        "music": lambda: bs.music(csi, 4, scenario=sc, grid=grid),
+        "bartlett": lambda: bs.bartlett(csi, 4, scenario=sc, grid=grid),
+        "paraming": lambda: bs.paraming(csi, 4, scenario=sc, workers=1),
+    }[impl]
+    benchmark.pedantic(fn, rounds=3, warmup_rounds=0)
+    ratios.record(
+        benchmark,
+        "PARAMING vs grid methods (1 deg grid)",
+        impl,
+        reference=None if impl == "dml" else "dml",
+        target=0.01 if impl == "paraming" else None,
+        note="separable-correlation DML, 2 AP sweeps" if impl == "dml" else "",
+    )
+
+
+@pytest.mark.parametrize("impl", ["loop of single calls", "one batched call"])
+def test_paraming_batch(benchmark, ratios, setup, impl):
+    sc, csi = setup["sc"], setup["csi"]
+
+    def loop():
+        return [bs.paraming(h, 4, scenario=sc, workers=1) for h in csi]
+
+    fn = loop if impl.startswith("loop") else lambda: bs.paraming(csi, 4, scenario=sc, workers=None)
+    benchmark.pedantic(fn, rounds=3, warmup_rounds=0)
+    ratios.record(
+        benchmark,
+        f"PARAMING batch of {N_BATCH} CSIs",
+        impl,
+        reference=None if impl.startswith("loop") else "loop of single calls",
+        note="workers=None: every CPU" if not impl.startswith("loop") else "",
+    )
+
+
+@pytest.mark.parametrize("impl", ["numpy.angle", "cordic float64", "cordic fixed (32, 28)"])
+def test_cordic_throughput(benchmark, ratios, impl):
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal(1 << 20) + 1j * rng.standard_normal(1 << 20)
+    fn = {
+        "numpy.angle": lambda: np.angle(z),
+        "cordic float64": lambda: cordic.phase(z),
+        "cordic fixed (32, 28)": lambda: cordic.phase(z, iterations=28, fixed_point=(32, 28)),
+    }[impl]
+    out = benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
+    tol = 1e-14 if impl == "cordic float64" else 2e-7
+    np.testing.assert_allclose(out, np.angle(z), rtol=0, atol=tol if impl != "numpy.angle" else 0)
+    ratios.record(
+        benchmark,
+        "phase of 2^20 complex128",
+        impl,
+        reference=None if impl == "numpy.angle" else "numpy.angle",
+        note="54 iterations" if impl == "cordic float64" else "",
+    )

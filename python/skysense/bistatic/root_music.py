@@ -1,0 +1,106 @@
+"""Root-MUSIC-2D: AoA and AoD by polynomial rooting (no grid), ToA and gains not estimated."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skysense._validation import check_count
+from skysense.bistatic.estimate import Estimate, as_csi
+from skysense.bistatic.scenario import Scenario
+
+__all__ = ["root_music_2d"]
+
+#: Folded roots closer than this are one root (a pair, or a split double root).
+_DUPLICATE = 1e-6
+
+
+def _noise_projector(snapshots, q):
+    """E_n E_n^H of the sample covariance of the columns of ``snapshots``."""
+    r = snapshots @ snapshots.conj().T / snapshots.shape[1]
+    _, vec = np.linalg.eigh(r)
+    en = vec[:, : r.shape[0] - q]
+    return en @ en.conj().T
+
+
+def _roots(c, n_roots):
+    """``n_roots`` roots of ``w^(n-1) sum_m tr_m(c) w^m`` (root-MUSIC) nearest the unit circle.
+
+    Roots come in pairs (w, 1/conj(w)); each is folded into the unit disk and the pair's two
+    copies (and the split copies of a double root on the circle) are kept once.
+    """
+    n = c.shape[0]
+    coef = np.array([np.trace(c, offset=k) for k in range(n - 1, -n, -1)])
+    roots = np.roots(coef)
+    roots = roots[roots != 0]
+    folded = np.where(np.abs(roots) <= 1.0, roots, 1.0 / np.conj(roots))
+    chosen: list[complex] = []
+    for w in folded[np.argsort(-np.abs(folded), kind="stable")]:
+        if all(abs(w - v) > _DUPLICATE for v in chosen):
+            chosen.append(w)
+        if len(chosen) == n_roots:
+            break
+    return np.asarray(chosen)
+
+
+def _angle(w, spacing):
+    return np.arcsin(np.clip(-np.angle(w) / (2 * np.pi * spacing), -1.0, 1.0))
+
+
+def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate:
+    """Root-MUSIC-2D estimate of the AoA/AoD pairs; subcarriers are the snapshots.
+
+    Parameters
+    ----------
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+        CSI, leading axes a batch.
+    n_paths : int
+        Paths q, ``q <= n_rx - 1``.
+    scenario : Scenario, optional
+        Default ``Scenario()``.
+    check_finite : bool
+        Reject NaN/Inf.
+
+    Returns
+    -------
+    Estimate
+        AoA and AoD sorted by AoA; ``toa`` and ``gain`` are NaN (not estimated).
+
+    Notes
+    -----
+    Two 1-D rootings (a sequential form of 2-D root-MUSIC): (1) the AoAs from the noise
+    subspace of the Rx covariance (snapshots: every Tx element and subcarrier), rooting
+    :math:`a_r(w)^H E E^H a_r(w)`, a polynomial in :math:`w = e^{-j 2\\pi d_r \\sin\\theta}`;
+    (2) for each AoA, the AoD from the joint covariance over (Tx, Rx) with the subcarriers as
+    snapshots: with :math:`C = E_n E_n^H`, root
+    :math:`\\sum_{k,l} \\bar z^k z^l\\, a_r^H C_{kl} a_r` in :math:`z = e^{-j2\\pi d_t \\sin\\phi}`.
+    Delays must differ for the subcarrier snapshots to decorrelate the paths.
+    """
+    scenario = Scenario() if scenario is None else scenario
+    arr = as_csi(csi, scenario, check_finite=check_finite)
+    nt, nr, n = scenario.csi_shape
+    q = check_count(n_paths, "n_paths")
+    if q > nr - 1:
+        raise ValueError(f"n_paths = {q} exceeds n_rx - 1 = {nr - 1}")
+    lead = arr.shape[:-3]
+    flat = arr.reshape((-1, nt, nr, n)).astype(np.complex128, copy=False)
+    aoa = np.full((flat.shape[0], q), np.nan)
+    aod = np.full((flat.shape[0], q), np.nan)
+    for b, h in enumerate(flat):
+        c_r = _noise_projector(h.transpose(1, 0, 2).reshape(nr, nt * n), q)
+        theta = np.sort(_angle(_roots(c_r, q), scenario.spacing_rx))
+        c_full = _noise_projector(h.reshape(nt * nr, n), q).reshape(nt, nr, nt, nr)
+        for i, th in enumerate(theta):
+            a_r = scenario.steering_rx([th])[:, 0]
+            d = np.einsum("r,krls,s->kl", a_r.conj(), c_full, a_r)
+            w = _roots(d, 1)
+            if w.size:
+                aod[b, i] = _angle(w[0], scenario.spacing_tx)
+        aoa[b, : theta.size] = theta
+    nan = np.full((*lead, q), np.nan)
+    return Estimate(
+        toa=nan.copy(),
+        aoa=aoa.reshape((*lead, q)),
+        aod=aod.reshape((*lead, q)),
+        gain=np.full((*lead, q), np.nan + 0j),
+        n_paths=np.full(lead, q, np.int64),
+    )

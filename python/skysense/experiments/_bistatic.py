@@ -1,0 +1,90 @@
+"""Shared pieces of the bistatic experiments: estimator table, path matching, line figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from skysense import bistatic as bs
+
+#: Estimators by name: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
+METHODS = {
+    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc, workers=1),
+    "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
+    "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
+    "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
+    "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
+}
+
+
+def check_methods(methods) -> tuple[str, ...]:
+    """Validate a tuple of estimator names."""
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("methods must be non-empty")
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"methods must be drawn from {tuple(METHODS)}, got {m!r}")
+    return methods
+
+
+def make_grid(scenario, angle_step_deg, delay_step_fraction):
+    """``Grid.uniform`` with steps in degrees and in fractions of 1/(N df)."""
+    return bs.Grid.uniform(
+        scenario,
+        angle_step_rad=math.radians(angle_step_deg),
+        delay_step_s=delay_step_fraction * scenario.delay_resolution_s,
+    )
+
+
+def matched_errors(est: bs.Estimate, paths: bs.Paths, scenario) -> dict:
+    """Per true path: signed errors of AoA, AoD [rad] and ToA [1/(N df)] after an
+    optimal assignment (Hungarian, on normalised angle and delay differences); NaN where the
+    method does not estimate the quantity or returned fewer paths."""
+    from scipy.optimize import linear_sum_assignment
+
+    q = paths.n_paths
+    res = scenario.delay_resolution_s
+    d_aoa = est.aoa[None, :] - paths.aoa_rad[:, None]
+    d_aod = est.aod[None, :] - paths.aod_rad[:, None]
+    d_toa = (est.toa[None, :] - paths.delay_s[:, None]) / res
+    cost = d_aoa**2 + d_aod**2
+    if np.any(np.isfinite(est.toa)):
+        cost = cost + (d_toa / scenario.n_subcarriers) ** 2
+    cost = np.where(np.isfinite(cost), cost, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    out = {k: np.full(q, np.nan) for k in ("aoa", "aod", "toa")}
+    out["aoa"][rows] = d_aoa[rows, cols]
+    out["aod"][rows] = d_aod[rows, cols]
+    out["toa"][rows] = d_toa[rows, cols]
+    return out
+
+
+def nanmean(x) -> float | None:
+    """Mean over finite entries (None when there are none, for JSON)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
+def plot_lines(panels, path, title=""):
+    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``."""
+    from skysense.experiments.figures import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (xlabel, ylabel, log, lines) in zip(axes[0], panels, strict=True):
+        for label, (x, y) in lines.items():
+            y = [np.nan if v is None else v for v in y]
+            style = "k--" if label.lower().startswith("crb") else "o-"
+            ax.plot(x, y, style, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

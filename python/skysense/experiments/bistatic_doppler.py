@@ -1,0 +1,185 @@
+"""Bistatic Doppler MAE vs SNR (Fig. 9) and per-method latency (Table II)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from skysense import bistatic as bs
+from skysense.experiments._bistatic import METHODS, check_methods, make_grid, plot_lines
+from skysense.experiments.runner import Experiment
+
+__all__ = ["BistaticDoppler", "BistaticLatency"]
+
+
+@dataclass(frozen=True)
+class BistaticDoppler(Experiment):
+    """Mean absolute error of the PARAMING Doppler estimate (eq. 43) vs SNR (Fig. 9).
+
+    Parameters
+    ----------
+    snrs_db : tuple of float
+        Per-antenna SNRs [dB].
+    n_subframes : int
+        Sub-frames S of K symbols (Doppler sampling period K T_s).
+    max_speed_mps : float
+        Target speeds uniform in [0, max_speed_mps] [m/s] (f_D up to 2 v / lambda).
+    n_targets, pilots, chunk_size
+        As for ``bistatic-accuracy``.
+
+    Notes
+    -----
+    Gains rotate per OFDM symbol inside each sub-frame (the LS estimate averages that), and
+    PARAMING runs per sub-frame; the unwrapped per-path phases are fit by a line in time.
+    MAE over all paths (the LoS path has f_D = 0) [Hz].
+    """
+
+    name: ClassVar[str] = "bistatic-doppler"
+    default_trials: ClassVar[int] = 20
+
+    snrs_db: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0)
+    n_subframes: int = 10
+    max_speed_mps: float = 30.0
+    n_targets: int = 3
+    pilots: str = "orthogonal"
+    chunk_size: int = 5
+
+    def __post_init__(self):
+        object.__setattr__(self, "snrs_db", tuple(float(s) for s in self.snrs_db))
+        if not self.snrs_db or self.n_subframes < 2:
+            raise ValueError("snrs_db must be non-empty and n_subframes >= 2")
+
+    def cells(self):
+        return self.snrs_db
+
+    def setup(self, cell):
+        return bs.Scenario()
+
+    def run_chunk(self, cell, state, n_trials, rng):
+        sc = state
+        q = self.n_targets + 1
+        abs_err = np.empty((n_trials, q))
+        for t in range(n_trials):
+            paths = bs.random_paths(
+                sc, rng, n_targets=self.n_targets, max_speed_mps=self.max_speed_mps
+            )
+            meas = bs.simulate(
+                sc, paths, cell, rng, n_subframes=self.n_subframes, pilots=self.pilots
+            )
+            est = bs.paraming(meas.csi, q, scenario=sc, subframes=True, workers=1)
+            abs_err[t] = np.abs(est.doppler - paths.doppler_hz)  # both sorted by ToA
+        return {"abs_err_hz": abs_err}
+
+    def summarize(self, cell, trials):
+        err = trials["abs_err_hz"]
+        return {
+            "mae_hz": float(err.mean()),
+            "median_abs_err_hz": float(np.median(err)),
+            "n_trials": int(err.shape[0]),
+        }
+
+    def report(self, summaries):
+        return {f"{s:g}": summaries[s] for s in self.snrs_db}
+
+    def table(self, results) -> str:
+        lines = [f"{'SNR':>5} | {'MAE [Hz]':>10} {'median':>10}"]
+        for snr, r in results.items():
+            lines.append(f"{snr:>5} | {r['mae_hz']:10.2f} {r['median_abs_err_hz']:10.2f}")
+        return "\n".join(lines)
+
+    def plot(self, results, path):
+        """Doppler MAE vs SNR."""
+        x = [float(s) for s in results]
+        lines = {"PARAMING": (x, [results[s]["mae_hz"] for s in results])}
+        return plot_lines([("SNR [dB]", "Doppler MAE [Hz]", True, lines)], path, "bistatic-doppler")
+
+
+@dataclass(frozen=True)
+class BistaticLatency(Experiment):
+    """Median wall time per CSI of each estimator (Table II), single-threaded.
+
+    Parameters
+    ----------
+    methods : tuple of str
+        Estimators (see ``bistatic-accuracy``).
+    snr_db : float
+        SNR of the timed CSIs [dB].
+    angle_step_deg, delay_step_fraction : float
+        Grid of the grid methods.
+    chunk_size : int
+        Trials per task.
+
+    Notes
+    -----
+    Each trial times one call on a fresh CSI (LoS + 3 targets, q = 4) with
+    ``time.perf_counter``; the runner pins every thread pool to one thread.
+    """
+
+    name: ClassVar[str] = "bistatic-latency"
+    default_trials: ClassVar[int] = 10
+
+    methods: tuple[str, ...] = ("paraming", "root_music_2d", "bartlett", "music", "dml")
+    snr_db: float = 20.0
+    angle_step_deg: float = 1.0
+    delay_step_fraction: float = 0.25
+    chunk_size: int = 5
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", check_methods(self.methods))
+
+    def cells(self):
+        return self.methods
+
+    def setup_key(self, cell):
+        return "grid"
+
+    def setup(self, cell):
+        sc = bs.Scenario()
+        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
+
+    def run_chunk(self, cell, state, n_trials, rng):
+        sc, grid = state
+        seconds = np.empty(n_trials)
+        for t in range(n_trials):
+            paths = bs.random_paths(sc, rng)
+            csi = bs.simulate(sc, paths, self.snr_db, rng).csi[0]
+            start = time.perf_counter()
+            METHODS[cell](csi, paths.n_paths, sc, grid)
+            seconds[t] = time.perf_counter() - start
+        return {"seconds": seconds}
+
+    def summarize(self, cell, trials):
+        s = trials["seconds"]
+        return {"median_ms": float(1e3 * np.median(s)), "n_trials": int(s.size)}
+
+    def report(self, summaries):
+        results = {m: summaries[m] for m in self.methods}
+        base = results.get("paraming", {}).get("median_ms")
+        if base:
+            for r in results.values():
+                r["vs_paraming"] = r["median_ms"] / base
+        return results
+
+    def table(self, results) -> str:
+        lines = [f"{'method':>14} | {'median ms':>10} {'x PARAMING':>10}"]
+        for m, r in results.items():
+            lines.append(
+                f"{m:>14} | {r['median_ms']:10.1f} {r.get('vs_paraming', float('nan')):10.1f}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, results, path):
+        """Bar chart of the median latency per method (log scale)."""
+        from skysense.experiments.figures import _pyplot, _save
+
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        names = list(results)
+        ax.bar(names, [results[m]["median_ms"] for m in names])
+        ax.set_yscale("log")
+        ax.set_ylabel("median latency per CSI [ms]")
+        ax.set_title("bistatic-latency")
+        return _save(fig, path)

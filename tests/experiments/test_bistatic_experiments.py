@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+
+from skysense.cli import main
+from skysense.experiments import (
+    EXPERIMENTS,
+    BistaticAccuracy,
+    BistaticDoppler,
+    BistaticLatency,
+    BistaticSeparation,
+    BistaticTimingOffset,
+    run_trials,
+)
+
+COARSE = {"angle_step_deg": 6.0, "delay_step_fraction": 1.0}
+
+
+def test_registered():
+    names = {cls.name for cls in EXPERIMENTS}
+    assert {
+        "bistatic-accuracy",
+        "bistatic-separation",
+        "bistatic-timing-offset",
+        "bistatic-doppler",
+        "bistatic-latency",
+    } <= names
+
+
+def test_accuracy_tiny_run(tmp_path):
+    exp = BistaticAccuracy(
+        snrs_db=(30.0,), methods=("paraming", "root_music_2d", "dml"), chunk_size=2, **COARSE
+    )
+    res = run_trials(exp, 2, seed=3)
+    doc = json.loads(json.dumps(res.to_json()))
+    cell = doc["results"]["30"]
+    assert cell["n_trials"] == 2
+    assert cell["root_music_2d"]["rmse_toa"] is None  # no ToA from Root-MUSIC-2D
+    # PARAMING is near the bound at 30 dB (orthogonal pilots); a 6-degree grid is not
+    assert abs(cell["paraming"]["gap_db"]["mse_aoa"]) < 6.0
+    assert cell["dml"]["mse_aoa"] > 10 * cell["crb"]["mse_aoa"]
+    assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
+    assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
+    # same seed, same numbers
+    again = run_trials(exp, 2, seed=3)
+    np.testing.assert_array_equal(
+        res.trials[30.0]["paraming_aoa"], again.trials[30.0]["paraming_aoa"]
+    )
+
+
+def test_separation_and_timing_offset(tmp_path):
+    sep = run_trials(
+        BistaticSeparation(fractions=(1.0,), methods=("paraming",), chunk_size=2), 2, seed=1
+    )
+    assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
+    off = BistaticTimingOffset(offsets=(0.0, 2.0), chunk_size=2)
+    res = run_trials(off, 2, seed=1)
+    assert res.results["2"]["paraming"]["toa_bias"] == pytest.approx(2.0, abs=0.05)
+    assert res.results["0"]["paraming"]["toa_bias"] == pytest.approx(0.0, abs=0.05)
+    assert res.results["2"]["paraming"]["mse_aoa"] < 1e-4
+    assert off.plot(res.results, tmp_path / "off.png").stat().st_size > 0
+
+
+def test_doppler_and_latency(tmp_path):
+    dop = run_trials(BistaticDoppler(snrs_db=(30.0,), n_subframes=10, chunk_size=1), 2, seed=2)
+    # |f_D| up to 6 kHz; the per-symbol rotation inside a sub-frame leaves a small bias
+    assert dop.results["30"]["median_abs_err_hz"] < 50.0
+    lat = BistaticLatency(methods=("paraming", "root_music_2d"), chunk_size=1, **COARSE)
+    res = run_trials(lat, 1, seed=2)
+    assert res.results["paraming"]["vs_paraming"] == 1.0
+    assert lat.plot(res.results, tmp_path / "lat.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "match"),
+    [
+        (BistaticAccuracy, {"methods": ("esprit",)}, "methods"),
+        (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
+        (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
+        (BistaticSeparation, {"fractions": (0.0,)}, "fractions"),
+        (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
+    ],
+)
+def test_bad_configs(cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**kwargs)
+
+
+def test_cli_reproduce_timing_offset(tmp_path, capsys):
+    out_json, out_png = tmp_path / "off.json", tmp_path / "off.png"
+    main(
+        [
+            "reproduce",
+            "bistatic-timing-offset",
+            "--trials",
+            "1",
+            "--workers",
+            "0",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+            "--quiet",
+        ]
+    )
+    doc = json.loads(out_json.read_text())
+    assert doc["experiment"] == "bistatic-timing-offset" and set(doc["results"]) == {
+        "0",
+        "0.5",
+        "1",
+        "2",
+        "4",
+    }
+    assert out_png.stat().st_size > 0
+    assert "ToA bias" in capsys.readouterr().out
