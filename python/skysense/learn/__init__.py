@@ -15,6 +15,8 @@ imports torch on first access and raises ImportError with the install command if
 ``save_c2vnn``, ``load_c2vnn``  weights-only, config-checked checkpoints
 ``C2vnnCheckpointError``    corrupted or mismatched checkpoint (a ValueError)
 ``IfftC2vnn``               CSI -> ``bistatic.Estimate``; ``load_default()`` (shipped model)
+``C2vnn3dConfig``, ``C2vnn3dNet``, ``build_c2vnn3d``  3-D (Conv3d over sub-frames) Doppler model
+``estimate_3d``             sub-frame CSI -> ``Estimate`` with ``doppler`` (3-D model)
 ``export_c2vnn_onnx``       ONNX export (``skysense[onnx]``)
 ``OnnxC2vnnSession``        ONNX Runtime inference of an exported model
 ==========================  ==========================================================
@@ -40,11 +42,17 @@ _LAZY = {
     "save_c2vnn": "c2vnn_train",
     "load_c2vnn": "c2vnn_train",
     "IfftC2vnn": "c2vnn_estimator",
+    "C2vnn3dConfig": "c2vnn3d",
+    "C2vnn3dNet": "c2vnn3d",
+    "build_c2vnn3d": "c2vnn3d",
+    "estimate_3d": "c2vnn3d",
     "export_c2vnn_onnx": "c2vnn_onnx",
     "OnnxC2vnnSession": "c2vnn_onnx",
 }
 
 __all__ = [
+    "C2vnn3dConfig",
+    "C2vnn3dNet",
     "C2vnnCheckpointError",
     "C2vnnConfig",
     "C2vnnNet",
@@ -56,9 +64,11 @@ __all__ = [
     "IfftC2vnn",
     "OnnxC2vnnSession",
     "build_c2vnn",
+    "build_c2vnn3d",
     "complex_relu",
     "count_flops",
     "csi_windows",
+    "estimate_3d",
     "export_c2vnn_onnx",
     "load_c2vnn",
     "make_training_set",

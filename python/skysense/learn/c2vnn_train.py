@@ -14,6 +14,12 @@ import torch
 
 from skysense._validation import check_count, check_positive
 from skysense.learn.c2vnn import C2vnnConfig, C2vnnNet, build_c2vnn
+from skysense.learn.c2vnn3d import (
+    C2vnn3dConfig,
+    C2vnn3dNet,
+    build_c2vnn3d,
+    make_training_set_3d,
+)
 from skysense.learn.c2vnn_data import make_training_set
 
 __all__ = [
@@ -104,21 +110,28 @@ def train_c2vnn(
     tc = C2vnnTrainConfig() if train_config is None else train_config
     start = time.perf_counter()
     data_seed, init_seed, order_seed = np.random.SeedSequence(tc.seed).spawn(3)
-    x, y = make_training_set(
-        config.scenario,
-        tc.n_draws,
-        window=config.window,
-        snr_db=tc.snr_db,
-        seed=data_seed,
-        n_targets=tc.n_targets,
-        fluctuation=tc.fluctuation,
-    )
+    if isinstance(config, C2vnn3dConfig):  # Doppler: sub-frames stacked, 4 outputs
+        snr = (tc.snr_db, tc.snr_db) if np.ndim(tc.snr_db) == 0 else tuple(tc.snr_db)
+        x, y = make_training_set_3d(
+            config, tc.n_draws, snr_db=snr, seed=data_seed, n_targets=tc.n_targets
+        )
+    else:
+        x, y = make_training_set(
+            config.scenario,
+            tc.n_draws,
+            window=config.window,
+            snr_db=tc.snr_db,
+            seed=data_seed,
+            n_targets=tc.n_targets,
+            fluctuation=tc.fluctuation,
+        )
     n_val = max(1, round(tc.validation_fraction * len(x)))
     if len(x) - n_val < 1:
         raise ValueError(f"only {len(x)} training windows; raise n_draws")
     xt, yt = torch.from_numpy(x[n_val:]), torch.from_numpy(y[n_val:])
     xv, yv = torch.from_numpy(x[:n_val]), torch.from_numpy(y[:n_val])
-    model = build_c2vnn(config, init_seed)
+    build = build_c2vnn3d if isinstance(config, C2vnn3dConfig) else build_c2vnn
+    model = build(config, init_seed)
     opt = torch.optim.Adam(model.parameters(), lr=tc.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, tc.epochs, eta_min=tc.learning_rate * tc.final_learning_rate_fraction
@@ -153,13 +166,14 @@ def train_c2vnn(
 
 def save_c2vnn(path, model: C2vnnNet, metadata: dict | None = None) -> None:
     """Write a weights-only checkpoint: format tag, config, state dict, metadata (JSON types)."""
-    if not isinstance(model, C2vnnNet):
-        raise TypeError(f"model must be a C2vnnNet, got {type(model).__name__}")
+    if not isinstance(model, C2vnnNet | C2vnn3dNet):
+        raise TypeError(f"model must be a C2vnnNet or C2vnn3dNet, got {type(model).__name__}")
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     torch.save(
         {
             "format": FORMAT,
             "version": VERSION,
+            "kind": "3d" if isinstance(model, C2vnn3dNet) else "2d",
             "config": model.config.to_dict(),
             "state_dict": state,
             "metadata": dict(metadata or {}),
@@ -168,12 +182,12 @@ def save_c2vnn(path, model: C2vnnNet, metadata: dict | None = None) -> None:
     )
 
 
-def load_c2vnn(path, *, expected_config: C2vnnConfig | None = None) -> tuple[C2vnnNet, dict]:
+def load_c2vnn(path, *, expected_config: C2vnnConfig | None = None):
     """Load a checkpoint with ``torch.load(weights_only=True)`` and validate it.
 
     Returns
     -------
-    model : C2vnnNet
+    model : C2vnnNet or C2vnn3dNet
         In eval mode.
     metadata : dict
         Training metadata stored with the weights.
@@ -199,15 +213,19 @@ def load_c2vnn(path, *, expected_config: C2vnnConfig | None = None) -> tuple[C2v
         raise C2vnnCheckpointError(
             f"{path} has checkpoint version {ckpt.get('version')}, expected {VERSION}"
         )
+    kind = ckpt.get("kind", "2d")
+    if kind not in ("2d", "3d"):
+        raise C2vnnCheckpointError(f"{path} holds an unknown model kind {kind!r}")
+    config_cls, net_cls = (C2vnn3dConfig, C2vnn3dNet) if kind == "3d" else (C2vnnConfig, C2vnnNet)
     try:
-        config = C2vnnConfig.from_dict(ckpt["config"])
+        config = config_cls.from_dict(ckpt["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise C2vnnCheckpointError(f"{path} holds an invalid config: {exc}") from exc
     if expected_config is not None and config != expected_config:
         raise C2vnnCheckpointError(
             f"{path} was trained for {config}, not the expected {expected_config}"
         )
-    model = C2vnnNet(config)
+    model = net_cls(config)
     state = ckpt.get("state_dict")
     want = model.state_dict()
     if not isinstance(state, dict) or set(state) != set(want):
@@ -254,12 +272,17 @@ def main(argv=None) -> None:
     parser.add_argument("--window", type=int, default=C2vnnConfig.window)
     parser.add_argument("--snr-db", type=float, nargs="+", default=[0.0, 30.0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--subframes", type=int, default=0, help="S >= 2: the 3-D Doppler model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     snr = args.snr_db[0] if len(args.snr_db) == 1 else tuple(args.snr_db)
     tc = C2vnnTrainConfig(n_draws=args.draws, epochs=args.epochs, seed=args.seed, snr_db=snr)
-    result = train_c2vnn(C2vnnConfig(window=args.window), tc)
+    if args.subframes:
+        config = C2vnn3dConfig(window=args.window, n_subframes=args.subframes)
+    else:
+        config = C2vnnConfig(window=args.window)
+    result = train_c2vnn(config, tc)
     save_c2vnn(args.out, result.model, training_metadata(tc, result))
     _LOG.info("saved %s after %.1f s", args.out, result.wall_time_s)
 
