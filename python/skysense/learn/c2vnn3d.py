@@ -27,7 +27,7 @@ from skysense.bistatic.ifft_windows import (
 )
 from skysense.bistatic.simulate import simulate
 from skysense.learn.c2vnn import C2vnnConfig
-from skysense.learn.c2vnn_data import MAX_LABEL_OFFSET, _signed_offset
+from skysense.learn.c2vnn_data import MAX_LABEL_OFFSET, MIN_DELAY_FRACTION, _signed_offset
 from skysense.learn.complex_layers import ComplexConv3d, ComplexLinear, complex_relu
 
 __all__ = ["C2vnn3dConfig", "C2vnn3dNet", "build_c2vnn3d", "csi_windows_3d", "estimate_3d"]
@@ -155,7 +155,8 @@ def estimate_3d(model: C2vnn3dNet, csi, n_paths) -> Estimate:
         out = model.eval()(torch.from_numpy(inputs.reshape(-1, *inputs.shape[2:]))).numpy()
     out = out.reshape(len(flat), q, 4).astype(np.float64)
     n = sc.n_subcarriers
-    taps = np.mod(rows + out[..., 2] + n / 8, n) - n / 8
+    lo = MIN_DELAY_FRACTION * n
+    taps = np.mod(rows + out[..., 2] - lo, n) + lo
     toa = taps * sc.delay_resolution_s
     aoa = np.arcsin(np.clip(out[..., 0], -1, 1))
     aod = np.arcsin(np.clip(out[..., 1], -1, 1))

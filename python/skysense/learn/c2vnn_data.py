@@ -23,6 +23,8 @@ __all__ = ["C2vnnWindows", "csi_windows", "make_training_set"]
 
 #: Largest |N df tau - p| [taps] for which a detected peak is labelled with a path.
 MAX_LABEL_OFFSET = 1.0
+#: Reported ToAs lie in ``[f N, (1 + f) N)`` taps for this f (as PARAMING: from -1/(8 df)).
+MIN_DELAY_FRACTION = -0.125
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,13 @@ from skysense._validation import check_count
 from skysense.bistatic.estimate import Estimate, as_csi
 from skysense.bistatic.ifft_windows import ls_gains
 from skysense.learn.c2vnn import C2vnnConfig, C2vnnNet
-from skysense.learn.c2vnn_data import csi_windows
+from skysense.learn.c2vnn_data import MIN_DELAY_FRACTION, csi_windows
 from skysense.learn.c2vnn_train import load_c2vnn
 
 __all__ = ["DEFAULT_MODEL", "IfftC2vnn"]
 
 #: File name of the shipped default model inside ``skysense/learn/models``.
 DEFAULT_MODEL = "c2vnn_default.pt"
-#: Reported ToAs lie in ``[MIN_DELAY_TAPS, N + MIN_DELAY_TAPS)`` taps (as PARAMING: -1/(8 df)).
-_MIN_DELAY_FRACTION = -0.125
 
 
 class IfftC2vnn:
@@ -115,7 +113,7 @@ class IfftC2vnn:
         out = out.reshape(len(flat), q, 3).astype(np.float64)
         n = sc.n_subcarriers
         taps = win.rows + out[..., 2]
-        taps = np.mod(taps - _MIN_DELAY_FRACTION * n, n) + _MIN_DELAY_FRACTION * n
+        taps = np.mod(taps - MIN_DELAY_FRACTION * n, n) + MIN_DELAY_FRACTION * n
         toa = taps * sc.delay_resolution_s
         aoa = np.arcsin(np.clip(out[..., 0], -1.0, 1.0))
         aod = np.arcsin(np.clip(out[..., 1], -1.0, 1.0))
