@@ -6,7 +6,14 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from skysense.bistatic import Scenario
-from skysense.learn import C2vnnConfig, OnnxC2vnnSession, build_c2vnn, export_c2vnn_onnx
+from skysense.learn import (
+    C2vnn3dConfig,
+    C2vnnConfig,
+    OnnxC2vnnSession,
+    build_c2vnn,
+    build_c2vnn3d,
+    export_c2vnn_onnx,
+)
 
 
 def test_onnx_runtime_matches_torch(tmp_path, rng):
@@ -24,3 +31,15 @@ def test_onnx_runtime_matches_torch(tmp_path, rng):
     np.testing.assert_allclose(session.run(x[:1]), expected[:1], atol=1e-5)  # dynamic batch
     with pytest.raises(ValueError, match="inputs must have shape"):
         session.run(x[:, :4])
+
+
+def test_onnx_3d_model(tmp_path, rng):
+    cfg = C2vnn3dConfig(
+        scenario=Scenario(n_tx=3, n_rx=4, n_subcarriers=16), window=3, n_filters=2, n_subframes=3
+    )
+    model = build_c2vnn3d(cfg, 1).eval()
+    session = OnnxC2vnnSession(export_c2vnn_onnx(model, tmp_path / "m3d.onnx"), cfg)
+    x = rng.standard_normal((5, 6, 3, 3, 4)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(x), expected, atol=1e-5)

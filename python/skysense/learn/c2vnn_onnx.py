@@ -10,6 +10,7 @@ import torch
 
 from skysense.learn._torch import require
 from skysense.learn.c2vnn import C2vnnConfig, C2vnnNet
+from skysense.learn.c2vnn3d import C2vnn3dConfig, C2vnn3dNet
 
 __all__ = ["OnnxC2vnnSession", "export_c2vnn_onnx"]
 
@@ -17,16 +18,23 @@ __all__ = ["OnnxC2vnnSession", "export_c2vnn_onnx"]
 OPSET = 17
 
 
-def export_c2vnn_onnx(model: C2vnnNet, path) -> Path:
-    """Write ``model`` as ONNX: input ``windows`` (n, 2W, n_tx, n_rx) float32, output ``params`` (n, 3).
+def _input_shape(cfg: C2vnnConfig) -> tuple[int, ...]:
+    sc = cfg.scenario
+    if isinstance(cfg, C2vnn3dConfig):
+        return (2 * cfg.window, cfg.n_subframes, sc.n_tx, sc.n_rx)
+    return (2 * cfg.window, sc.n_tx, sc.n_rx)
 
-    The batch axis is dynamic. Needs ``onnx`` (``pip install "skysense[onnx]"``).
+
+def export_c2vnn_onnx(model, path) -> Path:
+    """Write ``model`` as ONNX: input ``windows`` float32, output ``params``.
+
+    ``windows`` is ``(n, 2W, n_tx, n_rx)`` (2-D model, 3 outputs) or ``(n, 2W, S, n_tx, n_rx)``
+    (3-D model, 4 outputs); the batch axis is dynamic. Needs ``pip install "skysense[onnx]"``.
     """
-    if not isinstance(model, C2vnnNet):
-        raise TypeError(f"model must be a C2vnnNet, got {type(model).__name__}")
+    if not isinstance(model, C2vnnNet | C2vnn3dNet):
+        raise TypeError(f"model must be a C2vnnNet or C2vnn3dNet, got {type(model).__name__}")
     require("onnx")
-    cfg = model.config
-    example = torch.zeros(2, 2 * cfg.window, cfg.scenario.n_tx, cfg.scenario.n_rx)
+    example = torch.zeros(2, *_input_shape(model.config))
     path = Path(path)
     model = model.eval()
     # The TorchScript exporter needs no onnxscript; its deprecation notice is expected here.
@@ -79,10 +87,9 @@ class OnnxC2vnnSession:
         )
 
     def run(self, inputs) -> np.ndarray:
-        """Network outputs ``(n, 3)`` float32 for real-pair windows ``(n, 2W, n_tx, n_rx)``."""
+        """Network outputs ``(n, 3 or 4)`` float32 for real-pair windows (see the export)."""
         x = np.ascontiguousarray(inputs, dtype=np.float32)
-        cfg = self.config
-        want = (2 * cfg.window, cfg.scenario.n_tx, cfg.scenario.n_rx)
-        if x.ndim != 4 or x.shape[1:] != want:
+        want = _input_shape(self.config)
+        if x.ndim != len(want) + 1 or x.shape[1:] != want:
             raise ValueError(f"inputs must have shape (n, *{want}), got {x.shape}")
         return self._session.run(["params"], {"windows": x})[0]
