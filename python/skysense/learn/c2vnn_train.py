@@ -92,9 +92,9 @@ class C2vnnTrainConfig:
 
 @dataclass(frozen=True)
 class C2vnnTrainResult:
-    """Trained network and per-epoch losses (MSE of the three targets)."""
+    """Trained network (C2vnnNet or C2vnn3dNet) and per-epoch losses (MSE of the targets)."""
 
-    model: C2vnnNet
+    model: C2vnnNet | C2vnn3dNet
     train_loss: np.ndarray
     validation_loss: np.ndarray
     wall_time_s: float
@@ -105,7 +105,9 @@ def train_c2vnn(
 ) -> C2vnnTrainResult:
     """Simulate a training set with ``bistatic.simulate`` and fit the network (Adam, MSE).
 
-    Deterministic for a given seed and thread count. Progress goes to ``logging`` (INFO).
+    A :class:`~skysense.learn.C2vnn3dConfig` trains the 3-D Doppler model on sub-frame stacks
+    (targets up to 100 m/s, unit gains; ``fluctuation`` is not used). Deterministic for a given
+    seed and thread count. Progress goes to ``logging`` (INFO).
     """
     tc = C2vnnTrainConfig() if train_config is None else train_config
     start = time.perf_counter()
