@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from skysense import bistatic as bs
+from skysense import cordic
 
 ODD = bs.Scenario(n_tx=5, n_rx=7, n_subcarriers=31, n_symbols=7)
 
@@ -242,3 +243,34 @@ def test_nan_zero_and_rank_deficient_csi(rng, method):
         bs.paraming(h, 2, scenario=object())
     with pytest.raises(ValueError, match="n_tx >= 2"):
         bs.paraming(np.ones((1, 7, 31)), 1, scenario=bs.Scenario(n_tx=1, n_rx=7, n_subcarriers=31))
+
+
+@pytest.mark.parametrize("iterations", [6, 12, 20])
+def test_toa_phase_goes_through_cordic(rng, iterations):
+    """The eigenvalue phases come from the CORDIC kernel: the ToA error follows its bound."""
+    p = _draw(rng, ODD, 2)
+    est = bs.paraming(ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations)
+    err = np.abs(est.toa - p.delay_s) * ODD.subcarrier_spacing_hz  # in turns of the phase
+    bound = np.arctan(2.0 ** -(iterations - 1)) / (2 * np.pi)
+    assert err.max() <= bound + 1e-12
+    assert err.max() > 1e-4 * bound  # not the exact phase
+
+
+def test_concurrent_calls_match_serial(rng):
+    """Calls from several Python threads at once (the GIL is released) give the serial
+    results bit for bit, whatever ``workers``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = _draw(rng, ODD, 2)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, s).csi[0] for s in range(3)])
+    z = rng.standard_normal(1001) + 1j * rng.standard_normal(1001)
+    serial = bs.paraming(csi, 2, scenario=ODD, workers=1)
+    phase = cordic.phase(z, workers=1)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda w: bs.paraming(csi, 2, scenario=ODD, workers=w), [1, 2] * 3))
+        phases = list(pool.map(lambda w: cordic.phase(z, workers=w), [1, 2] * 3))
+    for out in outs:
+        np.testing.assert_array_equal(out.toa, serial.toa)
+        np.testing.assert_array_equal(out.gain, serial.gain)
+    for out in phases:
+        np.testing.assert_array_equal(out, phase)

@@ -30,7 +30,11 @@ def test_registered():
 
 def test_accuracy_tiny_run(tmp_path):
     exp = BistaticAccuracy(
-        snrs_db=(30.0,), methods=("paraming", "root_music_2d", "dml"), chunk_size=2, **COARSE
+        snrs_db=(30.0,),
+        methods=("paraming", "root_music_2d", "dml"),
+        paraming_subarrays=(4, 5, 22),
+        chunk_size=2,
+        **COARSE,
     )
     res = run_trials(exp, 2, seed=3)
     doc = json.loads(json.dumps(res.to_json()))
@@ -77,6 +81,7 @@ def test_doppler_and_latency(tmp_path):
     [
         (BistaticAccuracy, {"methods": ("esprit",)}, "methods"),
         (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
+        (BistaticAccuracy, {"paraming_subarrays": (9, 5, 32)}, "do not fit"),
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
         (BistaticSeparation, {"fractions": (0.0,)}, "fractions"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
@@ -114,3 +119,15 @@ def test_cli_reproduce_timing_offset(tmp_path, capsys):
     }
     assert out_png.stat().st_size > 0
     assert "ToA bias" in capsys.readouterr().out
+
+
+def test_dask_matches_in_process():
+    pytest.importorskip("distributed")
+    from skysense.experiments import dask_client
+
+    exp = BistaticTimingOffset(offsets=(1.0,), chunk_size=1)
+    ref = run_trials(exp, 2, seed=4)
+    with dask_client(n_workers=1) as client:
+        res = run_trials(exp, 2, seed=4, client=client)
+    for name, values in ref.trials[1.0].items():
+        np.testing.assert_array_equal(res.trials[1.0][name], values)

@@ -73,7 +73,9 @@ def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate
     (2) for each AoA, the AoD from the joint covariance over (Tx, Rx) with the subcarriers as
     snapshots: with :math:`C = E_n E_n^H`, root
     :math:`\\sum_{k,l} \\bar z^k z^l\\, a_r^H C_{kl} a_r` in :math:`z = e^{-j2\\pi d_t \\sin\\phi}`.
-    Delays must differ for the subcarrier snapshots to decorrelate the paths.
+    Delays must differ for the subcarrier snapshots to decorrelate the paths. Two paths with
+    (nearly) the same AoA merge in step (1): one of them is then lost and a spurious AoA takes
+    its place (the outliers of ``bistatic-accuracy`` on random geometries).
     """
     scenario = Scenario() if scenario is None else scenario
     arr = as_csi(csi, scenario, check_finite=check_finite)

@@ -43,9 +43,9 @@ class BistaticSeparation(Experiment):
 
     Notes
     -----
-    Per trial: AoAs ``+-Delta/2`` around a uniform centre in [-30, 30] deg, AoDs uniform in
-    [-60, 60] deg, the first ToA uniform in [0.2, 0.6] T_cp, unit gains with random phases; no
-    LoS path (q = 2). A trial resolves the pair when both matched AoA errors are below
+    Per trial: AoAs ``+-Delta/2`` around a uniform centre in [-30, 30] deg, one common AoD
+    uniform in [-60, 60] deg, the first ToA uniform in [0.2, 0.6] T_cp, unit gains with random
+    phases; no LoS path (q = 2). A trial resolves the pair when both matched AoA errors are below
     ``Delta / 2``.
     """
 
@@ -53,8 +53,8 @@ class BistaticSeparation(Experiment):
     default_trials: ClassVar[int] = 20
 
     fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 0.75, 1.0)
-    snr_db: float = 20.0
-    delay_separation: float = 0.5
+    snr_db: float = 10.0
+    delay_separation: float = 0.25
     methods: tuple[str, ...] = ("paraming", "root_music_2d", "music")
     pilots: str = "orthogonal"
     angle_step_deg: float = 1.0
@@ -88,7 +88,7 @@ class BistaticSeparation(Experiment):
             tau0 = rng.uniform(0.2, 0.6) * sc.cp_s
             paths = bs.Paths(
                 [centre - delta / 2, centre + delta / 2],
-                np.deg2rad(rng.uniform(-60, 60, 2)),
+                np.full(2, math.radians(rng.uniform(-60, 60))),
                 [tau0, tau0 + self.delay_separation * sc.delay_resolution_s],
                 np.exp(2j * np.pi * rng.uniform(size=2)),
             )
