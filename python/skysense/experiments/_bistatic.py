@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -15,7 +16,22 @@ METHODS = {
     "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
     "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
     "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
+    "ifft_c2vnn": lambda csi, q, sc, grid: _c2vnn(sc).estimate(csi, q),
 }
+
+
+@functools.lru_cache(maxsize=1)
+def _c2vnn(scenario):
+    """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for."""
+    from skysense.learn import IfftC2vnn
+
+    est = IfftC2vnn.load_default()
+    if est.config.scenario != scenario:
+        raise ValueError(
+            "the shipped IFFT-C2VNN was trained for the default Scenario(); train one for "
+            f"{scenario} with python -m skysense.learn.c2vnn_train"
+        )
+    return est
 
 
 def check_methods(methods) -> tuple[str, ...]:

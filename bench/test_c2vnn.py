@@ -1,0 +1,72 @@
+"""IFFT-C2VNN per-CSI latency against PARAMING (default scenario, q = 4, one thread each),
+and batched throughput; the FLOP count of one forward pass is printed beside the timings.
+
+The network part is the shipped default model (``IfftC2vnn.load_default()``); the latency
+covers the whole estimator: IDFT, peak rows, windows, the network and the LS gains (eq. 21).
+"""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from skysense import bistatic as bs
+
+torch = pytest.importorskip("torch")
+
+from skysense.learn import IfftC2vnn, count_flops
+
+N_BATCH = 64
+N_PATHS = 4
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.set_num_threads(1)
+    sc = bs.Scenario()
+    rng = np.random.default_rng(20260106)
+    csi = np.stack(
+        [bs.simulate(sc, bs.random_paths(sc, rng), 20.0, rng).csi[0] for _ in range(N_BATCH)]
+    )
+    return {"sc": sc, "csi": csi, "est": IfftC2vnn.load_default()}
+
+
+@pytest.fixture(autouse=True)
+def _single_blas():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.mark.parametrize("impl", ["paraming", "ifft_c2vnn", "ifft_c2vnn network only"])
+def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
+    sc, csi, est = setup["sc"], setup["csi"][0], setup["est"]
+    windows = np.zeros((N_PATHS, 2 * est.config.window, sc.n_tx, sc.n_rx), np.float32)
+    fn = {
+        "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
+        "ifft_c2vnn network only": lambda: est.predict_windows(windows),
+    }[impl]
+    benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
+    flops = count_flops(est.config) * N_PATHS
+    ratios.record(
+        benchmark,
+        "IFFT-C2VNN vs PARAMING per CSI, q=4, 1 thread",
+        impl,
+        reference=None if impl == "paraming" else "paraming",
+        note=f"network {flops / 1e6:.2f} MFLOP per CSI" if impl != "paraming" else "",
+    )
+
+
+@pytest.mark.parametrize("impl", ["paraming", "ifft_c2vnn"])
+def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
+    sc, csi, est = setup["sc"], setup["csi"], setup["est"]
+    fn = {
+        "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
+    }[impl]
+    benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
+    ratios.record(
+        benchmark,
+        f"IFFT-C2VNN vs PARAMING, batch of {N_BATCH} CSIs, 1 thread",
+        impl,
+        reference=None if impl == "paraming" else "paraming",
+    )

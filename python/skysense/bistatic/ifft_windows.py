@@ -1,0 +1,224 @@
+"""IFFT-C2VNN input processing (eqs. 16-20): delay taps, peak rows per path, W-row windows.
+
+The IDFT over subcarriers turns each delay response ``c(tau)`` into a Dirichlet kernel that
+peaks on row ``N df tau`` (eqs. 18-19); a window of W rows around each of the q strongest
+local maxima of the power delay profile is one network input per path (eq. 20).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skysense._validation import check_count
+from skysense.bistatic.estimate import as_csi
+from skysense.bistatic.scenario import Scenario
+
+__all__ = ["delay_taps", "find_peak_rows", "ls_gains", "normalize_windows", "peak_windows"]
+
+
+def delay_taps(csi, scenario: Scenario | None = None) -> np.ndarray:
+    """Unitary IDFT of the CSI over subcarriers, ``H_t = F^H H^T`` (eq. 17).
+
+    Parameters
+    ----------
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+        LS CSI of one sub-frame per leading index.
+    scenario : Scenario, optional
+        Sizes the CSI must match (default ``Scenario()``).
+
+    Returns
+    -------
+    taps : ndarray, shape (..., n_tx, n_rx, n_subcarriers), complex64 or complex128
+        Delay taps; tap k holds the paths with ``N df tau ~ k`` (mod N).
+
+    Notes
+    -----
+    With :math:`[F]_{n,k} = e^{-j2\\pi nk/N}/\\sqrt{N}`, ``F^H x = sqrt(N) ifft(x)``, so
+    a path of integer ``m = N df tau`` gives ``sqrt(N)`` on tap m and 0 elsewhere (eq. 19).
+    """
+    scenario = Scenario() if scenario is None else scenario
+    arr = as_csi(csi, scenario)
+    n = scenario.n_subcarriers
+    return (np.fft.ifft(arr, axis=-1) * np.sqrt(n)).astype(arr.dtype, copy=False)
+
+
+#: Local maxima below this fraction of the strongest tap are rounding noise, not peaks.
+MIN_RELATIVE_PEAK_POWER = 1e-12
+
+
+def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER) -> np.ndarray:
+    """The ``n_paths`` strongest local maxima of the power delay profile, in ascending row.
+
+    Parameters
+    ----------
+    taps : ndarray, shape (..., n_tx, n_rx, n_taps), complex
+        Output of :func:`delay_taps`.
+    n_paths : int
+        Number of peaks q to keep (count the LoS path too).
+    min_relative_power : float
+        Ignore local maxima below this fraction of the profile's maximum.
+
+    Returns
+    -------
+    rows : ndarray, shape (..., n_paths), int64
+        Peak rows p_i (circular local maxima of ``sum |H_t|^2`` over the antenna pairs).
+
+    Raises
+    ------
+    ValueError
+        Fewer than ``n_paths`` local maxima in some profile (e.g. a constant profile).
+    """
+    taps = np.asarray(taps)
+    if taps.ndim < 3:
+        raise ValueError(f"taps must have shape (..., n_tx, n_rx, n_taps), got {taps.shape}")
+    q = check_count(n_paths, "n_paths")
+    n_taps = taps.shape[-1]
+    if q > n_taps:
+        raise ValueError(f"n_paths = {q} exceeds the number of delay taps {n_taps}")
+    rows, n_found = _peak_rows(taps, q, min_relative_power)
+    if np.any(n_found < q):
+        i = int(np.flatnonzero(n_found.reshape(-1) < q)[0])
+        raise ValueError(
+            f"found {int(n_found.reshape(-1)[i])} delay peaks but n_paths = {q} for batch index "
+            f"{i} (flattened); lower n_paths or check the CSI"
+        )
+    return rows
+
+
+def _peak_rows(taps, q, min_relative_power):
+    """Rows of the q strongest local maxima (ascending) and the number of maxima found."""
+    pdp = np.sum(taps.real**2 + taps.imag**2, axis=(-3, -2))  # (..., n_taps)
+    if not np.isfinite(pdp).all():
+        raise ValueError("taps contain NaN or Inf")
+    # Circular local maxima: strictly above the left neighbour and not below the right one.
+    is_peak = (pdp > np.roll(pdp, 1, axis=-1)) & (pdp >= np.roll(pdp, -1, axis=-1))
+    is_peak &= pdp > min_relative_power * pdp.max(axis=-1, keepdims=True)
+    score = np.where(is_peak, pdp, -np.inf)
+    rows = np.argpartition(-score, q - 1, axis=-1)[..., :q]
+    return np.sort(rows, axis=-1).astype(np.int64), is_peak.sum(axis=-1)
+
+
+def peak_windows(taps, rows, window) -> np.ndarray:
+    """W rows of the delay taps centred on each peak row, circularly indexed (eq. 20).
+
+    Parameters
+    ----------
+    taps : ndarray, shape (..., n_tx, n_rx, n_taps), complex
+        Output of :func:`delay_taps`.
+    rows : array_like of int, shape (..., n_paths)
+        Peak rows (:func:`find_peak_rows`).
+    window : int
+        Odd window size W.
+
+    Returns
+    -------
+    windows : ndarray, shape (..., n_paths, window, n_tx, n_rx), complex
+        ``windows[..., i, w, :, :] = taps[..., :, :, (rows[i] - W // 2 + w) mod n_taps]``.
+    """
+    taps = np.asarray(taps)
+    w = check_count(window, "window")
+    if w % 2 == 0:
+        raise ValueError(f"window must be odd, got {w}")
+    rows = np.asarray(rows)
+    if rows.dtype.kind not in "iu" or rows.shape[:-1] != taps.shape[:-3]:
+        raise ValueError(
+            f"rows must be integers of shape (..., n_paths) with batch axes {taps.shape[:-3]}, "
+            f"got {rows.dtype} {rows.shape}"
+        )
+    n_taps = taps.shape[-1]
+    if w > n_taps:
+        raise ValueError(f"window = {w} exceeds the number of delay taps {n_taps}")
+    idx = np.mod(rows[..., None] + np.arange(-(w // 2), w // 2 + 1), n_taps)  # (..., q, W)
+    lead = taps.shape[:-3]
+    flat_taps = taps.reshape(-1, *taps.shape[-3:])  # (B, Nt, Nr, T)
+    flat_idx = idx.reshape(flat_taps.shape[0], -1)  # (B, q W)
+    out = np.take_along_axis(flat_taps, flat_idx[:, None, None, :], axis=-1)  # (B, Nt, Nr, qW)
+    out = np.moveaxis(out, -1, 1).reshape(flat_taps.shape[0], *idx.shape[-2:], *taps.shape[-3:-1])
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def normalize_windows(windows) -> np.ndarray:
+    """Remove each window's scale and common phase (the unknown gain) before the network.
+
+    Parameters
+    ----------
+    windows : ndarray, shape (..., window, n_tx, n_rx), complex
+        Output of :func:`peak_windows`.
+
+    Returns
+    -------
+    ndarray, same shape and dtype
+        ``windows * conj(r) / |r| / rms(windows)`` with ``r`` the centre-row entry of Tx 0,
+        Rx 0, so the centre row starts at phase 0 and the window has unit RMS.
+
+    Raises
+    ------
+    ValueError
+        A window that is all zero or whose reference entry is zero.
+    """
+    x = np.asarray(windows)
+    centre = x.shape[-3] // 2
+    ref = x[..., centre, 0, 0]
+    rms = np.sqrt(np.mean(x.real**2 + x.imag**2, axis=(-3, -2, -1)))
+    mag = np.abs(ref)
+    if np.any(mag == 0) or np.any(rms == 0):
+        raise ValueError("a peak window is zero (no signal at the peak row)")
+    scale = (np.conj(ref) / (mag * rms)).astype(x.dtype)
+    return x * scale[..., None, None, None]
+
+
+def ls_gains(csi, toa_s, aoa_rad, aod_rad, scenario: Scenario | None = None) -> np.ndarray:
+    """Complex gains by LS projection of the CSI onto the estimated manifold (eq. 21).
+
+    Parameters
+    ----------
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+        LS CSI.
+    toa_s, aoa_rad, aod_rad : array_like, shape (..., n_paths)
+        Estimated ToA [s], AoA [rad] and AoD [rad] per path.
+    scenario : Scenario, optional
+        Numerology and spacings (default ``Scenario()``).
+
+    Returns
+    -------
+    gain : ndarray, shape (..., n_paths), complex128
+        ``B^+ vec(H)`` with column i of B equal to ``a_t(phi_i) (x) a_r(theta_i) (x) c(tau_i)``
+        (the C-order flattening of the CSI).
+
+    Raises
+    ------
+    ValueError
+        Mismatched shapes, NaN, or a rank-deficient B (two identical path estimates).
+    """
+    scenario = Scenario() if scenario is None else scenario
+    h = as_csi(csi, scenario)
+    params = [np.asarray(v, dtype=np.float64) for v in (toa_s, aoa_rad, aod_rad)]
+    lead = h.shape[:-3]
+    for name, v in zip(("toa_s", "aoa_rad", "aod_rad"), params, strict=True):
+        if v.ndim != len(lead) + 1 or v.shape[:-1] != lead or v.shape != params[0].shape:
+            raise ValueError(
+                f"{name} must have shape (..., n_paths) with batch axes {lead}, got {v.shape}"
+            )
+        if not np.isfinite(v).all():
+            raise ValueError(f"{name} contains NaN or Inf")
+    toa, aoa, aod = params
+    nt, nr, n = scenario.csi_shape
+    at = np.exp(
+        -2j * np.pi * scenario.spacing_tx * np.arange(nt)[:, None] * np.sin(aod[..., None, :])
+    )
+    ar = np.exp(
+        -2j * np.pi * scenario.spacing_rx * np.arange(nr)[:, None] * np.sin(aoa[..., None, :])
+    )
+    turns = np.mod(np.arange(n)[:, None] * scenario.subcarrier_spacing_hz * toa[..., None, :], 1.0)
+    c = np.exp(-2j * np.pi * turns)
+    b = np.einsum("...ti,...ri,...ni->...trni", at, ar, c).reshape(*lead, nt * nr * n, -1)
+    y = h.reshape(*lead, nt * nr * n).astype(np.complex128)
+    bh = np.conj(np.swapaxes(b, -1, -2))
+    gram = bh @ b
+    rhs = np.einsum("...in,...n->...i", bh, y)
+    cond = np.linalg.cond(gram)
+    if np.any(~np.isfinite(cond) | (cond > 1e12)):
+        raise ValueError(
+            "the estimated path signatures are linearly dependent (eq. 21 is singular)"
+        )
+    return np.linalg.solve(gram, rhs[..., None])[..., 0]
