@@ -22,7 +22,7 @@ def test_report_embeds_tables_and_figures(tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "Demo &lt;run&gt;" in page and "one &amp; two" in page  # escaped
-    assert "<td>98.12</td>" in page and "<td>A^H y</td>" in page
+    assert '<td class="num">98.12</td>' in page and "<td>A^H y</td>" in page
     uri = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
     assert base64.b64decode(uri) == PNG
     assert page.count("<h2") == 2 and 'href="#s1"' in page

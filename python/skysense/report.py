@@ -20,23 +20,27 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["Report", "Section"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; color: #222; }
 h1 { border-bottom: 2px solid #345; } h2 { color: #345; margin-top: 2.2rem; }
 table { border-collapse: collapse; margin: 0.8rem 0; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #bbb; padding: 0.25rem 0.6rem; text-align: right; }
-th { background: #eef2f6; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #bbb; padding: 0.25rem 0.6rem; text-align: left; }
+th { background: #eef2f6; } td.num { text-align: right; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9rem; color: #555; } .meta { color: #666; font-size: 0.9rem; }
 """
 
 
 def _cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return html.escape(str(value))
+    """A ``<td>``: numbers right-aligned (floats to 4 significant digits), text escaped."""
+    if isinstance(value, bool | str) or not isinstance(value, int | float | np.number):
+        return f"<td>{html.escape(str(value))}</td>"
+    text = f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
+    return f'<td class="num">{text}</td>'
 
 
 @dataclass
@@ -54,9 +58,7 @@ class Section:
     def table(self, header, rows, caption: str = "") -> Section:
         """Add a table; floats are shown with 4 significant digits."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in rows
-        )
+        body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         self.parts.append(f"<table>{cap}<tr>{head}</tr>{body}</table>")
         return self
