@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, comms, metrics
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics
+from skysense.edge import BackProjector, StreamProcessor
 from skysense.imaging import (
     Scenario,
     SensingOperator,
@@ -30,6 +31,11 @@ S = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
 A = sensing_matrix(S)
 Y = simulate(S, 2, 2, min_separation_voxels=1.0, seed=0).y
 NAN_Y = np.where(np.arange(Y.shape[1]) == 3, np.nan, Y)
+BS = bistatic.Scenario()
+_GEN = np.random.default_rng(0)
+PATHS = bistatic.random_paths(BS, _GEN)
+CSI = bistatic.simulate(BS, PATHS, 20.0, _GEN).csi[0]
+SCENE = mapping.default_scene(20)
 IMG = np.zeros((2, 3, 3))
 IMG[:, 1, 1] = 1.0
 
@@ -93,6 +99,28 @@ CASES = [
     Case("sinr", "negative noise variance", lambda: comms.sinr(np.ones((1, 1, 4), complex), np.ones((1, 4, 1), complex), comm_power_w=1.0, noise_var=-1.0), ValueError, "noise_var must be"),
     Case("spectral_efficiency", "SINR in dB (negative)", lambda: comms.spectral_efficiency(np.array([[-1.0]])), ValueError, "not dB"),
     Case("spectral_efficiency", "1-D SINR", lambda: comms.spectral_efficiency(np.array([1.0])), ValueError, "n_users, n_subcarriers"),
+    # -- bistatic and CORDIC ----------------------------------------------------------------
+    Case("bistatic.Scenario", "zero antennas", lambda: bistatic.Scenario(n_tx=0), ValueError, "n_tx must be >= 1"),
+    Case("bistatic.simulate", "infinite SNR", lambda: bistatic.simulate(BS, PATHS, np.inf, _GEN), ValueError, "snr_db must be finite"),
+    Case("bistatic.paraming", "NaN CSI", lambda: bistatic.paraming(CSI * np.nan, 4), ValueError, "NaN or Inf"),
+    Case("bistatic.paraming", "all-zero CSI", lambda: bistatic.paraming(np.zeros_like(CSI), 4), ValueError, "all zero"),
+    Case("bistatic.paraming", "more paths than the Hankel rank", lambda: bistatic.paraming(CSI, 500), ValueError, "larger than the Hankel rank"),
+    Case("bistatic.paraming", "sub-arrays that do not fit", lambda: bistatic.paraming(CSI, 4, subarrays=(9, 1, 1)), ValueError, "do not fit"),
+    Case("bistatic.paraming", "CSI of another layout", lambda: bistatic.paraming(CSI[0], 4), ValueError, "csi must have shape"),
+    Case("bistatic.music", "NaN CSI", lambda: bistatic.music(CSI * np.nan, 4, scenario=BS), ValueError, "NaN or Inf"),
+    Case("bistatic.crb", "NaN SNR", lambda: bistatic.crb(BS, PATHS, np.nan), ValueError, "snr_db must be finite"),
+    Case("cordic.phase", "zero iterations", lambda: cordic.phase(np.ones(3), iterations=0), ValueError, "iterations must be >= 1"),
+    Case("cordic.phase", "fixed point without integer bits", lambda: cordic.phase(np.ones(3), fixed_point=(8, 9)), ValueError, "integer bits"),
+    Case("cordic.phase", "NaN input", lambda: cordic.phase(np.array([np.nan + 0j])), ValueError, "NaN or Inf"),
+    # -- mapping ------------------------------------------------------------------------------
+    Case("mapping.Scene", "UAV inside a building", lambda: mapping.Scene(SCENE.buildings, SCENE.base_stations, np.array([[-40.0, 30.0, 10.0]])), ValueError, "inside a building"),
+    Case("mapping.Scene", "BS inside a building", lambda: mapping.Scene(SCENE.buildings, np.array([[-40.0, 30.0, 10.0]]), SCENE.trajectory), ValueError, "inside a building"),
+    Case("mapping.Scene", "no buildings", lambda: mapping.Scene(SCENE.buildings[:0], SCENE.base_stations, SCENE.trajectory), ValueError, "non-empty"),
+    Case("mapping.MappingParams", "zero particles", lambda: mapping.MappingParams(n_particles=0), ValueError, "n_particles must be >= 1"),
+    Case("mapping.Mapper", "unknown scheme", lambda: mapping.Mapper("fusion9"), ValueError, "scheme must be one of"),
+    Case("mapping.reconstruct_facade", "VA at the BS", lambda: mapping.reconstruct_facade([0, 0, 0], [0, 0, 0]), ValueError, "facade is undefined"),
+    # -- edge -----------------------------------------------------------------------------------
+    Case("edge.StreamProcessor", "NaN frame", lambda: list(StreamProcessor(BackProjector(S), S.n_measurements).process([NAN_Y[0]])), ValueError, "frame 0 contains NaN"),
     # -- scenes ---------------------------------------------------------------------------------
     Case("PairPaths", "non-unit directions", lambda: PairPaths(S.pairs(), np.ones((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3))), ValueError, "unit vectors"),
     Case("background_csi", "paths of another mode", lambda: background_csi(S.replace(mode="B"), PairPaths(S.pairs(), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3)))), ValueError, "same mode"),
