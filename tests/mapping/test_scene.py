@@ -1,5 +1,7 @@
 """Scene, VAs, facade reconstruction, the numba tracer and the simulator."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,21 @@ def test_simulate_seeding_and_content():
         zb = d.bistatic[e]
         assert zb.ndim == 1 and (zb >= 0).all() and (zb <= params.range_max_m).all()
         assert d.monostatic[e].shape[1] == 3
+
+
+def test_simulate_takes_a_tracer():
+    from skysense import mapping
+
+    scene = mapping.default_scene(12)
+
+    def no_los(scene, i):
+        vis = mapping.trace(scene, i)
+        return dataclasses.replace(vis, los=np.zeros_like(vis.los))
+
+    ref = mapping.simulate(scene, 5, bs=[0])[0]
+    blocked = mapping.simulate(scene, 5, bs=[0], tracer=no_los)[0]
+    assert blocked.visibility.los.sum() == 0 < ref.visibility.los.sum()
+    with pytest.raises(TypeError, match="must return a Visibility"):
+        mapping.simulate(scene, 5, bs=[0], tracer=lambda s, i: None)
+    with pytest.raises(TypeError, match="tracer must be callable"):
+        mapping.simulate(scene, 5, tracer=3)

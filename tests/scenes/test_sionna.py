@@ -112,3 +112,24 @@ def test_canyon_figure(tmp_path):
     fake = {r: {**v, "dr": v["dr"] - 5} for r, v in PAPER_TABLE6.items()}
     out = ImagingSionna().plot(fake, tmp_path / "fig.png")
     assert out.stat().st_size > 10_000
+
+
+def test_trace_mapping_equals_the_image_method_tracer():
+    _sionna()
+    from skysense import mapping
+    from skysense.scenes.sionna import trace_mapping
+
+    scene = mapping.default_scene(40)
+    for b in range(scene.n_bs):
+        ref, got = mapping.trace(scene, b), trace_mapping(scene, b)
+        np.testing.assert_array_equal(got.los, ref.los)
+        np.testing.assert_array_equal(got.bistatic, ref.bistatic)
+        np.testing.assert_array_equal(got.monostatic, ref.monostatic)
+        both = ref.bistatic
+        np.testing.assert_allclose(got.bistatic_points[both], ref.bistatic_points[both], atol=1e-3)
+        mono = ref.monostatic
+        np.testing.assert_allclose(
+            got.monostatic_points[mono], ref.monostatic_points[mono], atol=1e-3
+        )
+    data = mapping.simulate(scene, 0, bs=[0], tracer=trace_mapping)[0]
+    assert data.n_epochs == 40 and len(data.bistatic) == 40

@@ -120,10 +120,12 @@ class BsData:
         return self.uav.shape[0]
 
 
-def _simulate_bs(scene, i, params, rng):
+def _simulate_bs(scene, i, params, rng, tracer):
     from skysense.mapping._tracer_numba import segments_free
 
-    vis = trace(scene, i)
+    vis = tracer(scene, i)
+    if not isinstance(vis, Visibility):
+        raise TypeError(f"tracer must return a Visibility, got {type(vis).__name__}")
     bs = scene.base_stations[i]
     box = np.asarray(params.clutter_box_m)
     pd, sig_r, sig_z = params.detect_prob_specular, params.range_std_m, params.position_std_m
@@ -178,7 +180,9 @@ def _simulate_bs(scene, i, params, rng):
     return BsData(i, bs.copy(), scene.trajectory.copy(), tuple(bi_list), tuple(mono_list), vis)
 
 
-def simulate(scene: Scene, seed, params: MappingParams | None = None, *, bs=None) -> tuple:
+def simulate(
+    scene: Scene, seed, params: MappingParams | None = None, *, bs=None, tracer=None
+) -> tuple:
     """Per-epoch measurement sets of every BS (or of the BSs in ``bs``).
 
     Parameters
@@ -191,6 +195,10 @@ def simulate(scene: Scene, seed, params: MappingParams | None = None, *, bs=None
         Noise, diffuse and clutter model (defaults of the spec).
     bs : sequence of int, optional
         BS indices (default: all).
+    tracer : callable, optional
+        ``tracer(scene, bs_index) -> Visibility``: the propagation paths the measurements are
+        drawn around; default :func:`trace` (numba image method). A ray tracer plugs in here,
+        e.g. :func:`skysense.scenes.sionna.trace_mapping`.
 
     Returns
     -------
@@ -211,6 +219,9 @@ def simulate(scene: Scene, seed, params: MappingParams | None = None, *, bs=None
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     children = ss.spawn(scene.n_bs)
     indices = range(scene.n_bs) if bs is None else [scene._bs(i) for i in bs]
+    tracer = trace if tracer is None else tracer
+    if not callable(tracer):
+        raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
     return tuple(
-        _simulate_bs(scene, i, params, np.random.default_rng(children[i])) for i in indices
+        _simulate_bs(scene, i, params, np.random.default_rng(children[i]), tracer) for i in indices
     )

@@ -25,7 +25,7 @@ from skysense._validation import check_count, check_positive
 from skysense.imaging import Scenario
 from skysense.scenes.paths import PairPaths
 
-__all__ = ["MIN_LLVM", "UrbanCanyon", "load_sionna", "trace_pairs"]
+__all__ = ["MIN_LLVM", "UrbanCanyon", "load_sionna", "trace_mapping", "trace_pairs"]
 
 #: Oldest libLLVM Dr.Jit's path solver runs with here (14-16 abort in instruction selection).
 MIN_LLVM = (19,)
@@ -281,6 +281,115 @@ def trace_pairs(
         departure=np.where(keep[..., None], departure[rx, tx], 0.0),
         arrival=np.where(keep[..., None], arrival[rx, tx], 0.0),
     )
+
+
+def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_m=0.05):
+    """Ray-trace one BS of a :class:`skysense.mapping.Scene` into a ``mapping.Visibility``.
+
+    The buildings become Sionna boxes (no ground: the mapping model has facades only); the
+    BS transmits to one receiver per trajectory epoch (all in one solve) and to a receiver at
+    its own position (monostatic backscatter). LoS and first-order specular rays are kept;
+    each reflection vertex is assigned to the facade whose plane and extent contain it.
+
+    Parameters
+    ----------
+    scene : skysense.mapping.Scene
+    bs_index : int
+    samples_per_src : int
+        Rays shot by the BS.
+    seed : int
+        Ray-sampler seed.
+    tolerance_m : float
+        Largest distance of a vertex from its facade's plane and extent [m].
+
+    Returns
+    -------
+    skysense.mapping.Visibility
+        Same layout as :func:`skysense.mapping.trace` (the numba image method), so it drops
+        into ``mapping.simulate(scene, seed, tracer=trace_mapping)``.
+    """
+    from skysense.mapping import Scene, Visibility
+
+    if not isinstance(scene, Scene):
+        raise TypeError(f"scene must be a skysense.mapping.Scene, got {type(scene).__name__}")
+    i = scene._bs(bs_index)
+    rt = load_sionna()
+    import mitsuba as mi
+
+    sc = rt.load_scene()
+    sc.frequency = 3.5e9
+    wall = rt.ITURadioMaterial("wall", "concrete", thickness=0.3)
+    objects = []
+    for b, (lo, hi) in enumerate(zip(scene.box_lo, scene.box_hi, strict=True)):
+        centre, half = (lo + hi) / 2, (hi - lo) / 2
+        mesh = mi.load_dict(
+            {
+                "type": "cube",
+                "to_world": mi.ScalarTransform4f()
+                .translate([float(v) for v in centre])
+                .scale([float(v) for v in half]),
+            }
+        )
+        objects.append(rt.SceneObject(mi_mesh=mesh, name=f"building{b}", radio_material=wall))
+    sc.edit(add=objects)
+    iso = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
+    sc.tx_array, sc.rx_array = iso, iso
+    bs = scene.base_stations[i]
+    sc.add(rt.Transmitter("bs", position=mi.Point3f(*(float(v) for v in bs))))
+    receivers = [*scene.trajectory, bs]  # epochs, then the BS itself
+    for r, p in enumerate(receivers):
+        sc.add(rt.Receiver(f"rx{r}", position=mi.Point3f(*(float(v) for v in p))))
+    paths = rt.PathSolver()(
+        sc,
+        max_depth=1,
+        los=True,
+        specular_reflection=True,
+        diffuse_reflection=False,
+        refraction=False,
+        synthetic_array=True,
+        samples_per_src=check_count(samples_per_src, "samples_per_src"),
+        seed=int(seed),
+    )
+    valid = np.asarray(paths.valid.numpy(), bool)[:, 0]  # (rx, paths)
+    kind = np.asarray(paths.interactions.numpy())[0][:, 0]  # (rx, paths)
+    vertex = np.asarray(paths.vertices.numpy(), np.float64)[0][:, 0]  # (rx, paths, 3)
+
+    n_ep, n_f = scene.n_epochs, scene.n_facades
+    los = np.zeros(n_ep, bool)
+    bistatic = np.zeros((n_ep, n_f), bool)
+    bistatic_points = np.full((n_ep, n_f, 3), np.nan)
+    monostatic = np.zeros(n_f, bool)
+    monostatic_points = np.full((n_f, 3), np.nan)
+    specular = int(rt.InteractionType.SPECULAR)
+    for r in range(len(receivers)):
+        for p in np.flatnonzero(valid[r]):
+            if kind[r, p] == 0 and r < n_ep:
+                los[r] = True
+            elif kind[r, p] == specular:
+                f = _facade_of(scene, vertex[r, p], tolerance_m)
+                if f < 0:
+                    continue
+                if r < n_ep:
+                    bistatic[r, f], bistatic_points[r, f] = True, vertex[r, p]
+                else:
+                    monostatic[f], monostatic_points[f] = True, vertex[r, p]
+    vas, facade_va = scene.virtual_anchors(i)
+    return Visibility(vas, facade_va, bistatic, bistatic_points, monostatic, monostatic_points, los)
+
+
+def _facade_of(scene, point, tol) -> int:
+    """Index of the facade containing ``point`` (within ``tol`` m), or -1."""
+    rel = point - scene.facade_point
+    off_plane = np.abs(np.einsum("fc,fc->f", rel, scene.facade_normal))
+    along = np.abs(np.einsum("fc,fc->f", rel, scene.facade_tangent))
+    inside = (
+        (off_plane <= tol)
+        & (along <= scene.facade_half_width + tol)
+        & (point[2] >= -tol)
+        & (point[2] <= scene.facade_height + tol)
+    )
+    hits = np.flatnonzero(inside)
+    return int(hits[np.argmin(off_plane[hits])]) if hits.size else -1
 
 
 def _unit(theta, phi):
