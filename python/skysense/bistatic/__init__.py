@@ -13,10 +13,12 @@
 ``root_music_2d``           Root-MUSIC-2D (AoA, AoD by rooting)
 ``Grid``                    search grid of the grid methods (``Grid.uniform``: 1 degree)
 ``crb``, ``Crb``            Cramer-Rao bound (FIM of Appendix A), ``fisher_information``
+``operation_counts``        real flops per CSI of PARAMING and the grid methods (eqs. 44-51)
 ==========================  ==========================================================
 """
 
 from skysense.bistatic.bartlett import bartlett, bartlett_spectrum
+from skysense.bistatic.complexity import operation_counts
 from skysense.bistatic.crb import Crb, crb, fisher_information
 from skysense.bistatic.dml import dml
 from skysense.bistatic.estimate import Estimate
@@ -45,6 +47,7 @@ __all__ = [
     "music",
     "music_spectrum",
     "noise_variance",
+    "operation_counts",
     "paraming",
     "random_paths",
     "root_music_2d",
