@@ -302,3 +302,15 @@ def test_overflowing_image_is_an_error():
     a = np.full((4, 1), 1e-300, complex)
     with pytest.raises(ValueError, match="overflows"):
         subspace_pursuit(a, np.full(4, 1e300, complex), 1)
+
+
+def test_frame_whose_modulus_overflows_is_rescaled():
+    # Fuzz finding: |y| = |-1.57e308 (1 + 1j)| overflows to inf although y is finite; the
+    # exponent must come from max(|Re|, |Im|) so that the relative residual is not inf/inf.
+    a = np.zeros((1, 7), complex)
+    a[0, 3] = 1.0
+    y = np.array([[1.48e307j], [-1.5721e308 - 1.5721e308j], [-2.5e303]])
+    out = subspace_pursuit(a, y, 2)
+    assert np.isfinite(out.residual_norm).all() and np.isfinite(out.x).all()
+    np.testing.assert_allclose(out.x[:, 3], y[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.residual_norm, 0.0, atol=1e-12)

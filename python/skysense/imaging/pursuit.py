@@ -164,7 +164,7 @@ def subspace_pursuit(
     elif isinstance(a, np.ndarray):
         a_work = a.astype(dtype, copy=False)
         with np.errstate(invalid="ignore"):  # NaN/Inf are reported below
-            a_exp = _far_exponent(np.abs(a_work).max())
+            a_exp = _far_exponent(_component_peak(a_work).max())
         gram = _dense_gram(_ldexp(a_work, -a_exp))  # the pass over A is small beside G
         # G[v, v] = ||A[:, v]||^2 is NaN/Inf iff column v of A has a NaN/Inf.
         if check_finite and not np.isfinite(gram.diagonal()).all():
@@ -179,7 +179,7 @@ def subspace_pursuit(
         gram = _ldexp(gram, -2 * a_exp)
 
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    peaks = np.abs(y2).max(axis=1)
+    peaks = _component_peak(y2).max(axis=1)
     y_exp = np.array([_far_exponent(p) for p in peaks], dtype=np.int64)
     y2 = _ldexp(y2, -y_exp[:, None])
     z = _ldexp(backproject_frames(a, y2, dtype, check_finite=check_finite), -a_exp)
@@ -225,6 +225,13 @@ def _far_exponent(value) -> int:
         return 0
     exponent = int(np.frexp(value)[1])
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _component_peak(arr):
+    """max(|Re|, |Im|) elementwise: within sqrt(2) of |arr|, but finite wherever arr is."""
+    if arr.dtype.kind == "c":
+        return np.maximum(np.abs(arr.real), np.abs(arr.imag))
+    return np.abs(arr)
 
 
 def _ldexp(arr, exponent):
