@@ -45,6 +45,18 @@ def check_methods(methods) -> tuple[str, ...]:
     return methods
 
 
+class GridSetup:
+    """Mixin for experiments whose cells share the default ``Scenario()`` and one estimator
+    grid, built from the experiment's ``angle_step_deg`` and ``delay_step_fraction`` fields."""
+
+    def setup_key(self, cell):
+        return "grid"
+
+    def setup(self, cell):
+        sc = bs.Scenario()
+        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
+
+
 def make_grid(scenario, angle_step_deg, delay_step_fraction):
     """``Grid.uniform`` with steps in degrees and in fractions of 1/(N df)."""
     return bs.Grid.uniform(

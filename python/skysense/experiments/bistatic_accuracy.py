@@ -10,6 +10,7 @@ import numpy as np
 from skysense import bistatic as bs
 from skysense.experiments._bistatic import (
     METHODS,
+    GridSetup,
     check_methods,
     make_grid,
     matched_errors,
@@ -32,7 +33,7 @@ PAPER_ACCURACY = {
 
 
 @dataclass(frozen=True)
-class BistaticAccuracy(Experiment):
+class BistaticAccuracy(GridSetup, Experiment):
     """RMSE of ToA (in 1/(N df)) and MSE of AoA/AoD [rad^2] vs SNR, with the CRB.
 
     Parameters
@@ -90,13 +91,6 @@ class BistaticAccuracy(Experiment):
 
     def cells(self):
         return self.snrs_db
-
-    def setup_key(self, cell):
-        return "grid"
-
-    def setup(self, cell):
-        sc = bs.Scenario()
-        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
 
     def run_chunk(self, cell, state, n_trials, rng):
         sc, grid = state

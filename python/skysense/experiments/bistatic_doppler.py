@@ -9,7 +9,12 @@ from typing import ClassVar
 import numpy as np
 
 from skysense import bistatic as bs
-from skysense.experiments._bistatic import METHODS, check_methods, make_grid, plot_lines
+from skysense.experiments._bistatic import (
+    METHODS,
+    GridSetup,
+    check_methods,
+    plot_lines,
+)
 from skysense.experiments.runner import Experiment
 
 __all__ = ["BistaticDoppler", "BistaticLatency"]
@@ -98,7 +103,7 @@ class BistaticDoppler(Experiment):
 
 
 @dataclass(frozen=True)
-class BistaticLatency(Experiment):
+class BistaticLatency(GridSetup, Experiment):
     """Median wall time per CSI of each estimator (Table II), single-threaded.
 
     Parameters
@@ -132,13 +137,6 @@ class BistaticLatency(Experiment):
 
     def cells(self):
         return self.methods
-
-    def setup_key(self, cell):
-        return "grid"
-
-    def setup(self, cell):
-        sc = bs.Scenario()
-        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
 
     def run_chunk(self, cell, state, n_trials, rng):
         sc, grid = state

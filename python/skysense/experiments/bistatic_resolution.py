@@ -12,8 +12,8 @@ import numpy as np
 from skysense import bistatic as bs
 from skysense.experiments._bistatic import (
     METHODS,
+    GridSetup,
     check_methods,
-    make_grid,
     matched_errors,
     nanmean,
     plot_lines,
@@ -24,7 +24,7 @@ __all__ = ["BistaticSeparation", "BistaticTimingOffset"]
 
 
 @dataclass(frozen=True)
-class BistaticSeparation(Experiment):
+class BistaticSeparation(GridSetup, Experiment):
     """Resolution of two targets whose AoAs differ by a fraction of the Rx HPBW (Fig. 8).
 
     Parameters
@@ -69,13 +69,6 @@ class BistaticSeparation(Experiment):
 
     def cells(self):
         return self.fractions
-
-    def setup_key(self, cell):
-        return "grid"
-
-    def setup(self, cell):
-        sc = bs.Scenario()
-        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
 
     def run_chunk(self, cell, state, n_trials, rng):
         sc, grid = state
@@ -137,7 +130,7 @@ class BistaticSeparation(Experiment):
 
 
 @dataclass(frozen=True)
-class BistaticTimingOffset(Experiment):
+class BistaticTimingOffset(GridSetup, Experiment):
     """ToA bias and angle errors under a receiver timing offset (Fig. 7).
 
     Parameters
@@ -180,13 +173,6 @@ class BistaticTimingOffset(Experiment):
 
     def cells(self):
         return self.offsets
-
-    def setup_key(self, cell):
-        return "grid"
-
-    def setup(self, cell):
-        sc = bs.Scenario()
-        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
 
     def run_chunk(self, cell, state, n_trials, rng):
         sc, grid = state
