@@ -107,6 +107,12 @@ def test_estimate_output_type_and_bad_input(tiny):
     batch = est.estimate(np.stack([csi[0], csi[0]]), 2)
     assert batch.toa.shape == (2, 2)
     np.testing.assert_allclose(batch.aoa[1], e.aoa, rtol=1e-6)
+    # float32 path: complex64 CSI gives float32/complex64 fields with the same estimates
+    e32 = est.estimate(csi[0].astype(np.complex64), 2)
+    assert e32.toa.dtype == e32.aoa.dtype == np.float32 and e32.gain.dtype == np.complex64
+    np.testing.assert_allclose(e32.aoa, e.aoa, atol=1e-5)
+    np.testing.assert_allclose(e32.toa, e.toa, rtol=1e-5)
+    np.testing.assert_allclose(e32.gain, e.gain, rtol=1e-3, atol=1e-4 * np.abs(e.gain).max())
     with pytest.raises(ValueError, match="csi must end in"):
         est.estimate(np.zeros((8, 10, 64), complex), 2)
     with pytest.raises(ValueError, match="NaN"):

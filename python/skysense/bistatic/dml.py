@@ -18,7 +18,7 @@ DEFAULT_SWEEPS = 2
 def _best_voxel(h, basis, scenario, grid, exclude):
     """Voxel maximising ``|b^H P h|^2 / ||P b||^2`` with P the projector off span(basis)."""
     if basis.shape[1]:
-        q, _ = np.linalg.qr(basis)
+        q, _ = np.linalg.qr(basis.astype(h.dtype, copy=False))
         resid = h - (q @ (q.conj().T @ h.ravel())).reshape(h.shape)
         qv = q.T.reshape((-1, *h.shape))
         captured = np.sum(np.abs(correlate(qv, scenario, grid)) ** 2, axis=0)
@@ -77,7 +77,7 @@ def dml(csi, n_paths, *, scenario=None, grid=None, sweeps=DEFAULT_SWEEPS) -> Est
         chosen: list[int] = []
         cols: list[np.ndarray] = []
         for _ in range(q):
-            basis = np.stack(cols, axis=1) if cols else np.zeros((h.size, 0), complex)
+            basis = np.stack(cols, axis=1) if cols else np.zeros((h.size, 0), h.dtype)
             v = _best_voxel(h, basis, scenario, grid, chosen)
             chosen.append(v)
             cols.append(_atom(scenario, grid, v))

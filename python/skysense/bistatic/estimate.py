@@ -17,8 +17,9 @@ class Estimate:
     """Path parameters estimated from one CSI or a batch (leading axes = batch axes).
 
     Paths are sorted by ToA (PARAMING, grid methods) or by AoA (Root-MUSIC-2D). Entries past a
-    CSI's ``n_paths`` are NaN; so are quantities a method does not estimate. Real fields are
-    float64 and ``gain`` complex128, except for PARAMING on complex64 CSI (float32/complex64).
+    CSI's ``n_paths`` are NaN; so are quantities a method does not estimate. Every estimator
+    follows the precision of its CSI: float32 fields and complex64 ``gain`` for complex64 CSI
+    (the float32 path), float64/complex128 otherwise (the dtypes listed below).
 
     Attributes
     ----------
@@ -45,6 +46,24 @@ class Estimate:
     n_paths: np.ndarray
     doppler: np.ndarray | None = None
     singular_values: np.ndarray | None = None
+
+    def astype(self, complex_dtype) -> Estimate:
+        """This estimate in the precision of ``complex_dtype`` (complex64 or complex128)."""
+        cdt = np.dtype(complex_dtype)
+        real = np.finfo(cdt).dtype
+
+        def cast(v, dt):
+            return None if v is None else np.asarray(v).astype(dt, copy=False)
+
+        return Estimate(
+            toa=cast(self.toa, real),
+            aoa=cast(self.aoa, real),
+            aod=cast(self.aod, real),
+            gain=cast(self.gain, cdt),
+            n_paths=self.n_paths,
+            doppler=cast(self.doppler, real),
+            singular_values=cast(self.singular_values, real),
+        )
 
 
 def as_csi(csi, scenario: Scenario, *, min_ndim=3, check_finite=True) -> np.ndarray:

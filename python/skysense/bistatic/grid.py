@@ -85,11 +85,14 @@ def correlate(x, scenario: Scenario, grid: Grid) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (..., n_aoa, n_aod, n_delay), complex128
+    ndarray, shape (..., n_aoa, n_aod, n_delay), complex64 for complex64 ``x``, else complex128
     """
+    x = np.asarray(x)
+    dtype = np.complex64 if x.dtype == np.complex64 else np.complex128
     n_tx, n_rx, n_sub = x.shape[-3:]
-    at, ar, c = _steering(scenario, grid, n_tx, n_rx, n_sub)
-    y = np.asarray(x, np.complex128) @ c.conj()  # (..., t, r, d)
+    # phases in float64, then rounded to the working precision
+    at, ar, c = (s.astype(dtype) for s in _steering(scenario, grid, n_tx, n_rx, n_sub))
+    y = x.astype(dtype, copy=False) @ c.conj()  # (..., t, r, d)
     y = np.einsum("ra,...trd->...tad", ar.conj(), y, optimize=True)
     return np.einsum("tp,...tad->...apd", at.conj(), y, optimize=True)
 
@@ -115,15 +118,17 @@ def pick_peaks(spectrum, n_peaks: int) -> np.ndarray:
 
 
 def grid_estimate(csi, scenario: Scenario, grid: Grid, flat_idx, n_paths: int) -> Estimate:
-    """Estimate from picked voxels: LS gains on their atoms, sorted by ToA, NaN-padded."""
+    """Estimate from picked voxels: LS gains on their atoms, sorted by ToA, NaN-padded; in the
+    precision of ``csi`` (float32/complex64 for complex64 CSI)."""
     ia, ip, idl = np.unravel_index(flat_idx, grid.shape)
     aoa, aod, delay = grid.aoa_rad[ia], grid.aod_rad[ip], grid.delay_s[idl]
     order = np.argsort(delay, kind="stable")
     aoa, aod, delay = aoa[order], aod[order], delay[order]
-    b = atoms(scenario, aoa, aod, delay)
+    b = atoms(scenario, aoa, aod, delay).astype(csi.dtype)
     gain = np.linalg.lstsq(b, csi.ravel(), rcond=None)[0]
-    out = [np.full(n_paths, np.nan) for _ in range(3)]
-    g = np.full(n_paths, np.nan + 0j)
+    real = np.finfo(csi.dtype).dtype
+    out = [np.full(n_paths, np.nan, real) for _ in range(3)]
+    g = np.full(n_paths, np.nan + 0j, csi.dtype)
     k = len(order)
     out[0][:k], out[1][:k], out[2][:k], g[:k] = delay, aoa, aod, gain
     return Estimate(toa=out[0], aoa=out[1], aod=out[2], gain=g, n_paths=np.int64(k))

@@ -30,7 +30,7 @@ def _spectrum(h, q, scenario, grid, subarrays):
     u = eigh(x @ x.conj().T, subset_by_index=[dim - q, dim - 1], driver="evr")[1]
     vecs = u.T.reshape(q, mt, m, mr).transpose(0, 1, 3, 2)  # (q, Mt, Mr, M)
     proj = np.sum(np.abs(correlate(vecs, scenario, grid)) ** 2, axis=0) / (mt * mr * m)
-    return 1.0 / np.maximum(1.0 - proj, np.finfo(float).eps)
+    return 1.0 / np.maximum(1.0 - proj, np.finfo(proj.dtype).eps)
 
 
 def music_spectrum(csi, n_paths, subarrays=None, *, scenario=None, grid=None) -> np.ndarray:

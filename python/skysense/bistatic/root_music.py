@@ -84,25 +84,26 @@ def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate
     if q > nr - 1:
         raise ValueError(f"n_paths = {q} exceeds n_rx - 1 = {nr - 1}")
     lead = arr.shape[:-3]
-    flat = arr.reshape((-1, nt, nr, n)).astype(np.complex128, copy=False)
-    aoa = np.full((flat.shape[0], q), np.nan)
-    aod = np.full((flat.shape[0], q), np.nan)
+    flat = arr.reshape((-1, nt, nr, n))  # complex64 stays complex64 (the float32 path)
+    real = np.finfo(flat.dtype).dtype
+    aoa = np.full((flat.shape[0], q), np.nan, real)
+    aod = np.full((flat.shape[0], q), np.nan, real)
     for b, h in enumerate(flat):
         c_r = _noise_projector(h.transpose(1, 0, 2).reshape(nr, nt * n), q)
         theta = np.sort(_angle(_roots(c_r, q), scenario.spacing_rx))
         c_full = _noise_projector(h.reshape(nt * nr, n), q).reshape(nt, nr, nt, nr)
         for i, th in enumerate(theta):
-            a_r = scenario.steering_rx([th])[:, 0]
+            a_r = scenario.steering_rx([th])[:, 0].astype(flat.dtype)
             d = np.einsum("r,krls,s->kl", a_r.conj(), c_full, a_r)
             w = _roots(d, 1)
             if w.size:
                 aod[b, i] = _angle(w[0], scenario.spacing_tx)
         aoa[b, : theta.size] = theta
-    nan = np.full((*lead, q), np.nan)
+    nan = np.full((*lead, q), np.nan, real)
     return Estimate(
         toa=nan.copy(),
         aoa=aoa.reshape((*lead, q)),
         aod=aod.reshape((*lead, q)),
-        gain=np.full((*lead, q), np.nan + 0j),
+        gain=np.full((*lead, q), np.nan + 0j, flat.dtype),
         n_paths=np.full(lead, q, np.int64),
     )

@@ -172,4 +172,4 @@ def estimate_3d(model: C2vnn3dNet, csi, n_paths) -> Estimate:
         gain=gain.reshape(shape),
         n_paths=np.full(lead, q, np.int64),
         doppler=doppler.reshape(shape),
-    )
+    ).astype(flat.dtype)

@@ -90,8 +90,9 @@ class IfftC2vnn:
         Returns
         -------
         Estimate
-            ``toa`` [s], ``aoa``/``aod`` [rad] (float64), ``gain`` (complex128, eq. 21), sorted
-            by ToA; ``doppler`` [Hz] with ``subframes=True``.
+            ``toa`` [s], ``aoa``/``aod`` [rad], ``gain`` (eq. 21), sorted by ToA; ``doppler``
+            [Hz] with ``subframes=True``. float32/complex64 for complex64 CSI (the network
+            itself always runs in float32), else float64/complex128.
 
         Raises
         ------
@@ -136,4 +137,5 @@ class IfftC2vnn:
         else:
             gain = ls_gains(arr, toa, aoa, aod, sc)
             n_est = np.full(lead, q, np.int64)
-        return Estimate(toa=toa, aoa=aoa, aod=aod, gain=gain, n_paths=n_est, doppler=doppler)
+        est = Estimate(toa=toa, aoa=aoa, aod=aod, gain=gain, n_paths=n_est, doppler=doppler)
+        return est.astype(arr.dtype)
