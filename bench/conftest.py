@@ -51,6 +51,7 @@ class Entry:
     reference: str | None = None
     target: float | None = None
     note: str = ""
+    flops: float | None = None
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RatioTable:
 
     entries: dict = field(default_factory=dict)
 
-    def record(self, benchmark, group, name, *, reference=None, target=None, note=""):
+    def record(self, benchmark, group, name, *, reference=None, target=None, note="", flops=None):
         """Store the median of a finished ``benchmark`` run.
 
         Parameters
@@ -73,16 +74,22 @@ class RatioTable:
             Largest acceptable ``median / median(reference)``.
         note : str
             Free text printed next to the row.
+        flops : float, optional
+            The paper's operation count of the algorithm (real flops per call), printed
+            beside the time with the rate it implies (e.g. ``bistatic.operation_counts``).
         """
         stats = getattr(benchmark, "stats", None)
         if not stats:  # --benchmark-disable: nothing was timed
             return
         median, fastest = float(stats.stats.median), float(stats.stats.min)
         benchmark.extra_info.update({"group": group, "name": name, "reference": reference})
-        self.entries[group, name] = Entry(group, name, median, fastest, reference, target, note)
+        self.entries[group, name] = Entry(
+            group, name, median, fastest, reference, target, note, flops
+        )
 
     def rows(self):
-        """Rows ``(group, name, median_s, min_s, reference, ratio, ratio_min, target, status, note)``.
+        """Rows ``(group, name, median_s, min_s, reference, ratio, ratio_min, target, status,
+        note, flops)``.
 
         ``ratio`` divides the medians (judged against ``target``); ``ratio_min`` divides the
         fastest rounds, which is less sensitive to other load on a shared machine.
@@ -107,6 +114,7 @@ class RatioTable:
                     e.target,
                     status,
                     e.note,
+                    e.flops,
                 )
             )
         return out
@@ -150,17 +158,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"({env['numba_threading_layer']} layer, {env['numba_threads']} threads), "
         f"thread env {env['thread_env'] or 'unset'}"
     )
+    width = max(24, max(len(r[0]) for r in rows) + 2)
     header = (
-        f"{'group':<24}{'implementation':<25}{'median':>10}{'min':>10}  "
+        f"{'group':<{width}}{'implementation':<25}{'median':>10}{'min':>10}  "
         f"{'ratio':>6} {'(min)':>6}  {'vs':<16}{'target':<12}note"
     )
     tr.write_line(header)
     tr.write_line("-" * len(header))
-    for group, name, median, fastest, ref, ratio, ratio_min, target, status, note in rows:
+    for group, name, median, fastest, ref, ratio, ratio_min, target, status, note, flops in rows:
         ratio_s = f"{ratio:5.2f}x {ratio_min:5.2f}x" if ratio is not None else " " * 13
         target_s = f"<={target:g}x {status}" if target is not None else ""
+        if flops:  # the paper's count beside the measured time
+            # above the CPU's peak when the implementation does less work than the paper's
+            note = f"[paper: {flops:.3g} flop, {flops / median / 1e9:.3g} Gflop/s equiv.] {note}"
         tr.write_line(
-            f"{group:<24}{name:<25}{median * 1e3:8.1f}ms{fastest * 1e3:8.1f}ms  "
+            f"{group:<{width}}{name:<25}{median * 1e3:8.1f}ms{fastest * 1e3:8.1f}ms  "
             f"{ratio_s}  {ref or '':<16}{target_s:<12}{note}"
         )
     target = config.getoption("--save-ratios")
@@ -182,6 +194,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             "target",
             "status",
             "note",
+            "flops",
         )
         path.write_text(
             json.dumps(

@@ -86,3 +86,31 @@ def test_bench_runs_a_suite_and_writes_ratios(tmp_path):
     pytest.importorskip("pytest_benchmark")
     assert main(["bench", "--path", str(suite), "--json", str(out)]) == 0
     assert out.read_text() == "{}"
+
+
+def test_bench_table_carries_the_paper_counts(tmp_path):
+    """The real bench/conftest.py: ratios in the same run and the paper's flop counts in JSON."""
+    pytest.importorskip("pytest_benchmark")
+    import json
+    import shutil
+    from pathlib import Path
+
+    suite = tmp_path / "bench"
+    suite.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "bench" / "conftest.py", suite / "conftest.py")
+    (suite / "test_x.py").write_text(
+        "import time\n"
+        "def test_ref(benchmark, ratios):\n"
+        "    benchmark.pedantic(time.sleep, args=(0.002,), rounds=3)\n"
+        "    ratios.record(benchmark, 'g', 'ref', flops=2e6)\n"
+        "def test_fast(benchmark, ratios):\n"
+        "    benchmark.pedantic(time.sleep, args=(0.001,), rounds=3)\n"
+        "    ratios.record(benchmark, 'g', 'fast', reference='ref', target=1.0)\n"
+    )
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    out = tmp_path / "r.json"
+    assert main(["bench", "--path", str(suite), "--json", str(out)]) == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["ref"]["flops"] == 2e6 and rows["fast"]["flops"] is None
+    assert rows["fast"]["reference"] == "ref" and 0.2 < rows["fast"]["ratio"] < 1.0
+    assert rows["fast"]["status"] == "ok"
