@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -46,6 +47,10 @@ def reproduce(args, parser) -> dict:
             options["modes"] = tuple(m.upper() for m in args.modes)
         if args.d0 is not None:
             options["voxel_sizes_m"] = args.d0
+    if args.methods is not None:
+        if "methods" not in {f.name for f in dataclasses.fields(cls)}:
+            parser.error(f"--methods does not apply to {args.name}")
+        options["methods"] = tuple(args.methods)
     try:
         experiment = cls(**options)
     except (TypeError, ValueError) as exc:
@@ -149,6 +154,13 @@ def main(argv=None) -> int:
         type=_csv(float),
         default=None,
         help="imaging-table2: comma-separated voxel sizes [m]",
+    )
+    p_rep.add_argument(
+        "--methods",
+        type=_csv(str),
+        default=None,
+        help="experiments with a method list (bistatic-*, ...): comma-separated estimators, "
+        "e.g. paraming,music,ifft_c2vnn (ifft_c2vnn needs torch)",
     )
     p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
 

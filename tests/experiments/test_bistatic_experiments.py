@@ -69,7 +69,7 @@ def test_separation_and_timing_offset(tmp_path):
 def test_doppler_and_latency(tmp_path):
     dop = run_trials(BistaticDoppler(snrs_db=(30.0,), n_subframes=10, chunk_size=1), 2, seed=2)
     # |f_D| up to 6 kHz; the per-symbol rotation inside a sub-frame leaves a small bias
-    assert dop.results["30"]["median_abs_err_hz"] < 50.0
+    assert dop.results["30"]["paraming"]["median_abs_err_hz"] < 50.0
     lat = BistaticLatency(methods=("paraming", "root_music_2d"), chunk_size=1, **COARSE)
     res = run_trials(lat, 1, seed=2)
     assert res.results["paraming"]["vs_paraming"] == 1.0
@@ -85,6 +85,7 @@ def test_doppler_and_latency(tmp_path):
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
         (BistaticSeparation, {"fractions": (0.0,)}, "fractions"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
+        (BistaticDoppler, {"methods": ("music",)}, "Doppler methods"),
     ],
 )
 def test_bad_configs(cls, kwargs, match):
@@ -98,6 +99,8 @@ def test_cli_reproduce_timing_offset(tmp_path, capsys):
         [
             "reproduce",
             "bistatic-timing-offset",
+            "--methods",
+            "paraming,bartlett",
             "--trials",
             "1",
             "--workers",
@@ -117,6 +120,7 @@ def test_cli_reproduce_timing_offset(tmp_path, capsys):
         "2",
         "4",
     }
+    assert set(doc["results"]["1"]) == {"paraming", "bartlett", "n_trials"}
     assert out_png.stat().st_size > 0
     assert "ToA bias" in capsys.readouterr().out
 

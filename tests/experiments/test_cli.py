@@ -22,6 +22,8 @@ from skysense.cli import main
         (["reproduce", "imaging-table2", "--d0", "1,x"], "comma-separated"),
         (["reproduce", "imaging-table2", "--d0", "0"], "voxel_size_m"),
         (["demo", "--frames", "0"], "--frames must be >= 1"),
+        (["reproduce", "imaging-psf", "--methods", "sp"], "does not apply to imaging-psf"),
+        (["reproduce", "bistatic-latency", "--methods", "esprit"], "methods must be drawn"),
     ],
 )
 def test_argument_errors(argv, match, capsys):

@@ -16,12 +16,12 @@ METHODS = {
     "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
     "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
     "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
-    "ifft_c2vnn": lambda csi, q, sc, grid: _c2vnn(sc).estimate(csi, q),
+    "ifft_c2vnn": lambda csi, q, sc, grid: c2vnn_for(sc).estimate(csi, q),
 }
 
 
 @functools.lru_cache(maxsize=1)
-def _c2vnn(scenario):
+def c2vnn_for(scenario):
     """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for."""
     from skysense.learn import IfftC2vnn
 
