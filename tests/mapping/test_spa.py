@@ -1,5 +1,7 @@
 """The C++ SPA module against its NumPy reference and exact oracles (spec 3.8)."""
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -207,3 +209,39 @@ def test_bad_input(rng):
     # no PMFs and no measurements: empty result
     empty = spa_update(PmfState.empty(5), [Link("bistatic", np.zeros(0), uav)], params)
     assert empty.state.n_pmfs == 0
+
+
+def test_pickled_inputs_work(rng):
+    # unpickled arrays carry their own dtype objects (equal to, not the same as, NumPy's
+    # canonical float64); the binding used to reject them with "wrong dtype float64"
+    params = MappingParams()
+    state = _legacy(rng, 2, 31)
+    links = _links(rng, "scheme1_b")
+    a = spa_update(state, links, params, rng=3)
+    state2, links2, params2 = pickle.loads(pickle.dumps((state, links, params)))
+    b = spa_update(state2, links2, params2, rng=3)
+    np.testing.assert_array_equal(a.state.positions, b.state.positions)
+    np.testing.assert_array_equal(a.state.logodds, b.state.logodds)
+
+
+def test_non_native_byte_order_is_a_clear_error():
+    from skysense import _core
+
+    with pytest.raises(ValueError, match="x_leg: wrong dtype >f8 \\(non-native byte order\\)"):
+        _core.spa_update(
+            MappingParams().kernel_dict(),
+            np.zeros((1, 3, 3), dtype=">f8"),
+            np.zeros((1, 3)),
+            np.zeros(1),
+            [],
+            [],
+            np.zeros((0, 3)),
+            [],
+            [],
+            [],
+            False,
+            1,
+            np.empty((1, 3, 3)),
+            np.empty(1),
+            np.empty((1, 3)),
+        )
