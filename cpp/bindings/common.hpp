@@ -19,10 +19,16 @@ namespace py = pybind11;
 template <class T, std::size_t N>
 skysense::View<T, N> view(const py::array& a, const char* name, bool writable = false) {
   using V = std::remove_const_t<T>;
-  if (!py::dtype::of<V>().is(a.dtype()))
-    throw std::invalid_argument(std::string(name) + ": wrong dtype " +
-                                std::string(py::str(a.dtype())) + ", expected " +
-                                std::string(py::str(py::dtype::of<V>())));
+  // Compare by equivalence, not identity: an unpickled (or copied from an unpickled) array
+  // carries its own dtype object, equal to but not the same as NumPy's canonical one.
+  const auto want = py::dtype::of<V>();
+  const auto got = a.dtype();
+  if (!got.is(want) && !got.equal(want)) {
+    const bool swapped = got.kind() == want.kind() && got.itemsize() == want.itemsize();
+    throw std::invalid_argument(std::string(name) + ": wrong dtype " + std::string(py::str(got)) +
+                                (swapped ? " (non-native byte order)" : "") + ", expected " +
+                                std::string(py::str(want)) + " in native byte order");
+  }
   if (a.ndim() != static_cast<py::ssize_t>(N))
     throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(N) +
                                 " dimensions, got " + std::to_string(a.ndim()));

@@ -1,17 +1,35 @@
 // Bindings of the per-epoch particle SPA module (skysense/mapping_spa.hpp).
 #include <pybind11/stl.h>
 
+#include <cstdlib>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common.hpp"
-#include "skysense/mapping_spa.hpp"
+#include "skysense/fastmath.hpp"
+#include "skysense/mapping_types.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
 using namespace skysense::bind;
 
 namespace {
+// Kernel build for this call: SKYSENSE_ISA = "generic" | "avx2" | "auto" (default: the best
+// this CPU runs).  Asking for a build the CPU cannot run is an error, not a silent fallback.
+std::string mapping_isa() {
+  const char* env = std::getenv("SKYSENSE_ISA");
+  const std::string want = env ? env : "";
+  const bool avx2 = skysense::mapping::cpu_has_avx2_fma();
+  if (want.empty() || want == "auto") return avx2 ? "avx2" : "generic";
+  if (want == "generic") return want;
+  if (want == "avx2") {
+    require(avx2, "SKYSENSE_ISA=avx2, but this CPU (or this build) has no AVX2/FMA kernel");
+    return want;
+  }
+  throw std::invalid_argument("SKYSENSE_ISA must be one of auto, generic, avx2; got '" + want + "'");
+}
+
 double* optional_out(const std::optional<py::array>& a, const char* name, std::ptrdiff_t n0,
                      std::ptrdiff_t n1, std::ptrdiff_t n2) {
   if (!a) return nullptr;
@@ -109,15 +127,51 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   out.lam_in = optional_out(lam_in, "lam_in", Kt, P, 0);
   out.eta_in = optional_out(eta_in, "eta_in", Kt, 0, 0);
   out.S = optional_out(log_weights, "log_weights", Kt, P, 0);
+  const std::string isa = mapping_isa();
   py::gil_scoped_release release;
-  skysense::mapping::spa_update(p, xl.data, ll.data, el.data, K, P, links, predict, seed, out,
-                                n_threads);
+#if defined(SKYSENSE_HAVE_AVX2_KERNEL)
+  if (isa == "avx2") {
+    skysense::mapping::spa_update_avx2(p, xl.data, ll.data, el.data, K, P, links, predict, seed,
+                                       out, n_threads);
+    return;
+  }
+#endif
+  skysense::mapping::spa_update_generic(p, xl.data, ll.data, el.data, K, P, links, predict, seed,
+                                        out, n_threads);
+}
+}  // namespace
+
+namespace {
+// The kernel's vectorisable special functions (portable build), for tests against SciPy.
+py::array fastmath_eval(const std::string& name, const py::array& x) {
+  auto xv = view<const double, 1>(x, "x");
+  py::array_t<double> out(xv.shape[0]);
+  double* o = out.mutable_data();
+  namespace fm = skysense::fastmath;
+  for (std::ptrdiff_t i = 0; i < xv.shape[0]; ++i) {
+    const double v = xv.data[i];
+    if (name == "exp") o[i] = fm::exp(v);
+    else if (name == "log") o[i] = fm::log(v);
+    else if (name == "softplus") o[i] = fm::softplus(v);
+    else if (name == "erfcx") o[i] = fm::erfcx_pos(v);
+    else if (name == "sin_2pi" || name == "cos_2pi") {
+      double sv, cv;
+      fm::sincos_2pi(v, sv, cv);
+      o[i] = name == "sin_2pi" ? sv : cv;
+    } else {
+      throw std::invalid_argument("unknown function " + name);
+    }
+  }
+  return std::move(out);
 }
 }  // namespace
 
 void register_mapping(py::module_& m) {
+  m.def("_fastmath", &fastmath_eval, "name"_a, "x"_a);
   m.def("spa_update", &spa_update, "params"_a, "x_leg"_a, "lam_leg"_a, "eta_leg"_a, "kinds"_a,
         "zs"_a, "sensors"_a, "births"_a, "diffuse"_a, "pv"_a, "predict"_a, "seed"_a, "x_out"_a,
         "eta_out"_a, "x_hat"_a, "x_in"_a = py::none(), "lam_in"_a = py::none(),
         "eta_in"_a = py::none(), "log_weights"_a = py::none(), "n_threads"_a = 1);
+  m.def("mapping_isa", &mapping_isa,
+        "Kernel build spa_update uses now ('generic' or 'avx2'; env SKYSENSE_ISA).");
 }

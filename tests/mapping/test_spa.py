@@ -1,5 +1,7 @@
 """The C++ SPA module against its NumPy reference and exact oracles (spec 3.8)."""
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -207,3 +209,75 @@ def test_bad_input(rng):
     # no PMFs and no measurements: empty result
     empty = spa_update(PmfState.empty(5), [Link("bistatic", np.zeros(0), uav)], params)
     assert empty.state.n_pmfs == 0
+
+
+def test_pickled_inputs_work(rng):
+    # unpickled arrays carry their own dtype objects (equal to, not the same as, NumPy's
+    # canonical float64); the binding used to reject them with "wrong dtype float64"
+    params = MappingParams()
+    state = _legacy(rng, 2, 31)
+    links = _links(rng, "scheme1_b")
+    a = spa_update(state, links, params, rng=3)
+    state2, links2, params2 = pickle.loads(pickle.dumps((state, links, params)))
+    b = spa_update(state2, links2, params2, rng=3)
+    np.testing.assert_array_equal(a.state.positions, b.state.positions)
+    np.testing.assert_array_equal(a.state.logodds, b.state.logodds)
+
+
+def test_non_native_byte_order_is_a_clear_error():
+    from skysense import _core
+
+    with pytest.raises(ValueError, match="x_leg: wrong dtype >f8 \\(non-native byte order\\)"):
+        _core.spa_update(
+            MappingParams().kernel_dict(),
+            np.zeros((1, 3, 3), dtype=">f8"),
+            np.zeros((1, 3)),
+            np.zeros(1),
+            [],
+            [],
+            np.zeros((0, 3)),
+            [],
+            [],
+            [],
+            False,
+            1,
+            np.empty((1, 3, 3)),
+            np.empty(1),
+            np.empty((1, 3)),
+        )
+
+
+def _has_avx2():
+    from skysense import _core
+
+    return _core.mapping_isa() == "avx2"
+
+
+@pytest.mark.skipif(not _has_avx2(), reason="CPU without AVX2/FMA (only the portable kernel)")
+@pytest.mark.parametrize("config", ["scheme1_b", "scheme1_m", "bistatic"])
+def test_isa_builds_agree(rng, monkeypatch, config):
+    # same source, same random streams; only FMA contraction and vector width differ
+    params = MappingParams()
+    state = _legacy(rng, 3, 211)
+    links = _links(rng, config)
+    monkeypatch.setenv("SKYSENSE_ISA", "generic")
+    a = spa_update(state, links, params, rng=5, return_inputs=True)
+    monkeypatch.setenv("SKYSENSE_ISA", "avx2")
+    b = spa_update(state, links, params, rng=5, return_inputs=True)
+    np.testing.assert_allclose(a.inputs.positions, b.inputs.positions, rtol=1e-13, atol=1e-11)
+    np.testing.assert_allclose(a.state.logodds, b.state.logodds, rtol=1e-12, atol=ATOL_LOG)
+    alive = np.isfinite(a.state.logodds)
+    np.testing.assert_allclose(a.estimates[alive], b.estimates[alive], rtol=0, atol=1e-8)
+    # resampled states: identical indices except at (rare) ties of the cumulative weights
+    close = np.isclose(a.state.positions, b.state.positions, rtol=0, atol=1e-9).all(axis=-1)
+    assert close.mean() > 0.99
+
+
+def test_isa_override(monkeypatch):
+    from skysense import _core
+
+    monkeypatch.setenv("SKYSENSE_ISA", "generic")
+    assert _core.mapping_isa() == "generic"
+    monkeypatch.setenv("SKYSENSE_ISA", "sse9")
+    with pytest.raises(ValueError, match="SKYSENSE_ISA must be one of"):
+        spa_update(PmfState.empty(3), [], MappingParams())

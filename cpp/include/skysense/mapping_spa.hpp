@@ -3,65 +3,38 @@
 // One call = one BS and one stage: prediction of the legacy PMFs (survival, process noise),
 // births from the measurements of the birth links, T iterations of the measurement-oriented
 // (one-to-many) data-association messages in log form, beliefs and existence log-odds, MMSE
-// estimates, systematic resampling with jitter.  Particles are flat arrays [K][P][3]; the
-// visibility-generalised form of section 3.7 is used throughout (p_v = 1 is the paper model).
-// Randomness comes from an explicit 64-bit seed: every PMF draws from its own counter-derived
-// stream, so the result does not depend on the number of threads.  No pybind11 here.
+// estimates, systematic resampling with jitter.  The visibility-generalised form of section
+// 3.7 is used throughout (p_v = 1 is the paper model).
+//
+// Layout and speed: particles are kept as structure-of-arrays [Kt][3][P] inside the call (the
+// interface stays [K][P][3]); every loop over particles is branch-free and calls only the
+// vectorisable functions of fastmath.hpp (exp, log, erfcx, sincos), so the compiler vectorises
+// it; at t = 0 all messages are 1, so Z0 depends on the PMF and link only and is computed once
+// per (PMF, link); per-(PMF, link) sums of the other links' factors are formed once per
+// iteration, not per edge; scratch buffers live in a per-thread workspace reused across calls.
+// Randomness: xoshiro256++ streams derived from (seed, purpose, PMF index), normals by
+// Box-Muller in blocks, so results do not depend on the number of threads.
+//
+// This header is compiled once per instruction set (cpp/bindings/mapping_isa_*.cpp) inside an
+// inline namespace named by SKYSENSE_ISA_NS.  No pybind11 here.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
 #include <vector>
 
 #include "skysense/fastmath.hpp"
+#include "skysense/mapping_types.hpp"
 #include "skysense/parallel.hpp"
 
 namespace skysense::mapping {
+inline namespace SKYSENSE_ISA_NS {
 
-constexpr double kLogFloor = -700.0;  // floor of every log-message (spec 3.3)
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kLog2Pi = 1.8378770664093454836;
-
-enum LinkKind : int { kBistatic = 0, kMonostatic = 1 };
-
-// Model and algorithm constants (spec table 1.5); the Python layer fills and validates them.
-struct SpaParams {
-  int n_iter = 2;            // T
-  double sig_r = 0.3;        // bistatic pseudo-range std [m]
-  double lam_e = 0.5;        // rate of the exponential diffuse excess [1/m]
-  double mu_s = 0.95;        // mean specular MPCs per facade (bistatic)
-  double mu_d = 3.0;         // mean diffuse MPCs per facade (bistatic)
-  double log_clutter_b = 0;  // log(mu_fa,b / R_max)
-  double sig_z = 0.1;        // monostatic pseudo-position std [m]
-  double mu_m = 4.0;         // mean MPCs per facade (monostatic)
-  double log_area = 0;       // log A_f
-  double log_clutter_m = 0;  // log(mu_fa,m / V_m)
-  double log_mu_n = 0;       // log mean births per epoch and link
-  double roi_c[3] = {0, 0, 0};
-  double roi_r = 200.0;      // birth ball radius [m]
-  double cone_cos = 0.17;    // cos of the monostatic proposal half-angle
-  double p_s = 0.999;        // survival
-  double sig_q = 0.02;       // process noise std per epoch [m]
-  double sig_reg = 0.1;      // post-resampling jitter std [m]
-  double gate_log = -23.0;   // an edge with max_i LL < gate_log is not connected (not first edges)
-  double gate_range = 1e300; // bistatic new PMF j ignores measurements with |z_m - z_j| > gate_range [m]
-  double gate_distance = 1e300;  // monostatic new PMF j ignores measurements with ||z_m - z_j|| > this [m]
-  double log_prune = kNegInf;    // PMFs with posterior log-odds below this are not resampled
-};
-
-struct Link {
-  int kind = kBistatic;
-  bool births = false;
-  bool diffuse = true;       // bistatic: specular + diffuse (EMG) likelihood, else specular only
-  double pv = 1.0;           // visibility probability of a non-owned PMF on this link (3.7)
-  const double* z = nullptr; // bistatic (M,), monostatic (M,3)
-  std::ptrdiff_t m = 0;
-  double sensor[3] = {0, 0, 0};  // UAV (bistatic) or BS (monostatic) position
-};
+using Index = std::ptrdiff_t;
 
 // ---------------------------------------------------------------------------- scalar helpers
 inline double softplus(double y) { return std::max(y, 0.0) + std::log1p(std::exp(-std::abs(y))); }
@@ -73,20 +46,10 @@ inline double logaddexp(double a, double b) {
   return mx + std::log1p(std::exp(-std::abs(a - b)));
 }
 
-inline double log_norm(double x, double var) { return -0.5 * (kLog2Pi + std::log(var) + x * x / var); }
-
-inline double log_erfcx_pos(double t) {  // t > 0
-  if (t < 25.0) return t * t + std::log(std::erfc(t));
-  const double t2 = t * t;
-  const double series = 1.0 - 1.0 / (2 * t2) + 3.0 / (4 * t2 * t2) - 15.0 / (8 * t2 * t2 * t2);
-  return -std::log(t * std::sqrt(kPi)) + std::log(series);
-}
-
-// log density of z = h + D + e, D ~ Exp(lam), e ~ N(0, sig^2) (exponentially modified Gaussian).
-inline double log_emg(double z, double h, double sig, double lam) {
-  const double t = (h + lam * sig * sig - z) / (std::sqrt(2.0) * sig);
-  if (t > 0) return std::log(lam / 2) - (z - h) * (z - h) / (2 * sig * sig) + log_erfcx_pos(t);
-  return std::log(lam / 2) + lam * (h - z) + 0.5 * lam * lam * sig * sig + std::log(std::erfc(t));
+// Branch-free logaddexp of finite arguments (vectorisable; absolute error ~1e-16).
+inline double logaddexp_v(double a, double b) {
+  const double mx = a > b ? a : b, d = a > b ? b - a : a - b;
+  return mx + fastmath::log(1.0 + fastmath::exp(d));
 }
 
 // Per-link constants of the log-likelihood ratio, hoisted out of the particle loops.
@@ -98,6 +61,7 @@ struct LinkModel {
   double c_s = 0, c_d = 0, inv2var = 0;     // bistatic: log mu_s - log sqrt(2 pi) sig - log clutter, ...
   double sig = 1, lam = 1, lam_sig2 = 0, inv_sqrt2_sig = 0, half_lam2_sig2 = 0;
   double c_m = 0;                            // monostatic: log mu_m - log sqrt(2 pi) sig_z - log A_f - log clutter
+  double c_max = 0, a_s = 1, a_d = 1, c_sd = 1;  // max(c_s, c_d), e^{c_s - c_max}, e^{c_d - c_max}, e^{c_s - c_d}
 
   LinkModel(const SpaParams& p, const Link& l) : kind(l.kind), diffuse(l.diffuse), z(l.z) {
     for (int d = 0; d < 3; ++d) sensor[d] = l.sensor[d];
@@ -110,13 +74,16 @@ struct LinkModel {
       lam_sig2 = lam * sig * sig;
       inv_sqrt2_sig = 1.0 / (std::sqrt(2.0) * sig);
       half_lam2_sig2 = 0.5 * lam * lam * sig * sig;
+      c_max = std::max(c_s, c_d);
+      a_s = std::exp(c_s - c_max);
+      a_d = std::exp(c_d - c_max);
+      c_sd = std::exp(std::min(c_s - c_d, 700.0));
     } else {
       inv2var = 1.0 / (2 * p.sig_z * p.sig_z);
       c_m = std::log(p.mu_m) - 0.5 * (kLog2Pi + std::log(p.sig_z * p.sig_z)) - p.log_area -
             p.log_clutter_m;
     }
   }
-
   // Upper bound of log L(z_m | x) over the ball ||x - c|| <= R (rigorous; +inf if unknown).
   // Used to skip legacy edges whose likelihood is below the gate everywhere, which the
   // max-LL gate would drop anyway, so results are unchanged.
@@ -157,28 +124,54 @@ struct LinkModel {
     return c_m - d_min * d_min * inv2var;
   }
 
-  // log L = log[mu f(z_m|x)] - log[mu_fa f_fa(z_m)] of one particle (spec 2.1, 2.2).
-  double operator()(std::ptrdiff_t m, const double* x) const {
+  // ll[i] = max(log L(z_m | x_i), kLogFloor) for n particles in SoA (xs, ys, zs) (spec 2.1,
+  // 2.2); returns max_i ll[i].  Bistatic specular + diffuse, r = z - h, q = r^2 / (2 sig^2),
+  // t = (lam sig^2 - r) / (sqrt(2) sig), in one logarithm (the two exponents differ by t^2):
+  //   t > 0:  LL = -q + log(e^{c_s} + e^{c_d} erfcx(t))
+  //   t <= 0: LL = c_d - lam r + lam^2 sig^2 / 2 + log(e^{c_s - c_d} e^{-t^2} + erfc(t)),
+  // with erfc(t) = 2 - erfcx(-t) e^{-t^2} (no cancellation: the subtrahend is <= 1).
+  double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+                double* ll) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    double mx = kLogFloor;
     if (kind == kBistatic) {
-      const double dx = x[0] - sensor[0], dy = x[1] - sensor[1], dz = x[2] - sensor[2];
-      const double h = std::sqrt(dx * dx + dy * dy + dz * dz), r = z[m] - h;
-      const double ls = c_s - r * r * inv2var;
-      if (!diffuse) return ls;
-      const double t = (lam_sig2 - r) * inv_sqrt2_sig;
-      const double ld = t > 0 ? c_d - r * r * inv2var + log_erfcx_pos(t)
-                              : c_d - lam * r + half_lam2_sig2 + std::log(std::erfc(t));
-      return logaddexp(ls, ld);
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          const double v = c_s - r * r * inv2var;
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double et = fastmath::exp(-t * t);
+          const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
+          const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
+          const double v = base + fastmath::log(arg);
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      // d = v.(z~ - (x + s)/2)/|v| with v = x - s, i.e. (v.w - |v|^2/2)/|v|, w = z~ - s
+      const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
+      for (Index i = 0; i < n; ++i) {
+        const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
+        const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
+        const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
+                         std::sqrt(nrm2);
+        const double v = c_m - d * d * inv2var;
+        ll[i] = nrm2 > 0 && v > kLogFloor ? v : kLogFloor;
+      }
     }
-    const double* zt = z + 3 * m;
-    double v[3], nrm2 = 0, dist = 0;
-    for (int d = 0; d < 3; ++d) {
-      v[d] = x[d] - sensor[d];
-      nrm2 += v[d] * v[d];
-    }
-    if (!(nrm2 > 0)) return kNegInf;
-    for (int d = 0; d < 3; ++d) dist += v[d] * (zt[d] - 0.5 * (x[d] + sensor[d]));
-    dist /= std::sqrt(nrm2);  // signed distance of z~ to the VA-induced plane
-    return c_m - dist * dist * inv2var;
+    for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
+    return mx;
   }
 };
 
@@ -189,7 +182,7 @@ inline double link_mu(const SpaParams& p, const Link& l) {
 }
 
 // ---------------------------------------------------------------------------- random numbers
-// splitmix64-seeded xoshiro256**; one independent stream per (seed, purpose, index).
+// xoshiro256++ seeded by splitmix64; one independent stream per (seed, purpose, index).
 class Rng {
  public:
   Rng(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
@@ -197,7 +190,7 @@ class Rng {
     for (auto& si : s_) si = splitmix(x);
   }
   std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
+    const std::uint64_t result = rotl(s_[0] + s_[3], 23) + s_[0], t = s_[1] << 17;
     s_[2] ^= s_[0];
     s_[3] ^= s_[1];
     s_[1] ^= s_[2];
@@ -207,21 +200,29 @@ class Rng {
     return result;
   }
   double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
-  double normal() {  // Marsaglia's polar method, both variates used
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
+  void uniforms(double* u, Index n) {
+    for (Index i = 0; i < n; ++i) u[i] = uniform();
+  }
+  // n standard normals: Box-Muller on blocks of uniform pairs, both variates used.
+  void normals(double* out, Index n) {
+    constexpr Index kB = 256;
+    double u1[kB], u2[kB], a[kB], b[kB];
+    for (Index lo = 0; lo < n; lo += 2 * kB) {
+      for (Index j = 0; j < kB; ++j) {
+        u1[j] = uniform();
+        u2[j] = uniform();
+      }
+      for (Index j = 0; j < kB; ++j) {
+        const double r = std::sqrt(-2.0 * fastmath::log(u1[j]));
+        double s, c;
+        fastmath::sincos_2pi(u2[j], s, c);
+        a[j] = r * c;
+        b[j] = r * s;
+      }
+      const Index na = std::min(kB, n - lo), nb = std::min(kB, n - lo - na);
+      std::copy(a, a + na, out + lo);
+      if (nb > 0) std::copy(b, b + nb, out + lo + na);
     }
-    double u, v, q;
-    do {
-      u = 2 * uniform() - 1;
-      v = 2 * uniform() - 1;
-      q = u * u + v * v;
-    } while (q >= 1.0 || q == 0.0);
-    const double f = std::sqrt(-2.0 * std::log(q) / q);
-    spare_ = v * f;
-    has_spare_ = true;
-    return u * f;
   }
 
  private:
@@ -233,53 +234,47 @@ class Rng {
     return z ^ (z >> 31);
   }
   std::uint64_t s_[4];
-  double spare_ = 0;
-  bool has_spare_ = false;
 };
 
 enum Purpose : std::uint64_t { kPredict = 1, kBirth = 2, kResample = 3 };
 
 // ---------------------------------------------------------------------------- births (spec 3.4)
-inline double log_birth_pdf(const SpaParams& p, const double* x, double log_volume) {
-  double r2 = 0;
-  for (int d = 0; d < 3; ++d) r2 += (x[d] - p.roi_c[d]) * (x[d] - p.roi_c[d]);
-  return r2 > p.roi_r * p.roi_r ? kNegInf : -log_volume;
-}
-
-inline void unit_vector(Rng& rng, double* v) {
-  double n = 0;
-  do {
-    n = 0;
-    for (int d = 0; d < 3; ++d) {
-      v[d] = rng.normal();
-      n += v[d] * v[d];
-    }
-  } while (!(n > 1e-300));
-  n = std::sqrt(n);
-  for (int d = 0; d < 3; ++d) v[d] /= n;
-}
-
-// Draws P particles of the new PMF of measurement m; returns the number with finite weight.
-inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff_t m, std::ptrdiff_t n_p,
-                                 Rng& rng, double* X, double* lam) {
-  std::ptrdiff_t n_ok = 0;
+// Draws n particles (SoA xs, ys, zs) of the new PMF of measurement m with floored log weights
+// lam; tmp holds 3 n doubles.  Returns the number of particles with finite weight.
+inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng& rng,
+                        double* xs, double* ys, double* zs, double* lam, double* tmp) {
   const double log_volume = std::log(4.0 / 3.0 * kPi * p.roi_r * p.roi_r * p.roi_r);
-  const double log4pi = std::log(4 * kPi), log8 = std::log(8.0);
+  const double log4pi = std::log(4 * kPi), log8 = std::log(8.0), roi_r2 = p.roi_r * p.roi_r;
+  const double c0 = p.roi_c[0], c1 = p.roi_c[1], c2 = p.roi_c[2];
+  const double s0 = l.sensor[0], s1 = l.sensor[1], s2 = l.sensor[2];
   if (l.kind == kBistatic) {
     // VA on a sphere around the UAV: r ~ N(m0, s^2) folded at 0, direction uniform.
     const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
     const double m0 = l.z[m] - 0.5 * mexc;
     const double var = 4 * p.sig_r * p.sig_r + mexc * mexc, s = std::sqrt(var);
     const double c_norm = -0.5 * (kLog2Pi + std::log(var)), inv2var = 1.0 / (2 * var);
-    for (std::ptrdiff_t i = 0; i < n_p; ++i) {
-      const double r = std::abs(m0 + s * rng.normal());
-      double v[3];
-      unit_vector(rng, v);
-      double* x = X + 3 * i;
-      for (int d = 0; d < 3; ++d) x[d] = l.sensor[d] + r * v[d];
+    double* nr = tmp;
+    double* uz = tmp + n;
+    double* uph = tmp + 2 * n;
+    rng.normals(nr, n);
+    rng.uniforms(uz, n);
+    rng.uniforms(uph, n);
+    for (Index i = 0; i < n; ++i) {
+      const double rs = m0 + s * nr[i], r = rs < 0 ? -rs : rs;
+      // direction uniform on the unit sphere: cos(polar angle) uniform in (-1, 1)
+      const double cz = 2.0 * uz[i] - 1.0, sz2 = 1.0 - cz * cz;
+      const double sz = std::sqrt(sz2 > 0 ? sz2 : 0.0);
+      double sp, cp;
+      fastmath::sincos_2pi(uph[i], sp, cp);
+      const double x = s0 + r * sz * cp, y = s1 + r * sz * sp, zz = s2 + r * cz;
+      xs[i] = x;
+      ys[i] = y;
+      zs[i] = zz;
       const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
-      const double logq = c_norm + logaddexp(a, b) - log4pi - 2 * std::log(r);
-      lam[i] = log_birth_pdf(p, x, log_volume) - logq;
+      const double rr = r > 1e-300 ? r : 1e-300;
+      const double logq = c_norm + logaddexp_v(a, b) - log4pi - 2 * fastmath::log(rr);
+      const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
+      lam[i] = d2 > roi_r2 ? kNegInf : -log_volume - logq;
     }
   } else {
     // VA = mirror of the BS over a plane through z~: normal in a cone around z~ - pB.
@@ -291,9 +286,11 @@ inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff
     }
     nw = std::sqrt(nw);
     if (!(nw > 0)) {
-      for (std::ptrdiff_t i = 0; i < n_p; ++i) {
-        for (int d = 0; d < 3; ++d) X[3 * i + d] = l.sensor[d];
-        lam[i] = kNegInf;
+      for (Index i = 0; i < n; ++i) {
+        xs[i] = s0;
+        ys[i] = s1;
+        zs[i] = s2;
+        lam[i] = kLogFloor;
       }
       return 0;
     }
@@ -307,123 +304,154 @@ inline std::ptrdiff_t draw_birth(const SpaParams& p, const Link& l, std::ptrdiff
     const double cmax = p.cone_cos, s = 2 * p.sig_z;
     const double log_qn = -std::log(2 * kPi * (1 - cmax));
     const double c_norm = -0.5 * (kLog2Pi + std::log(s * s)), inv2var = 1.0 / (2 * s * s);
-    for (std::ptrdiff_t i = 0; i < n_p; ++i) {
-      const double ct = cmax + (1 - cmax) * rng.uniform(), st = std::sqrt(std::max(0.0, 1 - ct * ct));
-      const double ph = 2 * kPi * rng.uniform();
-      double n[3], rho0 = 0;
-      for (int d = 0; d < 3; ++d) {
-        n[d] = ct * u0[d] + st * std::cos(ph) * e1[d] + st * std::sin(ph) * e2[d];
-        rho0 += n[d] * w[d];
-      }
-      const double rho = rho0 + s * rng.normal();
-      double* x = X + 3 * i;
-      for (int d = 0; d < 3; ++d) x[d] = l.sensor[d] + 2 * rho * n[d];
-      if (!(rho > 0)) {
-        lam[i] = kNegInf;
-      } else {
-        const double logq = log_qn + c_norm - (rho - rho0) * (rho - rho0) * inv2var - log8 - 2 * std::log(rho);
-        lam[i] = log_birth_pdf(p, x, log_volume) - logq;
-      }
+    double* uc = tmp;
+    double* uph = tmp + n;
+    double* nr = tmp + 2 * n;
+    rng.uniforms(uc, n);
+    rng.uniforms(uph, n);
+    rng.normals(nr, n);
+    for (Index i = 0; i < n; ++i) {
+      const double ct = cmax + (1 - cmax) * uc[i], st2 = 1 - ct * ct;
+      const double st = std::sqrt(st2 > 0 ? st2 : 0.0);
+      double sp, cp;
+      fastmath::sincos_2pi(uph[i], sp, cp);
+      const double nx = ct * u0[0] + st * cp * e1[0] + st * sp * e2[0];
+      const double ny = ct * u0[1] + st * cp * e1[1] + st * sp * e2[1];
+      const double nz = ct * u0[2] + st * cp * e1[2] + st * sp * e2[2];
+      const double rho0 = nx * w[0] + ny * w[1] + nz * w[2];
+      const double rho = rho0 + s * nr[i];
+      const double x = s0 + 2 * rho * nx, y = s1 + 2 * rho * ny, zz = s2 + 2 * rho * nz;
+      xs[i] = x;
+      ys[i] = y;
+      zs[i] = zz;
+      const double rr = rho > 1e-300 ? rho : 1e-300;
+      const double logq = log_qn + c_norm - (rho - rho0) * (rho - rho0) * inv2var - log8 -
+                          2 * fastmath::log(rr);
+      const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
+      lam[i] = !(rho > 0) || d2 > roi_r2 ? kNegInf : -log_volume - logq;
     }
   }
-  for (std::ptrdiff_t i = 0; i < n_p; ++i) {
-    if (lam[i] > kNegInf) ++n_ok;
-    lam[i] = std::max(lam[i], kLogFloor);
+  Index n_ok = 0;
+  for (Index i = 0; i < n; ++i) {
+    n_ok += lam[i] > kNegInf;
+    lam[i] = lam[i] > kLogFloor ? lam[i] : kLogFloor;
   }
   return n_ok;
 }
 
 // ---------------------------------------------------------------------------- log-sum-exp
-// log sum_i exp(a_i); overwrites a with exp(a_i - max) (vectorised pass, then a serial sum).
-inline double lse(double* a, std::ptrdiff_t n) {
-  double m4[4] = {kNegInf, kNegInf, kNegInf, kNegInf};
-  std::ptrdiff_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) m4[j] = a[i + j] > m4[j] ? a[i + j] : m4[j];
-  double mx = std::max(std::max(m4[0], m4[1]), std::max(m4[2], m4[3]));
-  for (; i < n; ++i) mx = std::max(mx, a[i]);
+// Maximum of a[0..n) with 8 partial maxima (vectorisable); kNegInf for n = 0.
+inline double max_of(const double* a, Index n) {
+  double m8[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
+  Index i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) m8[j] = a[i + j] > m8[j] ? a[i + j] : m8[j];
+  for (; i < n; ++i) m8[0] = a[i] > m8[0] ? a[i] : m8[0];
+  double mx = m8[0];
+  for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+  return mx;
+}
+
+// log sum_i exp(a_i) given mx = max_i a_i; overwrites a with exp(a_i - mx).
+inline double lse_with_max(double* a, Index n, double mx) {
   if (mx == kNegInf) return kNegInf;
-  for (i = 0; i < n; ++i) a[i] = fastmath::exp(a[i] - mx);
-  double s4[4] = {0, 0, 0, 0};
-  for (i = 0; i + 4 <= n; i += 4)
-    for (int j = 0; j < 4; ++j) s4[j] += a[i + j];
-  double s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-  for (; i < n; ++i) s += a[i];
+  for (Index i = 0; i < n; ++i) a[i] = fastmath::exp(a[i] - mx);
+  double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  Index i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s8[j] += a[i + j];
+  for (; i < n; ++i) s8[0] += a[i];
+  const double s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
   return mx + std::log(s);
 }
 
+inline double lse(double* a, Index n) { return lse_with_max(a, n, max_of(a, n)); }
+
 // Systematic resampling of normalised weights w (n) with offset u0 in (0,1); idx (n).
-inline void systematic_resample(const double* w, std::ptrdiff_t n, double u0, std::ptrdiff_t* idx) {
+inline void systematic_resample(const double* w, Index n, double u0, Index* idx) {
   double c = w[0];
-  std::ptrdiff_t j = 0;
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
+  Index j = 0;
+  for (Index i = 0; i < n; ++i) {
     const double t = (static_cast<double>(i) + u0) / static_cast<double>(n);
     while (t > c && j < n - 1) c += w[++j];
     idx[i] = j;
   }
 }
 
-// ---------------------------------------------------------------------------- the module
-struct SpaOutput {
-  double* X_out;    // (Kt, P, 3) resampled + jittered particles
-  double* eta_out;  // (Kt,) posterior existence log-odds (-inf: new PMF without birth support)
-  double* x_hat;    // (Kt, 3) MMSE positions before resampling
-  double* X_in;     // optional (Kt, P, 3): particles the messages were computed on
-  double* lam_in;   // optional (Kt, P): their log prior weights
-  double* eta_in;   // optional (Kt,): their prior log-odds
-  double* S;        // optional (Kt, P): posterior log weights
+// ---------------------------------------------------------------------------- workspace
+// Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
+// buffer more than 4x (+ 64k) larger than needed is released.
+struct Workspace {
+  std::vector<double> X, lam, LL, g, G, Phi, O;
+  static double* get(std::vector<double>& v, Index n) {
+    const auto need = static_cast<std::size_t>(n);
+    if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
+    return v.data();
+  }
 };
+inline Workspace& workspace() {
+  static thread_local Workspace ws;
+  return ws;
+}
 
+// ---------------------------------------------------------------------------- the module
 // X_leg (K,P,3), lam_leg (K,P), eta_leg (K,).  Kt = K + sum over birth links of M_l.
 inline void spa_update(const SpaParams& p, const double* X_leg, const double* lam_leg,
-                       const double* eta_leg, std::ptrdiff_t K, std::ptrdiff_t P,
-                       const std::vector<Link>& links, bool predict, std::uint64_t seed,
-                       const SpaOutput& out, int n_threads) {
-  const std::ptrdiff_t nL = static_cast<std::ptrdiff_t>(links.size());
+                       const double* eta_leg, Index K, Index P, const std::vector<Link>& links,
+                       bool predict, std::uint64_t seed, const SpaOutput& out, int n_threads) {
+  const Index nL = static_cast<Index>(links.size());
   // PMF bookkeeping: owner link (-1 legacy) and first measurement of new PMFs.
   std::vector<int> owner(static_cast<std::size_t>(K), -1);
-  std::vector<std::ptrdiff_t> first_m(static_cast<std::size_t>(K), -1);
-  for (std::ptrdiff_t l = 0; l < nL; ++l)
+  std::vector<Index> first_m(static_cast<std::size_t>(K), -1);
+  for (Index l = 0; l < nL; ++l)
     if (links[l].births)
-      for (std::ptrdiff_t m = 0; m < links[l].m; ++m) {
+      for (Index m = 0; m < links[l].m; ++m) {
         owner.push_back(static_cast<int>(l));
         first_m.push_back(m);
       }
-  const std::ptrdiff_t Kt = static_cast<std::ptrdiff_t>(owner.size());
-  std::vector<double> X(static_cast<std::size_t>(Kt * P * 3)), lam(static_cast<std::size_t>(Kt * P));
+  const Index Kt = static_cast<Index>(owner.size());
+  Workspace& ws = workspace();
+  double* X = Workspace::get(ws.X, Kt * 3 * P);  // SoA: X[(k * 3 + d) * P + i]
+  double* lam = Workspace::get(ws.lam, Kt * P);
   std::vector<double> eta0(static_cast<std::size_t>(Kt));
   std::vector<char> alive(static_cast<std::size_t>(Kt), 1);
 
   // 1. prediction (1.2) and births (3.4)
-  parallel_for(Kt, n_threads, [&](std::ptrdiff_t k) {
-    double* x = X.data() + k * P * 3;
-    double* lw = lam.data() + k * P;
-    if (k < K) {
-      std::copy(X_leg + k * P * 3, X_leg + (k + 1) * P * 3, x);
-      std::copy(lam_leg + k * P, lam_leg + (k + 1) * P, lw);
-      double eta = eta_leg[k];
-      if (predict) {
-        // eta' = logit(p_s sigmoid(eta)) without overflow
-        eta = std::log(p.p_s) - softplus(-eta) - std::log((1 - p.p_s) + p.p_s / (1 + std::exp(eta)));
-        if (p.sig_q > 0) {
-          Rng rng(seed, kPredict, static_cast<std::uint64_t>(k));
-          for (std::ptrdiff_t i = 0; i < P * 3; ++i) x[i] += p.sig_q * rng.normal();
+  parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> tmp(static_cast<std::size_t>(4 * P));
+    for (Index k = lo; k < hi; ++k) {
+      double* xs = X + k * 3 * P;
+      double* lw = lam + k * P;
+      if (k < K) {
+        const double* xl = X_leg + k * P * 3;
+        for (int d = 0; d < 3; ++d)
+          for (Index i = 0; i < P; ++i) xs[d * P + i] = xl[3 * i + d];
+        const double* ll = lam_leg + k * P;
+        for (Index i = 0; i < P; ++i) lw[i] = ll[i] > kLogFloor ? ll[i] : kLogFloor;
+        double eta = eta_leg[k];
+        if (predict) {
+          // eta' = logit(p_s sigmoid(eta)) without overflow
+          eta = std::log(p.p_s) - softplus(-eta) - std::log((1 - p.p_s) + p.p_s / (1 + std::exp(eta)));
+          if (p.sig_q > 0) {
+            Rng rng(seed, kPredict, static_cast<std::uint64_t>(k));
+            rng.normals(tmp.data(), 3 * P);
+            for (Index i = 0; i < 3 * P; ++i) xs[i] += p.sig_q * tmp[i];
+          }
         }
+        eta0[k] = eta;
+      } else {
+        const Link& l = links[owner[k]];
+        Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
+        const Index n_ok = draw_birth(p, l, first_m[k], P, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
+        eta0[k] = p.log_mu_n - link_mu(p, l);  // (1.4) prior odds of a new PMF
+        if (n_ok == 0) alive[k] = 0;          // no birth support: drop (3.3 B)
       }
-      for (std::ptrdiff_t i = 0; i < P; ++i) lw[i] = std::max(lw[i], kLogFloor);
-      eta0[k] = eta;
-    } else {
-      const Link& l = links[owner[k]];
-      Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
-      const std::ptrdiff_t n_ok = draw_birth(p, l, first_m[k], P, rng, x, lw);
-      eta0[k] = p.log_mu_n - link_mu(p, l);  // (1.4) prior odds of a new PMF
-      if (n_ok == 0) alive[k] = 0;          // no birth support: drop (3.3 B)
     }
   });
 
   // 2. edges and log-likelihood ratios (3.3 C)
   struct Edge {
-    std::ptrdiff_t k, l, m;
+    Index k, l, m;
     bool first;
     double logkappa;
   };
@@ -431,26 +459,33 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   for (const auto& l : links) models.emplace_back(p, l);
   // bounding sphere (centre = mean, radius = max distance) of each legacy PMF's particles
   std::vector<double> centre(static_cast<std::size_t>(3 * K), 0.0), radius(static_cast<std::size_t>(K), 0.0);
-  parallel_for(K, n_threads, [&](std::ptrdiff_t k) {
-    const double* x = X.data() + k * P * 3;
-    double c[3] = {0, 0, 0}, r2 = 0;
-    for (std::ptrdiff_t i = 0; i < P; ++i)
-      for (int d = 0; d < 3; ++d) c[d] += x[3 * i + d];
-    for (int d = 0; d < 3; ++d) c[d] /= static_cast<double>(P);
-    for (std::ptrdiff_t i = 0; i < P; ++i) {
-      double q = 0;
-      for (int d = 0; d < 3; ++d) q += (x[3 * i + d] - c[d]) * (x[3 * i + d] - c[d]);
-      r2 = std::max(r2, q);
+  parallel_for(K, n_threads, [&](Index k) {
+    const double* xs = X + k * 3 * P;
+    double c[3];
+    for (int d = 0; d < 3; ++d) {
+      double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      Index i = 0;
+      for (; i + 8 <= P; i += 8)
+        for (int j = 0; j < 8; ++j) s8[j] += xs[d * P + i + j];
+      for (; i < P; ++i) s8[0] += xs[d * P + i];
+      c[d] = (((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]))) /
+             static_cast<double>(P);
+    }
+    double r2 = 0;
+    for (Index i = 0; i < P; ++i) {
+      const double a = xs[i] - c[0], b = xs[P + i] - c[1], e = xs[2 * P + i] - c[2];
+      const double q = a * a + b * b + e * e;
+      r2 = q > r2 ? q : r2;
     }
     for (int d = 0; d < 3; ++d) centre[3 * k + d] = c[d];
     radius[k] = std::sqrt(r2) * (1 + 1e-12) + 1e-12;
   });
   std::vector<Edge> cand;
-  for (std::ptrdiff_t l = 0; l < nL; ++l)
-    for (std::ptrdiff_t k = 0; k < Kt; ++k) {
+  for (Index l = 0; l < nL; ++l)
+    for (Index k = 0; k < Kt; ++k) {
       if (!alive[k]) continue;
       if (k >= K && owner[k] != l) continue;
-      for (std::ptrdiff_t m = (k < K ? 0 : first_m[k]); m < links[l].m; ++m) {
+      for (Index m = (k < K ? 0 : first_m[k]); m < links[l].m; ++m) {
         if (k >= K && links[l].kind == kBistatic &&
             std::abs(links[l].z[m] - links[l].z[first_m[k]]) > p.gate_range)
           continue;
@@ -465,203 +500,247 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         cand.push_back({k, l, m, k >= K && m == first_m[k], 0.0});
       }
     }
-  const std::ptrdiff_t nC = static_cast<std::ptrdiff_t>(cand.size());
-  std::vector<double> LLc(static_cast<std::size_t>(nC * P));
+  const Index nC = static_cast<Index>(cand.size());
+  double* LLc = Workspace::get(ws.LL, nC * P);
   std::vector<char> keep(static_cast<std::size_t>(nC), 0);
-  parallel_for(nC, n_threads, [&](std::ptrdiff_t e) {
+  parallel_for(nC, n_threads, [&](Index e) {
     const Edge& ed = cand[e];
-    const LinkModel& model = models[static_cast<std::size_t>(ed.l)];
-    double* ll = LLc.data() + e * P;
-    double mx = kNegInf;
-    for (std::ptrdiff_t i = 0; i < P; ++i) {
-      ll[i] = std::max(model(ed.m, X.data() + (ed.k * P + i) * 3), kLogFloor);
-      mx = std::max(mx, ll[i]);
-    }
+    const double* xs = X + ed.k * 3 * P;
+    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, P, LLc + e * P);
     keep[e] = ed.first || mx >= p.gate_log;
   });
   std::vector<Edge> edges;
-  std::vector<std::ptrdiff_t> src;
-  for (std::ptrdiff_t e = 0; e < nC; ++e)
+  std::vector<Index> src;
+  for (Index e = 0; e < nC; ++e)
     if (keep[e]) {
       edges.push_back(cand[e]);
       src.push_back(e);
     }
-  const std::ptrdiff_t nE = static_cast<std::ptrdiff_t>(edges.size());
+  const Index nE = static_cast<Index>(edges.size());
   // compact LL in place (src[e] >= e)
-  for (std::ptrdiff_t e = 0; e < nE; ++e)
-    if (src[e] != e) std::copy(LLc.begin() + src[e] * P, LLc.begin() + (src[e] + 1) * P, LLc.begin() + e * P);
-  LLc.resize(static_cast<std::size_t>(nE * P));
-  const double* LL = LLc.data();
+  for (Index e = 0; e < nE; ++e)
+    if (src[e] != e) std::copy(LLc + src[e] * P, LLc + (src[e] + 1) * P, LLc + e * P);
+  const double* LL = LLc;
 
   // connectivity: per (k, l) list of edges; per (l, m) list of edges
   std::vector<char> conn(static_cast<std::size_t>(Kt * nL), 0);
-  for (std::ptrdiff_t k = 0; k < Kt; ++k)
-    for (std::ptrdiff_t l = 0; l < nL; ++l)
-      conn[k * nL + l] = alive[k] && (k < K || owner[k] == l);
-  std::vector<std::vector<std::ptrdiff_t>> by_kl(static_cast<std::size_t>(Kt * nL));
-  std::vector<std::ptrdiff_t> m_off(static_cast<std::size_t>(nL + 1), 0);
-  for (std::ptrdiff_t l = 0; l < nL; ++l) m_off[l + 1] = m_off[l] + links[l].m;
-  std::vector<std::vector<std::ptrdiff_t>> by_lm(static_cast<std::size_t>(m_off[nL]));
-  for (std::ptrdiff_t e = 0; e < nE; ++e) {
+  for (Index k = 0; k < Kt; ++k)
+    for (Index l = 0; l < nL; ++l) conn[k * nL + l] = alive[k] && (k < K || owner[k] == l);
+  std::vector<std::vector<Index>> by_kl(static_cast<std::size_t>(Kt * nL));
+  std::vector<Index> m_off(static_cast<std::size_t>(nL + 1), 0);
+  for (Index l = 0; l < nL; ++l) m_off[l + 1] = m_off[l] + links[l].m;
+  std::vector<std::vector<Index>> by_lm(static_cast<std::size_t>(m_off[nL]));
+  for (Index e = 0; e < nE; ++e) {
     by_kl[edges[e].k * nL + edges[e].l].push_back(e);
     by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
   }
   // per-(k,l) constants (3.7): log p_v, log(1 - p_v), mu
-  auto consts = [&](std::ptrdiff_t k, std::ptrdiff_t l, double& lpv, double& l1pv, double& mu) {
-    if (k >= K) {  // owner link: visible by construction, e^{-mu} already in the prior
-      lpv = 0;
-      l1pv = kNegInf;
-      mu = 0;
-      return;
-    }
-    const double pv = links[l].pv;
-    lpv = std::log(pv);
-    l1pv = pv < 1 ? std::log1p(-pv) : kNegInf;
-    mu = link_mu(p, links[l]);
+  struct KlConst {
+    double lpv, l1pv, mu;
   };
-  // log gamma_{m->k}(x_i) per edge, refreshed after every D3 (all zeros before the first)
-  std::vector<double> gE(static_cast<std::size_t>(nE * P), 0.0);
-  auto refresh_g = [&]() {
-    parallel_for(nE, n_threads, [&](std::ptrdiff_t e) {
-      const double lk = edges[e].logkappa;
-      const double* ll = LL + e * P;
-      double* g = gE.data() + e * P;
-      if (edges[e].first)
-        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = std::max(lk + ll[i], kLogFloor);
-      else
-        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] = fastmath::softplus(lk + ll[i]);
-    });
-  };
-
-  // G[k][l] = sum_m g (P) and logPhi[k][l] (P)
-  std::vector<double> G(static_cast<std::size_t>(Kt * nL * P), 0.0);
-  std::vector<double> Phi(static_cast<std::size_t>(Kt * nL * P), 0.0);
-  auto compute_G = [&]() {
-    parallel_for(Kt * nL, n_threads, [&](std::ptrdiff_t kl) {
-      const std::ptrdiff_t k = kl / nL, l = kl % nL;
-      if (!conn[kl]) return;
-      double lpv, l1pv, mu;
-      consts(k, l, lpv, l1pv, mu);
-      double* g = G.data() + kl * P;
-      double* ph = Phi.data() + kl * P;
-      std::fill(g, g + P, 0.0);
-      for (std::ptrdiff_t e : by_kl[kl]) {
-        const double* ge = gE.data() + e * P;
-        for (std::ptrdiff_t i = 0; i < P; ++i) g[i] += ge[i];
+  std::vector<KlConst> kc(static_cast<std::size_t>(Kt * nL));
+  for (Index k = 0; k < Kt; ++k)
+    for (Index l = 0; l < nL; ++l) {
+      KlConst& c = kc[k * nL + l];
+      if (k >= K) {  // owner link: visible by construction, e^{-mu} already in the prior
+        c = {0.0, kNegInf, 0.0};
+      } else {
+        const double pv = links[l].pv;
+        c = {std::log(pv), pv < 1 ? std::log1p(-pv) : kNegInf, link_mu(p, links[l])};
       }
-      if (l1pv == kNegInf)
-        for (std::ptrdiff_t i = 0; i < P; ++i) ph[i] = lpv - mu + g[i];
+    }
+
+  // log gamma_{m->k}(x_i) per edge (gE), G[k][l] = sum_m g, logPhi[k][l] and
+  // O[k][l] = lam_k + sum_{l' != l} logPhi[k][l'] (the factors of the other links).
+  double* gE = Workspace::get(ws.g, nE * P);
+  double* G = Workspace::get(ws.G, Kt * nL * P);
+  double* Phi = Workspace::get(ws.Phi, Kt * nL * P);
+  double* O = Workspace::get(ws.O, Kt * nL * P);
+  // zero_g: all messages are 1 (before the first iteration)
+  auto compute_G = [&](bool zero_g) {
+    parallel_for(Kt * nL, n_threads, [&](Index kl) {
+      if (!conn[kl]) return;
+      const KlConst c = kc[kl];
+      double* g = G + kl * P;
+      double* ph = Phi + kl * P;
+      std::fill(g, g + P, 0.0);
+      if (!zero_g)
+        for (Index e : by_kl[kl]) {
+          const double lk = edges[e].logkappa;
+          const double* ll = LL + e * P;
+          double* ge = gE + e * P;
+          if (edges[e].first)
+            for (Index i = 0; i < P; ++i) {
+              const double v = lk + ll[i];
+              ge[i] = v > kLogFloor ? v : kLogFloor;
+              g[i] += ge[i];
+            }
+          else
+            for (Index i = 0; i < P; ++i) {
+              ge[i] = fastmath::softplus(lk + ll[i]);
+              g[i] += ge[i];
+            }
+        }
+      const double a = c.lpv - c.mu;
+      if (c.l1pv == kNegInf)
+        for (Index i = 0; i < P; ++i) ph[i] = a + g[i];
       else
-        for (std::ptrdiff_t i = 0; i < P; ++i) ph[i] = logaddexp(l1pv, lpv - mu + g[i]);
+        for (Index i = 0; i < P; ++i) ph[i] = logaddexp_v(c.l1pv, a + g[i]);
+    });
+    parallel_for(Kt * nL, n_threads, [&](Index kl) {
+      if (!conn[kl]) return;
+      const Index k = kl / nL, l = kl % nL;
+      double* o = O + kl * P;
+      std::copy(lam + k * P, lam + (k + 1) * P, o);
+      for (Index l2 = 0; l2 < nL; ++l2)
+        if (l2 != l && conn[k * nL + l2]) {
+          const double* ph = Phi + (k * nL + l2) * P;
+          for (Index i = 0; i < P; ++i) o[i] += ph[i];
+        }
     });
   };
 
   std::vector<double> logrho(static_cast<std::size_t>(nE), kNegInf);
+  std::vector<double> logZ0_init(static_cast<std::size_t>(Kt * nL), 0.0);
   const double logP = std::log(static_cast<double>(P));
   for (int t = 0; t < p.n_iter; ++t) {
-    if (t > 0) refresh_g();
-    compute_G();
+    compute_G(t == 0);
+    if (t == 0) {
+      // all messages are 1: Z0 of an edge depends on its (k, l) only
+      parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+        std::vector<double> w(static_cast<std::size_t>(P));
+        for (Index kl = lo; kl < hi; ++kl) {
+          if (!conn[kl] || by_kl[kl].empty()) continue;
+          const KlConst c = kc[kl];
+          const double a = c.l1pv == kNegInf ? c.lpv - c.mu : logaddexp(c.l1pv, c.lpv - c.mu);
+          const double* o = O + kl * P;
+          for (Index i = 0; i < P; ++i) w[i] = o[i] + a;
+          logZ0_init[kl] = lse(w.data(), P) - logP;
+        }
+      });
+    }
     // D2: PMF -> association messages, per edge
-    parallel_for_chunks(nE, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
+    parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w1(static_cast<std::size_t>(P)), w0(static_cast<std::size_t>(P));
-      for (std::ptrdiff_t e = lo; e < hi; ++e) {
+      for (Index e = lo; e < hi; ++e) {
         const Edge& ed = edges[e];
-        double lpv, l1pv, mu;
-        consts(ed.k, ed.l, lpv, l1pv, mu);
-        const double* lw = lam.data() + ed.k * P;
-        const double* g = G.data() + (ed.k * nL + ed.l) * P;
-        const double* ge = gE.data() + e * P;
+        const Index kl = ed.k * nL + ed.l;
+        const KlConst c = kc[kl];
+        const double* o = O + kl * P;
         const double* ll = LL + e * P;
-        for (std::ptrdiff_t i = 0; i < P; ++i) w0[i] = lw[i];
-        for (std::ptrdiff_t l2 = 0; l2 < nL; ++l2)
-          if (l2 != ed.l && conn[ed.k * nL + l2]) {
-            const double* ph = Phi.data() + (ed.k * nL + l2) * P;
-            for (std::ptrdiff_t i = 0; i < P; ++i) w0[i] += ph[i];
-          }
-        // w0 holds "other" = lam + sum_{l' != l} logPhi; gm = G - g_e (extrinsic)
-        const double c = lpv - mu;
-        if (ed.first || l1pv == kNegInf) {
-          for (std::ptrdiff_t i = 0; i < P; ++i) {
-            const double a = c + (g[i] - ge[i]);
-            w1[i] = w0[i] + a + ll[i];
-            w0[i] += a;
-          }
+        const double a0 = c.lpv - c.mu;
+        double logZ1, logZ0 = logZ0_init[kl];
+        if (t == 0) {
+          for (Index i = 0; i < P; ++i) w1[i] = o[i] + a0 + ll[i];
+          logZ1 = lse(w1.data(), P) - logP;
         } else {
-          for (std::ptrdiff_t i = 0; i < P; ++i) {
-            const double a = c + (g[i] - ge[i]);
-            w1[i] = w0[i] + a + ll[i];
-            w0[i] += logaddexp(l1pv, a);
+          const double* g = G + kl * P;
+          const double* ge = gE + e * P;
+          // extrinsic: G - g_e
+          if (ed.first) {
+            for (Index i = 0; i < P; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
+          } else if (c.l1pv == kNegInf) {
+            for (Index i = 0; i < P; ++i) {
+              const double wa = o[i] + (a0 + (g[i] - ge[i]));
+              w1[i] = wa + ll[i];
+              w0[i] = wa;
+            }
+          } else {
+            for (Index i = 0; i < P; ++i) {
+              const double ai = a0 + (g[i] - ge[i]);
+              w1[i] = o[i] + ai + ll[i];
+              w0[i] = o[i] + logaddexp_v(c.l1pv, ai);
+            }
           }
+          logZ1 = lse(w1.data(), P) - logP;
+          if (!ed.first) logZ0 = lse(w0.data(), P) - logP;
         }
-        const double logZ1 = lse(w1.data(), P) - logP;
-        if (ed.first) {
+        if (ed.first)
           logrho[e] = eta0[ed.k] + logZ1;
-        } else {
-          const double logZ0 = lse(w0.data(), P) - logP;
+        else
           logrho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0);
-        }
       }
     });
     // D3: association -> PMF, leave-one-out per measurement via prefix/suffix LSE
-    parallel_for(m_off[nL], n_threads, [&](std::ptrdiff_t lm) {
+    parallel_for(m_off[nL], n_threads, [&](Index lm) {
       const auto& es = by_lm[lm];
-      const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(es.size());
+      const Index n = static_cast<Index>(es.size());
       std::vector<double> pre(static_cast<std::size_t>(n + 1), kNegInf), suf(static_cast<std::size_t>(n + 1), kNegInf);
-      for (std::ptrdiff_t a = 0; a < n; ++a) pre[a + 1] = logaddexp(pre[a], logrho[es[a]]);
-      for (std::ptrdiff_t a = n - 1; a >= 0; --a) suf[a] = logaddexp(suf[a + 1], logrho[es[a]]);
-      for (std::ptrdiff_t a = 0; a < n; ++a) {
+      for (Index a = 0; a < n; ++a) pre[a + 1] = logaddexp(pre[a], logrho[es[a]]);
+      for (Index a = n - 1; a >= 0; --a) suf[a] = logaddexp(suf[a + 1], logrho[es[a]]);
+      for (Index a = 0; a < n; ++a) {
         const double loo = logaddexp(0.0, logaddexp(pre[a], suf[a + 1]));
         edges[es[a]].logkappa = std::max(-loo, kLogFloor);
       }
     });
   }
-  if (p.n_iter > 0) refresh_g();
-  compute_G();
+  compute_G(p.n_iter == 0);
 
   // E. beliefs, existence, MMSE, resampling
-  parallel_for_chunks(Kt, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
-    std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P));
-    std::vector<std::ptrdiff_t> idx(static_cast<std::size_t>(P));
-    for (std::ptrdiff_t k = lo; k < hi; ++k) {
-      const double* x = X.data() + k * P * 3;
-      const double* lw = lam.data() + k * P;
-      if (out.X_in) std::copy(x, x + P * 3, out.X_in + k * P * 3);
+  parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P)),
+        nrm(static_cast<std::size_t>(3 * P));
+    std::vector<Index> idx(static_cast<std::size_t>(P));
+    for (Index k = lo; k < hi; ++k) {
+      const double* xs = X + k * 3 * P;
+      const double* lw = lam + k * P;
+      if (out.X_in)
+        for (int d = 0; d < 3; ++d)
+          for (Index i = 0; i < P; ++i) out.X_in[(k * P + i) * 3 + d] = xs[d * P + i];
       if (out.lam_in) std::copy(lw, lw + P, out.lam_in + k * P);
       if (out.eta_in) out.eta_in[k] = eta0[k];
       double* xo = out.X_out + k * P * 3;
+      auto copy_out = [&] {
+        for (int d = 0; d < 3; ++d)
+          for (Index i = 0; i < P; ++i) xo[3 * i + d] = xs[d * P + i];
+      };
       if (!alive[k]) {
-        std::copy(x, x + P * 3, xo);
+        copy_out();
         out.eta_out[k] = kNegInf;
         for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = std::numeric_limits<double>::quiet_NaN();
         if (out.S) std::fill(out.S + k * P, out.S + (k + 1) * P, kNegInf);
         continue;
       }
-      for (std::ptrdiff_t i = 0; i < P; ++i) {
-        S[i] = lw[i];
-        for (std::ptrdiff_t l = 0; l < nL; ++l)
-          if (conn[k * nL + l]) S[i] += Phi[(k * nL + l) * P + i];
+      // O[k][l] + Phi[k][l] = lam + sum over all connected links of logPhi
+      Index l_any = -1;
+      for (Index l = 0; l < nL; ++l)
+        if (conn[k * nL + l]) l_any = l;
+      if (l_any < 0) {
+        std::copy(lw, lw + P, S.begin());
+      } else {
+        const double* o = O + (k * nL + l_any) * P;
+        const double* ph = Phi + (k * nL + l_any) * P;
+        for (Index i = 0; i < P; ++i) S[i] = o[i] + ph[i];
       }
       if (out.S) std::copy(S.begin(), S.end(), out.S + k * P);
       std::copy(S.begin(), S.end(), w.begin());
-      const double A = lse(w.data(), P);
-      out.eta_out[k] = eta0[k] + A - std::log(static_cast<double>(P));
-      double xh[3] = {0, 0, 0};
-      const double scale = std::exp(-(A - *std::max_element(S.begin(), S.end())));
-      for (std::ptrdiff_t i = 0; i < P; ++i) {
-        w[i] *= scale;  // exp(S_i - A)
-        for (int d = 0; d < 3; ++d) xh[d] += w[i] * x[3 * i + d];
+      const double mxS = max_of(S.data(), P);
+      const double A = lse_with_max(w.data(), P, mxS);
+      out.eta_out[k] = eta0[k] + A - logP;
+      const double scale = std::exp(-(A - mxS));
+      double xh[3];
+      for (Index i = 0; i < P; ++i) w[i] *= scale;  // exp(S_i - A)
+      for (int d = 0; d < 3; ++d) {
+        double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        Index i = 0;
+        for (; i + 8 <= P; i += 8)
+          for (int j = 0; j < 8; ++j) s8[j] += w[i + j] * xs[d * P + i + j];
+        for (; i < P; ++i) s8[0] += w[i] * xs[d * P + i];
+        xh[d] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
       if (out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
-        std::copy(x, x + P * 3, xo);
+        copy_out();
         continue;
       }
       Rng rng(seed, kResample, static_cast<std::uint64_t>(k));
       systematic_resample(w.data(), P, rng.uniform(), idx.data());
-      for (std::ptrdiff_t i = 0; i < P; ++i)
-        for (int d = 0; d < 3; ++d) xo[3 * i + d] = x[3 * idx[i] + d] + p.sig_reg * rng.normal();
+      rng.normals(nrm.data(), 3 * P);
+      for (Index i = 0; i < P; ++i)
+        for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + idx[i]] + p.sig_reg * nrm[3 * i + d];
     }
   });
 }
 
+}  // namespace SKYSENSE_ISA_NS
 }  // namespace skysense::mapping

@@ -1,0 +1,12 @@
+// Portable build of the SPA kernel (baseline x86-64 / any target); see mapping_types.hpp.
+#define SKYSENSE_ISA_NS generic
+#include "skysense/mapping_spa.hpp"
+
+namespace skysense::mapping {
+void spa_update_generic(const SpaParams& p, const double* X_leg, const double* lam_leg,
+                        const double* eta_leg, std::ptrdiff_t K, std::ptrdiff_t P,
+                        const std::vector<Link>& links, bool predict, std::uint64_t seed,
+                        const SpaOutput& out, int n_threads) {
+  generic::spa_update(p, X_leg, lam_leg, eta_leg, K, P, links, predict, seed, out, n_threads);
+}
+}  // namespace skysense::mapping
