@@ -130,10 +130,12 @@ def paraming(
         (``1e-12``); ``numpy.linalg.LinAlgError`` after ``KRYLOV_MAX_STEPS`` block steps. Its
         triplets are those of the full SVD to ~1e-12 (singular values to ~1e-15) at about
         1/10 the time of ``"gram"`` and 1/50 of one full SVD at the default size; an X1 with
-        ``min(L, P) < 11 (q + 2)`` gets a dense SVD in double instead. With a criterion for
-        ``n_paths`` the singular values beyond q come, as with ``"gram"``, from the Gram
-        eigenvalues (the order estimate is the same as ``"gram"``'s); the first q are the
-        Krylov ones. With ``"gram"`` or ``"krylov"`` and an integer ``n_paths`` only the first
+        ``min(L, P) < 11 (q + 2)`` gets a dense SVD in double instead. An ``n_paths`` above
+        the number of paths in noisy data puts triplets in the noise bulk, whose small gaps
+        take ~30 block steps (about the time of ``"gram"`` at the default size). With a
+        criterion for ``n_paths`` the singular values beyond q come, as with ``"gram"``, from
+        the Gram eigenvalues (same order estimate as ``"gram"``, and about its cost); the first
+        q are the Krylov ones. With ``"gram"`` or ``"krylov"`` and an integer ``n_paths`` only the first
         ``n_paths`` singular values are computed (the rest of ``singular_values`` is NaN).
     check_finite : bool
         Reject NaN/Inf CSI (recommended: NaN would propagate into LAPACK).
