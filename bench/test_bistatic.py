@@ -1,5 +1,6 @@
-"""Bistatic estimation: PARAMING (C++) against one LAPACK SVD of its Hankel matrix, against the
-grid baselines at 1-degree grids, batched throughput, and CORDIC against ``numpy.angle``.
+"""Bistatic estimation: PARAMING (C++; Krylov, Gram and full-SVD paths) against one LAPACK SVD
+of its Hankel matrix, against the grid baselines at 1-degree grids, batched throughput, and
+CORDIC against ``numpy.angle``.
 
 Everything single-threaded except the batched group (``workers=None``): NumPy's BLAS is pinned
 to one thread with threadpoolctl so the SVD reference and the kernel use the same resources.
@@ -12,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from skysense import bistatic as bs
 from skysense import cordic
 from skysense.bistatic.grid import hankel_matrix
+from skysense.bistatic.paraming import _hankel_svd
 
 N_BATCH = 16
 
@@ -35,28 +37,51 @@ def _single_blas():
         yield
 
 
-@pytest.mark.parametrize("impl", ["LAPACK SVD of X1", "paraming gram", "paraming svd"])
+SVD_IMPLS = [
+    "numpy SVD of X1",
+    "paraming krylov",
+    "paraming gram",
+    "paraming svd",
+    "krylov triplets",
+]
+
+
+@pytest.mark.parametrize("impl", SVD_IMPLS)
 def test_paraming_vs_svd(benchmark, ratios, setup, impl):
     sc, csi, x1 = setup["sc"], setup["csi"][0], setup["x1"]
     assert x1.shape == bs.hankel_shape(sc)
     fn = {
-        "LAPACK SVD of X1": lambda: np.linalg.svd(x1, full_matrices=False),
-        "paraming gram": lambda: bs.paraming(csi, 4, scenario=sc, workers=1),
+        "numpy SVD of X1": lambda: np.linalg.svd(x1, full_matrices=False),
+        "paraming krylov": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="krylov"),
+        "paraming gram": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="gram"),
         "paraming svd": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="svd"),
+        "krylov triplets": lambda: _hankel_svd(csi, 4, scenario=sc),
     }[impl]
     benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
-    ref = None if impl.startswith("LAPACK") else "LAPACK SVD of X1"
+    ref = None if impl.startswith("numpy") else "numpy SVD of X1"
+    notes = {
+        "numpy SVD of X1": "numpy.linalg.svd(X1), thin, 1 thread",
+        "krylov triplets": "q = 4 triplets of X1 alone",
+    }
     ratios.record(
         benchmark,
         "PARAMING per CSI, 640x960 X1, c128",
         impl,
         reference=ref,
-        target=1.5 if ref else None,
-        note="numpy.linalg.svd(X1), thin, 1 thread" if ref is None else "whole pipeline",
+        target={"paraming gram": 1.5, "paraming krylov": 0.05}.get(impl),
+        note=notes.get(impl, "whole pipeline"),
     )
+    if impl in ("paraming krylov", "paraming gram"):
+        ratios.record(
+            benchmark,
+            "PARAMING krylov vs gram",
+            impl,
+            reference=None if impl == "paraming gram" else "paraming gram",
+            target=None if impl == "paraming gram" else 0.1,
+        )
 
 
-@pytest.mark.parametrize("impl", ["dml", "music", "bartlett", "paraming"])
+@pytest.mark.parametrize("impl", ["dml", "music", "bartlett", "paraming krylov", "paraming gram"])
 def test_paraming_vs_grid_methods(benchmark, ratios, setup, impl):
     sc, csi = setup["sc"], setup["csi"][0]
     grid = bs.Grid.uniform(sc)  # 1 degree, 1/(4 N df) up to T_cp: 181 x 181 x 65 voxels
@@ -64,7 +89,8 @@ def test_paraming_vs_grid_methods(benchmark, ratios, setup, impl):
         "dml": lambda: bs.dml(csi, 4, scenario=sc, grid=grid),
         "music": lambda: bs.music(csi, 4, scenario=sc, grid=grid),
         "bartlett": lambda: bs.bartlett(csi, 4, scenario=sc, grid=grid),
-        "paraming": lambda: bs.paraming(csi, 4, scenario=sc, workers=1),
+        "paraming krylov": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="krylov"),
+        "paraming gram": lambda: bs.paraming(csi, 4, scenario=sc, workers=1, method="gram"),
     }[impl]
     benchmark.pedantic(fn, rounds=3, warmup_rounds=0)
     counts = bs.operation_counts(sc, 4, grid=grid)  # the algorithms as published
@@ -73,10 +99,17 @@ def test_paraming_vs_grid_methods(benchmark, ratios, setup, impl):
         "PARAMING vs grid methods (1 deg grid)",
         impl,
         reference=None if impl == "dml" else "dml",
-        target=0.01 if impl == "paraming" else None,
+        target=0.01 if impl == "paraming krylov" else None,
         note="separable-correlation DML, 2 AP sweeps" if impl == "dml" else "",
         flops=counts["paraming"]["total"] if impl == "paraming" else counts[impl],
     )
+    if impl in ("music", "paraming krylov"):
+        ratios.record(
+            benchmark,
+            "PARAMING vs MUSIC (1 deg grid)",
+            impl,
+            reference=None if impl == "music" else "music",
+        )
 
 
 @pytest.mark.parametrize("impl", ["loop of single calls", "one batched call"])

@@ -37,7 +37,8 @@ void cordic_atan2(const py::array& y, const py::array& x, py::array out, int ite
 
 void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_paths, int max_paths,
               int criterion, double subcarrier_spacing_hz, double spacing_tx, double spacing_rx,
-              int cordic_iterations, double min_delay, int phase_fit, int method, py::array toa, py::array aoa, py::array aod, py::array gain,
+              int cordic_iterations, double min_delay, int phase_fit, int method,
+              double krylov_rtol, int krylov_max_steps, int krylov_oversampling, py::array toa, py::array aoa, py::array aod, py::array gain,
               py::array singular_values, py::array n_paths_out, py::array status, int n_threads) {
   require(h.ndim() == 4, "h: expected shape (batch, n_tx, n_rx, n_subcarriers)");
   skysense::ParamingConfig c;
@@ -57,7 +58,14 @@ void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_path
   c.min_delay = min_delay;
   c.phase_fit = phase_fit;
   c.method = method;
-  require(method == 0 || method == 1, "method must be 0 (gram) or 1 (svd)");
+  c.krylov_rtol = krylov_rtol;
+  c.krylov_max_steps = krylov_max_steps;
+  c.krylov_oversampling = krylov_oversampling;
+  require(method >= 0 && method <= 2, "method must be 0 (gram), 1 (svd) or 2 (krylov)");
+  require(krylov_rtol > 0.0 && krylov_rtol < 1.0, "krylov_rtol must lie in (0, 1)");
+  require(krylov_max_steps >= 1, "krylov_max_steps must be >= 1");
+  require(krylov_oversampling >= 0 && krylov_oversampling <= 64,
+          "krylov_oversampling must lie in [0, 64]");
   require(phase_fit == 0 || phase_fit == 1, "phase_fit must be 0 (demodulate) or 1 (unwrap)");
   require(std::isfinite(min_delay), "min_delay must be finite");
   require(sub_tx >= 1 && sub_tx <= c.n_tx && sub_rx >= 1 && sub_rx <= c.n_rx,
@@ -99,6 +107,45 @@ void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_path
     throw std::invalid_argument("h: dtype must be complex64 or complex128");
 }
 
+// Dominant triplets of X1 by the block Krylov iteration alone (tests and bench):
+// u (q, L), s (q,), v (q, P) are rows of the column-major U_q, V_q.
+py::tuple hankel_svd(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_paths,
+                     int oversampling, double rtol, int max_steps, py::array u, py::array s,
+                     py::array v) {
+  require(h.ndim() == 3, "h: expected shape (n_tx, n_rx, n_subcarriers)");
+  require(py::dtype::of<std::complex<double>>().is(h.dtype()), "h: dtype must be complex128");
+  const int nt = static_cast<int>(h.shape(0)), nr = static_cast<int>(h.shape(1)),
+            n = static_cast<int>(h.shape(2));
+  require(sub_tx >= 1 && sub_tx <= nt && sub_rx >= 1 && sub_rx <= nr && sub_sc >= 1 && sub_sc < n,
+          "sub-array sizes do not fit");
+  require(rtol > 0.0 && rtol < 1.0 && max_steps >= 1 && oversampling >= 0, "bad Krylov settings");
+  const int rows = sub_tx * sub_sc * sub_rx, cols = (nt - sub_tx + 1) * (n - sub_sc) * (nr - sub_rx + 1);
+  const int bs = n_paths + oversampling;
+  require(n_paths >= 1 && std::min(rows, cols) >= (skysense::kKrylovBlocks + 1) * bs,
+          "X1 too small for the Krylov iteration at this n_paths");
+  auto hh = view<const std::complex<double>, 3>(h, "h");
+  auto uu = view<std::complex<double>, 2>(u, "u", true);
+  auto ss = view<double, 1>(s, "s", true);
+  auto vv = view<std::complex<double>, 2>(v, "v", true);
+  require(uu.shape[0] == n_paths && uu.shape[1] == rows, "u: expected (n_paths, L)");
+  require(vv.shape[0] == n_paths && vv.shape[1] == cols, "v: expected (n_paths, P)");
+  require(ss.shape[0] == n_paths, "s: expected (n_paths,)");
+  skysense::hankel_svd::KrylovResult r;
+  {
+    py::gil_scoped_release release;
+    skysense::lapack::SingleThreadScope single_thread;
+    skysense::hankel_svd::HankelOperator op(nt, nr, n, sub_tx, sub_rx, sub_sc);
+    const double frob2 = op.set(hh.data);
+    if (frob2 > 0.0) {
+      skysense::hankel_svd::KrylovWorkspace ws(rows, cols, bs, skysense::kKrylovBlocks * bs);
+      r = skysense::hankel_svd::partial_svd(op, std::sqrt(frob2), n_paths, bs,
+                                            skysense::kKrylovBlocks * bs, rtol, max_steps, ws,
+                                            uu.data, ss.data, vv.data);
+    }
+  }
+  return py::make_tuple(r.steps, r.restarts, r.converged, r.residual);
+}
+
 }  // namespace
 
 void register_cordic(py::module_& m) {
@@ -109,6 +156,9 @@ void register_cordic(py::module_& m) {
 void register_bistatic(py::module_& m) {
   m.def("paraming", &paraming, "h"_a, "sub_tx"_a, "sub_rx"_a, "sub_sc"_a, "n_paths"_a,
         "max_paths"_a, "criterion"_a, "subcarrier_spacing_hz"_a, "spacing_tx"_a, "spacing_rx"_a,
-        "cordic_iterations"_a, "min_delay"_a, "phase_fit"_a, "method"_a, "toa"_a, "aoa"_a, "aod"_a, "gain"_a, "singular_values"_a,
+        "cordic_iterations"_a, "min_delay"_a, "phase_fit"_a, "method"_a, "krylov_rtol"_a,
+        "krylov_max_steps"_a, "krylov_oversampling"_a, "toa"_a, "aoa"_a, "aod"_a, "gain"_a, "singular_values"_a,
         "n_paths_out"_a, "status"_a, "n_threads"_a = 1);
+  m.def("hankel_svd", &hankel_svd, "h"_a, "sub_tx"_a, "sub_rx"_a, "sub_sc"_a, "n_paths"_a,
+        "oversampling"_a, "rtol"_a, "max_steps"_a, "u"_a, "s"_a, "v"_a);
 }

@@ -1,11 +1,18 @@
+import importlib
+
 import _reference as ref
 import numpy as np
 import pytest
 
 from skysense import bistatic as bs
 from skysense import cordic
+from skysense.bistatic.grid import hankel_matrix
 
 ODD = bs.Scenario(n_tx=5, n_rx=7, n_subcarriers=31, n_symbols=7)
+METHODS = ["krylov", "gram", "svd"]
+#: method="krylov" against "svd" / "gram" (complex128): absolute on ToA df and angles [rad],
+#: relative and absolute on the gains.
+KRYLOV_TOL = 1e-9
 
 
 def _draw(rng, scenario, q, max_delay=0.8):
@@ -65,7 +72,7 @@ def test_matches_numpy_reference_odd_sizes(rng, subarrays):
     np.testing.assert_allclose(est.gain, gain, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("method", METHODS)
 def test_noise_free_odd_sizes_both_precisions(rng, method):
     p = _draw(rng, ODD, 3)
     h = ODD.channel(p)
@@ -135,7 +142,7 @@ def test_batch_axes_and_workers(rng):
     np.testing.assert_array_equal(single.toa, est.toa[1, 2])
 
 
-@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("criterion", ["mdl", "aic"])
 def test_model_order_noise_free(rng, criterion, method):
     p = _draw(rng, ODD, 3)
@@ -224,7 +231,7 @@ def test_bad_arguments(rng, args, kwargs, exc, match):
         bs.paraming(csi, *rest, scenario=ODD, **kwargs)
 
 
-@pytest.mark.parametrize("method", ["gram", "svd"])
+@pytest.mark.parametrize("method", METHODS)
 def test_nan_zero_and_rank_deficient_csi(rng, method):
     p = _draw(rng, ODD, 2)
     h = ODD.channel(p)
@@ -243,6 +250,123 @@ def test_nan_zero_and_rank_deficient_csi(rng, method):
         bs.paraming(h, 2, scenario=object())
     with pytest.raises(ValueError, match="n_tx >= 2"):
         bs.paraming(np.ones((1, 7, 31)), 1, scenario=bs.Scenario(n_tx=1, n_rx=7, n_subcarriers=31))
+
+
+def _x1(csi, subarrays):
+    """X1 of eqs. (26)-(32), built explicitly (the J1 columns of the Hankel matrix)."""
+    _, mr, m = subarrays
+    x = hankel_matrix(csi, subarrays)
+    kr, kn = csi.shape[1] - mr + 1, csi.shape[2] - m + 1
+    return x[:, (np.arange(x.shape[1]) // kr) % kn != kn - 1]
+
+
+KRYLOV_CASES = [(bs.Scenario(), None), (ODD, None), (ODD, (2, 3, 11)), (ODD, (5, 1, 20))]
+
+
+@pytest.mark.parametrize("snr_db", [None, 10.0])
+@pytest.mark.parametrize(("scenario", "subarrays"), KRYLOV_CASES)
+def test_krylov_matches_svd_and_gram(rng, scenario, subarrays, snr_db):
+    """Fresh random draws, odd sizes: the Krylov estimates are the full-SVD / Gram ones."""
+    q = 4 if scenario.n_tx == 8 else 3
+    p = _draw(rng, scenario, q)
+    if snr_db is None:
+        csi = scenario.channel(p)
+    else:
+        csi = np.stack([bs.simulate(scenario, p, snr_db, rng).csi[0] for _ in range(2)])
+    est = {m: bs.paraming(csi, q, subarrays, scenario=scenario, method=m) for m in METHODS}
+    df = scenario.subcarrier_spacing_hz
+    a = est["krylov"]
+    for b in (est["svd"], est["gram"]):
+        np.testing.assert_allclose(a.toa * df, b.toa * df, rtol=0, atol=KRYLOV_TOL)
+        np.testing.assert_allclose(a.aoa, b.aoa, rtol=0, atol=KRYLOV_TOL)
+        np.testing.assert_allclose(a.aod, b.aod, rtol=0, atol=KRYLOV_TOL)
+        np.testing.assert_allclose(a.gain, b.gain, rtol=KRYLOV_TOL, atol=KRYLOV_TOL)
+    sv = est["svd"].singular_values
+    np.testing.assert_allclose(a.singular_values[..., :q], sv[..., :q], rtol=1e-12)
+    assert np.all(np.isnan(a.singular_values[..., q:]))
+    if snr_db is None:
+        assert max(_errors(a, p, scenario)) <= 1e-8
+
+
+@pytest.mark.parametrize("snr_db", [None, 10.0, 0.0])
+@pytest.mark.parametrize(("scenario", "subarrays"), KRYLOV_CASES)
+def test_krylov_subspace_matches_numpy_svd(rng, scenario, subarrays, snr_db):
+    """Triplets against numpy.linalg.svd of the explicit X1: singular values to 1e-13
+    (relative), sin of the largest principal angle between the left subspaces <= 1e-10,
+    and both residuals <= 1e-12 s_1 with the explicit matrix (the stopping rule)."""
+    from skysense.bistatic.paraming import KRYLOV_RTOL, _hankel_svd
+
+    q = 4 if scenario.n_tx == 8 else 3
+    p = _draw(rng, scenario, q)
+    csi = scenario.channel(p) if snr_db is None else bs.simulate(scenario, p, snr_db, rng).csi[0]
+    x1 = _x1(csi, subarrays or bs.default_subarrays(scenario))
+    u, s, v, info = _hankel_svd(csi, q, subarrays, scenario=scenario)
+    assert info["converged"] and info["residual"] <= KRYLOV_RTOL
+    assert u.shape == (x1.shape[0], q) and v.shape == (x1.shape[1], q)
+    big_u, big_s, _ = np.linalg.svd(x1)
+    np.testing.assert_allclose(s, big_s[:q], rtol=1e-13)
+    np.testing.assert_allclose(u.conj().T @ u, np.eye(q), atol=1e-13)
+    np.testing.assert_allclose(v.conj().T @ v, np.eye(q), atol=1e-13)
+    uq = big_u[:, :q]
+    assert np.linalg.norm(u @ u.conj().T - uq @ uq.conj().T, 2) <= 1e-10
+    assert np.linalg.norm(x1 @ v - u * s, axis=0).max() <= 1e-12 * big_s[0]
+    assert np.linalg.norm(x1.conj().T @ u - v * s, axis=0).max() <= 1e-12 * big_s[0]
+
+
+def test_krylov_complex64(rng):
+    """complex64 CSI: float32 outputs, the Gram path's numbers (both run in double on the
+    same complex64 input) to float32 rounding."""
+    p = _draw(rng, ODD, 3)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, rng).csi[0] for _ in range(2)]).astype(np.complex64)
+    a = bs.paraming(csi, 3, scenario=ODD, method="krylov")
+    b = bs.paraming(csi, 3, scenario=ODD, method="gram")
+    assert a.toa.dtype == np.float32 and a.gain.dtype == np.complex64
+    assert a.singular_values.dtype == np.float32
+    for x, y in ((a.toa, b.toa), (a.aoa, b.aoa), (a.aod, b.aod), (a.gain, b.gain)):
+        np.testing.assert_allclose(x, y, rtol=3e-7, atol=1e-7 * np.abs(y).max())
+    np.testing.assert_allclose(a.singular_values[:, :3], b.singular_values[:, :3], rtol=3e-7)
+
+
+def test_krylov_batch_equals_loop(rng):
+    p = _draw(rng, ODD, 3)
+    csi = np.stack([bs.simulate(ODD, p, 10.0, rng).csi[0] for _ in range(5)])
+    batch = bs.paraming(csi, 3, scenario=ODD, method="krylov", workers=2)
+    for i, h in enumerate(csi):
+        one = bs.paraming(h, 3, scenario=ODD, method="krylov", workers=1)
+        for name in ("toa", "aoa", "aod", "gain", "singular_values"):
+            np.testing.assert_array_equal(getattr(one, name), getattr(batch, name)[i])
+
+
+def test_krylov_more_paths_than_present(rng):
+    """Noisy CSI with q above the number of paths: no error (the extra paths fit noise), the
+    same q estimates as the full SVD; noise-free, q above the rank of X1 raises (as "svd")."""
+    p = _draw(rng, ODD, 2)
+    csi = bs.simulate(ODD, p, 20.0, rng).csi[0]
+    a = bs.paraming(csi, 4, scenario=ODD, method="krylov")
+    b = bs.paraming(csi, 4, scenario=ODD, method="svd")
+    df = ODD.subcarrier_spacing_hz
+    np.testing.assert_allclose(a.toa * df, b.toa * df, rtol=0, atol=1e-7)
+    assert a.n_paths == 4 and np.all(np.isfinite(a.toa))
+    for method in METHODS:
+        with pytest.raises(ValueError, match="numerical rank"):
+            bs.paraming(ODD.channel(p), 3, scenario=ODD, method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_hankel_matrix(method):
+    """A CSI whose only non-zero subcarrier is the last one has X1 = 0."""
+    h = np.zeros(ODD.csi_shape, np.complex128)
+    h[..., -1] = 1.0
+    with pytest.raises(ValueError, match="Hankel matrix is zero"):
+        bs.paraming(h, 2, scenario=ODD, method=method)
+
+
+def test_krylov_step_cap_raises(rng, monkeypatch):
+    module = importlib.import_module("skysense.bistatic.paraming")
+    monkeypatch.setattr(module, "KRYLOV_MAX_STEPS", 1)
+    csi = bs.simulate(ODD, _draw(rng, ODD, 3), 10.0, rng).csi[0]
+    with pytest.raises(np.linalg.LinAlgError, match="Krylov"):
+        bs.paraming(csi, 3, scenario=ODD, method="krylov")
 
 
 @pytest.mark.parametrize("iterations", [6, 12, 20])

@@ -85,6 +85,15 @@ inline void herk(int n, int k, const std::complex<double>* a, std::complex<doubl
   scipy_cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, n, k, 1.0, a, n, 0.0, c, n);
 }
 
+// C = alpha op(A) op(B) + beta C, column-major, op = 'N' or 'C' (conjugate transpose).
+inline void gemm(char ta, char tb, int m, int n, int k, std::complex<double> alpha,
+                 const std::complex<double>* a, int lda, const std::complex<double>* b, int ldb,
+                 std::complex<double> beta, std::complex<double>* c, int ldc) {
+  scipy_cblas_zgemm(CblasColMajor, ta == 'C' ? CblasConjTrans : CblasNoTrans,
+                    tb == 'C' ? CblasConjTrans : CblasNoTrans, m, n, k, &alpha, a, lda, b, ldb,
+                    &beta, c, ldc);
+}
+
 // Eigenvalues (jobz = 'N', all) or the eigenpairs il..iu (1-based, ascending; jobz = 'V') of a
 // Hermitian n x n column-major matrix (lower triangle; destroyed), by MRRR.  `m` returns the
 // number found; z is n x (iu - il + 1).  Workspace from heevr_sizes.  Returns LAPACK's info.

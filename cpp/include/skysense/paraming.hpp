@@ -6,10 +6,12 @@
 //   (26)-(28) X[r + Mr (m + M mt), kr + Kr (kn + KN kt)] = H[(mt + kt) Nr + r + kr, m + kn]
 //   (31)-(32) X1 = X[:, J1] (kn <= KN - 2), X2 = X[:, J1 + Kr] (one subcarrier later)
 //   (34)      X1 = U S V^H, Psi = S_q^-1 U_q^H X2 V_q, eig(Psi) = exp(-j 2 pi df tau); the q
-//             dominant triplets either from the full thin SVD (LAPACK gesdd, in T: the
-//             reference) or, by default, from the Gram X1 X1^H (zherk, in double) and its q
-//             largest eigenpairs (zheevr), V_q = X1^H U_q S_q^-1: about 10x fewer flops for the
-//             default 640 x 960 X1; singular values are then resolved down to ~sqrt(eps) s_1.
+//             dominant triplets from the full thin SVD (method 1: LAPACK gesdd, in T: the
+//             reference), from the Gram X1 X1^H (method 0: zherk, in double) and its q
+//             largest eigenpairs (zheevr), V_q = X1^H U_q S_q^-1 (singular values resolved
+//             down to ~sqrt(eps) s_1 only), or, by default, by a block Krylov iteration on
+//             X1 applied matrix-free through FFTs (method 2, hankel_svd.hpp, in double:
+//             triplets to ~1e-12, about 10x faster than the Gram path at 640 x 960).
 //   (35)      tau = -phase(z) / (2 pi df) taken into [min_delay, min_delay + 1) / df (default
 //             [-T/8, 7T/8): the LoS path at 0 and small negative timing offsets stay near 0),
 //             the phase by CORDIC (cordic.hpp)
@@ -37,6 +39,7 @@
 #include <vector>
 
 #include "skysense/cordic.hpp"
+#include "skysense/hankel_svd.hpp"
 #include "skysense/lapack.hpp"
 #include "skysense/parallel.hpp"
 #include "skysense/views.hpp"
@@ -54,8 +57,16 @@ struct ParamingConfig {
   int cordic_iterations = 48;
   double min_delay = -0.125;  // delays are reported in [min_delay, min_delay + 1) / df
   int phase_fit = 0;  // 0: demodulate by the lag-1 phase slopes, then fit; 1: 2-D unwrap, then fit
-  int method = 0;     // 0: Gram X1 X1^H (double) + q eigenpairs (MRRR); 1: full thin SVD (gesdd)
+  int method = 2;  // 0: Gram X1 X1^H (double) + q eigenpairs (MRRR); 1: full thin SVD (gesdd);
+                   // 2: block Krylov on the FFT Hankel operator (hankel_svd.hpp), in double
+  double krylov_rtol = 1e-12;    // stop when ||X1^H u_i - s_i v_i|| <= rtol s_1, i < q
+  int krylov_max_steps = 1000;   // block steps before kParamingNotConverged
+  int krylov_oversampling = 2;   // block size q + oversampling
 };
+
+// Krylov basis cap in blocks: restarts keep half of it.  X1 with min(L, P) < (cap + 1) block
+// sizes is small enough for a dense SVD in double (gesdd), used instead.
+constexpr int kKrylovBlocks = 10;
 
 // Per-CSI outcome of paraming().
 enum ParamingStatus : std::int64_t {
@@ -64,6 +75,7 @@ enum ParamingStatus : std::int64_t {
   kParamingRankDeficient = 2, // n_paths exceeds the numerical rank of X1
   kParamingDelays = 3,        // estimated delays not distinct: C^T conj(C) singular
   kParamingLapack = 4,        // gesdd or geev did not converge
+  kParamingNotConverged = 5,  // the Krylov iteration hit krylov_max_steps
 };
 
 namespace paraming_detail {
@@ -181,14 +193,40 @@ struct Workspace {
   std::vector<cd> uq, vq, w, psi, eig, eig_work, g, cgram;
   std::vector<double> eig_rwork, phases, sd;
   int lwork = 1;
+  hankel_svd::HankelOperator op;  // Krylov path
+  hankel_svd::KrylovWorkspace kw;
+  std::vector<cd> da, du, dvt, dwork;  // small-X1 dense SVD of the Krylov path (double)
+  std::vector<double> ds, drwork;
+  std::vector<int> diwork;
+  int dlwork = 1;
 
-  Workspace(const ParamingConfig& c) {
+  Workspace(const ParamingConfig& c)
+      : op(c.n_tx, c.n_rx, c.n_sub, c.sub_tx, c.sub_rx, c.sub_sc) {
     const int kt = c.n_tx - c.sub_tx + 1, kr = c.n_rx - c.sub_rx + 1, kn = c.n_sub - c.sub_sc + 1;
     rows = c.sub_tx * c.sub_sc * c.sub_rx;
     cols = kt * (kn - 1) * kr;
     k = std::min(rows, cols);
     const std::size_t lp = static_cast<std::size_t>(rows) * cols;
     const std::size_t q = static_cast<std::size_t>(c.max_paths);
+    bool gram_path = c.method == 0;
+    if (c.method == 2) {
+      const int block_min = 1 + c.krylov_oversampling, block_max = c.max_paths + c.krylov_oversampling;
+      if (k >= (kKrylovBlocks + 1) * block_min)
+        kw = hankel_svd::KrylovWorkspace(rows, cols, block_max, kKrylovBlocks * block_max);
+      if (k < (kKrylovBlocks + 1) * block_max) {  // some order needs the dense SVD
+        x1d.resize(lp);
+        x2d.resize(lp);
+        da.resize(lp);
+        du.resize(static_cast<std::size_t>(rows) * k);
+        dvt.resize(static_cast<std::size_t>(k) * cols);
+        ds.resize(static_cast<std::size_t>(k));
+        dlwork = lapack::gesdd_lwork<double>(rows, cols);
+        dwork.resize(static_cast<std::size_t>(dlwork));
+        drwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
+        diwork.resize(static_cast<std::size_t>(8) * k);
+      }
+      gram_path = c.n_paths == 0;  // the order criterion needs every singular value
+    }
     if (c.method == 1) {
       x1.resize(lp);
       x2.resize(lp);
@@ -199,7 +237,7 @@ struct Workspace {
       work.resize(static_cast<std::size_t>(lwork));
       rwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
       iwork.resize(static_cast<std::size_t>(8) * k);
-    } else {
+    } else if (gram_path) {
       x1d.resize(lp);
       x2d.resize(lp);
       gram.resize(static_cast<std::size_t>(rows) * rows);
@@ -273,6 +311,105 @@ struct ParamingOut {
   std::int64_t* status;
 };
 
+// Krylov path (method 2): U_q, S_q (sd[0..q)), V_q and W = X2 V_q into the workspace; q is
+// estimated first when c.n_paths == 0 (from every singular value, by the Gram eigenvalues as
+// method 0 does, so the order is the same).  False, with *out.status set, on failure.
+template <class T>
+bool krylov_triplets(const std::complex<T>* h, const ParamingConfig& c, Workspace<T>& ws,
+                     ParamingOut out, int& q) {
+  const int rows = ws.rows, cols = ws.cols, kk = ws.k;
+  std::vector<double>& sd = ws.sd;
+  for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = std::numeric_limits<double>::quiet_NaN();
+  const double frob2 = ws.op.set(h);
+  auto write_sv = [&] {
+    for (int i = 0; i < kk; ++i) out.singular_values[i] = sd[static_cast<std::size_t>(i)];
+  };
+  if (!(frob2 > 0.0)) {
+    sd[0] = 0.0;
+    write_sv();
+    *out.status = kParamingZero;
+    return false;
+  }
+  bool have_pencil = false;
+  q = c.n_paths;
+  if (q == 0) {
+    build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
+    have_pencil = true;
+    lapack::herk(rows, cols, ws.x1d.data(), ws.gram.data());
+    double lam_max = 0.0;
+    for (int i = 0; i < rows; ++i)
+      lam_max = std::max(lam_max, ws.gram[static_cast<std::size_t>(i) * (rows + 1)].real());
+    int found = 0;
+    if (lapack::heevr('N', rows, ws.gram.data(), 1, rows, &found, ws.hw.data(), nullptr,
+                      ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(), ws.hiwork.data(),
+                      ws.hsz) != 0) {
+      *out.status = kParamingLapack;
+      return false;
+    }
+    for (int i = 0; i < kk; ++i)
+      sd[static_cast<std::size_t>(i)] =
+          std::sqrt(std::max(ws.hw[static_cast<std::size_t>(rows - 1 - i)], 0.0));
+    const double gram_tol = std::sqrt(std::max(rows, cols) * std::numeric_limits<double>::epsilon() *
+                                      std::max(lam_max, 0.0) * rows);
+    int rank = 0;
+    while (rank < kk && sd[static_cast<std::size_t>(rank)] > gram_tol) ++rank;
+    q = estimate_order(sd.data(), kk, static_cast<double>(cols), std::min(c.max_paths, kk - 1),
+                       c.criterion);
+    q = std::min(q, std::max(rank, 1));
+  }
+  *out.n_paths = q;
+  const int bs = q + c.krylov_oversampling;
+  const bool dense = kk < (kKrylovBlocks + 1) * bs;
+  std::vector<double> sq(static_cast<std::size_t>(q));
+  if (dense) {
+    if (!have_pencil) build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
+    std::copy(ws.x1d.begin(), ws.x1d.end(), ws.da.begin());
+    if (lapack::gesdd(rows, cols, ws.da.data(), ws.ds.data(), ws.du.data(), ws.dvt.data(),
+                      ws.dwork.data(), ws.dlwork, ws.drwork.data(), ws.diwork.data()) != 0) {
+      *out.status = kParamingLapack;
+      return false;
+    }
+    for (int i = 0; i < q; ++i) {
+      sq[static_cast<std::size_t>(i)] = ws.ds[static_cast<std::size_t>(i)];
+      std::copy(ws.du.begin() + static_cast<std::ptrdiff_t>(i) * rows,
+                ws.du.begin() + static_cast<std::ptrdiff_t>(i + 1) * rows,
+                ws.uq.begin() + static_cast<std::ptrdiff_t>(i) * rows);
+      for (int j = 0; j < cols; ++j)
+        ws.vq[static_cast<std::size_t>(i) * cols + j] =
+            std::conj(ws.dvt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]);
+    }
+  } else {
+    const hankel_svd::KrylovResult r =
+        hankel_svd::partial_svd(ws.op, std::sqrt(frob2), q, bs, kKrylovBlocks * bs, c.krylov_rtol,
+                                c.krylov_max_steps, ws.kw, ws.uq.data(), sq.data(), ws.vq.data());
+    if (!r.converged) {
+      write_sv();
+      *out.status = kParamingNotConverged;
+      return false;
+    }
+  }
+  for (int i = 0; i < q; ++i) sd[static_cast<std::size_t>(i)] = sq[static_cast<std::size_t>(i)];
+  write_sv();
+  if (!(sd[0] > 0.0)) {
+    *out.status = kParamingZero;
+    return false;
+  }
+  // Singular values accurate to ~eps s_1: the rank test of the full SVD.
+  const double rank_tol = std::max(rows, cols) * std::numeric_limits<double>::epsilon() * sd[0];
+  int rank = 0;
+  while (rank < q && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
+  if (q > rank) {
+    *out.status = kParamingRankDeficient;
+    return false;
+  }
+  // W = X2 V_q.
+  if (dense)
+    times_v(ws.x2d.data(), ws.vq.data(), rows, cols, q, ws.w.data());
+  else
+    ws.op.apply(ws.vq.data(), cols, ws.w.data(), rows, q, true);
+  return true;
+}
+
 template <class T>
 void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const double* atan_table,
                   Workspace<T>& ws, ParamingOut out) {
@@ -288,70 +425,52 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
   const bool svd = c.method == 1;
   std::vector<double>& sd = ws.sd;
   const double nan_sv = std::numeric_limits<double>::quiet_NaN();
-  int rank = 0;
-  double rank_tol = 0.0;
-  if (svd) {
-    // (26)-(34): X1, X2 in T, thin SVD of X1.
-    build_pencil<T, std::complex<T>>(h, c, rows, ws.x1.data(), ws.x2.data());
-    const int info = lapack::gesdd(rows, cols, ws.x1.data(), ws.s.data(), ws.u.data(),
-                                   ws.vt.data(), ws.work.data(), ws.lwork, ws.rwork.data(),
-                                   ws.iwork.data());
-    if (info != 0) {
-      *out.status = kParamingLapack;
-      return;
-    }
-    for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = ws.s[static_cast<std::size_t>(i)];
-    rank_tol = std::max(rows, cols) * static_cast<double>(std::numeric_limits<T>::epsilon()) * sd[0];
+  int q = c.n_paths;
+  if (c.method == 2) {
+    if (!krylov_triplets(h, c, ws, out, q)) return;
   } else {
-    // (26)-(34): X1, X2 in double; Gram X1 X1^H; its eigenvalues when the order is estimated.
-    build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
-    lapack::herk(rows, cols, ws.x1d.data(), ws.gram.data());
-    for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = nan_sv;
-    double lam_max = 0.0;
-    for (int i = 0; i < rows; ++i)
-      lam_max = std::max(lam_max, ws.gram[static_cast<std::size_t>(i) * (rows + 1)].real());
-    if (c.n_paths == 0) {
-      std::vector<cd> a(ws.gram);
-      int found = 0;
-      if (lapack::heevr('N', rows, a.data(), 1, rows, &found, ws.hw.data(), nullptr,
-                        ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(), ws.hiwork.data(),
-                        ws.hsz) != 0) {
+    int rank = 0;
+    double rank_tol = 0.0;
+    if (svd) {
+      // (26)-(34): X1, X2 in T, thin SVD of X1.
+      build_pencil<T, std::complex<T>>(h, c, rows, ws.x1.data(), ws.x2.data());
+      const int info = lapack::gesdd(rows, cols, ws.x1.data(), ws.s.data(), ws.u.data(),
+                                     ws.vt.data(), ws.work.data(), ws.lwork, ws.rwork.data(),
+                                     ws.iwork.data());
+      if (info != 0) {
         *out.status = kParamingLapack;
         return;
       }
-      for (int i = 0; i < kk; ++i)
-        sd[static_cast<std::size_t>(i)] =
-            std::sqrt(std::max(ws.hw[static_cast<std::size_t>(rows - 1 - i)], 0.0));
+      for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = ws.s[static_cast<std::size_t>(i)];
+      rank_tol = std::max(rows, cols) * static_cast<double>(std::numeric_limits<T>::epsilon()) * sd[0];
+    } else {
+      // (26)-(34): X1, X2 in double; Gram X1 X1^H; its eigenvalues when the order is estimated.
+      build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
+      lapack::herk(rows, cols, ws.x1d.data(), ws.gram.data());
+      for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = nan_sv;
+      double lam_max = 0.0;
+      for (int i = 0; i < rows; ++i)
+        lam_max = std::max(lam_max, ws.gram[static_cast<std::size_t>(i) * (rows + 1)].real());
+      if (c.n_paths == 0) {
+        std::vector<cd> a(ws.gram);
+        int found = 0;
+        if (lapack::heevr('N', rows, a.data(), 1, rows, &found, ws.hw.data(), nullptr,
+                          ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(), ws.hiwork.data(),
+                          ws.hsz) != 0) {
+          *out.status = kParamingLapack;
+          return;
+        }
+        for (int i = 0; i < kk; ++i)
+          sd[static_cast<std::size_t>(i)] =
+              std::sqrt(std::max(ws.hw[static_cast<std::size_t>(rows - 1 - i)], 0.0));
+      }
+      // Eigenvalues of the Gram carry absolute errors ~ eps s_1^2: the rank is resolved to
+      // sqrt(eps) s_1 (the trace bounds s_1^2).
+      rank_tol = std::sqrt(std::max(rows, cols) * std::numeric_limits<double>::epsilon() *
+                           std::max(lam_max, 0.0) * rows);
     }
-    // Eigenvalues of the Gram carry absolute errors ~ eps s_1^2: the rank is resolved to
-    // sqrt(eps) s_1 (the trace bounds s_1^2).
-    rank_tol = std::sqrt(std::max(rows, cols) * std::numeric_limits<double>::epsilon() *
-                         std::max(lam_max, 0.0) * rows);
-  }
-  int q = c.n_paths;
-  if (!svd && q > 0) {
-    // Only the q dominant eigenpairs.
-    int found = 0;
-    if (lapack::heevr('V', rows, ws.gram.data(), rows - q + 1, rows, &found, ws.hw.data(),
-                      ws.z.data(), ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(),
-                      ws.hiwork.data(), ws.hsz) != 0 || found != q) {
-      *out.status = kParamingLapack;
-      return;
-    }
-    for (int i = 0; i < q; ++i)
-      sd[static_cast<std::size_t>(i)] = std::sqrt(std::max(ws.hw[static_cast<std::size_t>(q - 1 - i)], 0.0));
-  }
-  for (int i = 0; i < kk; ++i) out.singular_values[i] = sd[static_cast<std::size_t>(i)];
-  if (!(sd[0] > 0.0)) {
-    *out.status = kParamingZero;
-    return;
-  }
-  if (q == 0) {
-    while (rank < kk && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
-    q = estimate_order(sd.data(), kk, static_cast<double>(cols), std::min(c.max_paths, kk - 1),
-                       c.criterion);
-    q = std::min(q, std::max(rank, 1));
-    if (!svd) {
+    if (!svd && q > 0) {
+      // Only the q dominant eigenpairs.
       int found = 0;
       if (lapack::heevr('V', rows, ws.gram.data(), rows - q + 1, rows, &found, ws.hw.data(),
                         ws.z.data(), ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(),
@@ -359,42 +478,64 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
         *out.status = kParamingLapack;
         return;
       }
+      for (int i = 0; i < q; ++i)
+        sd[static_cast<std::size_t>(i)] = std::sqrt(std::max(ws.hw[static_cast<std::size_t>(q - 1 - i)], 0.0));
     }
-  } else {
-    while (rank < q && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
-  }
-  *out.n_paths = q;
-  if (q > rank) {
-    *out.status = kParamingRankDeficient;
-    return;
-  }
+    for (int i = 0; i < kk; ++i) out.singular_values[i] = sd[static_cast<std::size_t>(i)];
+    if (!(sd[0] > 0.0)) {
+      *out.status = kParamingZero;
+      return;
+    }
+    if (q == 0) {
+      while (rank < kk && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
+      q = estimate_order(sd.data(), kk, static_cast<double>(cols), std::min(c.max_paths, kk - 1),
+                         c.criterion);
+      q = std::min(q, std::max(rank, 1));
+      if (!svd) {
+        int found = 0;
+        if (lapack::heevr('V', rows, ws.gram.data(), rows - q + 1, rows, &found, ws.hw.data(),
+                          ws.z.data(), ws.isuppz.data(), ws.hwork.data(), ws.hrwork.data(),
+                          ws.hiwork.data(), ws.hsz) != 0 || found != q) {
+          *out.status = kParamingLapack;
+          return;
+        }
+      }
+    } else {
+      while (rank < q && sd[static_cast<std::size_t>(rank)] > rank_tol) ++rank;
+    }
+    *out.n_paths = q;
+    if (q > rank) {
+      *out.status = kParamingRankDeficient;
+      return;
+    }
 
-  // U_q (rows x q) and V_q (cols x q), column-major, descending singular values.
-  if (svd) {
-    for (int i = 0; i < q; ++i) {
-      for (int r = 0; r < rows; ++r)
-        ws.uq[static_cast<std::size_t>(i) * rows + r] = cd(ws.u[static_cast<std::size_t>(i) * rows + r]);
-      for (int j = 0; j < cols; ++j)
-        ws.vq[static_cast<std::size_t>(i) * cols + j] =
-            std::conj(cd(ws.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
-    }
-  } else {
-    for (int i = 0; i < q; ++i) {
-      const cd* zi = ws.z.data() + static_cast<std::size_t>(q - 1 - i) * rows;  // ascending
-      std::copy(zi, zi + rows, ws.uq.begin() + static_cast<std::ptrdiff_t>(i) * rows);
-      const double inv = 1.0 / sd[static_cast<std::size_t>(i)];
-      for (int j = 0; j < cols; ++j) {  // V_q = X1^H U_q S_q^-1
-        const cd* col = ws.x1d.data() + static_cast<std::size_t>(j) * rows;
-        cd acc(0.0);
-        for (int r = 0; r < rows; ++r) acc += mulc(col[r], zi[r]);
-        ws.vq[static_cast<std::size_t>(i) * cols + j] = acc * inv;
+    // U_q (rows x q) and V_q (cols x q), column-major, descending singular values.
+    if (svd) {
+      for (int i = 0; i < q; ++i) {
+        for (int r = 0; r < rows; ++r)
+          ws.uq[static_cast<std::size_t>(i) * rows + r] = cd(ws.u[static_cast<std::size_t>(i) * rows + r]);
+        for (int j = 0; j < cols; ++j)
+          ws.vq[static_cast<std::size_t>(i) * cols + j] =
+              std::conj(cd(ws.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
+      }
+    } else {
+      for (int i = 0; i < q; ++i) {
+        const cd* zi = ws.z.data() + static_cast<std::size_t>(q - 1 - i) * rows;  // ascending
+        std::copy(zi, zi + rows, ws.uq.begin() + static_cast<std::ptrdiff_t>(i) * rows);
+        const double inv = 1.0 / sd[static_cast<std::size_t>(i)];
+        for (int j = 0; j < cols; ++j) {  // V_q = X1^H U_q S_q^-1
+          const cd* col = ws.x1d.data() + static_cast<std::size_t>(j) * rows;
+          cd acc(0.0);
+          for (int r = 0; r < rows; ++r) acc += mulc(col[r], zi[r]);
+          ws.vq[static_cast<std::size_t>(i) * cols + j] = acc * inv;
+        }
       }
     }
+    if (svd)
+      times_v(ws.x2.data(), ws.vq.data(), rows, cols, q, ws.w.data());
+    else
+      times_v(ws.x2d.data(), ws.vq.data(), rows, cols, q, ws.w.data());
   }
-  if (svd)
-    times_v(ws.x2.data(), ws.vq.data(), rows, cols, q, ws.w.data());
-  else
-    times_v(ws.x2d.data(), ws.vq.data(), rows, cols, q, ws.w.data());
   // Psi = S_q^-1 U_q^H W, column-major q x q for geev.
   for (int a = 0; a < q; ++a)
     for (int b = 0; b < q; ++b) {

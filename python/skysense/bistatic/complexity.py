@@ -5,7 +5,8 @@ The paper's own expressions were lost in our copy; these follow the reconstructi
 methods, with one complex multiply-add = 8 real flops. They count the *algorithms as
 published* (full SVD for PARAMING, a joint AoA x AoD x ToA grid for the grid methods), so they
 are the paper's comparison, not a profile of this library's faster implementations (which
-use a Gram matrix and partial eigendecomposition, and separable grid correlations).
+find PARAMING's q triplets by a block Krylov iteration on the FFT-applied Hankel operator, or a
+Gram matrix and partial eigendecomposition, and use separable grid correlations).
 """
 
 from __future__ import annotations
