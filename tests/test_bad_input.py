@@ -35,6 +35,8 @@ BS = bistatic.Scenario()
 _GEN = np.random.default_rng(0)
 PATHS = bistatic.random_paths(BS, _GEN)
 CSI = bistatic.simulate(BS, PATHS, 20.0, _GEN).csi[0]
+_LAST_SUBCARRIER = np.zeros_like(CSI)
+_LAST_SUBCARRIER[..., -1] = 1.0
 SCENE = mapping.default_scene(20)
 IMG = np.zeros((2, 3, 3))
 IMG[:, 1, 1] = 1.0
@@ -105,6 +107,8 @@ CASES = [
     Case("bistatic.paraming", "NaN CSI", lambda: bistatic.paraming(CSI * np.nan, 4), ValueError, "NaN or Inf"),
     Case("bistatic.paraming", "all-zero CSI", lambda: bistatic.paraming(np.zeros_like(CSI), 4), ValueError, "all zero"),
     Case("bistatic.paraming", "more paths than the Hankel rank", lambda: bistatic.paraming(CSI, 500), ValueError, "larger than the Hankel rank"),
+    Case("bistatic.paraming", "energy only where X1 does not look (last subcarrier)", lambda: bistatic.paraming(_LAST_SUBCARRIER, 1), ValueError, "Hankel matrix is zero"),
+    Case("bistatic.paraming", "unknown SVD method", lambda: bistatic.paraming(CSI, 4, method="lanczos"), ValueError, "method"),
     Case("bistatic.paraming", "sub-arrays that do not fit", lambda: bistatic.paraming(CSI, 4, subarrays=(9, 1, 1)), ValueError, "do not fit"),
     Case("bistatic.paraming", "CSI of another layout", lambda: bistatic.paraming(CSI[0], 4), ValueError, "csi must have shape"),
     Case("bistatic.music", "NaN CSI", lambda: bistatic.music(CSI * np.nan, 4, scenario=BS), ValueError, "NaN or Inf"),
