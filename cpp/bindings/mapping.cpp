@@ -2,6 +2,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdlib>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +73,10 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   require(roi_c.size() == 3, "roi_c: expected 3 values");
   for (int d = 0; d < 3; ++d) p.roi_c[d] = roi_c[static_cast<std::size_t>(d)];
   p.roi_r = params["roi_r"].cast<double>();
+  p.birth_z = params["birth_z"].cast<double>();
+  p.birth_z_std = params["birth_z_std"].cast<double>();
+  require(p.birth_z_std >= 0, "birth_z_std must be >= 0");
+  require(p.birth_z_std == 0 || std::isfinite(p.birth_z), "birth_z must be finite");
   p.cone_cos = params["cone_cos"].cast<double>();
   p.p_s = params["p_s"].cast<double>();
   p.sig_q = params["sig_q"].cast<double>();

@@ -247,7 +247,42 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
   const double log4pi = std::log(4 * kPi), log8 = std::log(8.0), roi_r2 = p.roi_r * p.roi_r;
   const double c0 = p.roi_c[0], c1 = p.roi_c[1], c2 = p.roi_c[2];
   const double s0 = l.sensor[0], s1 = l.sensor[1], s2 = l.sensor[2];
-  if (l.kind == kBistatic) {
+  if (l.kind == kBistatic && p.birth_z_std > 0) {
+    // Vertical-facade birth pdf (not in the paper): f_B(x) = N(x_z; z_B, s_z^2) / A on the ROI
+    // ball, A = pi (R^2 - (z_B - c_z)^2 - s_z^2) (its exact mass for s_z << R).  Proposal:
+    // r ~ N(m0, s^2) folded at 0, x_z ~ N(z_B, s_z^2), azimuth uniform; dx = r dr dphi dz, so
+    // q(x) = N_fold(r) N(x_z) / (2 pi r) and the height factors cancel in f_B / q.
+    const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
+    const double m0 = l.z[m] - 0.5 * mexc;
+    const double var = 4 * p.sig_r * p.sig_r + mexc * mexc, s = std::sqrt(var);
+    const double c_norm = -0.5 * (kLog2Pi + std::log(var)), inv2var = 1.0 / (2 * var);
+    const double dzc = p.birth_z - c2, sz = p.birth_z_std;
+    const double log_area = std::log(kPi * (roi_r2 - dzc * dzc - sz * sz));
+    const double log2pi = std::log(2 * kPi);
+    double* nr = tmp;
+    double* nz = tmp + n;
+    double* uph = tmp + 2 * n;
+    rng.normals(nr, n);
+    rng.normals(nz, n);
+    rng.uniforms(uph, n);
+    for (Index i = 0; i < n; ++i) {
+      const double rs = m0 + s * nr[i], r = rs < 0 ? -rs : rs;
+      const double zz = p.birth_z + sz * nz[i], dz = zz - s2, rho2 = r * r - dz * dz;
+      const double rho = std::sqrt(rho2 > 0 ? rho2 : 0.0);
+      double sp, cp;
+      fastmath::sincos_2pi(uph[i], sp, cp);
+      const double x = s0 + rho * cp, y = s1 + rho * sp;
+      xs[i] = x;
+      ys[i] = y;
+      zs[i] = zz;
+      const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
+      const double rr = r > 1e-300 ? r : 1e-300;
+      const double logq_r = c_norm + logaddexp_v(a, b);
+      const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
+      lam[i] = !(rho2 > 0) || d2 > roi_r2 ? kNegInf
+                                          : -log_area + log2pi + fastmath::log(rr) - logq_r;
+    }
+  } else if (l.kind == kBistatic) {
     // VA on a sphere around the UAV: r ~ N(m0, s^2) folded at 0, direction uniform.
     const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
     const double m0 = l.z[m] - 0.5 * mexc;

@@ -31,6 +31,8 @@ struct SpaParams {
   double log_mu_n = 0;       // log mean births per epoch and link
   double roi_c[3] = {0, 0, 0};
   double roi_r = 200.0;      // birth ball radius [m]
+  double birth_z = 0.0;      // bistatic birth pdf: VA height (vertical facades: BS height) [m]
+  double birth_z_std = 0.0;  // its std [m]; 0 = the paper's uniform ball (spec 3.4)
   double cone_cos = 0.17;    // cos of the monostatic proposal half-angle
   double p_s = 0.999;        // survival
   double sig_q = 0.02;       // process noise std per epoch [m]

@@ -48,8 +48,20 @@ class MappingMospa(Experiment):
         P per PMF (paper: 20,000).
     cutoff_m, order : float
         OSPA cut-off c [m] and order p.
-    visibility : float
-        p_v of both links (1: the paper's model, spec 3.7).
+    visibility_b, visibility_m : float
+        p_v of the bistatic / monostatic link in the fusion schemes (spec 3.7; 1 is the paper's
+        model). With p_v,m = 1, Scheme II's monostatic stage multiplies a bistatic-only
+        (class B) PMF by e^{-mu_m} every epoch and deletes it; p_v,b < 1 in turn slows the
+        rise of young bistatic PMFs so much that they are pruned before they converge (a
+        monostatic-only facade needs no help: its monostatic evidence outweighs e^{-mu_b}).
+        Single-link baselines keep p_v = 1 (a facade their link never sees is not in their map
+        anyway).
+    birth_height_std_m : float or None
+        Vertical-facade birth pdf of bistatic births, std of the VA height around the BS
+        height [m] (:class:`~skysense.mapping.MappingParams`; ``None``: the paper's uniform
+        ball). At P = 2,000 a birth spread over a whole sphere of radius ~100 m collapses onto
+        ~10 particle clumps on the range-ambiguity ring and stalls 7-17 m off; on a circle it
+        converges to decimetres (README, Environment mapping).
     radius_m : float
         Completeness: an estimate within this distance of a VA finds it [m].
     chunk_size : int
@@ -70,7 +82,9 @@ class MappingMospa(Experiment):
     n_particles: int = 2000
     cutoff_m: float = 10.0
     order: float = 2.0
-    visibility: float = 1.0
+    visibility_b: float = 1.0
+    visibility_m: float = 0.2
+    birth_height_std_m: float | None = 1.0
     radius_m: float = 2.0
     chunk_size: int = 1
 
@@ -87,11 +101,13 @@ class MappingMospa(Experiment):
             scene.virtual_anchors(i)  # validates the index
         self.params()
 
-    def params(self) -> MappingParams:
+    def params(self, method: str = "fusion3") -> MappingParams:
+        fusion = method.startswith("fusion")
         return MappingParams(
             n_particles=self.n_particles,
-            visibility_b=self.visibility,
-            visibility_m=self.visibility,
+            visibility_b=self.visibility_b if fusion else 1.0,
+            visibility_m=self.visibility_m if fusion else 1.0,
+            birth_height_std_m=self.birth_height_std_m,
         )
 
     def cells(self):
@@ -110,7 +126,7 @@ class MappingMospa(Experiment):
             seeds = rng.spawn(len(self.methods) + 1)
             data = simulate(state, seeds[0].bit_generator.seed_seq, params, bs=[cell])[0]
             for method, mrng in zip(self.methods, seeds[1:], strict=True):
-                res = Mapper(method, params).run(data, rng=mrng)
+                res = Mapper(method, self.params(method)).run(data, rng=mrng)
                 out[f"ospa_{method}"].append(
                     ospa_per_epoch(res.estimates, data, cutoff_m=self.cutoff_m, order=self.order)
                 )

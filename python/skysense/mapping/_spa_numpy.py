@@ -84,8 +84,26 @@ def _mono_frame(link, m):
     return w, u0, e1, np.cross(u0, e1)
 
 
+def _vertical_log_weights(link, m, x, kp):
+    """Bistatic births with the vertical-facade birth pdf: f_B = N(x_z; z_B, s_z^2) / A on the
+    ROI ball, q = N_fold(r) N(x_z) / (2 pi r); the height factors cancel."""
+    m0, var = _bistatic_proposal(link, m, kp)
+    d = x - link.sensor
+    r = np.linalg.norm(d, axis=-1)
+    r_h2 = d[:, 0] ** 2 + d[:, 1] ** 2
+    logq_r = np.logaddexp(_log_norm(r - m0, var), _log_norm(r + m0, var))
+    dzc, sz = kp["birth_z"] - kp["roi_c"][2], kp["birth_z_std"]
+    log_area = np.log(np.pi * (kp["roi_r"] ** 2 - dzc * dzc - sz * sz))
+    inside = np.linalg.norm(x - np.asarray(kp["roi_c"]), axis=-1) <= kp["roi_r"]
+    with np.errstate(divide="ignore"):
+        lw = -log_area + np.log(2 * np.pi * r) - logq_r
+    return np.where(inside & (r_h2 > 0), lw, -np.inf)
+
+
 def birth_log_weights(link, m, x, kp):
     """Unfloored ``log f_B(x) - log q(x)`` of particles ``x`` (P, 3) proposed from measurement m."""
+    if link.kind == "bistatic" and kp["birth_z_std"] > 0:
+        return _vertical_log_weights(link, m, x, kp)
     if link.kind == "bistatic":
         m0, var = _bistatic_proposal(link, m, kp)
         r = np.linalg.norm(x - link.sensor, axis=-1)
@@ -105,7 +123,18 @@ def birth_log_weights(link, m, x, kp):
 
 def draw_birth(link, m, n_particles, kp, rng):
     """Particles (P, 3) and floored log weights (P,) of the new PMF of measurement m."""
-    if link.kind == "bistatic":
+    if link.kind == "bistatic" and kp["birth_z_std"] > 0:
+        m0, var = _bistatic_proposal(link, m, kp)
+        r = np.abs(m0 + np.sqrt(var) * rng.standard_normal(n_particles))
+        z = kp["birth_z"] + kp["birth_z_std"] * rng.standard_normal(n_particles)
+        rho2 = r * r - (z - link.sensor[2]) ** 2
+        rho = np.sqrt(np.maximum(rho2, 0.0))
+        ph = rng.uniform(0, 2 * np.pi, n_particles)
+        x = np.column_stack(
+            [link.sensor[0] + rho * np.cos(ph), link.sensor[1] + rho * np.sin(ph), z]
+        )
+        lw = np.where(rho2 > 0, _vertical_log_weights(link, m, x, kp), -np.inf)
+    elif link.kind == "bistatic":
         m0, var = _bistatic_proposal(link, m, kp)
         r = np.abs(m0 + np.sqrt(var) * rng.standard_normal(n_particles))
         v = rng.standard_normal((n_particles, 3))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class Mapper:
     births and the auxiliary one updating legacy PMFs only; Scheme II makes two calls, the
     second on the first's output without temporal prediction (p_cs = 1, p_cb = 0); single-link
     baselines make one call on one link. Bistatic ranges matching the LoS are gated out.
+    With ``params.birth_height_std_m`` set and ``params.birth_height_m`` unset, bistatic births
+    use the vertical-facade birth pdf centred on this BS's height (the VA height of every
+    vertical facade).
     """
 
     scheme: str = "fusion3"
@@ -100,6 +103,8 @@ class Mapper:
     def step(self, state: PmfState, zb, zm, uav, bs, rng, *, first_epoch=False):
         """One epoch; returns ``(state, estimates)`` (pruned PMFs, detected MMSE positions)."""
         prm = self.params
+        if prm.birth_height_std_m is not None and prm.birth_height_m is None:
+            prm = replace(prm, birth_height_m=float(np.asarray(bs, float)[2]))
         if self.scheme == "specular":
             zb = np.asarray(zb, float).reshape(-1)
             zb = zb[

@@ -76,8 +76,14 @@ def one_to_one_update(state: PmfState, zb, uav, params: MappingParams, rng) -> P
     logf = -0.5 * (_LOG2PI + np.log(var) + (zb[:, None, None] - h[None]) ** 2 / var)  # (M,K,P)
     beta0 = p * (1 - pd) + (1 - p)
     beta = p[None, :] * pd * np.exp(logsumexp(logf, axis=2) - np.log(n_p)) / fa
-    roi_volume = 4.0 / 3.0 * np.pi * params.roi_radius_m**3
-    c = params.undetected_mean * pd * (4 * np.pi * zb**2 / roi_volume) / fa
+    vertical = params.birth_height_std_m is not None and params.birth_height_m is not None
+    if vertical:  # vertical-facade birth pdf (MappingParams.birth_height_std_m): ring density
+        dzc = params.birth_height_m - params.roi_center_m[2]
+        area = np.pi * (params.roi_radius_m**2 - dzc**2 - params.birth_height_std_m**2)
+        c = params.undetected_mean * pd * (2 * np.pi * zb / area) / fa
+    else:
+        roi_volume = 4.0 / 3.0 * np.pi * params.roi_radius_m**3
+        c = params.undetected_mean * pd * (4 * np.pi * zb**2 / roi_volume) / fa
     nu, zeta = associate_one_to_one(beta0, beta.reshape(m, k), 1.0 + c)
     xs, etas = [], []
     for j in range(k):
@@ -89,9 +95,15 @@ def one_to_one_update(state: PmfState, zb, uav, params: MappingParams, rng) -> P
     nu_new = 1.0 / (1.0 + zeta.sum(1)) if k else np.ones(m)
     for i in range(m):
         r = zb[i] + params.range_std_m * rng.standard_normal(n_p)
-        v = rng.standard_normal((n_p, 3))
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        xs.append(uav + r[:, None] * v)
+        if vertical:
+            z = params.birth_height_m + params.birth_height_std_m * rng.standard_normal(n_p)
+            rho = np.sqrt(np.maximum(r * r - (z - uav[2]) ** 2, 0.0))
+            ph = rng.uniform(0, 2 * np.pi, n_p)
+            xs.append(np.column_stack([uav[0] + rho * np.cos(ph), uav[1] + rho * np.sin(ph), z]))
+        else:
+            v = rng.standard_normal((n_p, 3))
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            xs.append(uav + r[:, None] * v)
         etas.append(np.log(nu_new[i] * c[i]))
     n = len(xs)
     return PmfState(np.array(xs).reshape(n, n_p, 3), np.zeros((n, n_p)), np.array(etas, float))

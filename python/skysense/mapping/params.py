@@ -55,6 +55,15 @@ class MappingParams:
         mu_n, mean births per epoch and birth link.
     roi_center_m, roi_radius_m : tuple of 3 float, float
         Birth pdf: uniform on this ball [m].
+    birth_height_std_m : float or None
+        Vertical-facade birth pdf of *bistatic* births (not in the paper): VA height
+        ~ N(birth_height_m, birth_height_std_m^2) instead of uniform over the ROI ball
+        (``None``, the paper's model). Facades here are vertical, so every VA lies at the
+        BS height; a bistatic range then confines a new VA to a circle instead of a sphere,
+        and far fewer particles suffice (see :class:`skysense.mapping.Mapper`).
+    birth_height_m : float or None
+        The VA height of that pdf [m]; :class:`~skysense.mapping.Mapper` fills in the BS
+        height when it is ``None``.
     cone_half_angle_deg : float
         Half-angle of the plane-normal cone of the monostatic birth proposal [deg].
     survival : float
@@ -97,6 +106,8 @@ class MappingParams:
     birth_mean: float = 1e-2
     roi_center_m: tuple = (0.0, 0.0, 20.0)
     roi_radius_m: float = 200.0
+    birth_height_std_m: float | None = None
+    birth_height_m: float | None = None
     cone_half_angle_deg: float = 80.0
     survival: float = 0.999
     process_std_m: float = 0.02
@@ -153,6 +164,14 @@ class MappingParams:
         check_positive(self.gate_distance_m, "gate_distance_m")
         if self.gate_range_m is not None:
             check_positive(self.gate_range_m, "gate_range_m")
+        if self.birth_height_std_m is not None:
+            check_positive(self.birth_height_std_m, "birth_height_std_m")
+            if self.birth_height_std_m >= 0.5 * self.roi_radius_m:
+                raise ValueError("birth_height_std_m must be < roi_radius_m / 2")
+        if self.birth_height_m is not None:
+            h = check_finite_scalar(self.birth_height_m, "birth_height_m")
+            if abs(h - self.roi_center_m[2]) >= self.roi_radius_m:
+                raise ValueError("birth_height_m must lie inside the ROI ball")
 
     @property
     def clutter_volume_m3(self) -> float:
@@ -165,6 +184,15 @@ class MappingParams:
         if kind == "monostatic":
             return self.mean_monostatic
         return self.mean_specular + (self.mean_diffuse if diffuse else 0.0)
+
+    def _birth_z(self) -> float:
+        if self.birth_height_std_m is None:
+            return math.nan
+        if self.birth_height_m is None:
+            raise ValueError(
+                "birth_height_std_m needs birth_height_m (the Mapper sets it to the BS height)"
+            )
+        return float(self.birth_height_m)
 
     def kernel_dict(self) -> dict:
         """The constants of the C++ module (``skysense._core.spa_update``)."""
@@ -187,6 +215,8 @@ class MappingParams:
             "log_mu_n": math.log(self.birth_mean),
             "roi_c": list(self.roi_center_m),
             "roi_r": self.roi_radius_m,
+            "birth_z_std": 0.0 if self.birth_height_std_m is None else self.birth_height_std_m,
+            "birth_z": self._birth_z(),
             "cone_cos": math.cos(math.radians(self.cone_half_angle_deg)),
             "p_s": self.survival,
             "sig_q": self.process_std_m,

@@ -27,13 +27,28 @@ DEFAULT_BASE_STATIONS = (
 
 
 def default_trajectory(n_epochs: int = 300) -> np.ndarray:
-    """UAV path of spec 6.3: N-S street, back to the crossing, E-W street; (n_epochs, 3) [m]."""
+    """UAV path of spec 6.3: N-S street, back to the crossing, E-W street; (n_epochs, 3) [m].
+
+    The +-4 m wiggle is lateral on every leg (perpendicular to the street, a whole number of
+    ~60 m periods per leg so that it vanishes at the turns) and the altitude is 35 +- 5 m
+    (3 periods). Spec 6.3 asks for a *lateral* wiggle so that range-only (bistatic) data are
+    not confined to a line; a wiggle along x, as in the spec's prototype, is along-track on
+    the E-W street, where the bistatic-only facades of BS1/BS2 are seen, and leaves their VAs
+    ambiguous up to a rotation about the street (mirror images across it).
+    """
     n_epochs = check_count(n_epochs, "n_epochs", minimum=2)
     w = np.array([(0, -60), (0, 60), (0, -5), (-60, -5), (60, -5)], float)
-    cum = np.r_[0, np.cumsum(np.linalg.norm(np.diff(w, axis=0), axis=1))]
+    seg = np.diff(w, axis=0)
+    length = np.linalg.norm(seg, axis=1)
+    cum = np.r_[0, np.cumsum(length)]
     s = np.linspace(0, cum[-1], n_epochs)
-    x = np.interp(s, cum, w[:, 0]) + 4 * np.sin(2 * np.pi * s / 60.0)
-    y = np.interp(s, cum, w[:, 1])
+    i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
+    local = s - cum[i]
+    periods = np.maximum(np.round(length / 60.0), 1.0)
+    lateral = np.column_stack([-seg[:, 1], seg[:, 0]]) / length[:, None]
+    wiggle = 4 * np.sin(2 * np.pi * periods[i] * local / length[i])
+    x = np.interp(s, cum, w[:, 0]) + wiggle * lateral[i, 0]
+    y = np.interp(s, cum, w[:, 1]) + wiggle * lateral[i, 1]
     z = 35 + 5 * np.sin(2 * np.pi * np.arange(n_epochs) / n_epochs * 3)
     return np.column_stack([x, y, z])
 
