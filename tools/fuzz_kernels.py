@@ -1,5 +1,5 @@
 """Fuzz the public entry points of the compiled kernels with atheris (coverage-guided):
-sensing matrix, operator, back-projection, SP, CORDIC phase and PARAMING.
+sensing matrix, operator, back-projection, SP, CORDIC phase, PARAMING and the mapping SPA.
 
     pip install atheris
     python tools/fuzz_kernels.py -max_total_time=300       # libFuzzer flags pass through
@@ -26,6 +26,7 @@ with atheris.instrument_imports():
         sensing_matrix,
         subspace_pursuit,
     )
+    from skysense.mapping import Link, MappingParams, PmfState, spa_update
 
 EXPECTED = (ValueError, TypeError, MemoryLimitError)
 SPECIAL = (0.0, -0.0, 1e-300, 1e300, np.inf, -np.inf, np.nan, 1.0, -1.0)
@@ -40,7 +41,8 @@ def _float(fdp):
 def _array(fdp, shape, dtype):
     n = int(np.prod(shape))
     values = np.array([complex(_float(fdp), _float(fdp)) for _ in range(n)])
-    arr = values.reshape(shape).astype(dtype) if np.dtype(dtype).kind == "c" else values.real
+    values = values.reshape(shape)
+    arr = values.astype(dtype) if np.dtype(dtype).kind == "c" else values.real.astype(dtype)
     layout = fdp.ConsumeIntInRange(0, 2)
     if layout == 1 and arr.ndim == 2:
         arr = np.asfortranarray(arr)
@@ -64,6 +66,61 @@ def _scenario(fdp):
     return Scenario(**kwargs)
 
 
+def _mostly(fdp, lo, hi, shape=()):
+    """Values in [lo, hi], one in 16 a special value (so that most calls reach the kernel)."""
+    out = np.empty(int(np.prod(shape)))
+    for i in range(out.size):
+        if fdp.ConsumeIntInRange(0, 15) == 0:
+            out[i] = SPECIAL[fdp.ConsumeIntInRange(0, len(SPECIAL) - 1)]
+        else:
+            out[i] = fdp.ConsumeFloatInRange(lo, hi)
+    return out.reshape(shape) if shape else float(out[0])
+
+
+def _spa(fdp):
+    """One mapping module call on fuzzed PMFs, links and model constants."""
+    k, p = fdp.ConsumeIntInRange(0, 3), fdp.ConsumeIntInRange(1, 12)
+    state = PmfState(
+        _mostly(fdp, -300, 300, (k, p, 3)),
+        _mostly(fdp, -800, 5, (k, p)),
+        _mostly(fdp, -50, 50, (k,)),
+    )
+    links = []
+    for _ in range(fdp.ConsumeIntInRange(0, 2)):
+        kind = ("bistatic", "monostatic")[fdp.ConsumeIntInRange(0, 1)]
+        n = fdp.ConsumeIntInRange(0, 4)
+        lo = 0 if kind == "bistatic" else -300
+        z = _mostly(fdp, lo, 400, (n,) if kind == "bistatic" else (n, 3))
+        links.append(
+            Link(
+                kind,
+                z,
+                _mostly(fdp, -300, 300, (3,)),
+                births=fdp.ConsumeBool(),
+                diffuse=fdp.ConsumeBool(),
+                visibility=_mostly(fdp, 0, 1),
+            )
+        )
+    params = MappingParams(
+        n_particles=p,
+        range_std_m=_mostly(fdp, 0, 20),
+        position_std_m=_mostly(fdp, 0, 20),
+        roi_radius_m=_mostly(fdp, 0, 1e4),
+        jitter_std_m=_mostly(fdp, 0, 5),
+        process_std_m=_mostly(fdp, 0, 5),
+        survival=_mostly(fdp, 0, 1),
+        n_iter=fdp.ConsumeIntInRange(0, 3),
+        birth_height_std_m=_mostly(fdp, 0, 10) if fdp.ConsumeBool() else None,
+        birth_height_m=_mostly(fdp, -50, 50),
+    )
+    res = spa_update(state, links, params, predict=fdp.ConsumeBool(), rng=1)
+    # Dropped PMFs (log-odds -inf) have NaN estimates by contract; the rest must be finite.
+    alive = np.isfinite(res.state.logodds)
+    _check_finite(res.estimates[alive], res.state.positions[alive])
+    if np.isnan(res.state.logodds).any() or np.isnan(res.state.log_weights).any():
+        raise AssertionError("NaN log-odds or log weights without an error")
+
+
 def _check_finite(*arrays):
     for arr in arrays:
         if np.asarray(arr).dtype.kind in "fc" and not np.isfinite(arr).all():
@@ -72,7 +129,7 @@ def _check_finite(*arrays):
 
 def test_one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
-    target = fdp.ConsumeIntInRange(0, 5)
+    target = fdp.ConsumeIntInRange(0, 6)
     dtype = [np.complex64, np.complex128, np.float64][fdp.ConsumeIntInRange(0, 2)]
     try:
         if target == 0:
@@ -99,6 +156,8 @@ def test_one_input(data):
             bound += 64 * np.finfo(out.dtype).eps  # rounding of the result's precision
             if out.size and np.abs(out).max() > np.pi + bound:
                 raise AssertionError("phase outside [-pi - bound, pi + bound]")
+        elif target == 6:
+            _spa(fdp)
         elif target == 5:
             shape = tuple(fdp.ConsumeIntInRange(0, 5) for _ in range(3))
             csi = _array(fdp, (fdp.ConsumeIntInRange(0, 2), *shape), dtype)
