@@ -30,18 +30,7 @@ def setup():
     params = MappingParams(n_particles=N_PARTICLES)
     data = simulate(default_scene(), 1, params, bs=[0])[0]
     mapper = Mapper("fusion3", params)
-    rng = np.random.default_rng(0)
-    state = PmfState.empty(N_PARTICLES)
-    for e in range(EPOCH):
-        state, _ = mapper.step(
-            state,
-            data.bistatic[e],
-            data.monostatic[e],
-            data.uav[e],
-            data.bs_position,
-            rng,
-            first_epoch=e == 0,
-        )
+    state = mapper.run(data, rng=0, n_epochs=EPOCH).state
     b, m = mapper._links(
         data.bistatic[EPOCH], data.monostatic[EPOCH], data.uav[EPOCH], data.bs_position
     )

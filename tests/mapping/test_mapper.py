@@ -74,6 +74,17 @@ def test_mapper_is_seeded(one_facade):
         np.testing.assert_array_equal(x, y)
 
 
+def test_epochs_streams_what_run_returns(one_facade):
+    mapper = Mapper("fusion3", MappingParams(n_particles=200))
+    res = mapper.run(one_facade, rng=4, n_epochs=6)
+    streamed = list(mapper.epochs(one_facade, rng=4, n_epochs=6))
+    assert len(streamed) == 6
+    for (state, est), ref, n in zip(streamed, res.estimates, res.n_pmfs, strict=True):
+        np.testing.assert_array_equal(est, ref)
+        assert state.n_pmfs == n
+    np.testing.assert_array_equal(streamed[-1][0].positions, res.state.positions)
+
+
 def test_metrics_edge_cases(one_facade):
     n = one_facade.n_epochs
     perfect = [np.array([TRUE_VA])] * n

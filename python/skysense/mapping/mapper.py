@@ -152,10 +152,19 @@ class Mapper:
         -------
         MapResult
         """
+        estimates, n_pmfs = [], []
+        state = PmfState.empty(self.params.n_particles)
+        for state, est in self.epochs(data, rng=rng, n_epochs=n_epochs):
+            estimates.append(est)
+            n_pmfs.append(state.n_pmfs)
+        return MapResult(tuple(estimates), np.array(n_pmfs, np.int64), state)
+
+    def epochs(self, data, *, rng=None, n_epochs: int | None = None):
+        """Iterate :meth:`step` over the epochs of ``data`` (a ``BsData``) from an empty map,
+        yielding ``(state, estimates)`` after each epoch (for streaming and monitoring)."""
         rng = np.random.default_rng(rng)
         n = data.n_epochs if n_epochs is None else min(int(n_epochs), data.n_epochs)
         state = PmfState.empty(self.params.n_particles)
-        estimates, n_pmfs = [], []
         for e in range(n):
             state, est = self.step(
                 state,
@@ -166,6 +175,4 @@ class Mapper:
                 rng,
                 first_epoch=e == 0,
             )
-            estimates.append(est)
-            n_pmfs.append(state.n_pmfs)
-        return MapResult(tuple(estimates), np.array(n_pmfs, np.int64), state)
+            yield state, est
