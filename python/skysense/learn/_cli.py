@@ -41,6 +41,11 @@ def add_arguments(p) -> None:
     p.add_argument("--arch", default="rescnn", choices=("rescnn", "cnn", "dn-rescnn", "dn-cnn"))
     p.add_argument("--channels", type=_ints, default=(64, 128, 128, 128, 64, 32))
     p.add_argument("--kernel", type=int, default=5, help="convolution kernel size")
+    p.add_argument(
+        "--voxel-gain",
+        action="store_true",
+        help="scale the input per voxel by (min ||a_v|| / ||a_v||)^2 (not in the paper)",
+    )
     p.add_argument("--loss", default="ohem1", choices=("mse", "ohem1", "ohem2"))
     p.add_argument("--eta", type=float, default=10.0, help="OHEM hard negatives per positive")
     p.add_argument("--min-hard", type=int, default=1, help="OHEM least hard negatives per image")
@@ -49,6 +54,15 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--momentum", type=float, default=0.999, help="RMSprop momentum")
+    p.add_argument(
+        "--schedule",
+        default="plateau",
+        choices=("plateau", "cosine"),
+        help="lr schedule: ReduceLROnPlateau (the authors') or per-step cosine decay",
+    )
+    p.add_argument(
+        "--validations-per-epoch", type=int, default=2, help="validation passes per epoch"
+    )
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=None, help="early stop after N validations")
     p.add_argument("--seed", type=int, default=2, help="weights and shuffling seed")
@@ -111,12 +125,15 @@ def run(args, parser) -> dict:
             input_shape=reader.input_shape[1:],
             channels=args.channels,
             kernel_size=args.kernel,
+            voxel_gain=args.voxel_gain,
         )
         config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
             momentum=args.momentum,
+            schedule=args.schedule,
+            validations_per_epoch=args.validations_per_epoch,
             early_stop_patience=args.patience,
             loss=ImagingLoss(args.loss, args.eta, args.min_hard, args.alpha),
             seed=args.seed,

@@ -10,7 +10,7 @@ import numpy as np
 from skysense._validation import as_array
 from skysense.imaging import Scenario, SensingOperator
 from skysense.learn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from skysense.learn.data import image_shape, network_input, scenario_from_dict
+from skysense.learn.data import image_shape, network_input, scenario_from_dict, voxel_gain
 from skysense.learn.networks import ImagerNet
 from skysense.learn.train import predict
 
@@ -48,6 +48,11 @@ class OffGridImager:
             )
         if model.config.in_channels != 2 or model.config.input_shape != model.config.grid_shape:
             raise ValueError("OffGridImager needs a model on Re/Im of A^H y (2 channels, grid)")
+        if model.config.voxel_gain:
+            expected = voxel_gain(scenario)
+            got = model.voxel_gain.detach().cpu().numpy()
+            if not np.allclose(got, expected, rtol=1e-4, atol=1e-6):
+                raise ValueError("the model's voxel_gain was not computed for this scenario")
         self.model = model.eval()
         self.scenario = scenario
         self._operator = None
