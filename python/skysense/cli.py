@@ -46,6 +46,13 @@ def reproduce(args, parser) -> dict:
             options["modes"] = tuple(m.upper() for m in args.modes)
         if args.d0 is not None:
             options["voxel_sizes_m"] = args.d0
+    if args.methods is not None or args.pretrained is not None:
+        if args.name != "imaging-offgrid":
+            parser.error("--methods and --pretrained apply to imaging-offgrid only")
+        if args.methods is not None:
+            options["methods"] = args.methods
+        if args.pretrained is not None:
+            options["pretrained"] = args.pretrained
     try:
         experiment = cls(**options)
     except (TypeError, ValueError) as exc:
@@ -149,6 +156,19 @@ def main(argv=None) -> int:
         type=_csv(float),
         default=None,
         help="imaging-table2: comma-separated voxel sizes [m]",
+    )
+    p_rep.add_argument(
+        "--methods",
+        type=_csv(str),
+        default=None,
+        help="imaging-offgrid: comma-separated rows (sp,ahy,dnn_y,dnn_sp,dnn_ahy,net5_mse,...)",
+    )
+    p_rep.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="MODEL",
+        help="imaging-offgrid: score this model in the dnn_ahy row instead of training one "
+        "('default': the shipped model, or a checkpoint path)",
     )
     p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
 
