@@ -188,3 +188,17 @@ def test_voxel_gain_is_set_from_the_dataset_scenario_and_saved(reader, tmp_path)
     )
     with pytest.raises(ValueError, match="voxel_gain"):
         OffGridImager(res.model, other)
+
+
+def test_init_starts_from_given_weights(reader):
+    train, val = _split(reader)
+    first = train_imager(train, val, model_config=TINY, config=_config(epochs=1)).model
+    again = train_imager(
+        train, val, model_config=TINY, config=_config(epochs=1, lr=1e-12), init=first
+    ).model
+    for k, v in first.state_dict().items():
+        if v.is_floating_point() and "running" not in k:
+            torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=1e-6)
+    other = ModelConfig(grid_shape=(8, 8), channels=(3,), kernel_size=3)
+    with pytest.raises(ValueError, match="same config"):
+        train_imager(train, val, model_config=other, config=_config(epochs=1), init=first)

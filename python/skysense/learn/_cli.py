@@ -38,9 +38,21 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="training checkpoint (every epoch)")
     p.add_argument("--save-model", type=Path, default=None, help="write the best model here")
     p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="MODEL",
+        help="start from this model's weights (a fine-tuning stage; same architecture)",
+    )
     p.add_argument("--arch", default="rescnn", choices=("rescnn", "cnn", "dn-rescnn", "dn-cnn"))
     p.add_argument("--channels", type=_ints, default=(64, 128, 128, 128, 64, 32))
     p.add_argument("--kernel", type=int, default=5, help="convolution kernel size")
+    p.add_argument(
+        "--magnitude",
+        action="store_true",
+        help="feed sqrt(Re^2 + Im^2) as a third stem input (not in the paper)",
+    )
     p.add_argument(
         "--voxel-gain",
         action="store_true",
@@ -126,6 +138,7 @@ def run(args, parser) -> dict:
             channels=args.channels,
             kernel_size=args.kernel,
             voxel_gain=args.voxel_gain,
+            magnitude=args.magnitude,
         )
         config = TrainConfig(
             epochs=args.epochs,
@@ -151,6 +164,13 @@ def run(args, parser) -> dict:
                 flush=True,
             )
 
+    init = None
+    if args.init is not None:
+        from skysense.learn import load_checkpoint
+
+        init = load_checkpoint(args.init, grid_shape=model_config.grid_shape)[0]
+        if init.config != model_config:
+            parser.error(f"--init {args.init} has another architecture: {init.config}")
     result = train_imager(
         OffGridDataset(reader, train_idx),
         OffGridDataset(reader, val_idx),
@@ -158,6 +178,7 @@ def run(args, parser) -> dict:
         config=config,
         checkpoint=args.out,
         resume=args.resume,
+        init=init,
         device=args.device,
         progress=show,
     )

@@ -141,6 +141,7 @@ def train_imager(
     config: TrainConfig | None = None,
     checkpoint=None,
     resume=False,
+    init=None,
     device=None,
     progress=None,
 ) -> TrainResult:
@@ -158,6 +159,10 @@ def train_imager(
         weights).
     resume : bool
         Continue from ``checkpoint`` if it exists (its configs must equal these).
+    init : ImagerNet, optional
+        Start from these weights (and buffers) instead of a fresh initialisation: a
+        fine-tuning stage with a new optimiser and schedule. Its config must equal
+        ``model_config``; a resumed checkpoint takes precedence.
     device : str or torch.device, optional
         Default ``"cuda"`` when available, else ``"cpu"``.
     progress : callable, optional
@@ -190,7 +195,11 @@ def train_imager(
     device = torch.device(device)
 
     model = build_model(model_config, seed=config.seed)
-    if model_config.voxel_gain:
+    if init is not None:
+        if not isinstance(init, ImagerNet) or init.config != model_config:
+            raise ValueError("init must be an ImagerNet with the same config as model_config")
+        model.load_state_dict(init.state_dict())
+    elif model_config.voxel_gain:
         from skysense.learn.data import voxel_gain
 
         with torch.no_grad():
