@@ -51,6 +51,10 @@ def reproduce(args, parser) -> dict:
         if "methods" not in {f.name for f in dataclasses.fields(cls)}:
             parser.error(f"--methods does not apply to {args.name}")
         options["methods"] = tuple(args.methods)
+    if args.pretrained is not None:
+        if args.name != "imaging-offgrid":
+            parser.error("--pretrained applies to imaging-offgrid only")
+        options["pretrained"] = args.pretrained
     try:
         experiment = cls(**options)
     except (TypeError, ValueError) as exc:
@@ -159,8 +163,16 @@ def main(argv=None) -> int:
         "--methods",
         type=_csv(str),
         default=None,
-        help="experiments with a method list (bistatic-*, ...): comma-separated estimators, "
-        "e.g. paraming,music,ifft_c2vnn (ifft_c2vnn needs torch)",
+        help="experiments with a method list: comma-separated estimators or rows, e.g. "
+        "paraming,music,ifft_c2vnn (bistatic-*; ifft_c2vnn needs torch) or "
+        "sp,ahy,dnn_ahy (imaging-offgrid)",
+    )
+    p_rep.add_argument(
+        "--pretrained",
+        default=None,
+        metavar="MODEL",
+        help="imaging-offgrid: score this model in the dnn_ahy row instead of training one "
+        "('default': the shipped model, or a checkpoint path)",
     )
     p_rep.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -40,3 +40,22 @@ def test_validation():
         ImagingOffgrid(methods=("omp",))
     with pytest.raises(ValueError, match="n_train"):
         ImagingOffgrid(n_train=5)
+
+
+def test_dnn_ahy_row_can_score_the_shipped_model():
+    pytest.importorskip("torch")
+    exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained="default", chunk_size=4)
+    res = run_trials(exp, 4, seed=0)
+    row = res.results["dnn_ahy"]
+    assert row["train_wall_s"] == 0.0  # loaded, not trained
+    assert 0 <= row["dr"] <= 100 and row["n_test"] == 4
+
+
+def test_pretrained_must_fit_the_scenario(tmp_path):
+    pytest.importorskip("torch")
+    from skysense.learn import OffGridImager
+
+    path = OffGridImager.load_default().save(tmp_path / "m.pt")
+    exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained=str(path), n_antennas_side=4)
+    with pytest.raises(ValueError, match="another scenario"):
+        run_trials(exp, 2, seed=0)

@@ -143,3 +143,17 @@ def test_magnitude_channel_feeds_the_modulus():
         b = a.clone()
         b[0, :, 2, 2] = torch.tensor([0.3, 0.4])  # same modulus, other phase
         torch.testing.assert_close(model(a), model(b))
+
+
+def test_voxel_gain_scales_the_input_per_voxel(rng):
+    cfg = ModelConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3, voxel_gain=True)
+    model = build_model(cfg, seed=0).eval()
+    assert torch.equal(model.voxel_gain, torch.ones(6, 6))  # neutral until set
+    gain = torch.from_numpy(rng.uniform(0.1, 1.0, (6, 6)).astype(np.float32))
+    x = torch.from_numpy(rng.standard_normal((2, 2, 6, 6)).astype(np.float32))
+    plain = build_model(ModelConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3), seed=0)
+    with torch.no_grad():
+        model.voxel_gain.copy_(gain)
+        torch.testing.assert_close(model(x), plain.eval()(x * gain))
+    with pytest.raises(ValueError, match="voxel_gain"):
+        ModelConfig(grid_shape=(6, 6), input_shape=(3, 3), in_channels=8, voxel_gain=True)

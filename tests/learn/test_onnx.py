@@ -20,10 +20,14 @@ from skysense.learn import (
         ModelConfig(grid_shape=(12, 12), channels=(4, 6, 4), kernel_size=3),
         ModelConfig(arch="dn-rescnn", grid_shape=(6, 6, 4), channels=(3, 3), kernel_size=3),
         ModelConfig(grid_shape=(10, 10), in_channels=8, input_shape=(4, 4), channels=(3,)),
+        ModelConfig(grid_shape=(8, 8), channels=(3, 3), kernel_size=3, voxel_gain=True),
     ],
 )
 def test_onnx_runtime_matches_torch(cfg, tmp_path, rng):
     model = build_model(cfg, seed=0)
+    if cfg.voxel_gain:
+        with torch.no_grad():
+            model.voxel_gain.copy_(torch.linspace(0.1, 1.0, 64).reshape(8, 8))
     # non-trivial BN statistics: a few training-mode passes
     model.train()
     with torch.no_grad():

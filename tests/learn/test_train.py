@@ -156,3 +156,49 @@ def test_split_is_contiguous_tail():
     tr, va = split_frames(10, 0.2)
     np.testing.assert_array_equal(tr, np.arange(8))
     np.testing.assert_array_equal(va, [8, 9])
+
+
+def test_cosine_schedule_decays_to_min_lr_per_step(reader):
+    train, val = _split(reader)
+    res = train_imager(
+        train, val, model_config=TINY, config=_config(schedule="cosine", min_lr=1e-6)
+    )
+    lrs = [e["lr"] for e in res.history]
+    assert lrs == sorted(lrs, reverse=True)
+    assert lrs[-1] == pytest.approx(1e-6)  # 8 steps in all: the last one reaches eta_min
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
+def test_voxel_gain_is_set_from_the_dataset_scenario_and_saved(reader, tmp_path):
+    from skysense.learn import OffGridImager
+    from skysense.learn.data import voxel_gain
+
+    train, val = _split(reader)
+    cfg = ModelConfig(grid_shape=(8, 8), channels=(3, 4), kernel_size=3, voxel_gain=True)
+    res = train_imager(train, val, model_config=cfg, config=_config(epochs=1))
+    gain = voxel_gain(reader.scenario)
+    assert gain.shape == (8, 8) and gain.max() == pytest.approx(1.0) and gain.min() > 0
+    np.testing.assert_allclose(res.model.voxel_gain.numpy(), gain)
+    imager = OffGridImager(res.model, reader.scenario)
+    again = OffGridImager.from_checkpoint(imager.save(tmp_path / "g.pt"))
+    np.testing.assert_array_equal(again.model.voxel_gain.numpy(), gain)
+    other = Scenario(
+        roi_size_m=(24.0, 24.0, 0.0), voxel_size_m=3.0, n_antennas_side=2, bs_spacing_m=60.0
+    )
+    with pytest.raises(ValueError, match="voxel_gain"):
+        OffGridImager(res.model, other)
+
+
+def test_init_starts_from_given_weights(reader):
+    train, val = _split(reader)
+    first = train_imager(train, val, model_config=TINY, config=_config(epochs=1)).model
+    again = train_imager(
+        train, val, model_config=TINY, config=_config(epochs=1, lr=1e-12), init=first
+    ).model
+    for k, v in first.state_dict().items():
+        if v.is_floating_point() and "running" not in k:
+            torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=1e-6)
+    other = ModelConfig(grid_shape=(8, 8), channels=(3,), kernel_size=3)
+    with pytest.raises(ValueError, match="same config"):
+        train_imager(train, val, model_config=other, config=_config(epochs=1), init=first)

@@ -30,3 +30,18 @@ def test_train_imager_generates_trains_and_saves(tmp_path, capsys):
 def test_train_imager_argument_errors(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no meta.json"):
         main(["train-imager", "--data", str(tmp_path), "--out", str(tmp_path / "x.pt")])
+
+
+def test_train_imager_recipe_flags(tmp_path, capsys):
+    model = tmp_path / "model.pt"
+    main([
+        "train-imager", "--data", str(tmp_path / "d"), "--generate", "20", "--n0", "2",
+        "--targets", "2", "--shard-size", "10", "--out", str(tmp_path / "run.pt"),
+        "--save-model", str(model), "--channels", "2", "--kernel", "3", "--epochs", "1",
+        "--batch-size", "8", "--val-fraction", "0.25", "--momentum", "0.9", "--threads", "1",
+        "--voxel-gain", "--magnitude", "--schedule", "cosine", "--validations-per-epoch", "1",
+        "--loss", "ohem2", "--eta", "5", "--quiet",
+    ])  # fmt: skip
+    assert "trained 1 epochs" in capsys.readouterr().out
+    cfg = OffGridImager.from_checkpoint(model).model.config
+    assert cfg.voxel_gain and cfg.magnitude

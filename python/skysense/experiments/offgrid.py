@@ -93,6 +93,10 @@ class ImagingOffgrid(Experiment):
         OHEM hard negatives per positive.
     train_seed : int
         Seed of the training data and weights (the test frames come from the run's seed).
+    pretrained : str, optional
+        Score this model in the ``"dnn_ahy"`` row instead of training one: ``"default"``
+        (``OffGridImager.load_default()``, the shipped model) or a checkpoint path written by
+        ``skysense train-imager --save-model``. The other learned rows still train.
     n_antennas_side, n_targets, sparsity
         N0 = 5, M = 6, SP's M° = 10.
     chunk_size : int
@@ -120,6 +124,7 @@ class ImagingOffgrid(Experiment):
     momentum: float = 0.9
     eta: float = 10.0
     train_seed: int = 2026
+    pretrained: str | None = None
     n_antennas_side: int = 5
     n_targets: int = 6
     sparsity: int = 10
@@ -145,9 +150,25 @@ class ImagingOffgrid(Experiment):
         spec = METHODS[cell]
         if spec is None:
             return _State(state, None, 0.0)
+        if cell == "dnn_ahy" and self.pretrained is not None:
+            return _State(state, self._load_pretrained(state.scenario), 0.0)
         t0 = time.perf_counter()
         model = self._train(spec)
         return _State(state, model, time.perf_counter() - t0)
+
+    def _load_pretrained(self, scenario):
+        from skysense.learn import OffGridImager
+
+        if self.pretrained == "default":
+            imager = OffGridImager.load_default()
+        else:
+            imager = OffGridImager.from_checkpoint(self.pretrained)
+        if imager.scenario != scenario:
+            raise ValueError(
+                f"pretrained model {self.pretrained!r} was trained for another scenario "
+                f"({imager.scenario}), not {scenario}"
+            )
+        return imager.model
 
     def _train(self, spec):
         from skysense.learn import (

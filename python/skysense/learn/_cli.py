@@ -38,9 +38,26 @@ def add_arguments(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="training checkpoint (every epoch)")
     p.add_argument("--save-model", type=Path, default=None, help="write the best model here")
     p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="MODEL",
+        help="start from this model's weights (a fine-tuning stage; same architecture)",
+    )
     p.add_argument("--arch", default="rescnn", choices=("rescnn", "cnn", "dn-rescnn", "dn-cnn"))
     p.add_argument("--channels", type=_ints, default=(64, 128, 128, 128, 64, 32))
     p.add_argument("--kernel", type=int, default=5, help="convolution kernel size")
+    p.add_argument(
+        "--magnitude",
+        action="store_true",
+        help="feed sqrt(Re^2 + Im^2) as a third stem input (not in the paper)",
+    )
+    p.add_argument(
+        "--voxel-gain",
+        action="store_true",
+        help="scale the input per voxel by (min ||a_v|| / ||a_v||)^2 (not in the paper)",
+    )
     p.add_argument("--loss", default="ohem1", choices=("mse", "ohem1", "ohem2"))
     p.add_argument("--eta", type=float, default=10.0, help="OHEM hard negatives per positive")
     p.add_argument("--min-hard", type=int, default=1, help="OHEM least hard negatives per image")
@@ -49,6 +66,15 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--momentum", type=float, default=0.999, help="RMSprop momentum")
+    p.add_argument(
+        "--schedule",
+        default="plateau",
+        choices=("plateau", "cosine"),
+        help="lr schedule: ReduceLROnPlateau (the authors') or per-step cosine decay",
+    )
+    p.add_argument(
+        "--validations-per-epoch", type=int, default=2, help="validation passes per epoch"
+    )
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=None, help="early stop after N validations")
     p.add_argument("--seed", type=int, default=2, help="weights and shuffling seed")
@@ -111,12 +137,16 @@ def run(args, parser) -> dict:
             input_shape=reader.input_shape[1:],
             channels=args.channels,
             kernel_size=args.kernel,
+            voxel_gain=args.voxel_gain,
+            magnitude=args.magnitude,
         )
         config = TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
             lr=args.lr,
             momentum=args.momentum,
+            schedule=args.schedule,
+            validations_per_epoch=args.validations_per_epoch,
             early_stop_patience=args.patience,
             loss=ImagingLoss(args.loss, args.eta, args.min_hard, args.alpha),
             seed=args.seed,
@@ -134,6 +164,13 @@ def run(args, parser) -> dict:
                 flush=True,
             )
 
+    init = None
+    if args.init is not None:
+        from skysense.learn import load_checkpoint
+
+        init = load_checkpoint(args.init, grid_shape=model_config.grid_shape)[0]
+        if init.config != model_config:
+            parser.error(f"--init {args.init} has another architecture: {init.config}")
     result = train_imager(
         OffGridDataset(reader, train_idx),
         OffGridDataset(reader, val_idx),
@@ -141,6 +178,7 @@ def run(args, parser) -> dict:
         config=config,
         checkpoint=args.out,
         resume=args.resume,
+        init=init,
         device=args.device,
         progress=show,
     )

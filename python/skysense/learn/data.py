@@ -32,6 +32,7 @@ __all__ = [
     "image_shape",
     "network_input",
     "scenario_from_dict",
+    "voxel_gain",
 ]
 
 #: ``"backprojection"``: Re/Im of ``A^H y`` on the grid (Model+DNN<A^H y>);
@@ -47,6 +48,22 @@ def image_shape(scenario: Scenario) -> tuple[int, ...]:
     """Grid of the network output: ``(n_x, n_y)`` for a single-layer ROI, else 3-D."""
     nx, ny, nz = scenario.grid_shape
     return (nx, ny) if nz == 1 else (nx, ny, nz)
+
+
+def voxel_gain(scenario: Scenario, *, operator=None) -> np.ndarray:
+    """Per-voxel input gain ``(min_v ||a_v|| / ||a_v||)^2`` on the image grid (float32).
+
+    ``A^H y`` at a lone target in voxel ``v`` peaks at ``||a_v||^2 sigma``: with the BSs at
+    the ROI corners the column norms vary about 5x over the Table III grid, so a target
+    near the centre is ~25x weaker than one near a BS. Multiplying by this map (the inverse
+    of ``diag(A^H A)``, scaled to max 1) puts every target's main lobe on the sigma scale, a
+    fixed physics step that a translation-invariant CNN cannot learn by itself. Used by
+    ``ModelConfig(voxel_gain=True)`` (not in the paper).
+    """
+    op = SensingOperator(scenario, workers=1) if operator is None else operator
+    norms = np.asarray(op.column_norms(), dtype=np.float64)
+    gain = (norms.min() / np.maximum(norms, np.finfo(np.float64).tiny)) ** 2
+    return gain.reshape(image_shape(scenario)).astype(np.float32)
 
 
 def scenario_from_dict(data: dict) -> Scenario:

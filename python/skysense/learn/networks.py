@@ -52,6 +52,12 @@ class ModelConfig:
     magnitude : bool
         Append ``sqrt(Re^2 + Im^2)`` of the first two input channels as one more stem input
         (not in the paper; it spares a small net from learning the modulus, see the README).
+    voxel_gain : bool
+        Multiply the input per voxel by a fixed map, the buffer ``voxel_gain`` of shape
+        ``grid_shape`` (stored in checkpoints), before the per-frame scaling. The trainer sets
+        it to :func:`skysense.learn.data.voxel_gain` of the dataset's scenario,
+        ``(min ||a_v|| / ||a_v||)^2``, which puts every target's ``A^H y`` peak on the same
+        scale (not in the paper; the shipped model uses it, see the README).
     """
 
     arch: str = "rescnn"
@@ -62,6 +68,7 @@ class ModelConfig:
     kernel_size: int = 5
     output_prior: float | None = 0.01
     magnitude: bool = False
+    voxel_gain: bool = False
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
@@ -81,6 +88,8 @@ class ModelConfig:
                 f"input_shape must have {len(self.grid_shape)} positive entries, got {shape}"
             )
         object.__setattr__(self, "input_shape", shape)
+        if self.voxel_gain and shape != self.grid_shape:
+            raise ValueError("voxel_gain needs an input on the grid (input_shape == grid_shape)")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd int, got {self.kernel_size}")
         if self.output_prior is not None and not 0 < self.output_prior < 1:
@@ -172,7 +181,8 @@ class ImagerNet(nn.Module):
     variants output ``clamp(|x| - r, 0, 1)`` with ``r`` the predicted residual
     ``sigma_pri - sigma`` and ``|x|`` the input magnitude.
 
-    Every frame is divided by its largest input magnitude ``max_v sqrt(Re^2 + Im^2)`` first.
+    With ``config.voxel_gain`` the input is first multiplied by the fixed per-voxel map
+    ``voxel_gain`` (a buffer). Every frame is divided by its largest input magnitude ``max_v sqrt(Re^2 + Im^2)`` first.
     The authors feed raw ``A^H y`` and let the first BN absorb its scale (about 1e-8 here);
     the per-frame scale makes a net independent of P_s and of float32 underflow, and the
     Dn-* residual lives on the same [0, 1] scale as the labels.
@@ -195,6 +205,8 @@ class ImagerNet(nn.Module):
         )
         self.head = nn.Sequential(conv(ch[-1], 1, k, padding=k // 2), bn(1))
         self.denoise = config.arch.startswith("dn-")
+        if config.voxel_gain:
+            self.register_buffer("voxel_gain", torch.ones(config.grid_shape))
         if config.output_prior is not None and not self.denoise:
             p = config.output_prior
             nn.init.constant_(self.head[1].bias, math.log(p / (1.0 - p)))
@@ -207,6 +219,8 @@ class ImagerNet(nn.Module):
                 f"input must have shape (batch, {', '.join(map(str, expected))}), "
                 f"got {tuple(x.shape)}"
             )
+        if cfg.voxel_gain:
+            x = x * self.voxel_gain
         dims = tuple(range(1, x.ndim))
         scale = x.abs().amax(dim=dims, keepdim=True).clamp_min(_SCALE_FLOOR)
         if self.denoise:

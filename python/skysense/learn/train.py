@@ -31,6 +31,10 @@ class TrainConfig:
         RMSprop (1e-3, 1e-8, 0.999).
     grad_clip : float
         Gradient-norm clip (5.0).
+    schedule : {"plateau", "cosine"}
+        ``"plateau"`` (the authors'): ReduceLROnPlateau on the validation loss;
+        ``"cosine"``: cosine decay from ``lr`` to ``min_lr`` over all training steps, one
+        step per batch (better for short CPU budgets, where the plateau rule never fires).
     lr_factor, lr_patience, min_lr
         ReduceLROnPlateau on the validation loss (0.5, 5 validations, 2e-10).
     validations_per_epoch : int
@@ -49,6 +53,7 @@ class TrainConfig:
     weight_decay: float = 1e-8
     momentum: float = 0.999
     grad_clip: float = 5.0
+    schedule: str = "plateau"
     lr_factor: float = 0.5
     lr_patience: int = 5
     min_lr: float = 2e-10
@@ -61,6 +66,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "validations_per_epoch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.schedule not in ("plateau", "cosine"):
+            raise ValueError(f"schedule must be 'plateau' or 'cosine', got {self.schedule!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not isinstance(self.loss, ImagingLoss):
@@ -134,6 +141,7 @@ def train_imager(
     config: TrainConfig | None = None,
     checkpoint=None,
     resume=False,
+    init=None,
     device=None,
     progress=None,
 ) -> TrainResult:
@@ -151,6 +159,10 @@ def train_imager(
         weights).
     resume : bool
         Continue from ``checkpoint`` if it exists (its configs must equal these).
+    init : ImagerNet, optional
+        Start from these weights (and buffers) instead of a fresh initialisation: a
+        fine-tuning stage with a new optimiser and schedule. Its config must equal
+        ``model_config``; a resumed checkpoint takes precedence.
     device : str or torch.device, optional
         Default ``"cuda"`` when available, else ``"cpu"``.
     progress : callable, optional
@@ -182,14 +194,33 @@ def train_imager(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
 
-    model = build_model(model_config, seed=config.seed).to(device)
+    model = build_model(model_config, seed=config.seed)
+    if init is not None:
+        if not isinstance(init, ImagerNet) or init.config != model_config:
+            raise ValueError("init must be an ImagerNet with the same config as model_config")
+        model.load_state_dict(init.state_dict())
+    elif model_config.voxel_gain:
+        from skysense.learn.data import voxel_gain
+
+        with torch.no_grad():
+            model.voxel_gain.copy_(torch.from_numpy(voxel_gain(reader.scenario)))
+    model = model.to(device)
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.RMSprop(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum
     )
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
+    loader = DataLoader(
+        train_data, batch_size=config.batch_size, sampler=ShardSampler(train_data, gen)
     )
+    n_batches = len(loader)
+    if config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=config.epochs * n_batches, eta_min=config.min_lr
+        )
+    else:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
+        )
     history, epoch0, best_loss, bad, best_state = [], 0, float("inf"), 0, None
     stopped = False
     scenario = asdict(reader.scenario)
@@ -209,10 +240,6 @@ def train_imager(
         stopped = bool(doc["stopped_early"])
 
     loss_fn = config.loss
-    loader = DataLoader(
-        train_data, batch_size=config.batch_size, sampler=ShardSampler(train_data, gen)
-    )
-    n_batches = len(loader)
     val_every = max(1, n_batches // config.validations_per_epoch)
     t0 = time.perf_counter()
     epochs_run = epoch0
@@ -228,6 +255,8 @@ def train_imager(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
+            if config.schedule == "cosine":
+                sched.step()
             running += float(loss.detach()) * x.shape[0]
             n_seen += x.shape[0]
             if step % val_every or n_validations == config.validations_per_epoch:
@@ -235,7 +264,8 @@ def train_imager(
             n_validations += 1
             val_loss, metrics = _validate(model, val_data, loss_fn, device, 256)
             model.train()
-            sched.step(val_loss)
+            if config.schedule == "plateau":
+                sched.step(val_loss)
             entry = {
                 "epoch": epoch + 1,
                 "step": step,
