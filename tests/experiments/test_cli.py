@@ -24,6 +24,7 @@ from skysense.cli import main
         (["demo", "--frames", "0"], "--frames must be >= 1"),
         (["reproduce", "imaging-psf", "--methods", "sp"], "does not apply to imaging-psf"),
         (["reproduce", "bistatic-latency", "--methods", "esprit"], "methods must be drawn"),
+        (["reproduce", "imaging-psf", "--pretrained", "default"], "imaging-offgrid only"),
     ],
 )
 def test_argument_errors(argv, match, capsys):
