@@ -44,6 +44,12 @@ def test_accuracy_tiny_run(tmp_path):
     # PARAMING is near the bound at 30 dB (orthogonal pilots); a 6-degree grid is not
     assert abs(cell["paraming"]["gap_db"]["mse_aoa"]) < 6.0
     assert cell["dml"]["mse_aoa"] > 10 * cell["crb"]["mse_aoa"]
+    # robust statistics: medians of |error| and the ToA outlier fraction
+    sq = res.trials[30.0]["paraming_toa"]
+    assert cell["paraming"]["median_abs_toa"] == pytest.approx(np.sqrt(np.median(sq)))
+    assert cell["paraming"]["outlier_fraction"] == np.mean(sq > 1.0)
+    assert cell["root_music_2d"]["outlier_fraction"] is None
+    assert cell["root_music_2d"]["median_abs_aoa"] is not None
     assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
     assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
     # same seed, same numbers
