@@ -25,6 +25,7 @@ __all__ = ["BistaticDoppler", "BistaticLatency"]
 _DOPPLER = {
     "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True, workers=1),
     "ifft_c2vnn": lambda csi, q, sc: c2vnn_for(sc).estimate(csi, q, subframes=True),
+    "ifft_c2vnn_3d": lambda csi, q, sc: c2vnn_for(sc, "3d").estimate(csi, q, subframes=True),
 }
 
 
@@ -41,8 +42,10 @@ class BistaticDoppler(Experiment):
     max_speed_mps : float
         Target speeds uniform in [0, max_speed_mps] [m/s] (f_D up to 2 v / lambda).
     methods : tuple of str
-        ``"paraming"`` (eq. 43: PARAMING per sub-frame, phase slope of its gains) and/or
-        ``"ifft_c2vnn"`` (the shipped model's lightweight Doppler variant; needs torch).
+        ``"paraming"`` (eq. 43: PARAMING per sub-frame, phase slope of its gains),
+        ``"ifft_c2vnn"`` (the shipped 2-D model's lightweight Doppler variant) and/or
+        ``"ifft_c2vnn_3d"`` (the shipped 3-D model, Conv3d over the sub-frames, which
+        regresses Doppler directly; trained for ``n_subframes = 10``). Both need torch.
     n_targets, pilots, chunk_size
         As for ``bistatic-accuracy``.
 
@@ -66,8 +69,8 @@ class BistaticDoppler(Experiment):
 
     def __post_init__(self):
         object.__setattr__(self, "snrs_db", tuple(float(s) for s in self.snrs_db))
-        object.__setattr__(self, "methods", check_methods(self.methods))
-        if not set(self.methods) <= set(_DOPPLER):
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if not self.methods or not set(self.methods) <= set(_DOPPLER):
             raise ValueError(f"Doppler methods must be drawn from {tuple(_DOPPLER)}")
         if not self.snrs_db or self.n_subframes < 2:
             raise ValueError("snrs_db must be non-empty and n_subframes >= 2")
@@ -109,11 +112,11 @@ class BistaticDoppler(Experiment):
         return {f"{s:g}": summaries[s] for s in self.snrs_db}
 
     def table(self, results) -> str:
-        lines = [f"{'SNR':>5} | {'method':<12} {'MAE [Hz]':>10} {'median':>10}"]
+        lines = [f"{'SNR':>5} | {'method':<14} {'MAE [Hz]':>10} {'median':>10}"]
         for snr, per_method in results.items():
             for m, r in per_method.items():
                 lines.append(
-                    f"{snr:>5} | {m:<12} {r['mae_hz']:10.2f} {r['median_abs_err_hz']:10.2f}"
+                    f"{snr:>5} | {m:<14} {r['mae_hz']:10.2f} {r['median_abs_err_hz']:10.2f}"
                 )
         return "\n".join(lines)
 
