@@ -115,7 +115,7 @@ class IfftC2vnn:
             phases over time (as PARAMING). Needs >= 2 sub-frames. A 3-D model needs it,
             exactly ``config.n_subframes`` sub-frames, and regresses Doppler directly.
         batch_size : int
-            Windows per network call.
+            Windows per network call (2-D model; the 3-D model takes all windows in one call).
 
         Returns
         -------
