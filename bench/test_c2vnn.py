@@ -1,5 +1,7 @@
 """IFFT-C2VNN per-CSI latency against PARAMING (default scenario, q = 4, one thread each),
 and batched throughput; the FLOP count of one forward pass is printed beside the timings.
+Doppler: per CSI of S = 10 sub-frames, the lightweight variant (2-D model per sub-frame, LS
+gains, phase slope) against the shipped 3-D model (Conv3d over the sub-frames).
 
 The network part is the shipped default model (``IfftC2vnn.load_default()``); the latency
 covers the whole estimator: IDFT, peak rows, windows, the network and the LS gains (eq. 21).
@@ -17,6 +19,7 @@ from skysense.learn import IfftC2vnn, count_flops
 
 N_BATCH = 64
 N_PATHS = 4
+N_SUBFRAMES = 10
 
 
 @pytest.fixture(scope="module")
@@ -71,4 +74,42 @@ def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
         f"IFFT-C2VNN vs PARAMING, batch of {N_BATCH} CSIs, 1 thread",
         impl,
         reference=None if impl == "paraming" else "paraming",
+    )
+
+
+@pytest.fixture(scope="module")
+def doppler_setup():
+    torch.set_num_threads(1)
+    sc = bs.Scenario()
+    rng = np.random.default_rng(20260107)
+    paths = bs.random_paths(sc, rng, max_speed_mps=30.0)
+    csi = bs.simulate(sc, paths, 20.0, rng, n_subframes=N_SUBFRAMES).csi
+    return {"csi": csi, "est": IfftC2vnn.load_default(), "est3d": IfftC2vnn.load_default_3d()}
+
+
+@pytest.mark.parametrize(
+    "impl", ["paraming", "ifft_c2vnn lightweight", "ifft_c2vnn_3d", "ifft_c2vnn_3d network only"]
+)
+def test_c2vnn_doppler_per_csi(benchmark, ratios, doppler_setup, impl):
+    csi, est, est3d = doppler_setup["csi"], doppler_setup["est"], doppler_setup["est3d"]
+    cfg = est3d.config
+    sc = cfg.scenario
+    windows = np.zeros((N_PATHS, 2 * cfg.window, N_SUBFRAMES, sc.n_tx, sc.n_rx), np.float32)
+    fn = {
+        "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, subframes=True, workers=1),
+        "ifft_c2vnn lightweight": lambda: est.estimate(csi, N_PATHS, subframes=True),
+        "ifft_c2vnn_3d": lambda: est3d.estimate(csi, N_PATHS, subframes=True),
+        "ifft_c2vnn_3d network only": lambda: est3d.predict_windows(windows),
+    }[impl]
+    benchmark.pedantic(fn, rounds=10, warmup_rounds=1)
+    flops = {  # the networks' counts (q windows per sub-frame or per stack)
+        "paraming": None,
+        "ifft_c2vnn lightweight": count_flops(est.config) * N_PATHS * N_SUBFRAMES,
+    }.get(impl, count_flops(cfg) * N_PATHS)
+    ratios.record(
+        benchmark,
+        f"IFFT-C2VNN Doppler per CSI of {N_SUBFRAMES} sub-frames, q=4, 1 thread",
+        impl,
+        reference=None if impl == "ifft_c2vnn lightweight" else "ifft_c2vnn lightweight",
+        flops=flops,
     )

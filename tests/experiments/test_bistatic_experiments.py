@@ -44,6 +44,12 @@ def test_accuracy_tiny_run(tmp_path):
     # PARAMING is near the bound at 30 dB (orthogonal pilots); a 6-degree grid is not
     assert abs(cell["paraming"]["gap_db"]["mse_aoa"]) < 6.0
     assert cell["dml"]["mse_aoa"] > 10 * cell["crb"]["mse_aoa"]
+    # robust statistics: medians of |error| and the ToA outlier fraction
+    sq = res.trials[30.0]["paraming_toa"]
+    assert cell["paraming"]["median_abs_toa"] == pytest.approx(np.sqrt(np.median(sq)))
+    assert cell["paraming"]["outlier_fraction"] == np.mean(sq > 1.0)
+    assert cell["root_music_2d"]["outlier_fraction"] is None
+    assert cell["root_music_2d"]["median_abs_aoa"] is not None
     assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
     assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
     # same seed, same numbers
@@ -74,6 +80,38 @@ def test_doppler_and_latency(tmp_path):
     res = run_trials(lat, 1, seed=2)
     assert res.results["paraming"]["vs_paraming"] == 1.0
     assert lat.plot(res.results, tmp_path / "lat.png").stat().st_size > 0
+
+
+def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
+    from skysense.experiments import bistatic_doppler
+
+    calls = []
+
+    def flaky(csi, q, sc):  # fails on its first draw as IFFT-C2VNN does on merged peaks
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError(f"found {q - 1} delay peaks but n_paths = {q} for CSI 0")
+        return bistatic_doppler._DOPPLER["paraming"](csi, q, sc)
+
+    monkeypatch.setitem(bistatic_doppler._DOPPLER, "ifft_c2vnn", flaky)
+    exp = BistaticDoppler(snrs_db=(30.0,), methods=("paraming", "ifft_c2vnn"), chunk_size=3)
+    res = run_trials(exp, 3, seed=4)
+    cell, raw = res.results["30"], res.trials[30.0]
+    assert cell["ifft_c2vnn"]["n_failed"] == 1 and cell["paraming"]["n_failed"] == 0
+    assert np.isnan(raw["ifft_c2vnn_abs_err_hz"][0]).all()
+    # the flaky method is PARAMING on the draws it estimates: same errors there
+    np.testing.assert_array_equal(raw["ifft_c2vnn_abs_err_hz"][1:], raw["paraming_abs_err_hz"][1:])
+    assert cell["ifft_c2vnn"]["mae_hz"] == pytest.approx(raw["paraming_abs_err_hz"][1:].mean())
+    assert cell["ifft_c2vnn"]["mae_hz_common"] == cell["paraming"]["mae_hz_common"]
+    assert "failed" in exp.table(res.results)
+    assert exp.plot(res.results, tmp_path / "dop.png").stat().st_size > 0
+
+    def broken(csi, q, sc):
+        raise ValueError("csi must have shape (batch, 10, ...)")
+
+    monkeypatch.setitem(bistatic_doppler._DOPPLER, "ifft_c2vnn", broken)
+    with pytest.raises(ValueError, match="csi must have shape"):
+        run_trials(exp, 1, seed=4)
 
 
 @pytest.mark.parametrize(

@@ -49,3 +49,20 @@ def test_3d_training_checkpoint_and_estimate(tmp_path):
     with pytest.raises(ValueError, match="csi must have shape"):
         estimate_3d(model, csi[:2], 2)
     assert build_c2vnn3d(CFG)(torch.zeros(5, 6, 3, 4, 4)).shape == (5, 4)
+
+
+def test_doppler_loss_weight():
+    torch.set_num_threads(1)
+    tc = C2vnnTrainConfig(n_draws=20, epochs=1, seed=1, n_targets=2, doppler_loss_weight=25.0)
+    assert np.isfinite(train_c2vnn(CFG, tc).validation_loss).all()
+    with pytest.raises(ValueError, match="doppler_loss_weight"):
+        C2vnnTrainConfig(doppler_loss_weight=0.0)
+
+
+def test_shipped_model_variants():
+    from skysense.experiments._bistatic import c2vnn_for
+
+    with pytest.raises(ValueError, match="variant must be"):
+        c2vnn_for(Scenario(), "4d")
+    with pytest.raises(ValueError, match="trained for the default Scenario"):
+        c2vnn_for(SC, "3d")

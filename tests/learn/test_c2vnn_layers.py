@@ -5,11 +5,13 @@ torch = pytest.importorskip("torch")
 
 from skysense.bistatic import Scenario
 from skysense.learn import (
+    C2vnn3dConfig,
     C2vnnConfig,
     ComplexConv2d,
     ComplexConv3d,
     ComplexLinear,
     build_c2vnn,
+    build_c2vnn3d,
     complex_relu,
     count_flops,
 )
@@ -90,3 +92,29 @@ def test_config_validation():
         C2vnnConfig(scenario="default")
     cfg = C2vnnConfig(window=5)
     assert C2vnnConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("three_d", [False, True], ids=["2d", "3d"])
+def test_count_flops_matches_the_layers(three_d):
+    """count_flops against complex MACs read off the layers of a forward pass (hooks)."""
+    sc = Scenario(n_tx=3, n_rx=4, n_subcarriers=16)
+    if three_d:
+        cfg = C2vnn3dConfig(scenario=sc, window=3, n_filters=2, n_hidden=8, n_subframes=5)
+        net, n_out = build_c2vnn3d(cfg, 0), 4
+    else:
+        cfg = C2vnnConfig(scenario=sc, window=3, n_filters=2, n_hidden=8)
+        net, n_out = build_c2vnn(cfg, 0), 3
+    macs, outputs = [], []
+
+    def hook(layer, args, out):
+        n_real_out = out[0].numel()  # real pairs: 2 x complex outputs
+        fan_in = layer.weight_re[0].numel()  # complex inputs per complex output
+        macs.append(n_real_out // 2 * fan_in)
+        outputs.append(n_real_out)
+
+    for layer in (net.conv1, net.conv2, net.fc1, net.fc2):
+        layer.register_forward_hook(hook)
+    frames = (cfg.n_subframes,) if three_d else ()
+    assert net(torch.zeros(1, 6, *frames, 3, 4)).shape == (1, n_out)
+    # 8 real flops per complex MAC; bias and ReLU: 2 per real output.
+    assert count_flops(cfg) == 8 * sum(macs) + 2 * sum(outputs)

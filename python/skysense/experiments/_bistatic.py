@@ -20,12 +20,18 @@ METHODS = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def c2vnn_for(scenario):
-    """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for."""
+@functools.lru_cache(maxsize=2)
+def c2vnn_for(scenario, variant="2d"):
+    """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for.
+
+    ``variant`` is ``"2d"`` (the default model) or ``"3d"`` (the Conv3d Doppler model, S = 10).
+    """
     from skysense.learn import IfftC2vnn
 
-    est = IfftC2vnn.load_default()
+    loaders = {"2d": IfftC2vnn.load_default, "3d": IfftC2vnn.load_default_3d}
+    if variant not in loaders:
+        raise ValueError(f"variant must be '2d' or '3d', got {variant!r}")
+    est = loaders[variant]()
     if est.config.scenario != scenario:
         raise ValueError(
             "the shipped IFFT-C2VNN was trained for the default Scenario(); train one for "

@@ -36,7 +36,7 @@ and raises ImportError with the install command if it is missing.
 ``train_c2vnn``             simulate + train -> ``C2vnnTrainResult``
 ``save_c2vnn``, ``load_c2vnn``  weights-only, config-checked checkpoints
 ``C2vnnCheckpointError``    corrupted or mismatched checkpoint (a ValueError)
-``IfftC2vnn``               CSI -> ``bistatic.Estimate``; ``load_default()`` (shipped model)
+``IfftC2vnn``               CSI -> ``bistatic.Estimate``; ``load_default()``, ``load_default_3d()``
 ``C2vnn3dConfig``, ``C2vnn3dNet``, ``build_c2vnn3d``  3-D (Conv3d over sub-frames) Doppler model
 ``estimate_3d``             sub-frame CSI -> ``Estimate`` with ``doppler`` (3-D model)
 ``export_c2vnn_onnx``       ONNX export (``skysense[onnx]``)

@@ -121,11 +121,16 @@ def count_flops(config: C2vnnConfig) -> int:
     """Real floating-point operations of one forward pass (one window), multiply + add = 2.
 
     Eq. (48) with c = 4 real multiplies per complex multiply: every complex MAC is 4 real
-    multiplies and 4 real additions; biases and ReLUs add one operation per real output.
+    multiplies and 4 real additions; biases and ReLUs add one operation per real output. A
+    :class:`~skysense.learn.C2vnn3dConfig` counts the 3-D model: kernels ``3 x k x k`` over S
+    sub-frames (the feature maps and the first linear layer's input grow by S) and 4 outputs.
     """
-    nt, nr = config.scenario.n_tx, config.scenario.n_rx
-    k2 = config.kernel_size**2
+    # 3-D model (C2vnn3dConfig, not imported here: it subclasses this module's config).
+    n_sf = getattr(config, "n_subframes", None)
+    depth, n_out = (3, N_OUTPUTS + 1) if n_sf else (1, N_OUTPUTS)
+    pixels = (n_sf or 1) * config.scenario.n_tx * config.scenario.n_rx
+    k3 = depth * config.kernel_size**2
     f, w, h = config.n_filters, config.window, config.n_hidden
-    macs = f * w * k2 * nt * nr + f * f * k2 * nt * nr + h * f * nt * nr + N_OUTPUTS * h
-    outputs = 2 * (2 * f * nt * nr + h + N_OUTPUTS)
+    macs = f * w * k3 * pixels + f * f * k3 * pixels + h * f * pixels + n_out * h
+    outputs = 2 * (2 * f * pixels + h + n_out)
     return 8 * macs + 2 * outputs

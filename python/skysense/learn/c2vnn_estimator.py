@@ -1,4 +1,8 @@
-"""IFFT-C2VNN estimator: CSI -> ``Estimate`` (AoA, AoD, ToA, LS gains; Doppler over sub-frames)."""
+"""IFFT-C2VNN estimator: CSI -> ``Estimate`` (AoA, AoD, ToA, LS gains; Doppler over sub-frames).
+
+Two shipped models: the 2-D default (``load_default``; its Doppler is the lightweight variant)
+and the 3-D Doppler model (``load_default_3d``; Conv3d over S = 10 sub-frames, Sec. III-D).
+"""
 
 from __future__ import annotations
 
@@ -12,36 +16,46 @@ from skysense._validation import check_count
 from skysense.bistatic.estimate import Estimate, as_csi
 from skysense.bistatic.ifft_windows import ls_gains
 from skysense.learn.c2vnn import C2vnnConfig, C2vnnNet
+from skysense.learn.c2vnn3d import C2vnn3dNet, estimate_3d
 from skysense.learn.c2vnn_data import MIN_DELAY_FRACTION, csi_windows
 from skysense.learn.c2vnn_train import load_c2vnn
 
-__all__ = ["DEFAULT_MODEL", "IfftC2vnn"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MODEL_3D", "IfftC2vnn"]
 
 #: File name of the shipped default model inside ``skysense/learn/models``.
 DEFAULT_MODEL = "c2vnn_default.pt"
+#: File name of the shipped 3-D Doppler model (S = 10 sub-frames) beside it.
+DEFAULT_MODEL_3D = "c2vnn3d_default.pt"
 
 
 class IfftC2vnn:
-    """IFFT-C2VNN estimator around a trained :class:`~skysense.learn.C2vnnNet`.
+    """IFFT-C2VNN estimator around a trained :class:`~skysense.learn.C2vnnNet` or
+    :class:`~skysense.learn.C2vnn3dNet`.
 
     Parameters
     ----------
-    model : C2vnnNet
-        Trained network (put in eval mode; inference runs on CPU in float32).
+    model : C2vnnNet or C2vnn3dNet
+        Trained network (put in eval mode; inference runs on CPU in float32). A 3-D model
+        takes sub-frame CSI only (``estimate(..., subframes=True)``) and regresses Doppler.
     metadata : dict, optional
         Training record (from the checkpoint).
     """
 
-    def __init__(self, model: C2vnnNet, metadata: dict | None = None):
-        if not isinstance(model, C2vnnNet):
-            raise TypeError(f"model must be a C2vnnNet, got {type(model).__name__}")
+    def __init__(self, model: C2vnnNet | C2vnn3dNet, metadata: dict | None = None):
+        if not isinstance(model, C2vnnNet | C2vnn3dNet):
+            raise TypeError(f"model must be a C2vnnNet or C2vnn3dNet, got {type(model).__name__}")
         self.model = model.eval()
         self.metadata = dict(metadata or {})
 
     @property
     def config(self) -> C2vnnConfig:
-        """Architecture and scenario of the model."""
+        """Architecture and scenario of the model (a ``C2vnn3dConfig`` for a 3-D model)."""
         return self.model.config
+
+    @property
+    def is_3d(self) -> bool:
+        """Whether the model is the 3-D (Conv3d over sub-frames) Doppler network."""
+        return isinstance(self.model, C2vnn3dNet)
 
     @classmethod
     def from_checkpoint(cls, path) -> IfftC2vnn:
@@ -52,19 +66,34 @@ class IfftC2vnn:
     @classmethod
     def load_default(cls) -> IfftC2vnn:
         """The pretrained model shipped for the default ``Scenario()`` (W = 3, mixed SNR)."""
-        ref = resources.files("skysense.learn").joinpath("models", DEFAULT_MODEL)
+        return cls._load_shipped(DEFAULT_MODEL)
+
+    @classmethod
+    def load_default_3d(cls) -> IfftC2vnn:
+        """The pretrained 3-D Doppler model for ``Scenario()`` and S = 10 sub-frames (W = 3)."""
+        return cls._load_shipped(DEFAULT_MODEL_3D)
+
+    @classmethod
+    def _load_shipped(cls, name) -> IfftC2vnn:
+        ref = resources.files("skysense.learn").joinpath("models", name)
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(Path(path))
 
     def predict_windows(self, inputs, *, batch_size=8192) -> np.ndarray:
-        """Raw network outputs ``(n, 3)`` (sin AoA, sin AoD, ToA offset [taps]) of real-pair inputs."""
+        """Raw network outputs of real-pair inputs.
+
+        ``(n, 2W, n_tx, n_rx) -> (n, 3)`` (sin AoA, sin AoD, ToA offset [taps]); a 3-D model
+        takes ``(n, 2W, S, n_tx, n_rx)`` and adds Doppler [cycles / sub-frame] as a 4th output.
+        """
         x = np.asarray(inputs, dtype=np.float32)
         cfg = self.config
-        want = (2 * cfg.window, cfg.scenario.n_tx, cfg.scenario.n_rx)
-        if x.ndim != 4 or x.shape[1:] != want:
+        sc = cfg.scenario
+        frames = (cfg.n_subframes,) if self.is_3d else ()
+        want = (2 * cfg.window, *frames, sc.n_tx, sc.n_rx)
+        if x.ndim != len(want) + 1 or x.shape[1:] != want:
             raise ValueError(f"inputs must have shape (n, *{want}), got {x.shape}")
         bs = check_count(batch_size, "batch_size")
-        out = np.empty((len(x), 3), np.float32)
+        out = np.empty((len(x), 4 if self.is_3d else 3), np.float32)
         with torch.inference_mode():
             for i in range(0, len(x), bs):
                 out[i : i + bs] = self.model(torch.from_numpy(x[i : i + bs])).numpy()
@@ -83,9 +112,10 @@ class IfftC2vnn:
         subframes : bool
             Lightweight Doppler variant (Sec. III-D): the 2-D model per sub-frame, LS gains per
             sub-frame at the sub-frame-mean geometry, then the slope of the unwrapped gain
-            phases over time (as PARAMING). Needs >= 2 sub-frames.
+            phases over time (as PARAMING). Needs >= 2 sub-frames. A 3-D model needs it,
+            exactly ``config.n_subframes`` sub-frames, and regresses Doppler directly.
         batch_size : int
-            Windows per network call.
+            Windows per network call (2-D model; the 3-D model takes all windows in one call).
 
         Returns
         -------
@@ -98,8 +128,12 @@ class IfftC2vnn:
         ------
         ValueError
             CSI of another size than the model's scenario, NaN/Inf, all-zero CSI, fewer delay
-            peaks than ``n_paths``.
+            peaks than ``n_paths``; a 3-D model without ``subframes=True``.
         """
+        if self.is_3d:
+            if not subframes:
+                raise ValueError("the 3-D model takes sub-frame CSI: pass subframes=True")
+            return estimate_3d(self.model, csi, n_paths)
         sc = self.config.scenario
         arr = as_csi(csi, sc, min_ndim=4 if subframes else 3)
         q = check_count(n_paths, "n_paths")

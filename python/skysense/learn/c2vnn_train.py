@@ -68,6 +68,9 @@ class C2vnnTrainConfig:
         Targets per draw (plus the LoS path).
     fluctuation : {"none", "swerling1"}
         Gain model of :func:`~skysense.bistatic.simulate`.
+    doppler_loss_weight : float
+        3-D model only: weight of the Doppler term (cycles per sub-frame, |nu| <~ 0.2 against
+        |sin| <= 1) in the MSE; the other three outputs have weight 1.
     """
 
     n_draws: int = 20_000
@@ -80,9 +83,11 @@ class C2vnnTrainConfig:
     seed: int = 0
     n_targets: int = 3
     fluctuation: str = "none"
+    doppler_loss_weight: float = 1.0
 
     def __post_init__(self):
         check_count(self.n_draws, "n_draws")
+        check_positive(self.doppler_loss_weight, "doppler_loss_weight")
         check_count(self.epochs, "epochs")
         check_count(self.batch_size, "batch_size")
         check_positive(self.learning_rate, "learning_rate")
@@ -139,7 +144,13 @@ def train_c2vnn(
         opt, tc.epochs, eta_min=tc.learning_rate * tc.final_learning_rate_fraction
     )
     gen = torch.Generator().manual_seed(int(order_seed.generate_state(1)[0]))
-    loss_fn = torch.nn.MSELoss()
+    weights = torch.ones(y.shape[1])
+    if isinstance(config, C2vnn3dConfig):
+        weights[3] = tc.doppler_loss_weight
+
+    def loss_fn(pred, target):  # eq. (25), mean over windows and outputs, Doppler weighted
+        return torch.mean((pred - target) ** 2 * weights)
+
     train_loss, val_loss = [], []
     for epoch in range(tc.epochs):
         model.train()
@@ -272,18 +283,30 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=C2vnnTrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", type=int, default=C2vnnConfig.window)
+    parser.add_argument("--filters", type=int, default=C2vnnConfig.n_filters)
+    parser.add_argument("--hidden", type=int, default=C2vnnConfig.n_hidden)
     parser.add_argument("--snr-db", type=float, nargs="+", default=[0.0, 30.0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--subframes", type=int, default=0, help="S >= 2: the 3-D Doppler model")
+    parser.add_argument(
+        "--doppler-weight", type=float, default=1.0, help="3-D: Doppler loss weight"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     snr = args.snr_db[0] if len(args.snr_db) == 1 else tuple(args.snr_db)
-    tc = C2vnnTrainConfig(n_draws=args.draws, epochs=args.epochs, seed=args.seed, snr_db=snr)
+    tc = C2vnnTrainConfig(
+        n_draws=args.draws,
+        epochs=args.epochs,
+        seed=args.seed,
+        snr_db=snr,
+        doppler_loss_weight=args.doppler_weight,
+    )
+    sizes = {"window": args.window, "n_filters": args.filters, "n_hidden": args.hidden}
     if args.subframes:
-        config = C2vnn3dConfig(window=args.window, n_subframes=args.subframes)
+        config = C2vnn3dConfig(n_subframes=args.subframes, **sizes)
     else:
-        config = C2vnnConfig(window=args.window)
+        config = C2vnnConfig(**sizes)
     result = train_c2vnn(config, tc)
     save_c2vnn(args.out, result.model, training_metadata(tc, result))
     _LOG.info("saved %s after %.1f s", args.out, result.wall_time_s)
