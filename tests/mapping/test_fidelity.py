@@ -97,3 +97,7 @@ def test_vertical_birth_needs_a_height():
         MappingParams(birth_height_std_m=1.0).kernel_dict()
     with pytest.raises(ValueError, match="birth_height_std_m"):
         MappingParams(birth_height_std_m=-1.0)
+    with pytest.raises(ValueError, match="outside the ROI ball"):
+        # centre z = 20, R = 10: dz^2 + std^2 = 81 + 24 >= 100 (the disc normaliser would be < 0)
+        MappingParams(roi_radius_m=10.0, birth_height_std_m=4.9, birth_height_m=29.0)
+    MappingParams(roi_radius_m=10.0, birth_height_std_m=4.0, birth_height_m=29.0)  # 97 < 100

@@ -172,6 +172,14 @@ class MappingParams:
             h = check_finite_scalar(self.birth_height_m, "birth_height_m")
             if abs(h - self.roi_center_m[2]) >= self.roi_radius_m:
                 raise ValueError("birth_height_m must lie inside the ROI ball")
+            std = self.birth_height_std_m or 0.0
+            if (h - self.roi_center_m[2]) ** 2 + std**2 >= self.roi_radius_m**2:
+                # the birth pdf's normaliser pi (R^2 - dz^2 - std^2) must be positive
+                raise ValueError(
+                    "birth_height_m and birth_height_std_m put the birth disc outside the ROI "
+                    "ball: need (birth_height_m - z_centre)^2 + birth_height_std_m^2 < "
+                    "roi_radius_m^2"
+                )
 
     @property
     def clutter_volume_m3(self) -> float:
