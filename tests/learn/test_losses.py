@@ -85,6 +85,29 @@ def test_imaging_loss_adds_alpha_times_mean_output():
     assert float(ImagingLoss("mse", alpha=2.0)(pred, label)) == pytest.approx(1.0)
 
 
+def test_mse_weight_adds_dense_mse_by_hand():
+    """OHEM-2 (eta = 1) + 2 * MSE over all voxels + alpha = 1 on one 1 x 4 image."""
+    pred = _t([[[0.9, 0.3, 0.5, 0.2]]]).requires_grad_()
+    label = _t([[[1.0, 0.0, 0.0, 0.0]]])
+    # squared errors 0.01, 0.09, 0.25, 0.04: OHEM-2 = 0.01 + 0.25 (the hardest negative);
+    # MSE = 0.39 / 4; mean output = 1.9 / 4
+    loss = ImagingLoss("ohem2", eta=1.0, alpha=1.0, mse_weight=2.0)(pred, label)
+    assert float(loss.detach()) == pytest.approx(0.26 + 2 * 0.39 / 4 + 1.9 / 4, rel=1e-12)
+    loss.backward()
+    # the easy negatives (voxels 1 and 3) get a gradient from the MSE term and alpha only:
+    # 2 * 2 p / 4 + 1 / 4
+    grad = pred.grad[0, 0].tolist()
+    assert grad[1] == pytest.approx(0.3 + 0.25, rel=1e-12)
+    assert grad[3] == pytest.approx(0.2 + 0.25, rel=1e-12)
+    # voxel 2 is the hard negative: 2 * 0.5 from OHEM-2 on top
+    assert grad[2] == pytest.approx(1.0 + 0.5 + 0.25, rel=1e-12)
+    # mse_weight = 0 (the default) is the plain OHEM-2 + alpha loss
+    base = ImagingLoss("ohem2", eta=1.0, alpha=1.0)(pred.detach(), label)
+    assert float(base) == pytest.approx(0.26 + 1.9 / 4, rel=1e-12)
+    with pytest.raises(ValueError, match="mse_weight"):
+        ImagingLoss(mse_weight=-1.0)
+
+
 def test_alpha_one_with_mse_by_hand():
     """MSE + alpha = 1 on 6 of 1600 positives: the all-zero map ties with the exact label map
     (6/1600 each) and the optimum per positive voxel is p = 0.5 ((1 - p)^2 + p is minimal)."""

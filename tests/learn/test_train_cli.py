@@ -40,8 +40,11 @@ def test_train_imager_recipe_flags(tmp_path, capsys):
         "--save-model", str(model), "--channels", "2", "--kernel", "3", "--epochs", "1",
         "--batch-size", "8", "--val-fraction", "0.25", "--momentum", "0.9", "--threads", "1",
         "--voxel-gain", "--magnitude", "--schedule", "cosine", "--validations-per-epoch", "1",
-        "--loss", "ohem2", "--eta", "5", "--quiet",
+        "--loss", "ohem2", "--eta", "5", "--mse-weight", "3", "--quiet",
     ])  # fmt: skip
     assert "trained 1 epochs" in capsys.readouterr().out
     cfg = OffGridImager.from_checkpoint(model).model.config
     assert cfg.voxel_gain and cfg.magnitude
+    loss = load_checkpoint(tmp_path / "run.pt")[1]["train_config"]["loss"]
+    assert loss == {"kind": "ohem2", "eta": 5.0, "min_hard_negatives": 1, "alpha": 1.0,
+                    "mse_weight": 3.0}  # fmt: skip

@@ -62,6 +62,12 @@ def add_arguments(p) -> None:
     p.add_argument("--eta", type=float, default=10.0, help="OHEM hard negatives per positive")
     p.add_argument("--min-hard", type=int, default=1, help="OHEM least hard negatives per image")
     p.add_argument("--alpha", type=float, default=1.0, help="sparsity weight")
+    p.add_argument(
+        "--mse-weight",
+        type=float,
+        default=0.0,
+        help="weight of a plain MSE over all voxels added to the loss (not in the paper)",
+    )
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -148,7 +154,7 @@ def run(args, parser) -> dict:
             schedule=args.schedule,
             validations_per_epoch=args.validations_per_epoch,
             early_stop_patience=args.patience,
-            loss=ImagingLoss(args.loss, args.eta, args.min_hard, args.alpha),
+            loss=ImagingLoss(args.loss, args.eta, args.min_hard, args.alpha, args.mse_weight),
             seed=args.seed,
         )
     except (TypeError, ValueError) as exc:

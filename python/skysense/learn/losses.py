@@ -1,4 +1,5 @@
-"""Training losses of the learned imager (Sec. IV-C): MSE, OHEM-1, OHEM-2 and the sparsity term.
+"""Training losses of the learned imager (Sec. IV-C): MSE, OHEM-1, OHEM-2, the sparsity term
+and (not in the paper) a dense MSE term on all voxels.
 
 Importing this module imports torch.
 """
@@ -87,7 +88,8 @@ def ohem2_loss(voxel_loss, labels, *, eta=10.0, min_hard_negatives=1):
 
 @dataclass(frozen=True)
 class ImagingLoss:
-    """Training objective: a voxel loss plus ``alpha`` times the mean output (eq. 22).
+    """Training objective: a voxel loss plus ``alpha`` times the mean output (eq. 22), plus
+    ``mse_weight`` times the plain MSE over all voxels.
 
     Parameters
     ----------
@@ -100,12 +102,18 @@ class ImagingLoss:
     alpha : float
         Sparsity weight. The authors' code adds ``alpha * pred.sum() / (B * N_v)``, i.e.
         alpha times the mean output, not the paper's ``alpha * ||sigma||_1``.
+    mse_weight : float
+        Weight of ``mean((pred - label) ** 2)`` over all voxels, added to the OHEM loss (not
+        in the paper; 0, the default, is the authors' loss). OHEM-2 penalises only the
+        ``eta * n_pos`` hardest negatives of an image, so the easy background is free to
+        drift up to just below them; this term keeps pulling every voxel to its label.
     """
 
     kind: str = "ohem1"
     eta: float = 10.0
     min_hard_negatives: int = 1
     alpha: float = 1.0
+    mse_weight: float = 0.0
 
     def __post_init__(self):
         if self.kind not in LOSSES:
@@ -116,6 +124,8 @@ class ImagingLoss:
             raise ValueError(f"min_hard_negatives must be >= 0, got {self.min_hard_negatives}")
         if not self.alpha >= 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        if not self.mse_weight >= 0:
+            raise ValueError(f"mse_weight must be >= 0, got {self.mse_weight}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,5 +149,7 @@ class ImagingLoss:
             loss = ohem2_loss(
                 voxel, labels, eta=self.eta, min_hard_negatives=self.min_hard_negatives
             )
+        if self.mse_weight:
+            loss = loss + self.mse_weight * voxel.mean()
         # (eq. 22) + alpha * sum(pred) / (B N_v), the authors' normalisation
         return loss + self.alpha * pred.mean()
