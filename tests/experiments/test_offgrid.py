@@ -3,7 +3,7 @@ import pytest
 from skysense.experiments import EXPERIMENTS, PAPER_TABLE3, ImagingOffgrid, run_trials
 
 
-def test_sp_and_backprojection_rows_without_training():
+def test_sp_and_backprojection_rows_without_training(tmp_path):
     exp = ImagingOffgrid(methods=("sp", "ahy"), chunk_size=5)
     res = run_trials(exp, 10, seed=1)
     assert set(res.results) == {"sp", "ahy"}
@@ -15,6 +15,7 @@ def test_sp_and_backprojection_rows_without_training():
     assert res.results["sp"]["ospa"] < res.results["ahy"]["ospa"]
     assert res.results["sp"]["mse"] < res.results["ahy"]["mse"]
     assert "sp" in exp.table(res.results)
+    assert exp.plot(res.results, tmp_path / "offgrid.png").stat().st_size > 0
     assert ImagingOffgrid in EXPERIMENTS
     assert set(PAPER_TABLE3) == {"sp", "ahy", "dnn_y", "dnn_sp", "dnn_ahy"}
 

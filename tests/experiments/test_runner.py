@@ -34,6 +34,9 @@ class Toy(Experiment):
     def report(self, summaries):
         return {str(c): s for c, s in summaries.items()}
 
+    def plot(self, results, path):
+        return None  # the toy draws nothing
+
 
 def test_chunk_bounds():
     assert chunk_bounds(7, 3) == [(0, 3), (3, 6), (6, 7)]

@@ -39,10 +39,11 @@ def test_mospa_rejects_unknown_method():
         MappingMospa(bs_indices=(7,))
 
 
-def test_runtime_results_structure():
+def test_runtime_results_structure(tmp_path):
     exp = MappingRuntime(particles=(100,), loads=(1.0,), n_warmup=2, n_timed=2)
     res = run_trials(exp, 1, seed=0)
     (cell,) = res.results.values()
     assert cell["scheme1_s"] > 0 and cell["scheme2_s"] > 0
     assert cell["speedup"] == pytest.approx(cell["scheme2_s"] / cell["scheme1_s"])
     assert "Scheme II" in exp.table(res.results)
+    assert exp.plot(res.results, tmp_path / "runtime.png").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""Shared pieces of the bistatic experiments: estimator table, path matching, line figures."""
+"""Shared pieces of the bistatic experiments: estimator table, grid set-up, path matching."""
 
 from __future__ import annotations
 
@@ -100,25 +100,3 @@ def nanmean(x) -> float | None:
     x = np.asarray(x, float)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
-
-
-def plot_lines(panels, path, title=""):
-    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``."""
-    from skysense.experiments.figures import _pyplot, _save
-
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, (xlabel, ylabel, log, lines) in zip(axes[0], panels, strict=True):
-        for label, (x, y) in lines.items():
-            y = [np.nan if v is None else v for v in y]
-            style = "k--" if label.lower().startswith("crb") else "o-"
-            ax.plot(x, y, style, label=label)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)

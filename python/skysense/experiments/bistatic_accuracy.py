@@ -15,8 +15,8 @@ from skysense.experiments._bistatic import (
     make_grid,
     matched_errors,
     nanmean,
-    plot_lines,
 )
+from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
 
 __all__ = ["PAPER_ACCURACY", "BistaticAccuracy"]

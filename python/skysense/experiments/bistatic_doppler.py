@@ -14,8 +14,8 @@ from skysense.experiments._bistatic import (
     GridSetup,
     c2vnn_for,
     check_methods,
-    plot_lines,
 )
+from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
 
 __all__ = ["BistaticDoppler", "BistaticLatency"]

@@ -16,8 +16,8 @@ from skysense.experiments._bistatic import (
     check_methods,
     matched_errors,
     nanmean,
-    plot_lines,
 )
+from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
 
 __all__ = ["BistaticSeparation", "BistaticTimingOffset"]

@@ -131,3 +131,22 @@ class MappingRuntime(Experiment):
             )
         lines.append("paper (P = 20k): Scheme I 0.222-0.781 s, Scheme II 0.417-1.481 s, 1.87-1.90")
         return "\n".join(lines)
+
+    def plot(self, results, path):
+        """Per-epoch time vs P, one panel per scheme: ours per load, the paper's rows dashed."""
+        from skysense.experiments.figures import plot_lines
+
+        paper = PAPER_MAPPING_RUNTIME
+        panels = []
+        for key, name in (("scheme1_s", "Scheme I"), ("scheme2_s", "Scheme II")):
+            lines = {
+                f"ours, load {x:g}": (
+                    list(self.particles),
+                    [results[f"P={p} load={x:g}"][key] for p in self.particles],
+                )
+                for x in self.loads
+            }
+            for row, values in enumerate(paper[key]):
+                lines[f"paper (MATLAB), row {row + 1}"] = (paper["particles"], values)
+            panels.append(("particles P", f"{name}: time per epoch [s]", True, lines))
+        return plot_lines(panels, path, "mapping-runtime (Table II)")

@@ -304,3 +304,18 @@ class ImagingOffgrid(Experiment):
                 f"{r['ms_per_frame']:8.2f}"
             )
         return "\n".join(lines)
+
+    def plot(self, results, path):
+        """DR, FAR and OSPA of every row that ran, ours beside the paper's."""
+        from skysense.experiments.figures import plot_bars
+
+        rows = list(results)
+        paper = {m: PAPER_TABLE3.get(m) or PAPER_TABLE4.get(m) or {} for m in rows}
+        panels = [
+            (
+                label,
+                {"ours": [results[m][k] for m in rows], "paper": [paper[m].get(k) for m in rows]},
+            )
+            for k, label in (("dr", "DR [%]"), ("far", "FAR [%]"), ("ospa", "OSPA [m]"))
+        ]
+        return plot_bars(panels, rows, path, "imaging-offgrid (Tables III/IV)")

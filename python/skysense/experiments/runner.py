@@ -89,9 +89,9 @@ class Experiment(abc.ABC):
 
         return json.dumps(results, indent=1)
 
+    @abc.abstractmethod
     def plot(self, results: dict, path):
         """Save a figure comparing ``results`` with the paper; returns the path."""
-        raise NotImplementedError(f"{type(self).__name__} has no figure")
 
     def paper(self) -> dict:
         """The paper's reference values (or statements) for this experiment, with a source."""
