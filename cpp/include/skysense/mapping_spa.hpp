@@ -239,6 +239,30 @@ class Rng {
 enum Purpose : std::uint64_t { kPredict = 1, kBirth = 2, kResample = 3 };
 
 // ---------------------------------------------------------------------------- births (spec 3.4)
+// Range part of a bistatic birth proposal: r ~ N(m0, s^2) folded at 0, m0 the measured range
+// less half the mean diffuse excess, s^2 = 4 sig_r^2 + excess^2 (spec 3.4).
+struct FoldedRange {
+  double m0, s, c_norm, inv2var;
+  FoldedRange(const SpaParams& p, double z, bool diffuse) {
+    const double mexc = diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
+    const double var = 4 * p.sig_r * p.sig_r + mexc * mexc;
+    m0 = z - 0.5 * mexc;
+    s = std::sqrt(var);
+    c_norm = -0.5 * (kLog2Pi + std::log(var));
+    inv2var = 1.0 / (2 * var);
+  }
+  // r from a standard normal draw
+  double draw(double normal) const {
+    const double rs = m0 + s * normal;
+    return rs < 0 ? -rs : rs;
+  }
+  // log density of the folded normal at r >= 0
+  double log_pdf(double r) const {
+    const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
+    return c_norm + logaddexp_v(a, b);
+  }
+};
+
 // Draws n particles (SoA xs, ys, zs) of the new PMF of measurement m with floored log weights
 // lam; tmp holds 3 n doubles.  Returns the number of particles with finite weight.
 inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng& rng,
@@ -252,10 +276,7 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
     // ball, A = pi (R^2 - (z_B - c_z)^2 - s_z^2) (its exact mass for s_z << R).  Proposal:
     // r ~ N(m0, s^2) folded at 0, x_z ~ N(z_B, s_z^2), azimuth uniform; dx = r dr dphi dz, so
     // q(x) = N_fold(r) N(x_z) / (2 pi r) and the height factors cancel in f_B / q.
-    const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
-    const double m0 = l.z[m] - 0.5 * mexc;
-    const double var = 4 * p.sig_r * p.sig_r + mexc * mexc, s = std::sqrt(var);
-    const double c_norm = -0.5 * (kLog2Pi + std::log(var)), inv2var = 1.0 / (2 * var);
+    const FoldedRange range(p, l.z[m], l.diffuse);
     const double dzc = p.birth_z - c2, sz = p.birth_z_std;
     const double log_area = std::log(kPi * (roi_r2 - dzc * dzc - sz * sz));
     const double log2pi = std::log(2 * kPi);
@@ -266,7 +287,7 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
     rng.normals(nz, n);
     rng.uniforms(uph, n);
     for (Index i = 0; i < n; ++i) {
-      const double rs = m0 + s * nr[i], r = rs < 0 ? -rs : rs;
+      const double r = range.draw(nr[i]);
       const double zz = p.birth_z + sz * nz[i], dz = zz - s2, rho2 = r * r - dz * dz;
       const double rho = std::sqrt(rho2 > 0 ? rho2 : 0.0);
       double sp, cp;
@@ -275,19 +296,15 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
       xs[i] = x;
       ys[i] = y;
       zs[i] = zz;
-      const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
       const double rr = r > 1e-300 ? r : 1e-300;
-      const double logq_r = c_norm + logaddexp_v(a, b);
+      const double logq_r = range.log_pdf(r);
       const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
       lam[i] = !(rho2 > 0) || d2 > roi_r2 ? kNegInf
                                           : -log_area + log2pi + fastmath::log(rr) - logq_r;
     }
   } else if (l.kind == kBistatic) {
-    // VA on a sphere around the UAV: r ~ N(m0, s^2) folded at 0, direction uniform.
-    const double mexc = l.diffuse ? (p.mu_d / (p.mu_s + p.mu_d)) / p.lam_e : 0.0;
-    const double m0 = l.z[m] - 0.5 * mexc;
-    const double var = 4 * p.sig_r * p.sig_r + mexc * mexc, s = std::sqrt(var);
-    const double c_norm = -0.5 * (kLog2Pi + std::log(var)), inv2var = 1.0 / (2 * var);
+    // VA on a sphere around the UAV: folded-normal range, direction uniform.
+    const FoldedRange range(p, l.z[m], l.diffuse);
     double* nr = tmp;
     double* uz = tmp + n;
     double* uph = tmp + 2 * n;
@@ -295,7 +312,7 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
     rng.uniforms(uz, n);
     rng.uniforms(uph, n);
     for (Index i = 0; i < n; ++i) {
-      const double rs = m0 + s * nr[i], r = rs < 0 ? -rs : rs;
+      const double r = range.draw(nr[i]);
       // direction uniform on the unit sphere: cos(polar angle) uniform in (-1, 1)
       const double cz = 2.0 * uz[i] - 1.0, sz2 = 1.0 - cz * cz;
       const double sz = std::sqrt(sz2 > 0 ? sz2 : 0.0);
@@ -305,9 +322,8 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
       xs[i] = x;
       ys[i] = y;
       zs[i] = zz;
-      const double a = -(r - m0) * (r - m0) * inv2var, b = -(r + m0) * (r + m0) * inv2var;
       const double rr = r > 1e-300 ? r : 1e-300;
-      const double logq = c_norm + logaddexp_v(a, b) - log4pi - 2 * fastmath::log(rr);
+      const double logq = range.log_pdf(r) - log4pi - 2 * fastmath::log(rr);
       const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
       lam[i] = d2 > roi_r2 ? kNegInf : -log_volume - logq;
     }
