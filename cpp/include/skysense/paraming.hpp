@@ -178,27 +178,48 @@ inline bool hpd_solve_rows(std::vector<cd>& a, int q, cd* rhs, std::ptrdiff_t n_
   return true;
 }
 
+// Buffers of a thin complex SVD by LAPACK gesdd of a rows x cols matrix in precision R.
+template <class R>
+struct DenseSvd {
+  std::vector<std::complex<R>> u, vt, work;
+  std::vector<R> s, rwork;
+  std::vector<int> iwork;
+  int lwork = 1;
+
+  void reserve(int rows, int cols) {
+    const std::size_t k = static_cast<std::size_t>(std::min(rows, cols));
+    u.resize(static_cast<std::size_t>(rows) * k);
+    vt.resize(k * static_cast<std::size_t>(cols));
+    s.resize(k);
+    lwork = lapack::gesdd_lwork<R>(rows, cols);
+    work.resize(static_cast<std::size_t>(lwork));
+    rwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
+    iwork.resize(8 * k);
+  }
+  // Factorises a (overwritten); returns LAPACK's info.
+  int run(int rows, int cols, std::complex<R>* a) {
+    return lapack::gesdd(rows, cols, a, s.data(), u.data(), vt.data(), work.data(), lwork,
+                         rwork.data(), iwork.data());
+  }
+};
+
 // Scratch space of one worker, sized once.
 template <class T>
 struct Workspace {
   using ct = std::complex<T>;
   int rows = 0, cols = 0, k = 0;
-  std::vector<ct> x1, x2, u, vt, work;  // SVD path (T)
-  std::vector<T> s, rwork;
-  std::vector<int> iwork;
+  std::vector<ct> x1, x2;  // SVD path (T)
+  DenseSvd<T> svd;
   std::vector<cd> x1d, x2d, gram, z, hwork;  // Gram path (double)
   std::vector<double> hw, hrwork;
   std::vector<int> hiwork, isuppz;
   lapack::HeevrSizes hsz;
   std::vector<cd> uq, vq, w, psi, eig, eig_work, g, cgram;
   std::vector<double> eig_rwork, phases, sd;
-  int lwork = 1;
   hankel_svd::HankelOperator op;  // Krylov path
   hankel_svd::KrylovWorkspace kw;
-  std::vector<cd> da, du, dvt, dwork;  // small-X1 dense SVD of the Krylov path (double)
-  std::vector<double> ds, drwork;
-  std::vector<int> diwork;
-  int dlwork = 1;
+  std::vector<cd> da;  // small-X1 dense SVD of the Krylov path (double)
+  DenseSvd<double> dsvd;
 
   Workspace(const ParamingConfig& c)
       : op(c.n_tx, c.n_rx, c.n_sub, c.sub_tx, c.sub_rx, c.sub_sc) {
@@ -217,26 +238,14 @@ struct Workspace {
         x1d.resize(lp);
         x2d.resize(lp);
         da.resize(lp);
-        du.resize(static_cast<std::size_t>(rows) * k);
-        dvt.resize(static_cast<std::size_t>(k) * cols);
-        ds.resize(static_cast<std::size_t>(k));
-        dlwork = lapack::gesdd_lwork<double>(rows, cols);
-        dwork.resize(static_cast<std::size_t>(dlwork));
-        drwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
-        diwork.resize(static_cast<std::size_t>(8) * k);
+        dsvd.reserve(rows, cols);
       }
       gram_path = c.n_paths == 0;  // the order criterion needs every singular value
     }
     if (c.method == 1) {
       x1.resize(lp);
       x2.resize(lp);
-      u.resize(static_cast<std::size_t>(rows) * k);
-      vt.resize(static_cast<std::size_t>(k) * cols);
-      s.resize(static_cast<std::size_t>(k));
-      lwork = lapack::gesdd_lwork<T>(rows, cols);
-      work.resize(static_cast<std::size_t>(lwork));
-      rwork.resize(static_cast<std::size_t>(lapack::gesdd_rwork(rows, cols)));
-      iwork.resize(static_cast<std::size_t>(8) * k);
+      svd.reserve(rows, cols);
     } else if (gram_path) {
       x1d.resize(lp);
       x2d.resize(lp);
@@ -364,19 +373,18 @@ bool krylov_triplets(const std::complex<T>* h, const ParamingConfig& c, Workspac
   if (dense) {
     if (!have_pencil) build_pencil<T, cd>(h, c, rows, ws.x1d.data(), ws.x2d.data());
     std::copy(ws.x1d.begin(), ws.x1d.end(), ws.da.begin());
-    if (lapack::gesdd(rows, cols, ws.da.data(), ws.ds.data(), ws.du.data(), ws.dvt.data(),
-                      ws.dwork.data(), ws.dlwork, ws.drwork.data(), ws.diwork.data()) != 0) {
+    if (ws.dsvd.run(rows, cols, ws.da.data()) != 0) {
       *out.status = kParamingLapack;
       return false;
     }
     for (int i = 0; i < q; ++i) {
-      sq[static_cast<std::size_t>(i)] = ws.ds[static_cast<std::size_t>(i)];
-      std::copy(ws.du.begin() + static_cast<std::ptrdiff_t>(i) * rows,
-                ws.du.begin() + static_cast<std::ptrdiff_t>(i + 1) * rows,
+      sq[static_cast<std::size_t>(i)] = ws.dsvd.s[static_cast<std::size_t>(i)];
+      std::copy(ws.dsvd.u.begin() + static_cast<std::ptrdiff_t>(i) * rows,
+                ws.dsvd.u.begin() + static_cast<std::ptrdiff_t>(i + 1) * rows,
                 ws.uq.begin() + static_cast<std::ptrdiff_t>(i) * rows);
       for (int j = 0; j < cols; ++j)
         ws.vq[static_cast<std::size_t>(i) * cols + j] =
-            std::conj(ws.dvt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]);
+            std::conj(ws.dsvd.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]);
     }
   } else {
     const hankel_svd::KrylovResult r =
@@ -434,14 +442,12 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     if (svd) {
       // (26)-(34): X1, X2 in T, thin SVD of X1.
       build_pencil<T, std::complex<T>>(h, c, rows, ws.x1.data(), ws.x2.data());
-      const int info = lapack::gesdd(rows, cols, ws.x1.data(), ws.s.data(), ws.u.data(),
-                                     ws.vt.data(), ws.work.data(), ws.lwork, ws.rwork.data(),
-                                     ws.iwork.data());
+      const int info = ws.svd.run(rows, cols, ws.x1.data());
       if (info != 0) {
         *out.status = kParamingLapack;
         return;
       }
-      for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = ws.s[static_cast<std::size_t>(i)];
+      for (int i = 0; i < kk; ++i) sd[static_cast<std::size_t>(i)] = ws.svd.s[static_cast<std::size_t>(i)];
       rank_tol = std::max(rows, cols) * static_cast<double>(std::numeric_limits<T>::epsilon()) * sd[0];
     } else {
       // (26)-(34): X1, X2 in double; Gram X1 X1^H; its eigenvalues when the order is estimated.
@@ -513,10 +519,10 @@ void paraming_one(const std::complex<T>* h, const ParamingConfig& c, const doubl
     if (svd) {
       for (int i = 0; i < q; ++i) {
         for (int r = 0; r < rows; ++r)
-          ws.uq[static_cast<std::size_t>(i) * rows + r] = cd(ws.u[static_cast<std::size_t>(i) * rows + r]);
+          ws.uq[static_cast<std::size_t>(i) * rows + r] = cd(ws.svd.u[static_cast<std::size_t>(i) * rows + r]);
         for (int j = 0; j < cols; ++j)
           ws.vq[static_cast<std::size_t>(i) * cols + j] =
-              std::conj(cd(ws.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
+              std::conj(cd(ws.svd.vt[static_cast<std::size_t>(i) + static_cast<std::size_t>(kk) * j]));
       }
     } else {
       for (int i = 0; i < q; ++i) {
