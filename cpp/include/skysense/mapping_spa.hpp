@@ -433,7 +433,7 @@ inline void systematic_resample(const double* w, Index n, Index n_out, double u0
 // Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
 // buffer more than 4x (+ 64k) larger than needed is released.
 struct Workspace {
-  std::vector<double> X, lam, LL, g, G, Phi, O;
+  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B;
   static double* get(std::vector<double>& v, Index n) {
     const auto need = static_cast<std::size_t>(n);
     if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
@@ -502,7 +502,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     Index k, l, m;
     bool first;
     double logkappa;
-    Index c = 0;  // candidate index: LL of the edge at LLc + c * P
+    Index c = 0;  // candidate index: LL of the edge at LLc + c * P, Lr at Lrc + c * P
   };
   std::vector<LinkModel> models;
   for (const auto& l : links) models.emplace_back(p, l);
@@ -549,14 +549,24 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   Index nCb_max = 0;  // birth candidates before censoring and the support check
   for (Index k = K; k < Kt; ++k)
     for (Index m = first_m[k]; m < links[owner[k]].m; ++m) nCb_max += birth_gate(k, m);
+  // Linear-domain likelihoods Lr = e^{LL - max LL} of kept edges (the iterations work on
+  // them: a product of (1 + kappa L) and sums instead of softplus and log-sum-exp per edge).
   double* LLc = Workspace::get(ws.LL, (nCl + nCb_max) * P);
+  double* Lrc = Workspace::get(ws.Lr, (nCl + nCb_max) * P);
   std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
-  parallel_for(nCl, n_threads, [&](Index e) {
+  std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
+  auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
-    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, P, LLc + e * P);
-    keep[e] = mx >= p.gate_log;
-  });
+    double* ll = LLc + e * P;
+    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    keep[e] = first || mx >= p.gate_log;
+    lmax[e] = mx;
+    if (!keep[e]) return;
+    double* lr = Lrc + e * P;
+    for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
+  };
+  parallel_for(nCl, n_threads, [&](Index e) { likelihoods(e, P, false); });
 
   // per-(k,l) constants (3.7): log p_v, log(1 - p_v), mu
   struct KlConst {
@@ -652,13 +662,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       if (birth_gate(k, m)) cand.push_back({k, static_cast<Index>(owner[k]), m, m == first_m[k], 0.0});
   }
   const Index nC = static_cast<Index>(cand.size());
-  parallel_for(nC - nCl, n_threads, [&](Index j) {
-    const Index e = nCl + j;
-    const Edge& ed = cand[e];
-    const double* xs = X + ed.k * 3 * P;
-    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, Pb, LLc + e * P);
-    keep[e] = ed.first || mx >= p.gate_log;
-  });
+  parallel_for(nC - nCl, n_threads, [&](Index j) { likelihoods(nCl + j, Pb, cand[nCl + j].first); });
   std::vector<Edge> edges;
   // edge order (l, k, m), as the NumPy twin
   for (Index l = 0; l < nL; ++l)
@@ -669,6 +673,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       }
   const Index nE = static_cast<Index>(edges.size());
   auto LL_of = [&](Index e) -> const double* { return LLc + edges[e].c * P; };
+  auto Lr_of = [&](Index e) -> const double* { return Lrc + edges[e].c * P; };
 
   // connectivity: per (k, l) list of edges; per (l, m) list of edges
   std::vector<char> conn(static_cast<std::size_t>(Kt * nL), 0);
@@ -683,7 +688,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
   }
 
-  // log gamma_{m->k}(x_i) per edge (gE), G[k][l] = sum_m g, logPhi[k][l] and
+  // Messages gamma_{m->k}(x_i) per edge (gE): the factor q = 1 + kappa L of a general edge
+  // (linear), log gamma = max(log kappa + LL, floor) of a first edge (log);
+  // G[k][l] = sum_m log gamma = log of the product of the q (taken every `chunk` factors, so
+  // the product cannot overflow) plus the first edge's log gamma; logPhi[k][l] and
   // O[k][l] = lam_k + sum_{l' != l} logPhi[k][l'] (the factors of the other links).
   double* gE = Workspace::get(ws.g, nE * P);
   double* G = Workspace::get(ws.G, Kt * nL * P);
@@ -691,35 +699,57 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   double* O = Workspace::get(ws.O, Kt * nL * P);
   // zero_g: all messages are 1 (before the first iteration)
   auto compute_G = [&](bool zero_g) {
-    parallel_for(Kt * nL, n_threads, [&](Index kl) {
-      if (!conn[kl]) return;
-      const Index n = n_of(kl / nL);
-      const KlConst c = kc[kl];
-      double* g = G + kl * P;
-      double* ph = Phi + kl * P;
-      std::fill(g, g + n, 0.0);
-      if (!zero_g)
-        for (Index e : by_kl[kl]) {
-          const double lk = edges[e].logkappa;
-          const double* ll = LL_of(e);
-          double* ge = gE + e * P;
-          if (edges[e].first)
-            for (Index i = 0; i < n; ++i) {
-              const double v = lk + ll[i];
-              ge[i] = v > kLogFloor ? v : kLogFloor;
-              g[i] += ge[i];
+    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> prod(static_cast<std::size_t>(P));
+      for (Index kl = lo; kl < hi; ++kl) {
+        if (!conn[kl]) continue;
+        const Index n = n_of(kl / nL);
+        const KlConst c = kc[kl];
+        double* g = G + kl * P;
+        double* ph = Phi + kl * P;
+        std::fill(g, g + n, 0.0);
+        if (!zero_g) {
+          double top = 0;  // log of the largest factor 1 + kappa e^{max LL}
+          for (Index e : by_kl[kl])
+            if (!edges[e].first) top = std::max(top, logaddexp(0.0, edges[e].logkappa + lmax[edges[e].c]));
+          const Index chunk = std::max<Index>(1, static_cast<Index>(600.0 / std::max(top, 1.0)));
+          Index count = 0;
+          std::fill(prod.begin(), prod.begin() + n, 1.0);
+          for (Index e : by_kl[kl]) {
+            const double lk = edges[e].logkappa;
+            double* ge = gE + e * P;
+            if (edges[e].first) {
+              const double* ll = LL_of(e);
+              for (Index i = 0; i < n; ++i) {
+                const double v = lk + ll[i];
+                ge[i] = v > kLogFloor ? v : kLogFloor;
+                g[i] += ge[i];
+              }
+              continue;
             }
-          else
+            const double kap = std::exp(lk + lmax[edges[e].c]);
+            const double* lr = Lr_of(e);
             for (Index i = 0; i < n; ++i) {
-              ge[i] = fastmath::softplus(lk + ll[i]);
-              g[i] += ge[i];
+              ge[i] = 1.0 + kap * lr[i];
+              prod[i] *= ge[i];
             }
+            if (++count == chunk) {
+              for (Index i = 0; i < n; ++i) {
+                g[i] += fastmath::log(prod[i]);
+                prod[i] = 1.0;
+              }
+              count = 0;
+            }
+          }
+          if (count > 0)
+            for (Index i = 0; i < n; ++i) g[i] += fastmath::log(prod[i]);
         }
-      const double a = c.lpv - c.mu;
-      if (c.l1pv == kNegInf)
-        for (Index i = 0; i < n; ++i) ph[i] = a + g[i];
-      else
-        for (Index i = 0; i < n; ++i) ph[i] = logaddexp_v(c.l1pv, a + g[i]);
+        const double a = c.lpv - c.mu;
+        if (c.l1pv == kNegInf)
+          for (Index i = 0; i < n; ++i) ph[i] = a + g[i];
+        else
+          for (Index i = 0; i < n; ++i) ph[i] = logaddexp_v(c.l1pv, a + g[i]);
+      }
     });
     parallel_for(Kt * nL, n_threads, [&](Index kl) {
       if (!conn[kl]) return;
@@ -738,57 +768,94 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   std::vector<double> logZ0_init(static_cast<std::size_t>(Kt * nL), 0.0);
   std::vector<double> logn(static_cast<std::size_t>(Kt));
   for (Index k = 0; k < Kt; ++k) logn[k] = std::log(static_cast<double>(n_of(k)));
+  // per (k, l): B = e^{H - Mh}, H = O + log p_v - mu + G (the edge-independent part of the
+  // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
+  double* Bk = Workspace::get(ws.B, Kt * nL * P);
+  std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
+  // sum_i a_i b_i / c_i (c = nullptr: 1) and sum_i a_i / c_i, 8 partial sums (vectorisable)
+  auto dot = [](const double* a, const double* b, const double* c, Index n, double& s0) {
+    double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    if (c) {
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+          const double r = a[i + j] / c[i + j];
+          p0[j] += r;
+          p1[j] += r * b[i + j];
+        }
+      for (; i < n; ++i) {
+        const double r = a[i] / c[i];
+        p0[0] += r;
+        p1[0] += r * b[i];
+      }
+    } else {
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) p1[j] += a[i + j] * b[i + j];
+      for (; i < n; ++i) p1[0] += a[i] * b[i];
+    }
+    s0 = ((p0[0] + p0[1]) + (p0[2] + p0[3])) + ((p0[4] + p0[5]) + (p0[6] + p0[7]));
+    return ((p1[0] + p1[1]) + (p1[2] + p1[3])) + ((p1[4] + p1[5]) + (p1[6] + p1[7]));
+  };
   for (int t = 0; t < p.n_iter; ++t) {
     compute_G(t == 0);
-    if (t == 0) {
-      // all messages are 1: Z0 of an edge depends on its (k, l) only
-      parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
-        std::vector<double> w(static_cast<std::size_t>(P));
-        for (Index kl = lo; kl < hi; ++kl) {
-          if (!conn[kl] || by_kl[kl].empty()) continue;
-          const Index n = n_of(kl / nL);
+    // edge-independent parts, per (k, l)
+    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> w(static_cast<std::size_t>(P));
+      for (Index kl = lo; kl < hi; ++kl) {
+        if (!conn[kl] || by_kl[kl].empty()) continue;
+        const Index n = n_of(kl / nL);
+        const KlConst c = kc[kl];
+        const double* o = O + kl * P;
+        double* b = Bk + kl * P;
+        if (t == 0) {
+          // all messages are 1: Z0 of an edge depends on its (k, l) only; B = e^{O - max O}
           const double a = phi0(kl);
-          const double* o = O + kl * P;
-          for (Index i = 0; i < n; ++i) w[i] = o[i] + a;
-          logZ0_init[kl] = lse(w.data(), n) - logn[kl / nL];
+          for (Index i = 0; i < n; ++i) b[i] = o[i] + a;
+          const double mx = max_of(b, n);
+          logZ0_init[kl] = lse_with_max(b, n, mx) - logn[kl / nL];
+          Mh[kl] = mx - a + (c.lpv - c.mu);
+        } else {
+          const double* g = G + kl * P;
+          const double a0 = c.lpv - c.mu;
+          for (Index i = 0; i < n; ++i) b[i] = o[i] + a0 + g[i];
+          const double mx = max_of(b, n);
+          for (Index i = 0; i < n; ++i) b[i] = fastmath::exp(b[i] - mx);
+          Mh[kl] = mx;
+          if (c.l1pv != kNegInf) {
+            std::copy(o, o + n, w.begin());
+            logC0[kl] = c.l1pv + lse(w.data(), n);
+          }
         }
-      });
-    }
+      }
+    });
     // D2: PMF -> association messages, per edge
     parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w1(static_cast<std::size_t>(P)), w0(static_cast<std::size_t>(P));
+      std::vector<double> w1(static_cast<std::size_t>(P));
       for (Index e = lo; e < hi; ++e) {
         const Edge& ed = edges[e];
         const Index kl = ed.k * nL + ed.l, n = n_of(ed.k);
         const KlConst c = kc[kl];
-        const double* o = O + kl * P;
-        const double* ll = LL_of(e);
-        const double a0 = c.lpv - c.mu;
-        double logZ1, logZ0 = logZ0_init[kl];
+        const double* b = Bk + kl * P;
+        const double lmx = lmax[ed.c];
+        double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
         if (t == 0) {
-          for (Index i = 0; i < n; ++i) w1[i] = o[i] + a0 + ll[i];
-          logZ1 = lse(w1.data(), n) - logn[ed.k];
-        } else {
+          // w1 = O + log p_v - mu + LL
+          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), nullptr, n, s0)) - logn[ed.k];
+        } else if (ed.first) {
+          // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
+          const double* o = O + kl * P;
           const double* g = G + kl * P;
           const double* ge = gE + e * P;
-          // extrinsic: G - g_e
-          if (ed.first) {
-            for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
-          } else if (c.l1pv == kNegInf) {
-            for (Index i = 0; i < n; ++i) {
-              const double wa = o[i] + (a0 + (g[i] - ge[i]));
-              w1[i] = wa + ll[i];
-              w0[i] = wa;
-            }
-          } else {
-            for (Index i = 0; i < n; ++i) {
-              const double ai = a0 + (g[i] - ge[i]);
-              w1[i] = o[i] + ai + ll[i];
-              w0[i] = o[i] + logaddexp_v(c.l1pv, ai);
-            }
-          }
+          const double* ll = LL_of(e);
+          const double a0 = c.lpv - c.mu;
+          for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
           logZ1 = lse(w1.data(), n) - logn[ed.k];
-          if (!ed.first) logZ0 = lse(w0.data(), n) - logn[ed.k];
+        } else {
+          // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
+          const double s1 = dot(b, Lr_of(e), gE + e * P, n, s0);
+          logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
+          const double z0v = Mh[kl] + std::log(s0);
+          logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
         }
         if (ed.first)
           logrho[e] = eta0[ed.k] + logZ1;
