@@ -55,8 +55,9 @@ def _meta(state, links, res):
 
 @pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m", "empty"])
 @pytest.mark.parametrize(("n_pmfs", "n_p"), [(0, 1), (1, 37), (3, 211)])
-def test_core_matches_numpy(rng, config, n_pmfs, n_p):
-    params = MappingParams()
+@pytest.mark.parametrize("censor", [None, 0.9])
+def test_core_matches_numpy(rng, config, n_pmfs, n_p, censor):
+    params = MappingParams(censor_threshold=censor)
     state = _legacy(rng, n_pmfs, n_p)
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=rng, return_inputs=True)
@@ -339,7 +340,8 @@ def test_censoring_matches_numpy(rng, config, threshold):
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=5, return_inputs=True)
     # new PMFs without birth support are dropped with or without censoring (same draws)
-    unsupported = np.isneginf(spa_update(state, links, MappingParams(), rng=5).state.logodds)
+    off = MappingParams(censor_threshold=None)
+    unsupported = np.isneginf(spa_update(state, links, off, rng=5).state.logodds)
     inp = res.inputs
     kp = params.kernel_dict()
     stat = legacy_association_logodds(
@@ -368,11 +370,11 @@ def test_censoring_matches_numpy(rng, config, threshold):
 def test_censoring_off_and_no_legacy_change_nothing(rng):
     state = _legacy(rng, 2, 61)
     links = _links(rng, "scheme1_b")
-    a = spa_update(state, links, MappingParams(), rng=4)
+    a = spa_update(state, links, MappingParams(censor_threshold=None), rng=4)
     b = spa_update(state, links, MappingParams(censor_threshold=1 - 1e-12), rng=4)
     np.testing.assert_array_equal(a.state.logodds, b.state.logodds)
     empty = PmfState.empty(61)
-    c = spa_update(empty, links, MappingParams(), rng=4)
+    c = spa_update(empty, links, MappingParams(censor_threshold=None), rng=4)
     d = spa_update(empty, links, MappingParams(censor_threshold=1e-9), rng=4)
     np.testing.assert_array_equal(c.state.logodds, d.state.logodds)
 
@@ -387,3 +389,10 @@ def test_speed_options_bad_input():
             MappingParams(censor_threshold=bad)
     with pytest.raises(ValueError, match="censor_threshold"):
         MappingParams(censor_threshold=float("nan"))
+
+
+def test_select_checks_the_mask(rng):
+    state = _legacy(rng, 3, 5)
+    assert state.select([True, False, True]).n_pmfs == 2
+    with pytest.raises(ValueError, match="mask must have shape"):
+        state.select([True, False])

@@ -167,7 +167,8 @@ def spa_update(
         n_threads=resolve_workers(workers),
         **extra,
     )
-    out = PmfState(x_out, np.zeros((kt, n_p)), eta)
+    # kernel outputs: finite particles, log-odds finite or -inf (no re-validation)
+    out = PmfState._trusted(x_out, np.zeros((kt, n_p)), eta)
     if not return_inputs:
         return SpaResult(out, x_hat)
     inputs = PmfState(extra["x_in"], extra["lam_in"], extra["eta_in"])
