@@ -85,6 +85,10 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   p.gate_range = params["gate_range"].cast<double>();
   p.gate_distance = params["gate_distance"].cast<double>();
   p.log_prune = params["log_prune"].cast<double>();
+  p.n_birth = params["n_birth"].cast<std::ptrdiff_t>();
+  require(p.n_birth >= 0, "n_birth must be >= 0");
+  p.censor_logit = params["censor_logit"].cast<double>();
+  require(!std::isnan(p.censor_logit), "censor_logit must not be NaN");
   require(p.n_iter >= 0, "n_iter must be >= 0");
 
   auto xl = view<const double, 3>(x_leg, "x_leg");

@@ -47,3 +47,12 @@ def test_runtime_results_structure(tmp_path):
     assert cell["speedup"] == pytest.approx(cell["scheme2_s"] / cell["scheme1_s"])
     assert "Scheme II" in exp.table(res.results)
     assert exp.plot(res.results, tmp_path / "runtime.png").stat().st_size > 0
+
+
+def test_runtime_birth_particles_option():
+    exp = MappingRuntime(particles=(60,), loads=(1.0,), n_warmup=1, n_timed=1, n_birth_particles=20)
+    assert exp.params(60, 1.0).n_birth_particles == 20
+    res = run_trials(exp, 1, seed=0)
+    assert next(iter(res.results.values()))["scheme1_s"] > 0
+    with pytest.raises(ValueError, match="n_birth_particles"):
+        MappingRuntime(n_birth_particles=0)

@@ -55,8 +55,9 @@ def _meta(state, links, res):
 
 @pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m", "empty"])
 @pytest.mark.parametrize(("n_pmfs", "n_p"), [(0, 1), (1, 37), (3, 211)])
-def test_core_matches_numpy(rng, config, n_pmfs, n_p):
-    params = MappingParams()
+@pytest.mark.parametrize("censor", [None, 0.9])
+def test_core_matches_numpy(rng, config, n_pmfs, n_p, censor):
+    params = MappingParams(censor_threshold=censor)
     state = _legacy(rng, n_pmfs, n_p)
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=rng, return_inputs=True)
@@ -281,3 +282,117 @@ def test_isa_override(monkeypatch):
     monkeypatch.setenv("SKYSENSE_ISA", "sse9")
     with pytest.raises(ValueError, match="SKYSENSE_ISA must be one of"):
         spa_update(PmfState.empty(3), [], MappingParams())
+
+
+@pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m"])
+@pytest.mark.parametrize("n_birth", [1, 23, 211])
+def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth):
+    params = MappingParams(n_birth_particles=n_birth)
+    state = _legacy(rng, 2, 97)
+    links = _links(rng, config)
+    res = spa_update(state, links, params, rng=rng, return_inputs=True)
+    owner, first, alive = _meta(state, links, res)
+    n_used = res.n_used
+    np.testing.assert_array_equal(n_used, np.where(owner < 0, 97, min(n_birth, 97)))
+    inp = res.inputs
+    s, eta, x_hat = spa_core(
+        inp.positions,
+        inp.log_weights,
+        inp.logodds,
+        owner,
+        first,
+        alive,
+        links,
+        params.kernel_dict(),
+        n_used,
+    )
+    np.testing.assert_allclose(res.state.logodds, eta, rtol=1e-12, atol=ATOL_LOG)
+    np.testing.assert_array_equal(np.isfinite(s), np.isfinite(res.posterior_log_weights))
+    fin = np.isfinite(s)
+    np.testing.assert_allclose(res.posterior_log_weights[fin], s[fin], rtol=1e-12, atol=ATOL_LOG)
+    np.testing.assert_allclose(res.estimates[alive], x_hat[alive], rtol=0, atol=1e-8)
+    # padding repeats the used particles; the output has P particles per PMF
+    for k in np.flatnonzero(owner >= 0):
+        np.testing.assert_array_equal(inp.positions[k], inp.positions[k][np.arange(97) % n_used[k]])
+    assert res.state.positions.shape == (len(owner), 97, 3)
+
+
+def test_birth_particles_are_resampled_to_p(rng):
+    params = MappingParams(n_birth_particles=7, jitter_std_m=0.0, prune_threshold=1e-300)
+    links = _links(rng, "monostatic")
+    res = spa_update(PmfState.empty(50), links, params, rng=rng, return_inputs=True)
+    for k in np.flatnonzero(np.isfinite(res.state.logodds)):
+        used = res.inputs.positions[k, :7]
+        out = res.state.positions[k]
+        assert np.all(np.isclose(out[:, None, :], used[None]).all(axis=-1).any(axis=1))
+        w = np.exp(res.posterior_log_weights[k, :7] - logsumexp(res.posterior_log_weights[k, :7]))
+        np.testing.assert_allclose(res.estimates[k], w @ used, atol=1e-9)
+
+
+@pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m"])
+@pytest.mark.parametrize("threshold", [1e-6, 0.5, 0.999])
+def test_censoring_matches_numpy(rng, config, threshold):
+    from skysense.mapping._spa_numpy import legacy_association_logodds
+
+    params = MappingParams(censor_threshold=threshold)
+    state = _legacy(rng, 3, 151)
+    # legacy PMF 0 sits on the VA: its facade's measurements are explained by it
+    links = _links(rng, config)
+    res = spa_update(state, links, params, rng=5, return_inputs=True)
+    # new PMFs without birth support are dropped with or without censoring (same draws)
+    off = MappingParams(censor_threshold=None)
+    unsupported = np.isneginf(spa_update(state, links, off, rng=5).state.logodds)
+    inp = res.inputs
+    kp = params.kernel_dict()
+    stat = legacy_association_logodds(
+        inp.positions[:3], inp.log_weights[:3], inp.logodds[:3], links, kp
+    )
+    owner, first, alive = _meta(state, links, res)
+    births = owner >= 0
+    expect = np.array(
+        [stat[o][m] > kp["censor_logit"] for o, m in zip(owner, first, strict=True) if o >= 0]
+    )
+    expect |= unsupported[births]
+    censored = ~np.isfinite(res.state.logodds[births])
+    np.testing.assert_array_equal(censored, expect)
+    if threshold == 1e-6:
+        assert censored.any()
+    _, eta, _ = spa_core(
+        inp.positions, inp.log_weights, inp.logodds, owner, first, alive, links, kp
+    )
+    np.testing.assert_allclose(res.state.logodds, eta, rtol=1e-12, atol=ATOL_LOG)
+    # the NumPy module censors the same measurements (no prediction: same legacy particles)
+    nres = spa_update(state, links, params, predict=False, rng=1, engine="numpy")
+    cres = spa_update(state, links, params, predict=False, rng=1)
+    np.testing.assert_array_equal(np.isneginf(nres.state.logodds), np.isneginf(cres.state.logodds))
+
+
+def test_censoring_off_and_no_legacy_change_nothing(rng):
+    state = _legacy(rng, 2, 61)
+    links = _links(rng, "scheme1_b")
+    a = spa_update(state, links, MappingParams(censor_threshold=None), rng=4)
+    b = spa_update(state, links, MappingParams(censor_threshold=1 - 1e-12), rng=4)
+    np.testing.assert_array_equal(a.state.logodds, b.state.logodds)
+    empty = PmfState.empty(61)
+    c = spa_update(empty, links, MappingParams(censor_threshold=None), rng=4)
+    d = spa_update(empty, links, MappingParams(censor_threshold=1e-9), rng=4)
+    np.testing.assert_array_equal(c.state.logodds, d.state.logodds)
+
+
+def test_speed_options_bad_input():
+    with pytest.raises(ValueError, match="n_birth_particles"):
+        MappingParams(n_birth_particles=0)
+    with pytest.raises(TypeError, match="n_birth_particles"):
+        MappingParams(n_birth_particles=2.5)
+    for bad in (0.0, 1.0, -0.1, 2.0):
+        with pytest.raises(ValueError, match="censor_threshold"):
+            MappingParams(censor_threshold=bad)
+    with pytest.raises(ValueError, match="censor_threshold"):
+        MappingParams(censor_threshold=float("nan"))
+
+
+def test_select_checks_the_mask(rng):
+    state = _legacy(rng, 3, 5)
+    assert state.select([True, False, True]).n_pmfs == 2
+    with pytest.raises(ValueError, match="mask must have shape"):
+        state.select([True, False])

@@ -418,12 +418,12 @@ inline double lse_with_max(double* a, Index n, double mx) {
 
 inline double lse(double* a, Index n) { return lse_with_max(a, n, max_of(a, n)); }
 
-// Systematic resampling of normalised weights w (n) with offset u0 in (0,1); idx (n).
-inline void systematic_resample(const double* w, Index n, double u0, Index* idx) {
+// Systematic resampling of n normalised weights w to n_out indices idx, offset u0 in (0,1).
+inline void systematic_resample(const double* w, Index n, Index n_out, double u0, Index* idx) {
   double c = w[0];
   Index j = 0;
-  for (Index i = 0; i < n; ++i) {
-    const double t = (static_cast<double>(i) + u0) / static_cast<double>(n);
+  for (Index i = 0; i < n_out; ++i) {
+    const double t = (static_cast<double>(i) + u0) / static_cast<double>(n_out);
     while (t > c && j < n - 1) c += w[++j];
     idx[i] = j;
   }
@@ -433,7 +433,7 @@ inline void systematic_resample(const double* w, Index n, double u0, Index* idx)
 // Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
 // buffer more than 4x (+ 64k) larger than needed is released.
 struct Workspace {
-  std::vector<double> X, lam, LL, g, G, Phi, O;
+  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B;
   static double* get(std::vector<double>& v, Index n) {
     const auto need = static_cast<std::size_t>(n);
     if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
@@ -446,7 +446,9 @@ inline Workspace& workspace() {
 }
 
 // ---------------------------------------------------------------------------- the module
-// X_leg (K,P,3), lam_leg (K,P), eta_leg (K,).  Kt = K + sum over birth links of M_l.
+// X_leg (K,P,3), lam_leg (K,P), eta_leg (K,).  Kt = K + sum over birth links of M_l.  A new
+// PMF carries Pb = min(p.n_birth, P) particles (rows of P, the first Pb used) and is resampled
+// to P; legacy PMFs carry P.
 inline void spa_update(const SpaParams& p, const double* X_leg, const double* lam_leg,
                        const double* eta_leg, Index K, Index P, const std::vector<Link>& links,
                        bool predict, std::uint64_t seed, const SpaOutput& out, int n_threads) {
@@ -461,50 +463,46 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         first_m.push_back(m);
       }
   const Index Kt = static_cast<Index>(owner.size());
+  const Index Pb = p.n_birth > 0 && p.n_birth < P ? p.n_birth : P;
+  auto n_of = [&](Index k) { return k < K ? P : Pb; };
   Workspace& ws = workspace();
   double* X = Workspace::get(ws.X, Kt * 3 * P);  // SoA: X[(k * 3 + d) * P + i]
   double* lam = Workspace::get(ws.lam, Kt * P);
   std::vector<double> eta0(static_cast<std::size_t>(Kt));
   std::vector<char> alive(static_cast<std::size_t>(Kt), 1);
+  for (Index k = K; k < Kt; ++k) eta0[k] = p.log_mu_n - link_mu(p, links[owner[k]]);  // (1.4)
 
-  // 1. prediction (1.2) and births (3.4)
-  parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
-    std::vector<double> tmp(static_cast<std::size_t>(4 * P));
+  // 1. prediction of the legacy PMFs (1.2)
+  parallel_for_chunks(K, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> tmp(static_cast<std::size_t>(3 * P));
     for (Index k = lo; k < hi; ++k) {
       double* xs = X + k * 3 * P;
       double* lw = lam + k * P;
-      if (k < K) {
-        const double* xl = X_leg + k * P * 3;
-        for (int d = 0; d < 3; ++d)
-          for (Index i = 0; i < P; ++i) xs[d * P + i] = xl[3 * i + d];
-        const double* ll = lam_leg + k * P;
-        for (Index i = 0; i < P; ++i) lw[i] = ll[i] > kLogFloor ? ll[i] : kLogFloor;
-        double eta = eta_leg[k];
-        if (predict) {
-          // eta' = logit(p_s sigmoid(eta)) without overflow
-          eta = std::log(p.p_s) - softplus(-eta) - std::log((1 - p.p_s) + p.p_s / (1 + std::exp(eta)));
-          if (p.sig_q > 0) {
-            Rng rng(seed, kPredict, static_cast<std::uint64_t>(k));
-            rng.normals(tmp.data(), 3 * P);
-            for (Index i = 0; i < 3 * P; ++i) xs[i] += p.sig_q * tmp[i];
-          }
+      const double* xl = X_leg + k * P * 3;
+      for (int d = 0; d < 3; ++d)
+        for (Index i = 0; i < P; ++i) xs[d * P + i] = xl[3 * i + d];
+      const double* ll = lam_leg + k * P;
+      for (Index i = 0; i < P; ++i) lw[i] = ll[i] > kLogFloor ? ll[i] : kLogFloor;
+      double eta = eta_leg[k];
+      if (predict) {
+        // eta' = logit(p_s sigmoid(eta)) without overflow
+        eta = std::log(p.p_s) - softplus(-eta) - std::log((1 - p.p_s) + p.p_s / (1 + std::exp(eta)));
+        if (p.sig_q > 0) {
+          Rng rng(seed, kPredict, static_cast<std::uint64_t>(k));
+          rng.normals(tmp.data(), 3 * P);
+          for (Index i = 0; i < 3 * P; ++i) xs[i] += p.sig_q * tmp[i];
         }
-        eta0[k] = eta;
-      } else {
-        const Link& l = links[owner[k]];
-        Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
-        const Index n_ok = draw_birth(p, l, first_m[k], P, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
-        eta0[k] = p.log_mu_n - link_mu(p, l);  // (1.4) prior odds of a new PMF
-        if (n_ok == 0) alive[k] = 0;          // no birth support: drop (3.3 B)
       }
+      eta0[k] = eta;
     }
   });
 
-  // 2. edges and log-likelihood ratios (3.3 C)
+  // 2. legacy edges and their log-likelihood ratios (3.3 C)
   struct Edge {
     Index k, l, m;
     bool first;
     double logkappa;
+    Index c = 0;  // candidate index: LL of the edge at LLc + c * P, Lr at Lrc + c * P
   };
   std::vector<LinkModel> models;
   for (const auto& l : links) models.emplace_back(p, l);
@@ -531,60 +529,45 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     for (int d = 0; d < 3; ++d) centre[3 * k + d] = c[d];
     radius[k] = std::sqrt(r2) * (1 + 1e-12) + 1e-12;
   });
+  // new PMF k (measurement first_m[k] of its link) takes measurement m >= first_m[k] of its
+  // own link within the birth gate
+  auto birth_gate = [&](Index k, Index m) {
+    const Link& lk = links[owner[k]];
+    if (lk.kind == kBistatic) return std::abs(lk.z[m] - lk.z[first_m[k]]) <= p.gate_range;
+    const double* a = lk.z + 3 * m;
+    const double* b = lk.z + 3 * first_m[k];
+    const double d2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
+    return d2 <= p.gate_distance * p.gate_distance;
+  };
   std::vector<Edge> cand;
   for (Index l = 0; l < nL; ++l)
-    for (Index k = 0; k < Kt; ++k) {
-      if (!alive[k]) continue;
-      if (k >= K && owner[k] != l) continue;
-      for (Index m = (k < K ? 0 : first_m[k]); m < links[l].m; ++m) {
-        if (k >= K && links[l].kind == kBistatic &&
-            std::abs(links[l].z[m] - links[l].z[first_m[k]]) > p.gate_range)
-          continue;
-        if (k >= K && links[l].kind == kMonostatic) {
-          const double* a = links[l].z + 3 * m;
-          const double* b = links[l].z + 3 * first_m[k];
-          const double d2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
-          if (d2 > p.gate_distance * p.gate_distance) continue;
-        }
-        if (k < K && models[static_cast<std::size_t>(l)].upper_bound(m, centre.data() + 3 * k, radius[k]) < p.gate_log)
-          continue;
-        cand.push_back({k, l, m, k >= K && m == first_m[k], 0.0});
-      }
-    }
-  const Index nC = static_cast<Index>(cand.size());
-  double* LLc = Workspace::get(ws.LL, nC * P);
-  std::vector<char> keep(static_cast<std::size_t>(nC), 0);
-  parallel_for(nC, n_threads, [&](Index e) {
+    for (Index k = 0; k < K; ++k)
+      for (Index m = 0; m < links[l].m; ++m)
+        if (models[static_cast<std::size_t>(l)].upper_bound(m, centre.data() + 3 * k, radius[k]) >= p.gate_log)
+          cand.push_back({k, l, m, false, 0.0});
+  const Index nCl = static_cast<Index>(cand.size());
+  Index nCb_max = 0;  // birth candidates before censoring and the support check
+  for (Index k = K; k < Kt; ++k)
+    for (Index m = first_m[k]; m < links[owner[k]].m; ++m) nCb_max += birth_gate(k, m);
+  // Linear-domain likelihoods Lr = e^{LL - max LL} of kept edges (the iterations work on
+  // them: a product of (1 + kappa L) and sums instead of softplus and log-sum-exp per edge).
+  double* LLc = Workspace::get(ws.LL, (nCl + nCb_max) * P);
+  double* Lrc = Workspace::get(ws.Lr, (nCl + nCb_max) * P);
+  std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
+  std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
+  auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
-    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, P, LLc + e * P);
-    keep[e] = ed.first || mx >= p.gate_log;
-  });
-  std::vector<Edge> edges;
-  std::vector<Index> src;
-  for (Index e = 0; e < nC; ++e)
-    if (keep[e]) {
-      edges.push_back(cand[e]);
-      src.push_back(e);
-    }
-  const Index nE = static_cast<Index>(edges.size());
-  // compact LL in place (src[e] >= e)
-  for (Index e = 0; e < nE; ++e)
-    if (src[e] != e) std::copy(LLc + src[e] * P, LLc + (src[e] + 1) * P, LLc + e * P);
-  const double* LL = LLc;
+    double* ll = LLc + e * P;
+    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    keep[e] = first || mx >= p.gate_log;
+    lmax[e] = mx;
+    if (!keep[e]) return;
+    double* lr = Lrc + e * P;
+    for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
+  };
+  parallel_for(nCl, n_threads, [&](Index e) { likelihoods(e, P, false); });
 
-  // connectivity: per (k, l) list of edges; per (l, m) list of edges
-  std::vector<char> conn(static_cast<std::size_t>(Kt * nL), 0);
-  for (Index k = 0; k < Kt; ++k)
-    for (Index l = 0; l < nL; ++l) conn[k * nL + l] = alive[k] && (k < K || owner[k] == l);
-  std::vector<std::vector<Index>> by_kl(static_cast<std::size_t>(Kt * nL));
-  std::vector<Index> m_off(static_cast<std::size_t>(nL + 1), 0);
-  for (Index l = 0; l < nL; ++l) m_off[l + 1] = m_off[l] + links[l].m;
-  std::vector<std::vector<Index>> by_lm(static_cast<std::size_t>(m_off[nL]));
-  for (Index e = 0; e < nE; ++e) {
-    by_kl[edges[e].k * nL + edges[e].l].push_back(e);
-    by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
-  }
   // per-(k,l) constants (3.7): log p_v, log(1 - p_v), mu
   struct KlConst {
     double lpv, l1pv, mu;
@@ -600,8 +583,115 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         c = {std::log(pv), pv < 1 ? std::log1p(-pv) : kNegInf, link_mu(p, links[l])};
       }
     }
+  // log of the visibility factor Phi_l of a legacy PMF when all messages are 1
+  auto phi0 = [&](Index kl) {
+    const KlConst c = kc[kl];
+    return c.l1pv == kNegInf ? c.lpv - c.mu : logaddexp(c.l1pv, c.lpv - c.mu);
+  };
 
-  // log gamma_{m->k}(x_i) per edge (gE), G[k][l] = sum_m g, logPhi[k][l] and
+  // 3. censoring of new PMFs (Meyer et al. 2018): the measurement of a new PMF is associated
+  // with the legacy PMFs with probability sum_k rho_km / (1 + sum_k rho_km) in a legacy-only
+  // first iteration (all messages 1); above the threshold no new PMF is created.
+  std::vector<char> censored(static_cast<std::size_t>(Kt), 0);
+  if (p.censor_logit < std::numeric_limits<double>::infinity() && K > 0 && Kt > K) {
+    const double logP = std::log(static_cast<double>(P));
+    std::vector<double> c_other(static_cast<std::size_t>(K * nL), 0.0), logZ0(static_cast<std::size_t>(K * nL), 0.0);
+    std::vector<char> need(static_cast<std::size_t>(K * nL), 0);
+    for (Index e = 0; e < nCl; ++e)
+      if (keep[e] && links[cand[e].l].births) need[cand[e].k * nL + cand[e].l] = 1;
+    for (Index k = 0; k < K; ++k)
+      for (Index l = 0; l < nL; ++l)
+        for (Index l2 = 0; l2 < nL; ++l2)
+          if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
+    parallel_for_chunks(K * nL, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> w(static_cast<std::size_t>(P));
+      for (Index kl = lo; kl < hi; ++kl) {
+        if (!need[kl]) continue;
+        const double a = c_other[kl] + phi0(kl);
+        const double* lw = lam + (kl / nL) * P;
+        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a;
+        logZ0[kl] = lse(w.data(), P) - logP;
+      }
+    });
+    std::vector<double> rho(static_cast<std::size_t>(nCl), kNegInf);
+    parallel_for_chunks(nCl, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> w(static_cast<std::size_t>(P));
+      for (Index e = lo; e < hi; ++e) {
+        const Edge& ed = cand[e];
+        const Index kl = ed.k * nL + ed.l;
+        if (!keep[e] || !need[kl]) continue;
+        const double a = c_other[kl] + (kc[kl].lpv - kc[kl].mu);
+        const double* lw = lam + ed.k * P;
+        const double* ll = LLc + e * P;
+        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a + ll[i];
+        const double logZ1 = lse(w.data(), P) - logP;
+        rho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0[kl]);
+      }
+    });
+    std::vector<Index> m_off(static_cast<std::size_t>(nL + 1), 0);
+    for (Index l = 0; l < nL; ++l) m_off[l + 1] = m_off[l] + links[l].m;
+    std::vector<double> S(static_cast<std::size_t>(m_off[nL]), kNegInf);
+    for (Index e = 0; e < nCl; ++e) {  // legacy order: the same sum as the NumPy twin
+      const Index lm = m_off[cand[e].l] + cand[e].m;
+      S[lm] = logaddexp(S[lm], rho[e]);
+    }
+    for (Index k = K; k < Kt; ++k) censored[k] = S[m_off[owner[k]] + first_m[k]] > p.censor_logit;
+  }
+
+  // 4. births (3.4) from the measurements that were not censored
+  parallel_for_chunks(Kt - K, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> tmp(static_cast<std::size_t>(3 * Pb));
+    for (Index k = K + lo; k < K + hi; ++k) {
+      double* xs = X + k * 3 * P;
+      double* lw = lam + k * P;
+      const Link& l = links[owner[k]];
+      if (censored[k]) {
+        for (int d = 0; d < 3; ++d) std::fill(xs + d * P, xs + d * P + Pb, l.sensor[d]);
+        std::fill(lw, lw + Pb, kLogFloor);
+        alive[k] = 0;
+        continue;
+      }
+      Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
+      const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
+      if (n_ok == 0) alive[k] = 0;  // no birth support: drop (3.3 B)
+    }
+  });
+  for (Index k = K; k < Kt; ++k) {
+    if (!alive[k]) continue;
+    for (Index m = first_m[k]; m < links[owner[k]].m; ++m)
+      if (birth_gate(k, m)) cand.push_back({k, static_cast<Index>(owner[k]), m, m == first_m[k], 0.0});
+  }
+  const Index nC = static_cast<Index>(cand.size());
+  parallel_for(nC - nCl, n_threads, [&](Index j) { likelihoods(nCl + j, Pb, cand[nCl + j].first); });
+  std::vector<Edge> edges;
+  // edge order (l, k, m), as the NumPy twin
+  for (Index l = 0; l < nL; ++l)
+    for (Index e = 0; e < nC; ++e)
+      if (keep[e] && cand[e].l == l) {
+        edges.push_back(cand[e]);
+        edges.back().c = e;
+      }
+  const Index nE = static_cast<Index>(edges.size());
+  auto LL_of = [&](Index e) -> const double* { return LLc + edges[e].c * P; };
+  auto Lr_of = [&](Index e) -> const double* { return Lrc + edges[e].c * P; };
+
+  // connectivity: per (k, l) list of edges; per (l, m) list of edges
+  std::vector<char> conn(static_cast<std::size_t>(Kt * nL), 0);
+  for (Index k = 0; k < Kt; ++k)
+    for (Index l = 0; l < nL; ++l) conn[k * nL + l] = alive[k] && (k < K || owner[k] == l);
+  std::vector<std::vector<Index>> by_kl(static_cast<std::size_t>(Kt * nL));
+  std::vector<Index> m_off(static_cast<std::size_t>(nL + 1), 0);
+  for (Index l = 0; l < nL; ++l) m_off[l + 1] = m_off[l] + links[l].m;
+  std::vector<std::vector<Index>> by_lm(static_cast<std::size_t>(m_off[nL]));
+  for (Index e = 0; e < nE; ++e) {
+    by_kl[edges[e].k * nL + edges[e].l].push_back(e);
+    by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
+  }
+
+  // Messages gamma_{m->k}(x_i) per edge (gE): the factor q = 1 + kappa L of a general edge
+  // (linear), log gamma = max(log kappa + LL, floor) of a first edge (log);
+  // G[k][l] = sum_m log gamma = log of the product of the q (taken every `chunk` factors, so
+  // the product cannot overflow) plus the first edge's log gamma; logPhi[k][l] and
   // O[k][l] = lam_k + sum_{l' != l} logPhi[k][l'] (the factors of the other links).
   double* gE = Workspace::get(ws.g, nE * P);
   double* G = Workspace::get(ws.G, Kt * nL * P);
@@ -609,102 +699,163 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   double* O = Workspace::get(ws.O, Kt * nL * P);
   // zero_g: all messages are 1 (before the first iteration)
   auto compute_G = [&](bool zero_g) {
-    parallel_for(Kt * nL, n_threads, [&](Index kl) {
-      if (!conn[kl]) return;
-      const KlConst c = kc[kl];
-      double* g = G + kl * P;
-      double* ph = Phi + kl * P;
-      std::fill(g, g + P, 0.0);
-      if (!zero_g)
-        for (Index e : by_kl[kl]) {
-          const double lk = edges[e].logkappa;
-          const double* ll = LL + e * P;
-          double* ge = gE + e * P;
-          if (edges[e].first)
-            for (Index i = 0; i < P; ++i) {
-              const double v = lk + ll[i];
-              ge[i] = v > kLogFloor ? v : kLogFloor;
-              g[i] += ge[i];
+    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> prod(static_cast<std::size_t>(P));
+      for (Index kl = lo; kl < hi; ++kl) {
+        if (!conn[kl]) continue;
+        const Index n = n_of(kl / nL);
+        const KlConst c = kc[kl];
+        double* g = G + kl * P;
+        double* ph = Phi + kl * P;
+        std::fill(g, g + n, 0.0);
+        if (!zero_g) {
+          double top = 0;  // log of the largest factor 1 + kappa e^{max LL}
+          for (Index e : by_kl[kl])
+            if (!edges[e].first) top = std::max(top, logaddexp(0.0, edges[e].logkappa + lmax[edges[e].c]));
+          const Index chunk = std::max<Index>(1, static_cast<Index>(600.0 / std::max(top, 1.0)));
+          Index count = 0;
+          std::fill(prod.begin(), prod.begin() + n, 1.0);
+          for (Index e : by_kl[kl]) {
+            const double lk = edges[e].logkappa;
+            double* ge = gE + e * P;
+            if (edges[e].first) {
+              const double* ll = LL_of(e);
+              for (Index i = 0; i < n; ++i) {
+                const double v = lk + ll[i];
+                ge[i] = v > kLogFloor ? v : kLogFloor;
+                g[i] += ge[i];
+              }
+              continue;
             }
-          else
-            for (Index i = 0; i < P; ++i) {
-              ge[i] = fastmath::softplus(lk + ll[i]);
-              g[i] += ge[i];
+            const double kap = std::exp(lk + lmax[edges[e].c]);
+            const double* lr = Lr_of(e);
+            for (Index i = 0; i < n; ++i) {
+              ge[i] = 1.0 + kap * lr[i];
+              prod[i] *= ge[i];
             }
+            if (++count == chunk) {
+              for (Index i = 0; i < n; ++i) {
+                g[i] += fastmath::log(prod[i]);
+                prod[i] = 1.0;
+              }
+              count = 0;
+            }
+          }
+          if (count > 0)
+            for (Index i = 0; i < n; ++i) g[i] += fastmath::log(prod[i]);
         }
-      const double a = c.lpv - c.mu;
-      if (c.l1pv == kNegInf)
-        for (Index i = 0; i < P; ++i) ph[i] = a + g[i];
-      else
-        for (Index i = 0; i < P; ++i) ph[i] = logaddexp_v(c.l1pv, a + g[i]);
+        const double a = c.lpv - c.mu;
+        if (c.l1pv == kNegInf)
+          for (Index i = 0; i < n; ++i) ph[i] = a + g[i];
+        else
+          for (Index i = 0; i < n; ++i) ph[i] = logaddexp_v(c.l1pv, a + g[i]);
+      }
     });
     parallel_for(Kt * nL, n_threads, [&](Index kl) {
       if (!conn[kl]) return;
-      const Index k = kl / nL, l = kl % nL;
+      const Index k = kl / nL, l = kl % nL, n = n_of(k);
       double* o = O + kl * P;
-      std::copy(lam + k * P, lam + (k + 1) * P, o);
+      std::copy(lam + k * P, lam + k * P + n, o);
       for (Index l2 = 0; l2 < nL; ++l2)
         if (l2 != l && conn[k * nL + l2]) {
           const double* ph = Phi + (k * nL + l2) * P;
-          for (Index i = 0; i < P; ++i) o[i] += ph[i];
+          for (Index i = 0; i < n; ++i) o[i] += ph[i];
         }
     });
   };
 
   std::vector<double> logrho(static_cast<std::size_t>(nE), kNegInf);
   std::vector<double> logZ0_init(static_cast<std::size_t>(Kt * nL), 0.0);
-  const double logP = std::log(static_cast<double>(P));
+  std::vector<double> logn(static_cast<std::size_t>(Kt));
+  for (Index k = 0; k < Kt; ++k) logn[k] = std::log(static_cast<double>(n_of(k)));
+  // per (k, l): B = e^{H - Mh}, H = O + log p_v - mu + G (the edge-independent part of the
+  // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
+  double* Bk = Workspace::get(ws.B, Kt * nL * P);
+  std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
+  // sum_i a_i b_i / c_i (c = nullptr: 1) and sum_i a_i / c_i, 8 partial sums (vectorisable)
+  auto dot = [](const double* a, const double* b, const double* c, Index n, double& s0) {
+    double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    if (c) {
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) {
+          const double r = a[i + j] / c[i + j];
+          p0[j] += r;
+          p1[j] += r * b[i + j];
+        }
+      for (; i < n; ++i) {
+        const double r = a[i] / c[i];
+        p0[0] += r;
+        p1[0] += r * b[i];
+      }
+    } else {
+      for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) p1[j] += a[i + j] * b[i + j];
+      for (; i < n; ++i) p1[0] += a[i] * b[i];
+    }
+    s0 = ((p0[0] + p0[1]) + (p0[2] + p0[3])) + ((p0[4] + p0[5]) + (p0[6] + p0[7]));
+    return ((p1[0] + p1[1]) + (p1[2] + p1[3])) + ((p1[4] + p1[5]) + (p1[6] + p1[7]));
+  };
   for (int t = 0; t < p.n_iter; ++t) {
     compute_G(t == 0);
-    if (t == 0) {
-      // all messages are 1: Z0 of an edge depends on its (k, l) only
-      parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
-        std::vector<double> w(static_cast<std::size_t>(P));
-        for (Index kl = lo; kl < hi; ++kl) {
-          if (!conn[kl] || by_kl[kl].empty()) continue;
-          const KlConst c = kc[kl];
-          const double a = c.l1pv == kNegInf ? c.lpv - c.mu : logaddexp(c.l1pv, c.lpv - c.mu);
-          const double* o = O + kl * P;
-          for (Index i = 0; i < P; ++i) w[i] = o[i] + a;
-          logZ0_init[kl] = lse(w.data(), P) - logP;
-        }
-      });
-    }
-    // D2: PMF -> association messages, per edge
-    parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w1(static_cast<std::size_t>(P)), w0(static_cast<std::size_t>(P));
-      for (Index e = lo; e < hi; ++e) {
-        const Edge& ed = edges[e];
-        const Index kl = ed.k * nL + ed.l;
+    // edge-independent parts, per (k, l)
+    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> w(static_cast<std::size_t>(P));
+      for (Index kl = lo; kl < hi; ++kl) {
+        if (!conn[kl] || by_kl[kl].empty()) continue;
+        const Index n = n_of(kl / nL);
         const KlConst c = kc[kl];
         const double* o = O + kl * P;
-        const double* ll = LL + e * P;
-        const double a0 = c.lpv - c.mu;
-        double logZ1, logZ0 = logZ0_init[kl];
+        double* b = Bk + kl * P;
         if (t == 0) {
-          for (Index i = 0; i < P; ++i) w1[i] = o[i] + a0 + ll[i];
-          logZ1 = lse(w1.data(), P) - logP;
+          // all messages are 1: Z0 of an edge depends on its (k, l) only; B = e^{O - max O}
+          const double a = phi0(kl);
+          for (Index i = 0; i < n; ++i) b[i] = o[i] + a;
+          const double mx = max_of(b, n);
+          logZ0_init[kl] = lse_with_max(b, n, mx) - logn[kl / nL];
+          Mh[kl] = mx - a + (c.lpv - c.mu);
         } else {
           const double* g = G + kl * P;
-          const double* ge = gE + e * P;
-          // extrinsic: G - g_e
-          if (ed.first) {
-            for (Index i = 0; i < P; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
-          } else if (c.l1pv == kNegInf) {
-            for (Index i = 0; i < P; ++i) {
-              const double wa = o[i] + (a0 + (g[i] - ge[i]));
-              w1[i] = wa + ll[i];
-              w0[i] = wa;
-            }
-          } else {
-            for (Index i = 0; i < P; ++i) {
-              const double ai = a0 + (g[i] - ge[i]);
-              w1[i] = o[i] + ai + ll[i];
-              w0[i] = o[i] + logaddexp_v(c.l1pv, ai);
-            }
+          const double a0 = c.lpv - c.mu;
+          for (Index i = 0; i < n; ++i) b[i] = o[i] + a0 + g[i];
+          const double mx = max_of(b, n);
+          for (Index i = 0; i < n; ++i) b[i] = fastmath::exp(b[i] - mx);
+          Mh[kl] = mx;
+          if (c.l1pv != kNegInf) {
+            std::copy(o, o + n, w.begin());
+            logC0[kl] = c.l1pv + lse(w.data(), n);
           }
-          logZ1 = lse(w1.data(), P) - logP;
-          if (!ed.first) logZ0 = lse(w0.data(), P) - logP;
+        }
+      }
+    });
+    // D2: PMF -> association messages, per edge
+    parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
+      std::vector<double> w1(static_cast<std::size_t>(P));
+      for (Index e = lo; e < hi; ++e) {
+        const Edge& ed = edges[e];
+        const Index kl = ed.k * nL + ed.l, n = n_of(ed.k);
+        const KlConst c = kc[kl];
+        const double* b = Bk + kl * P;
+        const double lmx = lmax[ed.c];
+        double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
+        if (t == 0) {
+          // w1 = O + log p_v - mu + LL
+          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), nullptr, n, s0)) - logn[ed.k];
+        } else if (ed.first) {
+          // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
+          const double* o = O + kl * P;
+          const double* g = G + kl * P;
+          const double* ge = gE + e * P;
+          const double* ll = LL_of(e);
+          const double a0 = c.lpv - c.mu;
+          for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
+          logZ1 = lse(w1.data(), n) - logn[ed.k];
+        } else {
+          // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
+          const double s1 = dot(b, Lr_of(e), gE + e * P, n, s0);
+          logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
+          const double z0v = Mh[kl] + std::log(s0);
+          logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
         }
         if (ed.first)
           logrho[e] = eta0[ed.k] + logZ1;
@@ -727,23 +878,28 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
   compute_G(p.n_iter == 0);
 
-  // E. beliefs, existence, MMSE, resampling
+  // E. beliefs, existence, MMSE, resampling (n particles -> P)
   parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
     std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P)),
         nrm(static_cast<std::size_t>(3 * P));
     std::vector<Index> idx(static_cast<std::size_t>(P));
     for (Index k = lo; k < hi; ++k) {
+      const Index n = n_of(k);
       const double* xs = X + k * 3 * P;
       const double* lw = lam + k * P;
+      // rows of new PMFs with n < P are padded cyclically (log weights -inf)
       if (out.X_in)
-        for (int d = 0; d < 3; ++d)
-          for (Index i = 0; i < P; ++i) out.X_in[(k * P + i) * 3 + d] = xs[d * P + i];
-      if (out.lam_in) std::copy(lw, lw + P, out.lam_in + k * P);
+        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
+          for (int d = 0; d < 3; ++d) out.X_in[(k * P + i) * 3 + d] = xs[d * P + j];
+      if (out.lam_in) {
+        std::copy(lw, lw + n, out.lam_in + k * P);
+        std::fill(out.lam_in + k * P + n, out.lam_in + (k + 1) * P, kNegInf);
+      }
       if (out.eta_in) out.eta_in[k] = eta0[k];
       double* xo = out.X_out + k * P * 3;
       auto copy_out = [&] {
-        for (int d = 0; d < 3; ++d)
-          for (Index i = 0; i < P; ++i) xo[3 * i + d] = xs[d * P + i];
+        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
+          for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + j];
       };
       if (!alive[k]) {
         copy_out();
@@ -757,26 +913,29 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       for (Index l = 0; l < nL; ++l)
         if (conn[k * nL + l]) l_any = l;
       if (l_any < 0) {
-        std::copy(lw, lw + P, S.begin());
+        std::copy(lw, lw + n, S.begin());
       } else {
         const double* o = O + (k * nL + l_any) * P;
         const double* ph = Phi + (k * nL + l_any) * P;
-        for (Index i = 0; i < P; ++i) S[i] = o[i] + ph[i];
+        for (Index i = 0; i < n; ++i) S[i] = o[i] + ph[i];
       }
-      if (out.S) std::copy(S.begin(), S.end(), out.S + k * P);
-      std::copy(S.begin(), S.end(), w.begin());
-      const double mxS = max_of(S.data(), P);
-      const double A = lse_with_max(w.data(), P, mxS);
-      out.eta_out[k] = eta0[k] + A - logP;
+      if (out.S) {
+        std::copy(S.begin(), S.begin() + n, out.S + k * P);
+        std::fill(out.S + k * P + n, out.S + (k + 1) * P, kNegInf);
+      }
+      std::copy(S.begin(), S.begin() + n, w.begin());
+      const double mxS = max_of(S.data(), n);
+      const double A = lse_with_max(w.data(), n, mxS);
+      out.eta_out[k] = eta0[k] + A - logn[k];
       const double scale = std::exp(-(A - mxS));
       double xh[3];
-      for (Index i = 0; i < P; ++i) w[i] *= scale;  // exp(S_i - A)
+      for (Index i = 0; i < n; ++i) w[i] *= scale;  // exp(S_i - A)
       for (int d = 0; d < 3; ++d) {
         double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         Index i = 0;
-        for (; i + 8 <= P; i += 8)
+        for (; i + 8 <= n; i += 8)
           for (int j = 0; j < 8; ++j) s8[j] += w[i + j] * xs[d * P + i + j];
-        for (; i < P; ++i) s8[0] += w[i] * xs[d * P + i];
+        for (; i < n; ++i) s8[0] += w[i] * xs[d * P + i];
         xh[d] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
@@ -785,7 +944,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         continue;
       }
       Rng rng(seed, kResample, static_cast<std::uint64_t>(k));
-      systematic_resample(w.data(), P, rng.uniform(), idx.data());
+      systematic_resample(w.data(), n, P, rng.uniform(), idx.data());
       rng.normals(nrm.data(), 3 * P);
       for (Index i = 0; i < P; ++i)
         for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + idx[i]] + p.sig_reg * nrm[3 * i + d];

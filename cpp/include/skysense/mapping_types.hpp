@@ -41,6 +41,9 @@ struct SpaParams {
   double gate_range = 1e300; // bistatic new PMF j ignores measurements with |z_m - z_j| > gate_range [m]
   double gate_distance = 1e300;  // monostatic new PMF j ignores measurements with ||z_m - z_j|| > this [m]
   double log_prune = kNegInf;    // PMFs with posterior log-odds below this are not resampled
+  std::ptrdiff_t n_birth = 0;    // particles of a new PMF (0 or >= P: P), resampled to P
+  double censor_logit = std::numeric_limits<double>::infinity();  // censor a new PMF when the
+      // legacy-only association log-odds of its measurement exceed this (+inf: never)
 };
 
 struct Link {

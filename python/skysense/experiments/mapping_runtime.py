@@ -37,6 +37,9 @@ class MappingRuntime(Experiment):
         are multiplied by the factor (1: the spec's 3 and 4).
     n_warmup, n_timed : int
         Epochs run before timing (PMFs appear) and epochs timed, from epoch 60 of BS1.
+    n_birth_particles : int or None
+        :class:`~skysense.mapping.MappingParams` ``n_birth_particles`` (``None``: P, the
+        paper); other parameters are the defaults (censoring of new PMFs included).
     chunk_size : int
 
     Notes
@@ -53,6 +56,7 @@ class MappingRuntime(Experiment):
     loads: tuple[float, ...] = (1.0, 2.0, 4.0)
     n_warmup: int = 10
     n_timed: int = 10
+    n_birth_particles: int | None = None
     chunk_size: int = 1
 
     def __post_init__(self):
@@ -61,11 +65,14 @@ class MappingRuntime(Experiment):
         if not self.particles or not self.loads:
             raise ValueError("particles and loads must be non-empty")
         for load in self.loads:
-            self.params(1, load)
+            self.params(1, load)  # validates loads and n_birth_particles
 
     def params(self, n_particles, load) -> MappingParams:
         return MappingParams(
-            n_particles=n_particles, mean_diffuse=3.0 * load, mean_monostatic=4.0 * load
+            n_particles=n_particles,
+            mean_diffuse=3.0 * load,
+            mean_monostatic=4.0 * load,
+            n_birth_particles=self.n_birth_particles,
         )
 
     def cells(self):

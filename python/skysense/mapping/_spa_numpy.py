@@ -162,7 +162,50 @@ def draw_birth(link, m, n_particles, kp, rng):
     return x, lw
 
 
-def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
+def _consts(links, owner, k, li, kp):
+    if owner[k] >= 0:
+        return 0.0, -np.inf, 0.0
+    pv = links[li].visibility
+    return np.log(pv), (np.log1p(-pv) if pv < 1 else -np.inf), link_mu(links[li], kp)
+
+
+def legacy_association_logodds(x, lam, eta0, links, kp):
+    """Censoring statistic of every measurement: log of sum_k rho_km over the legacy PMFs in a
+    legacy-only first iteration (all messages 1), i.e. the log-odds that measurement m is
+    associated with some legacy PMF rather than clutter. One array (M_l,) per link.
+
+    ``x`` (K, P, 3), ``lam`` (K, P), ``eta0`` (K,): the predicted legacy PMFs."""
+    k_leg, n_p = lam.shape
+    log_p = np.log(n_p)
+    owner = [-1] * k_leg
+    out = []
+    phi0 = [
+        [
+            np.logaddexp(l1pv, lpv - mu)
+            for lpv, l1pv, mu in (_consts(links, owner, k, li, kp) for li in range(len(links)))
+        ]
+        for k in range(k_leg)
+    ]
+    for li, link in enumerate(links):
+        logs = np.full(link.n_meas, -np.inf)
+        for k in range(k_leg):
+            lpv, _, mu = _consts(links, owner, k, li, kp)
+            other = sum(phi0[k][l2] for l2 in range(len(links)) if l2 != li)
+            log_z0 = None
+            for m in range(link.n_meas):
+                ll = np.maximum(llr(link, m, x[k], kp), LOG_FLOOR)
+                if ll.max() < kp["gate_log"]:
+                    continue
+                if log_z0 is None:
+                    log_z0 = logsumexp(lam[k] + other + phi0[k][li]) - log_p
+                log_z1 = logsumexp(lam[k] + other + lpv - mu + ll) - log_p
+                rho = eta0[k] + log_z1 - _softplus(eta0[k] + log_z0)
+                logs[m] = np.logaddexp(logs[m], rho)
+        out.append(logs)
+    return out
+
+
+def spa_core(x, lam, eta0, owner, first_m, alive, links, kp, n_used=None):
     """Deterministic part of the module: messages, beliefs, existences, MMSE estimates.
 
     Parameters
@@ -172,16 +215,21 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
     owner, first_m : ndarray, shape (Kt,), int
         Birth link and first measurement of new PMFs (-1 for legacy).
     alive : ndarray, shape (Kt,), bool
-        False for new PMFs without birth support (not connected).
+        False for new PMFs without birth support or censored (not connected).
     links : list of Link
+    n_used : ndarray, shape (Kt,), int, optional
+        Particles PMF k uses (its first ``n_used[k]``; default all P).
 
     Returns
     -------
-    log_weights : ndarray, shape (Kt, P); logodds : ndarray, shape (Kt,); x_hat : ndarray, (Kt, 3)
+    log_weights : ndarray, shape (Kt, P) (``-inf`` beyond ``n_used``); logodds : ndarray,
+    shape (Kt,); x_hat : ndarray, shape (Kt, 3)
     """
     kt, n_p = lam.shape
     n_l = len(links)
-    log_p = np.log(n_p)
+    n_used = np.full(kt, n_p) if n_used is None else np.asarray(n_used)
+    xs = [x[k, : n_used[k]] for k in range(kt)]
+    lams = [lam[k, : n_used[k]] for k in range(kt)]
     edges = []  # [k, l, m, first, LL]
     for li, link in enumerate(links):
         for k in range(kt):
@@ -202,7 +250,7 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
                     and np.linalg.norm(link.z[m] - link.z[first_m[k]]) > kp["gate_distance"]
                 ):
                     continue
-                ll = np.maximum(llr(link, m, x[k], kp), LOG_FLOOR)
+                ll = np.maximum(llr(link, m, xs[k], kp), LOG_FLOOR)
                 if first or ll.max() >= kp["gate_log"]:
                     edges.append([k, li, m, first, ll])
     conn = np.zeros((kt, n_l), bool)
@@ -211,29 +259,26 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
             conn[k, li] = alive[k] and (owner[k] < 0 or owner[k] == li)
 
     def consts(k, li):
-        if owner[k] >= 0:
-            return 0.0, -np.inf, 0.0
-        pv = links[li].visibility
-        return np.log(pv), (np.log1p(-pv) if pv < 1 else -np.inf), link_mu(links[li], kp)
+        return _consts(links, owner, k, li, kp)
 
     logkappa = np.zeros(len(edges))
 
     def g_of(e, init):
         if init:
-            return np.zeros(n_p)
+            return np.zeros(n_used[edges[e][0]])
         v = logkappa[e] + edges[e][4]
         return np.maximum(v, LOG_FLOOR) if edges[e][3] else _softplus(v)
 
     def compute(init):
-        big_g = np.zeros((kt, n_l, n_p))
+        big_g = [np.zeros((n_l, n_used[k])) for k in range(kt)]
         for e, (k, li, _, _, _) in enumerate(edges):
-            big_g[k, li] += g_of(e, init)
-        phi = np.zeros((kt, n_l, n_p))
+            big_g[k][li] += g_of(e, init)
+        phi = [np.zeros((n_l, n_used[k])) for k in range(kt)]
         for k in range(kt):
             for li in range(n_l):
                 if conn[k, li]:
                     lpv, l1pv, mu = consts(k, li)
-                    phi[k, li] = np.logaddexp(l1pv, lpv - mu + big_g[k, li])
+                    phi[k][li] = np.logaddexp(l1pv, lpv - mu + big_g[k][li])
         return big_g, phi
 
     for t in range(kp["n_iter"]):
@@ -242,13 +287,14 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
         logrho = np.empty(len(edges))
         for e, (k, li, _, first, ll) in enumerate(edges):
             lpv, l1pv, mu = consts(k, li)
-            other = lam[k] + sum(phi[k, l2] for l2 in range(n_l) if l2 != li and conn[k, l2])
-            gm = big_g[k, li] - g_of(e, init)
-            log_z1 = logsumexp(other + lpv - mu + gm + ll) - log_p
+            log_n = np.log(n_used[k])
+            other = lams[k] + sum(phi[k][l2] for l2 in range(n_l) if l2 != li and conn[k, l2])
+            gm = big_g[k][li] - g_of(e, init)
+            log_z1 = logsumexp(other + lpv - mu + gm + ll) - log_n
             if first:
                 logrho[e] = eta0[k] + log_z1
             else:
-                log_z0 = logsumexp(other + np.logaddexp(l1pv, lpv - mu + gm)) - log_p
+                log_z0 = logsumexp(other + np.logaddexp(l1pv, lpv - mu + gm)) - log_n
                 logrho[e] = eta0[k] + log_z1 - _softplus(eta0[k] + log_z0)
         for li, link in enumerate(links):
             for m in range(link.n_meas):
@@ -258,28 +304,35 @@ def spa_core(x, lam, eta0, owner, first_m, alive, links, kp):
                     loo = _softplus(logsumexp(rest)) if rest else 0.0
                     logkappa[e] = max(-loo, LOG_FLOOR)
     _, phi = compute(kp["n_iter"] == 0)
-    s = lam + np.where(conn[:, :, None], phi, 0.0).sum(axis=1)
-    s = np.where(alive[:, None], s, -np.inf)
-    a = logsumexp(s, axis=1) if kt else np.zeros(0)
-    eta = np.where(alive, eta0 + a - log_p, -np.inf)
-    with np.errstate(invalid="ignore"):
-        w = np.exp(s - a[:, None])
-    x_hat = np.where(alive[:, None], np.einsum("kp,kpd->kd", np.nan_to_num(w), x), np.nan)
+    s = np.full((kt, n_p), -np.inf)
+    eta = np.full(kt, -np.inf)
+    x_hat = np.full((kt, 3), np.nan)
+    for k in range(kt):
+        if not alive[k]:
+            continue
+        sk = lams[k] + np.where(conn[k][:, None], phi[k], 0.0).sum(axis=0)
+        s[k, : n_used[k]] = sk
+        a = logsumexp(sk)
+        eta[k] = eta0[k] + a - np.log(n_used[k])
+        x_hat[k] = np.exp(sk - a) @ xs[k]
     return s, eta, x_hat
 
 
-def systematic_resample(w, u0):
-    """Indices (P,) of systematic resampling of normalised weights ``w`` with offset ``u0``."""
+def systematic_resample(w, u0, n_out=None):
+    """Indices (n_out,) of systematic resampling of normalised weights ``w`` (n,) with offset
+    ``u0`` (default ``n_out = n``)."""
     c = np.cumsum(w)
     c[-1] = 1.0
     n = w.shape[0]
-    return np.minimum(np.searchsorted(c, (np.arange(n) + u0) / n), n - 1)
+    n_out = n if n_out is None else n_out
+    return np.minimum(np.searchsorted(c, (np.arange(n_out) + u0) / n_out), n - 1)
 
 
 def spa_update_numpy(x_leg, lam_leg, eta_leg, links, kp, predict, rng):
     """Whole module with NumPy random draws; returns (x_out, eta_out, x_hat)."""
     k_leg, n_p = lam_leg.shape
-    xs, lams, etas, owner, first_m, alive = [], [], [], [], [], []
+    n_b = kp["n_birth"] if 0 < kp["n_birth"] < n_p else n_p
+    xs, lams, etas = [], [], []
     for k in range(k_leg):
         x, eta = x_leg[k], eta_leg[k]
         if predict:
@@ -289,20 +342,32 @@ def spa_update_numpy(x_leg, lam_leg, eta_leg, links, kp, predict, rng):
         xs.append(x)
         lams.append(np.maximum(lam_leg[k], LOG_FLOOR))
         etas.append(eta)
-        owner.append(-1)
-        first_m.append(-1)
-        alive.append(True)
+    owner, first_m, alive, n_used = [-1] * k_leg, [-1] * k_leg, [True] * k_leg, [n_p] * k_leg
+    censor = [np.zeros(link.n_meas, bool) for link in links]
+    if np.isfinite(kp["censor_logit"]) and k_leg > 0:
+        stat = legacy_association_logodds(
+            np.array(xs).reshape(k_leg, n_p, 3),
+            np.array(lams).reshape(k_leg, n_p),
+            np.array(etas, float),
+            links,
+            kp,
+        )
+        censor = [v > kp["censor_logit"] for v in stat]
     for li, link in enumerate(links):
         if not link.births:
             continue
         for m in range(link.n_meas):
-            x, lw = draw_birth(link, m, n_p, kp, rng)
+            x, lw = np.tile(link.sensor, (n_p, 1)), np.full(n_p, -np.inf)
+            if not censor[li][m]:
+                xb, lb = draw_birth(link, m, n_b, kp, rng)
+                x, lw[:n_b] = xb[np.arange(n_p) % n_b], lb  # rows padded cyclically
             xs.append(x)
             alive.append(bool(np.isfinite(lw).any()))
             lams.append(np.maximum(lw, LOG_FLOOR))
             etas.append(kp["log_mu_n"] - link_mu(link, kp))
             owner.append(li)
             first_m.append(m)
+            n_used.append(n_b)
     kt = len(xs)
     x = np.array(xs).reshape(kt, n_p, 3)
     lam = np.array(lams).reshape(kt, n_p)
@@ -315,11 +380,13 @@ def spa_update_numpy(x_leg, lam_leg, eta_leg, links, kp, predict, rng):
         np.array(alive),
         links,
         kp,
+        np.array(n_used),
     )
     x_out = x.copy()
     for k in range(kt):
         if alive[k] and eta[k] >= kp["log_prune"]:
-            w = np.exp(s[k] - logsumexp(s[k]))
-            idx = systematic_resample(w, rng.uniform())
+            sk = s[k, : n_used[k]]
+            w = np.exp(sk - logsumexp(sk))
+            idx = systematic_resample(w, rng.uniform(), n_p)
             x_out[k] = x[k, idx] + kp["sig_reg"] * rng.standard_normal((n_p, 3))
     return x_out, eta, x_hat

@@ -32,15 +32,25 @@ class SpaResult:
         MMSE positions (posterior weighted means before resampling; NaN for dropped PMFs).
     inputs : PmfState or None
         With ``return_inputs``: the particles, log weights and prior log-odds the messages were
-        computed on (after prediction and births).
+        computed on (after prediction and births). A new PMF uses its first
+        ``params.n_birth_particles`` particles (see :attr:`n_used`); the rest of its row
+        repeats them cyclically with log weight ``-inf``.
     posterior_log_weights : ndarray, shape (n_pmfs, n_particles) or None
-        With ``return_inputs``: the unnormalised posterior log weights S.
+        With ``return_inputs``: the unnormalised posterior log weights S (``-inf`` beyond the
+        particles a PMF uses).
     """
 
     state: PmfState
     estimates: np.ndarray
     inputs: PmfState | None = None
     posterior_log_weights: np.ndarray | None = None
+
+    @property
+    def n_used(self) -> np.ndarray | None:
+        """With ``return_inputs``: particles each PMF's messages used, shape (n_pmfs,)."""
+        if self.inputs is None:
+            return None
+        return np.isfinite(self.inputs.log_weights).sum(axis=1)
 
     def detected(self, threshold: float) -> np.ndarray:
         """Mask (n_pmfs,) of PMFs whose existence probability exceeds ``threshold``."""
@@ -157,7 +167,8 @@ def spa_update(
         n_threads=resolve_workers(workers),
         **extra,
     )
-    out = PmfState(x_out, np.zeros((kt, n_p)), eta)
+    # kernel outputs: finite particles, log-odds finite or -inf (no re-validation)
+    out = PmfState._trusted(x_out, np.zeros((kt, n_p)), eta)
     if not return_inputs:
         return SpaResult(out, x_hat)
     inputs = PmfState(extra["x_in"], extra["lam_in"], extra["eta_in"])

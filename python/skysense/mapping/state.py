@@ -50,6 +50,16 @@ class PmfState:
         object.__setattr__(self, "logodds", eta)
 
     @classmethod
+    def _trusted(cls, positions, log_weights, logodds) -> PmfState:
+        """Wrap arrays that are valid by construction (kernel outputs, selections of a
+        validated state) without the O(K P) checks of ``__init__``."""
+        state = object.__new__(cls)
+        object.__setattr__(state, "positions", positions)
+        object.__setattr__(state, "log_weights", log_weights)
+        object.__setattr__(state, "logodds", logodds)
+        return state
+
+    @classmethod
     def empty(cls, n_particles: int) -> PmfState:
         """No PMFs, ``n_particles`` per PMF."""
         return cls(np.zeros((0, n_particles, 3)), np.zeros((0, n_particles)), np.zeros(0))
@@ -70,7 +80,9 @@ class PmfState:
     def select(self, mask) -> PmfState:
         """The PMFs where ``mask`` (shape (n_pmfs,), bool) is true."""
         mask = np.asarray(mask, bool)
-        return PmfState(self.positions[mask], self.log_weights[mask], self.logodds[mask])
+        if mask.shape != self.logodds.shape:
+            raise ValueError(f"mask must have shape {self.logodds.shape}, got {mask.shape}")
+        return PmfState._trusted(self.positions[mask], self.log_weights[mask], self.logodds[mask])
 
     def prune(self, threshold: float) -> PmfState:
         """Drop PMFs with existence probability below ``threshold`` (and dropped ones)."""
