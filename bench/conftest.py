@@ -120,6 +120,11 @@ class RatioTable:
         return out
 
 
+def _ratio(r):
+    """A ratio for the table: two decimals, or two significant digits below 0.1 (0.0043x)."""
+    return f"{r:5.2f}x" if r >= 0.1 else f"{r:.2g}x".rjust(6) if r >= 1e-3 else f"{r:.0e}x"
+
+
 @pytest.fixture(scope="session")
 def ratios(request):
     """The session's :class:`RatioTable`."""
@@ -166,7 +171,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(header)
     tr.write_line("-" * len(header))
     for group, name, median, fastest, ref, ratio, ratio_min, target, status, note, flops in rows:
-        ratio_s = f"{ratio:5.2f}x {ratio_min:5.2f}x" if ratio is not None else " " * 13
+        ratio_s = f"{_ratio(ratio)} {_ratio(ratio_min)}" if ratio is not None else " " * 13
         target_s = f"<={target:g}x {status}" if target is not None else ""
         if flops:  # the paper's count beside the measured time
             # above the CPU's peak when the implementation does less work than the paper's

@@ -38,7 +38,7 @@ void cordic_atan2(const py::array& y, const py::array& x, py::array out, int ite
 void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_paths, int max_paths,
               int criterion, double subcarrier_spacing_hz, double spacing_tx, double spacing_rx,
               int cordic_iterations, double min_delay, int phase_fit, int method,
-              double krylov_rtol, int krylov_max_steps, int krylov_oversampling, py::array toa, py::array aoa, py::array aod, py::array gain,
+              double krylov_rtol, double krylov_noise_rtol, int krylov_max_steps, int krylov_oversampling, py::array toa, py::array aoa, py::array aod, py::array gain,
               py::array singular_values, py::array n_paths_out, py::array status, int n_threads) {
   require(h.ndim() == 4, "h: expected shape (batch, n_tx, n_rx, n_subcarriers)");
   skysense::ParamingConfig c;
@@ -59,10 +59,13 @@ void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_path
   c.phase_fit = phase_fit;
   c.method = method;
   c.krylov_rtol = krylov_rtol;
+  c.krylov_noise_rtol = krylov_noise_rtol;
   c.krylov_max_steps = krylov_max_steps;
   c.krylov_oversampling = krylov_oversampling;
   require(method >= 0 && method <= 2, "method must be 0 (gram), 1 (svd) or 2 (krylov)");
   require(krylov_rtol > 0.0 && krylov_rtol < 1.0, "krylov_rtol must lie in (0, 1)");
+  require(krylov_noise_rtol >= 0.0 && krylov_noise_rtol < 1.0,
+          "krylov_noise_rtol must lie in [0, 1)");
   require(krylov_max_steps >= 1, "krylov_max_steps must be >= 1");
   require(krylov_oversampling >= 0 && krylov_oversampling <= 64,
           "krylov_oversampling must lie in [0, 64]");
@@ -110,7 +113,8 @@ void paraming(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_path
 // Dominant triplets of X1 by the block Krylov iteration alone (tests and bench):
 // u (q, L), s (q,), v (q, P) are rows of the column-major U_q, V_q.
 py::tuple hankel_svd(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int n_paths,
-                     int oversampling, double rtol, int max_steps, py::array u, py::array s,
+                     int oversampling, double rtol, double noise_rtol, int max_steps, py::array u,
+                     py::array s,
                      py::array v) {
   require(h.ndim() == 3, "h: expected shape (n_tx, n_rx, n_subcarriers)");
   require(py::dtype::of<std::complex<double>>().is(h.dtype()), "h: dtype must be complex128");
@@ -118,7 +122,9 @@ py::tuple hankel_svd(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int
             n = static_cast<int>(h.shape(2));
   require(sub_tx >= 1 && sub_tx <= nt && sub_rx >= 1 && sub_rx <= nr && sub_sc >= 1 && sub_sc < n,
           "sub-array sizes do not fit");
-  require(rtol > 0.0 && rtol < 1.0 && max_steps >= 1 && oversampling >= 0, "bad Krylov settings");
+  require(rtol > 0.0 && rtol < 1.0 && noise_rtol >= 0.0 && noise_rtol < 1.0 && max_steps >= 1 &&
+              oversampling >= 0,
+          "bad Krylov settings");
   const int rows = sub_tx * sub_sc * sub_rx, cols = (nt - sub_tx + 1) * (n - sub_sc) * (nr - sub_rx + 1);
   const int bs = n_paths + oversampling;
   require(n_paths >= 1 && std::min(rows, cols) >= (skysense::kKrylovBlocks + 1) * bs,
@@ -139,7 +145,7 @@ py::tuple hankel_svd(const py::array& h, int sub_tx, int sub_rx, int sub_sc, int
     if (frob2 > 0.0) {
       skysense::hankel_svd::KrylovWorkspace ws(rows, cols, bs, skysense::kKrylovBlocks * bs);
       r = skysense::hankel_svd::partial_svd(op, std::sqrt(frob2), n_paths, bs,
-                                            skysense::kKrylovBlocks * bs, rtol, max_steps, ws,
+                                            skysense::kKrylovBlocks * bs, rtol, noise_rtol, max_steps, ws,
                                             uu.data, ss.data, vv.data);
     }
   }
@@ -156,9 +162,9 @@ void register_cordic(py::module_& m) {
 void register_bistatic(py::module_& m) {
   m.def("paraming", &paraming, "h"_a, "sub_tx"_a, "sub_rx"_a, "sub_sc"_a, "n_paths"_a,
         "max_paths"_a, "criterion"_a, "subcarrier_spacing_hz"_a, "spacing_tx"_a, "spacing_rx"_a,
-        "cordic_iterations"_a, "min_delay"_a, "phase_fit"_a, "method"_a, "krylov_rtol"_a,
+        "cordic_iterations"_a, "min_delay"_a, "phase_fit"_a, "method"_a, "krylov_rtol"_a, "krylov_noise_rtol"_a,
         "krylov_max_steps"_a, "krylov_oversampling"_a, "toa"_a, "aoa"_a, "aod"_a, "gain"_a, "singular_values"_a,
         "n_paths_out"_a, "status"_a, "n_threads"_a = 1);
   m.def("hankel_svd", &hankel_svd, "h"_a, "sub_tx"_a, "sub_rx"_a, "sub_sc"_a, "n_paths"_a,
-        "oversampling"_a, "rtol"_a, "max_steps"_a, "u"_a, "s"_a, "v"_a);
+        "oversampling"_a, "rtol"_a, "noise_rtol"_a, "max_steps"_a, "u"_a, "s"_a, "v"_a);
 }

@@ -22,8 +22,13 @@
 // so X1 V = U B with B = U^H X1 V (k b x k b) assembled from the coefficients, and
 // X1^H U = V B^H + V_{j+1} L_j E_j^H.  With B = Y S Z^H the Ritz triplets
 // (U y_i, s_i, V z_i) satisfy X1 v_i = s_i u_i exactly and ||X1^H u_i - s_i v_i|| =
-// ||L_j Y[last block, i]||: the iteration stops when that residual is <= rtol s_1 for the q
-// wanted triplets.  When the basis would exceed `max_basis` columns, it restarts from its
+// ||L_j Y[last block, i]||: the iteration stops when that residual is, for the q wanted
+// triplets, <= max(rtol s_1, noise_rtol theta_{q+1}), theta_{q+1} the (q+1)-th Ritz value.
+// The second term is the noise-relative rule: theta_{q+1} <= s_{q+1} (Ritz values of a
+// projection are lower bounds), and s_{q+1} is the noise level of X1 when q paths are present,
+// so the error the iteration leaves in the wanted singular subspaces (residual / gap) stays
+// noise_rtol times below the perturbation the noise itself causes there (s_{q+1} / gap); on
+// noise-free data theta_{q+1} ~ 0 and rtol s_1 applies.  When the basis would exceed `max_basis` columns, it restarts from its
 // best Ritz vectors (B becomes diagonal and the pending block V_{j+1} is kept).  A column whose
 // norm vanishes after orthogonalisation (an invariant subspace, e.g. rank(X1) < b) is
 // replaced by a pseudo-random vector orthogonal to the basis, so the iteration continues and
@@ -34,6 +39,7 @@
 #include <complex>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "skysense/lapack.hpp"
@@ -113,6 +119,9 @@ class HankelOperator {
     bre_.resize(nf);
     bim_.resize(nf);
     tmp_.resize(nf);
+    ramp_.resize(nf);
+    for (std::size_t f = 0; f < nf; ++f)
+      ramp_[f] = std::polar(1.0, 2.0 * kPi * static_cast<double>(f) / nf_);
   }
 
   int rows() const { return mt_ * m_ * mr_; }
@@ -137,7 +146,7 @@ class HankelOperator {
         for (std::size_t f = 0; f < nf; ++f) {
           hre_[off + f] = tmp_[f].real();
           him_[off + f] = tmp_[f].imag();
-          const cd s = cmul(tmp_[f], std::polar(1.0, 2.0 * kPi * static_cast<double>(f) / nf_));
+          const cd s = cmul(tmp_[f], ramp_[f]);
           sre_[off + f] = s.real();
           sim_[off + f] = s.imag();
         }
@@ -243,6 +252,7 @@ class HankelOperator {
   Fft fft_;
   std::vector<double> hre_, him_, sre_, sim_, are_, aim_, bre_, bim_;
   std::vector<cd> tmp_;
+  std::vector<cd> ramp_;  // exp(+j 2 pi f / nf): X2 reads h one subcarrier later
 };
 
 // Deterministic pseudo-random numbers in [-1, 1) (splitmix64): start block and replacements of
@@ -265,10 +275,35 @@ struct KrylovResult {
   double residual = 0.0;  // max_i<q ||X1^H u_i - s_i v_i|| / s_1 at the end
 };
 
+// An array of trivially copyable T left uninitialised: the Krylov bases are written before
+// they are read, and zero-filling them (a std::vector) costs more than a block step at the
+// default size.
+template <class T>
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(std::size_t n)
+      : p_(static_cast<T*>(::operator new[](n * sizeof(T)))), n_(n) {}
+  T* data() { return p_.get(); }
+  const T* data() const { return p_.get(); }
+  T* begin() { return p_.get(); }
+  T* end() { return p_.get() + n_; }
+  std::size_t size() const { return n_; }
+  T& operator[](std::size_t i) { return p_[i]; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { ::operator delete[](p); }
+  };
+  std::unique_ptr<T[], Free> p_;
+  std::size_t n_ = 0;
+};
+
 // Scratch space of the block GKL for an L x P operator, block size b, basis <= max_basis.
 struct KrylovWorkspace {
   int rows = 0, cols = 0, block = 0, max_basis = 0;
-  std::vector<cd> u, v, vn, w, coef, r, lfac, b, bcopy, y, zt, tmp, svd_work;
+  Scratch<cd> u, v, vn, w, tmp;
+  std::vector<cd> coef, r, lfac, b, bcopy, y, zt, svd_work;
   std::vector<double> s, svd_rwork;
   std::vector<int> svd_iwork;
   int lwork = 1;
@@ -277,10 +312,10 @@ struct KrylovWorkspace {
   KrylovWorkspace(int l, int p, int bsize, int basis)
       : rows(l), cols(p), block(bsize), max_basis(basis) {
     const std::size_t m = static_cast<std::size_t>(basis), bs = static_cast<std::size_t>(bsize);
-    u.resize(static_cast<std::size_t>(l) * m);
-    v.resize(static_cast<std::size_t>(p) * m);
-    vn.resize(static_cast<std::size_t>(p) * bs);
-    w.resize(static_cast<std::size_t>(std::max(l, p)) * bs);
+    u = Scratch<cd>(static_cast<std::size_t>(l) * m);
+    v = Scratch<cd>(static_cast<std::size_t>(p) * m);
+    vn = Scratch<cd>(static_cast<std::size_t>(p) * bs);
+    w = Scratch<cd>(static_cast<std::size_t>(std::max(l, p)) * bs);
     coef.resize(m * bs);
     r.resize(bs * bs);
     lfac.resize(bs * bs);
@@ -288,7 +323,7 @@ struct KrylovWorkspace {
     bcopy.resize(m * m);
     y.resize(m * m);
     zt.resize(m * m);
-    tmp.resize(static_cast<std::size_t>(std::max(l, p)) * m);
+    tmp = Scratch<cd>(static_cast<std::size_t>(std::max(l, p)) * m);
     s.resize(m);
     lwork = lapack::gesdd_lwork<double>(basis, basis);
     svd_work.resize(static_cast<std::size_t>(lwork));
@@ -374,11 +409,12 @@ inline void orthonormalize(const cd* q, int n, int k, cd* w, int bsize, cd* c, c
 // The q dominant singular triplets of the operator X1 (rows x cols): uq (rows x q), s (q),
 // vq (cols x q), column-major, s descending; block size bs (q <= bs <= ws.block) and basis
 // of at most mb <= ws.max_basis columns (2 bs <= mb, q <= mb / 2, mb + bs <= min(rows, cols)).
-// frob is ||X1||_F (> 0).  Stops when every wanted residual ||X1^H u_i - s_i v_i|| <= rtol s_1,
-// or after max_steps block steps (converged = false; the outputs hold the last Ritz triplets).
+// frob is ||X1||_F (> 0).  Stops when every wanted residual ||X1^H u_i - s_i v_i|| is
+// <= max(rtol s_1, noise_rtol theta_{q+1}) (see the top of this file), or after max_steps block steps
+// (converged = false; the outputs hold the last Ritz triplets).
 inline KrylovResult partial_svd(HankelOperator& op, double frob, int q, int bs, int mb,
-                                double rtol, int max_steps, KrylovWorkspace& ws, cd* uq,
-                                double* s, cd* vq) {
+                                double rtol, double noise_rtol, int max_steps,
+                                KrylovWorkspace& ws, cd* uq, double* s, cd* vq) {
   const int l = ws.rows, p = ws.cols;
   const double drop = std::max(l, p) * std::numeric_limits<double>::epsilon() * frob;
   SplitMix rng{0x5EED5EED12345678ULL};
@@ -432,7 +468,8 @@ inline KrylovResult partial_svd(HankelOperator& op, double frob, int q, int bs, 
       worst = std::max(worst, std::sqrt(acc));
     }
     res.residual = ws.s[0] > 0.0 ? worst / ws.s[0] : 0.0;
-    res.converged = worst <= rtol * ws.s[0];
+    const double noise_level = nu > q ? ws.s[static_cast<std::size_t>(q)] : 0.0;
+    res.converged = worst <= std::max(rtol * ws.s[0], noise_rtol * noise_level);
     if (res.converged || res.steps >= max_steps) break;
     if (nu + bs > mb) {
       // Thick restart from the best `keep` Ritz triplets: U <- U Y_keep, V <- V Z_keep,

@@ -59,9 +59,12 @@ struct ParamingConfig {
   int phase_fit = 0;  // 0: demodulate by the lag-1 phase slopes, then fit; 1: 2-D unwrap, then fit
   int method = 2;  // 0: Gram X1 X1^H (double) + q eigenpairs (MRRR); 1: full thin SVD (gesdd);
                    // 2: block Krylov on the FFT Hankel operator (hankel_svd.hpp), in double
-  double krylov_rtol = 1e-12;    // stop when ||X1^H u_i - s_i v_i|| <= rtol s_1, i < q
+  // Krylov stop: every ||X1^H u_i - s_i v_i|| (i < q) <= max(rtol s_1, noise_rtol theta_{q+1}),
+  // theta_{q+1} the (q+1)-th Ritz value (a lower bound of s_{q+1}); see hankel_svd.hpp.
+  double krylov_rtol = 1e-12;
+  double krylov_noise_rtol = 1e-3;
   int krylov_max_steps = 1000;   // block steps before kParamingNotConverged
-  int krylov_oversampling = 2;   // block size q + oversampling
+  int krylov_oversampling = 0;   // block size q + oversampling
 };
 
 // Krylov basis cap in blocks: restarts keep half of it.  X1 with min(L, P) < (cap + 1) block
@@ -389,7 +392,7 @@ bool krylov_triplets(const std::complex<T>* h, const ParamingConfig& c, Workspac
   } else {
     const hankel_svd::KrylovResult r =
         hankel_svd::partial_svd(ws.op, std::sqrt(frob2), q, bs, kKrylovBlocks * bs, c.krylov_rtol,
-                                c.krylov_max_steps, ws.kw, ws.uq.data(), sq.data(), ws.vq.data());
+                                c.krylov_noise_rtol, c.krylov_max_steps, ws.kw, ws.uq.data(), sq.data(), ws.vq.data());
     if (!r.converged) {
       write_sv();
       *out.status = kParamingNotConverged;
