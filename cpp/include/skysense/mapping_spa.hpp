@@ -173,6 +173,61 @@ struct LinkModel {
     for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
     return mx;
   }
+  // Reference of lik(): log L = ref() + log lr.
+  double ref() const { return kind == kBistatic ? (diffuse ? c_max : c_s) : c_m; }
+
+  // Linear form of loglik without its floor: lr[i] = e^{log L(z_m | x_i) - ref()} (0 where it
+  // underflows); returns max_i lr[i].  One exp fewer than loglik + e^{LL - max} and no log:
+  // with q = r^2 / (2 sig^2), e^{-q} = e^{lam^2 sig^2 / 2 - lam r} e^{-t^2}, so
+  //   t > 0:  lr = e^{-q} (a_s + a_d erfcx(t))
+  //   t <= 0: lr = a_s e^{-q} + a_d (2 e^{lam^2 sig^2 / 2 - lam r} - erfcx(-t) e^{-q})
+  // (the bracket is e^{lam^2 sig^2/2 - lam r} (2 - erfcx(-t) e^{-t^2}) >= its first term / 2:
+  // no cancellation).
+  double lik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+             double* lr) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          lr[i] = fastmath::exp(-r * r * inv2var);
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double eq = fastmath::exp(-r * r * inv2var);
+          const double u = half_lam2_sig2 - lam * r;
+          const double el = fastmath::exp(u < 0 ? u : 0.0);  // t <= 0 implies u < 0
+          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
+      for (Index i = 0; i < n; ++i) {
+        const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
+        const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
+        const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
+                         std::sqrt(nrm2);
+        const double v = fastmath::exp(-d * d * inv2var);
+        lr[i] = nrm2 > 0 ? v : 0.0;
+      }
+    }
+    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
+    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
+    double mx = m8[0];
+    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+    return mx;
+  }
 };
 
 // Poisson mean of MPCs per feature on a link (enters the pseudo-prior e^{-mu}).
@@ -555,15 +610,33 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   double* Lrc = Workspace::get(ws.Lr, (nCl + nCb_max) * P);
   std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
   std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
+  // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
+  // whose maximum is too close to the floor for the linear form); the others only need Lr.
+  std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
   auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
+    const LinkModel& md = models[static_cast<std::size_t>(ed.l)];
+    double* lr = Lrc + e * P;
+    if (!first) {
+      const double mL = md.lik(ed.m, xs, xs + P, xs + 2 * P, n, lr);
+      const double mx = mL > 1e-300 ? md.ref() + std::log(mL) : kNegInf;
+      if (mx > kLogFloor + 50) {  // e^{floor - mx} is below rounding: same as the log form
+        keep[e] = mx >= p.gate_log;
+        lmax[e] = mx;
+        if (keep[e]) {
+          const double s = 1.0 / mL;
+          for (Index i = 0; i < n; ++i) lr[i] *= s;
+        }
+        return;
+      }
+    }
     double* ll = LLc + e * P;
-    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    const double mx = md.loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    has_ll[e] = 1;
     keep[e] = first || mx >= p.gate_log;
     lmax[e] = mx;
     if (!keep[e]) return;
-    double* lr = Lrc + e * P;
     for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
   };
   parallel_for(nCl, n_threads, [&](Index e) { likelihoods(e, P, false); });
@@ -603,16 +676,22 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       for (Index l = 0; l < nL; ++l)
         for (Index l2 = 0; l2 < nL; ++l2)
           if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
-    parallel_for_chunks(K * nL, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w(static_cast<std::size_t>(P));
-      for (Index kl = lo; kl < hi; ++kl) {
-        if (!need[kl]) continue;
-        const double a = c_other[kl] + phi0(kl);
-        const double* lw = lam + (kl / nL) * P;
-        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a;
-        logZ0[kl] = lse(w.data(), P) - logP;
-      }
+    // e^{lam - max lam} per legacy PMF: Z0 and Z1 of an edge are then a sum and a dot product
+    // with its linear likelihoods (log form only for edges that kept their LL)
+    std::vector<double> elw(static_cast<std::size_t>(K * P)), mlw(static_cast<std::size_t>(K), 0.0),
+        slw(static_cast<std::size_t>(K), 0.0);
+    parallel_for(K, n_threads, [&](Index k) {
+      bool any = false;
+      for (Index l = 0; l < nL; ++l) any = any || need[k * nL + l];
+      if (!any) return;
+      const double* lw = lam + k * P;
+      double* el = elw.data() + k * P;
+      mlw[k] = max_of(lw, P);
+      std::copy(lw, lw + P, el);
+      slw[k] = lse_with_max(el, P, mlw[k]) - mlw[k];  // log sum e^{lam - max}; el = e^{lam - max}
     });
+    for (Index kl = 0; kl < K * nL; ++kl)
+      if (need[kl]) logZ0[kl] = c_other[kl] + phi0(kl) + mlw[kl / nL] + slw[kl / nL] - logP;
     std::vector<double> rho(static_cast<std::size_t>(nCl), kNegInf);
     parallel_for_chunks(nCl, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w(static_cast<std::size_t>(P));
@@ -622,9 +701,28 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         if (!keep[e] || !need[kl]) continue;
         const double a = c_other[kl] + (kc[kl].lpv - kc[kl].mu);
         const double* lw = lam + ed.k * P;
-        const double* ll = LLc + e * P;
-        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a + ll[i];
-        const double logZ1 = lse(w.data(), P) - logP;
+        double logZ1 = kNegInf;
+        if (!has_ll[e]) {
+          const double* el = elw.data() + ed.k * P;
+          const double* lr = Lrc + e * P;
+          double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          Index i = 0;
+          for (; i + 8 <= P; i += 8)
+            for (int j = 0; j < 8; ++j) s8[j] += el[i + j] * lr[i + j];
+          for (; i < P; ++i) s8[0] += el[i] * lr[i];
+          const double d = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+          if (d > 1e-300) logZ1 = a + lmax[e] + mlw[ed.k] + std::log(d) - logP;
+        }
+        if (logZ1 == kNegInf) {  // log form (also when the dot product underflows)
+          const double* ll = LLc + e * P;
+          if (!has_ll[e]) {
+            const double* xs = X + ed.k * 3 * P;
+            models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, P, w.data());
+            ll = w.data();
+          }
+          for (Index i = 0; i < P; ++i) w[i] = lw[i] + a + ll[i];
+          logZ1 = lse(w.data(), P) - logP;
+        }
         rho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0[kl]);
       }
     });
