@@ -488,7 +488,7 @@ inline void systematic_resample(const double* w, Index n, Index n_out, double u0
 // Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
 // buffer more than 4x (+ 64k) larger than needed is released.
 struct Workspace {
-  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B;
+  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B, W;
   static double* get(std::vector<double>& v, Index n) {
     const auto need = static_cast<std::size_t>(n);
     if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
@@ -976,15 +976,17 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
   compute_G(p.n_iter == 0);
 
-  // E. beliefs, existence, MMSE, resampling (n particles -> P)
+  // E. beliefs, existence, MMSE (pass 1), resampling (pass 2: n particles -> P).  With
+  // out.prune, PMFs with posterior log-odds < log_prune are not written: the survivors fill
+  // the first rows of X_out in order.
+  double* W = Workspace::get(ws.W, Kt * P);  // normalised posterior weights e^{S - A}
   parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
-    std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P)),
-        nrm(static_cast<std::size_t>(3 * P));
-    std::vector<Index> idx(static_cast<std::size_t>(P));
+    std::vector<double> S(static_cast<std::size_t>(P));
     for (Index k = lo; k < hi; ++k) {
       const Index n = n_of(k);
       const double* xs = X + k * 3 * P;
       const double* lw = lam + k * P;
+      double* w = W + k * P;
       // rows of new PMFs with n < P are padded cyclically (log weights -inf)
       if (out.X_in)
         for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
@@ -994,13 +996,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         std::fill(out.lam_in + k * P + n, out.lam_in + (k + 1) * P, kNegInf);
       }
       if (out.eta_in) out.eta_in[k] = eta0[k];
-      double* xo = out.X_out + k * P * 3;
-      auto copy_out = [&] {
-        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
-          for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + j];
-      };
       if (!alive[k]) {
-        copy_out();
         out.eta_out[k] = kNegInf;
         for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = std::numeric_limits<double>::quiet_NaN();
         if (out.S) std::fill(out.S + k * P, out.S + (k + 1) * P, kNegInf);
@@ -1021,9 +1017,9 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         std::copy(S.begin(), S.begin() + n, out.S + k * P);
         std::fill(out.S + k * P + n, out.S + (k + 1) * P, kNegInf);
       }
-      std::copy(S.begin(), S.begin() + n, w.begin());
+      std::copy(S.begin(), S.begin() + n, w);
       const double mxS = max_of(S.data(), n);
-      const double A = lse_with_max(w.data(), n, mxS);
+      const double A = lse_with_max(w, n, mxS);
       out.eta_out[k] = eta0[k] + A - logn[k];
       const double scale = std::exp(-(A - mxS));
       double xh[3];
@@ -1037,12 +1033,27 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         xh[d] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
-      if (out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
-        copy_out();
+    }
+  });
+  // output row of each PMF (-1: not written)
+  std::vector<Index> row(static_cast<std::size_t>(Kt));
+  Index n_rows = 0;
+  for (Index k = 0; k < Kt; ++k) row[k] = !out.prune || out.eta_out[k] >= p.log_prune ? n_rows++ : -1;
+  parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> nrm(static_cast<std::size_t>(3 * P));
+    std::vector<Index> idx(static_cast<std::size_t>(P));
+    for (Index k = lo; k < hi; ++k) {
+      if (row[k] < 0) continue;
+      const Index n = n_of(k);
+      const double* xs = X + k * 3 * P;
+      double* xo = out.X_out + row[k] * P * 3;
+      if (!alive[k] || out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
+        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
+          for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + j];
         continue;
       }
       Rng rng(seed, kResample, static_cast<std::uint64_t>(k));
-      systematic_resample(w.data(), n, P, rng.uniform(), idx.data());
+      systematic_resample(W + k * P, n, P, rng.uniform(), idx.data());
       rng.normals(nrm.data(), 3 * P);
       for (Index i = 0; i < P; ++i)
         for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + idx[i]] + p.sig_reg * nrm[3 * i + d];
