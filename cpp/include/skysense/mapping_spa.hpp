@@ -786,25 +786,47 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
   }
 
-  // Messages gamma_{m->k}(x_i) per edge (gE): the factor q = 1 + kappa L of a general edge
-  // (linear), log gamma = max(log kappa + LL, floor) of a first edge (log);
+  // Messages gamma_{m->k}(x_i) per edge: the factor q = 1 + kappa L of a general edge
+  // (linear; not stored, D2 recomputes it from L), log gamma = max(log kappa + LL, floor) of
+  // a first edge (log, stored in gE at row fidx[e]);
   // G[k][l] = sum_m log gamma = log of the product of the q (taken every `chunk` factors, so
   // the product cannot overflow) plus the first edge's log gamma; logPhi[k][l] and
   // O[k][l] = lam_k + sum_{l' != l} logPhi[k][l'] (the factors of the other links).
-  double* gE = Workspace::get(ws.g, nE * P);
+  std::vector<Index> fidx(static_cast<std::size_t>(nE), -1);
+  Index nF = 0;
+  for (Index e = 0; e < nE; ++e)
+    if (edges[e].first) fidx[e] = nF++;
+  double* gE = Workspace::get(ws.g, nF * P);
   double* G = Workspace::get(ws.G, Kt * nL * P);
   double* Phi = Workspace::get(ws.Phi, Kt * nL * P);
   double* O = Workspace::get(ws.O, Kt * nL * P);
   // zero_g: all messages are 1 (before the first iteration)
+  // work items (kl, particle block): per-particle operations only, so any split gives the
+  // same results; the split balances the edges x particles of the items over the threads
+  constexpr Index kBlock = 2048;
+  struct GItem {
+    Index kl, lo, hi;
+  };
+  std::vector<GItem> g_items;
+  for (Index kl = 0; kl < Kt * nL; ++kl)
+    if (conn[kl])
+      for (Index lo = 0, n = n_of(kl / nL); lo < n; lo += kBlock) g_items.push_back({kl, lo, std::min(n, lo + kBlock)});
+  const Index nG = static_cast<Index>(g_items.size());
   auto compute_G = [&](bool zero_g) {
-    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> prod(static_cast<std::size_t>(P));
-      for (Index kl = lo; kl < hi; ++kl) {
-        if (!conn[kl]) continue;
-        const Index n = n_of(kl / nL);
+    parallel_for_weighted(
+        nG, n_threads,
+        [&](Index j) {
+          const GItem& it = g_items[j];
+          return static_cast<double>(it.hi - it.lo) * static_cast<double>(zero_g ? 1 : 1 + by_kl[it.kl].size());
+        },
+        [&](Index jlo, Index jhi) {
+      double prod_buf[kBlock];
+      for (Index j = jlo; j < jhi; ++j) {
+        const Index kl = g_items[j].kl, i0 = g_items[j].lo, n = g_items[j].hi - i0;
         const KlConst c = kc[kl];
-        double* g = G + kl * P;
-        double* ph = Phi + kl * P;
+        double* g = G + kl * P + i0;
+        double* ph = Phi + kl * P + i0;
+        double* prod = prod_buf;
         std::fill(g, g + n, 0.0);
         if (!zero_g) {
           double top = 0;  // log of the largest factor 1 + kappa e^{max LL}
@@ -812,12 +834,12 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
             if (!edges[e].first) top = std::max(top, logaddexp(0.0, edges[e].logkappa + lmax[edges[e].c]));
           const Index chunk = std::max<Index>(1, static_cast<Index>(600.0 / std::max(top, 1.0)));
           Index count = 0;
-          std::fill(prod.begin(), prod.begin() + n, 1.0);
+          std::fill(prod, prod + n, 1.0);
           for (Index e : by_kl[kl]) {
             const double lk = edges[e].logkappa;
-            double* ge = gE + e * P;
             if (edges[e].first) {
-              const double* ll = LL_of(e);
+              double* ge = gE + fidx[e] * P + i0;
+              const double* ll = LL_of(e) + i0;
               for (Index i = 0; i < n; ++i) {
                 const double v = lk + ll[i];
                 ge[i] = v > kLogFloor ? v : kLogFloor;
@@ -826,11 +848,8 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
               continue;
             }
             const double kap = std::exp(lk + lmax[edges[e].c]);
-            const double* lr = Lr_of(e);
-            for (Index i = 0; i < n; ++i) {
-              ge[i] = 1.0 + kap * lr[i];
-              prod[i] *= ge[i];
-            }
+            const double* lr = Lr_of(e) + i0;
+            for (Index i = 0; i < n; ++i) prod[i] *= 1.0 + kap * lr[i];  // D2 recomputes q
             if (++count == chunk) {
               for (Index i = 0; i < n; ++i) {
                 g[i] += fastmath::log(prod[i]);
@@ -870,19 +889,20 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
   double* Bk = Workspace::get(ws.B, Kt * nL * P);
   std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
-  // sum_i a_i b_i / c_i (c = nullptr: 1) and sum_i a_i / c_i, 8 partial sums (vectorisable)
-  auto dot = [](const double* a, const double* b, const double* c, Index n, double& s0) {
+  // sum_i a_i b_i / q_i and sum_i a_i / q_i with q_i = 1 + kap b_i (kap < 0: q = 1, only the
+  // first sum), 8 partial sums (vectorisable)
+  auto dot = [](const double* a, const double* b, double kap, Index n, double& s0) {
     double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Index i = 0;
-    if (c) {
+    if (kap >= 0) {
       for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; ++j) {
-          const double r = a[i + j] / c[i + j];
+          const double r = a[i + j] / (1.0 + kap * b[i + j]);
           p0[j] += r;
           p1[j] += r * b[i + j];
         }
       for (; i < n; ++i) {
-        const double r = a[i] / c[i];
+        const double r = a[i] / (1.0 + kap * b[i]);
         p0[0] += r;
         p1[0] += r * b[i];
       }
@@ -938,19 +958,19 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
         if (t == 0) {
           // w1 = O + log p_v - mu + LL
-          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), nullptr, n, s0)) - logn[ed.k];
+          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), -1.0, n, s0)) - logn[ed.k];
         } else if (ed.first) {
           // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
           const double* o = O + kl * P;
           const double* g = G + kl * P;
-          const double* ge = gE + e * P;
+          const double* ge = gE + fidx[e] * P;
           const double* ll = LL_of(e);
           const double a0 = c.lpv - c.mu;
           for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
           logZ1 = lse(w1.data(), n) - logn[ed.k];
         } else {
           // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
-          const double s1 = dot(b, Lr_of(e), gE + e * P, n, s0);
+          const double s1 = dot(b, Lr_of(e), std::exp(ed.logkappa + lmx), n, s0);
           logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
           const double z0v = Mh[kl] + std::log(s0);
           logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
