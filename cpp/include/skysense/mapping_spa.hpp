@@ -130,7 +130,7 @@ struct LinkModel {
   //   t > 0:  LL = -q + log(e^{c_s} + e^{c_d} erfcx(t))
   //   t <= 0: LL = c_d - lam r + lam^2 sig^2 / 2 + log(e^{c_s - c_d} e^{-t^2} + erfc(t)),
   // with erfc(t) = 2 - erfcx(-t) e^{-t^2} (no cancellation: the subtrahend is <= 1).
-  double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+  [[gnu::noinline]] double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
                 double* ll) const {
     const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
     double mx = kLogFloor;
@@ -183,7 +183,7 @@ struct LinkModel {
   //   t <= 0: lr = a_s e^{-q} + a_d (2 e^{lam^2 sig^2 / 2 - lam r} - erfcx(-t) e^{-q})
   // (the bracket is e^{lam^2 sig^2/2 - lam r} (2 - erfcx(-t) e^{-t^2}) >= its first term / 2:
   // no cancellation).
-  double lik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+  [[gnu::noinline]] double lik(Index m, const double* xs, const double* ys, const double* zs, Index n,
              double* lr) const {
     const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
     if (kind == kBistatic) {
@@ -217,6 +217,107 @@ struct LinkModel {
                          std::sqrt(nrm2);
         const double v = fastmath::exp(-d * d * inv2var);
         lr[i] = nrm2 > 0 ? v : 0.0;
+      }
+    }
+    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
+    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
+    double mx = m8[0];
+    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+    return mx;
+  }
+
+  // Geometry of n particles that every measurement of this link reuses (the PMFs a link
+  // creates are evaluated on several of its measurements): bistatic g[0] = h = |x - s|;
+  // monostatic g[0..2] = u = (x - s)/|x - s|, g[3] = |x - s| / 2 (1e150 at x = s: d huge,
+  // likelihood at the floor), so that d = u.w - |x - s|/2 needs no sqrt or division.
+  // Arrays of stride `st`.
+  void geometry(const double* xs, const double* ys, const double* zs, Index n, double* g,
+                Index st) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    if (kind == kBistatic) {
+      for (Index i = 0; i < n; ++i) {
+        const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+        g[i] = std::sqrt(dx * dx + dy * dy + dz * dz);
+      }
+      return;
+    }
+    for (Index i = 0; i < n; ++i) {
+      const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
+      const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2, nrm = std::sqrt(nrm2);
+      const double inv = nrm2 > 0 ? 1.0 / nrm : 0.0;
+      g[i] = v0 * inv;
+      g[st + i] = v1 * inv;
+      g[2 * st + i] = v2 * inv;
+      g[3 * st + i] = nrm2 > 0 ? 0.5 * nrm : 1e150;
+    }
+  }
+
+  // loglik and lik from geometry() (same values to rounding).
+  [[gnu::noinline]] double loglik_g(Index m, const double* g, Index st, Index n, double* ll) const {
+    double mx = kLogFloor;
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double v = c_s - r * r * inv2var;
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double et = fastmath::exp(-t * t);
+          const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
+          const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
+          const double v = base + fastmath::log(arg);
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
+      for (Index i = 0; i < n; ++i) {
+        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
+        const double v = c_m - d * d * inv2var;
+        ll[i] = v > kLogFloor ? v : kLogFloor;
+      }
+    }
+    for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
+    return mx;
+  }
+
+  [[gnu::noinline]] double lik_g(Index m, const double* g, Index st, Index n, double* lr) const {
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          lr[i] = fastmath::exp(-r * r * inv2var);
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double eq = fastmath::exp(-r * r * inv2var);
+          const double u = half_lam2_sig2 - lam * r;
+          const double el = fastmath::exp(u < 0 ? u : 0.0);
+          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
+      for (Index i = 0; i < n; ++i) {
+        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
+        lr[i] = fastmath::exp(-d * d * inv2var);
       }
     }
     double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -488,7 +589,7 @@ inline void systematic_resample(const double* w, Index n, Index n_out, double u0
 // Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
 // buffer more than 4x (+ 64k) larger than needed is released.
 struct Workspace {
-  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B, W;
+  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B, W, geo;
   static double* get(std::vector<double>& v, Index n) {
     const auto need = static_cast<std::size_t>(n);
     if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
@@ -613,13 +714,16 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
   // whose maximum is too close to the floor for the linear form); the others only need Lr.
   std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
+  // geometry of the new PMFs on their own link (LinkModel::geometry), 4 rows of P per PMF
+  double* geo = nullptr;
   auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
     const LinkModel& md = models[static_cast<std::size_t>(ed.l)];
     double* lr = Lrc + e * P;
+    const double* gk = ed.k >= K ? geo + (ed.k - K) * 4 * P : nullptr;
     if (!first) {
-      const double mL = md.lik(ed.m, xs, xs + P, xs + 2 * P, n, lr);
+      const double mL = gk ? md.lik_g(ed.m, gk, P, n, lr) : md.lik(ed.m, xs, xs + P, xs + 2 * P, n, lr);
       const double mx = mL > 1e-300 ? md.ref() + std::log(mL) : kNegInf;
       if (mx > kLogFloor + 50) {  // e^{floor - mx} is below rounding: same as the log form
         keep[e] = mx >= p.gate_log;
@@ -632,7 +736,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       }
     }
     double* ll = LLc + e * P;
-    const double mx = md.loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    const double mx = gk ? md.loglik_g(ed.m, gk, P, n, ll) : md.loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
     has_ll[e] = 1;
     keep[e] = first || mx >= p.gate_log;
     lmax[e] = mx;
@@ -737,6 +841,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
 
   // 4. births (3.4) from the measurements that were not censored
+  geo = Workspace::get(ws.geo, (Kt - K) * 4 * P);
   parallel_for_chunks(Kt - K, n_threads, [&](Index lo, Index hi) {
     std::vector<double> tmp(static_cast<std::size_t>(3 * Pb));
     for (Index k = K + lo; k < K + hi; ++k) {
@@ -752,6 +857,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
       const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
       if (n_ok == 0) alive[k] = 0;  // no birth support: drop (3.3 B)
+      else models[static_cast<std::size_t>(owner[k])].geometry(xs, xs + P, xs + 2 * P, Pb, geo + (k - K) * 4 * P, P);
     }
   });
   for (Index k = K; k < Kt; ++k) {
