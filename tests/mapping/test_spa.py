@@ -426,3 +426,16 @@ def test_prune_bad_input(rng):
         spa_update(state, links, MappingParams(), prune="yes")
     with pytest.raises(ValueError, match="prune and return_inputs"):
         spa_update(state, links, MappingParams(), prune=True, return_inputs=True)
+
+
+@pytest.mark.parametrize("config", ["scheme1_b", "monostatic"])
+def test_thread_independent_with_particle_blocks(rng, config):
+    # P > the kernel's 2048-particle blocks of the G products, split by cost over the threads
+    state = _legacy(rng, 2, 4500)
+    links = _links(rng, config)
+    params = MappingParams(prune_threshold=1e-6)
+    runs = [spa_update(state, links, params, rng=3, workers=w, prune=True) for w in (1, 2, 3)]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0].state.positions, other.state.positions)
+        np.testing.assert_array_equal(runs[0].state.logodds, other.state.logodds)
+        np.testing.assert_array_equal(runs[0].estimates, other.estimates)
