@@ -56,7 +56,7 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
                 const std::vector<double>& pv, bool predict, std::uint64_t seed, py::array x_out,
                 py::array eta_out, py::array x_hat, std::optional<py::array> x_in,
                 std::optional<py::array> lam_in, std::optional<py::array> eta_in,
-                std::optional<py::array> log_weights, int n_threads) {
+                std::optional<py::array> log_weights, int n_threads, bool prune) {
   skysense::mapping::SpaParams p;
   p.n_iter = params["n_iter"].cast<int>();
   p.sig_r = params["sig_r"].cast<double>();
@@ -136,6 +136,7 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   out.lam_in = optional_out(lam_in, "lam_in", Kt, P, 0);
   out.eta_in = optional_out(eta_in, "eta_in", Kt, 0, 0);
   out.S = optional_out(log_weights, "log_weights", Kt, P, 0);
+  out.prune = prune;
   const std::string isa = mapping_isa();
   py::gil_scoped_release release;
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
@@ -180,7 +181,7 @@ void register_mapping(py::module_& m) {
   m.def("spa_update", &spa_update, "params"_a, "x_leg"_a, "lam_leg"_a, "eta_leg"_a, "kinds"_a,
         "zs"_a, "sensors"_a, "births"_a, "diffuse"_a, "pv"_a, "predict"_a, "seed"_a, "x_out"_a,
         "eta_out"_a, "x_hat"_a, "x_in"_a = py::none(), "lam_in"_a = py::none(),
-        "eta_in"_a = py::none(), "log_weights"_a = py::none(), "n_threads"_a = 1);
+        "eta_in"_a = py::none(), "log_weights"_a = py::none(), "n_threads"_a = 1, "prune"_a = false);
   m.def("mapping_isa", &mapping_isa,
         "Kernel build spa_update uses now ('generic' or 'avx2'; env SKYSENSE_ISA).");
 }

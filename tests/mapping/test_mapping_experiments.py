@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from skysense.experiments import EXPERIMENTS, MappingMospa, MappingRuntime, run_trials
+from skysense.experiments.mapping_runtime import pkm_fit
 
 
 def test_registered():
@@ -47,6 +48,32 @@ def test_runtime_results_structure(tmp_path):
     assert cell["speedup"] == pytest.approx(cell["scheme2_s"] / cell["scheme1_s"])
     assert "Scheme II" in exp.table(res.results)
     assert exp.plot(res.results, tmp_path / "runtime.png").stat().st_size > 0
+    for n in (1, 2):
+        assert len(cell[f"pkm_scheme{n}"]) == len(cell[f"epochs_scheme{n}_s"]) == 2
+        assert all(x > 0 and x % 100 == 0 for x in cell[f"pkm_scheme{n}"])  # P = 100 divides
+
+
+def test_runtime_pkm_slope_and_threads():
+    exp = MappingRuntime(particles=(60, 120), loads=(1.0,), n_warmup=1, n_timed=2, workers=2)
+    res = run_trials(exp, 1, seed=0)
+    assert all(r["scheme1_s"] > 0 for r in res.results.values())
+    assert "ns x P K M" in exp.table(res.results)
+    with pytest.raises(ValueError, match="workers"):
+        MappingRuntime(workers=0)
+    with pytest.raises(TypeError, match="workers"):
+        MappingRuntime(workers=1.5)
+
+
+def test_pkm_fit():
+    x = np.array([1e6, 2e6, 4e6, 8e6])
+    fit = pkm_fit(x, 0.002 + 3e-9 * x)
+    assert fit["slope_ns"] == pytest.approx(3.0)
+    assert fit["intercept_s"] == pytest.approx(0.002)
+    assert fit["r2"] == pytest.approx(1.0) and fit["n"] == 4
+    with pytest.raises(ValueError, match="pkm_fit"):
+        pkm_fit([1.0, 1.0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="pkm_fit"):
+        pkm_fit([1.0, 2.0], [0.1])
 
 
 def test_runtime_birth_particles_option():

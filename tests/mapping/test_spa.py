@@ -396,3 +396,46 @@ def test_select_checks_the_mask(rng):
     assert state.select([True, False, True]).n_pmfs == 2
     with pytest.raises(ValueError, match="mask must have shape"):
         state.select([True, False])
+
+
+@pytest.mark.parametrize("engine", ["cpp", "numpy"])
+@pytest.mark.parametrize("config", ["bistatic", "scheme1_b", "scheme1_m"])
+def test_prune_equals_pruning_the_result(rng, engine, config):
+    params = MappingParams(prune_threshold=0.2)
+    state = _legacy(rng, 3, 41)
+    links = _links(rng, config)
+    full = spa_update(state, links, params, rng=11, engine=engine)
+    pruned = spa_update(state, links, params, rng=11, engine=engine, prune=True)
+    expected = full.state.prune(params.prune_threshold)
+    keep = full.state.logodds >= np.log(0.2) - np.log1p(-0.2)
+    assert 0 < pruned.state.n_pmfs == expected.n_pmfs < full.state.n_pmfs
+    np.testing.assert_array_equal(pruned.state.positions, expected.positions)
+    np.testing.assert_array_equal(pruned.state.log_weights, expected.log_weights)
+    np.testing.assert_array_equal(pruned.state.logodds, expected.logodds)
+    np.testing.assert_array_equal(pruned.estimates, full.estimates[keep])
+    # the next call takes the pruned state (a view of the kernel's output) as input
+    nxt = spa_update(pruned.state, links, params, rng=12, engine=engine, prune=True)
+    ref = spa_update(expected, links, params, rng=12, engine=engine, prune=True)
+    np.testing.assert_array_equal(nxt.state.positions, ref.state.positions)
+
+
+def test_prune_bad_input(rng):
+    state = _legacy(rng, 1, 5)
+    links = _links(rng, "bistatic")
+    with pytest.raises(TypeError, match="prune must be a bool"):
+        spa_update(state, links, MappingParams(), prune="yes")
+    with pytest.raises(ValueError, match="prune and return_inputs"):
+        spa_update(state, links, MappingParams(), prune=True, return_inputs=True)
+
+
+@pytest.mark.parametrize("config", ["scheme1_b", "monostatic"])
+def test_thread_independent_with_particle_blocks(rng, config):
+    # P > the kernel's 2048-particle blocks of the G products, split by cost over the threads
+    state = _legacy(rng, 2, 4500)
+    links = _links(rng, config)
+    params = MappingParams(prune_threshold=1e-6)
+    runs = [spa_update(state, links, params, rng=3, workers=w, prune=True) for w in (1, 2, 3)]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(runs[0].state.positions, other.state.positions)
+        np.testing.assert_array_equal(runs[0].state.logodds, other.state.logodds)
+        np.testing.assert_array_equal(runs[0].estimates, other.estimates)

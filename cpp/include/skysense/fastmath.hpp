@@ -101,7 +101,9 @@ inline double softplus(double y) {
 inline double erfcx_pos(double x) {
   static constexpr double c[23] = {1.17757893456740237e+00, -4.59005458064641950e-03, -8.42491333665178338e-02, 5.92099399981919419e-02, -2.66586684353057116e-02, 9.07499767070531378e-03, -2.41316354041760028e-03, 4.90775836525900351e-04, -6.91697330249850593e-05, 4.13902798611605132e-06, 7.74038306633742068e-07, -2.18864010430233475e-07, 1.07649994916239201e-08, 4.52195985563023991e-09, -7.75439973529089500e-10, -6.31808186785690616e-11, 2.86879952401114187e-11, 1.94640275544669099e-13, -9.65396129579461996e-13, 3.25545206378559685e-14, 3.35309342043328145e-14, -1.79701427384379419e-15, -1.19253762388851518e-15};
   constexpr double K = 3.75;
-  const double y = (x - K) / (x + K), y2 = 2.0 * y;
+  // one division for both quotients: 1 / ((x + K)(1 + 2x))
+  const double a = x + K, d = 1.0 + 2.0 * x, inv = 1.0 / (a * d);
+  const double y = (x - K) * d * inv, y2 = 2.0 * y;
   double b1 = 0.0, b2 = 0.0;
 #pragma GCC unroll 24
   for (int j = 22; j >= 1; --j) {
@@ -109,7 +111,7 @@ inline double erfcx_pos(double x) {
     b2 = b1;
     b1 = b0;
   }
-  return (c[0] + y * b1 - b2) / (1.0 + 2.0 * x);
+  return (c[0] + y * b1 - b2) * (a * inv);
 }
 
 // sin(2 pi u) and cos(2 pi u) for u in [0, 1]: reduction to |a| <= pi/4 around the nearest

@@ -130,7 +130,7 @@ struct LinkModel {
   //   t > 0:  LL = -q + log(e^{c_s} + e^{c_d} erfcx(t))
   //   t <= 0: LL = c_d - lam r + lam^2 sig^2 / 2 + log(e^{c_s - c_d} e^{-t^2} + erfc(t)),
   // with erfc(t) = 2 - erfcx(-t) e^{-t^2} (no cancellation: the subtrahend is <= 1).
-  double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+  [[gnu::noinline]] double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
                 double* ll) const {
     const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
     double mx = kLogFloor;
@@ -171,6 +171,162 @@ struct LinkModel {
       }
     }
     for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
+    return mx;
+  }
+  // Reference of lik(): log L = ref() + log lr.
+  double ref() const { return kind == kBistatic ? (diffuse ? c_max : c_s) : c_m; }
+
+  // Linear form of loglik without its floor: lr[i] = e^{log L(z_m | x_i) - ref()} (0 where it
+  // underflows); returns max_i lr[i].  One exp fewer than loglik + e^{LL - max} and no log:
+  // with q = r^2 / (2 sig^2), e^{-q} = e^{lam^2 sig^2 / 2 - lam r} e^{-t^2}, so
+  //   t > 0:  lr = e^{-q} (a_s + a_d erfcx(t))
+  //   t <= 0: lr = a_s e^{-q} + a_d (2 e^{lam^2 sig^2 / 2 - lam r} - erfcx(-t) e^{-q})
+  // (the bracket is e^{lam^2 sig^2/2 - lam r} (2 - erfcx(-t) e^{-t^2}) >= its first term / 2:
+  // no cancellation).
+  [[gnu::noinline]] double lik(Index m, const double* xs, const double* ys, const double* zs, Index n,
+             double* lr) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          lr[i] = fastmath::exp(-r * r * inv2var);
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double eq = fastmath::exp(-r * r * inv2var);
+          const double u = half_lam2_sig2 - lam * r;
+          const double el = fastmath::exp(u < 0 ? u : 0.0);  // t <= 0 implies u < 0
+          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
+      for (Index i = 0; i < n; ++i) {
+        const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
+        const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
+        const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
+                         std::sqrt(nrm2);
+        const double v = fastmath::exp(-d * d * inv2var);
+        lr[i] = nrm2 > 0 ? v : 0.0;
+      }
+    }
+    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
+    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
+    double mx = m8[0];
+    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+    return mx;
+  }
+
+  // Geometry of n particles that every measurement of this link reuses (the PMFs a link
+  // creates are evaluated on several of its measurements): bistatic g[0] = h = |x - s|;
+  // monostatic g[0..2] = u = (x - s)/|x - s|, g[3] = |x - s| / 2 (1e150 at x = s: d huge,
+  // likelihood at the floor), so that d = u.w - |x - s|/2 needs no sqrt or division.
+  // Arrays of stride `st`.
+  void geometry(const double* xs, const double* ys, const double* zs, Index n, double* g,
+                Index st) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    if (kind == kBistatic) {
+      for (Index i = 0; i < n; ++i) {
+        const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
+        g[i] = std::sqrt(dx * dx + dy * dy + dz * dz);
+      }
+      return;
+    }
+    for (Index i = 0; i < n; ++i) {
+      const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
+      const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2, nrm = std::sqrt(nrm2);
+      const double inv = nrm2 > 0 ? 1.0 / nrm : 0.0;
+      g[i] = v0 * inv;
+      g[st + i] = v1 * inv;
+      g[2 * st + i] = v2 * inv;
+      g[3 * st + i] = nrm2 > 0 ? 0.5 * nrm : 1e150;
+    }
+  }
+
+  // loglik and lik from geometry() (same values to rounding).
+  [[gnu::noinline]] double loglik_g(Index m, const double* g, Index st, Index n, double* ll) const {
+    double mx = kLogFloor;
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double v = c_s - r * r * inv2var;
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double et = fastmath::exp(-t * t);
+          const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
+          const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
+          const double v = base + fastmath::log(arg);
+          ll[i] = v > kLogFloor ? v : kLogFloor;
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
+      for (Index i = 0; i < n; ++i) {
+        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
+        const double v = c_m - d * d * inv2var;
+        ll[i] = v > kLogFloor ? v : kLogFloor;
+      }
+    }
+    for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
+    return mx;
+  }
+
+  [[gnu::noinline]] double lik_g(Index m, const double* g, Index st, Index n, double* lr) const {
+    if (kind == kBistatic) {
+      const double zm = z[m];
+      if (!diffuse) {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          lr[i] = fastmath::exp(-r * r * inv2var);
+        }
+      } else {
+        for (Index i = 0; i < n; ++i) {
+          const double r = zm - g[i];
+          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+          const bool pos = t > 0;
+          const double ex = fastmath::erfcx_pos(pos ? t : -t);
+          const double eq = fastmath::exp(-r * r * inv2var);
+          const double u = half_lam2_sig2 - lam * r;
+          const double el = fastmath::exp(u < 0 ? u : 0.0);
+          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
+        }
+      }
+    } else {
+      const double* zt = z + 3 * m;
+      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
+      for (Index i = 0; i < n; ++i) {
+        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
+        lr[i] = fastmath::exp(-d * d * inv2var);
+      }
+    }
+    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Index i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
+    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
+    double mx = m8[0];
+    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
     return mx;
   }
 };
@@ -433,7 +589,7 @@ inline void systematic_resample(const double* w, Index n, Index n_out, double u0
 // Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
 // buffer more than 4x (+ 64k) larger than needed is released.
 struct Workspace {
-  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B;
+  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B, W, geo;
   static double* get(std::vector<double>& v, Index n) {
     const auto need = static_cast<std::size_t>(n);
     if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
@@ -555,15 +711,36 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   double* Lrc = Workspace::get(ws.Lr, (nCl + nCb_max) * P);
   std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
   std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
+  // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
+  // whose maximum is too close to the floor for the linear form); the others only need Lr.
+  std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
+  // geometry of the new PMFs on their own link (LinkModel::geometry), 4 rows of P per PMF
+  double* geo = nullptr;
   auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
+    const LinkModel& md = models[static_cast<std::size_t>(ed.l)];
+    double* lr = Lrc + e * P;
+    const double* gk = ed.k >= K ? geo + (ed.k - K) * 4 * P : nullptr;
+    if (!first) {
+      const double mL = gk ? md.lik_g(ed.m, gk, P, n, lr) : md.lik(ed.m, xs, xs + P, xs + 2 * P, n, lr);
+      const double mx = mL > 1e-300 ? md.ref() + std::log(mL) : kNegInf;
+      if (mx > kLogFloor + 50) {  // e^{floor - mx} is below rounding: same as the log form
+        keep[e] = mx >= p.gate_log;
+        lmax[e] = mx;
+        if (keep[e]) {
+          const double s = 1.0 / mL;
+          for (Index i = 0; i < n; ++i) lr[i] *= s;
+        }
+        return;
+      }
+    }
     double* ll = LLc + e * P;
-    const double mx = models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    const double mx = gk ? md.loglik_g(ed.m, gk, P, n, ll) : md.loglik(ed.m, xs, xs + P, xs + 2 * P, n, ll);
+    has_ll[e] = 1;
     keep[e] = first || mx >= p.gate_log;
     lmax[e] = mx;
     if (!keep[e]) return;
-    double* lr = Lrc + e * P;
     for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
   };
   parallel_for(nCl, n_threads, [&](Index e) { likelihoods(e, P, false); });
@@ -603,16 +780,22 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       for (Index l = 0; l < nL; ++l)
         for (Index l2 = 0; l2 < nL; ++l2)
           if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
-    parallel_for_chunks(K * nL, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w(static_cast<std::size_t>(P));
-      for (Index kl = lo; kl < hi; ++kl) {
-        if (!need[kl]) continue;
-        const double a = c_other[kl] + phi0(kl);
-        const double* lw = lam + (kl / nL) * P;
-        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a;
-        logZ0[kl] = lse(w.data(), P) - logP;
-      }
+    // e^{lam - max lam} per legacy PMF: Z0 and Z1 of an edge are then a sum and a dot product
+    // with its linear likelihoods (log form only for edges that kept their LL)
+    std::vector<double> elw(static_cast<std::size_t>(K * P)), mlw(static_cast<std::size_t>(K), 0.0),
+        slw(static_cast<std::size_t>(K), 0.0);
+    parallel_for(K, n_threads, [&](Index k) {
+      bool any = false;
+      for (Index l = 0; l < nL; ++l) any = any || need[k * nL + l];
+      if (!any) return;
+      const double* lw = lam + k * P;
+      double* el = elw.data() + k * P;
+      mlw[k] = max_of(lw, P);
+      std::copy(lw, lw + P, el);
+      slw[k] = lse_with_max(el, P, mlw[k]) - mlw[k];  // log sum e^{lam - max}; el = e^{lam - max}
     });
+    for (Index kl = 0; kl < K * nL; ++kl)
+      if (need[kl]) logZ0[kl] = c_other[kl] + phi0(kl) + mlw[kl / nL] + slw[kl / nL] - logP;
     std::vector<double> rho(static_cast<std::size_t>(nCl), kNegInf);
     parallel_for_chunks(nCl, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w(static_cast<std::size_t>(P));
@@ -622,9 +805,28 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         if (!keep[e] || !need[kl]) continue;
         const double a = c_other[kl] + (kc[kl].lpv - kc[kl].mu);
         const double* lw = lam + ed.k * P;
-        const double* ll = LLc + e * P;
-        for (Index i = 0; i < P; ++i) w[i] = lw[i] + a + ll[i];
-        const double logZ1 = lse(w.data(), P) - logP;
+        double logZ1 = kNegInf;
+        if (!has_ll[e]) {
+          const double* el = elw.data() + ed.k * P;
+          const double* lr = Lrc + e * P;
+          double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          Index i = 0;
+          for (; i + 8 <= P; i += 8)
+            for (int j = 0; j < 8; ++j) s8[j] += el[i + j] * lr[i + j];
+          for (; i < P; ++i) s8[0] += el[i] * lr[i];
+          const double d = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+          if (d > 1e-300) logZ1 = a + lmax[e] + mlw[ed.k] + std::log(d) - logP;
+        }
+        if (logZ1 == kNegInf) {  // log form (also when the dot product underflows)
+          const double* ll = LLc + e * P;
+          if (!has_ll[e]) {
+            const double* xs = X + ed.k * 3 * P;
+            models[static_cast<std::size_t>(ed.l)].loglik(ed.m, xs, xs + P, xs + 2 * P, P, w.data());
+            ll = w.data();
+          }
+          for (Index i = 0; i < P; ++i) w[i] = lw[i] + a + ll[i];
+          logZ1 = lse(w.data(), P) - logP;
+        }
         rho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0[kl]);
       }
     });
@@ -639,6 +841,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
 
   // 4. births (3.4) from the measurements that were not censored
+  geo = Workspace::get(ws.geo, (Kt - K) * 4 * P);
   parallel_for_chunks(Kt - K, n_threads, [&](Index lo, Index hi) {
     std::vector<double> tmp(static_cast<std::size_t>(3 * Pb));
     for (Index k = K + lo; k < K + hi; ++k) {
@@ -654,6 +857,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
       const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
       if (n_ok == 0) alive[k] = 0;  // no birth support: drop (3.3 B)
+      else models[static_cast<std::size_t>(owner[k])].geometry(xs, xs + P, xs + 2 * P, Pb, geo + (k - K) * 4 * P, P);
     }
   });
   for (Index k = K; k < Kt; ++k) {
@@ -688,25 +892,47 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     by_lm[m_off[edges[e].l] + edges[e].m].push_back(e);
   }
 
-  // Messages gamma_{m->k}(x_i) per edge (gE): the factor q = 1 + kappa L of a general edge
-  // (linear), log gamma = max(log kappa + LL, floor) of a first edge (log);
+  // Messages gamma_{m->k}(x_i) per edge: the factor q = 1 + kappa L of a general edge
+  // (linear; not stored, D2 recomputes it from L), log gamma = max(log kappa + LL, floor) of
+  // a first edge (log, stored in gE at row fidx[e]);
   // G[k][l] = sum_m log gamma = log of the product of the q (taken every `chunk` factors, so
   // the product cannot overflow) plus the first edge's log gamma; logPhi[k][l] and
   // O[k][l] = lam_k + sum_{l' != l} logPhi[k][l'] (the factors of the other links).
-  double* gE = Workspace::get(ws.g, nE * P);
+  std::vector<Index> fidx(static_cast<std::size_t>(nE), -1);
+  Index nF = 0;
+  for (Index e = 0; e < nE; ++e)
+    if (edges[e].first) fidx[e] = nF++;
+  double* gE = Workspace::get(ws.g, nF * P);
   double* G = Workspace::get(ws.G, Kt * nL * P);
   double* Phi = Workspace::get(ws.Phi, Kt * nL * P);
   double* O = Workspace::get(ws.O, Kt * nL * P);
   // zero_g: all messages are 1 (before the first iteration)
+  // work items (kl, particle block): per-particle operations only, so any split gives the
+  // same results; the split balances the edges x particles of the items over the threads
+  constexpr Index kBlock = 2048;
+  struct GItem {
+    Index kl, lo, hi;
+  };
+  std::vector<GItem> g_items;
+  for (Index kl = 0; kl < Kt * nL; ++kl)
+    if (conn[kl])
+      for (Index lo = 0, n = n_of(kl / nL); lo < n; lo += kBlock) g_items.push_back({kl, lo, std::min(n, lo + kBlock)});
+  const Index nG = static_cast<Index>(g_items.size());
   auto compute_G = [&](bool zero_g) {
-    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> prod(static_cast<std::size_t>(P));
-      for (Index kl = lo; kl < hi; ++kl) {
-        if (!conn[kl]) continue;
-        const Index n = n_of(kl / nL);
+    parallel_for_weighted(
+        nG, n_threads,
+        [&](Index j) {
+          const GItem& it = g_items[j];
+          return static_cast<double>(it.hi - it.lo) * static_cast<double>(zero_g ? 1 : 1 + by_kl[it.kl].size());
+        },
+        [&](Index jlo, Index jhi) {
+      double prod_buf[kBlock];
+      for (Index j = jlo; j < jhi; ++j) {
+        const Index kl = g_items[j].kl, i0 = g_items[j].lo, n = g_items[j].hi - i0;
         const KlConst c = kc[kl];
-        double* g = G + kl * P;
-        double* ph = Phi + kl * P;
+        double* g = G + kl * P + i0;
+        double* ph = Phi + kl * P + i0;
+        double* prod = prod_buf;
         std::fill(g, g + n, 0.0);
         if (!zero_g) {
           double top = 0;  // log of the largest factor 1 + kappa e^{max LL}
@@ -714,12 +940,12 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
             if (!edges[e].first) top = std::max(top, logaddexp(0.0, edges[e].logkappa + lmax[edges[e].c]));
           const Index chunk = std::max<Index>(1, static_cast<Index>(600.0 / std::max(top, 1.0)));
           Index count = 0;
-          std::fill(prod.begin(), prod.begin() + n, 1.0);
+          std::fill(prod, prod + n, 1.0);
           for (Index e : by_kl[kl]) {
             const double lk = edges[e].logkappa;
-            double* ge = gE + e * P;
             if (edges[e].first) {
-              const double* ll = LL_of(e);
+              double* ge = gE + fidx[e] * P + i0;
+              const double* ll = LL_of(e) + i0;
               for (Index i = 0; i < n; ++i) {
                 const double v = lk + ll[i];
                 ge[i] = v > kLogFloor ? v : kLogFloor;
@@ -728,11 +954,8 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
               continue;
             }
             const double kap = std::exp(lk + lmax[edges[e].c]);
-            const double* lr = Lr_of(e);
-            for (Index i = 0; i < n; ++i) {
-              ge[i] = 1.0 + kap * lr[i];
-              prod[i] *= ge[i];
-            }
+            const double* lr = Lr_of(e) + i0;
+            for (Index i = 0; i < n; ++i) prod[i] *= 1.0 + kap * lr[i];  // D2 recomputes q
             if (++count == chunk) {
               for (Index i = 0; i < n; ++i) {
                 g[i] += fastmath::log(prod[i]);
@@ -772,19 +995,20 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
   double* Bk = Workspace::get(ws.B, Kt * nL * P);
   std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
-  // sum_i a_i b_i / c_i (c = nullptr: 1) and sum_i a_i / c_i, 8 partial sums (vectorisable)
-  auto dot = [](const double* a, const double* b, const double* c, Index n, double& s0) {
+  // sum_i a_i b_i / q_i and sum_i a_i / q_i with q_i = 1 + kap b_i (kap < 0: q = 1, only the
+  // first sum), 8 partial sums (vectorisable)
+  auto dot = [](const double* a, const double* b, double kap, Index n, double& s0) {
     double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Index i = 0;
-    if (c) {
+    if (kap >= 0) {
       for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; ++j) {
-          const double r = a[i + j] / c[i + j];
+          const double r = a[i + j] / (1.0 + kap * b[i + j]);
           p0[j] += r;
           p1[j] += r * b[i + j];
         }
       for (; i < n; ++i) {
-        const double r = a[i] / c[i];
+        const double r = a[i] / (1.0 + kap * b[i]);
         p0[0] += r;
         p1[0] += r * b[i];
       }
@@ -840,19 +1064,19 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
         if (t == 0) {
           // w1 = O + log p_v - mu + LL
-          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), nullptr, n, s0)) - logn[ed.k];
+          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), -1.0, n, s0)) - logn[ed.k];
         } else if (ed.first) {
           // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
           const double* o = O + kl * P;
           const double* g = G + kl * P;
-          const double* ge = gE + e * P;
+          const double* ge = gE + fidx[e] * P;
           const double* ll = LL_of(e);
           const double a0 = c.lpv - c.mu;
           for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
           logZ1 = lse(w1.data(), n) - logn[ed.k];
         } else {
           // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
-          const double s1 = dot(b, Lr_of(e), gE + e * P, n, s0);
+          const double s1 = dot(b, Lr_of(e), std::exp(ed.logkappa + lmx), n, s0);
           logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
           const double z0v = Mh[kl] + std::log(s0);
           logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
@@ -878,15 +1102,17 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
   compute_G(p.n_iter == 0);
 
-  // E. beliefs, existence, MMSE, resampling (n particles -> P)
+  // E. beliefs, existence, MMSE (pass 1), resampling (pass 2: n particles -> P).  With
+  // out.prune, PMFs with posterior log-odds < log_prune are not written: the survivors fill
+  // the first rows of X_out in order.
+  double* W = Workspace::get(ws.W, Kt * P);  // normalised posterior weights e^{S - A}
   parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
-    std::vector<double> S(static_cast<std::size_t>(P)), w(static_cast<std::size_t>(P)),
-        nrm(static_cast<std::size_t>(3 * P));
-    std::vector<Index> idx(static_cast<std::size_t>(P));
+    std::vector<double> S(static_cast<std::size_t>(P));
     for (Index k = lo; k < hi; ++k) {
       const Index n = n_of(k);
       const double* xs = X + k * 3 * P;
       const double* lw = lam + k * P;
+      double* w = W + k * P;
       // rows of new PMFs with n < P are padded cyclically (log weights -inf)
       if (out.X_in)
         for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
@@ -896,13 +1122,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         std::fill(out.lam_in + k * P + n, out.lam_in + (k + 1) * P, kNegInf);
       }
       if (out.eta_in) out.eta_in[k] = eta0[k];
-      double* xo = out.X_out + k * P * 3;
-      auto copy_out = [&] {
-        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
-          for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + j];
-      };
       if (!alive[k]) {
-        copy_out();
         out.eta_out[k] = kNegInf;
         for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = std::numeric_limits<double>::quiet_NaN();
         if (out.S) std::fill(out.S + k * P, out.S + (k + 1) * P, kNegInf);
@@ -923,9 +1143,9 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         std::copy(S.begin(), S.begin() + n, out.S + k * P);
         std::fill(out.S + k * P + n, out.S + (k + 1) * P, kNegInf);
       }
-      std::copy(S.begin(), S.begin() + n, w.begin());
+      std::copy(S.begin(), S.begin() + n, w);
       const double mxS = max_of(S.data(), n);
-      const double A = lse_with_max(w.data(), n, mxS);
+      const double A = lse_with_max(w, n, mxS);
       out.eta_out[k] = eta0[k] + A - logn[k];
       const double scale = std::exp(-(A - mxS));
       double xh[3];
@@ -939,12 +1159,27 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         xh[d] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
       }
       for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = xh[d];
-      if (out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
-        copy_out();
+    }
+  });
+  // output row of each PMF (-1: not written)
+  std::vector<Index> row(static_cast<std::size_t>(Kt));
+  Index n_rows = 0;
+  for (Index k = 0; k < Kt; ++k) row[k] = !out.prune || out.eta_out[k] >= p.log_prune ? n_rows++ : -1;
+  parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
+    std::vector<double> nrm(static_cast<std::size_t>(3 * P));
+    std::vector<Index> idx(static_cast<std::size_t>(P));
+    for (Index k = lo; k < hi; ++k) {
+      if (row[k] < 0) continue;
+      const Index n = n_of(k);
+      const double* xs = X + k * 3 * P;
+      double* xo = out.X_out + row[k] * P * 3;
+      if (!alive[k] || out.eta_out[k] < p.log_prune) {  // pruned by the caller: not resampled
+        for (Index i = 0, j = 0; i < P; ++i, j = j + 1 == n ? 0 : j + 1)
+          for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + j];
         continue;
       }
       Rng rng(seed, kResample, static_cast<std::uint64_t>(k));
-      systematic_resample(w.data(), n, P, rng.uniform(), idx.data());
+      systematic_resample(W + k * P, n, P, rng.uniform(), idx.data());
       rng.normals(nrm.data(), 3 * P);
       for (Index i = 0; i < P; ++i)
         for (int d = 0; d < 3; ++d) xo[3 * i + d] = xs[d * P + idx[i]] + p.sig_reg * nrm[3 * i + d];

@@ -64,6 +64,7 @@ struct SpaOutput {
   double* lam_in;   // optional (Kt, P): their log prior weights
   double* eta_in;   // optional (Kt,): their prior log-odds
   double* S;        // optional (Kt, P): posterior log weights
+  bool prune = false;  // write only PMFs with eta_out >= log_prune, in order, to X_out's first rows
 };
 
 // One module call (spec 3.3): X_leg (K,P,3), lam_leg (K,P), eta_leg (K,); Kt = K + sum over

@@ -44,4 +44,28 @@ void parallel_for_chunks(std::ptrdiff_t n, int n_threads, F&& body) {
   parallel_for(t, static_cast<int>(t), [&](std::ptrdiff_t w) { body(n * w / t, n * (w + 1) / t); });
 }
 
+// Same, but the chunks hold about equal total cost (cost(i) >= 0 of item i), for items of
+// uneven size; worker w gets the items whose cost prefix lies in [C w / t, C (w + 1) / t).
+template <class C, class F>
+void parallel_for_weighted(std::ptrdiff_t n, int n_threads, C&& cost, F&& body) {
+  if (n <= 0) return;
+  const std::ptrdiff_t t = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(n_threads, n));
+  if (t == 1) {
+    body(std::ptrdiff_t{0}, n);
+    return;
+  }
+  std::vector<double> prefix(static_cast<std::size_t>(n + 1), 0.0);
+  for (std::ptrdiff_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + cost(i);
+  std::vector<std::ptrdiff_t> cut(static_cast<std::size_t>(t + 1), n);
+  cut[0] = 0;
+  for (std::ptrdiff_t w = 1; w < t; ++w) {
+    const double target = prefix[n] * static_cast<double>(w) / static_cast<double>(t);
+    cut[w] = std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin();
+    cut[w] = std::max(cut[w - 1], std::min(cut[w], n));
+  }
+  parallel_for(t, static_cast<int>(t), [&](std::ptrdiff_t w) {
+    if (cut[w] < cut[w + 1]) body(cut[w], cut[w + 1]);
+  });
+}
+
 }  // namespace skysense

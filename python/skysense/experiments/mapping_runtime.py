@@ -8,10 +8,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from skysense._validation import check_count
 from skysense.experiments.runner import Experiment
 from skysense.mapping import Mapper, MappingParams, PmfState, default_scene, simulate
 
-__all__ = ["PAPER_MAPPING_RUNTIME", "MappingRuntime"]
+__all__ = ["PAPER_MAPPING_RUNTIME", "MappingRuntime", "pkm_fit"]
 
 #: Table II (MATLAB R2023b, i9-14900HX): "Scheme I / Scheme II" [s] per epoch; rows = load
 #: (M doubling), columns = P = 5k / 10k / 20k (inferred, spec section 7).
@@ -22,6 +23,30 @@ PAPER_MAPPING_RUNTIME = {
     "scheme2_s": [[0.107, 0.206, 0.417], [0.191, 0.373, 0.762], [0.368, 0.756, 1.481]],
     "speedup": [1.881, 1.867, 1.897],
 }
+
+
+def pkm_fit(pkm, seconds) -> dict:
+    """Least-squares line ``seconds = intercept + slope * pkm`` over epochs.
+
+    Parameters
+    ----------
+    pkm, seconds : array_like, shape (n,)
+        P K M of each epoch (particles x PMFs x measurements, see :class:`MappingRuntime`)
+        and its time [s].
+
+    Returns
+    -------
+    dict
+        ``slope_ns`` (time per unit of P K M [ns]), ``intercept_s`` [s], ``r2`` and ``n``.
+    """
+    x = np.asarray(pkm, float).reshape(-1)
+    y = np.asarray(seconds, float).reshape(-1)
+    if x.shape != y.shape or x.size < 2 or np.ptp(x) == 0:
+        raise ValueError("pkm_fit needs >= 2 epochs of equal length with distinct P K M")
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    r2 = 1.0 - float(resid @ resid) / float(((y - y.mean()) ** 2).sum())
+    return {"slope_ns": float(slope) * 1e9, "intercept_s": float(intercept), "r2": r2, "n": x.size}
 
 
 @dataclass(frozen=True)
@@ -40,13 +65,20 @@ class MappingRuntime(Experiment):
     n_birth_particles : int or None
         :class:`~skysense.mapping.MappingParams` ``n_birth_particles`` (``None``: P, the
         paper); other parameters are the defaults (censoring of new PMFs included).
+    workers : int
+        Threads of the C++ module (:class:`~skysense.mapping.Mapper` ``workers``; results do
+        not depend on it).
     chunk_size : int
 
     Notes
     -----
-    Time is ``time.process_time`` per epoch (the C++ module runs single-threaded; on a shared
-    machine CPU time is steadier than wall time). One trial = one simulated data set; the
-    reported value is the median over the timed epochs, averaged over trials.
+    Time is ``time.process_time`` per epoch with ``workers=1`` (on a shared machine CPU time
+    is steadier than wall time) and wall time (``time.perf_counter``) with more threads,
+    where CPU time would add the threads up. One trial = one simulated data set; the reported
+    value is the median over the timed epochs, averaged over trials. Each timed epoch also
+    records ``P K M``: P times the PMFs it handles (legacy PMFs at its start plus one new PMF
+    per measurement) times its measurements M (bistatic + monostatic); :meth:`table` fits
+    time against it over all cells (:func:`pkm_fit`).
     """
 
     name: ClassVar[str] = "mapping-runtime"
@@ -57,6 +89,7 @@ class MappingRuntime(Experiment):
     n_warmup: int = 10
     n_timed: int = 10
     n_birth_particles: int | None = None
+    workers: int = 1
     chunk_size: int = 1
 
     def __post_init__(self):
@@ -66,6 +99,7 @@ class MappingRuntime(Experiment):
             raise ValueError("particles and loads must be non-empty")
         for load in self.loads:
             self.params(1, load)  # validates loads and n_birth_particles
+        check_count(self.workers, "workers")
 
     def params(self, n_particles, load) -> MappingParams:
         return MappingParams(
@@ -85,19 +119,26 @@ class MappingRuntime(Experiment):
         n_p, load = cell
         params = self.params(n_p, load)
         start = 60
-        out = {"scheme1_s": [], "scheme2_s": [], "n_meas": []}
+        out = {"scheme1_s": [], "scheme2_s": [], "n_meas": [], "pkm1": [], "pkm2": []}
+        out.update({"epochs1_s": [], "epochs2_s": []})
+        clock = time.process_time if self.workers == 1 else time.perf_counter
         for _ in range(n_trials):
             data = simulate(state, int(rng.integers(2**31)), params, bs=[0])[0]
             epochs = range(start, start + self.n_warmup + self.n_timed)
             out["n_meas"].append(
                 np.mean([data.bistatic[e].size + data.monostatic[e].shape[0] for e in epochs])
             )
-            for scheme, key in (("fusion1", "scheme1_s"), ("fusion3", "scheme2_s")):
-                mapper = Mapper(scheme, params, workers=1)
+            for scheme, key, pkey, ekey in (
+                ("fusion1", "scheme1_s", "pkm1", "epochs1_s"),
+                ("fusion3", "scheme2_s", "pkm2", "epochs2_s"),
+            ):
+                mapper = Mapper(scheme, params, workers=self.workers)
                 st = PmfState.empty(n_p)
-                times = []
+                times, pkm = [], []
                 for i, e in enumerate(epochs):
-                    t0 = time.process_time()
+                    n_meas = data.bistatic[e].size + data.monostatic[e].shape[0]
+                    k = st.n_pmfs + n_meas
+                    t0 = clock()
                     st, _ = mapper.step(
                         st,
                         data.bistatic[e],
@@ -108,8 +149,11 @@ class MappingRuntime(Experiment):
                         first_epoch=i == 0,
                     )
                     if i >= self.n_warmup:
-                        times.append(time.process_time() - t0)
+                        times.append(clock() - t0)
+                        pkm.append(float(n_p) * k * n_meas)
                 out[key].append(np.median(times))
+                out[ekey].append(times)
+                out[pkey].append(pkm)
         return {k: np.asarray(v, float) for k, v in out.items()}
 
     def summarize(self, cell, trials):
@@ -119,6 +163,10 @@ class MappingRuntime(Experiment):
             "scheme2_s": t2,
             "speedup": t2 / t1 if t1 > 0 else float("nan"),
             "measurements_per_epoch": float(trials["n_meas"].mean()),
+            "pkm_scheme1": trials["pkm1"].reshape(-1).tolist(),
+            "pkm_scheme2": trials["pkm2"].reshape(-1).tolist(),
+            "epochs_scheme1_s": trials["epochs1_s"].reshape(-1).tolist(),
+            "epochs_scheme2_s": trials["epochs2_s"].reshape(-1).tolist(),
         }
 
     def report(self, summaries):
@@ -137,6 +185,15 @@ class MappingRuntime(Experiment):
                 f" {r['scheme2_s']:14.4f} {r['speedup']:9.2f}"
             )
         lines.append("paper (P = 20k): Scheme I 0.222-0.781 s, Scheme II 0.417-1.481 s, 1.87-1.90")
+        for n, name in ((1, "Scheme I"), (2, "Scheme II")):
+            pkm = np.concatenate([r[f"pkm_scheme{n}"] for r in results.values()])
+            sec = np.concatenate([r[f"epochs_scheme{n}_s"] for r in results.values()])
+            if pkm.size >= 2 and np.ptp(pkm) > 0:
+                fit = pkm_fit(pkm, sec)
+                lines.append(
+                    f"{name}: time = {fit['intercept_s']:.4f} s + {fit['slope_ns']:.3f} ns x P K M"
+                    f" (R^2 {fit['r2']:.2f}, {fit['n']} epochs)"
+                )
         return "\n".join(lines)
 
     def plot(self, results, path):

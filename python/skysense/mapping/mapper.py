@@ -130,12 +130,9 @@ class Mapper:
             stages = [[b]] if self.scheme == "bistatic" else [[m]]
         res = None
         for s, links in enumerate(stages):
-            res = spa_update(state, links, prm, predict=s == 0, rng=rng, **kw)
-            keep = res.state.logodds >= np.log(prm.prune_threshold) - np.log1p(-prm.prune_threshold)
-            state = res.state.select(keep)
-            est = res.estimates[keep]
-            det = res.detected(prm.detect_threshold)[keep]
-        return state, est[det]
+            res = spa_update(state, links, prm, predict=s == 0, rng=rng, prune=True, **kw)
+            state = res.state
+        return state, res.estimates[res.detected(prm.detect_threshold)]
 
     def run(self, data, *, rng=None, n_epochs: int | None = None) -> MapResult:
         """Map one BS over its epochs.

@@ -71,6 +71,7 @@ def spa_update(
     engine: str = "cpp",
     workers: int = 1,
     return_inputs: bool = False,
+    prune: bool = False,
 ) -> SpaResult:
     """One module call: prediction, births, T message-passing iterations, beliefs, resampling.
 
@@ -93,6 +94,11 @@ def spa_update(
         Threads of the C++ kernel (results do not depend on it).
     return_inputs : bool
         Also return the particles the messages used and the posterior log weights (cpp only).
+    prune : bool
+        Return only the PMFs whose existence probability is at least
+        ``params.prune_threshold`` (in order; ``state`` and ``estimates`` alike), as
+        :meth:`PmfState.prune` would; the C++ kernel then does not write the particles of the
+        others. Not with ``return_inputs``.
 
     Returns
     -------
@@ -107,6 +113,10 @@ def spa_update(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if not isinstance(prune, (bool, np.bool_)):
+        raise TypeError(f"prune must be a bool, got {type(prune).__name__}")
+    if prune and return_inputs:
+        raise ValueError("prune and return_inputs cannot be combined")
     if not isinstance(state, PmfState):
         raise TypeError(f"state must be a PmfState, got {type(state).__name__}")
     links = list(links)
@@ -133,7 +143,11 @@ def spa_update(
             predict,
             np.random.default_rng(rng),
         )
-        return SpaResult(PmfState(x_out, np.zeros((kt, n_p)), eta), x_hat)
+        res = SpaResult(PmfState(x_out, np.zeros((kt, n_p)), eta), x_hat)
+        if prune:
+            keep = eta >= kp["log_prune"]
+            res = SpaResult(res.state.select(keep), x_hat[keep])
+        return res
     from skysense import _core
 
     x_out = np.empty((kt, n_p, 3))
@@ -165,8 +179,14 @@ def spa_update(
         eta,
         x_hat,
         n_threads=resolve_workers(workers),
+        prune=bool(prune),
         **extra,
     )
+    if prune:  # the survivors fill the first rows of x_out (the rest is never touched)
+        keep = eta >= kp["log_prune"]
+        n_keep = int(keep.sum())
+        out = PmfState._trusted(x_out[:n_keep], np.zeros((n_keep, n_p)), eta[keep])
+        return SpaResult(out, x_hat[keep])
     # kernel outputs: finite particles, log-odds finite or -inf (no re-validation)
     out = PmfState._trusted(x_out, np.zeros((kt, n_p)), eta)
     if not return_inputs:
