@@ -52,6 +52,18 @@ inline double logaddexp_v(double a, double b) {
   return mx + fastmath::log(1.0 + fastmath::exp(d));
 }
 
+// max(init, max of a[0..n)) with 8 partial maxima (vectorisable); init for n = 0.
+inline double max_of(const double* a, Index n, double init = kNegInf) {
+  double m8[8] = {init, init, init, init, init, init, init, init};
+  Index i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) m8[j] = a[i + j] > m8[j] ? a[i + j] : m8[j];
+  for (; i < n; ++i) m8[0] = a[i] > m8[0] ? a[i] : m8[0];
+  double mx = m8[0];
+  for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
+  return mx;
+}
+
 // Per-link constants of the log-likelihood ratio, hoisted out of the particle loops.
 struct LinkModel {
   int kind = kBistatic;
@@ -124,54 +136,37 @@ struct LinkModel {
     return c_m - d_min * d_min * inv2var;
   }
 
+  // The per-particle bistatic diffuse likelihood of residual r = z - h, in log form (floored;
+  // see loglik) and in linear form relative to ref() (see lik), shared by the particle and
+  // geometry() forms.
+  [[gnu::always_inline]] double diffuse_ll(double r) const {
+    const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+    const bool pos = t > 0;
+    const double ex = fastmath::erfcx_pos(pos ? t : -t);
+    const double et = fastmath::exp(-t * t);
+    const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
+    const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
+    const double v = base + fastmath::log(arg);
+    return v > kLogFloor ? v : kLogFloor;
+  }
+  [[gnu::always_inline]] double diffuse_lr(double r) const {
+    const double t = (lam_sig2 - r) * inv_sqrt2_sig;
+    const bool pos = t > 0;
+    const double ex = fastmath::erfcx_pos(pos ? t : -t);
+    const double eq = fastmath::exp(-r * r * inv2var);
+    const double u = half_lam2_sig2 - lam * r;
+    const double el = fastmath::exp(u < 0 ? u : 0.0);  // t <= 0 implies u < 0
+    return a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
+  }
   // ll[i] = max(log L(z_m | x_i), kLogFloor) for n particles in SoA (xs, ys, zs) (spec 2.1,
   // 2.2); returns max_i ll[i].  Bistatic specular + diffuse, r = z - h, q = r^2 / (2 sig^2),
   // t = (lam sig^2 - r) / (sqrt(2) sig), in one logarithm (the two exponents differ by t^2):
   //   t > 0:  LL = -q + log(e^{c_s} + e^{c_d} erfcx(t))
   //   t <= 0: LL = c_d - lam r + lam^2 sig^2 / 2 + log(e^{c_s - c_d} e^{-t^2} + erfc(t)),
   // with erfc(t) = 2 - erfcx(-t) e^{-t^2} (no cancellation: the subtrahend is <= 1).
-  [[gnu::noinline]] double loglik(Index m, const double* xs, const double* ys, const double* zs, Index n,
-                double* ll) const {
-    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
-    double mx = kLogFloor;
-    if (kind == kBistatic) {
-      const double zm = z[m];
-      if (!diffuse) {
-        for (Index i = 0; i < n; ++i) {
-          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
-          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
-          const double v = c_s - r * r * inv2var;
-          ll[i] = v > kLogFloor ? v : kLogFloor;
-        }
-      } else {
-        for (Index i = 0; i < n; ++i) {
-          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
-          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
-          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
-          const bool pos = t > 0;
-          const double ex = fastmath::erfcx_pos(pos ? t : -t);
-          const double et = fastmath::exp(-t * t);
-          const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
-          const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
-          const double v = base + fastmath::log(arg);
-          ll[i] = v > kLogFloor ? v : kLogFloor;
-        }
-      }
-    } else {
-      const double* zt = z + 3 * m;
-      // d = v.(z~ - (x + s)/2)/|v| with v = x - s, i.e. (v.w - |v|^2/2)/|v|, w = z~ - s
-      const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
-      for (Index i = 0; i < n; ++i) {
-        const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
-        const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
-        const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
-                         std::sqrt(nrm2);
-        const double v = c_m - d * d * inv2var;
-        ll[i] = nrm2 > 0 && v > kLogFloor ? v : kLogFloor;
-      }
-    }
-    for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
-    return mx;
+  [[gnu::noinline]] double loglik(Index m, const double* xs, const double* ys, const double* zs,
+                                  Index n, double* ll) const {
+    return loglik_from(m, Particles{xs, ys, zs}, n, ll);
   }
   // Reference of lik(): log L = ref() + log lr.
   double ref() const { return kind == kBistatic ? (diffuse ? c_max : c_s) : c_m; }
@@ -183,50 +178,9 @@ struct LinkModel {
   //   t <= 0: lr = a_s e^{-q} + a_d (2 e^{lam^2 sig^2 / 2 - lam r} - erfcx(-t) e^{-q})
   // (the bracket is e^{lam^2 sig^2/2 - lam r} (2 - erfcx(-t) e^{-t^2}) >= its first term / 2:
   // no cancellation).
-  [[gnu::noinline]] double lik(Index m, const double* xs, const double* ys, const double* zs, Index n,
-             double* lr) const {
-    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
-    if (kind == kBistatic) {
-      const double zm = z[m];
-      if (!diffuse) {
-        for (Index i = 0; i < n; ++i) {
-          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
-          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
-          lr[i] = fastmath::exp(-r * r * inv2var);
-        }
-      } else {
-        for (Index i = 0; i < n; ++i) {
-          const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
-          const double r = zm - std::sqrt(dx * dx + dy * dy + dz * dz);
-          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
-          const bool pos = t > 0;
-          const double ex = fastmath::erfcx_pos(pos ? t : -t);
-          const double eq = fastmath::exp(-r * r * inv2var);
-          const double u = half_lam2_sig2 - lam * r;
-          const double el = fastmath::exp(u < 0 ? u : 0.0);  // t <= 0 implies u < 0
-          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
-        }
-      }
-    } else {
-      const double* zt = z + 3 * m;
-      const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
-      for (Index i = 0; i < n; ++i) {
-        const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
-        const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
-        const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
-                         std::sqrt(nrm2);
-        const double v = fastmath::exp(-d * d * inv2var);
-        lr[i] = nrm2 > 0 ? v : 0.0;
-      }
-    }
-    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Index i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
-    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
-    double mx = m8[0];
-    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
-    return mx;
+  [[gnu::noinline]] double lik(Index m, const double* xs, const double* ys, const double* zs,
+                               Index n, double* lr) const {
+    return lik_from(m, Particles{xs, ys, zs}, n, lr);
   }
 
   // Geometry of n particles that every measurement of this link reuses (the PMFs a link
@@ -257,77 +211,95 @@ struct LinkModel {
 
   // loglik and lik from geometry() (same values to rounding).
   [[gnu::noinline]] double loglik_g(Index m, const double* g, Index st, Index n, double* ll) const {
-    double mx = kLogFloor;
+    return loglik_from(m, Geometry{g, st}, n, ll);
+  }
+  [[gnu::noinline]] double lik_g(Index m, const double* g, Index st, Index n, double* lr) const {
+    return lik_from(m, Geometry{g, st}, n, lr);
+  }
+
+ private:
+  // Where the per-particle residuals come from: the particles (SoA) or geometry() (stride st).
+  struct Particles {
+    const double *xs, *ys, *zs;
+  };
+  struct Geometry {
+    const double* g;
+    Index st;
+  };
+  // f(i, r) with the bistatic range residual r = z_m - |x_i - s|.
+  template <class F>
+  void each_range(Index m, Particles p, Index n, F f) const {
+    const double zm = z[m], s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    for (Index i = 0; i < n; ++i) {
+      const double dx = p.xs[i] - s0, dy = p.ys[i] - s1, dz = p.zs[i] - s2;
+      f(i, zm - std::sqrt(dx * dx + dy * dy + dz * dz));
+    }
+  }
+  template <class F>
+  void each_range(Index m, Geometry g, Index n, F f) const {
+    const double zm = z[m];
+    for (Index i = 0; i < n; ++i) f(i, zm - g.g[i]);
+  }
+  // f(i, d, ok) with the monostatic facade distance d of x_i (ok = false at x_i = s, where
+  // the particle form has no normal; the geometry form's sentinel makes d huge instead).
+  template <class F>
+  void each_distance(Index m, Particles p, Index n, F f) const {
+    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
+    const double* zt = z + 3 * m;
+    // d = v.(z~ - (x + s)/2)/|v| with v = x - s, i.e. (v.w - |v|^2/2)/|v|, w = z~ - s
+    const double w0 = zt[0] - s0, w1 = zt[1] - s1, w2 = zt[2] - s2;
+    for (Index i = 0; i < n; ++i) {
+      const double v0 = p.xs[i] - s0, v1 = p.ys[i] - s1, v2 = p.zs[i] - s2;
+      const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2;
+      const double d = (v0 * (w0 - 0.5 * v0) + v1 * (w1 - 0.5 * v1) + v2 * (w2 - 0.5 * v2)) /
+                       std::sqrt(nrm2);
+      f(i, d, nrm2 > 0);
+    }
+  }
+  template <class F>
+  void each_distance(Index m, Geometry g, Index n, F f) const {
+    const double* zt = z + 3 * m;
+    const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
+    const Index st = g.st;
+    for (Index i = 0; i < n; ++i)
+      f(i, g.g[i] * w0 + g.g[st + i] * w1 + g.g[2 * st + i] * w2 - g.g[3 * st + i], true);
+  }
+
+  template <class Src>
+  double loglik_from(Index m, Src src, Index n, double* ll) const {
     if (kind == kBistatic) {
-      const double zm = z[m];
-      if (!diffuse) {
-        for (Index i = 0; i < n; ++i) {
-          const double r = zm - g[i];
+      if (!diffuse)
+        each_range(m, src, n, [&](Index i, double r) {
           const double v = c_s - r * r * inv2var;
           ll[i] = v > kLogFloor ? v : kLogFloor;
-        }
-      } else {
-        for (Index i = 0; i < n; ++i) {
-          const double r = zm - g[i];
-          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
-          const bool pos = t > 0;
-          const double ex = fastmath::erfcx_pos(pos ? t : -t);
-          const double et = fastmath::exp(-t * t);
-          const double arg = pos ? a_s + a_d * ex : c_sd * et + (2.0 - ex * et);
-          const double base = pos ? c_max - r * r * inv2var : c_d - lam * r + half_lam2_sig2;
-          const double v = base + fastmath::log(arg);
-          ll[i] = v > kLogFloor ? v : kLogFloor;
-        }
-      }
+        });
+      else
+        each_range(m, src, n, [&](Index i, double r) { ll[i] = diffuse_ll(r); });
     } else {
-      const double* zt = z + 3 * m;
-      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
-      for (Index i = 0; i < n; ++i) {
-        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
+      each_distance(m, src, n, [&](Index i, double d, bool ok) {
         const double v = c_m - d * d * inv2var;
-        ll[i] = v > kLogFloor ? v : kLogFloor;
-      }
+        ll[i] = ok && v > kLogFloor ? v : kLogFloor;
+      });
     }
+    double mx = kLogFloor;
     for (Index i = 0; i < n; ++i) mx = ll[i] > mx ? ll[i] : mx;
     return mx;
   }
 
-  [[gnu::noinline]] double lik_g(Index m, const double* g, Index st, Index n, double* lr) const {
+  template <class Src>
+  double lik_from(Index m, Src src, Index n, double* lr) const {
     if (kind == kBistatic) {
-      const double zm = z[m];
-      if (!diffuse) {
-        for (Index i = 0; i < n; ++i) {
-          const double r = zm - g[i];
-          lr[i] = fastmath::exp(-r * r * inv2var);
-        }
-      } else {
-        for (Index i = 0; i < n; ++i) {
-          const double r = zm - g[i];
-          const double t = (lam_sig2 - r) * inv_sqrt2_sig;
-          const bool pos = t > 0;
-          const double ex = fastmath::erfcx_pos(pos ? t : -t);
-          const double eq = fastmath::exp(-r * r * inv2var);
-          const double u = half_lam2_sig2 - lam * r;
-          const double el = fastmath::exp(u < 0 ? u : 0.0);
-          lr[i] = a_s * eq + a_d * (pos ? ex * eq : 2.0 * el - ex * eq);
-        }
-      }
+      if (!diffuse)
+        each_range(m, src, n, [&](Index i, double r) { lr[i] = fastmath::exp(-r * r * inv2var); });
+      else
+        each_range(m, src, n, [&](Index i, double r) { lr[i] = diffuse_lr(r); });
     } else {
-      const double* zt = z + 3 * m;
-      const double w0 = zt[0] - sensor[0], w1 = zt[1] - sensor[1], w2 = zt[2] - sensor[2];
-      for (Index i = 0; i < n; ++i) {
-        const double d = g[i] * w0 + g[st + i] * w1 + g[2 * st + i] * w2 - g[3 * st + i];
-        lr[i] = fastmath::exp(-d * d * inv2var);
-      }
+      each_distance(m, src, n, [&](Index i, double d, bool ok) {
+        const double v = fastmath::exp(-d * d * inv2var);
+        lr[i] = ok ? v : 0.0;
+      });
     }
-    double m8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Index i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int j = 0; j < 8; ++j) m8[j] = lr[i + j] > m8[j] ? lr[i + j] : m8[j];
-    for (; i < n; ++i) m8[0] = lr[i] > m8[0] ? lr[i] : m8[0];
-    double mx = m8[0];
-    for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
-    return mx;
+    return max_of(lr, n, 0.0);
   }
 };
 
@@ -547,18 +519,6 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
 }
 
 // ---------------------------------------------------------------------------- log-sum-exp
-// Maximum of a[0..n) with 8 partial maxima (vectorisable); kNegInf for n = 0.
-inline double max_of(const double* a, Index n) {
-  double m8[8] = {kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf, kNegInf};
-  Index i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) m8[j] = a[i + j] > m8[j] ? a[i + j] : m8[j];
-  for (; i < n; ++i) m8[0] = a[i] > m8[0] ? a[i] : m8[0];
-  double mx = m8[0];
-  for (int j = 1; j < 8; ++j) mx = m8[j] > mx ? m8[j] : mx;
-  return mx;
-}
-
 // log sum_i exp(a_i) given mx = max_i a_i; overwrites a with exp(a_i - mx).
 inline double lse_with_max(double* a, Index n, double mx) {
   if (mx == kNegInf) return kNegInf;
