@@ -53,6 +53,14 @@ def _meta(state, links, res):
     return np.array(owner), np.array(first), alive
 
 
+def _numpy_core(state, links, res, params, n_used=None):
+    """The NumPy twin of the kernel on the inputs ``res`` was computed from: (s, eta, x_hat)."""
+    owner, first, alive = _meta(state, links, res)
+    inp = res.inputs
+    args = (inp.positions, inp.log_weights, inp.logodds, owner, first, alive, links)
+    return spa_core(*args, params.kernel_dict(), *(() if n_used is None else (n_used,)))
+
+
 @pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m", "empty"])
 @pytest.mark.parametrize(("n_pmfs", "n_p"), [(0, 1), (1, 37), (3, 211)])
 @pytest.mark.parametrize("censor", [None, 0.9])
@@ -61,18 +69,8 @@ def test_core_matches_numpy(rng, config, n_pmfs, n_p, censor):
     state = _legacy(rng, n_pmfs, n_p)
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=rng, return_inputs=True)
-    owner, first, alive = _meta(state, links, res)
-    inp = res.inputs
-    s, eta, x_hat = spa_core(
-        inp.positions,
-        inp.log_weights,
-        inp.logodds,
-        owner,
-        first,
-        alive,
-        links,
-        params.kernel_dict(),
-    )
+    s, eta, x_hat = _numpy_core(state, links, res, params)
+    alive = np.isfinite(res.state.logodds)
     assert res.state.logodds.dtype == np.float64
     np.testing.assert_allclose(res.state.logodds, eta, rtol=1e-12, atol=ATOL_LOG)
     fin = np.isfinite(s)
@@ -291,21 +289,10 @@ def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth):
     state = _legacy(rng, 2, 97)
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=rng, return_inputs=True)
-    owner, first, alive = _meta(state, links, res)
-    n_used = res.n_used
+    owner, _, alive = _meta(state, links, res)
+    inp, n_used = res.inputs, res.n_used
     np.testing.assert_array_equal(n_used, np.where(owner < 0, 97, min(n_birth, 97)))
-    inp = res.inputs
-    s, eta, x_hat = spa_core(
-        inp.positions,
-        inp.log_weights,
-        inp.logodds,
-        owner,
-        first,
-        alive,
-        links,
-        params.kernel_dict(),
-        n_used,
-    )
+    s, eta, x_hat = _numpy_core(state, links, res, params, n_used)
     np.testing.assert_allclose(res.state.logodds, eta, rtol=1e-12, atol=ATOL_LOG)
     np.testing.assert_array_equal(np.isfinite(s), np.isfinite(res.posterior_log_weights))
     fin = np.isfinite(s)
