@@ -57,7 +57,8 @@ def test_save_and_from_checkpoint(imager, tmp_path):
         OffGridImager.from_checkpoint(bare)
 
 
-def test_default_model_is_small_and_beats_thresholded_backprojection():
+def test_default_model_is_small_and_beats_sp_and_backprojection():
+    from skysense.imaging import subspace_pursuit
     from skysense.learn import normalize_images
 
     imager = OffGridImager.load_default()
@@ -67,12 +68,18 @@ def test_default_model_is_small_and_beats_thresholded_backprojection():
     batch = simulate(imager.scenario, 64, 6, off_grid=True, seed=12345)
     labels = batch.labels.reshape(64, 40, 40)
     learned = image_metrics(imager.image(batch.y), labels, batch.positions, imager.scenario)
-    z = imager.operator.rmatvec(batch.y).reshape(64, 40, 40)
+    op = imager.operator
+    z = op.rmatvec(batch.y).reshape(64, 40, 40)
     ahy = image_metrics(normalize_images(z, 1 / 3), labels, batch.positions, imager.scenario)
-    # not the all-zero map (OSPA 50 m, DR 0), far fewer false alarms than A^H y and a better
-    # OSPA (shipped model: DR 55 %, FAR 9 %, OSPA 27.4 m, MSE 0.014; A^H y: 47 %, 76 %, 34.1 m,
-    # 0.021).
+    res = subspace_pursuit(op, batch.y, 10, threshold="max/5", workers=1)
+    sp_img = normalize_images(res.x.reshape(64, 40, 40), 0.2)
+    sp = image_metrics(sp_img, labels, batch.positions, imager.scenario)
+    # the fidelity target on the same frames (imaging-offgrid's SP row: M° = 10, zeroed
+    # below max/5): the shipped model beats SP on DR, FAR and OSPA (shipped model: DR 78 %,
+    # FAR 15 %, OSPA 14.4 m; SP: 44.5 %, 66.5 %, 19.3 m; A^H y: 47 %, 76 %, 34.1 m).
     assert imager.model.config.voxel_gain
-    assert learned["dr"] > 30.0
+    assert learned["dr"] > sp["dr"] + 10.0
+    assert learned["far"] < 0.5 * sp["far"]
+    assert learned["ospa"] < sp["ospa"] - 2.0
     assert learned["ospa"] < ahy["ospa"]
-    assert learned["far"] < 0.2 * ahy["far"]
+    assert learned["far"] < 0.3 * ahy["far"]
