@@ -7,6 +7,7 @@ import pytest
 
 from skysense.experiments import EXPERIMENTS, MappingMospa, MappingRuntime, run_trials
 from skysense.experiments.mapping_runtime import pkm_fit
+from skysense.mapping import SCHEMES
 
 
 def test_registered():
@@ -38,6 +39,33 @@ def test_mospa_rejects_unknown_method():
         MappingMospa(methods=("fusion9",))
     with pytest.raises(ValueError, match="bs_index"):
         MappingMospa(bs_indices=(7,))
+
+
+def test_mospa_birth_particles_option():
+    kw = {"methods": ("fusion3", "bistatic"), "bs_indices": (0,), "n_epochs": 12}
+    kw["n_particles"] = 150
+    exp = MappingMospa(n_birth_particles=40, **kw)
+    assert all(exp.params(m).n_birth_particles == 40 for m in SCHEMES)
+    res = run_trials(exp, 2, seed=3)
+    doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
+    assert doc["config"]["n_birth_particles"] == 40
+    for m in exp.methods:
+        cell = doc["results"][m]["per_bs"]["BS1"]
+        assert len(cell["mospa_mean_trials"]) == len(cell["completeness_trials"]) == 2
+        assert np.mean(cell["mospa_mean_trials"]) == pytest.approx(cell["mospa_mean"])
+        assert np.mean(cell["mospa_last_quarter_trials"]) == pytest.approx(
+            cell["mospa_last_quarter"]
+        )
+        assert np.mean(cell["completeness_trials"]) == pytest.approx(cell["completeness"])
+    # a cap >= P is no cap: the same numbers as the paper's setting (None)
+    full = run_trials(MappingMospa(n_birth_particles=None, **kw), 1, seed=3).results
+    capped_at_p = run_trials(MappingMospa(n_birth_particles=150, **kw), 1, seed=3).results
+    for m in exp.methods:
+        np.testing.assert_array_equal(full[m]["mospa"], capped_at_p[m]["mospa"])
+    with pytest.raises(ValueError, match="n_birth_particles"):
+        MappingMospa(n_birth_particles=0)
+    with pytest.raises(TypeError, match="n_birth_particles"):
+        MappingMospa(n_birth_particles=2.5)
 
 
 def test_runtime_results_structure(tmp_path):

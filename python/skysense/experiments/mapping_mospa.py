@@ -62,6 +62,10 @@ class MappingMospa(Experiment):
         ball). At P = 2,000 a birth spread over a whole sphere of radius ~100 m collapses onto
         ~10 particle clumps on the range-ambiguity ring and stalls 7-17 m off; on a circle it
         converges to decimetres (README, Environment mapping).
+    n_birth_particles : int or None
+        :class:`~skysense.mapping.MappingParams` ``n_birth_particles``, particles of a new PMF
+        (resampled to P if it survives its first epoch; ``None``: P, the paper). Used by every
+        method.
     radius_m : float
         Completeness: an estimate within this distance of a VA finds it [m].
     chunk_size : int
@@ -85,6 +89,7 @@ class MappingMospa(Experiment):
     visibility_b: float = 1.0
     visibility_m: float = 0.2
     birth_height_std_m: float | None = 1.0
+    n_birth_particles: int | None = None
     radius_m: float = 2.0
     chunk_size: int = 1
 
@@ -99,7 +104,7 @@ class MappingMospa(Experiment):
         scene = default_scene(self.n_epochs)
         for i in self.bs_indices:
             scene.virtual_anchors(i)  # validates the index
-        self.params()
+        self.params()  # validates n_particles, visibilities, n_birth_particles
 
     def params(self, method: str = "fusion3") -> MappingParams:
         fusion = method.startswith("fusion")
@@ -108,6 +113,7 @@ class MappingMospa(Experiment):
             visibility_b=self.visibility_b if fusion else 1.0,
             visibility_m=self.visibility_m if fusion else 1.0,
             birth_height_std_m=self.birth_height_std_m,
+            n_birth_particles=self.n_birth_particles,
         )
 
     def cells(self):
@@ -157,6 +163,11 @@ class MappingMospa(Experiment):
                 "mospa_mean": float(ospa.mean()),
                 "mospa_last_quarter": float(ospa[:, -max(1, self.n_epochs // 4) :].mean()),
                 "completeness": float(trials[f"completeness_{m}"].mean()),
+                "mospa_mean_trials": ospa.mean(axis=1).tolist(),
+                "mospa_last_quarter_trials": ospa[:, -max(1, self.n_epochs // 4) :]
+                .mean(axis=1)
+                .tolist(),
+                "completeness_trials": trials[f"completeness_{m}"].tolist(),
                 "final_map_trial0": final[np.isfinite(final[:, 0])].tolist(),
                 "n_trials": int(ospa.shape[0]),
             }

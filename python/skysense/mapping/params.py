@@ -86,7 +86,10 @@ class MappingParams:
         Particles of a new PMF (not in the paper; ``None``: ``n_particles``, the paper). The
         messages of a new PMF are computed on this many particles drawn from its proposal;
         if it survives pruning it is resampled (systematic, with jitter) to ``n_particles``.
-        Values >= ``n_particles`` mean ``n_particles``.
+        Values >= ``n_particles`` mean ``n_particles``. Off by default: in mapping-mospa at
+        P = 20,000 a cap of 2,000 gave back almost all of the MOSPA gain of P = 20,000 over
+        P = 2,000 (a PMF resampled from 2,000 particles keeps only 2,000 distinct positions;
+        README, Environment mapping).
     censor_threshold : float or None
         Censoring of new PMFs (Meyer et al., Proc. IEEE 2018; not in the paper; ``None``:
         off). A birth-link measurement whose association probability with the legacy PMFs,
