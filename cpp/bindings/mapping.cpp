@@ -16,19 +16,25 @@ using namespace pybind11::literals;
 using namespace skysense::bind;
 
 namespace {
-// Kernel build for this call: SKYSENSE_ISA = "generic" | "avx2" | "auto" (default: the best
-// this CPU runs).  Asking for a build the CPU cannot run is an error, not a silent fallback.
+// Kernel build for this call: SKYSENSE_ISA = "generic" | "avx2" | "avx512" | "auto" (default:
+// the best this CPU runs).  Asking for a build the CPU cannot run is an error, not a silent fallback.
 std::string mapping_isa() {
   const char* env = std::getenv("SKYSENSE_ISA");
   const std::string want = env ? env : "";
   const bool avx2 = skysense::mapping::cpu_has_avx2_fma();
-  if (want.empty() || want == "auto") return avx2 ? "avx2" : "generic";
+  const bool avx512 = skysense::mapping::cpu_has_avx512();
+  if (want.empty() || want == "auto") return avx512 ? "avx512" : avx2 ? "avx2" : "generic";
   if (want == "generic") return want;
   if (want == "avx2") {
     require(avx2, "SKYSENSE_ISA=avx2, but this CPU (or this build) has no AVX2/FMA kernel");
     return want;
   }
-  throw std::invalid_argument("SKYSENSE_ISA must be one of auto, generic, avx2; got '" + want + "'");
+  if (want == "avx512") {
+    require(avx512, "SKYSENSE_ISA=avx512, but this CPU (or this build) has no AVX-512 kernel");
+    return want;
+  }
+  throw std::invalid_argument("SKYSENSE_ISA must be one of auto, generic, avx2, avx512; got '" +
+                              want + "'");
 }
 
 double* optional_out(const std::optional<py::array>& a, const char* name, std::ptrdiff_t n0,
@@ -140,6 +146,11 @@ void spa_update(const py::dict& params, const py::array& x_leg, const py::array&
   const std::string isa = mapping_isa();
   py::gil_scoped_release release;
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
+  if (isa == "avx512") {
+    skysense::mapping::spa_update_avx512(p, xl.data, ll.data, el.data, K, P, links, predict,
+                                         seed, out, n_threads);
+    return;
+  }
   if (isa == "avx2") {
     skysense::mapping::spa_update_avx2(p, xl.data, ll.data, el.data, K, P, links, predict, seed,
                                        out, n_threads);
@@ -183,5 +194,5 @@ void register_mapping(py::module_& m) {
         "eta_out"_a, "x_hat"_a, "x_in"_a = py::none(), "lam_in"_a = py::none(),
         "eta_in"_a = py::none(), "log_weights"_a = py::none(), "n_threads"_a = 1, "prune"_a = false);
   m.def("mapping_isa", &mapping_isa,
-        "Kernel build spa_update uses now ('generic' or 'avx2'; env SKYSENSE_ISA).");
+        "Kernel build spa_update uses now ('generic', 'avx2' or 'avx512'; env SKYSENSE_ISA).");
 }

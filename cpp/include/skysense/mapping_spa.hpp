@@ -19,6 +19,7 @@
 // inline namespace named by SKYSENSE_ISA_NS.  No pybind11 here.
 #pragma once
 #include <algorithm>
+#include <memory>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -47,7 +48,7 @@ inline double logaddexp(double a, double b) {
 }
 
 // Branch-free logaddexp of finite arguments (vectorisable; absolute error ~1e-16).
-inline double logaddexp_v(double a, double b) {
+[[gnu::always_inline]] inline double logaddexp_v(double a, double b) {
   const double mx = a > b ? a : b, d = a > b ? b - a : a - b;
   return mx + fastmath::log(1.0 + fastmath::exp(d));
 }
@@ -188,8 +189,8 @@ struct LinkModel {
   // monostatic g[0..2] = u = (x - s)/|x - s|, g[3] = |x - s| / 2 (1e150 at x = s: d huge,
   // likelihood at the floor), so that d = u.w - |x - s|/2 needs no sqrt or division.
   // Arrays of stride `st`.
-  void geometry(const double* xs, const double* ys, const double* zs, Index n, double* g,
-                Index st) const {
+  void geometry(const double* __restrict xs, const double* __restrict ys,
+                const double* __restrict zs, Index n, double* __restrict g, Index st) const {
     const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
     if (kind == kBistatic) {
       for (Index i = 0; i < n; ++i) {
@@ -310,36 +311,47 @@ inline double link_mu(const SpaParams& p, const Link& l) {
 }
 
 // ---------------------------------------------------------------------------- random numbers
-// xoshiro256++ seeded by splitmix64; one independent stream per (seed, purpose, index).
+// xoshiro256++ seeded by splitmix64; one independent generator per (seed, purpose, index),
+// made of 8 interleaved xoshiro256++ streams (lanes): uniform j of a block of 8 comes from lane
+// j, so the state update and the conversion to double vectorise (a single xoshiro stream is a
+// serial dependency chain; it cost as much as the rest of a birth draw).
 class Rng {
  public:
+  static constexpr int kLanes = 8;
   Rng(std::uint64_t seed, std::uint64_t purpose, std::uint64_t index) {
     std::uint64_t x = seed ^ (0x9E3779B97F4A7C15ULL * (purpose + 1)) ^ (0xD1B54A32D192ED03ULL * (index + 1));
-    for (auto& si : s_) si = splitmix(x);
+    for (int j = 0; j < kLanes; ++j) {
+      s0_[j] = splitmix(x);
+      s1_[j] = splitmix(x);
+      s2_[j] = splitmix(x);
+      s3_[j] = splitmix(x);
+    }
   }
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[0] + s_[3], 23) + s_[0], t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
+  // one uniform in (0, 1) (52 random bits)
+  double uniform() {
+    if (pos_ == kLanes) {
+      block(buf_);
+      pos_ = 0;
+    }
+    return buf_[pos_++];
   }
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
+  // n uniforms in (0, 1), a block of 8 at a time (the unused rest of the last is dropped)
   void uniforms(double* u, Index n) {
-    for (Index i = 0; i < n; ++i) u[i] = uniform();
+    Index i = 0;
+    for (; i + kLanes <= n; i += kLanes) block(u + i);
+    if (i < n) {
+      double last[kLanes];
+      block(last);
+      std::copy(last, last + (n - i), u + i);
+    }
   }
   // n standard normals: Box-Muller on blocks of uniform pairs, both variates used.
   void normals(double* out, Index n) {
     constexpr Index kB = 256;
     double u1[kB], u2[kB], a[kB], b[kB];
     for (Index lo = 0; lo < n; lo += 2 * kB) {
-      for (Index j = 0; j < kB; ++j) {
-        u1[j] = uniform();
-        u2[j] = uniform();
-      }
+      for (Index j = 0; j < kB; j += kLanes) block(u1 + j);
+      for (Index j = 0; j < kB; j += kLanes) block(u2 + j);
       for (Index j = 0; j < kB; ++j) {
         const double r = std::sqrt(-2.0 * fastmath::log(u1[j]));
         double s, c;
@@ -354,14 +366,36 @@ class Rng {
   }
 
  private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  // GCC/Clang vector extensions: one xoshiro256++ step of all lanes in a few vector
+  // instructions (the auto-vectoriser scalarises the 8-lane state of a local generator).
+  using U64x8 = std::uint64_t __attribute__((vector_size(64)));
+  using F64x8 = double __attribute__((vector_size(64)));
+  // the next output of every lane, as (v + 0.5) 2^-52 with v its top 52 bits (exact: v is
+  // turned into a double through the exponent bits, no int -> double conversion)
+  void block(double* u) {
+    // (rotations written out: a function taking or returning U64x8 changes the ABI
+    // outside AVX-512 builds, -Wpsabi)
+    const U64x8 sum = s0_ + s3_, t = s1_ << 17;
+    const U64x8 r = ((sum << 23) | (sum >> 41)) + s0_;
+    s2_ ^= s0_;
+    s3_ ^= s1_;
+    s1_ ^= s2_;
+    s0_ ^= s3_;
+    s2_ ^= t;
+    s3_ = (s3_ << 45) | (s3_ >> 19);
+    const U64x8 bits = (r >> 12) | 0x4330000000000000ULL;
+    const F64x8 d = ((F64x8)bits - 4503599627370496.0 + 0.5) * 0x1.0p-52;  // (F64x8): the bits
+    std::memcpy(u, &d, sizeof d);
+  }
   static std::uint64_t splitmix(std::uint64_t& x) {
     std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
-  std::uint64_t s_[4];
+  U64x8 s0_, s1_, s2_, s3_;  // lane j of the 4 state words of stream j
+  double buf_[kLanes];
+  int pos_ = kLanes;
 };
 
 enum Purpose : std::uint64_t { kPredict = 1, kBirth = 2, kResample = 3 };
@@ -393,8 +427,11 @@ struct FoldedRange {
 
 // Draws n particles (SoA xs, ys, zs) of the new PMF of measurement m with floored log weights
 // lam; tmp holds 3 n doubles.  Returns the number of particles with finite weight.
+// (__restrict: without it GCC does not vectorise the loops, which store through four
+// pointers and load through three.)
 inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng& rng,
-                        double* xs, double* ys, double* zs, double* lam, double* tmp) {
+                        double* __restrict xs, double* __restrict ys, double* __restrict zs,
+                        double* __restrict lam, double* __restrict tmp) {
   const double log_volume = std::log(4.0 / 3.0 * kPi * p.roi_r * p.roi_r * p.roi_r);
   const double log4pi = std::log(4 * kPi), log8 = std::log(8.0), roi_r2 = p.roi_r * p.roi_r;
   const double c0 = p.roi_c[0], c1 = p.roi_c[1], c2 = p.roi_c[2];
@@ -546,15 +583,39 @@ inline void systematic_resample(const double* w, Index n, Index n_out, double u0
 }
 
 // ---------------------------------------------------------------------------- workspace
-// Scratch buffers of one calling thread, kept across calls (no page faults per epoch); a
-// buffer more than 4x (+ 64k) larger than needed is released.
-struct Workspace {
-  std::vector<double> X, lam, LL, Lr, g, G, Phi, O, B, W, geo;
-  static double* get(std::vector<double>& v, Index n) {
+// Scratch buffers of one calling thread, kept across calls and never initialised (every row
+// the module reads is written first in the same call): a 100 MB buffer that is zero-filled
+// or freshly faulted in per call costs more than the likelihoods written into it.  A buffer
+// grows with 25 % headroom (so that the next slightly larger epoch does not reallocate) and
+// is released only after 8 calls in a row that needed less than a quarter of it (Scheme II
+// alternates a small and a large call; releasing at once would reallocate every call).
+class Buffer {
+ public:
+  double* get(Index n) {
     const auto need = static_cast<std::size_t>(n);
-    if (v.size() < need || v.size() > 4 * need + 65536) std::vector<double>(need).swap(v);
-    return v.data();
+    if (need > size_) {
+      reset(need + need / 4);
+    } else if (size_ > 4 * need + 65536) {
+      if (++idle_ >= 8) reset(need);
+    } else {
+      idle_ = 0;
+    }
+    return data_.get();
   }
+
+ private:
+  void reset(std::size_t n) {
+    data_.reset();  // release before allocating: the peak stays at one buffer
+    data_.reset(new double[n]);
+    size_ = n;
+    idle_ = 0;
+  }
+  std::unique_ptr<double[]> data_;
+  std::size_t size_ = 0;
+  int idle_ = 0;
+};
+struct Workspace {
+  Buffer X, lam, LL, Lr, g, G, Phi, O, B, W, geo;
 };
 inline Workspace& workspace() {
   static thread_local Workspace ws;
@@ -582,8 +643,8 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   const Index Pb = p.n_birth > 0 && p.n_birth < P ? p.n_birth : P;
   auto n_of = [&](Index k) { return k < K ? P : Pb; };
   Workspace& ws = workspace();
-  double* X = Workspace::get(ws.X, Kt * 3 * P);  // SoA: X[(k * 3 + d) * P + i]
-  double* lam = Workspace::get(ws.lam, Kt * P);
+  double* X = ws.X.get(Kt * 3 * P);  // SoA: X[(k * 3 + d) * P + i]
+  double* lam = ws.lam.get(Kt * P);
   std::vector<double> eta0(static_cast<std::size_t>(Kt));
   std::vector<char> alive(static_cast<std::size_t>(Kt), 1);
   for (Index k = K; k < Kt; ++k) eta0[k] = p.log_mu_n - link_mu(p, links[owner[k]]);  // (1.4)
@@ -667,8 +728,8 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     for (Index m = first_m[k]; m < links[owner[k]].m; ++m) nCb_max += birth_gate(k, m);
   // Linear-domain likelihoods Lr = e^{LL - max LL} of kept edges (the iterations work on
   // them: a product of (1 + kappa L) and sums instead of softplus and log-sum-exp per edge).
-  double* LLc = Workspace::get(ws.LL, (nCl + nCb_max) * P);
-  double* Lrc = Workspace::get(ws.Lr, (nCl + nCb_max) * P);
+  double* LLc = ws.LL.get((nCl + nCb_max) * P);
+  double* Lrc = ws.Lr.get((nCl + nCb_max) * P);
   std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
   std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
   // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
@@ -801,7 +862,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   }
 
   // 4. births (3.4) from the measurements that were not censored
-  geo = Workspace::get(ws.geo, (Kt - K) * 4 * P);
+  geo = ws.geo.get((Kt - K) * 4 * P);
   parallel_for_chunks(Kt - K, n_threads, [&](Index lo, Index hi) {
     std::vector<double> tmp(static_cast<std::size_t>(3 * Pb));
     for (Index k = K + lo; k < K + hi; ++k) {
@@ -862,10 +923,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   Index nF = 0;
   for (Index e = 0; e < nE; ++e)
     if (edges[e].first) fidx[e] = nF++;
-  double* gE = Workspace::get(ws.g, nF * P);
-  double* G = Workspace::get(ws.G, Kt * nL * P);
-  double* Phi = Workspace::get(ws.Phi, Kt * nL * P);
-  double* O = Workspace::get(ws.O, Kt * nL * P);
+  double* gE = ws.g.get(nF * P);
+  double* G = ws.G.get(Kt * nL * P);
+  double* Phi = ws.Phi.get(Kt * nL * P);
+  double* O = ws.O.get(Kt * nL * P);
   // zero_g: all messages are 1 (before the first iteration)
   // work items (kl, particle block): per-particle operations only, so any split gives the
   // same results; the split balances the edges x particles of the items over the threads
@@ -953,7 +1014,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   for (Index k = 0; k < Kt; ++k) logn[k] = std::log(static_cast<double>(n_of(k)));
   // per (k, l): B = e^{H - Mh}, H = O + log p_v - mu + G (the edge-independent part of the
   // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
-  double* Bk = Workspace::get(ws.B, Kt * nL * P);
+  double* Bk = ws.B.get(Kt * nL * P);
   std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
   // sum_i a_i b_i / q_i and sum_i a_i / q_i with q_i = 1 + kap b_i (kap < 0: q = 1, only the
   // first sum), 8 partial sums (vectorisable)
@@ -961,6 +1022,24 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Index i = 0;
     if (kap >= 0) {
+#if defined(SKYSENSE_ISA_AVX512)
+      // 1/q from vrcp14pd and two Newton steps (relative error 2^-56: within an ulp of the
+      // division, at less than half the cost of vdivpd; q >= 1, so no special cases)
+      __m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
+      const __m512d vk = _mm512_set1_pd(kap), one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
+      for (; i + 8 <= n; i += 8) {
+        const __m512d bv = _mm512_loadu_pd(b + i);
+        const __m512d q = _mm512_fmadd_pd(vk, bv, one);
+        __m512d r = _mm512_maskz_rcp14_pd(0xFF, q);  // (maskz: no -Wmaybe-uninitialized)
+        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
+        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
+        const __m512d ar = _mm512_mul_pd(_mm512_loadu_pd(a + i), r);
+        v0 = _mm512_add_pd(v0, ar);
+        v1 = _mm512_fmadd_pd(ar, bv, v1);
+      }
+      _mm512_storeu_pd(p0, v0);
+      _mm512_storeu_pd(p1, v1);
+#endif
       for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; ++j) {
           const double r = a[i + j] / (1.0 + kap * b[i + j]);
@@ -1065,7 +1144,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // E. beliefs, existence, MMSE (pass 1), resampling (pass 2: n particles -> P).  With
   // out.prune, PMFs with posterior log-odds < log_prune are not written: the survivors fill
   // the first rows of X_out in order.
-  double* W = Workspace::get(ws.W, Kt * P);  // normalised posterior weights e^{S - A}
+  double* W = ws.W.get(Kt * P);  // normalised posterior weights e^{S - A}
   parallel_for_chunks(Kt, n_threads, [&](Index lo, Index hi) {
     std::vector<double> S(static_cast<std::size_t>(P));
     for (Index k = lo; k < hi; ++k) {

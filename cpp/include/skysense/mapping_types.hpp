@@ -69,7 +69,8 @@ struct SpaOutput {
 
 // One module call (spec 3.3): X_leg (K,P,3), lam_leg (K,P), eta_leg (K,); Kt = K + sum over
 // birth links of M_l.  Same results (to rounding) from every build; the portable build runs
-// everywhere, the AVX2/FMA build only where cpu_has_avx2_fma().
+// everywhere, the AVX2/FMA build only where cpu_has_avx2_fma(), the AVX-512 build only where
+// cpu_has_avx512().
 #define SKYSENSE_SPA_SIGNATURE                                                              \
   (const SpaParams& p, const double* X_leg, const double* lam_leg, const double* eta_leg,    \
    std::ptrdiff_t K, std::ptrdiff_t P, const std::vector<Link>& links, bool predict,         \
@@ -77,6 +78,7 @@ struct SpaOutput {
 void spa_update_generic SKYSENSE_SPA_SIGNATURE;
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
 void spa_update_avx2 SKYSENSE_SPA_SIGNATURE;
+void spa_update_avx512 SKYSENSE_SPA_SIGNATURE;
 #endif
 #undef SKYSENSE_SPA_SIGNATURE
 
@@ -84,6 +86,18 @@ void spa_update_avx2 SKYSENSE_SPA_SIGNATURE;
 inline bool cpu_has_avx2_fma() {
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+// Whether this CPU (and OS: __builtin_cpu_supports checks the saved ZMM state) can run the
+// AVX-512 build (F, DQ, VL, BW; false where it was not compiled).
+inline bool cpu_has_avx512() {
+#if defined(SKYSENSE_HAVE_AVX2_KERNEL)
+  return cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw");
 #else
   return false;
 #endif
