@@ -726,12 +726,15 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   Index nCb_max = 0;  // birth candidates before censoring and the support check
   for (Index k = K; k < Kt; ++k)
     for (Index m = first_m[k]; m < links[owner[k]].m; ++m) nCb_max += birth_gate(k, m);
-  // Linear-domain likelihoods Lr = e^{LL - max LL} of kept edges (the iterations work on
+  // Linear-domain likelihoods Lr = e^{LL - lref} of kept edges (the iterations work on
   // them: a product of (1 + kappa L) and sums instead of softplus and log-sum-exp per edge).
   double* LLc = ws.LL.get((nCl + nCb_max) * P);
   double* Lrc = ws.Lr.get((nCl + nCb_max) * P);
   std::vector<char> keep(static_cast<std::size_t>(nCl + nCb_max), 0);
   std::vector<double> lmax(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
+  // lref[e]: the stored Lr of candidate e is e^{LL - lref[e]} (lref = max LL, or the link's
+  // reference ref() when the raw linear form is kept: no normalising pass over the particles)
+  std::vector<double> lref(static_cast<std::size_t>(nCl + nCb_max), kNegInf);
   // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
   // whose maximum is too close to the floor for the linear form); the others only need Lr.
   std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
@@ -749,9 +752,11 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       if (mx > kLogFloor + 50) {  // e^{floor - mx} is below rounding: same as the log form
         keep[e] = mx >= p.gate_log;
         lmax[e] = mx;
-        if (keep[e]) {
+        lref[e] = md.ref();
+        if (keep[e] && mL < 1e-100) {  // normalise only where the raw form is far below 1
           const double s = 1.0 / mL;
           for (Index i = 0; i < n; ++i) lr[i] *= s;
+          lref[e] = mx;
         }
         return;
       }
@@ -761,6 +766,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     has_ll[e] = 1;
     keep[e] = first || mx >= p.gate_log;
     lmax[e] = mx;
+    lref[e] = mx;
     if (!keep[e]) return;
     for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
   };
@@ -836,7 +842,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
             for (int j = 0; j < 8; ++j) s8[j] += el[i + j] * lr[i + j];
           for (; i < P; ++i) s8[0] += el[i] * lr[i];
           const double d = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
-          if (d > 1e-300) logZ1 = a + lmax[e] + mlw[ed.k] + std::log(d) - logP;
+          if (d > 1e-300) logZ1 = a + lref[e] + mlw[ed.k] + std::log(d) - logP;
         }
         if (logZ1 == kNegInf) {  // log form (also when the dot product underflows)
           const double* ll = LLc + e * P;
@@ -974,7 +980,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
               }
               continue;
             }
-            const double kap = std::exp(lk + lmax[edges[e].c]);
+            const double kap = std::exp(lk + lref[edges[e].c]);
             const double* lr = Lr_of(e) + i0;
             for (Index i = 0; i < n; ++i) prod[i] *= 1.0 + kap * lr[i];  // D2 recomputes q
             if (++count == chunk) {
@@ -1099,7 +1105,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         const Index kl = ed.k * nL + ed.l, n = n_of(ed.k);
         const KlConst c = kc[kl];
         const double* b = Bk + kl * P;
-        const double lmx = lmax[ed.c];
+        const double lmx = lref[ed.c];
         double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
         if (t == 0) {
           // w1 = O + log p_v - mu + LL
@@ -1186,6 +1192,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       const double mxS = max_of(S.data(), n);
       const double A = lse_with_max(w, n, mxS);
       out.eta_out[k] = eta0[k] + A - logn[k];
+      if (out.prune && out.eta_out[k] < p.log_prune) {  // not returned: no estimate, no weights
+        for (int d = 0; d < 3; ++d) out.x_hat[3 * k + d] = std::numeric_limits<double>::quiet_NaN();
+        continue;
+      }
       const double scale = std::exp(-(A - mxS));
       double xh[3];
       for (Index i = 0; i < n; ++i) w[i] *= scale;  // exp(S_i - A)
