@@ -65,6 +65,16 @@ inline double max_of(const double* a, Index n, double init = kNegInf) {
   return mx;
 }
 
+// sum_i a_i b_i, 8 partial sums (vectorisable; the order is fixed, so results are too).
+inline double dot_of(const double* a, const double* b, Index n) {
+  double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  Index i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s8[j] += a[i + j] * b[i + j];
+  for (; i < n; ++i) s8[0] += a[i] * b[i];
+  return ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+}
+
 // Per-link constants of the log-likelihood ratio, hoisted out of the particle loops.
 struct LinkModel {
   int kind = kBistatic;
@@ -615,7 +625,7 @@ class Buffer {
   int idle_ = 0;
 };
 struct Workspace {
-  Buffer X, lam, LL, Lr, g, G, Phi, O, B, W, geo;
+  Buffer X, lam, LL, Lr, g, G, Phi, O, B, W, geo, E;
 };
 inline Workspace& workspace() {
   static thread_local Workspace ws;
@@ -740,6 +750,22 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
   // geometry of the new PMFs on their own link (LinkModel::geometry), 4 rows of P per PMF
   double* geo = nullptr;
+  // Prior weights of every PMF: elw = e^{lam - mlam} (rows of P), mlam = max lam, slam =
+  // log sum elw.  With all messages 1 (censoring, first iteration) the sums over particles
+  // an edge needs are the constants of its PMF and d0 = sum_i elw_i Lr_i, which
+  // likelihoods() takes while Lr is still in cache: no pass over the particles there.
+  double* elw = ws.E.get(Kt * P);
+  std::vector<double> mlam(static_cast<std::size_t>(Kt), kNegInf), slam(static_cast<std::size_t>(Kt), kNegInf);
+  std::vector<double> d0(static_cast<std::size_t>(nCl + nCb_max), 0.0);
+  auto prior_weights = [&](Index k) {
+    const Index n = n_of(k);
+    const double* lw = lam + k * P;
+    double* el = elw + k * P;
+    mlam[k] = max_of(lw, n);
+    std::copy(lw, lw + n, el);
+    slam[k] = lse_with_max(el, n, mlam[k]) - mlam[k];  // el = e^{lam - max}
+  };
+  parallel_for(K, n_threads, prior_weights);
   auto likelihoods = [&](Index e, Index n, bool first) {
     const Edge& ed = cand[e];
     const double* xs = X + ed.k * 3 * P;
@@ -758,6 +784,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
           for (Index i = 0; i < n; ++i) lr[i] *= s;
           lref[e] = mx;
         }
+        if (keep[e]) d0[e] = dot_of(elw + ed.k * P, lr, n);
         return;
       }
     }
@@ -769,6 +796,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     lref[e] = mx;
     if (!keep[e]) return;
     for (Index i = 0; i < n; ++i) lr[i] = fastmath::exp(ll[i] - mx);
+    d0[e] = dot_of(elw + ed.k * P, lr, n);
   };
   parallel_for(nCl, n_threads, [&](Index e) { likelihoods(e, P, false); });
 
@@ -807,22 +835,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       for (Index l = 0; l < nL; ++l)
         for (Index l2 = 0; l2 < nL; ++l2)
           if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
-    // e^{lam - max lam} per legacy PMF: Z0 and Z1 of an edge are then a sum and a dot product
-    // with its linear likelihoods (log form only for edges that kept their LL)
-    std::vector<double> elw(static_cast<std::size_t>(K * P)), mlw(static_cast<std::size_t>(K), 0.0),
-        slw(static_cast<std::size_t>(K), 0.0);
-    parallel_for(K, n_threads, [&](Index k) {
-      bool any = false;
-      for (Index l = 0; l < nL; ++l) any = any || need[k * nL + l];
-      if (!any) return;
-      const double* lw = lam + k * P;
-      double* el = elw.data() + k * P;
-      mlw[k] = max_of(lw, P);
-      std::copy(lw, lw + P, el);
-      slw[k] = lse_with_max(el, P, mlw[k]) - mlw[k];  // log sum e^{lam - max}; el = e^{lam - max}
-    });
+    // Z0 and Z1 of an edge from the prior weights and d0 (log form only for edges that kept
+    // their LL, or whose d0 underflows)
     for (Index kl = 0; kl < K * nL; ++kl)
-      if (need[kl]) logZ0[kl] = c_other[kl] + phi0(kl) + mlw[kl / nL] + slw[kl / nL] - logP;
+      if (need[kl]) logZ0[kl] = c_other[kl] + phi0(kl) + mlam[kl / nL] + slam[kl / nL] - logP;
     std::vector<double> rho(static_cast<std::size_t>(nCl), kNegInf);
     parallel_for_chunks(nCl, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w(static_cast<std::size_t>(P));
@@ -833,17 +849,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         const double a = c_other[kl] + (kc[kl].lpv - kc[kl].mu);
         const double* lw = lam + ed.k * P;
         double logZ1 = kNegInf;
-        if (!has_ll[e]) {
-          const double* el = elw.data() + ed.k * P;
-          const double* lr = Lrc + e * P;
-          double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-          Index i = 0;
-          for (; i + 8 <= P; i += 8)
-            for (int j = 0; j < 8; ++j) s8[j] += el[i + j] * lr[i + j];
-          for (; i < P; ++i) s8[0] += el[i] * lr[i];
-          const double d = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
-          if (d > 1e-300) logZ1 = a + lref[e] + mlw[ed.k] + std::log(d) - logP;
-        }
+        if (!has_ll[e] && d0[e] > 1e-300) logZ1 = a + lref[e] + mlam[ed.k] + std::log(d0[e]) - logP;
         if (logZ1 == kNegInf) {  // log form (also when the dot product underflows)
           const double* ll = LLc + e * P;
           if (!has_ll[e]) {
@@ -883,8 +889,12 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
       }
       Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
       const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
-      if (n_ok == 0) alive[k] = 0;  // no birth support: drop (3.3 B)
-      else models[static_cast<std::size_t>(owner[k])].geometry(xs, xs + P, xs + 2 * P, Pb, geo + (k - K) * 4 * P, P);
+      if (n_ok == 0) {
+        alive[k] = 0;  // no birth support: drop (3.3 B)
+        continue;
+      }
+      models[static_cast<std::size_t>(owner[k])].geometry(xs, xs + P, xs + 2 * P, Pb, geo + (k - K) * 4 * P, P);
+      prior_weights(k);
     }
   });
   for (Index k = K; k < Kt; ++k) {
@@ -1022,68 +1032,75 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // extrinsic weights), and logC0 = log(1 - p_v) + LSE(O) (the invisible branch of Z0)
   double* Bk = ws.B.get(Kt * nL * P);
   std::vector<double> Mh(static_cast<std::size_t>(Kt * nL), 0.0), logC0(static_cast<std::size_t>(Kt * nL), kNegInf);
-  // sum_i a_i b_i / q_i and sum_i a_i / q_i with q_i = 1 + kap b_i (kap < 0: q = 1, only the
-  // first sum), 8 partial sums (vectorisable)
+  // sum_i a_i b_i / q_i and sum_i a_i / q_i with q_i = 1 + kap b_i (kap >= 0), 8 partial
+  // sums (vectorisable)
   auto dot = [](const double* a, const double* b, double kap, Index n, double& s0) {
     double p1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, p0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Index i = 0;
-    if (kap >= 0) {
 #if defined(SKYSENSE_ISA_AVX512)
-      // 1/q from vrcp14pd and two Newton steps (relative error 2^-56: within an ulp of the
-      // division, at less than half the cost of vdivpd; q >= 1, so no special cases)
-      __m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
-      const __m512d vk = _mm512_set1_pd(kap), one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
-      for (; i + 8 <= n; i += 8) {
-        const __m512d bv = _mm512_loadu_pd(b + i);
-        const __m512d q = _mm512_fmadd_pd(vk, bv, one);
-        __m512d r = _mm512_maskz_rcp14_pd(0xFF, q);  // (maskz: no -Wmaybe-uninitialized)
-        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
-        r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
-        const __m512d ar = _mm512_mul_pd(_mm512_loadu_pd(a + i), r);
-        v0 = _mm512_add_pd(v0, ar);
-        v1 = _mm512_fmadd_pd(ar, bv, v1);
-      }
-      _mm512_storeu_pd(p0, v0);
-      _mm512_storeu_pd(p1, v1);
+    // 1/q from vrcp14pd and two Newton steps (relative error 2^-56: within an ulp of the
+    // division, at less than half the cost of vdivpd; q >= 1, so no special cases)
+    __m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
+    const __m512d vk = _mm512_set1_pd(kap), one = _mm512_set1_pd(1.0), two = _mm512_set1_pd(2.0);
+    for (; i + 8 <= n; i += 8) {
+      const __m512d bv = _mm512_loadu_pd(b + i);
+      const __m512d q = _mm512_fmadd_pd(vk, bv, one);
+      __m512d r = _mm512_maskz_rcp14_pd(0xFF, q);  // (maskz: no -Wmaybe-uninitialized)
+      r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
+      r = _mm512_mul_pd(r, _mm512_fnmadd_pd(q, r, two));
+      const __m512d ar = _mm512_mul_pd(_mm512_loadu_pd(a + i), r);
+      v0 = _mm512_add_pd(v0, ar);
+      v1 = _mm512_fmadd_pd(ar, bv, v1);
+    }
+    _mm512_storeu_pd(p0, v0);
+    _mm512_storeu_pd(p1, v1);
 #endif
-      for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) {
-          const double r = a[i + j] / (1.0 + kap * b[i + j]);
-          p0[j] += r;
-          p1[j] += r * b[i + j];
-        }
-      for (; i < n; ++i) {
-        const double r = a[i] / (1.0 + kap * b[i]);
-        p0[0] += r;
-        p1[0] += r * b[i];
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) {
+        const double r = a[i + j] / (1.0 + kap * b[i + j]);
+        p0[j] += r;
+        p1[j] += r * b[i + j];
       }
-    } else {
-      for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) p1[j] += a[i + j] * b[i + j];
-      for (; i < n; ++i) p1[0] += a[i] * b[i];
+    for (; i < n; ++i) {
+      const double r = a[i] / (1.0 + kap * b[i]);
+      p0[0] += r;
+      p1[0] += r * b[i];
     }
     s0 = ((p0[0] + p0[1]) + (p0[2] + p0[3])) + ((p0[4] + p0[5]) + (p0[6] + p0[7]));
     return ((p1[0] + p1[1]) + (p1[2] + p1[3])) + ((p1[4] + p1[5]) + (p1[6] + p1[7]));
   };
   for (int t = 0; t < p.n_iter; ++t) {
-    compute_G(t == 0);
-    // edge-independent parts, per (k, l)
-    parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w(static_cast<std::size_t>(P));
-      for (Index kl = lo; kl < hi; ++kl) {
+    if (t == 0) {
+      // All messages are 1: G = 0, Phi[k][l] = phi0, O[k][l] = lam + c (c = the phi0 of the
+      // other connected links), so B = e^{O - max O} = elw, Z0 of an edge depends on its
+      // (k, l) only, and Z1 = sum_i B_i Lr_i = d0: no pass over the particles.
+      for (Index kl = 0; kl < Kt * nL; ++kl) {
         if (!conn[kl] || by_kl[kl].empty()) continue;
-        const Index n = n_of(kl / nL);
-        const KlConst c = kc[kl];
-        const double* o = O + kl * P;
-        double* b = Bk + kl * P;
-        if (t == 0) {
-          // all messages are 1: Z0 of an edge depends on its (k, l) only; B = e^{O - max O}
-          const double a = phi0(kl);
-          for (Index i = 0; i < n; ++i) b[i] = o[i] + a;
-          const double mx = max_of(b, n);
-          logZ0_init[kl] = lse_with_max(b, n, mx) - logn[kl / nL];
-          Mh[kl] = mx - a + (c.lpv - c.mu);
-        } else {
+        const Index k = kl / nL;
+        double c = 0;
+        for (Index l2 = 0; l2 < nL; ++l2)
+          if (l2 != kl % nL && conn[k * nL + l2]) c += phi0(k * nL + l2);
+        logZ0_init[kl] = mlam[k] + c + phi0(kl) + slam[k] - logn[k];
+        Mh[kl] = mlam[k] + c + (kc[kl].lpv - kc[kl].mu);
+      }
+      for (Index e = 0; e < nE; ++e) {
+        const Edge& ed = edges[e];
+        const Index kl = ed.k * nL + ed.l;
+        const double logZ1 = Mh[kl] + lref[ed.c] + std::log(d0[ed.c]) - logn[ed.k];
+        logrho[e] = ed.first ? eta0[ed.k] + logZ1
+                             : eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0_init[kl]);
+      }
+    } else {
+      compute_G(false);
+      // edge-independent parts, per (k, l)
+      parallel_for_chunks(Kt * nL, n_threads, [&](Index lo, Index hi) {
+        std::vector<double> w(static_cast<std::size_t>(P));
+        for (Index kl = lo; kl < hi; ++kl) {
+          if (!conn[kl] || by_kl[kl].empty()) continue;
+          const Index n = n_of(kl / nL);
+          const KlConst c = kc[kl];
+          const double* o = O + kl * P;
+          double* b = Bk + kl * P;
           const double* g = G + kl * P;
           const double a0 = c.lpv - c.mu;
           for (Index i = 0; i < n; ++i) b[i] = o[i] + a0 + g[i];
@@ -1095,43 +1112,40 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
             logC0[kl] = c.l1pv + lse(w.data(), n);
           }
         }
-      }
-    });
-    // D2: PMF -> association messages, per edge
-    parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> w1(static_cast<std::size_t>(P));
-      for (Index e = lo; e < hi; ++e) {
-        const Edge& ed = edges[e];
-        const Index kl = ed.k * nL + ed.l, n = n_of(ed.k);
-        const KlConst c = kc[kl];
-        const double* b = Bk + kl * P;
-        const double lmx = lref[ed.c];
-        double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
-        if (t == 0) {
-          // w1 = O + log p_v - mu + LL
-          logZ1 = Mh[kl] + lmx + std::log(dot(b, Lr_of(e), -1.0, n, s0)) - logn[ed.k];
-        } else if (ed.first) {
-          // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
-          const double* o = O + kl * P;
-          const double* g = G + kl * P;
-          const double* ge = gE + fidx[e] * P;
-          const double* ll = LL_of(e);
-          const double a0 = c.lpv - c.mu;
-          for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
-          logZ1 = lse(w1.data(), n) - logn[ed.k];
-        } else {
-          // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
-          const double s1 = dot(b, Lr_of(e), std::exp(ed.logkappa + lmx), n, s0);
-          logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
-          const double z0v = Mh[kl] + std::log(s0);
-          logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
+      });
+      // D2: PMF -> association messages, per edge
+      parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
+        std::vector<double> w1(static_cast<std::size_t>(P));
+        for (Index e = lo; e < hi; ++e) {
+          const Edge& ed = edges[e];
+          const Index kl = ed.k * nL + ed.l, n = n_of(ed.k);
+          const KlConst c = kc[kl];
+          const double* b = Bk + kl * P;
+          const double lmx = lref[ed.c];
+          double logZ1, logZ0 = logZ0_init[kl], s0 = 0;
+          if (ed.first) {
+            // extrinsic: G - g_e, in log form (g_e = max(log kappa + LL, floor))
+            const double* o = O + kl * P;
+            const double* g = G + kl * P;
+            const double* ge = gE + fidx[e] * P;
+            const double* ll = LL_of(e);
+            const double a0 = c.lpv - c.mu;
+            for (Index i = 0; i < n; ++i) w1[i] = o[i] + (a0 + (g[i] - ge[i])) + ll[i];
+            logZ1 = lse(w1.data(), n) - logn[ed.k];
+          } else {
+            // extrinsic weights e^{H} / q_e: Z1 = sum B L / q, Z0 = sum B / q (+ the invisible branch)
+            const double s1 = dot(b, Lr_of(e), std::exp(ed.logkappa + lmx), n, s0);
+            logZ1 = Mh[kl] + lmx + std::log(s1) - logn[ed.k];
+            const double z0v = Mh[kl] + std::log(s0);
+            logZ0 = (c.l1pv == kNegInf ? z0v : logaddexp(logC0[kl], z0v)) - logn[ed.k];
+          }
+          if (ed.first)
+            logrho[e] = eta0[ed.k] + logZ1;
+          else
+            logrho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0);
         }
-        if (ed.first)
-          logrho[e] = eta0[ed.k] + logZ1;
-        else
-          logrho[e] = eta0[ed.k] + logZ1 - softplus(eta0[ed.k] + logZ0);
-      }
-    });
+      });
+    }
     // D3: association -> PMF, leave-one-out per measurement via prefix/suffix LSE
     parallel_for(m_off[nL], n_threads, [&](Index lm) {
       const auto& es = by_lm[lm];
