@@ -149,7 +149,7 @@ struct LinkModel {
 
   // The per-particle bistatic diffuse likelihood of residual r = z - h, in log form (floored;
   // see loglik) and in linear form relative to ref() (see lik), shared by the particle and
-  // geometry() forms.
+  // geometry forms.
   [[gnu::always_inline]] double diffuse_ll(double r) const {
     const double t = (lam_sig2 - r) * inv_sqrt2_sig;
     const bool pos = t > 0;
@@ -194,33 +194,7 @@ struct LinkModel {
     return lik_from(m, Particles{xs, ys, zs}, n, lr);
   }
 
-  // Geometry of n particles that every measurement of this link reuses (the PMFs a link
-  // creates are evaluated on several of its measurements): bistatic g[0] = h = |x - s|;
-  // monostatic g[0..2] = u = (x - s)/|x - s|, g[3] = |x - s| / 2 (1e150 at x = s: d huge,
-  // likelihood at the floor), so that d = u.w - |x - s|/2 needs no sqrt or division.
-  // Arrays of stride `st`.
-  void geometry(const double* __restrict xs, const double* __restrict ys,
-                const double* __restrict zs, Index n, double* __restrict g, Index st) const {
-    const double s0 = sensor[0], s1 = sensor[1], s2 = sensor[2];
-    if (kind == kBistatic) {
-      for (Index i = 0; i < n; ++i) {
-        const double dx = xs[i] - s0, dy = ys[i] - s1, dz = zs[i] - s2;
-        g[i] = std::sqrt(dx * dx + dy * dy + dz * dz);
-      }
-      return;
-    }
-    for (Index i = 0; i < n; ++i) {
-      const double v0 = xs[i] - s0, v1 = ys[i] - s1, v2 = zs[i] - s2;
-      const double nrm2 = v0 * v0 + v1 * v1 + v2 * v2, nrm = std::sqrt(nrm2);
-      const double inv = nrm2 > 0 ? 1.0 / nrm : 0.0;
-      g[i] = v0 * inv;
-      g[st + i] = v1 * inv;
-      g[2 * st + i] = v2 * inv;
-      g[3 * st + i] = nrm2 > 0 ? 0.5 * nrm : 1e150;
-    }
-  }
-
-  // loglik and lik from geometry() (same values to rounding).
+  // loglik and lik from the geometry of a new PMF's particles on its own link (draw_birth).
   [[gnu::noinline]] double loglik_g(Index m, const double* g, Index st, Index n, double* ll) const {
     return loglik_from(m, Geometry{g, st}, n, ll);
   }
@@ -229,7 +203,8 @@ struct LinkModel {
   }
 
  private:
-  // Where the per-particle residuals come from: the particles (SoA) or geometry() (stride st).
+  // Where the per-particle residuals come from: the particles (SoA) or their geometry (rows
+  // of stride st, see draw_birth).
   struct Particles {
     const double *xs, *ys, *zs;
   };
@@ -436,12 +411,17 @@ struct FoldedRange {
 };
 
 // Draws n particles (SoA xs, ys, zs) of the new PMF of measurement m with floored log weights
-// lam; tmp holds 3 n doubles.  Returns the number of particles with finite weight.
-// (__restrict: without it GCC does not vectorise the loops, which store through four
-// pointers and load through three.)
+// lam, and their geometry on link l that every further measurement of l reuses (rows of
+// stride st): bistatic g[0] = h = |x - s|; monostatic g[0..2] = u = (x - s)/|x - s|, g[3] =
+// |x - s| / 2 (1e150 at x = s: d huge, likelihood at the floor), so that d = u.w - |x - s|/2
+// needs no sqrt or division.  The geometry comes from the draw itself (h = the drawn range,
+// u = +-the drawn plane normal), not from the rounded positions.  tmp holds 3 n doubles.
+// Returns the number of particles with finite weight.  (__restrict: without it GCC does not
+// vectorise the loops, which store through five pointers and load through three.)
 inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng& rng,
                         double* __restrict xs, double* __restrict ys, double* __restrict zs,
-                        double* __restrict lam, double* __restrict tmp) {
+                        double* __restrict lam, double* __restrict g, Index st,
+                        double* __restrict tmp) {
   const double log_volume = std::log(4.0 / 3.0 * kPi * p.roi_r * p.roi_r * p.roi_r);
   const double log4pi = std::log(4 * kPi), log8 = std::log(8.0), roi_r2 = p.roi_r * p.roi_r;
   const double c0 = p.roi_c[0], c1 = p.roi_c[1], c2 = p.roi_c[2];
@@ -471,6 +451,7 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
       xs[i] = x;
       ys[i] = y;
       zs[i] = zz;
+      g[i] = rho2 > 0 ? r : std::abs(dz);  // |x - s| = sqrt(rho^2 + dz^2)
       const double rr = r > 1e-300 ? r : 1e-300;
       const double logq_r = range.log_pdf(r);
       const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
@@ -497,6 +478,7 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
       xs[i] = x;
       ys[i] = y;
       zs[i] = zz;
+      g[i] = r;
       const double rr = r > 1e-300 ? r : 1e-300;
       const double logq = range.log_pdf(r) - log4pi - 2 * fastmath::log(rr);
       const double d2 = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
@@ -537,19 +519,25 @@ inline Index draw_birth(const SpaParams& p, const Link& l, Index m, Index n, Rng
     rng.uniforms(uph, n);
     rng.normals(nr, n);
     for (Index i = 0; i < n; ++i) {
-      const double ct = cmax + (1 - cmax) * uc[i], st2 = 1 - ct * ct;
-      const double st = std::sqrt(st2 > 0 ? st2 : 0.0);
+      const double ct = cmax + (1 - cmax) * uc[i], sn2 = 1 - ct * ct;
+      const double sn = std::sqrt(sn2 > 0 ? sn2 : 0.0);  // sin of the cone angle
       double sp, cp;
       fastmath::sincos_2pi(uph[i], sp, cp);
-      const double nx = ct * u0[0] + st * cp * e1[0] + st * sp * e2[0];
-      const double ny = ct * u0[1] + st * cp * e1[1] + st * sp * e2[1];
-      const double nz = ct * u0[2] + st * cp * e1[2] + st * sp * e2[2];
+      const double nx = ct * u0[0] + sn * cp * e1[0] + sn * sp * e2[0];
+      const double ny = ct * u0[1] + sn * cp * e1[1] + sn * sp * e2[1];
+      const double nz = ct * u0[2] + sn * cp * e1[2] + sn * sp * e2[2];
       const double rho0 = nx * w[0] + ny * w[1] + nz * w[2];
       const double rho = rho0 + s * nr[i];
       const double x = s0 + 2 * rho * nx, y = s1 + 2 * rho * ny, zz = s2 + 2 * rho * nz;
       xs[i] = x;
       ys[i] = y;
       zs[i] = zz;
+      // x - s = 2 rho n: u = sign(rho) n, |x - s| / 2 = |rho|
+      const double sgn = rho > 0 ? 1.0 : rho < 0 ? -1.0 : 0.0;
+      g[i] = sgn * nx;
+      g[st + i] = sgn * ny;
+      g[2 * st + i] = sgn * nz;
+      g[3 * st + i] = rho != 0 ? std::abs(rho) : 1e150;
       const double rr = rho > 1e-300 ? rho : 1e-300;
       const double logq = log_qn + c_norm - (rho - rho0) * (rho - rho0) * inv2var - log8 -
                           2 * fastmath::log(rr);
@@ -748,7 +736,7 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   // has_ll[e]: LLc holds the log-likelihoods of candidate e (first edges, and the rare edge
   // whose maximum is too close to the floor for the linear form); the others only need Lr.
   std::vector<char> has_ll(static_cast<std::size_t>(nCl + nCb_max), 0);
-  // geometry of the new PMFs on their own link (LinkModel::geometry), 4 rows of P per PMF
+  // geometry of the new PMFs on their own link (draw_birth), 4 rows of P per PMF
   double* geo = nullptr;
   // Prior weights of every PMF: elw = e^{lam - mlam} (rows of P), mlam = max lam, slam =
   // log sum elw.  With all messages 1 (censoring, first iteration) the sums over particles
@@ -888,12 +876,12 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
         continue;
       }
       Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
-      const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw, tmp.data());
+      const Index n_ok = draw_birth(p, l, first_m[k], Pb, rng, xs, xs + P, xs + 2 * P, lw,
+                                    geo + (k - K) * 4 * P, P, tmp.data());
       if (n_ok == 0) {
         alive[k] = 0;  // no birth support: drop (3.3 B)
         continue;
       }
-      models[static_cast<std::size_t>(owner[k])].geometry(xs, xs + P, xs + 2 * P, Pb, geo + (k - K) * 4 * P, P);
       prior_weights(k);
     }
   });
