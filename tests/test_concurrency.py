@@ -1,6 +1,7 @@
 """The compiled kernels release the GIL: calls from several Python threads at once must give
 the results of serial calls, bit for bit, and results must not depend on ``workers``."""
 
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,6 +28,22 @@ def test_sensing_matrix_threads_and_workers(dtype):
     serial = sensing_matrix(SCENARIO, dtype, workers=1)
     for out in _run_concurrently(lambda w: sensing_matrix(SCENARIO, dtype, workers=w), [1, 2] * 4):
         assert _same(out, serial)
+
+
+def _matrix_with_two_threads():
+    return sensing_matrix(SCENARIO, workers=2)
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform"
+)
+def test_forked_child_runs_threaded_kernels():
+    # the parked worker threads of the parent do not exist in a fork: a child that used the
+    # parent's pool would wait forever; it must run its shares on threads of its own
+    serial = _matrix_with_two_threads()  # starts the pool in this process
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        out = pool.apply_async(_matrix_with_two_threads).get(timeout=120)
+    assert _same(out, serial)
 
 
 def test_simulate_threads_and_workers():
