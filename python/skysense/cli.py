@@ -51,6 +51,11 @@ def reproduce(args, parser) -> dict:
         if "methods" not in {f.name for f in dataclasses.fields(cls)}:
             parser.error(f"--methods does not apply to {args.name}")
         options["methods"] = tuple(args.methods)
+    if args.threads is not None:
+        # the threads of one kernel call (an experiment field), not the Dask worker processes
+        if "workers" not in {f.name for f in dataclasses.fields(cls)}:
+            parser.error(f"--threads does not apply to {args.name}")
+        options["workers"] = args.threads
     if args.pretrained is not None:
         if args.name != "imaging-offgrid":
             parser.error("--pretrained applies to imaging-offgrid only")
@@ -146,6 +151,13 @@ def main(argv=None) -> int:
         type=int,
         default=None,
         help="local worker processes (default: every CPU; 0: run in this process)",
+    )
+    p_rep.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="mapping-runtime: threads of each C++ module call (default 1: CPU time per epoch; "
+        "more: wall time)",
     )
     p_rep.add_argument(
         "--modes",

@@ -25,6 +25,8 @@ from skysense.cli import main
         (["reproduce", "imaging-psf", "--methods", "sp"], "does not apply to imaging-psf"),
         (["reproduce", "bistatic-latency", "--methods", "esprit"], "methods must be drawn"),
         (["reproduce", "imaging-psf", "--pretrained", "default"], "imaging-offgrid only"),
+        (["reproduce", "imaging-psf", "--threads", "2"], "does not apply to imaging-psf"),
+        (["reproduce", "mapping-runtime", "--threads", "0"], "workers"),
     ],
 )
 def test_argument_errors(argv, match, capsys):
