@@ -9,11 +9,13 @@
 // Layout and speed: particles are kept as structure-of-arrays [Kt][3][P] inside the call (the
 // interface stays [K][P][3]); every loop over particles is branch-free and calls only the
 // vectorisable functions of fastmath.hpp (exp, log, erfcx, sincos), so the compiler vectorises
-// it; at t = 0 all messages are 1, so Z0 depends on the PMF and link only and is computed once
-// per (PMF, link); per-(PMF, link) sums of the other links' factors are formed once per
-// iteration, not per edge; scratch buffers live in a per-thread workspace reused across calls.
-// Randomness: xoshiro256++ streams derived from (seed, purpose, PMF index), normals by
-// Box-Muller in blocks, so results do not depend on the number of threads.
+// it; at t = 0 all messages are 1, so the whole first iteration (and censoring) follows from
+// per-PMF constants of the prior weights and one dot product per edge, taken while its
+// likelihoods are in cache; per-(PMF, link) sums of the other links' factors are formed once
+// per iteration, not per edge; edges whose factors 1 + kappa L all round to 1 are skipped in
+// the products; scratch buffers live in a per-thread workspace reused across calls.
+// Randomness: 8-lane xoshiro256++ generators derived from (seed, purpose, PMF index), normals
+// by Box-Muller in blocks, so results do not depend on the number of threads.
 //
 // This header is compiled once per instruction set (cpp/bindings/mapping_isa_*.cpp) inside an
 // inline namespace named by SKYSENSE_ISA_NS.  No pybind11 here.
