@@ -810,6 +810,13 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
     const KlConst c = kc[kl];
     return c.l1pv == kNegInf ? c.lpv - c.mu : logaddexp(c.l1pv, c.lpv - c.mu);
   };
+  // c_other[k][l]: sum of phi0 over the other links of PMF k (a legacy PMF is connected to
+  // every link, a new one to its own link only: 0), for censoring and the first iteration
+  std::vector<double> c_other(static_cast<std::size_t>(Kt * nL), 0.0);
+  for (Index k = 0; k < K; ++k)
+    for (Index l = 0; l < nL; ++l)
+      for (Index l2 = 0; l2 < nL; ++l2)
+        if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
 
   // 3. censoring of new PMFs (Meyer et al. 2018): the measurement of a new PMF is associated
   // with the legacy PMFs with probability sum_k rho_km / (1 + sum_k rho_km) in a legacy-only
@@ -817,14 +824,10 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   std::vector<char> censored(static_cast<std::size_t>(Kt), 0);
   if (p.censor_logit < std::numeric_limits<double>::infinity() && K > 0 && Kt > K) {
     const double logP = std::log(static_cast<double>(P));
-    std::vector<double> c_other(static_cast<std::size_t>(K * nL), 0.0), logZ0(static_cast<std::size_t>(K * nL), 0.0);
+    std::vector<double> logZ0(static_cast<std::size_t>(K * nL), 0.0);
     std::vector<char> need(static_cast<std::size_t>(K * nL), 0);
     for (Index e = 0; e < nCl; ++e)
       if (keep[e] && links[cand[e].l].births) need[cand[e].k * nL + cand[e].l] = 1;
-    for (Index k = 0; k < K; ++k)
-      for (Index l = 0; l < nL; ++l)
-        for (Index l2 = 0; l2 < nL; ++l2)
-          if (l2 != l) c_other[k * nL + l] += phi0(k * nL + l2);
     // Z0 and Z1 of an edge from the prior weights and d0 (log form only for edges that kept
     // their LL, or whose d0 underflows)
     for (Index kl = 0; kl < K * nL; ++kl)
@@ -1067,17 +1070,13 @@ inline void spa_update(const SpaParams& p, const double* X_leg, const double* la
   };
   for (int t = 0; t < p.n_iter; ++t) {
     if (t == 0) {
-      // All messages are 1: G = 0, Phi[k][l] = phi0, O[k][l] = lam + c (c = the phi0 of the
-      // other connected links), so B = e^{O - max O} = elw, Z0 of an edge depends on its
+      // All messages are 1: G = 0, Phi[k][l] = phi0, O[k][l] = lam + c_other[k][l], so B = e^{O - max O} = elw, Z0 of an edge depends on its
       // (k, l) only, and Z1 = sum_i B_i Lr_i = d0: no pass over the particles.
       for (Index kl = 0; kl < Kt * nL; ++kl) {
         if (!conn[kl] || by_kl[kl].empty()) continue;
         const Index k = kl / nL;
-        double c = 0;
-        for (Index l2 = 0; l2 < nL; ++l2)
-          if (l2 != kl % nL && conn[k * nL + l2]) c += phi0(k * nL + l2);
-        logZ0_init[kl] = mlam[k] + c + phi0(kl) + slam[k] - logn[k];
-        Mh[kl] = mlam[k] + c + (kc[kl].lpv - kc[kl].mu);
+        logZ0_init[kl] = mlam[k] + c_other[kl] + phi0(kl) + slam[k] - logn[k];
+        Mh[kl] = mlam[k] + c_other[kl] + (kc[kl].lpv - kc[kl].mu);
       }
       for (Index e = 0; e < nE; ++e) {
         const Edge& ed = edges[e];
