@@ -7,10 +7,11 @@ the argument, what was expected and what was received.
 from __future__ import annotations
 
 import math
-import os
 from numbers import Real
 
 import numpy as np
+
+from skysense._workers import resolve_workers
 
 __all__ = [
     "MemoryLimitError",
@@ -144,13 +145,3 @@ def check_memory(nbytes: int, what: str, max_bytes: float | None, alternative: s
             f"{what} needs {nbytes / 2**20:.1f} MiB, above the limit of "
             f"{limit / 2**20:.1f} MiB (max_bytes){hint}"
         )
-
-
-def resolve_workers(workers) -> int:
-    """Number of threads: ``None`` or -1 means every CPU available to this process."""
-    if workers is None or workers == -1:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - non-Linux
-            return max(1, os.cpu_count() or 1)
-    return check_count(workers, "workers")

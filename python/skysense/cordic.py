@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skysense import _core
+from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._validation import as_array, check_count, resolve_workers
 
 __all__ = ["DEFAULT_ITERATIONS", "atan2", "phase"]

@@ -165,7 +165,7 @@ def _learned_imaging(s, n_frames, seed, latency, panels):
 
 
 def _image_panels(panels, scenario, path):
-    from skysense.plotting import _pyplot
+    from skysense.plotting._common import _pyplot
 
     plt = _pyplot()
     nx, ny, _ = scenario.grid_shape

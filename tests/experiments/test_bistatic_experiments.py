@@ -83,7 +83,7 @@ def test_doppler_and_latency(tmp_path):
 
 
 def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
-    from skysense.experiments import bistatic_doppler
+    from skysense.experiments.bistatic import doppler as bistatic_doppler
 
     calls = []
 

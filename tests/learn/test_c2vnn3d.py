@@ -60,7 +60,7 @@ def test_doppler_loss_weight():
 
 
 def test_shipped_model_variants():
-    from skysense.experiments._bistatic import c2vnn_for
+    from skysense.experiments.bistatic._common import c2vnn_for
 
     with pytest.raises(ValueError, match="variant must be"):
         c2vnn_for(Scenario(), "4d")

@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from skysense import bistatic as bs
-from skysense.experiments._bistatic import METHODS, matched_errors
+from skysense.experiments.bistatic._common import METHODS, matched_errors
 from skysense.learn import C2vnnConfig, IfftC2vnn
 
 #: Medians measured at 20-30 dB are ~0.008 rad and ~0.01 of 1/(N df); bounds leave 5x margin.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skysense.experiments import EXPERIMENTS, MappingMospa, MappingRuntime, run_trials
-from skysense.experiments.mapping_runtime import pkm_fit
+from skysense.experiments.mapping.runtime import pkm_fit
 from skysense.mapping import SCHEMES
 
 

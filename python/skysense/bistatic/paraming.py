@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skysense import _core
+from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._validation import check_count, check_finite_scalar, resolve_workers
 from skysense.bistatic.estimate import Estimate, as_csi
 from skysense.bistatic.scenario import Scenario

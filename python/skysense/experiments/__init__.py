@@ -1,4 +1,6 @@
-"""Monte-Carlo reproductions of the paper's tables and figures, in process or on Dask.
+"""Monte-Carlo reproductions of the papers' tables and figures, in process or on Dask.
+
+One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner is shared.
 
 ==========================  ==========================================================
 ``run_trials``              seeded, chunked trials of an experiment -> ``ExperimentResult``
@@ -24,15 +26,34 @@
 ==========================  ==========================================================
 """
 
-from skysense.experiments.bistatic_accuracy import BistaticAccuracy
-from skysense.experiments.bistatic_doppler import BistaticDoppler, BistaticLatency
-from skysense.experiments.bistatic_resolution import BistaticSeparation, BistaticTimingOffset
-from skysense.experiments.canyon import PAPER_TABLE6, ImagingSionna
+from skysense.experiments.bistatic import (
+    BistaticAccuracy,
+    BistaticDoppler,
+    BistaticLatency,
+    BistaticSeparation,
+    BistaticTimingOffset,
+)
 from skysense.experiments.cluster import dask_client
-from skysense.experiments.mapping_mospa import PAPER_MAPPING, MappingMospa
-from skysense.experiments.mapping_runtime import PAPER_MAPPING_RUNTIME, MappingRuntime
-from skysense.experiments.offgrid import PAPER_TABLE3, PAPER_TABLE4, ImagingOffgrid
-from skysense.experiments.psf import PAPER_PSF, ImagingPsf
+from skysense.experiments.imaging import (
+    PAPER_FIG10,
+    PAPER_PSF,
+    PAPER_TABLE2,
+    PAPER_TABLE2_SOURCE,
+    PAPER_TABLE3,
+    PAPER_TABLE4,
+    PAPER_TABLE6,
+    ImagingOffgrid,
+    ImagingPsf,
+    ImagingSionna,
+    ImagingTable2,
+    ImagingTradeoff,
+)
+from skysense.experiments.mapping import (
+    PAPER_MAPPING,
+    PAPER_MAPPING_RUNTIME,
+    MappingMospa,
+    MappingRuntime,
+)
 from skysense.experiments.runner import (
     Experiment,
     ExperimentResult,
@@ -40,8 +61,6 @@ from skysense.experiments.runner import (
     run_trials,
     task_seed,
 )
-from skysense.experiments.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, ImagingTable2
-from skysense.experiments.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
 EXPERIMENTS = (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skysense import _core
+from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._validation import (
     as_array,
     check_count,

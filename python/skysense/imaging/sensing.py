@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skysense import _core
+from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._validation import as_array, as_batch, check_memory, complex_dtype, resolve_workers
 from skysense.imaging._sensing_numba import accumulate_conj_products
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario

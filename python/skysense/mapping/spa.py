@@ -148,7 +148,7 @@ def spa_update(
             keep = eta >= kp["log_prune"]
             res = SpaResult(res.state.select(keep), x_hat[keep])
         return res
-    from skysense import _core
+    from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
     x_out = np.empty((kt, n_p, 3))
     eta = np.empty(kt)

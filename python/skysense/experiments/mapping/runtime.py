@@ -198,7 +198,7 @@ class MappingRuntime(Experiment):
 
     def plot(self, results, path):
         """Per-epoch time vs P, one panel per scheme: ours per load, the paper's rows dashed."""
-        from skysense.experiments.figures import plot_lines
+        from skysense.plotting import plot_lines
 
         paper = PAPER_MAPPING_RUNTIME
         panels = []

@@ -16,7 +16,7 @@ from skysense.comms import (
     sensing_beams,
     spectral_efficiency,
 )
-from skysense.experiments._setup import imaging_state, sp_scores
+from skysense.experiments.imaging._setup import imaging_state, sp_scores
 from skysense.experiments.runner import Experiment
 from skysense.imaging import Scenario, simulate
 
@@ -209,6 +209,6 @@ class ImagingTradeoff(Experiment):
         return "\n".join(lines)
 
     def plot(self, results, path):
-        from skysense.experiments.figures import plot_tradeoff
+        from skysense.plotting import plot_tradeoff
 
         return plot_tradeoff(results, PAPER_FIG10, path)

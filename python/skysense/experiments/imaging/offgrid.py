@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from skysense.experiments._setup import imaging_state
+from skysense.experiments.imaging._setup import imaging_state
 from skysense.experiments.runner import Experiment
 from skysense.imaging import Scenario, simulate, subspace_pursuit
 from skysense.metrics import detection_rates, ospa_batch, positions_from_image, ssim
@@ -307,7 +307,7 @@ class ImagingOffgrid(Experiment):
 
     def plot(self, results, path):
         """DR, FAR and OSPA of every row that ran, ours beside the paper's."""
-        from skysense.experiments.figures import plot_bars
+        from skysense.plotting import plot_bars
 
         rows = list(results)
         paper = {m: PAPER_TABLE3.get(m) or PAPER_TABLE4.get(m) or {} for m in rows}

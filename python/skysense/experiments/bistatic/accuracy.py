@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from skysense import bistatic as bs
-from skysense.experiments._bistatic import (
+from skysense.experiments.bistatic._common import (
     METHODS,
     GridSetup,
     check_methods,
@@ -16,8 +16,8 @@ from skysense.experiments._bistatic import (
     matched_errors,
     nanmean,
 )
-from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
+from skysense.plotting import plot_lines
 
 __all__ = ["PAPER_ACCURACY", "BistaticAccuracy"]
 

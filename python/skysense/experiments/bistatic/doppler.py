@@ -9,14 +9,14 @@ from typing import ClassVar
 import numpy as np
 
 from skysense import bistatic as bs
-from skysense.experiments._bistatic import (
+from skysense.experiments.bistatic._common import (
     METHODS,
     GridSetup,
     c2vnn_for,
     check_methods,
 )
-from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
+from skysense.plotting import plot_lines
 
 __all__ = ["BistaticDoppler", "BistaticLatency"]
 
@@ -214,7 +214,7 @@ class BistaticLatency(GridSetup, Experiment):
 
     def plot(self, results, path):
         """Bar chart of the median latency per method (log scale)."""
-        from skysense.experiments.figures import _pyplot, _save
+        from skysense.plotting._common import _pyplot, _save
 
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from skysense.experiments._setup import imaging_state, sp_scores
+from skysense.experiments.imaging._setup import imaging_state, sp_scores
 from skysense.experiments.runner import Experiment
 from skysense.imaging import Scenario, simulate
 
@@ -191,6 +191,6 @@ class ImagingTable2(Experiment):
 
     def plot(self, results, path):
         """Figure of DR, FAR and MSE vs d0 per mode, ours (solid) against Table II (dashed)."""
-        from skysense.experiments.figures import plot_table2
+        from skysense.plotting import plot_table2
 
         return plot_table2(results, PAPER_TABLE2, path)

@@ -217,6 +217,6 @@ class MappingMospa(Experiment):
 
     def plot(self, results, path):
         """Figs. 5-8 style (visibility timelines + MOSPA per BS) and a Fig. 4 style map."""
-        from skysense.experiments.mapping_figures import plot_mapping
+        from skysense.plotting.mapping import plot_mapping
 
         return plot_mapping(results, self.methods, default_scene(self.n_epochs), path)

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from skysense.experiments._setup import imaging_state, sp_scores
+from skysense.experiments.imaging._setup import imaging_state, sp_scores
 from skysense.experiments.runner import Experiment
 from skysense.imaging import simulate
 from skysense.metrics import ssim
@@ -148,6 +148,6 @@ class ImagingSionna(Experiment):
 
     def plot(self, results, path):
         """Figure of DR, FAR and SSIM vs the residual ratio against Table VI."""
-        from skysense.experiments.figures import plot_canyon
+        from skysense.plotting import plot_canyon
 
         return plot_canyon(results, PAPER_TABLE6, path)

@@ -10,15 +10,15 @@ from typing import ClassVar
 import numpy as np
 
 from skysense import bistatic as bs
-from skysense.experiments._bistatic import (
+from skysense.experiments.bistatic._common import (
     METHODS,
     GridSetup,
     check_methods,
     matched_errors,
     nanmean,
 )
-from skysense.experiments.figures import plot_lines
 from skysense.experiments.runner import Experiment
+from skysense.plotting import plot_lines
 
 __all__ = ["BistaticSeparation", "BistaticTimingOffset"]
 

@@ -1,4 +1,4 @@
-"""Figures comparing the reproductions with the paper (matplotlib, Agg, imported lazily)."""
+"""Imaging figures: PSF (Fig. 3), Table II, PSF panels (Figs. 4-5), Fig. 10, Table VI."""
 
 from __future__ import annotations
 
@@ -6,71 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from skysense.plotting import _pyplot
+from skysense.plotting._common import _pyplot, _save
 
 __all__ = [
-    "plot_bars",
     "plot_canyon",
-    "plot_lines",
+    "plot_psf",
     "plot_psf_panels",
     "plot_table2",
     "plot_tradeoff",
 ]
 
 _COLORS = {"A": "C0", "B": "C1", "C": "C2"}
-
-
-def _save(fig, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
-    return path
-
-
-def plot_lines(panels, path, title=""):
-    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``.
-
-    Labels starting with "CRB" or "paper" are drawn dashed (references)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, (xlabel, ylabel, log, lines) in zip(axes[0], panels, strict=True):
-        for label, (x, y) in lines.items():
-            y = [np.nan if v is None else v for v in y]
-            style = "--" if label.lower().startswith(("crb", "paper")) else "o-"
-            ax.plot(
-                x, y, style, label=label, color="k" if label.lower().startswith("crb") else None
-            )
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
-
-
-def plot_bars(panels, groups, path, title=""):
-    """Grouped bars, one axis per panel; ``panels = [(ylabel, {series: [value per group]})]``,
-    ``groups`` the x tick labels; ``None`` values are left out."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    x = np.arange(len(groups))
-    for ax, (ylabel, series) in zip(axes[0], panels, strict=True):
-        width = 0.8 / max(len(series), 1)
-        for i, (label, values) in enumerate(series.items()):
-            y = [np.nan if v is None else v for v in values]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, y, width, label=label)
-        ax.set_xticks(x, groups, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel(ylabel)
-        ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
 
 
 def plot_table2(results, paper, path):
@@ -209,3 +155,43 @@ def plot_canyon(results, paper, path):
         ax.grid(True, alpha=0.3)
     axes[0].legend()
     return _save(fig, path)
+
+
+def plot_psf(psf_row, scenario, n1, path):
+    """Save the PSF of voxel ``n1`` as an x-y image plus its 1-D slice along y (Fig. 3).
+
+    Parameters
+    ----------
+    psf_row : ndarray, shape (n_voxels,)
+        ``PSF(n1, :)`` from :func:`skysense.imaging.psf`.
+    scenario : Scenario
+        Gives the grid and axes (a 3-D grid is shown in the layer of ``n1``).
+    n1 : int
+        Voxel index of the row.
+    path : str or Path
+        Output PNG.
+    """
+    plt = _pyplot()
+    nx, ny, nz = scenario.grid_shape
+    ix, _, iz = np.unravel_index(n1, (nx, ny, nz))
+    image = np.asarray(psf_row).reshape(nx, ny, nz)[:, :, iz]
+    xs, ys, _ = scenario.axis_centers()
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
+    d0 = scenario.voxel_size_m
+    extent = (ys[0] - d0 / 2, ys[-1] + d0 / 2, xs[-1] + d0 / 2, xs[0] - d0 / 2)
+    im = ax0.imshow(image, extent=extent, cmap="viridis", vmin=0, vmax=1)
+    ax0.set(xlabel="y [m]", ylabel="x [m]", title=f"PSF of voxel n1 = {n1} (a)")
+    fig.colorbar(im, ax=ax0, label="PSF")
+    ax1.plot(ys, image[ix], marker=".")
+    ax1.set(xlabel="y [m]", ylabel="PSF", ylim=(0, 1.05), title=f"slice x = {xs[ix]:.1f} m (b)")
+    ax1.grid(alpha=0.3)
+    fig.suptitle(
+        f"N0 = {scenario.n_antennas_side}, d0 = {d0} m, mode {scenario.mode}, "
+        f"N_f = {scenario.n_subcarriers}"
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

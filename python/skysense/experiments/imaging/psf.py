@@ -147,6 +147,6 @@ class ImagingPsf(Experiment):
         return "\n".join(lines)
 
     def plot(self, results, path):
-        from skysense.experiments.figures import plot_psf_panels
+        from skysense.plotting import plot_psf_panels
 
         return plot_psf_panels(results, path)

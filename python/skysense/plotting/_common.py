@@ -1,0 +1,71 @@
+"""Shared figure helpers: the Agg backend, saving, line and bar panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_bars", "plot_lines"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_lines(panels, path, title=""):
+    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``.
+
+    Labels starting with "CRB" or "paper" are drawn dashed (references)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (xlabel, ylabel, log, lines) in zip(axes[0], panels, strict=True):
+        for label, (x, y) in lines.items():
+            y = [np.nan if v is None else v for v in y]
+            style = "--" if label.lower().startswith(("crb", "paper")) else "o-"
+            ax.plot(
+                x, y, style, label=label, color="k" if label.lower().startswith("crb") else None
+            )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_bars(panels, groups, path, title=""):
+    """Grouped bars, one axis per panel; ``panels = [(ylabel, {series: [value per group]})]``,
+    ``groups`` the x tick labels; ``None`` values are left out."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    x = np.arange(len(groups))
+    for ax, (ylabel, series) in zip(axes[0], panels, strict=True):
+        width = 0.8 / max(len(series), 1)
+        for i, (label, values) in enumerate(series.items()):
+            y = [np.nan if v is None else v for v in values]
+            ax.bar(x + (i - (len(series) - 1) / 2) * width, y, width, label=label)
+        ax.set_xticks(x, groups, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
