@@ -75,7 +75,7 @@ def test_3d_matches_naive(rng, padding):
 
 def test_options_match_naive(rng):
     x, y = rng.random((1, 9, 11)) * 4, rng.random((1, 9, 11)) * 4
-    got = ssim(x, y, win_size=5, sigma=0.8, data_range=4.0)
+    got = ssim(x, y, window_size=5, window_std_voxels=0.8, data_range=4.0)
     ref = naive_ssim(x[0], y[0], win_size=5, sigma=0.8, data_range=4.0)
     assert got[0] == pytest.approx(ref, rel=1e-10)
 
@@ -158,20 +158,20 @@ def test_matches_scikit_image(rng):
 
 def test_small_image_valid_raises_replicate_works(rng):
     x = rng.random((1, 8, 40))
-    with pytest.raises(ValueError, match="win_size=11"):
+    with pytest.raises(ValueError, match="window_size=11"):
         ssim(x, x, padding="valid")
     assert ssim(x, x, padding="replicate")[0] == pytest.approx(1.0)
-    assert ssim(x[:, :, :8], 0.5 * x[:, :, :8], padding="valid", win_size=7).shape == (1,)
+    assert ssim(x[:, :, :8], 0.5 * x[:, :, :8], padding="valid", window_size=7).shape == (1,)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
         ({"padding": "reflect"}, ValueError, "padding must be one of"),
-        ({"win_size": 10}, ValueError, "win_size must be odd"),
-        ({"win_size": 0}, ValueError, "win_size must be >= 1"),
-        ({"win_size": 11.0}, TypeError, "win_size must be an integer"),
-        ({"sigma": 0.0}, ValueError, "sigma must be > 0"),
+        ({"window_size": 10}, ValueError, "window_size must be odd"),
+        ({"window_size": 0}, ValueError, "window_size must be >= 1"),
+        ({"window_size": 11.0}, TypeError, "window_size must be an integer"),
+        ({"window_std_voxels": 0.0}, ValueError, "window_std_voxels must be > 0"),
         ({"data_range": -1.0}, ValueError, "data_range must be > 0"),
         ({"k1": float("nan")}, ValueError, "k1 must be finite"),
         ({"reduction": "max"}, ValueError, "reduction must be one of"),
