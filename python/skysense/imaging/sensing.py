@@ -23,7 +23,14 @@ import numpy.typing as npt
 from scipy.sparse.linalg import LinearOperator
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
-from skysense._validation import as_array, as_batch, check_memory, complex_dtype, resolve_workers
+from skysense._validation import (
+    as_array,
+    as_batch,
+    check_count,
+    check_memory,
+    complex_dtype,
+    resolve_workers,
+)
 from skysense.imaging._sensing_numba import accumulate_conj_products
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
@@ -238,15 +245,7 @@ class SensingOperator(LinearOperator):
     ) -> None:
         self.scenario = _check_scenario(scenario)
         dt = complex_dtype(dtype)
-        if isinstance(n_frames_per_chunk, bool) or not isinstance(
-            n_frames_per_chunk, int | np.integer
-        ):
-            raise TypeError(
-                f"n_frames_per_chunk must be an integer, got {type(n_frames_per_chunk).__name__}"
-            )
-        if n_frames_per_chunk < 1:
-            raise ValueError(f"n_frames_per_chunk must be >= 1, got {n_frames_per_chunk}")
-        self.n_frames_per_chunk = int(n_frames_per_chunk)
+        self.n_frames_per_chunk = check_count(n_frames_per_chunk, "n_frames_per_chunk")
         s = self.scenario
         super().__init__(dtype=dt, shape=s.shape)
         self._complex: np.dtype[np.complexfloating[Any, Any]] = dt  # self.dtype, typed
@@ -317,7 +316,7 @@ class SensingOperator(LinearOperator):
         if arr.shape == (n, 1):
             return self._forward_rows(arr.reshape(1, n)).reshape(-1, 1)
         x2, single = as_batch(arr, n, "x")
-        out = self._forward_rows(x2)
+        out = self._batched(x2, self._matvec_frames, self._matvec_khatri_rao, self.shape[0])
         return out[0] if single else out
 
     def rmatvec(self, y: npt.ArrayLike) -> ComplexArray:
@@ -346,7 +345,7 @@ class SensingOperator(LinearOperator):
         if arr.shape == (m, 1):
             return self._adjoint_rows(arr.reshape(1, m)).reshape(-1, 1)
         y2, single = as_batch(arr, m, "y")
-        out = self._adjoint_rows(y2)
+        out = self._batched(y2, self._rmatvec_frames, self._rmatvec_khatri_rao, self.shape[1])
         return out[0] if single else out
 
     # SciPy's LinearOperator hooks: vectors and (n, k) columns, routed to the batched products
@@ -364,10 +363,12 @@ class SensingOperator(LinearOperator):
         return self._adjoint_rows(np.asarray(y).T).T
 
     def _forward_rows(self, x: npt.ArrayLike) -> ComplexArray:
+        """``A x`` of frames as rows, validated (one vector is a batch of one)."""
         x2, _ = as_batch(x, self.shape[1], "x")
         return self._batched(x2, self._matvec_frames, self._matvec_khatri_rao, self.shape[0])
 
     def _adjoint_rows(self, y: npt.ArrayLike) -> ComplexArray:
+        """``A^H y`` of frames as rows, validated (one vector is a batch of one)."""
         y2, _ = as_batch(y, self.shape[0], "y")
         return self._batched(y2, self._rmatvec_frames, self._rmatvec_khatri_rao, self.shape[1])
 

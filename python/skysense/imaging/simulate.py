@@ -114,7 +114,9 @@ def simulate(
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Source of randomness, resolved by :func:`skysense._rng.as_generator` (a Generator is
         used as is and advances). The frames are drawn in order from this one stream:
-        positions of every frame, then coefficients, then noise.
+        positions of every frame, then coefficients, then noise; to split a Monte-Carlo run
+        into chunks independently of their number, give each chunk a child of
+        ``numpy.random.Generator.spawn``.
     max_bytes : float, optional
         Largest allowed ``measurements`` [bytes]; default 1 GiB.
     workers : int, optional
