@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 import numpy.typing as npt
 
@@ -10,6 +12,12 @@ from skysense.metrics._common import as_frames, check_reduction, check_same_shap
 __all__ = ["mse"]
 
 
+@overload
+def mse(
+    pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"] = ...
+) -> npt.NDArray[np.float64]: ...
+@overload
+def mse(pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["mean"]) -> float: ...
 def mse(
     pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: str = "none"
 ) -> npt.NDArray[np.float64] | float:

@@ -9,6 +9,7 @@ where matched distances are not cut off and ``cutoff_m`` is only the cardinality
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -137,6 +138,29 @@ def ospa(
     return _ospa(_points(estimated, "estimated"), _points(truth, "truth"), c, p, truncate)
 
 
+PointSets = Sequence[npt.ArrayLike] | npt.NDArray[np.floating]
+
+
+@overload
+def ospa_batch(
+    estimated: PointSets,
+    truth: PointSets,
+    *,
+    cutoff_m: float,
+    order: float = ...,
+    truncate: bool = ...,
+    reduction: Literal["none"] = ...,
+) -> FloatArray: ...
+@overload
+def ospa_batch(
+    estimated: PointSets,
+    truth: PointSets,
+    *,
+    cutoff_m: float,
+    order: float = ...,
+    truncate: bool = ...,
+    reduction: Literal["mean"],
+) -> float: ...
 def ospa_batch(
     estimated: Sequence[npt.ArrayLike] | npt.NDArray[np.floating],
     truth: Sequence[npt.ArrayLike] | npt.NDArray[np.floating],

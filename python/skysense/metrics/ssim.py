@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +58,34 @@ def gaussian_window(
     return np.asarray(g / g.sum(), dtype=np.float64)
 
 
+@overload
+def ssim(
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    padding: str = ...,
+    data_range: float = ...,
+    window_size: int = ...,
+    window_std_voxels: float = ...,
+    k1: float = ...,
+    k2: float = ...,
+    grid_shape: Sequence[int] | None = ...,
+    reduction: Literal["none"] = ...,
+) -> npt.NDArray[np.float64]: ...
+@overload
+def ssim(
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    padding: str = ...,
+    data_range: float = ...,
+    window_size: int = ...,
+    window_std_voxels: float = ...,
+    k1: float = ...,
+    k2: float = ...,
+    grid_shape: Sequence[int] | None = ...,
+    reduction: Literal["mean"],
+) -> float: ...
 def ssim(
     pred: npt.ArrayLike,
     target: npt.ArrayLike,

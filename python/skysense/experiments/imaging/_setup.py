@@ -47,7 +47,7 @@ def sp_scores(experiment, state: ImagingState, y, batch):
         workers=1,
     )
     image = np.abs(res.image)
-    scores = {"mse": mse(image, batch.image)}
+    scores: dict[str, np.ndarray] = {"mse": mse(image, batch.image)}
     for rule in ("exact", "blob"):
         det = detection_rates(
             image,
