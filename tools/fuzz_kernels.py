@@ -172,7 +172,7 @@ def test_one_input(data):
                 _check_finite(backproject(a, y))
             else:
                 res = subspace_pursuit(a, y, fdp.ConsumeIntInRange(-1, 5))
-                _check_finite(res.x, res.residual_norm)
+                _check_finite(res.image, res.relative_residual)
     except EXPECTED:
         pass
 
