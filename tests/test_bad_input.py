@@ -33,8 +33,8 @@ Y = simulate(S, 2, 2, min_separation_voxels=1.0, seed=0).y
 NAN_Y = np.where(np.arange(Y.shape[1]) == 3, np.nan, Y)
 BS = bistatic.Scenario()
 _GEN = np.random.default_rng(0)
-PATHS = bistatic.random_paths(BS, _GEN)
-CSI = bistatic.simulate(BS, PATHS, 20.0, _GEN).csi[0]
+PATHS = bistatic.random_paths(BS, rng=_GEN)
+CSI = bistatic.simulate(BS, PATHS, 20.0, rng=_GEN).csi[0]
 _LAST_SUBCARRIER = np.zeros_like(CSI)
 _LAST_SUBCARRIER[..., -1] = 1.0
 SCENE = mapping.default_scene(20)
@@ -103,7 +103,7 @@ CASES = [
     Case("spectral_efficiency", "1-D SINR", lambda: comms.spectral_efficiency(np.array([1.0])), ValueError, "n_users, n_subcarriers"),
     # -- bistatic and CORDIC ----------------------------------------------------------------
     Case("bistatic.Scenario", "zero antennas", lambda: bistatic.Scenario(n_tx=0), ValueError, "n_tx must be >= 1"),
-    Case("bistatic.simulate", "infinite SNR", lambda: bistatic.simulate(BS, PATHS, np.inf, _GEN), ValueError, "snr_db must be finite"),
+    Case("bistatic.simulate", "infinite SNR", lambda: bistatic.simulate(BS, PATHS, np.inf, rng=_GEN), ValueError, "snr_db must be finite"),
     Case("bistatic.paraming", "NaN CSI", lambda: bistatic.paraming(CSI * np.nan, 4), ValueError, "NaN or Inf"),
     Case("bistatic.paraming", "all-zero CSI", lambda: bistatic.paraming(np.zeros_like(CSI), 4), ValueError, "all zero"),
     Case("bistatic.paraming", "more paths than the Hankel rank", lambda: bistatic.paraming(CSI, 500), ValueError, "larger than the Hankel rank"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -29,16 +30,17 @@ class BistaticSeparation(GridSetup, Experiment):
 
     Parameters
     ----------
-    fractions : tuple of float
-        AoA separations in units of the Rx HPBW (0.886 / (Nr d_r) rad, 10.2 deg).
+    separations_hpbw : tuple of float
+        AoA separations in units of the Rx half-power beamwidth (0.886 / (Nr d_r) rad,
+        10.2 deg).
     snr_db : float
         Per-antenna SNR [dB].
-    delay_separation : float
-        ToA difference of the two targets in units of 1/(N df) (below 1: not resolvable in
-        delay alone).
+    toa_separation_cells : float
+        ToA difference of the two targets in resolution cells 1/(N df) (below 1: not
+        resolvable in ToA alone).
     methods : tuple of str
         Estimators (see ``bistatic-accuracy``).
-    pilots, angle_step_deg, delay_step_fraction, chunk_size
+    pilots, angle_step_deg, toa_step_cells, chunk_size
         As for ``bistatic-accuracy``.
 
     Notes
@@ -52,47 +54,54 @@ class BistaticSeparation(GridSetup, Experiment):
     name: ClassVar[str] = "bistatic-separation"
     default_trials: ClassVar[int] = 20
 
-    fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 0.75, 1.0)
+    separations_hpbw: tuple[float, ...] = (0.125, 0.25, 0.5, 0.75, 1.0)
     snr_db: float = 10.0
-    delay_separation: float = 0.25
+    toa_separation_cells: float = 0.25
     methods: tuple[str, ...] = ("paraming", "root_music_2d", "music")
-    pilots: str = "orthogonal"
+    pilots: Literal["orthogonal", "qam"] = "orthogonal"
     angle_step_deg: float = 1.0
-    delay_step_fraction: float = 0.25
+    toa_step_cells: float = 0.25
     chunk_size: int = 5
 
-    def __post_init__(self):
-        object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
+    def __post_init__(self) -> None:
+        seps = tuple(float(f) for f in self.separations_hpbw)
+        object.__setattr__(self, "separations_hpbw", seps)
         object.__setattr__(self, "methods", check_methods(self.methods))
-        if not self.fractions or min(self.fractions) <= 0:
-            raise ValueError("fractions must be non-empty and > 0")
+        if not seps or min(seps) <= 0:
+            raise ValueError(f"separations_hpbw must be non-empty and > 0, got {seps}")
 
-    def cells(self):
-        return self.fractions
+    def cells(self) -> tuple[float, ...]:
+        return self.separations_hpbw
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self,
+        cell: float,
+        state: tuple[bs.Scenario, bs.Grid],
+        n_trials: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
         sc, grid = state
-        delta = cell * sc.hpbw_rx_rad
+        delta = cell * sc.half_power_beamwidth_rx_rad
         out = {
             f"{m}_{k}": np.empty(n_trials) for m in self.methods for k in ("resolved", "mse_aoa")
         }
         for t in range(n_trials):
             centre = math.radians(rng.uniform(-30, 30))
-            tau0 = rng.uniform(0.2, 0.6) * sc.cp_s
+            tau0 = rng.uniform(0.2, 0.6) * sc.cyclic_prefix_s
             paths = bs.Paths(
-                [centre - delta / 2, centre + delta / 2],
-                np.full(2, math.radians(rng.uniform(-60, 60))),
-                [tau0, tau0 + self.delay_separation * sc.delay_resolution_s],
-                np.exp(2j * np.pi * rng.uniform(size=2)),
+                aoa_rad=np.array([centre - delta / 2, centre + delta / 2]),
+                aod_rad=np.full(2, math.radians(rng.uniform(-60, 60))),
+                toa_s=np.array([tau0, tau0 + self.toa_separation_cells * sc.toa_resolution_s]),
+                gain=np.exp(2j * np.pi * rng.uniform(size=2)),
             )
-            meas = bs.simulate(sc, paths, self.snr_db, rng, pilots=self.pilots)
+            meas = bs.simulate(sc, paths, self.snr_db, rng=rng, pilots=self.pilots)
             for m in self.methods:
                 err = matched_errors(METHODS[m](meas.csi[0], 2, sc, grid), paths, sc)["aoa"]
                 out[f"{m}_resolved"][t] = float(np.all(np.abs(err) < delta / 2))
                 out[f"{m}_mse_aoa"][t] = np.mean(err**2)
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
         return {
             m: {
                 "resolved_pct": float(100.0 * trials[f"{m}_resolved"].mean()),
@@ -101,10 +110,10 @@ class BistaticSeparation(GridSetup, Experiment):
             for m in self.methods
         } | {"n_trials": int(trials[f"{self.methods[0]}_resolved"].shape[0])}
 
-    def report(self, summaries):
-        return {f"{f:g}": summaries[f] for f in self.fractions}
+    def report(self, summaries: dict[Any, Any]) -> dict[str, Any]:
+        return {f"{f:g}": summaries[f] for f in self.separations_hpbw}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [
             f"{'HPBW frac':>9} " + " ".join(f"{m:>14}" for m in self.methods) + "  (% resolved)"
         ]
@@ -114,7 +123,7 @@ class BistaticSeparation(GridSetup, Experiment):
             )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """Resolution rate and AoA MSE vs separation."""
         x = [float(f) for f in results]
         rate = {m: (x, [results[f][m]["resolved_pct"] for f in results]) for m in self.methods}
@@ -135,64 +144,72 @@ class BistaticTimingOffset(GridSetup, Experiment):
 
     Parameters
     ----------
-    offsets : tuple of float
-        Timing offsets epsilon in units of 1/(N df).
+    offsets_cells : tuple of float
+        Timing offsets epsilon in ToA resolution cells 1/(N df).
     snr_db : float
         Per-antenna SNR [dB].
     methods : tuple of str
         Estimators that report ToA (see ``bistatic-accuracy``).
-    n_targets, pilots, angle_step_deg, delay_step_fraction, chunk_size
+    n_targets, pilots, angle_step_deg, toa_step_cells, chunk_size
         As for ``bistatic-accuracy``.
 
     Notes
     -----
     The offset multiplies every eigenvalue by ``exp(-j 2 pi df epsilon)``: ToAs shift by
-    epsilon, angles do not change. Reported: the mean ToA error against the true delays (the
+    epsilon, angles do not change. Reported: the mean ToA error against the true ToAs (the
     bias, expected = epsilon), the RMSE against ``tau + epsilon``, and the angle MSEs.
     """
 
     name: ClassVar[str] = "bistatic-timing-offset"
     default_trials: ClassVar[int] = 20
 
-    offsets: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
+    offsets_cells: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
     snr_db: float = 20.0
     methods: tuple[str, ...] = ("paraming",)
     n_targets: int = 3
-    pilots: str = "orthogonal"
+    pilots: Literal["orthogonal", "qam"] = "orthogonal"
     angle_step_deg: float = 1.0
-    delay_step_fraction: float = 0.25
+    toa_step_cells: float = 0.25
     chunk_size: int = 5
 
-    def __post_init__(self):
-        object.__setattr__(self, "offsets", tuple(float(f) for f in self.offsets))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offsets_cells", tuple(float(f) for f in self.offsets_cells))
         object.__setattr__(self, "methods", check_methods(self.methods))
         if "root_music_2d" in self.methods:
-            raise ValueError("root_music_2d estimates no ToA")
-        if not self.offsets:
-            raise ValueError("offsets must be non-empty")
+            raise ValueError("methods: root_music_2d estimates no ToA")
+        if not self.offsets_cells:
+            raise ValueError("offsets_cells must be non-empty")
 
-    def cells(self):
-        return self.offsets
+    def cells(self) -> tuple[float, ...]:
+        return self.offsets_cells
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self,
+        cell: float,
+        state: tuple[bs.Scenario, bs.Grid],
+        n_trials: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
         sc, grid = state
         q = self.n_targets + 1
-        eps = cell * sc.delay_resolution_s
+        eps = cell * sc.toa_resolution_s
         keys = ("bias", "se_toa", "se_aoa", "se_aod")
         out = {f"{m}_{k}": np.empty((n_trials, q)) for m in self.methods for k in keys}
         for t in range(n_trials):
-            paths = bs.random_paths(sc, rng, n_targets=self.n_targets)
-            meas = bs.simulate(sc, paths, self.snr_db, rng, timing_offset_s=eps, pilots=self.pilots)
-            shifted = bs.Paths(paths.aoa_rad, paths.aod_rad, paths.delay_s + eps, paths.gain)
+            paths = bs.random_paths(sc, rng=rng, n_targets=self.n_targets)
+            meas = bs.simulate(
+                sc, paths, self.snr_db, rng=rng, timing_offset_s=eps, pilots=self.pilots
+            )
+            shifted = bs.Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s + eps, paths.gain)
             for m in self.methods:
                 est = METHODS[m](meas.csi[0], q, sc, grid)
                 err = matched_errors(est, shifted, sc)
                 out[f"{m}_se_toa"][t], out[f"{m}_se_aoa"][t] = err["toa"] ** 2, err["aoa"] ** 2
                 out[f"{m}_se_aod"][t] = err["aod"] ** 2
-                out[f"{m}_bias"][t] = cell + err["toa"]  # error against the true delays
+                out[f"{m}_bias"][t] = cell + err["toa"]  # error against the true ToAs
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
         first = trials[f"{self.methods[0]}_bias"]
         return {
             m: {
@@ -204,10 +221,10 @@ class BistaticTimingOffset(GridSetup, Experiment):
             for m in self.methods
         } | {"n_trials": int(first.shape[0])}
 
-    def report(self, summaries):
-        return {f"{e:g}": summaries[e] for e in self.offsets}
+    def report(self, summaries: dict[Any, Any]) -> dict[str, Any]:
+        return {f"{e:g}": summaries[e] for e in self.offsets_cells}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [f"{'eps':>5} {'method':>10} | {'ToA bias':>9} {'MSE AoA':>9} {'MSE AoD':>9}"]
         for eps, per in results.items():
             for m in self.methods:
@@ -217,7 +234,7 @@ class BistaticTimingOffset(GridSetup, Experiment):
                 )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """ToA bias and angle MSE vs the timing offset."""
         x = [float(e) for e in results]
         bias = {m: (x, [results[e][m]["toa_bias"] for e in results]) for m in self.methods}
