@@ -61,7 +61,9 @@ def test_accuracy_tiny_run(tmp_path):
 
 def test_separation_and_timing_offset(tmp_path):
     sep = run_trials(
-        BistaticSeparation(separations_hpbw=(1.0,), methods=("paraming",), chunk_size=2), 2, seed=1
+        BistaticSeparation(separations_beamwidths=(1.0,), methods=("paraming",), chunk_size=2),
+        2,
+        seed=1,
     )
     assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
     off = BistaticTimingOffset(offsets_cells=(0.0, 2.0), chunk_size=2)
@@ -121,7 +123,7 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
         (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
         (BistaticAccuracy, {"paraming_subarrays": (9, 5, 32)}, "do not fit"),
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
-        (BistaticSeparation, {"separations_hpbw": (0.0,)}, "separations_hpbw"),
+        (BistaticSeparation, {"separations_beamwidths": (0.0,)}, "separations_beamwidths"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
         (BistaticDoppler, {"methods": ("music",)}, "Doppler methods"),
     ],

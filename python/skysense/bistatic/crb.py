@@ -171,7 +171,8 @@ def crb(
     if not isinstance(paths, Paths):
         raise TypeError(f"paths must be a bistatic Paths, got {type(paths).__name__}")
     if gain is not None:
-        paths = Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s, gain, paths.doppler_hz)
+        g = np.asarray(gain)
+        paths = Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s, g, paths.doppler_hz)
     noise_var = noise_variance(scenario, paths, snr_db)
     f = fisher_information(scenario, paths, noise_var, pilots=pilots)
     cov = np.linalg.inv(f)

@@ -35,6 +35,7 @@ def _best_voxel(
 ) -> int:
     """Voxel maximising ``|b^H P h|^2 / ||P b||^2`` with P the projector off span(basis)."""
     captured: Any
+    resid: NDArray[Any]
     if basis.shape[1]:
         q, _ = np.linalg.qr(basis.astype(h.dtype, copy=False))
         resid = h - (q @ (q.conj().T @ h.ravel())).reshape(h.shape)

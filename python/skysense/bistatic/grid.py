@@ -74,14 +74,14 @@ class Grid(Result):
         """
         step = check_positive(angle_step_rad, "angle_step_rad")
         n_ang = math.floor(math.pi / step + 1e-9) + 1
-        ang = -math.pi / 2 + step * np.arange(n_ang)
+        ang = (-math.pi / 2 + step * np.arange(n_ang)).astype(np.float64)
         dstep = scenario.toa_resolution_s / 4 if toa_step_s is None else toa_step_s
         dstep = check_positive(dstep, "toa_step_s")
         if max_toa_s is None:
             dmax = scenario.cyclic_prefix_s
         else:
             dmax = check_positive(max_toa_s, "max_toa_s")
-        toas = dstep * np.arange(math.floor(dmax / dstep + 1e-9) + 1)
+        toas = (dstep * np.arange(math.floor(dmax / dstep + 1e-9) + 1)).astype(np.float64)
         return cls(ang, ang, toas)
 
     @property
@@ -123,12 +123,14 @@ def correlate(
     -------
     ndarray, shape (..., n_aoa, n_aod, n_toa), complex64 for complex64 ``x``, else complex128
     """
-    x = np.asarray(x)
-    dtype = np.complex64 if x.dtype == np.complex64 else np.complex128
-    n_tx, n_rx, n_sub = x.shape[-3:]
+    arr: NDArray[Any] = np.asarray(x)
+    dtype: np.dtype[np.complexfloating[Any, Any]] = np.dtype(
+        np.complex64 if arr.dtype == np.complex64 else np.complex128
+    )
+    n_tx, n_rx, n_sub = arr.shape[-3:]
     # phases in float64, then rounded to the working precision
     at, ar, c = (s.astype(dtype) for s in _steering(scenario, grid, n_tx, n_rx, n_sub))
-    y = x.astype(dtype, copy=False) @ c.conj()  # (..., t, r, d)
+    y: NDArray[Any] = arr.astype(dtype, copy=False) @ c.conj()  # (..., t, r, d)
     y = np.einsum("ra,...trd->...tad", ar.conj(), y, optimize=True)
     out: NDArray[np.complexfloating[Any, Any]] = np.einsum(
         "tp,...tad->...apd", at.conj(), y, optimize=True

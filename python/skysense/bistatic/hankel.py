@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,7 +73,7 @@ def resolve_subarrays(scenario: Scenario, subarrays: Sequence[int] | None) -> Su
     return mt, mr, m
 
 
-def hankel_matrix(csi: NDArray[np.generic], subarrays: Sequence[int]) -> NDArray[np.generic]:
+def hankel_matrix(csi: NDArray[Any], subarrays: Sequence[int]) -> NDArray[Any]:
     """The three-level Hankel matrix X of eqs. (26)-(28), shape (Mt M Mr, Kt K_N Kr).
 
     Parameters

@@ -74,7 +74,7 @@ def music_spectrum(
     >>> grid = bs.Grid.uniform(sc, angle_step_rad=np.deg2rad(10.0))
     >>> h = sc.channel(bs.Paths([grid.aoa_rad[5]], [grid.aod_rad[9]], [0.0], [1.0]))
     >>> bs.music_spectrum(h, 1, scenario=sc, grid=grid).shape
-    (19, 19, 5)
+    (19, 19, 17)
     """
     flat, lead, scenario, grid = prepare(csi, scenario, grid)
     if lead:

@@ -280,13 +280,16 @@ def paraming(
             raise np.linalg.LinAlgError(msg)
         raise ValueError(msg)
 
-    real = np.float32 if arr.dtype == np.complex64 else np.float64
-    cplx = np.complex64 if arr.dtype == np.complex64 else np.complex128
+    single = arr.dtype == np.complex64
+    real: np.dtype[np.floating[Any]] = np.dtype(np.float32 if single else np.float64)
+    cplx: np.dtype[np.complexfloating[Any, Any]] = np.dtype(
+        np.complex64 if single else np.complex128
+    )
     shape = (*lead, width)
     toa, aoa, aod = (x.reshape(shape) for x in (toa, aoa, aod))
     gain = gain.reshape(shape)
     n_out = n_est.reshape(lead)
-    singular_values = None
+    singular_values: NDArray[np.floating[Any]] | None = None
     if return_singular_values:
         # Only what the method computed: every value with "svd" or an order criterion (Gram
         # eigenvalues), else the first q; the kernel leaves the rest NaN.

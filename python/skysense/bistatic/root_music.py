@@ -48,7 +48,7 @@ def _roots(c: NDArray[np.complexfloating[Any, Any]], n_roots: int) -> NDArray[np
     return np.asarray(chosen)
 
 
-def _angle(w: ArrayLike, spacing: float) -> Any:
+def _angle(w: complex | NDArray[Any], spacing: float) -> Any:
     return np.arcsin(np.clip(-np.angle(w) / (2 * np.pi * spacing), -1.0, 1.0))
 
 
@@ -109,8 +109,8 @@ def root_music_2d(
     lead = arr.shape[:-3]
     flat = arr.reshape((-1, nt, nr, n))  # complex64 stays complex64 (the float32 path)
     real = np.finfo(flat.dtype).dtype
-    aoa = np.full((flat.shape[0], q), np.nan, real)
-    aod = np.full((flat.shape[0], q), np.nan, real)
+    aoa = np.full((len(flat), q), np.nan, real)
+    aod = np.full((len(flat), q), np.nan, real)
     for b, h in enumerate(flat):
         c_r = _noise_projector(h.transpose(1, 0, 2).reshape(nr, nt * n), q)
         theta = np.sort(_angle(_roots(c_r, q), scenario.spacing_rx_wavelengths))

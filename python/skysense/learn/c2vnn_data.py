@@ -109,9 +109,7 @@ def make_training_set(
         rng = np.random.default_rng(ss)
         paths = random_paths(scenario, rng=rng, n_targets=n_targets, los=los)
         snr = rng.uniform(lo, hi)
-        meas = simulate(
-            scenario, paths, snr, rng=rng, fluctuation=fluctuation, dtype=np.complex64
-        )
+        meas = simulate(scenario, paths, snr, rng=rng, fluctuation=fluctuation, dtype=np.complex64)
         csi[i] = meas.csi[0]
         delay_taps_ = paths.toa_s / scenario.toa_resolution_s
         labels[i] = np.stack([np.sin(paths.aoa_rad), np.sin(paths.aod_rad), delay_taps_], -1)

@@ -15,19 +15,6 @@ from skysense import bistatic as bs
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from skysense.learn import IfftC2vnn
 
-#: An estimator of the table: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
-Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
-
-#: Estimators by name.
-METHODS: dict[str, Method] = {
-    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc, workers=1),
-    "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
-    "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
-    "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
-    "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
-    "ifft_c2vnn": lambda csi, q, sc, grid: c2vnn_for(sc).estimate(csi, q),
-}
-
 
 @functools.lru_cache(maxsize=2)
 def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
@@ -47,6 +34,20 @@ def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
             f"{scenario} with python -m skysense.learn.c2vnn_train"
         )
     return est
+
+
+#: An estimator of the table: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
+Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
+
+#: Estimators by name.
+METHODS: dict[str, Method] = {
+    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc, workers=1),
+    "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
+    "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
+    "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
+    "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
+    "ifft_c2vnn": lambda csi, q, sc, grid: c2vnn_for(sc).estimate(csi, q),
+}
 
 
 def check_methods(methods: Iterable[str]) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ class BistaticSeparation(GridSetup, Experiment):
 
     Parameters
     ----------
-    separations_hpbw : tuple of float
+    separations_beamwidths : tuple of float
         AoA separations in units of the Rx half-power beamwidth (0.886 / (Nr d_r) rad,
         10.2 deg).
     snr_db : float
@@ -54,7 +54,7 @@ class BistaticSeparation(GridSetup, Experiment):
     name: ClassVar[str] = "bistatic-separation"
     default_trials: ClassVar[int] = 20
 
-    separations_hpbw: tuple[float, ...] = (0.125, 0.25, 0.5, 0.75, 1.0)
+    separations_beamwidths: tuple[float, ...] = (0.125, 0.25, 0.5, 0.75, 1.0)
     snr_db: float = 10.0
     toa_separation_cells: float = 0.25
     methods: tuple[str, ...] = ("paraming", "root_music_2d", "music")
@@ -64,14 +64,14 @@ class BistaticSeparation(GridSetup, Experiment):
     chunk_size: int = 5
 
     def __post_init__(self) -> None:
-        seps = tuple(float(f) for f in self.separations_hpbw)
-        object.__setattr__(self, "separations_hpbw", seps)
+        seps = tuple(float(f) for f in self.separations_beamwidths)
+        object.__setattr__(self, "separations_beamwidths", seps)
         object.__setattr__(self, "methods", check_methods(self.methods))
         if not seps or min(seps) <= 0:
-            raise ValueError(f"separations_hpbw must be non-empty and > 0, got {seps}")
+            raise ValueError(f"separations_beamwidths must be non-empty and > 0, got {seps}")
 
     def cells(self) -> tuple[float, ...]:
-        return self.separations_hpbw
+        return self.separations_beamwidths
 
     def run_chunk(
         self,
@@ -111,7 +111,7 @@ class BistaticSeparation(GridSetup, Experiment):
         } | {"n_trials": int(trials[f"{self.methods[0]}_resolved"].shape[0])}
 
     def report(self, summaries: dict[Any, Any]) -> dict[str, Any]:
-        return {f"{f:g}": summaries[f] for f in self.separations_hpbw}
+        return {f"{f:g}": summaries[f] for f in self.separations_beamwidths}
 
     def table(self, results: dict[str, Any]) -> str:
         lines = [
@@ -214,7 +214,7 @@ class BistaticTimingOffset(GridSetup, Experiment):
         return {
             m: {
                 "toa_bias": nanmean(trials[f"{m}_bias"]),
-                "rmse_toa_shifted": float(np.sqrt(nanmean(trials[f"{m}_se_toa"]))),
+                "rmse_toa_shifted": _sqrt(nanmean(trials[f"{m}_se_toa"])),
                 "mse_aoa": nanmean(trials[f"{m}_se_aoa"]),
                 "mse_aod": nanmean(trials[f"{m}_se_aod"]),
             }
@@ -252,3 +252,8 @@ class BistaticTimingOffset(GridSetup, Experiment):
             path,
             "bistatic-timing-offset",
         )
+
+
+def _sqrt(x: float | None) -> float | None:
+    # sqrt of a mean square (None when there was nothing to average, for JSON).
+    return None if x is None else float(np.sqrt(x))

@@ -1,0 +1,66 @@
+# Type stub of the compiled extension skysense._core (pybind11, cpp/bindings/).  Kernels
+# listed here are typed with their keyword-only arguments (py::kw_only in the binding), so
+# mypy checks every call by name; the rest of the module is typed as Any until listed.
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+# -- bistatic (cpp/bindings/bistatic.cpp) ---------------------------------------------------
+def cordic_atan2(
+    *,
+    y: NDArray[np.floating[Any]],
+    x: NDArray[np.floating[Any]],
+    out: NDArray[np.floating[Any]],
+    iterations: int,
+    word_bits: int,
+    frac_bits: int,
+    n_threads: int = 1,
+) -> None: ...
+def paraming(
+    *,
+    csi: NDArray[np.complexfloating[Any, Any]],
+    subarray_tx: int,
+    subarray_rx: int,
+    subarray_subcarriers: int,
+    n_paths: int,
+    max_paths: int,
+    criterion: int,
+    subcarrier_spacing_hz: float,
+    spacing_tx_wavelengths: float,
+    spacing_rx_wavelengths: float,
+    cordic_iterations: int,
+    min_toa_normalized: float,
+    phase_fit: int,
+    method: int,
+    krylov_rtol: float,
+    krylov_noise_rtol: float,
+    krylov_max_steps: int,
+    krylov_oversampling: int,
+    toa_s: NDArray[np.float64],
+    aoa_rad: NDArray[np.float64],
+    aod_rad: NDArray[np.float64],
+    gain: NDArray[np.complex128],
+    singular_values: NDArray[np.float64],
+    n_paths_estimated: NDArray[np.int64],
+    status: NDArray[np.int64],
+    n_threads: int = 1,
+) -> None: ...
+def hankel_svd(
+    *,
+    csi: NDArray[np.complex128],
+    subarray_tx: int,
+    subarray_rx: int,
+    subarray_subcarriers: int,
+    n_paths: int,
+    oversampling: int,
+    rtol: float,
+    noise_rtol: float,
+    max_steps: int,
+    u: NDArray[np.complex128],
+    s: NDArray[np.float64],
+    v: NDArray[np.complex128],
+) -> tuple[int, int, bool, float]: ...
+
+# -- the other kernel families, until typed here ----------------------------------------------
+def __getattr__(name: str) -> Any: ...
