@@ -40,6 +40,13 @@ class OperationCounts(Result):
     paraming_stages : dict of str to int
         PARAMING per stage: ``"svd"``, ``"pencil"``, ``"eig"``, ``"cordic"``,
         ``"least_squares"``.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> counts = bs.operation_counts(bs.Scenario(), 4)
+    >>> counts.paraming == sum(counts.paraming_stages.values())
+    True
     """
 
     paraming: int

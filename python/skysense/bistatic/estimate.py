@@ -71,7 +71,16 @@ class Estimate(Result):
     singular_values: NDArray[np.floating[Any]] | None = None
 
     def astype(self, complex_dtype: DTypeLike) -> Estimate:
-        """This estimate in the precision of ``complex_dtype`` (complex64 or complex128)."""
+        """This estimate in the precision of ``complex_dtype`` (complex64 or complex128).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skysense import bistatic as bs
+        >>> e = bs.Estimate(np.zeros(2), np.zeros(2), np.zeros(2), np.ones(2, complex), 2)
+        >>> e.astype(np.complex64).gain.dtype
+        dtype('complex64')
+        """
         cdt = np.dtype(complex_dtype)
         real = np.finfo(cdt).dtype
 

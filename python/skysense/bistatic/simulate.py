@@ -38,6 +38,14 @@ class Measurement(Result):
         Per-antenna noise variance sigma^2 of the received samples (unit-power pilots).
     pilots : ndarray, shape (n_subframes, n_subcarriers, n_tx, n_symbols), complex128
         The pilot matrices S_n^(s) (for :func:`~skysense.bistatic.crb` with the actual pilots).
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> m = bs.simulate(sc, bs.random_paths(sc, rng=0), 20.0, rng=1)
+    >>> m.csi.shape, m.gain.shape
+    ((1, 8, 10, 64), (4,))
     """
 
     csi: NDArray[np.complexfloating[Any, Any]]

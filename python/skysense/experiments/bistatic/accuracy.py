@@ -68,6 +68,13 @@ class BistaticAccuracy(GridSetup, Experiment):
     with the true model order, errors after an optimal path assignment, and the CRB with the
     trial's pilots. Summaries average over trials and paths; the JSON adds, per method, the
     median |error| of each quantity and the fraction of paths with |ToA error| > 1/(N df).
+
+    Examples
+    --------
+    >>> from skysense.experiments import BistaticAccuracy
+    >>> exp = BistaticAccuracy(snrs_db=(10.0, 20.0), methods=("paraming", "dml"))
+    >>> exp.name  # skysense reproduce <name>
+    'bistatic-accuracy'
     """
 
     name: ClassVar[str] = "bistatic-accuracy"
