@@ -207,7 +207,7 @@ def normalize_windows(windows: ArrayLike) -> ComplexArray:
     rms = np.sqrt(np.mean(x.real**2 + x.imag**2, axis=(-3, -2, -1)))
     mag = np.abs(ref)
     if np.any(mag == 0) or np.any(rms == 0):
-        raise ValueError("a peak window is zero (no signal at the peak row)")
+        raise ValueError("windows: a peak window is zero (no signal at the peak row)")
     scale = (np.conj(ref) / (mag * rms)).astype(x.dtype)
     out: ComplexArray = x * scale[..., None, None, None]
     return out

@@ -207,7 +207,9 @@ def paraming(
                 f"n_paths must be an int or one of {tuple(_CRITERIA)}, got {n_paths!r}"
             )
         if subframes:
-            raise ValueError("Doppler estimation (subframes=True) needs an integer n_paths")
+            raise ValueError(
+                f"Doppler estimation (subframes=True) needs an integer n_paths, got {n_paths!r}"
+            )
         q, criterion = 0, _CRITERIA[n_paths]
         width = min(
             DEFAULT_MAX_PATHS if max_paths is None else check_count(max_paths, "max_paths"), bound
@@ -232,7 +234,10 @@ def paraming(
     else:
         min_toa = check_finite_scalar(min_toa_s, "min_toa_s") * scenario.subcarrier_spacing_hz
     if subframes and arr.shape[-4] < 2:
-        raise ValueError(f"Doppler estimation needs >= 2 sub-frames, got {arr.shape[-4]}")
+        raise ValueError(
+            "csi: Doppler estimation (subframes=True) needs >= 2 sub-frames on the axis before "
+            f"n_tx, got {arr.shape[-4]} (csi shape {arr.shape})"
+        )
     n_threads = resolve_workers(workers)
 
     lead = arr.shape[:-3]
