@@ -28,7 +28,10 @@ def setup():
     sc = bs.Scenario()
     rng = np.random.default_rng(20260106)
     csi = np.stack(
-        [bs.simulate(sc, bs.random_paths(sc, rng), 20.0, rng).csi[0] for _ in range(N_BATCH)]
+        [
+            bs.simulate(sc, bs.random_paths(sc, rng=rng), 20.0, rng=rng).csi[0]
+            for _ in range(N_BATCH)
+        ]
     )
     return {"sc": sc, "csi": csi, "est": IfftC2vnn.load_default()}
 
@@ -55,7 +58,7 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
         "IFFT-C2VNN vs PARAMING per CSI, q=4, 1 thread",
         impl,
         reference=None if impl == "paraming" else "paraming",
-        flops=bs.operation_counts(sc, N_PATHS)["paraming"]["total"]
+        flops=bs.operation_counts(sc, N_PATHS).paraming
         if impl == "paraming"
         else flops,  # the network's count; ifft_c2vnn also does the IDFT and LS gains
     )
@@ -82,8 +85,8 @@ def doppler_setup():
     torch.set_num_threads(1)
     sc = bs.Scenario()
     rng = np.random.default_rng(20260107)
-    paths = bs.random_paths(sc, rng, max_speed_mps=30.0)
-    csi = bs.simulate(sc, paths, 20.0, rng, n_subframes=N_SUBFRAMES).csi
+    paths = bs.random_paths(sc, rng=rng, max_speed_mps=30.0)
+    csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
     return {"csi": csi, "est": IfftC2vnn.load_default(), "est3d": IfftC2vnn.load_default_3d()}
 
 

@@ -33,8 +33,8 @@ Y = simulate(S, 2, 2, min_separation_voxels=1.0, rng=0).measurements
 NAN_Y = np.where(np.arange(Y.shape[1]) == 3, np.nan, Y)
 BS = bistatic.Scenario()
 _GEN = np.random.default_rng(0)
-PATHS = bistatic.random_paths(BS, _GEN)
-CSI = bistatic.simulate(BS, PATHS, 20.0, _GEN).csi[0]
+PATHS = bistatic.random_paths(BS, rng=_GEN)
+CSI = bistatic.simulate(BS, PATHS, 20.0, rng=_GEN).csi[0]
 _LAST_SUBCARRIER = np.zeros_like(CSI)
 _LAST_SUBCARRIER[..., -1] = 1.0
 SCENE = mapping.default_scene(20)
@@ -106,7 +106,7 @@ CASES = [
     Case("spectral_efficiency", "1-D SINR", lambda: comms.spectral_efficiency(np.array([1.0])), ValueError, "n_users, n_subcarriers"),
     # -- bistatic and CORDIC ----------------------------------------------------------------
     Case("bistatic.Scenario", "zero antennas", lambda: bistatic.Scenario(n_tx=0), ValueError, "n_tx must be >= 1"),
-    Case("bistatic.simulate", "infinite SNR", lambda: bistatic.simulate(BS, PATHS, np.inf, _GEN), ValueError, "snr_db must be finite"),
+    Case("bistatic.simulate", "infinite SNR", lambda: bistatic.simulate(BS, PATHS, np.inf, rng=_GEN), ValueError, "snr_db must be finite"),
     Case("bistatic.paraming", "NaN CSI", lambda: bistatic.paraming(CSI * np.nan, 4), ValueError, "NaN or Inf"),
     Case("bistatic.paraming", "all-zero CSI", lambda: bistatic.paraming(np.zeros_like(CSI), 4), ValueError, "all zero"),
     Case("bistatic.paraming", "more paths than the Hankel rank", lambda: bistatic.paraming(CSI, 500), ValueError, "larger than the Hankel rank"),
@@ -116,6 +116,10 @@ CASES = [
     Case("bistatic.paraming", "CSI of another layout", lambda: bistatic.paraming(CSI[0], 4), ValueError, "csi must have shape"),
     Case("bistatic.music", "NaN CSI", lambda: bistatic.music(CSI * np.nan, 4, scenario=BS), ValueError, "NaN or Inf"),
     Case("bistatic.crb", "NaN SNR", lambda: bistatic.crb(BS, PATHS, np.nan), ValueError, "snr_db must be finite"),
+    Case("bistatic.simulate", "rng passed by position", lambda: bistatic.simulate(BS, PATHS, 20.0, 0), TypeError, "positional"),
+    Case("bistatic.random_paths", "legacy RandomState as rng", lambda: bistatic.random_paths(BS, rng=np.random.RandomState(0)), TypeError, "rng must be None, an int seed"),
+    Case("bistatic.paraming", "workers = 0", lambda: bistatic.paraming(CSI, 4, workers=0), ValueError, "workers must be >= 1"),
+    Case("bistatic.Paths", "negative ToA", lambda: bistatic.Paths([0.0], [0.0], [-1e-9], [1.0]), ValueError, "toa_s must be >= 0"),
     Case("cordic.phase", "zero iterations", lambda: cordic.phase(np.ones(3), iterations=0), ValueError, "iterations must be >= 1"),
     Case("cordic.phase", "fixed point without integer bits", lambda: cordic.phase(np.ones(3), fixed_point=(8, 9)), ValueError, "integer bits"),
     Case("cordic.phase", "NaN input", lambda: cordic.phase(np.array([np.nan + 0j])), ValueError, "NaN or Inf"),

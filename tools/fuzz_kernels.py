@@ -163,7 +163,7 @@ def test_one_input(data):
             csi = _array(fdp, (fdp.ConsumeIntInRange(0, 2), *shape), dtype)
             n_paths = [fdp.ConsumeIntInRange(-1, 6), "mdl", "aic"][fdp.ConsumeIntInRange(0, 2)]
             est = bistatic.paraming(csi, n_paths)
-            _check_finite(est.toa, est.aoa, est.aod)
+            _check_finite(est.toa_s, est.aoa_rad, est.aod_rad)
         else:
             m, n = fdp.ConsumeIntInRange(0, 12), fdp.ConsumeIntInRange(0, 9)
             a = _array(fdp, (m, n), dtype)

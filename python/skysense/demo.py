@@ -204,9 +204,9 @@ def _bistatic(report, out, latency, n_frames, seed, n_antennas_side, say):
     )
     sec.figure(png, "ToA RMSE and AoA/AoD MSE vs SNR, with the CRB")
     gen = np.random.default_rng(seed)
-    paths = bistatic.random_paths(s, gen)
-    csi = bistatic.simulate(s, paths, 20.0, gen, pilots="orthogonal").csi[0]
-    q = paths.delay_s.size
+    paths = bistatic.random_paths(s, rng=gen)
+    csi = bistatic.simulate(s, paths, 20.0, rng=gen, pilots="orthogonal").csi[0]
+    q = paths.n_paths
     estimators = {
         "PARAMING (C++)": lambda: bistatic.paraming(csi, q, scenario=s),
         "Root-MUSIC-2D": lambda: bistatic.root_music_2d(csi, q, scenario=s),

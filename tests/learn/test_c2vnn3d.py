@@ -22,8 +22,8 @@ CFG = C2vnn3dConfig(scenario=SC, window=3, n_filters=2, n_hidden=8, n_subframes=
 def test_windows_keep_the_doppler_phase_progression():
     """Noise-free on-grid path: the centre entry advances by 2 pi f_D T_sf per sub-frame."""
     f_d = 20_000.0
-    paths = Paths([0.2], [-0.4], [5 * SC.delay_resolution_s], [1.0], [f_d])
-    csi = simulate(SC, paths, 300.0, 0, n_subframes=3).csi
+    paths = Paths([0.2], [-0.4], [5 * SC.toa_resolution_s], [1.0], [f_d])
+    csi = simulate(SC, paths, 300.0, rng=0, n_subframes=3).csi
     inputs, rows = csi_windows_3d(csi[None], 1, CFG)
     assert inputs.shape == (1, 1, 6, 3, 4, 4)
     assert rows.tolist() == [[5]]
@@ -41,11 +41,11 @@ def test_3d_training_checkpoint_and_estimate(tmp_path):
     save_c2vnn(path, result.model)
     model, _ = load_c2vnn(path, expected_config=CFG)
     assert type(model).__name__ == "C2vnn3dNet"
-    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.delay_resolution_s, [1, 1j])
-    csi = simulate(SC, paths, 30.0, 0, n_subframes=3).csi
+    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.toa_resolution_s, [1, 1j])
+    csi = simulate(SC, paths, 30.0, rng=0, n_subframes=3).csi
     e = estimate_3d(model, csi, 2)
-    assert e.doppler.shape == e.toa.shape == (2,)
-    np.testing.assert_allclose(e.toa / SC.delay_resolution_s, [2.0, 9.0], atol=1.5)
+    assert e.doppler_hz.shape == e.toa_s.shape == (2,)
+    np.testing.assert_allclose(e.toa_s / SC.toa_resolution_s, [2.0, 9.0], atol=1.5)
     with pytest.raises(ValueError, match="csi must have shape"):
         estimate_3d(model, csi[:2], 2)
     assert build_c2vnn3d(CFG)(torch.zeros(5, 6, 3, 4, 4)).shape == (5, 4)

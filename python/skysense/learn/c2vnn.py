@@ -23,6 +23,13 @@ __all__ = ["C2vnnConfig", "C2vnnNet", "build_c2vnn", "count_flops", "windows_to_
 
 #: Regression targets per window: sin(AoA), sin(AoD), fractional ToA offset [taps].
 N_OUTPUTS = 3
+#: bistatic.Scenario fields under their names before the unit-suffix renames (the shipped
+#: checkpoints store these).
+_RENAMED_SCENARIO_FIELDS = {
+    "cp_fraction": "cyclic_prefix_fraction",
+    "spacing_tx": "spacing_tx_wavelengths",
+    "spacing_rx": "spacing_rx_wavelengths",
+}
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,10 @@ class C2vnnConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> C2vnnConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (also reads the scenario field names of older files)."""
         d = dict(d)
-        d["scenario"] = Scenario(**d["scenario"])
+        fields = {_RENAMED_SCENARIO_FIELDS.get(k, k): v for k, v in d["scenario"].items()}
+        d["scenario"] = Scenario(**fields)
         return cls(**d)
 
 

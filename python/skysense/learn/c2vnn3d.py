@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from skysense._validation import check_count
-from skysense.bistatic.estimate import Estimate, as_csi
+from skysense.bistatic._common import as_csi
+from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.geometry import random_paths
 from skysense.bistatic.ifft_windows import (
     MIN_RELATIVE_PEAK_POWER,
@@ -78,7 +79,7 @@ def build_c2vnn3d(config: C2vnn3dConfig, seed=0) -> C2vnn3dNet:
 
 def _windows_3d(csi, q, window, scenario, *, strict=True):
     # csi (B, S, nt, nr, N) -> taps with sub-frames folded into the Tx axis for the PDP/windows.
-    taps = delay_taps(csi, scenario)
+    taps = delay_taps(csi, scenario=scenario)
     b, s, nt, nr, n = taps.shape
     folded = taps.reshape(b, s * nt, nr, n)
     rows, n_found = _peak_rows(folded, q, MIN_RELATIVE_PEAK_POWER)  # PDP summed over sub-frames
@@ -117,16 +118,21 @@ def make_training_set_3d(
     labels = np.empty((n_draws, q, 4))
     for i, ss in enumerate(root.spawn(check_count(n_draws, "n_draws"))):
         rng = np.random.default_rng(ss)
-        paths = random_paths(sc, rng, n_targets=n_targets, max_speed_mps=max_speed_mps)
+        paths = random_paths(sc, rng=rng, n_targets=n_targets, max_speed_mps=max_speed_mps)
         meas = simulate(
-            sc, paths, rng.uniform(*snr_db), rng, n_subframes=config.n_subframes, dtype=np.complex64
+            sc,
+            paths,
+            rng.uniform(*snr_db),
+            rng=rng,
+            n_subframes=config.n_subframes,
+            dtype=np.complex64,
         )
         csi[i] = meas.csi
         labels[i] = np.stack(
             [
                 np.sin(paths.aoa_rad),
                 np.sin(paths.aod_rad),
-                paths.delay_s / sc.delay_resolution_s,
+                paths.toa_s / sc.toa_resolution_s,
                 paths.doppler_hz * sc.subframe_s,
             ],
             -1,
@@ -157,19 +163,19 @@ def estimate_3d(model: C2vnn3dNet, csi, n_paths) -> Estimate:
     n = sc.n_subcarriers
     lo = MIN_DELAY_FRACTION * n
     taps = np.mod(rows + out[..., 2] - lo, n) + lo
-    toa = taps * sc.delay_resolution_s
+    toa = taps * sc.toa_resolution_s
     aoa = np.arcsin(np.clip(out[..., 0], -1, 1))
     aod = np.arcsin(np.clip(out[..., 1], -1, 1))
     doppler = out[..., 3] / sc.subframe_s
     order = np.argsort(toa, axis=-1)
     toa, aoa, aod, doppler = (np.take_along_axis(v, order, -1) for v in (toa, aoa, aod, doppler))
-    gain = ls_gains(flat[:, 0], toa, aoa, aod, sc)
+    gain = ls_gains(flat[:, 0], toa, aoa, aod, scenario=sc)
     shape = (*lead, q)
     return Estimate(
-        toa=toa.reshape(shape),
-        aoa=aoa.reshape(shape),
-        aod=aod.reshape(shape),
+        toa_s=toa.reshape(shape),
+        aoa_rad=aoa.reshape(shape),
+        aod_rad=aod.reshape(shape),
         gain=gain.reshape(shape),
         n_paths=np.full(lead, q, np.int64),
-        doppler=doppler.reshape(shape),
+        doppler_hz=doppler.reshape(shape),
     ).astype(flat.dtype)

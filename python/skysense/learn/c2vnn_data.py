@@ -45,7 +45,7 @@ class C2vnnWindows:
 
 def csi_windows(csi, n_paths, window, scenario: Scenario) -> C2vnnWindows:
     """Delay taps, q peak rows and normalised W-row windows of CSI ``(batch, n_tx, n_rx, N)``."""
-    taps = delay_taps(csi, scenario)
+    taps = delay_taps(csi, scenario=scenario)
     rows = find_peak_rows(taps, n_paths)
     win = normalize_windows(peak_windows(taps, rows, window))  # (B, q, W, nt, nr)
     inputs = np.concatenate([win.real, win.imag], axis=-3).astype(np.float32)
@@ -107,14 +107,14 @@ def make_training_set(
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     for i, ss in enumerate(root.spawn(n_draws)):
         rng = np.random.default_rng(ss)
-        paths = random_paths(scenario, rng, n_targets=n_targets, los=los)
+        paths = random_paths(scenario, rng=rng, n_targets=n_targets, los=los)
         snr = rng.uniform(lo, hi)
-        meas = simulate(scenario, paths, snr, rng, fluctuation=fluctuation, dtype=np.complex64)
+        meas = simulate(scenario, paths, snr, rng=rng, fluctuation=fluctuation, dtype=np.complex64)
         csi[i] = meas.csi[0]
-        delay_taps_ = paths.delay_s / scenario.delay_resolution_s
+        delay_taps_ = paths.toa_s / scenario.toa_resolution_s
         labels[i] = np.stack([np.sin(paths.aoa_rad), np.sin(paths.aod_rad), delay_taps_], -1)
     # Draws whose delay profile has fewer than q peaks (merged paths) give no windows.
-    taps = delay_taps(csi, scenario)
+    taps = delay_taps(csi, scenario=scenario)
     _, n_found = _peak_rows(taps, q, MIN_RELATIVE_PEAK_POWER)
     ok = n_found >= q
     csi, labels, n_draws = csi[ok], labels[ok], int(ok.sum())

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from skysense._validation import check_count
-from skysense.bistatic.estimate import Estimate, as_csi
+from skysense.bistatic._common import as_csi
+from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.ifft_windows import ls_gains
 from skysense.learn.c2vnn import C2vnnConfig, C2vnnNet
 from skysense.learn.c2vnn3d import C2vnn3dNet, estimate_3d
@@ -149,7 +150,7 @@ class IfftC2vnn:
         n = sc.n_subcarriers
         taps = win.rows + out[..., 2]
         taps = np.mod(taps - MIN_DELAY_FRACTION * n, n) + MIN_DELAY_FRACTION * n
-        toa = taps * sc.delay_resolution_s
+        toa = taps * sc.toa_resolution_s
         aoa = np.arcsin(np.clip(out[..., 0], -1.0, 1.0))
         aod = np.arcsin(np.clip(out[..., 1], -1.0, 1.0))
         order = np.argsort(toa, axis=-1)
@@ -161,7 +162,7 @@ class IfftC2vnn:
             toa, aoa, aod = (v.mean(axis=-2) for v in (toa, aoa, aod))
             n_sf = lead[-1]
             rep = lambda v: np.broadcast_to(v[..., None, :], (*lead, q))
-            gain_sf = ls_gains(arr, rep(toa), rep(aoa), rep(aod), sc)  # (..., S, q)
+            gain_sf = ls_gains(arr, rep(toa), rep(aoa), rep(aod), scenario=sc)  # (..., S, q)
             t = np.arange(n_sf) * sc.subframe_s
             tc = t - t.mean()
             psi = np.unwrap(np.angle(gain_sf), axis=-2)
@@ -169,7 +170,9 @@ class IfftC2vnn:
             gain = gain_sf[..., 0, :]
             n_est = np.full(lead[:-1], q, np.int64)
         else:
-            gain = ls_gains(arr, toa, aoa, aod, sc)
+            gain = ls_gains(arr, toa, aoa, aod, scenario=sc)
             n_est = np.full(lead, q, np.int64)
-        est = Estimate(toa=toa, aoa=aoa, aod=aod, gain=gain, n_paths=n_est, doppler=doppler)
+        est = Estimate(
+            toa_s=toa, aoa_rad=aoa, aod_rad=aod, gain=gain, n_paths=n_est, doppler_hz=doppler
+        )
         return est.astype(arr.dtype)
