@@ -204,9 +204,10 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
             )
     console = experiment.console_table(result.results)
     print(console.render() if console is not None else experiment.table(result.results))
+    per_call = options.get("workers", result.workers)
     print(
         f"{args.name}: {n_trials} trials per cell, seed {args.seed}, "
-        f"{result.n_processes} process(es) x {result.workers} thread(s) per call, "
+        f"{result.n_processes} process(es) x {per_call} thread(s) per call, "
         f"{result.wall_time_s:.1f} s"
     )
     document: dict[str, Any] = _finite(result.to_json())
@@ -354,9 +355,11 @@ def _run(args: argparse.Namespace, parsers: dict[str, argparse.ArgumentParser]) 
     if args.command == "demo":
         if args.frames < 1:
             command.error(f"--frames must be >= 1, got {args.frames}")
+        if args.seed < 0:
+            command.error(f"--seed must be >= 0, got {args.seed}")
         from skysense.demo import run_demo
 
-        run_demo(args.out, n_frames=args.frames, seed=args.seed, n_antennas_side=args.n0)
+        run_demo(args.out, n_frames=args.frames, rng=args.seed, n_antennas_side=args.n0)
     elif args.command == "reproduce":
         if args.trials is not None and args.trials < 1:
             command.error(f"--trials must be >= 1, got {args.trials}")

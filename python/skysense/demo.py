@@ -4,7 +4,7 @@ Runs cooperative imaging (dense and matrix-free A, PSF, on-grid SP, the shipped 
 off-grid imager when torch is present), bistatic estimation (PARAMING, grid baselines,
 IFFT-C2VNN with its shipped model, CRB) and environment mapping (Schemes I and II against
 the single-link baselines), then writes ``report.html`` (self-contained) with the figures and
-a latency table into the output folder. About a minute on 2 cores.
+a latency table into the output folder. About two minutes on 2 cores.
 
 Needs matplotlib and threadpoolctl (``pip install 'skysense[demo]'``); the learned parts run
 when torch is installed and are named as skipped otherwise.
@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from skysense._optional import require
+from skysense.experiments.runner import TrialsRng, root_seed
 from skysense.report import Report
 
 __all__ = ["run_demo"]
@@ -52,7 +53,7 @@ def run_demo(
     out_dir: str | Path,
     *,
     n_frames: int = 8,
-    seed: int = 0,
+    rng: TrialsRng = None,
     n_antennas_side: int = 4,
     say: Callable[[str], object] = print,
 ) -> dict[str, Any]:
@@ -64,8 +65,9 @@ def run_demo(
         Folder for the report and its PNGs (created).
     n_frames : int
         Imaging frames per case.
-    seed : int
-        Seed of every random draw.
+    rng : int, numpy.random.SeedSequence, numpy.random.Generator or None
+        Root of every random draw (each system draws from its own spawned child); the CLI
+        passes ``--seed``.
     n_antennas_side : int
         N0 of the imaging scenario.
     say : callable
@@ -79,17 +81,18 @@ def run_demo(
     """
     for module in ("matplotlib", "threadpoolctl"):
         require(module, "skysense demo", extra="demo")
+    root = root_seed(rng)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(
         "skysense demo",
         intro="Cooperative ISAC imaging, bistatic parameter estimation and environment mapping "
-        f"on built-in defaults (seed {seed}). Latencies are wall-clock on this machine.",
+        f"on built-in defaults (seed {root.entropy}). Latencies are wall-clock on this machine.",
     )
     latency: Latency = []
     results: dict[str, Any] = {}
     steps = (("imaging", _imaging), ("bistatic", _bistatic), ("mapping", _mapping))
-    for i, (name, step) in enumerate(steps, 1):
+    for i, ((name, step), seed) in enumerate(zip(steps, root.spawn(len(steps)), strict=True), 1):
         say(f"[{i}/{len(steps)}] {name} ...")
         t0 = time.perf_counter()
         results[name] = step(report, out, latency, n_frames, seed, n_antennas_side, say)
@@ -112,7 +115,7 @@ def _imaging(
     out: Path,
     latency: Latency,
     n_frames: int,
-    seed: int,
+    seed: np.random.SeedSequence,
     n_antennas_side: int,
     say: Callable[[str], object],
 ) -> dict[str, Any]:
@@ -143,7 +146,8 @@ def _imaging(
     centre = int(np.ravel_multi_index((nx // 2, ny // 2, nz // 2), (nx, ny, nz)))
     psf_png = plot_psf(psf(op, [centre])[0], s, centre, out / "psf.png")
 
-    on = simulate(s, n_frames, 6, rng=seed)
+    on_seed, off_seed = seed.spawn(2)
+    on = simulate(s, n_frames, 6, rng=np.random.default_rng(on_seed))
     subspace_pursuit(a, on.y[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
     sp, t_sp = _timed(subspace_pursuit, a, on.y, 10, gram=gram, threshold="max/5", final="last")
     op.rmatvec(on.y[:1])  # warm-up (numba kernel load)
@@ -172,7 +176,7 @@ def _imaging(
         ("A^H y / column norms", np.abs(bp[0]) / op.column_norms()),
         ("subspace pursuit", np.abs(sp.x[0])),
     ]
-    learned = _learned_imaging(s, n_frames, seed, latency, panels) if _has_torch() else None
+    learned = _learned_imaging(s, n_frames, off_seed, latency, panels) if _has_torch() else None
     if learned is None:
         sec.text(f"Learned off-grid imager: skipped, torch is not installed ({TORCH_HINT}).")
     else:
@@ -183,7 +187,7 @@ def _imaging(
 
 
 def _learned_imaging(
-    s: Any, n_frames: int, seed: int, latency: Latency, panels: Panels
+    s: Any, n_frames: int, seed: np.random.SeedSequence, latency: Latency, panels: Panels
 ) -> list[list[Any]]:
     from skysense.imaging import simulate
     from skysense.learn import OffGridImager, image_metrics, normalize_images
@@ -191,7 +195,7 @@ def _learned_imaging(
     imager = OffGridImager.load_default()
     si = imager.scenario
     grid = imager.model.config.grid_shape
-    off = simulate(si, n_frames, 6, off_grid=True, rng=seed + 1)
+    off = simulate(si, n_frames, 6, off_grid=True, rng=np.random.default_rng(seed))
     imager.image(off.y[:1])  # warm-up
     images, t = _timed(imager.image, off.y)
     latency.append(("imaging", "learned off-grid imager (CPU)", t / n_frames))
@@ -229,7 +233,7 @@ def _bistatic(
     out: Path,
     latency: Latency,
     n_frames: int,
-    seed: int,
+    seed: np.random.SeedSequence,
     n_antennas_side: int,
     say: Callable[[str], object],
 ) -> dict[str, Any]:
@@ -240,7 +244,8 @@ def _bistatic(
     if _has_torch():
         methods += ("ifft_c2vnn",)
     exp = BistaticAccuracy(snrs_db=(0.0, 10.0, 20.0, 30.0), methods=methods, chunk_size=4)
-    res = run_trials(exp, 4, rng=seed)
+    trials_seed, csi_seed = seed.spawn(2)
+    res = run_trials(exp, 4, rng=trials_seed)
     png = exp.plot(res.results, out / "bistatic_accuracy.png")
     s = bistatic.Scenario()
     sec = report.section(
@@ -250,7 +255,7 @@ def _bistatic(
         "the CRB.",
     )
     sec.figure(png, "ToA RMSE and AoA/AoD MSE vs SNR, with the CRB")
-    gen = np.random.default_rng(seed)
+    gen = np.random.default_rng(csi_seed)
     paths = bistatic.random_paths(s, rng=gen)
     csi = bistatic.simulate(s, paths, 20.0, rng=gen, pilots="orthogonal").csi[0]
     q = paths.delay_s.size
@@ -279,7 +284,7 @@ def _mapping(
     out: Path,
     latency: Latency,
     n_frames: int,
-    seed: int,
+    seed: np.random.SeedSequence,
     n_antennas_side: int,
     say: Callable[[str], object],
 ) -> dict[str, Any]:

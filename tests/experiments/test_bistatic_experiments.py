@@ -61,7 +61,7 @@ def test_accuracy_tiny_run(tmp_path):
 
 def test_separation_and_timing_offset(tmp_path):
     sep = run_trials(
-        BistaticSeparation(fractions=(1.0,), methods=("paraming",), chunk_size=2), 2, seed=1
+        BistaticSeparation(fractions=(1.0,), methods=("paraming",), chunk_size=2), 2, rng=1
     )
     assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
     off = BistaticTimingOffset(offsets=(0.0, 2.0), chunk_size=2)
