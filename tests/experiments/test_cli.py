@@ -255,7 +255,7 @@ def test_bench_table_carries_the_paper_counts(tmp_path):
     (suite / "test_x.py").write_text(
         "import time\n"
         "def test_ref(benchmark, ratios):\n"
-        "    benchmark.pedantic(time.sleep, args=(0.002,), rounds=3)\n"
+        "    benchmark.pedantic(time.sleep, args=(0.05,), rounds=3)\n"
         "    ratios.record(benchmark, 'g', 'ref', flops=2e6)\n"
         "def test_fast(benchmark, ratios):\n"
         "    benchmark.pedantic(time.sleep, args=(0.001,), rounds=3)\n"
@@ -266,5 +266,6 @@ def test_bench_table_carries_the_paper_counts(tmp_path):
     assert main(["bench", "--path", str(suite), "--json", str(out)]) == 0
     rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
     assert rows["ref"]["flops"] == 2e6 and rows["fast"]["flops"] is None
-    assert rows["fast"]["reference"] == "ref" and 0.2 < rows["fast"]["ratio"] < 1.0
+    # 1 ms against 50 ms: the order holds on a loaded machine
+    assert rows["fast"]["reference"] == "ref" and 0.0 < rows["fast"]["ratio"] < 1.0
     assert rows["fast"]["status"] == "ok"
