@@ -216,3 +216,29 @@ def test_console_table_widens_for_long_headings_and_marks_missing_values():
     assert lines[0] == "method    RMSE ToA [ns]"
     assert lines[3].split() == ["paraming", "0.5", "-"] and lines[4].split() == ["music", "12", "-"]
     assert len(lines[3]) == len(lines[4]) and lines[-1] == "trials: 20 per SNR"
+
+
+def test_workers_reach_the_kernels_of_the_experiments(monkeypatch):
+    """`--threads` / ``workers`` governs every kernel call of an experiment (none pins 1)."""
+    from skysense import bistatic
+    from skysense._workers import resolve_workers
+    from skysense.experiments import BistaticAccuracy, ImagingTable2
+    from skysense.experiments.imaging import _setup
+
+    seen = []
+
+    def spy(fn):
+        def wrapped(*args, **kwargs):
+            seen.append((fn.__name__, resolve_workers(kwargs.get("workers"))))
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(_setup, "subspace_pursuit", spy(_setup.subspace_pursuit))
+    monkeypatch.setattr(bistatic, "paraming", spy(bistatic.paraming))
+    imaging = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+    run_trials(imaging, 1, rng=0, workers=2)
+    accuracy = BistaticAccuracy(snrs_db=(20.0,), methods=("paraming",), chunk_size=1)
+    run_trials(accuracy, 1, rng=0, workers=2)
+    assert {name for name, _ in seen} == {"subspace_pursuit", "paraming"}
+    assert all(threads == 2 for _, threads in seen), seen

@@ -124,7 +124,7 @@ class BistaticAccuracy(GridSetup, Experiment):
             for m in self.methods:
                 if m == "paraming":
                     est = bs.paraming(
-                        meas.csi[0], q, self.paraming_subarrays, scenario=sc, workers=1
+                        meas.csi[0], q, self.paraming_subarrays, scenario=sc
                     )
                 else:
                     est = METHODS[m](meas.csi[0], q, sc, grid)

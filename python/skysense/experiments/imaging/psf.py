@@ -74,7 +74,7 @@ class ImagingPsf(Experiment):
 
     def setup(self, cell):
         s = self.scenario(cell)
-        return {"scenario": s, "operator": SensingOperator(s, workers=1)}
+        return {"scenario": s, "operator": SensingOperator(s)}
 
     def run_chunk(self, cell, state, n_trials, rng):
         s, op = state["scenario"], state["operator"]

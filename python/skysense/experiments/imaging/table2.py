@@ -137,7 +137,7 @@ class ImagingTable2(Experiment):
 
     def run_chunk(self, cell, state, n_trials, rng):
         s = state.scenario
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         res, out = sp_scores(self, state, batch.measurements, batch)
         out["n_iter"] = np.asarray(res.n_iter, np.int64)
         out["n_predicted"] = np.count_nonzero(res.image, axis=1)
