@@ -269,3 +269,49 @@ def test_bench_table_carries_the_paper_counts(tmp_path):
     # 1 ms against 50 ms: the order holds on a loaded machine
     assert rows["fast"]["reference"] == "ref" and 0.0 < rows["fast"]["ratio"] < 1.0
     assert rows["fast"]["status"] == "ok"
+
+
+def _documented_reproduce_commands():
+    """``skysense reproduce ...`` commands of the README and the docs (code spans and blocks)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    pages = [root / "README.md", *root.glob("docs/**/*.md"), *root.glob("python/**/README.md")]
+    commands = []
+    for page in pages:
+        text = page.read_text()
+        found = re.findall(r"`(skysense reproduce [^`]*)`", text)
+        found += re.findall(r"^\s*(skysense reproduce .*)$", text, flags=re.M)
+        for command in found:
+            command = " ".join(command.split("#")[0].split())
+            if "|" in command or "[" in command or command == "skysense reproduce":
+                continue  # a synopsis, not a command
+            commands.append(pytest.param(command, id=f"{page.name}: {command}"))
+    return commands
+
+
+@pytest.mark.parametrize("command", _documented_reproduce_commands())
+def test_documented_reproduce_commands_parse_and_build_their_experiment(
+    command, tmp_path, monkeypatch
+):
+    """Every command the README and the docs show runs as written up to its first trial."""
+    import contextlib
+    import shlex
+
+    import skysense.experiments
+
+    class Reached(Exception):
+        pass
+
+    def first_trial(experiment, n_trials, **kwargs):
+        assert isinstance(experiment, skysense.experiments.Experiment) and n_trials >= 1
+        raise Reached
+
+    monkeypatch.chdir(tmp_path)  # --json/--plot targets are created here, then removed
+    monkeypatch.setattr(skysense.experiments, "run_trials", first_trial)
+    monkeypatch.setattr(
+        skysense.experiments, "dask_client", lambda *a, **k: contextlib.nullcontext(None)
+    )
+    with pytest.raises(Reached):
+        main(shlex.split(command)[1:])
