@@ -1,4 +1,5 @@
 import io
+import shlex
 import json
 import sys
 
@@ -112,8 +113,7 @@ def test_writable_json_check_leaves_no_file_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(skysense.experiments, "run_trials", stop)
     target = tmp_path / "new" / "t.json"
-    with pytest.raises(KeyboardInterrupt):
-        main([*SMALL, "--processes", "0", "--json", str(target)])
+    assert main([*SMALL, "--processes", "0", "--json", str(target)]) == 130
     assert target.parent.is_dir() and not target.exists()
 
 
@@ -315,3 +315,119 @@ def test_documented_reproduce_commands_parse_and_build_their_experiment(
     )
     with pytest.raises(Reached):
         main(shlex.split(command)[1:])
+
+
+# A slow experiment for the Ctrl-C test, added to the CLI's experiments in a child process.
+SLOW_CLI = """
+import sys, time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+import skysense.experiments
+from skysense.cli import main
+from skysense.experiments import Experiment
+
+
+@dataclass(frozen=True)
+class Slow(Experiment):
+    name: ClassVar[str] = "slow-toy"
+    default_trials: ClassVar[int] = 12
+    chunk_size: int = 1
+    delay_s: float = 0.1
+
+    def cells(self):
+        return ("a", "b")
+
+    def setup(self, cell):
+        return None
+
+    def run_chunk(self, cell, state, n_trials, rng):
+        time.sleep(self.delay_s)  # Ctrl-C lands here
+        return {"x": rng.standard_normal(n_trials)}
+
+    def summarize(self, cell, trials):
+        return {"sum": float(trials["x"].sum()), "first": float(trials["x"][0])}
+
+    def report(self, summaries):
+        return summaries
+
+    def plot(self, results, path):
+        return None
+
+
+skysense.experiments.EXPERIMENTS = (*skysense.experiments.EXPERIMENTS, Slow)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_keeps_finished_chunks_and_resume_gives_the_uninterrupted_results(tmp_path):
+    """A real SIGINT mid-run: finished chunks kept, the exact resume command printed, and the
+    resumed run's JSON identical to an uninterrupted run's."""
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "slow_cli.py"
+    script.write_text(SLOW_CLI)
+    out = tmp_path / "out.json"
+    argv = ["reproduce", "slow-toy", "--processes", "0", "--seed", "4", "--json", str(out)]
+
+    def run(*extra, **kwargs):
+        return subprocess.run(
+            [sys.executable, str(script), *argv, *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **kwargs,
+        )
+
+    child = subprocess.Popen(
+        [sys.executable, str(script), *argv, "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        partial = tmp_path / "out.json.partial"
+        deadline = time.monotonic() + 90
+        while len(list(partial.glob("*/*.npz"))) < 3:  # a few of the 24 chunks are done
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "no chunk finished in 90 s"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, stderr
+    kept = len(list(partial.glob("*/*.npz")))
+    assert 3 <= kept < 24 and not out.exists()
+    command = shlex.join(["skysense", *argv, "--quiet", "--resume"])
+    assert f"interrupted; {kept} of 24 chunks kept in {partial}" in stderr
+    assert f"resume with: {command}" in stderr
+    assert "Traceback" not in stderr
+
+    # without --resume the kept chunks are not silently replaced
+    refused = run("--quiet")
+    assert refused.returncode == 2 and "add --resume" in refused.stderr
+    resumed = run("--quiet", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed: {kept} finished chunk(s) loaded" in resumed.stdout
+    assert not partial.exists()  # the results are written: the chunks are gone
+    document = json.loads(out.read_text())
+
+    out.unlink()
+    fresh = run("--quiet")
+    assert fresh.returncode == 0, fresh.stderr
+    reference = json.loads(out.read_text())
+    document.pop("wall_time_s"), reference.pop("wall_time_s")
+    assert document == reference
+
+
+def test_resume_needs_json(capsys):
+    with pytest.raises(SystemExit):
+        main([*SMALL, "--processes", "0", "--resume"])
+    assert "--resume needs --json FILE" in capsys.readouterr().err
