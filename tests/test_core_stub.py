@@ -56,7 +56,9 @@ def _signature(fn: ast.FunctionDef, aliases):
     params = []
     defaults = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
     for arg, default in zip(args.args, defaults, strict=True):
-        params.append((arg.arg, "positional or keyword", _category(arg.annotation, aliases), default))
+        params.append(
+            (arg.arg, "positional or keyword", _category(arg.annotation, aliases), default)
+        )
     for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         params.append((arg.arg, "keyword-only", _category(arg.annotation, aliases), default))
     params = [

@@ -1,6 +1,6 @@
 import io
-import shlex
 import json
+import shlex
 import sys
 
 import pytest
@@ -282,7 +282,7 @@ def _documented_reproduce_commands():
     for page in pages:
         text = page.read_text()
         found = re.findall(r"`(skysense reproduce [^`]*)`", text)
-        found += re.findall(r"^\s*(skysense reproduce .*)$", text, flags=re.M)
+        found += re.findall(r"^\s*(skysense reproduce .*)$", text, flags=re.MULTILINE)
         for command in found:
             command = " ".join(command.split("#")[0].split())
             if "|" in command or "[" in command or command == "skysense reproduce":
@@ -377,6 +377,7 @@ def test_ctrl_c_keeps_finished_chunks_and_resume_gives_the_uninterrupted_results
     def run(*extra, **kwargs):
         return subprocess.run(
             [sys.executable, str(script), *argv, *extra],
+            check=False,
             capture_output=True,
             text=True,
             timeout=120,
@@ -397,7 +398,7 @@ def test_ctrl_c_keeps_finished_chunks_and_resume_gives_the_uninterrupted_results
             assert time.monotonic() < deadline, "no chunk finished in 90 s"
             time.sleep(0.05)
         child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=30)
+        _, stderr = child.communicate(timeout=30)
     finally:
         if child.poll() is None:
             child.kill()
