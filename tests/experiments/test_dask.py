@@ -94,7 +94,7 @@ def test_reproduce_on_a_real_cluster_matches_the_in_process_run(tmp_path, capsys
         processes.append(
             subprocess.Popen(
                 [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
-                + ["--no-dashboard", "--idle-timeout", "60s"],
+                + ["--dashboard-address", "127.0.0.1:0", "--idle-timeout", "60s"],
                 **common,
             )
         )
