@@ -414,10 +414,15 @@ def _build_parser(
         "bench",
         help="time every kernel against its NumPy reference and peers (pytest-benchmark)",
         description="Run the bench/ suite of a source checkout (needs the bench extra) and "
-        "print one table of kernel/reference ratios measured in the same run.",
+        "print one table: the median and min of each kernel over at least 5 rounds and its "
+        "ratio to its reference, timed in interleaved rounds of the same run (flagged where "
+        "the two ran under different load), with the CPU, the BLAS and its threads and the "
+        "load average before and after.",
     )
     p_bench.add_argument("--path", type=Path, default=None, help="bench folder (default ./bench)")
-    p_bench.add_argument("--json", type=Path, default=None, help="write the ratio table as JSON")
+    p_bench.add_argument(
+        "--json", type=Path, default=None, help="write the table and the machine as JSON"
+    )
     p_bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
 
     p_train = sub.add_parser(

@@ -264,11 +264,22 @@ def test_bench_table_carries_the_paper_counts(tmp_path):
     (suite / "pytest.ini").write_text("[pytest]\n")
     out = tmp_path / "r.json"
     assert main(["bench", "--path", str(suite), "--json", str(out)]) == 0
-    rows = {r["name"]: r for r in json.loads(out.read_text())["rows"]}
+    doc = json.loads(out.read_text())
+    rows = {r["name"]: r for r in doc["rows"]}
     assert rows["ref"]["flops"] == 2e6 and rows["fast"]["flops"] is None
     # 1 ms against 50 ms: the order holds on a loaded machine
     assert rows["fast"]["reference"] == "ref" and 0.0 < rows["fast"]["ratio"] < 1.0
     assert rows["fast"]["status"] == "ok"
+    # the ratio row is timed again against the reference, interleaved, at least 5 rounds
+    fast = rows["fast"]
+    assert fast["interleaved"] and fast["rounds"] >= 5
+    assert fast["reference_rounds"]["rounds"] == fast["rounds"]
+    assert fast["median_s"] < fast["reference_median_s"]
+    assert "load_flag" in fast and "wait_fraction" in fast
+    assert rows["ref"]["rounds"] == 3 and not rows["ref"]["interleaved"]
+    # the machine and the load around the run
+    assert doc["machine"]["cpus"] >= 1 and "cpu_model" in doc["machine"]
+    assert len(doc["load_average_before"]) == len(doc["load_average_after"]) == 3
 
 
 def _documented_reproduce_commands():

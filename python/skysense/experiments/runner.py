@@ -560,11 +560,11 @@ def run_trials(
     todo = [i for i, out in enumerate(outputs) if out is None]
     n_resumed = len(tasks) - len(todo)
 
-    def finished(i: int, trials: Trials, n_done: int) -> None:
-        outputs[i] = trials
+    def finished(i: int, out: Trials, n_done: int) -> None:
+        outputs[i] = out
         if store is not None:
             task = tasks[i]
-            store.save(task.cell, task.chunk, task.n_trials, trials)
+            store.save(task.cell, task.chunk, task.n_trials, out)
         if progress is not None:
             progress(n_resumed + n_done, len(tasks))
 
@@ -572,8 +572,8 @@ def run_trials(
         cache = SetupCache() if cache is None else cache
         for n_done, i in enumerate(todo, start=1):
             task = tasks[i]
-            trials = _run_task(experiment, task.cell, task.seed_seq, task.n_trials, cache, threads)
-            finished(i, trials, n_done)
+            out = _run_task(experiment, task.cell, task.seed_seq, task.n_trials, cache, threads)
+            finished(i, out, n_done)
         n_processes = 1
     else:
         _run_dask(client, experiment, tasks, todo, threads, finished)
@@ -583,10 +583,9 @@ def run_trials(
     trials: dict[Hashable, Trials] = {}
     for cell in experiment.cells():
         parts = [out for task, out in zip(tasks, outputs, strict=True) if task.cell == cell]
-        assert all(p is not None for p in parts)  # every task ran or was loaded
-        trials[cell] = {
-            name: np.concatenate([p[name] for p in parts if p is not None]) for name in parts[0]
-        }
+        done = [p for p in parts if p is not None]
+        assert len(done) == len(parts)  # every task ran or was loaded
+        trials[cell] = {name: np.concatenate([p[name] for p in done]) for name in done[0]}
     summaries = {cell: experiment.summarize(cell, trials[cell]) for cell in trials}
     return ExperimentResult(
         experiment=experiment,
