@@ -173,6 +173,12 @@ class Rounds:
                 self.steal += after.steal - before.steal
                 self.total += after.total - before.total
 
+    def per(self, count: int) -> Rounds:
+        """The same rounds per unit of work, when each round did ``count`` units."""
+        return Rounds(
+            [t / count for t in self.times_s], self.cpu_s, self.wait_s, self.steal, self.total
+        )
+
     @property
     def n_rounds(self) -> int:
         return len(self.times_s)
