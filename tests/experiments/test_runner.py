@@ -322,3 +322,12 @@ def test_checkpoint_of_a_real_experiment(tmp_path):
     for cell, trials in full.trials.items():
         for name, values in trials.items():
             np.testing.assert_array_equal(resumed.trials[cell][name], values)
+
+
+@pytest.mark.parametrize("name", ["skysense.experiments.runner", "skysense._bench"])
+def test_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), verbose=False)
+    assert result.attempted > 0 and result.failed == 0

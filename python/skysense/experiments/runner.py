@@ -400,6 +400,17 @@ class ChunkStore:
     experiment : Experiment
     root : numpy.random.SeedSequence
         Root seed of the run (:func:`root_seed`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skysense.experiments import ImagingTable2, run_trials
+    >>> exp = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+    >>> folder = tempfile.mkdtemp()
+    >>> first = run_trials(exp, 2, rng=0, checkpoint=folder)  # keeps its 2 chunks
+    >>> again = run_trials(exp, 2, rng=0, checkpoint=folder)  # loads them
+    >>> again.n_resumed_chunks, again.results == first.results
+    (2, True)
     """
 
     def __init__(
@@ -543,8 +554,10 @@ def run_trials(
     >>> from skysense.experiments import ImagingTable2, run_trials
     >>> exp = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
     >>> res = run_trials(exp, 2, rng=0)
-    >>> sorted(res.results["A"]["5"])[:3]
-    ['dr', 'dr_blob', 'far']
+    >>> sorted(res.results["A"]["5"])[:4]
+    ['dr', 'dr_blob', 'dr_stderr', 'far']
+    >>> res.results["A"]["5"]["n_trials"]
+    2
     """
     if not isinstance(experiment, Experiment):
         raise TypeError(f"experiment must be an Experiment, got {type(experiment).__name__}")
