@@ -196,6 +196,16 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
         require("matplotlib", "--plot")
 
     partial = _partial_folder(args, parser)
+    if partial is not None and args.resume:
+        from skysense.experiments.runner import ChunkStore, root_seed
+
+        store = ChunkStore(partial, experiment, root_seed(args.seed))
+        if store.n_stored() == 0 and store.other_runs():
+            print(
+                f"note: {partial} holds chunks of another configuration or seed only; "
+                "they are not used (the options and --seed must match the interrupted run)",
+                file=sys.stderr,
+            )
 
     progress = Progress(args.name, enabled=not args.quiet)
     run = functools.partial(

@@ -443,3 +443,15 @@ def test_resume_needs_json(capsys):
     with pytest.raises(SystemExit):
         main([*SMALL, "--processes", "0", "--resume"])
     assert "--resume needs --json FILE" in capsys.readouterr().err
+
+
+def test_resume_says_when_the_kept_chunks_are_of_another_seed(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    from skysense.experiments import ImagingTable2, run_trials
+
+    exp = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,))
+    run_trials(exp, 2, rng=1, checkpoint=tmp_path / "t.json.partial")  # seed 1's chunks
+    main([*SMALL, "--processes", "0", "--seed", "2", "--json", str(out), "--resume", "--quiet"])
+    printed = capsys.readouterr()
+    assert "holds chunks of another configuration or seed only" in printed.err
+    assert json.loads(out.read_text())["seed"] == 2 and "resumed:" not in printed.out
