@@ -1,4 +1,4 @@
-"""MOSPA over epochs and Monte-Carlo runs, and map completeness (spec 5)."""
+"""MOSPA over epochs and Monte-Carlo runs, and map completeness (mapping paper Sec. V-C)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def ospa_per_epoch(estimates, data, *, cutoff_m=10.0, order=2.0) -> np.ndarray:
         Average over Monte-Carlo runs gives the MOSPA.
     """
     truth = seen_truth(data)
-    vas = data.visibility.vas
+    vas = data.visibility.va_positions_m
     return np.array(
         [
             ospa(est, vas[truth[n]], card_penalty=cutoff_m, p=order, cutoff=cutoff_m)
@@ -48,7 +48,7 @@ def completeness(estimate, data, *, radius_m=2.0) -> float:
     """Fraction of observable VAs (seen by either link over the run) recovered within
     ``radius_m`` [m] by a one-to-one matched estimate (``estimate``: (n_est, 3) final map)."""
     radius_m = check_positive(radius_m, "radius_m")
-    truth = data.visibility.vas[seen_truth(data)[-1]]
+    truth = data.visibility.va_positions_m[seen_truth(data)[-1]]
     if truth.shape[0] == 0:
         return 1.0
     est = np.asarray(estimate, float).reshape(-1, 3)
