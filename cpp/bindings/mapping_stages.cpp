@@ -60,26 +60,34 @@ class StageCall {
   }
 
   mp::generic::ModuleCall& call() { return *call_; }
+  bool predicted = false, drawn = false;  // which rows of the PMFs a stage has written
   mp::SpaOutput& out() { return out_; }
 
   // The PMFs as the stages left them: positions (Kt, P, 3) and log weights (Kt, P), rows of
-  // new PMFs padded cyclically beyond their n_used particles (log weights -inf).
+  // new PMFs padded cyclically beyond their n_used particles (log weights -inf); NaN in rows
+  // no stage has written yet (legacy rows before predict_legacy_pmfs, new ones before
+  // draw_new_pmfs).
   py::dict pmfs() const {
     const auto& c = *call_;
     const Index kt = c.n_pmfs, p = c.n_particles;
     py::array_t<double> x({kt, p, Index{3}}), lw({kt, p});
+    py::array_t<Index> n_used(kt);
     double* xo = x.mutable_data();
     double* lo = lw.mutable_data();
     for (Index k = 0; k < kt; ++k) {
       const Index n = c.n_used(k);
+      n_used.mutable_data()[k] = n;
+      const bool written = k < c.n_legacy ? predicted : drawn;
       for (Index i = 0, j = 0; i < p; ++i, j = j + 1 == n ? 0 : j + 1) {
-        for (int d = 0; d < 3; ++d) xo[(k * p + i) * 3 + d] = c.positions[(k * 3 + d) * p + j];
-        lo[k * p + i] = i < n ? c.log_weights[k * p + i] : mp::kNegInf;
+        for (int d = 0; d < 3; ++d)
+          xo[(k * p + i) * 3 + d] = written ? c.positions[(k * 3 + d) * p + j] : std::nan("");
+        lo[k * p + i] = !written ? std::nan("") : i < n ? c.log_weights[k * p + i] : mp::kNegInf;
       }
     }
     return py::dict("positions_m"_a = x, "log_weights"_a = lw, "prior_logodds"_a = as_array(c.prior_logodds),
                     "birth_link"_a = as_array(c.birth_link), "first_measurement"_a = as_array(c.first_measurement),
                     "alive"_a = as_bool_array(c.alive), "censored"_a = as_bool_array(c.censored),
+                    "n_used"_a = n_used,
                     "association_logodds"_a = as_array(c.association_logodds));
   }
 
@@ -179,14 +187,18 @@ void register_mapping_stages(py::module_& m) {
                     const std::vector<bool>&, const std::vector<double>&, std::uint64_t, int>(),
            "params"_a, "positions_m"_a, "log_weights"_a, "logodds"_a, "link_kinds"_a, "measurements"_a,
            "sensors_m"_a, "births"_a, "diffuse"_a, "visibility"_a, "seed"_a, "n_threads"_a = 1)
-      .def("predict_legacy_pmfs", [](Call& c, bool predict) { c.call().predict_legacy_pmfs(predict); },
-           "predict"_a, py::call_guard<py::gil_scoped_release>())
+      .def("predict_legacy_pmfs", [](Call& c, bool predict) {
+             c.call().predict_legacy_pmfs(predict);
+             c.predicted = true;
+           }, "predict"_a, py::call_guard<py::gil_scoped_release>())
       .def("add_legacy_edges", [](Call& c) { c.call().add_legacy_edges(); },
            py::call_guard<py::gil_scoped_release>())
       .def("censor_new_pmfs", [](Call& c) { c.call().censor_new_pmfs(); },
            py::call_guard<py::gil_scoped_release>())
-      .def("draw_new_pmfs", [](Call& c) { c.call().draw_new_pmfs(); },
-           py::call_guard<py::gil_scoped_release>())
+      .def("draw_new_pmfs", [](Call& c) {
+             c.call().draw_new_pmfs();
+             c.drawn = true;
+           }, py::call_guard<py::gil_scoped_release>())
       .def("add_new_pmf_edges", [](Call& c) { c.call().add_new_pmf_edges(); },
            py::call_guard<py::gil_scoped_release>())
       .def("iterate_messages", [](Call& c) { c.call().iterate_messages(); },

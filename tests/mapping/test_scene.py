@@ -96,9 +96,9 @@ def test_reconstruct_facade_from_va(bs_index):
         if j < 0:
             continue
         np.testing.assert_allclose(normal[j], scene.facade_normals[f], atol=1e-12)
-        assert np.dot(point[j] - scene.facade_points_m[f], scene.facade_normals[f]) == pytest.approx(
-            0.0, abs=1e-12
-        )
+        assert np.dot(
+            point[j] - scene.facade_points_m[f], scene.facade_normals[f]
+        ) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="coincides"):
         reconstruct_facade(bs, bs)
 

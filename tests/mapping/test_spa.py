@@ -120,7 +120,10 @@ def test_single_pmf_is_exact(rng):
     params = MappingParams()
     state = _legacy(rng, 1, 499)
     link = Link(
-        "bistatic", _links(rng, "bistatic")[0].measurements_m, _links(rng, "bistatic")[0].sensor_position_m, births=False
+        "bistatic",
+        _links(rng, "bistatic")[0].measurements_m,
+        _links(rng, "bistatic")[0].sensor_position_m,
+        births=False,
     )
     kp = params._kernel_constants()
     res = spa_update(state, [link], params, predict=False, rng=rng, return_inputs=True)
@@ -128,7 +131,9 @@ def test_single_pmf_is_exact(rng):
     acc = lam.copy()
     for m in range(link.n_measurements):
         acc += np.logaddexp(0.0, np.maximum(log_likelihood_ratio(link, m, x, kp), -700.0))
-    expected = state.existence_logodds[0] - params.link_mpc_mean("bistatic") + logsumexp(acc) - np.log(499)
+    expected = (
+        state.existence_logodds[0] - params.link_mpc_mean("bistatic") + logsumexp(acc) - np.log(499)
+    )
     assert res.state.existence_logodds[0] == pytest.approx(expected, abs=1e-9)
     one = spa_update(state, [link], MappingParams(n_iterations=1), predict=False, rng=rng)
     assert one.state.existence_logodds[0] == pytest.approx(res.state.existence_logodds[0], abs=1e-9)
@@ -164,9 +169,13 @@ def test_permuting_legacy_pmfs_permutes_outputs(rng):
     links = [Link("monostatic", _links(rng, "monostatic")[0].measurements_m, BS, births=False)]
     perm = np.array([2, 0, 3, 1])
     a = spa_update(state, links, params, predict=False, rng=1)
-    permuted = PmfState(state.positions_m[perm], state.log_weights[perm], state.existence_logodds[perm])
+    permuted = PmfState(
+        state.positions_m[perm], state.log_weights[perm], state.existence_logodds[perm]
+    )
     b = spa_update(permuted, links, params, predict=False, rng=1)
-    np.testing.assert_allclose(b.state.existence_logodds, a.state.existence_logodds[perm], atol=1e-9)
+    np.testing.assert_allclose(
+        b.state.existence_logodds, a.state.existence_logodds[perm], atol=1e-9
+    )
     np.testing.assert_allclose(b.estimates_m, a.estimates_m[perm], atol=1e-9)
 
 
@@ -194,7 +203,9 @@ def test_numpy_engine_agrees_in_distribution(rng):
     b = spa_update(state, links, params, rng=1, engine="numpy")
     assert a.state.existence_logodds.shape == b.state.existence_logodds.shape
     # process noise (0.02 m) changes the particles slightly; existence and estimate agree
-    np.testing.assert_allclose(a.state.existence_logodds, b.state.existence_logodds, rtol=0.05, atol=0.5)
+    np.testing.assert_allclose(
+        a.state.existence_logodds, b.state.existence_logodds, rtol=0.05, atol=0.5
+    )
     np.testing.assert_allclose(a.estimates_m, b.estimates_m, atol=0.05)
 
 
@@ -315,7 +326,9 @@ def test_isa_builds_agree(rng, monkeypatch, config, isa):
     monkeypatch.setenv("SKYSENSE_ISA", isa)
     b = spa_update(state, links, params, rng=5, return_inputs=True)
     np.testing.assert_allclose(a.inputs.positions_m, b.inputs.positions_m, rtol=1e-13, atol=1e-11)
-    np.testing.assert_allclose(a.state.existence_logodds, b.state.existence_logodds, rtol=1e-12, atol=ATOL_LOG)
+    np.testing.assert_allclose(
+        a.state.existence_logodds, b.state.existence_logodds, rtol=1e-12, atol=ATOL_LOG
+    )
     alive = np.isfinite(a.state.existence_logodds)
     np.testing.assert_allclose(a.estimates_m[alive], b.estimates_m[alive], rtol=0, atol=1e-8)
     # resampled states: identical indices except at (rare) ties of the cumulative weights
@@ -351,7 +364,9 @@ def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth):
     np.testing.assert_allclose(res.estimates_m[alive], x_hat[alive], rtol=0, atol=1e-8)
     # padding repeats the used particles; the output has P particles per PMF
     for k in np.flatnonzero(owner >= 0):
-        np.testing.assert_array_equal(inp.positions_m[k], inp.positions_m[k][np.arange(97) % n_used[k]])
+        np.testing.assert_array_equal(
+            inp.positions_m[k], inp.positions_m[k][np.arange(97) % n_used[k]]
+        )
     assert res.state.positions_m.shape == (len(owner), 97, 3)
 
 
@@ -380,11 +395,10 @@ def test_censoring_matches_numpy(rng, config, threshold):
     # new PMFs without birth support are dropped with or without censoring (same draws)
     off = MappingParams(censor_threshold=None)
     unsupported = np.isneginf(spa_update(state, links, off, rng=5).state.existence_logodds)
-    inp = res.inputs
     kp = params._kernel_constants()
     pmfs = _pmf_set(state, links, res)
     stat = censor_new_pmfs(pmfs, add_legacy_edges(pmfs, links, kp), links, kp)
-    owner, first, alive = _meta(state, links, res)
+    owner, first, _ = _meta(state, links, res)
     births = owner >= 0
     expect = np.array(
         [stat[o][m] > kp.censor_logodds for o, m in zip(owner, first, strict=True) if o >= 0]
@@ -399,7 +413,9 @@ def test_censoring_matches_numpy(rng, config, threshold):
     # the NumPy module censors the same measurements (no prediction: same legacy particles)
     nres = spa_update(state, links, params, predict=False, rng=1, engine="numpy")
     cres = spa_update(state, links, params, predict=False, rng=1)
-    np.testing.assert_array_equal(np.isneginf(nres.state.existence_logodds), np.isneginf(cres.state.existence_logodds))
+    np.testing.assert_array_equal(
+        np.isneginf(nres.state.existence_logodds), np.isneginf(cres.state.existence_logodds)
+    )
 
 
 def test_censoring_off_and_no_legacy_change_nothing(rng):
@@ -472,5 +488,7 @@ def test_thread_independent_with_particle_blocks(rng, config):
     runs = [spa_update(state, links, params, rng=3, workers=w, prune=True) for w in (1, 2, 3)]
     for other in runs[1:]:
         np.testing.assert_array_equal(runs[0].state.positions_m, other.state.positions_m)
-        np.testing.assert_array_equal(runs[0].state.existence_logodds, other.state.existence_logodds)
+        np.testing.assert_array_equal(
+            runs[0].state.existence_logodds, other.state.existence_logodds
+        )
         np.testing.assert_array_equal(runs[0].estimates_m, other.estimates_m)

@@ -49,6 +49,14 @@ class MapResult(Result):
         PMFs carried after pruning, per epoch.
     state : PmfState
         Final PMFs.
+
+    Examples
+    --------
+    >>> from skysense.mapping import Mapper, MappingParams, default_scene, simulate
+    >>> (data,) = simulate(default_scene(20), rng=1, bs_indices=[0])
+    >>> res = Mapper("monostatic", MappingParams(n_particles=300)).run(data, rng=0)
+    >>> res.estimates_m[-1].shape[1], res.state.n_particles
+    (3, 300)
     """
 
     estimates_m: tuple[FloatArray, ...]

@@ -39,6 +39,13 @@ class OneToOneMessages(Result):
         Messages zeta from each PMF to each measurement.
     n_iterations : int
         Iterations run.
+
+    Examples
+    --------
+    >>> from skysense.mapping.one_to_one import associate_one_to_one
+    >>> msg = associate_one_to_one([0.5, 0.5], [[4.0, 0.1], [0.1, 4.0]], [1.0, 1.0])
+    >>> msg.measurement_to_pmf.shape, msg.n_iterations > 0
+    ((2, 2), True)
     """
 
     measurement_to_pmf: FloatArray

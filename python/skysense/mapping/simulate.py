@@ -43,6 +43,14 @@ class Visibility(Result):
         The foot points (NaN where not visible).
     los_visible : ndarray, shape (n_epochs,), bool
         The direct BS -> UAV path is free.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene, trace
+    >>> vis = trace(default_scene(300), 0)
+    >>> bistatic, monostatic = vis.va_timelines()  # (n_epochs, n_vas) each
+    >>> bistatic.shape, vis.classes().tolist()
+    ((300, 4), ['A', 'A', 'B', 'C'])
     """
 
     va_positions_m: FloatArray
@@ -88,8 +96,8 @@ def trace(scene: Scene, bs_index: int) -> Visibility:
     --------
     >>> from skysense.mapping import default_scene, trace
     >>> vis = trace(default_scene(300), 0)
-    >>> vis.va_positions_m[0], vis.classes()[0]
-    (array([-50.,  30.,  15.]), 'A')
+    >>> vis.va_positions_m[0]
+    array([-50.,  30.,  15.])
     """
     from skysense.mapping import _tracer_numba as tr
 
@@ -133,6 +141,13 @@ class BsData(Result):
     monostatic_positions_m : tuple of ndarray, each shape (n_measurements, 3) [m]
         Pseudo-positions per epoch (specular, diffuse, clutter; shuffled).
     visibility : Visibility
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene, simulate
+    >>> (data,) = simulate(default_scene(10), rng=0, bs_indices=[1])
+    >>> data.bs_index, data.n_epochs, data.bs_position_m
+    (1, 10, array([  0., -40.,  15.]))
     """
 
     bs_index: int

@@ -42,6 +42,15 @@ class SpaResult(Result):
     posterior_log_weights : ndarray, shape (n_pmfs, n_particles), float64, or None
         With ``return_inputs``: the unnormalised posterior log weights (``-inf`` beyond the
         particles a PMF uses).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.mapping import Link, MappingParams, PmfState, spa_update
+    >>> link = Link("bistatic", [80.0, 95.0], [0.0, 0.0, 30.0])
+    >>> res = spa_update(PmfState.empty(200), [link], MappingParams(), rng=0, return_inputs=True)
+    >>> res.n_particles_used, res.detected(0.5)
+    (array([200, 200]), array([False, False]))
     """
 
     state: PmfState
