@@ -27,7 +27,7 @@ def test_docstring_examples_run(name):
 
 
 def test_every_public_name_has_an_example():
-    import skysense.mapping as mapping
+    from skysense import mapping
 
     missing = []
     for name in mapping.__all__:
