@@ -104,3 +104,39 @@ def test_mapper_bad_input():
         Mapper("fusion5")
     with pytest.raises(ValueError, match="engine"):
         Mapper("fusion1", engine="matlab")
+
+
+def test_mapper_workers_and_repr(one_facade):
+    import skysense
+
+    params = MappingParams(n_particles=200)
+    assert Mapper("fusion1", params).workers is None
+    ref = Mapper("fusion1", params, workers=1).run(one_facade, rng=6, n_epochs=5)
+    with skysense.set_workers(2):
+        got = Mapper("fusion1", params).run(one_facade, rng=6, n_epochs=5)
+    for x, y in zip(ref.estimates_m, got.estimates_m, strict=True):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="workers"):
+        Mapper("fusion1", params, workers=0)
+    assert len(repr(ref).splitlines()) <= 5
+    assert len(repr(one_facade).splitlines()) <= 8
+    assert "va_positions_m=float64[1, 3]" in repr(one_facade.visibility)
+
+
+def test_step_takes_rng_by_keyword(one_facade):
+    from skysense.mapping import PmfState
+
+    mapper = Mapper("fusion3", MappingParams(n_particles=100))
+    args = (
+        PmfState.empty(100),
+        one_facade.bistatic_ranges_m[0],
+        one_facade.monostatic_positions_m[0],
+        one_facade.uav_positions_m[0],
+        one_facade.bs_position_m,
+    )
+    with pytest.raises(TypeError):
+        mapper.step(*args, 1)  # rng is keyword-only
+    a, est_a = mapper.step(*args, rng=3)
+    b, est_b = mapper.step(*args, rng=3)
+    np.testing.assert_array_equal(a.positions_m, b.positions_m)
+    np.testing.assert_array_equal(est_a, est_b)

@@ -492,3 +492,53 @@ def test_thread_independent_with_particle_blocks(rng, config):
             runs[0].state.existence_logodds, other.state.existence_logodds
         )
         np.testing.assert_array_equal(runs[0].estimates_m, other.estimates_m)
+
+
+def test_workers_default_and_set_workers(rng):
+    # workers=None is skysense.get_workers() (1 unless set_workers); -1 is every CPU; the
+    # results never depend on it
+    import skysense
+
+    params = MappingParams()
+    state = _legacy(rng, 3, 301)
+    links = _links(rng, "scheme1_m")
+    ref = spa_update(state, links, params, rng=9, workers=1)
+    with skysense.set_workers(2):
+        in_block = spa_update(state, links, params, rng=9)
+    every_cpu = spa_update(state, links, params, rng=9, workers=-1)
+    default = spa_update(state, links, params, rng=9)
+    for res in (in_block, every_cpu, default):
+        np.testing.assert_array_equal(res.state.positions_m, ref.state.positions_m)
+        np.testing.assert_array_equal(res.state.existence_logodds, ref.state.existence_logodds)
+    with pytest.raises(ValueError, match="workers"):
+        spa_update(state, links, params, workers=0)
+    with pytest.raises(TypeError, match="workers"):
+        spa_update(state, links, params, workers=1.5)
+
+
+def test_rng_forms_give_the_same_kernel_seed(rng):
+    # an int, its SeedSequence and a fresh Generator of it draw the same kernel seed; a
+    # Generator passed in advances (the next call differs)
+    params = MappingParams()
+    state = _legacy(rng, 2, 51)
+    links = _links(rng, "bistatic")
+    a = spa_update(state, links, params, rng=21)
+    b = spa_update(state, links, params, rng=np.random.SeedSequence(21))
+    gen = np.random.default_rng(21)
+    c = spa_update(state, links, params, rng=gen)
+    d = spa_update(state, links, params, rng=gen)
+    for res in (b, c):
+        np.testing.assert_array_equal(res.state.positions_m, a.state.positions_m)
+    assert not np.array_equal(d.state.positions_m, a.state.positions_m)
+    with pytest.raises(TypeError, match="rng must be None, an int seed"):
+        spa_update(state, links, params, rng="seven")
+
+
+def test_results_have_a_short_repr(rng):
+    params = MappingParams()
+    res = spa_update(_legacy(rng, 2, 2001), _links(rng, "scheme1_b"), params, rng=1)
+    text = repr(res)
+    assert text.startswith("SpaResult(") and len(text.splitlines()) <= 6
+    assert "estimates_m=float64[" in text
+    state_text = repr(res.state)
+    assert len(state_text.splitlines()) <= 5 and "positions_m=float64[" in state_text

@@ -212,9 +212,9 @@ struct LinkLikelihood {
         return top - r_hi * r_hi * inv_two_var;
       }
       if (r_lo > 0) {  // every r > 0: Gaussian tail, and EMG <= c_d - lam r + lam^2 sig^2/2 + log 2
-        const double spec = log_specular_coef - r_lo * r_lo * inv_two_var;
-        if (!diffuse) return spec;
-        return logaddexp(spec, log_diffuse_coef - excess_rate * r_lo + half_rate2_var + 0.6931471805599453);
+        const double specular = log_specular_coef - r_lo * r_lo * inv_two_var;
+        if (!diffuse) return specular;
+        return logaddexp(specular, log_diffuse_coef - excess_rate * r_lo + half_rate2_var + 0.6931471805599453);
       }
       return kInf;
     }
