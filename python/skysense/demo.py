@@ -340,7 +340,7 @@ def _mapping_epoch_rounds(exp: Any, seed: np.random.SeedSequence) -> Rounds:
     from skysense.mapping import Mapper, default_scene, simulate
 
     params = exp.params("fusion3")
-    (data,) = simulate(default_scene(exp.n_epochs), seed, params, bs=[0])
+    (data,) = simulate(default_scene(exp.n_epochs), params, rng=seed, bs_indices=[0])
     mapper = Mapper("fusion3", params)
     rounds = time_rounds(lambda: mapper.run(data, rng=0, n_epochs=_MAPPING_EPOCHS))
     return rounds.per(_MAPPING_EPOCHS)
