@@ -226,15 +226,23 @@ def module_name(path: Path) -> str:
     return ".".join(rel.parts)
 
 
-def coverage_map(tests: list[str], targets: list[Path], data_file: Path) -> dict:
-    """``{(file, line): [test node ids]}`` from one run of the pool under coverage."""
+def coverage_map(
+    tests: list[str], targets: list[Path], data_file: Path, test_root: Path
+) -> tuple[dict, dict]:
+    """``{(file, line): [test node ids]}`` from one run of the pool under coverage, and
+    ``{node id: seconds}`` of that run (the covering tests run fastest first)."""
     plugin = data_file.parent / "skysense_coverage_contexts.py"
+    durations = data_file.parent / "durations.jsonl"
     plugin.write_text(
+        "import json\n"
         "import coverage\n"
         "def pytest_runtest_setup(item):\n"
         "    cov = coverage.Coverage.current()\n"
         "    if cov is not None:\n"
         "        cov.switch_context(item.nodeid)\n"
+        "def pytest_runtest_logreport(report):\n"
+        f"    with open({str(durations)!r}, 'a') as f:\n"
+        "        f.write(json.dumps([report.nodeid, report.duration]) + '\\n')\n"
     )
     include = ",".join(str(t.resolve()) for t in targets)
     env = {
@@ -244,8 +252,13 @@ def coverage_map(tests: list[str], targets: list[Path], data_file: Path) -> dict
     command = [sys.executable, "-m", "coverage", "run", f"--data-file={data_file}"]
     command += [f"--include={include}", "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider"]
     command += ["-p", plugin.stem, "-x"]
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
+    subprocess.run(command, cwd=test_root, env=env, check=True)
     import coverage
+
+    seconds: dict[str, float] = {}
+    for line in durations.read_text().splitlines():
+        nodeid, duration = json.loads(line)
+        seconds[nodeid] = seconds.get(nodeid, 0.0) + duration
 
     data = coverage.CoverageData(basename=str(data_file))
     data.read()
@@ -254,8 +267,9 @@ def coverage_map(tests: list[str], targets: list[Path], data_file: Path) -> dict
         for line, contexts in data.contexts_by_lineno(filename).items():
             ids = sorted(c for c in contexts if c)
             if ids:
+                ids.sort(key=lambda i: seconds.get(i, 0.0))
                 lines[str(Path(filename).resolve().relative_to(ROOT)), line] = ids
-    return lines
+    return lines, seconds
 
 
 def run_mutant(mutant: Mutant, code, tests: list[str], timeout_s: float) -> str:
@@ -303,14 +317,24 @@ def main(argv=None) -> int:
     parser.add_argument("--max-mutants", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--only", default=None, help="only functions whose qualname has this")
+    parser.add_argument(
+        "--test-root",
+        type=Path,
+        default=ROOT,
+        help="folder the tests run in (a frozen copy of tests/ and pyproject.toml, to keep "
+        "measuring the same tests while the checkout changes)",
+    )
     args = parser.parse_args(argv)
 
     targets = [t.resolve() for t in args.target]
+    test_root = args.test_root.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        covered = coverage_map(args.tests, targets, Path(tmp) / "cov")
+        covered, _ = coverage_map(args.tests, targets, Path(tmp) / "cov", test_root)
         print(f"baseline with coverage: {time.perf_counter() - t0:.0f} s", flush=True)
     import pytest
+
+    os.chdir(test_root)
 
     # Warm the parent (imports, numba compilation) so that every fork starts ready.
     if pytest.main([*args.tests, "-q", "-p", "no:cacheprovider", "-x"]) != 0:
