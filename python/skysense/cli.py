@@ -88,6 +88,7 @@ class Progress:
         self.enabled = enabled
         self.start = clock()
         self._first_done: float | None = None
+        self._first_count = 1  # chunks done at the first report (more after --resume)
         self._last_log = -math.inf
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
@@ -95,9 +96,9 @@ class Progress:
         """Seconds left after ``done`` of ``total`` chunks at time ``now``; None if unknown."""
         if done >= total:
             return 0.0
-        if self._first_done is None or done < 2:
+        if self._first_done is None or done <= self._first_count:
             return None
-        rate = (now - self._first_done) / (done - 1)
+        rate = (now - self._first_done) / (done - self._first_count)
         return rate * (total - done)
 
     def line(self, done: int, total: int, now: float) -> str:
@@ -112,7 +113,7 @@ class Progress:
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
         if done >= 1 and self._first_done is None:
-            self._first_done = now
+            self._first_done, self._first_count = now, done
         if not self.enabled:
             return
         finished = done >= total

@@ -455,3 +455,14 @@ def test_resume_says_when_the_kept_chunks_are_of_another_seed(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "holds chunks of another configuration or seed only" in printed.err
     assert json.loads(out.read_text())["seed"] == 2 and "resumed:" not in printed.out
+
+
+def test_progress_eta_after_a_resume_counts_only_the_new_chunks():
+    clock = FakeClock()
+    progress = Progress("exp", stream=io.StringIO(), clock=clock)
+    clock.now = 10.0
+    progress(41, 100)  # 40 chunks loaded from FILE.partial, then the first new one
+    assert progress.eta_s(41, 100, clock.now) is None
+    clock.now = 12.0
+    progress(43, 100)  # two more in 2 s
+    assert progress.eta_s(43, 100, clock.now) == pytest.approx(57.0)
