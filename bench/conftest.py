@@ -4,8 +4,9 @@ Run with ``python -m pytest bench/ --benchmark-only`` (or ``skysense bench``). A
 its implementation with ``benchmark.pedantic(fn, ...)`` and records it with
 ``ratios.record(benchmark, group, name, reference=..., target=...)``:
 
-- a row without ``reference`` keeps pytest-benchmark's rounds (median and min), each round
-  wrapped in the load probe of :mod:`skysense._bench`;
+- a row without ``reference`` keeps pytest-benchmark's rounds (median and min; at least 5,
+  except a single round, which is a long run timed once), each round wrapped in the load
+  probe of :mod:`skysense._bench`;
 - a row with ``reference`` is timed again against the reference's callable (recorded earlier
   in the same module) in interleaved rounds, at least 5, so that both see the same load; its
   median, min and ratio come from those rounds, and it is flagged when the two waited for a
@@ -75,6 +76,8 @@ class Captured:
         iterations=1,
     ):
         self.call = (target, tuple(args), dict(kwargs or {}))
+        if 1 < rounds < _bench.MIN_ROUNDS:  # a timing: median and min of at least 5 rounds
+            rounds = _bench.MIN_ROUNDS  # (one round is a long run, timed once on purpose)
         self.requested_rounds = rounds
         if setup is None and teardown is None and iterations == 1:
             self._skip = warmup_rounds  # the probes of warm-up rounds are dropped
