@@ -31,8 +31,8 @@ def test_shipped_model_accuracy_at_30db(default):
     rng = np.random.default_rng(7)
     errs = []
     for _ in range(8):
-        paths = bs.random_paths(sc, rng)
-        e = default.estimate(bs.simulate(sc, paths, 30.0, rng).csi[0], 4)
+        paths = bs.random_paths(sc, rng=rng)
+        e = default.estimate(bs.simulate(sc, paths, 30.0, rng=rng).csi[0], 4)
         errs.append(matched_errors(e, paths, sc))
     aoa = np.concatenate([x["aoa"] for x in errs])
     toa = np.concatenate([x["toa"] for x in errs])
@@ -43,7 +43,7 @@ def test_shipped_model_accuracy_at_30db(default):
 def test_experiment_method_table(default):
     sc = bs.Scenario()
     rng = np.random.default_rng(3)
-    csi = bs.simulate(sc, bs.random_paths(sc, rng), 20.0, rng).csi[0]
+    csi = bs.simulate(sc, bs.random_paths(sc, rng=rng), 20.0, rng=rng).csi[0]
     e = METHODS["ifft_c2vnn"](csi, 4, sc, None)
     assert e.toa.shape == (4,)
     with pytest.raises(ValueError, match="trained for the default Scenario"):
