@@ -158,3 +158,38 @@ def test_doppler_variant_with_exact_geometry(tiny, monkeypatch):
     np.testing.assert_allclose(np.abs(e.gain), [1.0, 0.8], rtol=0.12)
     with pytest.raises(ValueError, match=">= 2 sub-frames"):
         est.estimate(csi[:1], 2, subframes=True)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_inside_an_epoch_equals_an_uninterrupted_run(tmp_path):
+    tc = C2vnnTrainConfig(n_draws=30, epochs=2, batch_size=16, n_targets=2)
+    straight = train_c2vnn(CFG, tc, rng=5)
+    ckpt = tmp_path / "run.pt"
+
+    def interrupt(entry):
+        raise _Interrupt  # at the first validation (the last batch of epoch 1)
+
+    with pytest.raises(_Interrupt):
+        train_c2vnn(CFG, tc, rng=5, checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt)
+    assert load_checkpoint(ckpt).training_state["epoch"] == 0
+    resumed = train_c2vnn(CFG, tc, rng=5, checkpoint=ckpt, resume=True)
+    np.testing.assert_array_equal(resumed.train_loss, straight.train_loss)
+    np.testing.assert_array_equal(resumed.validation_loss, straight.validation_loss)
+    # other data (another seed) cannot resume this checkpoint
+    with pytest.raises(CheckpointError, match="another model or training config"):
+        train_c2vnn(CFG, tc, rng=6, checkpoint=ckpt, resume=True)
+
+
+def test_train_command_line(tmp_path):
+    from skysense.learn.c2vnn.train import main
+
+    out = tmp_path / "m.pt"
+    argv = ["--draws", "10", "--epochs", "1", "--filters", "2", "--hidden", "8", "--threads", "1"]
+    main([str(out), *argv])
+    est = IfftC2vnn.from_checkpoint(out)
+    assert est.config.n_filters == 2 and not est.is_3d
+    assert est.metadata["seed"] == 0 and est.metadata["train_config"]["epochs"] == 1
+    assert est.metadata["threads"] == 1 and est.metadata["finite"]

@@ -108,7 +108,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser, *, client: Any = None) -> dict:
+def run(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, *, client: Any = None
+) -> dict[str, float]:
     """Execute ``train-imager``; returns the best validation entry.
 
     ``client`` (a ``distributed.Client``) builds the dataset shards on a Dask cluster; the

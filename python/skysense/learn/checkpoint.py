@@ -211,6 +211,16 @@ def load_checkpoint(
         and tensors), another format or version, an unknown model, an invalid configuration
         or one other than ``expected_config``, weights of the wrong names or shapes, or any
         tensor (weights, buffers, training state) holding NaN or Inf.
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> _ = __import__("pytest").importorskip("torch")
+    >>> weights = resources.files("skysense.learn").joinpath("weights", "c2vnn.pt")
+    >>> with resources.as_file(weights) as path:
+    ...     ckpt = load_checkpoint(path)
+    >>> type(ckpt.model).__name__, ckpt.metadata["train_config"]["batch_size"]
+    ('C2vnnNet', 128)
     """
     path = Path(path)
     if not path.is_file():

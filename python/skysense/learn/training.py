@@ -155,6 +155,27 @@ def fit(
     Returns
     -------
     TrainResult
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> from skysense.learn import C2vnnConfig, build_c2vnn
+    >>> net = build_c2vnn(C2vnnConfig(), rng=0)
+    >>> x, y = torch.zeros(8, *net.sample_shape), torch.zeros(8, 3)
+    >>> result = fit(
+    ...     net,
+    ...     optimizer=torch.optim.Adam(net.parameters()),
+    ...     scheduler=None,
+    ...     schedule_step="epoch",
+    ...     epoch_batches=lambda skip: [(x, y)][skip:],
+    ...     n_batches=1,
+    ...     loss_fn=torch.nn.functional.mse_loss,
+    ...     validate=lambda model: (0.0, {}),
+    ...     generator=torch.Generator(),
+    ...     epochs=2,
+    ... )
+    >>> result.epochs_run, len(result.history)
+    (2, 2)
     """
     if schedule_step not in SCHEDULE_STEPS:
         raise ValueError(f"schedule_step must be one of {SCHEDULE_STEPS}, got {schedule_step!r}")
@@ -233,7 +254,7 @@ def fit(
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            if schedule_step == "batch":
+            if schedule_step == "batch" and scheduler is not None:
                 scheduler.step()
             running += float(loss.detach()) * x.shape[0]
             n_seen += x.shape[0]
@@ -243,7 +264,7 @@ def fit(
                 model.eval()
                 val_loss, metrics = validate(model)
                 model.train()
-                if schedule_step == "validation":
+                if schedule_step == "validation" and scheduler is not None:
                     scheduler.step(val_loss)
                 entry = {
                     "epoch": epoch + 1,
@@ -267,7 +288,7 @@ def fit(
                     break
             if batch < n_batches and due():
                 save(epoch, batch)
-        if schedule_step == "epoch" and not stopped:
+        if schedule_step == "epoch" and scheduler is not None and not stopped:
             scheduler.step()
         epoch, step, running, n_seen, n_validations = epoch + 1, 0, 0.0, 0, 0
         epoch_generator_state = generator.get_state()

@@ -129,6 +129,15 @@ def csi_windows_3d(csi: Any, n_paths: int, config: C2vnn3dConfig) -> C2vnnWindow
     C2vnnWindows
         ``inputs`` of shape ``(batch, q, 2 W, S, n_tx, n_rx)``, each window normalised by
         its sub-frame-0 reference so the Doppler phase progression is kept.
+
+    Examples
+    --------
+    >>> from skysense.bistatic import Paths, simulate
+    >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32, n_symbols=8)
+    >>> paths = Paths([0.2], [-0.4], [5 * sc.delay_resolution_s], [1.0], [2e4])
+    >>> csi = simulate(sc, paths, 30.0, rng=0, n_subframes=3).csi
+    >>> csi_windows_3d(csi[None], 1, C2vnn3dConfig(scenario=sc, n_subframes=3)).inputs.shape
+    (1, 1, 6, 3, 4, 4)
     """
     arr = as_csi(csi, config.scenario, min_ndim=5)
     if arr.ndim != 5 or arr.shape[1] != config.n_subframes:
@@ -269,6 +278,14 @@ def make_training_set_3d(
     inputs : ndarray, shape (n_windows, 2 W, S, n_tx, n_rx), float32
     targets : ndarray, shape (n_windows, 4), float32
         ``(sin AoA, sin AoD, N df tau - p, f_D T_sf)`` of the nearest path.
+
+    Examples
+    --------
+    >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32, n_symbols=8)
+    >>> config = C2vnn3dConfig(scenario=sc, n_subframes=3)
+    >>> x, y = make_training_set_3d(config, 4, n_targets=2, rng=0)
+    >>> x.shape[1:], y.shape[1:]
+    ((6, 3, 4, 4), (4,))
     """
     sc = config.scenario
     n_draws = check_count(n_draws, "n_draws")

@@ -39,6 +39,11 @@ class C2vnnNet(nn.Module):
     -----
     Input ``(batch, 2 W, n_tx, n_rx)`` float32 real pairs; output ``(batch, 3)`` float32:
     ``Re`` of the last layer's complex outputs (sin AoA, sin AoD, ToA offset [taps]).
+
+    Examples
+    --------
+    >>> C2vnnNet(C2vnnConfig()).sample_shape
+    (6, 8, 10)
     """
 
     #: Model name in checkpoints, and the configuration class it stores.
@@ -86,6 +91,11 @@ class C2vnn3dNet(nn.Module):
     Kernels ``3 x k x k`` over (sub-frame, tx, rx); input ``(batch, 2 W, S, n_tx, n_rx)``
     float32 real pairs, output ``(batch, 4)``: sin AoA, sin AoD, ToA offset [taps] and Doppler
     [cycles / sub-frame].
+
+    Examples
+    --------
+    >>> C2vnn3dNet(C2vnn3dConfig(n_subframes=10)).sample_shape
+    (6, 10, 8, 10)
     """
 
     checkpoint_name: ClassVar[str] = "c2vnn3d"

@@ -30,7 +30,7 @@ from skysense.learn.c2vnn.networks import build_c2vnn
 from skysense.learn.checkpoint import save_checkpoint
 from skysense.learn.training import TrainResult, fit
 
-__all__ = ["C2vnnTrainConfig", "train_c2vnn", "training_metadata"]
+__all__ = ["C2vnnTrainConfig", "train_c2vnn"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -136,6 +136,15 @@ def train_c2vnn(
     TrainResult
         The network after the last epoch; one history entry per epoch (``train_loss``,
         ``validation_loss``: the weighted MSE of the targets).
+
+    Examples
+    --------
+    >>> from skysense.bistatic import Scenario
+    >>> from skysense.learn import C2vnnConfig
+    >>> config = C2vnnConfig(scenario=Scenario(n_tx=4, n_rx=4, n_subcarriers=32), n_filters=2)
+    >>> result = train_c2vnn(config, C2vnnTrainConfig(n_draws=20, epochs=2), rng=0)
+    >>> result.train_loss.shape
+    (2,)
     """
     tc = C2vnnTrainConfig() if train_config is None else train_config
     start = time.perf_counter()
@@ -223,17 +232,15 @@ def train_c2vnn(
     return dataclasses.replace(result, wall_time_s=time.perf_counter() - start)
 
 
-def training_metadata(
-    train_config: C2vnnTrainConfig, result: TrainResult, *, seed: int | None = None
+def _training_metadata(
+    train_config: C2vnnTrainConfig, result: TrainResult, int_rng: int | None
 ) -> dict[str, Any]:
-    """JSON-able record of how a model was trained (stored in its checkpoint).
-
-    ``seed`` is the int ``rng`` of the run, if it had one.
-    """
+    """JSON-able record of how a model was trained (stored in its checkpoint): the settings,
+    the int ``rng`` of the run (as ``seed``), the final losses, wall time and torch build."""
     final_train, final_val = result.history[-1]["train_loss"], result.history[-1]["validation_loss"]
     return {
         "train_config": train_config.to_dict(),
-        "seed": seed,
+        "seed": int_rng,
         "final_train_loss": float(final_train),
         "final_validation_loss": float(final_val),
         "wall_time_s": float(result.wall_time_s),
@@ -245,7 +252,10 @@ def training_metadata(
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m skysense.learn.c2vnn.train OUT.pt [--draws N --epochs E --seed S ...]``."""
-    parser = argparse.ArgumentParser(description="Train an IFFT-C2VNN for the default scenario")
+    parser = argparse.ArgumentParser(
+        prog="python -m skysense.learn.c2vnn.train",
+        description="Train an IFFT-C2VNN for the default scenario",
+    )
     parser.add_argument("out", help="checkpoint of the trained model")
     parser.add_argument("--draws", type=int, default=C2vnnTrainConfig.n_draws)
     parser.add_argument("--epochs", type=int, default=C2vnnTrainConfig.epochs)
@@ -273,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     result = train_c2vnn(config, tc, rng=args.seed, workers=args.threads)
     with torch_threads(args.threads):
-        metadata = training_metadata(tc, result, seed=args.seed)
+        metadata = _training_metadata(tc, result, args.seed)
     save_checkpoint(args.out, result.model, metadata=metadata)
     _LOG.info("saved %s after %.1f s", args.out, result.wall_time_s)
 

@@ -318,6 +318,15 @@ class DatasetReader:
     n_frames : int
     offsets : ndarray, shape (n_shards + 1,), int64
         First frame of each shard.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> reader = DatasetReader(generate_dataset(tempfile.mkdtemp() + "/ds", 3, scenario=s, rng=0,
+    ...                                         n_targets=1))
+    >>> reader.read()["labels"].shape
+    (3, 5, 5)
     """
 
     def __init__(self, path: PathLike) -> None:

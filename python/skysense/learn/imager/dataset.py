@@ -57,6 +57,17 @@ class OffGridDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     -----
     ``input`` has shape ``(C, *input_shape)`` and ``label`` ``(*grid_shape)``. One shard is
     held in memory; use :class:`ShardSampler` so that consecutive items share a shard.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.learn import generate_dataset
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> path = generate_dataset(tempfile.mkdtemp() + "/ds", 3, scenario=s, n_targets=1, rng=0)
+    >>> x, y = OffGridDataset(path)[2]
+    >>> tuple(x.shape), tuple(y.shape)
+    ((2, 5, 5), (5, 5))
     """
 
     def __init__(self, path: str | os.PathLike[str] | DatasetReader, frames: Any = None) -> None:

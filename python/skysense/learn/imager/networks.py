@@ -202,6 +202,11 @@ class ImagerNet(nn.Module):
     ``max_v sqrt(Re^2 + Im^2)``. The authors feed raw ``A^H y`` and let the first BN absorb its scale (about 1e-8 here);
     the per-frame scale makes a net independent of P_s and of float32 underflow, and the
     Dn-* residual lives on the same [0, 1] scale as the labels.
+
+    Examples
+    --------
+    >>> ImagerNet(ImagerConfig(grid_shape=(8, 8), channels=(4, 4))).sample_shape
+    (2, 8, 8)
     """
 
     #: Model name in checkpoints, and the configuration class it stores.

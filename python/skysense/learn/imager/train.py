@@ -229,6 +229,26 @@ def train_imager(
         The weights of the best validation loss; ``history`` entries carry
         ``validation_mse``, ``validation_ssim``, ``validation_ospa_m``,
         ``validation_detection_rate`` and ``validation_false_alarm_rate``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.learn import DatasetReader, OffGridDataset, generate_dataset, split_frames
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> reader = DatasetReader(generate_dataset(tempfile.mkdtemp() + "/ds", 12, scenario=s,
+    ...                                         n_targets=1, rng=0))
+    >>> train, validation = split_frames(reader.n_frames, 0.25)
+    >>> result = train_imager(
+    ...     OffGridDataset(reader, train),
+    ...     OffGridDataset(reader, validation),
+    ...     net_config=ImagerConfig(grid_shape=(5, 5), channels=(2,), kernel_size=3),
+    ...     config=ImagerTrainConfig(epochs=1, batch_size=4, validations_per_epoch=1),
+    ...     rng=0,
+    ...     device="cpu",
+    ... )
+    >>> result.epochs_run, len(result.history)
+    (1, 1)
     """
     config = ImagerTrainConfig() if config is None else config
     reader = train_data.reader
