@@ -30,9 +30,11 @@ def setup():
 
     imager = OffGridImager.load_default()
     batch = simulate(imager.scenario, N_BATCH, 6, off_grid=True, rng=20260101)
-    x = network_input("backprojection", imager.scenario, batch.y, operator=imager.operator)
+    x = network_input(
+        "backprojection", imager.scenario, batch.measurements, operator=imager.operator
+    )
     paper = build_imager_net(ImagerConfig(channels=PAPER_CHANNELS, kernel_size=5), rng=0).eval()
-    return {"imager": imager, "y": batch.y, "x": x, "paper": paper}
+    return {"imager": imager, "y": batch.measurements, "x": x, "paper": paper}
 
 
 def _onnx_session(model, tmp_path_factory):

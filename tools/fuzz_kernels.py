@@ -163,7 +163,7 @@ def test_one_input(data):
             csi = _array(fdp, (fdp.ConsumeIntInRange(0, 2), *shape), dtype)
             n_paths = [fdp.ConsumeIntInRange(-1, 6), "mdl", "aic"][fdp.ConsumeIntInRange(0, 2)]
             est = bistatic.paraming(csi, n_paths)
-            _check_finite(est.toa, est.aoa, est.aod)
+            _check_finite(est.toa_s, est.aoa_rad, est.aod_rad)
         else:
             m, n = fdp.ConsumeIntInRange(0, 12), fdp.ConsumeIntInRange(0, 9)
             a = _array(fdp, (m, n), dtype)
@@ -172,7 +172,7 @@ def test_one_input(data):
                 _check_finite(backproject(a, y))
             else:
                 res = subspace_pursuit(a, y, fdp.ConsumeIntInRange(-1, 5))
-                _check_finite(res.x, res.residual_norm)
+                _check_finite(res.image, res.relative_residual)
     except EXPECTED:
         pass
 

@@ -31,7 +31,8 @@ def main():
     op = SensingOperator(scenario, np.complex64)
     y = rng.standard_normal((2, a.shape[0])) + 1j * rng.standard_normal((2, a.shape[0]))
     sc = bistatic.Scenario(n_tx=4, n_rx=4, n_subcarriers=16)
-    csi = bistatic.simulate(sc, bistatic.random_paths(sc, rng, n_targets=1), 20.0, rng).csi
+    paths = bistatic.random_paths(sc, rng=rng, n_targets=1)
+    csi = bistatic.simulate(sc, paths, 20.0, rng=rng).csi
     params = mapping.MappingParams(n_particles=50)
     state = mapping.PmfState.empty(50)
     link = mapping.Link("bistatic", np.array([80.0, 95.0]), np.array([0.0, 0.0, 30.0]))

@@ -102,14 +102,14 @@ def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
     centre = int(np.ravel_multi_index((nx // 2, ny // 2, nz // 2), (nx, ny, nz)))
     psf_png = plot_psf(psf(op, [centre])[0], s, centre, out / "psf.png")
 
-    on = simulate(s, n_frames, 6, seed=seed)
-    subspace_pursuit(a, on.y[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
-    sp, t_sp = _timed(subspace_pursuit, a, on.y, 10, gram=gram, threshold="max/5", final="last")
-    op.rmatvec(on.y[:1])  # warm-up (numba kernel load)
-    bp, t_bp = _timed(op.rmatvec, on.y)
-    det = detection_rates(np.abs(sp.x), on.labels, threshold=0.0, grid_shape=s.grid_shape)
-    dr = 100.0 * det.detected.sum() / det.n_true.sum()
-    far = 100.0 * det.false_alarms.sum() / max(det.false_alarms.sum() + det.detected.sum(), 1)
+    on = simulate(s, n_frames, 6, rng=seed)
+    y = on.measurements
+    subspace_pursuit(a, y[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
+    sp, t_sp = _timed(subspace_pursuit, a, y, 10, gram=gram, threshold="max/5", final="last")
+    op.rmatvec(y[:1])  # warm-up (numba kernel load)
+    bp, t_bp = _timed(op.rmatvec, y)
+    det = detection_rates(np.abs(sp.image), on.labels, threshold=0.0, grid_shape=s.grid_shape)
+    dr, far = 100.0 * det.detection_rate, 100.0 * det.false_alarm_rate
     latency += [
         ("imaging", "A^H y (matrix-free)", t_bp / n_frames),
         ("imaging", "subspace pursuit", t_sp / n_frames),
@@ -129,7 +129,7 @@ def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
     panels = [
         ("truth (on-grid)", on.labels[0]),
         ("A^H y / column norms", np.abs(bp[0]) / op.column_norms()),
-        ("subspace pursuit", np.abs(sp.x[0])),
+        ("subspace pursuit", np.abs(sp.image[0])),
     ]
     learned = _learned_imaging(s, n_frames, seed, latency, panels) if _has_torch() else None
     if learned is None:
@@ -150,15 +150,17 @@ def _learned_imaging(s, n_frames, seed, latency, panels):
     imager = OffGridImager.load_default()
     si = imager.scenario
     grid = imager.model.config.grid_shape
-    off = simulate(si, n_frames, 6, off_grid=True, seed=seed + 1)
-    imager.image(off.y[:1])  # warm-up
-    images, t = _timed(imager.image, off.y)
+    off = simulate(si, n_frames, 6, off_grid=True, rng=seed + 1)
+    imager.image(off.measurements[:1])  # warm-up
+    images, t = _timed(imager.image, off.measurements)
     latency.append(("imaging", "learned off-grid imager (CPU)", t / n_frames))
     labels = off.labels.reshape(n_frames, *grid)
-    ahy = normalize_images(imager.operator.rmatvec(off.y).reshape(n_frames, *grid), 1 / 3)
+    ahy = normalize_images(
+        imager.operator.rmatvec(off.measurements).reshape(n_frames, *grid), 1 / 3
+    )
     rows = []
     for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
-        m = image_metrics(imgs, labels, off.positions, si)
+        m = image_metrics(imgs, labels, off.positions_m, si)
         rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     panels += [("truth (off-grid)", labels[0]), ("learned (off-grid)", images[0])]
     return rows
@@ -202,9 +204,9 @@ def _bistatic(report, out, latency, n_frames, seed, n_antennas_side, say):
     )
     sec.figure(png, "ToA RMSE and AoA/AoD MSE vs SNR, with the CRB")
     gen = np.random.default_rng(seed)
-    paths = bistatic.random_paths(s, gen)
-    csi = bistatic.simulate(s, paths, 20.0, gen, pilots="orthogonal").csi[0]
-    q = paths.delay_s.size
+    paths = bistatic.random_paths(s, rng=gen)
+    csi = bistatic.simulate(s, paths, 20.0, rng=gen, pilots="orthogonal").csi[0]
+    q = paths.n_paths
     estimators = {
         "PARAMING (C++)": lambda: bistatic.paraming(csi, q, scenario=s),
         "Root-MUSIC-2D": lambda: bistatic.root_music_2d(csi, q, scenario=s),

@@ -14,7 +14,7 @@ from skysense.experiments import (
     run_trials,
 )
 
-COARSE = {"angle_step_deg": 6.0, "delay_step_fraction": 1.0}
+COARSE = {"angle_step_deg": 6.0, "toa_step_cells": 1.0}
 
 
 def test_registered():
@@ -61,10 +61,12 @@ def test_accuracy_tiny_run(tmp_path):
 
 def test_separation_and_timing_offset(tmp_path):
     sep = run_trials(
-        BistaticSeparation(fractions=(1.0,), methods=("paraming",), chunk_size=2), 2, seed=1
+        BistaticSeparation(separations_beamwidths=(1.0,), methods=("paraming",), chunk_size=2),
+        2,
+        seed=1,
     )
     assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
-    off = BistaticTimingOffset(offsets=(0.0, 2.0), chunk_size=2)
+    off = BistaticTimingOffset(offsets_cells=(0.0, 2.0), chunk_size=2)
     res = run_trials(off, 2, seed=1)
     assert res.results["2"]["paraming"]["toa_bias"] == pytest.approx(2.0, abs=0.05)
     assert res.results["0"]["paraming"]["toa_bias"] == pytest.approx(0.0, abs=0.05)
@@ -121,7 +123,7 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
         (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
         (BistaticAccuracy, {"paraming_subarrays": (9, 5, 32)}, "do not fit"),
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
-        (BistaticSeparation, {"fractions": (0.0,)}, "fractions"),
+        (BistaticSeparation, {"separations_beamwidths": (0.0,)}, "separations_beamwidths"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
         (BistaticDoppler, {"methods": ("music",)}, "Doppler methods"),
     ],
@@ -167,7 +169,7 @@ def test_dask_matches_in_process():
     pytest.importorskip("distributed")
     from skysense.experiments import dask_client
 
-    exp = BistaticTimingOffset(offsets=(1.0,), chunk_size=1)
+    exp = BistaticTimingOffset(offsets_cells=(1.0,), chunk_size=1)
     ref = run_trials(exp, 2, seed=4)
     with dask_client(n_workers=1) as client:
         res = run_trials(exp, 2, seed=4, client=client)

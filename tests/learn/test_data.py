@@ -40,9 +40,9 @@ def test_contents_match_the_forward_model(dataset):
     assert arrays["labels"].dtype == np.uint8
     # 3 UAVs, at least 3 voxels apart: three distinct occupied voxels per frame
     np.testing.assert_array_equal(arrays["labels"].reshape(11, -1).sum(axis=1), 3)
-    np.testing.assert_array_equal(arrays["coefficients"] > 0, arrays["labels"] > 0)
+    np.testing.assert_array_equal(arrays["image"] > 0, arrays["labels"] > 0)
     # labels mark the voxels that contain the true (off-grid) positions
-    idx = SMALL.voxel_index(arrays["positions"])
+    idx = SMALL.voxel_index(arrays["positions_m"])
     flat = arrays["labels"].reshape(11, -1)
     assert all(flat[f, idx[f]].all() for f in range(11))
     # the input of shard 0 is A^H y of its frames (recomputed from the same seed)
@@ -50,7 +50,12 @@ def test_contents_match_the_forward_model(dataset):
 
     seed0 = np.random.SeedSequence(7).spawn(3)[0]
     batch = simulate(SMALL, 4, 3, off_grid=True, rng=np.random.default_rng(seed0), workers=1)
-    ahy = backproject(sensing_matrix(SMALL), batch.y).reshape(4, 10, 10)
+    ahy = backproject(sensing_matrix(SMALL), batch.measurements).reshape(4, 10, 10)
+    # shard fields carry the ImagingBatch names and values
+    np.testing.assert_array_equal(
+        arrays["image"][:4], batch.image.reshape(4, 10, 10).astype(np.float32)
+    )
+    np.testing.assert_array_equal(arrays["positions_m"][:4], batch.positions_m)
     np.testing.assert_allclose(
         arrays["inputs"][:4, 0], ahy.real, rtol=1e-5, atol=1e-6 * abs(ahy).max()
     )
@@ -65,7 +70,7 @@ def test_generation_is_deterministic(dataset, tmp_path):
     a, b, c = (DatasetReader(p).read() for p in (dataset, again, other))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-    assert not np.array_equal(a["positions"], c["positions"])
+    assert not np.array_equal(a["positions_m"], c["positions_m"])
     meta = json.loads((dataset / "meta.json").read_text())
     assert meta["seed"] == 7 and meta["version"] == 2
     # a Generator is used as is: the same frames as its int seed, and no seed recorded
@@ -170,13 +175,13 @@ def test_image_metrics_of_perfect_and_empty_images():
     labels = np.zeros((2, 40, 40))
     labels[:, 5, 5] = labels[:, 20, 30] = 1.0
     scenario = Scenario()
-    centers = scenario.voxel_centers().reshape(40, 40, 3)
-    positions = np.stack([centers[[5, 20], [5, 30]]] * 2)
-    perfect = image_metrics(labels, labels, positions, scenario)
+    centers = scenario.voxel_centers_m().reshape(40, 40, 3)
+    positions_m = np.stack([centers[[5, 20], [5, 30]]] * 2)
+    perfect = image_metrics(labels, labels, positions_m, scenario)
     assert (perfect.mse, perfect.ospa_m, perfect.detection_rate) == (0.0, 0.0, 1.0)
     assert perfect.ssim == pytest.approx(1.0)
     assert perfect.false_alarm_rate == 0.0
-    empty = image_metrics(np.zeros_like(labels), labels, positions, scenario)
+    empty = image_metrics(np.zeros_like(labels), labels, positions_m, scenario)
     assert empty.ospa_m == 50.0
     assert empty.detection_rate == 0.0
     assert empty.false_alarm_rate == 0.0

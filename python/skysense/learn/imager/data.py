@@ -7,12 +7,13 @@ depend on ``(scenario, n_frames, shard_size, rng, ...)`` only, not on the execut
 
 Each shard holds, for its ``n`` frames:
 
-================  =======  ===================  ===========================================
-``inputs``        float32  (n, C, *input_shape)  network input (see :data:`INPUT_KINDS`)
-``labels``        uint8    (n, *grid)            binary occupancy maps
-``coefficients``  float32  (n, *grid)            scattering coefficients (0 off the UAVs)
-``positions``     float64  (n, M, 3)             true UAV positions [m]
-================  =======  ===================  ===========================================
+===============  =======  ===================  ===========================================
+``inputs``       float32  (n, C, *input_shape)  network input (see :data:`INPUT_KINDS`)
+``labels``       uint8    (n, *grid)            binary occupancy maps
+``image``        float32  (n, *grid)            scattering coefficient per voxel (0 off the
+                                                UAVs; ``ImagingBatch.image``)
+``positions_m``  float64  (n, M, 3)             true UAV positions [m]
+===============  =======  ===================  ===========================================
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ __all__ = [
 INPUT_KINDS = ("backprojection", "pursuit", "measurements")
 FORMAT = "skysense-offgrid-dataset"
 VERSION = 2
-_FIELDS = ("inputs", "labels", "coefficients", "positions")
+_FIELDS = ("inputs", "labels", "image", "positions_m")
 
 PathLike = str | os.PathLike[str]
 
@@ -154,7 +155,7 @@ def network_input(
         res = subspace_pursuit(
             op, y, sparsity, max_iter=100, threshold="max/5", gram=gram, workers=workers
         )
-        x = res.x
+        x = res.image
     grid = image_shape(scenario)
     x = np.asarray(x).reshape(n, 1, *grid)
     return np.concatenate([x.real, x.imag], axis=1).astype(np.float32)
@@ -185,11 +186,13 @@ def _make_shard(
         if kind == "pursuit":
             gram = op.gram(max_bytes=4 << 30)  # column blocks keep the scratch small
     grid = image_shape(scenario)
-    arrays = {
-        "inputs": network_input(kind, scenario, batch.y, operator=op, gram=gram, sparsity=sparsity),
+    arrays: dict[str, Any] = {
+        "inputs": network_input(
+            kind, scenario, batch.measurements, operator=op, gram=gram, sparsity=sparsity
+        ),
         "labels": batch.labels.reshape(n_frames, *grid).astype(np.uint8),
-        "coefficients": batch.sigma.reshape(n_frames, *grid).astype(np.float32),
-        "positions": batch.positions,
+        "image": batch.image.reshape(n_frames, *grid).astype(np.float32),
+        "positions_m": batch.positions_m,
     }
     tmp = Path(str(path) + ".tmp.npz")
     np.savez(tmp, **arrays)
@@ -373,8 +376,8 @@ class DatasetReader:
         expected = {
             "inputs": (n, *self.input_shape),
             "labels": (n, *self.grid_shape),
-            "coefficients": (n, *self.grid_shape),
-            "positions": (n, int(self.meta["n_targets"]), 3),
+            "image": (n, *self.grid_shape),
+            "positions_m": (n, int(self.meta["n_targets"]), 3),
         }
         for k, shape in expected.items():
             if arrays[k].shape != shape:
@@ -414,8 +417,8 @@ class DatasetReader:
         return {
             "inputs": self.input_shape,
             "labels": self.grid_shape,
-            "coefficients": self.grid_shape,
-            "positions": (int(self.meta["n_targets"]), 3),
+            "image": self.grid_shape,
+            "positions_m": (int(self.meta["n_targets"]), 3),
         }[k]
 
     def describe(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class OffGridImager:
     >>> from skysense.imaging import simulate
     >>> imager = OffGridImager.load_default()
     >>> batch = simulate(imager.scenario, 2, 6, off_grid=True, rng=0)
-    >>> imager.image(batch.y).shape
+    >>> imager.image(batch.measurements).shape
     (2, 40, 40)
     """
 

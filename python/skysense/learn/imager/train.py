@@ -156,13 +156,13 @@ def _validator(
 ) -> Callable[[torch.nn.Module], tuple[float, dict[str, float]]]:
     """Validation on ``data``: the loss and the Table III/IV metrics of its frames."""
     reader = data.reader
-    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("inputs", "labels", "positions")}
+    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("inputs", "labels", "positions_m")}
     for f in data.frames:
         j, k = reader.locate(int(f))
         shard = reader.shard(j)
         for name, parts in arrays.items():
             parts.append(shard[name][k])
-    inputs, labels, positions = (np.stack(arrays[k]) for k in ("inputs", "labels", "positions"))
+    inputs, labels, positions_m = (np.stack(arrays[k]) for k in ("inputs", "labels", "positions_m"))
     targets = torch.from_numpy(labels.astype(np.float32))
 
     def validate(model: torch.nn.Module) -> tuple[float, dict[str, float]]:
@@ -170,7 +170,7 @@ def _validator(
         pred = _predict(model, inputs, batch_size, device)
         with torch.no_grad():
             loss = float(loss_fn(torch.from_numpy(pred), targets))
-        return loss, asdict(image_metrics(pred, labels, positions, reader.scenario))
+        return loss, asdict(image_metrics(pred, labels, positions_m, reader.scenario))
 
     return validate
 
