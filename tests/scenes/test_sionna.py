@@ -110,7 +110,7 @@ def test_imaging_sionna_experiment_degrades_with_the_residual():
     from skysense.experiments import ImagingSionna, run_trials
 
     exp = ImagingSionna(ratios=(0.0, 0.1), n_antennas_side=3, chunk_size=3)
-    res = run_trials(exp, 6, seed=1)
+    res = run_trials(exp, 6, rng=1)
     clean, dirty = res.results["0"], res.results["0.1"]
     assert clean["n_trials"] == 6
     assert clean["dr"] > 90.0 > dirty["dr"]

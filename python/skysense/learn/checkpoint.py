@@ -216,7 +216,7 @@ def load_checkpoint(
     --------
     >>> from importlib import resources
     >>> _ = __import__("pytest").importorskip("torch")
-    >>> weights = resources.files("skysense.learn").joinpath("weights", "c2vnn.pt")
+    >>> weights = resources.files("skysense.learn") / "weights" / "c2vnn.pt"
     >>> with resources.as_file(weights) as path:
     ...     ckpt = load_checkpoint(path)
     >>> type(ckpt.model).__name__, ckpt.metadata["train_config"]["batch_size"]

@@ -104,7 +104,7 @@ class IfftC2vnn:
 
     @classmethod
     def _load_shipped(cls, name: str) -> IfftC2vnn:
-        ref = resources.files("skysense.learn").joinpath("weights", name)
+        ref = resources.files("skysense.learn") / "weights" / name
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(path)
 

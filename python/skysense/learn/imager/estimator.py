@@ -115,7 +115,7 @@ class OffGridImager:
         19.2 m). ``skysense/learn/weights/README.md`` records the commands, the validation
         metrics per run and the candidates that chose each stage.
         """
-        ref = resources.files("skysense.learn").joinpath("weights", DEFAULT_WEIGHTS)
+        ref = resources.files("skysense.learn") / "weights" / DEFAULT_WEIGHTS
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(path, device=device)
 
