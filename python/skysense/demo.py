@@ -226,7 +226,7 @@ def _learned_imaging(
     rows = []
     for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
         m = image_metrics(imgs, labels, off.positions_m, si)
-        rows.append([name, m["dr"], m["far"], m["ospa"], m["ssim"]])
+        rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     panels += [("truth (off-grid)", labels[0]), ("learned (off-grid)", images[0])]
     return rows
 

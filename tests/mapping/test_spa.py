@@ -256,7 +256,7 @@ def test_pickled_inputs_work(rng):
 
 
 def test_non_native_byte_order_is_a_clear_error():
-    from skysense import _core
+    from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
     with pytest.raises(
         ValueError, match="positions_m: wrong dtype >f8 \\(non-native byte order\\)"
@@ -282,7 +282,7 @@ def test_non_native_byte_order_is_a_clear_error():
 
 def test_kernel_takes_arguments_by_name_only_as_declared():
     # every argument of the binding has a name (py::arg); a misspelt or missing one is an error
-    from skysense import _core
+    from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
     with pytest.raises(TypeError):
         _core.spa_update(params={}, positions_m=np.zeros((0, 3, 3)))
@@ -311,7 +311,7 @@ def test_kernel_takes_arguments_by_name_only_as_declared():
 def test_isa_builds_agree(rng, monkeypatch, config, isa):
     # same source, same random streams; only FMA contraction, vector width and (AVX-512) the
     # reciprocal of the message update (vrcp14pd + 2 Newton steps, within an ulp) differ
-    from skysense import _core
+    from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
     monkeypatch.setenv("SKYSENSE_ISA", isa)
     try:
@@ -337,7 +337,7 @@ def test_isa_builds_agree(rng, monkeypatch, config, isa):
 
 
 def test_isa_override(monkeypatch):
-    from skysense import _core
+    from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
     monkeypatch.setenv("SKYSENSE_ISA", "generic")
     assert _core.mapping_isa() == "generic"

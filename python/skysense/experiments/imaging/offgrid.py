@@ -172,10 +172,10 @@ class ImagingOffgrid(Experiment):
     def _train(self, spec):
         from skysense.learn import (
             DatasetReader,
+            ImagerConfig,
+            ImagerTrainConfig,
             ImagingLoss,
-            ModelConfig,
             OffGridDataset,
-            TrainConfig,
             generate_dataset,
             split_frames,
             train_imager,
@@ -192,30 +192,30 @@ class ImagingOffgrid(Experiment):
                     n_targets=self.n_targets,
                     kind=kind,
                     sparsity=self.sparsity,
-                    seed=self.train_seed,
+                    rng=self.train_seed,
                 )
             )
             tr, va = split_frames(reader.n_frames, 0.1)
-            cfg = ModelConfig(
+            cfg = ImagerConfig(
                 grid_shape=reader.grid_shape,
                 in_channels=reader.input_shape[0],
                 input_shape=reader.input_shape[1:],
                 channels=self.channels,
                 kernel_size=self.kernel_size,
             )
-            train = TrainConfig(
+            train = ImagerTrainConfig(
                 epochs=self.epochs,
                 batch_size=self.batch_size,
-                lr=self.lr,
+                learning_rate=self.lr,
                 momentum=self.momentum,
-                loss=ImagingLoss(loss, eta=self.eta, alpha=alpha),
-                seed=self.train_seed,
+                loss=ImagingLoss(loss, negatives_per_positive=self.eta, sparsity_weight=alpha),
             )
             result = train_imager(
                 OffGridDataset(reader, tr),
                 OffGridDataset(reader, va),
-                model_config=cfg,
+                net_config=cfg,
                 config=train,
+                rng=self.train_seed,
                 device="cpu",
             )
             return result.model
@@ -223,7 +223,7 @@ class ImagingOffgrid(Experiment):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _image(self, cell, state, y):
-        from skysense.learn.evaluate import normalize_images
+        from skysense.learn import normalize_images
 
         op, gram, s = state.imaging.operator, state.imaging.gram, state.imaging.scenario
         grid = s.grid_shape[:2]
