@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-
 import torch
 from torch import nn
 

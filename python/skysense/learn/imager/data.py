@@ -343,9 +343,7 @@ def _is_count(value: Any) -> bool:
 
 def _shape_field(meta: dict[str, Any], key: str) -> tuple[int, ...]:
     value = meta[key]
-    if not isinstance(value, list) or not value or not all(
-        _is_count(v) and v >= 1 for v in value
-    ):
+    if not isinstance(value, list) or not value or not all(_is_count(v) and v >= 1 for v in value):
         raise ValueError(f"{key} must be a non-empty list of ints >= 1, got {value!r}")
     return tuple(value)
 
@@ -444,7 +442,9 @@ class DatasetReader:
             raise DatasetError(f"dataset shard {file} is missing")
         digest = entry.get("sha256")
         if digest is not None and _file_sha256(file) != digest:
-            raise DatasetError(f"dataset shard {file} is damaged: its SHA-256 differs from meta.json")
+            raise DatasetError(
+                f"dataset shard {file} is damaged: its SHA-256 differs from meta.json"
+            )
         try:
             with np.load(file, allow_pickle=False) as f:
                 missing = [k for k in _FIELDS if k not in f.files]
