@@ -114,7 +114,8 @@ def as_array(
         raise ValueError(f"{name} contains NaN or Inf")
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
-    return np.ascontiguousarray(arr)
+    # not np.ascontiguousarray alone: it turns 0-d input into shape (1,) (0-d in, 0-d out)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def as_batch(
