@@ -1,0 +1,74 @@
+"""Tracking the imaged UAVs across frames: BP multitarget tracking (Meyer et al., Proc. IEEE
+2018) on detections from SP or learned images (docs/tracking.md).
+
+==========================  ==========================================================
+``BPTracker``               streaming tracker: ``update(detections) -> Tracks``, ``reset()``
+``TrackerConfig``           model and algorithm parameters; ``BPTracker.from_config``
+``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
+``SurveillanceRegion``      the ROI box (2-D plane or 3-D)
+``ConstantVelocity``        near-constant-velocity motion model
+``PositionSensor``          detection probability, uniform clutter, gate
+``BirthModel``              new-target rate and velocity prior
+``GaussianTargets``         potential targets with Kalman beliefs
+``ParticleTargets``         potential targets with particle beliefs
+``KalmanPredictor``, ``KalmanUpdater``, ``KalmanInitiator``        Gaussian components
+``ParticlePredictor``, ``ParticleUpdater``, ``ParticleInitiator``  particle components
+``BPAssociator``            loopy-BP data association (C++)
+``ExistencePruner``         drop unlikely potential targets
+``Predictor``, ``Updater``, ``Associator``, ``Initiator``, ``Pruner``  the role ABCs
+==========================  ==========================================================
+"""
+
+from skysense.tracking.association import BPAssociator, ExistencePruner
+from skysense.tracking.base import (
+    Association,
+    Associator,
+    Births,
+    Evaluation,
+    Initiator,
+    Predictor,
+    Pruner,
+    Updater,
+)
+from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
+from skysense.tracking.models import (
+    BirthModel,
+    ConstantVelocity,
+    Measurements,
+    PositionSensor,
+    SurveillanceRegion,
+)
+from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
+from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Tracks
+from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
+
+__all__ = [
+    "BELIEFS",
+    "Association",
+    "Associator",
+    "BPAssociator",
+    "BPTracker",
+    "BirthModel",
+    "Births",
+    "ConstantVelocity",
+    "Detections",
+    "Evaluation",
+    "ExistencePruner",
+    "GaussianTargets",
+    "Initiator",
+    "KalmanInitiator",
+    "KalmanPredictor",
+    "KalmanUpdater",
+    "Measurements",
+    "ParticleInitiator",
+    "ParticlePredictor",
+    "ParticleTargets",
+    "ParticleUpdater",
+    "PositionSensor",
+    "Predictor",
+    "Pruner",
+    "SurveillanceRegion",
+    "TrackerConfig",
+    "Tracks",
+    "Updater",
+]

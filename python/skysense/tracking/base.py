@@ -1,0 +1,134 @@
+"""The roles of a BP tracker, one small abstract base class each (Stone Soup's component split,
+and the stages of Meyer et al.'s particle-BP tracker).
+
+A :class:`~skysense.tracking.BPTracker` is assembled from one component per role; Gaussian and
+particle beliefs are two families of predictor, updater and initiator behind the same roles.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+from skysense._results import Result
+
+__all__ = [
+    "Association",
+    "Associator",
+    "Births",
+    "Evaluation",
+    "Initiator",
+    "Predictor",
+    "Pruner",
+    "Updater",
+]
+
+
+@dataclass(frozen=True, repr=False)
+class Evaluation(Result):
+    """Measurement evaluation of the legacy potential targets (T2, T3).
+
+    Attributes
+    ----------
+    beta : ndarray, shape (n_targets, n_measurements + 1), float64
+        ``beta[k, 0]`` (not detected or not existing), ``beta[k, 1 + m]`` (detected as m).
+    ratio : ndarray, shape (n_targets, n_measurements), float64
+        ``p_d`` times the predicted likelihood of measurement m over the clutter intensity;
+        0 outside the gate.
+    lik : ndarray, shape (n_targets, n_measurements, n_particles), float64, optional
+        Per-particle ratios (particle beliefs; rows of unconnected pairs are undefined).
+    connected : ndarray, shape (n_targets, n_measurements), uint8, optional
+        Pairs inside the gate (particle beliefs).
+    """
+
+    beta: np.ndarray
+    ratio: np.ndarray
+    lik: np.ndarray | None = None
+    connected: np.ndarray | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Association(Result):
+    """Output of the loopy-BP data association (T4 - T6).
+
+    Attributes
+    ----------
+    kappa : ndarray, shape (n_targets, n_measurements), float64
+        Messages nu_{m->k} from measurement m to legacy potential target k.
+    iota : ndarray, shape (n_measurements,), float64
+        Message from measurement m to its new potential target.
+    n_iter : int
+        Iterations run.
+    """
+
+    kappa: np.ndarray
+    iota: np.ndarray
+    n_iter: int
+
+
+@dataclass(frozen=True, repr=False)
+class Births(Result):
+    """New potential targets proposed from one frame's measurements (before association).
+
+    Attributes
+    ----------
+    targets : GaussianTargets or ParticleTargets
+        One per measurement, existence 0 until :meth:`Initiator.existence` sets it.
+    xi : ndarray, shape (n_measurements,), float64
+        ``xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m)``.
+    """
+
+    targets: object
+    xi: np.ndarray
+
+    def existence(self, iota: np.ndarray) -> np.ndarray:
+        """Existence of the new potential targets after association (T6):
+        ``iota (xi - 1) / (iota (xi - 1) + 1)``."""
+        a = iota * (self.xi - 1.0)
+        return a / (a + 1.0)
+
+
+class Predictor(abc.ABC):
+    """Prediction of the legacy potential targets over one frame interval (T1)."""
+
+    @abc.abstractmethod
+    def predict(self, targets, interval_s: float, *, rng: np.random.Generator):
+        """Predicted targets (same type), existence times the survival probability."""
+
+
+class Updater(abc.ABC):
+    """Measurement evaluation (T2, T3) and belief update (T7, T8) of legacy targets."""
+
+    @abc.abstractmethod
+    def evaluate(self, targets, measurements) -> Evaluation:
+        """beta messages of every (target, measurement) pair."""
+
+    @abc.abstractmethod
+    def update(self, targets, measurements, evaluation: Evaluation, kappa, *, rng):
+        """Posterior targets (same type) given the association messages ``kappa``."""
+
+
+class Associator(abc.ABC):
+    """Probabilistic data association of legacy targets, measurements and new targets."""
+
+    @abc.abstractmethod
+    def associate(self, beta: np.ndarray, xi: np.ndarray) -> Association:
+        """kappa and iota messages from beta (T2, T3) and xi (T6)."""
+
+
+class Initiator(abc.ABC):
+    """New potential targets, one per measurement (T9)."""
+
+    @abc.abstractmethod
+    def initiate(self, measurements, *, rng: np.random.Generator) -> Births:
+        """The proposed new targets and their xi messages."""
+
+
+class Pruner(abc.ABC):
+    """Removal of potential targets that are unlikely to exist."""
+
+    @abc.abstractmethod
+    def prune(self, targets):
+        """The targets to keep (same type)."""

@@ -1,0 +1,210 @@
+"""Model configuration of the BP tracker: region, motion, sensor and births (frozen dataclasses).
+
+The target state is ``[position (D), velocity (D)]`` in metres and metres per second, D = 2
+for a 2-D ROI (a plane at fixed height; z is carried along, not tracked) and D = 3 otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from skysense._validation import as_array, check_finite_scalar, check_positive
+
+__all__ = [
+    "BirthModel",
+    "ConstantVelocity",
+    "Measurements",
+    "PositionSensor",
+    "SurveillanceRegion",
+]
+
+
+def _probability(value, name: str, *, open_interval: bool = True) -> float:
+    value = check_finite_scalar(value, name)
+    ok = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
+    if not ok:
+        bounds = "(0, 1)" if open_interval else "[0, 1]"
+        raise ValueError(f"{name} must lie in {bounds}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class SurveillanceRegion:
+    """Axis-aligned box the targets live in (the imaging ROI).
+
+    Parameters
+    ----------
+    lower_m, upper_m : tuple of 3 float
+        Corners [m]. Equal z bounds make a 2-D region (a plane at that height).
+    """
+
+    lower_m: tuple[float, float, float]
+    upper_m: tuple[float, float, float]
+
+    def __post_init__(self):
+        lo = as_array(self.lower_m, "lower_m", shape=(3,), kind="fiu", dtype=np.float64)
+        hi = as_array(self.upper_m, "upper_m", shape=(3,), kind="fiu", dtype=np.float64)
+        if np.any(hi[:2] <= lo[:2]) or hi[2] < lo[2]:
+            raise ValueError(
+                f"upper_m must exceed lower_m along x and y (and not be below it along z), got "
+                f"lower_m={tuple(lo)}, upper_m={tuple(hi)}"
+            )
+        object.__setattr__(self, "lower_m", tuple(float(v) for v in lo))
+        object.__setattr__(self, "upper_m", tuple(float(v) for v in hi))
+
+    @classmethod
+    def from_scenario(cls, scenario) -> SurveillanceRegion:
+        """The ROI of a :class:`skysense.imaging.Scenario` (grid edges)."""
+        lo, hi = scenario.roi_bounds()
+        return cls(tuple(lo), tuple(hi))
+
+    @property
+    def n_dims(self) -> int:
+        """Tracked position dimensions: 2 (plane) or 3."""
+        return 2 if self.upper_m[2] == self.lower_m[2] else 3
+
+    @property
+    def measure(self) -> float:
+        """Area [m^2] (2-D) or volume [m^3] (3-D)."""
+        d = self.n_dims
+        return math.prod(h - lo for lo, h in zip(self.lower_m[:d], self.upper_m[:d], strict=True))
+
+    def contains(self, points_m, *, margin_m: float = 0.0) -> np.ndarray:
+        """Whether each point ``(..., 3)`` lies in the box grown by ``margin_m`` (z exact in 2-D)."""
+        p = np.asarray(points_m, dtype=float)
+        lo = np.asarray(self.lower_m) - margin_m
+        hi = np.asarray(self.upper_m) + margin_m
+        if self.n_dims == 2:
+            lo[2], hi[2] = self.lower_m[2] - margin_m, self.upper_m[2] + margin_m
+        return np.all((p >= lo) & (p <= hi), axis=-1)
+
+
+@dataclass(frozen=True)
+class ConstantVelocity:
+    """Near-constant-velocity motion: white acceleration noise of spectral density ``q``.
+
+    Parameters
+    ----------
+    acceleration_std_mps2 : float
+        sqrt(q) [m/s^2/sqrt(Hz)]: over an interval T, ``Q = q [[T^3/3, T^2/2], [T^2/2, T]]``
+        per axis (discretised continuous white-noise acceleration).
+    """
+
+    acceleration_std_mps2: float = 2.0
+
+    def __post_init__(self):
+        check_positive(self.acceleration_std_mps2, "acceleration_std_mps2", strict=False)
+
+    def matrices(self, interval_s: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+        """Transition F and process-noise covariance Q, each ``(2 D, 2 D)``."""
+        t = check_positive(interval_s, "interval_s")
+        eye = np.eye(n_dims)
+        f = np.block([[eye, t * eye], [np.zeros_like(eye), eye]])
+        q = self.acceleration_std_mps2**2 * np.block(
+            [[t**3 / 3 * eye, t**2 / 2 * eye], [t**2 / 2 * eye, t * eye]]
+        )
+        return f, q
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """One frame's detections in tracker coordinates (private to the components).
+
+    Attributes
+    ----------
+    z : ndarray, shape (n_measurements, n_dims), float64, [m]
+    covariance : ndarray, shape (n_measurements, n_dims, n_dims), float64, [m^2]
+    clutter : ndarray, shape (n_measurements,), float64
+        Clutter intensity lambda_c f_c(z_m) [1/m^D].
+    """
+
+    z: np.ndarray
+    covariance: np.ndarray
+    clutter: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.z.shape[0])
+
+
+@dataclass(frozen=True)
+class PositionSensor:
+    """Detections of target positions: detection probability, uniform clutter, gate.
+
+    Parameters
+    ----------
+    region : SurveillanceRegion
+    detection_probability : float
+        p_d in (0, 1).
+    clutter_rate : float
+        Mean false detections per frame (> 0), uniform over the region.
+    gate_probability : float
+        A target-measurement pair is considered only inside the ellipsoid holding this
+        probability mass of the predicted measurement density (chi-square quantile).
+    """
+
+    region: SurveillanceRegion
+    detection_probability: float = 0.7
+    clutter_rate: float = 1.0
+    gate_probability: float = 0.9999
+
+    def __post_init__(self):
+        if not isinstance(self.region, SurveillanceRegion):
+            raise TypeError(f"region must be a SurveillanceRegion, got {type(self.region).__name__}")
+        _probability(self.detection_probability, "detection_probability")
+        check_positive(self.clutter_rate, "clutter_rate")
+        _probability(self.gate_probability, "gate_probability")
+
+    @property
+    def n_dims(self) -> int:
+        return self.region.n_dims
+
+    @property
+    def clutter_intensity(self) -> float:
+        """lambda_c f_c = clutter_rate / region measure [1/m^D]."""
+        return self.clutter_rate / self.region.measure
+
+    @property
+    def gate(self) -> float:
+        """Squared Mahalanobis gate: the chi-square quantile of ``gate_probability``."""
+        from scipy.stats import chi2
+
+        return float(chi2.ppf(self.gate_probability, self.n_dims))
+
+    def measurements(self, detections) -> Measurements:
+        """Tracker coordinates of a :class:`~skysense.tracking.Detections` frame."""
+        d = self.n_dims
+        n = detections.n_detections
+        return Measurements(
+            z=np.ascontiguousarray(detections.positions_m[:, :d]),
+            covariance=np.ascontiguousarray(detections.covariance_m2[:, :d, :d]),
+            clutter=np.full(n, self.clutter_intensity),
+        )
+
+
+@dataclass(frozen=True)
+class BirthModel:
+    """Targets that appear: the new potential targets born from measurements.
+
+    Parameters
+    ----------
+    birth_rate : float
+        mu_n: mean number of newly appearing targets per frame (> 0), uniform over the region.
+    velocity_std_mps : float
+        Std of each velocity component of a new target [m/s].
+    """
+
+    birth_rate: float = 0.05
+    velocity_std_mps: float = 10.0
+
+    def __post_init__(self):
+        check_positive(self.birth_rate, "birth_rate")
+        check_positive(self.velocity_std_mps, "velocity_std_mps")
+
+    def xi(self, sensor: PositionSensor, measurements: Measurements) -> np.ndarray:
+        """xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m), f_n = 1 / region measure (T6)."""
+        f_n = 1.0 / sensor.region.measure
+        return 1.0 + self.birth_rate * sensor.detection_probability * f_n / measurements.clutter
