@@ -2,6 +2,13 @@
 2018) on detections from SP or learned images (docs/tracking.md).
 
 ==========================  ==========================================================
+``TrackingScenario``        UAVs appearing, flying smooth paths and leaving; ``paper_3d()``
+``simulate_trajectories``   lifetimes and paths -> ``Trajectories``
+``simulate_csi``            off-grid CSI frames of UAVs at given positions (forward model)
+``PursuitImager``           SP images ``|x| / max |x|`` (C++, Gram form)
+``LearnedImager``           the learned off-grid imager's probabilities (torch)
+``BlobDetector``            blob detections refined off the grid, with a covariance
+``calibrate_detector``      position std, detection probability, clutter rate of a detector
 ``BPTracker``               streaming tracker: ``update(detections) -> Tracks``, ``reset()``
 ``TrackerConfig``           model and algorithm parameters; ``BPTracker.from_config``
 ``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
@@ -30,7 +37,14 @@ from skysense.tracking.base import (
     Pruner,
     Updater,
 )
+from skysense.tracking.detection import (
+    REFINEMENTS,
+    BlobDetector,
+    DetectorCalibration,
+    calibrate_detector,
+)
 from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
+from skysense.tracking.imagers import LearnedImager, PursuitImager
 from skysense.tracking.models import (
     BirthModel,
     ConstantVelocity,
@@ -39,19 +53,28 @@ from skysense.tracking.models import (
     SurveillanceRegion,
 )
 from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
+from skysense.tracking.scenario import (
+    TrackingScenario,
+    Trajectories,
+    simulate_csi,
+    simulate_trajectories,
+)
 from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Tracks
 from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
 
 __all__ = [
     "BELIEFS",
+    "REFINEMENTS",
     "Association",
     "Associator",
     "BPAssociator",
     "BPTracker",
     "BirthModel",
     "Births",
+    "BlobDetector",
     "ConstantVelocity",
     "Detections",
+    "DetectorCalibration",
     "Evaluation",
     "ExistencePruner",
     "GaussianTargets",
@@ -59,6 +82,7 @@ __all__ = [
     "KalmanInitiator",
     "KalmanPredictor",
     "KalmanUpdater",
+    "LearnedImager",
     "Measurements",
     "ParticleInitiator",
     "ParticlePredictor",
@@ -67,8 +91,14 @@ __all__ = [
     "PositionSensor",
     "Predictor",
     "Pruner",
+    "PursuitImager",
     "SurveillanceRegion",
     "TrackerConfig",
+    "TrackingScenario",
     "Tracks",
+    "Trajectories",
     "Updater",
+    "calibrate_detector",
+    "simulate_csi",
+    "simulate_trajectories",
 ]

@@ -123,9 +123,7 @@ def tracking_associate(*, beta, xi, max_iter, tol):
     return nu, iota, n_iter
 
 
-def tracking_update_gaussian(
-    *, mean, cov, existence, z, zcov, ratio, kappa, detection_probability
-):
+def tracking_update_gaussian(*, mean, cov, existence, z, zcov, ratio, kappa, detection_probability):
     """(T7, T8) Mixture of the prior and one Kalman update per measurement, moment-matched."""
     n_dims = mean.shape[1] // 2
     h = np.eye(n_dims, mean.shape[1])

@@ -7,7 +7,7 @@ Gaussian by moment matching, so the belief stays one mean and one covariance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class KalmanPredictor(Predictor):
     engine : {"cpp", "numpy"}
     """
 
-    motion: ConstantVelocity = ConstantVelocity()
+    motion: ConstantVelocity = field(default_factory=ConstantVelocity)
     survival_probability: float = 0.99
     engine: str = "cpp"
 
@@ -118,7 +118,7 @@ class KalmanInitiator(Initiator):
     """
 
     sensor: PositionSensor
-    births: BirthModel = BirthModel()
+    births: BirthModel = field(default_factory=BirthModel)
 
     def initiate(self, measurements: Measurements, *, rng=None) -> Births:
         m, d = measurements.z.shape

@@ -153,7 +153,9 @@ class PositionSensor:
 
     def __post_init__(self):
         if not isinstance(self.region, SurveillanceRegion):
-            raise TypeError(f"region must be a SurveillanceRegion, got {type(self.region).__name__}")
+            raise TypeError(
+                f"region must be a SurveillanceRegion, got {type(self.region).__name__}"
+            )
         _probability(self.detection_probability, "detection_probability")
         check_positive(self.clutter_rate, "clutter_rate")
         _probability(self.gate_probability, "gate_probability")

@@ -6,7 +6,7 @@ derives one stream per potential target from it, so results do not depend on ``w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class ParticlePredictor(Predictor):
     engine : {"cpp", "numpy"}
     """
 
-    motion: ConstantVelocity = ConstantVelocity()
+    motion: ConstantVelocity = field(default_factory=ConstantVelocity)
     survival_probability: float = 0.99
     workers: int | None = None
     engine: str = "cpp"
@@ -140,7 +140,7 @@ class ParticleInitiator(Initiator):
     """
 
     sensor: PositionSensor
-    births: BirthModel = BirthModel()
+    births: BirthModel = field(default_factory=BirthModel)
     n_particles: int = 1000
     workers: int | None = None
     engine: str = "cpp"

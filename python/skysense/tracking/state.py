@@ -64,7 +64,9 @@ def _check_targets(states, existence, track_id, name):
         raise ValueError("existence must lie in [0, 1]")
     ids = as_array(track_id, "track_id", shape=(k,), kind="iu", dtype=np.int64)
     if states.shape[-1] not in (4, 6):
-        raise ValueError(f"{name} must have 4 (2-D) or 6 (3-D) state components, got {states.shape}")
+        raise ValueError(
+            f"{name} must have 4 (2-D) or 6 (3-D) state components, got {states.shape}"
+        )
     return ex, ids
 
 

@@ -75,7 +75,9 @@ class TrackerConfig:
 
     def __post_init__(self):
         if not isinstance(self.region, SurveillanceRegion):
-            raise TypeError(f"region must be a SurveillanceRegion, got {type(self.region).__name__}")
+            raise TypeError(
+                f"region must be a SurveillanceRegion, got {type(self.region).__name__}"
+            )
         check_positive(self.frame_rate_hz, "frame_rate_hz")
         _probability(self.confirm_threshold, "confirm_threshold")
         # the remaining fields are validated by the component that owns them

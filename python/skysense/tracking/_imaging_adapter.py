@@ -1,0 +1,90 @@
+"""ADAPTER: every call from ``skysense.tracking`` into ``skysense.imaging`` and ``skysense.learn``.
+
+The imaging and learned APIs are being renamed (``simulate(seed=)`` -> ``rng``, unit-suffixed
+``ImagingBatch`` fields, a restructured ``learn``); the tracking package touches them only
+through the functions below, so a rename is adapted here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "check_scenario",
+    "learned_images",
+    "load_learned_imager",
+    "pursuit_images",
+    "pursuit_state",
+    "roi_bounds",
+    "steering_columns",
+]
+
+
+def check_scenario(scenario, name: str = "scenario"):
+    """``scenario`` if it is a :class:`skysense.imaging.Scenario`, else TypeError."""
+    from skysense.imaging import Scenario
+
+    if not isinstance(scenario, Scenario):
+        raise TypeError(
+            f"{name} must be a skysense.imaging.Scenario, got {type(scenario).__name__}"
+        )
+    return scenario
+
+
+def roi_bounds(scenario) -> np.ndarray:
+    """Lower and upper ROI corners, shape (2, 3) [m] (grid edges)."""
+    return scenario.roi_bounds()
+
+
+def grid_axes(scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voxel-centre coordinates along x, y and z [m]."""
+    return scenario.axis_centers()
+
+
+def steering_columns(scenario, points_m, *, dtype, workers, max_bytes=None) -> np.ndarray:
+    """Columns of the sensing matrix A at arbitrary positions: the forward model of one UAV
+    with unit scattering coefficient, shape (n_measurements, n_points)."""
+    from skysense.imaging import steering_matrix
+
+    return steering_matrix(scenario, points_m, dtype=dtype, max_bytes=max_bytes, workers=workers)
+
+
+def noise_power_w(scenario) -> float:
+    """Noise power per CSI entry [W]."""
+    return scenario.noise_power_w
+
+
+def pursuit_state(scenario, dtype):
+    """Matrix-free operator and Gram matrix A^H A for subspace pursuit (built once)."""
+    from skysense.imaging import SensingOperator
+
+    op = SensingOperator(scenario, dtype, workers=1)
+    return op, op.gram(max_bytes=4 << 30)
+
+
+def pursuit_images(state, csi, *, sparsity: int, threshold: float) -> np.ndarray:
+    """``|x|`` of SP on each frame, zeroed below ``threshold * max |x|``, shape (n, n_voxels)."""
+    from skysense.imaging import subspace_pursuit
+
+    op, gram = state
+    res = subspace_pursuit(
+        op, csi, sparsity, threshold=threshold, gram=gram, check_finite=False, workers=1
+    )
+    return np.abs(res.x)
+
+
+def load_learned_imager():
+    """The shipped learned off-grid imager (``OffGridImager.load_default()``; needs torch)."""
+    from skysense.learn import OffGridImager
+
+    return OffGridImager.load_default()
+
+
+def learned_scenario(imager):
+    """The scenario a learned imager was trained for."""
+    return imager.scenario
+
+
+def learned_images(imager, csi) -> np.ndarray:
+    """Occupancy probabilities of each frame, shape (n, *grid) (2-D grid for a 2-D ROI)."""
+    return np.asarray(imager.image(csi), dtype=np.float64)

@@ -1,0 +1,108 @@
+"""Per-frame imagers for tracking: CSI frames in, non-negative images on the voxel grid out.
+
+Both return ``(n_frames, n_x, n_y, n_z)`` float64 images scaled to [0, 1] per frame, so that
+one :class:`~skysense.tracking.BlobDetector` works on either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skysense._validation import as_batch, check_count, check_positive
+from skysense.tracking import _imaging_adapter as adapter
+
+__all__ = ["LearnedImager", "PursuitImager"]
+
+
+class _Imager:
+    scenario: object
+    name: str
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        return tuple(self.scenario.grid_shape)
+
+    @property
+    def n_measurements(self) -> int:
+        return int(self.scenario.n_measurements)
+
+    def _frames(self, csi):
+        frames, single = as_batch(csi, self.n_measurements, "csi")
+        if frames.dtype.kind != "c":
+            raise TypeError(f"csi must be complex, got dtype {frames.dtype}")
+        return frames, single
+
+    def image(self, csi) -> np.ndarray:
+        """Images of one CSI frame ``(n_measurements,)`` or a batch ``(n_frames, n_measurements)``.
+
+        Returns
+        -------
+        ndarray, shape (n_frames, n_x, n_y, n_z) or (n_x, n_y, n_z), float64, in [0, 1]
+        """
+        frames, single = self._frames(csi)
+        out = self._image(frames).reshape(frames.shape[0], *self.grid_shape)
+        return out[0] if single else out
+
+    def _image(self, frames) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class PursuitImager(_Imager):
+    """Subspace pursuit on the Gram form (imaging paper, Algorithm 1), ``|x| / max |x|``.
+
+    Parameters
+    ----------
+    scenario : skysense.imaging.Scenario
+    sparsity : int
+        SP's prior sparsity M°.
+    threshold : float
+        Entries below ``threshold * max |x|`` are zeroed (the authors' 1/5).
+    dtype : {complex64, complex128}
+        Working precision of SP (complex64 halves the Gram matrix of a 3-D ROI).
+    """
+
+    name = "sp"
+
+    def __init__(self, scenario, sparsity=10, *, threshold=0.2, dtype=np.complex128):
+        self.scenario = adapter.check_scenario(scenario)
+        self.sparsity = check_count(sparsity, "sparsity")
+        self.threshold = check_positive(threshold, "threshold", strict=False)
+        self.dtype = np.dtype(dtype)
+        self._state = None
+
+    def _image(self, frames):
+        if self._state is None:
+            self._state = adapter.pursuit_state(self.scenario, self.dtype)
+        mag = adapter.pursuit_images(
+            self._state,
+            frames.astype(self.dtype, copy=False),
+            sparsity=self.sparsity,
+            threshold=self.threshold,
+        )
+        peak = mag.max(axis=1, keepdims=True)
+        return np.divide(mag, peak, out=np.zeros_like(mag), where=peak > 0).astype(np.float64)
+
+
+class LearnedImager(_Imager):
+    """The learned off-grid imager (Model+DNN<A^H y>): occupancy probabilities (needs torch).
+
+    Parameters
+    ----------
+    imager : skysense.learn.OffGridImager
+        A trained imager; :meth:`default` loads the shipped one.
+    """
+
+    name = "dnn"
+
+    def __init__(self, imager):
+        self.imager = imager
+        self.scenario = adapter.check_scenario(adapter.learned_scenario(imager))
+
+    @classmethod
+    def default(cls) -> LearnedImager:
+        """The shipped model (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
+        return cls(adapter.load_learned_imager())
+
+    def _image(self, frames):
+        out = adapter.learned_images(self.imager, frames)
+        return np.clip(out.reshape(frames.shape[0], -1), 0.0, 1.0)
