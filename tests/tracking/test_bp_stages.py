@@ -36,8 +36,17 @@ def test_predict_gaussian(rng, n_dims):
     s = 2 * n_dims
     f = np.eye(s) + np.diag(np.full(n_dims, 0.1), n_dims)
     q = _spd(rng, 1, s, 0.01)[0]
-    args = {"mean": mean, "cov": cov, "existence": ex, "transition": f, "noise_cov": q, "survival": 0.97}
-    for got, want in zip(_core.tracking_predict_gaussian(**args), ref.tracking_predict_gaussian(**args), strict=True):
+    args = {
+        "mean": mean,
+        "cov": cov,
+        "existence": ex,
+        "transition": f,
+        "noise_cov": q,
+        "survival": 0.97,
+    }
+    for got, want in zip(
+        _core.tracking_predict_gaussian(**args), ref.tracking_predict_gaussian(**args), strict=True
+    ):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-12)
         assert got.dtype == np.float64
 
@@ -47,8 +56,14 @@ def test_predict_gaussian(rng, n_dims):
 def test_evaluate_gaussian(rng, n_dims, gate):
     mean, cov, ex, z, zcov, clutter = _problem(rng, n_dims)
     args = {
-        "mean": mean, "cov": cov, "existence": ex, "z": z, "zcov": zcov, "clutter": clutter,
-        "detection_probability": 0.8, "gate": gate,
+        "mean": mean,
+        "cov": cov,
+        "existence": ex,
+        "z": z,
+        "zcov": zcov,
+        "clutter": clutter,
+        "detection_probability": 0.8,
+        "gate": gate,
     }
     beta, ratio = _core.tracking_evaluate_gaussian(**args)
     beta_ref, ratio_ref = ref.tracking_evaluate_gaussian(**args)
@@ -127,15 +142,29 @@ def test_associate_close_to_exact_on_loops(rng):
 def test_update_gaussian(rng, n_dims):
     mean, cov, ex, z, zcov, clutter = _problem(rng, n_dims)
     beta, ratio = ref.tracking_evaluate_gaussian(
-        mean=mean, cov=cov, existence=ex, z=z, zcov=zcov, clutter=clutter,
-        detection_probability=0.8, gate=30.0,
+        mean=mean,
+        cov=cov,
+        existence=ex,
+        z=z,
+        zcov=zcov,
+        clutter=clutter,
+        detection_probability=0.8,
+        gate=30.0,
     )
     kappa = rng.uniform(0.1, 1.0, ratio.shape)
     args = {
-        "mean": mean, "cov": cov, "existence": ex, "z": z, "zcov": zcov, "ratio": ratio,
-        "kappa": kappa, "detection_probability": 0.8,
+        "mean": mean,
+        "cov": cov,
+        "existence": ex,
+        "z": z,
+        "zcov": zcov,
+        "ratio": ratio,
+        "kappa": kappa,
+        "detection_probability": 0.8,
     }
-    for got, want in zip(_core.tracking_update_gaussian(**args), ref.tracking_update_gaussian(**args), strict=True):
+    for got, want in zip(
+        _core.tracking_update_gaussian(**args), ref.tracking_update_gaussian(**args), strict=True
+    ):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     # covariances stay symmetric positive definite
     cov_out = _core.tracking_update_gaussian(**args)[1]
@@ -155,8 +184,13 @@ def test_predict_particles_deterministic_part(rng, n_dims):
     s = 2 * n_dims
     f = np.eye(s) + np.diag(np.full(n_dims, 0.1), n_dims)
     got, r = _core.tracking_predict_particles(
-        particles=x, existence=ex, transition=f, noise_chol=np.zeros((s, s)), survival=0.9,
-        seed=3, n_threads=1,
+        particles=x,
+        existence=ex,
+        transition=f,
+        noise_chol=np.zeros((s, s)),
+        survival=0.9,
+        seed=3,
+        n_threads=1,
     )
     np.testing.assert_allclose(got, x @ f.T, rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(r, 0.9 * ex, rtol=RTOL)
@@ -166,11 +200,18 @@ def test_predict_particles_noise_distribution(rng):
     x = np.zeros((2, 20000, 4))
     chol = np.linalg.cholesky(_spd(rng, 1, 4, 0.2)[0])
     got, _ = _core.tracking_predict_particles(
-        particles=x, existence=np.ones(2), transition=np.eye(4), noise_chol=chol, survival=1.0,
-        seed=11, n_threads=1,
+        particles=x,
+        existence=np.ones(2),
+        transition=np.eye(4),
+        noise_chol=chol,
+        survival=1.0,
+        seed=11,
+        n_threads=1,
     )
     for k in range(2):
-        np.testing.assert_allclose(np.cov(got[k], rowvar=False), chol @ chol.T, atol=0.08 * np.abs(chol @ chol.T).max())
+        np.testing.assert_allclose(
+            np.cov(got[k], rowvar=False), chol @ chol.T, atol=0.08 * np.abs(chol @ chol.T).max()
+        )
     assert abs(got.mean()) < 0.05
 
 
@@ -182,8 +223,13 @@ def test_evaluate_particles(rng, n_dims):
     zcov = _spd(rng, 3, n_dims, 0.3)
     clutter = np.full(3, 2e-3)
     args = {
-        "particles": x, "existence": ex, "z": z, "zcov": zcov, "clutter": clutter,
-        "detection_probability": 0.7, "gate": 12.0,
+        "particles": x,
+        "existence": ex,
+        "z": z,
+        "zcov": zcov,
+        "clutter": clutter,
+        "detection_probability": 0.7,
+        "gate": 12.0,
     }
     beta, ratio, lik, conn = _core.tracking_evaluate_particles(**args, n_threads=1)
     b_ref, r_ref, l_ref, c_ref = ref.tracking_evaluate_particles(**args, n_threads=1)
@@ -201,13 +247,25 @@ def test_update_particles(rng):
     z = np.ascontiguousarray(x[:2, 0, :2])
     zcov = _spd(rng, 2, 2, 0.5)
     _, _, lik, conn = _core.tracking_evaluate_particles(
-        particles=x, existence=ex, z=z, zcov=zcov, clutter=np.full(2, 1e-3),
-        detection_probability=0.7, gate=50.0, n_threads=1,
+        particles=x,
+        existence=ex,
+        z=z,
+        zcov=zcov,
+        clutter=np.full(2, 1e-3),
+        detection_probability=0.7,
+        gate=50.0,
+        n_threads=1,
     )
     kappa = rng.uniform(0.2, 1.0, (4, 2))
     args = {
-        "particles": x, "existence": ex, "lik": lik, "connected": conn, "kappa": kappa,
-        "detection_probability": 0.7, "seed": 5, "n_threads": 1,
+        "particles": x,
+        "existence": ex,
+        "lik": lik,
+        "connected": conn,
+        "kappa": kappa,
+        "detection_probability": 0.7,
+        "seed": 5,
+        "n_threads": 1,
     }
     got, r = _core.tracking_update_particles(**args)
     _, r_ref = ref.tracking_update_particles(**args)
@@ -225,11 +283,15 @@ def test_update_particles(rng):
 def test_birth_particles_distribution(rng):
     z = np.array([[1.0, 2.0, 3.0], [-4.0, 0.0, 5.0]])
     zcov = _spd(rng, 2, 3, 0.2)
-    out = _core.tracking_birth_particles(z=z, zcov=zcov, n_particles=20001, velocity_std=4.0, seed=2, n_threads=1)
+    out = _core.tracking_birth_particles(
+        z=z, zcov=zcov, n_particles=20001, velocity_std=4.0, seed=2, n_threads=1
+    )
     assert out.shape == (2, 20001, 6)
     for m in range(2):
         np.testing.assert_allclose(out[m, :, :3].mean(axis=0), z[m], atol=0.05)
-        np.testing.assert_allclose(np.cov(out[m, :, :3], rowvar=False), zcov[m], atol=0.08 * zcov[m].max())
+        np.testing.assert_allclose(
+            np.cov(out[m, :, :3], rowvar=False), zcov[m], atol=0.08 * zcov[m].max()
+        )
         np.testing.assert_allclose(out[m, :, 3:].std(axis=0), 4.0, rtol=0.03)
 
 
@@ -238,19 +300,44 @@ def test_particle_stages_do_not_depend_on_threads(rng):
     ex = rng.uniform(size=9)
     f = np.eye(6)
     chol = 0.1 * np.eye(6)
-    one = _core.tracking_predict_particles(particles=x, existence=ex, transition=f, noise_chol=chol, survival=1.0, seed=7, n_threads=1)
-    two = _core.tracking_predict_particles(particles=x, existence=ex, transition=f, noise_chol=chol, survival=1.0, seed=7, n_threads=2)
+    one = _core.tracking_predict_particles(
+        particles=x, existence=ex, transition=f, noise_chol=chol, survival=1.0, seed=7, n_threads=1
+    )
+    two = _core.tracking_predict_particles(
+        particles=x, existence=ex, transition=f, noise_chol=chol, survival=1.0, seed=7, n_threads=2
+    )
     np.testing.assert_array_equal(one[0], two[0])
     z = np.ascontiguousarray(x[:4, 0, :3])
     zcov = np.repeat(np.eye(3)[None], 4, axis=0)
-    ev = {n: _core.tracking_evaluate_particles(particles=x, existence=ex, z=z, zcov=zcov, clutter=np.full(4, 1e-3), detection_probability=0.5, gate=20.0, n_threads=n) for n in (1, 2)}
+    ev = {
+        n: _core.tracking_evaluate_particles(
+            particles=x,
+            existence=ex,
+            z=z,
+            zcov=zcov,
+            clutter=np.full(4, 1e-3),
+            detection_probability=0.5,
+            gate=20.0,
+            n_threads=n,
+        )
+        for n in (1, 2)
+    }
     for a, b in zip(ev[1], ev[2], strict=True):
         on = ev[1][3].astype(bool)
         if a.ndim == 3:
             a, b = a[on], b[on]
         np.testing.assert_array_equal(a, b)
     up = [
-        _core.tracking_update_particles(particles=x, existence=ex, lik=ev[1][2], connected=ev[1][3], kappa=np.ones((9, 4)), detection_probability=0.5, seed=1, n_threads=n)
+        _core.tracking_update_particles(
+            particles=x,
+            existence=ex,
+            lik=ev[1][2],
+            connected=ev[1][3],
+            kappa=np.ones((9, 4)),
+            detection_probability=0.5,
+            seed=1,
+            n_threads=n,
+        )
         for n in (1, 2)
     ]
     np.testing.assert_array_equal(up[0][0], up[1][0])
@@ -274,6 +361,10 @@ def test_kernel_rejects_bad_input(kwargs, match):
 def test_kernel_rejects_bad_state_width():
     with pytest.raises(ValueError, match="state: expected 4"):
         _core.tracking_predict_gaussian(
-            mean=np.zeros((2, 5)), cov=np.zeros((2, 5, 5)), existence=np.ones(2),
-            transition=np.eye(5), noise_cov=np.eye(5), survival=1.0,
+            mean=np.zeros((2, 5)),
+            cov=np.zeros((2, 5, 5)),
+            existence=np.ones(2),
+            transition=np.eye(5),
+            noise_cov=np.eye(5),
+            survival=1.0,
         )

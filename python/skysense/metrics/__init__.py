@@ -1,4 +1,5 @@
-"""Imaging metrics of Huang et al. (IEEE TWC 2026), Sec. V-A: MSE, SSIM, OSPA, DR and FAR.
+"""Imaging metrics of Huang et al. (IEEE TWC 2026), Sec. V-A: MSE, SSIM, OSPA, DR and FAR; and
+the multitarget-tracking metrics (GOSPA, OSPA^(2), identity switches, RMSE).
 
 Every image metric takes batched arrays whose **first axis indexes frames**:
 ``(n_frames, n_x, n_y)`` (2-D), ``(n_frames, n_x, n_y, n_z)`` (3-D), or flat
@@ -16,6 +17,12 @@ float64 (int64 counts), with ``reduction="mean"`` or pooled properties for table
 ``positions_from_image``    blob positions [m] above a threshold, per frame
 ``detection_rates``         detections / targets / false alarms per frame
 ``DetectionResult``         counts with pooled ``dr`` and ``far``
+``gospa``                   GOSPA (alpha = 2) of two point sets, with its decomposition
+``gospa_per_frame``         GOSPA of each frame of a run -> ``GospaResult``
+``ospa2``                   OSPA on tracks (OSPA^(2)) over a sliding window, per frame
+``identity_switches``       identity switches of tracks against true targets
+``track_rmse``              track position RMSE after convergence
+``tracking_scores``         all four for one run -> ``TrackingScores``
 ==========================  ==========================================================
 """
 
@@ -24,17 +31,37 @@ from skysense.metrics.mse import mse
 from skysense.metrics.ospa import ospa, ospa_batch
 from skysense.metrics.positions import POSITION_METHODS, positions_from_image
 from skysense.metrics.ssim import PADDINGS, gaussian_window, ssim
+from skysense.metrics.tracking import (
+    GospaResult,
+    IdentitySwitches,
+    TrackingScores,
+    gospa,
+    gospa_per_frame,
+    identity_switches,
+    ospa2,
+    track_rmse,
+    tracking_scores,
+)
 
 __all__ = [
     "DETECTION_RULES",
     "PADDINGS",
     "POSITION_METHODS",
     "DetectionResult",
+    "GospaResult",
+    "IdentitySwitches",
+    "TrackingScores",
     "detection_rates",
     "gaussian_window",
+    "gospa",
+    "gospa_per_frame",
+    "identity_switches",
     "mse",
     "ospa",
+    "ospa2",
     "ospa_batch",
     "positions_from_image",
     "ssim",
+    "track_rmse",
+    "tracking_scores",
 ]
