@@ -11,6 +11,9 @@ length of the stream. Estimators here:
 ``BackProjector``   ``A^H y`` through the matrix-free operator
 ==================  ==============================================================
 
+A stateful estimator (``skysense.tracking.StreamingTracker``) returns a list with one
+result per frame.
+
 The learned stages export to ONNX (``skysense.learn``) and plug in the same way.
 """
 
@@ -53,7 +56,8 @@ class StreamProcessor:
     ----------
     estimator : callable
         ``estimator(frames) -> results``; ``frames`` has shape (n, n_measurements) and the
-        results a leading axis of length n (an array, or a tuple/dataclass of arrays).
+        results a leading axis of length n (an array, a tuple/dataclass of arrays, or a list
+        of n per-frame results).
     n_measurements : int
         Length of one CSI frame.
     dtype : {complex64, complex128}
@@ -120,7 +124,7 @@ class StreamProcessor:
 
 def _take(results, i):
     """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays)."""
-    if isinstance(results, np.ndarray):
+    if isinstance(results, np.ndarray | list):  # a list: one (ragged) result per frame
         return results[i]
     if isinstance(results, tuple):
         return tuple(_take(r, i) for r in results)

@@ -16,6 +16,7 @@
 ``ConstantVelocity``        near-constant-velocity motion model
 ``PositionSensor``          detection probability, uniform clutter, gate
 ``BirthModel``              new-target rate and velocity prior
+``IntensityModel``          intensity likelihood ratio of targets vs clutter (calibrated)
 ``GaussianTargets``         potential targets with Kalman beliefs
 ``ParticleTargets``         potential targets with particle beliefs
 ``KalmanPredictor``, ``KalmanUpdater``, ``KalmanInitiator``        Gaussian components
@@ -48,6 +49,7 @@ from skysense.tracking.imagers import LearnedImager, PursuitImager
 from skysense.tracking.models import (
     BirthModel,
     ConstantVelocity,
+    IntensityModel,
     Measurements,
     PositionSensor,
     SurveillanceRegion,
@@ -79,6 +81,7 @@ __all__ = [
     "ExistencePruner",
     "GaussianTargets",
     "Initiator",
+    "IntensityModel",
     "KalmanInitiator",
     "KalmanPredictor",
     "KalmanUpdater",

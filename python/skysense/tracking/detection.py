@@ -1,15 +1,17 @@
 """Detections from images: one per connected blob, refined off the voxel grid, with a
 measurement covariance calibrated on simulated frames.
 
-Rule (docs/tracking.md, "Detections"): voxels above ``threshold`` form blobs (full
-8/26-connectivity); each blob gives one detection at its peak voxel, moved off the grid by
-``refine``:
+Rule (docs/tracking.md, "Detections"): ``rule="peaks"`` gives one detection per local maximum
+of the image above ``threshold`` (a voxel not below any of its 8/26 neighbours, the first in
+C order on a plateau), ``rule="blobs"`` one per connected blob of voxels above ``threshold``
+(full 8/26-connectivity) at the blob's peak voxel. Peaks keep two UAVs whose responses touch
+apart; blobs merge them. Each detection is moved off the grid by ``refine``:
 
 * ``"quadratic"``: per axis, the vertex of the parabola through the peak and its two
   neighbours, ``delta = (I[-1] - I[+1]) / (2 (I[-1] - 2 I[0] + I[+1]))`` voxels, clipped to
   +-1/2 (neighbours outside the grid count as 0; an axis of length 1 is not moved);
-* ``"centroid"``: the intensity-weighted mean of the blob's voxels within one voxel of the
-  peak;
+* ``"centroid"``: the intensity-weighted mean of the voxels above ``threshold`` within one
+  voxel of the peak;
 * ``"peak"``: the peak voxel's centre.
 
 The covariance is ``diag(position_std_m ** 2)``; :func:`calibrate_detector` measures it (the
@@ -28,12 +30,21 @@ from scipy.optimize import linear_sum_assignment
 from skysense._results import Result
 from skysense._validation import as_array, check_finite_scalar, check_positive
 from skysense.tracking import _imaging_adapter as adapter
+from skysense.tracking.models import IntensityModel
 from skysense.tracking.state import Detections
 
-__all__ = ["REFINEMENTS", "BlobDetector", "DetectorCalibration", "calibrate_detector"]
+__all__ = [
+    "DETECTION_RULES",
+    "REFINEMENTS",
+    "BlobDetector",
+    "DetectorCalibration",
+    "calibrate_detector",
+]
 
 #: Off-grid refinement rules of :class:`BlobDetector`.
 REFINEMENTS = ("quadratic", "centroid", "peak")
+#: Detection rules of :class:`BlobDetector`.
+DETECTION_RULES = ("peaks", "blobs")
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,9 @@ class BlobDetector:
     scenario : skysense.imaging.Scenario
         Gives the voxel centres.
     threshold : float
-        A voxel belongs to a blob if its image value is strictly above this.
+        Only voxels strictly above this are detected.
+    rule : {"peaks", "blobs"}
+        One detection per local maximum, or per connected blob (module docstring).
     refine : {"quadratic", "centroid", "peak"}
         Off-grid refinement (module docstring).
     position_std_m : tuple of 3 float
@@ -55,12 +68,15 @@ class BlobDetector:
 
     scenario: object
     threshold: float = 0.1
+    rule: str = "peaks"
     refine: str = "quadratic"
     position_std_m: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         adapter.check_scenario(self.scenario)
         check_finite_scalar(self.threshold, "threshold")
+        if self.rule not in DETECTION_RULES:
+            raise ValueError(f"rule must be one of {DETECTION_RULES}, got {self.rule!r}")
         if self.refine not in REFINEMENTS:
             raise ValueError(f"refine must be one of {REFINEMENTS}, got {self.refine!r}")
         if self.position_std_m is None:
@@ -108,12 +124,26 @@ class BlobDetector:
 
     def _detect_one(self, image, axes) -> Detections:
         mask = image > self.threshold
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-        if n == 0:
-            return Detections.empty()
-        peaks = np.asarray(
-            ndimage.maximum_position(image, labels, index=np.arange(1, n + 1)), dtype=np.int64
-        ).reshape(n, 3)
+        full = np.ones((3, 3, 3), dtype=bool)
+        if self.rule == "blobs":
+            labels, n = ndimage.label(mask, structure=full)
+            if n == 0:
+                return Detections.empty()
+            peaks = np.asarray(
+                ndimage.maximum_position(image, labels, index=np.arange(1, n + 1)), dtype=np.int64
+            ).reshape(n, 3)
+        else:
+            # local maxima; on a plateau keep the first voxel in C order
+            peak = mask & (image >= ndimage.maximum_filter(image, footprint=full, mode="constant"))
+            labels, n = ndimage.label(peak, structure=full)
+            if n == 0:
+                return Detections.empty()
+            first = ndimage.minimum(
+                np.arange(image.size).reshape(image.shape), labels, index=np.arange(1, n + 1)
+            )
+            peaks = np.stack(
+                np.unravel_index(np.asarray(first, dtype=np.int64), image.shape), axis=1
+            )
         shape = np.asarray(image.shape)
         d0 = self.scenario.voxel_size_m
         pos = np.stack([axes[a][peaks[:, a]] for a in range(3)], axis=1)
@@ -137,7 +167,7 @@ class BlobDetector:
                 lo = np.maximum(peaks[b] - 1, 0)
                 hi = np.minimum(peaks[b] + 2, shape)
                 win = tuple(slice(lo[a], hi[a]) for a in range(3))
-                w = np.where(labels[win] == b + 1, image[win], 0.0)
+                w = np.where(mask[win], image[win], 0.0)
                 grids = np.meshgrid(*(axes[a][win[a]] for a in range(3)), indexing="ij")
                 pos[b] = [np.sum(w * g) / np.sum(w) for g in grids]
         intensity = image[tuple(peaks.T)]
@@ -156,18 +186,29 @@ class DetectorCalibration(Result):
     detection_probability : float
         Matched UAVs over present UAVs.
     clutter_rate : float
+        False detections per frame as the association sees them: their density within
+        ``clutter_radius_m`` of the true UAVs, times the ROI area (2-D) or volume (3-D). False
+        detections of an imager gather around the UAVs (sidelobe ghosts), so this exceeds
+        ``false_per_frame``, the plain count.
+    false_per_frame : float
         Unmatched detections per frame.
+    intensity : IntensityModel
+        Intensity likelihood ratio of matched against false detections.
     n_frames, n_matched : int
     """
 
     position_std_m: np.ndarray
     detection_probability: float
     clutter_rate: float
+    false_per_frame: float
+    intensity: IntensityModel
     n_frames: int
     n_matched: int
 
 
-def calibrate_detector(detector: BlobDetector, images, truth_positions, *, gate_m=None):
+def calibrate_detector(
+    detector: BlobDetector, images, truth_positions, *, gate_m=None, clutter_radius_m=None
+):
     """Measure a detector's position error, detection probability and clutter rate.
 
     Parameters
@@ -179,6 +220,9 @@ def calibrate_detector(detector: BlobDetector, images, truth_positions, *, gate_
         True UAV positions per frame.
     gate_m : float, optional
         A detection matches a UAV within this distance (optimal assignment); default 2 voxels.
+    clutter_radius_m : float, optional
+        Radius of the neighbourhood of the UAVs where the clutter density is measured;
+        default 5 voxels.
 
     Returns
     -------
@@ -189,21 +233,42 @@ def calibrate_detector(detector: BlobDetector, images, truth_positions, *, gate_
     frames = detector.detect(images)
     if len(truth_positions) != len(frames):
         raise ValueError(f"truth_positions has {len(truth_positions)} frames, images {len(frames)}")
-    gate = (
-        2.0 * detector.scenario.voxel_size_m if gate_m is None else check_positive(gate_m, "gate_m")
+    d0 = detector.scenario.voxel_size_m
+    gate = 2.0 * d0 if gate_m is None else check_positive(gate_m, "gate_m")
+    radius = (
+        5.0 * d0
+        if clutter_radius_m is None
+        else check_positive(clutter_radius_m, "clutter_radius_m")
     )
+    # the measure of the UAVs' neighbourhood in each frame, from the voxel centres
+    centres = detector.scenario.voxel_centers()
+    lo, hi = adapter.roi_bounds(detector.scenario)
+    extent = hi - lo
+    measure = float(np.prod(extent[extent > 0]))
     errors, n_true, n_false = [], 0, 0
+    near_false, near_measure = 0, 0.0
+    true_int, false_int = [], []
     for det, truth in zip(frames, truth_positions, strict=True):
         t = np.asarray(truth, dtype=float).reshape(-1, 3)
         n_true += t.shape[0]
+        matched = np.zeros(det.n_detections, dtype=bool)
         if det.n_detections and t.shape[0]:
             dist = np.linalg.norm(det.positions_m[:, None] - t[None], axis=-1)
             rows, cols = linear_sum_assignment(np.minimum(dist, 2 * gate))
             ok = dist[rows, cols] <= gate
             errors.append(det.positions_m[rows[ok]] - t[cols[ok]])
-            n_false += det.n_detections - int(ok.sum())
-        else:
-            n_false += det.n_detections
+            matched[rows[ok]] = True
+        n_false += int((~matched).sum())
+        if t.shape[0]:
+            covered = np.linalg.norm(centres[:, None] - t[None], axis=-1).min(axis=1) <= radius
+            near_measure += measure * covered.mean()
+            fa = det.positions_m[~matched]
+            if fa.shape[0]:
+                near_false += int(
+                    (np.linalg.norm(fa[:, None] - t[None], axis=-1).min(axis=1) <= radius).sum()
+                )
+        true_int.append(det.intensity[matched])
+        false_int.append(det.intensity[~matched])
     err = np.concatenate(errors) if errors else np.empty((0, 3))
     if err.shape[0] < 2:
         raise ValueError("too few matched detections to calibrate (need >= 2); use more frames")
@@ -211,7 +276,11 @@ def calibrate_detector(detector: BlobDetector, images, truth_positions, *, gate_
     return DetectorCalibration(
         position_std_m=std,
         detection_probability=float(err.shape[0] / max(n_true, 1)),
-        clutter_rate=float(n_false / len(frames)),
+        clutter_rate=max(
+            float(n_false / len(frames)), near_false / max(near_measure, 1e-300) * measure
+        ),
+        false_per_frame=float(n_false / len(frames)),
+        intensity=IntensityModel.fit(np.concatenate(true_int), np.concatenate(false_int)),
         n_frames=len(frames),
         n_matched=int(err.shape[0]),
     )

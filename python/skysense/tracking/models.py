@@ -16,6 +16,7 @@ from skysense._validation import as_array, check_finite_scalar, check_positive
 __all__ = [
     "BirthModel",
     "ConstantVelocity",
+    "IntensityModel",
     "Measurements",
     "PositionSensor",
     "SurveillanceRegion",
@@ -118,7 +119,8 @@ class Measurements:
     z : ndarray, shape (n_measurements, n_dims), float64, [m]
     covariance : ndarray, shape (n_measurements, n_dims, n_dims), float64, [m^2]
     clutter : ndarray, shape (n_measurements,), float64
-        Clutter intensity lambda_c f_c(z_m) [1/m^D].
+        Clutter intensity lambda_c f_c(z_m) [1/m^D], divided by the intensity likelihood
+        ratio of the detection when the sensor has an intensity model.
     """
 
     z: np.ndarray
@@ -128,6 +130,61 @@ class Measurements:
     @property
     def n(self) -> int:
         return int(self.z.shape[0])
+
+
+@dataclass(frozen=True)
+class IntensityModel:
+    """Detection intensities of targets against clutter: a piecewise-constant likelihood ratio.
+
+    A detection of intensity ``a`` in bin ``b`` (``edges[b] <= a < edges[b + 1]``, clamped to
+    the outer bins) multiplies the target-versus-clutter likelihood ratio by
+    ``exp(log_ratio[b]) = f_target(a) / f_clutter(a)`` (amplitude-aided association); the
+    clutter intensity of that measurement is divided by it.
+
+    Parameters
+    ----------
+    edges : tuple of float
+        Increasing bin edges (n_bins + 1 of them).
+    log_ratio : tuple of float
+        ``log(f_target / f_clutter)`` per bin (finite).
+    """
+
+    edges: tuple[float, ...]
+    log_ratio: tuple[float, ...]
+
+    def __post_init__(self):
+        e = as_array(self.edges, "edges", ndim=1, kind="fiu", dtype=np.float64)
+        r = as_array(self.log_ratio, "log_ratio", shape=(e.size - 1,), kind="fiu", dtype=np.float64)
+        if e.size < 2 or np.any(np.diff(e) <= 0):
+            raise ValueError(f"edges must hold >= 2 increasing values, got {e.tolist()}")
+        object.__setattr__(self, "edges", tuple(float(v) for v in e))
+        object.__setattr__(self, "log_ratio", tuple(float(v) for v in r))
+
+    @classmethod
+    def fit(cls, target, clutter, *, n_bins=6, max_log_ratio=3.0) -> IntensityModel:
+        """Histogram estimate from intensities of matched (``target``) and false detections.
+
+        Bins are quantiles of the pooled intensities; each bin count gets one pseudo-count, and
+        the log ratio is clipped to +-``max_log_ratio``.
+        """
+        t = np.asarray(target, dtype=float).ravel()
+        c = np.asarray(clutter, dtype=float).ravel()
+        pooled = np.concatenate([t, c])
+        if t.size < 2 or c.size < 2:
+            raise ValueError("need >= 2 target and >= 2 clutter intensities to fit")
+        edges = np.unique(np.quantile(pooled, np.linspace(0, 1, n_bins + 1)))
+        if edges.size < 2:
+            edges = np.array([pooled.min(), pooled.min() + 1.0])
+        nb = edges.size - 1
+        ft = (np.histogram(np.clip(t, edges[0], edges[-1]), edges)[0] + 1.0) / (t.size + nb)
+        fc = (np.histogram(np.clip(c, edges[0], edges[-1]), edges)[0] + 1.0) / (c.size + nb)
+        ratio = np.clip(np.log(ft / fc), -max_log_ratio, max_log_ratio)
+        return cls(tuple(edges), tuple(ratio))
+
+    def __call__(self, intensity) -> np.ndarray:
+        """Likelihood ratio ``f_target(a) / f_clutter(a)`` of each intensity."""
+        b = np.searchsorted(np.asarray(self.edges), np.asarray(intensity, dtype=float), "right") - 1
+        return np.exp(np.asarray(self.log_ratio)[np.clip(b, 0, len(self.log_ratio) - 1)])
 
 
 @dataclass(frozen=True)
@@ -144,12 +201,16 @@ class PositionSensor:
     gate_probability : float
         A target-measurement pair is considered only inside the ellipsoid holding this
         probability mass of the predicted measurement density (chi-square quantile).
+    intensity : IntensityModel, optional
+        Amplitude-aided association: the clutter intensity of a measurement is divided by the
+        intensity likelihood ratio of its detection.
     """
 
     region: SurveillanceRegion
     detection_probability: float = 0.7
     clutter_rate: float = 1.0
     gate_probability: float = 0.9999
+    intensity: IntensityModel | None = None
 
     def __post_init__(self):
         if not isinstance(self.region, SurveillanceRegion):
@@ -159,6 +220,10 @@ class PositionSensor:
         _probability(self.detection_probability, "detection_probability")
         check_positive(self.clutter_rate, "clutter_rate")
         _probability(self.gate_probability, "gate_probability")
+        if self.intensity is not None and not isinstance(self.intensity, IntensityModel):
+            raise TypeError(
+                f"intensity must be an IntensityModel or None, got {type(self.intensity).__name__}"
+            )
 
     @property
     def n_dims(self) -> int:
@@ -179,11 +244,13 @@ class PositionSensor:
     def measurements(self, detections) -> Measurements:
         """Tracker coordinates of a :class:`~skysense.tracking.Detections` frame."""
         d = self.n_dims
-        n = detections.n_detections
+        clutter = np.full(detections.n_detections, self.clutter_intensity)
+        if self.intensity is not None:
+            clutter /= self.intensity(detections.intensity)
         return Measurements(
             z=np.ascontiguousarray(detections.positions_m[:, :d]),
             covariance=np.ascontiguousarray(detections.covariance_m2[:, :d, :d]),
-            clutter=np.full(n, self.clutter_intensity),
+            clutter=clutter,
         )
 
 

@@ -205,12 +205,16 @@ def _paths(scenario, times, gen):
             out = np.any((ahead < lo_in[:2]) | (ahead > hi_in[:2]), axis=1)
             to_c = centre[:2] - p[:, :2]
             side = np.sign(np.cos(heading) * to_c[:, 1] - np.sin(heading) * to_c[:, 0])
-            turn = np.where(out, np.where(side == 0, 1.0, side) * max_rate, np.clip(rate, -max_rate, max_rate))
+            turn = np.where(
+                out, np.where(side == 0, 1.0, side) * max_rate, np.clip(rate, -max_rate, max_rate)
+            )
             heading = heading + turn * h
             p[:, 0] += speed * np.cos(heading) * h
             p[:, 1] += speed * np.sin(heading) * h
             if d == 3:
-                climb = climb * decay_z + climb_std * np.sqrt(1 - decay_z**2) * gen.standard_normal(n)
+                climb = climb * decay_z + climb_std * np.sqrt(1 - decay_z**2) * gen.standard_normal(
+                    n
+                )
                 p[:, 2] += climb * h
                 low, high = p[:, 2] < lo_in[2], p[:, 2] > hi_in[2]
                 climb = np.where(low, np.abs(climb), np.where(high, -np.abs(climb), climb))

@@ -14,6 +14,7 @@ from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanU
 from skysense.tracking.models import (
     BirthModel,
     ConstantVelocity,
+    IntensityModel,
     PositionSensor,
     SurveillanceRegion,
     _probability,
@@ -29,7 +30,11 @@ BELIEFS = ("gaussian", "particles")
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Model and algorithm parameters of the BP tracker (defaults: a 10 Hz imaging stream).
+    """Model and algorithm parameters of the BP tracker.
+
+    The defaults suit a 10 Hz imaging stream of UAVs at ~8 m/s (chosen on simulated SP and
+    learned-imager detections, docs/tracking.md); ``detection_probability`` and
+    ``clutter_rate`` should come from :func:`calibrate_detector`.
 
     Parameters
     ----------
@@ -57,21 +62,24 @@ class TrackerConfig:
         Potential targets above this existence probability are reported as tracks.
     max_iter, tol
         Loopy-BP iteration cap and tolerance.
+    intensity : IntensityModel, optional
+        Amplitude-aided association (see :class:`PositionSensor`).
     """
 
     region: SurveillanceRegion
     frame_rate_hz: float = 10.0
     detection_probability: float = 0.7
     clutter_rate: float = 1.0
-    acceleration_std_mps2: float = 2.0
-    survival_probability: float = 0.99
+    acceleration_std_mps2: float = 4.0
+    survival_probability: float = 0.95
     birth_rate: float = 0.05
     birth_velocity_std_mps: float = 10.0
     gate_probability: float = 0.9999
     prune_threshold: float = 1e-3
-    confirm_threshold: float = 0.5
+    confirm_threshold: float = 0.8
     max_iter: int = 100
     tol: float = 1e-6
+    intensity: IntensityModel | None = None
 
     def __post_init__(self):
         if not isinstance(self.region, SurveillanceRegion):
@@ -99,7 +107,11 @@ class TrackerConfig:
 
     def sensor(self) -> PositionSensor:
         return PositionSensor(
-            self.region, self.detection_probability, self.clutter_rate, self.gate_probability
+            self.region,
+            self.detection_probability,
+            self.clutter_rate,
+            self.gate_probability,
+            self.intensity,
         )
 
     def replace(self, **changes) -> TrackerConfig:
