@@ -141,7 +141,7 @@ def test_associate_close_to_exact_on_loops(rng):
 @pytest.mark.parametrize("n_dims", [2, 3])
 def test_update_gaussian(rng, n_dims):
     mean, cov, ex, z, zcov, clutter = _problem(rng, n_dims)
-    beta, ratio = ref.tracking_evaluate_gaussian(
+    _, ratio = ref.tracking_evaluate_gaussian(
         mean=mean,
         cov=cov,
         existence=ex,

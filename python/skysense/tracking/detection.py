@@ -68,7 +68,7 @@ class BlobDetector:
 
     scenario: object
     threshold: float = 0.1
-    rule: str = "peaks"
+    rule: str = "blobs"
     refine: str = "quadratic"
     position_std_m: tuple[float, float, float] | None = None
 
