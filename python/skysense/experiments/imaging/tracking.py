@@ -293,7 +293,7 @@ class ImagingTracking(Experiment):
                     return "-" if r.get(key) is None else format(r[key], fmt)
 
                 lines.append(
-                    f"{dims:>4} {method:>19} | {f('gospa_m', '6.2f')} +-{f('gospa_ci95_m', '4.2f')}"
+                    f"{dims:>4} {method:>19} | {f('gospa_m', '6.2f')} +-{f('gospa_ci95_m', '5.2f'):>5}"
                     f" | {f('ospa2_m', '7.2f')} | {f('id_switches', '8.2f')} |"
                     f" {f('rmse_m', '6.2f')} | {f('ms_per_frame', '8.3f')}"
                 )
