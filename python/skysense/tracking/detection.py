@@ -169,10 +169,19 @@ class BlobDetector:
                 win = tuple(slice(lo[a], hi[a]) for a in range(3))
                 w = np.where(mask[win], image[win], 0.0)
                 grids = np.meshgrid(*(axes[a][win[a]] for a in range(3)), indexing="ij")
-                pos[b] = [np.sum(w * g) / np.sum(w) for g in grids]
+                pos[b] = [
+                    np.sum(w * g) / np.sum(w) if shape[a] > 1 else axes[a][0]
+                    for a, g in enumerate(grids)
+                ]
         intensity = image[tuple(peaks.T)]
         cov = np.broadcast_to(self.covariance_m2, (n, 3, 3)).copy()
         return Detections(pos, cov, intensity)
+
+
+def _intensity_model(target, clutter):
+    if target.size < 2 or clutter.size < 2:
+        return None
+    return IntensityModel.fit(target, clutter)
 
 
 @dataclass(frozen=True, repr=False)
@@ -192,8 +201,9 @@ class DetectorCalibration(Result):
         ``false_per_frame``, the plain count.
     false_per_frame : float
         Unmatched detections per frame.
-    intensity : IntensityModel
-        Intensity likelihood ratio of matched against false detections.
+    intensity : IntensityModel or None
+        Intensity likelihood ratio of matched against false detections (None with fewer than
+        two false or two matched detections).
     n_frames, n_matched : int
     """
 
@@ -201,7 +211,7 @@ class DetectorCalibration(Result):
     detection_probability: float
     clutter_rate: float
     false_per_frame: float
-    intensity: IntensityModel
+    intensity: IntensityModel | None
     n_frames: int
     n_matched: int
 
@@ -280,7 +290,7 @@ def calibrate_detector(
             float(n_false / len(frames)), near_false / max(near_measure, 1e-300) * measure
         ),
         false_per_frame=float(n_false / len(frames)),
-        intensity=IntensityModel.fit(np.concatenate(true_int), np.concatenate(false_int)),
+        intensity=_intensity_model(np.concatenate(true_int), np.concatenate(false_int)),
         n_frames=len(frames),
         n_matched=int(err.shape[0]),
     )

@@ -48,8 +48,9 @@ class TrackingScenario:
         Frames per second (> 0).
     n_uavs : int
         UAVs that fly during the run (>= 1), each with one contiguous lifetime.
-    n_initial : int
-        UAVs present at frame 0; the others appear at uniform random frames.
+    n_initial : int, optional
+        UAVs present at frame 0 (default: 60 % of ``n_uavs``, at least one); the others
+        appear at uniform random frames.
     speed_mps : float
         Mean speed of a UAV [m/s] (each flies at a constant speed within +-25 % of it).
     min_lifetime_s : float
@@ -73,7 +74,7 @@ class TrackingScenario:
     n_frames: int = 100
     frame_rate_hz: float = 10.0
     n_uavs: int = 8
-    n_initial: int = 5
+    n_initial: int | None = None
     speed_mps: float = 8.0
     min_lifetime_s: float = 3.0
     margin_m: float = 4.0
@@ -85,6 +86,8 @@ class TrackingScenario:
         check_count(self.n_frames, "n_frames")
         check_positive(self.frame_rate_hz, "frame_rate_hz")
         check_count(self.n_uavs, "n_uavs")
+        if self.n_initial is None:
+            object.__setattr__(self, "n_initial", max(1, round(0.6 * self.n_uavs)))
         check_count(self.n_initial, "n_initial", minimum=0)
         if self.n_initial > self.n_uavs:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from skysense._validation import as_batch
 from skysense.tracking.detection import BlobDetector
 from skysense.tracking.state import Tracks
 
@@ -71,13 +72,13 @@ class StreamingTracker:
         -------
         Tracks
         """
-        arr = np.asarray(csi)
-        if arr.ndim != 1:
+        frames, single = as_batch(csi, self.n_measurements, "csi")
+        if not single:
             raise ValueError(
-                f"csi must be one frame of shape ({self.n_measurements},), got {arr.shape}; "
-                "call the object with a batch"
+                f"csi must be one frame of shape ({self.n_measurements},), got "
+                f"{np.shape(csi)}; call the object with a batch"
             )
-        return self(arr[None])[0]
+        return self(frames)[0]
 
     def __call__(self, frames) -> list[Tracks]:
         """Tracks after each of a batch of frames ``(n, n_measurements)``, in order."""

@@ -81,7 +81,7 @@ class ImagingTracking(Experiment):
     n_frames: int = 100
     frame_rate_hz: float = 10.0
     n_uavs: int = 8
-    n_initial: int = 5
+    n_initial: int | None = None
     speed_mps: float = 8.0
     cutoff_m: float = 10.0
     window: int = 10
