@@ -231,6 +231,7 @@ inline void evaluate_particles(const Sizes& n, Index P, const double* particles,
   const int S = n.S(), D = n.D;
   // Cholesky factors and density constants of the measurement covariances, once per step
   std::vector<double> LR(static_cast<std::size_t>(n.M * D * D));
+  std::vector<double> LRinv(static_cast<std::size_t>(n.M * D * D), 0.0);
   std::vector<double> log_norm_R(static_cast<std::size_t>(n.M));
   for (Index m = 0; m < n.M; ++m) {
     double* L = LR.data() + m * D * D;
@@ -239,6 +240,12 @@ inline void evaluate_particles(const Sizes& n, Index P, const double* particles,
     double ld = 0.0;
     for (int i = 0; i < D; ++i) ld += std::log(L[i * D + i]);
     log_norm_R[m] = ld + 0.5 * D * std::log(kTwoPi);
+    for (int c = 0; c < D; ++c) {  // column c of L^-1: forward solve of e_c
+      double e[kMaxDims] = {0, 0, 0};
+      e[c] = 1.0;
+      forward_solve(L, D, e);
+      for (int r = 0; r < D; ++r) LRinv[m * D * D + r * D + c] = e[r];
+    }
   }
   parallel_for(n.K, n_threads, [&](Index k) {
     const double* X = particles + k * P * S;
@@ -269,17 +276,19 @@ inline void evaluate_particles(const Sizes& n, Index P, const double* particles,
         ratio[k * n.M + m] = 0.0;
         continue;
       }
-      const double* Lm = LR.data() + m * D * D;
+      const double* Li = LRinv.data() + m * D * D;
       const double c = p_d / clutter[m] * std::exp(-log_norm_R[m]);
       double* l = lik + (k * n.M + m) * P;
       double sum = 0.0;
       for (Index i = 0; i < P; ++i) {
-        double w[kMaxDims];
-        for (int a = 0; a < D; ++a) w[a] = zm[a] - X[i * S + a];
-        forward_solve(Lm, D, w);
+        // |L^-1 (z - x)|^2 with the inverse factor formed once per measurement
         double d2 = 0.0;
-        for (int a = 0; a < D; ++a) d2 += w[a] * w[a];
-        l[i] = c * std::exp(-0.5 * d2);
+        for (int a = 0; a < D; ++a) {
+          double w = 0.0;
+          for (int b = 0; b <= a; ++b) w += Li[a * D + b] * (zm[b] - X[i * S + b]);
+          d2 += w * w;
+        }
+        l[i] = c * fastmath::exp(-0.5 * d2);
         sum += l[i];
       }
       ratio[k * n.M + m] = sum / static_cast<double>(P);
