@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -65,7 +66,7 @@ def _ids(x, n: int, name: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _sequence(x, name: str) -> Sequence:
+def _sequence(x, name: str) -> Any:
     if isinstance(x, str | bytes) or not isinstance(x, Sequence | np.ndarray):
         raise TypeError(f"{name} must be a sequence of per-frame arrays, got {type(x).__name__}")
     if len(x) == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class Births(Result):
         ``xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m)``.
     """
 
-    targets: object
+    targets: Any
     xi: np.ndarray
 
     def existence(self, iota: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ and the clutter rate the tracker needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -66,7 +67,7 @@ class BlobDetector:
         (the error of a uniform off-grid position on the voxel centre) until calibrated.
     """
 
-    scenario: object
+    scenario: Any
     threshold: float = 0.1
     rule: str = "blobs"
     refine: str = "quadratic"
@@ -97,7 +98,7 @@ class BlobDetector:
     @property
     def covariance_m2(self) -> np.ndarray:
         """Measurement covariance of every detection, shape (3, 3) [m^2]."""
-        return np.diag(np.square(self.position_std_m))
+        return np.diag(np.square(np.asarray(self.position_std_m, dtype=float)))
 
     def detect(self, images) -> list[Detections]:
         """Detections of each image.

@@ -6,6 +6,8 @@ one :class:`~skysense.tracking.BlobDetector` works on either.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from skysense._validation import as_batch, check_count, check_positive
@@ -15,7 +17,7 @@ __all__ = ["LearnedImager", "PursuitImager"]
 
 
 class _Imager:
-    scenario: object
+    scenario: Any
     name: str
 
     @property

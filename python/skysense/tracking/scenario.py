@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class TrackingScenario:
     ((20, 3, 3), True)
     """
 
-    imaging: object = field(default_factory=_default_imaging)
+    imaging: Any = field(default_factory=_default_imaging)
     n_frames: int = 100
     frame_rate_hz: float = 10.0
     n_uavs: int = 8
@@ -245,9 +246,10 @@ def simulate_trajectories(scenario: TrackingScenario, *, rng=None) -> Trajectori
     pos, vel = _paths(scenario, times, gen)
     min_life = max(1, math.ceil(scenario.min_lifetime_s * scenario.frame_rate_hz))
     birth = np.zeros(n, dtype=np.int64)
-    late = n - scenario.n_initial
+    n_initial = int(scenario.n_initial or 0)
+    late = n - n_initial
     if late:
-        birth[scenario.n_initial :] = gen.integers(1, max(2, n_f - min_life + 1), size=late)
+        birth[n_initial:] = gen.integers(1, max(2, n_f - min_life + 1), size=late)
     life = gen.integers(min_life, max(min_life + 1, int(1.5 * n_f) + 1), size=n)
     frames = np.arange(n_f)[:, None]
     present = (frames >= birth[None]) & (frames < (birth + life)[None])
@@ -293,7 +295,7 @@ def simulate_csi(
     ndarray, shape (n_frames, n_measurements), ``dtype``
         Rows ordered as the sensing matrix.
     """
-    img = scenario.imaging if isinstance(scenario, TrackingScenario) else scenario
+    img: Any = scenario.imaging if isinstance(scenario, TrackingScenario) else scenario
     adapter.check_scenario(img)
     dt = complex_dtype(dtype)
     pos = as_array(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from skysense._validation import as_batch
@@ -37,7 +39,7 @@ class StreamingTracker:
     >>> for tracks in proc.process(csi_frames): ...                     # doctest: +SKIP
     """
 
-    def __init__(self, imager, detector: BlobDetector, tracker):
+    def __init__(self, imager: Any, detector: BlobDetector, tracker: Any):
         if not isinstance(detector, BlobDetector):
             raise TypeError(f"detector must be a BlobDetector, got {type(detector).__name__}")
         if tuple(detector.scenario.grid_shape) != tuple(imager.grid_shape):

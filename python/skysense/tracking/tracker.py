@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class TrackerConfig:
 
 @dataclass
 class _State:
-    targets: object
+    targets: Any
     next_id: int = 0
     frame: int = 0
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -229,6 +230,7 @@ class BPTracker:
         motion = ConstantVelocity(config.acceleration_std_mps2)
         births = BirthModel(config.birth_rate, config.birth_velocity_std_mps)
         ps = config.survival_probability
+        parts: dict[str, Any]
         if belief == "gaussian":
             parts = {
                 "predictor": KalmanPredictor(motion, ps, engine),
@@ -264,6 +266,7 @@ class BPTracker:
     def reset(self) -> None:
         """Forget every potential target and restart the frame count and track ids."""
         d = self.region.n_dims
+        empty: Any
         if isinstance(self.predictor, ParticlePredictor):
             empty = ParticleTargets.empty(d, getattr(self.initiator, "n_particles", 1))
         else:

@@ -10,7 +10,7 @@ learned model is shipped for the 3-D ROI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class ImagingTracking(Experiment):
         """The :class:`~skysense.tracking.TrackingScenario` of ``dims``."""
         from skysense.tracking import TrackingScenario
 
-        run = {
+        run: dict[str, Any] = {
             "n_frames": self.n_frames,
             "frame_rate_hz": self.frame_rate_hz,
             "n_uavs": self.n_uavs,
