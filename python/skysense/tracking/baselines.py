@@ -65,8 +65,11 @@ class StoneSoupTracker:
     efficient hypothesis management (``JPDAwithEHM2``; the plain ``JPDA`` enumerates every
     joint hypothesis and took minutes per frame here) inside
     ``MultiTargetMixtureTracker``, ``MultiMeasurementInitiator`` (GNN with a Mahalanobis
-    distance hypothesiser, missed distance 3, two points), and a ``CovarianceBasedDeleter``
-    on the position covariance (deleted when the position std exceeds ``delete_std_m``).
+    distance hypothesiser, missed distance 3), and a ``CovarianceBasedDeleter`` on the
+    position covariance. The tutorial's two-point initiation and a loose deleter make many
+    false tracks from the imagers' clutter; ``min_points=4`` and deletion when the position
+    std exceeds 2 ``position_std_m`` were the best of {2, 3, 4} x {2, 3} on the runs the BP
+    tracker's defaults were chosen on (docs/tracking.md).
 
     Parameters
     ----------
@@ -75,13 +78,13 @@ class StoneSoupTracker:
     position_std_m : float
         Measurement std per axis [m] (the calibrated detector's).
     delete_std_m : float, optional
-        Position std per axis above which a track is deleted; default 3 ``position_std_m``.
+        Position std per axis above which a track is deleted; default 2 ``position_std_m``.
     min_points : int
         Detections a tentative track needs before it is confirmed.
     """
 
     def __init__(
-        self, config: TrackerConfig, position_std_m: float, *, delete_std_m=None, min_points=2
+        self, config: TrackerConfig, position_std_m: float, *, delete_std_m=None, min_points=4
     ):
         try:
             import stonesoup  # noqa: F401
@@ -94,7 +97,7 @@ class StoneSoupTracker:
         self.config = config
         self.position_std_m = check_positive(position_std_m, "position_std_m")
         self.delete_std_m = check_positive(
-            3.0 * self.position_std_m if delete_std_m is None else delete_std_m, "delete_std_m"
+            2.0 * self.position_std_m if delete_std_m is None else delete_std_m, "delete_std_m"
         )
         self.min_points = check_count(min_points, "min_points")
         self.reset()
