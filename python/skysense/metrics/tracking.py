@@ -348,8 +348,8 @@ def identity_switches(
     >>> from skysense.metrics import identity_switches
     >>> est = [[[0.0, 0.0]], [[1.0, 0.0]], [[2.0, 0.0]]]
     >>> r = identity_switches(est, [[7], [7], [9]], est, [[0], [0], [0]], cutoff_m=5.0)
-    >>> r.n_switches, r.per_track_per_100_frames
-    (1, 33.33333333333333)
+    >>> r.n_switches, round(r.per_track_per_100_frames, 2)
+    (1, 33.33)
     """
     c, _ = _options(cutoff_m, 1)
     ep, ei, tp, ti = _two_runs(estimated_positions, estimated_ids, truth_positions, truth_ids)
