@@ -263,20 +263,24 @@ py::array birth_particles(const py::array& z, const py::array& zcov, Index n_par
 }
 }  // namespace
 
+// Every argument is keyword-only (py::kw_only): the stages take several arrays of one dtype, so a
+// swapped pair cannot pass silently; the signatures are typed in python/skysense/_core.pyi.
 void register_tracking(py::module_& m) {
-  m.def("tracking_predict_gaussian", &predict_gaussian, "mean"_a, "cov"_a, "existence"_a,
-        "transition"_a, "noise_cov"_a, "survival"_a);
-  m.def("tracking_predict_particles", &predict_particles, "particles"_a, "existence"_a,
-        "transition"_a, "noise_chol"_a, "survival"_a, "seed"_a, "n_threads"_a);
-  m.def("tracking_evaluate_gaussian", &evaluate_gaussian, "mean"_a, "cov"_a, "existence"_a, "z"_a,
-        "zcov"_a, "clutter"_a, "detection_probability"_a, "gate"_a);
-  m.def("tracking_evaluate_particles", &evaluate_particles, "particles"_a, "existence"_a, "z"_a,
-        "zcov"_a, "clutter"_a, "detection_probability"_a, "gate"_a, "n_threads"_a);
-  m.def("tracking_associate", &associate, "beta"_a, "xi"_a, "max_iter"_a, "tol"_a);
-  m.def("tracking_update_gaussian", &update_gaussian, "mean"_a, "cov"_a, "existence"_a, "z"_a,
-        "zcov"_a, "ratio"_a, "kappa"_a, "detection_probability"_a);
-  m.def("tracking_update_particles", &update_particles, "particles"_a, "existence"_a, "lik"_a,
-        "connected"_a, "kappa"_a, "detection_probability"_a, "seed"_a, "n_threads"_a);
-  m.def("tracking_birth_particles", &birth_particles, "z"_a, "zcov"_a, "n_particles"_a,
-        "velocity_std"_a, "seed"_a, "n_threads"_a);
+  m.def("tracking_predict_gaussian", &predict_gaussian, py::kw_only(), "mean"_a, "cov"_a,
+        "existence"_a, "transition"_a, "noise_cov"_a, "survival"_a);
+  m.def("tracking_predict_particles", &predict_particles, py::kw_only(), "particles"_a,
+        "existence"_a, "transition"_a, "noise_chol"_a, "survival"_a, "seed"_a, "n_threads"_a);
+  m.def("tracking_evaluate_gaussian", &evaluate_gaussian, py::kw_only(), "mean"_a, "cov"_a,
+        "existence"_a, "z"_a, "zcov"_a, "clutter"_a, "detection_probability"_a, "gate"_a);
+  m.def("tracking_evaluate_particles", &evaluate_particles, py::kw_only(), "particles"_a,
+        "existence"_a, "z"_a, "zcov"_a, "clutter"_a, "detection_probability"_a, "gate"_a,
+        "n_threads"_a);
+  m.def("tracking_associate", &associate, py::kw_only(), "beta"_a, "xi"_a, "max_iter"_a, "tol"_a);
+  m.def("tracking_update_gaussian", &update_gaussian, py::kw_only(), "mean"_a, "cov"_a,
+        "existence"_a, "z"_a, "zcov"_a, "ratio"_a, "kappa"_a, "detection_probability"_a);
+  m.def("tracking_update_particles", &update_particles, py::kw_only(), "particles"_a,
+        "existence"_a, "lik"_a, "connected"_a, "kappa"_a, "detection_probability"_a, "seed"_a,
+        "n_threads"_a);
+  m.def("tracking_birth_particles", &birth_particles, py::kw_only(), "z"_a, "zcov"_a,
+        "n_particles"_a, "velocity_std"_a, "seed"_a, "n_threads"_a);
 }

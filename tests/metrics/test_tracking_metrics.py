@@ -94,7 +94,7 @@ def test_ospa2_window_one_is_ospa(rng):
     eid = [np.arange(len(e)) for e in est]
     tid = [np.arange(len(t)) for t in truth]
     out = ospa2(est, eid, truth, tid, cutoff_m=6.0, window=1, order=2)
-    ref = [ospa(e, t, card_penalty=6.0, p=2, cutoff=6.0) for e, t in zip(est, truth, strict=True)]
+    ref = [ospa(e, t, cutoff_m=6.0, order=2) for e, t in zip(est, truth, strict=True)]
     np.testing.assert_allclose(out, ref, rtol=1e-12)
 
 

@@ -24,7 +24,7 @@ SMALL = Scenario(n_antennas_side=2, voxel_size_m=6.0)  # 20 x 20 grid, cheap SP
 
 def _gaussian_image(positions, scenario, width_voxels=0.8):
     """Sum of Gaussian bumps at off-grid positions, on the scenario grid (n_x, n_y, 1)."""
-    ax = scenario.axis_centers()
+    ax = scenario.axis_centers_m()
     gx, gy = np.meshgrid(ax[0], ax[1], indexing="ij")
     w = width_voxels * scenario.voxel_size_m
     img = np.zeros(gx.shape)

@@ -17,7 +17,7 @@ def test_trajectories_stay_inside_and_are_smooth(three_d):
         else TrackingScenario(imaging=SMALL, n_frames=200, n_uavs=6, n_initial=2)
     )
     tr = simulate_trajectories(sc, rng=3)
-    lo, hi = sc.imaging.roi_bounds()
+    lo, hi = sc.imaging.roi_bounds_m()
     p = tr.positions_m[tr.present]
     assert np.all(p >= lo - 1e-9) and np.all(p <= hi + 1e-9)
     assert tr.positions_m.shape == (200, 6, 3)

@@ -1,8 +1,7 @@
-"""ADAPTER: every call from ``skysense.tracking`` into ``skysense.imaging`` and ``skysense.learn``.
+"""Every call from ``skysense.tracking`` into ``skysense.imaging`` and ``skysense.learn``.
 
-The imaging and learned APIs are being renamed (``simulate(seed=)`` -> ``rng``, unit-suffixed
-``ImagingBatch`` fields, a restructured ``learn``); the tracking package touches them only
-through the functions below, so a rename is adapted here and nowhere else.
+The tracking package touches the imaging and learned APIs only through the functions below,
+so a change there is adapted here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,12 +10,16 @@ import numpy as np
 
 __all__ = [
     "check_scenario",
+    "grid_axes",
     "learned_images",
+    "learned_scenario",
     "load_learned_imager",
+    "noise_power_w",
     "pursuit_images",
     "pursuit_state",
     "roi_bounds",
     "steering_columns",
+    "voxel_centers",
 ]
 
 
@@ -33,12 +36,17 @@ def check_scenario(scenario, name: str = "scenario"):
 
 def roi_bounds(scenario) -> np.ndarray:
     """Lower and upper ROI corners, shape (2, 3) [m] (grid edges)."""
-    return scenario.roi_bounds()
+    return scenario.roi_bounds_m()
 
 
 def grid_axes(scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Voxel-centre coordinates along x, y and z [m]."""
-    return scenario.axis_centers()
+    return scenario.axis_centers_m()
+
+
+def voxel_centers(scenario) -> np.ndarray:
+    """Voxel centres in C order over (x, y, z), shape (n_voxels, 3) [m]."""
+    return scenario.voxel_centers_m()
 
 
 def steering_columns(scenario, points_m, *, dtype, workers, max_bytes=None) -> np.ndarray:
@@ -70,7 +78,7 @@ def pursuit_images(state, csi, *, sparsity: int, threshold: float) -> np.ndarray
     res = subspace_pursuit(
         op, csi, sparsity, threshold=threshold, gram=gram, check_finite=False, workers=1
     )
-    return np.abs(res.x)
+    return np.abs(res.image)
 
 
 def load_learned_imager():

@@ -252,7 +252,7 @@ def calibrate_detector(
         else check_positive(clutter_radius_m, "clutter_radius_m")
     )
     # the measure of the UAVs' neighbourhood in each frame, from the voxel centres
-    centres = detector.scenario.voxel_centers()
+    centres = adapter.voxel_centers(detector.scenario)
     lo, hi = adapter.roi_bounds(detector.scenario)
     extent = hi - lo
     measure = float(np.prod(extent[extent > 0]))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skysense._validation import as_array, check_finite_scalar, check_positive
+from skysense.tracking import _imaging_adapter as adapter
 
 __all__ = [
     "BirthModel",
@@ -59,7 +60,7 @@ class SurveillanceRegion:
     @classmethod
     def from_scenario(cls, scenario) -> SurveillanceRegion:
         """The ROI of a :class:`skysense.imaging.Scenario` (grid edges)."""
-        lo, hi = scenario.roi_bounds()
+        lo, hi = adapter.roi_bounds(scenario)
         return cls(tuple(lo), tuple(hi))
 
     @property
