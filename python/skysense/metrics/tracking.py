@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from skysense._results import Result
 from skysense._validation import check_count, check_finite_scalar, check_positive
+
+#: A run: one array per frame (point sets ``(n_f, dim)`` or identities ``(n_f,)``).
+Frames: TypeAlias = Sequence[npt.ArrayLike] | np.ndarray
 
 __all__ = [
     "GospaResult",
@@ -38,7 +42,7 @@ __all__ = [
 ]
 
 
-def _points(x, name: str) -> np.ndarray:
+def _points(x: npt.ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object or arr.dtype.kind not in "fiu":
         raise TypeError(
@@ -53,7 +57,7 @@ def _points(x, name: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def _ids(x, n: int, name: str) -> np.ndarray:
+def _ids(x: npt.ArrayLike, n: int, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.size == 0:
         arr = arr.reshape(0).astype(np.int64)
@@ -66,7 +70,7 @@ def _ids(x, n: int, name: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _sequence(x, name: str) -> Any:
+def _sequence(x: object, name: str) -> Any:
     if isinstance(x, str | bytes) or not isinstance(x, Sequence | np.ndarray):
         raise TypeError(f"{name} must be a sequence of per-frame arrays, got {type(x).__name__}")
     if len(x) == 0:
@@ -74,7 +78,7 @@ def _sequence(x, name: str) -> Any:
     return x
 
 
-def _options(cutoff_m, order):
+def _options(cutoff_m: float, order: float) -> tuple[float, float]:
     c = check_positive(cutoff_m, "cutoff_m")
     p = check_finite_scalar(order, "order")
     if p < 1:
@@ -82,7 +86,9 @@ def _options(cutoff_m, order):
     return c, p
 
 
-def _assign(est: np.ndarray, truth: np.ndarray, c: float):
+def _assign(
+    est: np.ndarray, truth: np.ndarray, c: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GOSPA assignment: (est rows, truth cols, distances) of the pairs closer than ``c``."""
     if est.shape[0] == 0 or truth.shape[0] == 0:
         return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
@@ -122,14 +128,16 @@ class GospaResult(Result):
         return float(np.mean(self.distance_m))
 
 
-def _gospa(est, truth, c, p):
+def _gospa(est: np.ndarray, truth: np.ndarray, c: float, p: float) -> tuple[float, float, int, int]:
     _, _, d = _assign(est, truth, c)
     loc = float(np.sum(d**p))
     missed, false = truth.shape[0] - d.size, est.shape[0] - d.size
     return (loc + 0.5 * c**p * (missed + false)) ** (1.0 / p), loc, missed, false
 
 
-def gospa(estimated, truth, *, cutoff_m, order=1) -> GospaResult:
+def gospa(
+    estimated: npt.ArrayLike, truth: npt.ArrayLike, *, cutoff_m: float, order: float = 1
+) -> GospaResult:
     """GOSPA distance with alpha = 2 between an estimated and a true point set.
 
     Parameters
@@ -171,7 +179,9 @@ def gospa(estimated, truth, *, cutoff_m, order=1) -> GospaResult:
     return GospaResult(float(d), loc, missed, false)
 
 
-def gospa_per_frame(estimated, truth, *, cutoff_m, order=1) -> GospaResult:
+def gospa_per_frame(
+    estimated: Frames, truth: Frames, *, cutoff_m: float, order: float = 1
+) -> GospaResult:
     """GOSPA (alpha = 2) of each frame of a run.
 
     Parameters
@@ -200,7 +210,7 @@ def gospa_per_frame(estimated, truth, *, cutoff_m, order=1) -> GospaResult:
     )
 
 
-def _run(positions, ids, name):
+def _run(positions: Frames, ids: Frames, name: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     pos = _sequence(positions, f"{name}_positions")
     idv = _sequence(ids, f"{name}_ids")
     if len(pos) != len(idv):
@@ -212,7 +222,9 @@ def _run(positions, ids, name):
     return p, i
 
 
-def _two_runs(est_pos, est_ids, truth_pos, truth_ids):
+def _two_runs(
+    est_pos: Frames, est_ids: Frames, truth_pos: Frames, truth_ids: Frames
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     ep, ei = _run(est_pos, est_ids, "estimated")
     tp, ti = _run(truth_pos, truth_ids, "truth")
     if len(ep) != len(tp):
@@ -220,7 +232,7 @@ def _two_runs(est_pos, est_ids, truth_pos, truth_ids):
     return ep, ei, tp, ti
 
 
-def _window_tracks(pos, ids, lo, hi):
+def _window_tracks(pos: list[np.ndarray], ids: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
     """Tracks present in frames [lo, hi): ids and positions (n, w, dim) with NaN gaps."""
     present = np.unique(np.concatenate([ids[f] for f in range(lo, hi)] + [np.empty(0, np.int64)]))
     dim = next((pos[f].shape[1] for f in range(lo, hi) if pos[f].shape[0]), 1)
@@ -232,7 +244,14 @@ def _window_tracks(pos, ids, lo, hi):
 
 
 def ospa2(
-    estimated_positions, estimated_ids, truth_positions, truth_ids, *, cutoff_m, order=1, window=10
+    estimated_positions: Frames,
+    estimated_ids: Frames,
+    truth_positions: Frames,
+    truth_ids: Frames,
+    *,
+    cutoff_m: float,
+    order: float = 1,
+    window: int = 10,
 ) -> np.ndarray:
     """OSPA on tracks (OSPA^(2)) at each frame, over the sliding window ending there.
 
@@ -327,7 +346,12 @@ class IdentitySwitches(Result):
 
 
 def identity_switches(
-    estimated_positions, estimated_ids, truth_positions, truth_ids, *, cutoff_m
+    estimated_positions: Frames,
+    estimated_ids: Frames,
+    truth_positions: Frames,
+    truth_ids: Frames,
+    *,
+    cutoff_m: float,
 ) -> IdentitySwitches:
     """Count identity switches: per frame, true targets are matched to tracks (the GOSPA
     assignment with cut-off ``cutoff_m``); a switch is a match to a track id other than the
@@ -368,7 +392,12 @@ def identity_switches(
 
 
 def track_rmse(
-    estimated_positions, truth_positions, truth_ids, *, cutoff_m, settle_frames=10
+    estimated_positions: Frames,
+    truth_positions: Frames,
+    truth_ids: Frames,
+    *,
+    cutoff_m: float,
+    settle_frames: int = 10,
 ) -> float:
     """Position RMSE of the matched tracks after convergence.
 
@@ -439,15 +468,15 @@ class TrackingScores(Result):
 
 
 def tracking_scores(
-    estimated_positions,
-    estimated_ids,
-    truth_positions,
-    truth_ids,
+    estimated_positions: Frames,
+    estimated_ids: Frames,
+    truth_positions: Frames,
+    truth_ids: Frames,
     *,
-    cutoff_m,
-    order=1,
-    window=10,
-    settle_frames=10,
+    cutoff_m: float,
+    order: float = 1,
+    window: int = 10,
+    settle_frames: int = 10,
 ) -> TrackingScores:
     """GOSPA, OSPA^(2), identity switches and RMSE after convergence of one run.
 

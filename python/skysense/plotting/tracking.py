@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+import numpy.typing as npt
 
 from skysense.plotting._common import _pyplot, _save
+
+if TYPE_CHECKING:
+    from skysense.tracking import SurveillanceRegion
 
 __all__ = ["plot_tracking"]
 
 
-def _segments(positions, ids):
+def _segments(
+    positions: Sequence[npt.ArrayLike], ids: Sequence[npt.ArrayLike]
+) -> dict[int, list[tuple[int, float, float]]]:
     """Per identity: its (frame, x, y) points in frame order."""
-    out: dict[int, list] = {}
+    out: dict[int, list[tuple[int, float, float]]] = {}
     for f, (p, i) in enumerate(zip(positions, ids, strict=True)):
         for row, k in zip(np.asarray(p), np.asarray(i), strict=True):
             out.setdefault(int(k), []).append((f, row[0], row[1]))
@@ -19,8 +29,15 @@ def _segments(positions, ids):
 
 
 def plot_tracking(
-    truth_positions_m, estimates, region, path, *, detections=None, scores=None, title=""
-):
+    truth_positions_m: npt.ArrayLike,
+    estimates: dict[str, tuple[Sequence[npt.ArrayLike], Sequence[npt.ArrayLike]]],
+    region: SurveillanceRegion,
+    path: str | Path,
+    *,
+    detections: Sequence[npt.ArrayLike] | None = None,
+    scores: dict[str, Any] | None = None,
+    title: str = "",
+) -> Path:
     """Tracks of several methods over the ROI (x right, y up), each against the true paths.
 
     Parameters

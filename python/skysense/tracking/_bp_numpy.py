@@ -10,8 +10,13 @@ agree to rounding, and the resampled existence probabilities (update) agree exac
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 from scipy.stats import multivariate_normal
+
+_F64: TypeAlias = npt.NDArray[np.float64]
 
 __all__ = [
     "tracking_associate",
@@ -25,11 +30,19 @@ __all__ = [
 ]
 
 
-def _gen(seed):
+def _gen(seed: int) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def tracking_predict_gaussian(*, mean, cov, existence, transition, noise_cov, survival):
+def tracking_predict_gaussian(
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    transition: _F64,
+    noise_cov: _F64,
+    survival: float,
+) -> tuple[_F64, _F64, _F64]:
     """(T1) x' = F x, P' = F P F^T + Q, r' = p_s r."""
     f = transition
     return (
@@ -40,22 +53,37 @@ def tracking_predict_gaussian(*, mean, cov, existence, transition, noise_cov, su
 
 
 def tracking_predict_particles(
-    *, particles, existence, transition, noise_chol, survival, seed, n_threads
-):
+    *,
+    particles: _F64,
+    existence: _F64,
+    transition: _F64,
+    noise_chol: _F64,
+    survival: float,
+    seed: int,
+    n_threads: int,
+) -> tuple[_F64, _F64]:
     """(T1) x' = F x + L_Q w per particle."""
     w = _gen(seed).standard_normal(particles.shape)
     return particles @ transition.T + w @ np.tril(noise_chol).T, survival * existence
 
 
-def _beta(existence, ratio, detection_probability):
+def _beta(existence: _F64, ratio: _F64, detection_probability: float) -> _F64:
     r = existence[:, None]
     miss = (1.0 - existence) + existence * (1.0 - detection_probability)
     return np.concatenate([miss[:, None], r * ratio], axis=1)
 
 
 def tracking_evaluate_gaussian(
-    *, mean, cov, existence, z, zcov, clutter, detection_probability, gate
-):
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    clutter: _F64,
+    detection_probability: float,
+    gate: float,
+) -> tuple[_F64, _F64]:
     """(T2, T3) ratio = p_d N(z_m; H x, H P H^T + R_m) / lambda_c(z_m), gated; beta rows."""
     n_dims = z.shape[1] if z.ndim == 2 else mean.shape[1] // 2
     k_count, m_count = mean.shape[0], z.shape[0]
@@ -71,8 +99,16 @@ def tracking_evaluate_gaussian(
 
 
 def tracking_evaluate_particles(
-    *, particles, existence, z, zcov, clutter, detection_probability, gate, n_threads
-):
+    *,
+    particles: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    clutter: _F64,
+    detection_probability: float,
+    gate: float,
+    n_threads: int,
+) -> tuple[_F64, _F64, _F64, npt.NDArray[np.uint8]]:
     """(T2, T3) ratio = mean over particles of p_d N(z_m; H x_i, R_m) / lambda_c(z_m)."""
     n_dims = particles.shape[2] // 2
     k_count, n_particles = particles.shape[:2]
@@ -95,7 +131,9 @@ def tracking_evaluate_particles(
     return _beta(existence, ratio, detection_probability), ratio, lik, connected
 
 
-def tracking_associate(*, beta, xi, max_iter, tol):
+def tracking_associate(
+    *, beta: _F64, xi: _F64, max_iter: int, tol: float
+) -> tuple[_F64, _F64, int]:
     """(T4 - T6) Loopy BP data association, exclusive sums written out as sums over m' != m."""
     k_count, m_count = beta.shape[0], beta.shape[1] - 1
     kappa = np.ones((k_count, m_count))
@@ -123,7 +161,17 @@ def tracking_associate(*, beta, xi, max_iter, tol):
     return nu, iota, n_iter
 
 
-def tracking_update_gaussian(*, mean, cov, existence, z, zcov, ratio, kappa, detection_probability):
+def tracking_update_gaussian(
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    ratio: _F64,
+    kappa: _F64,
+    detection_probability: float,
+) -> tuple[_F64, _F64, _F64]:
     """(T7, T8) Mixture of the prior and one Kalman update per measurement, moment-matched."""
     n_dims = mean.shape[1] // 2
     h = np.eye(n_dims, mean.shape[1])
@@ -131,7 +179,8 @@ def tracking_update_gaussian(*, mean, cov, existence, z, zcov, ratio, kappa, det
     total = np.empty(mean.shape[0])
     for k in range(mean.shape[0]):
         weights = [1.0 - detection_probability]
-        means, covs = [mean[k]], [cov[k]]
+        means: list[Any] = [mean[k]]
+        covs: list[Any] = [cov[k]]
         for m in range(z.shape[0]):
             w = kappa[k, m] * ratio[k, m]
             if w <= 0:
@@ -153,7 +202,7 @@ def tracking_update_gaussian(*, mean, cov, existence, z, zcov, ratio, kappa, det
     return mean_out, cov_out, r * total / (r * total + (1.0 - r))
 
 
-def systematic_resample(weights, u0):
+def systematic_resample(weights: _F64, u0: float) -> npt.NDArray[np.intp]:
     """Indices of ``len(weights)`` systematic draws with offset ``u0`` in (0, 1)."""
     n = weights.size
     edges = np.cumsum(weights)
@@ -162,8 +211,16 @@ def systematic_resample(weights, u0):
 
 
 def tracking_update_particles(
-    *, particles, existence, lik, connected, kappa, detection_probability, seed, n_threads
-):
+    *,
+    particles: _F64,
+    existence: _F64,
+    lik: _F64,
+    connected: npt.NDArray[np.uint8],
+    kappa: _F64,
+    detection_probability: float,
+    seed: int,
+    n_threads: int,
+) -> tuple[_F64, _F64]:
     """(T7, T8) Particle weights, existence, systematic resampling."""
     gen = _gen(seed)
     out = np.empty_like(particles)
@@ -178,7 +235,15 @@ def tracking_update_particles(
     return out, r_out
 
 
-def tracking_birth_particles(*, z, zcov, n_particles, velocity_std, seed, n_threads):
+def tracking_birth_particles(
+    *,
+    z: _F64,
+    zcov: _F64,
+    n_particles: int,
+    velocity_std: float,
+    seed: int,
+    n_threads: int,
+) -> _F64:
     """(T9) position ~ N(z_m, R_m), velocity ~ N(0, velocity_std^2 I)."""
     gen = _gen(seed)
     m_count, n_dims = z.shape

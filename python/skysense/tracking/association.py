@@ -9,6 +9,7 @@ import numpy as np
 from skysense._validation import check_count, check_positive
 from skysense.tracking._kernels import check_engine, kernels
 from skysense.tracking.base import Association, Associator, Pruner
+from skysense.tracking.state import Targets
 
 __all__ = ["BPAssociator", "ExistencePruner"]
 
@@ -30,12 +31,12 @@ class BPAssociator(Associator):
     tol: float = 1e-6
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_count(self.max_iter, "max_iter", minimum=0)
         check_positive(self.tol, "tol", strict=False)
         check_engine(self.engine)
 
-    def associate(self, beta, xi) -> Association:
+    def associate(self, beta: np.ndarray, xi: np.ndarray) -> Association:
         kappa, iota, n_iter = kernels(self.engine).tracking_associate(
             beta=np.ascontiguousarray(beta, dtype=np.float64),
             xi=np.ascontiguousarray(xi, dtype=np.float64),
@@ -57,10 +58,10 @@ class ExistencePruner(Pruner):
 
     threshold: float = 1e-3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         value = check_positive(self.threshold, "threshold", strict=False)
         if value >= 1:
             raise ValueError(f"threshold must lie in [0, 1), got {value}")
 
-    def prune(self, targets):
+    def prune(self, targets: Targets) -> Targets:
         return targets.take(np.flatnonzero(targets.existence >= self.threshold))

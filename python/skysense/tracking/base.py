@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from skysense._results import Result
+from skysense.tracking.state import Detections, Targets, Tracks
+
+if TYPE_CHECKING:
+    from skysense.tracking.models import Measurements
 
 __all__ = [
     "Association",
     "Associator",
     "Births",
     "Evaluation",
+    "FrameTracker",
     "Initiator",
     "Predictor",
     "Pruner",
@@ -81,7 +86,7 @@ class Births(Result):
         ``xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m)``.
     """
 
-    targets: Any
+    targets: Targets
     xi: np.ndarray
 
     def existence(self, iota: np.ndarray) -> np.ndarray:
@@ -95,7 +100,7 @@ class Predictor(abc.ABC):
     """Prediction of the legacy potential targets over one frame interval (T1)."""
 
     @abc.abstractmethod
-    def predict(self, targets, interval_s: float, *, rng: np.random.Generator):
+    def predict(self, targets: Targets, interval_s: float, *, rng: np.random.Generator) -> Targets:
         """Predicted targets (same type), existence times the survival probability."""
 
 
@@ -103,11 +108,19 @@ class Updater(abc.ABC):
     """Measurement evaluation (T2, T3) and belief update (T7, T8) of legacy targets."""
 
     @abc.abstractmethod
-    def evaluate(self, targets, measurements) -> Evaluation:
+    def evaluate(self, targets: Targets, measurements: Measurements) -> Evaluation:
         """beta messages of every (target, measurement) pair."""
 
     @abc.abstractmethod
-    def update(self, targets, measurements, evaluation: Evaluation, kappa, *, rng):
+    def update(
+        self,
+        targets: Targets,
+        measurements: Measurements,
+        evaluation: Evaluation,
+        kappa: np.ndarray,
+        *,
+        rng: np.random.Generator,
+    ) -> Targets:
         """Posterior targets (same type) given the association messages ``kappa``."""
 
 
@@ -123,7 +136,7 @@ class Initiator(abc.ABC):
     """New potential targets, one per measurement (T9)."""
 
     @abc.abstractmethod
-    def initiate(self, measurements, *, rng: np.random.Generator) -> Births:
+    def initiate(self, measurements: Measurements, *, rng: np.random.Generator) -> Births:
         """The proposed new targets and their xi messages."""
 
 
@@ -131,5 +144,15 @@ class Pruner(abc.ABC):
     """Removal of potential targets that are unlikely to exist."""
 
     @abc.abstractmethod
-    def prune(self, targets):
+    def prune(self, targets: Targets) -> Targets:
         """The targets to keep (same type)."""
+
+
+class FrameTracker(Protocol):
+    """What runs frame by frame: :class:`~skysense.tracking.BPTracker` and the baselines."""
+
+    def reset(self) -> None:
+        """Forget every track."""
+
+    def update(self, detections: Detections | None) -> Tracks:
+        """Process one frame's detections; the tracks after it."""

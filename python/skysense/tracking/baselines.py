@@ -5,6 +5,7 @@ no tracking (each frame's detections are the estimate) and Stone Soup's JPDA tra
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ _STONESOUP_HINT = (
 )
 
 
-def _check(detections) -> Detections:
+def _check(detections: object) -> Detections:
     if detections is None:
         return Detections.empty()
     if not isinstance(detections, Detections):
@@ -36,7 +37,7 @@ class PerFrameTracker:
         Sets ``Tracks.time_s``.
     """
 
-    def __init__(self, frame_rate_hz: float = 10.0):
+    def __init__(self, frame_rate_hz: float = 10.0) -> None:
         from skysense._validation import check_positive
 
         self.frame_rate_hz = check_positive(frame_rate_hz, "frame_rate_hz")
@@ -84,8 +85,13 @@ class StoneSoupTracker:
     """
 
     def __init__(
-        self, config: TrackerConfig, position_std_m: float, *, delete_std_m=None, min_points=4
-    ):
+        self,
+        config: TrackerConfig,
+        position_std_m: float,
+        *,
+        delete_std_m: float | None = None,
+        min_points: int = 4,
+    ) -> None:
         try:
             import stonesoup  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -102,7 +108,7 @@ class StoneSoupTracker:
         self.min_points = check_count(min_points, "min_points")
         self.reset()
 
-    def _build(self):
+    def _build(self) -> Any:
         from stonesoup.dataassociator.neighbour import GNNWith2DAssignment
         from stonesoup.dataassociator.probability import JPDAwithEHM2
         from stonesoup.deleter.error import CovarianceBasedDeleter

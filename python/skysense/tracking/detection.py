@@ -21,10 +21,12 @@ and the clutter rate the tracker needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
@@ -33,6 +35,9 @@ from skysense._validation import as_array, check_finite_scalar, check_positive
 from skysense.tracking import _imaging_adapter as adapter
 from skysense.tracking.models import IntensityModel
 from skysense.tracking.state import Detections
+
+if TYPE_CHECKING:
+    from skysense.imaging import Scenario
 
 __all__ = [
     "DETECTION_RULES",
@@ -67,19 +72,20 @@ class BlobDetector:
         (the error of a uniform off-grid position on the voxel centre) until calibrated.
     """
 
-    scenario: Any
+    scenario: Scenario
     threshold: float = 0.1
     rule: str = "blobs"
     refine: str = "quadratic"
     position_std_m: tuple[float, float, float] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         adapter.check_scenario(self.scenario)
         check_finite_scalar(self.threshold, "threshold")
         if self.rule not in DETECTION_RULES:
             raise ValueError(f"rule must be one of {DETECTION_RULES}, got {self.rule!r}")
         if self.refine not in REFINEMENTS:
             raise ValueError(f"refine must be one of {REFINEMENTS}, got {self.refine!r}")
+        std: Any
         if self.position_std_m is None:
             d0 = self.scenario.voxel_size_m
             std = [d0 / np.sqrt(12.0)] * 3
@@ -91,7 +97,7 @@ class BlobDetector:
                 check_positive(v, f"position_std_m[{i}]", strict=False)
         object.__setattr__(self, "position_std_m", tuple(float(v) for v in std))
 
-    def replace(self, **changes) -> BlobDetector:
+    def replace(self, **changes: Any) -> BlobDetector:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
@@ -100,7 +106,7 @@ class BlobDetector:
         """Measurement covariance of every detection, shape (3, 3) [m^2]."""
         return np.diag(np.square(np.asarray(self.position_std_m, dtype=float)))
 
-    def detect(self, images) -> list[Detections]:
+    def detect(self, images: npt.ArrayLike) -> list[Detections]:
         """Detections of each image.
 
         Parameters
@@ -123,7 +129,9 @@ class BlobDetector:
         axes = adapter.grid_axes(self.scenario)
         return [self._detect_one(frame, axes) for frame in img]
 
-    def _detect_one(self, image, axes) -> Detections:
+    def _detect_one(
+        self, image: np.ndarray, axes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> Detections:
         mask = image > self.threshold
         full = np.ones((3, 3, 3), dtype=bool)
         if self.rule == "blobs":
@@ -179,7 +187,7 @@ class BlobDetector:
         return Detections(pos, cov, intensity)
 
 
-def _intensity_model(target, clutter):
+def _intensity_model(target: np.ndarray, clutter: np.ndarray) -> IntensityModel | None:
     if target.size < 2 or clutter.size < 2:
         return None
     return IntensityModel.fit(target, clutter)
@@ -218,8 +226,13 @@ class DetectorCalibration(Result):
 
 
 def calibrate_detector(
-    detector: BlobDetector, images, truth_positions, *, gate_m=None, clutter_radius_m=None
-):
+    detector: BlobDetector,
+    images: npt.ArrayLike,
+    truth_positions: Sequence[npt.ArrayLike],
+    *,
+    gate_m: float | None = None,
+    clutter_radius_m: float | None = None,
+) -> DetectorCalibration:
     """Measure a detector's position error, detection probability and clutter rate.
 
     Parameters
@@ -256,9 +269,11 @@ def calibrate_detector(
     lo, hi = adapter.roi_bounds(detector.scenario)
     extent = hi - lo
     measure = float(np.prod(extent[extent > 0]))
-    errors, n_true, n_false = [], 0, 0
+    errors: list[np.ndarray] = []
+    n_true, n_false = 0, 0
     near_false, near_measure = 0, 0.0
-    true_int, false_int = [], []
+    true_int: list[np.ndarray] = []
+    false_int: list[np.ndarray] = []
     for det, truth in zip(frames, truth_positions, strict=True):
         t = np.asarray(truth, dtype=float).reshape(-1, 3)
         n_true += t.shape[0]

@@ -14,12 +14,12 @@ import numpy as np
 from skysense.tracking._kernels import check_engine, kernels
 from skysense.tracking.base import Births, Evaluation, Initiator, Predictor, Updater
 from skysense.tracking.models import BirthModel, ConstantVelocity, Measurements, PositionSensor
-from skysense.tracking.state import GaussianTargets
+from skysense.tracking.state import GaussianTargets, Targets
 
 __all__ = ["KalmanInitiator", "KalmanPredictor", "KalmanUpdater"]
 
 
-def _check_targets(targets):
+def _check_targets(targets: object) -> GaussianTargets:
     if not isinstance(targets, GaussianTargets):
         raise TypeError(f"targets must be GaussianTargets, got {type(targets).__name__}")
     return targets
@@ -41,13 +41,15 @@ class KalmanPredictor(Predictor):
     survival_probability: float = 0.99
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from skysense.tracking.models import _probability
 
         _probability(self.survival_probability, "survival_probability", open_interval=False)
         check_engine(self.engine)
 
-    def predict(self, targets, interval_s, *, rng=None) -> GaussianTargets:
+    def predict(
+        self, targets: Targets, interval_s: float, *, rng: np.random.Generator | None = None
+    ) -> GaussianTargets:
         t = _check_targets(targets)
         f, q = self.motion.matrices(interval_s, t.n_dims)
         x, p, r = kernels(self.engine).tracking_predict_gaussian(
@@ -74,10 +76,10 @@ class KalmanUpdater(Updater):
     sensor: PositionSensor
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_engine(self.engine)
 
-    def evaluate(self, targets, measurements: Measurements) -> Evaluation:
+    def evaluate(self, targets: Targets, measurements: Measurements) -> Evaluation:
         t = _check_targets(targets)
         beta, ratio = kernels(self.engine).tracking_evaluate_gaussian(
             mean=t.states,
@@ -91,7 +93,15 @@ class KalmanUpdater(Updater):
         )
         return Evaluation(beta, ratio)
 
-    def update(self, targets, measurements, evaluation, kappa, *, rng=None) -> GaussianTargets:
+    def update(
+        self,
+        targets: Targets,
+        measurements: Measurements,
+        evaluation: Evaluation,
+        kappa: np.ndarray,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> GaussianTargets:
         t = _check_targets(targets)
         x, p, r = kernels(self.engine).tracking_update_gaussian(
             mean=t.states,
@@ -120,7 +130,9 @@ class KalmanInitiator(Initiator):
     sensor: PositionSensor
     births: BirthModel = field(default_factory=BirthModel)
 
-    def initiate(self, measurements: Measurements, *, rng=None) -> Births:
+    def initiate(
+        self, measurements: Measurements, *, rng: np.random.Generator | None = None
+    ) -> Births:
         m, d = measurements.z.shape
         states = np.concatenate([measurements.z, np.zeros((m, d))], axis=1)
         cov = np.zeros((m, 2 * d, 2 * d))

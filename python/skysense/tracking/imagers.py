@@ -6,35 +6,40 @@ one :class:`~skysense.tracking.BlobDetector` works on either.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import as_batch, check_count, check_positive
 from skysense.tracking import _imaging_adapter as adapter
+
+if TYPE_CHECKING:
+    from skysense.imaging import Scenario
+    from skysense.learn import OffGridImager
 
 __all__ = ["LearnedImager", "PursuitImager"]
 
 
 class _Imager:
-    scenario: Any
+    scenario: Scenario
     name: str
 
     @property
     def grid_shape(self) -> tuple[int, int, int]:
-        return tuple(self.scenario.grid_shape)
+        return self.scenario.grid_shape
 
     @property
     def n_measurements(self) -> int:
         return int(self.scenario.n_measurements)
 
-    def _frames(self, csi):
+    def _frames(self, csi: npt.ArrayLike) -> tuple[np.ndarray, bool]:
         frames, single = as_batch(csi, self.n_measurements, "csi")
         if frames.dtype.kind != "c":
             raise TypeError(f"csi must be complex, got dtype {frames.dtype}")
         return frames, single
 
-    def image(self, csi) -> np.ndarray:
+    def image(self, csi: npt.ArrayLike) -> np.ndarray:
         """Images of one CSI frame ``(n_measurements,)`` or a batch ``(n_frames, n_measurements)``.
 
         Returns
@@ -45,7 +50,7 @@ class _Imager:
         out = self._image(frames).reshape(frames.shape[0], *self.grid_shape)
         return out[0] if single else out
 
-    def _image(self, frames) -> np.ndarray:  # pragma: no cover - abstract
+    def _image(self, frames: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -65,14 +70,21 @@ class PursuitImager(_Imager):
 
     name = "sp"
 
-    def __init__(self, scenario, sparsity=10, *, threshold=0.2, dtype=np.complex128):
+    def __init__(
+        self,
+        scenario: Scenario,
+        sparsity: int = 10,
+        *,
+        threshold: float = 0.2,
+        dtype: npt.DTypeLike = np.complex128,
+    ) -> None:
         self.scenario = adapter.check_scenario(scenario)
         self.sparsity = check_count(sparsity, "sparsity")
         self.threshold = check_positive(threshold, "threshold", strict=False)
         self.dtype = np.dtype(dtype)
-        self._state = None
+        self._state: adapter.PursuitState | None = None
 
-    def _image(self, frames):
+    def _image(self, frames: np.ndarray) -> np.ndarray:
         if self._state is None:
             self._state = adapter.pursuit_state(self.scenario, self.dtype)
         mag = adapter.pursuit_images(
@@ -96,7 +108,7 @@ class LearnedImager(_Imager):
 
     name = "dnn"
 
-    def __init__(self, imager):
+    def __init__(self, imager: OffGridImager) -> None:
         self.imager = imager
         self.scenario = adapter.check_scenario(adapter.learned_scenario(imager))
 
@@ -105,6 +117,6 @@ class LearnedImager(_Imager):
         """The shipped model (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
         return cls(adapter.load_learned_imager())
 
-    def _image(self, frames):
+    def _image(self, frames: np.ndarray) -> np.ndarray:
         out = adapter.learned_images(self.imager, frames)
         return np.clip(out.reshape(frames.shape[0], -1), 0.0, 1.0)

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import as_array, check_finite_scalar, check_positive
 from skysense.tracking import _imaging_adapter as adapter
+
+if TYPE_CHECKING:
+    from skysense.imaging import Scenario
+    from skysense.tracking.state import Detections
 
 __all__ = [
     "BirthModel",
@@ -24,7 +30,7 @@ __all__ = [
 ]
 
 
-def _probability(value, name: str, *, open_interval: bool = True) -> float:
+def _probability(value: object, name: str, *, open_interval: bool = True) -> float:
     value = check_finite_scalar(value, name)
     ok = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
     if not ok:
@@ -46,7 +52,7 @@ class SurveillanceRegion:
     lower_m: tuple[float, float, float]
     upper_m: tuple[float, float, float]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         lo = as_array(self.lower_m, "lower_m", shape=(3,), kind="fiu", dtype=np.float64)
         hi = as_array(self.upper_m, "upper_m", shape=(3,), kind="fiu", dtype=np.float64)
         if np.any(hi[:2] <= lo[:2]) or hi[2] < lo[2]:
@@ -58,10 +64,12 @@ class SurveillanceRegion:
         object.__setattr__(self, "upper_m", tuple(float(v) for v in hi))
 
     @classmethod
-    def from_scenario(cls, scenario) -> SurveillanceRegion:
+    def from_scenario(cls, scenario: Scenario) -> SurveillanceRegion:
         """The ROI of a :class:`skysense.imaging.Scenario` (grid edges)."""
         lo, hi = adapter.roi_bounds(scenario)
-        return cls(tuple(lo), tuple(hi))
+        return cls(
+            (float(lo[0]), float(lo[1]), float(lo[2])), (float(hi[0]), float(hi[1]), float(hi[2]))
+        )
 
     @property
     def n_dims(self) -> int:
@@ -74,7 +82,7 @@ class SurveillanceRegion:
         d = self.n_dims
         return math.prod(h - lo for lo, h in zip(self.lower_m[:d], self.upper_m[:d], strict=True))
 
-    def contains(self, points_m, *, margin_m: float = 0.0) -> np.ndarray:
+    def contains(self, points_m: npt.ArrayLike, *, margin_m: float = 0.0) -> np.ndarray:
         """Whether each point ``(..., 3)`` lies in the box grown by ``margin_m`` (z exact in 2-D)."""
         p = np.asarray(points_m, dtype=float)
         lo = np.asarray(self.lower_m) - margin_m
@@ -97,7 +105,7 @@ class ConstantVelocity:
 
     acceleration_std_mps2: float = 2.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive(self.acceleration_std_mps2, "acceleration_std_mps2", strict=False)
 
     def matrices(self, interval_s: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +161,7 @@ class IntensityModel:
     edges: tuple[float, ...]
     log_ratio: tuple[float, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         e = as_array(self.edges, "edges", ndim=1, kind="fiu", dtype=np.float64)
         r = as_array(self.log_ratio, "log_ratio", shape=(e.size - 1,), kind="fiu", dtype=np.float64)
         if e.size < 2 or np.any(np.diff(e) <= 0):
@@ -162,7 +170,14 @@ class IntensityModel:
         object.__setattr__(self, "log_ratio", tuple(float(v) for v in r))
 
     @classmethod
-    def fit(cls, target, clutter, *, n_bins=6, max_log_ratio=3.0) -> IntensityModel:
+    def fit(
+        cls,
+        target: npt.ArrayLike,
+        clutter: npt.ArrayLike,
+        *,
+        n_bins: int = 6,
+        max_log_ratio: float = 3.0,
+    ) -> IntensityModel:
         """Histogram estimate from intensities of matched (``target``) and false detections.
 
         Bins are quantiles of the pooled intensities; each bin count gets one pseudo-count, and
@@ -182,7 +197,7 @@ class IntensityModel:
         ratio = np.clip(np.log(ft / fc), -max_log_ratio, max_log_ratio)
         return cls(tuple(edges), tuple(ratio))
 
-    def __call__(self, intensity) -> np.ndarray:
+    def __call__(self, intensity: npt.ArrayLike) -> np.ndarray:
         """Likelihood ratio ``f_target(a) / f_clutter(a)`` of each intensity."""
         b = np.searchsorted(np.asarray(self.edges), np.asarray(intensity, dtype=float), "right") - 1
         return np.exp(np.asarray(self.log_ratio)[np.clip(b, 0, len(self.log_ratio) - 1)])
@@ -213,7 +228,7 @@ class PositionSensor:
     gate_probability: float = 0.9999
     intensity: IntensityModel | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.region, SurveillanceRegion):
             raise TypeError(
                 f"region must be a SurveillanceRegion, got {type(self.region).__name__}"
@@ -242,7 +257,7 @@ class PositionSensor:
 
         return float(chi2.ppf(self.gate_probability, self.n_dims))
 
-    def measurements(self, detections) -> Measurements:
+    def measurements(self, detections: Detections) -> Measurements:
         """Tracker coordinates of a :class:`~skysense.tracking.Detections` frame."""
         d = self.n_dims
         clutter = np.full(detections.n_detections, self.clutter_intensity)
@@ -270,7 +285,7 @@ class BirthModel:
     birth_rate: float = 0.05
     velocity_std_mps: float = 10.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive(self.birth_rate, "birth_rate")
         check_positive(self.velocity_std_mps, "velocity_std_mps")
 

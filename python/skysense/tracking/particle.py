@@ -10,18 +10,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skysense._validation import check_count, resolve_workers
+from skysense._validation import check_count
+from skysense._workers import resolve_workers
 from skysense.tracking._kernels import check_engine, kernels
 from skysense.tracking.base import Births, Evaluation, Initiator, Predictor, Updater
 from skysense.tracking.models import BirthModel, ConstantVelocity, Measurements, PositionSensor
-from skysense.tracking.state import ParticleTargets
+from skysense.tracking.state import ParticleTargets, Targets
 
 __all__ = ["ParticleInitiator", "ParticlePredictor", "ParticleUpdater"]
 
 _SEED_BOUND = 2**63
 
 
-def _check_targets(targets):
+def _check_targets(targets: object) -> ParticleTargets:
     if not isinstance(targets, ParticleTargets):
         raise TypeError(f"targets must be ParticleTargets, got {type(targets).__name__}")
     return targets
@@ -58,13 +59,15 @@ class ParticlePredictor(Predictor):
     workers: int | None = None
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from skysense.tracking.models import _probability
 
         _probability(self.survival_probability, "survival_probability", open_interval=False)
         check_engine(self.engine)
 
-    def predict(self, targets, interval_s, *, rng) -> ParticleTargets:
+    def predict(
+        self, targets: Targets, interval_s: float, *, rng: np.random.Generator
+    ) -> ParticleTargets:
         t = _check_targets(targets)
         f, q = self.motion.matrices(interval_s, t.n_dims)
         x, r = kernels(self.engine).tracking_predict_particles(
@@ -94,10 +97,10 @@ class ParticleUpdater(Updater):
     workers: int | None = None
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_engine(self.engine)
 
-    def evaluate(self, targets, measurements: Measurements) -> Evaluation:
+    def evaluate(self, targets: Targets, measurements: Measurements) -> Evaluation:
         t = _check_targets(targets)
         beta, ratio, lik, connected = kernels(self.engine).tracking_evaluate_particles(
             particles=t.particles,
@@ -111,8 +114,18 @@ class ParticleUpdater(Updater):
         )
         return Evaluation(beta, ratio, lik, connected)
 
-    def update(self, targets, measurements, evaluation, kappa, *, rng) -> ParticleTargets:
+    def update(
+        self,
+        targets: Targets,
+        measurements: Measurements,
+        evaluation: Evaluation,
+        kappa: np.ndarray,
+        *,
+        rng: np.random.Generator,
+    ) -> ParticleTargets:
         t = _check_targets(targets)
+        if evaluation.lik is None or evaluation.connected is None:
+            raise ValueError("evaluation must come from ParticleUpdater.evaluate (lik, connected)")
         x, r = kernels(self.engine).tracking_update_particles(
             particles=t.particles,
             existence=t.existence,
@@ -145,11 +158,11 @@ class ParticleInitiator(Initiator):
     workers: int | None = None
     engine: str = "cpp"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_count(self.n_particles, "n_particles")
         check_engine(self.engine)
 
-    def initiate(self, measurements: Measurements, *, rng) -> Births:
+    def initiate(self, measurements: Measurements, *, rng: np.random.Generator) -> Births:
         x = kernels(self.engine).tracking_birth_particles(
             z=measurements.z,
             zcov=measurements.covariance,

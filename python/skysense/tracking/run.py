@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from skysense._results import Result
+from skysense.tracking.base import FrameTracker
+from skysense.tracking.state import Detections
 
 __all__ = ["TrackHistory", "track_frames"]
 
@@ -25,9 +28,9 @@ class TrackHistory(Result):
         Wall time of each ``update`` call.
     """
 
-    positions_m: list
-    track_id: list
-    existence: list
+    positions_m: list[np.ndarray]
+    track_id: list[np.ndarray]
+    existence: list[np.ndarray]
     step_s: np.ndarray
 
     @property
@@ -40,7 +43,7 @@ class TrackHistory(Result):
         return 1e3 * float(np.median(self.step_s))
 
 
-def track_frames(tracker, detections) -> TrackHistory:
+def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None]) -> TrackHistory:
     """Reset ``tracker`` and feed it every frame of ``detections``.
 
     Parameters

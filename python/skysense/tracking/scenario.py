@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._results import Result
-from skysense._rng import as_generator
+from skysense._rng import RngLike, as_generator
 from skysense._validation import (
     as_array,
     check_count,
@@ -18,9 +19,12 @@ from skysense._validation import (
     check_memory,
     check_positive,
     complex_dtype,
-    resolve_workers,
 )
+from skysense._workers import resolve_workers
 from skysense.tracking import _imaging_adapter as adapter
+
+if TYPE_CHECKING:
+    from skysense.imaging import Scenario
 
 __all__ = ["TrackingScenario", "Trajectories", "simulate_csi", "simulate_trajectories"]
 
@@ -28,7 +32,7 @@ __all__ = ["TrackingScenario", "Trajectories", "simulate_csi", "simulate_traject
 _FRAMES_PER_BLOCK = 16
 
 
-def _default_imaging():
+def _default_imaging() -> Scenario:
     from skysense.imaging import Scenario
 
     return Scenario(n_antennas_side=5)
@@ -71,7 +75,7 @@ class TrackingScenario:
     ((20, 3, 3), True)
     """
 
-    imaging: Any = field(default_factory=_default_imaging)
+    imaging: Scenario = field(default_factory=_default_imaging)
     n_frames: int = 100
     frame_rate_hz: float = 10.0
     n_uavs: int = 8
@@ -82,18 +86,19 @@ class TrackingScenario:
     coefficient_mean: float = 0.1
     coefficient_std: float = 1e-3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         adapter.check_scenario(self.imaging, "imaging")
         check_count(self.n_frames, "n_frames")
         check_positive(self.frame_rate_hz, "frame_rate_hz")
         check_count(self.n_uavs, "n_uavs")
-        if self.n_initial is None:
-            object.__setattr__(self, "n_initial", max(1, round(0.6 * self.n_uavs)))
-        check_count(self.n_initial, "n_initial", minimum=0)
-        if self.n_initial > self.n_uavs:
-            raise ValueError(
-                f"n_initial must lie in [0, n_uavs={self.n_uavs}], got {self.n_initial}"
-            )
+        n_initial = (
+            max(1, round(0.6 * self.n_uavs))
+            if self.n_initial is None
+            else check_count(self.n_initial, "n_initial", minimum=0)
+        )
+        if n_initial > self.n_uavs:
+            raise ValueError(f"n_initial must lie in [0, n_uavs={self.n_uavs}], got {n_initial}")
+        object.__setattr__(self, "n_initial", n_initial)
         check_positive(self.speed_mps, "speed_mps")
         check_positive(self.min_lifetime_s, "min_lifetime_s")
         check_positive(self.margin_m, "margin_m", strict=False)
@@ -107,13 +112,13 @@ class TrackingScenario:
             )
 
     @classmethod
-    def paper_3d(cls, **overrides) -> TrackingScenario:
+    def paper_3d(cls, **overrides: Any) -> TrackingScenario:
         """The imaging paper's 3-D ROI (``Scenario.paper_3d()``: 100 x 100 x 80 m, d0 = 5 m)."""
         from skysense.imaging import Scenario
 
         return cls(**{"imaging": Scenario.paper_3d(), **overrides})
 
-    def replace(self, **changes) -> TrackingScenario:
+    def replace(self, **changes: Any) -> TrackingScenario:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
@@ -169,7 +174,9 @@ _LOOK_AHEAD_S = 2.5
 _CLIMB_TIME_S = 3.0
 
 
-def _paths(scenario, times, gen):
+def _paths(
+    scenario: TrackingScenario, times: np.ndarray, gen: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Smooth paths inside the ROI less the margin, shape (n_frames, n_uavs, 3) [m].
 
     Each UAV flies at a constant speed (``speed_mps`` times U(0.75, 1.25)) with a heading
@@ -226,7 +233,7 @@ def _paths(scenario, times, gen):
     return pos, vel
 
 
-def simulate_trajectories(scenario: TrackingScenario, *, rng=None) -> Trajectories:
+def simulate_trajectories(scenario: TrackingScenario, *, rng: RngLike = None) -> Trajectories:
     """Lifetimes and smooth random paths of the scenario's UAVs.
 
     Parameters
@@ -260,15 +267,15 @@ def simulate_trajectories(scenario: TrackingScenario, *, rng=None) -> Trajectori
 
 
 def simulate_csi(
-    scenario,
-    positions_m,
-    coefficients,
+    scenario: Scenario | TrackingScenario,
+    positions_m: npt.ArrayLike,
+    coefficients: npt.ArrayLike,
     *,
     noise: bool = True,
-    dtype=np.complex128,
-    rng=None,
-    workers=None,
-    max_bytes=None,
+    dtype: npt.DTypeLike = np.complex128,
+    rng: RngLike = None,
+    workers: int | None = None,
+    max_bytes: float | None = None,
 ) -> np.ndarray:
     """Off-grid CSI frames of UAVs at given positions (the imaging forward model, eq. (14)
     of the imaging paper, columns evaluated at the true positions).
@@ -295,8 +302,9 @@ def simulate_csi(
     ndarray, shape (n_frames, n_measurements), ``dtype``
         Rows ordered as the sensing matrix.
     """
-    img: Any = scenario.imaging if isinstance(scenario, TrackingScenario) else scenario
-    adapter.check_scenario(img)
+    img = adapter.check_scenario(
+        scenario.imaging if isinstance(scenario, TrackingScenario) else scenario
+    )
     dt = complex_dtype(dtype)
     pos = as_array(
         positions_m, "positions_m", ndim=3, kind="fiu", dtype=np.float64, check_finite=False

@@ -7,13 +7,18 @@ Every type is a frozen dataclass of arrays (no per-target or per-particle object
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._results import Result
 from skysense._validation import as_array, check_finite_scalar
 
-__all__ = ["Detections", "GaussianTargets", "ParticleTargets", "Tracks"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Detections", "GaussianTargets", "ParticleTargets", "Targets", "Tracks"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -34,7 +39,7 @@ class Detections(Result):
     covariance_m2: np.ndarray
     intensity: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         pos = as_array(self.positions_m, "positions_m", shape=(None, 3), kind="fiu", dtype=float)
         n = pos.shape[0]
         cov = as_array(
@@ -57,7 +62,9 @@ class Detections(Result):
         return int(self.positions_m.shape[0])
 
 
-def _check_targets(states, existence, track_id, name):
+def _check_targets(
+    states: np.ndarray, existence: npt.ArrayLike, track_id: npt.ArrayLike, name: str
+) -> tuple[np.ndarray, np.ndarray]:
     k = states.shape[0]
     ex = as_array(existence, "existence", shape=(k,), kind="f", dtype=np.float64)
     if np.any((ex < 0) | (ex > 1)):
@@ -75,6 +82,7 @@ class _Targets:
 
     existence: np.ndarray
     track_id: np.ndarray
+    _arrays: tuple[str, ...]
 
     @property
     def n_targets(self) -> int:
@@ -84,17 +92,16 @@ class _Targets:
     def n_dims(self) -> int:
         return int(self.states.shape[-1] // 2)  # type: ignore[attr-defined]
 
-    def take(self, index):
+    def take(self, index: Any) -> Self:
         """Subset of the potential targets (boolean mask or integer indices)."""
-        fields = {f: getattr(self, f)[index] for f in self._arrays}  # type: ignore[attr-defined]
+        fields = {f: getattr(self, f)[index] for f in self._arrays}
         return replace(self, **fields)  # type: ignore[type-var]
 
-    def concat(self, other):
+    def concat(self, other: _Targets) -> Self:
         """These potential targets followed by ``other`` (same type and sizes)."""
-        fields = {
-            f: np.concatenate([getattr(self, f), getattr(other, f)])
-            for f in self._arrays  # type: ignore[attr-defined]
-        }
+        if type(other) is not type(self):
+            raise TypeError(f"other must be {type(self).__name__}, got {type(other).__name__}")
+        fields = {f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in self._arrays}
         return replace(self, **fields)  # type: ignore[type-var]
 
 
@@ -118,7 +125,7 @@ class GaussianTargets(_Targets, Result):
 
     _arrays = ("states", "covariances", "existence", "track_id")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         x = as_array(self.states, "states", ndim=2, kind="f", dtype=np.float64)
         s = x.shape[1]
         p = as_array(self.covariances, "covariances", shape=(x.shape[0], s, s), kind="f")
@@ -151,7 +158,7 @@ class ParticleTargets(_Targets, Result):
 
     _arrays = ("particles", "existence", "track_id")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         x = as_array(self.particles, "particles", ndim=3, kind="f", dtype=np.float64)
         if x.shape[1] < 1:
             raise ValueError(f"particles must hold at least one particle per target, got {x.shape}")
@@ -168,6 +175,10 @@ class ParticleTargets(_Targets, Result):
     def states(self) -> np.ndarray:
         """MMSE states (particle means), shape (n_targets, 2 D)."""
         return self.particles.mean(axis=1)
+
+
+#: Potential targets of either belief family (what the tracker's components pass around).
+Targets: TypeAlias = GaussianTargets | ParticleTargets
 
 
 @dataclass(frozen=True, repr=False)
@@ -193,7 +204,7 @@ class Tracks(Result):
     existence: np.ndarray
     time_s: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_finite_scalar(self.time_s, "time_s")
 
     @property

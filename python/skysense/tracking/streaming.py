@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import as_batch
+from skysense.tracking.base import FrameTracker
 from skysense.tracking.detection import BlobDetector
+from skysense.tracking.imagers import LearnedImager, PursuitImager
 from skysense.tracking.state import Tracks
 
 __all__ = ["StreamingTracker"]
@@ -39,7 +40,9 @@ class StreamingTracker:
     >>> for tracks in proc.process(csi_frames): ...                     # doctest: +SKIP
     """
 
-    def __init__(self, imager: Any, detector: BlobDetector, tracker: Any):
+    def __init__(
+        self, imager: PursuitImager | LearnedImager, detector: BlobDetector, tracker: FrameTracker
+    ) -> None:
         if not isinstance(detector, BlobDetector):
             raise TypeError(f"detector must be a BlobDetector, got {type(detector).__name__}")
         if tuple(detector.scenario.grid_shape) != tuple(imager.grid_shape):
@@ -61,7 +64,7 @@ class StreamingTracker:
         """Restart the tracker (forget every track)."""
         self.tracker.reset()
 
-    def update(self, csi) -> Tracks:
+    def update(self, csi: npt.ArrayLike) -> Tracks:
         """Image, detect and track one frame.
 
         Parameters
@@ -82,7 +85,7 @@ class StreamingTracker:
             )
         return self(frames)[0]
 
-    def __call__(self, frames) -> list[Tracks]:
+    def __call__(self, frames: npt.ArrayLike) -> list[Tracks]:
         """Tracks after each of a batch of frames ``(n, n_measurements)``, in order."""
         images = self.imager.image(np.atleast_2d(frames))
         return [self.tracker.update(det) for det in self.detector.detect(images)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from skysense._rng import as_generator
+from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_positive
 from skysense.tracking.association import BPAssociator, ExistencePruner
 from skysense.tracking.base import Associator, Initiator, Predictor, Pruner, Updater
@@ -21,7 +21,7 @@ from skysense.tracking.models import (
     _probability,
 )
 from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
-from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Tracks
+from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
 
 __all__ = ["BELIEFS", "BPTracker", "TrackerConfig"]
 
@@ -82,7 +82,7 @@ class TrackerConfig:
     tol: float = 1e-6
     intensity: IntensityModel | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.region, SurveillanceRegion):
             raise TypeError(
                 f"region must be a SurveillanceRegion, got {type(self.region).__name__}"
@@ -115,14 +115,14 @@ class TrackerConfig:
             self.intensity,
         )
 
-    def replace(self, **changes) -> TrackerConfig:
+    def replace(self, **changes: Any) -> TrackerConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
 
 @dataclass
 class _State:
-    targets: Any
+    targets: Targets
     next_id: int = 0
     frame: int = 0
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -174,8 +174,8 @@ class BPTracker:
         region: SurveillanceRegion,
         frame_rate_hz: float = 10.0,
         confirm_threshold: float = 0.5,
-        rng=None,
-    ):
+        rng: RngLike = None,
+    ) -> None:
         for name, obj, role in (
             ("predictor", predictor, Predictor),
             ("updater", updater, Updater),
@@ -204,7 +204,7 @@ class BPTracker:
         n_particles: int = 1000,
         engine: str = "cpp",
         workers: int | None = None,
-        rng=None,
+        rng: RngLike = None,
     ) -> BPTracker:
         """The standard composition for ``config``.
 
@@ -266,7 +266,7 @@ class BPTracker:
     def reset(self) -> None:
         """Forget every potential target and restart the frame count and track ids."""
         d = self.region.n_dims
-        empty: Any
+        empty: Targets
         if isinstance(self.predictor, ParticlePredictor):
             empty = ParticleTargets.empty(d, getattr(self.initiator, "n_particles", 1))
         else:
@@ -274,7 +274,7 @@ class BPTracker:
         self._state = _State(targets=empty, rng=self._rng)
 
     @property
-    def targets(self):
+    def targets(self) -> Targets:
         """All current potential targets (confirmed or not)."""
         return self._state.targets
 
@@ -330,7 +330,7 @@ class BPTracker:
         st.frame += 1
         return self._tracks(targets, (st.frame - 1) / self.frame_rate_hz)
 
-    def _tracks(self, targets, time_s) -> Tracks:
+    def _tracks(self, targets: Targets, time_s: float) -> Tracks:
         keep = np.flatnonzero(targets.existence > self.confirm_threshold)
         states = targets.take(keep).states
         d = self.region.n_dims

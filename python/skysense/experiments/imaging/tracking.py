@@ -10,11 +10,26 @@ learned model is shipped for the 3-D ROI.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
+
+if TYPE_CHECKING:
+    from skysense.tracking import (
+        BlobDetector,
+        Detections,
+        DetectorCalibration,
+        LearnedImager,
+        PursuitImager,
+        TrackerConfig,
+        TrackingScenario,
+        Trajectories,
+    )
+    from skysense.tracking.base import FrameTracker
+    from skysense.tracking.run import TrackHistory
 
 __all__ = ["TRACKERS", "ImagingTracking"]
 
@@ -36,12 +51,12 @@ def _has_stonesoup() -> bool:
 
 @dataclass(frozen=True, eq=False)
 class _State:
-    scenario: object
-    imager: object
-    detector: object
-    config: object
+    scenario: TrackingScenario
+    imager: PursuitImager | LearnedImager
+    detector: BlobDetector
+    config: TrackerConfig
     position_std_m: float
-    calibration: object
+    calibration: DetectorCalibration
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ class ImagingTracking(Experiment):
     n_particles: int = 1000
     chunk_size: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for field, allowed in (("dims", _DIMS), ("imagers", _IMAGERS), ("trackers", TRACKERS)):
             values = tuple(getattr(self, field))
             object.__setattr__(self, field, values)
@@ -100,7 +115,7 @@ class ImagingTracking(Experiment):
                 raise ValueError(f"{field} must be drawn from {allowed}, got {values}")
         self.scenario("2d")  # validates the run parameters
 
-    def scenario(self, dims: str):
+    def scenario(self, dims: str) -> TrackingScenario:
         """The :class:`~skysense.tracking.TrackingScenario` of ``dims``."""
         from skysense.tracking import TrackingScenario
 
@@ -113,11 +128,11 @@ class ImagingTracking(Experiment):
         }
         return TrackingScenario(**run) if dims == "2d" else TrackingScenario.paper_3d(**run)
 
-    def cells(self):
+    def cells(self) -> tuple[tuple[str, str], ...]:
         cells = [(d, i) for d in self.dims for i in self.imagers if not (d == "3d" and i == "dnn")]
         return tuple(sorted(cells, key=lambda c: c[0] != "3d"))  # 3-D (largest Gram) first
 
-    def setup(self, cell):
+    def setup(self, cell: tuple[str, str]) -> _State:
         from skysense.tracking import (
             BlobDetector,
             LearnedImager,
@@ -131,6 +146,7 @@ class ImagingTracking(Experiment):
 
         dims, name = cell
         sc = self.scenario(dims)
+        imager: PursuitImager | LearnedImager
         if name == "sp":
             # complex64 halves the 3-D Gram matrix (6400^2); 2-D keeps complex128
             imager = PursuitImager(
@@ -146,7 +162,8 @@ class ImagingTracking(Experiment):
         csi = simulate_csi(cal_sc, truth.positions_m, truth.coefficients, rng=gen, workers=1)
         detector = BlobDetector(sc.imaging, threshold=threshold)
         cal = calibrate_detector(detector, imager.image(csi), truth.frames()[0])
-        detector = detector.replace(position_std_m=tuple(cal.position_std_m))
+        sx, sy, sz = (float(v) for v in cal.position_std_m)
+        detector = detector.replace(position_std_m=(sx, sy, sz))
         d = sc.n_dims
         config = TrackerConfig(
             SurveillanceRegion.from_scenario(sc.imaging),
@@ -158,11 +175,11 @@ class ImagingTracking(Experiment):
         std = float(np.sqrt(np.mean(np.square(cal.position_std_m[:d]))))
         return _State(sc, imager, detector, config, std, cal)
 
-    def _trackers(self, state, rng):
+    def _trackers(self, state: _State, rng: np.random.Generator) -> dict[str, FrameTracker]:
         from skysense.tracking import BPTracker
         from skysense.tracking.baselines import PerFrameTracker, StoneSoupTracker
 
-        out = {}
+        out: dict[str, FrameTracker] = {}
         for suffix in self.trackers:
             if suffix == "":
                 out[suffix] = PerFrameTracker(state.config.frame_rate_hz)
@@ -176,7 +193,9 @@ class ImagingTracking(Experiment):
                 out[suffix] = StoneSoupTracker(state.config, state.position_std_m)
         return out
 
-    def trial(self, cell, state, rng):
+    def trial(
+        self, cell: tuple[str, str], state: _State, rng: np.random.Generator
+    ) -> tuple[Trajectories, list[Detections], dict[str, TrackHistory], float]:
         """One run: truth, detections, and every tracker's history (for figures)."""
         import time
 
@@ -197,10 +216,12 @@ class ImagingTracking(Experiment):
         }
         return truth, detections, histories, imaging_ms
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: tuple[str, str], state: _State, n_trials: int, rng: np.random.Generator
+    ) -> Trials:
         from skysense.metrics import tracking_scores
 
-        out: dict[str, list] = {}
+        out: dict[str, list[float]] = {}
         for _ in range(n_trials):
             truth, _, histories, imaging_ms = self.trial(cell, state, rng)
             positions, ids = truth.frames()
@@ -225,8 +246,8 @@ class ImagingTracking(Experiment):
                     out.setdefault(f"{method}/{key}", []).append(value)
         return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
-    def summarize(self, cell, trials):
-        summary = {}
+    def summarize(self, cell: tuple[str, str], trials: Trials) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
         n = len(trials["imaging_ms_per_frame"])
         for key, values in trials.items():
             if "/" not in key:
@@ -251,8 +272,8 @@ class ImagingTracking(Experiment):
         summary["imaging_ms_per_frame"] = float(np.median(trials["imaging_ms_per_frame"]))
         return summary
 
-    def report(self, summaries):
-        results: dict = {d: {} for d in self.dims}
+    def report(self, summaries: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+        results: dict[str, dict[str, Any]] = {d: {} for d in self.dims}
         for (dims, name), summary in summaries.items():
             results[dims][f"{name}_imaging_ms_per_frame"] = summary.pop("imaging_ms_per_frame")
             results[dims].update(summary)
@@ -265,7 +286,7 @@ class ImagingTracking(Experiment):
                 )
         return results
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {
             "source": "Huang et al., IEEE TWC 2026, Sec. VI (tracking is future work); issue 20",
             "targets": {
@@ -278,7 +299,7 @@ class ImagingTracking(Experiment):
             },
         }
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         header = (
             f"{'dims':>4} {'method':>19} | {'GOSPA m':>13} | {'OSPA2 m':>7} | {'IDsw/100':>8} |"
             f" {'RMSE m':>6} | {'ms/frame':>8}"
@@ -289,7 +310,7 @@ class ImagingTracking(Experiment):
                 if not isinstance(r, dict):
                     continue
 
-                def f(key, fmt, r=r):
+                def f(key: str, fmt: str, r: dict[str, Any] = r) -> str:
                     return "-" if r.get(key) is None else format(r[key], fmt)
 
                 lines.append(
@@ -299,7 +320,7 @@ class ImagingTracking(Experiment):
                 )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """GOSPA per method (bars) and the tracks of one seeded 2-D run over the ROI."""
         from skysense.plotting import plot_tracking
 
