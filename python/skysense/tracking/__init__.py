@@ -10,6 +10,11 @@
 ``BlobDetector``            blob detections refined off the grid, with a covariance
 ``calibrate_detector``      position std, detection probability, clutter rate of a detector
 ``BPTracker``               streaming tracker: ``update(detections) -> Tracks``, ``reset()``
+``StreamingTracker``        CSI frames in, tracks out (imager, detector, tracker); plugs into
+                            ``skysense.edge.StreamProcessor``
+``PerFrameTracker``         baseline without tracking: each frame's detections are the tracks
+``StoneSoupTracker``        the peer: Stone Soup's JPDA tracker (``skysense[tracking-peer]``)
+``track_frames``            run a tracker over a run's detections -> ``TrackHistory``
 ``TrackerConfig``           model and algorithm parameters; ``BPTracker.from_config``
 ``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
 ``SurveillanceRegion``      the ROI box (2-D plane or 3-D)
@@ -24,6 +29,9 @@
 ``BPAssociator``            loopy-BP data association (C++)
 ``ExistencePruner``         drop unlikely potential targets
 ``Predictor``, ``Updater``, ``Associator``, ``Initiator``, ``Pruner``  the role ABCs
+``FrameTracker``            protocol of what runs frame by frame (``update``, ``reset``)
+``Targets``                 ``GaussianTargets | ParticleTargets``
+``DETECTION_RULES``, ``REFINEMENTS``, ``BELIEFS``  the allowed option values
 ==========================  ==========================================================
 """
 
@@ -33,12 +41,15 @@ from skysense.tracking.base import (
     Associator,
     Births,
     Evaluation,
+    FrameTracker,
     Initiator,
     Predictor,
     Pruner,
     Updater,
 )
+from skysense.tracking.baselines import PerFrameTracker, StoneSoupTracker
 from skysense.tracking.detection import (
+    DETECTION_RULES,
     REFINEMENTS,
     BlobDetector,
     DetectorCalibration,
@@ -55,17 +66,20 @@ from skysense.tracking.models import (
     SurveillanceRegion,
 )
 from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
+from skysense.tracking.run import TrackHistory, track_frames
 from skysense.tracking.scenario import (
     TrackingScenario,
     Trajectories,
     simulate_csi,
     simulate_trajectories,
 )
-from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Tracks
+from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
+from skysense.tracking.streaming import StreamingTracker
 from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
 
 __all__ = [
     "BELIEFS",
+    "DETECTION_RULES",
     "REFINEMENTS",
     "Association",
     "Associator",
@@ -79,6 +93,7 @@ __all__ = [
     "DetectorCalibration",
     "Evaluation",
     "ExistencePruner",
+    "FrameTracker",
     "GaussianTargets",
     "Initiator",
     "IntensityModel",
@@ -91,11 +106,16 @@ __all__ = [
     "ParticlePredictor",
     "ParticleTargets",
     "ParticleUpdater",
+    "PerFrameTracker",
     "PositionSensor",
     "Predictor",
     "Pruner",
     "PursuitImager",
+    "StoneSoupTracker",
+    "StreamingTracker",
     "SurveillanceRegion",
+    "Targets",
+    "TrackHistory",
     "TrackerConfig",
     "TrackingScenario",
     "Tracks",
@@ -104,4 +124,5 @@ __all__ = [
     "calibrate_detector",
     "simulate_csi",
     "simulate_trajectories",
+    "track_frames",
 ]

@@ -34,10 +34,22 @@ class StreamingTracker:
 
     Examples
     --------
-    >>> from skysense.edge import StreamProcessor                       # doctest: +SKIP
-    >>> stream = StreamingTracker(imager, detector, tracker)            # doctest: +SKIP
-    >>> proc = StreamProcessor(stream, stream.n_measurements)           # doctest: +SKIP
-    >>> for tracks in proc.process(csi_frames): ...                     # doctest: +SKIP
+    >>> import numpy as np
+    >>> from skysense.edge import StreamProcessor
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.tracking import (BPTracker, BlobDetector, PursuitImager, StreamingTracker,
+    ...     SurveillanceRegion, TrackerConfig, TrackingScenario, simulate_csi,
+    ...     simulate_trajectories)
+    >>> s = Scenario(n_antennas_side=2, voxel_size_m=6.0)
+    >>> run = TrackingScenario(imaging=s, n_frames=10, n_uavs=2)
+    >>> truth = simulate_trajectories(run, rng=0)
+    >>> csi = simulate_csi(run, truth.positions_m, truth.coefficients, rng=1)
+    >>> tracker = BPTracker.from_config(TrackerConfig(SurveillanceRegion.from_scenario(s)))
+    >>> stream = StreamingTracker(PursuitImager(s), BlobDetector(s, threshold=0.0), tracker)
+    >>> proc = StreamProcessor(stream, stream.n_measurements, dtype=np.complex128)
+    >>> tracks = list(proc.process(csi))
+    >>> len(tracks), tracks[-1].time_s, proc.latency().n_frames
+    (10, 0.9, 10)
     """
 
     def __init__(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from skysense._rng import as_generator
 from skysense.experiments.runner import Experiment, Trials
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ class ImagingTracking(Experiment):
             imager = LearnedImager.default()
             threshold = 0.1  # the authors' detection threshold
         cal_sc = sc.replace(n_frames=self.calibration_frames)
-        gen = np.random.default_rng(self.calibration_seed)
+        gen = as_generator(self.calibration_seed)
         truth = simulate_trajectories(cal_sc, rng=gen)
         csi = simulate_csi(cal_sc, truth.positions_m, truth.coefficients, rng=gen, workers=1)
         detector = BlobDetector(sc.imaging, threshold=threshold)
@@ -328,7 +329,7 @@ class ImagingTracking(Experiment):
         name = "dnn" if dims == "2d" and "dnn" in self.imagers else "sp"
         cell = (dims, name)
         state = self.setup(cell)
-        truth, detections, histories, _ = self.trial(cell, state, np.random.default_rng(0))
+        truth, detections, histories, _ = self.trial(cell, state, as_generator(0))
         return plot_tracking(
             truth.positions_m,
             {m: (h.positions_m, h.track_id) for m, h in histories.items()},
