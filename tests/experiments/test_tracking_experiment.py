@@ -55,3 +55,25 @@ def test_summary_and_report():
     assert "no learned imager" in results["3d"]["dnn_skipped"]
     text = exp.table(results)
     assert "sp_bp" in text and "GOSPA" in text
+
+
+def test_tiny_run_end_to_end(tmp_path):
+    """A short 2-D SP run through the shared runner: every method scored, the figure drawn."""
+    from skysense.experiments import run_trials
+
+    exp = ImagingTracking(
+        dims=("2d",),
+        imagers=("sp",),
+        trackers=("", "_bp"),
+        n_frames=15,
+        n_uavs=3,
+        calibration_frames=15,
+    )
+    out = run_trials(exp, 1, rng=3)
+    rows = out.results["2d"]
+    for method in ("sp", "sp_bp"):
+        for key in ("gospa_m", "ospa2_m", "id_switches", "ms_per_frame"):
+            assert np.isfinite(rows[method][key]), (method, key)
+    assert rows["sp_bp"]["gospa_m"] > 0 and rows["sp_imaging_ms_per_frame"] > 0
+    path = exp.plot(out.results, tmp_path / "tracking.png")
+    assert path is not None and path.stat().st_size > 0
