@@ -197,8 +197,16 @@ class StreamProcessor:
 
 
 def _take(results: Any, i: int) -> Any:
-    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays)."""
-    if isinstance(results, np.ndarray | list):  # a list: one (ragged) result per frame
+    """Frame ``i`` of batched results (array, tuple of arrays, dataclass of arrays, or a list
+    of per-frame results); arrays are copied.
+
+    The copy matters: an estimator may return views of the micro-batch buffer (an identity
+    stage) or of its own reused output buffer, which the next micro-batch overwrites. A list
+    holds one result per frame (a stateful estimator such as a tracker), each its own object.
+    """
+    if isinstance(results, np.ndarray):
+        return results[i].copy()
+    if isinstance(results, list):
         return results[i]
     if isinstance(results, tuple):
         return tuple(_take(r, i) for r in results)
