@@ -380,7 +380,7 @@ def _tracking(
     state = exp.setup(cell)  # detector calibrated on its own simulated run
     truth, detections, histories, _ = exp.trial(cell, state, np.random.default_rng(seed))
     positions, ids = truth.frames()
-    rows = []
+    rows: list[list[Any]] = []
     for method, history in histories.items():
         s = tracking_scores(
             history.positions_m,
