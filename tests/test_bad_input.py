@@ -206,6 +206,8 @@ CASES = [
     Case("geometry", "PairPaths", "non-unit directions", lambda: PairPaths(S.pairs(), np.ones((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3))), ValueError, "unit vectors"),
     Case("geometry", "background_csi", "paths of another mode", lambda: background_csi(S.replace(mode="B"), PairPaths(S.pairs(), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3)))), ValueError, "same mode"),    # -- issue 18 classes -----------------------------------------------------------------------
     Case("nan-success", "subspace_pursuit", "a Gram matrix with NaN", lambda: subspace_pursuit(A, Y, 2, gram=GRAM * np.nan), ValueError, "gram contains NaN or Inf"),
+    Case("parameter", "Scenario", "sensing_power_dbm = 1e300", lambda: Scenario(sensing_power_dbm=1e300), ValueError, r"sensing_power_dbm must be in \[-3000, 3000\] dBm", "sensing_power_dbm must be in [-3000, 3000] dBm"),
+    Case("parameter", "subspace_pursuit", "max_iter = 2**70", lambda: subspace_pursuit(A, Y, 2, max_iter=2**70), ValueError, "max_iter must be <= 2147483647"),
     Case("parameter", "run_trials", "zero trials", lambda: run_trials(TINY_TABLE2, 0), ValueError, "n_trials must be >= 1, got 0"),
     Case("parameter", "run_trials", "a negative seed", lambda: run_trials(TINY_TABLE2, 1, rng=-1), ValueError, "rng must be a non-negative int seed, got -1"),
     Case("parameter", "run_trials", "workers = 0", lambda: run_trials(TINY_TABLE2, 1, workers=0), ValueError, r"workers must be >= 1, or in \[-\d+, -1\] .*, got 0", "workers must be >= 1, or in [-n_cpus, -1] ..., got 0"),
@@ -386,6 +388,68 @@ def _one_frame_shapes():
     assert SensingOperator(S).rmatvec(Y[0]).shape == (A.shape[1],)
 
 
+def _aliasing_stream():
+    frames = np.arange(5, dtype=np.complex64)[:, None] * np.ones((1, 3), np.complex64)
+    out = list(StreamProcessor(lambda x: x, 3, batch_size=2).process(frames))
+    np.testing.assert_array_equal(np.array(out), frames)  # not 4, 3, 4, 3, 4
+
+
+def _zero_d_cordic():
+    assert cordic.phase(np.complex128(-1)).shape == ()
+    assert cordic.atan2(1.0, 1.0).shape == ()
+
+
+def _torch_or_skip():
+    return pytest.importorskip("torch")
+
+
+def _checkpoint_flipped_bytes():
+    torch = _torch_or_skip()
+    from skysense.learn import (
+        CheckpointError,
+        ImagerConfig,
+        build_imager_net,
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = build_imager_net(ImagerConfig(grid_shape=(6, 6), channels=(2,)), rng=0)
+        path = save_checkpoint(Path(tmp) / "m.pt", net)
+        data = bytearray(path.read_bytes())
+        raw = torch.load(path, weights_only=True)["state_dict"]["stem.0.weight"].numpy().tobytes()
+        at = bytes(data).find(raw)
+        for k in range(0, len(raw), 5):
+            data[at + k] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match="SHA-256"):
+            load_checkpoint(path)
+
+
+def _checkpoint_nan_save():
+    torch = _torch_or_skip()
+    from skysense.learn import ImagerConfig, build_imager_net, save_checkpoint
+
+    net = build_imager_net(ImagerConfig(grid_shape=(6, 6), channels=(2,)), rng=0)
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = float("nan")
+    with tempfile.TemporaryDirectory() as tmp, pytest.raises(ValueError, match="refusing to save"):
+        save_checkpoint(Path(tmp) / "m.pt", net)
+
+
+def _dataset_damaged_shard():
+    from skysense.learn import DatasetError, DatasetReader, generate_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = generate_dataset(Path(tmp) / "d", 2, scenario=S, n_targets=1, rng=0)
+        shard = path / "shard-00000.npz"
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
+        with pytest.raises(DatasetError, match="SHA-256 differs"):
+            DatasetReader(path).read()
+
+
 DEFINED = [
     Defined("defined", "subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero", _defined_sp_zero),
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
@@ -408,6 +472,11 @@ DEFINED = [
     Defined("lost-runs", "skysense reproduce", "FILE.partial of an interrupted run, rerun without --resume", "usage error: add --resume or delete the folder; the chunks stay", _lost_runs_partial_kept),
     Defined("checkpoints", "run_trials(checkpoint=)", "a damaged chunk file", "not loaded: the chunk runs again, same results", _checkpoint_damaged_chunk),
     Defined("checkpoints", "run_trials(checkpoint=)", "chunks of another seed or configuration", "never loaded (keyed by config, seed, chunk)", _checkpoint_other_seed),
+    Defined("checkpoints", "learn.load_checkpoint", "bytes flipped inside a tensor", "`CheckpointError`: SHA-256 of the tensors differs", _checkpoint_flipped_bytes),
+    Defined("checkpoints", "learn.save_checkpoint", "a NaN weight", "`ValueError`: refusing to save", _checkpoint_nan_save),
+    Defined("checkpoints", "learn.DatasetReader", "a byte flipped in a shard", "`DatasetError`: SHA-256 differs from meta.json", _dataset_damaged_shard),
+    Defined("aliasing", "edge.StreamProcessor", "an estimator returning views of its input", "each frame's own result (copies)", _aliasing_stream),
+    Defined("shape", "cordic.phase, cordic.atan2", "0-d input", "0-d output", _zero_d_cordic),
 ]  # fmt: skip
 
 
