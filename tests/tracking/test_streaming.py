@@ -113,3 +113,27 @@ def test_examples_run(name):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0
+
+
+def test_pursuit_images_do_not_depend_on_workers(run):
+    one = PursuitImager(SMALL, sparsity=6, workers=1).image(run[:4])
+    two = PursuitImager(SMALL, sparsity=6, workers=2).image(run[:4])
+    np.testing.assert_array_equal(one, two)
+    assert one.shape == (4, *SMALL.grid_shape) and one.max() == 1.0
+    with pytest.raises(ValueError, match="workers must be"):
+        PursuitImager(SMALL, workers=0)
+
+
+def test_learned_imager_shape_range_and_workers():
+    pytest.importorskip("torch", reason="the learned imager needs torch")
+    from skysense.tracking import LearnedImager
+
+    imager = LearnedImager.default(workers=1)
+    sc = TrackingScenario(imaging=imager.scenario, n_frames=3, n_uavs=2)
+    truth = simulate_trajectories(sc, rng=0)
+    csi = simulate_csi(sc, truth.positions_m, truth.coefficients, rng=1)
+    images = imager.image(csi)
+    assert images.shape == (3, *imager.grid_shape) and images.dtype == np.float64
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    np.testing.assert_array_equal(images[0], imager.image(csi[0]))  # one frame, same image
+    np.testing.assert_array_equal(images, LearnedImager.default(workers=2).image(csi))

@@ -89,14 +89,19 @@ def pursuit_state(scenario: Scenario, dtype: npt.DTypeLike) -> PursuitState:
 
 
 def pursuit_images(
-    state: PursuitState, csi: np.ndarray, *, sparsity: int, threshold: float
+    state: PursuitState,
+    csi: np.ndarray,
+    *,
+    sparsity: int,
+    threshold: float,
+    workers: int | None = None,
 ) -> np.ndarray:
     """``|x|`` of SP on each frame, zeroed below ``threshold * max |x|``, shape (n, n_voxels)."""
     from skysense.imaging import subspace_pursuit
 
     op, gram = state
     res = subspace_pursuit(
-        op, csi, sparsity, threshold=threshold, gram=gram, check_finite=False, workers=1
+        op, csi, sparsity, threshold=threshold, gram=gram, check_finite=False, workers=workers
     )
     return np.abs(res.image)
 
@@ -113,6 +118,8 @@ def learned_scenario(imager: OffGridImager) -> Scenario:
     return imager.scenario
 
 
-def learned_images(imager: OffGridImager, csi: np.ndarray) -> np.ndarray:
+def learned_images(
+    imager: OffGridImager, csi: np.ndarray, *, workers: int | None = None
+) -> np.ndarray:
     """Occupancy probabilities of each frame, shape (n, *grid) (2-D grid for a 2-D ROI)."""
-    return np.asarray(imager.image(csi), dtype=np.float64)
+    return np.asarray(imager.image(csi, workers=workers), dtype=np.float64)

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skysense._validation import as_batch, check_count, check_positive
+from skysense._workers import resolve_workers
 from skysense.tracking import _imaging_adapter as adapter
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class PursuitImager(_Imager):
         Entries below ``threshold * max |x|`` are zeroed (the authors' 1/5).
     dtype : {complex64, complex128}
         Working precision of SP (complex64 halves the Gram matrix of a 3-D ROI).
+    workers : int, optional
+        Threads of each SP call (``docs/conventions.md``); images do not depend on it.
     """
 
     name = "sp"
@@ -77,8 +80,11 @@ class PursuitImager(_Imager):
         *,
         threshold: float = 0.2,
         dtype: npt.DTypeLike = np.complex128,
+        workers: int | None = None,
     ) -> None:
         self.scenario = adapter.check_scenario(scenario)
+        self.workers = workers
+        resolve_workers(workers)  # validated now, read at each call
         self.sparsity = check_count(sparsity, "sparsity")
         self.threshold = check_positive(threshold, "threshold", strict=False)
         self.dtype = np.dtype(dtype)
@@ -92,6 +98,7 @@ class PursuitImager(_Imager):
             frames.astype(self.dtype, copy=False),
             sparsity=self.sparsity,
             threshold=self.threshold,
+            workers=self.workers,
         )
         peak = mag.max(axis=1, keepdims=True)
         return np.divide(mag, peak, out=np.zeros_like(mag), where=peak > 0).astype(np.float64)
@@ -104,19 +111,23 @@ class LearnedImager(_Imager):
     ----------
     imager : skysense.learn.OffGridImager
         A trained imager; :meth:`default` loads the shipped one.
+    workers : int, optional
+        torch CPU threads of each call (``docs/conventions.md``).
     """
 
     name = "dnn"
 
-    def __init__(self, imager: OffGridImager) -> None:
+    def __init__(self, imager: OffGridImager, *, workers: int | None = None) -> None:
         self.imager = imager
+        self.workers = workers
+        resolve_workers(workers)
         self.scenario = adapter.check_scenario(adapter.learned_scenario(imager))
 
     @classmethod
-    def default(cls) -> LearnedImager:
+    def default(cls, *, workers: int | None = None) -> LearnedImager:
         """The shipped model (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
-        return cls(adapter.load_learned_imager())
+        return cls(adapter.load_learned_imager(), workers=workers)
 
     def _image(self, frames: np.ndarray) -> np.ndarray:
-        out = adapter.learned_images(self.imager, frames)
+        out = adapter.learned_images(self.imager, frames, workers=self.workers)
         return np.clip(out.reshape(frames.shape[0], -1), 0.0, 1.0)
