@@ -36,10 +36,12 @@ class BPAssociator(Associator):
         check_positive(self.tol, "tol", strict=False)
         check_engine(self.engine)
 
-    def associate(self, beta: np.ndarray, xi: np.ndarray) -> Association:
+    def associate(
+        self, association_weights: np.ndarray, clutter_weights: np.ndarray
+    ) -> Association:
         kappa, iota, n_iter = kernels(self.engine).tracking_associate(
-            beta=np.ascontiguousarray(beta, dtype=np.float64),
-            xi=np.ascontiguousarray(xi, dtype=np.float64),
+            beta=np.ascontiguousarray(association_weights, dtype=np.float64),
+            xi=np.ascontiguousarray(clutter_weights, dtype=np.float64),
             max_iter=self.max_iter,
             tol=self.tol,
         )

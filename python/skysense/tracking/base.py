@@ -38,21 +38,22 @@ class Evaluation(Result):
 
     Attributes
     ----------
-    beta : ndarray, shape (n_targets, n_measurements + 1), float64
-        ``beta[k, 0]`` (not detected or not existing), ``beta[k, 1 + m]`` (detected as m).
-    ratio : ndarray, shape (n_targets, n_measurements), float64
+    association_weights : ndarray, shape (n_targets, n_measurements + 1), float64
+        The messages beta_k of docs/tracking.md: column 0 is "target k not detected or not
+        existing", column ``1 + m`` "target k detected as measurement m".
+    likelihood_ratio : ndarray, shape (n_targets, n_measurements), float64
         ``p_d`` times the predicted likelihood of measurement m over the clutter intensity;
         0 outside the gate.
-    lik : ndarray, shape (n_targets, n_measurements, n_particles), float64, optional
-        Per-particle ratios (particle beliefs; rows of unconnected pairs are undefined).
-    connected : ndarray, shape (n_targets, n_measurements), uint8, optional
+    particle_likelihood_ratio : ndarray, shape (n_targets, n_measurements, n_particles), float64, optional
+        Per-particle ratios (particle beliefs; rows of pairs outside the gate are undefined).
+    gated : ndarray, shape (n_targets, n_measurements), uint8, optional
         Pairs inside the gate (particle beliefs).
     """
 
-    beta: np.ndarray
-    ratio: np.ndarray
-    lik: np.ndarray | None = None
-    connected: np.ndarray | None = None
+    association_weights: np.ndarray
+    likelihood_ratio: np.ndarray
+    particle_likelihood_ratio: np.ndarray | None = None
+    gated: np.ndarray | None = None
 
 
 @dataclass(frozen=True, repr=False)
@@ -61,16 +62,16 @@ class Association(Result):
 
     Attributes
     ----------
-    kappa : ndarray, shape (n_targets, n_measurements), float64
-        Messages nu_{m->k} from measurement m to legacy potential target k.
-    iota : ndarray, shape (n_measurements,), float64
-        Message from measurement m to its new potential target.
+    measurement_to_target : ndarray, shape (n_targets, n_measurements), float64
+        Messages kappa_{k,m} = nu_{m->k} from measurement m to legacy potential target k.
+    measurement_to_new_target : ndarray, shape (n_measurements,), float64
+        Messages iota_m from measurement m to its new potential target.
     n_iter : int
         Iterations run.
     """
 
-    kappa: np.ndarray
-    iota: np.ndarray
+    measurement_to_target: np.ndarray
+    measurement_to_new_target: np.ndarray
     n_iter: int
 
 
@@ -82,17 +83,19 @@ class Births(Result):
     ----------
     targets : GaussianTargets or ParticleTargets
         One per measurement, existence 0 until :meth:`Initiator.existence` sets it.
-    xi : ndarray, shape (n_measurements,), float64
-        ``xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m)``.
+    clutter_weights : ndarray, shape (n_measurements,), float64
+        Weight of "measurement m is clutter or a new target", the message
+        ``xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m)`` of docs/tracking.md.
     """
 
     targets: Targets
-    xi: np.ndarray
+    clutter_weights: np.ndarray
 
-    def existence(self, iota: np.ndarray) -> np.ndarray:
+    def existence(self, measurement_to_new_target: np.ndarray) -> np.ndarray:
         """Existence of the new potential targets after association (T6):
-        ``iota (xi - 1) / (iota (xi - 1) + 1)``."""
-        a = iota * (self.xi - 1.0)
+        ``iota (xi - 1) / (iota (xi - 1) + 1)`` with ``iota = measurement_to_new_target``,
+        ``xi = clutter_weights``."""
+        a = measurement_to_new_target * (self.clutter_weights - 1.0)
         return a / (a + 1.0)
 
 
@@ -117,19 +120,23 @@ class Updater(abc.ABC):
         targets: Targets,
         measurements: Measurements,
         evaluation: Evaluation,
-        kappa: np.ndarray,
+        measurement_to_target: np.ndarray,
         *,
         rng: np.random.Generator,
     ) -> Targets:
-        """Posterior targets (same type) given the association messages ``kappa``."""
+        """Posterior targets (same type) given the association messages
+        ``measurement_to_target``."""
 
 
 class Associator(abc.ABC):
     """Probabilistic data association of legacy targets, measurements and new targets."""
 
     @abc.abstractmethod
-    def associate(self, beta: np.ndarray, xi: np.ndarray) -> Association:
-        """kappa and iota messages from beta (T2, T3) and xi (T6)."""
+    def associate(
+        self, association_weights: np.ndarray, clutter_weights: np.ndarray
+    ) -> Association:
+        """Messages to the legacy and the new targets from the weights of the legacy targets
+        (T2, T3) and of clutter or new targets (T6)."""
 
 
 class Initiator(abc.ABC):
@@ -137,7 +144,7 @@ class Initiator(abc.ABC):
 
     @abc.abstractmethod
     def initiate(self, measurements: Measurements, *, rng: np.random.Generator) -> Births:
-        """The proposed new targets and their xi messages."""
+        """The proposed new targets and their clutter weights (xi messages)."""
 
 
 class Pruner(abc.ABC):

@@ -85,9 +85,9 @@ class KalmanUpdater(Updater):
             mean=t.states,
             cov=t.covariances,
             existence=t.existence,
-            z=measurements.z,
-            zcov=measurements.covariance,
-            clutter=measurements.clutter,
+            z=measurements.positions_m,
+            zcov=measurements.covariance_m2,
+            clutter=measurements.clutter_intensity,
             detection_probability=self.sensor.detection_probability,
             gate=self.sensor.gate,
         )
@@ -98,7 +98,7 @@ class KalmanUpdater(Updater):
         targets: Targets,
         measurements: Measurements,
         evaluation: Evaluation,
-        kappa: np.ndarray,
+        measurement_to_target: np.ndarray,
         *,
         rng: np.random.Generator | None = None,
     ) -> GaussianTargets:
@@ -107,10 +107,10 @@ class KalmanUpdater(Updater):
             mean=t.states,
             cov=t.covariances,
             existence=t.existence,
-            z=measurements.z,
-            zcov=measurements.covariance,
-            ratio=evaluation.ratio,
-            kappa=np.ascontiguousarray(kappa, dtype=np.float64),
+            z=measurements.positions_m,
+            zcov=measurements.covariance_m2,
+            ratio=evaluation.likelihood_ratio,
+            kappa=np.ascontiguousarray(measurement_to_target, dtype=np.float64),
             detection_probability=self.sensor.detection_probability,
         )
         return GaussianTargets(x, p, r, t.track_id)
@@ -133,10 +133,10 @@ class KalmanInitiator(Initiator):
     def initiate(
         self, measurements: Measurements, *, rng: np.random.Generator | None = None
     ) -> Births:
-        m, d = measurements.z.shape
-        states = np.concatenate([measurements.z, np.zeros((m, d))], axis=1)
+        m, d = measurements.positions_m.shape
+        states = np.concatenate([measurements.positions_m, np.zeros((m, d))], axis=1)
         cov = np.zeros((m, 2 * d, 2 * d))
-        cov[:, :d, :d] = measurements.covariance
+        cov[:, :d, :d] = measurements.covariance_m2
         cov[:, d:, d:] = self.births.velocity_std_mps**2 * np.eye(d)
         targets = GaussianTargets(states, cov, np.zeros(m), np.full(m, -1, np.int64))
-        return Births(targets, self.births.xi(self.sensor, measurements))
+        return Births(targets, self.births.clutter_weights(self.sensor, measurements))

@@ -125,20 +125,21 @@ class Measurements:
 
     Attributes
     ----------
-    z : ndarray, shape (n_measurements, n_dims), float64, [m]
-    covariance : ndarray, shape (n_measurements, n_dims, n_dims), float64, [m^2]
-    clutter : ndarray, shape (n_measurements,), float64
+    positions_m : ndarray, shape (n_measurements, n_dims), float64, [m]
+        The tracked coordinates (z_m of docs/tracking.md).
+    covariance_m2 : ndarray, shape (n_measurements, n_dims, n_dims), float64, [m^2]
+    clutter_intensity : ndarray, shape (n_measurements,), float64
         Clutter intensity lambda_c f_c(z_m) [1/m^D], divided by the intensity likelihood
         ratio of the detection when the sensor has an intensity model.
     """
 
-    z: np.ndarray
-    covariance: np.ndarray
-    clutter: np.ndarray
+    positions_m: np.ndarray
+    covariance_m2: np.ndarray
+    clutter_intensity: np.ndarray
 
     @property
-    def n(self) -> int:
-        return int(self.z.shape[0])
+    def n_measurements(self) -> int:
+        return int(self.positions_m.shape[0])
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,9 @@ class PositionSensor:
         if self.intensity is not None:
             clutter /= self.intensity(detections.intensity)
         return Measurements(
-            z=np.ascontiguousarray(detections.positions_m[:, :d]),
-            covariance=np.ascontiguousarray(detections.covariance_m2[:, :d, :d]),
-            clutter=clutter,
+            positions_m=np.ascontiguousarray(detections.positions_m[:, :d]),
+            covariance_m2=np.ascontiguousarray(detections.covariance_m2[:, :d, :d]),
+            clutter_intensity=clutter,
         )
 
 
@@ -289,7 +290,11 @@ class BirthModel:
         check_positive(self.birth_rate, "birth_rate")
         check_positive(self.velocity_std_mps, "velocity_std_mps")
 
-    def xi(self, sensor: PositionSensor, measurements: Measurements) -> np.ndarray:
-        """xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m), f_n = 1 / region measure (T6)."""
+    def clutter_weights(self, sensor: PositionSensor, measurements: Measurements) -> np.ndarray:
+        """Weight of "measurement m is clutter or a new target" (T6):
+        xi_m = 1 + mu_n p_d f_n(z_m) / lambda_c(z_m), f_n = 1 / region measure."""
         f_n = 1.0 / sensor.region.measure
-        return 1.0 + self.birth_rate * sensor.detection_probability * f_n / measurements.clutter
+        return (
+            1.0
+            + self.birth_rate * sensor.detection_probability * f_n / measurements.clutter_intensity
+        )

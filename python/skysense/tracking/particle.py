@@ -105,9 +105,9 @@ class ParticleUpdater(Updater):
         beta, ratio, lik, connected = kernels(self.engine).tracking_evaluate_particles(
             particles=t.particles,
             existence=t.existence,
-            z=measurements.z,
-            zcov=measurements.covariance,
-            clutter=measurements.clutter,
+            z=measurements.positions_m,
+            zcov=measurements.covariance_m2,
+            clutter=measurements.clutter_intensity,
             detection_probability=self.sensor.detection_probability,
             gate=self.sensor.gate,
             n_threads=resolve_workers(self.workers),
@@ -119,19 +119,23 @@ class ParticleUpdater(Updater):
         targets: Targets,
         measurements: Measurements,
         evaluation: Evaluation,
-        kappa: np.ndarray,
+        measurement_to_target: np.ndarray,
         *,
         rng: np.random.Generator,
     ) -> ParticleTargets:
         t = _check_targets(targets)
-        if evaluation.lik is None or evaluation.connected is None:
-            raise ValueError("evaluation must come from ParticleUpdater.evaluate (lik, connected)")
+        lik, gated = evaluation.particle_likelihood_ratio, evaluation.gated
+        if lik is None or gated is None:
+            raise ValueError(
+                "evaluation must come from ParticleUpdater.evaluate (particle_likelihood_ratio, "
+                "gated)"
+            )
         x, r = kernels(self.engine).tracking_update_particles(
             particles=t.particles,
             existence=t.existence,
-            lik=evaluation.lik,
-            connected=evaluation.connected,
-            kappa=np.ascontiguousarray(kappa, dtype=np.float64),
+            lik=lik,
+            connected=gated,
+            kappa=np.ascontiguousarray(measurement_to_target, dtype=np.float64),
             detection_probability=self.sensor.detection_probability,
             seed=_seed(rng),
             n_threads=resolve_workers(self.workers),
@@ -164,13 +168,13 @@ class ParticleInitiator(Initiator):
 
     def initiate(self, measurements: Measurements, *, rng: np.random.Generator) -> Births:
         x = kernels(self.engine).tracking_birth_particles(
-            z=measurements.z,
-            zcov=measurements.covariance,
+            z=measurements.positions_m,
+            zcov=measurements.covariance_m2,
             n_particles=self.n_particles,
             velocity_std=self.births.velocity_std_mps,
             seed=_seed(rng),
             n_threads=resolve_workers(self.workers),
         )
-        m = measurements.n
+        m = measurements.n_measurements
         targets = ParticleTargets(x, np.zeros(m), np.full(m, -1, np.int64))
-        return Births(targets, self.births.xi(self.sensor, measurements))
+        return Births(targets, self.births.clutter_weights(self.sensor, measurements))

@@ -316,12 +316,12 @@ class BPTracker:
         evaluation = self.updater.evaluate(legacy, meas)
         births = self.initiator.initiate(meas, rng=rng)
         # (T4 - T6) loopy-BP data association
-        assoc = self.associator.associate(evaluation.beta, births.xi)
+        assoc = self.associator.associate(evaluation.association_weights, births.clutter_weights)
         # (T7, T8) legacy beliefs and existence; new targets' existence from iota
-        legacy = self.updater.update(legacy, meas, evaluation, assoc.kappa, rng=rng)
+        legacy = self.updater.update(legacy, meas, evaluation, assoc.measurement_to_target, rng=rng)
         new = replace(
             births.targets,
-            existence=births.existence(assoc.iota),
+            existence=births.existence(assoc.measurement_to_new_target),
             track_id=np.arange(st.next_id, st.next_id + births.targets.n_targets, dtype=np.int64),
         )
         targets = self.pruner.prune(legacy.concat(new))
