@@ -7,7 +7,7 @@ import pytest
 
 from skysense.demo import BISTATIC_DRAWS, TORCH_HINT, run_demo
 
-SECTIONS = ("Imaging", "Bistatic estimation", "Environment mapping", "Latency")
+SECTIONS = ("Imaging", "Bistatic estimation", "Environment mapping", "Tracking", "Latency")
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,11 @@ def test_demo_writes_a_complete_report(demo):
     page = (out / "report.html").read_text()
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) >= 4  # PSF, images, RMSE, map
+    # PSF, images, RMSE, map, tracks
+    assert len(re.findall(r'src="data:image/png;base64,', page)) >= 5
     assert not re.search(r'src="(?!data:)', page)  # offline: every image inlined
-    assert {"imaging", "bistatic", "mapping", "report", "latency_ms"} <= results.keys()
+    assert {"imaging", "bistatic", "mapping", "tracking", "report", "latency_ms"} <= results.keys()
+    assert results["tracking"]["sp_bp"]["gospa_m"] > 0
     assert 0.0 <= results["imaging"]["sp_dr"] <= 100.0
     assert all(t > 0 for t in results["latency_ms"].values())
     assert results["bistatic"]["draws_per_snr"] == BISTATIC_DRAWS >= 20
@@ -37,7 +39,7 @@ def test_demo_writes_a_complete_report(demo):
     assert f"In this run {best} has the lowest MOSPA" in page
     # the latency table: >= 5 rounds, with the load and the CPU stated
     assert "load average" in page and "rounds" in page
-    assert messages[0].startswith("[1/3] imaging") and messages[-1].startswith("wrote")
+    assert messages[0].startswith("[1/4] imaging") and messages[-1].startswith("wrote")
 
 
 def test_skipped_parts_name_a_pinned_cpu_install():
