@@ -135,3 +135,15 @@ def test_plot_images_one_db_scale(tmp_path):
     assert path.read_bytes().startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="floor_db"):
         plot_images([("a", img, s, None)], tmp_path / "j.png", floor_db=0.0)
+
+
+def test_without_torch_the_learned_imager_is_named_as_skipped(tmp_path, monkeypatch):
+    import skysense.demo as demo_module
+    from skysense.report import Report
+
+    monkeypatch.setattr(demo_module, "_has_torch", lambda: False)
+    report, latency = Report("t"), []
+    demo_module._imaging(report, tmp_path, latency, 1, np.random.SeedSequence(0), 4, print)
+    page = report.to_html()
+    assert f"skipped, torch is not installed ({TORCH_HINT})" in page
+    assert all("learned" not in stage for _, stage, _ in latency)
