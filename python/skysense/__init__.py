@@ -14,6 +14,8 @@ bistatic
 mapping
     Environment mapping: VA scene and tracer, particle sum-product fusion of monostatic and
     bistatic multipath (Schemes I/II), baselines.
+pipeline
+    CSI to map: the bistatic front end (scene -> OFDM CSI -> PARAMING) feeding the mapper.
 metrics
     MSE, SSIM, OSPA, detection rates: one place for every metric.
 cordic
@@ -52,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         learn,
         mapping,
         metrics,
+        pipeline,
         plotting,
         scenes,
     )
@@ -70,6 +73,7 @@ _SUBPACKAGES = frozenset(
         "learn",
         "mapping",
         "metrics",
+        "pipeline",
         "plotting",
         "scenes",
     }
@@ -89,6 +93,7 @@ __all__ = [
     "learn",
     "mapping",
     "metrics",
+    "pipeline",
     "plotting",
     "scenes",
     "set_workers",

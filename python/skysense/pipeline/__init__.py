@@ -10,6 +10,7 @@ measurements :class:`skysense.mapping.Mapper` consumes (docs/pipeline.md).
 ``simulate_bistatic_csi``       their OFDM CSI per epoch and BS -> ``BistaticCsi``
 ``estimate_bistatic``           PARAMING per epoch -> ``BistaticMeasurements`` (range, AoA,
                                 AoD, CRB covariance at the estimates)
+``mdl_order``                   cheap MDL model order of one CSI (delay-smoothed covariance)
 ``with_bistatic_measurements``  a ``mapping.BsData`` whose bistatic ranges come from CSI
 ``va_angles``, ``los_angles``   AoA at the UAV, AoD at the BS of a VA's path / the LoS
 ==============================  ===========================================================
@@ -34,6 +35,7 @@ from skysense.pipeline.bistatic_front_end import (
     BistaticMeasurements,
     bistatic_paths,
     estimate_bistatic,
+    mdl_order,
     simulate_bistatic_csi,
     with_bistatic_measurements,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "bistatic_paths",
     "estimate_bistatic",
     "los_angles",
+    "mdl_order",
     "simulate_bistatic_csi",
     "va_angles",
     "with_bistatic_measurements",
