@@ -12,6 +12,8 @@ measurements :class:`skysense.mapping.Mapper` consumes (docs/pipeline.md).
                                 AoD, CRB covariance at the estimates)
 ``mdl_order``                   cheap MDL model order of one CSI (delay-smoothed covariance)
 ``with_bistatic_measurements``  a ``mapping.BsData`` whose bistatic ranges come from CSI
+``CsiMapper``                   streaming per BS: an epoch's CSI in, the updated map out
+``MapUpdate``                   its result: VA estimates, existence, covariances, latency
 ``va_angles``, ``los_angles``   AoA at the UAV, AoD at the BS of a VA's path / the LoS
 ==============================  ===========================================================
 
@@ -40,11 +42,14 @@ from skysense.pipeline.bistatic_front_end import (
     with_bistatic_measurements,
 )
 from skysense.pipeline.geometry import los_angles, va_angles
+from skysense.pipeline.streaming import CsiMapper, MapUpdate
 
 __all__ = [
     "BistaticChannel",
     "BistaticCsi",
     "BistaticMeasurements",
+    "CsiMapper",
+    "MapUpdate",
     "bistatic_paths",
     "estimate_bistatic",
     "los_angles",
