@@ -509,26 +509,50 @@ def separable_fisher_information(scenario: Scenario, paths: Paths, noise_var: fl
     Returns
     -------
     ndarray, shape (5 n_paths, 5 n_paths), float64
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> from skysense.pipeline.bistatic_front_end import separable_fisher_information
+    >>> sc = bs.Scenario()
+    >>> separable_fisher_information(sc, bs.random_paths(sc, rng=0), 1.0).shape
+    (20, 20)
     """
-    q = paths.n_paths
-    at = scenario.steering_tx(paths.aod_rad).T  # (q, Nt)
-    ar = scenario.steering_rx(paths.aoa_rad).T  # (q, Nr)
-    c = scenario.delay_response(paths.toa_s).T  # (q, N)
+    factors = _path_factors(scenario, paths.aoa_rad, paths.aod_rad, paths.toa_s)
+    return _fim(scenario, paths.aoa_rad, paths.aod_rad, factors, paths.gain, noise_var)
+
+
+def _path_factors(
+    scenario: Scenario, aoa_rad: FloatArray, aod_rad: FloatArray, toa_s: FloatArray
+) -> tuple[ComplexArray, ComplexArray, ComplexArray]:
+    """Steering rows a_t (q, Nt), a_r (q, Nr) and delay rows c (q, N) of q paths (eq. (5))."""
+    kt, kr = np.arange(scenario.n_tx), np.arange(scenario.n_rx)
+    n = np.arange(scenario.n_subcarriers)
+    at = np.exp(-2j * np.pi * scenario.spacing_tx_wavelengths * np.sin(aod_rad)[:, None] * kt)
+    ar = np.exp(-2j * np.pi * scenario.spacing_rx_wavelengths * np.sin(aoa_rad)[:, None] * kr)
+    c = np.exp(-2j * np.pi * np.mod(scenario.subcarrier_spacing_hz * toa_s[:, None] * n, 1.0))
+    return at, ar, c
+
+
+def _fim(
+    scenario: Scenario,
+    aoa_rad: FloatArray,
+    aod_rad: FloatArray,
+    factors: tuple[ComplexArray, ComplexArray, ComplexArray],
+    gain: ComplexArray,
+    noise_var: float,
+) -> FloatArray:
+    at, ar, c = factors
     kr, kt = np.arange(scenario.n_rx), np.arange(scenario.n_tx)
     n = np.arange(scenario.n_subcarriers)
-    ar_dot = (
-        -2j * np.pi * scenario.spacing_rx_wavelengths * np.cos(paths.aoa_rad)[:, None] * kr * ar
-    )
-    at_dot = (
-        -2j * np.pi * scenario.spacing_tx_wavelengths * np.cos(paths.aod_rad)[:, None] * kt * at
-    )
+    ar_dot = -2j * np.pi * scenario.spacing_rx_wavelengths * np.cos(aoa_rad)[:, None] * kr * ar
+    at_dot = -2j * np.pi * scenario.spacing_tx_wavelengths * np.cos(aod_rad)[:, None] * kt * at
     c_dot = -2j * np.pi * scenario.subcarrier_spacing_hz * n * c
-    g = paths.gain
-    one = np.ones(q, np.complex128)
+    one = np.ones(gain.shape[0], np.complex128)
     delay = np.concatenate([c, c, c_dot, c, c])
     rx = np.concatenate([ar_dot, ar, ar, ar, ar])
     tx = np.concatenate([at, at_dot, at, at, at])
-    scalar = np.concatenate([g, g, g, one, 1j * one])
+    scalar = np.concatenate([gain, gain, gain, one, 1j * one])
     gram = (delay.conj() @ delay.T) * (rx.conj() @ rx.T) * (tx.conj() @ tx.T)
     f = np.conj(scalar)[:, None] * scalar[None, :] * gram
     out: FloatArray = 2.0 * scenario.n_symbols / noise_var * f.real
@@ -545,14 +569,15 @@ def _crb_covariance(
 ) -> FloatArray:
     """CRB of (range, AoA, AoD) per path at the estimates, noise from the residual."""
     q = toa_s.shape[0]
-    # the FIM depends on ToA differences only: shift so that every ToA is >= 0 (Paths)
-    paths = Paths(aoa_rad, aod_rad, toa_s - min(0.0, float(toa_s.min())), gain)
-    residual = csi - scenario.channel(paths)
+    at, ar, c = factors = _path_factors(scenario, aoa_rad, aod_rad, toa_s)
+    # the model CSI, eq. (15): H[t, r, n] = sum_i gamma_i a_t[i, t] a_r[i, r] c[i, n]
+    spatial = ((at * gain[:, None])[:, :, None] * ar[:, None, :]).reshape(q, -1)
+    residual = csi.reshape(-1, scenario.n_subcarriers) - spatial.T @ c
     dof = max(csi.size - 5 * q, 1)
-    entry_var = float(np.sum(np.abs(residual) ** 2)) / dof
+    entry_var = float(np.vdot(residual, residual).real) / dof
     floor = (np.finfo(np.float64).eps * float(np.sqrt(np.mean(np.abs(csi) ** 2)))) ** 2
     noise_var = scenario.n_symbols * max(entry_var, floor)  # CSI entry var = sigma^2 / K
-    fim = separable_fisher_information(scenario, paths, noise_var)
+    fim = _fim(scenario, aoa_rad, aod_rad, factors, gain, noise_var)
     # equilibrate before inverting: the ToA entries exceed the angle entries by ~(2 pi N df)^2
     d = 1.0 / np.sqrt(np.diag(fim))
     cov = d[:, None] * np.linalg.pinv(d[:, None] * fim * d[None, :], hermitian=True) * d[None, :]
