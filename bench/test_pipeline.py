@@ -64,3 +64,43 @@ def test_fisher_information(benchmark, ratios, setup, impl):
         impl,
         reference=None if impl == "bistatic.fisher_information" else "bistatic.fisher_information",
     )
+
+
+@pytest.fixture(scope="module")
+def stream_setup():
+    from skysense.mapping import simulate
+
+    scene = default_scene(40)
+    ch = BistaticChannel()
+    (link,) = simulate_bistatic_csi(scene, ch, rng=1, bs_indices=[0])
+    (data,) = simulate(scene, rng=1, bs_indices=[0])
+    return {"ch": ch, "link": link, "data": data}
+
+
+def test_csi_to_map_epoch(benchmark, ratios, stream_setup):
+    """CSI in, map out, Scheme II, P = 2,000: a warm stream (30 epochs) then one epoch per
+    round (three paths), against the PARAMING row of this group (three paths too)."""
+    from skysense.mapping import Mapper, MappingParams
+    from skysense.pipeline import CsiMapper
+
+    ch, link, data = stream_setup["ch"], stream_setup["link"], stream_setup["data"]
+    mapper = Mapper("fusion3", MappingParams(n_particles=2000, birth_height_std_m=1.0))
+    stream = CsiMapper(data.bs_position_m, mapper, ch, rng=0)
+    for e in range(30):
+        stream.update(link.csi[e], data.uav_positions_m[e], data.monostatic_positions_m[e])
+    state, n = stream.state, stream.n_epochs
+
+    def one_epoch():
+        stream._state, stream._epoch = state, n  # the same epoch every round
+        e = 30
+        return stream.update(link.csi[e], data.uav_positions_m[e], data.monostatic_positions_m[e])
+
+    up = benchmark.pedantic(one_epoch, rounds=10, warmup_rounds=1)
+    assert up.n_pmfs >= 1
+    ratios.record(
+        benchmark,
+        "bistatic front end / epoch",
+        "CSI -> map, P=2000 fusion3",
+        reference="paraming",
+        note=f"front end {1e3 * up.front_end_s:.1f} ms + filter {1e3 * up.filter_s:.1f} ms",
+    )
