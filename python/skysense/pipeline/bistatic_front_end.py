@@ -453,7 +453,8 @@ def mdl_order(csi: ComplexArray, max_paths: int = DEFAULT_MAX_PATHS) -> int:
     """
     n = csi.shape[-1]
     h = csi.reshape(-1, n)
-    full = h.T @ h.conj()  # (N, N)
+    # (N, N) Gram without BLAS: a multithreaded zgemm this small loses to its thread start-up
+    full = np.einsum("in,im->nm", h, h.conj())
     m = n // 2
     smoothed = np.zeros((m, m), np.complex128)
     for i in range(n - m + 1):
