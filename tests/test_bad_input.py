@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, pipeline
 from skysense.edge import BackProjector, StreamProcessor
 from skysense.experiments import ImagingTable2, dask_client, run_trials
 from skysense.imaging import (
@@ -177,6 +177,14 @@ CASES = [
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
+    # -- pipeline -------------------------------------------------------------------------------
+    Case("shape", "pipeline.estimate_bistatic", "CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 63), complex)), ValueError, "csi must have shape"),
+    Case("nan", "pipeline.estimate_bistatic", "NaN in the CSI", lambda: pipeline.estimate_bistatic(np.where(np.arange(64) == 5, np.nan, np.ones((8, 10, 64))).astype(complex)), ValueError, "csi contains NaN or Inf"),
+    Case("value", "pipeline.estimate_bistatic", "one order per epoch, wrong count", lambda: pipeline.estimate_bistatic(np.ones((2, 8, 10, 64), complex), n_paths=[1, 1, 1]), ValueError, r"n_paths must have shape \(2\)", "n_paths must have shape (2)"),
+    Case("geometry", "pipeline.bistatic_paths", "BS on a facade", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "lies on a facade"),
+    Case("geometry", "pipeline.bistatic_paths", "path longer than the ToA window", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 15.0)], [(200.0, 30.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "exceeds channel.max_range_m"),
+    Case("value", "pipeline.BistaticChannel", "zero ULA axis", lambda: pipeline.BistaticChannel(uav_axis=(0.0, 0.0, 0.0)), ValueError, "uav_axis must be a nonzero vector"),
+    Case("shape", "pipeline.CsiMapper.update", "a batch of CSIs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.ones((2, 8, 10, 64), complex), [0.0, 10.0, 30.0]), ValueError, "csi must be one epoch"),
     # -- edge -----------------------------------------------------------------------------------
     Case("nan", "edge.StreamProcessor", "NaN frame", lambda: list(StreamProcessor(BackProjector(S), S.n_measurements).process([NAN_Y[0]])), ValueError, "frame 0 contains NaN"),
     # -- scenes ---------------------------------------------------------------------------------
@@ -410,11 +418,20 @@ def _dataset_damaged_shard():
             DatasetReader(path).read()
 
 
+def _defined_epoch_without_paths():
+    meas = pipeline.estimate_bistatic(
+        np.stack([np.zeros((8, 10, 64), complex), np.ones((8, 10, 64), complex)]), n_paths=[1, 0]
+    )
+    assert meas.n_measurements.tolist() == [0, 0]
+    assert meas.covariance[0].shape == (0, 3, 3)
+
+
 DEFINED = [
     Defined("defined", "subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero", _defined_sp_zero),
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
+    Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
     Defined("defined", "spectral_efficiency", "SINR 0", "0 bit/s/Hz", lambda: _equal(comms.spectral_efficiency(np.array([[0.0]])), 0.0)),
     Defined("scale", "subspace_pursuit", "y scaled by 1e-300 ... 1e300", "the same support, a finite image", _scale_sp_support),
     Defined("scale", "cordic.phase", "input scaled by 1e-300 and 1e300", "the same angles", _scale_cordic),

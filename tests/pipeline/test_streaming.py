@@ -86,3 +86,13 @@ def test_update_rejects_bad_input():
     with pytest.raises(TypeError, match="mapper must be a mapping Mapper"):
         CsiMapper([0.0, 0.0, 15.0], mapper="fusion3")  # type: ignore[arg-type]
     assert stream.n_epochs == 0  # nothing was processed
+
+
+def test_ranges_beyond_the_filter_interval_are_not_passed_on():
+    scene = default_scene(3)
+    (link,) = simulate_bistatic_csi(scene, rng=0, bs_indices=[0])
+    params = MappingParams(n_particles=100, range_max_m=30.0)
+    stream = CsiMapper(scene.base_stations_m[0], Mapper("bistatic", params), rng=0)
+    for e in range(3):  # LoS of 38-92 m: beyond range_max_m, which spa_update would refuse
+        up = stream.update(link.csi[e], scene.trajectory_m[e])
+        assert up.measurements.ranges_m[0].max() > 30.0

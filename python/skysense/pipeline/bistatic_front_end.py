@@ -442,6 +442,18 @@ def mdl_order(csi: ComplexArray, max_paths: int = DEFAULT_MAX_PATHS) -> int:
     ``n_tx n_rx N^2`` products (PARAMING's own criterion takes every singular value of its
     ``L x P`` Hankel matrix X1, ~100x more at the default size).
 
+    Parameters
+    ----------
+    csi : ndarray, shape (n_tx, n_rx, n_subcarriers), complex
+        One LS CSI.
+    max_paths : int
+        Largest order returned.
+
+    Returns
+    -------
+    int
+        The order, in ``[0, min(max_paths, N // 2 - 1)]``.
+
     Examples
     --------
     >>> from skysense import bistatic as bs
@@ -507,9 +519,17 @@ def separable_fisher_information(scenario: Scenario, paths: Paths, noise_var: fl
     (pilots with ``S S^H = K I``). Equals :func:`skysense.bistatic.fisher_information` with
     ``pilots=None`` (tested), without forming the ``(N, Nr, Nt, 5 q)`` derivative array.
 
+    Parameters
+    ----------
+    scenario : skysense.bistatic.Scenario
+    paths : skysense.bistatic.Paths
+    noise_var : float
+        sigma^2 of the received samples.
+
     Returns
     -------
     ndarray, shape (5 n_paths, 5 n_paths), float64
+        Blocks in the order theta [rad], phi [rad], tau [s], Re gamma, Im gamma.
 
     Examples
     --------
@@ -602,7 +622,8 @@ def estimate_bistatic(
     Parameters
     ----------
     csi : array_like, shape (n_epochs, n_tx, n_rx, n_subcarriers) or (n_tx, n_rx, n_subcarriers)
-        LS CSI per epoch, complex (e.g. :attr:`BistaticCsi.csi`); one CSI is one epoch.
+        LS CSI per epoch (e.g. :attr:`BistaticCsi.csi`); one CSI is one epoch. complex64 is
+        promoted to complex128: the outputs feed the mapper, which runs in float64.
     channel : BistaticChannel, optional
         Numerology and the known timing offset (default ``BistaticChannel()``).
     n_paths : int, array_like of int, or "mdl"

@@ -26,7 +26,14 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def unit_axis(axis: npt.ArrayLike, name: str) -> FloatArray:
-    """Validate a ULA axis ``(3,)`` (any nonzero length) and return it normalised."""
+    """Validate a ULA axis ``(3,)`` (any nonzero length) and return it normalised.
+
+    Examples
+    --------
+    >>> from skysense.pipeline.geometry import unit_axis
+    >>> unit_axis([0.0, 3.0, 4.0], "bs_axis")
+    array([0. , 0.6, 0.8])
+    """
     a = as_array(axis, name, shape=(3,), kind="fiu", dtype=np.float64)
     norm = float(np.linalg.norm(a))
     if norm == 0.0:
@@ -92,7 +99,18 @@ def los_angles(
     uav_axis: npt.ArrayLike,
     bs_axis: npt.ArrayLike,
 ) -> tuple[float, float]:
-    """AoA at the UAV and AoD at the BS of the direct path [rad].
+    """AoA at the UAV and AoD at the BS of the direct path.
+
+    Parameters
+    ----------
+    uav_position_m, bs_position_m : array_like, shape (3,) [m]
+    uav_axis, bs_axis : array_like, shape (3,)
+        Axes of the UAV's and the BS's ULA.
+
+    Returns
+    -------
+    aoa_rad, aod_rad : float
+        In [-pi/2, pi/2] [rad].
 
     Examples
     --------

@@ -167,6 +167,8 @@ class CsiMapper:
         Returns
         -------
         MapUpdate
+            Bistatic ranges above ``mapper.params.range_max_m`` (outside the filter's clutter
+            interval) are not passed to the filter; ``measurements`` keeps them.
         """
         sc = self.channel.scenario
         arr = np.asarray(csi)
@@ -189,9 +191,12 @@ class CsiMapper:
         t0 = time.perf_counter()
         meas = estimate_bistatic(arr, self.channel, n_paths=self.n_paths)
         t1 = time.perf_counter()
+        ranges = meas.ranges_m[0]
+        # the filter's clutter model lives on [0, range_max_m]: a longer estimate is not a path
+        ranges = ranges[ranges <= self.mapper.params.range_max_m]
         state, estimates = self.mapper.step(
             self._state,
-            meas.ranges_m[0],
+            ranges,
             mono,
             uav,
             self.bs_position_m,
