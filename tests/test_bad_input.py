@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, pipeline
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, pipeline, tracking
 from skysense.edge import BackProjector, StreamProcessor
 from skysense.experiments import ImagingTable2, dask_client, run_trials
 from skysense.imaging import (
@@ -48,6 +48,12 @@ IMG = np.zeros((2, 3, 3))
 IMG[:, 1, 1] = 1.0
 GRAM = A.conj().T @ A
 TINY_TABLE2 = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+REGION = tracking.SurveillanceRegion.from_scenario(S)  # 9 x 9 m plane at 40 m
+COV = np.diag([1.0, 1.0, 0.0])[None]
+
+
+def _tracker():
+    return tracking.BPTracker.from_config(tracking.TrackerConfig(REGION))
 
 
 #: Classes of bad input, in the order of the table: ``key: (heading, what a row shows)``.
@@ -185,6 +191,23 @@ CASES = [
     Case("geometry", "pipeline.bistatic_paths", "path longer than the ToA window", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 15.0)], [(200.0, 30.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "exceeds channel.max_range_m"),
     Case("value", "pipeline.BistaticChannel", "zero ULA axis", lambda: pipeline.BistaticChannel(uav_axis=(0.0, 0.0, 0.0)), ValueError, "uav_axis must be a nonzero vector"),
     Case("shape", "pipeline.CsiMapper.update", "a batch of CSIs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.ones((2, 8, 10, 64), complex), [0.0, 10.0, 30.0]), ValueError, "csi must be one epoch"),
+    # -- tracking -------------------------------------------------------------------------------
+    Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
+    Case("value", "tracking.TrackingScenario", "frame rate 0", lambda: tracking.TrackingScenario(imaging=S, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
+    Case("value", "tracking.TrackerConfig", "frame rate 0", lambda: tracking.TrackerConfig(REGION, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
+    Case("value", "tracking.TrackerConfig", "detection probability 1", lambda: tracking.TrackerConfig(REGION, detection_probability=1.0), ValueError, r"detection_probability must lie in \(0, 1\), got 1.0", "detection_probability must lie in (0, 1), got 1.0"),
+    Case("geometry", "tracking.simulate_csi", "a UAV outside the ROI", lambda: tracking.simulate_csi(S, [[[50.0, 0.0, 40.0]]], [0.1], rng=0), ValueError, "lies outside the ROI"),
+    Case("nan", "tracking.simulate_csi", "Inf position", lambda: tracking.simulate_csi(S, [[[np.inf, 0.0, 40.0]]], [0.1], rng=0), ValueError, "Inf or partly-NaN"),
+    Case("empty", "tracking.simulate_csi", "zero frames", lambda: tracking.simulate_csi(S, np.zeros((0, 1, 3)), [0.1], rng=0), ValueError, "n_frames = 0"),
+    Case("shape", "tracking.Detections", "positions of shape (n, 2)", lambda: tracking.Detections([[0.0, 0.0]], COV, [1.0]), ValueError, "positions_m must have shape"),
+    Case("nan", "tracking.Detections", "NaN position", lambda: tracking.Detections([[np.nan, 0.0, 40.0]], COV, [1.0]), ValueError, "positions_m contains NaN"),
+    Case("geometry", "tracking.BPTracker.update", "a detection outside the region", lambda: _tracker().update(tracking.Detections([[50.0, 0.0, 40.0]], COV, [1.0])), ValueError, "lies outside the region"),
+    Case("shape", "tracking.BPTracker.update", "an array instead of Detections", lambda: _tracker().update(np.zeros((1, 3))), TypeError, "detections must be Detections"),
+    Case("shape", "tracking.BlobDetector.detect", "images of another grid", lambda: tracking.BlobDetector(S).detect(np.zeros((2, 4, 4))), ValueError, "images must have shape"),
+    Case("nan", "tracking.BlobDetector.detect", "NaN image", lambda: tracking.BlobDetector(S).detect(np.full((1, 3, 3), np.nan)), ValueError, "images contains NaN"),
+    Case("shape", "tracking.StreamingTracker.update", "a CSI frame of the wrong length", lambda: tracking.StreamingTracker(tracking.PursuitImager(S), tracking.BlobDetector(S), _tracker()).update(Y[0, :-1]), ValueError, "csi has shape"),
+    Case("empty", "gospa_per_frame", "a run without frames", lambda: metrics.gospa_per_frame([], [], cutoff_m=10.0), ValueError, r"estimated is empty \(n_frames = 0\)", "estimated is empty (n_frames = 0)"),
+    Case("value", "ospa2", "window 0", lambda: metrics.ospa2([np.zeros((1, 3))], [[0]], [np.zeros((1, 3))], [[0]], cutoff_m=10.0, window=0), ValueError, "window must be >= 1, got 0"),
     # -- edge -----------------------------------------------------------------------------------
     Case("nan", "edge.StreamProcessor", "NaN frame", lambda: list(StreamProcessor(BackProjector(S), S.n_measurements).process([NAN_Y[0]])), ValueError, "frame 0 contains NaN"),
     # -- scenes ---------------------------------------------------------------------------------
@@ -350,6 +373,23 @@ def _aliasing_cordic():
     np.testing.assert_allclose(out, [np.pi / 4, np.pi], rtol=1e-12)
 
 
+def _defined_tracker_empty_frame():
+    tracker = _tracker()
+    for _ in range(4):
+        tracker.update(tracking.Detections([[1.0, 1.0, 40.0]], COV, [1.0]))
+    before = tracker.targets.existence.copy()
+    tracks = tracker.update(tracking.Detections.empty())
+    assert tracker.update(None).time_s == 0.5 and tracks.time_s == 0.4
+    assert before.size and tracker.targets.existence.max() < before.max()  # missed, not lost
+
+
+def _defined_csi_without_uavs():
+    pos = np.array([[[0.0, 0.0, 40.0]], [[np.nan] * 3]])
+    quiet = tracking.simulate_csi(S, pos, [0.1], noise=False)
+    assert np.all(quiet[1] == 0) and np.any(quiet[0] != 0)
+    assert np.isfinite(tracking.simulate_csi(S, pos, [0.1], rng=0)).all()
+
+
 def _one_frame_shapes():
     assert subspace_pursuit(A, Y[0], 2).image.shape == (A.shape[1],)
     assert subspace_pursuit(A, Y, 2).image.shape == (Y.shape[0], A.shape[1])
@@ -432,6 +472,9 @@ DEFINED = [
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
     Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
+    Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
+    Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),
+    Defined("defined", "gospa", "one set empty", "cutoff_m / 2 per missed or false point (order 1)", lambda: _equal(metrics.gospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=10.0).distance_m, 10.0)),
     Defined("defined", "spectral_efficiency", "SINR 0", "0 bit/s/Hz", lambda: _equal(comms.spectral_efficiency(np.array([[0.0]])), 0.0)),
     Defined("scale", "subspace_pursuit", "y scaled by 1e-300 ... 1e300", "the same support, a finite image", _scale_sp_support),
     Defined("scale", "cordic.phase", "input scaled by 1e-300 and 1e300", "the same angles", _scale_cordic),

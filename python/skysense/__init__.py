@@ -26,6 +26,8 @@ scenes
     Ray-traced scenes (Sionna RT, optional) and their CSI.
 learn
     Learned stages (torch, optional): off-grid imager, IFFT-C2VNN.
+tracking
+    Tracking the imaged UAVs across frames: BP multitarget tracker (C++), detections.
 edge
     Stream processing with latency statistics.
 plotting
@@ -57,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         pipeline,
         plotting,
         scenes,
+        tracking,
     )
     from skysense._validation import MemoryLimitError
 
@@ -76,6 +79,7 @@ _SUBPACKAGES = frozenset(
         "pipeline",
         "plotting",
         "scenes",
+        "tracking",
     }
 )
 _LAZY_NAMES = {"MemoryLimitError": "skysense._validation"}
@@ -97,6 +101,7 @@ __all__ = [
     "plotting",
     "scenes",
     "set_workers",
+    "tracking",
 ]
 
 
