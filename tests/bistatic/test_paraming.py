@@ -67,6 +67,7 @@ def test_matches_numpy_reference_odd_sizes(rng, subarrays):
         scenario=ODD,
         phase_fit="unwrap",
         method="svd",
+        refine=False,
         return_singular_values=True,
     )
     tau, aoa, aod, gain, s = ref.paraming(csi, 3, ODD.subcarrier_spacing_hz, mt, mr, m)
@@ -260,8 +261,9 @@ def test_nan_zero_and_rank_deficient_csi(rng, method):
     with pytest.raises(ValueError, match="numerical rank"):
         bs.paraming(h, 5, scenario=ODD, method=method)
     same = bs.Paths([0.1, -0.4], [0.3, 0.2], [50e-9, 50e-9], [1.0, 0.5j])
+    # equal delays: the angle domain needs Tx and Rx sub-arrays of >= 2 elements
     with pytest.raises(ValueError, match="coincide"):
-        bs.paraming(ODD.channel(same), 2, scenario=ODD, method=method)
+        bs.paraming(ODD.channel(same), 2, (1, 4, 16), scenario=ODD, method=method)
     with pytest.raises(TypeError, match="bistatic Scenario"):
         bs.paraming(h, 2, scenario=object())
     with pytest.raises(ValueError, match="n_tx >= 2"):
@@ -454,7 +456,9 @@ def test_krylov_step_cap_raises(rng, monkeypatch):
 def test_toa_phase_goes_through_cordic(rng, iterations):
     """The eigenvalue phases come from the CORDIC kernel: the ToA error follows its bound."""
     p = _draw(rng, ODD, 2)
-    est = bs.paraming(ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations)
+    est = bs.paraming(
+        ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations, refine=False
+    )
     err = np.abs(est.toa_s - p.toa_s) * ODD.subcarrier_spacing_hz  # in turns of the phase
     bound = np.arctan(2.0 ** -(iterations - 1)) / (2 * np.pi)
     assert err.max() <= bound + 1e-12
