@@ -49,7 +49,7 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
               double krylov_rtol, double krylov_noise_rtol, int krylov_max_steps,
               int krylov_oversampling, bool refine, int max_iter, double refine_rtol,
               double cluster_cells, double resolve_std, double false_alarm, py::array toa_s,
-              py::array aoa_rad, py::array aod_rad, py::array gain, py::array resolved,
+              py::array aoa_rad, py::array aod_rad, py::array gain, py::array reliable,
               py::array singular_values, py::array n_paths_estimated, py::array status,
               py::array refined, py::array iterations, int n_threads) {
   require(csi.ndim() == 4, "csi: expected shape (batch, n_tx, n_rx, n_subcarriers)");
@@ -116,7 +116,7 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
   auto s = view<double, 2>(singular_values, "singular_values", true);
   auto np = view<std::int64_t, 1>(n_paths_estimated, "n_paths_estimated", true);
   auto st = view<std::int64_t, 1>(status, "status", true);
-  auto rv = view<bool, 2>(resolved, "resolved", true);
+  auto rv = view<bool, 2>(reliable, "reliable", true);
   auto rf = view<bool, 1>(refined, "refined", true);
   auto it = view<std::int64_t, 1>(iterations, "iterations", true);
   const std::ptrdiff_t batch = csi.shape(0);
@@ -128,7 +128,7 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
   require(np.shape[0] == batch && st.shape[0] == batch && rf.shape[0] == batch &&
               it.shape[0] == batch,
           "n_paths_estimated, status, refined, iterations: expected (batch,)");
-  require(rv.shape[0] == batch && rv.shape[1] == max_paths, "resolved: expected (batch, max_paths)");
+  require(rv.shape[0] == batch && rv.shape[1] == max_paths, "reliable: expected (batch, max_paths)");
   auto run = [&](auto tag) {
     using T = decltype(tag);
     auto hh = view<const std::complex<T>, 4>(csi, "csi");
@@ -227,7 +227,7 @@ void register_bistatic(py::module_& m) {
         "cordic_iterations"_a, "min_toa_normalized"_a, "phase_fit"_a, "method"_a,
         "krylov_rtol"_a, "krylov_noise_rtol"_a, "krylov_max_steps"_a, "krylov_oversampling"_a,
         "refine"_a, "max_iter"_a, "refine_rtol"_a, "cluster_cells"_a, "resolve_std"_a,
-        "false_alarm"_a, "toa_s"_a, "aoa_rad"_a, "aod_rad"_a, "gain"_a, "resolved"_a,
+        "false_alarm"_a, "toa_s"_a, "aoa_rad"_a, "aod_rad"_a, "gain"_a, "reliable"_a,
         "singular_values"_a, "n_paths_estimated"_a, "status"_a, "refined"_a, "iterations"_a,
         "n_threads"_a = 1);
   m.def("paraming_refine", &paraming_refine, py::kw_only(), "csi"_a, "eta"_a, "gain"_a,

@@ -47,7 +47,7 @@ def paraming(
     aoa_rad: NDArray[np.float64],
     aod_rad: NDArray[np.float64],
     gain: NDArray[np.complex128],
-    resolved: NDArray[np.bool_],
+    reliable: NDArray[np.bool_],
     singular_values: NDArray[np.float64],
     n_paths_estimated: NDArray[np.int64],
     status: NDArray[np.int64],

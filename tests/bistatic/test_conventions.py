@@ -189,7 +189,7 @@ def _kernel_args(h):
         "aoa_rad": np.empty((b, width)),
         "aod_rad": np.empty((b, width)),
         "gain": np.empty((b, width), complex),
-        "resolved": np.empty((b, width), bool),
+        "reliable": np.empty((b, width), bool),
         "singular_values": np.empty((b, k)),
         "n_paths_estimated": np.empty(b, np.int64),
         "status": np.empty(b, np.int64),

@@ -8,9 +8,10 @@
 //    The cost concentrated over the gains is f(eta) = ||h||^2 - y^H G^-1 y, y = B^H h,
 //    G = B^H B.  Every inner product of two atoms (or of their derivatives) is a product of
 //    three 1-D sums (Tx, Rx, subcarriers), so G and the Gauss-Newton matrix Re(J^H J) cost
-//    O(q^2 (Nt + Nr + N)); the only pass over the CSI is P = H conj([C, D C]) (one GEMM,
-//    Nt Nr x N by N x 2q), from which y and Re(J^H r) follow in O(q Nt Nr).  No Jacobian over
-//    the Nt Nr N CSI entries is ever formed.  The step solves the joint (angles, delay, gains)
+//    O(q^2 (Nt + Nr + N)); the passes over the CSI are GEMMs (Nt Nr x N by N x q or 2q:
+//    H conj(C) and R conj([C, D C])), from which y and Re(J^H r) follow in O(q Nt Nr).  No Jacobian over
+//    the Nt Nr N CSI entries is ever formed (the residual r = h - B gamma is formed, by one more
+//    GEMM, and contracted like h, so f and Re(J^H r) keep their digits on noise-free data).  The step solves the joint (angles, delay, gains)
 //    normal equations at the LS gains, where the gain gradient vanishes, so its angle/delay part
 //    is the variable-projection step of Kaufman (1975); Marquardt damping on the Jacobi-scaled
 //    system, a step accepted only when it lowers f (formed from the explicit residual, one more
@@ -197,7 +198,6 @@ class Model {
   // that normal_equations() needs.  False when the atoms are linearly dependent (G singular).
   bool evaluate(const double* eta, int q, bool derivative, double& f, cd* gain) {
     const int npair = nt_ * nr_;
-    const int kq = derivative ? 2 * q : q;
     for (int i = 0; i < q; ++i) {
       steering(nt_, eta[i], at_.data() + static_cast<std::size_t>(i) * nt_);
       steering(nr_, eta[q + i], ar_.data() + static_cast<std::size_t>(i) * nr_);
@@ -208,40 +208,20 @@ class Model {
         for (int k = 0; k < n_; ++k) di[k] = cmul(cd(0.0, -kTwoPi * k), ci[k]);
       }
     }
-    // pq (kq x npair): row i = conj(c_i)^T h_pair (i < q), row q + i the same with D c_i.
-    lapack::gemm('C', 'N', kq, npair, n_, 1.0, c2_.data(), n_, h_, n_, 0.0, pq_.data(), kq);
+    // y_i = <b_i, h>: rows conj(c_i)^T h_pair (q x npair), then the Tx and Rx sums.
+    lapack::gemm('C', 'N', q, npair, n_, 1.0, c2_.data(), n_, h_, n_, 0.0, pq_.data(), q);
+    contract(q, q, false);
+    for (int i = 0; i < q; ++i) gain[i] = y_[static_cast<std::size_t>(i)] = sums_[static_cast<std::size_t>(4 * i)];
     // Moments S_m(i, k) = sum_x x^m conj(v_i[x]) v_k[x] per dimension (Tx, Rx, subcarriers).
     moments(at_.data(), nt_, q, mom_[0].data());
     moments(ar_.data(), nr_, q, mom_[1].data());
     moments(c2_.data(), n_, q, mom_[2].data());
-    kq_ = kq;
-    for (int i = 0; i < q; ++i) {
-      const cd* ati = at_.data() + static_cast<std::size_t>(i) * nt_;
-      const cd* ari = ar_.data() + static_cast<std::size_t>(i) * nr_;
-      cd s0(0.0), st(0.0), sr(0.0), sn(0.0);
-      for (int t = 0; t < nt_; ++t)
-        for (int r = 0; r < nr_; ++r) {
-          const std::size_t pair = static_cast<std::size_t>(t) * nr_ + r;
-          const cd w = std::conj(cmul(ati[t], ari[r]));
-          const cd p = cmul(w, pq_[static_cast<std::size_t>(i) + static_cast<std::size_t>(kq) * pair]);
-          s0 += p;
-          st += static_cast<double>(t) * p;
-          sr += static_cast<double>(r) * p;
-          if (derivative)
-            sn += cmul(w, pq_[static_cast<std::size_t>(q + i) + static_cast<std::size_t>(kq) * pair]);
-        }
-      sums_[static_cast<std::size_t>(4 * i)] = s0;  // y_i = <b_i, h>
-      sums_[static_cast<std::size_t>(4 * i + 1)] = st;
-      sums_[static_cast<std::size_t>(4 * i + 2)] = sr;
-      sums_[static_cast<std::size_t>(4 * i + 3)] = sn;
-      y_[static_cast<std::size_t>(i)] = s0;
-      gain[i] = s0;
-    }
     for (int i = 0; i < q; ++i)
       for (int k = 0; k < q; ++k) gram_[static_cast<std::size_t>(i * q + k)] = gram_entry(i, k, q);
     if (!hpd_solve(gram_.data(), q, gain, 1e-13)) return false;
-    // f = ||h - C W||^2 with W[i, pair] = gamma_i a_t,i[t] a_r,i[r] (q x npair): the residual
-    // formed explicitly (||h||^2 - y^H gamma would lose the digits of f below eps ||h||^2).
+    // r = h - C W with W[i, pair] = gamma_i a_t,i[t] a_r,i[r] (q x npair): the residual formed
+    // explicitly (||h||^2 - y^H gamma, or <J, h> - <J, B gamma>, would lose every digit below
+    // eps ||h||^2, resp. eps ||J|| ||h||, and noise-free data their last digits).
     for (int t = 0; t < nt_; ++t)
       for (int r = 0; r < nr_; ++r)
         for (int i = 0; i < q; ++i)
@@ -252,11 +232,17 @@ class Model {
     double e = 0.0;
     for (const cd& v : r_) e += std::norm(v);
     f = e;
+    if (derivative) {
+      // <b_i, r> with the Tx / Rx / subcarrier weights: rows conj([C, D C])^T r_pair.
+      lapack::gemm('C', 'N', 2 * q, npair, n_, 1.0, c2_.data(), n_, r_.data(), n_, 0.0, pq_.data(),
+                   2 * q);
+      contract(q, 2 * q, true);
+    }
     return true;
   }
 
   // Re(J^H J) (5q x 5q row-major) and Re(J^H r) (5q) at the last evaluate(derivative = true)
-  // and the gains `gain` (its LS gains, or any other).
+  // and its LS gains `gain` (r = h - B gain is the residual that evaluate formed).
   void normal_equations(int q, const cd* gain, double* jtj, double* g) const {
     const int np = 5 * q;
     for (int a = 0; a < np; ++a) {
@@ -269,18 +255,16 @@ class Model {
     }
     for (int a = 0; a < np; ++a) {
       const int alpha = a / q, i = a % q;
-      const cd* s = sums_.data() + 4 * i;
-      cd jh;  // <J_a, h>
+      const cd* s = sums_.data() + 4 * i;  // <b_i, r>, weighted by t, r, D (evaluate)
+      cd jr;                               // <J_a, r>
       switch (alpha) {
-        case 0: jh = std::conj(gain[i]) * cd(0.0, kTwoPi) * s[1]; break;
-        case 1: jh = std::conj(gain[i]) * cd(0.0, kTwoPi) * s[2]; break;
-        case 2: jh = std::conj(gain[i]) * s[3]; break;
-        case 3: jh = s[0]; break;
-        default: jh = cd(0.0, -1.0) * s[0]; break;
+        case 0: jr = std::conj(gain[i]) * cd(0.0, kTwoPi) * s[1]; break;
+        case 1: jr = std::conj(gain[i]) * cd(0.0, kTwoPi) * s[2]; break;
+        case 2: jr = std::conj(gain[i]) * s[3]; break;
+        case 3: jr = s[0]; break;
+        default: jr = cd(0.0, -1.0) * s[0]; break;
       }
-      cd model(0.0);  // <J_a, B gamma>
-      for (int k = 0; k < q; ++k) model += inner(alpha, i, 3, k, q, gain) * gain[k];
-      g[a] = (jh - model).real();
+      g[a] = jr.real();
     }
   }
 
@@ -344,17 +328,56 @@ class Model {
     return it;
   }
 
-  // Fisher information (up to 2 / sigma^2) at eta with gains `gain`: Re(J^H J), 5q x 5q.
-  bool information(const double* eta, const cd* gain, int q, double* jtj) {
+  // At eta with its LS gains: the Fisher information up to 2 / sigma^2, Re(J^H J) (5q x 5q,
+  // row-major), and the cost increase when path i is dropped (the others refitted),
+  // drop[i] = |gamma_i|^2 / [G^-1]_ii.  False when the atoms are dependent.
+  bool information(const double* eta, int q, double* jtj, double* drop) {
     double f = 0.0;
-    std::vector<cd> g(static_cast<std::size_t>(q));
+    std::vector<cd> g(static_cast<std::size_t>(q)), x(g);
     if (!evaluate(eta, q, true, f, g.data())) return false;
     std::vector<double> grad(static_cast<std::size_t>(5 * q));
-    normal_equations(q, gain, jtj, grad.data());
+    normal_equations(q, g.data(), jtj, grad.data());
+    // gram_ holds the Cholesky factor L (G = L L^H): [G^-1]_ii = ||L^-1 e_i||^2.
+    for (int i = 0; i < q; ++i) {
+      std::fill(x.begin(), x.end(), cd(0.0));
+      x[static_cast<std::size_t>(i)] = 1.0;
+      double norm2 = 0.0;
+      for (int r = 0; r < q; ++r) {
+        cd v = x[static_cast<std::size_t>(r)];
+        for (int k = 0; k < r; ++k) v -= cmul(gram_[static_cast<std::size_t>(r * q + k)], x[static_cast<std::size_t>(k)]);
+        x[static_cast<std::size_t>(r)] = v / gram_[static_cast<std::size_t>(r * q + r)].real();
+        norm2 += std::norm(x[static_cast<std::size_t>(r)]);
+      }
+      drop[i] = std::norm(g[static_cast<std::size_t>(i)]) / norm2;
+    }
     return true;
   }
 
  private:
+  // From pq_ (rows x npair, leading dimension ld): per path i the sums over (t, r) of
+  // conj(a_t,i[t] a_r,i[r]) pq_[i, pair] weighted by 1, t and r, and (with `delay`) of
+  // pq_[q + i, pair]: sums_[4 i .. 4 i + 3].
+  void contract(int q, int ld, bool delay) {
+    for (int i = 0; i < q; ++i) {
+      const cd* ati = at_.data() + static_cast<std::size_t>(i) * nt_;
+      const cd* ari = ar_.data() + static_cast<std::size_t>(i) * nr_;
+      cd s0(0.0), st(0.0), sr(0.0), sn(0.0);
+      for (int t = 0; t < nt_; ++t)
+        for (int r = 0; r < nr_; ++r) {
+          const std::size_t pair = static_cast<std::size_t>(t) * nr_ + r;
+          const cd w = std::conj(cmul(ati[t], ari[r]));
+          const cd p = cmul(w, pq_[static_cast<std::size_t>(i) + static_cast<std::size_t>(ld) * pair]);
+          s0 += p;
+          st += static_cast<double>(t) * p;
+          sr += static_cast<double>(r) * p;
+          if (delay) sn += cmul(w, pq_[static_cast<std::size_t>(q + i) + static_cast<std::size_t>(ld) * pair]);
+        }
+      sums_[static_cast<std::size_t>(4 * i)] = s0;
+      sums_[static_cast<std::size_t>(4 * i + 1)] = st;
+      sums_[static_cast<std::size_t>(4 * i + 2)] = sr;
+      sums_[static_cast<std::size_t>(4 * i + 3)] = sn;
+    }
+  }
   static void moments(const cd* v, int n, int q, cd* out) {
     const std::size_t qq = static_cast<std::size_t>(q) * q;
     for (int i = 0; i < q; ++i)
@@ -415,7 +438,7 @@ class Model {
     return true;
   }
 
-  int nt_ = 0, nr_ = 0, n_ = 0, qmax_ = 0, kq_ = 0;
+  int nt_ = 0, nr_ = 0, n_ = 0, qmax_ = 0;
   const cd* h_ = nullptr;
   double energy_ = 0.0;
   std::vector<cd> at_, ar_, c2_, pq_, y_, gram_, sums_, w_, r_;

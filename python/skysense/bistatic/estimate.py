@@ -42,14 +42,17 @@ class Estimate(Result):
         :func:`~skysense.bistatic.paraming` with ``return_singular_values=True``.
     refined : ndarray, shape (...), bool, or None
         Whether the ML refinement of :func:`~skysense.bistatic.paraming` gave the estimate
-        (False: it did not converge or did not lower the ML cost, and PARAMING's own estimate
-        is returned); None from the other estimators and with ``refine=False``.
-    resolved : ndarray, shape (..., max_paths), bool, or None
-        Per-path reliability from :func:`~skysense.bistatic.paraming`: False for a path of a
-        delay cluster (ToAs closer than one resolution cell) whose parameters the estimate could
-        not separate from its neighbour's (their standard deviations, from the Fisher
-        information at the estimate, exceed a quarter cell or beamwidth): its angles are not
-        trustworthy.  True otherwise (and past ``n_paths``); None from the other estimators.
+        (False: it did not converge or did not lower the ML cost, and the estimate before
+        refinement is returned: PARAMING's, or its angle-domain separation of a delay
+        cluster); None from the other estimators and with ``refine=False``.
+    reliable : ndarray, shape (..., max_paths), bool, or None
+        Per-path reliability from :func:`~skysense.bistatic.paraming`: False for a path that is
+        not significant above the noise (it may be noise: e.g. the second path requested of a
+        pair no estimator can separate) or that lies in a delay cluster (ToAs closer than one
+        resolution cell) whose members the estimate could not separate (standard deviations
+        from the Fisher information at the estimate above a quarter cell or beamwidth): its
+        parameters are not trustworthy. True otherwise (and past ``n_paths``); None from the
+        other estimators.
 
     Examples
     --------
@@ -70,7 +73,7 @@ class Estimate(Result):
       doppler_hz=None,
       singular_values=None,
       refined=bool[] [ True],
-      resolved=bool[2] [ True  True],
+      reliable=bool[2] [ True  True],
     )
     """
 
@@ -82,7 +85,7 @@ class Estimate(Result):
     doppler_hz: NDArray[np.floating[Any]] | None = None
     singular_values: NDArray[np.floating[Any]] | None = None
     refined: NDArray[np.bool_] | None = None
-    resolved: NDArray[np.bool_] | None = None
+    reliable: NDArray[np.bool_] | None = None
 
     def astype(self, complex_dtype: DTypeLike) -> Estimate:
         """This estimate in the precision of ``complex_dtype`` (complex64 or complex128).
@@ -110,5 +113,5 @@ class Estimate(Result):
             doppler_hz=cast(self.doppler_hz, real),
             singular_values=cast(self.singular_values, real),
             refined=self.refined,
-            resolved=self.resolved,
+            reliable=self.reliable,
         )
