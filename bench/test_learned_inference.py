@@ -29,12 +29,14 @@ def setup():
 
     torch.set_num_threads(1)
     imager = OffGridImager.load_default()
-    batch = simulate(imager.scenario, N_BATCH, 6, off_grid=True, seed=20260101)
+    batch = simulate(imager.scenario, N_BATCH, 6, off_grid=True, rng=20260101)
     from skysense.learn import network_input
 
-    x = network_input("backprojection", imager.scenario, batch.y, operator=imager.operator)
+    x = network_input(
+        "backprojection", imager.scenario, batch.measurements, operator=imager.operator
+    )
     paper = build_model(ModelConfig(channels=PAPER_CHANNELS, kernel_size=5), seed=0).eval()
-    return {"imager": imager, "y": batch.y, "x": x, "paper": paper}
+    return {"imager": imager, "y": batch.measurements, "x": x, "paper": paper}
 
 
 def _onnx_session(model, tmp_path_factory):

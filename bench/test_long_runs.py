@@ -34,7 +34,7 @@ def _rss_mib():
 def setup():
     scenario = Scenario(n_antennas_side=4)
     imager = SPImager(scenario, 6)
-    block = simulate(scenario, BLOCK, 6, off_grid=True, seed=0, dtype=np.complex64).y
+    block = simulate(scenario, BLOCK, 6, off_grid=True, rng=0, dtype=np.complex64).measurements
     return imager, block
 
 

@@ -29,7 +29,7 @@ from skysense.scenes import PairPaths, background_csi
 
 S = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
 A = sensing_matrix(S)
-Y = simulate(S, 2, 2, min_separation_voxels=1.0, seed=0).y
+Y = simulate(S, 2, 2, min_separation_voxels=1.0, rng=0).measurements
 NAN_Y = np.where(np.arange(Y.shape[1]) == 3, np.nan, Y)
 BS = bistatic.Scenario()
 _GEN = np.random.default_rng(0)
@@ -67,17 +67,19 @@ CASES = [
     # -- imaging: matrices and operators ---------------------------------------------------
     Case("sensing_matrix", "dense A above max_bytes", lambda: sensing_matrix(S, max_bytes=1000), MemoryLimitError, "SensingOperator"),
     Case("sensing_matrix", "real dtype", lambda: sensing_matrix(S, np.float64), TypeError, "complex"),
-    Case("steering_matrix", "antenna at a scatterer (zero distance)", lambda: steering_matrix(S, S.antenna_positions()[0, :1]), ValueError, "impossible geometry"),
-    Case("steering_matrix", "points of shape (n, 2)", lambda: steering_matrix(S, np.zeros((3, 2))), ValueError, "points must have shape"),
+    Case("steering_matrix", "antenna at a scatterer (zero distance)", lambda: steering_matrix(S, S.antenna_positions_m()[0, :1]), ValueError, "impossible geometry"),
+    Case("steering_matrix", "points of shape (n, 2)", lambda: steering_matrix(S, np.zeros((3, 2))), ValueError, "points_m must have shape"),
     Case("SensingOperator.matvec", "wrong length", lambda: SensingOperator(S).matvec(np.ones(5)), ValueError, "Dimension mismatch"),
     Case("SensingOperator.rmatvec", "NaN in y", lambda: SensingOperator(S).rmatvec(NAN_Y), ValueError, "NaN or Inf"),
     Case("SensingOperator.rmatvec", "empty batch", lambda: SensingOperator(S).rmatvec(Y[:0]), ValueError, "empty batch"),
-    Case("SensingOperator.gram", "column out of range", lambda: SensingOperator(S).gram([0, 99]), ValueError, "columns must lie in"),
+    Case("SensingOperator.gram", "column out of range", lambda: SensingOperator(S).gram([0, 99]), ValueError, "column_index must lie in"),
+    Case("SensingOperator @", "matrix of the wrong height", lambda: SensingOperator(S) @ np.ones((5, 2)), ValueError, "dimension mismatch"),
     Case("simulate", "more UAVs than voxels", lambda: simulate(S, 1, 10), ValueError, "exceeds the number of voxels"),
     Case("simulate", "spacing that cannot be packed", lambda: simulate(S, 1, 9, min_separation_voxels=3.0), ValueError, "separation"),
     Case("simulate", "zero frames", lambda: simulate(S, 0, 1), ValueError, "n_frames"),
-    Case("simulate", "both rng and seed", lambda: simulate(S, 1, 1, rng=1, seed=1), TypeError, "either rng or seed"),
-    Case("psf", "column out of range", lambda: psf(A, [100]), ValueError, "columns"),
+    Case("simulate", "a float rng", lambda: simulate(S, 1, 1, rng=1.5), TypeError, "rng must be None, an int seed"),
+    Case("simulate", "zero workers", lambda: simulate(S, 1, 1, workers=0), ValueError, "workers must be >= 1"),
+    Case("psf", "column out of range", lambda: psf(A, [100]), ValueError, "column_index"),
     Case("max_sidelobe", "NaN in A", lambda: max_sidelobe(np.full((4, 3), np.nan, complex)), ValueError, "NaN or Inf"),
     Case("offgrid_error", "points outside the ROI", lambda: offgrid_error(S, np.array([[500.0, 0.0, 40.0]])), ValueError, "outside the ROI"),
     # -- imaging: solvers ---------------------------------------------------------------------
@@ -91,10 +93,11 @@ CASES = [
     Case("backproject", "3-D y", lambda: backproject(A, Y[None]), ValueError, "ndim"),
     # -- metrics ------------------------------------------------------------------------------
     Case("mse", "shape mismatch", lambda: metrics.mse(IMG, IMG[:, :2]), ValueError, "shape"),
-    Case("ssim", "window larger than a valid-padded image", lambda: metrics.ssim(IMG, IMG), ValueError, "win_size"),
+    Case("ssim", "window larger than a valid-padded image", lambda: metrics.ssim(IMG, IMG), ValueError, "window_size"),
     Case("ssim", "NaN image", lambda: metrics.ssim(IMG * np.nan, IMG, padding="replicate"), ValueError, "NaN"),
-    Case("ospa", "points of shape (n, 2) vs (m, 3)", lambda: metrics.ospa(np.zeros((2, 2)), np.zeros((2, 3))), ValueError, "dimension"),
-    Case("ospa", "p < 1", lambda: metrics.ospa(np.zeros((1, 3)), np.zeros((1, 3)), p=0.5), ValueError, "p must be"),
+    Case("ospa", "points of shape (n, 2) vs (m, 3)", lambda: metrics.ospa(np.zeros((2, 2)), np.zeros((2, 3)), cutoff_m=50.0), ValueError, "dimension"),
+    Case("ospa", "order < 1", lambda: metrics.ospa(np.zeros((1, 3)), np.zeros((1, 3)), cutoff_m=50.0, order=0.5), ValueError, "order must be"),
+    Case("ospa", "no cut-off", lambda: metrics.ospa(np.zeros((1, 3)), np.zeros((1, 3)), cutoff_m=0.0), ValueError, "cutoff_m must be > 0"),
     Case("detection_rates", "flat frames without grid_shape", lambda: metrics.detection_rates(IMG.reshape(2, -1), IMG.reshape(2, -1)), ValueError, "grid_shape"),
     Case("detection_rates", "unknown rule", lambda: metrics.detection_rates(IMG, IMG, rule="any"), ValueError, "rule"),
     # -- comms ----------------------------------------------------------------------------------
@@ -144,7 +147,7 @@ def test_bad_input_raises_a_clear_error(case):
 WELL_DEFINED = [
     ("subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero"),
     ("ospa", "both sets empty", "0"),
-    ("ospa", "one set empty", "the cardinality penalty c"),
+    ("ospa", "one set empty", "the cut-off c (cutoff_m)"),
     ("detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms"),
     ("spectral_efficiency", "SINR 0", "0 bit/s/Hz"),
 ]
@@ -152,11 +155,11 @@ WELL_DEFINED = [
 
 def test_well_defined_results():
     zero = subspace_pursuit(A, np.zeros(A.shape[0]), 2)
-    assert not zero.x.any() and zero.residual_norm == 0.0
-    assert metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3))) == 0.0
-    assert metrics.ospa(np.zeros((0, 3)), np.ones((2, 3))) == pytest.approx(50.0)
+    assert not zero.image.any() and zero.relative_residual == 0.0
+    assert metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0) == 0.0
+    assert metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0) == pytest.approx(50.0)
     empty = metrics.detection_rates(IMG, np.zeros_like(IMG))
-    assert empty.n_true.sum() == 0 and empty.false_alarms.sum() == 2
+    assert empty.n_true.sum() == 0 and empty.n_false_alarms.sum() == 2
     assert comms.spectral_efficiency(np.array([[0.0]])) == 0.0
 
 

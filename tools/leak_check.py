@@ -24,7 +24,7 @@ from skysense.imaging import Scenario, SensingOperator, sensing_matrix, subspace
 N_CALLS = 3
 
 
-def main():
+def main() -> None:
     rng = np.random.default_rng(0)
     scenario = Scenario(roi_size_m=(12.0, 12.0, 0.0), voxel_size_m=3.0, n_antennas_side=2)
     a = sensing_matrix(scenario)

@@ -1,10 +1,70 @@
-# Type stub of the compiled extension skysense._core (pybind11, cpp/bindings/).  Kernels
-# listed here are typed with their keyword-only arguments (py::kw_only in the binding), so
-# mypy checks every call by name; the rest of the module is typed as Any until listed.
-from typing import Any
+# Type stub of the compiled extension skysense._core (pybind11, cpp/bindings/).  Every argument
+# is passed by keyword: the names are the py::arg names of the bindings, and kernels taking several
+# arguments of one type are keyword-only (py::kw_only), so mypy checks every call by name.
+# Kernels not listed yet are typed as Any (module __getattr__ below).
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 from numpy.typing import NDArray
+
+_F64: TypeAlias = npt.NDArray[np.float64]
+_I64: TypeAlias = npt.NDArray[np.int64]
+_Complex: TypeAlias = npt.NDArray[np.complexfloating[Any, Any]]
+
+# -- imaging forward model (sensing.cpp) ---------------------------------------------------------
+def link_matrix(
+    *,
+    antenna_positions_m: _F64,
+    points_m: _F64,
+    frequencies_hz: _F64,
+    speed_of_light_mps: float,
+    out: _Complex,
+    n_threads: int = 1,
+) -> None: ...
+def sensing_matrix(
+    *,
+    antenna_positions_m: _F64,
+    n_antennas_per_bs: int,
+    points_m: _F64,
+    frequencies_hz: _F64,
+    speed_of_light_mps: float,
+    pairs: _I64,
+    amplitude: float,
+    out: _Complex,
+    n_threads: int = 1,
+) -> None: ...
+def point_target_csi(
+    *,
+    antenna_positions_m: _F64,
+    n_antennas_per_bs: int,
+    frequencies_hz: _F64,
+    speed_of_light_mps: float,
+    pairs: _I64,
+    amplitude: float,
+    positions_m: _F64,
+    coefficients: npt.NDArray[np.complex128],
+    out: _Complex,
+    n_threads: int = 1,
+) -> None: ...
+
+# -- subspace pursuit (pursuit.cpp) ----------------------------------------------------------------
+def subspace_pursuit(
+    *,
+    gram: _Complex,
+    backprojection: _Complex,
+    measurements: _Complex,
+    sparsity: int,
+    rtol: float,
+    max_iter: int,
+    keep_last: bool,
+    threshold: float,
+    image: _Complex,
+    support: _I64,
+    n_iter: _I64,
+    relative_residual: _F64,
+    n_threads: int = 1,
+) -> None: ...
 
 # -- bistatic (cpp/bindings/bistatic.cpp) ---------------------------------------------------
 def cordic_atan2(
@@ -79,5 +139,5 @@ def hankel_svd(
     v: NDArray[np.complex128],
 ) -> tuple[int, int, bool, float]: ...
 
-# -- the other kernel families, until typed here ----------------------------------------------
+# -- the other kernel families, until typed here
 def __getattr__(name: str) -> Any: ...

@@ -92,8 +92,8 @@ def test_doppler_experiment_takes_the_3d_model():
     from skysense.experiments.runner import run_trials
 
     dop = BistaticDoppler(snrs_db=(30.0,), methods=("ifft_c2vnn_3d",), chunk_size=1)
-    res = run_trials(dop, 2, seed=2).results["30"]["ifft_c2vnn_3d"]
+    res = run_trials(dop, 2, rng=2).results["30"]["ifft_c2vnn_3d"]
     assert np.isfinite(res["mae_hz"]) and res["n_trials"] == 2
     wrong = BistaticDoppler(snrs_db=(30.0,), n_subframes=4, methods=("ifft_c2vnn_3d",))
     with pytest.raises(ValueError, match="csi must have shape"):
-        run_trials(wrong, 1, seed=0)
+        run_trials(wrong, 1, rng=0)

@@ -55,9 +55,9 @@ def test_doppler_and_timing_offset_experiments_take_the_shipped_model():
     from skysense.experiments.runner import run_trials
 
     dop = BistaticDoppler(snrs_db=(30.0,), methods=("paraming", "ifft_c2vnn"), chunk_size=1)
-    res = run_trials(dop, 2, seed=2).results["30"]
+    res = run_trials(dop, 2, rng=2).results["30"]
     assert set(res) == {"paraming", "ifft_c2vnn"}
     assert np.isfinite(res["ifft_c2vnn"]["mae_hz"]) and res["ifft_c2vnn"]["n_trials"] == 2
     off = BistaticTimingOffset(offsets_cells=(1.0,), methods=("ifft_c2vnn",), chunk_size=1)
-    res = run_trials(off, 2, seed=1).results["1"]["ifft_c2vnn"]
+    res = run_trials(off, 2, rng=1).results["1"]["ifft_c2vnn"]
     assert np.isfinite(res["toa_bias"])

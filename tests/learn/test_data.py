@@ -50,7 +50,7 @@ def test_contents_match_the_forward_model(dataset):
 
     seed0 = np.random.SeedSequence(7).spawn(3)[0]
     batch = simulate(SMALL, 4, 3, off_grid=True, rng=np.random.default_rng(seed0), workers=1)
-    ahy = backproject(sensing_matrix(SMALL), batch.y).reshape(4, 10, 10)
+    ahy = backproject(sensing_matrix(SMALL), batch.measurements).reshape(4, 10, 10)
     np.testing.assert_allclose(
         arrays["inputs"][:4, 0], ahy.real, rtol=1e-5, atol=1e-6 * abs(ahy).max()
     )
@@ -159,7 +159,7 @@ def test_image_metrics_of_perfect_and_empty_images():
     labels = np.zeros((2, 40, 40))
     labels[:, 5, 5] = labels[:, 20, 30] = 1.0
     scenario = Scenario()
-    centers = scenario.voxel_centers().reshape(40, 40, 3)
+    centers = scenario.voxel_centers_m().reshape(40, 40, 3)
     positions = np.stack([centers[[5, 20], [5, 30]]] * 2)
     perfect = image_metrics(labels, labels, positions, scenario)
     assert perfect == {"mse": 0.0, "ssim": pytest.approx(1.0), "ospa": 0.0, "dr": 100.0, "far": 0.0}

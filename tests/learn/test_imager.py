@@ -24,15 +24,15 @@ def imager():
 
 
 def test_image_from_csi_equals_predict_on_backprojection(imager):
-    batch = simulate(SMALL, 3, 2, off_grid=True, seed=1)
-    out = imager.image(batch.y)
+    batch = simulate(SMALL, 3, 2, off_grid=True, rng=1)
+    out = imager.image(batch.measurements)
     assert out.shape == (3, 8, 8)
     assert out.dtype == np.float32
-    x = network_input("backprojection", SMALL, batch.y)
+    x = network_input("backprojection", SMALL, batch.measurements)
     np.testing.assert_array_equal(out, imager.predict(x))
-    z = SensingOperator(SMALL).rmatvec(batch.y).reshape(3, 8, 8)
+    z = SensingOperator(SMALL).rmatvec(batch.measurements).reshape(3, 8, 8)
     np.testing.assert_allclose(x[:, 0], z.real, rtol=1e-6)
-    np.testing.assert_allclose(imager.image(batch.y[1]), out[1], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(imager.image(batch.measurements[1]), out[1], rtol=1e-6, atol=1e-7)
 
 
 def test_bad_inputs(imager):
@@ -65,15 +65,17 @@ def test_default_model_is_small_and_beats_sp_and_backprojection():
     assert imager.scenario == Scenario(n_antennas_side=5)
     assert imager.model.config.grid_shape == (40, 40)
     assert sum(p.numel() for p in imager.model.parameters()) < 1_000_000
-    batch = simulate(imager.scenario, 64, 6, off_grid=True, seed=12345)
+    batch = simulate(imager.scenario, 64, 6, off_grid=True, rng=12345)
     labels = batch.labels.reshape(64, 40, 40)
-    learned = image_metrics(imager.image(batch.y), labels, batch.positions, imager.scenario)
+    learned = image_metrics(
+        imager.image(batch.measurements), labels, batch.positions_m, imager.scenario
+    )
     op = imager.operator
-    z = op.rmatvec(batch.y).reshape(64, 40, 40)
-    ahy = image_metrics(normalize_images(z, 1 / 3), labels, batch.positions, imager.scenario)
-    res = subspace_pursuit(op, batch.y, 10, threshold="max/5", workers=1)
-    sp_img = normalize_images(res.x.reshape(64, 40, 40), 0.2)
-    sp = image_metrics(sp_img, labels, batch.positions, imager.scenario)
+    z = op.rmatvec(batch.measurements).reshape(64, 40, 40)
+    ahy = image_metrics(normalize_images(z, 1 / 3), labels, batch.positions_m, imager.scenario)
+    res = subspace_pursuit(op, batch.measurements, 10, threshold="max/5", workers=1)
+    sp_img = normalize_images(res.image.reshape(64, 40, 40), 0.2)
+    sp = image_metrics(sp_img, labels, batch.positions_m, imager.scenario)
     # the fidelity target on the same frames (imaging-offgrid's SP row: M° = 10, zeroed
     # below max/5): the shipped model beats SP on DR, FAR and OSPA (shipped model: DR 78 %,
     # FAR 15 %, OSPA 14.4 m; SP: 44.5 %, 66.5 %, 19.3 m; A^H y: 47 %, 76 %, 34.1 m).

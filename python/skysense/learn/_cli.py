@@ -218,16 +218,18 @@ def demo_learned(n_frames: int, seed: int) -> dict:
 
     imager = OffGridImager.load_default()
     s = imager.scenario
-    batch = simulate(s, n_frames, 6, off_grid=True, seed=seed)
+    batch = simulate(s, n_frames, 6, off_grid=True, rng=seed)
     labels = batch.labels.reshape(n_frames, *imager.model.config.grid_shape)
-    imager.image(batch.y[:1])  # warm-up (operator build)
+    imager.image(batch.measurements[:1])  # warm-up (operator build)
     t0 = time.perf_counter()
-    out = imager.image(batch.y)
+    out = imager.image(batch.measurements)
     t_img = time.perf_counter() - t0
-    learned = image_metrics(out, labels, batch.positions, s)
+    learned = image_metrics(out, labels, batch.positions_m, s)
     grid = imager.model.config.grid_shape
-    ahy = normalize_images(imager.operator.rmatvec(batch.y).reshape(n_frames, *grid), 1 / 3)
-    baseline = image_metrics(ahy, labels, batch.positions, s)
+    ahy = normalize_images(
+        imager.operator.rmatvec(batch.measurements).reshape(n_frames, *grid), 1 / 3
+    )
+    baseline = image_metrics(ahy, labels, batch.positions_m, s)
     n_params = sum(p.numel() for p in imager.model.parameters())
     print(
         f"learned off-grid imager (shipped model, {n_params} parameters, N0 = "

@@ -118,7 +118,7 @@ def network_input(kind, scenario, y, *, operator=None, gram=None, sparsity=10):
         res = subspace_pursuit(
             op, y, sparsity, max_iter=100, threshold="max/5", gram=gram, workers=1
         )
-        x = res.x
+        x = res.image
     grid = image_shape(scenario)
     x = np.asarray(x).reshape(n, 1, *grid)
     return np.concatenate([x.real, x.imag], axis=1).astype(np.float32)
@@ -143,10 +143,12 @@ def _make_shard(path, scenario, kind, n_frames, n_targets, sparsity, seed_seq):
             gram = op.gram(max_bytes=4 << 30)  # column blocks keep the scratch small
     grid = image_shape(scenario)
     arrays = {
-        "inputs": network_input(kind, scenario, batch.y, operator=op, gram=gram, sparsity=sparsity),
+        "inputs": network_input(
+            kind, scenario, batch.measurements, operator=op, gram=gram, sparsity=sparsity
+        ),
         "labels": batch.labels.reshape(n_frames, *grid).astype(np.uint8),
-        "sigma": batch.sigma.reshape(n_frames, *grid).astype(np.float32),
-        "positions": batch.positions,
+        "sigma": batch.image.reshape(n_frames, *grid).astype(np.float32),
+        "positions": batch.positions_m,
     }
     tmp = Path(str(path) + ".tmp.npz")
     np.savez(tmp, **arrays)

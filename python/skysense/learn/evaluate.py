@@ -72,7 +72,9 @@ def image_metrics(pred, labels, positions, grid, *, threshold=0.1):
         "ssim": float(
             ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")
         ),
-        "ospa": float(ospa_batch(est, list(positions), reduction="mean")),
-        "dr": 100.0 * det.dr,
-        "far": 100.0 * det.far,
+        "ospa": float(
+            ospa_batch(est, list(positions), cutoff_m=50.0, truncate=False, reduction="mean")
+        ),
+        "dr": 100.0 * det.detection_rate,
+        "far": 100.0 * det.false_alarm_rate,
     }

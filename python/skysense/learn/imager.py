@@ -33,7 +33,7 @@ class OffGridImager:
     Examples
     --------
     >>> imager = OffGridImager.load_default()            # doctest: +SKIP
-    >>> prob = imager.image(batch.y)                     # (n_frames, 40, 40)   # doctest: +SKIP
+    >>> prob = imager.image(batch.measurements)          # (n_frames, 40, 40)   # doctest: +SKIP
     """
 
     def __init__(self, model: ImagerNet, scenario: Scenario):

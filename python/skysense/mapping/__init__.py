@@ -11,14 +11,14 @@
 ``Link``                one link's measurement set for one module call
 ``spa_update``          the per-epoch module (C++ kernel or NumPy reference)
 ``Mapper``              Scheme I/II and baselines over epochs (``SCHEMES``)
-``ospa_per_epoch``      OSPA per epoch against the VAs seen so far (MOSPA over runs)
-``completeness``        fraction of observable VAs recovered
 ======================  ==============================================================
+
+Map metrics (``ospa_per_epoch``, ``completeness``, ``seen_truth``) live in
+:mod:`skysense.metrics`.
 """
 
 from skysense.mapping.link import LINK_KINDS, Link
 from skysense.mapping.mapper import SCHEMES, Mapper, MapResult, union_map
-from skysense.mapping.metrics import completeness, ospa_per_epoch, seen_truth
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import (
     Scene,
@@ -44,12 +44,9 @@ __all__ = [
     "Scene",
     "SpaResult",
     "Visibility",
-    "completeness",
     "default_scene",
     "default_trajectory",
-    "ospa_per_epoch",
     "reconstruct_facade",
-    "seen_truth",
     "simulate",
     "spa_update",
     "trace",

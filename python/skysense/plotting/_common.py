@@ -10,8 +10,9 @@ __all__ = ["plot_bars", "plot_lines"]
 
 
 def _pyplot():
-    import matplotlib
+    from skysense._optional import require
 
+    matplotlib = require("matplotlib", "skysense.plotting")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

@@ -175,7 +175,7 @@ def plot_psf(psf_row, scenario, n1, path):
     nx, ny, nz = scenario.grid_shape
     ix, _, iz = np.unravel_index(n1, (nx, ny, nz))
     image = np.asarray(psf_row).reshape(nx, ny, nz)[:, :, iz]
-    xs, ys, _ = scenario.axis_centers()
+    xs, ys, _ = scenario.axis_centers_m()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
     d0 = scenario.voxel_size_m
     extent = (ys[0] - d0 / 2, ys[-1] + d0 / 2, xs[-1] + d0 / 2, xs[0] - d0 / 2)

@@ -21,10 +21,9 @@ _STYLE = {
 
 def plot_mapping(results, methods, scene, path):
     """Per BS: VA visibility timelines and MOSPA vs epoch; last column: BS1 map (trial 0)."""
-    import matplotlib
+    from skysense.plotting._common import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     bs_names = list(results["visibility"])
     fig, axes = plt.subplots(

@@ -46,8 +46,8 @@ def sp_scores(experiment, state: ImagingState, y, batch):
         check_finite=False,
         workers=1,
     )
-    image = np.abs(res.x)
-    scores = {"mse": mse(image, batch.sigma)}
+    image = np.abs(res.image)
+    scores: dict[str, np.ndarray] = {"mse": mse(image, batch.image)}
     for rule in ("exact", "blob"):
         det = detection_rates(
             image,
@@ -56,6 +56,6 @@ def sp_scores(experiment, state: ImagingState, y, batch):
             threshold=0.0,
             grid_shape=state.scenario.grid_shape,
         )
-        scores[f"detected_{rule}"], scores[f"false_{rule}"] = det.detected, det.false_alarms
+        scores[f"detected_{rule}"], scores[f"false_{rule}"] = det.n_detected, det.n_false_alarms
         scores["n_true"] = det.n_true
     return res, scores

@@ -87,9 +87,9 @@ class ImagingPsf(Experiment):
             return out
         direction = rng.standard_normal((n_trials, 3))
         direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-        points = s.voxel_centers()[voxels] + cell[1] * direction
-        delta_b, delta_p = offgrid_error(s, points)
-        return {"delta_b": delta_b, "delta_p": delta_p}
+        points = s.voxel_centers_m()[voxels] + cell[1] * direction
+        err = offgrid_error(s, points)
+        return {"delta_b": err.steering_error, "delta_p": err.offset_m}
 
     def summarize(self, cell, trials):
         if cell[0] == "fig5":

@@ -97,16 +97,16 @@ class ImagingSionna(Experiment):
         from skysense.scenes.sionna import trace_pairs
 
         s = self.scenario()
-        paths = trace_pairs(self.canyon, s, samples_per_src=self.samples_per_src)
+        paths = trace_pairs(self.canyon, s, n_samples_per_source=self.samples_per_src, rng=0)
         return {"imaging": imaging_state(s), "background": background_csi(s, paths)}
 
     def run_chunk(self, cell, state, n_trials, rng):
         base = state["imaging"]
         s = base.scenario
         batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
-        y = batch.y + float(cell) * state["background"]
+        y = batch.measurements + float(cell) * state["background"]
         res, out = sp_scores(self, base, y, batch)
-        image = np.abs(res.x)
+        image = np.abs(res.image)
         peak = image.max(axis=1, keepdims=True)
         normalised = np.divide(image, peak, out=np.zeros_like(image), where=peak > 0)
         out["ssim"] = ssim(normalised, batch.labels, padding="replicate", grid_shape=s.grid_shape)

@@ -15,7 +15,7 @@ __all__ = ["PAPER_TABLE2", "PAPER_TABLE2_SOURCE", "ImagingTable2"]
 
 PAPER_TABLE2_SOURCE = (
     "Huang et al., IEEE TWC 25 (2026) pp. 3333-3348, Table II (N0 = 4, P_s = 40 dBm, BS distance "
-    "140 m, M = 6 on-grid UAVs, SP); transcribed in shared/specs/imaging.md section 5"
+    "140 m, M = 6 on-grid UAVs, SP)"
 )
 
 _D0 = ("1", "2", "3", "4", "5")
@@ -71,7 +71,7 @@ class ImagingTable2(Experiment):
     n_targets : int
         On-grid UAVs per frame, M (6).
     sparsity : int
-        SP's prior sparsity M° (10: the best fit to Table II, spec section 4).
+        SP's prior sparsity M° (10: the best fit to Table II; the paper does not state it).
     threshold : str or float
         Post-SP threshold relative to the frame maximum ("max/5", the authors').
     final : {"last", "best"}
@@ -138,9 +138,9 @@ class ImagingTable2(Experiment):
     def run_chunk(self, cell, state, n_trials, rng):
         s = state.scenario
         batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
-        res, out = sp_scores(self, state, batch.y, batch)
+        res, out = sp_scores(self, state, batch.measurements, batch)
         out["n_iter"] = np.asarray(res.n_iter, np.int64)
-        out["n_predicted"] = np.count_nonzero(res.x, axis=1)
+        out["n_predicted"] = np.count_nonzero(res.image, axis=1)
         return out
 
     def summarize(self, cell, trials):

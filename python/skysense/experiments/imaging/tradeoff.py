@@ -133,13 +133,13 @@ class ImagingTradeoff(Experiment):
         s = self.scenario(p_s_dbm)
         batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
         # y = sqrt(P_s / P_ref) A_ref sigma + z: rescale to the reference operator.
-        y = batch.y * 10.0 ** ((_REFERENCE_POWER_DBM - p_s_dbm) / 20.0)
+        y = batch.measurements * 10.0 ** ((_REFERENCE_POWER_DBM - p_s_dbm) / 20.0)
         _, out = sp_scores(self, base, y, batch)
 
         h = los_user_channels(
             s,
             state["user"],
-            scatterer_positions_m=batch.positions,
+            scatterer_positions_m=batch.positions_m,
             scattering_coefficients=batch.coefficients,
         )
         n_f = s.n_subcarriers
@@ -161,8 +161,8 @@ class ImagingTradeoff(Experiment):
                 spectral_efficiency(isac.sinr), se_comm, s.n_antennas, self.n_symbols
             )
             out[f"se_isac_{method}"] = spectral_efficiency(isac.sinr)
-            out[f"desired_{method}"] = isac.desired.sum(axis=(-2, -1))
-            out[f"sensing_{method}"] = isac.sensing.sum(axis=(-2, -1))
+            out[f"desired_{method}"] = isac.desired_w.sum(axis=(-2, -1))
+            out[f"sensing_{method}"] = isac.sensing_w.sum(axis=(-2, -1))
         return out
 
     def summarize(self, cell, trials):

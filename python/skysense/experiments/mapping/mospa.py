@@ -12,12 +12,11 @@ from skysense.mapping import (
     SCHEMES,
     Mapper,
     MappingParams,
-    completeness,
     default_scene,
-    ospa_per_epoch,
     simulate,
     trace,
 )
+from skysense.metrics import completeness, ospa_per_epoch
 
 __all__ = ["PAPER_MAPPING", "MappingMospa"]
 
