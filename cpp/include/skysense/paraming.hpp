@@ -801,9 +801,10 @@ inline void residual(const cd* h, const double* eta, const cd* gain, int q, cons
   }
 }
 
-// The ML stage: candidates A (PARAMING) and, with a delay cluster, B (angle domain); the
-// refinement of each; the lowest ML cost wins (a refined candidate only if it converged); then
-// successive detection (criterion 2) and the per-path reliability.
+// The ML stage: candidates A (PARAMING) and B (angle domain: with a delay cluster, or with the
+// refinement when B fits better than A from the start); the refinement of each; the lowest ML
+// cost wins (a refined candidate only if it converged); then successive detection
+// (criterion 2) and the per-path reliability.
 template <class T>
 void ml_stage(const std::complex<T>* hs, const cd* hd, const ParamingConfig& c,
               const double* atan_table, Workspace<T>& ws, ParamingOut out, int q, bool cluster) {
@@ -815,18 +816,22 @@ void ml_stage(const std::complex<T>* hs, const cd* hd, const ParamingConfig& c,
   const double inf = std::numeric_limits<double>::infinity();
   ca.cost = cb.cost = inf;
   if (ca.ok && !model.evaluate(ca.eta.data(), q, false, ca.cost, ca.gain.data())) ca.cost = inf;
-  cb.ok = cluster && angle_domain(ws, c, q, atan_table, cb) &&
+  // B: with a delay cluster, or as a second start of the refinement (it recovers the angles
+  // where the phase-plane fit of eq. 41 failed, e.g. an unwrap error near endfire).
+  cb.ok = (cluster || c.refine) && angle_domain(ws, c, q, atan_table, cb) &&
           model.evaluate(cb.eta.data(), q, false, cb.cost, cb.gain.data());
   if (!cb.ok) cb.cost = inf;
+  // Without a cluster, B competes only when it fits better than A from the start.
+  const bool use_b = cb.ok && (cluster || !(ca.ok && ca.cost <= cb.cost));
   int iterations = 0;
   Candidate* best = nullptr;
   if (ca.ok && std::isfinite(ca.cost)) best = &ca;
-  if (cb.ok && (best == nullptr || cb.cost < best->cost)) best = &cb;
+  if (use_b && (best == nullptr || cb.cost < best->cost)) best = &cb;
   bool refined = false;
   if (c.refine) {
     for (int k = 0; k < 2; ++k) {
       Candidate& start = ws.cand[static_cast<std::size_t>(k)];
-      if (!start.ok || !std::isfinite(start.cost)) continue;
+      if (!start.ok || !std::isfinite(start.cost) || (k == 1 && !use_b)) continue;
       Candidate& r = ws.cand[static_cast<std::size_t>(2 + k)];
       std::copy(start.eta.begin(), start.eta.begin() + 3 * q, r.eta.begin());
       double f0 = 0.0, f = 0.0;
