@@ -38,6 +38,7 @@
 #include <numeric>
 #include <vector>
 
+#include "skysense/cancel.hpp"
 #include "skysense/cordic.hpp"
 #include "skysense/hankel_svd.hpp"
 #include "skysense/lapack.hpp"
@@ -326,6 +327,9 @@ void build_pencil(const std::complex<T>* h, const ParamingConfig& c, int rows, U
   for (int ct = 0; ct < kt; ++ct)
     for (int cn = 0; cn < kn - 1; ++cn)
       for (int cr = 0; cr < kr; ++cr) {
+        // One point per column: the Gram and SVD paths have no other before their LAPACK
+        // call, and the host is polled every 64 points (cancel.hpp).
+        cancellation_point();
         const std::size_t j = static_cast<std::size_t>(cr + kr * (cn + (kn - 1) * ct));
         U* col1 = x1 + j * rows;
         U* col2 = x2 + j * rows;
