@@ -113,4 +113,3 @@ def test_zero_d_in_zero_d_out(value):
     np.testing.assert_allclose(got, np.angle(value), rtol=0, atol=1e-6)
     assert cordic.atan2(np.float64(1.0), -1.0).shape == ()
     assert cordic.atan2(np.ones(3), 1.0).shape == (3,)
-

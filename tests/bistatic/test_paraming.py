@@ -463,9 +463,7 @@ def test_krylov_step_cap_raises(rng, monkeypatch):
 def test_toa_phase_goes_through_cordic(rng, iterations):
     """The eigenvalue phases come from the CORDIC kernel: the ToA error follows its bound."""
     p = _draw(rng, ODD, 2)
-    est = bs.paraming(
-        ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations, refine=False
-    )
+    est = bs.paraming(ODD.channel(p), 2, scenario=ODD, cordic_iterations=iterations, refine=False)
     err = np.abs(est.toa_s - p.toa_s) * ODD.subcarrier_spacing_hz  # in turns of the phase
     bound = np.arctan(2.0 ** -(iterations - 1)) / (2 * np.pi)
     assert err.max() <= bound + 1e-12

@@ -70,7 +70,7 @@ def test_refinement_matches_scipy_least_squares(rng):
     p = bs.Paths([0.3, -0.4], [-0.2, 0.5], [0.1e-6, 0.35e-6], [1.0, 0.6j])
     h = bs.simulate(sc, p, 15.0, rng=rng, pilots="orthogonal").csi[0]
     start = _eta(bs.Estimate(p.toa_s, p.aoa_rad, p.aod_rad, p.gain, 2), sc) + 0.01
-    eta, gain, info = _ml_refine(h, start)
+    eta, _, info = _ml_refine(h, start)
     tight, tight_gain, tight_info = _ml_refine(h, start, rtol=1e-14)
 
     def residual(x):
@@ -130,7 +130,9 @@ def test_float32_and_workers(rng):
     assert e32.toa_s.dtype == np.float32 and e32.gain.dtype == np.complex64
     assert e32.refined.all() and e32.refined.shape == (5,)
     np.testing.assert_allclose(e32.aoa_rad, e64.aoa_rad, atol=1e-4)
-    np.testing.assert_allclose(e32.toa_s * sc.subcarrier_spacing_hz, e64.toa_s * sc.subcarrier_spacing_hz, atol=1e-5)
+    np.testing.assert_allclose(
+        e32.toa_s * sc.subcarrier_spacing_hz, e64.toa_s * sc.subcarrier_spacing_hz, atol=1e-5
+    )
     for criterion in (3, "glrt"):
         one = bs.paraming(csi, criterion, scenario=sc, workers=1)
         two = bs.paraming(csi, criterion, scenario=sc, workers=2)
@@ -199,9 +201,7 @@ def _angle_error(est, p):
     for o in ([0, 1], [1, 0]):
         best = min(
             best,
-            max(
-                np.abs(est.aoa_rad - p.aoa_rad[o]).max(), np.abs(est.aod_rad - p.aod_rad[o]).max()
-            ),
+            max(np.abs(est.aoa_rad - p.aoa_rad[o]).max(), np.abs(est.aod_rad - p.aod_rad[o]).max()),
         )
     return best
 
@@ -241,7 +241,9 @@ def test_unresolvable_pair_is_flagged(rng):
             warnings.simplefilter("always")
             est = bs.paraming(h, 2, scenario=sc)
         flagged += int(not est.reliable.all())
-        assert (not est.reliable.all()) == any(issubclass(w.category, RuntimeWarning) for w in caught)
+        assert (not est.reliable.all()) == any(
+            issubclass(w.category, RuntimeWarning) for w in caught
+        )
         for i in range(2):
             close = (np.abs(np.sin(est.aoa_rad[i]) - np.sin(p.aoa_rad)) < 0.5 / sc.n_rx) & (
                 np.abs(np.sin(est.aod_rad[i]) - np.sin(p.aod_rad)) < 0.5 / sc.n_tx
@@ -281,7 +283,9 @@ def test_weak_path_under_a_strong_los_is_detected(rng):
     detectable = 0
     for _ in range(12):
         p0 = bs.random_paths(sc, rng=rng, n_targets=1)
-        p = bs.Paths(p0.aoa_rad, p0.aod_rad, p0.toa_s, [1.0, 10**-1.5 * np.exp(2j * np.pi * rng.uniform())])
+        p = bs.Paths(
+            p0.aoa_rad, p0.aod_rad, p0.toa_s, [1.0, 10**-1.5 * np.exp(2j * np.pi * rng.uniform())]
+        )
         m = bs.simulate(sc, p, 10.0, rng=rng, pilots="orthogonal")
         if _deflection(sc, p, m)[1] < needed:
             continue
@@ -315,7 +319,9 @@ def test_glrt_arguments():
         bs.paraming(h, "glrt", scenario=sc, refine=False)
     with pytest.raises(ValueError, match=r"false_alarm_probability must be in \(0, 1\)"):
         bs.paraming(h, "glrt", scenario=sc, false_alarm_probability=1.0)
-    with pytest.raises(ValueError, match=r"max_iter must be in \[1, 10000\], got 1180591620717411303424"):
+    with pytest.raises(
+        ValueError, match=r"max_iter must be in \[1, 10000\], got 1180591620717411303424"
+    ):
         bs.paraming(h, 1, scenario=sc, max_iter=2**70)
     with pytest.raises(TypeError, match="refine must be a bool"):
         bs.paraming(h, 1, scenario=sc, refine="yes")

@@ -90,7 +90,12 @@ def test_simulate_and_crb_follow_the_gain_scale(exponent, seed):
     """Gains times 2^k: the same CSI times 2^k (bit for bit, same draws), sigma^2 times 4^k,
     the same angle and ToA bounds, gain_var times 4^k."""
     p = bs.Paths([0.2, -0.5], [0.3, 0.1], [0.0, 5e-8], [1.0, 0.5j])
-    big = bs.Paths(p.aoa_rad, p.aod_rad, p.toa_s, np.ldexp(p.gain.real, exponent) + 1j * np.ldexp(p.gain.imag, exponent))
+    big = bs.Paths(
+        p.aoa_rad,
+        p.aod_rad,
+        p.toa_s,
+        np.ldexp(p.gain.real, exponent) + 1j * np.ldexp(p.gain.imag, exponent),
+    )
     m, mk = bs.simulate(SC, p, 20.0, rng=seed), bs.simulate(SC, big, 20.0, rng=seed)
     np.testing.assert_array_equal(mk.csi.real, np.ldexp(m.csi.real, exponent))
     np.testing.assert_array_equal(mk.csi.imag, np.ldexp(m.csi.imag, exponent))

@@ -408,7 +408,7 @@ def paraming(
     toa, aoa, aod = (x.reshape(shape) for x in (toa, aoa, aod))
     gain = gain.reshape(shape)
     n_out = n_est.reshape(lead)
-    reliable_out = reliable.reshape(shape)
+    reliable_out: NDArray[np.bool_] = reliable.reshape(shape)
     refined_out: NDArray[np.bool_] | None = refined.reshape(lead) if refine else None
     if not reliable.all():
         warnings.warn(
@@ -435,9 +435,9 @@ def paraming(
         toa, aoa, aod = (x.mean(axis=-2) for x in (toa, aoa, aod))
         gain = gain[..., 0, :]
         n_out = n_out[..., 0]
-        reliable_out = reliable_out.all(axis=-2)
+        reliable_out = np.asarray(reliable_out.all(axis=-2))
         if refined_out is not None:
-            refined_out = refined_out.all(axis=-1)
+            refined_out = np.asarray(refined_out.all(axis=-1))
     return Estimate(
         toa_s=toa.astype(real),
         aoa_rad=aoa.astype(real),

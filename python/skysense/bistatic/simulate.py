@@ -15,7 +15,14 @@ from skysense._validation import check_count, check_finite_scalar, complex_dtype
 from skysense.bistatic.paths import Paths
 from skysense.bistatic.scenario import Scenario
 
-__all__ = ["MAX_ABS_SNR_DB", "QAM_ORDER", "Measurement", "noise_variance", "qam_symbols", "simulate"]
+__all__ = [
+    "MAX_ABS_SNR_DB",
+    "QAM_ORDER",
+    "Measurement",
+    "noise_variance",
+    "qam_symbols",
+    "simulate",
+]
 
 #: ``|snr_db|`` at most this: 10^(snr_db / 10) stays a normal float64.
 MAX_ABS_SNR_DB = 3000.0

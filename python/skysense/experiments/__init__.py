@@ -23,6 +23,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
@@ -40,6 +41,7 @@ from skysense.experiments.bistatic import (
     BistaticLatency,
     BistaticSeparation,
     BistaticTimingOffset,
+    BistaticWeakPath,
 )
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.imaging import (
@@ -86,6 +88,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     BistaticTimingOffset,
     BistaticDoppler,
     BistaticLatency,
+    BistaticWeakPath,
 )
 
 __all__ = [
@@ -104,6 +107,7 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "BistaticWeakPath",
     "Column",
     "ConsoleTable",
     "Experiment",
