@@ -24,7 +24,6 @@ N_SUBFRAMES = 10
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.set_num_threads(1)
     sc = bs.Scenario()
     rng = np.random.default_rng(20260106)
     csi = np.stack(
@@ -48,8 +47,8 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
     windows = np.zeros((N_PATHS, 2 * est.config.window, sc.n_tx, sc.n_rx), np.float32)
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
-        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
-        "ifft_c2vnn network only": lambda: est.predict_windows(windows),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
+        "ifft_c2vnn network only": lambda: est.predict_windows(windows, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
     flops = count_flops(est.config) * N_PATHS
@@ -69,7 +68,7 @@ def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
     sc, csi, est = setup["sc"], setup["csi"], setup["est"]
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
-        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
     ratios.record(
@@ -82,7 +81,6 @@ def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
 
 @pytest.fixture(scope="module")
 def doppler_setup():
-    torch.set_num_threads(1)
     sc = bs.Scenario()
     rng = np.random.default_rng(20260107)
     paths = bs.random_paths(sc, rng=rng, max_speed_mps=30.0)
@@ -100,9 +98,9 @@ def test_c2vnn_doppler_per_csi(benchmark, ratios, doppler_setup, impl):
     windows = np.zeros((N_PATHS, 2 * cfg.window, N_SUBFRAMES, sc.n_tx, sc.n_rx), np.float32)
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, subframes=True, workers=1),
-        "ifft_c2vnn lightweight": lambda: est.estimate(csi, N_PATHS, subframes=True),
-        "ifft_c2vnn_3d": lambda: est3d.estimate(csi, N_PATHS, subframes=True),
-        "ifft_c2vnn_3d network only": lambda: est3d.predict_windows(windows),
+        "ifft_c2vnn lightweight": lambda: est.estimate(csi, N_PATHS, subframes=True, workers=1),
+        "ifft_c2vnn_3d": lambda: est3d.estimate(csi, N_PATHS, subframes=True, workers=1),
+        "ifft_c2vnn_3d network only": lambda: est3d.predict_windows(windows, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=10, warmup_rounds=1)
     flops = {  # the networks' counts (q windows per sub-frame or per stack)

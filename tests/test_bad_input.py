@@ -124,12 +124,17 @@ CASES = [
     Case("cordic.phase", "fixed point without integer bits", lambda: cordic.phase(np.ones(3), fixed_point=(8, 9)), ValueError, "integer bits"),
     Case("cordic.phase", "NaN input", lambda: cordic.phase(np.array([np.nan + 0j])), ValueError, "NaN or Inf"),
     # -- mapping ------------------------------------------------------------------------------
-    Case("mapping.Scene", "UAV inside a building", lambda: mapping.Scene(SCENE.buildings, SCENE.base_stations, np.array([[-40.0, 30.0, 10.0]])), ValueError, "inside a building"),
-    Case("mapping.Scene", "BS inside a building", lambda: mapping.Scene(SCENE.buildings, np.array([[-40.0, 30.0, 10.0]]), SCENE.trajectory), ValueError, "inside a building"),
-    Case("mapping.Scene", "no buildings", lambda: mapping.Scene(SCENE.buildings[:0], SCENE.base_stations, SCENE.trajectory), ValueError, "non-empty"),
+    Case("mapping.Scene", "UAV inside a building", lambda: mapping.Scene(SCENE.buildings_m, SCENE.base_stations_m, np.array([[-40.0, 30.0, 10.0]])), ValueError, "inside a building"),
+    Case("mapping.Scene", "BS inside a building", lambda: mapping.Scene(SCENE.buildings_m, np.array([[-40.0, 30.0, 10.0]]), SCENE.trajectory_m), ValueError, "inside a building"),
+    Case("mapping.Scene", "no buildings", lambda: mapping.Scene(SCENE.buildings_m[:0], SCENE.base_stations_m, SCENE.trajectory_m), ValueError, "non-empty"),
     Case("mapping.MappingParams", "zero particles", lambda: mapping.MappingParams(n_particles=0), ValueError, "n_particles must be >= 1"),
+    Case("mapping.MappingParams", "survival probability above 1", lambda: mapping.MappingParams(survival_probability=1.5), ValueError, r"survival_probability must lie in \(0, 1\], got 1.5"),
     Case("mapping.Mapper", "unknown scheme", lambda: mapping.Mapper("fusion9"), ValueError, "scheme must be one of"),
+    Case("mapping.Mapper", "zero workers", lambda: mapping.Mapper("fusion1", workers=0), ValueError, "workers must be >= 1"),
     Case("mapping.reconstruct_facade", "VA at the BS", lambda: mapping.reconstruct_facade([0, 0, 0], [0, 0, 0]), ValueError, "facade is undefined"),
+    Case("mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
+    Case("mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
+    Case("mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
     # -- edge -----------------------------------------------------------------------------------
     Case("edge.StreamProcessor", "NaN frame", lambda: list(StreamProcessor(BackProjector(S), S.n_measurements).process([NAN_Y[0]])), ValueError, "frame 0 contains NaN"),
     # -- scenes ---------------------------------------------------------------------------------

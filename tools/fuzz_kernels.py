@@ -109,16 +109,16 @@ def _spa(fdp: Any) -> None:
         roi_radius_m=_mostly(fdp, 0, 1e4),
         jitter_std_m=_mostly(fdp, 0, 5),
         process_std_m=_mostly(fdp, 0, 5),
-        survival=_mostly(fdp, 0, 1),
-        n_iter=fdp.ConsumeIntInRange(0, 3),
+        survival_probability=_mostly(fdp, 0, 1),
+        n_iterations=fdp.ConsumeIntInRange(0, 3),
         birth_height_std_m=_mostly(fdp, 0, 10) if fdp.ConsumeBool() else None,
         birth_height_m=_mostly(fdp, -50, 50),
     )
     res = spa_update(state, links, params, predict=fdp.ConsumeBool(), rng=1)
     # Dropped PMFs (log-odds -inf) have NaN estimates by contract; the rest must be finite.
-    alive = np.isfinite(res.state.logodds)
-    _check_finite(res.estimates[alive], res.state.positions[alive])
-    if np.isnan(res.state.logodds).any() or np.isnan(res.state.log_weights).any():
+    alive = np.isfinite(res.state.existence_logodds)
+    _check_finite(res.estimates_m[alive], res.state.positions_m[alive])
+    if np.isnan(res.state.existence_logodds).any() or np.isnan(res.state.log_weights).any():
         raise AssertionError("NaN log-odds or log weights without an error")
 
 

@@ -375,7 +375,14 @@ def _run(args: argparse.Namespace, parsers: dict[str, argparse.ArgumentParser]) 
     elif args.command == "train-imager":
         from skysense.learn._cli import run as train_imager
 
-        train_imager(args, command)
+        if args.processes > 0 and args.generate is not None:
+            # the CLI owns the cluster, so skysense.learn never imports skysense.experiments
+            from skysense.experiments import dask_client
+
+            with dask_client(None, args.processes) as client:
+                train_imager(args, command, client=client)
+        else:
+            train_imager(args, command)
     return 0
 
 

@@ -149,7 +149,9 @@ def _imaging(
     on_seed, off_seed = seed.spawn(2)
     on = simulate(s, n_frames, 6, rng=np.random.default_rng(on_seed))
     subspace_pursuit(a, on.measurements[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
-    sp, t_sp = _timed(subspace_pursuit, a, on.measurements, 10, gram=gram, threshold="max/5", final="last")
+    sp, t_sp = _timed(
+        subspace_pursuit, a, on.measurements, 10, gram=gram, threshold="max/5", final="last"
+    )
     op.rmatvec(on.measurements[:1])  # warm-up (numba kernel load)
     bp, t_bp = _timed(op.rmatvec, on.measurements)
     det = detection_rates(np.abs(sp.image), on.labels, threshold=0.0, grid_shape=s.grid_shape)
@@ -205,7 +207,7 @@ def _learned_imaging(
     rows = []
     for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
         m = image_metrics(imgs, labels, off.positions_m, si)
-        rows.append([name, m["dr"], m["far"], m["ospa"], m["ssim"]])
+        rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     panels += [("truth (off-grid)", labels[0]), ("learned (off-grid)", images[0])]
     return rows
 

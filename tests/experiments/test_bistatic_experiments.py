@@ -61,7 +61,9 @@ def test_accuracy_tiny_run(tmp_path):
 
 def test_separation_and_timing_offset(tmp_path):
     sep = run_trials(
-        BistaticSeparation(separations_beamwidths=(1.0,), methods=("paraming",), chunk_size=2), 2, rng=1
+        BistaticSeparation(separations_beamwidths=(1.0,), methods=("paraming",), chunk_size=2),
+        2,
+        rng=1,
     )
     assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
     off = BistaticTimingOffset(offsets_cells=(0.0, 2.0), chunk_size=2)

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from skysense import bistatic as bs
 from skysense.learn import C2vnn3dConfig, IfftC2vnn
-from skysense.learn.c2vnn3d import csi_windows_3d
-from skysense.learn.c2vnn_estimator import DEFAULT_MODEL_3D
+from skysense.learn.c2vnn.data import csi_windows_3d
+from skysense.learn.c2vnn.estimator import DEFAULT_WEIGHTS_3D
 
 #: Doppler MAE of the shipped 3-D model at 30 dB (10 sub-frames, speeds <= 30 m/s, 6 draws of
 #: LoS + 3 resolvable targets, paths in ToA order as in bistatic-doppler): measured 154 Hz
@@ -21,7 +21,6 @@ N_SUBFRAMES = 10
 
 @pytest.fixture(scope="module")
 def default_3d():
-    torch.set_num_threads(1)
     return IfftC2vnn.load_default_3d()
 
 
@@ -34,7 +33,7 @@ def test_shipped_3d_model_config_and_record(default_3d):
     assert tc["snr_db"] == [0.0, 30.0]  # mixed SNR
     assert tc["doppler_loss_weight"] == 25.0
     assert np.isfinite(meta["final_validation_loss"]) and meta["finite"]
-    ref = resources.files("skysense.learn").joinpath("models", DEFAULT_MODEL_3D)
+    ref = resources.files("skysense.learn").joinpath("weights", DEFAULT_WEIGHTS_3D)
     with resources.as_file(ref) as path:
         assert path.stat().st_size < 1_000_000
 
@@ -57,10 +56,11 @@ def test_shipped_3d_model_doppler_at_30db(default_3d):
 def test_3d_estimator_inputs(default_3d):
     sc = bs.Scenario()
     rng = np.random.default_rng(5)
-    csi = bs.simulate(sc, bs.random_paths(sc, rng=rng), 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
+    paths = bs.random_paths(sc, rng=rng)
+    csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
     batch = default_3d.estimate(np.stack([csi, csi]), 4, subframes=True)
     assert batch.doppler_hz.shape == (2, 4)
-    inputs, _ = csi_windows_3d(csi[None], 4, default_3d.config)
+    inputs = csi_windows_3d(csi[None], 4, default_3d.config).inputs
     out = default_3d.predict_windows(inputs[0])
     assert out.shape == (4, 4) and out.dtype == np.float32
     with pytest.raises(ValueError, match="pass subframes=True"):
@@ -74,14 +74,16 @@ def test_3d_estimator_inputs(default_3d):
 def test_shipped_3d_model_onnx_matches_torch(default_3d, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from skysense.learn import OnnxC2vnnSession, export_c2vnn_onnx
+    from skysense.learn import OnnxSession, export_onnx
 
     sc = bs.Scenario()
     rng = np.random.default_rng(2)
-    csi = bs.simulate(sc, bs.random_paths(sc, rng=rng), 10.0, rng=rng, n_subframes=N_SUBFRAMES).csi
-    x = csi_windows_3d(csi[None], 4, default_3d.config)[0][0]
-    path = export_c2vnn_onnx(default_3d.model, tmp_path / "c2vnn3d.onnx")
-    session = OnnxC2vnnSession(path, default_3d.config)
+    paths = bs.random_paths(sc, rng=rng)
+    csi = bs.simulate(sc, paths, 10.0, rng=rng, n_subframes=N_SUBFRAMES).csi
+    x = csi_windows_3d(csi[None], 4, default_3d.config).inputs[0]
+    path = export_onnx(default_3d.model, tmp_path / "c2vnn3d.onnx")
+    session = OnnxSession(path)
+    assert session.sample_shape == default_3d.config.sample_shape
     got = session.run(x)
     assert got.shape == (4, 4)
     np.testing.assert_allclose(got, default_3d.predict_windows(x), atol=1e-5)

@@ -14,7 +14,7 @@ SMALL = Scenario(roi_size_m=(30.0, 30.0, 0.0), voxel_size_m=3.0, n_antennas_side
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "ds"
-    return generate_dataset(path, 11, scenario=SMALL, n_targets=3, shard_size=4, seed=7)
+    return generate_dataset(path, 11, scenario=SMALL, n_targets=3, shard_size=4, rng=7)
 
 
 def test_shards_and_meta(dataset):
@@ -40,9 +40,9 @@ def test_contents_match_the_forward_model(dataset):
     assert arrays["labels"].dtype == np.uint8
     # 3 UAVs, at least 3 voxels apart: three distinct occupied voxels per frame
     np.testing.assert_array_equal(arrays["labels"].reshape(11, -1).sum(axis=1), 3)
-    np.testing.assert_array_equal(arrays["sigma"] > 0, arrays["labels"] > 0)
+    np.testing.assert_array_equal(arrays["image"] > 0, arrays["labels"] > 0)
     # labels mark the voxels that contain the true (off-grid) positions
-    idx = SMALL.voxel_index(arrays["positions"])
+    idx = SMALL.voxel_index(arrays["positions_m"])
     flat = arrays["labels"].reshape(11, -1)
     assert all(flat[f, idx[f]].all() for f in range(11))
     # the input of shard 0 is A^H y of its frames (recomputed from the same seed)
@@ -51,6 +51,11 @@ def test_contents_match_the_forward_model(dataset):
     seed0 = np.random.SeedSequence(7).spawn(3)[0]
     batch = simulate(SMALL, 4, 3, off_grid=True, rng=np.random.default_rng(seed0), workers=1)
     ahy = backproject(sensing_matrix(SMALL), batch.measurements).reshape(4, 10, 10)
+    # shard fields carry the ImagingBatch names and values
+    np.testing.assert_array_equal(
+        arrays["image"][:4], batch.image.reshape(4, 10, 10).astype(np.float32)
+    )
+    np.testing.assert_array_equal(arrays["positions_m"][:4], batch.positions_m)
     np.testing.assert_allclose(
         arrays["inputs"][:4, 0], ahy.real, rtol=1e-5, atol=1e-6 * abs(ahy).max()
     )
@@ -60,19 +65,28 @@ def test_contents_match_the_forward_model(dataset):
 
 
 def test_generation_is_deterministic(dataset, tmp_path):
-    again = generate_dataset(tmp_path / "b", 11, scenario=SMALL, n_targets=3, shard_size=4, seed=7)
-    other = generate_dataset(tmp_path / "c", 11, scenario=SMALL, n_targets=3, shard_size=4, seed=8)
+    again = generate_dataset(tmp_path / "b", 11, scenario=SMALL, n_targets=3, shard_size=4, rng=7)
+    other = generate_dataset(tmp_path / "c", 11, scenario=SMALL, n_targets=3, shard_size=4, rng=8)
     a, b, c = (DatasetReader(p).read() for p in (dataset, again, other))
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-    assert not np.array_equal(a["positions"], c["positions"])
+    assert not np.array_equal(a["positions_m"], c["positions_m"])
+    meta = json.loads((dataset / "meta.json").read_text())
+    assert meta["seed"] == 7 and meta["version"] == 2
+    # a Generator is used as is: the same frames as its int seed, and no seed recorded
+    gen = generate_dataset(
+        tmp_path / "g", 11, scenario=SMALL, n_targets=3, shard_size=4, rng=np.random.default_rng(7)
+    )
+    for k, v in DatasetReader(gen).read().items():
+        np.testing.assert_array_equal(v, a[k])
+    assert DatasetReader(gen).describe()["seed"] is None
 
 
 @pytest.mark.parametrize(
     ("kind", "shape"), [("pursuit", (2, 10, 10)), ("measurements", (2 * 10, 4, 4))]
 )
 def test_other_input_kinds(kind, shape, tmp_path):
-    path = generate_dataset(tmp_path / kind, 3, scenario=SMALL, n_targets=2, kind=kind, seed=1)
+    path = generate_dataset(tmp_path / kind, 3, scenario=SMALL, n_targets=2, kind=kind, rng=1)
     reader = DatasetReader(path)
     assert reader.input_shape == shape
     assert reader.read()["inputs"].shape == (3, *shape)
@@ -144,6 +158,8 @@ def test_generate_dataset_validation(tmp_path):
         generate_dataset(tmp_path / "x", 0, scenario=SMALL)
     with pytest.raises(TypeError, match="scenario must be a Scenario"):
         generate_dataset(tmp_path / "x", 2, scenario="2d")
+    with pytest.raises(ValueError, match="rng must be a non-negative int seed"):
+        generate_dataset(tmp_path / "x", 2, scenario=SMALL, rng=-1)
 
 
 def test_normalize_images_by_hand():
@@ -160,19 +176,22 @@ def test_image_metrics_of_perfect_and_empty_images():
     labels[:, 5, 5] = labels[:, 20, 30] = 1.0
     scenario = Scenario()
     centers = scenario.voxel_centers_m().reshape(40, 40, 3)
-    positions = np.stack([centers[[5, 20], [5, 30]]] * 2)
-    perfect = image_metrics(labels, labels, positions, scenario)
-    assert perfect == {"mse": 0.0, "ssim": pytest.approx(1.0), "ospa": 0.0, "dr": 100.0, "far": 0.0}
-    empty = image_metrics(np.zeros_like(labels), labels, positions, scenario)
-    assert empty["ospa"] == 50.0
-    assert empty["dr"] == 0.0
-    assert empty["far"] == 0.0
-    assert empty["mse"] == pytest.approx(2 / 1600)
+    positions_m = np.stack([centers[[5, 20], [5, 30]]] * 2)
+    perfect = image_metrics(labels, labels, positions_m, scenario)
+    assert (perfect.mse, perfect.ospa_m, perfect.detection_rate) == (0.0, 0.0, 1.0)
+    assert perfect.ssim == pytest.approx(1.0)
+    assert perfect.false_alarm_rate == 0.0
+    empty = image_metrics(np.zeros_like(labels), labels, positions_m, scenario)
+    assert empty.ospa_m == 50.0
+    assert empty.detection_rate == 0.0
+    assert empty.false_alarm_rate == 0.0
+    assert empty.mse == pytest.approx(2 / 1600)
+    assert repr(empty).startswith("ImageMetrics(")
 
 
 def test_three_dimensional_roi(tmp_path):
     s3 = Scenario.paper_3d(roi_size_m=(20.0, 20.0, 10.0), n_subcarriers=2)
-    path = generate_dataset(tmp_path / "d3", 3, scenario=s3, n_targets=2, seed=0)
+    path = generate_dataset(tmp_path / "d3", 3, scenario=s3, n_targets=2, rng=0)
     reader = DatasetReader(path)
     assert reader.grid_shape == (4, 4, 2)
     arrays = reader.read()

@@ -90,6 +90,7 @@ def test_runtime_pkm_slope_and_threads():
         MappingRuntime(workers=0)
     with pytest.raises(TypeError, match="workers"):
         MappingRuntime(workers=1.5)
+    assert MappingRuntime().workers is None  # skysense.get_workers() where the trials run
 
 
 def test_pkm_fit():

@@ -134,14 +134,18 @@ def test_trace_mapping_equals_the_image_method_tracer():
     scene = mapping.default_scene(40)
     for b in range(scene.n_bs):
         ref, got = mapping.trace(scene, b), trace_mapping(scene, b, rng=0)
-        np.testing.assert_array_equal(got.los, ref.los)
-        np.testing.assert_array_equal(got.bistatic, ref.bistatic)
-        np.testing.assert_array_equal(got.monostatic, ref.monostatic)
-        both = ref.bistatic
-        np.testing.assert_allclose(got.bistatic_points[both], ref.bistatic_points[both], atol=1e-3)
-        mono = ref.monostatic
+        np.testing.assert_array_equal(got.los_visible, ref.los_visible)
+        np.testing.assert_array_equal(got.bistatic_visible, ref.bistatic_visible)
+        np.testing.assert_array_equal(got.monostatic_visible, ref.monostatic_visible)
+        both = ref.bistatic_visible
         np.testing.assert_allclose(
-            got.monostatic_points[mono], ref.monostatic_points[mono], atol=1e-3
+            got.bistatic_points_m[both], ref.bistatic_points_m[both], atol=1e-3
         )
-    data = mapping.simulate(scene, 0, bs=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0))[0]
-    assert data.n_epochs == 40 and len(data.bistatic) == 40
+        mono = ref.monostatic_visible
+        np.testing.assert_allclose(
+            got.monostatic_points_m[mono], ref.monostatic_points_m[mono], atol=1e-3
+        )
+    (data,) = mapping.simulate(
+        scene, rng=0, bs_indices=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0)
+    )
+    assert data.n_epochs == 40 and len(data.bistatic_ranges_m) == 40

@@ -70,7 +70,7 @@ def dask_client(scheduler: str | None = None, n_processes: int | None = None) ->
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never collides (a taken 8787 warns)
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

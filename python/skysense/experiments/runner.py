@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -55,8 +55,12 @@ __all__ = [
 #: Default byte budget of the per-process setup cache (two d0 = 1 m Grams would not fit).
 DEFAULT_CACHE_BYTES = 6 << 30
 
+#: The type of an experiment's cells (an SNR, a ``(method, snr)`` tuple, ...): generic so
+#: that a subclass's methods take its own cell type without breaking the override rules.
+CellT = TypeVar("CellT", bound=Hashable)
 
-class Experiment(abc.ABC):
+
+class Experiment(abc.ABC, Generic[CellT]):
     """A Monte-Carlo experiment: cells, per-cell setup, one chunk of trials, and a report.
 
     Subclasses are frozen dataclasses (hashable, picklable) defined at module level, with
@@ -69,29 +73,27 @@ class Experiment(abc.ABC):
     chunk_size: int
 
     @abc.abstractmethod
-    def cells(self) -> tuple[Hashable, ...]:
+    def cells(self) -> tuple[CellT, ...]:
         """The cells to run, in priority order (the most expensive first is best)."""
 
-    def setup_key(self, cell: Hashable) -> Hashable:
+    def setup_key(self, cell: CellT) -> Hashable:
         """Cells with equal keys share one :meth:`setup` (default: the cell itself)."""
         return cell
 
     @abc.abstractmethod
-    def setup(self, cell: Hashable) -> Any:
+    def setup(self, cell: CellT) -> Any:
         """Per-cell state reused by every chunk (built once per worker process)."""
 
     @abc.abstractmethod
-    def run_chunk(
-        self, cell: Hashable, state: Any, n_trials: int, rng: np.random.Generator
-    ) -> Trials:
+    def run_chunk(self, cell: CellT, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         """Run ``n_trials`` trials; returns arrays whose first axis has length ``n_trials``."""
 
     @abc.abstractmethod
-    def summarize(self, cell: Hashable, trials: Trials) -> dict[str, Any]:
+    def summarize(self, cell: CellT, trials: Trials) -> dict[str, Any]:
         """JSON-ready statistics of one cell from its concatenated per-trial arrays."""
 
     @abc.abstractmethod
-    def report(self, summaries: dict[Hashable, dict[str, Any]]) -> dict[str, Any]:
+    def report(self, summaries: dict[CellT, dict[str, Any]]) -> dict[str, Any]:
         """The experiment's ``results`` (JSON-ready) from ``{cell: summary}``."""
 
     def config(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
     if est.config.scenario != scenario:
         raise ValueError(
             "the shipped IFFT-C2VNN was trained for the default Scenario(); train one for "
-            f"{scenario} with python -m skysense.learn.c2vnn_train"
+            f"{scenario} with python -m skysense.learn.c2vnn.train"
         )
     return est
 

@@ -1,4 +1,5 @@
-"""The refiner networks of the learned off-grid imager (Sec. IV-B): resCNN, plain CNN, Dn-*.
+"""The refiner networks of the learned off-grid imager (imaging paper, Sec. IV-B): resCNN,
+plain CNN and the denoising Dn-* variants.
 
 Importing this module imports torch; ``skysense.learn`` imports it on first use.
 """
@@ -8,12 +9,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURES", "PAPER_CHANNELS", "ImagerNet", "ModelConfig", "build_model"]
+from skysense._rng import RngLike
+from skysense.learn._torch import torch_seed
+
+__all__ = ["ARCHITECTURES", "PAPER_CHANNELS", "ImagerConfig", "ImagerNet", "build_imager_net"]
 
 #: ``"rescnn"``: residual blocks (the authors' ``resCNN``); ``"cnn"``: the same depth without
 #: shortcuts (Net-4); ``"dn-rescnn"`` / ``"dn-cnn"``: denoising variants that predict the
@@ -26,7 +31,7 @@ _SCALE_FLOOR = 1e-30
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ImagerConfig:
     """Architecture of an :class:`ImagerNet` (stored in checkpoints and checked on load).
 
     Parameters
@@ -51,13 +56,18 @@ class ModelConfig:
         default bias 0, as the authors' code.
     magnitude : bool
         Append ``sqrt(Re^2 + Im^2)`` of the first two input channels as one more stem input
-        (not in the paper; it spares a small net from learning the modulus, see the README).
+        (not in the paper; it spares a small net from learning the modulus).
     voxel_gain : bool
         Multiply the input per voxel by a fixed map, the buffer ``voxel_gain`` of shape
         ``grid_shape`` (stored in checkpoints), before the per-frame scaling. The trainer sets
-        it to :func:`skysense.learn.data.voxel_gain` of the dataset's scenario,
+        it to :func:`skysense.learn.imager.data.voxel_gain` of the dataset's scenario,
         ``(min ||a_v|| / ||a_v||)^2``, which puts every target's ``A^H y`` peak on the same
-        scale (not in the paper; the shipped model uses it, see the README).
+        scale (not in the paper; the shipped model uses it, see ``weights/README.md``).
+
+    Examples
+    --------
+    >>> ImagerConfig(grid_shape=(40, 40), channels=(16, 32, 16)).ndim
+    2
     """
 
     arch: str = "rescnn"
@@ -70,7 +80,7 @@ class ModelConfig:
     magnitude: bool = False
     voxel_gain: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
         for name in ("grid_shape", "channels"):
@@ -106,7 +116,13 @@ class ModelConfig:
         """Spatial dimensions (2: Conv2d, 3: Conv3d)."""
         return len(self.grid_shape)
 
-    def to_dict(self) -> dict:
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one network input, ``(in_channels, *input_shape)``."""
+        shape = self.grid_shape if self.input_shape is None else self.input_shape
+        return (self.in_channels, *shape)
+
+    def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (JSON and ``torch.load(weights_only=True)`` safe)."""
         out = asdict(self)
         for key in ("grid_shape", "input_shape", "channels"):
@@ -114,7 +130,7 @@ class ModelConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
+    def from_dict(cls, data: dict[str, Any]) -> ImagerConfig:
         """Inverse of :meth:`to_dict` (raises ValueError on unknown or bad fields)."""
         if not isinstance(data, dict):
             raise TypeError(f"model config must be a dict, got {type(data).__name__}")
@@ -129,7 +145,7 @@ class ModelConfig:
         return cls(**kwargs)
 
 
-def _layers(ndim):
+def _layers(ndim: int) -> tuple[Any, Any]:
     return (nn.Conv2d, nn.BatchNorm2d) if ndim == 2 else (nn.Conv3d, nn.BatchNorm3d)
 
 
@@ -140,7 +156,7 @@ class _Block(nn.Module):
     ``BasicBlock``); ``residual=False``: no shortcut, a plain three-conv stage.
     """
 
-    def __init__(self, c_in, c_out, kernel_size, ndim, residual):
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, ndim: int, residual: bool) -> None:
         super().__init__()
         conv, bn = _layers(ndim)
         pad = kernel_size // 2
@@ -160,8 +176,8 @@ class _Block(nn.Module):
             else None
         )
 
-    def forward(self, x):
-        out = self.body(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(x)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
         return F.relu(out)
@@ -172,7 +188,7 @@ class ImagerNet(nn.Module):
 
     Parameters
     ----------
-    config : ModelConfig
+    config : ImagerConfig
 
     Notes
     -----
@@ -182,16 +198,26 @@ class ImagerNet(nn.Module):
     ``sigma_pri - sigma`` and ``|x|`` the input magnitude.
 
     With ``config.voxel_gain`` the input is first multiplied by the fixed per-voxel map
-    ``voxel_gain`` (a buffer). Every frame is divided by its largest input magnitude ``max_v sqrt(Re^2 + Im^2)`` first.
-    The authors feed raw ``A^H y`` and let the first BN absorb its scale (about 1e-8 here);
+    ``voxel_gain`` (a buffer). Every frame is then divided by its largest input magnitude
+    ``max_v sqrt(Re^2 + Im^2)``. The authors feed raw ``A^H y`` and let the first BN absorb its scale (about 1e-8 here);
     the per-frame scale makes a net independent of P_s and of float32 underflow, and the
     Dn-* residual lives on the same [0, 1] scale as the labels.
+
+    Examples
+    --------
+    >>> ImagerNet(ImagerConfig(grid_shape=(8, 8), channels=(4, 4))).sample_shape
+    (2, 8, 8)
     """
 
-    def __init__(self, config: ModelConfig):
+    #: Model name in checkpoints, and the configuration class it stores.
+    checkpoint_name: ClassVar[str] = "imager"
+    config_type: ClassVar[type[ImagerConfig]] = ImagerConfig
+    voxel_gain: torch.Tensor
+
+    def __init__(self, config: ImagerConfig) -> None:
         super().__init__()
-        if not isinstance(config, ModelConfig):
-            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        if not isinstance(config, ImagerConfig):
+            raise TypeError(f"config must be an ImagerConfig, got {type(config).__name__}")
         self.config = config
         conv, bn = _layers(config.ndim)
         k, ch = config.kernel_size, config.channels
@@ -209,11 +235,18 @@ class ImagerNet(nn.Module):
             self.register_buffer("voxel_gain", torch.ones(config.grid_shape))
         if config.output_prior is not None and not self.denoise:
             p = config.output_prior
-            nn.init.constant_(self.head[1].bias, math.log(p / (1.0 - p)))
+            head_bn: nn.Module = self.head[1]
+            nn.init.constant_(cast(torch.Tensor, head_bn.bias), math.log(p / (1.0 - p)))
 
-    def forward(self, x):
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample, ``(in_channels, *input_shape)``."""
+        return self.config.sample_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, in_channels, *input_shape)`` -> ``(batch, *grid_shape)`` in [0, 1]."""
         cfg = self.config
-        expected = (cfg.in_channels, *cfg.input_shape)
+        expected = cfg.sample_shape
         if x.ndim != cfg.ndim + 2 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"input must have shape (batch, {', '.join(map(str, expected))}), "
@@ -224,32 +257,42 @@ class ImagerNet(nn.Module):
         dims = tuple(range(1, x.ndim))
         scale = x.abs().amax(dim=dims, keepdim=True).clamp_min(_SCALE_FLOOR)
         if self.denoise:
-            mag = torch.sqrt(x[:, 0:1] ** 2 + x[:, 1:2] ** 2)
-            scale = mag.amax(dim=dims, keepdim=True).clamp_min(_SCALE_FLOOR)
+            modulus = torch.sqrt(x[:, 0:1] ** 2 + x[:, 1:2] ** 2)
+            scale = modulus.amax(dim=dims, keepdim=True).clamp_min(_SCALE_FLOOR)
         x = x / scale
-        if tuple(cfg.input_shape) != tuple(cfg.grid_shape):
+        if expected[1:] != cfg.grid_shape:
             mode = "bilinear" if cfg.ndim == 2 else "trilinear"
             x = F.interpolate(x, size=cfg.grid_shape, mode=mode, align_corners=False)
         mag = torch.sqrt(x[:, 0:1] ** 2 + x[:, 1:2] ** 2) if cfg.in_channels >= 2 else None
-        stem_in = torch.cat([x, mag], dim=1) if cfg.magnitude else x
+        stem_in = torch.cat([x, mag], dim=1) if cfg.magnitude and mag is not None else x
         out = self.head(self.blocks(self.stem(stem_in)))
-        if self.denoise:
+        if self.denoise and mag is not None:
             return torch.clamp(mag - out, 0.0, 1.0)[:, 0]
         return torch.sigmoid(out)[:, 0]
 
 
-def build_model(config: ModelConfig | None = None, *, seed: int | None = None, **fields):
-    """An :class:`ImagerNet`; ``fields`` override :class:`ModelConfig` defaults.
+def build_imager_net(config: ImagerConfig, *, rng: RngLike = None) -> ImagerNet:
+    """A freshly initialised :class:`ImagerNet`.
 
-    ``seed`` initialises the weights from ``torch.manual_seed(seed)`` inside
-    ``torch.random.fork_rng``, so the caller's global torch RNG is left untouched.
+    Parameters
+    ----------
+    config : ImagerConfig
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seeds the initial weights (one torch seed drawn from it, applied inside
+        ``torch.random.fork_rng``, so torch's global generator is left untouched).
+
+    Returns
+    -------
+    ImagerNet
+        In training mode.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> net = build_imager_net(ImagerConfig(grid_shape=(8, 8), channels=(4,)), rng=0)
+    >>> net(torch.zeros(1, 2, 8, 8)).shape
+    torch.Size([1, 8, 8])
     """
-    if config is None:
-        config = ModelConfig(**fields)
-    elif fields:
-        raise TypeError("pass either a ModelConfig or its fields, not both")
-    if seed is None:
-        return ImagerNet(config)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(torch_seed(rng))
         return ImagerNet(config)

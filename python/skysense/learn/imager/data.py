@@ -2,26 +2,32 @@
 
 A dataset is a folder holding ``shard-00000.npz``, ``shard-00001.npz``, ... and
 ``meta.json`` (written last, so an interrupted run leaves no readable dataset). Shard
-``j`` is drawn from ``SeedSequence(seed).spawn(n_shards)[j]``: the frames depend on
-``(scenario, n_frames, shard_size, seed, ...)`` only, not on the executor.
+``j`` is drawn from the ``j``-th of ``n_shards`` generators spawned from ``rng``: the frames
+depend on ``(scenario, n_frames, shard_size, rng, ...)`` only, not on the executor.
 
 Each shard holds, for its ``n`` frames:
 
-``inputs``     float32, (n, C, *input_shape)  network input (see :data:`INPUT_KINDS`)
-``labels``     uint8,   (n, *grid)           binary occupancy maps
-``sigma``      float32, (n, *grid)           scattering coefficients (0 off the UAV voxels)
-``positions``  float64, (n, M, 3)            true UAV positions [m]
+===============  =======  ===================  ===========================================
+``inputs``       float32  (n, C, *input_shape)  network input (see :data:`INPUT_KINDS`)
+``labels``       uint8    (n, *grid)            binary occupancy maps
+``image``        float32  (n, *grid)            scattering coefficient per voxel (0 off the
+                                                UAVs; ``ImagingBatch.image``)
+``positions_m``  float64  (n, M, 3)             true UAV positions [m]
+===============  =======  ===================  ===========================================
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count
 from skysense.imaging import Scenario, SensingOperator, simulate, subspace_pursuit
 
@@ -40,25 +46,37 @@ __all__ = [
 #: ``y`` as ``n_subcarriers * n_pairs`` maps of shape (N_rx, N_tx) (DNN<y>).
 INPUT_KINDS = ("backprojection", "pursuit", "measurements")
 FORMAT = "skysense-offgrid-dataset"
-VERSION = 1
-_FIELDS = ("inputs", "labels", "sigma", "positions")
+VERSION = 2
+_FIELDS = ("inputs", "labels", "image", "positions_m")
+
+PathLike = str | os.PathLike[str]
 
 
 def image_shape(scenario: Scenario) -> tuple[int, ...]:
-    """Grid of the network output: ``(n_x, n_y)`` for a single-layer ROI, else 3-D."""
+    """Grid of the network output: ``(n_x, n_y)`` for a single-layer ROI, else 3-D.
+
+    Examples
+    --------
+    >>> image_shape(Scenario())
+    (40, 40)
+    """
     nx, ny, nz = scenario.grid_shape
     return (nx, ny) if nz == 1 else (nx, ny, nz)
 
 
-def voxel_gain(scenario: Scenario, *, operator=None) -> np.ndarray:
-    """Per-voxel input gain ``(min_v ||a_v|| / ||a_v||)^2`` on the image grid (float32).
+def voxel_gain(scenario: Scenario, *, operator: SensingOperator | None = None) -> np.ndarray:
+    """Per-voxel input gain ``(min_v ||a_v|| / ||a_v||)^2`` on the image grid.
 
     ``A^H y`` at a lone target in voxel ``v`` peaks at ``||a_v||^2 sigma``: with the BSs at
     the ROI corners the column norms vary about 5x over the Table III grid, so a target
     near the centre is ~25x weaker than one near a BS. Multiplying by this map (the inverse
     of ``diag(A^H A)``, scaled to max 1) puts every target's main lobe on the sigma scale, a
     fixed physics step that a translation-invariant CNN cannot learn by itself. Used by
-    ``ModelConfig(voxel_gain=True)`` (not in the paper).
+    ``ImagerConfig(voxel_gain=True)`` (not in the paper).
+
+    Returns
+    -------
+    ndarray, shape :func:`image_shape` ``(scenario)``, float32, in (0, 1]
     """
     op = SensingOperator(scenario, workers=1) if operator is None else operator
     norms = np.asarray(op.column_norms(), dtype=np.float64)
@@ -66,7 +84,7 @@ def voxel_gain(scenario: Scenario, *, operator=None) -> np.ndarray:
     return gain.reshape(image_shape(scenario)).astype(np.float32)
 
 
-def scenario_from_dict(data: dict) -> Scenario:
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
     """Rebuild a :class:`Scenario` from ``dataclasses.asdict`` output (e.g. from JSON)."""
     if not isinstance(data, dict):
         raise TypeError(f"scenario must be a dict, got {type(data).__name__}")
@@ -82,7 +100,16 @@ def scenario_from_dict(data: dict) -> Scenario:
         raise ValueError(f"invalid scenario fields: {exc}") from exc
 
 
-def network_input(kind, scenario, y, *, operator=None, gram=None, sparsity=10):
+def network_input(
+    kind: str,
+    scenario: Scenario,
+    y: np.ndarray,
+    *,
+    operator: SensingOperator | None = None,
+    gram: np.ndarray | None = None,
+    sparsity: int = 10,
+    workers: int | None = None,
+) -> np.ndarray:
     """Network input of CSI frames.
 
     Parameters
@@ -98,10 +125,20 @@ def network_input(kind, scenario, y, *, operator=None, gram=None, sparsity=10):
         ``A^H A`` for ``"pursuit"`` (computed if omitted).
     sparsity : int
         SP's prior sparsity M° (``"pursuit"``).
+    workers : int, optional
+        Threads of the sensing operator and SP (``docs/conventions.md``); results do not
+        depend on it.
 
     Returns
     -------
     ndarray, shape (n_frames, C, *input_shape), float32
+
+    Examples
+    --------
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> y = np.zeros((3, s.n_measurements), complex)
+    >>> network_input("backprojection", s, y).shape
+    (3, 2, 5, 5)
     """
     if kind not in INPUT_KINDS:
         raise ValueError(f"input kind must be one of {INPUT_KINDS}, got {kind!r}")
@@ -111,12 +148,12 @@ def network_input(kind, scenario, y, *, operator=None, gram=None, sparsity=10):
         n_ant = s.n_antennas_side**2
         maps = y.reshape(n, -1, n_ant, n_ant)
         return np.concatenate([maps.real, maps.imag], axis=1).astype(np.float32)
-    op = SensingOperator(scenario, workers=1) if operator is None else operator
+    op = SensingOperator(scenario, workers=workers) if operator is None else operator
     if kind == "backprojection":
         x = op.rmatvec(y)
     else:
         res = subspace_pursuit(
-            op, y, sparsity, max_iter=100, threshold="max/5", gram=gram, workers=1
+            op, y, sparsity, max_iter=100, threshold="max/5", gram=gram, workers=workers
         )
         x = res.image
     grid = image_shape(scenario)
@@ -124,17 +161,24 @@ def network_input(kind, scenario, y, *, operator=None, gram=None, sparsity=10):
     return np.concatenate([x.real, x.imag], axis=1).astype(np.float32)
 
 
-def _input_shape(kind, scenario):
+def _input_shape(kind: str, scenario: Scenario) -> tuple[int, ...]:
     if kind == "measurements":
         n_ant = scenario.n_antennas_side**2
         return (2 * scenario.n_subcarriers * len(scenario.pairs()), n_ant, n_ant)
     return (2, *image_shape(scenario))
 
 
-def _make_shard(path, scenario, kind, n_frames, n_targets, sparsity, seed_seq):
+def _make_shard(
+    path: Path,
+    scenario: Scenario,
+    kind: str,
+    n_frames: int,
+    n_targets: int,
+    sparsity: int,
+    rng: np.random.Generator,
+) -> int:
     """Simulate one shard and write it atomically; returns its frame count."""
-    gen = np.random.default_rng(seed_seq)
-    batch = simulate(scenario, n_frames, n_targets, off_grid=True, rng=gen, workers=1)
+    batch = simulate(scenario, n_frames, n_targets, off_grid=True, rng=rng, workers=1)
     gram = None
     op = None
     if kind != "measurements":
@@ -142,13 +186,13 @@ def _make_shard(path, scenario, kind, n_frames, n_targets, sparsity, seed_seq):
         if kind == "pursuit":
             gram = op.gram(max_bytes=4 << 30)  # column blocks keep the scratch small
     grid = image_shape(scenario)
-    arrays = {
+    arrays: dict[str, Any] = {
         "inputs": network_input(
             kind, scenario, batch.measurements, operator=op, gram=gram, sparsity=sparsity
         ),
         "labels": batch.labels.reshape(n_frames, *grid).astype(np.uint8),
-        "sigma": batch.image.reshape(n_frames, *grid).astype(np.float32),
-        "positions": batch.positions_m,
+        "image": batch.image.reshape(n_frames, *grid).astype(np.float32),
+        "positions_m": batch.positions_m,
     }
     tmp = Path(str(path) + ".tmp.npz")
     np.savez(tmp, **arrays)
@@ -157,18 +201,18 @@ def _make_shard(path, scenario, kind, n_frames, n_targets, sparsity, seed_seq):
 
 
 def generate_dataset(
-    path,
-    n_frames,
+    path: PathLike,
+    n_frames: int,
     *,
-    scenario=None,
-    n_targets=6,
-    kind="backprojection",
-    shard_size=1024,
-    sparsity=10,
-    seed=0,
-    client=None,
-    progress=None,
-):
+    scenario: Scenario | None = None,
+    n_targets: int = 6,
+    kind: str = "backprojection",
+    shard_size: int = 1024,
+    sparsity: int = 10,
+    rng: RngLike = None,
+    client: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Simulate ``n_frames`` off-grid frames into a sharded dataset folder.
 
     Parameters
@@ -188,8 +232,9 @@ def generate_dataset(
         Frames per shard (at most this many frames are in memory per task).
     sparsity : int
         SP's M° for ``kind="pursuit"``.
-    seed : int
-        Root seed (>= 0).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Source of the frames: shard ``j`` uses the ``j``-th generator spawned from it. An
+        int seed is recorded in ``meta.json``.
     client : distributed.Client, optional
         Build the shards on this Dask cluster; ``None``: here, one after the other.
     progress : callable, optional
@@ -199,12 +244,21 @@ def generate_dataset(
     -------
     Path
         The dataset folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> path = generate_dataset(tempfile.mkdtemp() + "/ds", 4, scenario=s, n_targets=1, rng=0)
+    >>> DatasetReader(path).n_frames
+    4
     """
     path = Path(path)
     n_frames = check_count(n_frames, "n_frames")
     shard_size = check_count(shard_size, "shard_size")
     n_targets = check_count(n_targets, "n_targets")
-    seed = check_count(seed, "seed", minimum=0)
+    seed = int(rng) if isinstance(rng, int | np.integer) and not isinstance(rng, bool) else None
+    gen = as_generator(rng)
     scenario = Scenario(n_antennas_side=5) if scenario is None else scenario
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
@@ -214,11 +268,11 @@ def generate_dataset(
         raise FileExistsError(f"{path} already holds a dataset (meta.json)")
     path.mkdir(parents=True, exist_ok=True)
     sizes = [min(shard_size, n_frames - lo) for lo in range(0, n_frames, shard_size)]
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    children = gen.spawn(len(sizes))
     files = [f"shard-{j:05d}.npz" for j in range(len(sizes))]
     args = [
         (path / f, scenario, kind, n, n_targets, sparsity, s)
-        for f, n, s in zip(files, sizes, seeds, strict=True)
+        for f, n, s in zip(files, sizes, children, strict=True)
     ]
     if client is None:
         for j, a in enumerate(args):
@@ -267,9 +321,18 @@ class DatasetReader:
     n_frames : int
     offsets : ndarray, shape (n_shards + 1,), int64
         First frame of each shard.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> reader = DatasetReader(generate_dataset(tempfile.mkdtemp() + "/ds", 3, scenario=s, rng=0,
+    ...                                         n_targets=1))
+    >>> reader.read()["labels"].shape
+    (3, 5, 5)
     """
 
-    def __init__(self, path):
+    def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
         meta_file = self.path / "meta.json"
         if not meta_file.is_file():
@@ -284,20 +347,21 @@ class DatasetReader:
             raise ValueError(f"{meta_file} is not a {FORMAT} description")
         if meta.get("version") != VERSION:
             raise ValueError(f"{meta_file}: unsupported version {meta.get('version')!r}")
-        self.meta = meta
+        self.meta: dict[str, Any] = meta
         self.scenario = scenario_from_dict(meta["scenario"])
-        self.grid_shape = tuple(meta["grid_shape"])
-        self.input_shape = tuple(meta["input_shape"])
+        self.grid_shape: tuple[int, ...] = tuple(meta["grid_shape"])
+        self.input_shape: tuple[int, ...] = tuple(meta["input_shape"])
         sizes = [int(s["n_frames"]) for s in meta["shards"]]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.offsets: np.ndarray = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_frames = int(self.offsets[-1])
-        self._cached = (None, None)
+        self._cached: tuple[int | None, dict[str, np.ndarray]] = (None, {})
 
     @property
     def n_shards(self) -> int:
+        """Number of shards."""
         return len(self.meta["shards"])
 
-    def shard(self, j: int) -> dict:
+    def shard(self, j: int) -> dict[str, np.ndarray]:
         """Arrays of shard ``j`` (validated: shapes, dtypes, no NaN/Inf)."""
         if self._cached[0] == j:
             return self._cached[1]
@@ -312,8 +376,8 @@ class DatasetReader:
         expected = {
             "inputs": (n, *self.input_shape),
             "labels": (n, *self.grid_shape),
-            "sigma": (n, *self.grid_shape),
-            "positions": (n, int(self.meta["n_targets"]), 3),
+            "image": (n, *self.grid_shape),
+            "positions_m": (n, int(self.meta["n_targets"]), 3),
         }
         for k, shape in expected.items():
             if arrays[k].shape != shape:
@@ -330,12 +394,12 @@ class DatasetReader:
         j = int(np.searchsorted(self.offsets, frame, side="right") - 1)
         return j, frame - int(self.offsets[j])
 
-    def read(self, start: int = 0, stop: int | None = None) -> dict:
+    def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Arrays of frames ``start:stop`` (concatenated over shards; for evaluation)."""
         stop = self.n_frames if stop is None else min(stop, self.n_frames)
         if not 0 <= start <= stop:
             raise ValueError(f"bad frame range {start}:{stop} of {self.n_frames}")
-        parts = {k: [] for k in _FIELDS}
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in _FIELDS}
         for j in range(self.n_shards):
             lo, hi = int(self.offsets[j]), int(self.offsets[j + 1])
             if hi <= start or lo >= stop:
@@ -349,16 +413,16 @@ class DatasetReader:
             for k, v in parts.items()
         }
 
-    def _shape(self, k):
+    def _shape(self, k: str) -> tuple[int, ...]:
         return {
             "inputs": self.input_shape,
             "labels": self.grid_shape,
-            "sigma": self.grid_shape,
-            "positions": (int(self.meta["n_targets"]), 3),
+            "image": self.grid_shape,
+            "positions_m": (int(self.meta["n_targets"]), 3),
         }[k]
 
-    def describe(self) -> dict:
-        """Summary: frames, shards, kind, grid, seed."""
+    def describe(self) -> dict[str, Any]:
+        """Summary: frames, shards, kind, grid, seed (None unless an int ``rng`` made it)."""
         return {
             k: self.meta[k] for k in ("n_frames", "kind", "grid_shape", "n_targets", "seed")
         } | {"n_shards": self.n_shards, "path": str(self.path)}

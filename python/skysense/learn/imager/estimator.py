@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from skysense._validation import as_array
 from skysense.imaging import Scenario, SensingOperator
+from skysense.learn._torch import torch_threads
 from skysense.learn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from skysense.learn.data import image_shape, network_input, scenario_from_dict, voxel_gain
-from skysense.learn.networks import ImagerNet
-from skysense.learn.train import predict
+from skysense.learn.imager.data import image_shape, network_input, scenario_from_dict, voxel_gain
+from skysense.learn.imager.networks import ImagerNet
+from skysense.learn.imager.train import _predict
 
-__all__ = ["DEFAULT_MODEL", "OffGridImager"]
+__all__ = ["DEFAULT_WEIGHTS", "OffGridImager"]
 
-#: The shipped model (package data): see ``pretrained/README.md`` for how it was trained.
-DEFAULT_MODEL = "default_2d.pt"
+#: The shipped model, in ``skysense/learn/weights/`` (``weights/README.md`` tells how it was
+#: trained).
+DEFAULT_WEIGHTS = "imager_2d.pt"
+
+PathLike = str | os.PathLike[str]
 
 
 class OffGridImager:
-    """The learned physics-embedded off-grid imager (Model+DNN<A^H y>, Sec. IV).
+    """The learned physics-embedded off-grid imager (Model+DNN<A^H y>, imaging paper, Sec. IV).
 
     Parameters
     ----------
@@ -32,21 +40,25 @@ class OffGridImager:
 
     Examples
     --------
-    >>> imager = OffGridImager.load_default()            # doctest: +SKIP
-    >>> prob = imager.image(batch.measurements)          # (n_frames, 40, 40)   # doctest: +SKIP
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> from skysense.imaging import simulate
+    >>> imager = OffGridImager.load_default()
+    >>> batch = simulate(imager.scenario, 2, 6, off_grid=True, rng=0)
+    >>> imager.image(batch.measurements).shape
+    (2, 40, 40)
     """
 
-    def __init__(self, model: ImagerNet, scenario: Scenario):
+    def __init__(self, model: ImagerNet, scenario: Scenario) -> None:
         if not isinstance(model, ImagerNet):
             raise TypeError(f"model must be an ImagerNet, got {type(model).__name__}")
         if not isinstance(scenario, Scenario):
             raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
-        if tuple(model.config.grid_shape) != image_shape(scenario):
+        if model.config.grid_shape != image_shape(scenario):
             raise ValueError(
                 f"model grid {model.config.grid_shape} does not match the scenario grid "
                 f"{image_shape(scenario)}"
             )
-        if model.config.in_channels != 2 or model.config.input_shape != model.config.grid_shape:
+        if model.config.sample_shape != (2, *model.config.grid_shape):
             raise ValueError("OffGridImager needs a model on Re/Im of A^H y (2 channels, grid)")
         if model.config.voxel_gain:
             expected = voxel_gain(scenario)
@@ -55,7 +67,7 @@ class OffGridImager:
                 raise ValueError("the model's voxel_gain was not computed for this scenario")
         self.model = model.eval()
         self.scenario = scenario
-        self._operator = None
+        self._operator: SensingOperator | None = None
 
     @property
     def operator(self) -> SensingOperator:
@@ -65,67 +77,86 @@ class OffGridImager:
         return self._operator
 
     @classmethod
-    def from_checkpoint(cls, path, *, device="cpu") -> OffGridImager:
-        """Load a checkpoint written by :func:`~skysense.learn.train_imager` or :meth:`save`."""
-        model, doc = load_checkpoint(path, map_location=device)
-        if doc.get("scenario") is None:
+    def from_checkpoint(
+        cls, path: PathLike, *, device: str | torch.device = "cpu"
+    ) -> OffGridImager:
+        """Load a checkpoint written by :func:`~skysense.learn.train_imager` or :meth:`save`.
+
+        Raises
+        ------
+        CheckpointError
+            See :func:`~skysense.learn.load_checkpoint`; also a checkpoint of another model
+            or one that records no scenario.
+        """
+        ckpt = load_checkpoint(path, map_location=device)
+        if not isinstance(ckpt.model, ImagerNet):
+            raise CheckpointError(
+                f"{path} holds a {type(ckpt.model).__name__}, not an off-grid imager"
+            )
+        scenario = ckpt.metadata.get("scenario")
+        if scenario is None:
             raise CheckpointError(f"{path} records no scenario; build OffGridImager directly")
         try:
-            scenario = scenario_from_dict(doc["scenario"])
+            return cls(ckpt.model, scenario_from_dict(scenario))
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: {exc}") from exc
-        return cls(model, scenario)
 
     @classmethod
-    def load_default(cls, *, device="cpu") -> OffGridImager:
+    def load_default(cls, *, device: str | torch.device = "cpu") -> OffGridImager:
         """The small pretrained model shipped with skysense for ``Scenario(n_antennas_side=5)``.
 
         resCNN ``16,32,16`` with k = 5 on ``voxel_gain``-scaled Re/Im of ``A^H y``, trained on
         40,000 frames of data seed 2026 (the last 4,000 validate) with RMSprop and a cosine
-        schedule in three stages, each fine-tuning the previous one (``--init``): OHEM-2 (eta =
-        5, alpha = 1), 4 epochs at lr 1e-3; the same plus 3 x the plain MSE over all voxels
-        (``--mse-weight 3``), 1 epoch at lr 3e-4; the same with ``--mse-weight 30``, 3 epochs
-        (lr 3e-4, 3e-4, 1e-4), about 75 min on one shared CPU core in all. Stage 3 was selected
-        on the validation frames. On the standard off-grid test set it beats SP on DR, FAR and
-        OSPA (75.2 % / 17.4 % / 16.0 m against 45.0 % / 64.6 % / 19.2 m).
-
-        ``pretrained/README.md`` records the commands, the validation metrics per run and the
-        candidates that chose each stage; the README's Table III its scores on the standard
-        off-grid test set.
+        schedule in three stages, each fine-tuning the previous one: OHEM-2 (eta = 5,
+        alpha = 1), 4 epochs at lr 1e-3; the same plus 3 x the plain MSE over all voxels,
+        1 epoch at lr 3e-4; the same with 30 x the MSE, 3 epochs (lr 3e-4, 3e-4, 1e-4).
+        Stage 3 was selected on the validation frames. On the standard off-grid test set it
+        beats SP on DR, FAR and OSPA (75.2 % / 17.4 % / 16.0 m against 45.0 % / 64.6 % /
+        19.2 m). ``skysense/learn/weights/README.md`` records the commands, the validation
+        metrics per run and the candidates that chose each stage.
         """
-        ref = resources.files("skysense.learn").joinpath("pretrained", DEFAULT_MODEL)
+        ref = resources.files("skysense.learn") / "weights" / DEFAULT_WEIGHTS
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(path, device=device)
 
-    def save(self, path) -> Path:
+    def save(self, path: PathLike) -> Path:
         """Write the weights, config and scenario (loadable with :meth:`from_checkpoint`)."""
-        from dataclasses import asdict
+        return save_checkpoint(path, self.model, metadata={"scenario": asdict(self.scenario)})
 
-        return save_checkpoint(path, self.model, scenario=asdict(self.scenario))
-
-    def predict(self, inputs, *, batch_size=256) -> np.ndarray:
+    def predict(
+        self, inputs: Any, *, batch_size: int = 256, workers: int | None = None
+    ) -> np.ndarray:
         """Occupancy images from network inputs.
 
         Parameters
         ----------
         inputs : array_like, shape (n_frames, 2, *grid), float32 or float64
             Re and Im of ``A^H y`` per frame.
+        batch_size : int
+            Frames per forward pass.
+        workers : int, optional
+            torch CPU threads of the call (``docs/conventions.md``).
 
         Returns
         -------
         ndarray, shape (n_frames, *grid), float32, in [0, 1]
         """
-        grid = tuple(self.model.config.grid_shape)
+        grid = self.model.config.grid_shape
         x = as_array(inputs, "inputs", shape=(None, 2, *grid), kind="f", dtype=np.float32)
-        return predict(self.model, x, batch_size=batch_size)
+        with torch_threads(workers):
+            return _predict(self.model, x, batch_size, None)
 
-    def image(self, y, *, batch_size=256) -> np.ndarray:
+    def image(self, y: Any, *, batch_size: int = 256, workers: int | None = None) -> np.ndarray:
         """Occupancy images from CSI frames.
 
         Parameters
         ----------
         y : array_like, shape (n_frames, n_measurements) or (n_measurements,), complex
             CSI frames of :attr:`scenario` (rows ordered as the sensing matrix).
+        batch_size : int
+            Frames per forward pass.
+        workers : int, optional
+            torch CPU threads of the call (``docs/conventions.md``).
 
         Returns
         -------
@@ -138,10 +169,10 @@ class OffGridImager:
         if arr.shape[1] != m:
             raise ValueError(f"y must have {m} measurements per frame, got shape {arr.shape}")
         x = network_input("backprojection", self.scenario, arr, operator=self.operator)
-        out = self.predict(x, batch_size=batch_size)
+        out = self.predict(x, batch_size=batch_size, workers=workers)
         return out[0] if single else out
 
-    def export_onnx(self, path, **kwargs) -> Path:
+    def export_onnx(self, path: PathLike, **kwargs: Any) -> Path:
         """Export the refiner to ONNX (see :func:`skysense.learn.export_onnx`)."""
         from skysense.learn.onnx import export_onnx
 

@@ -1,4 +1,4 @@
-"""Complex-valued layers built from real ones (IFFT-C2VNN, eqs. 22-24).
+"""Complex-valued layers built from real ones (IFFT-C2VNN, bistatic paper, eqs. (22)-(24)).
 
 A complex tensor ``z = x + j y`` with C channels is carried as the real tensor
 ``cat([x, y], dim=1)`` with 2C channels ("real pairs"). A complex layer with weights
@@ -10,6 +10,7 @@ real optimiser and exports to ONNX without complex dtypes.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -37,7 +38,17 @@ def from_real_pairs(x: torch.Tensor) -> torch.Tensor:
 
 
 def complex_relu(x: torch.Tensor) -> torch.Tensor:
-    """CReLU(z) = ReLU(Re z) + j ReLU(Im z) (eq. 24); on real pairs it is an elementwise ReLU."""
+    """CReLU(z) = ReLU(Re z) + j ReLU(Im z) (bistatic paper, eq. (24)).
+
+    On real pairs it is an elementwise ReLU.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> z = torch.tensor([[1.0 - 2.0j, -3.0 + 4.0j]])
+    >>> from_real_pairs(complex_relu(to_real_pairs(z))).tolist()
+    [[(1+0j), 4j]]
+    """
     return F.relu(x)
 
 
@@ -47,9 +58,15 @@ def _block(w_re: torch.Tensor, w_im: torch.Tensor) -> torch.Tensor:
 
 
 class _ComplexConvNd(nn.Module):
-    _ndim = 0
+    _ndim: ClassVar[int] = 0
 
-    def __init__(self, in_channels, out_channels, kernel_size, padding=0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        padding: int | tuple[int, ...] = 0,
+    ) -> None:
         super().__init__()
         k = (kernel_size,) * self._ndim if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(k) != self._ndim or min(k) < 1:
@@ -72,7 +89,8 @@ class _ComplexConvNd(nn.Module):
 
 
 class ComplexConv2d(_ComplexConvNd):
-    """Complex 2-D convolution (eq. 22): ``W * z = (W_R*x - W_I*y) + j (W_R*y + W_I*x) + b``.
+    """Complex 2-D convolution (bistatic paper, eq. (22)):
+    ``W * z = (W_R*x - W_I*y) + j (W_R*y + W_I*x) + b``.
 
     Parameters
     ----------
@@ -80,29 +98,49 @@ class ComplexConv2d(_ComplexConvNd):
         Complex channels.
     kernel_size : int or (int, int)
         Kernel size.
-    padding : int
+    padding : int or (int, int)
         Zero padding on each side.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> ComplexConv2d(3, 4, 3, padding=1)(torch.zeros(5, 6, 8, 10)).shape
+    torch.Size([5, 8, 8, 10])
     """
 
     _ndim = 2
 
 
 class ComplexConv3d(_ComplexConvNd):
-    """Complex 3-D convolution (the Doppler variant over sub-frames); see :class:`ComplexConv2d`."""
+    """Complex 3-D convolution (the Doppler variant over sub-frames); see :class:`ComplexConv2d`.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> ComplexConv3d(3, 4, (3, 3, 3), padding=1)(torch.zeros(5, 6, 4, 8, 10)).shape
+    torch.Size([5, 8, 4, 8, 10])
+    """
 
     _ndim = 3
 
 
 class ComplexLinear(nn.Module):
-    """Complex affine map (eq. 23): ``W z + b = (W_R x - W_I y + b_R) + j (W_R y + W_I x + b_I)``.
+    """Complex affine map (bistatic paper, eq. (23)):
+    ``W z + b = (W_R x - W_I y + b_R) + j (W_R y + W_I x + b_I)``.
 
     Parameters
     ----------
     in_features, out_features : int
         Complex features; the layer maps real pairs ``(batch, 2 in)`` to ``(batch, 2 out)``.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> ComplexLinear(4, 3)(torch.zeros(5, 8)).shape
+    torch.Size([5, 6])
     """
 
-    def __init__(self, in_features, out_features):
+    def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = math.sqrt(3.0 / (2.0 * in_features))

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from skysense.learn.data import DatasetReader
+from skysense.learn.imager.data import DatasetReader
 
 __all__ = ["OffGridDataset", "ShardSampler", "split_frames"]
 
 
-def split_frames(n_frames: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Train and validation frame indices: the last ``round(val_fraction * n)`` frames validate.
+def split_frames(n_frames: int, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation frame indices: the last ``round(fraction * n)`` frames validate.
 
     Frames are i.i.d. draws, so a contiguous tail is an unbiased split and keeps each shard
     in one split (the authors use a seeded ``random_split`` of a dataset held in RAM).
+
+    Returns
+    -------
+    train, validation : ndarray of int64
+        Frame indices.
+
+    Examples
+    --------
+    >>> train, validation = split_frames(10, 0.2)
+    >>> validation.tolist()
+    [8, 9]
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    n_val = max(1, round(val_fraction * n_frames))
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    n_val = max(1, round(validation_fraction * n_frames))
     if n_val >= n_frames:
-        raise ValueError(f"{n_frames} frames cannot be split with val_fraction={val_fraction}")
+        raise ValueError(
+            f"{n_frames} frames cannot be split with validation_fraction={validation_fraction}"
+        )
     idx = np.arange(n_frames)
     return idx[: n_frames - n_val], idx[n_frames - n_val :]
 
 
-class OffGridDataset(Dataset):
+class OffGridDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Frames of a dataset folder as ``(input, label)`` float32 tensors.
 
     Parameters
@@ -40,9 +57,20 @@ class OffGridDataset(Dataset):
     -----
     ``input`` has shape ``(C, *input_shape)`` and ``label`` ``(*grid_shape)``. One shard is
     held in memory; use :class:`ShardSampler` so that consecutive items share a shard.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.learn import generate_dataset
+    >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
+    >>> path = generate_dataset(tempfile.mkdtemp() + "/ds", 3, scenario=s, n_targets=1, rng=0)
+    >>> x, y = OffGridDataset(path)[2]
+    >>> tuple(x.shape), tuple(y.shape)
+    ((2, 5, 5), (5, 5))
     """
 
-    def __init__(self, path, frames=None):
+    def __init__(self, path: str | os.PathLike[str] | DatasetReader, frames: Any = None) -> None:
         self.reader = path if isinstance(path, DatasetReader) else DatasetReader(path)
         n = self.reader.n_frames
         self.frames = np.arange(n) if frames is None else np.asarray(frames, dtype=np.int64)
@@ -54,7 +82,7 @@ class OffGridDataset(Dataset):
     def __len__(self) -> int:
         return int(self.frames.size)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         j, k = self.reader.locate(int(self.frames[i]))
         shard = self.reader.shard(j)
         x = torch.from_numpy(np.ascontiguousarray(shard["inputs"][k]))
@@ -62,7 +90,7 @@ class OffGridDataset(Dataset):
         return x, y
 
 
-class ShardSampler(Sampler):
+class ShardSampler(Sampler[int]):
     """Random order that visits the shards in random order, shuffling within each.
 
     Parameters
@@ -72,7 +100,7 @@ class ShardSampler(Sampler):
         Source of the permutations (seeded by the trainer).
     """
 
-    def __init__(self, dataset: OffGridDataset, generator: torch.Generator):
+    def __init__(self, dataset: OffGridDataset, generator: torch.Generator) -> None:
         self.dataset = dataset
         self.generator = generator
         reader = dataset.reader
@@ -83,7 +111,7 @@ class ShardSampler(Sampler):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         order = torch.randperm(len(self.groups), generator=self.generator).tolist()
         for j in order:
             g = self.groups[j]
