@@ -113,3 +113,10 @@ def test_zero_d_in_zero_d_out(value):
     np.testing.assert_allclose(got, np.angle(value), rtol=0, atol=1e-6)
     assert cordic.atan2(np.float64(1.0), -1.0).shape == ()
     assert cordic.atan2(np.ones(3), 1.0).shape == (3,)
+
+
+def test_zero_dimensional_input_gives_zero_dimensional_output():
+    out = cordic.phase(np.complex128(-1))
+    assert out.shape == () and abs(float(out) - np.pi) < 1e-14
+    assert cordic.atan2(np.float32(1.0), np.float32(0.0)).shape == ()
+    assert cordic.phase(np.ones((2, 1, 3), np.complex64)).shape == (2, 1, 3)

@@ -77,8 +77,7 @@ def atan2(
     Returns
     -------
     ndarray, float32 or float64
-        Angles in [-pi, pi] [rad], in the dtype of ``y`` and ``x`` (float64 if mixed), of
-        their broadcast shape (0-d for scalars).
+        Angles in [-pi, pi] [rad], in the dtype of ``y`` and ``x`` (float64 if mixed).
 
     Notes
     -----
@@ -107,8 +106,6 @@ def atan2(
     >>> bool(np.allclose(cordic.atan2(y, x), np.arctan2(y, x), rtol=0, atol=1e-15))
     True
     """
-    # 0-d in, 0-d out: the shape before as_array (whose C-contiguous copy is at least 1-d)
-    shape = np.broadcast_shapes(np.shape(y), np.shape(x))
     y = as_array(y, "y", kind="fiub")
     x = as_array(x, "x", kind="fiub")
     dtype = np.result_type(y.dtype, x.dtype)
@@ -121,7 +118,8 @@ def atan2(
         raise ValueError(f"iterations must be in [1, {_MAX_ITERATIONS}], got {iterations}")
     n_threads = resolve_workers(workers)
     word_bits, frac_bits = _fixed_point(fixed_point)
-    yb, xb = np.broadcast_arrays(y.reshape(np.shape(y)), x.reshape(np.shape(x)))
+    yb, xb = np.broadcast_arrays(y, x)
+    shape = yb.shape
     yf = np.ascontiguousarray(yb, dtype).ravel()
     xf = np.ascontiguousarray(xb, dtype).ravel()
     out = np.empty(yf.size, dtype)
@@ -157,7 +155,7 @@ def phase(
     Returns
     -------
     ndarray, float32 (complex64 input) or float64, same shape as ``z``
-        Phases in [-pi, pi] [rad] (0-d for a scalar).
+        Phases in [-pi, pi] [rad].
 
     Examples
     --------
@@ -169,8 +167,7 @@ def phase(
     >>> bool(np.allclose(cordic.phase(z, fixed_point=(32, 28)), np.angle(z), atol=1e-7))
     True
     """
-    shape = np.shape(z)
-    z = as_array(z, "z", kind="fciub").reshape(shape)
+    z = as_array(z, "z", kind="fciub")
     if z.dtype.kind != "c":
         z = z.astype(np.complex64 if z.dtype == np.float32 else np.complex128)
     return atan2(z.imag, z.real, iterations=iterations, fixed_point=fixed_point, workers=workers)

@@ -319,9 +319,7 @@ def test_glrt_arguments():
         bs.paraming(h, "glrt", scenario=sc, refine=False)
     with pytest.raises(ValueError, match=r"false_alarm_probability must be in \(0, 1\)"):
         bs.paraming(h, "glrt", scenario=sc, false_alarm_probability=1.0)
-    with pytest.raises(
-        ValueError, match=r"max_iter must be in \[1, 10000\], got 1180591620717411303424"
-    ):
+    with pytest.raises(ValueError, match=r"max_iter must be <= 10000, got 1180591620717411303424"):
         bs.paraming(h, 1, scenario=sc, max_iter=2**70)
     with pytest.raises(TypeError, match="refine must be a bool"):
         bs.paraming(h, 1, scenario=sc, refine="yes")

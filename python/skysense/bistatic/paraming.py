@@ -321,9 +321,7 @@ def paraming(
         raise ValueError(f"phase_fit must be one of {tuple(_PHASE_FITS)}, got {phase_fit!r}")
     if not isinstance(refine, bool | np.bool_):
         raise TypeError(f"refine must be a bool, got {type(refine).__name__}")
-    max_iter = check_count(max_iter, "max_iter")
-    if max_iter > _MAX_ITER_LIMIT:
-        raise ValueError(f"max_iter must be in [1, {_MAX_ITER_LIMIT}], got {max_iter}")
+    max_iter = check_count(max_iter, "max_iter", maximum=_MAX_ITER_LIMIT)
     false_alarm = check_finite_scalar(false_alarm_probability, "false_alarm_probability")
     if not 0.0 < false_alarm < 1.0:
         raise ValueError(

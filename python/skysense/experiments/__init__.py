@@ -7,6 +7,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
 ``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
 ``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
+``ChunkStore``              finished chunks on disk (``checkpoint=``): resume a run exactly
 ``task_seed``               ``root.spawn(n_chunks)[chunk]`` + the cell's key
 ``root_seed``               the root ``SeedSequence`` of a run from its ``rng``
 ``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
@@ -25,6 +26,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -56,6 +58,7 @@ from skysense.experiments.imaging import (
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
+    ImagingTracking,
     ImagingTradeoff,
 )
 from skysense.experiments.mapping import (
@@ -65,6 +68,7 @@ from skysense.experiments.mapping import (
     MappingRuntime,
 )
 from skysense.experiments.runner import (
+    ChunkStore,
     Experiment,
     ExperimentResult,
     SetupCache,
@@ -81,6 +85,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTradeoff,
     ImagingSionna,
     ImagingOffgrid,
+    ImagingTracking,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -108,6 +113,7 @@ __all__ = [
     "BistaticSeparation",
     "BistaticTimingOffset",
     "BistaticWeakPath",
+    "ChunkStore",
     "Column",
     "ConsoleTable",
     "Experiment",
@@ -116,6 +122,7 @@ __all__ = [
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",
+    "ImagingTracking",
     "ImagingTradeoff",
     "MappingMospa",
     "MappingRuntime",

@@ -44,11 +44,11 @@ Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
 def paraming_quiet(
     csi: NDArray[Any], n_paths: int | str, scenario: bs.Scenario, **kwargs: Any
 ) -> bs.Estimate:
-    """:func:`~skysense.bistatic.paraming` on one worker without its unreliable-path warning
-    (the experiments count ``Estimate.reliable`` instead)."""
+    """:func:`~skysense.bistatic.paraming` (the runner's workers) without its unreliable-path
+    warning (the experiments count ``Estimate.reliable`` instead)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*unreliable", category=RuntimeWarning)
-        return bs.paraming(csi, n_paths, scenario=scenario, workers=1, **kwargs)  # type: ignore[arg-type]
+        return bs.paraming(csi, n_paths, scenario=scenario, **kwargs)  # type: ignore[arg-type]
 
 
 #: Estimators by name ("paraming": with the ML refinement, its default; "paraming_pencil":
