@@ -220,6 +220,12 @@ CASES = [
     Case("parameter", "run_trials", "a negative seed", lambda: run_trials(TINY_TABLE2, 1, rng=-1), ValueError, "rng must be a non-negative int seed, got -1"),
     Case("parameter", "run_trials", "workers = 0", lambda: run_trials(TINY_TABLE2, 1, workers=0), ValueError, r"workers must be >= 1, or in \[-\d+, -1\] .*, got 0", "workers must be >= 1, or in [-n_cpus, -1] ..., got 0"),
     Case("parameter", "dask_client", "zero processes", lambda: _enter(dask_client(n_processes=0)), ValueError, "n_processes must be >= 1, got 0"),
+    Case("parameter", "bistatic.paraming", "max_iter = 2**70", lambda: bistatic.paraming(CSI, 4, max_iter=2**70), ValueError, "max_iter must be <= 10000, got 1180591620717411303424"),
+    Case("parameter", "bistatic.paraming", "false_alarm_probability = 1", lambda: bistatic.paraming(CSI, "glrt", false_alarm_probability=1.0), ValueError, r"false_alarm_probability must be in \(0, 1\), got 1.0", "false_alarm_probability must be in (0, 1), got 1.0"),
+    Case("value", "bistatic.paraming", "successive detection without the ML stage", lambda: bistatic.paraming(CSI, "glrt", refine=False), ValueError, "needs refine=True"),
+    Case("parameter", "bistatic.crb", "a path of zero gain", lambda: bistatic.crb(BS, bistatic.Paths(PATHS.aoa_rad, PATHS.aod_rad, PATHS.toa_s, np.r_[0.0, PATHS.gain[1:]]), 20.0), ValueError, "gain: path 0 has zero gain"),
+    Case("parameter", "bistatic.simulate", "snr_db = 1e300", lambda: bistatic.simulate(BS, PATHS, 1e300, rng=_GEN), ValueError, r"snr_db must be in \[-3000, 3000\] dB", "snr_db must be in [-3000, 3000] dB"),
+    Case("parameter", "bistatic.simulate", "gains of 1e300 (noise variance overflows)", lambda: bistatic.simulate(BS, bistatic.Paths(PATHS.aoa_rad, PATHS.aod_rad, PATHS.toa_s, PATHS.gain * 1e300), 20.0, rng=_GEN), ValueError, "gain, snr_db: the noise variance"),
     Case("lost-runs", "skysense reproduce", "--resume without --json", lambda: _cli("reproduce", "imaging-table2", "--resume"), SystemExit, "2"),
 ]  # fmt: skip
 
@@ -259,6 +265,19 @@ def _scale_sp_support():
         out = subspace_pursuit(A, Y * c, 2)
         np.testing.assert_array_equal(out.support, ref.support)
         assert np.all(np.isfinite(out.image))
+
+
+def _scale_paraming():
+    ref = bistatic.paraming(CSI, 4, method="svd")
+    for c in (1e-300, 1e300 / np.abs(CSI).max()):
+        out = bistatic.paraming(CSI * c, 4, method="svd")
+        np.testing.assert_allclose(out.aoa_rad, ref.aoa_rad, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            out.toa_s * BS.subcarrier_spacing_hz,
+            ref.toa_s * BS.subcarrier_spacing_hz,
+            rtol=0,
+            atol=1e-12,
+        )
 
 
 def _scale_cordic():
@@ -478,6 +497,7 @@ DEFINED = [
     Defined("defined", "spectral_efficiency", "SINR 0", "0 bit/s/Hz", lambda: _equal(comms.spectral_efficiency(np.array([[0.0]])), 0.0)),
     Defined("scale", "subspace_pursuit", "y scaled by 1e-300 ... 1e300", "the same support, a finite image", _scale_sp_support),
     Defined("scale", "cordic.phase", "input scaled by 1e-300 and 1e300", "the same angles", _scale_cordic),
+    Defined("scale", "bistatic.paraming", "CSI scaled by 1e-300 and to a peak of 1e300", "the same ToAs and angles", _scale_paraming),
     Defined("scale", "ospa", "cutoff_m = 1e300", "finite (5e299 for one missed point of two)", lambda: _equal(metrics.ospa(np.zeros((1, 3)), np.ones((2, 3)), cutoff_m=1e300), 5e299)),
     Defined("aliasing", "SensingOperator.rmatvec", "two calls, then a write into the first result", "independent arrays: neither shares memory with y or the other", _aliasing_operator),
     Defined("aliasing", "subspace_pursuit", "a result next to its inputs and the next result", "the image shares memory with none of A, y, the Gram, the next image", _aliasing_pursuit),

@@ -25,6 +25,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
 ``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
@@ -43,6 +44,7 @@ from skysense.experiments.bistatic import (
     BistaticLatency,
     BistaticSeparation,
     BistaticTimingOffset,
+    BistaticWeakPath,
 )
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.imaging import (
@@ -94,6 +96,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     BistaticTimingOffset,
     BistaticDoppler,
     BistaticLatency,
+    BistaticWeakPath,
 )
 
 __all__ = [
@@ -112,6 +115,7 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "BistaticWeakPath",
     "ChunkStore",
     "Column",
     "ConsoleTable",
