@@ -12,6 +12,8 @@ at the BS and a covariance per path from the Cramer-Rao bound evaluated at the e
 
 from __future__ import annotations
 
+import warnings
+
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -437,8 +439,8 @@ def mdl_order(csi: ComplexArray, max_paths: int = DEFAULT_MAX_PATHS) -> int:
     The ``n_tx n_rx`` antenna pairs and the ``N - M + 1`` windows of ``M = N // 2``
     subcarriers are the snapshots of an ``M x M`` sample covariance (its sum of the diagonal
     blocks of ``H^T conj(H)``, ``H`` the ``(n_tx n_rx, N)`` reshape of eq. (11)); each path
-    adds one exponential ``c(tau)`` to it, so paths of coinciding ToAs count once, as PARAMING
-    resolves them. Wax-Kailath MDL on its eigenvalues, capped at ``max_paths``. Costs
+    adds one exponential ``c(tau)`` to it, so paths of coinciding ToAs count once (give the
+    order instead where such clusters matter). Wax-Kailath MDL on its eigenvalues, capped at ``max_paths``. Costs
     ``n_tx n_rx N^2`` products (PARAMING's own criterion takes every singular value of its
     ``L x P`` Hankel matrix X1, ~100x more at the default size).
 
@@ -487,27 +489,33 @@ def mdl_order(csi: ComplexArray, max_paths: int = DEFAULT_MAX_PATHS) -> int:
 def _paraming_with_fallback(
     csi: ComplexArray, order: int, channel: BistaticChannel
 ) -> tuple[FloatArray, FloatArray, FloatArray, ComplexArray]:
-    """PARAMING on one CSI; a model order above what the data resolve (rank, two coinciding
-    ToAs) is lowered one path at a time."""
+    """PARAMING on one CSI; a model order above what the data resolve (rank) is lowered one
+    path at a time, and paths PARAMING marks unreliable (not significant above the noise, or
+    an unseparable delay cluster) are dropped: the mapper takes a missed path as a missed
+    detection, whereas a wrong range would enter the map."""
     q = order
     while True:
         try:
-            est = paraming(
-                csi,
-                q,
-                scenario=channel.scenario,
-                min_toa_s=channel._min_toa_s(),
-                check_finite=False,
-                workers=1,
-            )
+            with warnings.catch_warnings():
+                # the unreliable paths are handled below, per epoch, without a warning each
+                warnings.simplefilter("ignore", RuntimeWarning)
+                est = paraming(
+                    csi,
+                    q,
+                    scenario=channel.scenario,
+                    min_toa_s=channel._min_toa_s(),
+                    check_finite=False,
+                    workers=1,
+                )
             break
         except ValueError:
             if q <= 1:
                 raise
             q -= 1
     assert est.toa_s is not None and est.gain is not None
-    real = (np.asarray(v, np.float64) for v in (est.toa_s, est.aoa_rad, est.aod_rad))
-    return (*real, np.asarray(est.gain, np.complex128))  # type: ignore[return-value]
+    keep = np.ones(np.shape(est.toa_s), bool) if est.reliable is None else np.asarray(est.reliable)
+    real = (np.asarray(v, np.float64)[keep] for v in (est.toa_s, est.aoa_rad, est.aod_rad))
+    return (*real, np.asarray(est.gain, np.complex128)[keep])  # type: ignore[return-value]
 
 
 def separable_fisher_information(scenario: Scenario, paths: Paths, noise_var: float) -> FloatArray:
@@ -629,8 +637,8 @@ def estimate_bistatic(
     n_paths : int, array_like of int, or "mdl"
         Model order per epoch (one int for all, one per epoch, e.g. ``BistaticCsi.n_paths``;
         0: an epoch without measurements), or ``"mdl"``: :func:`mdl_order` per epoch. An order
-        above what an epoch's CSI resolves (numerical rank, coinciding ToAs) is lowered path
-        by path.
+        above an epoch's numerical rank is lowered path by path; paths PARAMING marks
+        unreliable are dropped.
     max_paths : int
         Cap of an MDL order (8).
 
