@@ -12,9 +12,8 @@ at the BS and a covariance per path from the Cramer-Rao bound evaluated at the e
 
 from __future__ import annotations
 
-import warnings
-
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -515,7 +514,7 @@ def _paraming_with_fallback(
     assert est.toa_s is not None and est.gain is not None
     keep = np.ones(np.shape(est.toa_s), bool) if est.reliable is None else np.asarray(est.reliable)
     real = (np.asarray(v, np.float64)[keep] for v in (est.toa_s, est.aoa_rad, est.aod_rad))
-    return (*real, np.asarray(est.gain, np.complex128)[keep])  # type: ignore[return-value]
+    return (*real, np.asarray(est.gain, np.complex128)[keep])
 
 
 def separable_fisher_information(scenario: Scenario, paths: Paths, noise_var: float) -> FloatArray:
