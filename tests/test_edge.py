@@ -79,3 +79,21 @@ def test_estimators_follow_set_workers(frames):
     np.testing.assert_array_equal(inside.support, ref.support)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         SPImager(S, 2, workers=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+def test_results_do_not_alias_the_micro_batch_buffer(batch_size):
+    """An estimator that returns its input (views of the buffer) must not see later frames."""
+    frames = np.arange(5, dtype=np.complex64)[:, None] * np.ones((1, 4), np.complex64)
+
+    def identity(x):
+        return x
+
+    def pair(x):
+        return x, x[:, :2]
+
+    out = list(StreamProcessor(identity, 4, batch_size=batch_size).process(frames))
+    np.testing.assert_array_equal(np.array(out), frames)
+    out = list(StreamProcessor(pair, 4, batch_size=batch_size).process(frames))
+    np.testing.assert_array_equal(np.array([o[0] for o in out]), frames)
+    np.testing.assert_array_equal(np.array([o[1] for o in out]), frames[:, :2])

@@ -193,9 +193,13 @@ class StreamProcessor:
 
 
 def _take(results: Any, i: int) -> Any:
-    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays)."""
+    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays), copied.
+
+    The copy matters: an estimator may return views of the micro-batch buffer (an identity
+    stage) or of its own reused output buffer, which the next micro-batch overwrites.
+    """
     if isinstance(results, np.ndarray):
-        return results[i]
+        return results[i].copy()
     if isinstance(results, tuple):
         return tuple(_take(r, i) for r in results)
     if dataclasses.is_dataclass(results) and not isinstance(results, type):

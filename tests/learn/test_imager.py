@@ -95,3 +95,12 @@ def test_default_model_is_small_and_beats_sp_and_backprojection():
     assert learned.ospa_m < sp.ospa_m - 2.0
     assert learned.ospa_m < ahy.ospa_m
     assert learned.false_alarm_rate < 0.3 * ahy.false_alarm_rate
+
+
+def test_batch_size_is_validated():
+    imager = OffGridImager.load_default()
+    y = np.zeros((2, imager.scenario.n_measurements), np.complex64)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            imager.image(y, batch_size=bad)
+    assert imager.image(y, batch_size=1).shape == (2, *imager.model.config.grid_shape)

@@ -145,5 +145,7 @@ def test_trace_mapping_equals_the_image_method_tracer():
         np.testing.assert_allclose(
             got.monostatic_points_m[mono], ref.monostatic_points_m[mono], atol=1e-3
         )
-    (data,) = mapping.simulate(scene, rng=0, bs_indices=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0))
+    (data,) = mapping.simulate(
+        scene, rng=0, bs_indices=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0)
+    )
     assert data.n_epochs == 40 and len(data.bistatic_ranges_m) == 40

@@ -7,6 +7,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
 ``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
 ``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
+``ChunkStore``              finished chunks on disk (``checkpoint=``): resume a run exactly
 ``task_seed``               ``root.spawn(n_chunks)[chunk]`` + the cell's key
 ``root_seed``               the root ``SeedSequence`` of a run from its ``rng``
 ``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
@@ -63,6 +64,7 @@ from skysense.experiments.mapping import (
     MappingRuntime,
 )
 from skysense.experiments.runner import (
+    ChunkStore,
     Experiment,
     ExperimentResult,
     SetupCache,
@@ -104,6 +106,7 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "ChunkStore",
     "Column",
     "ConsoleTable",
     "Experiment",

@@ -1,7 +1,7 @@
 """Learned stages (torch optional, imported lazily): the off-grid imager (imaging paper, Secs.
 III-C and IV) and IFFT-C2VNN (bistatic paper, Sec. III), on one shared core.
 
-``import skysense.learn``  imports nothing heavy. Each name loads its module on first access;
+``import skysense.learn`` imports nothing heavy. Each name loads its module on first access;
 the names marked NumPy work without torch, every other one imports torch and raises
 ImportError with the install command if it is missing.
 
@@ -26,7 +26,8 @@ Off-grid imager
 
 ============================  ================================================================
 ``generate_dataset``          NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
-``DatasetReader``             NumPy: validated shard access
+``DatasetReader``             NumPy: validated shard access (SHA-256, dtypes, shapes, values)
+``DatasetError``              NumPy: damaged or foreign dataset folder (a ValueError)
 ``network_input``             NumPy: A^H y / SP / y frames -> network input channels
 ``INPUT_KINDS``               NumPy: the network inputs of ``network_input``
 ``image_metrics``             NumPy: MSE, SSIM, OSPA, DR, FAR of images -> ``ImageMetrics``
@@ -90,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     )
     from skysense.learn.imager.data import (
         INPUT_KINDS,
+        DatasetError,
         DatasetReader,
         generate_dataset,
         network_input,
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 _NUMPY = {
     "INPUT_KINDS": "imager.data",
     "DatasetReader": "imager.data",
+    "DatasetError": "imager.data",
     "generate_dataset": "imager.data",
     "network_input": "imager.data",
     "ImageMetrics": "imager.evaluate",
@@ -168,6 +171,7 @@ __all__ = [
     "C2vnnWindows",
     "Checkpoint",
     "CheckpointError",
+    "DatasetError",
     "DatasetReader",
     "IfftC2vnn",
     "ImageMetrics",

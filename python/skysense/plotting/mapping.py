@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.mapping import Scene
 
 __all__ = ["plot_mapping"]
 
@@ -19,7 +24,9 @@ _STYLE = {
 }
 
 
-def plot_mapping(results, methods, scene, path):
+def plot_mapping(
+    results: dict[str, Any], methods: Sequence[str], scene: Scene, path: str | Path
+) -> Path:
     """Per BS: VA visibility timelines and MOSPA vs epoch; last column: BS1 map (trial 0)."""
     from skysense.plotting._common import _pyplot
 

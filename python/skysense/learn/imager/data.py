@@ -14,12 +14,18 @@ Each shard holds, for its ``n`` frames:
                                                 UAVs; ``ImagingBatch.image``)
 ``positions_m``  float64  (n, M, 3)             true UAV positions [m]
 ===============  =======  ===================  ===========================================
+
+``meta.json`` records each shard's frame count and the SHA-256 of its file. The reader
+checks the description, each shard's digest, field names, dtypes, shapes and finiteness,
+and raises :class:`DatasetError` (a ValueError) naming the file and what is wrong.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +39,7 @@ from skysense.imaging import Scenario, SensingOperator, simulate, subspace_pursu
 
 __all__ = [
     "INPUT_KINDS",
+    "DatasetError",
     "DatasetReader",
     "generate_dataset",
     "image_shape",
@@ -46,10 +53,30 @@ __all__ = [
 #: ``y`` as ``n_subcarriers * n_pairs`` maps of shape (N_rx, N_tx) (DNN<y>).
 INPUT_KINDS = ("backprojection", "pursuit", "measurements")
 FORMAT = "skysense-offgrid-dataset"
-VERSION = 2
+VERSION = 3  # 3: meta.json stores each shard's SHA-256 (version 2 datasets are still read)
+_READABLE_VERSIONS = (2, 3)
 _FIELDS = ("inputs", "labels", "image", "positions_m")
+#: dtype of each shard field (``np.savez`` keeps them exactly).
+_DTYPES = {
+    "inputs": np.dtype(np.float32),
+    "labels": np.dtype(np.uint8),
+    "image": np.dtype(np.float32),
+    "positions_m": np.dtype(np.float64),
+}
 
 PathLike = str | os.PathLike[str]
+
+
+class DatasetError(ValueError):
+    """A dataset folder is incomplete, damaged or not a skysense off-grid dataset."""
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def image_shape(scenario: Scenario) -> tuple[int, ...]:
@@ -176,8 +203,8 @@ def _make_shard(
     n_targets: int,
     sparsity: int,
     rng: np.random.Generator,
-) -> int:
-    """Simulate one shard and write it atomically; returns its frame count."""
+) -> str:
+    """Simulate one shard and write it atomically; returns the SHA-256 of the file."""
     batch = simulate(scenario, n_frames, n_targets, off_grid=True, rng=rng, workers=1)
     gram = None
     op = None
@@ -196,8 +223,9 @@ def _make_shard(
     }
     tmp = Path(str(path) + ".tmp.npz")
     np.savez(tmp, **arrays)
+    digest = _file_sha256(tmp)
     os.replace(tmp, path)
-    return n_frames
+    return digest
 
 
 def generate_dataset(
@@ -274,9 +302,10 @@ def generate_dataset(
         (path / f, scenario, kind, n, n_targets, sparsity, s)
         for f, n, s in zip(files, sizes, children, strict=True)
     ]
+    digests: list[str] = []
     if client is None:
         for j, a in enumerate(args):
-            _make_shard(*a)
+            digests.append(_make_shard(*a))
             if progress is not None:
                 progress(j + 1, len(args))
     else:
@@ -287,6 +316,7 @@ def generate_dataset(
             fut.result()
             if progress is not None:
                 progress(j + 1, len(args))
+        digests = [fut.result() for fut in futures]
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -298,10 +328,24 @@ def generate_dataset(
         "n_frames": n_frames,
         "sparsity": sparsity,
         "seed": seed,
-        "shards": [{"file": f, "n_frames": n} for f, n in zip(files, sizes, strict=True)],
+        "shards": [
+            {"file": f, "n_frames": n, "sha256": d}
+            for f, n, d in zip(files, sizes, digests, strict=True)
+        ],
     }
     (path / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return path
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape_field(meta: dict[str, Any], key: str) -> tuple[int, ...]:
+    value = meta[key]
+    if not isinstance(value, list) or not value or not all(_is_count(v) and v >= 1 for v in value):
+        raise ValueError(f"{key} must be a non-empty list of ints >= 1, got {value!r}")
+    return tuple(value)
 
 
 class DatasetReader:
@@ -342,18 +386,44 @@ class DatasetReader:
         try:
             meta = json.loads(meta_file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{meta_file} is not valid JSON: {exc}") from exc
+            raise DatasetError(f"{meta_file} is not valid JSON: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_file} is not a {FORMAT} description")
-        if meta.get("version") != VERSION:
-            raise ValueError(f"{meta_file}: unsupported version {meta.get('version')!r}")
+            raise DatasetError(f"{meta_file} is not a {FORMAT} description")
+        if meta.get("version") not in _READABLE_VERSIONS:
+            raise DatasetError(
+                f"{meta_file}: unsupported version {meta.get('version')!r} "
+                f"(this skysense reads versions {_READABLE_VERSIONS}; regenerate the dataset)"
+            )
         self.meta: dict[str, Any] = meta
-        self.scenario = scenario_from_dict(meta["scenario"])
-        self.grid_shape: tuple[int, ...] = tuple(meta["grid_shape"])
-        self.input_shape: tuple[int, ...] = tuple(meta["input_shape"])
-        sizes = [int(s["n_frames"]) for s in meta["shards"]]
+        try:
+            self.scenario = scenario_from_dict(meta["scenario"])
+            self.grid_shape: tuple[int, ...] = _shape_field(meta, "grid_shape")
+            self.input_shape: tuple[int, ...] = _shape_field(meta, "input_shape")
+            n_targets = meta["n_targets"]
+            shards = meta["shards"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{meta_file} is not a valid description: {exc!r}") from exc
+        if not _is_count(n_targets) or n_targets < 1:
+            raise DatasetError(f"{meta_file}: n_targets must be an int >= 1, got {n_targets!r}")
+        if not isinstance(shards, list) or not all(
+            isinstance(e, dict)
+            and isinstance(e.get("file"), str)
+            and "/" not in e["file"]
+            and _is_count(e.get("n_frames"))
+            and e["n_frames"] >= 0
+            for e in shards
+        ):
+            raise DatasetError(
+                f"{meta_file}: shards must be a list of {{'file': name, 'n_frames': int >= 0}}"
+            )
+        sizes = [int(e["n_frames"]) for e in shards]
         self.offsets: np.ndarray = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_frames = int(self.offsets[-1])
+        if meta.get("n_frames", self.n_frames) != self.n_frames:
+            raise DatasetError(
+                f"{meta_file}: n_frames is {meta.get('n_frames')!r} but its shards hold "
+                f"{self.n_frames} frames"
+            )
         self._cached: tuple[int | None, dict[str, np.ndarray]] = (None, {})
 
     @property
@@ -368,11 +438,23 @@ class DatasetReader:
         entry = self.meta["shards"][j]
         file = self.path / entry["file"]
         n = int(entry["n_frames"])
+        if not file.is_file():
+            raise DatasetError(f"dataset shard {file} is missing")
+        digest = entry.get("sha256")
+        if digest is not None and _file_sha256(file) != digest:
+            raise DatasetError(
+                f"dataset shard {file} is damaged: its SHA-256 differs from meta.json"
+            )
         try:
             with np.load(file, allow_pickle=False) as f:
+                missing = [k for k in _FIELDS if k not in f.files]
+                if missing:
+                    raise DatasetError(f"dataset shard {file} lacks the fields {missing}")
                 arrays = {k: f[k] for k in _FIELDS}
-        except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise ValueError(f"cannot read dataset shard {file}: {exc}") from exc
+        except DatasetError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise DatasetError(f"cannot read dataset shard {file}: {exc}") from exc
         expected = {
             "inputs": (n, *self.input_shape),
             "labels": (n, *self.grid_shape),
@@ -380,10 +462,16 @@ class DatasetReader:
             "positions_m": (n, int(self.meta["n_targets"]), 3),
         }
         for k, shape in expected.items():
+            if arrays[k].dtype != _DTYPES[k]:
+                raise DatasetError(
+                    f"shard {file}: {k} has dtype {arrays[k].dtype}, expected {_DTYPES[k]}"
+                )
             if arrays[k].shape != shape:
-                raise ValueError(f"shard {file}: {k} has shape {arrays[k].shape}, expected {shape}")
+                raise DatasetError(
+                    f"shard {file}: {k} has shape {arrays[k].shape}, expected {shape}"
+                )
             if arrays[k].dtype.kind == "f" and not np.isfinite(arrays[k]).all():
-                raise ValueError(f"shard {file}: {k} contains NaN or Inf")
+                raise DatasetError(f"shard {file}: {k} contains NaN or Inf")
         self._cached = (j, arrays)
         return arrays
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from skysense._rng import RngLike, as_generator
+from skysense._validation import check_count
 from skysense.learn._torch import torch_generator, torch_threads
 from skysense.learn.imager.data import voxel_gain
 from skysense.learn.imager.dataset import OffGridDataset, ShardSampler
@@ -136,6 +137,7 @@ def _predict(
     model: ImagerNet, inputs: Any, batch_size: int, device: str | torch.device | None
 ) -> np.ndarray:
     """:func:`predict` in the caller's torch thread setting."""
+    batch_size = check_count(batch_size, "batch_size")  # -1 would silently give no frames
     device = next(model.parameters()).device if device is None else torch.device(device)
     x = torch.as_tensor(np.ascontiguousarray(inputs, dtype=np.float32))
     was_training = model.training
