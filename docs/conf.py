@@ -281,6 +281,12 @@ def _insert_topic_pages(app, docname, source):
     source[0] = source[0].replace(_TOPIC_MARKER, "\n".join(block) if pages else "")
 
 
+def _reread_guide_index(app, env, added, changed, removed):
+    # Its toctree lists the topic pages found at read time: an incremental build re-reads it.
+    return ["guide/index"]
+
+
 def setup(app):
     app.connect("source-read", _insert_topic_pages)
+    app.connect("env-get-outdated", _reread_guide_index)
     return {"parallel_read_safe": True}
