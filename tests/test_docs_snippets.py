@@ -2,7 +2,8 @@
 
 A block may not depend on another one (each runs alone, in an empty temporary folder, with
 ``MPLBACKEND=Agg``), and must finish within ``TIMEOUT_S``. A block that needs an optional
-dependency (torch, ONNX Runtime, Sionna RT) is skipped, with the reason, when it is missing.
+dependency (torch, ONNX Runtime, Sionna RT, an HPC job queue) is skipped, with the reason, when
+it is missing.
 Blocks fenced as ```text, ```bash or ```console are not run.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +25,16 @@ FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<lang>[A-Za-z0-9_+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
-#: Top-level imports whose absence skips a block (an optional extra), with the extra to install.
-OPTIONAL = {"torch": "learned", "onnxruntime": "onnx", "onnx": "onnx", "sionna": "sionna"}
+#: Imports whose absence skips a block (an optional dependency), with how to get them.
+OPTIONAL = {
+    "torch": "pip install torch (the learned extra)",
+    "onnx": "pip install 'skysense[onnx]'",
+    "onnxruntime": "pip install 'skysense[onnx]'",
+    "sionna": "pip install 'skysense[sionna]'",
+    "dask_jobqueue": "an HPC job queue: pip install dask-jobqueue, and Slurm's sbatch",
+}
+#: Executables a block importing the module also needs (an HPC example submits jobs).
+EXECUTABLES = {"dask_jobqueue": "sbatch"}
 
 
 def _documents() -> list[Path]:
@@ -73,12 +83,14 @@ def test_blocks_found():
 
 @pytest.mark.parametrize(("where", "code"), BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_block_runs(where: str, code: str, tmp_path: Path) -> None:
-    missing = [n for n in _needs(code) if importlib.util.find_spec(n) is None]
+    missing = [
+        name
+        for name in _needs(code)
+        if importlib.util.find_spec(name) is None
+        or (name in EXECUTABLES and shutil.which(EXECUTABLES[name]) is None)
+    ]
     if missing:
-        extras = sorted({OPTIONAL[n] for n in missing})
-        pytest.skip(
-            f"{where} needs {', '.join(missing)} (pip install 'skysense[{','.join(extras)}]')"
-        )
+        pytest.skip(f"{where} needs {'; '.join(OPTIONAL[name] for name in missing)}")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="error::DeprecationWarning")
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
