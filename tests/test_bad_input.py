@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, tracking
 from skysense.edge import BackProjector, StreamProcessor
 from skysense.experiments import ImagingTable2, dask_client, run_trials
 from skysense.imaging import (
@@ -48,6 +48,12 @@ IMG = np.zeros((2, 3, 3))
 IMG[:, 1, 1] = 1.0
 GRAM = A.conj().T @ A
 TINY_TABLE2 = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+REGION = tracking.SurveillanceRegion.from_scenario(S)  # 9 x 9 m plane at 40 m
+COV = np.diag([1.0, 1.0, 0.0])[None]
+
+
+def _tracker():
+    return tracking.BPTracker.from_config(tracking.TrackerConfig(REGION))
 
 
 #: Classes of bad input, in the order of the table: ``key: (heading, what a row shows)``.
@@ -177,12 +183,31 @@ CASES = [
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
+    # -- tracking -------------------------------------------------------------------------------
+    Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
+    Case("value", "tracking.TrackingScenario", "frame rate 0", lambda: tracking.TrackingScenario(imaging=S, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
+    Case("value", "tracking.TrackerConfig", "frame rate 0", lambda: tracking.TrackerConfig(REGION, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
+    Case("value", "tracking.TrackerConfig", "detection probability 1", lambda: tracking.TrackerConfig(REGION, detection_probability=1.0), ValueError, r"detection_probability must lie in \(0, 1\), got 1.0", "detection_probability must lie in (0, 1), got 1.0"),
+    Case("geometry", "tracking.simulate_csi", "a UAV outside the ROI", lambda: tracking.simulate_csi(S, [[[50.0, 0.0, 40.0]]], [0.1], rng=0), ValueError, "lies outside the ROI"),
+    Case("nan", "tracking.simulate_csi", "Inf position", lambda: tracking.simulate_csi(S, [[[np.inf, 0.0, 40.0]]], [0.1], rng=0), ValueError, "Inf or partly-NaN"),
+    Case("empty", "tracking.simulate_csi", "zero frames", lambda: tracking.simulate_csi(S, np.zeros((0, 1, 3)), [0.1], rng=0), ValueError, "n_frames = 0"),
+    Case("shape", "tracking.Detections", "positions of shape (n, 2)", lambda: tracking.Detections([[0.0, 0.0]], COV, [1.0]), ValueError, "positions_m must have shape"),
+    Case("nan", "tracking.Detections", "NaN position", lambda: tracking.Detections([[np.nan, 0.0, 40.0]], COV, [1.0]), ValueError, "positions_m contains NaN"),
+    Case("geometry", "tracking.BPTracker.update", "a detection outside the region", lambda: _tracker().update(tracking.Detections([[50.0, 0.0, 40.0]], COV, [1.0])), ValueError, "lies outside the region"),
+    Case("shape", "tracking.BPTracker.update", "an array instead of Detections", lambda: _tracker().update(np.zeros((1, 3))), TypeError, "detections must be Detections"),
+    Case("shape", "tracking.BlobDetector.detect", "images of another grid", lambda: tracking.BlobDetector(S).detect(np.zeros((2, 4, 4))), ValueError, "images must have shape"),
+    Case("nan", "tracking.BlobDetector.detect", "NaN image", lambda: tracking.BlobDetector(S).detect(np.full((1, 3, 3), np.nan)), ValueError, "images contains NaN"),
+    Case("shape", "tracking.StreamingTracker.update", "a CSI frame of the wrong length", lambda: tracking.StreamingTracker(tracking.PursuitImager(S), tracking.BlobDetector(S), _tracker()).update(Y[0, :-1]), ValueError, "csi has shape"),
+    Case("empty", "gospa_per_frame", "a run without frames", lambda: metrics.gospa_per_frame([], [], cutoff_m=10.0), ValueError, r"estimated is empty \(n_frames = 0\)", "estimated is empty (n_frames = 0)"),
+    Case("value", "ospa2", "window 0", lambda: metrics.ospa2([np.zeros((1, 3))], [[0]], [np.zeros((1, 3))], [[0]], cutoff_m=10.0, window=0), ValueError, "window must be >= 1, got 0"),
     # -- edge -----------------------------------------------------------------------------------
     Case("nan", "edge.StreamProcessor", "NaN frame", lambda: list(StreamProcessor(BackProjector(S), S.n_measurements).process([NAN_Y[0]])), ValueError, "frame 0 contains NaN"),
     # -- scenes ---------------------------------------------------------------------------------
     Case("geometry", "PairPaths", "non-unit directions", lambda: PairPaths(S.pairs(), np.ones((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3))), ValueError, "unit vectors"),
     Case("geometry", "background_csi", "paths of another mode", lambda: background_csi(S.replace(mode="B"), PairPaths(S.pairs(), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3)))), ValueError, "same mode"),    # -- issue 18 classes -----------------------------------------------------------------------
     Case("nan-success", "subspace_pursuit", "a Gram matrix with NaN", lambda: subspace_pursuit(A, Y, 2, gram=GRAM * np.nan), ValueError, "gram contains NaN or Inf"),
+    Case("parameter", "Scenario", "sensing_power_dbm = 1e300", lambda: Scenario(sensing_power_dbm=1e300), ValueError, r"sensing_power_dbm must be in \[-3000, 3000\] dBm", "sensing_power_dbm must be in [-3000, 3000] dBm"),
+    Case("parameter", "subspace_pursuit", "max_iter = 2**70", lambda: subspace_pursuit(A, Y, 2, max_iter=2**70), ValueError, "max_iter must be <= 2147483647"),
     Case("parameter", "run_trials", "zero trials", lambda: run_trials(TINY_TABLE2, 0), ValueError, "n_trials must be >= 1, got 0"),
     Case("parameter", "run_trials", "a negative seed", lambda: run_trials(TINY_TABLE2, 1, rng=-1), ValueError, "rng must be a non-negative int seed, got -1"),
     Case("parameter", "run_trials", "workers = 0", lambda: run_trials(TINY_TABLE2, 1, workers=0), ValueError, r"workers must be >= 1, or in \[-\d+, -1\] .*, got 0", "workers must be >= 1, or in [-n_cpus, -1] ..., got 0"),
@@ -340,10 +365,89 @@ def _aliasing_cordic():
     np.testing.assert_allclose(out, [np.pi / 4, np.pi], rtol=1e-12)
 
 
+def _defined_tracker_empty_frame():
+    tracker = _tracker()
+    for _ in range(4):
+        tracker.update(tracking.Detections([[1.0, 1.0, 40.0]], COV, [1.0]))
+    before = tracker.targets.existence.copy()
+    tracks = tracker.update(tracking.Detections.empty())
+    assert tracker.update(None).time_s == 0.5 and tracks.time_s == 0.4
+    assert before.size and tracker.targets.existence.max() < before.max()  # missed, not lost
+
+
+def _defined_csi_without_uavs():
+    pos = np.array([[[0.0, 0.0, 40.0]], [[np.nan] * 3]])
+    quiet = tracking.simulate_csi(S, pos, [0.1], noise=False)
+    assert np.all(quiet[1] == 0) and np.any(quiet[0] != 0)
+    assert np.isfinite(tracking.simulate_csi(S, pos, [0.1], rng=0)).all()
+
+
 def _one_frame_shapes():
     assert subspace_pursuit(A, Y[0], 2).image.shape == (A.shape[1],)
     assert subspace_pursuit(A, Y, 2).image.shape == (Y.shape[0], A.shape[1])
     assert SensingOperator(S).rmatvec(Y[0]).shape == (A.shape[1],)
+
+
+def _aliasing_stream():
+    frames = np.arange(5, dtype=np.complex64)[:, None] * np.ones((1, 3), np.complex64)
+    out = list(StreamProcessor(lambda x: x, 3, batch_size=2).process(frames))
+    np.testing.assert_array_equal(np.array(out), frames)  # not 4, 3, 4, 3, 4
+
+
+def _zero_d_cordic():
+    assert cordic.phase(np.complex128(-1)).shape == ()
+    assert cordic.atan2(1.0, 1.0).shape == ()
+
+
+def _torch_or_skip():
+    return pytest.importorskip("torch")
+
+
+def _checkpoint_flipped_bytes():
+    torch = _torch_or_skip()
+    from skysense.learn import (
+        CheckpointError,
+        ImagerConfig,
+        build_imager_net,
+        load_checkpoint,
+        save_checkpoint,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        net = build_imager_net(ImagerConfig(grid_shape=(6, 6), channels=(2,)), rng=0)
+        path = save_checkpoint(Path(tmp) / "m.pt", net)
+        data = bytearray(path.read_bytes())
+        raw = torch.load(path, weights_only=True)["state_dict"]["stem.0.weight"].numpy().tobytes()
+        at = bytes(data).find(raw)
+        for k in range(0, len(raw), 5):
+            data[at + k] ^= 0xFF
+        path.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match="SHA-256"):
+            load_checkpoint(path)
+
+
+def _checkpoint_nan_save():
+    torch = _torch_or_skip()
+    from skysense.learn import ImagerConfig, build_imager_net, save_checkpoint
+
+    net = build_imager_net(ImagerConfig(grid_shape=(6, 6), channels=(2,)), rng=0)
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = float("nan")
+    with tempfile.TemporaryDirectory() as tmp, pytest.raises(ValueError, match="refusing to save"):
+        save_checkpoint(Path(tmp) / "m.pt", net)
+
+
+def _dataset_damaged_shard():
+    from skysense.learn import DatasetError, DatasetReader, generate_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = generate_dataset(Path(tmp) / "d", 2, scenario=S, n_targets=1, rng=0)
+        shard = path / "shard-00000.npz"
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        shard.write_bytes(bytes(data))
+        with pytest.raises(DatasetError, match="SHA-256 differs"):
+            DatasetReader(path).read()
 
 
 DEFINED = [
@@ -351,6 +455,9 @@ DEFINED = [
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
+    Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
+    Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),
+    Defined("defined", "gospa", "one set empty", "cutoff_m / 2 per missed or false point (order 1)", lambda: _equal(metrics.gospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=10.0).distance_m, 10.0)),
     Defined("defined", "spectral_efficiency", "SINR 0", "0 bit/s/Hz", lambda: _equal(comms.spectral_efficiency(np.array([[0.0]])), 0.0)),
     Defined("scale", "subspace_pursuit", "y scaled by 1e-300 ... 1e300", "the same support, a finite image", _scale_sp_support),
     Defined("scale", "cordic.phase", "input scaled by 1e-300 and 1e300", "the same angles", _scale_cordic),
@@ -365,6 +472,11 @@ DEFINED = [
     Defined("lost-runs", "skysense reproduce", "FILE.partial of an interrupted run, rerun without --resume", "usage error: add --resume or delete the folder; the chunks stay", _lost_runs_partial_kept),
     Defined("checkpoints", "run_trials(checkpoint=)", "a damaged chunk file", "not loaded: the chunk runs again, same results", _checkpoint_damaged_chunk),
     Defined("checkpoints", "run_trials(checkpoint=)", "chunks of another seed or configuration", "never loaded (keyed by config, seed, chunk)", _checkpoint_other_seed),
+    Defined("checkpoints", "learn.load_checkpoint", "bytes flipped inside a tensor", "`CheckpointError`: SHA-256 of the tensors differs", _checkpoint_flipped_bytes),
+    Defined("checkpoints", "learn.save_checkpoint", "a NaN weight", "`ValueError`: refusing to save", _checkpoint_nan_save),
+    Defined("checkpoints", "learn.DatasetReader", "a byte flipped in a shard", "`DatasetError`: SHA-256 differs from meta.json", _dataset_damaged_shard),
+    Defined("aliasing", "edge.StreamProcessor", "an estimator returning views of its input", "each frame's own result (copies)", _aliasing_stream),
+    Defined("shape", "cordic.phase, cordic.atan2", "0-d input", "0-d output", _zero_d_cordic),
 ]  # fmt: skip
 
 

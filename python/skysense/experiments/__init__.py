@@ -25,6 +25,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -55,6 +56,7 @@ from skysense.experiments.imaging import (
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
+    ImagingTracking,
     ImagingTradeoff,
 )
 from skysense.experiments.mapping import (
@@ -81,6 +83,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTradeoff,
     ImagingSionna,
     ImagingOffgrid,
+    ImagingTracking,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -115,6 +118,7 @@ __all__ = [
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",
+    "ImagingTracking",
     "ImagingTradeoff",
     "MappingMospa",
     "MappingRuntime",
