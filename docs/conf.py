@@ -223,6 +223,7 @@ API_MODULES = [
     "skysense.bistatic",
     "skysense.cordic",
     "skysense.mapping",
+    "skysense.pipeline",
     "skysense.metrics",
     "skysense.comms",
     "skysense.learn",
