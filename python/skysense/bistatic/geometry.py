@@ -70,7 +70,7 @@ def random_paths(
     los_aod_rad, los_aoa_rad : float
         LoS AoD at the BS and AoA at the radar [rad] (10 and -10 degrees).
     max_angle_rad : float
-        Targets keep |AoA|, |AoD| <= this [rad] (field of view of both ULAs).
+        Targets keep ``|AoA|, |AoD| <= this`` [rad] (field of view of both ULAs).
     min_range_m : float
         Minimum BS-target and target-radar distance [m].
     min_toa_separation_s : float, optional
@@ -79,9 +79,9 @@ def random_paths(
     max_toa_s : float, optional
         Upper bound of the target ToAs (bistatic excess delays) [s]; default T_cp (eq. 7).
     gain_model : {"unit", "radar"}
-        ``"unit"``: |gamma| = 1 (JSTSP code). ``"radar"``: eq. (3) with unit RCS,
+        ``"unit"``: ``|gamma| = 1`` (JSTSP code). ``"radar"``: eq. (3) with unit RCS,
         ``|gamma| ~ lambda / ((4 pi)^1.5 d_BT d_TR)`` against ``lambda / (4 pi d_BR)`` for the
-        LoS, scaled so the strongest path has |gamma| = 1. Phases are uniform.
+        LoS, scaled so the strongest path has ``|gamma| = 1``. Phases are uniform.
     max_speed_mps : float
         Target speeds are uniform in [0, max_speed_mps] in a uniform direction; the
         bistatic Doppler is ``-(v . (u_BT + u_RT)) / lambda`` (0 for the LoS).

@@ -400,6 +400,7 @@ class ChunkStore:
         Folder of the store (created on the first write); the CLI uses ``FILE.partial``
         next to the ``--json FILE`` output.
     experiment : Experiment
+        The experiment whose chunks are stored; its name and configuration key the store.
     root : numpy.random.SeedSequence
         Root seed of the run (:func:`root_seed`).
 

@@ -1,11 +1,11 @@
 """Environment mapping: monostatic + bistatic multipath fusion with the particle SPA.
 
 ``Scene``               box buildings (facades), BSs, UAV trajectory; VAs per BS
-``default_scene``       the spec's five-building, four-BS scene (classes A/B/C occur)
+``default_scene``       five buildings, four BSs (docs/mapping_model.md, section 1.1)
 ``reconstruct_facade``  facade plane from a VA (perpendicular bisector of BS and VA)
 ``trace``               first-order image-method tracer (numba) -> ``Visibility``
 ``simulate``            per-epoch bistatic/monostatic measurement sets -> ``BsData``
-``MappingParams``       model, birth and SPA constants (spec table 1.5)
+``MappingParams``       model, birth and SPA constants (docs/mapping_model.md, section 9)
 ``PmfState``            PMF particles (K, P, 3), log weights, existence log-odds
 ``Link``                one link's measurement set for one module call
 ``spa_update``          the per-epoch module (C++ kernel or NumPy reference)

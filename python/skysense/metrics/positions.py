@@ -52,7 +52,7 @@ def positions_from_image(
 
     Parameters
     ----------
-    image : array_like, shape (n_frames, *grid_shape) or (n_frames, n_voxels), float32 or float64
+    image : array_like, shape (n_frames, grid_shape...) or (n_frames, n_voxels), float32 or float64
         Images on the voxel grid (the first axis always indexes frames; ``image[None]``
         for a single one). For a 2-D :class:`~skysense.imaging.Scenario` the shape
         ``(n_frames, n_x, n_y)`` is accepted as well as ``(n_frames, n_x, n_y, 1)``.

@@ -24,14 +24,14 @@
 ``IntensityModel``          intensity likelihood ratio of targets vs clutter (calibrated)
 ``GaussianTargets``         potential targets with Kalman beliefs
 ``ParticleTargets``         potential targets with particle beliefs
-``KalmanPredictor``, ``KalmanUpdater``, ``KalmanInitiator``        Gaussian components
-``ParticlePredictor``, ``ParticleUpdater``, ``ParticleInitiator``  particle components
+``KalmanPredictor``         Gaussian components, with ``KalmanUpdater``, ``KalmanInitiator``
+``ParticlePredictor``       particle components, with ``ParticleUpdater``, ``ParticleInitiator``
 ``BPAssociator``            loopy-BP data association (C++)
 ``ExistencePruner``         drop unlikely potential targets
-``Predictor``, ``Updater``, ``Associator``, ``Initiator``, ``Pruner``  the role ABCs
+``Predictor``               the role ABCs, with ``Updater``, ``Associator``, ``Initiator``, ``Pruner``
 ``FrameTracker``            protocol of what runs frame by frame (``update``, ``reset``)
 ``Targets``                 ``GaussianTargets | ParticleTargets``
-``DETECTION_RULES``, ``REFINEMENTS``, ``BELIEFS``  the allowed option values
+``DETECTION_RULES``         the allowed option values, with ``REFINEMENTS``, ``BELIEFS``
 ==========================  ==========================================================
 """
 

@@ -238,7 +238,7 @@ def calibrate_detector(
     Parameters
     ----------
     detector : BlobDetector
-    images : array_like, shape (n_frames, *grid)
+    images : array_like, shape (n_frames, grid...)
         Images of simulated frames.
     truth_positions : sequence of array_like, each shape (n_present, 3), [m]
         True UAV positions per frame.

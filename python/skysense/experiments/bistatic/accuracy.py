@@ -73,7 +73,7 @@ class BistaticAccuracy(GridSetup, Experiment):
     at least one resolution cell apart), one sub-frame of pilots, LS CSI, every estimator
     with the true model order, errors after an optimal path assignment, and the CRB with the
     trial's pilots. Summaries average over trials and paths; the JSON adds, per method, the
-    median |error| of each quantity and the fraction of paths with |ToA error| > 1/(N df),
+    median ``|error|`` of each quantity and the fraction of paths with ``|ToA error| > 1/(N df)``,
     and for PARAMING the fraction of CSIs the refinement gave and of paths flagged unreliable.
 
     Examples

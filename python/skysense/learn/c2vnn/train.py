@@ -60,8 +60,8 @@ class C2vnnTrainConfig:
     fluctuation : {"none", "swerling1"}
         Gain model of :func:`~skysense.bistatic.simulate` (2-D model).
     doppler_loss_weight : float
-        3-D model only: weight of the Doppler term (cycles per sub-frame, |nu| <~ 0.2 against
-        |sin| <= 1) in the MSE; the other three outputs have weight 1.
+        3-D model only: weight of the Doppler term (cycles per sub-frame, ``|nu| <~ 0.2`` against
+        ``|sin| <= 1``) in the MSE; the other three outputs have weight 1.
 
     Examples
     --------

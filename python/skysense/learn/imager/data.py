@@ -158,7 +158,7 @@ def network_input(
 
     Returns
     -------
-    ndarray, shape (n_frames, C, *input_shape), float32
+    ndarray, shape (n_frames, C, input_shape...), float32
 
     Examples
     --------

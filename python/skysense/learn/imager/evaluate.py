@@ -51,7 +51,7 @@ def normalize_images(images: Any, threshold_fraction: float) -> np.ndarray:
 
     Parameters
     ----------
-    images : array_like, shape (n_frames, *grid), real or complex
+    images : array_like, shape (n_frames, grid...), real or complex
     threshold_fraction : float
         Relative threshold in [0, 1).
 
@@ -84,9 +84,9 @@ def image_metrics(
 
     Parameters
     ----------
-    pred : array_like, shape (n_frames, *grid_shape), float
+    pred : array_like, shape (n_frames, grid_shape...), float
         Estimated occupancy images on the label scale [0, 1].
-    labels : array_like, shape (n_frames, *grid_shape)
+    labels : array_like, shape (n_frames, grid_shape...)
         Binary occupancy maps.
     positions_m : array_like, shape (n_frames, n_targets, 3), [m]
         True UAV positions.

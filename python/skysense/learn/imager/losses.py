@@ -77,9 +77,9 @@ def ohem1_loss(
 
     Parameters
     ----------
-    voxel_loss : Tensor, shape (batch, *grid)
+    voxel_loss : Tensor, shape (batch, grid...)
         Per-voxel loss, e.g. ``(pred - label) ** 2``.
-    labels : Tensor, shape (batch, *grid)
+    labels : Tensor, shape (batch, grid...)
         Labels; positive where ``>= 0.1``.
     negatives_per_positive : float
         The paper's eta: hard negatives per positive (the authors' ``neg_scale``, 10).
@@ -186,7 +186,7 @@ class ImagingLoss:
         return asdict(self)
 
     def __call__(self, pred: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss of a batch: ``pred`` and ``labels`` of shape (batch, *grid) -> scalar Tensor."""
+        """Loss of a batch: ``pred`` and ``labels`` of shape (batch, grid...) -> scalar Tensor."""
         if pred.shape != labels.shape:
             raise ValueError(
                 f"pred and labels must have the same shape, got {tuple(pred.shape)} "

@@ -109,7 +109,7 @@ def predict(
     ----------
     model : ImagerNet
         Its training mode is restored afterwards.
-    inputs : array_like, shape (n, C, *input_shape), float
+    inputs : array_like, shape (n, C, input_shape...), float
         Network inputs (cast to float32).
     batch_size : int
         Frames per forward pass.
@@ -120,7 +120,7 @@ def predict(
 
     Returns
     -------
-    ndarray, shape (n, *grid_shape), float32, in [0, 1]
+    ndarray, shape (n, grid_shape...), float32, in [0, 1]
 
     Examples
     --------
