@@ -27,8 +27,10 @@ Off-grid imager
 ===========================  ================================================================
 ``generate_dataset``         NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
 ``DatasetReader``            NumPy: validated shard access
-``network_input``            NumPy: A^H y / SP / y frames -> network input channels
+``network_input``            NumPy: A^H y / SP / y / per-pair frames -> network input channels
 ``INPUT_KINDS``              NumPy: the network inputs of ``network_input``
+``PairBackprojector``        NumPy: per-BS-pair back-projections (the detector's front end)
+``pair_backprojection``      NumPy: one-off ``PairBackprojector``
 ``image_metrics``            NumPy: MSE, SSIM, OSPA, DR, FAR of images -> ``ImageMetrics``
 ``ImageMetrics``             NumPy: the scores of ``image_metrics``
 ``normalize_images``         NumPy: ``|x| / max |x|`` with a relative threshold
@@ -37,14 +39,19 @@ Off-grid imager
 ``ImagerConfig``             architecture: resCNN, CNN, Dn-resCNN, Dn-CNN; 2-D or 3-D
 ``ImagerNet``                the refiner network
 ``build_imager_net``         a freshly initialised ``ImagerNet`` (``rng``)
+``DetectorConfig``           architecture + read-out of the off-grid detector (U-Net)
+``DetectorNet``              per-pair back-projections -> UAV-centre heat map
+``build_detector_net``       a freshly initialised ``DetectorNet`` (``rng``)
 ``ARCHITECTURES``            the architectures of ``ImagerConfig``
 ``PAPER_CHANNELS``           the paper's resCNN channel list
-``ImagingLoss``              MSE / OHEM-1 / OHEM-2 plus the sparsity term (eqs. (21)-(22))
+``ImagingLoss``              MSE / OHEM-1 / OHEM-2 plus the sparsity term (eqs. (21)-(22)),
+                             or the detector's focal loss
 ``LOSSES``                   the loss kinds of ``ImagingLoss``
 ``ImagerTrainConfig``        RMSprop, plateau or cosine schedule, clipping, early stop
 ``train_imager``             training with timed checkpoints and resume -> ``TrainResult``
 ``predict``                  batched eval-mode inference of an ``ImagerNet``
-``OffGridImager``            CSI -> occupancy images; ``load_default()`` (shipped model)
+``OffGridImager``            CSI -> occupancy images / positions; ``load_default()``,
+                             ``load_default_3d()`` (shipped detectors)
 ===========================  ================================================================
 
 IFFT-C2VNN
@@ -95,8 +102,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         network_input,
     )
     from skysense.learn.imager.dataset import OffGridDataset, split_frames
+    from skysense.learn.imager.detector import DetectorConfig, DetectorNet, build_detector_net
     from skysense.learn.imager.estimator import OffGridImager
     from skysense.learn.imager.evaluate import ImageMetrics, image_metrics, normalize_images
+    from skysense.learn.imager.features import PairBackprojector, pair_backprojection
     from skysense.learn.imager.losses import LOSSES, ImagingLoss
     from skysense.learn.imager.networks import (
         ARCHITECTURES,
@@ -115,6 +124,8 @@ _NUMPY = {
     "DatasetReader": "imager.data",
     "generate_dataset": "imager.data",
     "network_input": "imager.data",
+    "PairBackprojector": "imager.features",
+    "pair_backprojection": "imager.features",
     "ImageMetrics": "imager.evaluate",
     "image_metrics": "imager.evaluate",
     "normalize_images": "imager.evaluate",
@@ -140,6 +151,9 @@ _TORCH = {
     "ImagerConfig": "imager.networks",
     "ImagerNet": "imager.networks",
     "build_imager_net": "imager.networks",
+    "DetectorConfig": "imager.detector",
+    "DetectorNet": "imager.detector",
+    "build_detector_net": "imager.detector",
     "LOSSES": "imager.losses",
     "ImagingLoss": "imager.losses",
     "ImagerTrainConfig": "imager.train",
@@ -169,6 +183,8 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "DatasetReader",
+    "DetectorConfig",
+    "DetectorNet",
     "IfftC2vnn",
     "ImageMetrics",
     "ImagerConfig",
@@ -178,8 +194,10 @@ __all__ = [
     "OffGridDataset",
     "OffGridImager",
     "OnnxSession",
+    "PairBackprojector",
     "TrainResult",
     "build_c2vnn",
+    "build_detector_net",
     "build_imager_net",
     "count_flops",
     "csi_windows",
@@ -190,6 +208,7 @@ __all__ = [
     "make_training_set",
     "network_input",
     "normalize_images",
+    "pair_backprojection",
     "predict",
     "save_checkpoint",
     "split_frames",
