@@ -21,6 +21,8 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``ImagingOffgridSweep``     ``imaging-offgrid-sweep``: detector vs SP per UAV count, power, Table V
+``ImagingOffgrid3d``        ``imaging-offgrid-3d``: the 3-D detector vs SP on ``paper_3d()``
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -41,8 +43,11 @@ from skysense.experiments.imaging import (
     PAPER_TABLE2_SOURCE,
     PAPER_TABLE3,
     PAPER_TABLE4,
+    PAPER_TABLE5,
     PAPER_TABLE6,
     ImagingOffgrid,
+    ImagingOffgrid3d,
+    ImagingOffgridSweep,
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
@@ -69,6 +74,8 @@ EXPERIMENTS = (
     ImagingTradeoff,
     ImagingSionna,
     ImagingOffgrid,
+    ImagingOffgridSweep,
+    ImagingOffgrid3d,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -88,6 +95,7 @@ __all__ = [
     "PAPER_TABLE2_SOURCE",
     "PAPER_TABLE3",
     "PAPER_TABLE4",
+    "PAPER_TABLE5",
     "PAPER_TABLE6",
     "BistaticAccuracy",
     "BistaticDoppler",
@@ -97,6 +105,8 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "ImagingOffgrid",
+    "ImagingOffgrid3d",
+    "ImagingOffgridSweep",
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",

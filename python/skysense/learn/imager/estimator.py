@@ -22,13 +22,15 @@ from skysense.learn.imager.features import PairBackprojector
 from skysense.learn.imager.networks import ImagerNet
 from skysense.learn.imager.train import _predict
 
-__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_WEIGHTS_3D", "OffGridImager"]
+__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_WEIGHTS_3D", "REFINER_WEIGHTS", "OffGridImager"]
 
 #: The shipped 2-D model (Table III scenario), in ``skysense/learn/weights/``
 #: (``weights/README.md`` tells how it was trained).
 DEFAULT_WEIGHTS = "imager_2d.pt"
 #: The shipped 3-D model (``Scenario.paper_3d()``).
 DEFAULT_WEIGHTS_3D = "imager_3d.pt"
+#: The paper's refiner (resCNN on A^H y) for the Table III scenario, shipped for comparison.
+REFINER_WEIGHTS = "imager_2d_rescnn.pt"
 #: Scenario fields a model may be applied across: the inputs are scaled per frame, so only
 #: the noise level relative to the signal changes with them.
 POWER_FIELDS = ("sensing_power_dbm", "noise_power_dbm")
@@ -206,6 +208,19 @@ class OffGridImager:
         See :meth:`load_default`; ``skysense/learn/weights/README.md`` has its training.
         """
         return cls._load_shipped(DEFAULT_WEIGHTS_3D, scenario, device)
+
+    @classmethod
+    def load_refiner(
+        cls,
+        *,
+        scenario: Scenario | None = None,
+        device: str | torch.device = "cpu",
+    ) -> OffGridImager:
+        """The paper's Model+DNN<A^H y> refiner for ``Scenario(n_antennas_side=5)``, shipped
+        for comparison: resCNN ``16,32,16``, k = 5, on ``voxel_gain``-scaled Re/Im of
+        ``A^H y`` (117,027 parameters; the training is in ``weights/README.md``).
+        """
+        return cls._load_shipped(REFINER_WEIGHTS, scenario, device)
 
     @classmethod
     def _load_shipped(

@@ -39,9 +39,12 @@ __all__ = ["PairBackprojector", "pair_backprojection"]
 _SCALE_FLOOR = 1e-30
 #: Largest block of conj(A) formed at once [bytes] (one pair over a voxel slab).
 _BLOCK_BYTES = 4 << 20
-#: Batches of at least this many frames take the Khatri-Rao GEMM path (the block of A is
-#: formed once per call and shared by all frames); fewer frames take two small products.
+#: Batches of at least this many frames take the Khatri-Rao GEMM path (one GEMM per pair
+#: block of conj(A) for all frames); fewer frames take two small products per tx BS.
 _KHATRI_RAO_MIN_FRAMES = 16
+#: Largest set of pair blocks of conj(A) kept between calls [bytes] (80 MB, the size of A
+#: itself, for the Table III scenario in complex64); larger scenarios form them per slab.
+_CACHE_BYTES = 256 << 20
 
 
 class PairBackprojector:
@@ -103,6 +106,7 @@ class PairBackprojector:
         path = dist[self._pairs[:, 0]] + dist[self._pairs[:, 1]]  # D_p(v) [m]
         k0 = float(np.mean(scenario.wavenumbers()))
         self._scale = (g * np.exp(-1j * k0 * path) / col2).astype(self.dtype)  # (n_pairs, n_v)
+        self._kr: np.ndarray | None = None
 
     def transform(self, y: Any, *, check_finite: bool = True) -> np.ndarray:
         """Complex per-pair back-projections.
@@ -119,30 +123,65 @@ class PairBackprojector:
         ndarray, shape (n_frames, n_pairs, *grid_shape), complex64 or complex128
             ``z_p`` on the scattering-coefficient scale.
         """
+        z = self._products(y, check_finite)  # (n_pairs, n_frames, n_voxels)
+        k = z.shape[1]
+        out = z.transpose(1, 0, 2) * self._scale
+        return out.reshape(k, self.n_pairs, *self.grid_shape)
+
+    def _products(self, y: Any, check_finite: bool) -> np.ndarray:
+        """``A_p^H y_p`` of every pair (summed over subcarriers, without the amplitude and the
+        scale), shape (n_pairs, n_frames, n_voxels)."""
         m = self.scenario.n_measurements
         arr = as_array(y, "y", shape=(None, m), kind="c", check_finite=check_finite)
         k = arr.shape[0]
         nf, _, na, nv = self._links_conj.shape
         blocks = np.ascontiguousarray(arr, dtype=self.dtype).reshape(k, nf, self.n_pairs, na * na)
-        z = np.zeros((k, self.n_pairs, nv), self.dtype)
+        z = np.zeros((self.n_pairs, k, nv), self.dtype)
         if k < _KHATRI_RAO_MIN_FRAMES:
             self._few_frames(blocks, z)
-            z *= self._scale
-            return z.reshape(k, self.n_pairs, *self.grid_shape)
+            return z
+        kr = self._khatri_rao()
+        if kr is not None:  # cached blocks of conj(A): one GEMM per (subcarrier, pair)
+            part = np.empty((k, nv), self.dtype)
+            for f in range(nf):
+                for q in range(self.n_pairs):
+                    if f == 0:
+                        np.matmul(blocks[:, f, q], kr[f, q], out=z[q])
+                    else:
+                        np.matmul(blocks[:, f, q], kr[f, q], out=part)
+                        z[q] += part
+            return z
         slab = max(1, _BLOCK_BYTES // (na * na * self.dtype.itemsize))
         for f in range(nf):
             links = self._links_conj[f]
             for lo in range(0, nv, slab):
                 hi = min(nv, lo + slab)
                 for q, (tx, rx) in enumerate(self._pairs):
-                    # the pair's block of conj(A) over a voxel slab (Khatri-Rao product of the
-                    # rx and tx link rows, rx antenna outer), then one GEMM for all frames
-                    kr = (links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]).reshape(
+                    block = (links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]).reshape(
                         na * na, hi - lo
                     )
-                    z[:, q, lo:hi] += blocks[:, f, q] @ kr
-        z *= self._scale
-        return z.reshape(k, self.n_pairs, *self.grid_shape)
+                    z[q, :, lo:hi] += blocks[:, f, q] @ block
+        return z
+
+    def _khatri_rao(self) -> np.ndarray | None:
+        """The pair blocks of conj(A), shape (n_f, n_pairs, N0^4, n_voxels), formed on first
+        use and kept if they take at most ``_CACHE_BYTES`` (the size of A itself)."""
+        if self._kr is None:
+            nf, _, na, nv = self._links_conj.shape
+            if nf * self.n_pairs * na * na * nv * self.dtype.itemsize > _CACHE_BYTES:
+                return None
+            kr = np.empty((nf, self.n_pairs, na * na, nv), self.dtype)
+            for f in range(nf):
+                links = self._links_conj[f]
+                for q, (tx, rx) in enumerate(self._pairs):
+                    # rx antenna outer, tx antenna inner: the row order of A
+                    np.multiply(
+                        links[rx, :, None, :],
+                        links[tx, None, :, :],
+                        out=kr[f, q].reshape(na, na, nv),
+                    )
+            self._kr = kr
+        return self._kr
 
     def _few_frames(self, blocks: np.ndarray, z: np.ndarray) -> None:
         """Accumulate ``z`` of a few frames: per tx BS one GEMM over the tx antennas of its
@@ -155,7 +194,7 @@ class PairBackprojector:
                 w = blocks[:, f, qs].reshape(k * qs.size * na, na) @ links[tx]
                 w = w.reshape(k, qs.size, na, -1)
                 for j, q in enumerate(qs):
-                    z[:, q] += (w[:, j] * links[self._pairs[q, 1]]).sum(axis=1)
+                    z[q] += (w[:, j] * links[self._pairs[q, 1]]).sum(axis=1)
 
     def __call__(self, y: Any, *, check_finite: bool = True) -> np.ndarray:
         """Network input: Re and Im of :meth:`transform`, divided by the frame's largest
@@ -166,11 +205,17 @@ class PairBackprojector:
         ndarray, shape (n_frames, 2 * n_pairs, *grid_shape), float32
             Channels ``[Re z_1, ..., Re z_P, Im z_1, ..., Im z_P]``.
         """
-        z = self.transform(y, check_finite=check_finite)
-        k = z.shape[0]
-        rms = np.sqrt((np.abs(z) ** 2).mean(axis=1)).reshape(k, -1).max(axis=1)
-        z /= np.maximum(rms, _SCALE_FLOOR).astype(z.real.dtype).reshape(k, *(1,) * (z.ndim - 1))
-        return np.concatenate([z.real, z.imag], axis=1).astype(np.float32)
+        z = self._products(y, check_finite)
+        z *= self._scale[:, None, :]
+        p, k, nv = z.shape
+        re, im = z.real, z.imag
+        power = (re * re + im * im).mean(axis=0)  # (k, nv)
+        rms = np.sqrt(power.max(axis=1))
+        inv = (1.0 / np.maximum(rms, _SCALE_FLOOR)).astype(np.float32)
+        out = np.empty((k, 2 * p, nv), np.float32)
+        np.multiply(re.transpose(1, 0, 2), inv[:, None, None], out=out[:, :p])
+        np.multiply(im.transpose(1, 0, 2), inv[:, None, None], out=out[:, p:])
+        return out.reshape(k, 2 * p, *self.grid_shape)
 
 
 def pair_backprojection(
