@@ -168,9 +168,9 @@ def test_shipped_weights_load_in_the_shared_format():
 
     folder = resources.files("skysense.learn").joinpath("weights")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".pt"))
-    assert names == ["c2vnn.pt", "c2vnn3d.pt", "imager_2d.pt"]
+    assert names == ["c2vnn.pt", "c2vnn3d.pt", "imager_2d.pt", "imager_2d_rescnn.pt"]
     kinds = []
     for name in names:
         with resources.as_file(folder.joinpath(name)) as path:
             kinds.append(type(load_checkpoint(path).model).__name__)
-    assert kinds == ["C2vnnNet", "C2vnn3dNet", "ImagerNet"]
+    assert kinds == ["C2vnnNet", "C2vnn3dNet", "DetectorNet", "ImagerNet"]

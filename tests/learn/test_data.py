@@ -67,7 +67,7 @@ def test_generation_is_deterministic(dataset, tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
     assert not np.array_equal(a["positions"], c["positions"])
     meta = json.loads((dataset / "meta.json").read_text())
-    assert meta["seed"] == 7 and meta["version"] == 2
+    assert meta["seed"] == 7 and meta["version"] == 3
     # a Generator is used as is: the same frames as its int seed, and no seed recorded
     gen = generate_dataset(
         tmp_path / "g", 11, scenario=SMALL, n_targets=3, shard_size=4, rng=np.random.default_rng(7)

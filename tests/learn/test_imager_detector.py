@@ -295,3 +295,22 @@ def test_detector_onnx_matches_torch(tmp_path):
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(session.run(x), expected, rtol=0, atol=1e-5)
+
+
+def test_shipped_detector_onnx_engine_matches_torch():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    imager = OffGridImager.load_default()
+    batch = simulate(imager.scenario, 7, 6, off_grid=True, rng=20260606)
+    x = imager.inputs(batch.y)
+    heat = imager.predict(x, workers=1)
+    onnx = imager.predict(x, workers=1, engine="onnxruntime", batch_size=3)  # 3 + 3 + 1 frames
+    np.testing.assert_allclose(onnx, heat, rtol=0, atol=1e-5)
+    assert list(imager._sessions) == [1]
+    # the read-out of nearly equal heat maps: the same detections on these frames
+    np.testing.assert_array_equal(
+        imager.image(batch.y, workers=1, engine="onnxruntime"), imager.image(batch.y, workers=1)
+    )
+    assert imager.predict(x[:0], engine="onnxruntime").shape == (0, 40, 40)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        imager.predict(x, engine="tensorrt")

@@ -31,6 +31,8 @@ DEFAULT_WEIGHTS = "imager_2d.pt"
 DEFAULT_WEIGHTS_3D = "imager_3d.pt"
 #: The paper's refiner (resCNN on A^H y) for the Table III scenario, shipped for comparison.
 REFINER_WEIGHTS = "imager_2d_rescnn.pt"
+#: Engines that run the network.
+ENGINES = ("torch", "onnxruntime")
 #: Scenario fields a model may be applied across: the inputs are scaled per frame, so only
 #: the noise level relative to the signal changes with them.
 POWER_FIELDS = ("sensing_power_dbm", "noise_power_dbm")
@@ -100,6 +102,7 @@ class OffGridImager:
         self.model = model.eval()
         self.scenario = scenario
         self._front_end: PairBackprojector | SensingOperator | None = None
+        self._sessions: dict[int, Any] = {}
 
     @property
     def is_detector(self) -> bool:
@@ -205,7 +208,8 @@ class OffGridImager:
     ) -> OffGridImager:
         """The shipped 3-D detector for ``Scenario.paper_3d()`` (20 x 20 x 16 voxels).
 
-        See :meth:`load_default`; ``skysense/learn/weights/README.md`` has its training.
+        See :meth:`load_default`. Not shipped yet: raises ``FileNotFoundError`` until
+        ``imager_3d.pt`` is trained (``skysense/learn/weights/README.md``).
         """
         return cls._load_shipped(DEFAULT_WEIGHTS_3D, scenario, device)
 
@@ -227,6 +231,11 @@ class OffGridImager:
         cls, name: str, scenario: Scenario | None, device: str | torch.device
     ) -> OffGridImager:
         ref = resources.files("skysense.learn").joinpath("weights", name)
+        if not ref.is_file():
+            raise FileNotFoundError(
+                f"no shipped model {name!r} in skysense/learn/weights (not trained yet, see its "
+                "README.md); load a checkpoint of your own with OffGridImager.from_checkpoint"
+            )
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(path, scenario=scenario, device=device)
 
@@ -253,7 +262,12 @@ class OffGridImager:
         return network_input("backprojection", self.scenario, arr, operator=self.front_end)
 
     def predict(
-        self, inputs: Any, *, batch_size: int = 256, workers: int | None = None
+        self,
+        inputs: Any,
+        *,
+        batch_size: int = 256,
+        workers: int | None = None,
+        engine: str = "torch",
     ) -> np.ndarray:
         """Raw network outputs of network inputs (:meth:`inputs`).
 
@@ -265,17 +279,42 @@ class OffGridImager:
         batch_size : int
             Frames per forward pass.
         workers : int, optional
-            torch CPU threads of the call (``docs/conventions.md``).
+            CPU threads of the call (``docs/conventions.md``).
+        engine : {"torch", "onnxruntime"}
+            Run the network in torch or through ONNX Runtime (``skysense[onnx]``; the graph
+            of :meth:`export_onnx`, exported on first use; outputs equal torch's to 1e-5).
 
         Returns
         -------
         ndarray, shape (n_frames, *grid), float32, in [0, 1]
             The detector's UAV-centre heat map, or the refiner's occupancy image.
         """
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         shape = self.model.config.sample_shape
         x = as_array(inputs, "inputs", shape=(None, *shape), kind="f", dtype=np.float32)
+        if engine == "onnxruntime":
+            session = self._onnx_session(workers)
+            parts = [session.run(x[lo : lo + batch_size]) for lo in range(0, len(x), batch_size)]
+            if not parts:
+                return np.empty((0, *self.model.config.grid_shape), np.float32)
+            return np.concatenate(parts)
         with torch_threads(workers):
             return _predict(self.model, x, batch_size, None)
+
+    def _onnx_session(self, workers: int | None) -> Any:
+        """An ONNX Runtime session of the model (exported once, kept per thread count)."""
+        import tempfile
+
+        from skysense._workers import resolve_workers
+        from skysense.learn.onnx import OnnxSession, export_onnx
+
+        n = resolve_workers(workers)
+        if n not in self._sessions:
+            with tempfile.TemporaryDirectory(prefix="skysense-onnx-") as tmp:
+                path = export_onnx(self.model, Path(tmp) / "model.onnx")
+                self._sessions[n] = OnnxSession(path, workers=n)
+        return self._sessions[n]
 
     def _frames(self, y: Any) -> tuple[np.ndarray, bool]:
         m = self.scenario.n_measurements
@@ -286,7 +325,14 @@ class OffGridImager:
             raise ValueError(f"y must have {m} measurements per frame, got shape {arr.shape}")
         return arr, single
 
-    def image(self, y: Any, *, batch_size: int = 256, workers: int | None = None) -> np.ndarray:
+    def image(
+        self,
+        y: Any,
+        *,
+        batch_size: int = 256,
+        workers: int | None = None,
+        engine: str = "torch",
+    ) -> np.ndarray:
         """Occupancy images from CSI frames.
 
         Parameters
@@ -296,7 +342,9 @@ class OffGridImager:
         batch_size : int
             Frames per forward pass.
         workers : int, optional
-            torch CPU threads of the call (``docs/conventions.md``).
+            CPU threads of the network (``docs/conventions.md``).
+        engine : {"torch", "onnxruntime"}
+            See :meth:`predict`.
 
         Returns
         -------
@@ -305,13 +353,18 @@ class OffGridImager:
             above the model's threshold), 0 elsewhere. Refiner: its occupancy image.
         """
         arr, single = self._frames(y)
-        out = self.predict(self.inputs(arr), batch_size=batch_size, workers=workers)
+        out = self.predict(self.inputs(arr), batch_size=batch_size, workers=workers, engine=engine)
         if isinstance(self.model, DetectorNet):
             out = self.model.render(torch.from_numpy(out)).numpy()
         return out[0] if single else out
 
     def detect(
-        self, y: Any, *, batch_size: int = 256, workers: int | None = None
+        self,
+        y: Any,
+        *,
+        batch_size: int = 256,
+        workers: int | None = None,
+        engine: str = "torch",
     ) -> list[np.ndarray]:
         """Estimated UAV positions of CSI frames.
 
@@ -320,7 +373,9 @@ class OffGridImager:
         y : array_like, shape (n_frames, n_measurements) or (n_measurements,), complex
         batch_size : int
         workers : int, optional
-            torch CPU threads of the call.
+            CPU threads of the network.
+        engine : {"torch", "onnxruntime"}
+            See :meth:`predict`.
 
         Returns
         -------
@@ -331,7 +386,7 @@ class OffGridImager:
         from skysense.metrics import positions_from_image
 
         arr, _ = self._frames(y)
-        images = self.image(arr, batch_size=batch_size, workers=workers)
+        images = self.image(arr, batch_size=batch_size, workers=workers, engine=engine)
         return positions_from_image(images, self.scenario, threshold=0.1)
 
     def export_onnx(self, path: PathLike, **kwargs: Any) -> Path:
