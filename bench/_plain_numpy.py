@@ -36,10 +36,10 @@ def link_matrices(scenario, points=None, dtype=np.complex128):
     ndarray, shape (n_subcarriers, n_bs, n_antennas, n_points), dtype ``dtype``
         ``exp(-j k d) / (sqrt(4 pi) d)`` [1/m].
     """
-    pts = scenario.voxel_centers() if points is None else np.asarray(points, dtype=float)
-    ant = scenario.antenna_positions()  # (n_bs, n_ant, 3)
+    pts = scenario.voxel_centers_m() if points is None else np.asarray(points, dtype=float)
+    ant = scenario.antenna_positions_m()  # (n_bs, n_ant, 3)
     dist = np.linalg.norm(ant[:, :, None, :] - pts[None, None, :, :], axis=-1)
-    k = scenario.wavenumbers()[:, None, None, None]
+    k = scenario.wavenumbers_rad_per_m()[:, None, None, None]
     return (np.exp(-1j * k * dist) / (math.sqrt(4 * math.pi) * dist)).astype(dtype, copy=False)
 
 
@@ -129,7 +129,7 @@ def max_sidelobe(a):
 
 def _sample_positions(scenario, n_frames, n_targets, min_separation_m, rng, max_rounds=1000):
     """Uniform positions in the ROI, at least ``min_separation_m`` apart, vectorised over frames."""
-    lo, hi = scenario.roi_bounds()
+    lo, hi = scenario.roi_bounds_m()
     pos = np.empty((n_frames, n_targets, 3))
     for m in range(n_targets):
         todo = np.arange(n_frames)

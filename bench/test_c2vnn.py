@@ -57,7 +57,7 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
         "IFFT-C2VNN vs PARAMING per CSI, q=4, 1 thread",
         impl,
         reference=None if impl == "paraming" else "paraming",
-        flops=bs.operation_counts(sc, N_PATHS)["paraming"]["total"]
+        flops=bs.operation_counts(sc, N_PATHS).paraming
         if impl == "paraming"
         else flops,  # the network's count; ifft_c2vnn also does the IDFT and LS gains
     )

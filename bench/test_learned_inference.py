@@ -37,12 +37,12 @@ def setup():
     imager = OffGridImager.load_default()
     s = imager.scenario
     batch = simulate(s, N_BATCH, 6, off_grid=True, rng=20260101, dtype=np.complex64)
-    x = imager.inputs(batch.y)
+    x = imager.inputs(batch.measurements)
     paper = build_imager_net(ImagerConfig(channels=PAPER_CHANNELS, kernel_size=5), rng=0).eval()
     a_conj = np.ascontiguousarray(sensing_matrix(s, np.complex64).conj())
     return {
         "imager": imager,
-        "y": batch.y,
+        "y": batch.measurements,
         "x": x,
         "paper": paper,
         "a_conj": a_conj,

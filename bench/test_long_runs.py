@@ -34,7 +34,7 @@ def _rss_mib():
 def setup():
     scenario = Scenario(n_antennas_side=4)
     imager = SPImager(scenario, 6)
-    block = simulate(scenario, BLOCK, 6, off_grid=True, seed=0, dtype=np.complex64).y
+    block = simulate(scenario, BLOCK, 6, off_grid=True, rng=0, dtype=np.complex64).measurements
     return imager, block
 
 
@@ -92,7 +92,7 @@ def _live_rss_mib():
 def test_mapping_1000_epochs_memory_is_flat(benchmark, ratios):
     params = mapping.MappingParams(n_particles=MAP_PARTICLES)
     # the default street trajectory stretched to 1,000 epochs, BS1
-    data = mapping.simulate(mapping.default_scene(MAP_EPOCHS), 0, params, bs=[0])[0]
+    (data,) = mapping.simulate(mapping.default_scene(MAP_EPOCHS), params, rng=0, bs_indices=[0])
     mapper = mapping.Mapper("fusion3", params)
     rss, n_pmfs = [], []
 

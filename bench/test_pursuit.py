@@ -33,22 +33,22 @@ def setup():
     scenario = Scenario(n_antennas_side=5, voxel_size_m=3.0, mode="A")
     a = sensing_matrix(scenario, np.complex128)
     gram = a.conj().T @ a
-    off = simulate(scenario, N_BATCH, K, off_grid=True, noise="gaussian", seed=1)
-    on = simulate(scenario, N_RECOVERY, K, noise="gaussian", seed=2)
+    off = simulate(scenario, N_BATCH, K, off_grid=True, noise_model="gaussian", rng=1)
+    on = simulate(scenario, N_RECOVERY, K, noise_model="gaussian", rng=2)
     a64 = a.astype(np.complex64)
     return {
         "a": a,
         "gram": gram,
         "a64": a64,
         "gram64": gram.astype(np.complex64),
-        "y": off.y[0],
-        "y_batch": off.y.astype(np.complex64),
+        "y": off.measurements[0],
+        "y_batch": off.measurements.astype(np.complex64),
         "on": on,
     }
 
 
 def _recovery(supports, on):
-    truth = np.sort(on.voxel_indices, axis=1)
+    truth = np.sort(on.voxel_index, axis=1)
     return float(np.mean([set(s) == set(t) for s, t in zip(supports, truth, strict=True)]))
 
 
@@ -88,9 +88,9 @@ def test_sp_single(benchmark, ratios, setup):
     )
     ref_x, ref_support, _, _ = _reference.subspace_pursuit(a, y, K)
     np.testing.assert_array_equal(out.support, ref_support)
-    np.testing.assert_allclose(out.x, ref_x, rtol=0, atol=1e-8 * np.abs(ref_x).max())
+    np.testing.assert_allclose(out.image, ref_x, rtol=0, atol=1e-8 * np.abs(ref_x).max())
     on = setup["on"]
-    rate = _recovery(subspace_pursuit(a, on.y, K, gram=g).support, on)
+    rate = _recovery(subspace_pursuit(a, on.measurements, K, gram=g).support, on)
     ratios.record(
         benchmark,
         GROUP_1,
@@ -117,7 +117,7 @@ def test_omp_sklearn(benchmark, ratios, setup):
     args = (linear_model.orthogonal_mp_gram, a * scale, _stacked(setup["gram"] * scale**2))
     benchmark.pedantic(_omp_support, args=(*args, y), rounds=5, warmup_rounds=1)
     on = setup["on"]
-    supports = [_omp_support(*args, frame) for frame in on.y]
+    supports = [_omp_support(*args, frame) for frame in on.measurements]
     rate = _recovery(supports, on)
     ratios.record(
         benchmark,
@@ -143,7 +143,7 @@ def test_omp_pylops(benchmark, ratios, setup):
         return np.sort(np.argsort(-np.abs(x), kind="stable")[:K])
 
     benchmark.pedantic(support, args=(y,), rounds=5, warmup_rounds=1)
-    rate = _recovery([support(frame) for frame in setup["on"].y], setup["on"])
+    rate = _recovery([support(frame) for frame in setup["on"].measurements], setup["on"])
     ratios.record(
         benchmark,
         GROUP_1,
@@ -167,5 +167,5 @@ def test_sp_batch(benchmark, ratios, setup):
     out = benchmark.pedantic(
         subspace_pursuit, args=(a64, y, K), kwargs={"gram": g64}, rounds=7, warmup_rounds=1
     )
-    assert out.x.dtype == np.complex64 and out.support.shape == (N_BATCH, K)
+    assert out.image.dtype == np.complex64 and out.support.shape == (N_BATCH, K)
     ratios.record(benchmark, GROUP_B, "skysense SP batch", reference="GEMM A^H Y", target=1.5)

@@ -25,7 +25,7 @@ def test_simulate_off_grid(benchmark, ratios, scenario, impl):
     else:
 
         def run():
-            return simulate(scenario, N_FRAMES, N_TARGETS, off_grid=True, rng=SEED).y
+            return simulate(scenario, N_FRAMES, N_TARGETS, off_grid=True, rng=SEED).measurements
 
     y = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
     assert y.shape == (N_FRAMES, scenario.n_measurements)

@@ -76,7 +76,7 @@ def sidelobe_stats(scenario, *, rng, max_n1):
         cols = np.union1d(rng.choice(n_vox, size=max_n1, replace=False), [centre])
     # Chunk so that the (n_voxels, chunk) Gram blocks stay near GRAM_BYTES in total.
     chunk = int(max(16, min(512, GRAM_BYTES // (16 * n_vox * (scenario.n_bs + 1)))))
-    p = max_sidelobe(op, cols, chunk=chunk)
+    p = max_sidelobe(op, cols, chunk_size=chunk)
     return float(p.mean()), float(p[np.searchsorted(cols, centre)]), cols.size
 
 
@@ -87,7 +87,7 @@ def fig3(out_dir, scenario):
     full = psf(op)  # (1600, 1600)
     row = full[n1]
     nx, ny, _ = scenario.grid_shape
-    xs, ys, _ = scenario.axis_centers()
+    xs, ys, _ = scenario.axis_centers_m()
     d0 = scenario.voxel_size_m
     extent = (xs[0] - d0 / 2, xs[-1] + d0 / 2, ys[0] - d0 / 2, ys[-1] + d0 / 2)
 
@@ -112,7 +112,7 @@ def fig3(out_dir, scenario):
         extent=extent,
         interpolation="nearest",
     )
-    px, py, _ = scenario.voxel_centers()[n1]
+    px, py, _ = scenario.voxel_centers_m()[n1]
     ax_img.plot(px, py, "r+", ms=10)
     ax_img.set(
         title=f"(b) PSF(n1={PAPER_N1}, n2) as {nx} x {ny} image (+: n1)",
@@ -232,12 +232,13 @@ def fig4c(out_dir, base, rng, max_n1):
 def fig5(out_dir, scenario, rng, n_draws=200):
     """Delta b [dB] vs Delta p for random voxels and horizontal directions."""
     dps = np.logspace(-4, 0, 17)
-    centres = scenario.voxel_centers()
+    centres = scenario.voxel_centers_m()
     vox = rng.integers(scenario.n_voxels, size=(dps.size, n_draws))
     phi = rng.uniform(0, 2 * np.pi, size=(dps.size, n_draws))
     offsets = dps[:, None, None] * np.stack([np.cos(phi), np.sin(phi), np.zeros_like(phi)], -1)
     points = (centres[vox] + offsets).reshape(-1, 3)
-    delta_b, delta_p = offgrid_error(scenario, points)
+    err = offgrid_error(scenario, points)
+    delta_b, delta_p = err.steering_error, err.offset_m
     db = 10 * np.log10(delta_b).reshape(dps.size, n_draws)
     if not np.allclose(delta_p.reshape(dps.size, n_draws), dps[:, None]):
         raise RuntimeError("a shifted point left its voxel")

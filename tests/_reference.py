@@ -26,8 +26,8 @@ def link(antenna, point, frequency_hz, c=3e8):
 
 def sensing_matrix(scenario, points=None):
     """Eqs. (10)-(14), complex128, rows (subcarrier, pair, rx antenna, tx antenna)."""
-    pts = scenario.voxel_centers() if points is None else np.asarray(points, float)
-    ant = scenario.antenna_positions()
+    pts = scenario.voxel_centers_m() if points is None else np.asarray(points, float)
+    ant = scenario.antenna_positions_m()
     lam0 = scenario.wavelength_m
     nf = scenario.n_subcarriers
     p_s = 10 ** ((scenario.sensing_power_dbm - 30) / 10) / nf  # per-subcarrier power [W]

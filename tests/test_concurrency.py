@@ -48,7 +48,7 @@ def test_forked_child_runs_threaded_kernels():
 
 def test_simulate_threads_and_workers():
     def run(workers):
-        return simulate(SCENARIO, 5, 3, off_grid=True, seed=7, workers=workers).y
+        return simulate(SCENARIO, 5, 3, off_grid=True, rng=7, workers=workers).measurements
 
     serial = run(1)
     for out in _run_concurrently(run, [1, 2] * 4):
@@ -71,14 +71,14 @@ def test_operator_threads(dtype):
 def test_subspace_pursuit_threads_and_workers():
     a = sensing_matrix(SCENARIO)
     gram = a.conj().T @ a
-    batch = simulate(SCENARIO, 16, 3, seed=11)
+    batch = simulate(SCENARIO, 16, 3, rng=11)
 
     def run(workers):
-        return subspace_pursuit(a, batch.y, 3, gram=gram, workers=workers)
+        return subspace_pursuit(a, batch.measurements, 3, gram=gram, workers=workers)
 
     serial = run(1)
     for out in _run_concurrently(run, [1, 2, 3, 4] * 2):
-        assert _same(out.x, serial.x)
+        assert _same(out.image, serial.image)
         assert np.array_equal(out.support, serial.support)
         assert np.array_equal(out.n_iter, serial.n_iter)
 
@@ -107,7 +107,7 @@ def test_kernels_release_the_gil():
     big = Scenario(n_antennas_side=4, voxel_size_m=2.0)  # ~0.15 s of sensing-matrix work
     a = sensing_matrix(SCENARIO)
     gram = a.conj().T @ a
-    y = simulate(SCENARIO, 400, 3, seed=1).y
+    y = simulate(SCENARIO, 400, 3, rng=1).measurements
     with threadpool_limits(1):
         free = _loop_rate_beside(lambda: [np.linalg.svd(m) for _ in range(10)])
         for name, call in {

@@ -5,7 +5,7 @@ from skysense.demo import run_demo
 
 def test_demo_writes_a_complete_report(tmp_path):
     messages = []
-    results = run_demo(tmp_path, n_frames=2, seed=3, say=messages.append)
+    results = run_demo(tmp_path, n_frames=2, rng=3, say=messages.append)
     page = (tmp_path / "report.html").read_text()
     for title in ("Imaging", "Bistatic estimation", "Environment mapping", "Latency"):
         assert f">{title}</h2>" in page

@@ -35,11 +35,11 @@ def _growth(fn, n_calls):
 def test_kernels_do_not_leak():
     a = sensing_matrix(SCENARIO)
     gram = a.conj().T @ a
-    y = simulate(SCENARIO, 8, 3, seed=0).y
+    y = simulate(SCENARIO, 8, 3, rng=0).measurements
     calls = {
         # each call allocates ~a.nbytes; a leak of it per call would add n_calls * that
         "sensing_matrix": lambda: sensing_matrix(SCENARIO),
-        "simulate": lambda: simulate(SCENARIO, 8, 3, off_grid=True, seed=1),
+        "simulate": lambda: simulate(SCENARIO, 8, 3, off_grid=True, rng=1),
         "subspace_pursuit": lambda: subspace_pursuit(a, y, 3, gram=gram),
     }
     for name, fn in calls.items():

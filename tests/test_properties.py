@@ -106,4 +106,4 @@ def test_subspace_pursuit_matches_reference(m, n_voxels, sparsity, n_frames, lay
     for f in range(n_frames):
         x_ref, support_ref, _, _ = reference_sp(a, y[f], sparsity)
         assert np.array_equal(res.support[f], support_ref)
-        np.testing.assert_allclose(res.x[f], x_ref, rtol=0, atol=1e-9 * np.abs(x_ref).max())
+        np.testing.assert_allclose(res.image[f], x_ref, rtol=0, atol=1e-9 * np.abs(x_ref).max())

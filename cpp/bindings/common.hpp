@@ -46,26 +46,28 @@ inline void require(bool ok, const std::string& msg) {
   if (!ok) throw std::invalid_argument(msg);
 }
 
-inline void check_geometry(const skysense::ConstView<double, 2>& antennas, std::ptrdiff_t n_per_bs,
-                    const skysense::ConstView<std::int64_t, 2>& pairs) {
-  require(antennas.shape[1] == 3, "antennas: expected shape (n_antennas, 3)");
-  require(n_per_bs > 0 && antennas.shape[0] % n_per_bs == 0,
-          "n_per_bs must divide the number of antennas");
+inline void check_geometry(const skysense::ConstView<double, 2>& antenna_positions_m,
+                           std::ptrdiff_t n_antennas_per_bs,
+                           const skysense::ConstView<std::int64_t, 2>& pairs) {
+  require(antenna_positions_m.shape[1] == 3, "antenna_positions_m: expected shape (n_antennas, 3)");
+  require(n_antennas_per_bs > 0 && antenna_positions_m.shape[0] % n_antennas_per_bs == 0,
+          "n_antennas_per_bs must divide the number of antennas");
   require(pairs.shape[1] == 2, "pairs: expected shape (n_pairs, 2)");
-  const std::int64_t n_bs = antennas.shape[0] / n_per_bs;
+  const std::int64_t n_bs = antenna_positions_m.shape[0] / n_antennas_per_bs;
   for (std::ptrdiff_t i = 0; i < pairs.size(); ++i)
     require(pairs.data[i] >= 0 && pairs.data[i] < n_bs, "pairs: BS index out of range");
 }
 
-// Calls fn.template operator()<T>() with T = float for complex64 `out`, double for complex128.
+// Calls fn.template operator()<T>() with T = float for a complex64 output array, double for
+// complex128; `name` is the argument's name in the error message.
 template <class Fn>
-void dispatch_complex(const py::array& out, Fn&& fn) {
+void dispatch_complex(const py::array& out, Fn&& fn, const char* name = "out") {
   if (py::dtype::of<std::complex<float>>().is(out.dtype()))
     fn(float{});
   else if (py::dtype::of<std::complex<double>>().is(out.dtype()))
     fn(double{});
   else
-    throw std::invalid_argument("out: dtype must be complex64 or complex128, got " +
+    throw std::invalid_argument(std::string(name) + ": dtype must be complex64 or complex128, got " +
                                 std::string(py::str(out.dtype())));
 }
 

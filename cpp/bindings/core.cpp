@@ -10,6 +10,7 @@ void register_pursuit(py::module_& m);
 void register_mapping(py::module_& m);
 void register_cordic(py::module_& m);
 void register_bistatic(py::module_& m);
+void register_testing(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "skysense compiled kernels (private; use the skysense Python API)";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   register_mapping(m);
   register_cordic(m);
   register_bistatic(m);
+  register_testing(m);
 }

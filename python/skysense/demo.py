@@ -5,22 +5,41 @@ off-grid imager when torch is present), bistatic estimation (PARAMING, grid base
 IFFT-C2VNN with its shipped model, CRB) and environment mapping (Schemes I and II against
 the single-link baselines), then writes ``report.html`` (self-contained) with the figures and
 a latency table into the output folder. About two minutes on 2 cores.
+
+Needs matplotlib and threadpoolctl (``pip install 'skysense[demo]'``); the learned parts run
+when torch is installed and are named as skipped otherwise.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
+from skysense._optional import require
+from skysense.experiments.runner import TrialsRng, root_seed
 from skysense.report import Report
 
 __all__ = ["run_demo"]
 
+#: How to get torch for the learned parts: the CPU build, or the platform's default build.
+TORCH_HINT = (
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu (CPU build), or "
+    "pip install 'skysense[learned]' for your platform's default build"
+)
 
-def _timed(fn, *args, **kwargs):
+_T = TypeVar("_T")
+#: (system, stage, seconds) rows of the latency table.
+Latency = list[tuple[str, str, float]]
+#: (title, image) panels of the image figure.
+Panels = list[tuple[str, np.ndarray]]
+
+
+def _timed(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> tuple[_T, float]:
     t0 = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - t0
@@ -30,7 +49,14 @@ def _has_torch() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def run_demo(out_dir, *, n_frames=8, seed=0, n_antennas_side=4, say=print) -> dict:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    n_frames: int = 8,
+    rng: TrialsRng = None,
+    n_antennas_side: int = 4,
+    say: Callable[[str], object] = print,
+) -> dict[str, Any]:
     """Run the demo; returns the headline numbers and writes ``out_dir/report.html``.
 
     Parameters
@@ -39,24 +65,34 @@ def run_demo(out_dir, *, n_frames=8, seed=0, n_antennas_side=4, say=print) -> di
         Folder for the report and its PNGs (created).
     n_frames : int
         Imaging frames per case.
-    seed : int
-        Seed of every random draw.
+    rng : int, numpy.random.SeedSequence, numpy.random.Generator or None
+        Root of every random draw (each system draws from its own spawned child); the CLI
+        passes ``--seed``.
     n_antennas_side : int
         N0 of the imaging scenario.
     say : callable
         Progress messages (``print`` by default).
+
+    Raises
+    ------
+    MissingDependencyError
+        Without matplotlib or threadpoolctl: ``pip install 'skysense[demo]'`` (checked before
+        anything runs).
     """
+    for module in ("matplotlib", "threadpoolctl"):
+        require(module, "skysense demo", extra="demo")
+    root = root_seed(rng)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(
         "skysense demo",
         intro="Cooperative ISAC imaging, bistatic parameter estimation and environment mapping "
-        f"on built-in defaults (seed {seed}). Latencies are wall-clock on this machine.",
+        f"on built-in defaults (seed {root.entropy}). Latencies are wall-clock on this machine.",
     )
-    latency: list[tuple[str, str, float]] = []
-    results = {}
+    latency: Latency = []
+    results: dict[str, Any] = {}
     steps = (("imaging", _imaging), ("bistatic", _bistatic), ("mapping", _mapping))
-    for i, (name, step) in enumerate(steps, 1):
+    for i, ((name, step), seed) in enumerate(zip(steps, root.spawn(len(steps)), strict=True), 1):
         say(f"[{i}/{len(steps)}] {name} ...")
         t0 = time.perf_counter()
         results[name] = step(report, out, latency, n_frames, seed, n_antennas_side, say)
@@ -74,7 +110,15 @@ def run_demo(out_dir, *, n_frames=8, seed=0, n_antennas_side=4, say=print) -> di
 
 
 # -- imaging -------------------------------------------------------------------------------------
-def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
+def _imaging(
+    report: Report,
+    out: Path,
+    latency: Latency,
+    n_frames: int,
+    seed: np.random.SeedSequence,
+    n_antennas_side: int,
+    say: Callable[[str], object],
+) -> dict[str, Any]:
     from skysense.imaging import (
         Scenario,
         SensingOperator,
@@ -102,14 +146,16 @@ def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
     centre = int(np.ravel_multi_index((nx // 2, ny // 2, nz // 2), (nx, ny, nz)))
     psf_png = plot_psf(psf(op, [centre])[0], s, centre, out / "psf.png")
 
-    on = simulate(s, n_frames, 6, seed=seed)
-    subspace_pursuit(a, on.y[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
-    sp, t_sp = _timed(subspace_pursuit, a, on.y, 10, gram=gram, threshold="max/5", final="last")
-    op.rmatvec(on.y[:1])  # warm-up (numba kernel load)
-    bp, t_bp = _timed(op.rmatvec, on.y)
-    det = detection_rates(np.abs(sp.x), on.labels, threshold=0.0, grid_shape=s.grid_shape)
-    dr = 100.0 * det.detected.sum() / det.n_true.sum()
-    far = 100.0 * det.false_alarms.sum() / max(det.false_alarms.sum() + det.detected.sum(), 1)
+    on_seed, off_seed = seed.spawn(2)
+    on = simulate(s, n_frames, 6, rng=np.random.default_rng(on_seed))
+    subspace_pursuit(a, on.measurements[:1], 10, gram=gram)  # warm-up (thread pool, BLAS buffers)
+    sp, t_sp = _timed(
+        subspace_pursuit, a, on.measurements, 10, gram=gram, threshold="max/5", final="last"
+    )
+    op.rmatvec(on.measurements[:1])  # warm-up (numba kernel load)
+    bp, t_bp = _timed(op.rmatvec, on.measurements)
+    det = detection_rates(np.abs(sp.image), on.labels, threshold=0.0, grid_shape=s.grid_shape)
+    dr, far = 100.0 * det.detection_rate, 100.0 * det.false_alarm_rate
     latency += [
         ("imaging", "A^H y (matrix-free)", t_bp / n_frames),
         ("imaging", "subspace pursuit", t_sp / n_frames),
@@ -126,16 +172,14 @@ def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
         ],
     )  # fmt: skip
     sec.figure(psf_png, f"PSF of the centre voxel {centre} (eq. 16)")
-    panels = [
+    panels: Panels = [
         ("truth (on-grid)", on.labels[0]),
         ("A^H y / column norms", np.abs(bp[0]) / op.column_norms()),
-        ("subspace pursuit", np.abs(sp.x[0])),
+        ("subspace pursuit", np.abs(sp.image[0])),
     ]
-    learned = _learned_imaging(s, n_frames, seed, latency, panels) if _has_torch() else None
+    learned = _learned_imaging(s, n_frames, off_seed, latency, panels) if _has_torch() else None
     if learned is None:
-        sec.text(
-            "Learned off-grid imager: skipped (torch missing; pip install 'skysense[learned]')."
-        )
+        sec.text(f"Learned off-grid imager: skipped, torch is not installed ({TORCH_HINT}).")
     else:
         sec.table(["off-grid imager", "DR %", "FAR %", "OSPA m", "SSIM"], learned)
     sec.figure(_image_panels(panels, s, out / "images.png"), "True and reconstructed images")
@@ -143,28 +187,32 @@ def _imaging(report, out, latency, n_frames, seed, n_antennas_side, say):
     return {"sp_dr": dr, "sp_far": far, "sidelobe_mean": float(sidelobes.mean())}
 
 
-def _learned_imaging(s, n_frames, seed, latency, panels):
+def _learned_imaging(
+    s: Any, n_frames: int, seed: np.random.SeedSequence, latency: Latency, panels: Panels
+) -> list[list[Any]]:
     from skysense.imaging import simulate
     from skysense.learn import OffGridImager, image_metrics, normalize_images
 
     imager = OffGridImager.load_default()
     si = imager.scenario
     grid = imager.model.config.grid_shape
-    off = simulate(si, n_frames, 6, off_grid=True, seed=seed + 1)
-    imager.image(off.y[:1])  # warm-up
-    images, t = _timed(imager.image, off.y)
+    off = simulate(si, n_frames, 6, off_grid=True, rng=np.random.default_rng(seed))
+    imager.image(off.measurements[:1])  # warm-up
+    images, t = _timed(imager.image, off.measurements)
     latency.append(("imaging", "learned off-grid imager (CPU)", t / n_frames))
     labels = off.labels.reshape(n_frames, *grid)
-    ahy = normalize_images(imager.operator.rmatvec(off.y).reshape(n_frames, *grid), 1 / 3)
+    ahy = normalize_images(
+        imager.operator.rmatvec(off.measurements).reshape(n_frames, *grid), 1 / 3
+    )
     rows = []
     for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
-        m = image_metrics(imgs, labels, off.positions, si)
+        m = image_metrics(imgs, labels, off.positions_m, si)
         rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     panels += [("truth (off-grid)", labels[0]), ("learned (off-grid)", images[0])]
     return rows
 
 
-def _image_panels(panels, scenario, path):
+def _image_panels(panels: Panels, scenario: Any, path: Path) -> Path:
     from skysense.plotting._common import _pyplot
 
     plt = _pyplot()
@@ -183,15 +231,24 @@ def _image_panels(panels, scenario, path):
 
 
 # -- bistatic ------------------------------------------------------------------------------------
-def _bistatic(report, out, latency, n_frames, seed, n_antennas_side, say):
+def _bistatic(
+    report: Report,
+    out: Path,
+    latency: Latency,
+    n_frames: int,
+    seed: np.random.SeedSequence,
+    n_antennas_side: int,
+    say: Callable[[str], object],
+) -> dict[str, Any]:
     from skysense import bistatic
     from skysense.experiments import BistaticAccuracy, run_trials
 
-    methods = ("paraming", "root_music_2d", "music", "dml")
+    methods: tuple[str, ...] = ("paraming", "root_music_2d", "music", "dml")
     if _has_torch():
         methods += ("ifft_c2vnn",)
     exp = BistaticAccuracy(snrs_db=(0.0, 10.0, 20.0, 30.0), methods=methods, chunk_size=4)
-    res = run_trials(exp, 4, seed=seed)
+    trials_seed, csi_seed = seed.spawn(2)
+    res = run_trials(exp, 4, rng=trials_seed)
     png = exp.plot(res.results, out / "bistatic_accuracy.png")
     s = bistatic.Scenario()
     sec = report.section(
@@ -201,11 +258,11 @@ def _bistatic(report, out, latency, n_frames, seed, n_antennas_side, say):
         "the CRB.",
     )
     sec.figure(png, "ToA RMSE and AoA/AoD MSE vs SNR, with the CRB")
-    gen = np.random.default_rng(seed)
-    paths = bistatic.random_paths(s, gen)
-    csi = bistatic.simulate(s, paths, 20.0, gen, pilots="orthogonal").csi[0]
-    q = paths.delay_s.size
-    estimators = {
+    gen = np.random.default_rng(csi_seed)
+    paths = bistatic.random_paths(s, rng=gen)
+    csi = bistatic.simulate(s, paths, 20.0, rng=gen, pilots="orthogonal").csi[0]
+    q = paths.n_paths
+    estimators: dict[str, Callable[[], object]] = {
         "PARAMING (C++)": lambda: bistatic.paraming(csi, q, scenario=s),
         "Root-MUSIC-2D": lambda: bistatic.root_music_2d(csi, q, scenario=s),
         "MUSIC (1 deg grid)": lambda: bistatic.music(csi, q, scenario=s),
@@ -225,12 +282,20 @@ def _bistatic(report, out, latency, n_frames, seed, n_antennas_side, say):
 
 
 # -- mapping -------------------------------------------------------------------------------------
-def _mapping(report, out, latency, n_frames, seed, n_antennas_side, say):
+def _mapping(
+    report: Report,
+    out: Path,
+    latency: Latency,
+    n_frames: int,
+    seed: np.random.SeedSequence,
+    n_antennas_side: int,
+    say: Callable[[str], object],
+) -> dict[str, Any]:
     from skysense.experiments import MappingMospa, run_trials
 
     methods = ("fusion1", "fusion3", "monostatic", "bistatic", "specular")
     exp = MappingMospa(methods=methods, bs_indices=(0,), n_epochs=120, n_particles=1000)
-    res, t = _timed(run_trials, exp, 1, seed)
+    res, t = _timed(run_trials, exp, 1, rng=seed)
     png = exp.plot(res.results, out / "mapping.png")
     sec = report.section(
         "Environment mapping",

@@ -3,47 +3,86 @@
 :class:`StreamProcessor` drives any *frame estimator* (a callable mapping a batch of frames
 ``(n, m)`` to per-frame results with a leading axis ``n``) over an iterable of frames. It
 copies frames into one preallocated buffer, runs the estimator on micro-batches and keeps
-the last ``history`` per-frame latencies in a ring buffer, so memory does not grow with the
-length of the stream. Estimators here:
+the last ``history_size`` per-frame latencies in a ring buffer, so memory does not grow with
+the length of the stream. Estimators here:
 
 ==================  ==============================================================
 ``SPImager``        subspace pursuit on the Gram form (matrix-free A, precomputed G)
 ``BackProjector``   ``A^H y`` through the matrix-free operator
+``LatencyStats``    :meth:`StreamProcessor.latency`'s result: per-frame latency [s]
 ==================  ==============================================================
 
 The learned stages export to ONNX (``skysense.learn``) and plug in the same way.
+``workers=None`` means :func:`skysense.get_workers` (1 unless :func:`skysense.set_workers`
+says otherwise), read at each call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from skysense._results import Result
 from skysense._validation import as_batch, check_count, complex_dtype
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.imaging import PursuitResult, Scenario, SensingOperator
 
 __all__ = ["BackProjector", "LatencyStats", "SPImager", "StreamProcessor"]
 
 
-@dataclass(frozen=True)
-class LatencyStats:
-    """Per-frame latency over the retained history [s] (a frame's share of its micro-batch)."""
+@dataclass(frozen=True, repr=False)
+class LatencyStats(Result):
+    """Per-frame latency over the retained history (a frame's share of its micro-batch).
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames processed since the start (or the last :meth:`StreamProcessor.reset`).
+    mean_s, p50_s, p95_s, p99_s, max_s : float
+        Mean, median, 95th and 99th percentile and maximum over the retained latencies [s].
+
+    Examples
+    --------
+    >>> from skysense.edge import LatencyStats
+    >>> LatencyStats(n_frames=3, mean_s=0.002, p50_s=0.002, p95_s=0.003, p99_s=0.003, max_s=0.004)
+    LatencyStats(
+      n_frames=3,
+      mean_s=0.002,
+      p50_s=0.002,
+      p95_s=0.003,
+      p99_s=0.003,
+      max_s=0.004,
+    )
+    """
 
     n_frames: int
-    mean: float
-    p50: float
-    p95: float
-    p99: float
-    max: float
+    mean_s: float
+    p50_s: float
+    p95_s: float
+    p99_s: float
+    max_s: float
 
-    def as_ms(self) -> dict:
-        """The statistics in milliseconds (JSON-ready)."""
-        return {
-            "n_frames": self.n_frames,
-            **{k: 1e3 * getattr(self, k) for k in ("mean", "p50", "p95", "p99", "max")},
-        }
+    def as_ms(self) -> dict[str, float | int]:
+        """The statistics in milliseconds, JSON-ready: ``n_frames``, ``mean_ms``, ``p50_ms``,
+        ``p95_ms``, ``p99_ms``, ``max_ms``.
+
+        Examples
+        --------
+        >>> from skysense.edge import LatencyStats
+        >>> LatencyStats(3, 0.002, 0.002, 0.003, 0.003, 0.004).as_ms()["max_ms"]
+        4.0
+        """
+        out: dict[str, float | int] = {"n_frames": self.n_frames}
+        for key in ("mean", "p50", "p95", "p99", "max"):
+            out[f"{key}_ms"] = 1e3 * getattr(self, f"{key}_s")
+        return out
 
 
 class StreamProcessor:
@@ -60,13 +99,32 @@ class StreamProcessor:
         dtype frames are copied into (the estimator's working precision).
     batch_size : int
         Frames per estimator call: 1 for the lowest latency, more for throughput.
-    history : int
+    history_size : int
         Latencies kept for :meth:`latency` (a ring buffer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.edge import BackProjector, StreamProcessor
+    >>> from skysense.imaging import Scenario, simulate
+    >>> s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    >>> estimator = BackProjector(s)
+    >>> stream = StreamProcessor(estimator, estimator.n_measurements, batch_size=2)
+    >>> frames = simulate(s, 5, 1, rng=0).measurements
+    >>> images = list(stream.process(frames))
+    >>> len(images), images[0].shape, stream.latency().n_frames
+    (5, (9,), 5)
     """
 
     def __init__(
-        self, estimator, n_measurements, *, dtype=np.complex64, batch_size=1, history=10_000
-    ):
+        self,
+        estimator: Callable[[npt.NDArray[Any]], Any],
+        n_measurements: int,
+        *,
+        dtype: npt.DTypeLike = np.complex64,
+        batch_size: int = 1,
+        history_size: int = 10_000,
+    ) -> None:
         if not callable(estimator):
             raise TypeError(f"estimator must be callable, got {type(estimator).__name__}")
         self.estimator = estimator
@@ -74,10 +132,10 @@ class StreamProcessor:
         self.dtype = complex_dtype(dtype)
         self.batch_size = check_count(batch_size, "batch_size")
         self._buffer = np.empty((self.batch_size, self.n_measurements), self.dtype)
-        self._latency = np.zeros(check_count(history, "history"))
+        self._latency = np.zeros(check_count(history_size, "history_size"))
         self._count = 0
 
-    def process(self, frames: Iterable) -> Iterator:
+    def process(self, frames: Iterable[npt.ArrayLike]) -> Iterator[Any]:
         """Yield one result per frame (in order) for an iterable of frames.
 
         Each frame is an array of shape (n_measurements,) (or (k, n_measurements), taken as
@@ -97,7 +155,7 @@ class StreamProcessor:
         if filled:
             yield from self._run(filled)
 
-    def _run(self, n):
+    def _run(self, n: int) -> Iterator[Any]:
         t0 = time.perf_counter()
         results = self.estimator(self._buffer[:n])
         per_frame = (time.perf_counter() - t0) / n
@@ -108,24 +166,44 @@ class StreamProcessor:
             yield _take(results, i)
 
     def latency(self) -> LatencyStats:
-        """Statistics of the retained per-frame latencies."""
+        """Statistics of the retained per-frame latencies.
+
+        Raises
+        ------
+        ValueError
+            Before the first frame (or right after :meth:`reset`).
+        """
         if self._count == 0:
             raise ValueError("no frame processed yet")
         kept = self._latency[: min(self._count, self._latency.size)]
         p50, p95, p99 = np.percentile(kept, [50, 95, 99])
         return LatencyStats(
-            self._count, float(kept.mean()), float(p50), float(p95), float(p99), float(kept.max())
+            n_frames=self._count,
+            mean_s=float(kept.mean()),
+            p50_s=float(p50),
+            p95_s=float(p95),
+            p99_s=float(p99),
+            max_s=float(kept.max()),
         )
 
+    def reset(self) -> None:
+        """Forget the latencies and the frame count (the estimator is kept)."""
+        self._latency[:] = 0.0
+        self._count = 0
 
-def _take(results, i):
-    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays)."""
+
+def _take(results: Any, i: int) -> Any:
+    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays), copied.
+
+    The copy matters: an estimator may return views of the micro-batch buffer (an identity
+    stage) or of its own reused output buffer, which the next micro-batch overwrites.
+    """
     if isinstance(results, np.ndarray):
-        return results[i]
+        return results[i].copy()
     if isinstance(results, tuple):
         return tuple(_take(r, i) for r in results)
-    if hasattr(results, "__dataclass_fields__"):
-        fields = {k: _take(getattr(results, k), i) for k in results.__dataclass_fields__}
+    if dataclasses.is_dataclass(results) and not isinstance(results, type):
+        fields = {f.name: _take(getattr(results, f.name), i) for f in dataclasses.fields(results)}
         return type(results)(**fields)
     raise TypeError(f"cannot split estimator results of type {type(results).__name__}")
 
@@ -142,14 +220,33 @@ class SPImager:
         Working precision (complex64 halves the Gram's memory; see ``subspace_pursuit``).
     threshold : None, float or "max/5"
         Post-SP threshold (``subspace_pursuit``).
-    workers : int
-        Threads over the frames of a micro-batch (1 keeps a core free for I/O).
+    workers : int, optional
+        Threads over the frames of a micro-batch; ``None`` means the current default
+        (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers` says otherwise),
+        read at each call (1 keeps a core free for I/O). Results do not depend on it.
+
+    Examples
+    --------
+    >>> from skysense.edge import SPImager
+    >>> from skysense.imaging import Scenario, simulate
+    >>> s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    >>> imager = SPImager(s, 1)
+    >>> imager(simulate(s, 3, 1, rng=0).measurements).support.shape
+    (3, 1)
     """
 
-    def __init__(self, scenario, sparsity, *, dtype=np.complex64, threshold="max/5", workers=1):
+    def __init__(
+        self,
+        scenario: Scenario,
+        sparsity: int,
+        *,
+        dtype: npt.DTypeLike = np.complex64,
+        threshold: float | str | None = "max/5",
+        workers: int | None = None,
+    ) -> None:
         from skysense.imaging import SensingOperator
 
-        self.operator = SensingOperator(scenario, dtype, workers=workers)
+        self.operator: SensingOperator = SensingOperator(scenario, dtype, workers=workers)
         self.gram = self.operator.gram()
         self.sparsity = check_count(sparsity, "sparsity")
         self.threshold = threshold
@@ -157,9 +254,11 @@ class SPImager:
 
     @property
     def n_measurements(self) -> int:
-        return self.operator.shape[0]
+        """Length of one CSI frame."""
+        return int(self.operator.shape[0])
 
-    def __call__(self, frames):
+    def __call__(self, frames: npt.ArrayLike) -> PursuitResult:
+        """SP images of frames of shape (n, n_measurements) (see ``subspace_pursuit``)."""
         from skysense.imaging import subspace_pursuit
 
         return subspace_pursuit(
@@ -173,22 +272,49 @@ class SPImager:
 
     def memory_usage(self) -> int:
         """Bytes held (links and Gram)."""
-        return self.operator.memory_usage() + self.gram.nbytes
+        return self.operator.memory_usage() + int(self.gram.nbytes)
 
 
 class BackProjector:
-    """``A^H y`` (the matched-filter image) through the matrix-free operator."""
+    """``A^H y`` (the matched-filter image, eq. (20)) through the matrix-free operator.
 
-    def __init__(self, scenario, *, dtype=np.complex64, workers=1):
+    Parameters
+    ----------
+    scenario : skysense.imaging.Scenario
+    dtype : {complex64, complex128}
+        Working precision.
+    workers : int, optional
+        Threads for building the operator's links; ``None`` means the current default
+        (:func:`skysense.get_workers`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.edge import BackProjector
+    >>> from skysense.imaging import Scenario
+    >>> projector = BackProjector(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+    >>> projector(np.ones((2, projector.n_measurements))).shape
+    (2, 9)
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        dtype: npt.DTypeLike = np.complex64,
+        workers: int | None = None,
+    ) -> None:
         from skysense.imaging import SensingOperator
 
-        self.operator = SensingOperator(scenario, dtype, workers=workers)
+        self.operator: SensingOperator = SensingOperator(scenario, dtype, workers=workers)
 
     @property
     def n_measurements(self) -> int:
-        return self.operator.shape[0]
+        """Length of one CSI frame."""
+        return int(self.operator.shape[0])
 
-    def __call__(self, frames):
+    def __call__(self, frames: npt.ArrayLike) -> npt.NDArray[np.complexfloating[Any, Any]]:
+        """``A^H y`` of frames of shape (n, n_measurements): shape (n, n_voxels)."""
         return self.operator.rmatvec(frames)
 
     def memory_usage(self) -> int:

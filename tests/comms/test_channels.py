@@ -21,7 +21,7 @@ def test_los_channel_matches_friis_reference():
     h = los_user_channels(SMALL, USERS)
     n_t = SMALL.n_bs * SMALL.n_antennas
     assert h.shape == (2, 3, n_t) and h.dtype == np.complex128
-    ant = SMALL.antenna_positions().reshape(-1, 3)
+    ant = SMALL.antenna_positions_m().reshape(-1, 3)
     gain = math.sqrt(SMALL.antenna_gain) * SMALL.wavelength_m / math.sqrt(4 * math.pi)
     for k, u in enumerate(USERS):
         for f, freq in enumerate(SMALL.subcarrier_frequencies_hz()):
@@ -41,7 +41,7 @@ def test_scattered_paths_follow_eq10():
     h = los_user_channels(
         SMALL, USERS[:1], scatterer_positions_m=uav, scattering_coefficients=sigma
     )
-    ant = SMALL.antenna_positions().reshape(-1, 3)
+    ant = SMALL.antenna_positions_m().reshape(-1, 3)
     gain = math.sqrt(SMALL.antenna_gain) * SMALL.wavelength_m / math.sqrt(4 * math.pi)
     freq = SMALL.subcarrier_frequencies_hz()[1]
     expected = sum(
@@ -101,7 +101,7 @@ def test_sensing_beams(method):
         (lambda: los_user_channels(SMALL, [[0.0, 0.0]]), ValueError, "user_positions_m"),
         (lambda: los_user_channels(SMALL, np.zeros((0, 3))), ValueError, "at least one"),
         (
-            lambda: los_user_channels(SMALL, SMALL.antenna_positions()[0, :1]),
+            lambda: los_user_channels(SMALL, SMALL.antenna_positions_m()[0, :1]),
             ValueError,
             "zero distance",
         ),

@@ -36,15 +36,15 @@ def test_two_users_with_sensing_hand_computed():
     lp = link_powers(h, w, ws, comm_power_w=2.0, sensing_power_w=0.5, noise_var=0.1)
     # user 1: h1^H w1 = 1 - j -> 2; h1^H w2 = 0; h1^H ws = 1 - j -> 2
     # user 2: h2^H w2 = 2j -> 4; h2^H w1 = 0; h2^H ws = 2 -> 4
-    np.testing.assert_allclose(lp.desired[:, 0], [4.0, 8.0])
-    np.testing.assert_allclose(lp.multiuser[:, 0], [0.0, 0.0])
-    np.testing.assert_allclose(lp.sensing[:, 0], [1.0, 2.0])
+    np.testing.assert_allclose(lp.desired_w[:, 0], [4.0, 8.0])
+    np.testing.assert_allclose(lp.multiuser_w[:, 0], [0.0, 0.0])
+    np.testing.assert_allclose(lp.sensing_w[:, 0], [1.0, 2.0])
     np.testing.assert_allclose(lp.sinr[:, 0], [4.0 / 1.1, 8.0 / 2.1])
     np.testing.assert_allclose(lp.sir_sensing_db[:, 0], 10 * np.log10([4.0, 4.0]))
     # multi-user interference: swap the beams
     lp2 = link_powers(h, w[..., ::-1], comm_power_w=2.0, noise_var=0.1)
-    np.testing.assert_allclose(lp2.multiuser[:, 0], [4.0, 8.0])
-    np.testing.assert_allclose(lp2.desired[:, 0], [0.0, 0.0])
+    np.testing.assert_allclose(lp2.multiuser_w[:, 0], [4.0, 8.0])
+    np.testing.assert_allclose(lp2.desired_w[:, 0], [0.0, 0.0])
     assert np.all(np.isnan(lp2.sir_sensing_db))  # 0 / 0
     no_sensing = link_powers(h, w, comm_power_w=2.0, noise_var=0.1)
     assert np.all(np.isposinf(no_sensing.sir_sensing_db))
@@ -126,7 +126,7 @@ W = np.ones((1, 2, 1), complex)
         (lambda: sinr(H * np.nan, W, comm_power_w=1, noise_var=1), ValueError, "NaN"),
         (lambda: sinr(H, W, comm_power_w="1", noise_var=1), TypeError, "comm_power_w"),
         (lambda: spectral_efficiency([1.0, 2.0]), ValueError, "n_users, n_subcarriers"),
-        (lambda: spectral_efficiency([[-1.0]]), ValueError, ">= 0"),
+        (lambda: spectral_efficiency([[-1.0]]), ValueError, "sinr must be >= 0"),
         (lambda: frame_spectral_efficiency(1, 1, 150), ValueError, "n_sensing_symbols"),
         (lambda: frame_spectral_efficiency(1, 1, -1), ValueError, "n_sensing_symbols"),
         (lambda: frame_spectral_efficiency(1, 1, 1, 0), ValueError, "n_symbols"),
@@ -135,3 +135,17 @@ W = np.ones((1, 2, 1), complex)
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_keyword_names_and_short_repr(rng):
+    h = _crandn(rng, 3, 64, 8)
+    w = _crandn(rng, 64, 8, 3)
+    lp = link_powers(h, w, comm_power_w=1.0, noise_var=1.0)
+    text = repr(lp)
+    assert text.startswith("LinkPowers(") and len(text.splitlines()) == 6
+    assert "desired_w=float64[3, 64]" in text
+    assert spectral_efficiency(sinr=[[1.0]]) == 1.0
+    se = frame_spectral_efficiency(
+        isac_spectral_efficiency=1.0, comm_spectral_efficiency=2.0, n_sensing_symbols=4
+    )
+    assert se == pytest.approx((4 + 2 * 136) / 140)

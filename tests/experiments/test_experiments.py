@@ -16,7 +16,7 @@ TINY = ImagingTable2(modes=("A", "C"), voxel_sizes_m=(5.0, 4.0), chunk_size=1)
 
 @pytest.fixture(scope="module")
 def tiny_result():
-    return run_trials(TINY, 2, seed=11)
+    return run_trials(TINY, 2, rng=11)
 
 
 def test_table2_json_schema(tiny_result):
@@ -48,7 +48,7 @@ def test_table2_trials_are_consistent(tiny_result):
 
 
 def test_table2_subset_reproduces_the_grid(tiny_result):
-    sub = run_trials(ImagingTable2(modes=("C",), voxel_sizes_m=(4.0,), chunk_size=1), 2, seed=11)
+    sub = run_trials(ImagingTable2(modes=("C",), voxel_sizes_m=(4.0,), chunk_size=1), 2, rng=11)
     for name, values in sub.trials[("C", 4.0)].items():
         np.testing.assert_array_equal(values, tiny_result.trials[("C", 4.0)][name])
 
@@ -76,7 +76,7 @@ def test_psf_experiment_tiny():
         offsets_m=(1e-4, 1e-1),
         chunk_size=2,
     )
-    res = run_trials(exp, 3, seed=0)
+    res = run_trials(exp, 3, rng=0)
     r = res.results
     assert set(r["fig4a"]) == {"1", "2"} and set(r["fig4a"]["1"]) == {"2"}
     assert 0 < r["fig4b"]["60"]["5"]["mean"] <= 1
@@ -89,7 +89,7 @@ def test_tradeoff_experiment_tiny():
     exp = ImagingTradeoff(
         sensing_powers_dbm=(30.0, 50.0), n_targets=2, sparsity=3, voxel_size_m=20.0, chunk_size=1
     )
-    res = run_trials(exp, 1, seed=0)
+    res = run_trials(exp, 1, rng=0)
     low, high = res.results["30"], res.results["50"]
     # more sensing power: stronger sensing interference and a smaller ISAC-symbol SE
     assert high["sir_roi_db"] < low["sir_roi_db"]

@@ -5,7 +5,7 @@ from skysense.experiments import EXPERIMENTS, PAPER_TABLE3, ImagingOffgrid, run_
 
 def test_sp_and_backprojection_rows_without_training(tmp_path):
     exp = ImagingOffgrid(methods=("sp", "ahy"), chunk_size=5)
-    res = run_trials(exp, 10, seed=1)
+    res = run_trials(exp, 10, rng=1)
     assert set(res.results) == {"sp", "ahy"}
     for row in res.results.values():
         assert set(row) >= {"mse", "ssim", "ospa", "dr", "far", "ms_per_frame"}
@@ -30,7 +30,7 @@ def test_learned_row_tiny_budget():
         batch_size=8,
         chunk_size=4,
     )
-    res = run_trials(exp, 4, seed=0)
+    res = run_trials(exp, 4, rng=0)
     for row in res.results.values():
         assert row["train_wall_s"] > 0
         assert 0 <= row["ssim"] <= 1
@@ -46,7 +46,7 @@ def test_validation():
 def test_dnn_ahy_row_can_score_the_shipped_model():
     pytest.importorskip("torch")
     exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained="default", chunk_size=4)
-    res = run_trials(exp, 4, seed=0)
+    res = run_trials(exp, 4, rng=0)
     row = res.results["dnn_ahy"]
     assert row["train_wall_s"] == 0.0  # loaded, not trained
     assert 0 <= row["dr"] <= 100 and row["n_test"] == 4
@@ -59,7 +59,7 @@ def test_pretrained_must_fit_the_scenario(tmp_path):
     path = OffGridImager.load_default().save(tmp_path / "m.pt")
     exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained=str(path), n_antennas_side=4)
     with pytest.raises(ValueError, match="another scenario"):
-        run_trials(exp, 2, seed=0)
+        run_trials(exp, 2, rng=0)
 
 
 def test_detector_row_scores_the_shipped_detector_at_any_count(tmp_path):
@@ -70,7 +70,7 @@ def test_detector_row_scores_the_shipped_detector_at_any_count(tmp_path):
 
     out = tmp_path / "r.json"
     argv = ["reproduce", "imaging-offgrid", "--methods", "sp,detector", "--trials", "8",
-            "--targets", "3", "--workers", "0", "--json", str(out), "--quiet"]  # fmt: skip
+            "--targets", "3", "--processes", "0", "--json", str(out), "--quiet"]  # fmt: skip
     assert main(argv) == 0
     doc = json.loads(out.read_text())
     assert doc["config"]["n_targets"] == 3
@@ -93,7 +93,7 @@ def test_detector_row_rejects_a_refiner(tmp_path):
     path = OffGridImager.load_refiner().save(tmp_path / "refiner.pt")
     exp = ImagingOffgrid(methods=("detector",), detector=str(path), chunk_size=2)
     with pytest.raises(ValueError, match="not a DetectorNet"):
-        run_trials(exp, 2, seed=0)
+        run_trials(exp, 2, rng=0)
 
 
 def test_sweep_pairs_the_detector_with_sp_at_its_best_sparsity(tmp_path):
@@ -101,7 +101,7 @@ def test_sweep_pairs_the_detector_with_sp_at_its_best_sparsity(tmp_path):
     from skysense.experiments import ImagingOffgridSweep
 
     exp = ImagingOffgridSweep(counts=(2,), powers_dbm=(20.0,), table5=False, chunk_size=6)
-    res = run_trials(exp, 6, seed=3)
+    res = run_trials(exp, 6, rng=3)
     assert list(res.results) == ["count_2", "power_20dbm"]
     for row in res.results.values():
         assert row["n_test"] == 6
@@ -125,8 +125,8 @@ def test_3d_experiment_detector_row_and_missing_shipped_model(tmp_path):
     cfg = DetectorConfig(grid_shape=s.grid_shape, n_pairs=len(s.pairs()), channels=(2,))
     path = OffGridImager(build_detector_net(cfg, rng=0), s).save(tmp_path / "d3.pt")
     exp = ImagingOffgrid3d(methods=("detector",), detector=str(path), n_targets=3, chunk_size=2)
-    row = run_trials(exp, 2, seed=0).results["detector"]
+    row = run_trials(exp, 2, rng=0).results["detector"]
     assert row["n_test"] == 2 and 0 <= row["dr"] <= 100
     # no 3-D model is shipped yet: the default row says so
     with pytest.raises(FileNotFoundError, match="imager_3d.pt"):
-        run_trials(ImagingOffgrid3d(methods=("detector",), chunk_size=2), 2, seed=0)
+        run_trials(ImagingOffgrid3d(methods=("detector",), chunk_size=2), 2, rng=0)

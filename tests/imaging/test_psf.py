@@ -32,7 +32,7 @@ def test_max_sidelobe_matches_brute_force():
     p = psf(a)
     np.fill_diagonal(p, -1)
     expected = p.max(axis=1)
-    np.testing.assert_allclose(max_sidelobe(a, chunk=4), expected, rtol=1e-12)
+    np.testing.assert_allclose(max_sidelobe(a, chunk_size=4), expected, rtol=1e-12)
     np.testing.assert_allclose(
         max_sidelobe(SensingOperator(SMALL), [2, 5]), expected[[2, 5]], rtol=1e-12
     )
@@ -50,12 +50,13 @@ def test_sidelobe_trends_of_fig4():
 
 def test_offgrid_error():
     s = Scenario(n_antennas_side=5)
-    centre = s.voxel_centers()[820]
-    db, dp = offgrid_error(s, centre[None, :])
-    assert db[0] == 0 and dp[0] == 0
+    centre = s.voxel_centers_m()[820]
+    err = offgrid_error(s, centre[None, :])
+    assert err.steering_error[0] == 0 and err.offset_m[0] == 0
     steps = np.array([1e-4, 1e-3, 1e-2])
     pts = centre + steps[:, None] * np.array([0.6, 0.8, 0.0])
-    db, dp = offgrid_error(s, pts)
+    err = offgrid_error(s, pts)
+    db, dp = err.steering_error, err.offset_m
     np.testing.assert_allclose(dp, steps, rtol=1e-9)
     assert np.all(np.diff(db) > 0)
     # the paper: Delta b below -10 dB needs Delta p of about a millimetre
@@ -69,11 +70,18 @@ def test_offgrid_error():
         (lambda: psf(np.full((3, 2), np.nan)), ValueError, "NaN"),
         (lambda: psf(np.zeros((3, 2))), ValueError, "all-zero column"),
         (lambda: psf([[1, 2]]), TypeError, "ndarray or an operator"),
-        (lambda: psf(np.ones((3, 2)), columns=[5]), ValueError, "columns"),
+        (lambda: psf(np.ones((3, 2)), column_index=[5]), ValueError, "column_index"),
+        (lambda: max_sidelobe(np.ones((3, 2)), chunk_size=0), ValueError, "chunk_size"),
         (lambda: offgrid_error(SMALL, [[500.0, 0, 40]]), ValueError, "outside the ROI"),
-        (lambda: offgrid_error(SMALL, [[0.0, 0]]), ValueError, "points"),
+        (lambda: offgrid_error(SMALL, [[0.0, 0]]), ValueError, "points_m"),
     ],
 )
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_offgrid_error_repr_is_short():
+    s = Scenario(n_antennas_side=2)
+    text = repr(offgrid_error(s, s.voxel_centers_m()[:200] + 0.1))
+    assert text.startswith("OffgridError(") and len(text.splitlines()) == 4

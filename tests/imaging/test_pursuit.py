@@ -46,8 +46,8 @@ def _check_against_reference(
         if same_n_iter:
             assert result.n_iter[f] == n_ref, f"frame {f}"
         scale = np.abs(x_ref).max()
-        np.testing.assert_allclose(result.x[f], x_ref, rtol=0, atol=RTOL[dtype] * scale)
-        assert abs(result.residual_norm[f] - ratio_ref) <= RATIO_ATOL[dtype]
+        np.testing.assert_allclose(result.image[f], x_ref, rtol=0, atol=RTOL[dtype] * scale)
+        assert abs(result.relative_residual[f] - ratio_ref) <= RATIO_ATOL[dtype]
 
 
 # -- well-conditioned random problems ----------------------------------------------------------
@@ -57,9 +57,9 @@ def test_matches_reference_on_gaussian_problems(dtype, final, rng):
     a, y = _gaussian(rng, 9, dtype=dtype)
     result = subspace_pursuit(a, y, 5, final=final)
     assert isinstance(result, PursuitResult)
-    assert result.x.dtype == dtype and result.x.shape == (9, 97)
+    assert result.image.dtype == dtype and result.image.shape == (9, 97)
     assert result.support.dtype == np.int64 and result.support.shape == (9, 5)
-    assert result.n_iter.dtype == np.int64 and result.residual_norm.dtype == np.float64
+    assert result.n_iter.dtype == np.int64 and result.relative_residual.dtype == np.float64
     assert np.all(np.diff(result.support, axis=1) > 0)
     _check_against_reference(result, a, y, 5, dtype, final=final)
 
@@ -88,12 +88,12 @@ def test_batch_equals_loop_of_single_frames(dtype, rng):
     batch = subspace_pursuit(a, y, 5)
     for f in range(5):
         single = subspace_pursuit(a, y[f], 5)
-        assert single.x.shape == (97,) and single.x.dtype == dtype
+        assert single.image.shape == (97,) and single.image.dtype == dtype
         assert np.array_equal(single.support, batch.support[f])
         assert single.n_iter == batch.n_iter[f]
         # z comes from a GEMV for one frame and a GEMM for a batch: rounding may differ.
-        scale = np.abs(single.x).max()
-        np.testing.assert_allclose(single.x, batch.x[f], rtol=0, atol=RTOL[dtype] * scale)
+        scale = np.abs(single.image).max()
+        np.testing.assert_allclose(single.image, batch.image[f], rtol=0, atol=RTOL[dtype] * scale)
 
 
 def test_independent_of_workers(rng):
@@ -101,33 +101,33 @@ def test_independent_of_workers(rng):
     gram = a.conj().T @ a
     one = subspace_pursuit(a, y, 5, gram=gram, workers=1)
     three = subspace_pursuit(a, y, 5, gram=gram, workers=3)
-    for name in ("x", "support", "n_iter", "residual_norm"):
+    for name in ("image", "support", "n_iter", "relative_residual"):
         assert np.array_equal(getattr(one, name), getattr(three, name)), name
 
 
 def test_threshold_zeroes_entries_below_fraction_of_max(rng):
     a, y = _gaussian(rng, 6, noise=0.1)
     raw = subspace_pursuit(a, y, 10)  # M° = 2 M: the extra entries fit noise and are small
-    mag = np.abs(raw.x)
-    expected = np.where(mag < mag.max(axis=1, keepdims=True) / 5, 0, raw.x)
+    mag = np.abs(raw.image)
+    expected = np.where(mag < mag.max(axis=1, keepdims=True) / 5, 0, raw.image)
     for threshold in ("max/5", 0.2):
         out = subspace_pursuit(a, y, 10, threshold=threshold)
-        assert np.array_equal(out.x, expected)
+        assert np.array_equal(out.image, expected)
         assert np.array_equal(out.support, raw.support)
-        assert np.array_equal(out.residual_norm, raw.residual_norm)
-    assert np.count_nonzero(expected) < np.count_nonzero(raw.x)  # the threshold did something
+        assert np.array_equal(out.relative_residual, raw.relative_residual)
+    assert np.count_nonzero(expected) < np.count_nonzero(raw.image)  # the threshold did something
 
 
 def test_all_zero_frames_give_zero_images(rng):
     a, y = _gaussian(rng, 3)
     y[1] = 0
     out = subspace_pursuit(a, y, 5)
-    assert not out.x[1].any()
-    assert out.residual_norm[1] == 0 and out.n_iter[1] == 0
+    assert not out.image[1].any()
+    assert out.relative_residual[1] == 0 and out.n_iter[1] == 0
     for f in (0, 2):  # the other frames are unaffected
         assert np.array_equal(out.support[f], subspace_pursuit(a, y[f], 5).support)
     single = subspace_pursuit(a, np.zeros(a.shape[0]), 5)
-    assert not single.x.any() and single.residual_norm == 0
+    assert not single.image.any() and single.relative_residual == 0
 
 
 def test_collinear_columns_stay_finite_and_consistent(rng):
@@ -140,10 +140,10 @@ def test_collinear_columns_stay_finite_and_consistent(rng):
     x[[40, 59, 7, 80, 90]] = [1.0, -2.0, 0.5j, 1.5, -1.0]
     y = np.stack([a @ x, a @ x + 0.01 * rng.standard_normal(211)])
     out = subspace_pursuit(a, y, 5)
-    assert np.isfinite(out.x).all()
+    assert np.isfinite(out.image).all()
     for f in range(2):
-        exact = np.linalg.norm(y[f] - a @ out.x[f]) / np.linalg.norm(y[f])
-        assert abs(out.residual_norm[f] - exact) <= 1e-6
+        exact = np.linalg.norm(y[f] - a @ out.image[f]) / np.linalg.norm(y[f])
+        assert abs(out.relative_residual[f] - exact) <= 1e-6
         assert exact <= reference_sp(a, y[f], 5)[3] + 1e-6
 
 
@@ -159,41 +159,50 @@ def imaging():
 @pytest.mark.parametrize("noise", ["none", "exact_norm"])
 def test_imaging_matches_reference(imaging, sparsity, noise):
     scenario, a, _, gram = imaging
-    batch = simulate(scenario, 3, sparsity, noise=noise, seed=sparsity)
-    out = subspace_pursuit(a, batch.y, sparsity, gram=gram)
+    batch = simulate(scenario, 3, sparsity, noise_model=noise, rng=sparsity)
+    out = subspace_pursuit(a, batch.measurements, sparsity, gram=gram)
     # Noise-free, the reference's exact residual reaches tol = 1e-10 while the Gram identity
     # bottoms out near 1e-8, so SP stops one iteration later, on the same (stable) support.
-    _check_against_reference(out, a, batch.y, sparsity, np.complex128, same_n_iter=noise != "none")
+    _check_against_reference(
+        out, a, batch.measurements, sparsity, np.complex128, same_n_iter=noise != "none"
+    )
 
 
 @pytest.mark.parametrize("sparsity", [6, 10])
 def test_imaging_noise_free_recovery(imaging, sparsity):
     scenario, a, _, gram = imaging
-    batch = simulate(scenario, 24, sparsity, noise="none", seed=100 + sparsity)
-    out = subspace_pursuit(a, batch.y, sparsity, gram=gram)
-    truth = np.sort(batch.voxel_indices, axis=1)
+    batch = simulate(scenario, 24, sparsity, noise_model="none", rng=100 + sparsity)
+    out = subspace_pursuit(a, batch.measurements, sparsity, gram=gram)
+    truth = np.sort(batch.voxel_index, axis=1)
     exact = (out.support == truth).all(axis=1)
     # SP with K = M does not always recover on this coherent grid (the reference neither, see
     # test_imaging_matches_reference); where it does, the image is exact.
     assert exact.mean() >= 0.5
-    np.testing.assert_allclose(out.x[exact].real, batch.sigma[exact], rtol=0, atol=1e-6)
-    assert np.abs(out.x[exact].imag).max() <= 1e-6
-    assert out.residual_norm[exact].max() <= 1e-6
+    np.testing.assert_allclose(out.image[exact].real, batch.image[exact], rtol=0, atol=1e-6)
+    assert np.abs(out.image[exact].imag).max() <= 1e-6
+    assert out.relative_residual[exact].max() <= 1e-6
 
 
 def test_imaging_operator_and_complex64(imaging):
     scenario, a, op, gram = imaging
-    batch = simulate(scenario, 6, 6, seed=7)
-    dense = subspace_pursuit(a, batch.y, 6, gram=gram)
-    via_op = subspace_pursuit(op, batch.y, 6)  # gram and A^H y from the operator
+    batch = simulate(scenario, 6, 6, rng=7)
+    dense = subspace_pursuit(a, batch.measurements, 6, gram=gram)
+    via_op = subspace_pursuit(op, batch.measurements, 6)  # gram and A^H y from the operator
     assert np.array_equal(via_op.support, dense.support)
-    np.testing.assert_allclose(via_op.x, dense.x, rtol=0, atol=1e-9 * np.abs(dense.x).max())
-    single = subspace_pursuit(
-        a.astype(np.complex64), batch.y.astype(np.complex64), 6, gram=gram.astype(np.complex64)
+    np.testing.assert_allclose(
+        via_op.image, dense.image, rtol=0, atol=1e-9 * np.abs(dense.image).max()
     )
-    assert single.x.dtype == np.complex64
+    single = subspace_pursuit(
+        a.astype(np.complex64),
+        batch.measurements.astype(np.complex64),
+        6,
+        gram=gram.astype(np.complex64),
+    )
+    assert single.image.dtype == np.complex64
     assert np.array_equal(single.support, dense.support)
-    np.testing.assert_allclose(single.x, dense.x, rtol=0, atol=1e-4 * np.abs(dense.x).max())
+    np.testing.assert_allclose(
+        single.image, dense.image, rtol=0, atol=1e-4 * np.abs(dense.image).max()
+    )
 
 
 # -- back-projection ------------------------------------------------------------------------------
@@ -242,7 +251,8 @@ def _bad_inputs():
         ((a, y, 3), {"final": "first"}, ValueError, "final must be one of"),
         ((a, y, 3), {"threshold": 1.5}, ValueError, "threshold must lie in"),
         ((a, y, 3), {"threshold": "max/3"}, ValueError, "threshold must be None"),
-        ((a, y, 3), {"tol": -1.0}, ValueError, "tol must be >= 0"),
+        ((a, y, 3), {"rtol": -1.0}, ValueError, "rtol must be >= 0"),
+        ((a, y, 3), {"tol": 1e-3}, TypeError, "tol"),
         ((a, y, 3), {"max_iter": -1}, ValueError, "max_iter must be >= 0"),
         ((a, y, 3), {"workers": 0}, ValueError, "workers must be >= 1"),
     ]
@@ -265,7 +275,7 @@ def test_operator_without_gram_needs_gram_argument():
     with pytest.raises(TypeError, match="has no gram"):
         subspace_pursuit(OnlyAdjoint(), np.ones(4), 2)
     out = subspace_pursuit(OnlyAdjoint(), np.ones(4), 2, gram=np.eye(3))
-    assert not out.x.any() and out.residual_norm == 1.0
+    assert not out.image.any() and out.relative_residual == 1.0
 
 
 def test_backproject_rejects_bad_input():
@@ -294,8 +304,10 @@ def test_extreme_scales_give_the_scaled_result(scale, rng):
     with np.errstate(over="ignore", under="ignore"):
         out = subspace_pursuit(a, y * scale, 5)
     np.testing.assert_array_equal(out.support, ref.support)
-    np.testing.assert_allclose(out.residual_norm, ref.residual_norm, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(out.x / scale, ref.x, rtol=1e-9, atol=1e-12 * np.abs(ref.x).max())
+    np.testing.assert_allclose(out.relative_residual, ref.relative_residual, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        out.image / scale, ref.image, rtol=1e-9, atol=1e-12 * np.abs(ref.image).max()
+    )
 
 
 def test_overflowing_image_is_an_error():
@@ -311,6 +323,44 @@ def test_frame_whose_modulus_overflows_is_rescaled():
     a[0, 3] = 1.0
     y = np.array([[1.48e307j], [-1.5721e308 - 1.5721e308j], [-2.5e303]])
     out = subspace_pursuit(a, y, 2)
-    assert np.isfinite(out.residual_norm).all() and np.isfinite(out.x).all()
-    np.testing.assert_allclose(out.x[:, 3], y[:, 0], rtol=1e-12)
-    np.testing.assert_allclose(out.residual_norm, 0.0, atol=1e-12)
+    assert np.isfinite(out.relative_residual).all() and np.isfinite(out.image).all()
+    np.testing.assert_allclose(out.image[:, 3], y[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(out.relative_residual, 0.0, atol=1e-12)
+
+
+# -- interoperability, workers, repr ---------------------------------------------------------------
+def test_any_scipy_linear_operator_works(rng):
+    # A generic LinearOperator (here around a dense A) is applied through rmatmat; SP needs its
+    # Gram passed in, as it has no gram() method.
+    from scipy.sparse.linalg import aslinearoperator
+
+    a, y = _gaussian(rng, 4)
+    op = aslinearoperator(a)
+    np.testing.assert_allclose(backproject(op, y), backproject(a, y), rtol=0, atol=1e-12)
+    with pytest.raises(TypeError, match="has no gram"):
+        subspace_pursuit(op, y, 5)
+    via_op = subspace_pursuit(op, y, 5, gram=a.conj().T @ a)
+    dense = subspace_pursuit(a, y, 5, gram=a.conj().T @ a)
+    np.testing.assert_array_equal(via_op.support, dense.support)
+    np.testing.assert_allclose(via_op.image, dense.image, rtol=0, atol=1e-12)
+
+
+def test_workers_none_follows_set_workers(rng):
+    import skysense
+
+    a, y = _gaussian(rng, 6)
+    gram = a.conj().T @ a
+    ref = subspace_pursuit(a, y, 5, gram=gram, workers=1)
+    with skysense.set_workers(2):
+        inside = subspace_pursuit(a, y, 5, gram=gram)
+    every = subspace_pursuit(a, y, 5, gram=gram, workers=-1)
+    for out in (inside, every):
+        np.testing.assert_array_equal(out.image, ref.image)
+        np.testing.assert_array_equal(out.support, ref.support)
+
+
+def test_result_repr_is_short(rng):
+    a, y = _gaussian(rng, 50)
+    text = repr(subspace_pursuit(a, y, 5))
+    assert text.startswith("PursuitResult(") and len(text.splitlines()) == 6
+    assert "image=complex128[50, 97]" in text and len(text) < 800

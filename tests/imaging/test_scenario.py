@@ -13,7 +13,7 @@ def test_paper_defaults():
     assert s.shape == (2560, 1600)  # 10 pairs * 4**4
     assert Scenario(n_antennas_side=5).shape == (6250, 1600)  # the paper's footnote
     np.testing.assert_allclose(
-        s.bs_positions(), [[-70, 70, 20], [70, 70, 20], [70, -70, 20], [-70, -70, 20]], atol=1e-12
+        s.bs_centers_m(), [[-70, 70, 20], [70, 70, 20], [70, -70, 20], [-70, -70, 20]], atol=1e-12
     )
     assert math.isclose(s.wavelength_m, 3e8 / 2.6e9)
     # sqrt(G_s) lambda0 / sqrt(4 pi) = 0.0651 times sqrt(10 W)
@@ -24,13 +24,13 @@ def test_paper_defaults():
 def test_paper_3d():
     s = Scenario.paper_3d()
     assert s.grid_shape == (20, 20, 16)
-    c = s.voxel_centers()
+    c = s.voxel_centers_m()
     assert c[:, 2].min() == pytest.approx(42.5) and c[:, 2].max() == pytest.approx(117.5)
 
 
 def test_voxel_order_is_c_order_z_fastest():
     s = Scenario.paper_3d()
-    c = s.voxel_centers()
+    c = s.voxel_centers_m()
     np.testing.assert_allclose(c[1] - c[0], [0, 0, 5])
     np.testing.assert_allclose(c[16] - c[0], [0, 5, 0])
     np.testing.assert_allclose(c[16 * 20] - c[0], [5, 0, 0])
@@ -40,9 +40,9 @@ def test_voxel_order_is_c_order_z_fastest():
 
 def test_upa_faces_roi_centre_with_half_wavelength_spacing():
     s = Scenario(n_antennas_side=5, spacing_factor=2.0)
-    ant = s.antenna_positions()
+    ant = s.antenna_positions_m()
     assert ant.shape == (4, 25, 3)
-    for b, p in enumerate(s.bs_positions()):
+    for b, p in enumerate(s.bs_centers_m()):
         normal = -p[:2] / np.linalg.norm(p[:2])
         offsets = ant[b] - p
         np.testing.assert_allclose(offsets[:, :2] @ normal, 0, atol=1e-12)  # vertical plane
@@ -56,7 +56,7 @@ def test_upa_faces_roi_centre_with_half_wavelength_spacing():
 def test_legacy_rotation_reproduces_matlab_offsets():
     s = Scenario(n_antennas_side=5, legacy_rotation=True)
     u = s.wavelength_m / 2
-    off = s.antenna_positions() - s.bs_positions()[:, None, :]
+    off = s.antenna_positions_m() - s.bs_centers_m()[:, None, :]
     # get_antenna_pos.m: u * (0.707, 0.207) on BS1/BS3 (pi/4), u * (0.707, -1.207) on BS2/BS4.
     np.testing.assert_allclose(
         off[0, 3, :2] - off[0, 2, :2], u * np.array([0.7071, 0.2071]), atol=1e-5
@@ -66,7 +66,7 @@ def test_legacy_rotation_reproduces_matlab_offsets():
     )
     np.testing.assert_allclose(
         off[..., 2],
-        Scenario(n_antennas_side=5).antenna_positions()[..., 2] - s.bs_positions()[:, None, 2],
+        Scenario(n_antennas_side=5).antenna_positions_m()[..., 2] - s.bs_centers_m()[:, None, 2],
     )
 
 
@@ -99,7 +99,7 @@ def test_explicit_bs_positions_and_polygon():
     s = Scenario(bs_positions_m=((-80, 0, 25), (80, 0, 25), (0, 90, 25)), mode="B")
     assert s.n_bs == 3 and s.n_pairs == 3
     hexagon = Scenario(n_bs=6, bs_spacing_m=100.0)
-    p = hexagon.bs_positions()
+    p = hexagon.bs_centers_m()
     np.testing.assert_allclose(np.linalg.norm(np.diff(p[:, :2], axis=0), axis=1), 100.0)
 
 
@@ -139,3 +139,14 @@ def test_scenario_is_frozen_and_hashable():
     with pytest.raises(AttributeError):
         s.mode = "B"
     assert hash(s) == hash(Scenario())
+
+
+def test_geometry_in_metres_and_wavenumbers():
+    s = Scenario(roi_size_m=(9.0, 6.0, 0.0), n_subcarriers=2)
+    x, y, z = s.axis_centers_m()
+    assert x.tolist() == [-3.0, 0.0, 3.0] and y.tolist() == [-1.5, 1.5] and z.tolist() == [40.0]
+    np.testing.assert_allclose(s.roi_bounds_m(), [[-4.5, -3.0, 40.0], [4.5, 3.0, 40.0]])
+    np.testing.assert_allclose(
+        s.wavenumbers_rad_per_m(), 2 * np.pi * s.subcarrier_frequencies_hz() / 3e8, rtol=1e-15
+    )
+    assert s.voxel_index([[-3.0, 1.5, 40.0], [10.0, 0.0, 40.0]]).tolist() == [1, -1]

@@ -39,7 +39,7 @@ def test_dense_matches_numpy_reference(scenario, dtype):
 
 def test_steering_matrix_at_arbitrary_points(rng):
     s = ODD_SCENARIOS[0]
-    lo, hi = s.roi_bounds()
+    lo, hi = s.roi_bounds_m()
     pts = rng.uniform(lo, hi, size=(13, 3))
     assert _rel_err(steering_matrix(s, pts), reference_sensing_matrix(s, pts)) <= 1e-12
 
@@ -52,7 +52,7 @@ def test_dense_independent_of_workers():
 @pytest.mark.parametrize("scenario", ODD_SCENARIOS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_operator_matches_dense(scenario, dtype, rng):
-    op = SensingOperator(scenario, dtype, frames_per_chunk=2)
+    op = SensingOperator(scenario, dtype, n_frames_per_chunk=2)
     a = sensing_matrix(scenario, np.complex128)
     m, n = a.shape
     assert op.shape == (m, n) and op.dtype == dtype
@@ -125,7 +125,7 @@ def test_large_array_stays_matrix_free():
     x[[10, 900]] = 0.1
     y = op.matvec(x)
     assert y.shape == (40960,)
-    cols = steering_matrix(s, s.voxel_centers()[[10, 900]])
+    cols = steering_matrix(s, s.voxel_centers_m()[[10, 900]])
     assert _rel_err(y, cols @ np.array([0.1, 0.1])) <= 1e-12
 
 
@@ -138,7 +138,7 @@ def test_todense_respects_memory_limit():
 
 def test_zero_distance_is_a_clear_error():
     s = ODD_SCENARIOS[0]
-    antenna = s.antenna_positions()[1, 4]
+    antenna = s.antenna_positions_m()[1, 4]
     with pytest.raises(ValueError, match="impossible geometry.*zero distance"):
         steering_matrix(s, antenna[None, :])
 
@@ -156,8 +156,14 @@ def test_zero_distance_is_a_clear_error():
         (lambda s, op: op.matvec(np.ones((0, op.shape[1]))), ValueError, "empty batch"),
         (lambda s, op: op.matvec(np.ones((1, 1, op.shape[1]))), ValueError, "ndim"),
         (lambda s, op: op.matvec(np.array(["a"] * op.shape[1])), TypeError, "dtype"),
-        (lambda s, op: op.gram([op.shape[1]]), ValueError, "columns"),
-        (lambda s, op: steering_matrix(s, np.ones((4, 2))), ValueError, "points"),
+        (lambda s, op: op.gram([op.shape[1]]), ValueError, "column_index"),
+        (lambda s, op: steering_matrix(s, np.ones((4, 2))), ValueError, "points_m"),
+        (lambda s, op: SensingOperator(s, n_frames_per_chunk=0), ValueError, "n_frames_per_chunk"),
+        (lambda s, op: SensingOperator(s, n_frames_per_chunk=2.0), TypeError, "n_frames_per_chunk"),
+        (lambda s, op: SensingOperator(s, workers=0), ValueError, "workers must be >= 1"),
+        (lambda s, op: op.matmat(np.ones((3, 2))), ValueError, "dimension mismatch"),
+        (lambda s, op: op.H @ np.ones(3), ValueError, "dimension mismatch"),
+        (lambda s, op: op @ np.full((op.shape[1], 2), np.nan), ValueError, "NaN or Inf"),
         (lambda s, op: steering_matrix(s, np.full((1, 3), np.nan)), ValueError, "NaN"),
     ],
 )
@@ -176,3 +182,130 @@ def test_operator_overflow_is_an_error():
         op.rmatvec(huge)
     with pytest.raises(ValueError, match="overflows complex64"):
         op.rmatvec(np.stack([huge] * 20))  # the many-frames path
+
+
+# -- SciPy interoperability: a LinearOperator -------------------------------------------------
+def test_operator_is_a_scipy_linear_operator(rng):
+    from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+    s = ODD_SCENARIOS[0]
+    op = SensingOperator(s)
+    a = sensing_matrix(s)
+    assert isinstance(op, LinearOperator) and aslinearoperator(op) is op
+    assert op.shape == a.shape and op.dtype == np.complex128
+    n, m = a.shape[1], a.shape[0]
+    x = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+    y = rng.standard_normal(m) + 1j * rng.standard_normal(m)
+    tol = 10 * RTOL[np.complex128]
+    assert _rel_err(op @ x, a @ x) <= tol
+    assert _rel_err(op.H @ y, a.conj().T @ y) <= tol
+    assert _rel_err(op.adjoint() @ y, a.conj().T @ y) <= tol
+    assert _rel_err(op.T @ y, a.T @ y) <= tol
+    assert _rel_err(op.dot(x), a @ x) <= tol
+    assert _rel_err(op(x), a @ x) <= tol
+    # SciPy's column vectors keep their shape
+    assert op.matvec(x[:, None]).shape == (m, 1)
+    assert _rel_err(op.matvec(x[:, None])[:, 0], a @ x) <= tol
+    assert op.rmatvec(y[:, None]).shape == (n, 1)
+    assert _rel_err(op.rmatvec(y[:, None])[:, 0], a.conj().T @ y) <= tol
+    # composition: the normal operator
+    normal = op.H @ op
+    assert _rel_err(normal @ x, a.conj().T @ (a @ x)) <= tol
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [1, 3, 20])  # 20 columns: the many-frames (Khatri-Rao) path
+def test_matmat_columns_equal_matvec_rows(dtype, k, rng):
+    s = ODD_SCENARIOS[0]
+    op = SensingOperator(s, dtype)
+    a = sensing_matrix(s)
+    n, m = a.shape[1], a.shape[0]
+    x = rng.standard_normal((n, k)) + 1j * rng.standard_normal((n, k))
+    y = rng.standard_normal((m, k)) + 1j * rng.standard_normal((m, k))
+    fwd, adj = op @ x, op.H @ y
+    assert fwd.shape == (m, k) and adj.shape == (n, k)
+    assert fwd.dtype == dtype and adj.dtype == dtype
+    tol = 10 * RTOL[dtype]
+    assert _rel_err(fwd, a @ x) <= tol
+    assert _rel_err(adj, a.conj().T @ y) <= tol
+    assert _rel_err(op.rmatmat(y), a.conj().T @ y) <= tol
+    # the batch conventions agree: columns (n, k) <-> rows (k, n)
+    np.testing.assert_array_equal(op.matmat(x), op.matvec(x.T).T)
+    np.testing.assert_array_equal(op.rmatmat(y), op.rmatvec(y.T).T)
+
+
+def test_matmat_takes_the_batched_path_once(rng):
+    # k columns go through one batched product (not k matvecs), the GEMM path from 16 on
+    from skysense.imaging import sensing
+
+    op = SensingOperator(ODD_SCENARIOS[0])
+    calls = []
+    original = op._matvec_khatri_rao
+
+    def spy(frames):
+        calls.append(frames.shape)
+        return original(frames)
+
+    op._matvec_khatri_rao = spy
+    k = sensing._KHATRI_RAO_MIN_FRAMES + 4
+    op @ (rng.standard_normal((op.shape[1], k)) + 0j)
+    assert calls == [(k, op.shape[1])]
+
+
+def _lstsq_problem(rng, dtype=np.complex128):
+    s = ODD_SCENARIOS[0]  # 2430 x 35, cond(A) = 80
+    a = sensing_matrix(s)
+    x_true = rng.standard_normal(a.shape[1]) + 1j * rng.standard_normal(a.shape[1])
+    noise = rng.standard_normal(a.shape[0]) + 1j * rng.standard_normal(a.shape[0])
+    y = a @ x_true + 0.1 * np.abs(a @ x_true).mean() * noise
+    x_ref = np.linalg.lstsq(a, y, rcond=None)[0]
+    return SensingOperator(s, dtype), y, x_ref
+
+
+def test_scipy_solvers_give_the_dense_least_squares_answer(rng):
+    from scipy.sparse.linalg import cg, lsmr, lsqr
+
+    op, y, x_ref = _lstsq_problem(rng)
+    # Relative error of the solution against numpy.linalg.lstsq: measured 1.2e-14 (lsqr,
+    # lsmr) and 2e-13 (cg on the normal equations, cond(A^H A) = 6400); asserted 1e-10.
+    tol = 1e-10
+    x_lsqr = lsqr(op, y, atol=1e-15, btol=1e-15, iter_lim=500)[0]
+    assert np.linalg.norm(x_lsqr - x_ref) / np.linalg.norm(x_ref) <= tol
+    x_lsmr = lsmr(op, y, atol=1e-15, btol=1e-15, maxiter=500)[0]
+    assert np.linalg.norm(x_lsmr - x_ref) / np.linalg.norm(x_ref) <= tol
+    x_cg, info = cg(op.H @ op, op.H @ y, rtol=1e-14, maxiter=500)
+    assert info == 0
+    assert np.linalg.norm(x_cg - x_ref) / np.linalg.norm(x_ref) <= tol
+
+
+def test_scipy_solver_in_single_precision(rng):
+    from scipy.sparse.linalg import lsqr
+
+    op, y, x_ref = _lstsq_problem(rng, np.complex64)
+    x = lsqr(op, y.astype(np.complex64), atol=1e-7, btol=1e-7, iter_lim=200)[0]
+    # complex64 operator: measured 7e-6 relative to the complex128 lstsq answer
+    assert np.linalg.norm(x - x_ref) / np.linalg.norm(x_ref) <= 1e-4
+
+
+def test_operator_results_do_not_depend_on_workers(rng):
+    import skysense
+
+    s = ODD_SCENARIOS[0]
+    one = SensingOperator(s, workers=1)
+    with skysense.set_workers(2):
+        two = SensingOperator(s)
+    every = SensingOperator(s, workers=-1)
+    x = rng.standard_normal((3, s.n_voxels)) + 0j
+    for other in (two, every):
+        np.testing.assert_array_equal(other.matvec(x), one.matvec(x))
+        np.testing.assert_array_equal(other.gram(), one.gram())
+
+
+def test_operator_pickles(rng):
+    import pickle
+
+    op = SensingOperator(ODD_SCENARIOS[0])
+    again = pickle.loads(pickle.dumps(op))
+    x = rng.standard_normal(op.shape[1]) + 0j
+    np.testing.assert_array_equal(again @ x, op @ x)
+    assert repr(again) == repr(op)

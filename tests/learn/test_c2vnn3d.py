@@ -22,7 +22,7 @@ CFG = C2vnn3dConfig(scenario=SC, window=3, n_filters=2, n_hidden=8, n_subframes=
 def test_windows_keep_the_doppler_phase_progression():
     """Noise-free on-grid path: the centre entry advances by 2 pi f_D T_sf per sub-frame."""
     f_d = 20_000.0
-    paths = Paths([0.2], [-0.4], [5 * SC.delay_resolution_s], [1.0], [f_d])
+    paths = Paths([0.2], [-0.4], [5 * SC.toa_resolution_s], [1.0], [f_d])
     csi = simulate(SC, paths, 300.0, rng=0, n_subframes=3).csi
     windows = csi_windows_3d(csi[None], 1, CFG)
     inputs, rows = windows.inputs, windows.rows
@@ -41,11 +41,11 @@ def test_3d_training_checkpoint_and_estimate(tmp_path):
     save_checkpoint(path, result.model)
     model = load_checkpoint(path, expected_config=CFG).model
     assert type(model).__name__ == "C2vnn3dNet"
-    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.delay_resolution_s, [1, 1j])
+    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.toa_resolution_s, [1, 1j])
     csi = simulate(SC, paths, 30.0, rng=0, n_subframes=3).csi
     e = IfftC2vnn(model).estimate(csi, 2, subframes=True)
-    assert e.doppler.shape == e.toa.shape == (2,)
-    np.testing.assert_allclose(e.toa / SC.delay_resolution_s, [2.0, 9.0], atol=1.5)
+    assert e.doppler_hz.shape == e.toa_s.shape == (2,)
+    np.testing.assert_allclose(e.toa_s / SC.toa_resolution_s, [2.0, 9.0], atol=1.5)
     with pytest.raises(ValueError, match="csi must have shape"):
         IfftC2vnn(model).estimate(csi[:2], 2, subframes=True)
     net = build_c2vnn(CFG, rng=0)

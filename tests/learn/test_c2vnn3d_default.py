@@ -44,12 +44,12 @@ def test_shipped_3d_model_doppler_at_30db(default_3d):
     errs = []
     for _ in range(6):
         paths = bs.random_paths(
-            sc, rng=rng, max_speed_mps=30.0, min_separation_s=2.5 * sc.delay_resolution_s
+            sc, rng=rng, max_speed_mps=30.0, min_toa_separation_s=2.5 * sc.toa_resolution_s
         )
         meas = bs.simulate(sc, paths, 30.0, rng=rng, n_subframes=N_SUBFRAMES, pilots="orthogonal")
         e = default_3d.estimate(meas.csi, 4, subframes=True)
-        assert e.doppler.shape == e.toa.shape == (4,)
-        errs.append(np.abs(e.doppler - paths.doppler_hz))  # both sorted by ToA
+        assert e.doppler_hz.shape == e.toa_s.shape == (4,)
+        errs.append(np.abs(e.doppler_hz - paths.doppler_hz))  # both sorted by ToA
     assert np.mean(errs) < MAE_3D_BOUND_HZ
 
 
@@ -59,7 +59,7 @@ def test_3d_estimator_inputs(default_3d):
     paths = bs.random_paths(sc, rng=rng)
     csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
     batch = default_3d.estimate(np.stack([csi, csi]), 4, subframes=True)
-    assert batch.doppler.shape == (2, 4)
+    assert batch.doppler_hz.shape == (2, 4)
     inputs = csi_windows_3d(csi[None], 4, default_3d.config).inputs
     out = default_3d.predict_windows(inputs[0])
     assert out.shape == (4, 4) and out.dtype == np.float32
@@ -94,8 +94,8 @@ def test_doppler_experiment_takes_the_3d_model():
     from skysense.experiments.runner import run_trials
 
     dop = BistaticDoppler(snrs_db=(30.0,), methods=("ifft_c2vnn_3d",), chunk_size=1)
-    res = run_trials(dop, 2, seed=2).results["30"]["ifft_c2vnn_3d"]
+    res = run_trials(dop, 2, rng=2).results["30"]["ifft_c2vnn_3d"]
     assert np.isfinite(res["mae_hz"]) and res["n_trials"] == 2
     wrong = BistaticDoppler(snrs_db=(30.0,), n_subframes=4, methods=("ifft_c2vnn_3d",))
     with pytest.raises(ValueError, match="csi must have shape"):
-        run_trials(wrong, 1, seed=0)
+        run_trials(wrong, 1, rng=0)

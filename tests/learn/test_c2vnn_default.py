@@ -45,7 +45,7 @@ def test_experiment_method_table(default):
     rng = np.random.default_rng(3)
     csi = bs.simulate(sc, bs.random_paths(sc, rng=rng), 20.0, rng=rng).csi[0]
     e = METHODS["ifft_c2vnn"](csi, 4, sc, None)
-    assert e.toa.shape == (4,)
+    assert e.toa_s.shape == (4,)
     with pytest.raises(ValueError, match="trained for the default Scenario"):
         METHODS["ifft_c2vnn"](csi[:4], 4, bs.Scenario(n_tx=4), None)
 
@@ -55,9 +55,9 @@ def test_doppler_and_timing_offset_experiments_take_the_shipped_model():
     from skysense.experiments.runner import run_trials
 
     dop = BistaticDoppler(snrs_db=(30.0,), methods=("paraming", "ifft_c2vnn"), chunk_size=1)
-    res = run_trials(dop, 2, seed=2).results["30"]
+    res = run_trials(dop, 2, rng=2).results["30"]
     assert set(res) == {"paraming", "ifft_c2vnn"}
     assert np.isfinite(res["ifft_c2vnn"]["mae_hz"]) and res["ifft_c2vnn"]["n_trials"] == 2
-    off = BistaticTimingOffset(offsets=(1.0,), methods=("ifft_c2vnn",), chunk_size=1)
-    res = run_trials(off, 2, seed=1).results["1"]["ifft_c2vnn"]
+    off = BistaticTimingOffset(offsets_cells=(1.0,), methods=("ifft_c2vnn",), chunk_size=1)
+    res = run_trials(off, 2, rng=1).results["1"]["ifft_c2vnn"]
     assert np.isfinite(res["toa_bias"])

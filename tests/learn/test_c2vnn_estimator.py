@@ -45,6 +45,8 @@ def test_training_set_labels(rng):
     assert not np.array_equal(x[:5], make_training_set(SMALL, 20, snr_db=40.0, rng=2)[0][:5])
     with pytest.raises(ValueError, match="snr_db range"):
         make_training_set(SMALL, 2, snr_db=(10.0, 0.0))
+    with pytest.raises(ValueError, match="fluctuation must be 'none' or 'swerling1', got 'x'"):
+        C2vnnTrainConfig(fluctuation="x")  # type: ignore[arg-type]
 
 
 def test_training_is_seeded_and_learns(tiny):
@@ -96,7 +98,7 @@ def _csi(scenario, seed, n_subframes=1, doppler=None, snr_db=30.0):
     paths = Paths(
         [0.3, -0.5],
         [-0.2, 0.6],
-        np.array([2.2, 9.7]) * scenario.delay_resolution_s,
+        np.array([2.2, 9.7]) * scenario.toa_resolution_s,
         [1.0, 0.8j],
         doppler,
     )
@@ -108,19 +110,19 @@ def test_estimate_output_type_and_bad_input(tiny):
     _, csi = _csi(SMALL, 0)
     e = est.estimate(csi[0], 2)
     assert isinstance(e, Estimate)
-    assert e.toa.shape == e.aoa.shape == e.aod.shape == e.gain.shape == (2,)
+    assert e.toa_s.shape == e.aoa_rad.shape == e.aod_rad.shape == e.gain.shape == (2,)
     assert e.gain.dtype == np.complex128
-    assert np.all(np.diff(e.toa) >= 0)
+    assert np.all(np.diff(e.toa_s) >= 0)
     # The coarse delay comes from the peak rows: within 1.5 taps even for an untrained net.
-    np.testing.assert_allclose(e.toa / SMALL.delay_resolution_s, [2.2, 9.7], atol=1.5)
+    np.testing.assert_allclose(e.toa_s / SMALL.toa_resolution_s, [2.2, 9.7], atol=1.5)
     batch = est.estimate(np.stack([csi[0], csi[0]]), 2)
-    assert batch.toa.shape == (2, 2)
-    np.testing.assert_allclose(batch.aoa[1], e.aoa, rtol=1e-6)
+    assert batch.toa_s.shape == (2, 2)
+    np.testing.assert_allclose(batch.aoa_rad[1], e.aoa_rad, rtol=1e-6)
     # float32 path: complex64 CSI gives float32/complex64 fields with the same estimates
     e32 = est.estimate(csi[0].astype(np.complex64), 2)
-    assert e32.toa.dtype == e32.aoa.dtype == np.float32 and e32.gain.dtype == np.complex64
-    np.testing.assert_allclose(e32.aoa, e.aoa, atol=1e-5)
-    np.testing.assert_allclose(e32.toa, e.toa, rtol=1e-5)
+    assert e32.toa_s.dtype == e32.aoa_rad.dtype == np.float32 and e32.gain.dtype == np.complex64
+    np.testing.assert_allclose(e32.aoa_rad, e.aoa_rad, atol=1e-5)
+    np.testing.assert_allclose(e32.toa_s, e.toa_s, rtol=1e-5)
     np.testing.assert_allclose(e32.gain, e.gain, rtol=1e-3, atol=1e-4 * np.abs(e.gain).max())
     with pytest.raises(ValueError, match="csi must end in"):
         est.estimate(np.zeros((8, 10, 64), complex), 2)
@@ -143,7 +145,7 @@ def test_doppler_variant_with_exact_geometry(tiny, monkeypatch):
         [
             np.sin(paths.aoa_rad),
             np.sin(paths.aod_rad),
-            paths.delay_s / sc.delay_resolution_s - rows,
+            paths.toa_s / sc.toa_resolution_s - rows,
         ],
         -1,
     )
@@ -153,7 +155,7 @@ def test_doppler_variant_with_exact_geometry(tiny, monkeypatch):
     e = est.estimate(csi, 2, subframes=True)
     # The rotation inside each sub-frame makes the LS CSI deviate from a constant factor, which
     # biases both this and PARAMING by ~1% (here 15.17/-22.64 kHz against 15.12/-23.00 kHz).
-    np.testing.assert_allclose(e.doppler, [15000.0, -23000.0], rtol=0.03)
+    np.testing.assert_allclose(e.doppler_hz, [15000.0, -23000.0], rtol=0.03)
     # |gain| of sub-frame 0 is the intra-sub-frame average of the rotation (<= |gamma|).
     np.testing.assert_allclose(np.abs(e.gain), [1.0, 0.8], rtol=0.12)
     with pytest.raises(ValueError, match=">= 2 sub-frames"):

@@ -134,7 +134,7 @@ def test_other_format_and_bad_contents(ckpt, tmp_path):
     state = doc["state_dict"]
     cases = [
         ({"format": "skysense-offgrid-imager"}, "is not a skysense-learn checkpoint"),
-        ({"version": 0}, "checkpoint version 0, expected 1"),
+        ({"version": 0}, "checkpoint version 0, expected 2"),
         ({"model": "unet"}, "unknown model 'unet'"),
         ({"config": {**doc["config"], "kernel_size": 4}}, "invalid imager config"),
         ({"config": {**doc["config"], "depth": 3}}, "invalid imager config"),
@@ -174,3 +174,63 @@ def test_shipped_weights_load_in_the_shared_format():
         with resources.as_file(folder.joinpath(name)) as path:
             kinds.append(type(load_checkpoint(path).model).__name__)
     assert kinds == ["C2vnnNet", "C2vnn3dNet", "DetectorNet", "ImagerNet"]
+
+
+def test_flipped_bytes_in_the_tensors_are_refused(ckpt, tmp_path):
+    """A damaged file must not load wrong weights: the stored SHA-256 catches flipped bytes."""
+    path, _ = ckpt
+    data = bytearray(path.read_bytes())
+    doc = torch.load(path, weights_only=True)
+    # flip bytes inside one tensor's payload (found by its exact bytes in the file)
+    raw = doc["state_dict"]["head.1.weight"].numpy().tobytes()
+    at = bytes(data).find(raw)
+    assert at > 0
+    for k in range(0, len(raw), 7):
+        data[at + k] ^= 0xFF
+    bad = tmp_path / "flipped.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_checkpoint(bad)
+
+
+def test_digest_is_required_and_checked(ckpt, tmp_path):
+    path, _ = ckpt
+    doc = torch.load(path, weights_only=True)
+    assert len(doc["sha256"]) == 64
+    no_digest = {k: v for k, v in doc.items() if k != "sha256"}
+    with pytest.raises(CheckpointError, match="stores no SHA-256"):
+        load_checkpoint(_edit(no_digest, tmp_path, "nodigest.pt"))
+    state = {**doc["state_dict"]}
+    state["head.1.weight"] = state["head.1.weight"] + 1e-6  # finite, right shape: only the digest
+    with pytest.raises(CheckpointError, match="differs from the one stored"):
+        load_checkpoint(_edit(doc, tmp_path, "edited.pt", state_dict=state))
+    # a training state edited after save is caught as well
+    with pytest.raises(CheckpointError, match="differs from the one stored"):
+        load_checkpoint(
+            _edit(doc, tmp_path, "ts.pt", training_state={"best": {"w": torch.ones(2)}})
+        )
+
+
+def test_non_finite_weights_are_not_saved(ckpt, tmp_path):
+    _, net = ckpt
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match="refusing to save .* NaN or Inf"):
+        save_checkpoint(tmp_path / "nan.pt", net)
+    assert not (tmp_path / "nan.pt").exists()
+    with torch.no_grad():
+        next(iter(net.parameters())).view(-1)[0] = 0.0
+    with pytest.raises(ValueError, match="training_state"):
+        save_checkpoint(
+            tmp_path / "nan.pt", net, training_state={"m": torch.tensor([float("inf")])}
+        )
+
+
+def test_shipped_weights_carry_a_valid_digest():
+    from importlib import resources
+
+    for name in ("c2vnn.pt", "c2vnn3d.pt", "imager_2d.pt", "imager_2d_rescnn.pt"):
+        with resources.as_file(resources.files("skysense.learn") / "weights" / name) as p:
+            doc = torch.load(p, weights_only=True)
+            assert doc["version"] == 2 and len(doc["sha256"]) == 64
+            load_checkpoint(p)  # verifies the digest

@@ -26,17 +26,17 @@ def imager():
 
 def test_image_from_csi_equals_predict_on_backprojection(imager):
     batch = simulate(SMALL, 3, 2, off_grid=True, rng=1)
-    out = imager.image(batch.y)
+    out = imager.image(batch.measurements)
     assert out.shape == (3, 8, 8)
     assert out.dtype == np.float32
-    x = network_input("backprojection", SMALL, batch.y)
+    x = network_input("backprojection", SMALL, batch.measurements)
     np.testing.assert_array_equal(out, imager.predict(x))
-    z = SensingOperator(SMALL).rmatvec(batch.y).reshape(3, 8, 8)
+    z = SensingOperator(SMALL).rmatvec(batch.measurements).reshape(3, 8, 8)
     np.testing.assert_allclose(x[:, 0], z.real, rtol=1e-6)
-    np.testing.assert_allclose(imager.image(batch.y[1]), out[1], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(imager.image(batch.measurements[1]), out[1], rtol=1e-6, atol=1e-7)
     # results do not depend on the threads of the call, which are restored afterwards
     threads = torch.get_num_threads()
-    np.testing.assert_array_equal(imager.image(batch.y, workers=2), out)
+    np.testing.assert_array_equal(imager.image(batch.measurements, workers=2), out)
     assert torch.get_num_threads() == threads
 
 
@@ -81,14 +81,18 @@ def test_shipped_models_are_small_and_beat_sp_and_backprojection():
         assert sum(p.numel() for p in model.parameters()) < 1_000_000
     batch = simulate(imager.scenario, 64, 6, off_grid=True, rng=12345)
     labels = batch.labels.reshape(64, 40, 40)
-    learned = image_metrics(imager.image(batch.y), labels, batch.positions, imager.scenario)
-    refined = image_metrics(refiner.image(batch.y), labels, batch.positions, imager.scenario)
+    learned = image_metrics(
+        imager.image(batch.measurements), labels, batch.positions_m, imager.scenario
+    )
+    refined = image_metrics(
+        refiner.image(batch.measurements), labels, batch.positions_m, imager.scenario
+    )
     op = imager.operator
-    z = op.rmatvec(batch.y).reshape(64, 40, 40)
-    ahy = image_metrics(normalize_images(z, 1 / 3), labels, batch.positions, imager.scenario)
-    res = subspace_pursuit(op, batch.y, 10, threshold="max/5", workers=1)
-    sp_img = normalize_images(res.x.reshape(64, 40, 40), 0.2)
-    sp = image_metrics(sp_img, labels, batch.positions, imager.scenario)
+    z = op.rmatvec(batch.measurements).reshape(64, 40, 40)
+    ahy = image_metrics(normalize_images(z, 1 / 3), labels, batch.positions_m, imager.scenario)
+    res = subspace_pursuit(op, batch.measurements, 10, threshold="max/5", workers=1)
+    sp_img = normalize_images(res.image.reshape(64, 40, 40), 0.2)
+    sp = image_metrics(sp_img, labels, batch.positions_m, imager.scenario)
     # on these frames (imaging-offgrid's SP row: M° = 10, zeroed below max/5): detector DR 84 %,
     # FAR 13 %, OSPA 5.5 m, SSIM 0.81; refiner 78 %, 15 %, 14.4 m, 0.62; SP 44.5 %, 66.5 %,
     # 19.3 m, 0.72; A^H y 47 %, 76 %, 34.1 m
@@ -102,3 +106,12 @@ def test_shipped_models_are_small_and_beat_sp_and_backprojection():
     assert learned.detection_rate > refined.detection_rate
     assert learned.ospa_m < 0.5 * refined.ospa_m
     assert learned.ssim > max(refined.ssim, sp.ssim)
+
+
+def test_batch_size_is_validated():
+    imager = OffGridImager.load_default()
+    y = np.zeros((2, imager.scenario.n_measurements), np.complex64)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            imager.image(y, batch_size=bad)
+    assert imager.image(y, batch_size=1).shape == (2, *imager.model.config.grid_shape)

@@ -37,7 +37,10 @@ SMALL_3D = Scenario.paper_3d(roi_size_m=(20.0, 20.0, 10.0), roi_center_m=(0.0, 0
 def test_pair_backprojections_sum_to_backprojection(scenario, rng):
     batch = simulate(scenario, 20, 2, off_grid=True, rng=rng)
     pb = PairBackprojector(scenario, dtype=np.complex128)
-    for frames in (batch.y[:3], batch.y):  # the few-frame and the Khatri-Rao paths
+    for frames in (
+        batch.measurements[:3],
+        batch.measurements,
+    ):  # the few-frame and the Khatri-Rao paths
         z = pb.transform(frames)
         assert z.shape == (frames.shape[0], 10, *pb.grid_shape)
         assert z.dtype == np.complex128
@@ -46,23 +49,25 @@ def test_pair_backprojections_sum_to_backprojection(scenario, rng):
         ahy = SensingOperator(scenario).rmatvec(frames)
         err = np.abs(undone.sum(axis=1) - ahy).max() / np.abs(ahy).max()
         assert err < 1e-12  # measured ~1e-15
-    z64 = PairBackprojector(scenario).transform(batch.y)
+    z64 = PairBackprojector(scenario).transform(batch.measurements)
     assert z64.dtype == np.complex64
-    np.testing.assert_allclose(z64, pb.transform(batch.y), rtol=0, atol=2e-5 * np.abs(z64).max())
+    np.testing.assert_allclose(
+        z64, pb.transform(batch.measurements), rtol=0, atol=2e-5 * np.abs(z64).max()
+    )
 
 
 def test_lone_target_gives_its_coefficient_in_every_pair():
-    batch = simulate(SMALL, 4, 1, noise="none", rng=3)
-    z = pair_backprojection(SMALL, batch.y, dtype=np.complex128).reshape(4, 10, -1)
-    at_target = z[np.arange(4), :, batch.voxel_indices[:, 0]]
+    batch = simulate(SMALL, 4, 1, noise_model="none", rng=3)
+    z = pair_backprojection(SMALL, batch.measurements, dtype=np.complex128).reshape(4, 10, -1)
+    at_target = z[np.arange(4), :, batch.voxel_index[:, 0]]
     np.testing.assert_allclose(np.abs(at_target), np.repeat(batch.coefficients, 10, 1), rtol=1e-10)
 
 
 def test_network_input_is_scaled_re_im():
     batch = simulate(SMALL, 3, 2, off_grid=True, rng=4)
     pb = PairBackprojector(SMALL)
-    x = pb(batch.y)
-    z = pb.transform(batch.y)
+    x = pb(batch.measurements)
+    z = pb.transform(batch.measurements)
     assert x.shape == (3, 20, 8, 8) and x.dtype == np.float32
     rms = np.sqrt((np.abs(z) ** 2).mean(axis=1)).reshape(3, -1).max(axis=1)
     np.testing.assert_allclose(x[:, :10], z.real / rms[:, None, None, None], rtol=1e-5, atol=1e-6)
@@ -176,9 +181,11 @@ def test_pairs_dataset(pairs_data):
     assert d["inputs"].dtype == np.float16 and d["inputs"].shape == (48, 20, 8, 8)
     assert set(d["counts"].tolist()) <= {1, 2, 3}
     assert len(set(d["counts"].tolist())) > 1
-    assert d["positions"].shape == (48, 3, 3)
+    assert d["positions_m"].shape == (48, 3, 3)
     for n, c in enumerate(d["counts"]):
-        assert np.isfinite(d["positions"][n, :c]).all() and np.isnan(d["positions"][n, c:]).all()
+        assert (
+            np.isfinite(d["positions_m"][n, :c]).all() and np.isnan(d["positions_m"][n, c:]).all()
+        )
         assert d["labels"][n].sum() == c
     power = d["sensing_power_dbm"]
     assert ((power == 40.0) | ((power >= 20) & (power <= 40) & (power == np.round(power)))).all()
@@ -265,18 +272,18 @@ def test_imager_with_detector(tmp_path):
     imager = OffGridImager(net, SMALL)
     assert imager.is_detector
     batch = simulate(SMALL, 3, 2, off_grid=True, rng=2)
-    heat = imager.predict(imager.inputs(batch.y))
-    image = imager.image(batch.y)
+    heat = imager.predict(imager.inputs(batch.measurements))
+    image = imager.image(batch.measurements)
     assert image.shape == (3, 8, 8) and set(np.unique(image)) <= {0.0, 1.0}
     np.testing.assert_array_equal(image, net.render(torch.from_numpy(heat)).numpy())
-    positions = imager.detect(batch.y)
+    positions = imager.detect(batch.measurements)
     assert [len(p) for p in positions] == image.reshape(3, -1).sum(axis=1).astype(int).tolist()
-    np.testing.assert_array_equal(imager.image(batch.y[0]), image[0])
+    np.testing.assert_array_equal(imager.image(batch.measurements[0]), image[0])
     path = imager.save(tmp_path / "d.pt")
     quiet = SMALL.replace(sensing_power_dbm=20.0)
     again = OffGridImager.from_checkpoint(path, scenario=quiet)
     assert again.scenario == quiet
-    np.testing.assert_array_equal(again.predict(imager.inputs(batch.y)), heat)
+    np.testing.assert_array_equal(again.predict(imager.inputs(batch.measurements)), heat)
     with pytest.raises(ValueError, match="in more than"):
         OffGridImager.from_checkpoint(path, scenario=SMALL.replace(n_antennas_side=3))
     with pytest.raises(ValueError, match="BS pairs"):
@@ -302,14 +309,15 @@ def test_shipped_detector_onnx_engine_matches_torch():
     pytest.importorskip("onnx")
     imager = OffGridImager.load_default()
     batch = simulate(imager.scenario, 7, 6, off_grid=True, rng=20260606)
-    x = imager.inputs(batch.y)
+    x = imager.inputs(batch.measurements)
     heat = imager.predict(x, workers=1)
     onnx = imager.predict(x, workers=1, engine="onnxruntime", batch_size=3)  # 3 + 3 + 1 frames
     np.testing.assert_allclose(onnx, heat, rtol=0, atol=1e-5)
     assert list(imager._sessions) == [1]
     # the read-out of nearly equal heat maps: the same detections on these frames
     np.testing.assert_array_equal(
-        imager.image(batch.y, workers=1, engine="onnxruntime"), imager.image(batch.y, workers=1)
+        imager.image(batch.measurements, workers=1, engine="onnxruntime"),
+        imager.image(batch.measurements, workers=1),
     )
     assert imager.predict(x[:0], engine="onnxruntime").shape == (0, 40, 40)
     with pytest.raises(ValueError, match="engine must be one of"):

@@ -105,11 +105,12 @@ def test_scenario_layouts_and_all_zero_ospa():
     assert ref[0].shape == (0, 3)
     np.testing.assert_allclose(ref[1], [[-58.5, -58.5, 40.0]])
     np.testing.assert_allclose(ref[2], [[58.5, 1.5, 40.0]])
-    truth = scen.voxel_centers()[[5, 100, 333, 700, 1000, 1500]]
+    truth = scen.voxel_centers_m()[[5, 100, 333, 700, 1000, 1500]]
     # an all-zero output scores OSPA = c = 50 exactly (Tables III/IV)
-    assert ospa(ref[0], truth) == 50.0
+    assert ospa(ref[0], truth, cutoff_m=50.0, truncate=False) == 50.0
+    estimated = positions_from_image(np.zeros((4, 1600)), scen)
     np.testing.assert_array_equal(
-        ospa_batch(positions_from_image(np.zeros((4, 1600)), scen), [truth] * 4), 50.0
+        ospa_batch(estimated, [truth] * 4, cutoff_m=50.0, truncate=False), 50.0
     )
 
 

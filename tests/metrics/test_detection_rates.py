@@ -47,9 +47,9 @@ def naive_cal_detect_rate(pred, label):
 def counts(result):
     return list(
         zip(
-            result.detected.tolist(),
+            result.n_detected.tolist(),
             result.n_true.tolist(),
-            result.false_alarms.tolist(),
+            result.n_false_alarms.tolist(),
             strict=True,
         )
     )
@@ -97,8 +97,8 @@ def test_exact_rule_hand_made():
     pred, label = frame(targets=[(5, 5), (2, 2)], preds=[(5, 5), (5, 6), (2, 3)])
     res = detection_rates(pred, label, rule="exact")
     assert counts(res) == [(1, 2, 2)]
-    assert res.dr == 0.5
-    assert res.far == pytest.approx(2 / 3)
+    assert res.detection_rate == 0.5
+    assert res.false_alarm_rate == pytest.approx(2 / 3)
     assert counts(detection_rates(pred, label)) == [(2, 2, 0)]  # blob rule forgives both
 
 
@@ -106,11 +106,11 @@ def test_all_zero_prediction_rates_are_zero():
     pred, label = frame(targets=[(1, 1), (4, 4)])
     for rule in ("blob", "exact"):
         res = detection_rates(pred, label, rule=rule)
-        assert res.dr == 0.0
-        assert res.far == 0.0  # 0 / 0 is defined as 0
+        assert res.detection_rate == 0.0
+        assert res.false_alarm_rate == 0.0  # 0 / 0 is defined as 0
     res = detection_rates(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)))
-    assert (res.dr, res.far) == (0.0, 0.0)
-    np.testing.assert_array_equal(res.dr_per_frame, 0.0)
+    assert (res.detection_rate, res.false_alarm_rate) == (0.0, 0.0)
+    np.testing.assert_array_equal(res.detection_rate_per_frame, 0.0)
 
 
 def test_3d_rule():
@@ -131,27 +131,29 @@ def test_matches_naive_reference(rng, dtype, shape):
     pred = np.where(rng.random(label.shape) < 0.7, label * 0.9, 0.0) + 0.3 * noise
     pred = np.roll(pred, rng.integers(-1, 2), axis=1).astype(dtype)  # off-by-one hits
     res = detection_rates(pred, label)
-    assert res.detected.dtype == np.int64
+    assert res.n_detected.dtype == np.int64
     assert counts(res) == [
         naive_cal_detect_rate(p, lab) for p, lab in zip(pred, label, strict=True)
     ]
     exact = detection_rates(pred, label, rule="exact")
     pos, tgt = pred > 0.1, label
-    np.testing.assert_array_equal(exact.detected, (pos & tgt).reshape(n_frames, -1).sum(1))
-    np.testing.assert_array_equal(exact.false_alarms, (pos & ~tgt).reshape(n_frames, -1).sum(1))
+    np.testing.assert_array_equal(exact.n_detected, (pos & tgt).reshape(n_frames, -1).sum(1))
+    np.testing.assert_array_equal(exact.n_false_alarms, (pos & ~tgt).reshape(n_frames, -1).sum(1))
 
 
 def test_pooled_rates_and_per_frame(rng):
     res = DetectionResult(
-        detected=np.array([1, 2, 0]), n_true=np.array([2, 2, 0]), false_alarms=np.array([1, 0, 3])
+        n_detected=np.array([1, 2, 0]),
+        n_true=np.array([2, 2, 0]),
+        n_false_alarms=np.array([1, 0, 3]),
     )
-    assert res.dr == pytest.approx(3 / 4)
-    assert res.far == pytest.approx(4 / 7)
-    np.testing.assert_allclose(res.dr_per_frame, [0.5, 1.0, 0.0])
-    np.testing.assert_allclose(res.far_per_frame, [0.5, 0.0, 1.0])
+    assert res.detection_rate == pytest.approx(3 / 4)
+    assert res.false_alarm_rate == pytest.approx(4 / 7)
+    np.testing.assert_allclose(res.detection_rate_per_frame, [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(res.false_alarm_rate_per_frame, [0.5, 0.0, 1.0])
     assert len(res) == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
-        res.detected = np.zeros(3)
+        res.n_detected = np.zeros(3)
 
 
 def test_layouts_and_thresholds(rng):
@@ -204,3 +206,15 @@ def test_layouts_and_thresholds(rng):
 def test_bad_input(pred, labels, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         detection_rates(pred, labels, **kwargs)
+
+
+def test_result_repr_is_short():
+    n = 500
+    res = DetectionResult(
+        n_detected=np.ones(n, np.int64),
+        n_true=np.ones(n, np.int64),
+        n_false_alarms=np.zeros(n, np.int64),
+    )
+    text = repr(res)
+    assert text.startswith("DetectionResult(") and len(text.splitlines()) == 5
+    assert "int64[500]" in text and len(text) < 600

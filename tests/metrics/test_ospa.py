@@ -43,65 +43,87 @@ def paper_ospa(est, truth, c=50.0):
 def test_hand_computed_cases():
     est = [[0.0, 0.0], [10.0, 0.0]]
     truth = [[1.0, 0.0]]
-    assert ospa(est, truth) == pytest.approx((1.0 + 50.0) / 2, rel=1e-15)
-    assert ospa(est, truth, card_penalty=5.0, cutoff=5.0) == pytest.approx((1 + 5) / 2)
-    # far miss: unbounded exceeds c (Table III, A^H y = 72.6), bounded saturates at c
-    assert ospa([[0.0, 0.0]], [[100.0, 0.0]]) == pytest.approx(100.0)
-    assert ospa([[0.0, 0.0]], [[100.0, 0.0]], cutoff=50.0) == pytest.approx(50.0)
-    # p = 2: sqrt((0^2 + 10^2) / 2)
-    assert ospa([[0, 0], [3, 4]], [[0, 0]], card_penalty=10.0, p=2) == pytest.approx(np.sqrt(50))
+    # eq. (25): unbounded, c = 50 only as the cardinality penalty
+    assert ospa(est, truth, cutoff_m=50.0, truncate=False) == pytest.approx(
+        (1.0 + 50.0) / 2, rel=1e-15
+    )
+    assert ospa(est, truth, cutoff_m=5.0) == pytest.approx((1 + 5) / 2)
+    # far miss: unbounded exceeds c (Table III, A^H y = 72.6), the standard OSPA saturates at c
+    assert ospa([[0.0, 0.0]], [[100.0, 0.0]], cutoff_m=50.0, truncate=False) == pytest.approx(100.0)
+    assert ospa([[0.0, 0.0]], [[100.0, 0.0]], cutoff_m=50.0) == pytest.approx(50.0)
+    # order 2: sqrt((0^2 + 10^2) / 2)
+    assert ospa([[0, 0], [3, 4]], [[0, 0]], cutoff_m=10.0, order=2) == pytest.approx(np.sqrt(50))
     # optimal, not greedy, assignment: pairing the closest points first (1.9-1.0, then
     # 0.0-3.0) costs 0.9 + 3.0; the optimum is 1.0 + 1.1
-    assert ospa([[0.0], [1.9]], [[1.0], [3.0]]) == pytest.approx((1.0 + 1.1) / 2, rel=1e-14)
+    assert ospa([[0.0], [1.9]], [[1.0], [3.0]], cutoff_m=50.0) == pytest.approx(
+        (1.0 + 1.1) / 2, rel=1e-14
+    )
 
 
 def test_empty_sets():
-    assert ospa([], []) == 0.0
-    assert ospa(np.empty((0, 3)), [[1.0, 2.0, 3.0]]) == 50.0
-    assert ospa([[1.0, 2.0, 3.0]] * 4, []) == 50.0
-    assert ospa([], [[1.0, 2.0]], card_penalty=7.0, p=2, cutoff=3.0) == 7.0
+    assert ospa([], [], cutoff_m=50.0) == 0.0
+    assert ospa(np.empty((0, 3)), [[1.0, 2.0, 3.0]], cutoff_m=50.0) == 50.0
+    assert ospa([[1.0, 2.0, 3.0]] * 4, [], cutoff_m=50.0, truncate=False) == 50.0
+    assert ospa([], [[1.0, 2.0]], cutoff_m=7.0, order=2) == 7.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("p", [1, 2, 3.5])
-def test_bounded_matches_vo(rng, dtype, p):
+@pytest.mark.parametrize("order", [1, 2, 3.5])
+def test_standard_ospa_matches_vo(rng, dtype, order):
     for _ in range(20):
         n_est, n_true = rng.integers(0, 5, 2)
         est = (rng.uniform(-60, 60, (n_est, 3))).astype(dtype)
         truth = (rng.uniform(-60, 60, (n_true, 3))).astype(dtype)
-        got = ospa(est, truth, card_penalty=40.0, p=p, cutoff=40.0)
-        assert got == pytest.approx(vo_ospa_dist(est, truth, 40.0, p), rel=1e-12)
+        got = ospa(est, truth, cutoff_m=40.0, order=order)
+        assert got == pytest.approx(vo_ospa_dist(est, truth, 40.0, order), rel=1e-12)
+        assert got <= 40.0 + 1e-12
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_unbounded_matches_eq25(rng, dtype):
+def test_untruncated_matches_eq25(rng, dtype):
     for _ in range(20):
         n_est, n_true = rng.integers(0, 6, 2)
         est = rng.uniform(-60, 60, (n_est, 3)).astype(dtype)
         truth = rng.uniform(-60, 60, (n_true, 3)).astype(dtype)
-        assert ospa(est, truth) == pytest.approx(paper_ospa(est, truth), rel=1e-12)
+        got = ospa(est, truth, cutoff_m=50.0, truncate=False)
+        assert got == pytest.approx(paper_ospa(est, truth), rel=1e-12)
 
 
 def test_symmetric_and_permutation_invariant(rng):
     est, truth = rng.normal(size=(5, 3)) * 20, rng.normal(size=(3, 3)) * 20
-    ref = ospa(est, truth)
-    assert ospa(truth, est) == pytest.approx(ref, rel=1e-14)
-    assert ospa(est[rng.permutation(5)], truth[::-1]) == pytest.approx(ref, rel=1e-14)
+    for truncate in (True, False):
+        ref = ospa(est, truth, cutoff_m=30.0, truncate=truncate)
+        assert ospa(truth, est, cutoff_m=30.0, truncate=truncate) == pytest.approx(ref, rel=1e-14)
+        shuffled = ospa(est[rng.permutation(5)], truth[::-1], cutoff_m=30.0, truncate=truncate)
+        assert shuffled == pytest.approx(ref, rel=1e-14)
 
 
 def test_batch_matches_loop(rng):
     est = [rng.uniform(-60, 60, (k, 3)) for k in (0, 3, 6, 9)]
-    truth = rng.uniform(-60, 60, (4, 6, 3))  # ImagingBatch.positions layout
-    got = ospa_batch(est, truth)
+    truth = rng.uniform(-60, 60, (4, 6, 3))  # ImagingBatch.positions_m layout
+    options = {"cutoff_m": 50.0, "truncate": False}
+    got = ospa_batch(est, truth, **options)
     assert got.dtype == np.float64
     assert got.shape == (4,)
     np.testing.assert_allclose(
-        got, [ospa(e, t) for e, t in zip(est, truth, strict=True)], rtol=1e-14
+        got, [ospa(e, t, **options) for e, t in zip(est, truth, strict=True)], rtol=1e-14
     )
     assert got[0] == 50.0
-    assert ospa_batch(est, truth, reduction="mean") == pytest.approx(got.mean())
-    bounded = ospa_batch(est, list(truth), cutoff=50.0)
+    assert ospa_batch(est, truth, reduction="mean", **options) == pytest.approx(got.mean())
+    bounded = ospa_batch(est, list(truth), cutoff_m=50.0, order=2)
+    np.testing.assert_allclose(
+        bounded,
+        [ospa(e, t, cutoff_m=50.0, order=2) for e, t in zip(est, truth, strict=True)],
+        rtol=1e-14,
+    )
     assert np.all(bounded <= 50.0 + 1e-12)
+
+
+def test_cutoff_is_required():
+    with pytest.raises(TypeError, match="cutoff_m"):
+        ospa([[0.0]], [[0.0]])  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="cutoff_m"):
+        ospa_batch([[[0.0]]], [[[0.0]]])  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -119,28 +141,31 @@ def test_batch_matches_loop(rng):
         ),
         ([1.0, 2.0], [[0.0]], {}, ValueError, "estimated must have shape"),
         ([[1j]], [[0.0]], {}, TypeError, "estimated has dtype complex"),
-        ([[0.0]], [[0.0]], {"p": 0.5}, ValueError, "p must be >= 1"),
-        ([[0.0]], [[0.0]], {"p": np.inf}, ValueError, "p must be finite"),
-        ([[0.0]], [[0.0]], {"card_penalty": 0.0}, ValueError, "card_penalty must be > 0"),
-        ([[0.0]], [[0.0]], {"cutoff": -1.0}, ValueError, "cutoff must be > 0"),
-        ([[0.0]], [[0.0]], {"card_penalty": "50"}, TypeError, "card_penalty must be a real"),
+        ([[0.0]], [[0.0]], {"order": 0.5}, ValueError, "order must be >= 1"),
+        ([[0.0]], [[0.0]], {"order": np.inf}, ValueError, "order must be finite"),
+        ([[0.0]], [[0.0]], {"cutoff_m": 0.0}, ValueError, "cutoff_m must be > 0"),
+        ([[0.0]], [[0.0]], {"cutoff_m": -1.0}, ValueError, "cutoff_m must be > 0"),
+        ([[0.0]], [[0.0]], {"cutoff_m": "50"}, TypeError, "cutoff_m must be a real"),
+        ([[0.0]], [[0.0]], {"truncate": "no"}, TypeError, "truncate must be a bool"),
     ],
 )
 def test_bad_input(est, truth, kwargs, exc, match):
     with pytest.raises(exc, match=match):
-        ospa(est, truth, **kwargs)
+        ospa(est, truth, **{"cutoff_m": 50.0, **kwargs})
 
 
 def test_batch_bad_input():
     with pytest.raises(ValueError, match="same number of frames"):
-        ospa_batch([np.zeros((1, 3))], [np.zeros((1, 3))] * 2)
+        ospa_batch([np.zeros((1, 3))], [np.zeros((1, 3))] * 2, cutoff_m=50.0)
     with pytest.raises(ValueError, match="empty batches"):
-        ospa_batch([], [])
+        ospa_batch([], [], cutoff_m=50.0)
     with pytest.raises(TypeError, match="sequence of point arrays"):
-        ospa_batch(np.zeros((1, 3)).tolist()[0][0], [np.zeros((1, 3))])
+        ospa_batch(np.zeros((1, 3)).tolist()[0][0], [np.zeros((1, 3))], cutoff_m=50.0)
     with pytest.raises(ValueError, match=r"estimated\[1\] contains NaN"):
-        ospa_batch([np.zeros((1, 3)), np.full((1, 3), np.nan)], [np.zeros((1, 3))] * 2)
+        ospa_batch(
+            [np.zeros((1, 3)), np.full((1, 3), np.nan)], [np.zeros((1, 3))] * 2, cutoff_m=50.0
+        )
     with pytest.raises(ValueError, match=r"estimated\[0\] and truth\[0\] must have the same"):
-        ospa_batch([np.zeros((1, 2))], [np.zeros((1, 3))])
+        ospa_batch([np.zeros((1, 2))], [np.zeros((1, 3))], cutoff_m=50.0)
     with pytest.raises(ValueError, match="reduction must be one of"):
-        ospa_batch([[]], [[]], reduction="sum")
+        ospa_batch([[]], [[]], cutoff_m=50.0, reduction="sum")

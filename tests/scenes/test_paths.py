@@ -20,7 +20,7 @@ def _mirror(points):
 
 def _wall_paths(scenario):
     """The single specular ray off the plane x = WALL_X for every pair (image method)."""
-    bs = scenario.bs_positions()
+    bs = scenario.bs_centers_m()
     pairs = scenario.pairs()
     lam = scenario.wavelength_m
     gain, delay, dep, arr = [], [], [], []
@@ -36,14 +36,14 @@ def _wall_paths(scenario):
         pairs=pairs,
         gain=np.array(gain)[:, None],
         delay_s=np.array(delay)[:, None],
-        departure=np.array(dep)[:, None],
-        arrival=np.array(arr)[:, None],
+        departure_direction=np.array(dep)[:, None],
+        arrival_direction=np.array(arr)[:, None],
     )
 
 
 def _exact_wall_csi(scenario):
     """Spherical-wave CSI of the same reflection, antenna by antenna (image of each tx antenna)."""
-    ant = scenario.antenna_positions()
+    ant = scenario.antenna_positions_m()
     freqs = scenario.subcarrier_frequencies_hz()
     lam0 = scenario.wavelength_m
     out = []
@@ -75,8 +75,8 @@ def test_background_csi_is_linear_in_the_rays():
         pairs=paths.pairs,
         gain=np.concatenate([paths.gain, 2 * paths.gain], axis=1),
         delay_s=np.concatenate([paths.delay_s, paths.delay_s], axis=1),
-        departure=np.concatenate([paths.departure, paths.departure], axis=1),
-        arrival=np.concatenate([paths.arrival, paths.arrival], axis=1),
+        departure_direction=np.concatenate([paths.departure_direction] * 2, axis=1),
+        arrival_direction=np.concatenate([paths.arrival_direction] * 2, axis=1),
     )
     np.testing.assert_allclose(
         background_csi(SCENARIO, doubled), 3 * background_csi(SCENARIO, paths), rtol=1e-12
@@ -85,11 +85,12 @@ def test_background_csi_is_linear_in_the_rays():
 
 def test_pair_paths_validation():
     paths = _wall_paths(SCENARIO)
-    fields = {k: getattr(paths, k) for k in ("pairs", "gain", "delay_s", "departure", "arrival")}
+    names = ("pairs", "gain", "delay_s", "departure_direction", "arrival_direction")
+    fields = {k: getattr(paths, k) for k in names}
     with pytest.raises(ValueError, match="delay_s must have shape"):
         PairPaths(**{**fields, "delay_s": fields["delay_s"][:, :0]})
     with pytest.raises(ValueError, match="unit vectors"):
-        PairPaths(**{**fields, "departure": 2 * fields["departure"]})
+        PairPaths(**{**fields, "departure_direction": 2 * fields["departure_direction"]})
     with pytest.raises(ValueError, match="delay_s must be >= 0"):
         PairPaths(**{**fields, "delay_s": -fields["delay_s"]})
     with pytest.raises(ValueError, match="gain contains NaN"):
@@ -98,3 +99,19 @@ def test_pair_paths_validation():
         background_csi(SCENARIO.replace(mode="C"), paths)
     with pytest.raises(TypeError, match="PairPaths"):
         background_csi(SCENARIO, fields)
+    with pytest.raises(TypeError, match="dtype"):
+        background_csi(SCENARIO, paths, dtype=np.float64)
+
+
+def test_pair_paths_repr_is_short():
+    paths = _wall_paths(SCENARIO)
+    many = PairPaths(
+        pairs=paths.pairs,
+        gain=np.repeat(paths.gain, 50, axis=1),
+        delay_s=np.repeat(paths.delay_s, 50, axis=1),
+        departure_direction=np.repeat(paths.departure_direction, 50, axis=1),
+        arrival_direction=np.repeat(paths.arrival_direction, 50, axis=1),
+    )
+    text = repr(many)
+    assert text.startswith("PairPaths(") and len(text.splitlines()) == 7
+    assert many.n_paths == 50

@@ -8,6 +8,9 @@
 // from another thread, or a parallel_for nested in a job) or the process is a fork of the one
 // that started it, the shares get threads of their own as before, so nothing waits on a pool
 // it cannot use.
+//
+// Cancellation (cancel.hpp): the caller's CancellationScope is carried into the worker threads,
+// and a cancellation point precedes every item, so Ctrl-C stops a call within one item's time.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -18,6 +21,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "skysense/cancel.hpp"
 
 #if defined(_WIN32)
 #include <process.h>
@@ -153,14 +158,22 @@ class WorkerPool {
 template <class F>
 void parallel_for(std::ptrdiff_t n, int n_threads, F&& body) {
   if (n <= 0) return;
+  Cancellation* const cancel = current_cancellation();
   const std::ptrdiff_t t = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(n_threads, n));
   if (t == 1) {
-    for (std::ptrdiff_t i = 0; i < n; ++i) body(i);
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      if (cancel) cancel->check();
+      body(i);
+    }
     return;
   }
   auto share = [&](int w) {
+    const CancellationScope scope(cancel);  // nested kernels on this worker see it too
     const std::ptrdiff_t lo = n * w / t, hi = n * (w + 1) / t;
-    for (std::ptrdiff_t i = lo; i < hi; ++i) body(i);
+    for (std::ptrdiff_t i = lo; i < hi; ++i) {
+      if (cancel) cancel->check();
+      body(i);
+    }
   };
   if (detail::WorkerPool::instance().run(static_cast<int>(t), share)) return;
   // pool unavailable: threads of their own for shares 1..t-1, share 0 here

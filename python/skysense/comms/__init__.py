@@ -10,7 +10,8 @@ channels (eq. 3).  Channels ``h`` follow the paper's convention: the user receiv
 ``sensing_beams``               sensing beams: ROI wide beam or its user-nullspace version
 ``SENSING_BEAM_METHODS``        ``("nullspace", "roi")``
 ``link_powers``                 desired / multi-user / sensing / noise powers (eq. 4 terms)
-``LinkPowers``                  their container, with ``sinr`` and ``sir_sensing_db``
+``LinkPowers``                  their result: ``desired_w``, ``multiuser_w``, ``sensing_w``,
+                                ``noise_w`` [W], with ``sinr`` and ``sir_sensing_db``
 ``sinr``                        SINR per user and subcarrier (eq. 4)
 ``spectral_efficiency``         sum over users and subcarriers of log2(1 + SINR) (eq. 5)
 ``frame_spectral_efficiency``   time sharing of ISAC and communication-only symbols

@@ -7,8 +7,10 @@ Every design is normalised to **unit power per BS** (summed over its beams), so 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import as_array, check_count
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
@@ -21,7 +23,10 @@ __all__ = ["SENSING_BEAM_METHODS", "mrt_beams", "sensing_beams", "zf_beams"]
 SENSING_BEAM_METHODS = ("nullspace", "roi")
 
 
-def _as_channels(channels):
+ComplexArray = npt.NDArray[np.complex128]
+
+
+def _as_channels(channels: npt.ArrayLike) -> ComplexArray:
     h = as_array(channels, "channels", kind="fc")
     if h.ndim < 3 or min(h.shape[-3:]) < 1:
         raise ValueError(
@@ -30,7 +35,7 @@ def _as_channels(channels):
     return h.astype(np.complex128, copy=False)
 
 
-def _per_bs(h, n_bs):
+def _per_bs(h: npt.NDArray[Any], n_bs: int) -> npt.NDArray[Any]:
     """(..., K, N_f, N_b * n_ant) -> (..., K, N_f, N_b, n_ant)."""
     n_bs = check_count(n_bs, "n_bs")
     if h.shape[-1] % n_bs:
@@ -38,7 +43,7 @@ def _per_bs(h, n_bs):
     return h.reshape(h.shape[:-1] + (n_bs, h.shape[-1] // n_bs))
 
 
-def mrt_beams(channels, n_bs):
+def mrt_beams(channels: npt.ArrayLike, n_bs: int) -> ComplexArray:
     """Maximum-ratio transmission with each BS splitting its power equally over the users.
 
     Parameters
@@ -53,6 +58,14 @@ def mrt_beams(channels, n_bs):
     ndarray, shape (..., n_subcarriers, n_bs * n_ant, n_users), complex128
         ``w_{b,k} = h_{b,k} / (||h_{b,k}|| sqrt(K))``: the BSs add coherently at each user and
         every BS transmits unit power. A zero channel block gives a zero beam.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.comms import mrt_beams
+    >>> w = mrt_beams(np.ones((1, 1, 4), complex), n_bs=2)  # 1 user, 2 BSs of 2 antennas
+    >>> w.shape, np.round(np.abs(w[0, :, 0]) ** 2, 3).tolist()
+    ((1, 4, 1), [0.5, 0.5, 0.5, 0.5])
     """
     h = _as_channels(channels)
     hb = _per_bs(h, n_bs)
@@ -61,19 +74,30 @@ def mrt_beams(channels, n_bs):
     return np.ascontiguousarray(np.moveaxis(w.reshape(h.shape), -3, -1))
 
 
-def zf_beams(channels, n_bs):
+def zf_beams(channels: npt.ArrayLike, n_bs: int) -> ComplexArray:
     """Zero-forcing beams (joint over the BSs), scaled so that the busiest BS sends unit power.
 
     Parameters
     ----------
     channels : array_like, shape (..., n_users, n_subcarriers, n_bs * n_ant), complex
+        Stacked user channels.
     n_bs : int
+        Number of BSs N_b (the antenna axis is BS-major).
 
     Returns
     -------
     ndarray, shape (..., n_subcarriers, n_bs * n_ant, n_users), complex128
         ``W = c H^+`` with ``H`` the rows ``h_k^H``, so ``h_i^H w_k = 0`` for ``i != k``;
         one common scale ``c`` per subcarrier keeps the nulls and meets the per-BS power.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.comms import zf_beams
+    >>> h = np.array([[[1.0, 0.0]], [[1.0, 1.0]]], complex)  # 2 users, 1 BS of 2 antennas
+    >>> w = zf_beams(h, n_bs=1)
+    >>> np.round(np.abs(np.conj(h[:, 0]) @ w[0]), 12).tolist()  # no multi-user leakage
+    [[0.57735026919, 0.0], [0.0, 0.57735026919]]
     """
     h = _as_channels(channels)
     n_users, _, n_tx = h.shape[-3:]
@@ -86,16 +110,22 @@ def zf_beams(channels, n_bs):
     return np.ascontiguousarray(np.divide(w, np.sqrt(peak), out=np.zeros_like(w), where=peak > 0))
 
 
-def _steering(scenario, points):
+def _steering(scenario: Scenario, points: npt.NDArray[np.float64]) -> ComplexArray:
     """Transmit steering vectors of each BS toward points: (N_b, N_f, n_ant, n_points)."""
-    ant = scenario.antenna_positions()  # (N_b, n_ant, 3)
+    ant = scenario.antenna_positions_m()  # (N_b, n_ant, 3)
     d = np.linalg.norm(ant[:, :, None, :] - points[None, None, :, :], axis=-1)
     f = scenario.subcarrier_frequencies_hz()
     turns = np.mod(d[:, None] * (f[None, :, None, None] / SPEED_OF_LIGHT), 1.0)
     return np.exp(2j * math.pi * turns)  # conj of the link phase: beams that add up at p
 
 
-def sensing_beams(scenario, channels, *, method="nullspace", roi_points_m=None):
+def sensing_beams(
+    scenario: Scenario,
+    channels: npt.ArrayLike,
+    *,
+    method: str = "nullspace",
+    roi_points_m: npt.ArrayLike | None = None,
+) -> ComplexArray:
     """Sensing beams ``w_{n_b, n0}``, ``n0 = K+1..N0^2``, of every BS, stacked over the BSs.
 
     Parameters
@@ -123,6 +153,15 @@ def sensing_beams(scenario, channels, *, method="nullspace", roi_points_m=None):
     those of ``P R_b P`` with ``P`` the projector onto the complement of the users' channel
     blocks ``h_{b,k}``, so the direct leakage ``h_k^H w_{n0}`` vanishes and only paths the
     BSs do not know (e.g. scattered by UAVs) carry sensing interference.
+
+    Examples
+    --------
+    >>> from skysense.comms import los_user_channels, sensing_beams
+    >>> from skysense.imaging import Scenario
+    >>> s = Scenario(roi_size_m=(30.0, 30.0, 0.0), n_antennas_side=2)
+    >>> h = los_user_channels(s, [[0.0, 0.0, 0.0]])
+    >>> sensing_beams(s, h).shape  # 4 BSs x (4 - 1 user) beams
+    (1, 16, 12)
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
@@ -142,7 +181,7 @@ def sensing_beams(scenario, channels, *, method="nullspace", roi_points_m=None):
             f"no antenna left for sensing: {n_users} users >= N0**2 = {n_ant} antennas per BS"
         )
     pts = (
-        scenario.voxel_centers()
+        scenario.voxel_centers_m()
         if roi_points_m is None
         else as_array(roi_points_m, "roi_points_m", shape=(None, 3), kind="fiu", dtype=np.float64)
     )

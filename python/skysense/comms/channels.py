@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import as_array
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
@@ -12,7 +13,12 @@ from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 __all__ = ["los_user_channels"]
 
 
-def _links(a, b, frequencies_hz, what):
+def _links(
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    frequencies_hz: npt.NDArray[np.float64],
+    what: str,
+) -> npt.NDArray[np.complex128]:
     """Eq. (11) between point sets: ``exp(-j 2 pi d / lambda_f) / (sqrt(4 pi) d)``.
 
     a : (..., n_a, 3), b : (..., n_b, 3) -> (..., n_a, n_b, n_f), complex128.
@@ -25,12 +31,12 @@ def _links(a, b, frequencies_hz, what):
 
 
 def los_user_channels(
-    scenario,
-    user_positions_m,
+    scenario: Scenario,
+    user_positions_m: npt.ArrayLike,
     *,
-    scatterer_positions_m=None,
-    scattering_coefficients=None,
-):
+    scatterer_positions_m: npt.ArrayLike | None = None,
+    scattering_coefficients: npt.ArrayLike | None = None,
+) -> npt.NDArray[np.complex128]:
     """Channels ``h_{k, n_f}`` from every BS antenna to single-antenna users.
 
     Parameters
@@ -43,7 +49,8 @@ def los_user_channels(
         UAVs in the ROI whose BS-UAV-user paths add to the LoS path ("BS-ROI-user
         interference paths" of Sec. II-B).
     scattering_coefficients : array_like, shape (n_scatterers,) or (n_frames, n_scatterers), optional
-        Their coefficients ``sigma`` (``sqrt(RCS)`` [m]); required with the positions.
+        Their scattering coefficients (``sqrt(RCS)`` [m], e.g. ``ImagingBatch.coefficients``);
+        required with the positions.
 
     Returns
     -------
@@ -67,6 +74,14 @@ def los_user_channels(
     the imaging model share one scale. ``G_s`` is reused as the BS-user gain and, as in the
     imaging model, the amplitude uses ``lambda_0`` on every subcarrier (phases use
     ``lambda_f``). The paper writes the channel as the row ``h^H``; hence the conjugate.
+
+    Examples
+    --------
+    >>> from skysense.comms import los_user_channels
+    >>> from skysense.imaging import Scenario
+    >>> s = Scenario(n_antennas_side=2, n_subcarriers=3)
+    >>> los_user_channels(s, [[0.0, 0.0, 0.0], [10.0, 0.0, 0.0]]).shape
+    (2, 3, 16)
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
@@ -79,11 +94,11 @@ def los_user_channels(
         raise ValueError(
             "pass scatterer_positions_m and scattering_coefficients together, or neither"
         )
-    ant = scenario.antenna_positions().reshape(-1, 3)
+    ant = scenario.antenna_positions_m().reshape(-1, 3)
     freqs = scenario.subcarrier_frequencies_hz()
     gain = math.sqrt(scenario.antenna_gain) * scenario.wavelength_m / math.sqrt(4.0 * math.pi)
     rows = gain * _links(users, ant, freqs, "a user and a BS antenna")  # (K, N_t, N_f)
-    if scatterer_positions_m is not None:
+    if scatterer_positions_m is not None and scattering_coefficients is not None:
         pts = as_array(
             scatterer_positions_m,
             "scatterer_positions_m",

@@ -1,11 +1,13 @@
-"""SINR (eq. 4) and spectral efficiency (eq. 5) of the downlink users, with time sharing."""
+"""SINR (eq. (4)) and spectral efficiency (eq. (5)) of the downlink users, with time sharing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from skysense._results import Result
 from skysense._validation import as_array, check_count
 
 __all__ = [
@@ -17,55 +19,67 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, eq=False)
-class LinkPowers:
-    """The four power terms of the SINR (eq. 4) per user and subcarrier.
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class LinkPowers(Result):
+    """The four power terms of the SINR (eq. (4)) per user and subcarrier.
 
     Attributes
     ----------
-    desired : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+    desired_w : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
         ``P_c |h_k^H w_k|^2``.
-    multiuser : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+    multiuser_w : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
         ``P_c sum_{i != k} |h_k^H w_i|^2``.
-    sensing : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+    sensing_w : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
         ``P_s sum_{n0} |h_k^H w_{n0}|^2`` over every BS's sensing beams.
-    noise : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
+    noise_w : ndarray, shape (..., n_users, n_subcarriers), float64, [W]
         Noise variance ``zeta_c^2``, broadcast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.comms import LinkPowers
+    >>> one = np.ones((1, 1))
+    >>> powers = LinkPowers(desired_w=8 * one, multiuser_w=0 * one, sensing_w=2 * one, noise_w=one)
+    >>> powers.sinr.tolist(), powers.sir_sensing_db.round(2).tolist()
+    ([[2.6666666666666665]], [[6.02]])
     """
 
-    desired: np.ndarray
-    multiuser: np.ndarray
-    sensing: np.ndarray
-    noise: np.ndarray
+    desired_w: FloatArray
+    multiuser_w: FloatArray
+    sensing_w: FloatArray
+    noise_w: FloatArray
 
     @property
-    def sinr(self) -> np.ndarray:
-        """SINR (linear), shape (..., n_users, n_subcarriers), float64 (eq. 4)."""
-        return self.desired / (self.multiuser + self.sensing + self.noise)
+    def sinr(self) -> FloatArray:
+        """SINR (linear), shape (..., n_users, n_subcarriers), float64 (eq. (4))."""
+        return self.desired_w / (self.multiuser_w + self.sensing_w + self.noise_w)
 
     @property
-    def sir_sensing_db(self) -> np.ndarray:
+    def sir_sensing_db(self) -> FloatArray:
         """Desired over sensing-interference power [dB], shape (..., n_users, n_subcarriers).
 
         ``+inf`` where the sensing interference is exactly zero (NaN if both are).
         """
         with np.errstate(divide="ignore", invalid="ignore"):
-            return 10.0 * np.log10(self.desired) - 10.0 * np.log10(self.sensing)
+            return 10.0 * np.log10(self.desired_w) - 10.0 * np.log10(self.sensing_w)
 
 
-def _as_real(value, name):
+def _as_real(value: npt.ArrayLike, name: str) -> FloatArray:
     """Validated float64 array of the shape of ``value`` (0-d for a scalar)."""
     return as_array(value, name, kind="fiu", dtype=np.float64).reshape(np.shape(value))
 
 
-def _as_power(value, name, *, strict=False):
+def _as_power(value: npt.ArrayLike, name: str, *, strict: bool = False) -> FloatArray:
     arr = _as_real(value, name)
     if np.any(arr < 0) or (strict and np.any(arr == 0)):
         raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'} [W], got {value!r}")
     return arr[..., None, None]  # broadcast over (n_users, n_subcarriers)
 
 
-def _as_beams(beams, name, n_tx, n_sub):
+def _as_beams(beams: npt.ArrayLike, name: str, n_tx: int, n_sub: int) -> npt.NDArray[np.complex128]:
     w = as_array(beams, name, kind="fciu")
     if w.ndim < 3:
         raise ValueError(
@@ -83,20 +97,20 @@ def _as_beams(beams, name, n_tx, n_sub):
     return w.astype(np.complex128, copy=False)
 
 
-def _gains(h_conj, w):
+def _gains(h_conj: npt.NDArray[np.complex128], w: npt.NDArray[np.complex128]) -> FloatArray:
     """``|h_k^H w_j|^2``, shape (..., n_users, n_subcarriers, n_beams)."""
     g = np.einsum("...kft,...ftj->...kfj", h_conj, w)
     return g.real**2 + g.imag**2
 
 
 def link_powers(
-    channels,
-    comm_beams,
-    sensing_beams=None,
+    channels: npt.ArrayLike,
+    comm_beams: npt.ArrayLike,
+    sensing_beams: npt.ArrayLike | None = None,
     *,
-    comm_power_w,
-    sensing_power_w=0.0,
-    noise_var,
+    comm_power_w: npt.ArrayLike,
+    sensing_power_w: npt.ArrayLike = 0.0,
+    noise_var: npt.ArrayLike,
 ) -> LinkPowers:
     """Desired, multi-user, sensing-interference and noise power of each user (eq. 4 terms).
 
@@ -137,6 +151,16 @@ def link_powers(
     References
     ----------
     Huang et al., IEEE TWC 25 (2026), eqs. (2)-(4).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.comms import link_powers
+    >>> h = np.ones((1, 1, 2), complex)        # 1 user, 1 subcarrier, 2 antennas
+    >>> w = np.ones((1, 2, 1), complex) / 2.0  # one beam of unit power
+    >>> powers = link_powers(h, w, comm_power_w=1.0, noise_var=0.5)
+    >>> powers.desired_w.tolist(), powers.sinr.tolist()
+    ([[1.0]], [[2.0]])
     """
     h = as_array(channels, "channels", kind="fciu")
     if h.ndim < 3:
@@ -170,20 +194,35 @@ def link_powers(
         p_c * desired, p_c * multiuser, p_s * sensing, noise
     )
     return LinkPowers(
-        desired=np.array(desired),
-        multiuser=np.array(multiuser),
-        sensing=np.array(sensing),
-        noise=np.array(noise),
+        desired_w=np.array(desired),
+        multiuser_w=np.array(multiuser),
+        sensing_w=np.array(sensing),
+        noise_w=np.array(noise),
     )
 
 
-def sinr(channels, comm_beams, sensing_beams=None, *, comm_power_w, sensing_power_w=0.0, noise_var):
-    """SINR of every user on every subcarrier (eq. 4); see :func:`link_powers`.
+def sinr(
+    channels: npt.ArrayLike,
+    comm_beams: npt.ArrayLike,
+    sensing_beams: npt.ArrayLike | None = None,
+    *,
+    comm_power_w: npt.ArrayLike,
+    sensing_power_w: npt.ArrayLike = 0.0,
+    noise_var: npt.ArrayLike,
+) -> FloatArray:
+    """SINR of every user on every subcarrier (eq. (4)); see :func:`link_powers`.
 
     Returns
     -------
     ndarray, shape (..., n_users, n_subcarriers), float64
         Linear SINR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.comms import sinr
+    >>> sinr(np.ones((1, 1, 2)), np.ones((1, 2, 1)) / 2.0, comm_power_w=1.0, noise_var=0.5)
+    array([[2.]])
     """
     return link_powers(
         channels,
@@ -195,20 +234,26 @@ def sinr(channels, comm_beams, sensing_beams=None, *, comm_power_w, sensing_powe
     ).sinr
 
 
-def spectral_efficiency(sinr_linear):
-    """Sum spectral efficiency over users and subcarriers (eq. 5).
+def spectral_efficiency(sinr: npt.ArrayLike) -> FloatArray | float:
+    """Sum spectral efficiency over users and subcarriers (eq. (5)).
 
     Parameters
     ----------
-    sinr_linear : array_like, shape (..., n_users, n_subcarriers), float
+    sinr : array_like, shape (..., n_users, n_subcarriers), float
         Linear SINR, >= 0.
 
     Returns
     -------
-    ndarray, shape (...), float64, [bit/s/Hz]
+    ndarray, shape (...), float64, or float, [bit/s/Hz]
         ``sum_k sum_nf log2(1 + gamma_{k, nf})`` (a float for 2-D input).
+
+    Examples
+    --------
+    >>> from skysense.comms import spectral_efficiency
+    >>> spectral_efficiency([[1.0, 3.0], [0.0, 7.0]])
+    6.0
     """
-    g = as_array(sinr_linear, "sinr", kind="fiu", dtype=np.float64)
+    g = as_array(sinr, "sinr", kind="fiu", dtype=np.float64)
     if g.ndim < 2:
         raise ValueError(f"sinr must have shape (..., n_users, n_subcarriers), got {g.shape}")
     if np.any(g < 0):
@@ -217,14 +262,20 @@ def spectral_efficiency(sinr_linear):
     return out if out.ndim else float(out)
 
 
-def frame_spectral_efficiency(se_isac, se_comm, n_sensing_symbols, n_symbols=140):
-    """Frame-average SE under time sharing of ISAC and communication-only symbols.
+def frame_spectral_efficiency(
+    isac_spectral_efficiency: npt.ArrayLike,
+    comm_spectral_efficiency: npt.ArrayLike,
+    n_sensing_symbols: int,
+    n_symbols: int = 140,
+) -> FloatArray | float:
+    """Frame-average spectral efficiency under time sharing of ISAC and communication-only
+    symbols (Sec. V-B4).
 
     Parameters
     ----------
-    se_isac : float or array_like, [bit/s/Hz]
+    isac_spectral_efficiency : float or array_like, [bit/s/Hz]
         SE during the ISAC symbols (``P_c = P_t - P_s``, sensing interference present).
-    se_comm : float or array_like, [bit/s/Hz]
+    comm_spectral_efficiency : float or array_like, [bit/s/Hz]
         SE during the communication-only symbols (``P_c = P_t``, ``P_s = 0``).
     n_sensing_symbols : int
         ISAC symbols per frame, ``N_s = N0^2`` in the paper (4 for 2 x 2 UPAs).
@@ -234,7 +285,13 @@ def frame_spectral_efficiency(se_isac, se_comm, n_sensing_symbols, n_symbols=140
     Returns
     -------
     ndarray or float, [bit/s/Hz]
-        ``(N_s se_isac + (n_symbols - N_s) se_comm) / n_symbols``, broadcast.
+        ``(N_s isac + (n_symbols - N_s) comm) / n_symbols``, broadcast.
+
+    Examples
+    --------
+    >>> from skysense.comms import frame_spectral_efficiency
+    >>> frame_spectral_efficiency(3.0, 9.0, 10, 20)
+    6.0
     """
     n_symbols = check_count(n_symbols, "n_symbols")
     n_s = check_count(n_sensing_symbols, "n_sensing_symbols", minimum=0)
@@ -242,7 +299,7 @@ def frame_spectral_efficiency(se_isac, se_comm, n_sensing_symbols, n_symbols=140
         raise ValueError(
             f"n_sensing_symbols must be <= n_symbols = {n_symbols}, got {n_sensing_symbols}"
         )
-    a = _as_real(se_isac, "se_isac")
-    b = _as_real(se_comm, "se_comm")
+    a = _as_real(isac_spectral_efficiency, "isac_spectral_efficiency")
+    b = _as_real(comm_spectral_efficiency, "comm_spectral_efficiency")
     out = (n_s * a + (n_symbols - n_s) * b) / n_symbols
     return out if out.ndim else float(out)

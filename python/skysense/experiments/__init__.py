@@ -7,8 +7,11 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
 ``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
 ``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
-``task_seed``               ``SeedSequence(seed).spawn(n_chunks)[chunk]`` + the cell's key
+``task_seed``               ``root.spawn(n_chunks)[chunk]`` + the cell's key
+``root_seed``               the root ``SeedSequence`` of a run from its ``rng``
 ``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
+``ConsoleTable``            console table with labelled columns, ours against the paper
+``Column``                  one column of a ``ConsoleTable`` (header, description, paper)
 ``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
@@ -26,7 +29,12 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
+
+Running trials needs threadpoolctl and Dask (``pip install 'skysense[experiments]'``),
+figures matplotlib (``skysense[plot]``); both are imported on first use.
 """
+
+from __future__ import annotations
 
 from skysense.experiments.bistatic import (
     BistaticAccuracy,
@@ -63,12 +71,14 @@ from skysense.experiments.runner import (
     Experiment,
     ExperimentResult,
     SetupCache,
+    root_seed,
     run_trials,
     task_seed,
 )
+from skysense.experiments.table import Column, ConsoleTable
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (
+EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTable2,
     ImagingPsf,
     ImagingTradeoff,
@@ -102,6 +112,8 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "Column",
+    "ConsoleTable",
     "Experiment",
     "ExperimentResult",
     "ImagingOffgrid",
@@ -115,6 +127,7 @@ __all__ = [
     "MappingRuntime",
     "SetupCache",
     "dask_client",
+    "root_seed",
     "run_trials",
     "task_seed",
 ]

@@ -1,13 +1,18 @@
-"""Back-projection ``A^H y`` (the matched filter, eq. (20) of Huang et al., TWC 2026).
+"""Back-projection ``A^H y`` (the matched filter, imaging paper, eq. (20)).
 
 Also holds the coercion shared by the imaging solvers: a sensing matrix is either a dense
-ndarray ``A`` or an operator with ``shape``, ``dtype`` and ``rmatvec`` (and ``gram`` for the
-Gram-form solvers), such as :class:`~skysense.imaging.SensingOperator`.
+ndarray ``A``, a :class:`scipy.sparse.linalg.LinearOperator` (such as
+:class:`~skysense.imaging.SensingOperator`), or any object with ``shape``, ``dtype`` and a
+row-batched ``rmatvec`` (and ``gram`` for the Gram-form solvers).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+from scipy.sparse.linalg import LinearOperator
 
 from skysense._validation import as_array, as_batch
 
@@ -15,8 +20,10 @@ __all__ = ["backproject"]
 
 _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 
+ComplexArray = npt.NDArray[np.complexfloating[Any, Any]]
 
-def is_operator(a) -> bool:
+
+def is_operator(a: object) -> bool:
     """True for a matrix-free operator (anything but an array with ``rmatvec`` and ``shape``)."""
     return (
         not isinstance(a, np.ndarray)
@@ -25,12 +32,13 @@ def is_operator(a) -> bool:
     )
 
 
-def working_dtype(*dtypes) -> np.dtype:
+def working_dtype(*dtypes: npt.DTypeLike) -> np.dtype[Any]:
     """complex64 when every input is single precision (float16/32, complex64), else complex128."""
-    return np.dtype(np.complex64 if all(np.dtype(d) in _SINGLE for d in dtypes) else np.complex128)
+    single = all(np.dtype(d) in _SINGLE for d in dtypes)
+    return np.dtype(np.complex64 if single else np.complex128)
 
 
-def as_sensing(a):
+def as_sensing(a: Any) -> tuple[Any, tuple[int, int], np.dtype[Any]]:
     """Validate a sensing matrix: returns ``(a, shape, dtype)``, ``a`` an ndarray or the operator.
 
     A dense ``a`` is not scanned for NaN/Inf here: :func:`backproject_frames` finds them
@@ -40,24 +48,33 @@ def as_sensing(a):
         shape = tuple(int(s) for s in a.shape)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"a.shape must be (n_measurements, n_voxels) >= 1, got {a.shape}")
-        return a, shape, np.dtype(getattr(a, "dtype", np.complex128))
+        dtype = getattr(a, "dtype", None)
+        return a, (shape[0], shape[1]), np.dtype(np.complex128 if dtype is None else dtype)
     arr = as_array(a, "a", ndim=2, kind="fciu", check_finite=False)
     if min(arr.shape) < 1:
         raise ValueError(
             f"a must be a non-empty (n_measurements, n_voxels) matrix, got {arr.shape}"
         )
-    return arr, arr.shape, arr.dtype
+    return arr, (arr.shape[0], arr.shape[1]), arr.dtype
 
 
-def as_frames(y, n_measurements: int, *, check_finite=True):
+def as_frames(
+    y: npt.ArrayLike, n_measurements: int, *, check_finite: bool = True
+) -> tuple[npt.NDArray[Any], bool]:
     """Validate measurements: returns ``(y2, single)`` with ``y2`` of shape (n_frames, n)."""
     return as_batch(
         y, n_measurements, "y", check_finite=check_finite, hint=" to match the rows of a"
     )
 
 
-def backproject_frames(a, y2, dtype, *, check_finite=True):
+def backproject_frames(
+    a: Any, y2: npt.NDArray[Any], dtype: np.dtype[Any], *, check_finite: bool = True
+) -> ComplexArray:
     """``A^H y`` for validated frames ``y2`` (n_frames, n_measurements), in ``dtype``.
+
+    A SciPy ``LinearOperator`` is applied to the frames as the columns of ``rmatmat``
+    (for :class:`~skysense.imaging.SensingOperator` the same batched product as its
+    row-batched ``rmatvec``); other operators through their row-batched ``rmatvec``.
 
     With ``check_finite`` (and a finite ``y2``), a NaN/Inf in ``a`` that reaches the result
     raises: IEEE products propagate it (``NaN * 0`` and ``Inf * 0`` are NaN), so a non-finite
@@ -70,21 +87,25 @@ def backproject_frames(a, y2, dtype, *, check_finite=True):
             # conj(conj(y) A): one GEMV/GEMM that reads A once, without a conjugated copy of A.
             z = np.ascontiguousarray(np.conj(np.conj(y2) @ a.astype(dtype, copy=False)))
         else:
-            z = np.asarray(a.rmatvec(y2)).reshape(y2.shape[0], -1)
+            if isinstance(a, LinearOperator):
+                z = np.asarray(a.rmatmat(y2.T)).T
+            else:
+                z = np.asarray(a.rmatvec(y2)).reshape(y2.shape[0], -1)
             z = np.ascontiguousarray(z, dtype=dtype)
     if check_finite and not np.isfinite(z).all():
         raise ValueError("a contains NaN or Inf, or A^H y overflows (found in A^H y)")
     return z
 
 
-def backproject(a, y, *, check_finite=True):
-    """Back-projection ``A^H y`` of one frame or a batch.
+def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> ComplexArray:
+    """Back-projection ``A^H y`` (eq. (20)) of one frame or a batch.
 
     Parameters
     ----------
-    a : ndarray, shape (n_measurements, n_voxels), or operator
-        Dense sensing matrix, or an operator with ``shape`` and ``rmatvec`` (e.g.
-        :class:`SensingOperator`, whose ``rmatvec`` never forms A).
+    a : ndarray, shape (n_measurements, n_voxels), or LinearOperator
+        Dense sensing matrix, a :class:`scipy.sparse.linalg.LinearOperator` such as
+        :class:`SensingOperator` (whose adjoint never forms A), or an object with ``shape``,
+        ``dtype`` and a row-batched ``rmatvec``.
     y : array_like, shape (n_measurements,) or (n_frames, n_measurements)
         Measurements [sqrt(W)].
     check_finite : bool
@@ -99,7 +120,17 @@ def backproject(a, y, *, check_finite=True):
 
     Notes
     -----
-    A batch is one GEMM (dense) or the operator's batched ``rmatvec``.
+    A batch is one GEMM (dense) or the operator's batched adjoint.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.imaging import Scenario, SensingOperator, backproject, simulate
+    >>> s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    >>> batch = simulate(s, 3, 1, rng=0)
+    >>> image = backproject(SensingOperator(s), batch.measurements)
+    >>> image.shape, image.dtype
+    ((3, 9), dtype('complex128'))
     """
     a, shape, a_dtype = as_sensing(a)
     y2, single = as_frames(y, shape[0], check_finite=check_finite)

@@ -1,17 +1,20 @@
-"""Subspace pursuit (SP), the on-grid imager of Huang et al. (TWC 2026, Sec. IV-A, Algorithm 1).
+"""Subspace pursuit (SP), the on-grid imager of the imaging paper (Sec. IV-A, Algorithm 1).
 
 The C++ kernel works on the Gram form: ``z = A^H y`` (one GEMM for a batch) and
 ``G = A^H A`` are formed once, and every iteration only reads ``K`` rows of ``G`` and solves
-systems of order ``<= 2K``, so A is never read again (spec: imaging.md section 7).
+systems of order ``<= 2K``, so A is never read again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
+from skysense._results import Result
 from skysense._validation import (
     as_array,
     check_count,
@@ -34,56 +37,70 @@ _FINALS = ("best", "last")
 _MAX_OVER_5 = 0.2
 
 
-@dataclass(frozen=True)
-class PursuitResult:
+@dataclass(frozen=True, repr=False, eq=False)
+class PursuitResult(Result):
     """Output of :func:`subspace_pursuit` (leading axis only for a batch of frames).
 
     Attributes
     ----------
-    x : ndarray, shape (n_frames, n_voxels) or (n_voxels,), complex64 or complex128
-        Image: least-squares coefficients on ``support`` (after the optional threshold), zero
-        elsewhere.
+    image : ndarray, shape (n_frames, n_voxels) or (n_voxels,), complex64 or complex128
+        Estimated scattering coefficients: least squares on ``support`` (after the optional
+        threshold), zero elsewhere.
     support : ndarray, shape (n_frames, sparsity) or (sparsity,), int64
         Final SP support, ascending voxel indices (before the threshold).
     n_iter : ndarray, shape (n_frames,) or (), int64
         Iterations run, a final discarded one included.
-    residual_norm : ndarray, shape (n_frames,) or (), float64
+    relative_residual : ndarray, shape (n_frames,) or (), float64
         ``||y - A x|| / ||y||`` of the least-squares ``x`` (before the threshold), from the Gram
         identity; 0 for an all-zero frame.
+
+    Examples
+    --------
+    >>> from skysense.imaging import Scenario, SensingOperator, simulate, subspace_pursuit
+    >>> s = Scenario(roi_size_m=(30.0, 30.0, 0.0), n_antennas_side=3)
+    >>> result = subspace_pursuit(SensingOperator(s), simulate(s, 8, 2, rng=0).measurements, 2)
+    >>> result  # doctest: +ELLIPSIS
+    PursuitResult(
+      image=complex128[8, 100] [...],
+      support=int64[8, 2] [...],
+      n_iter=int64[8] [...],
+      relative_residual=float64[8] [...],
+    )
     """
 
-    x: np.ndarray
-    support: np.ndarray
-    n_iter: np.ndarray
-    residual_norm: np.ndarray
+    image: npt.NDArray[np.complexfloating[Any, Any]]
+    support: npt.NDArray[np.int64]
+    n_iter: npt.NDArray[np.int64]
+    relative_residual: npt.NDArray[np.float64]
 
 
 def subspace_pursuit(
-    a,
-    y,
-    sparsity,
+    a: Any,
+    y: npt.ArrayLike,
+    sparsity: int,
     *,
-    tol=1e-10,
-    max_iter=100,
-    final="best",
-    threshold=None,
-    gram=None,
-    check_finite=True,
-    workers=None,
+    rtol: float = 1e-10,
+    max_iter: int = 100,
+    final: str = "best",
+    threshold: float | str | None = None,
+    gram: npt.ArrayLike | None = None,
+    check_finite: bool = True,
+    workers: int | None = None,
 ) -> PursuitResult:
     """Sparse image of one frame or a batch by subspace pursuit (C++ kernel).
 
     Parameters
     ----------
     a : ndarray, shape (n_measurements, n_voxels), or operator
-        Dense sensing matrix A, or an operator with ``shape``, ``dtype``, ``rmatvec`` and
-        ``gram`` (e.g. :class:`SensingOperator`).
+        Dense sensing matrix A, :class:`SensingOperator`, or another operator (a SciPy
+        ``LinearOperator``, or an object with ``shape``, ``dtype`` and a row-batched
+        ``rmatvec``); an operator without a ``gram()`` method needs ``gram=``.
     y : array_like, shape (n_measurements,) or (n_frames, n_measurements)
         Measurements [sqrt(W)].
     sparsity : int
         Support size K (the paper's prior-based M°), ``1 <= K <= n_voxels``.
-    tol : float
-        Stop when ``||r|| / ||y|| <= tol``. The ratio comes from the Gram identity and is
+    rtol : float
+        Stop when ``||r|| / ||y|| <= rtol``. The ratio comes from the Gram identity and is
         accurate to about ``sqrt(eps)`` of the working precision only, so the default 1e-10
         (the authors') in effect stops on a stable support.
     max_iter : int
@@ -106,19 +123,22 @@ def subspace_pursuit(
         Reject NaN/Inf in ``y``, ``gram`` and ``a``; ``a`` is checked through ``A^H y`` (and
         the diagonal of the Gram matrix formed from it), not by a pass over A.
     workers : int, optional
-        Threads over frames; ``None`` uses every available CPU. Results do not depend on it.
+        Threads over frames; ``None`` means the current default (:func:`skysense.get_workers`,
+        1 unless :func:`skysense.set_workers` says otherwise), ``-1`` every CPU. Results do
+        not depend on it.
 
     Returns
     -------
     PursuitResult
-        ``x`` is complex64 when ``a`` and ``y`` are both single precision, else complex128.
+        ``image`` is complex64 when ``a`` and ``y`` are both single precision, else
+        complex128.
 
     Notes
     -----
     Initial support :math:`S_0`: the K largest :math:`|A^H y|`. Each iteration takes the K
     largest :math:`|A^H r|`, solves least squares on their union with :math:`S` (at most 2K
     columns), keeps the K largest coefficients as the new :math:`S` and solves least squares
-    on it. It stops when :math:`\\|r\\|/\\|y\\| \\le` ``tol``, when the ratio does not decrease
+    on it. It stops when :math:`\\|r\\|/\\|y\\| \\le` ``rtol``, when the ratio does not decrease
     (which covers a stable support), or after ``max_iter`` iterations. On the Gram form
 
     .. math::
@@ -130,7 +150,7 @@ def subspace_pursuit(
     by Cholesky, falling back to the minimum-norm solution from an eigen-decomposition
     (LAPACK) when a pivot is at the rounding level of G (nearly collinear adjacent voxels).
     Squaring the condition number this way is the price of never touching A again; use
-    complex128 on ill-conditioned grids (spec: float32 is fine for ``A^H y``, not for SP).
+    complex128 on ill-conditioned grids (float32 is fine for ``A^H y``, not for SP).
     Ties in every "K largest" go to the smaller voxel index.
 
     References
@@ -139,13 +159,25 @@ def subspace_pursuit(
     reconstruction", IEEE Trans. Inf. Theory 55(5), 2009.
     Y. Huang et al., "Learned off-grid imager for low-altitude economy with cooperative ISAC
     network", IEEE Trans. Wireless Commun. 25, 2026 (Algorithm 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.imaging import Scenario, SensingOperator, simulate, subspace_pursuit
+    >>> s = Scenario(roi_size_m=(30.0, 30.0, 0.0), n_antennas_side=3)
+    >>> batch = simulate(s, 2, 2, noise_model="none", rng=0)
+    >>> result = subspace_pursuit(SensingOperator(s), batch.measurements, 2)
+    >>> result.image.shape, result.support.shape
+    ((2, 100), (2, 2))
+    >>> bool((result.support == np.sort(batch.voxel_index, axis=1)).all())
+    True
     """
     a, (m, nv), a_dtype = as_sensing(a)
     y2, single = as_frames(y, m, check_finite=check_finite)
     sparsity = check_count(sparsity, "sparsity")
     if sparsity > nv:
         raise ValueError(f"sparsity must be <= n_voxels = {nv}, got {sparsity}")
-    tol = check_positive(tol, "tol", strict=False)
+    rtol = check_positive(rtol, "rtol", strict=False)
     max_iter = check_count(max_iter, "max_iter", minimum=0)
     if final not in _FINALS:
         raise ValueError(f"final must be one of {_FINALS}, got {final!r}")
@@ -189,19 +221,19 @@ def subspace_pursuit(
     n_iter = np.empty(n, np.int64)
     residual = np.empty(n, np.float64)
     _core.subspace_pursuit(
-        gram,
-        z,
-        y2,
-        sparsity,
-        tol,
-        max_iter,
-        final == "last",
-        frac,
-        x,
-        support,
-        n_iter,
-        residual,
-        n_threads,
+        gram=gram,
+        backprojection=z,
+        measurements=y2,
+        sparsity=sparsity,
+        rtol=rtol,
+        max_iter=max_iter,
+        keep_last=final == "last",
+        threshold=frac,
+        image=x,
+        support=support,
+        n_iter=n_iter,
+        relative_residual=residual,
+        n_threads=n_threads,
     )
     with np.errstate(over="ignore"):  # reported just below
         x = _ldexp(x, (y_exp - a_exp)[:, None])
@@ -209,16 +241,16 @@ def subspace_pursuit(
         raise ValueError(f"the least-squares image overflows {dtype} (|y| / |A| too large)")
     if single:
         return PursuitResult(
-            x=x[0], support=support[0], n_iter=n_iter[0], residual_norm=residual[0]
+            image=x[0], support=support[0], n_iter=n_iter[0], relative_residual=residual[0]
         )
-    return PursuitResult(x=x, support=support, n_iter=n_iter, residual_norm=residual)
+    return PursuitResult(image=x, support=support, n_iter=n_iter, relative_residual=residual)
 
 
 #: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale (see subspace_pursuit).
 _SAFE_EXPONENT = 64
 
 
-def _far_exponent(value) -> int:
+def _far_exponent(value: Any) -> int:
     """Binary exponent of ``value`` if it lies outside the safe range, else 0 (0 for 0/NaN)."""
     value = float(value)
     if value == 0.0 or not np.isfinite(value):
@@ -227,14 +259,14 @@ def _far_exponent(value) -> int:
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
-def _component_peak(arr):
+def _component_peak(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """max(|Re|, |Im|) elementwise: within sqrt(2) of |arr|, but finite wherever arr is."""
     if arr.dtype.kind == "c":
         return np.maximum(np.abs(arr.real), np.abs(arr.imag))
     return np.abs(arr)
 
 
-def _ldexp(arr, exponent):
+def _ldexp(arr: npt.NDArray[Any], exponent: Any) -> npt.NDArray[Any]:
     """``arr * 2**exponent`` exactly (complex-aware); ``arr`` itself when no exponent is set."""
     exponent = np.asarray(exponent)
     if not exponent.any():
@@ -246,7 +278,7 @@ def _ldexp(arr, exponent):
     return np.ascontiguousarray(out, dtype=arr.dtype)
 
 
-def _threshold_fraction(threshold) -> float:
+def _threshold_fraction(threshold: float | str | None) -> float:
     if threshold is None:
         return 0.0
     if isinstance(threshold, str):
@@ -261,7 +293,7 @@ def _threshold_fraction(threshold) -> float:
     return frac
 
 
-def _dense_gram(a: np.ndarray) -> np.ndarray:
+def _dense_gram(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """``A^H A`` of a dense complex A by one Hermitian rank-k update (half a GEMM)."""
     from scipy.linalg import blas
 

@@ -1,6 +1,7 @@
 """Geometry and radio parameters of a cooperative-ISAC imaging scenario.
 
-Conventions (see Huang et al., IEEE TWC 2026, Secs. II-III and V-A):
+Conventions (imaging paper, Huang et al., IEEE TWC 2026, Secs. II-III and V-A; see also
+``docs/conventions.md``):
 
 * Voxels are ordered C-order over the grid axes ``(x, y, z)``: z fastest, then y, then x.
   Voxel centres sit at ``roi_center_m + (i - (n - 1) / 2) * voxel_size_m`` per axis.
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._validation import check_count, check_finite_scalar, check_positive
 
@@ -31,6 +34,10 @@ _MODES = ("A", "B", "C")
 #: Largest voxel grid (the kernels index voxels with 32-bit integers).
 _MAX_VOXELS = 2**31 - 1
 _GRIDS = ("centered", "edges")
+
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 def dbm_to_watt(p_dbm: float) -> float:
@@ -58,6 +65,7 @@ class Scenario:
         BS (array centre) height [m].
     bs_positions_m : tuple of (x, y, z) tuples, optional
         Explicit BS positions [m]; overrides ``n_bs``, ``bs_spacing_m`` and ``bs_height_m``.
+        :meth:`bs_centers_m` gives the positions in use either way.
     n_antennas_side : int
         UPA side N0 (N0 x N0 antennas per BS).
     spacing_factor : float
@@ -81,6 +89,15 @@ class Scenario:
         A: all ``N_b (N_b + 1) / 2`` pairs, B: bistatic pairs, C: monostatic pairs.
     legacy_rotation : bool
         Reproduce the authors' MATLAB UPA-rotation bug (skewed horizontal offsets).
+
+    Examples
+    --------
+    >>> from skysense.imaging import Scenario
+    >>> s = Scenario()
+    >>> s.grid_shape, s.shape
+    ((40, 40, 1), (2560, 1600))
+    >>> Scenario.paper_3d().grid_shape
+    (20, 20, 16)
     """
 
     roi_size_m: tuple[float, float, float] = (120.0, 120.0, 0.0)
@@ -102,7 +119,7 @@ class Scenario:
     mode: str = "A"
     legacy_rotation: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("roi_size_m", "roi_center_m"):
             vec = getattr(self, name)
             if len(vec) != 3:
@@ -162,10 +179,22 @@ class Scenario:
 
     # -- constructors --------------------------------------------------------------------
     @classmethod
-    def paper_3d(cls, **overrides) -> Scenario:
+    def paper_3d(cls, **overrides: Any) -> Scenario:
         """The paper's 3D ROI: 100 x 100 x 80 m centred at 80 m, d0 = 5 m (20 x 20 x 16),
-        2 x 2 UPAs, N_f = 6 over B = 40 MHz, P_s = 40 dBm (Sec. V-B3)."""
-        base = {
+        2 x 2 UPAs, N_f = 6 over B = 40 MHz, P_s = 40 dBm (Sec. V-B3).
+
+        Parameters
+        ----------
+        **overrides
+            Fields to change from these values (e.g. ``voxel_size_m=10.0``).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario.paper_3d(voxel_size_m=10.0).grid_shape
+        (10, 10, 8)
+        """
+        base: dict[str, Any] = {
             "roi_size_m": (100.0, 100.0, 80.0),
             "roi_center_m": (0.0, 0.0, 80.0),
             "voxel_size_m": 5.0,
@@ -176,8 +205,15 @@ class Scenario:
         base.update(overrides)
         return cls(**base)
 
-    def replace(self, **changes) -> Scenario:
-        """A copy with some fields changed (validated again)."""
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (validated again).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario().replace(mode="C").n_pairs
+        4
+        """
         return replace(self, **changes)
 
     # -- grid ------------------------------------------------------------------------------
@@ -185,36 +221,75 @@ class Scenario:
     def grid_shape(self) -> tuple[int, int, int]:
         """Voxels per axis ``(n_x, n_y, n_z)``."""
         d0 = self.voxel_size_m
-        return tuple(max(1, round(s / d0)) if s > 0 else 1 for s in self.roi_size_m)
+        nx, ny, nz = (max(1, round(s / d0)) if s > 0 else 1 for s in self.roi_size_m)
+        return (nx, ny, nz)
 
     @property
     def n_voxels(self) -> int:
         """Number of voxels N_v."""
         return math.prod(self.grid_shape)
 
-    def axis_centers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Voxel-centre coordinates along x, y and z [m]."""
+    def axis_centers_m(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Voxel-centre coordinates along x, y and z [m]: arrays of shape (n_x,), (n_y,), (n_z,).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> x, y, z = Scenario(roi_size_m=(9.0, 6.0, 0.0)).axis_centers_m()
+        >>> x.tolist(), y.tolist(), z.tolist()
+        ([-3.0, 0.0, 3.0], [-1.5, 1.5], [40.0])
+        """
         d0 = self.voxel_size_m
-        return tuple(
-            c + (np.arange(n) - (n - 1) / 2.0) * d0
+        cx, cy, cz = (
+            np.asarray(c + (np.arange(n) - (n - 1) / 2.0) * d0, dtype=np.float64)
             for c, n in zip(self.roi_center_m, self.grid_shape, strict=True)
         )
+        return (cx, cy, cz)
 
-    def voxel_centers(self) -> np.ndarray:
-        """Voxel centres, shape ``(n_voxels, 3)`` [m], C-order over (x, y, z)."""
-        gx, gy, gz = np.meshgrid(*self.axis_centers(), indexing="ij")
+    def voxel_centers_m(self) -> FloatArray:
+        """Voxel centres, shape ``(n_voxels, 3)``, float64 [m], C-order over (x, y, z).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario(roi_size_m=(9.0, 6.0, 0.0)).voxel_centers_m()[:2].tolist()
+        [[-3.0, -1.5, 40.0], [-3.0, 1.5, 40.0]]
+        """
+        gx, gy, gz = np.meshgrid(*self.axis_centers_m(), indexing="ij")
         return np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
 
-    def roi_bounds(self) -> np.ndarray:
-        """Lower and upper ROI corners, shape ``(2, 3)`` [m] (grid edges, half a voxel out)."""
+    def roi_bounds_m(self) -> FloatArray:
+        """Lower and upper ROI corners, shape ``(2, 3)`` [m] (grid edges, half a voxel out).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario(roi_size_m=(9.0, 6.0, 0.0)).roi_bounds_m().tolist()
+        [[-4.5, -3.0, 40.0], [4.5, 3.0, 40.0]]
+        """
         half = np.asarray(self.grid_shape) * self.voxel_size_m / 2.0
         half[2] = half[2] if self.roi_size_m[2] > 0 else 0.0
         c = np.asarray(self.roi_center_m)
         return np.stack([c - half, c + half])
 
-    def voxel_index(self, points: np.ndarray) -> np.ndarray:
-        """Linear index of the voxel containing each point, shape ``(...,)``; -1 outside."""
-        points = np.asarray(points, dtype=float)
+    def voxel_index(self, points_m: npt.ArrayLike) -> IntArray:
+        """Linear index of the voxel containing each point; -1 outside the ROI.
+
+        Parameters
+        ----------
+        points_m : array_like, shape (..., 3), [m]
+
+        Returns
+        -------
+        ndarray, shape (...,), int64
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario().voxel_index([[0.5, 0.5, 40.0], [500.0, 0.0, 40.0]]).tolist()
+        [820, -1]
+        """
+        points = np.asarray(points_m, dtype=float)
         n = np.asarray(self.grid_shape)
         lo = np.asarray(self.roi_center_m) - n * self.voxel_size_m / 2.0
         idx = np.floor((points - lo) / self.voxel_size_m).astype(np.int64)
@@ -222,7 +297,7 @@ class Scenario:
             idx[..., 2] = 0
         inside = np.all((idx >= 0) & (idx < n), axis=-1)
         lin = (idx[..., 0] * n[1] + idx[..., 1]) * n[2] + idx[..., 2]
-        return np.where(inside, lin, -1)
+        return np.where(inside, lin, -1).astype(np.int64)
 
     # -- base stations and arrays ------------------------------------------------------------
     @property
@@ -230,8 +305,17 @@ class Scenario:
         """Centre wavelength lambda0 [m]."""
         return SPEED_OF_LIGHT / self.carrier_frequency_hz
 
-    def bs_positions(self) -> np.ndarray:
-        """BS (array centre) positions, shape ``(n_bs, 3)`` [m]."""
+    def bs_centers_m(self) -> FloatArray:
+        """BS (array centre) positions in use, shape ``(n_bs, 3)``, float64 [m].
+
+        ``bs_positions_m`` when given, else the regular polygon of ``bs_spacing_m``.
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario().bs_centers_m().round(6).tolist()[0]
+        [-70.0, 70.0, 20.0]
+        """
         if self.bs_positions_m is not None:
             return np.asarray(self.bs_positions_m, dtype=float)
         n = self.n_bs
@@ -250,14 +334,21 @@ class Scenario:
             axis=1,
         )
 
-    def antenna_positions(self) -> np.ndarray:
-        """Antenna positions, shape ``(n_bs, N0**2, 3)`` [m]."""
+    def antenna_positions_m(self) -> FloatArray:
+        """Antenna positions, shape ``(n_bs, N0**2, 3)``, float64 [m].
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario(n_antennas_side=3).antenna_positions_m().shape
+        (4, 9, 3)
+        """
         n0 = self.n_antennas_side
         spacing = self.spacing_factor * self.wavelength_m / 2.0
         offsets = (np.arange(n0) - (n0 - 1) / 2.0) * spacing
         horiz = np.tile(offsets, n0)  # horizontal index fastest
         vert = np.repeat(offsets, n0)
-        bs = self.bs_positions()
+        bs = self.bs_centers_m()
         out = np.empty((bs.shape[0], n0 * n0, 3))
         for b, p in enumerate(bs):
             to_center = np.asarray(self.roi_center_m[:2]) - p[:2]
@@ -276,16 +367,31 @@ class Scenario:
             out[b, :, 2] = p[2] + vert
         return out
 
-    def pairs(self) -> np.ndarray:
-        """BS pairs ``(tx, rx)`` of the sensing mode, shape ``(n_pairs, 2)``, int64."""
+    def pairs(self) -> IntArray:
+        """BS pairs ``(tx, rx)`` of the sensing mode, shape ``(n_pairs, 2)``, int64.
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario(n_bs=3, mode="B").pairs().tolist()
+        [[0, 1], [0, 2], [1, 2]]
+        """
         n = self.n_bs
         keep = {"A": lambda t, r: t <= r, "B": lambda t, r: t < r, "C": lambda t, r: t == r}
         sel = keep[self.mode]
-        return np.array([(t, r) for t in range(n) for r in range(n) if sel(t, r)], dtype=np.int64)
+        pairs = [(t, r) for t in range(n) for r in range(n) if sel(t, r)]
+        return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
     # -- radio ------------------------------------------------------------------------------
-    def subcarrier_frequencies_hz(self) -> np.ndarray:
-        """Subcarrier frequencies, shape ``(n_subcarriers,)`` [Hz]."""
+    def subcarrier_frequencies_hz(self) -> FloatArray:
+        """Subcarrier frequencies, shape ``(n_subcarriers,)``, float64 [Hz].
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> (Scenario(n_subcarriers=2).subcarrier_frequencies_hz() - 2.6e9).tolist()
+        [-10000000.0, 10000000.0]
+        """
         nf, f0, bw = self.n_subcarriers, self.carrier_frequency_hz, self.bandwidth_hz
         if nf == 1:
             return np.array([f0])
@@ -293,13 +399,21 @@ class Scenario:
             return f0 + (np.arange(nf) - (nf - 1) / 2.0) * bw / nf
         return f0 - bw / 2.0 + np.arange(nf) * bw / (nf - 1)
 
-    def wavenumbers(self) -> np.ndarray:
-        """Wavenumbers ``2 pi f / c``, shape ``(n_subcarriers,)`` [rad/m]."""
+    def wavenumbers_rad_per_m(self) -> FloatArray:
+        """Wavenumbers ``2 pi f / c``, shape ``(n_subcarriers,)``, float64 [rad/m].
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario
+        >>> Scenario().wavenumbers_rad_per_m().round(3).tolist()
+        [54.454]
+        """
         return 2.0 * math.pi * self.subcarrier_frequencies_hz() / SPEED_OF_LIGHT
 
     @property
     def amplitude(self) -> float:
-        """Real factor of every entry of A: ``sqrt(P_s / N_f) * sqrt(G_s) * lambda0 / sqrt(4 pi)``."""
+        """Real factor g of every entry of A [sqrt(W)]: ``sqrt(P_s / N_f) sqrt(G_s) lambda0 /
+        sqrt(4 pi)`` (eq. (10) with the per-subcarrier transmit amplitude)."""
         power_w = dbm_to_watt(self.sensing_power_dbm) / self.n_subcarriers
         return (
             math.sqrt(power_w)
@@ -335,8 +449,8 @@ class Scenario:
         return (self.n_measurements, self.n_voxels)
 
     def _check_bs_outside_roi(self) -> None:
-        lo, hi = self.roi_bounds()
-        for b, p in enumerate(self.bs_positions()):
+        lo, hi = self.roi_bounds_m()
+        for b, p in enumerate(self.bs_centers_m()):
             if np.all(p >= lo) and np.all(p <= hi):
                 raise ValueError(
                     f"BS {b} at {tuple(np.round(p, 3))} m lies inside the ROI "

@@ -1,7 +1,7 @@
 """Sensing matrix A of the cooperative-ISAC imaging model, dense or matrix-free.
 
 Each row of A belongs to one (subcarrier, BS pair, rx antenna, tx antenna) and is the
-element-wise product of a tx and an rx link row (eqs. 10-14 of Huang et al., TWC 2026):
+element-wise product of a tx and an rx link row (imaging paper, eqs. (10)-(14)):
 
 .. math::
 
@@ -15,14 +15,28 @@ unit scattering coefficient.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+from scipy.sparse.linalg import LinearOperator
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
-from skysense._validation import as_array, as_batch, check_memory, complex_dtype, resolve_workers
+from skysense._validation import (
+    as_array,
+    as_batch,
+    check_count,
+    check_memory,
+    complex_dtype,
+    resolve_workers,
+)
 from skysense.imaging._sensing_numba import accumulate_conj_products
 from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["SensingOperator", "sensing_matrix", "steering_matrix"]
+
+ComplexArray = npt.NDArray[np.complexfloating[Any, Any]]
 
 #: Batches of at least this many frames take the GEMM-per-pair-block adjoint (measured
 #: crossover on 2 cores: the numba multiply-reduce wins below ~16 frames).
@@ -36,7 +50,7 @@ _GRAM_BLOCK_BYTES = 256 << 20
 _GEOMETRY_HINT = "move the BSs (bs_positions_m, bs_height_m) or the ROI (roi_center_m)"
 
 
-def _check_scenario(scenario) -> Scenario:
+def _check_scenario(scenario: object) -> Scenario:
     if not isinstance(scenario, Scenario):
         raise TypeError(
             f"scenario must be a skysense.imaging.Scenario, got {type(scenario).__name__}"
@@ -44,37 +58,53 @@ def _check_scenario(scenario) -> Scenario:
     return scenario
 
 
-def _run_geometry_kernel(fn, *args, **kwargs):
-    """Call a kernel and turn its zero-distance error into a message naming the parameters."""
+def _run_geometry_kernel(fn: Callable[..., None], **kwargs: Any) -> None:
+    """Call a kernel by keyword; its zero-distance error becomes a message naming parameters."""
     try:
-        fn(*args, **kwargs)
+        fn(**kwargs)
     except ValueError as exc:
         if "zero distance" in str(exc):
             raise ValueError(f"impossible geometry: {exc}; {_GEOMETRY_HINT}") from exc
         raise
 
 
-def steering_matrix(scenario, points, *, dtype=np.complex128, max_bytes=None, workers=None):
-    """Columns of A for arbitrary scatterer positions.
+def steering_matrix(
+    scenario: Scenario,
+    points_m: npt.ArrayLike,
+    *,
+    dtype: npt.DTypeLike = np.complex128,
+    max_bytes: float | None = None,
+    workers: int | None = None,
+) -> ComplexArray:
+    """Columns of A for arbitrary scatterer positions (C++ kernel).
 
     Parameters
     ----------
     scenario : Scenario
-    points : array_like, shape (n_points, 3), [m]
+    points_m : array_like, shape (n_points, 3), [m]
         Scatterer positions (need not be voxel centres).
     dtype : {complex64, complex128}
     max_bytes : float, optional
         Largest allowed result [bytes]; default 1 GiB.
     workers : int, optional
-        Threads; ``None`` uses every available CPU.
+        Threads of the kernel; ``None`` means the current default
+        (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers` says otherwise),
+        ``-1`` every CPU. The result does not depend on it.
 
     Returns
     -------
     ndarray, shape (n_measurements, n_points), dtype ``dtype``
+
+    Examples
+    --------
+    >>> from skysense.imaging import Scenario, steering_matrix
+    >>> s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    >>> steering_matrix(s, [[0.0, 0.0, 40.0]]).shape
+    (160, 1)
     """
     scenario = _check_scenario(scenario)
     dt = complex_dtype(dtype)
-    pts = as_array(points, "points", shape=(None, 3), kind="fiu", dtype=np.float64)
+    pts = as_array(points_m, "points_m", shape=(None, 3), kind="fiu", dtype=np.float64)
     shape = (scenario.n_measurements, pts.shape[0])
     check_memory(
         shape[0] * shape[1] * dt.itemsize,
@@ -83,24 +113,29 @@ def steering_matrix(scenario, points, *, dtype=np.complex128, max_bytes=None, wo
         "skysense.imaging.SensingOperator (matrix-free)",
     )
     out = np.empty(shape, dtype=dt)
-    ant = scenario.antenna_positions()
     _run_geometry_kernel(
         _core.sensing_matrix,
-        ant.reshape(-1, 3),
-        scenario.n_antennas,
-        pts,
-        scenario.subcarrier_frequencies_hz(),
-        SPEED_OF_LIGHT,
-        scenario.pairs(),
-        scenario.amplitude,
-        out,
-        resolve_workers(workers),
+        antenna_positions_m=scenario.antenna_positions_m().reshape(-1, 3),
+        n_antennas_per_bs=scenario.n_antennas,
+        points_m=pts,
+        frequencies_hz=scenario.subcarrier_frequencies_hz(),
+        speed_of_light_mps=SPEED_OF_LIGHT,
+        pairs=scenario.pairs(),
+        amplitude=scenario.amplitude,
+        out=out,
+        n_threads=resolve_workers(workers),
     )
     return out
 
 
-def sensing_matrix(scenario, dtype=np.complex128, *, max_bytes=None, workers=None):
-    """Dense sensing matrix A over the voxel grid (C++ kernel).
+def sensing_matrix(
+    scenario: Scenario,
+    dtype: npt.DTypeLike = np.complex128,
+    *,
+    max_bytes: float | None = None,
+    workers: int | None = None,
+) -> ComplexArray:
+    """Dense sensing matrix A over the voxel grid (C++ kernel, eqs. (10)-(14)).
 
     Parameters
     ----------
@@ -110,76 +145,133 @@ def sensing_matrix(scenario, dtype=np.complex128, *, max_bytes=None, workers=Non
         Largest allowed A [bytes]; default 1 GiB. Larger problems raise
         :class:`~skysense.MemoryLimitError`; use :class:`SensingOperator` for them.
     workers : int, optional
-        Threads; ``None`` uses every available CPU.
+        Threads of the kernel; ``None`` means the current default
+        (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers` says otherwise),
+        ``-1`` every CPU. The result does not depend on it.
 
     Returns
     -------
     A : ndarray, shape (n_measurements, n_voxels), dtype ``dtype``
-        Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``; voxels C-order over (x, y, z).
+        Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``; voxels C-order over
+        (x, y, z).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.imaging import Scenario, sensing_matrix
+    >>> s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    >>> a = sensing_matrix(s, np.complex64)
+    >>> a.shape, a.dtype
+    ((160, 9), dtype('complex64'))
     """
     scenario = _check_scenario(scenario)
     return steering_matrix(
-        scenario, scenario.voxel_centers(), dtype=dtype, max_bytes=max_bytes, workers=workers
+        scenario, scenario.voxel_centers_m(), dtype=dtype, max_bytes=max_bytes, workers=workers
     )
 
 
-class SensingOperator:
-    """Matrix-free sensing matrix A with ``matvec`` (A x) and ``rmatvec`` (A^H y).
+class SensingOperator(LinearOperator):
+    """Matrix-free sensing matrix A: a :class:`scipy.sparse.linalg.LinearOperator`.
 
     Stores only the link matrices, ``N_f * N_b * N0**2 * N_v`` entries, instead of the
     ``N_f * n_pairs * N0**4 * N_v`` of A: for N0 = 8 a few MB instead of more than 1 GB.
+
+    Two batch conventions, both served by the same batched products:
+
+    * **frames as rows** (skysense's): ``op.matvec(x)`` with ``x`` of shape
+      ``(n_frames, n_voxels)`` returns ``(n_frames, n_measurements)``, and ``op.rmatvec(y)``
+      with ``(n_frames, n_measurements)`` returns ``(n_frames, n_voxels)``; a single
+      ``(n_voxels,)`` vector gives ``(n_measurements,)``.
+    * **columns** (SciPy's, a matrix product): ``op @ X``, ``op.matmat(X)`` with ``X`` of
+      shape ``(n_voxels, k)`` return ``A X`` of shape ``(n_measurements, k)``, and
+      ``op.H @ Y``, ``op.rmatmat(Y)`` return ``A^H Y``. ``op.matmat(X)`` equals
+      ``op.matvec(X.T).T``. A 2-D input of shape ``(n_voxels, 1)`` (``(n_measurements, 1)``
+      for ``rmatvec``) is SciPy's column vector and keeps that shape.
+
+    So SciPy's solvers (:func:`~scipy.sparse.linalg.lsqr`, :func:`~scipy.sparse.linalg.lsmr`,
+    :func:`~scipy.sparse.linalg.cg` on ``op.H @ op``) and anything that takes a
+    ``LinearOperator`` take it as it is.
 
     Parameters
     ----------
     scenario : Scenario
     dtype : {complex64, complex128}
-        Precision of the stored links and of the results.
+        Precision of the stored links and of the results (inputs are cast to it).
     workers : int, optional
-        Threads for building the links; ``None`` uses every available CPU.
-    frames_per_chunk : int
+        Threads for building the links; ``None`` means the current default
+        (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers` says otherwise),
+        ``-1`` every CPU. The links do not depend on it.
+    n_frames_per_chunk : int
         Frames processed together by the few-frame products (bounds their scratch memory);
         batches of 16 frames or more go through one GEMM per pair block of A instead.
 
     Attributes
     ----------
     shape : tuple (n_measurements, n_voxels)
+    dtype : numpy.dtype
+        complex64 or complex128.
     dims : tuple (n_x, n_y, n_z)
         Voxel grid (model) shape.
     dimsd : tuple (n_subcarriers, n_pairs, n_rx_antennas, n_tx_antennas)
         Measurement (data) shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.sparse.linalg import lsqr
+    >>> from skysense.imaging import Scenario, SensingOperator
+    >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+    >>> op.shape
+    (160, 9)
+    >>> x = np.zeros(9)
+    >>> x[4] = 0.1
+    >>> y = op @ x                              # A x, shape (160,)
+    >>> (op.H @ y).shape                        # A^H y
+    (9,)
+    >>> op.rmatvec(np.stack([y, 2 * y])).shape  # two frames as rows
+    (2, 9)
+    >>> x_hat = lsqr(op, y, atol=1e-12, btol=1e-12)[0]
+    >>> bool(np.allclose(x_hat, x, atol=1e-6))
+    True
     """
 
-    def __init__(self, scenario, dtype=np.complex128, *, workers=None, frames_per_chunk=8):
+    def __init__(
+        self,
+        scenario: Scenario,
+        dtype: npt.DTypeLike = np.complex128,
+        *,
+        workers: int | None = None,
+        n_frames_per_chunk: int = 8,
+    ) -> None:
         self.scenario = _check_scenario(scenario)
-        self.dtype = complex_dtype(dtype)
-        if int(frames_per_chunk) < 1:
-            raise ValueError(f"frames_per_chunk must be >= 1, got {frames_per_chunk}")
-        self.frames_per_chunk = int(frames_per_chunk)
+        dt = complex_dtype(dtype)
+        self.n_frames_per_chunk = check_count(n_frames_per_chunk, "n_frames_per_chunk")
         s = self.scenario
-        self.shape = s.shape
+        super().__init__(dtype=dt, shape=s.shape)
+        self._complex: np.dtype[np.complexfloating[Any, Any]] = dt  # self.dtype, typed
         self.dims = s.grid_shape
         self.dimsd = (s.n_subcarriers, s.n_pairs, s.n_antennas, s.n_antennas)
-        ant = s.antenna_positions()
-        links = np.empty((s.n_subcarriers, ant.shape[0] * ant.shape[1], s.n_voxels), self.dtype)
+        ant = s.antenna_positions_m()
+        links = np.empty((s.n_subcarriers, ant.shape[0] * ant.shape[1], s.n_voxels), dt)
         _run_geometry_kernel(
             _core.link_matrix,
-            ant.reshape(-1, 3),
-            s.voxel_centers(),
-            s.subcarrier_frequencies_hz(),
-            SPEED_OF_LIGHT,
-            links,
-            resolve_workers(workers),
+            antenna_positions_m=ant.reshape(-1, 3),
+            points_m=s.voxel_centers_m(),
+            frequencies_hz=s.subcarrier_frequencies_hz(),
+            speed_of_light_mps=SPEED_OF_LIGHT,
+            out=links,
+            n_threads=resolve_workers(workers),
         )
         # (n_f, n_bs, n_ant, n_voxels); the amplitude g is applied to results.
         self._links = links.reshape(s.n_subcarriers, s.n_bs, s.n_antennas, s.n_voxels)
         self._amplitude = s.amplitude
         pairs = s.pairs()
-        # Pairs grouped by tx BS (rmatvec) and by rx BS (matvec): one GEMM per group.
-        self._by_tx = [(b, np.flatnonzero(pairs[:, 0] == b)) for b in range(s.n_bs)]
-        self._by_rx = [(b, np.flatnonzero(pairs[:, 1] == b)) for b in range(s.n_bs)]
         self._pairs = pairs
-        self._by_tx = [(b, q) for b, q in self._by_tx if q.size]
-        self._by_rx = [(b, q) for b, q in self._by_rx if q.size]
+        # Pairs grouped by tx BS (rmatvec) and by rx BS (matvec): one GEMM per group.
+        by_tx = [(b, np.flatnonzero(pairs[:, 0] == b)) for b in range(s.n_bs)]
+        by_rx = [(b, np.flatnonzero(pairs[:, 1] == b)) for b in range(s.n_bs)]
+        self._by_tx = [(b, q) for b, q in by_tx if q.size]
+        self._by_rx = [(b, q) for b, q in by_rx if q.size]
 
     def __repr__(self) -> str:
         return (
@@ -188,62 +280,128 @@ class SensingOperator:
 
     # -- public API -------------------------------------------------------------------------
     def memory_usage(self) -> int:
-        """Bytes held by the operator (the link matrices)."""
-        return self._links.nbytes
+        """Bytes held by the operator (the link matrices).
 
-    def matvec(self, x):
-        """Forward model ``A x``.
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)).memory_usage()
+        2304
+        """
+        return int(self._links.nbytes)
+
+    def matvec(self, x: npt.ArrayLike) -> ComplexArray:
+        """Forward model ``A x`` of one vector or of frames stacked as rows.
 
         Parameters
         ----------
-        x : array_like, shape (n_voxels,) or (n_frames, n_voxels)
+        x : array_like, shape (n_voxels,), (n_frames, n_voxels) or (n_voxels, 1)
+            One image, a batch of images (rows), or SciPy's column vector.
 
         Returns
         -------
-        ndarray, shape (n_measurements,) or (n_frames, n_measurements), dtype ``self.dtype``
+        ndarray, shape (n_measurements,), (n_frames, n_measurements) or (n_measurements, 1)
+            dtype ``self.dtype``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+        >>> op.matvec(np.ones(9)).shape, op.matvec(np.ones((5, 9))).shape
+        ((160,), (5, 160))
         """
-        x2, single = as_batch(x, self.shape[1], "x")
-        out = self._batched(x2, self._matvec, self._matvec_khatri_rao, self.shape[0])
+        n = self.shape[1]
+        arr = np.asanyarray(x)
+        if arr.shape == (n, 1):
+            return self._forward_rows(arr.reshape(1, n)).reshape(-1, 1)
+        x2, single = as_batch(arr, n, "x")
+        out = self._batched(x2, self._matvec_frames, self._matvec_khatri_rao, self.shape[0])
         return out[0] if single else out
 
-    def rmatvec(self, y):
-        """Adjoint ``A^H y`` (back-projection).
+    def rmatvec(self, y: npt.ArrayLike) -> ComplexArray:
+        """Adjoint ``A^H y`` (back-projection) of one vector or of frames stacked as rows.
 
         Parameters
         ----------
-        y : array_like, shape (n_measurements,) or (n_frames, n_measurements)
+        y : array_like, shape (n_measurements,), (n_frames, n_measurements) or (n_measurements, 1)
+            One frame, a batch of frames (rows), or SciPy's column vector.
 
         Returns
         -------
-        ndarray, shape (n_voxels,) or (n_frames, n_voxels), dtype ``self.dtype``
+        ndarray, shape (n_voxels,), (n_frames, n_voxels) or (n_voxels, 1)
+            dtype ``self.dtype``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+        >>> op.rmatvec(np.ones((3, 160))).shape
+        (3, 9)
         """
-        y2, single = as_batch(y, self.shape[0], "y")
-        out = self._batched(y2, self._rmatvec, self._rmatvec_khatri_rao, self.shape[1])
+        m = self.shape[0]
+        arr = np.asanyarray(y)
+        if arr.shape == (m, 1):
+            return self._adjoint_rows(arr.reshape(1, m)).reshape(-1, 1)
+        y2, single = as_batch(arr, m, "y")
+        out = self._batched(y2, self._rmatvec_frames, self._rmatvec_khatri_rao, self.shape[1])
         return out[0] if single else out
 
-    def _batched(self, v, few_frames, many_frames, n_out):
-        """Apply a product to validated frames ``v``: chunks of ``frames_per_chunk`` through
+    # SciPy's LinearOperator hooks: vectors and (n, k) columns, routed to the batched products
+    # with the k columns as k frames.
+    def _matvec(self, x: npt.NDArray[Any]) -> ComplexArray:
+        return self._forward_rows(np.reshape(x, (1, -1))).reshape(-1)
+
+    def _rmatvec(self, y: npt.NDArray[Any]) -> ComplexArray:
+        return self._adjoint_rows(np.reshape(y, (1, -1))).reshape(-1)
+
+    def _matmat(self, x: npt.NDArray[Any]) -> ComplexArray:
+        return self._forward_rows(np.asarray(x).T).T
+
+    def _rmatmat(self, y: npt.NDArray[Any]) -> ComplexArray:
+        return self._adjoint_rows(np.asarray(y).T).T
+
+    def _forward_rows(self, x: npt.ArrayLike) -> ComplexArray:
+        """``A x`` of frames as rows, validated (one vector is a batch of one)."""
+        x2, _ = as_batch(x, self.shape[1], "x")
+        return self._batched(x2, self._matvec_frames, self._matvec_khatri_rao, self.shape[0])
+
+    def _adjoint_rows(self, y: npt.ArrayLike) -> ComplexArray:
+        """``A^H y`` of frames as rows, validated (one vector is a batch of one)."""
+        y2, _ = as_batch(y, self.shape[0], "y")
+        return self._batched(y2, self._rmatvec_frames, self._rmatvec_khatri_rao, self.shape[1])
+
+    def _batched(
+        self,
+        v: npt.NDArray[Any],
+        few_frames: Callable[[ComplexArray], ComplexArray],
+        many_frames: Callable[[ComplexArray], ComplexArray],
+        n_out: int,
+    ) -> ComplexArray:
+        """Apply a product to validated frames ``v``: chunks of ``n_frames_per_chunk`` through
         ``few_frames``, or the whole batch through ``many_frames``; overflow raises."""
-        v = np.ascontiguousarray(v, dtype=self.dtype)
+        v = np.ascontiguousarray(v, dtype=self._complex)
         with np.errstate(over="ignore", invalid="ignore"):  # checked below
             if v.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
                 out = many_frames(v)
             else:
-                out = np.empty((v.shape[0], n_out), self.dtype)
-                for lo in range(0, v.shape[0], self.frames_per_chunk):
-                    out[lo : lo + self.frames_per_chunk] = few_frames(
-                        v[lo : lo + self.frames_per_chunk]
-                    )
+                out = np.empty((v.shape[0], n_out), self._complex)
+                step = self.n_frames_per_chunk
+                for lo in range(0, v.shape[0], step):
+                    out[lo : lo + step] = few_frames(v[lo : lo + step])
         if not np.isfinite(out).all():
             raise ValueError(f"the product overflows {self.dtype} (input too large)")
         return out
 
-    def gram(self, columns=None, *, max_bytes=None):
-        """``A^H A`` (or its columns) as the Hadamard product of per-BS link Grams.
+    def gram(
+        self, column_index: npt.ArrayLike | None = None, *, max_bytes: float | None = None
+    ) -> ComplexArray:
+        """``A^H A`` (or some of its columns) as the Hadamard product of per-BS link Grams.
 
         Parameters
         ----------
-        columns : array_like of int, shape (k,), optional
+        column_index : array_like of int, shape (k,), optional
             Voxel indices of the wanted columns; all by default.
         max_bytes : float, optional
             Largest allowed result [bytes]; default 1 GiB.
@@ -257,21 +415,28 @@ class SensingOperator:
         ``A^H A = g^2 sum_f sum_(t, r) (H_r^H H_r) * (H_t^H H_t)`` element-wise, which costs
         ``O(N0^2 N_v^2)`` per BS instead of ``O(N_f N_pairs N0^4 N_v^2)``. Columns are formed
         in blocks, so the scratch beyond the result stays under ``_GRAM_BLOCK_BYTES``.
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+        >>> op.gram().shape, op.gram([0, 4]).shape
+        ((9, 9), (9, 2))
         """
         nv = self.shape[1]
-        if columns is None:
+        if column_index is None:
             cols = np.arange(nv)
         else:
-            cols = as_array(columns, "columns", ndim=1, kind="iu").astype(np.intp)
+            cols = as_array(column_index, "column_index", ndim=1, kind="iu").astype(np.intp)
             if cols.size and (cols.min() < 0 or cols.max() >= nv):
                 raise ValueError(
-                    f"columns must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
+                    f"column_index must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
                 )
         itemsize = self.dtype.itemsize
         check_memory(nv * cols.size * itemsize, f"Gram columns ({nv}, {cols.size})", max_bytes)
         per_column = nv * itemsize * self.scenario.n_bs  # per-BS Grams of one column
         block = max(1, _GRAM_BLOCK_BYTES // per_column)
-        gram = np.zeros((nv, cols.size), self.dtype)
+        gram = np.zeros((nv, cols.size), self._complex)
         for lo in range(0, cols.size, block):
             part, block_cols = gram[:, lo : lo + block], cols[lo : lo + block]
             for f in range(self._links.shape[0]):
@@ -281,24 +446,42 @@ class SensingOperator:
         gram *= self._amplitude**2
         return gram
 
-    def column_norms(self):
-        """Column norms ``||A[:, v]||``, shape (n_voxels,), float64."""
+    def column_norms(self) -> npt.NDArray[np.float64]:
+        """Column norms ``||A[:, v]||``, shape (n_voxels,), float64.
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)).column_norms().shape
+        (9,)
+        """
         power = (np.abs(self._links.astype(np.complex128)) ** 2).sum(
             axis=2
         )  # (n_f, n_bs, n_voxels)
-        sq = sum(power[:, r] * power[:, t] for t, r in self._pairs).sum(axis=0)
-        return np.sqrt(sq) * self._amplitude
+        per_pair = np.zeros(power[:, 0].shape)  # (n_f, n_voxels)
+        for t, r in self._pairs:
+            per_pair += power[:, r] * power[:, t]
+        return np.asarray(np.sqrt(per_pair.sum(axis=0)) * self._amplitude, dtype=np.float64)
 
-    def todense(self, *, max_bytes=None, workers=None):
-        """Dense A via :func:`sensing_matrix` (after the memory check)."""
+    def todense(
+        self, *, max_bytes: float | None = None, workers: int | None = None
+    ) -> ComplexArray:
+        """Dense A via :func:`sensing_matrix` (after the memory check).
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)).todense().shape
+        (160, 9)
+        """
         return sensing_matrix(self.scenario, self.dtype, max_bytes=max_bytes, workers=workers)
 
     # -- kernels ---------------------------------------------------------------------------
-    def _matvec(self, x):
+    def _matvec_frames(self, x: ComplexArray) -> ComplexArray:
         # Y[n, r, t] = g sum_v H_r[r, v] x[n, v] H_t[t, v]: per rx BS one (n*Nr, Nv) @ (Nv, Nt*k) GEMM.
         nf, _, na, nv = self._links.shape
         k = x.shape[0]
-        out = np.empty((k, nf, len(self._pairs), na, na), self.dtype)
+        out = np.empty((k, nf, len(self._pairs), na, na), self._complex)
         for f in range(nf):
             links = self._links[f]
             for rx, qs in self._by_rx:
@@ -309,14 +492,14 @@ class SensingOperator:
         out *= self._amplitude
         return out.reshape(k, -1)
 
-    def _rmatvec(self, y):
+    def _rmatvec_frames(self, y: ComplexArray) -> ComplexArray:
         # z[n, v] = g sum_(q, r) conj(H_r[r, v]) sum_t Y[n, q, r, t] conj(H_t[t, v]).
         # Few frames: per tx BS one GEMM over its pairs, then a fused multiply-reduce over
         # (q, r) in numba (no pair block of A is ever formed).
         nf, _, na, nv = self._links.shape
         k = y.shape[0]
         blocks = y.reshape(k, nf, len(self._pairs), na, na)
-        z = np.zeros((k, nv), self.dtype)
+        z = np.zeros((k, nv), self._complex)
         for f in range(nf):
             links_conj = self._links[f].conj()
             for tx, qs in self._by_tx:
@@ -332,7 +515,7 @@ class SensingOperator:
     # is GEMM-bound, so form each pair's (Nr*Nt, slab) block of A, the Khatri-Rao product of
     # two link matrices over a voxel slab of at most _KHATRI_RAO_BLOCK_BYTES, and do one
     # GEMM per block. Measured 1.1x of the dense GEMM on 256 frames (bench/test_operator.py).
-    def _pair_blocks(self, f, conj):
+    def _pair_blocks(self, f: int, conj: bool) -> Iterator[tuple[int, slice, ComplexArray]]:
         _, _, na, nv = self._links.shape
         links = self._links[f].conj() if conj else self._links[f]
         slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (na * na * self.dtype.itemsize))
@@ -342,19 +525,19 @@ class SensingOperator:
                 block = links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]
                 yield q, slice(lo, hi), block.reshape(na * na, hi - lo)
 
-    def _rmatvec_khatri_rao(self, y):
+    def _rmatvec_khatri_rao(self, y: ComplexArray) -> ComplexArray:
         nf, _, na, nv = self._links.shape
         blocks = y.reshape(y.shape[0], nf, len(self._pairs), na * na)
-        z = np.zeros((y.shape[0], nv), self.dtype)
+        z = np.zeros((y.shape[0], nv), self._complex)
         for f in range(nf):
             for q, voxels, block in self._pair_blocks(f, conj=True):
                 z[:, voxels] += blocks[:, f, q] @ block
         z *= self._amplitude
         return z
 
-    def _matvec_khatri_rao(self, x):
+    def _matvec_khatri_rao(self, x: ComplexArray) -> ComplexArray:
         nf, _, na, _ = self._links.shape
-        out = np.zeros((x.shape[0], nf, len(self._pairs), na * na), self.dtype)
+        out = np.zeros((x.shape[0], nf, len(self._pairs), na * na), self._complex)
         for f in range(nf):
             for q, voxels, block in self._pair_blocks(f, conj=False):
                 out[:, f, q] += x[:, voxels] @ block.T

@@ -26,7 +26,8 @@ Off-grid imager
 
 ===========================  ================================================================
 ``generate_dataset``         NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
-``DatasetReader``            NumPy: validated shard access
+``DatasetReader``            NumPy: validated shard access (SHA-256, dtypes, shapes, values)
+``DatasetError``             NumPy: damaged or foreign dataset folder (a ValueError)
 ``network_input``            NumPy: A^H y / SP / y / per-pair frames -> network input channels
 ``INPUT_KINDS``              NumPy: the network inputs of ``network_input``
 ``PairBackprojector``        NumPy: per-BS-pair back-projections (the detector's front end)
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     )
     from skysense.learn.imager.data import (
         INPUT_KINDS,
+        DatasetError,
         DatasetReader,
         generate_dataset,
         network_input,
@@ -122,6 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 _NUMPY = {
     "INPUT_KINDS": "imager.data",
     "DatasetReader": "imager.data",
+    "DatasetError": "imager.data",
     "generate_dataset": "imager.data",
     "network_input": "imager.data",
     "PairBackprojector": "imager.features",
@@ -182,6 +185,7 @@ __all__ = [
     "C2vnnWindows",
     "Checkpoint",
     "CheckpointError",
+    "DatasetError",
     "DatasetReader",
     "DetectorConfig",
     "DetectorNet",

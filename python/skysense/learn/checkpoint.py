@@ -13,7 +13,11 @@ A checkpoint is a ``torch.save`` file holding plain types and tensors only, so i
 ``metadata``        plain-type record (scenario, training settings, losses, ...)
 ``training_state``  optional: what a resumed training run needs (optimiser, schedule,
                     shuffling generator, history), written by the training loop
+``sha256``          hex SHA-256 of every tensor above (name, dtype, shape and bytes), so
+                    that a damaged file is refused instead of loading wrong weights
 ==================  ===============================================================
+
+A checkpoint is refused at save and at load when a floating tensor holds NaN or Inf.
 
 Importing this module imports torch.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib
 import os
 import tempfile
@@ -29,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,11 +49,12 @@ __all__ = [
     "load_checkpoint",
     "network_classes",
     "save_checkpoint",
+    "tensor_digest",
 ]
 
 #: Format tag and version of a checkpoint file.
 FORMAT = "skysense-learn"
-VERSION = 1
+VERSION = 2  # 2: the SHA-256 of the tensors is stored and verified
 #: Model name stored in a checkpoint -> (module, class) of its network. Each class has a
 #: ``checkpoint_name`` equal to its key and a ``config_type`` with ``to_dict``/``from_dict``.
 MODELS: dict[str, tuple[str, str]] = {
@@ -91,6 +98,41 @@ def network_classes() -> dict[str, type[nn.Module]]:
     }
 
 
+def _tensors(value: Any, where: str) -> Iterable[tuple[str, torch.Tensor]]:
+    """Every tensor under ``value`` (nested dicts, lists, tuples) with its path, in a fixed order."""
+    if isinstance(value, torch.Tensor):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for key in sorted(value, key=repr):
+            yield from _tensors(value[key], f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _tensors(item, f"{where}[{i}]")
+
+
+def tensor_digest(*parts: tuple[str, Any]) -> str:
+    """Hex SHA-256 of the tensors under each ``(name, value)``: paths, dtypes, shapes and bytes.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> a = tensor_digest(("w", {"x": torch.zeros(3)}))
+    >>> a == tensor_digest(("w", {"x": torch.zeros(3)})), a == tensor_digest(("w", {"x": torch.ones(3)}))
+    (True, False)
+    """
+    h = hashlib.sha256()
+    for name, value in parts:
+        for where, t in _tensors(value, name):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{where}|{t.dtype}|{tuple(t.shape)}|".encode())
+            # bytes through an integer view of the same width (bfloat16 has no NumPy dtype)
+            flat = t.reshape(-1)
+            if flat.dtype in (torch.bfloat16, torch.float16):
+                flat = flat.view(torch.int16)
+            h.update(np.ascontiguousarray(flat.numpy()).view(np.uint8).tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(
     path: PathLike,
     model: nn.Module,
@@ -116,6 +158,12 @@ def save_checkpoint(
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    ValueError
+        A floating tensor of the weights or of ``training_state`` holds NaN or Inf (a
+        diverged run is not saved as if it were a model).
 
     Examples
     --------
@@ -145,6 +193,13 @@ def save_checkpoint(
     }
     if training_state is not None:
         doc["training_state"] = dict(training_state)
+    for part in ("state_dict", "training_state"):
+        bad = _non_finite(doc.get(part), part)
+        if bad is not None:
+            raise ValueError(f"refusing to save {path}: {bad} contains NaN or Inf")
+    doc["sha256"] = tensor_digest(
+        ("state_dict", doc["state_dict"]), ("training_state", doc.get("training_state"))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -212,13 +267,14 @@ def load_checkpoint(
         An unreadable file (truncated, not a zip, or holding objects other than plain types
         and tensors), another format or version, an unknown model, an invalid configuration
         or one other than ``expected_config``, weights of the wrong names or shapes, or any
-        tensor (weights, buffers, training state) holding NaN or Inf.
+        tensor (weights, buffers, training state) holding NaN or Inf, or tensors whose
+        SHA-256 differs from the one stored at save (a damaged file).
 
     Examples
     --------
     >>> from importlib import resources
     >>> _ = __import__("pytest").importorskip("torch")
-    >>> weights = resources.files("skysense.learn").joinpath("weights", "c2vnn.pt")
+    >>> weights = resources.files("skysense.learn") / "weights" / "c2vnn.pt"
     >>> with resources.as_file(weights) as path:
     ...     ckpt = load_checkpoint(path)
     >>> type(ckpt.model).__name__, ckpt.metadata["train_config"]["batch_size"]
@@ -279,6 +335,13 @@ def load_checkpoint(
         bad = _non_finite(value, part)
         if bad is not None:
             raise CheckpointError(f"{path}: {bad} contains NaN or Inf")
+    stored = doc.get("sha256")
+    if not isinstance(stored, str):
+        raise CheckpointError(f"{path} stores no SHA-256 of its tensors")
+    if tensor_digest(("state_dict", state), ("training_state", training_state)) != stored:
+        raise CheckpointError(
+            f"{path} is damaged: the SHA-256 of its tensors differs from the one stored at save"
+        )
     model.load_state_dict(state)
     model.to(map_location).eval()
     return Checkpoint(model=model, metadata=metadata, training_state=training_state)

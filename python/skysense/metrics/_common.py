@@ -9,8 +9,11 @@ flat ``(n_frames, n_voxels)`` rows (C-order over the grid axes, as
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 from skysense._validation import as_array, check_count
@@ -22,7 +25,9 @@ CONNECTIVITIES = {1: (2,), 2: (4, 8), 3: (6, 18, 26)}
 CHUNK_BYTES = 1 << 23
 
 
-def as_frames(x, name: str, *, kind: str = "fbiu", min_ndim: int = 2) -> np.ndarray:
+def as_frames(
+    x: npt.ArrayLike, name: str, *, kind: str = "fbiu", min_ndim: int = 2
+) -> npt.NDArray[Any]:
     """Coerce a batched array ``(n_frames, ...)``; reject empty batches, complex and NaN/Inf."""
     arr = np.asarray(x)
     if arr.dtype == object:
@@ -40,14 +45,14 @@ def as_frames(x, name: str, *, kind: str = "fbiu", min_ndim: int = 2) -> np.ndar
     return arr
 
 
-def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+def check_same_shape(a: npt.NDArray[Any], b: npt.NDArray[Any], name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
         raise ValueError(
             f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}"
         )
 
 
-def check_grid_shape(grid_shape) -> tuple[int, ...]:
+def check_grid_shape(grid_shape: Any) -> tuple[int, ...]:
     """Validate ``grid_shape``: 2 or 3 positive ints."""
     if isinstance(grid_shape, int | np.integer) or not hasattr(grid_shape, "__len__"):
         raise TypeError(f"grid_shape must be a tuple of 2 or 3 ints, got {grid_shape!r}")
@@ -56,7 +61,7 @@ def check_grid_shape(grid_shape) -> tuple[int, ...]:
     return tuple(check_count(n, f"grid_shape[{i}]") for i, n in enumerate(grid_shape))
 
 
-def to_grid(arr: np.ndarray, name: str, grid_shape) -> np.ndarray:
+def to_grid(arr: npt.NDArray[Any], name: str, grid_shape: Any) -> npt.NDArray[Any]:
     """Reshape ``arr`` to ``(n_frames, *grid)``.
 
     Without ``grid_shape`` the array must already be ``(n_frames, n_x, n_y)`` or
@@ -81,14 +86,16 @@ def to_grid(arr: np.ndarray, name: str, grid_shape) -> np.ndarray:
     return arr.reshape((arr.shape[0], *grid))
 
 
-def frame_chunks(n_frames: int, frame_size: int, budget: int = CHUNK_BYTES):
+def frame_chunks(n_frames: int, frame_size: int, budget: int = CHUNK_BYTES) -> Iterator[slice]:
     """Slices over frames such that a float64 chunk holds about ``budget`` bytes."""
     step = max(1, budget // max(1, 8 * frame_size))
     for lo in range(0, n_frames, step):
         yield slice(lo, min(lo + step, n_frames))
 
 
-def label_blobs(mask: np.ndarray, connectivity) -> tuple[np.ndarray, np.ndarray]:
+def label_blobs(
+    mask: npt.NDArray[np.bool_], connectivity: int | None
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
     """Connected components of each frame of ``mask`` ``(n_frames, *grid)``, bool.
 
     Length-1 grid axes are ignored for connectivity. Labels are unique over the batch and
@@ -115,10 +122,10 @@ def label_blobs(mask: np.ndarray, connectivity) -> tuple[np.ndarray, np.ndarray]
     per_frame_max = labels.reshape(mask.shape[0], -1).max(axis=1) if labels.size else np.zeros(0)
     offsets = np.zeros(mask.shape[0] + 1, dtype=np.int64)
     offsets[1:] = np.maximum.accumulate(per_frame_max)
-    return labels, offsets
+    return np.asarray(labels, dtype=np.int32), offsets
 
 
-def resolve_connectivity(connectivity, rank: int) -> int:
+def resolve_connectivity(connectivity: int | None, rank: int) -> int:
     """Map 4/8 (2-D), 6/18/26 (3-D) or None (full) to scipy's 1..rank."""
     if rank == 0:
         return 1
@@ -137,12 +144,12 @@ def resolve_connectivity(connectivity, rank: int) -> int:
 REDUCTIONS = ("none", "mean")
 
 
-def check_reduction(reduction) -> str:
+def check_reduction(reduction: Any) -> str:
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 
 
-def reduce(values: np.ndarray, reduction: str):
+def reduce(values: npt.NDArray[np.float64], reduction: str) -> npt.NDArray[np.float64] | float:
     """``"none"``: the per-frame array; ``"mean"``: its mean as a Python float."""
     return values if reduction == "none" else float(values.mean())

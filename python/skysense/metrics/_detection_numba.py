@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 
 @numba.njit(cache=True)
-def match_blobs(blobs, targets, nx, ny, nz, used):  # pragma: no cover - compiled
+def match_blobs(  # pragma: no cover - compiled
+    blobs: npt.NDArray[np.int32],
+    targets: npt.NDArray[np.bool_],
+    nx: int,
+    ny: int,
+    nz: int,
+    used: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.int64]:
     """Greedy target-to-blob matching of ``cal_detect_rate``; returns detections per frame.
 
     blobs (n_frames, nx * ny * nz) int32 blob labels (0 = background, unique per batch),

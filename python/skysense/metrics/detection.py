@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
+from skysense._results import Result
 from skysense._validation import check_finite_scalar
 from skysense.metrics._common import (
     as_frames,
@@ -22,67 +25,85 @@ __all__ = ["DETECTION_RULES", "DetectionResult", "detection_rates"]
 #: ``"exact"``: voxel-by-voxel match of the thresholded support.
 DETECTION_RULES = ("blob", "exact")
 
+IntArray = npt.NDArray[np.int64]
 
-def _ratio(num, den):
+
+def _ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """``num / den`` elementwise with 0 / 0 = 0, float64."""
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
 
 
-@dataclass(frozen=True, eq=False)
-class DetectionResult:
-    """Per-frame detection counts.
+@dataclass(frozen=True, repr=False, eq=False)
+class DetectionResult(Result):
+    """Per-frame detection counts of :func:`detection_rates`.
 
     Attributes
     ----------
-    detected : ndarray, shape (n_frames,), int64
+    n_detected : ndarray, shape (n_frames,), int64
         Detections: matched blobs (``"blob"``) or true-positive voxels (``"exact"``).
     n_true : ndarray, shape (n_frames,), int64
         True targets (label voxels ``>= label_threshold``).
-    false_alarms : ndarray, shape (n_frames,), int64
+    n_false_alarms : ndarray, shape (n_frames,), int64
         Unmatched blobs (``"blob"``) or false-positive voxels (``"exact"``).
 
     Notes
     -----
-    ``dr`` and ``far`` pool the counts over all frames; 0 / 0 is defined as 0, so an
-    all-zero prediction has DR = 0 and FAR = 0 (Table IV, Net-4/6). The authors average
-    per-batch ratios weighted by batch size instead, which differs only in rounding
-    for equal-size batches of many frames.
+    ``detection_rate`` and ``false_alarm_rate`` (the paper's DR and FAR) pool the counts over
+    all frames; 0 / 0 is defined as 0, so an all-zero prediction has DR = 0 and FAR = 0
+    (Table IV, Net-4/6). The authors average per-batch ratios weighted by batch size
+    instead, which differs only in rounding for equal-size batches of many frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import DetectionResult
+    >>> counts = DetectionResult(
+    ...     n_detected=np.array([1, 2]), n_true=np.array([2, 2]), n_false_alarms=np.array([1, 0])
+    ... )
+    >>> counts.detection_rate, counts.false_alarm_rate, counts.detection_rate_per_frame.tolist()
+    (0.75, 0.25, [0.5, 1.0])
     """
 
-    detected: np.ndarray
-    n_true: np.ndarray
-    false_alarms: np.ndarray
+    n_detected: IntArray
+    n_true: IntArray
+    n_false_alarms: IntArray
 
     def __len__(self) -> int:
-        return self.detected.shape[0]
+        return int(self.n_detected.shape[0])
 
     @property
-    def dr(self) -> float:
-        """Pooled detection rate ``sum(detected) / sum(n_true)``."""
-        return float(_ratio(self.detected.sum(), self.n_true.sum()))
+    def detection_rate(self) -> float:
+        """Pooled detection rate (DR) ``sum(n_detected) / sum(n_true)``, in [0, 1]."""
+        return float(_ratio(self.n_detected.sum(), self.n_true.sum()))
 
     @property
-    def far(self) -> float:
-        """Pooled false-alarm rate ``sum(false) / (sum(false) + sum(detected))``."""
-        false = self.false_alarms.sum()
-        return float(_ratio(false, false + self.detected.sum()))
+    def false_alarm_rate(self) -> float:
+        """Pooled false-alarm rate (FAR) ``sum(false) / (sum(false) + sum(detected))``, in [0, 1]."""
+        false = self.n_false_alarms.sum()
+        return float(_ratio(false, false + self.n_detected.sum()))
 
     @property
-    def dr_per_frame(self) -> np.ndarray:
+    def detection_rate_per_frame(self) -> npt.NDArray[np.float64]:
         """Detection rate of each frame, shape (n_frames,), float64."""
-        return _ratio(self.detected, self.n_true)
+        return _ratio(self.n_detected, self.n_true)
 
     @property
-    def far_per_frame(self) -> np.ndarray:
+    def false_alarm_rate_per_frame(self) -> npt.NDArray[np.float64]:
         """False-alarm rate of each frame, shape (n_frames,), float64."""
-        return _ratio(self.false_alarms, self.false_alarms + self.detected)
+        return _ratio(self.n_false_alarms, self.n_false_alarms + self.n_detected)
 
 
 def detection_rates(
-    pred, labels, *, rule="blob", threshold=0.1, label_threshold=0.1, grid_shape=None
-):
+    pred: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    rule: str = "blob",
+    threshold: float = 0.1,
+    label_threshold: float = 0.1,
+    grid_shape: tuple[int, ...] | None = None,
+) -> DetectionResult:
     """Count detections and false alarms of each frame.
 
     Parameters
@@ -105,7 +126,7 @@ def detection_rates(
     Returns
     -------
     DetectionResult
-        Per-frame counts with pooled ``dr`` and ``far``.
+        Per-frame counts with pooled ``detection_rate`` and ``false_alarm_rate``.
 
     Notes
     -----
@@ -125,6 +146,18 @@ def detection_rates(
     References
     ----------
     Huang et al., IEEE TWC 25 (2026), Sec. V-A; ``utils.py`` of kiwi1944/LAEImager.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import detection_rates
+    >>> labels = np.zeros((1, 5, 5), bool)
+    >>> labels[0, 1, 1] = labels[0, 3, 3] = True
+    >>> pred = np.zeros((1, 5, 5))
+    >>> pred[0, 1, 2] = pred[0, 0, 4] = 1.0  # one hit next to a target, one false alarm
+    >>> result = detection_rates(pred, labels)
+    >>> result.detection_rate, result.false_alarm_rate
+    (0.5, 0.5)
     """
     if rule not in DETECTION_RULES:
         raise ValueError(f"rule must be one of {DETECTION_RULES}, got {rule!r}")
@@ -149,12 +182,15 @@ def detection_rates(
             false[sl] = (pos & ~tgt).reshape(pos.shape[0], -1).sum(axis=1)
         else:
             detected[sl], false[sl] = _blob_counts(pos, tgt)
-    return DetectionResult(detected=detected, n_true=n_true, false_alarms=false)
+    return DetectionResult(n_detected=detected, n_true=n_true, n_false_alarms=false)
 
 
-def _blob_counts(pos, tgt):
-    from skysense.metrics._detection_numba import match_blobs
+def _blob_counts(
+    pos: npt.NDArray[np.bool_], tgt: npt.NDArray[np.bool_]
+) -> tuple[IntArray, IntArray]:
+    from skysense.metrics import _detection_numba
 
+    match_blobs = cast(Any, _detection_numba.match_blobs)  # a numba dispatcher
     blobs, offsets = label_blobs(pos, None)
     grid = pos.shape[1:] + (1,) * (3 - (pos.ndim - 1))
     used = np.zeros(int(offsets[-1]) + 1, dtype=np.bool_)

@@ -1,15 +1,26 @@
-"""Mean squared error per frame (eq. 23)."""
+"""Mean squared error per frame (imaging paper, eq. (23))."""
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from skysense.metrics._common import as_frames, check_reduction, check_same_shape, reduce
 
 __all__ = ["mse"]
 
 
-def mse(pred, target, *, reduction="none"):
+@overload
+def mse(
+    pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["none"] = ...
+) -> npt.NDArray[np.float64]: ...
+@overload
+def mse(pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: Literal["mean"]) -> float: ...
+def mse(
+    pred: npt.ArrayLike, target: npt.ArrayLike, *, reduction: str = "none"
+) -> npt.NDArray[np.float64] | float:
     """Mean squared error over the voxels of each frame (eq. 23).
 
     Parameters
@@ -39,6 +50,15 @@ def mse(pred, target, *, reduction="none"):
     ----------
     Huang et al., "Learned Off-Grid Imager for Low-Altitude Economy with Cooperative
     ISAC Network", IEEE TWC 25 (2026), eq. (23).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import mse
+    >>> labels = np.zeros((2, 40, 40))
+    >>> labels[:, :2, :3] = 1.0  # 6 targets per frame
+    >>> mse(np.zeros_like(labels), labels).tolist()
+    [0.00375, 0.00375]
     """
     check_reduction(reduction)
     p = as_frames(pred, "pred")

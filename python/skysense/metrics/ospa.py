@@ -1,10 +1,18 @@
-"""Optimal sub-pattern assignment (OSPA) distance (eq. 25), unbounded or bounded."""
+"""Optimal sub-pattern assignment (OSPA) distance: the standard metric and eq. (25).
+
+One signature for every OSPA in skysense: ``ospa(estimated, truth, *, cutoff_m, order=1,
+truncate=True)``. With ``truncate=True`` it is the metric of Schuhmacher, Vo and Vo (2008)
+with cut-off ``c = cutoff_m``; with ``truncate=False`` it is the imaging paper's eq. (25),
+where matched distances are not cut off and ``cutoff_m`` is only the cardinality penalty.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from skysense._validation import check_finite_scalar, check_positive
@@ -12,8 +20,10 @@ from skysense.metrics._common import check_reduction, reduce
 
 __all__ = ["ospa", "ospa_batch"]
 
+FloatArray = npt.NDArray[np.float64]
 
-def _points(x, name: str) -> np.ndarray:
+
+def _points(x: npt.ArrayLike, name: str) -> FloatArray:
     """A point set ``(n_points, dim)`` as float64; ``[]`` and shape (0,) mean empty."""
     arr = np.asarray(x)
     if arr.dtype == object:
@@ -33,17 +43,19 @@ def _points(x, name: str) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def _options(card_penalty, p, cutoff):
-    c = check_positive(card_penalty, "card_penalty")
-    p = check_finite_scalar(p, "p")
+def _options(cutoff_m: float, order: float, truncate: bool) -> tuple[float, float, bool]:
+    c = check_positive(cutoff_m, "cutoff_m")
+    p = check_finite_scalar(order, "order")
     if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}")
-    if cutoff is not None:
-        cutoff = check_positive(cutoff, "cutoff")
-    return c, p, cutoff
+        raise ValueError(f"order must be >= 1, got {p}")
+    if not isinstance(truncate, bool | np.bool_):
+        raise TypeError(f"truncate must be a bool, got {type(truncate).__name__}")
+    return c, p, bool(truncate)
 
 
-def _ospa(est, truth, c, p, cutoff, where=""):
+def _ospa(
+    est: FloatArray, truth: FloatArray, c: float, p: float, truncate: bool, where: str = ""
+) -> float:
     """OSPA of validated float64 point sets."""
     n_est, n_true = est.shape[0], truth.shape[0]
     n_max, n_min = max(n_est, n_true), min(n_est, n_true)
@@ -57,17 +69,24 @@ def _ospa(est, truth, c, p, cutoff, where=""):
                 f"{est.shape[1]} and {truth.shape[1]}"
             )
         dist = np.sqrt(((est[:, None, :] - truth[None, :, :]) ** 2).sum(axis=-1))
-        if cutoff is not None:
-            dist = np.minimum(dist, cutoff)
+        if truncate:
+            dist = np.minimum(dist, c)
         cost = dist**p
         rows, cols = linear_sum_assignment(cost)
         matched = float(cost[rows, cols].sum())
-    # (eq. 25) OSPA = ((min_rho sum d^p + c^p |M - M_hat|) / max(M, M_hat))^(1/p)
-    return ((matched + c**p * (n_max - n_min)) / n_max) ** (1.0 / p)
+    # ((min_rho sum d_c^p + c^p |M - M_hat|) / max(M, M_hat))^(1/p); eq. (25) for p = 1.
+    return float(((matched + c**p * (n_max - n_min)) / n_max) ** (1.0 / p))
 
 
-def ospa(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None):
-    """OSPA distance between an estimated and a true point set (eq. 25).
+def ospa(
+    estimated: npt.ArrayLike,
+    truth: npt.ArrayLike,
+    *,
+    cutoff_m: float,
+    order: float = 1,
+    truncate: bool = True,
+) -> float:
+    """OSPA distance between an estimated and a true point set.
 
     Parameters
     ----------
@@ -75,44 +94,83 @@ def ospa(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None):
         Estimated positions; ``[]`` or shape ``(0, dim)`` for none.
     truth : array_like, shape (n_true, dim), [m]
         True positions.
-    card_penalty : float
-        Cardinality penalty c [m] per missing or extra point (50 m reproduces the
-        paper's tables: an empty estimate scores exactly 50).
-    p : float
-        Order p >= 1 (the paper uses 1).
-    cutoff : float, optional
-        ``None`` (paper's convention): matched distances are not cut off. A float
-        gives the bounded OSPA, matched distances ``min(d, cutoff)``; the standard
-        Schuhmacher metric (Vo's ``ospa_dist(X, Y, c, p)``) is ``cutoff == card_penalty``.
+    cutoff_m : float
+        Cut-off c [m], > 0: each missing or extra point costs c, and with ``truncate``
+        matched distances are ``min(d, c)``.
+    order : float
+        Order p >= 1.
+    truncate : bool
+        True: the standard (Schuhmacher) OSPA, bounded by ``cutoff_m``; Vo's
+        ``ospa_dist(X, Y, c, p)``. False: the imaging paper's eq. (25), matched distances
+        uncut and ``cutoff_m`` only the cardinality penalty ``c_3``; with ``cutoff_m=50``
+        and ``order=1`` it reproduces the paper's tables (an empty estimate scores 50) and
+        can exceed ``cutoff_m`` (Table III: A^H y scores 72.6 m).
 
     Returns
     -------
     float
-        [m]; 0 if both sets are empty, ``card_penalty`` if exactly one is.
+        [m]; 0 if both sets are empty, ``cutoff_m`` if exactly one is.
 
     Notes
     -----
-    With :math:`n = \\max(M, \\hat M)`, :math:`m = \\min(M, \\hat M)` and
-    :math:`d_c = \\min(d, \\mathrm{cutoff})` (or :math:`d` without cut-off),
+    With :math:`n = \\max(M, \\hat M)`, :math:`m = \\min(M, \\hat M)`, the cut-off
+    :math:`c` and :math:`d_c = \\min(d, c)` (or :math:`d` without truncation),
 
     .. math:: \\mathrm{OSPA} = \\Big(\\frac{1}{n}\\big(\\min_{\\rho}\\sum_{i=1}^{m}
               d_c(\\hat p_i, p_{\\rho(i)})^p + c^p (n - m)\\big)\\Big)^{1/p}
 
-    For p = 1 and no cut-off this is eq. (25) with :math:`c_3 = c`. Unbounded, it can
-    exceed ``card_penalty`` (Table III: A^H y scores 72.6 m). The optimal assignment
-    uses :func:`scipy.optimize.linear_sum_assignment`.
+    The optimal assignment uses :func:`scipy.optimize.linear_sum_assignment`.
 
     References
     ----------
     D. Schuhmacher, B.-T. Vo, B.-N. Vo, "A consistent metric for performance evaluation
     of multi-object filters", IEEE TSP 56 (2008). Huang et al., IEEE TWC 25 (2026), eq. (25).
+
+    Examples
+    --------
+    >>> from skysense.metrics import ospa
+    >>> ospa([[0.0, 0.0], [10.0, 0.0]], [[1.0, 0.0]], cutoff_m=5.0)
+    3.0
+    >>> ospa([[0.0, 0.0]], [[100.0, 0.0]], cutoff_m=50.0, truncate=False)
+    100.0
     """
-    c, p, cutoff = _options(card_penalty, p, cutoff)
-    return _ospa(_points(estimated, "estimated"), _points(truth, "truth"), c, p, cutoff)
+    c, p, truncate = _options(cutoff_m, order, truncate)
+    return _ospa(_points(estimated, "estimated"), _points(truth, "truth"), c, p, truncate)
 
 
-def ospa_batch(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None, reduction="none"):
-    """OSPA of each frame for ragged point sets.
+PointSets = Sequence[npt.ArrayLike] | npt.NDArray[np.floating]
+
+
+@overload
+def ospa_batch(
+    estimated: PointSets,
+    truth: PointSets,
+    *,
+    cutoff_m: float,
+    order: float = ...,
+    truncate: bool = ...,
+    reduction: Literal["none"] = ...,
+) -> FloatArray: ...
+@overload
+def ospa_batch(
+    estimated: PointSets,
+    truth: PointSets,
+    *,
+    cutoff_m: float,
+    order: float = ...,
+    truncate: bool = ...,
+    reduction: Literal["mean"],
+) -> float: ...
+def ospa_batch(
+    estimated: Sequence[npt.ArrayLike] | npt.NDArray[np.floating],
+    truth: Sequence[npt.ArrayLike] | npt.NDArray[np.floating],
+    *,
+    cutoff_m: float,
+    order: float = 1,
+    truncate: bool = True,
+    reduction: str = "none",
+) -> FloatArray | float:
+    """OSPA of each frame for ragged point sets (see :func:`ospa`).
 
     Parameters
     ----------
@@ -120,8 +178,8 @@ def ospa_batch(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None, reducti
         Estimated positions per frame [m], e.g. from
         :func:`~skysense.metrics.positions_from_image`.
     truth : sequence of array_like, or ndarray, shape (n_frames, n_true, dim)
-        True positions per frame [m], e.g. ``ImagingBatch.positions``.
-    card_penalty, p, cutoff
+        True positions per frame [m], e.g. ``ImagingBatch.positions_m``.
+    cutoff_m, order, truncate
         As in :func:`ospa`.
     reduction : {"none", "mean"}
         Per-frame values or their mean (the tables' OSPA is the mean over test frames).
@@ -129,8 +187,17 @@ def ospa_batch(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None, reducti
     Returns
     -------
     ndarray, shape (n_frames,), float64, or float
+        [m].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import ospa_batch
+    >>> truth = np.zeros((2, 1, 3))
+    >>> ospa_batch([np.zeros((0, 3)), np.ones((1, 3))], truth, cutoff_m=50.0).round(3).tolist()
+    [50.0, 1.732]
     """
-    c, p, cutoff = _options(card_penalty, p, cutoff)
+    c, p, truncate = _options(cutoff_m, order, truncate)
     check_reduction(reduction)
     for name, sets in (("estimated", estimated), ("truth", truth)):
         if isinstance(sets, str | bytes) or not isinstance(sets, Sequence | np.ndarray):
@@ -146,6 +213,6 @@ def ospa_batch(estimated, truth, *, card_penalty=50.0, p=1, cutoff=None, reducti
     for f, (e, t) in enumerate(zip(estimated, truth, strict=True)):
         where = f"[{f}]"
         values[f] = _ospa(
-            _points(e, "estimated" + where), _points(t, "truth" + where), c, p, cutoff, where
+            _points(e, "estimated" + where), _points(t, "truth" + where), c, p, truncate, where
         )
     return reduce(values, reduction)

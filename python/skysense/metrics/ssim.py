@@ -1,10 +1,13 @@
-"""Structural similarity (eq. 24) with the authors' two border conventions."""
+"""Structural similarity (imaging paper, eq. (24)) with the authors' two border conventions."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 from scipy import ndimage
 
 from skysense._validation import check_count, check_positive
@@ -19,39 +22,83 @@ from skysense.metrics._common import (
 
 __all__ = ["PADDINGS", "gaussian_window", "ssim"]
 
-#: ``"valid"``: pytorch-msssim (the authors' Python), maps cropped by ``win_size // 2``;
+#: ``"valid"``: pytorch-msssim (the authors' Python), maps cropped by ``window_size // 2``;
 #: ``"replicate"``: MATLAB ``ssim`` (edge-replicated borders, full-size map).
 PADDINGS = ("valid", "replicate")
 
 
-def gaussian_window(win_size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    """Normalised 1-D Gaussian window, shape (win_size,), float64.
+def gaussian_window(
+    window_size: int = 11, window_std_voxels: float = 1.5
+) -> npt.NDArray[np.float64]:
+    """Normalised 1-D Gaussian window, shape (window_size,), float64.
 
-    ``g[i] ~ exp(-(i - win_size // 2)^2 / (2 sigma^2))``, summing to 1 (pytorch-msssim
-    ``_fspecial_gauss_1d``; MATLAB ``imgaussfilt`` with ``FilterSize = 2 ceil(3 sigma) + 1``).
+    ``g[i] ~ exp(-(i - window_size // 2)^2 / (2 s^2))`` with ``s = window_std_voxels``,
+    summing to 1 (pytorch-msssim ``_fspecial_gauss_1d``; MATLAB ``imgaussfilt`` with
+    ``FilterSize = 2 ceil(3 s) + 1``).
+
+    Parameters
+    ----------
+    window_size : int
+        Odd number of taps.
+    window_std_voxels : float
+        Standard deviation of the Gaussian [voxels (taps)], > 0.
+
+    Examples
+    --------
+    >>> from skysense.metrics import gaussian_window
+    >>> gaussian_window(3, 1.0).round(4).tolist()
+    [0.2741, 0.4519, 0.2741]
     """
-    win_size = check_count(win_size, "win_size")
-    if win_size % 2 == 0:
-        raise ValueError(f"win_size must be odd, got {win_size}")
-    sigma = check_positive(sigma, "sigma")
-    x = np.arange(win_size, dtype=np.float64) - win_size // 2
-    g = np.exp(-(x**2) / (2.0 * sigma**2))
-    return g / g.sum()
+    window_size = check_count(window_size, "window_size")
+    if window_size % 2 == 0:
+        raise ValueError(f"window_size must be odd, got {window_size}")
+    std = check_positive(window_std_voxels, "window_std_voxels")
+    x = np.arange(window_size, dtype=np.float64) - window_size // 2
+    g = np.exp(-(x**2) / (2.0 * std**2))
+    return np.asarray(g / g.sum(), dtype=np.float64)
 
 
+@overload
 def ssim(
-    pred,
-    target,
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
     *,
-    padding="valid",
-    data_range=1.0,
-    win_size=11,
-    sigma=1.5,
-    k1=0.01,
-    k2=0.03,
-    grid_shape=None,
-    reduction="none",
-):
+    padding: str = ...,
+    data_range: float = ...,
+    window_size: int = ...,
+    window_std_voxels: float = ...,
+    k1: float = ...,
+    k2: float = ...,
+    grid_shape: Sequence[int] | None = ...,
+    reduction: Literal["none"] = ...,
+) -> npt.NDArray[np.float64]: ...
+@overload
+def ssim(
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    padding: str = ...,
+    data_range: float = ...,
+    window_size: int = ...,
+    window_std_voxels: float = ...,
+    k1: float = ...,
+    k2: float = ...,
+    grid_shape: Sequence[int] | None = ...,
+    reduction: Literal["mean"],
+) -> float: ...
+def ssim(
+    pred: npt.ArrayLike,
+    target: npt.ArrayLike,
+    *,
+    padding: str = "valid",
+    data_range: float = 1.0,
+    window_size: int = 11,
+    window_std_voxels: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    grid_shape: Sequence[int] | None = None,
+    reduction: str = "none",
+) -> npt.NDArray[np.float64] | float:
     """Mean structural similarity of each frame (eq. 24), 2-D or 3-D.
 
     Parameters
@@ -64,14 +111,14 @@ def ssim(
         Reference images (e.g. binary occupancy labels).
     padding : {"valid", "replicate"}
         ``"valid"``: windows never leave the image and the SSIM map shrinks by
-        ``win_size - 1`` per axis (a 40 x 40 image gives a 30 x 30 map), as in the
+        ``window_size - 1`` per axis (a 40 x 40 image gives a 30 x 30 map), as in the
         pytorch-msssim code the authors use for the DNN tables. ``"replicate"``: borders
         are edge-replicated and the full-size map is averaged, as MATLAB ``ssim``.
     data_range : float
         Dynamic range L [image units]; 1 for the authors' (and MATLAB's float) default.
-    win_size : int
+    window_size : int
         Odd Gaussian window length per axis (11).
-    sigma : float
+    window_std_voxels : float
         Gaussian standard deviation [voxels] (1.5).
     k1, k2 : float
         ``c1 = (k1 L)^2``, ``c2 = (k2 L)^2``.
@@ -88,7 +135,7 @@ def ssim(
     ------
     ValueError
         With ``padding="valid"``, if a grid axis is longer than 1 but shorter than
-        ``win_size``.
+        ``window_size``.
 
     Notes
     -----
@@ -109,11 +156,22 @@ def ssim(
     ----------
     Z. Wang et al., "Image quality assessment: from error visibility to structural
     similarity", IEEE TIP 13 (2004). Huang et al., IEEE TWC 25 (2026), eq. (24).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import ssim
+    >>> labels = np.zeros((2, 16, 16))
+    >>> labels[:, 8, 8] = 1.0
+    >>> ssim(labels, labels).tolist()
+    [1.0, 1.0]
+    >>> round(ssim(np.zeros_like(labels), labels, reduction="mean"), 4)  # all-zero output
+    0.0442
     """
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
     check_reduction(reduction)
-    g = gaussian_window(win_size, sigma)
+    g = gaussian_window(window_size, window_std_voxels)
     data_range = check_positive(data_range, "data_range")
     c1 = (check_positive(k1, "k1") * data_range) ** 2
     c2 = (check_positive(k2, "k2") * data_range) ** 2
@@ -126,11 +184,12 @@ def ssim(
     grid = x.shape[1:]
     axes = tuple(ax + 1 for ax, n in enumerate(grid) if n > 1)
     if padding == "valid":
-        short = [n for n in grid if 1 < n < win_size]
+        short = [n for n in grid if 1 < n < window_size]
         if short:
             raise ValueError(
-                f"padding='valid' needs every grid axis of length > 1 to be >= win_size="
-                f"{win_size}, got grid {grid}; use padding='replicate' or a smaller win_size"
+                f"padding='valid' needs every grid axis of length > 1 to be >= window_size="
+                f"{window_size}, got grid {grid}; use padding='replicate' or a smaller "
+                "window_size"
             )
     values = np.empty(x.shape[0])
     for sl in frame_chunks(x.shape[0], math.prod(grid)):
@@ -140,12 +199,20 @@ def ssim(
     return reduce(values, reduction)
 
 
-def _ssim_chunk(x, y, g, axes, padding, c1, c2):
+def _ssim_chunk(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    g: npt.NDArray[np.float64],
+    axes: tuple[int, ...],
+    padding: str,
+    c1: float,
+    c2: float,
+) -> npt.NDArray[np.float64]:
     """Per-frame mean SSIM of float64 ``x``, ``y`` (n, *grid); inputs assumed valid."""
     mode = "nearest"  # scipy's "nearest" is MATLAB's "replicate"; irrelevant for "valid"
     r = g.size // 2
 
-    def blur(a):
+    def blur(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         for ax in axes:
             a = ndimage.correlate1d(a, g, axis=ax, mode=mode)
         if padding == "valid" and r:

@@ -1,10 +1,12 @@
 """Environments beyond free space: ray-traced background multipath for the imaging scenarios.
 
 ===================  =============================================================
-``PairPaths``        rays between the BSs of each pair (gain, delay, directions)
+``PairPaths``        rays between the BSs of each pair: ``gain``, ``delay_s``,
+                     ``departure_direction``, ``arrival_direction`` (a Result)
 ``background_csi``   their CSI in the row order and units of the sensing matrix A
 ``sionna``           Sionna RT adapters (optional extra): ``UrbanCanyon``,
-                     ``trace_pairs``; imported on use, never by ``import skysense``
+                     ``trace_pairs(..., rng=)``, ``trace_mapping``; imported on use,
+                     never by ``import skysense``
 ===================  =============================================================
 """
 

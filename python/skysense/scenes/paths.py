@@ -4,8 +4,9 @@ A :class:`PairPaths` holds, for every BS pair of an imaging :class:`~skysense.im
 the rays from the tx BS to the rx BS (complex gain, delay, departure and arrival directions),
 from whatever source: a ray tracer (:mod:`skysense.scenes.sionna`) or hand-made rays.
 :func:`background_csi` turns them into measurements in the row order and units of A, so that
-``y = A sigma + ratio * background + noise`` is the CSI of the UAVs seen through a residual
-of the static background (buildings, ground).
+``y = A sigma + ratio * background + noise`` (eq. (14) of the imaging paper plus a background
+term) is the CSI of the UAVs seen through a residual of the static background (buildings,
+ground).
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from skysense._validation import as_array
+from skysense._results import Result
+from skysense._validation import as_array, complex_dtype
 from skysense.imaging import Scenario
 from skysense.imaging.scenario import SPEED_OF_LIGHT
 
 __all__ = ["PairPaths", "background_csi"]
 
 
-@dataclass(frozen=True)
-class PairPaths:
-    """Rays between the BSs of each pair, padded to a common count.
+@dataclass(frozen=True, repr=False, eq=False)
+class PairPaths(Result):
+    """Rays between the BSs of each pair, padded to a common count (validated on creation).
+
+    The result of a ray tracer (:func:`skysense.scenes.sionna.trace_pairs`) or made by hand.
 
     Attributes
     ----------
@@ -34,27 +39,38 @@ class PairPaths:
         without the propagation phase (e.g. ``Gamma * lambda / (4 pi L)``); 0 pads.
     delay_s : ndarray, shape (n_pairs, n_paths), float64
         Propagation delay [s].
-    departure : ndarray, shape (n_pairs, n_paths, 3), float64
+    departure_direction : ndarray, shape (n_pairs, n_paths, 3), float64
         Unit vector of departure at the tx BS.
-    arrival : ndarray, shape (n_pairs, n_paths, 3), float64
+    arrival_direction : ndarray, shape (n_pairs, n_paths, 3), float64
         Unit vector from the rx BS towards where the ray arrives from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.scenes import PairPaths
+    >>> s = Scenario(mode="C", n_antennas_side=2)  # 4 monostatic pairs
+    >>> up = np.tile([0.0, 0.0, 1.0], (4, 1, 1))   # one ray per pair, straight up and back
+    >>> paths = PairPaths(s.pairs(), np.full((4, 1), 1e-3), np.full((4, 1), 1e-7), up, up)
+    >>> paths.n_paths
+    1
     """
 
-    pairs: np.ndarray
-    gain: np.ndarray
-    delay_s: np.ndarray
-    departure: np.ndarray
-    arrival: np.ndarray
+    pairs: npt.NDArray[np.int64]
+    gain: npt.NDArray[np.complexfloating]
+    delay_s: npt.NDArray[np.float64]
+    departure_direction: npt.NDArray[np.float64]
+    arrival_direction: npt.NDArray[np.float64]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n_pairs = np.asarray(self.pairs).shape[0]
         gain = as_array(self.gain, "gain", ndim=2, kind="fc")
         n_paths = gain.shape[1]
         for name, shape in (
             ("pairs", (n_pairs, 2)),
             ("delay_s", (n_pairs, n_paths)),
-            ("departure", (n_pairs, n_paths, 3)),
-            ("arrival", (n_pairs, n_paths, 3)),
+            ("departure_direction", (n_pairs, n_paths, 3)),
+            ("arrival_direction", (n_pairs, n_paths, 3)),
         ):
             arr = np.asarray(getattr(self, name))
             if arr.shape != shape:
@@ -64,7 +80,7 @@ class PairPaths:
         delay = as_array(self.delay_s, "delay_s", kind="f")
         if (delay < 0).any():
             raise ValueError("delay_s must be >= 0")
-        for name in ("departure", "arrival"):
+        for name in ("departure_direction", "arrival_direction"):
             vec = as_array(getattr(self, name), name, kind="f")
             norms = np.linalg.norm(vec, axis=-1)
             if not np.allclose(norms[gain != 0], 1.0, atol=1e-5):
@@ -73,10 +89,12 @@ class PairPaths:
     @property
     def n_paths(self) -> int:
         """Rays per pair (after padding)."""
-        return self.gain.shape[1]
+        return int(np.asarray(self.gain).shape[1])
 
 
-def background_csi(scenario: Scenario, paths: PairPaths, *, dtype=np.complex128) -> np.ndarray:
+def background_csi(
+    scenario: Scenario, paths: PairPaths, *, dtype: npt.DTypeLike = np.complex128
+) -> npt.NDArray[np.complexfloating]:
     """CSI of the rays at every (subcarrier, pair, rx antenna, tx antenna), in A's units.
 
     Far-field (plane-wave) array model around each BS centre:
@@ -94,8 +112,19 @@ def background_csi(scenario: Scenario, paths: PairPaths, *, dtype=np.complex128)
 
     Returns
     -------
-    ndarray, shape (n_measurements,), complex
+    ndarray, shape (n_measurements,), complex64 or complex128
         Rows ordered as A (subcarrier, pair, rx antenna, tx antenna; tx fastest).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.imaging import Scenario
+    >>> from skysense.scenes import PairPaths, background_csi
+    >>> s = Scenario(mode="C", n_antennas_side=2)
+    >>> up = np.tile([0.0, 0.0, 1.0], (4, 1, 1))
+    >>> paths = PairPaths(s.pairs(), np.full((4, 1), 1e-3), np.full((4, 1), 1e-7), up, up)
+    >>> background_csi(s, paths).shape
+    (64,)
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
@@ -103,14 +132,15 @@ def background_csi(scenario: Scenario, paths: PairPaths, *, dtype=np.complex128)
         raise TypeError(f"paths must be a PairPaths, got {type(paths).__name__}")
     if not np.array_equal(paths.pairs, scenario.pairs()):
         raise ValueError("paths.pairs must equal scenario.pairs() (same mode and BS count)")
+    dt = complex_dtype(dtype)
     freqs = scenario.subcarrier_frequencies_hz()
     k = 2.0 * np.pi * freqs / SPEED_OF_LIGHT  # (N_f,)
-    antennas = scenario.antenna_positions()
-    offsets = antennas - scenario.bs_positions()[:, None, :]  # (N_b, N0^2, 3)
+    antennas = scenario.antenna_positions_m()
+    offsets = antennas - scenario.bs_centers_m()[:, None, :]  # (N_b, N0^2, 3)
     tx, rx = paths.pairs[:, 0], paths.pairs[:, 1]
     # Projections of the antenna offsets on the ray directions [m]: (n_pairs, n_paths, N0^2).
-    proj_t = np.einsum("qpc,qjc->qpj", paths.departure, offsets[tx])
-    proj_r = np.einsum("qpc,qic->qpi", paths.arrival, offsets[rx])
+    proj_t = np.einsum("qpc,qjc->qpj", paths.departure_direction, offsets[tx])
+    proj_r = np.einsum("qpc,qic->qpi", paths.arrival_direction, offsets[rx])
     out = np.empty(
         (freqs.size, len(paths.pairs), scenario.n_antennas, scenario.n_antennas), np.complex128
     )
@@ -121,4 +151,4 @@ def background_csi(scenario: Scenario, paths: PairPaths, *, dtype=np.complex128)
         out[f] = np.einsum("qp,qpi,qpj->qij", ray, steer_r, steer_t)
     amplitude = scenario.amplitude * np.sqrt(4.0 * np.pi) / scenario.wavelength_m
     out *= amplitude  # sqrt(P_s / N_f) sqrt(G_s)
-    return out.reshape(-1).astype(dtype, copy=False)
+    return out.reshape(-1).astype(dt, copy=False)

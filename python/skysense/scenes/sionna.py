@@ -18,12 +18,18 @@ import glob
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
+from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_positive
 from skysense.imaging import Scenario
 from skysense.scenes.paths import PairPaths
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.mapping import Scene, Visibility
 
 __all__ = ["MIN_LLVM", "UrbanCanyon", "load_sionna", "trace_mapping", "trace_pairs"]
 
@@ -33,7 +39,7 @@ _GROUND_MARGIN_M = 20.0
 _LLVM_GLOB = ("/usr/lib/x86_64-linux-gnu/libLLVM*.so*", "/usr/lib/aarch64-linux-gnu/libLLVM*.so*")
 
 
-def _find_llvm():
+def _find_llvm() -> str | None:
     """Path of the newest libLLVM >= MIN_LLVM on the system, or None."""
     best = None
     for pattern in _LLVM_GLOB:
@@ -46,7 +52,7 @@ def _find_llvm():
     return None if best is None else best[1]
 
 
-def load_sionna():
+def load_sionna() -> Any:
     """Import Sionna RT with a usable LLVM; returns the ``sionna.rt`` module.
 
     Raises
@@ -55,6 +61,11 @@ def load_sionna():
         Sionna RT is not installed (``pip install "skysense[sionna]"``).
     RuntimeError
         No libLLVM >= 19 is found or Dr.Jit was already loaded with an older one.
+
+    Examples
+    --------
+    >>> from skysense.scenes.sionna import load_sionna
+    >>> rt = load_sionna()  # doctest: +SKIP
     """
     if "DRJIT_LIBLLVM_PATH" not in os.environ:
         path = _find_llvm()
@@ -102,6 +113,12 @@ class UrbanCanyon:
         ITU material of the buildings (Sionna's ``ITURadioMaterial`` names).
     ground : bool
         Add a ground plane (``medium_dry_ground``) over the canyon's footprint.
+
+    Examples
+    --------
+    >>> from skysense.scenes.sionna import UrbanCanyon
+    >>> UrbanCanyon().imaging_scenario().grid_shape
+    (8, 24, 8)
     """
 
     width_m: float = 50.0
@@ -113,7 +130,7 @@ class UrbanCanyon:
     material: str = "concrete"
     ground: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("width_m", "length_m", "building_height_m", "building_depth_m"):
             check_positive(getattr(self, name), name)
         check_positive(self.bs_height_m, "bs_height_m")
@@ -123,31 +140,31 @@ class UrbanCanyon:
                 f"bs_inset_m must be < min(width_m, length_m) / 2, got {self.bs_inset_m}"
             )
 
-    def bs_positions(self) -> np.ndarray:
-        """The four BSs at the canyon corners, shape (4, 3) [m]."""
+    def bs_positions_m(self) -> npt.NDArray[np.float64]:
+        """The four BSs at the canyon corners, shape (4, 3), float64 [m]."""
         x, y = self.width_m / 2 - self.bs_inset_m, self.length_m / 2 - self.bs_inset_m
         return np.array([[-x, y, 0.0], [x, y, 0.0], [x, -y, 0.0], [-x, -y, 0.0]]) + np.array(
             [0.0, 0.0, self.bs_height_m]
         )
 
-    def buildings(self) -> np.ndarray:
-        """Building boxes ``(x0, x1, y0, y1, height)``, shape (2, 5) [m]."""
+    def building_boxes_m(self) -> npt.NDArray[np.float64]:
+        """Building boxes ``(x0, x1, y0, y1, height)``, shape (2, 5), float64 [m]."""
         half_w, half_l = self.width_m / 2, self.length_m / 2
         d, h = self.building_depth_m, self.building_height_m
         return np.array(
             [[-half_w - d, -half_w, -half_l, half_l, h], [half_w, half_w + d, -half_l, half_l, h]]
         )
 
-    def imaging_scenario(self, **overrides) -> Scenario:
+    def imaging_scenario(self, **overrides: Any) -> Scenario:
         """The paper's ROI in this canyon: 40 x 120 x 40 m from 20 to 60 m height, d0 = 5 m
         (8 x 24 x 8 voxels), BSs at the corners; 4 x 4 UPAs and N_f = 6 over 40 MHz as the
         paper's 3D setup (with one subcarrier SP finds under half of 8 UAVs here)."""
-        base = {
+        base: dict[str, Any] = {
             "roi_size_m": (40.0, 120.0, 40.0),
             "roi_center_m": (0.0, 0.0, 40.0),
             "voxel_size_m": 5.0,
             "n_bs": 4,
-            "bs_positions_m": tuple(map(tuple, self.bs_positions())),
+            "bs_positions_m": tuple(map(tuple, self.bs_positions_m())),
             "n_antennas_side": 4,
             "n_subcarriers": 6,
             "bandwidth_hz": 40e6,
@@ -155,7 +172,7 @@ class UrbanCanyon:
         base.update(overrides)
         return Scenario(**base)
 
-    def sionna_scene(self, frequency_hz):
+    def sionna_scene(self, frequency_hz: float) -> Any:
         """A Sionna RT scene of the buildings (and ground), built in memory."""
         rt = load_sionna()
         import mitsuba as mi
@@ -164,7 +181,7 @@ class UrbanCanyon:
         scene.frequency = float(frequency_hz)
         wall = rt.ITURadioMaterial("wall", self.material, thickness=0.3)
         objects = []
-        for i, (x0, x1, y0, y1, h) in enumerate(self.buildings()):
+        for i, (x0, x1, y0, y1, h) in enumerate(self.building_boxes_m()):
             mesh = mi.load_dict(
                 {
                     "type": "cube",
@@ -190,14 +207,19 @@ class UrbanCanyon:
         return scene
 
 
+def _sampler_seed(rng: RngLike) -> int:
+    """The int seed of Sionna's ray sampler, drawn from ``rng``."""
+    return int(as_generator(rng).integers(0, 2**31 - 1))
+
+
 def trace_pairs(
-    scene_or_canyon,
+    scene_or_canyon: Any,
     scenario: Scenario,
     *,
-    max_depth=1,
-    diffuse=False,
-    samples_per_src=10_000,
-    seed=0,
+    max_depth: int = 1,
+    diffuse: bool = False,
+    n_samples_per_source: int = 10_000,
+    rng: RngLike = None,
 ) -> PairPaths:
     """Trace the rays between every BS pair of ``scenario`` (no line of sight).
 
@@ -211,21 +233,33 @@ def trace_pairs(
         Largest number of interactions per ray.
     diffuse : bool
         Also trace diffuse reflection (needs ``scattering_coefficient > 0`` on materials).
-    samples_per_src : int
+    n_samples_per_source : int
         Rays shot per source (1e4 finds every specular ray of box scenes).
-    seed : int
-        Seed of the ray sampler (results are deterministic for a seed).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Source of the ray sampler's seed (one int drawn from it); the same int ``rng``
+        gives the same rays.
 
     Returns
     -------
     PairPaths
         Rays between isotropic antennas at the array centres; the direct BS-to-BS line of
         sight is excluded (a known, calibrated-out term).
+
+    Examples
+    --------
+    >>> from skysense.scenes import background_csi
+    >>> from skysense.scenes.sionna import UrbanCanyon, trace_pairs
+    >>> canyon = UrbanCanyon()
+    >>> scenario = canyon.imaging_scenario(n_antennas_side=2)
+    >>> paths = trace_pairs(canyon, scenario, rng=0)  # doctest: +SKIP
+    >>> background_csi(scenario, paths).shape  # doctest: +SKIP
+    (960,)
     """
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
     max_depth = check_count(max_depth, "max_depth")
-    samples = check_count(samples_per_src, "samples_per_src")
+    samples = check_count(n_samples_per_source, "n_samples_per_source")
+    seed = _sampler_seed(rng)
     rt = load_sionna()
     import mitsuba as mi
 
@@ -238,7 +272,7 @@ def trace_pairs(
         scene.frequency = float(scenario.carrier_frequency_hz)
     iso = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
     scene.tx_array, scene.rx_array = iso, iso
-    bs = scenario.bs_positions()
+    bs = scenario.bs_centers_m()
     for b, p in enumerate(bs):
         point = mi.Point3f(*(float(v) for v in p))
         scene.add(rt.Transmitter(f"skysense_tx{b}", position=point))
@@ -253,7 +287,7 @@ def trace_pairs(
             refraction=False,
             synthetic_array=True,
             samples_per_src=samples,
-            seed=int(seed),
+            seed=seed,
         )
         a = np.asarray(solved.a[0].numpy()) + 1j * np.asarray(solved.a[1].numpy())
         # a: (rx, rx_ant, tx, tx_ant, path); tau and angles: (rx, tx, path)
@@ -278,12 +312,19 @@ def trace_pairs(
         pairs=pairs,
         gain=gain,
         delay_s=np.where(keep, tau[rx, tx], 0.0),
-        departure=np.where(keep[..., None], departure[rx, tx], 0.0),
-        arrival=np.where(keep[..., None], arrival[rx, tx], 0.0),
+        departure_direction=np.where(keep[..., None], departure[rx, tx], 0.0),
+        arrival_direction=np.where(keep[..., None], arrival[rx, tx], 0.0),
     )
 
 
-def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_m=0.05):
+def trace_mapping(
+    scene: Scene,
+    bs_index: int,
+    *,
+    n_samples_per_source: int = 10_000,
+    rng: RngLike = None,
+    tolerance_m: float = 0.05,
+) -> Visibility:
     """Ray-trace one BS of a :class:`skysense.mapping.Scene` into a ``mapping.Visibility``.
 
     The buildings become Sionna boxes (no ground: the mapping model has facades only); the
@@ -295,10 +336,10 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
     ----------
     scene : skysense.mapping.Scene
     bs_index : int
-    samples_per_src : int
+    n_samples_per_source : int
         Rays shot by the BS.
-    seed : int
-        Ray-sampler seed.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Source of the ray sampler's seed (one int drawn from it).
     tolerance_m : float
         Largest distance of a vertex from its facade's plane and extent [m].
 
@@ -306,13 +347,21 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
     -------
     skysense.mapping.Visibility
         Same layout as :func:`skysense.mapping.trace` (the numba image method), so it drops
-        into ``mapping.simulate(scene, seed, tracer=trace_mapping)``.
+        into ``mapping.simulate(scene, rng=seed, tracer=trace_mapping)``.
+
+    Examples
+    --------
+    >>> from skysense import mapping
+    >>> from skysense.scenes.sionna import trace_mapping
+    >>> visibility = trace_mapping(mapping.default_scene(40), 0, rng=0)  # doctest: +SKIP
     """
     from skysense.mapping import Scene, Visibility
 
     if not isinstance(scene, Scene):
         raise TypeError(f"scene must be a skysense.mapping.Scene, got {type(scene).__name__}")
     i = scene._bs(bs_index)
+    samples = check_count(n_samples_per_source, "n_samples_per_source")
+    seed = _sampler_seed(rng)
     rt = load_sionna()
     import mitsuba as mi
 
@@ -320,7 +369,7 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
     sc.frequency = 3.5e9
     wall = rt.ITURadioMaterial("wall", "concrete", thickness=0.3)
     objects = []
-    for b, (lo, hi) in enumerate(zip(scene.box_lo, scene.box_hi, strict=True)):
+    for b, (lo, hi) in enumerate(zip(scene.box_lo_m, scene.box_hi_m, strict=True)):
         centre, half = (lo + hi) / 2, (hi - lo) / 2
         mesh = mi.load_dict(
             {
@@ -334,9 +383,9 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
     sc.edit(add=objects)
     iso = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
     sc.tx_array, sc.rx_array = iso, iso
-    bs = scene.base_stations[i]
+    bs = scene.base_stations_m[i]
     sc.add(rt.Transmitter("bs", position=mi.Point3f(*(float(v) for v in bs))))
-    receivers = [*scene.trajectory, bs]  # epochs, then the BS itself
+    receivers = [*scene.trajectory_m, bs]  # epochs, then the BS itself
     for r, p in enumerate(receivers):
         sc.add(rt.Receiver(f"rx{r}", position=mi.Point3f(*(float(v) for v in p))))
     paths = rt.PathSolver()(
@@ -347,8 +396,8 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
         diffuse_reflection=False,
         refraction=False,
         synthetic_array=True,
-        samples_per_src=check_count(samples_per_src, "samples_per_src"),
-        seed=int(seed),
+        samples_per_src=samples,
+        seed=seed,
     )
     valid = np.asarray(paths.valid.numpy(), bool)[:, 0]  # (rx, paths)
     kind = np.asarray(paths.interactions.numpy())[0][:, 0]  # (rx, paths)
@@ -377,22 +426,22 @@ def trace_mapping(scene, bs_index, *, samples_per_src=10_000, seed=0, tolerance_
     return Visibility(vas, facade_va, bistatic, bistatic_points, monostatic, monostatic_points, los)
 
 
-def _facade_of(scene, point, tol) -> int:
+def _facade_of(scene: Scene, point: npt.NDArray[np.float64], tol: float) -> int:
     """Index of the facade containing ``point`` (within ``tol`` m), or -1."""
-    rel = point - scene.facade_point
-    off_plane = np.abs(np.einsum("fc,fc->f", rel, scene.facade_normal))
-    along = np.abs(np.einsum("fc,fc->f", rel, scene.facade_tangent))
+    rel = point - scene.facade_points_m
+    off_plane = np.abs(np.einsum("fc,fc->f", rel, scene.facade_normals))
+    along = np.abs(np.einsum("fc,fc->f", rel, scene.facade_tangents))
     inside = (
         (off_plane <= tol)
-        & (along <= scene.facade_half_width + tol)
+        & (along <= scene.facade_half_widths_m + tol)
         & (point[2] >= -tol)
-        & (point[2] <= scene.facade_height + tol)
+        & (point[2] <= scene.facade_heights_m + tol)
     )
     hits = np.flatnonzero(inside)
     return int(hits[np.argmin(off_plane[hits])]) if hits.size else -1
 
 
-def _unit(theta, phi):
+def _unit(theta: npt.NDArray[np.float64], phi: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Unit vectors of zenith ``theta`` and azimuth ``phi`` [rad], shape ``theta.shape + (3,)``."""
     sin_t = np.sin(theta)
     return np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), np.cos(theta)], axis=-1)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from skysense.imaging import Scenario, SensingOperator, subspace_pursuit
+from skysense.imaging import (
+    ImagingBatch,
+    PursuitResult,
+    Scenario,
+    SensingOperator,
+    subspace_pursuit,
+)
 from skysense.metrics import detection_rates, mse
 
 #: Largest Gram matrix an experiment may build [bytes]: 14400^2 complex128 (d0 = 1 m) is 3.1 GiB.
@@ -28,7 +35,9 @@ def imaging_state(scenario: Scenario) -> ImagingState:
     return ImagingState(scenario=scenario, operator=op, gram=op.gram(max_bytes=GRAM_MAX_BYTES))
 
 
-def sp_scores(experiment, state: ImagingState, y, batch):
+def sp_scores(
+    experiment: Any, state: ImagingState, y: np.ndarray, batch: ImagingBatch
+) -> tuple[PursuitResult, dict[str, np.ndarray]]:
     """SP images of frames ``y`` and their per-frame scores against ``batch``'s truth.
 
     ``experiment`` supplies ``sparsity``, ``max_iter``, ``final`` and ``threshold``. Returns
@@ -46,8 +55,8 @@ def sp_scores(experiment, state: ImagingState, y, batch):
         check_finite=False,
         workers=1,
     )
-    image = np.abs(res.x)
-    scores = {"mse": mse(image, batch.sigma)}
+    image = np.abs(res.image)
+    scores: dict[str, np.ndarray] = {"mse": mse(image, batch.image)}
     for rule in ("exact", "blob"):
         det = detection_rates(
             image,
@@ -56,6 +65,6 @@ def sp_scores(experiment, state: ImagingState, y, batch):
             threshold=0.0,
             grid_shape=state.scenario.grid_shape,
         )
-        scores[f"detected_{rule}"], scores[f"false_{rule}"] = det.detected, det.false_alarms
+        scores[f"detected_{rule}"], scores[f"false_{rule}"] = det.n_detected, det.n_false_alarms
         scores["n_true"] = det.n_true
     return res, scores

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from skysense.experiments.imaging._setup import imaging_state
 from skysense.experiments.imaging.offgrid import load_detector
 from skysense.experiments.imaging.offgrid_sweep import _scores, _summary
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, simulate, subspace_pursuit
 
 __all__ = ["METHODS_3D", "PAPER_3D", "ImagingOffgrid3d"]
@@ -35,7 +36,7 @@ PAPER_SOURCE = (
 
 
 @dataclass(frozen=True)
-class ImagingOffgrid3d(Experiment):
+class ImagingOffgrid3d(Experiment[str]):
     """SP, A^H y and the 3-D detector on off-grid frames of ``Scenario.paper_3d()``.
 
     Parameters
@@ -82,13 +83,13 @@ class ImagingOffgrid3d(Experiment):
     def scenario(self) -> Scenario:
         return Scenario.paper_3d(sensing_power_dbm=float(self.sensing_power_dbm))
 
-    def cells(self):
+    def cells(self) -> tuple[str, ...]:
         return self.methods
 
-    def setup_key(self, cell):
+    def setup_key(self, cell: str) -> str:
         return "detector" if cell == "detector" else "model"
 
-    def setup(self, cell):
+    def setup(self, cell: str) -> Any:
         s = self.scenario()
         if cell == "detector":
             return load_detector(self.detector, s)
@@ -98,7 +99,7 @@ class ImagingOffgrid3d(Experiment):
         m = self.n_targets
         return tuple(sorted({m, m + 2, m + 4, 2 * m, *self.sparsities}))
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(self, cell: str, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         from skysense.learn import normalize_images
 
         s = self.scenario()
@@ -108,30 +109,30 @@ class ImagingOffgrid3d(Experiment):
         t0 = time.perf_counter()
         out = {}
         if cell == "detector":
-            image = state.image(batch.y, workers=1).astype(np.float64)
-            out.update(_scores("detector", image, labels, batch.positions, s))
+            image = state.image(batch.measurements, workers=1).astype(np.float64)
+            out.update(_scores("detector", image, labels, batch.positions_m, s))
         elif cell == "ahy":
             image = normalize_images(
-                state.operator.rmatvec(batch.y).reshape(n_trials, *grid), 1 / 3
+                state.operator.rmatvec(batch.measurements).reshape(n_trials, *grid), 1 / 3
             )
-            out.update(_scores("ahy", image, labels, batch.positions, s))
+            out.update(_scores("ahy", image, labels, batch.positions_m, s))
         else:
             for k in self.candidates():
                 res = subspace_pursuit(
                     state.operator,
-                    batch.y,
+                    batch.measurements,
                     k,
                     threshold="max/5",
                     gram=state.gram,
                     check_finite=False,
                     workers=1,
                 )
-                image = normalize_images(res.x.reshape(n_trials, *grid), 0.2)
-                out.update(_scores(f"sp{k}", image, labels, batch.positions, s))
+                image = normalize_images(res.image.reshape(n_trials, *grid), 0.2)
+                out.update(_scores(f"sp{k}", image, labels, batch.positions_m, s))
         out["ms"] = np.full(n_trials, 1e3 * (time.perf_counter() - t0) / n_trials)
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: str, trials: Trials) -> dict[str, Any]:
         if cell == "sp":
             best = min(self.candidates(), key=lambda k: float(trials[f"sp{k}_ospa"].mean()))
             row = _summary(trials, f"sp{best}")
@@ -144,13 +145,13 @@ class ImagingOffgrid3d(Experiment):
         row["n_test"] = int(trials["ms"].shape[0])
         return row
 
-    def report(self, summaries):
+    def report(self, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {m: summaries[m] for m in self.methods}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {"source": PAPER_SOURCE, "table6_row0": PAPER_3D["detector"]}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """Ours per row, the paper's Table VI interference-free row beside the detector."""
         lines = [
             (
@@ -162,7 +163,7 @@ class ImagingOffgrid3d(Experiment):
         for m, r in results.items():
             p = PAPER_3D.get(m, {})
 
-            def ref(key, fmt, p=p):
+            def ref(key: str, fmt: str, p: dict[str, Any] = p) -> str:
                 return format(p[key], fmt) if key in p else "-"
 
             lines.append(
@@ -172,7 +173,7 @@ class ImagingOffgrid3d(Experiment):
             )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """DR, FAR and OSPA per row."""
         from skysense.plotting import plot_bars
 

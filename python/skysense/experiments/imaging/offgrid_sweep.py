@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from skysense.experiments.imaging._setup import imaging_state
 from skysense.experiments.imaging.offgrid import load_detector
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, simulate, subspace_pursuit
 from skysense.metrics import detection_rates, ospa_batch, positions_from_image, ssim
 
@@ -24,7 +25,7 @@ __all__ = ["PAPER_TABLE5", "ImagingOffgridSweep"]
 #: its own test set) tested on the other datasets without retraining (``ospa_a``), and a net
 #: retrained on each (``ospa_b``). ``noise_power_dbm`` None: noise-free, as dataset 1 (the
 #: table's "/").
-PAPER_TABLE5 = {
+PAPER_TABLE5: dict[str, dict[str, Any]] = {
     "dataset1": {"n_targets": 6, "noise_power_dbm": None, "ospa_a": 9.6159, "ospa_b": 9.6159},
     "dataset2": {"n_targets": 6, "noise_power_dbm": -120.0, "ospa_a": 9.6810, "ospa_b": 9.0680},
     "dataset3": {"n_targets": 6, "noise_power_dbm": -110.0, "ospa_a": 10.2537, "ospa_b": 10.5033},
@@ -40,7 +41,7 @@ PAPER_SOURCE = (
 _KEYS = ("mse", "ssim", "ospa", "dr", "far")
 
 
-def _cell_name(cell: tuple) -> str:
+def _cell_name(cell: tuple[Any, ...]) -> str:
     kind = cell[0]
     if kind == "count":
         return f"count_{cell[1]}"
@@ -50,7 +51,7 @@ def _cell_name(cell: tuple) -> str:
 
 
 @dataclass(frozen=True)
-class ImagingOffgridSweep(Experiment):
+class ImagingOffgridSweep(Experiment[tuple[Any, ...]]):
     """The shipped detector against SP at every UAV count, transmit power and Table V setting.
 
     Cells: ``("count", M, 40.0)`` for each of ``counts`` at ``P_s`` = 40 dBm;
@@ -103,7 +104,7 @@ class ImagingOffgridSweep(Experiment):
         if any(not 1 <= int(k) <= 60 for k in self.sparsities):
             raise ValueError(f"sparsities must lie in [1, 60], got {self.sparsities}")
 
-    def scenario(self, cell: tuple) -> Scenario:
+    def scenario(self, cell: tuple[Any, ...]) -> Scenario:
         """The scenario of a cell (noise-free Table V cells use the default noise power;
         their frames are simulated without noise)."""
         base = Scenario(n_antennas_side=self.n_antennas_side)
@@ -114,23 +115,23 @@ class ImagingOffgridSweep(Experiment):
             return base if noise is None else base.replace(noise_power_dbm=float(noise))
         return base
 
-    def n_targets(self, cell: tuple) -> int:
+    def n_targets(self, cell: tuple[Any, ...]) -> int:
         """UAVs per frame of a cell."""
         if cell[0] == "table5":
             return int(PAPER_TABLE5[cell[1]]["n_targets"])
         return int(cell[1])
 
-    def cells(self):
-        out = [("count", int(m), 40.0) for m in self.counts]
+    def cells(self) -> tuple[tuple[Any, ...], ...]:
+        out: list[tuple[Any, ...]] = [("count", int(m), 40.0) for m in self.counts]
         out += [("power", 6, float(p)) for p in self.powers_dbm]
         if self.table5:
             out += [("table5", name) for name in PAPER_TABLE5]
         return tuple(out)
 
-    def setup_key(self, cell):
+    def setup_key(self, cell: tuple[Any, ...]) -> Scenario:
         return self.scenario(cell)
 
-    def setup(self, cell):
+    def setup(self, cell: tuple[Any, ...]) -> Any:
         s = self.scenario(cell)
         return imaging_state(s), load_detector(self.detector, s)
 
@@ -139,7 +140,9 @@ class ImagingOffgridSweep(Experiment):
         m = n_targets
         return tuple(sorted({m, m + 1, m + 2, m + 4, 2 * m, *self.sparsities}))
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: tuple[Any, ...], state: Any, n_trials: int, rng: np.random.Generator
+    ) -> Trials:
         imaging, detector = state
         s = imaging.scenario
         m = self.n_targets(cell)
@@ -148,31 +151,31 @@ class ImagingOffgridSweep(Experiment):
             if cell[0] == "table5" and PAPER_TABLE5[cell[1]]["noise_power_dbm"] is None
             else "exact_norm"
         )
-        batch = simulate(s, n_trials, m, off_grid=True, noise=noise, rng=rng, workers=1)
+        batch = simulate(s, n_trials, m, off_grid=True, noise_model=noise, rng=rng, workers=1)
         grid = s.grid_shape[:2]
         labels = batch.labels.reshape(n_trials, *grid).astype(np.float64)
         out = {}
         t0 = time.perf_counter()
-        image = detector.image(batch.y, workers=1).astype(np.float64)
+        image = detector.image(batch.measurements, workers=1).astype(np.float64)
         out["detector_ms"] = np.full(n_trials, 1e3 * (time.perf_counter() - t0) / n_trials)
-        out.update(_scores("detector", image, labels, batch.positions, s))
+        out.update(_scores("detector", image, labels, batch.positions_m, s))
         from skysense.learn import normalize_images
 
         for k in self.candidates(m):
             res = subspace_pursuit(
                 imaging.operator,
-                batch.y,
+                batch.measurements,
                 k,
                 threshold="max/5",
                 gram=imaging.gram,
                 check_finite=False,
                 workers=1,
             )
-            sp_image = normalize_images(res.x.reshape(n_trials, *grid), 0.2)
-            out.update(_scores(f"sp{k}", sp_image, labels, batch.positions, s))
+            sp_image = normalize_images(res.image.reshape(n_trials, *grid), 0.2)
+            out.update(_scores(f"sp{k}", sp_image, labels, batch.positions_m, s))
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: tuple[Any, ...], trials: Trials) -> dict[str, Any]:
         m = self.n_targets(cell)
         sp_best = min(self.candidates(m), key=lambda k: float(trials[f"sp{k}_ospa"].mean()))
         det = _summary(trials, "detector")
@@ -189,7 +192,7 @@ class ImagingOffgridSweep(Experiment):
             "n_test": int(trials["detector_ospa"].shape[0]),
         }
 
-    def report(self, summaries):
+    def report(self, summaries: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
         out = {_cell_name(c): summaries[c] for c in self.cells()}
         for name, ref in PAPER_TABLE5.items():
             if name in out:
@@ -197,10 +200,10 @@ class ImagingOffgridSweep(Experiment):
                 out[name]["paper_ospa_b"] = ref["ospa_b"]
         return out
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {"source": PAPER_SOURCE, "table5": PAPER_TABLE5}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """Per cell: detector / SP (best M°) on DR, FAR, OSPA, and the paired OSPA gap."""
         lines = [
             (
@@ -219,7 +222,7 @@ class ImagingOffgridSweep(Experiment):
             )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """DR, FAR and OSPA per cell, detector beside SP."""
         from skysense.plotting import plot_bars
 
@@ -237,7 +240,9 @@ class ImagingOffgridSweep(Experiment):
         return plot_bars(panels, rows, path, "imaging-offgrid-sweep (detector vs SP)")
 
 
-def _scores(prefix, image, labels, positions, scenario) -> dict[str, np.ndarray]:
+def _scores(
+    prefix: str, image: np.ndarray, labels: np.ndarray, positions_m: Any, scenario: Scenario
+) -> dict[str, np.ndarray]:
     """Per-frame scores of images: MSE, SSIM, OSPA and the DR/FAR counts."""
     det = detection_rates(image, labels, rule="blob", threshold=0.1)
     est = positions_from_image(image, scenario, threshold=0.1)
@@ -245,20 +250,20 @@ def _scores(prefix, image, labels, positions, scenario) -> dict[str, np.ndarray]
     return {
         f"{prefix}_mse": np.mean((image - labels) ** 2, axis=axes),
         f"{prefix}_ssim": ssim(image, labels, padding="valid"),
-        f"{prefix}_ospa": ospa_batch(est, list(positions)),
-        f"{prefix}_detected": det.detected,
+        f"{prefix}_ospa": ospa_batch(est, list(positions_m), cutoff_m=50.0, truncate=False),
+        f"{prefix}_detected": det.n_detected,
         f"{prefix}_n_true": det.n_true,
-        f"{prefix}_false": det.false_alarms,
+        f"{prefix}_false": det.n_false_alarms,
     }
 
 
-def _rates(detected, n_true, false) -> tuple[float, float]:
+def _rates(detected: np.ndarray, n_true: np.ndarray, false: np.ndarray) -> tuple[float, float]:
     dr = 100.0 * detected.sum() / max(1, n_true.sum())
     far = 100.0 * false.sum() / max(1, false.sum() + detected.sum())
     return float(dr), float(far)
 
 
-def _summary(trials, prefix) -> dict[str, float]:
+def _summary(trials: Trials, prefix: str) -> dict[str, float]:
     dr, far = _rates(
         trials[f"{prefix}_detected"], trials[f"{prefix}_n_true"], trials[f"{prefix}_false"]
     )
@@ -271,7 +276,7 @@ def _summary(trials, prefix) -> dict[str, float]:
     }
 
 
-def _paired(trials, a, b, n_boot: int = 1000) -> dict[str, dict]:
+def _paired(trials: Trials, a: str, b: str, n_boot: int = 1000) -> dict[str, dict[str, Any]]:
     """Paired differences a - b over the frames: OSPA (normal interval), DR and FAR
     (bootstrap over frames)."""
     d = trials[f"{a}_ospa"] - trials[f"{b}_ospa"]
@@ -281,7 +286,7 @@ def _paired(trials, a, b, n_boot: int = 1000) -> dict[str, dict]:
         "ospa": {"mean": float(d.mean()), "ci95": [float(d.mean()) - half, float(d.mean()) + half]}
     }
     gen = np.random.default_rng(0)
-    boots = {"dr": [], "far": []}
+    boots: dict[str, list[float]] = {"dr": [], "far": []}
     for _ in range(n_boot):
         idx = gen.integers(0, n, n)
         ra = _rates(*(trials[f"{a}_{k}"][idx] for k in ("detected", "n_true", "false")))

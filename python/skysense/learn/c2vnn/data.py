@@ -9,14 +9,14 @@ the q strongest delay peaks, a W-row window around each, normalised; the 3-D var
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from skysense._results import Result
 from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_finite_scalar
-from skysense.bistatic.estimate import as_csi
+from skysense.bistatic._common import as_csi
 from skysense.bistatic.geometry import random_paths
 from skysense.bistatic.ifft_windows import (
     MIN_RELATIVE_PEAK_POWER,
@@ -83,12 +83,12 @@ def csi_windows(csi: Any, n_paths: int, window: int, scenario: Scenario) -> C2vn
     --------
     >>> from skysense.bistatic import Paths
     >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32)
-    >>> csi = sc.channel(Paths([0.1], [0.2], [5 * sc.delay_resolution_s], [1.0]))
+    >>> csi = sc.channel(Paths([0.1], [0.2], [5 * sc.toa_resolution_s], [1.0]))
     >>> w = csi_windows(csi[None], 1, 3, sc)
     >>> w.inputs.shape, w.rows.tolist()
     ((1, 1, 6, 4, 4), [[5]])
     """
-    taps = delay_taps(csi, scenario)
+    taps = delay_taps(csi, scenario=scenario)
     rows = find_peak_rows(taps, n_paths)
     win = normalize_windows(peak_windows(taps, rows, window))  # (B, q, W, nt, nr)
     inputs = np.concatenate([win.real, win.imag], axis=-3).astype(np.float32)
@@ -99,7 +99,7 @@ def _windows_3d(
     csi: np.ndarray, q: int, window: int, scenario: Scenario, *, strict: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # csi (B, S, nt, nr, N) -> taps with sub-frames folded into the Tx axis for the PDP/windows.
-    taps = delay_taps(csi, scenario)
+    taps = delay_taps(csi, scenario=scenario)
     b, s, nt, nr, n = taps.shape
     folded = taps.reshape(b, s * nt, nr, n)
     rows, n_found = _peak_rows(folded, q, MIN_RELATIVE_PEAK_POWER)  # PDP summed over sub-frames
@@ -134,7 +134,7 @@ def csi_windows_3d(csi: Any, n_paths: int, config: C2vnn3dConfig) -> C2vnnWindow
     --------
     >>> from skysense.bistatic import Paths, simulate
     >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32, n_symbols=8)
-    >>> paths = Paths([0.2], [-0.4], [5 * sc.delay_resolution_s], [1.0], [2e4])
+    >>> paths = Paths([0.2], [-0.4], [5 * sc.toa_resolution_s], [1.0], [2e4])
     >>> csi = simulate(sc, paths, 30.0, rng=0, n_subframes=3).csi
     >>> csi_windows_3d(csi[None], 1, C2vnn3dConfig(scenario=sc, n_subframes=3)).inputs.shape
     (1, 1, 6, 3, 4, 4)
@@ -151,9 +151,9 @@ def csi_windows_3d(csi: Any, n_paths: int, config: C2vnn3dConfig) -> C2vnnWindow
     return C2vnnWindows(inputs=inputs, rows=rows)
 
 
-def _signed_offset(delay_in_taps: np.ndarray, rows: np.ndarray, n_taps: int) -> np.ndarray:
+def _signed_offset(toa_in_taps: np.ndarray, rows: np.ndarray, n_taps: int) -> np.ndarray:
     # (delay - row) wrapped into [-n_taps/2, n_taps/2)  [taps]
-    out: np.ndarray = np.mod(delay_in_taps - rows + n_taps / 2, n_taps) - n_taps / 2
+    out: np.ndarray = np.mod(toa_in_taps - rows + n_taps / 2, n_taps) - n_taps / 2
     return out
 
 
@@ -192,7 +192,7 @@ def make_training_set(
     snr_db: float | tuple[float, float] = (0.0, 30.0),
     n_targets: int = 3,
     los: bool = True,
-    fluctuation: str = "none",
+    fluctuation: Literal["none", "swerling1"] = "none",
     rng: RngLike = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labelled windows from ``n_draws`` simulated CSIs (random geometry, bistatic paper, eq. (7)).
@@ -237,10 +237,10 @@ def make_training_set(
         snr = gen.uniform(lo, hi)
         meas = simulate(scenario, paths, snr, rng=gen, fluctuation=fluctuation, dtype=np.complex64)
         csi[i] = meas.csi[0]
-        delay_in_taps = paths.delay_s / scenario.delay_resolution_s
-        labels[i] = np.stack([np.sin(paths.aoa_rad), np.sin(paths.aod_rad), delay_in_taps], -1)
+        toa_in_taps = paths.toa_s / scenario.toa_resolution_s
+        labels[i] = np.stack([np.sin(paths.aoa_rad), np.sin(paths.aod_rad), toa_in_taps], -1)
     # Draws whose delay profile has fewer than q peaks (merged paths) give no windows.
-    _, n_found = _peak_rows(delay_taps(csi, scenario), q, MIN_RELATIVE_PEAK_POWER)
+    _, n_found = _peak_rows(delay_taps(csi, scenario=scenario), q, MIN_RELATIVE_PEAK_POWER)
     ok = n_found >= q
     win = csi_windows(csi[ok], q, window, scenario)
     lab, keep = _label_peaks(labels[ok], win.rows, scenario.n_subcarriers)
@@ -308,7 +308,7 @@ def make_training_set_3d(
             [
                 np.sin(paths.aoa_rad),
                 np.sin(paths.aod_rad),
-                paths.delay_s / sc.delay_resolution_s,
+                paths.toa_s / sc.toa_resolution_s,
                 paths.doppler_hz * sc.subframe_s,
             ],
             -1,

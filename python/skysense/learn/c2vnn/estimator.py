@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from skysense._validation import check_count
-from skysense.bistatic.estimate import Estimate, as_csi
+from skysense.bistatic._common import as_csi
+from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.ifft_windows import ls_gains
 from skysense.learn._torch import torch_threads
 from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig
@@ -53,7 +54,7 @@ class IfftC2vnn:
     >>> sc = estimator.config.scenario
     >>> paths = bistatic.random_paths(sc, rng=0)
     >>> csi = bistatic.simulate(sc, paths, 20.0, rng=0).csi[0]
-    >>> estimator.estimate(csi, 4).toa.shape
+    >>> estimator.estimate(csi, 4).toa_s.shape
     (4,)
     """
 
@@ -103,7 +104,7 @@ class IfftC2vnn:
 
     @classmethod
     def _load_shipped(cls, name: str) -> IfftC2vnn:
-        ref = resources.files("skysense.learn").joinpath("weights", name)
+        ref = resources.files("skysense.learn") / "weights" / name
         with resources.as_file(ref) as path:
             return cls.from_checkpoint(path)
 
@@ -173,9 +174,9 @@ class IfftC2vnn:
         Returns
         -------
         Estimate
-            ``toa`` [s], ``aoa``/``aod`` [rad], ``gain`` (eq. 21), sorted by ToA; ``doppler``
-            [Hz] with ``subframes=True``. float32/complex64 for complex64 CSI (the network
-            itself always runs in float32), else float64/complex128.
+            ``toa_s``, ``aoa_rad``/``aod_rad``, ``gain`` (eq. 21), sorted by ToA;
+            ``doppler_hz`` with ``subframes=True``. float32/complex64 for complex64 CSI (the
+            network itself always runs in float32), else float64/complex128.
 
         Raises
         ------
@@ -217,7 +218,7 @@ class IfftC2vnn:
             def rep(v: np.ndarray) -> np.ndarray:
                 return np.broadcast_to(v[..., None, :], (*lead, q))
 
-            gain_sf = ls_gains(arr, rep(toa), rep(aoa), rep(aod), sc)  # (..., S, q)
+            gain_sf = ls_gains(arr, rep(toa), rep(aoa), rep(aod), scenario=sc)  # (..., S, q)
             t = np.arange(n_sf) * sc.subframe_s
             tc = t - t.mean()
             psi = np.unwrap(np.angle(gain_sf), axis=-2)
@@ -225,9 +226,11 @@ class IfftC2vnn:
             gain = gain_sf[..., 0, :]
             n_est = np.full(lead[:-1], q, np.int64)
         else:
-            gain = ls_gains(arr, toa, aoa, aod, sc)
+            gain = ls_gains(arr, toa, aoa, aod, scenario=sc)
             n_est = np.full(lead, q, np.int64)
-        est = Estimate(toa=toa, aoa=aoa, aod=aod, gain=gain, n_paths=n_est, doppler=doppler)
+        est = Estimate(
+            toa_s=toa, aoa_rad=aoa, aod_rad=aod, gain=gain, n_paths=n_est, doppler_hz=doppler
+        )
         return est.astype(arr.dtype)
 
     def _geometry(
@@ -238,7 +241,7 @@ class IfftC2vnn:
         n = sc.n_subcarriers
         lo = MIN_DELAY_FRACTION * n
         taps = np.mod(rows + out[..., 2] - lo, n) + lo
-        toa = taps * sc.delay_resolution_s
+        toa = taps * sc.toa_resolution_s
         aoa = np.arcsin(np.clip(out[..., 0], -1.0, 1.0))
         aod = np.arcsin(np.clip(out[..., 1], -1.0, 1.0))
         return toa, aoa, aod
@@ -261,13 +264,13 @@ class IfftC2vnn:
         toa, aoa, aod, doppler = (
             np.take_along_axis(v, order, -1) for v in (toa, aoa, aod, doppler)
         )
-        gain = ls_gains(flat[:, 0], toa, aoa, aod, sc)
+        gain = ls_gains(flat[:, 0], toa, aoa, aod, scenario=sc)
         shape = (*lead, q)
         return Estimate(
-            toa=toa.reshape(shape),
-            aoa=aoa.reshape(shape),
-            aod=aod.reshape(shape),
+            toa_s=toa.reshape(shape),
+            aoa_rad=aoa.reshape(shape),
+            aod_rad=aod.reshape(shape),
             gain=gain.reshape(shape),
             n_paths=np.full(lead, q, np.int64),
-            doppler=doppler.reshape(shape),
+            doppler_hz=doppler.reshape(shape),
         ).astype(flat.dtype)

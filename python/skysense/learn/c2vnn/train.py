@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -77,7 +77,7 @@ class C2vnnTrainConfig:
     final_learning_rate_fraction: float = 0.05
     validation_fraction: float = 0.05
     n_targets: int = 3
-    fluctuation: str = "none"
+    fluctuation: Literal["none", "swerling1"] = "none"
     doppler_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
@@ -86,6 +86,8 @@ class C2vnnTrainConfig:
         check_count(self.epochs, "epochs")
         check_count(self.batch_size, "batch_size")
         check_positive(self.learning_rate, "learning_rate")
+        if self.fluctuation not in ("none", "swerling1"):
+            raise ValueError(f"fluctuation must be 'none' or 'swerling1', got {self.fluctuation!r}")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must lie in (0, 1), got {self.validation_fraction}"

@@ -11,24 +11,30 @@ Each shard holds, for its ``n`` frames:
 ``inputs``             float32  (n, C, *input_shape)  network input (see :data:`INPUT_KINDS`;
                                                       float16 for ``"pairs"``)
 ``labels``             uint8    (n, *grid)            binary occupancy maps
-``coefficients``       float32  (n, *grid)            scattering coefficients (0 off the UAVs)
-``positions``          float64  (n, M, 3)             true UAV positions [m]; NaN rows pad
+``image``              float32  (n, *grid)            scattering coefficient per voxel (0 off
+                                                      the UAVs; ``ImagingBatch.image``)
+``positions_m``        float64  (n, M, 3)             true UAV positions [m]; NaN rows pad
                                                       frames with fewer than M UAVs
 ``counts``             int64    (n,)                  UAVs in each frame
 ``sensing_power_dbm``  float64  (n,)                  P_s of each frame [dBm]
 =====================  =======  ===================  ======================================
 
-``M`` is the largest UAV count (``n_targets`` or the top of its range).
+``M`` is the largest UAV count (``n_targets`` or the top of its range). ``meta.json`` records
+each shard's frame count and the SHA-256 of its file. The reader checks the description, each
+shard's digest, field names, dtypes, shapes and finiteness, and raises :class:`DatasetError`
+(a ValueError) naming the file and what is wrong.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,9 +42,13 @@ from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_finite_scalar
 from skysense.imaging import Scenario, SensingOperator, simulate, subspace_pursuit
 
+if TYPE_CHECKING:
+    from skysense.learn.imager.features import PairBackprojector
+
 __all__ = [
     "INPUT_DTYPES",
     "INPUT_KINDS",
+    "DatasetError",
     "DatasetReader",
     "generate_dataset",
     "image_shape",
@@ -61,10 +71,31 @@ INPUT_DTYPES = {
     "pairs": "float16",
 }
 FORMAT = "skysense-offgrid-dataset"
-VERSION = 3
-_FIELDS = ("inputs", "labels", "coefficients", "positions", "counts", "sensing_power_dbm")
+VERSION = 4  # 4: UAV count and P_s per frame (ranges), float16 per-pair inputs
+_READABLE_VERSIONS = (4,)
+_FIELDS = ("inputs", "labels", "image", "positions_m", "counts", "sensing_power_dbm")
+#: dtype of each shard field but ``inputs`` (``INPUT_DTYPES[kind]``); ``np.savez`` keeps them.
+_DTYPES = {
+    "labels": np.dtype(np.uint8),
+    "image": np.dtype(np.float32),
+    "positions_m": np.dtype(np.float64),
+    "counts": np.dtype(np.int64),
+    "sensing_power_dbm": np.dtype(np.float64),
+}
 
 PathLike = str | os.PathLike[str]
+
+
+class DatasetError(ValueError):
+    """A dataset folder is incomplete, damaged or not a skysense off-grid dataset."""
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def image_shape(scenario: Scenario) -> tuple[int, ...]:
@@ -120,7 +151,7 @@ def network_input(
     scenario: Scenario,
     y: np.ndarray,
     *,
-    operator: SensingOperator | None = None,
+    operator: SensingOperator | PairBackprojector | None = None,
     gram: np.ndarray | None = None,
     sparsity: int = 10,
     workers: int | None = None,
@@ -168,14 +199,18 @@ def network_input(
         n_ant = s.n_antennas_side**2
         maps = y.reshape(n, -1, n_ant, n_ant)
         return np.concatenate([maps.real, maps.imag], axis=1).astype(np.float32)
-    op = SensingOperator(scenario, workers=workers) if operator is None else operator
+    op = (
+        operator
+        if isinstance(operator, SensingOperator)
+        else SensingOperator(scenario, workers=workers)
+    )
     if kind == "backprojection":
         x = op.rmatvec(y)
     else:
         res = subspace_pursuit(
             op, y, sparsity, max_iter=100, threshold="max/5", gram=gram, workers=workers
         )
-        x = res.x
+        x = res.image
     grid = image_shape(scenario)
     x = np.asarray(x).reshape(n, 1, *grid)
     return np.concatenate([x.real, x.imag], axis=1).astype(np.float32)
@@ -218,8 +253,8 @@ def _make_shard(
     power_range_dbm: tuple[float, float] | None,
     sparsity: int,
     rng: np.random.Generator,
-) -> int:
-    """Simulate one shard and write it atomically; returns its frame count."""
+) -> str:
+    """Simulate one shard and write it atomically; returns the SHA-256 of the file."""
     counts, power = _frame_draws(
         n_frames, n_targets, scenario.sensing_power_dbm, power_range_dbm, rng
     )
@@ -234,10 +269,10 @@ def _make_shard(
         idx = np.flatnonzero((counts == m) & (power == p))
         s = scenario if p == scenario.sensing_power_dbm else scenario.replace(sensing_power_dbm=p)
         batch = simulate(s, idx.size, int(m), off_grid=True, rng=rng, workers=1, dtype=dtype)
-        y[idx] = batch.y
+        y[idx] = batch.measurements
         labels[idx] = batch.labels
-        sigma[idx] = batch.sigma
-        positions[idx, :m] = batch.positions
+        sigma[idx] = batch.image
+        positions[idx, :m] = batch.positions_m
     gram = None
     op: Any = None
     if kind in ("backprojection", "pursuit"):
@@ -247,18 +282,19 @@ def _make_shard(
     # the inputs of every frame use the scenario's own operator: with another P_s only the
     # amplitude of A changes, a constant factor that the networks' per-frame scale removes
     inputs = network_input(kind, scenario, y, operator=op, gram=gram, sparsity=sparsity)
-    arrays = {
+    arrays: dict[str, Any] = {
         "inputs": inputs.astype(INPUT_DTYPES[kind]),
         "labels": labels.reshape(n_frames, *grid),
-        "coefficients": sigma.reshape(n_frames, *grid),
-        "positions": positions,
+        "image": sigma.reshape(n_frames, *grid),
+        "positions_m": positions,
         "counts": counts,
         "sensing_power_dbm": power,
     }
     tmp = Path(str(path) + ".tmp.npz")
     np.savez(tmp, **arrays)
+    digest = _file_sha256(tmp)
     os.replace(tmp, path)
-    return n_frames
+    return digest
 
 
 def _count_range(n_targets: Any) -> tuple[int, int]:
@@ -380,6 +416,10 @@ def generate_dataset(
             previous = json.loads(partial.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             previous = None
+        if isinstance(previous, dict):  # the settings; digests are added once complete
+            for entry in previous.get("shards") or []:
+                if isinstance(entry, dict):
+                    entry.pop("sha256", None)
         if previous != json.loads(json.dumps(meta)):
             raise FileExistsError(
                 f"{path} holds an interrupted dataset of other settings (meta.partial.json); "
@@ -410,9 +450,23 @@ def generate_dataset(
             fut.result()
             if progress is not None:
                 progress(len(done) + j + 1, len(files))
+    shards: list[dict[str, Any]] = meta["shards"]  # type: ignore[assignment]
+    for entry in shards:  # the digests of the files as written (resumed ones too)
+        entry["sha256"] = _file_sha256(path / entry["file"])
     (path / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     partial.unlink(missing_ok=True)
     return path
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape_field(meta: dict[str, Any], key: str) -> tuple[int, ...]:
+    value = meta[key]
+    if not isinstance(value, list) or not value or not all(_is_count(v) and v >= 1 for v in value):
+        raise ValueError(f"{key} must be a non-empty list of ints >= 1, got {value!r}")
+    return tuple(value)
 
 
 class DatasetReader:
@@ -453,19 +507,59 @@ class DatasetReader:
         try:
             meta = json.loads(meta_file.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{meta_file} is not valid JSON: {exc}") from exc
+            raise DatasetError(f"{meta_file} is not valid JSON: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{meta_file} is not a {FORMAT} description")
-        if meta.get("version") != VERSION:
-            raise ValueError(f"{meta_file}: unsupported version {meta.get('version')!r}")
+            raise DatasetError(f"{meta_file} is not a {FORMAT} description")
+        if meta.get("version") not in _READABLE_VERSIONS:
+            raise DatasetError(
+                f"{meta_file}: unsupported version {meta.get('version')!r} "
+                f"(this skysense reads versions {_READABLE_VERSIONS}; regenerate the dataset)"
+            )
         self.meta: dict[str, Any] = meta
-        self.scenario = scenario_from_dict(meta["scenario"])
-        self.grid_shape: tuple[int, ...] = tuple(meta["grid_shape"])
-        self.input_shape: tuple[int, ...] = tuple(meta["input_shape"])
-        self.max_targets = int(meta["n_targets"][1])
-        sizes = [int(s["n_frames"]) for s in meta["shards"]]
+        try:
+            self.scenario = scenario_from_dict(meta["scenario"])
+            self.grid_shape: tuple[int, ...] = _shape_field(meta, "grid_shape")
+            self.input_shape: tuple[int, ...] = _shape_field(meta, "input_shape")
+            n_targets = meta["n_targets"]
+            shards = meta["shards"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{meta_file} is not a valid description: {exc!r}") from exc
+        if _is_count(n_targets):
+            n_targets = [n_targets, n_targets]
+        if not (
+            isinstance(n_targets, list)
+            and len(n_targets) == 2
+            and all(_is_count(v) for v in n_targets)
+            and 1 <= n_targets[0] <= n_targets[1]
+        ):
+            raise DatasetError(
+                f"{meta_file}: n_targets must be an int >= 1 or a [low, high] range of them, "
+                f"got {n_targets!r}"
+            )
+        self.max_targets = int(n_targets[1])
+        if not isinstance(shards, list) or not all(
+            isinstance(e, dict)
+            and isinstance(e.get("file"), str)
+            and "/" not in e["file"]
+            and _is_count(e.get("n_frames"))
+            and e["n_frames"] >= 0
+            for e in shards
+        ):
+            raise DatasetError(
+                f"{meta_file}: shards must be a list of {{'file': name, 'n_frames': int >= 0}}"
+            )
+        if meta.get("kind") not in INPUT_KINDS:
+            raise DatasetError(
+                f"{meta_file}: kind must be one of {INPUT_KINDS}, got {meta.get('kind')!r}"
+            )
+        sizes = [int(e["n_frames"]) for e in shards]
         self.offsets: np.ndarray = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.n_frames = int(self.offsets[-1])
+        if meta.get("n_frames", self.n_frames) != self.n_frames:
+            raise DatasetError(
+                f"{meta_file}: n_frames is {meta.get('n_frames')!r} but its shards hold "
+                f"{self.n_frames} frames"
+            )
         self._cached: tuple[int | None, dict[str, np.ndarray]] = (None, {})
 
     @property
@@ -480,33 +574,55 @@ class DatasetReader:
         entry = self.meta["shards"][j]
         file = self.path / entry["file"]
         n = int(entry["n_frames"])
+        if not file.is_file():
+            raise DatasetError(f"dataset shard {file} is missing")
+        digest = entry.get("sha256")
+        if digest is not None and _file_sha256(file) != digest:
+            raise DatasetError(
+                f"dataset shard {file} is damaged: its SHA-256 differs from meta.json"
+            )
         try:
             with np.load(file, allow_pickle=False) as f:
+                missing = [k for k in _FIELDS if k not in f.files]
+                if missing:
+                    raise DatasetError(f"dataset shard {file} lacks the fields {missing}")
                 arrays = {k: f[k] for k in _FIELDS}
-        except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise ValueError(f"cannot read dataset shard {file}: {exc}") from exc
+        except DatasetError:
+            raise
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise DatasetError(f"cannot read dataset shard {file}: {exc}") from exc
         expected = {
             "inputs": (n, *self.input_shape),
             "labels": (n, *self.grid_shape),
-            "coefficients": (n, *self.grid_shape),
-            "positions": (n, self.max_targets, 3),
+            "image": (n, *self.grid_shape),
+            "positions_m": (n, self.max_targets, 3),
             "counts": (n,),
             "sensing_power_dbm": (n,),
         }
+        dtypes = _DTYPES | {"inputs": np.dtype(INPUT_DTYPES[self.meta["kind"]])}
         for k, shape in expected.items():
+            if arrays[k].dtype != dtypes[k]:
+                raise DatasetError(
+                    f"shard {file}: {k} has dtype {arrays[k].dtype}, expected {dtypes[k]}"
+                )
             if arrays[k].shape != shape:
-                raise ValueError(f"shard {file}: {k} has shape {arrays[k].shape}, expected {shape}")
+                raise DatasetError(
+                    f"shard {file}: {k} has shape {arrays[k].shape}, expected {shape}"
+                )
             # positions pad frames with fewer UAVs with NaN rows: check the rest
             values = arrays[k]
-            if k == "positions":
-                slots = np.arange(self.max_targets)[None, :] < arrays["counts"][:, None]
+            if k == "positions_m":
+                counts = arrays["counts"]
+                if ((counts < 1) | (counts > self.max_targets)).any():
+                    raise DatasetError(f"shard {file}: counts outside [1, {self.max_targets}]")
+                slots = np.arange(self.max_targets)[None, :] < counts[:, None]
                 values = values[slots]
                 if not np.isnan(arrays[k][~slots]).all():
-                    raise ValueError(
-                        f"shard {file}: positions beyond the frame's count are not NaN"
+                    raise DatasetError(
+                        f"shard {file}: positions_m beyond the frame's count are not NaN"
                     )
             if values.dtype.kind == "f" and not np.isfinite(values).all():
-                raise ValueError(f"shard {file}: {k} contains NaN or Inf")
+                raise DatasetError(f"shard {file}: {k} contains NaN or Inf")
         self._cached = (j, arrays)
         return arrays
 
@@ -576,8 +692,8 @@ class DatasetReader:
         return {
             "inputs": self.input_shape,
             "labels": self.grid_shape,
-            "coefficients": self.grid_shape,
-            "positions": (self.max_targets, 3),
+            "image": self.grid_shape,
+            "positions_m": (self.max_targets, 3),
             "counts": (),
             "sensing_power_dbm": (),
         }[k]

@@ -65,9 +65,9 @@ class OffGridImager:
     >>> from skysense.imaging import simulate
     >>> imager = OffGridImager.load_default()
     >>> batch = simulate(imager.scenario, 2, 6, off_grid=True, rng=0)
-    >>> imager.image(batch.y).shape
+    >>> imager.image(batch.measurements).shape
     (2, 40, 40)
-    >>> [p.shape[1] for p in imager.detect(batch.y)]
+    >>> [p.shape[1] for p in imager.detect(batch.measurements)]
     [3, 3]
     """
 
@@ -230,7 +230,7 @@ class OffGridImager:
     def _load_shipped(
         cls, name: str, scenario: Scenario | None, device: str | torch.device
     ) -> OffGridImager:
-        ref = resources.files("skysense.learn").joinpath("weights", name)
+        ref = resources.files("skysense.learn") / "weights" / name
         if not ref.is_file():
             raise FileNotFoundError(
                 f"no shipped model {name!r} in skysense/learn/weights (not trained yet, see its "

@@ -77,12 +77,12 @@ def normalize_images(images: Any, threshold_fraction: float) -> np.ndarray:
     return out
 
 
-def true_positions(positions: Any) -> list[np.ndarray]:
+def true_positions(positions_m: Any) -> list[np.ndarray]:
     """Per-frame UAV positions without the NaN rows that pad frames with fewer UAVs.
 
     Parameters
     ----------
-    positions : array_like, shape (n_frames, n_targets, 3), [m]
+    positions_m : array_like, shape (n_frames, n_targets, 3), [m]
 
     Returns
     -------
@@ -93,12 +93,12 @@ def true_positions(positions: Any) -> list[np.ndarray]:
     >>> [p.shape for p in true_positions(np.array([[[0.0, 0, 0], [np.nan] * 3]]))]
     [(1, 3)]
     """
-    arr = np.asarray(positions, dtype=np.float64)
+    arr = np.asarray(positions_m, dtype=np.float64)
     return [p[~np.isnan(p).any(axis=-1)] for p in arr]
 
 
 def image_metrics(
-    pred: Any, labels: Any, positions: Any, grid: Scenario, *, threshold: float = 0.1
+    pred: Any, labels: Any, positions_m: Any, grid: Scenario, *, threshold: float = 0.1
 ) -> ImageMetrics:
     """Metrics of the imaging paper's Tables III/IV over a set of frames.
 
@@ -108,7 +108,7 @@ def image_metrics(
         Estimated occupancy images on the label scale [0, 1].
     labels : array_like, shape (n_frames, *grid_shape)
         Binary occupancy maps.
-    positions : array_like, shape (n_frames, n_targets, 3), [m]
+    positions_m : array_like, shape (n_frames, n_targets, 3), [m]
         True UAV positions; NaN rows (frames with fewer UAVs) are skipped.
     grid : Scenario
         Gives the voxel-centre coordinates for OSPA.
@@ -127,7 +127,7 @@ def image_metrics(
     >>> s = Scenario()
     >>> labels = np.zeros((1, 40, 40))
     >>> labels[0, 5, 5] = 1.0
-    >>> truth = s.voxel_centers().reshape(40, 40, 3)[5, 5][None, None]
+    >>> truth = s.voxel_centers_m().reshape(40, 40, 3)[5, 5][None, None]
     >>> image_metrics(labels, labels, truth, s).detection_rate
     1.0
     """
@@ -139,7 +139,11 @@ def image_metrics(
     return ImageMetrics(
         mse=float(np.mean((pred - labels) ** 2)),
         ssim=float(ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")),
-        ospa_m=float(ospa_batch(est, true_positions(positions), reduction="mean")),
-        detection_rate=float(det.dr),
-        false_alarm_rate=float(det.far),
+        ospa_m=float(
+            ospa_batch(
+                est, true_positions(positions_m), cutoff_m=50.0, truncate=False, reduction="mean"
+            )
+        ),
+        detection_rate=det.detection_rate,
+        false_alarm_rate=det.false_alarm_rate,
     )

@@ -70,11 +70,11 @@ class PairBackprojector:
     --------
     >>> from skysense.imaging import simulate
     >>> s = Scenario(roi_size_m=(15.0, 15.0, 0.0), n_antennas_side=2)
-    >>> batch = simulate(s, 3, 1, noise="none", rng=0)
-    >>> z = PairBackprojector(s).transform(batch.y)
+    >>> batch = simulate(s, 3, 1, noise_model="none", rng=0)
+    >>> z = PairBackprojector(s).transform(batch.measurements)
     >>> z.shape
     (3, 10, 5, 5)
-    >>> v = batch.voxel_indices[:, 0]
+    >>> v = batch.voxel_index[:, 0]
     >>> bool(np.allclose(abs(z.reshape(3, 10, -1)[np.arange(3), :, v]),
     ...                  batch.coefficients, rtol=1e-4))
     True
@@ -100,11 +100,11 @@ class PairBackprojector:
         col2 = g**2 * (power[:, self._pairs[:, 0]] * power[:, self._pairs[:, 1]]).sum(axis=0)
         by_tx = [(b, np.flatnonzero(self._pairs[:, 0] == b)) for b in range(scenario.n_bs)]
         self._by_tx = [(b, q) for b, q in by_tx if q.size]
-        centres = scenario.voxel_centers()
-        bs = scenario.bs_positions()
+        centres = scenario.voxel_centers_m()
+        bs = scenario.bs_centers_m()
         dist = np.linalg.norm(centres[None] - bs[:, None], axis=-1)  # (n_bs, n_v)
         path = dist[self._pairs[:, 0]] + dist[self._pairs[:, 1]]  # D_p(v) [m]
-        k0 = float(np.mean(scenario.wavenumbers()))
+        k0 = float(np.mean(scenario.wavenumbers_rad_per_m()))
         self._scale = (g * np.exp(-1j * k0 * path) / col2).astype(self.dtype)  # (n_pairs, n_v)
         self._kr: np.ndarray | None = None
 
@@ -273,7 +273,7 @@ def grid_symmetries(scenario: Scenario) -> list[tuple[bool, bool, bool, np.ndarr
     if scenario.legacy_rotation or scenario.roi_size_m[0] != scenario.roi_size_m[1] or nx != ny:
         return []
     centre = np.asarray(scenario.roi_center_m)
-    bs = scenario.bs_positions() - centre
+    bs = scenario.bs_centers_m() - centre
     pairs = [tuple(p) for p in scenario.pairs().tolist()]
     tol = 1e-6 * max(1.0, float(np.abs(bs).max()))
     out = []

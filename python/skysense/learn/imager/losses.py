@@ -176,7 +176,7 @@ def centre_heat(labels: torch.Tensor, sigma: float) -> torch.Tensor:
     for offset in itertools.product(range(-radius, radius + 1), repeat=nd):
         weight = math.exp(-sum(o * o for o in offset) / (2 * sigma**2))
         window = tuple(slice(radius + o, radius + o + n) for o, n in zip(offset, size, strict=True))
-        out = torch.maximum(out, weight * padded[(slice(None), *window)])
+        out = torch.maximum(out, weight * padded[(slice(None),) + window])
     return out
 
 

@@ -54,7 +54,7 @@ def threshold_sweep(
     """
     if not isinstance(model, DetectorNet):
         raise TypeError(f"model must be a DetectorNet, got {type(model).__name__}")
-    arrays = data.reader.read_frames(data.frames, ("inputs", "labels", "positions"))
+    arrays = data.reader.read_frames(data.frames, ("inputs", "labels", "positions_m"))
     inputs = arrays["inputs"].astype(np.float32, copy=False)
     with torch_threads(workers):
         heat = torch.from_numpy(_predict(model, inputs, batch_size, None))
@@ -62,7 +62,7 @@ def threshold_sweep(
         for t in thresholds:
             image = model.render(heat, float(t)).numpy()
             out[float(t)] = image_metrics(
-                image, arrays["labels"], arrays["positions"], data.reader.scenario
+                image, arrays["labels"], arrays["positions_m"], data.reader.scenario
             )
     return out
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from skysense._rng import RngLike, as_generator
+from skysense._validation import check_count
 from skysense.learn._torch import torch_generator, torch_threads
 from skysense.learn.imager.data import voxel_gain
 from skysense.learn.imager.dataset import OffGridDataset, ShardSampler
@@ -157,6 +158,7 @@ def _predict(
     model: ImagerNet | DetectorNet, inputs: Any, batch_size: int, device: str | torch.device | None
 ) -> np.ndarray:
     """:func:`predict` in the caller's torch thread setting."""
+    batch_size = check_count(batch_size, "batch_size")  # -1 would silently give no frames
     device = next(model.parameters()).device if device is None else torch.device(device)
     x = torch.as_tensor(np.ascontiguousarray(inputs, dtype=np.float32))
     was_training = model.training
@@ -178,8 +180,8 @@ def _validator(
     """Validation on ``data``: the loss and the Table III/IV metrics of its frames (of the
     rendered detections for a :class:`DetectorNet`)."""
     reader = data.reader
-    arrays = reader.read_frames(data.frames, ("inputs", "labels", "positions"))
-    labels, positions = arrays["labels"], arrays["positions"]
+    arrays = reader.read_frames(data.frames, ("inputs", "labels", "positions_m"))
+    labels, positions_m = arrays["labels"], arrays["positions_m"]
     inputs = arrays["inputs"].astype(np.float32, copy=False)
     targets = torch.from_numpy(labels.astype(np.float32))
 
@@ -191,7 +193,7 @@ def _validator(
             loss = float(loss_fn(heat, targets))
             if isinstance(model, DetectorNet):
                 pred = model.render(heat).numpy()
-        return loss, asdict(image_metrics(pred, labels, positions, reader.scenario))
+        return loss, asdict(image_metrics(pred, labels, positions_m, reader.scenario))
 
     return validate
 
