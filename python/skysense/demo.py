@@ -205,7 +205,7 @@ def _learned_imaging(
         imager.operator.rmatvec(off.measurements).reshape(n_frames, *grid), 1 / 3
     )
     rows = []
-    for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
+    for name, imgs in (("A^H y, max/3 threshold", ahy), ("learned detector (shipped)", images)):
         m = image_metrics(imgs, labels, off.positions_m, si)
         rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     panels += [("truth (off-grid)", labels[0]), ("learned (off-grid)", images[0])]
