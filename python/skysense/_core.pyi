@@ -122,5 +122,83 @@ def hankel_svd(
     v: NDArray[np.complex128],
 ) -> tuple[int, int, bool, float]: ...
 
+# -- BP multitarget tracking (cpp/bindings/tracking.cpp) -----------------------------------------
+# K potential targets, S = 2 D state components, M measurements, P particles per target.
+def tracking_predict_gaussian(
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    transition: _F64,
+    noise_cov: _F64,
+    survival: float,
+) -> tuple[_F64, _F64, _F64]: ...
+def tracking_predict_particles(
+    *,
+    particles: _F64,
+    existence: _F64,
+    transition: _F64,
+    noise_chol: _F64,
+    survival: float,
+    seed: int,
+    n_threads: int,
+) -> tuple[_F64, _F64]: ...
+def tracking_evaluate_gaussian(
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    clutter: _F64,
+    detection_probability: float,
+    gate: float,
+) -> tuple[_F64, _F64]: ...
+def tracking_evaluate_particles(
+    *,
+    particles: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    clutter: _F64,
+    detection_probability: float,
+    gate: float,
+    n_threads: int,
+) -> tuple[_F64, _F64, _F64, npt.NDArray[np.uint8]]: ...
+def tracking_associate(
+    *, beta: _F64, xi: _F64, max_iter: int, tol: float
+) -> tuple[_F64, _F64, int]: ...
+def tracking_update_gaussian(
+    *,
+    mean: _F64,
+    cov: _F64,
+    existence: _F64,
+    z: _F64,
+    zcov: _F64,
+    ratio: _F64,
+    kappa: _F64,
+    detection_probability: float,
+) -> tuple[_F64, _F64, _F64]: ...
+def tracking_update_particles(
+    *,
+    particles: _F64,
+    existence: _F64,
+    lik: _F64,
+    connected: npt.NDArray[np.uint8],
+    kappa: _F64,
+    detection_probability: float,
+    seed: int,
+    n_threads: int,
+) -> tuple[_F64, _F64]: ...
+def tracking_birth_particles(
+    *,
+    z: _F64,
+    zcov: _F64,
+    n_particles: int,
+    velocity_std: float,
+    seed: int,
+    n_threads: int,
+) -> _F64: ...
+
 # -- the other kernel families, until typed here
 def __getattr__(name: str) -> Any: ...

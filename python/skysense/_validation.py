@@ -51,12 +51,20 @@ def check_positive(value: object, name: str, *, strict: bool = True) -> float:
     return number
 
 
-def check_count(value: object, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int >= ``minimum``."""
+#: Largest count any entry point takes (frames, iterations, sizes): what a C ``int`` holds, so
+#: that a count reaches every compiled kernel unchanged; larger ones could not fit in memory or
+#: finish anyway, and would otherwise surface as pybind's "incompatible function arguments".
+MAX_COUNT = 2**31 - 1
+
+
+def check_count(value: object, name: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """Return ``value`` as an int in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 

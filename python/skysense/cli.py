@@ -8,11 +8,17 @@ times every kernel against its NumPy reference. skysense COMMAND --help says mor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
+import functools
 import json
 import math
+import os
+import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -82,6 +88,7 @@ class Progress:
         self.enabled = enabled
         self.start = clock()
         self._first_done: float | None = None
+        self._first_count = 1  # chunks done at the first report (more after --resume)
         self._last_log = -math.inf
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
@@ -89,9 +96,9 @@ class Progress:
         """Seconds left after ``done`` of ``total`` chunks at time ``now``; None if unknown."""
         if done >= total:
             return 0.0
-        if self._first_done is None or done < 2:
+        if self._first_done is None or done <= self._first_count:
             return None
-        rate = (now - self._first_done) / (done - 1)
+        rate = (now - self._first_done) / (done - self._first_count)
         return rate * (total - done)
 
     def line(self, done: int, total: int, now: float) -> str:
@@ -106,7 +113,7 @@ class Progress:
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
         if done >= 1 and self._first_done is None:
-            self._first_done = now
+            self._first_done, self._first_count = now, done
         if not self.enabled:
             return
         finished = done >= total
@@ -197,19 +204,39 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
 
         require("matplotlib", "--plot")
 
-    progress = Progress(args.name, enabled=not args.quiet)
-    if args.processes == 0:
-        result = run_trials(experiment, n_trials, rng=args.seed, workers=threads, progress=progress)
-    else:
-        with dask_client(args.scheduler, args.processes) as client:
-            result = run_trials(
-                experiment,
-                n_trials,
-                rng=args.seed,
-                client=client,
-                workers=threads,
-                progress=progress,
+    partial = _partial_folder(args, parser)
+    if partial is not None and args.resume:
+        from skysense.experiments.runner import ChunkStore, root_seed
+
+        store = ChunkStore(partial, experiment, root_seed(args.seed))
+        if store.n_stored() == 0 and store.other_runs():
+            print(
+                f"note: {partial} holds chunks of another configuration or seed only; "
+                "they are not used (the options and --seed must match the interrupted run)",
+                file=sys.stderr,
             )
+
+    progress = Progress(args.name, enabled=not args.quiet)
+    run = functools.partial(
+        run_trials,
+        experiment,
+        n_trials,
+        rng=args.seed,
+        workers=threads,
+        progress=progress,
+        checkpoint=partial,
+    )
+    try:
+        if args.processes == 0:
+            result = run()
+        else:
+            with dask_client(args.scheduler, args.processes) as client:
+                result = run(client=client)
+    except KeyboardInterrupt:
+        _interrupted(args, partial, experiment, n_trials)
+        raise
+    if result.n_resumed_chunks:
+        print(f"resumed: {result.n_resumed_chunks} finished chunk(s) loaded from {partial}")
     console = experiment.console_table(result.results)
     print(console.render() if console is not None else experiment.table(result.results))
     per_call = options.get("workers", result.workers)
@@ -220,11 +247,69 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
     )
     document: dict[str, Any] = _finite(result.to_json())
     if args.json is not None:
-        args.json.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+        _write_atomic(args.json, json.dumps(document, indent=1, allow_nan=False) + "\n")
         print(f"wrote {args.json}")
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)  # the results are safe: drop the chunks
     if args.plot is not None:
         print(f"wrote {experiment.plot(result.results, args.plot)}")
     return document
+
+
+def _partial_folder(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Path | None:
+    """``FILE.partial`` next to ``--json FILE``: the finished chunks of this run.
+
+    An existing folder is an interrupted run: it is continued with ``--resume`` and never
+    silently replaced without it.
+    """
+    if args.json is None:
+        if args.resume:
+            parser.error("--resume needs --json FILE (finished chunks are kept in FILE.partial)")
+        return None
+    partial = args.json.with_name(args.json.name + ".partial")
+    if partial.exists() and not args.resume:
+        parser.error(
+            f"{partial} holds the finished chunks of an interrupted run: add --resume to "
+            "continue it (same experiment, options and --seed), or delete the folder"
+        )
+    return partial
+
+
+def _interrupted(
+    args: argparse.Namespace, partial: Path | None, experiment: Any, n_trials: int
+) -> None:
+    """Say what Ctrl-C kept and the exact command that resumes the run."""
+    from skysense.experiments.runner import ChunkStore, chunk_bounds, root_seed
+
+    n_chunks = len(chunk_bounds(n_trials, experiment.chunk_size)) * len(experiment.cells())
+    if partial is None:
+        print(
+            f"\n{args.name}: interrupted; nothing kept (with --json FILE, finished chunks are "
+            "kept in FILE.partial and --resume continues the run)",
+            file=sys.stderr,
+        )
+        return
+    kept = ChunkStore(partial, experiment, root_seed(args.seed)).n_stored()
+    argv = [a for a in args.argv if a != "--resume"]
+    command = shlex.join(["skysense", *argv, "--resume"])
+    print(
+        f"\n{args.name}: interrupted; {kept} of {n_chunks} chunks kept in {partial}\n"
+        f"resume with: {command}",
+        file=sys.stderr,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -276,7 +361,14 @@ def _build_parser(
         "--trials", type=int, default=None, help="trials per cell (default: the experiment's)"
     )
     p_rep.add_argument("--seed", type=int, default=0, help="root seed (>= 0)")
-    p_rep.add_argument("--json", type=Path, default=None, help="write the results as JSON")
+    p_rep.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the results as JSON; until then every finished chunk is kept in "
+        "FILE.partial (see --resume)",
+    )
     p_rep.add_argument("--plot", type=Path, default=None, help="write a PNG against the paper")
     p_rep.add_argument(
         "--processes",
@@ -341,16 +433,28 @@ def _build_parser(
         help="imaging-offgrid*: the detector row's model ('default': the shipped one, or a "
         "checkpoint path)",
     )
+    p_rep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: load the finished chunks kept in FILE.partial next "
+        "to --json FILE (same experiment, options and seed; the results are identical to an "
+        "uninterrupted run)",
+    )
     p_rep.add_argument("--quiet", action="store_true", help="no progress line")
 
     p_bench = sub.add_parser(
         "bench",
         help="time every kernel against its NumPy reference and peers (pytest-benchmark)",
         description="Run the bench/ suite of a source checkout (needs the bench extra) and "
-        "print one table of kernel/reference ratios measured in the same run.",
+        "print one table: the median and min of each kernel over at least 5 rounds and its "
+        "ratio to its reference, timed in interleaved rounds of the same run (flagged where "
+        "the two ran under different load), with the CPU, the BLAS and its threads and the "
+        "load average before and after.",
     )
     p_bench.add_argument("--path", type=Path, default=None, help="bench folder (default ./bench)")
-    p_bench.add_argument("--json", type=Path, default=None, help="write the ratio table as JSON")
+    p_bench.add_argument(
+        "--json", type=Path, default=None, help="write the table and the machine as JSON"
+    )
     p_bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression")
 
     p_train = sub.add_parser(
@@ -416,11 +520,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from skysense.experiments import EXPERIMENTS
 
     parser, parsers = _build_parser([cls.name for cls in EXPERIMENTS])
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
         parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    args.argv = argv
     try:
         return _run(args, parsers)
+    except KeyboardInterrupt:
+        if args.command != "reproduce":  # reproduce says what it kept and how to resume
+            print(f"skysense {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ImportError as exc:
         if "pip install" not in str(exc):
             raise

@@ -216,3 +216,118 @@ def test_console_table_widens_for_long_headings_and_marks_missing_values():
     assert lines[0] == "method    RMSE ToA [ns]"
     assert lines[3].split() == ["paraming", "0.5", "-"] and lines[4].split() == ["music", "12", "-"]
     assert len(lines[3]) == len(lines[4]) and lines[-1] == "trials: 20 per SNR"
+
+
+def test_workers_reach_the_kernels_of_the_experiments(monkeypatch):
+    """`--threads` / ``workers`` governs every kernel call of an experiment (none pins 1)."""
+    from skysense import bistatic
+    from skysense._workers import resolve_workers
+    from skysense.experiments import BistaticAccuracy, ImagingTable2
+    from skysense.experiments.imaging import _setup
+
+    seen = []
+
+    def spy(fn):
+        def wrapped(*args, **kwargs):
+            seen.append((fn.__name__, resolve_workers(kwargs.get("workers"))))
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(_setup, "subspace_pursuit", spy(_setup.subspace_pursuit))
+    monkeypatch.setattr(bistatic, "paraming", spy(bistatic.paraming))
+    imaging = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+    run_trials(imaging, 1, rng=0, workers=2)
+    accuracy = BistaticAccuracy(snrs_db=(20.0,), methods=("paraming",), chunk_size=1)
+    run_trials(accuracy, 1, rng=0, workers=2)
+    assert {name for name, _ in seen} == {"subspace_pursuit", "paraming"}
+    assert all(threads == 2 for _, threads in seen), seen
+
+
+class Interrupt:
+    """A progress callback that raises KeyboardInterrupt after ``after`` finished chunks."""
+
+    def __init__(self, after):
+        self.after = after
+
+    def __call__(self, done, total):
+        if done >= self.after:
+            raise KeyboardInterrupt
+
+
+def test_checkpoint_resumes_with_identical_results(tmp_path):
+    exp = Toy(chunk_size=2)  # 2 cells x 4 chunks
+    full = run_trials(exp, 7, rng=3)
+    folder = tmp_path / "t.json.partial"
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(exp, 7, rng=3, checkpoint=folder, progress=Interrupt(3))
+    chunk_files = sorted(folder.glob("*/*.npz"))
+    assert len(chunk_files) == 3
+    for path in chunk_files:  # readable without pickle, one array per output
+        with np.load(path, allow_pickle=False) as data:
+            assert set(data.files) == {"x", "index", "threads"}
+    cache = SetupCache()
+    resumed = run_trials(exp, 7, rng=3, checkpoint=folder, cache=cache)
+    assert resumed.n_resumed_chunks == 3 and cache.n_builds == 2
+    assert resumed.results == full.results
+    for cell, trials in full.trials.items():
+        for name, values in trials.items():
+            np.testing.assert_array_equal(resumed.trials[cell][name], values)
+    assert {k: v for k, v in resumed.to_json().items() if k != "wall_time_s"} == {
+        k: v for k, v in full.to_json().items() if k != "wall_time_s"
+    }
+    # a second resume loads every chunk and runs none
+    again = run_trials(exp, 7, rng=3, checkpoint=folder, cache=SetupCache(max_bytes=0))
+    assert again.n_resumed_chunks == 8 and again.results == full.results
+
+
+def test_checkpoint_never_mixes_seeds_or_configurations(tmp_path):
+    folder = tmp_path / "p"
+    run_trials(Toy(chunk_size=2), 4, rng=3, checkpoint=folder)
+    other_seed = run_trials(Toy(chunk_size=2), 4, rng=4, checkpoint=folder)
+    assert other_seed.n_resumed_chunks == 0
+    np.testing.assert_array_equal(
+        other_seed.trials["a"]["x"], run_trials(Toy(chunk_size=2), 4, rng=4).trials["a"]["x"]
+    )
+    other_config = run_trials(Toy(chunk_size=2, cells_=("a",)), 4, rng=3, checkpoint=folder)
+    assert other_config.n_resumed_chunks == 0  # the config is part of the key
+    # more trials reuse the whole chunks of the shorter run (a chunk's seed is its index)
+    longer = run_trials(Toy(chunk_size=2), 6, rng=3, checkpoint=folder)
+    assert longer.n_resumed_chunks == 4
+    np.testing.assert_array_equal(
+        longer.trials["a"]["x"], run_trials(Toy(chunk_size=2), 6, rng=3).trials["a"]["x"]
+    )
+
+
+def test_checkpoint_damaged_chunk_runs_again(tmp_path):
+    folder = tmp_path / "p"
+    full = run_trials(Toy(), 3, rng=1, checkpoint=folder)
+    (victim,) = [p for p in folder.glob("*/*.npz") if p.stat().st_size][:1]
+    victim.write_bytes(victim.read_bytes()[:40])  # truncated
+    res = run_trials(Toy(), 3, rng=1, checkpoint=folder)
+    assert res.n_resumed_chunks == 1  # the other cell's chunk
+    assert res.results == full.results
+
+
+def test_checkpoint_of_a_real_experiment(tmp_path):
+    from skysense.experiments import ImagingTable2
+
+    exp = ImagingTable2(modes=("A", "C"), voxel_sizes_m=(5.0,), chunk_size=1)
+    full = run_trials(exp, 2, rng=7)
+    folder = tmp_path / "p"
+    with pytest.raises(KeyboardInterrupt):
+        run_trials(exp, 2, rng=7, checkpoint=folder, progress=Interrupt(2))
+    resumed = run_trials(exp, 2, rng=7, checkpoint=folder)
+    assert resumed.n_resumed_chunks == 2 and resumed.results == full.results
+    for cell, trials in full.trials.items():
+        for name, values in trials.items():
+            np.testing.assert_array_equal(resumed.trials[cell][name], values)
+
+
+@pytest.mark.parametrize("name", ["skysense.experiments.runner", "skysense._bench"])
+def test_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), verbose=False)
+    assert result.attempted > 0 and result.failed == 0

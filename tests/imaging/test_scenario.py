@@ -150,3 +150,24 @@ def test_geometry_in_metres_and_wavenumbers():
         s.wavenumbers_rad_per_m(), 2 * np.pi * s.subcarrier_frequencies_hz() / 3e8, rtol=1e-15
     )
     assert s.voxel_index([[-3.0, 1.5, 40.0], [10.0, 0.0, 40.0]]).tolist() == [1, -1]
+
+
+@pytest.mark.parametrize("name", ["sensing_power_dbm", "noise_power_dbm"])
+@pytest.mark.parametrize("value", [1e300, -1e300, 3000.1])
+def test_powers_a_float64_cannot_hold_name_the_parameter(name, value):
+    # 10^(1e300 / 10) used to raise OverflowError (34, 'Numerical result out of range')
+    with pytest.raises(ValueError, match=rf"{name} must be in \[-3000, 3000\] dBm"):
+        Scenario(**{name: value})
+    Scenario(**{name: 3000.0 if value > 0 else -3000.0})  # the edge is accepted
+
+
+def test_counts_beyond_a_c_int_name_the_parameter():
+    from skysense.imaging import SensingOperator, subspace_pursuit
+
+    s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    y = np.ones(s.n_measurements, np.complex128)
+    # used to surface as pybind's "incompatible function arguments"
+    with pytest.raises(
+        ValueError, match=r"max_iter must be <= 2147483647, got 1180591620717411303424"
+    ):
+        subspace_pursuit(SensingOperator(s), y, 2, max_iter=2**70)

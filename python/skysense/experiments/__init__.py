@@ -7,6 +7,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
 ``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
 ``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
+``ChunkStore``              finished chunks on disk (``checkpoint=``): resume a run exactly
 ``task_seed``               ``root.spawn(n_chunks)[chunk]`` + the cell's key
 ``root_seed``               the root ``SeedSequence`` of a run from its ``rng``
 ``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
@@ -26,6 +27,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
 ``ImagingOffgridSweep``     ``imaging-offgrid-sweep``: detector vs SP per UAV count, power, Table V
 ``ImagingOffgrid3d``        ``imaging-offgrid-3d``: the 3-D detector vs SP on ``paper_3d()``
+``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
@@ -59,6 +61,7 @@ from skysense.experiments.imaging import (
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
+    ImagingTracking,
     ImagingTradeoff,
 )
 from skysense.experiments.mapping import (
@@ -68,6 +71,7 @@ from skysense.experiments.mapping import (
     MappingRuntime,
 )
 from skysense.experiments.runner import (
+    ChunkStore,
     Experiment,
     ExperimentResult,
     SetupCache,
@@ -86,6 +90,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingOffgrid,
     ImagingOffgridSweep,
     ImagingOffgrid3d,
+    ImagingTracking,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -112,6 +117,7 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "ChunkStore",
     "Column",
     "ConsoleTable",
     "Experiment",
@@ -122,6 +128,7 @@ __all__ = [
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",
+    "ImagingTracking",
     "ImagingTradeoff",
     "MappingMospa",
     "MappingRuntime",

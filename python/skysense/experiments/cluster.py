@@ -70,7 +70,9 @@ def dask_client(scheduler: str | None = None, n_processes: int | None = None) ->
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":0",  # a free port: never collides (a taken 8787 warns)
+            # The scheduler always serves HTTP (health, metrics; the dashboard with bokeh);
+            # a free loopback port instead of 8787, which another cluster may hold.
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

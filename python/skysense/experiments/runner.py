@@ -11,15 +11,25 @@ Within a task BLAS and numba run single-threaded and each kernel call uses ``wor
 (:func:`skysense.set_workers` around the task; 1 by default): the parallelism is over tasks.
 The expensive per-cell state (sensing operator, Gram matrix) is built by ``Experiment.setup``
 once per worker process and cached (see :class:`SetupCache`).
+
+With ``checkpoint=FOLDER`` every finished chunk is also written there (one file per chunk,
+atomically), keyed by the experiment's configuration, the root seed and the chunk; a rerun
+with the same folder loads those chunks instead of running them again, so an interrupted run
+resumes with identical final results (see :class:`ChunkStore`).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
 import uuid
+import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -43,6 +53,7 @@ TrialsRng: TypeAlias = int | np.integer | np.random.SeedSequence | np.random.Gen
 Trials: TypeAlias = dict[str, np.ndarray]
 
 __all__ = [
+    "ChunkStore",
     "Experiment",
     "ExperimentResult",
     "SetupCache",
@@ -149,6 +160,9 @@ class ExperimentResult:
         Processes that ran the tasks (1 in process).
     workers : int
         Threads of each kernel call inside a task.
+    n_resumed_chunks : int
+        Chunks loaded from ``checkpoint`` instead of run (0 for a fresh run); not part of
+        :meth:`to_json`, which is identical for a resumed and an uninterrupted run.
     """
 
     experiment: Experiment
@@ -160,6 +174,7 @@ class ExperimentResult:
     wall_time_s: float
     n_processes: int
     workers: int = 1
+    n_resumed_chunks: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready document: experiment, seed, trial counts, config and results."""
@@ -362,6 +377,134 @@ def _tasks(experiment: Experiment, n_trials: int, root: np.random.SeedSequence) 
     ]
 
 
+def _json_default(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return repr(obj)
+
+
+class ChunkStore:
+    """Finished chunks of a run, one ``.npz`` file each, for resuming an interrupted run.
+
+    The chunks live in ``folder / <run key>``, where the run key is a SHA-256 of the
+    experiment's name and configuration, the root seed, the chunk size and the skysense
+    version: chunks of another configuration or seed are never mixed in. A chunk file is
+    named by its cell, chunk index and trial count, written to a temporary file and renamed
+    (a reader sees a whole chunk or none), and read back without pickle.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of the store (created on the first write); the CLI uses ``FILE.partial``
+        next to the ``--json FILE`` output.
+    experiment : Experiment
+    root : numpy.random.SeedSequence
+        Root seed of the run (:func:`root_seed`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skysense.experiments import ImagingTable2, run_trials
+    >>> exp = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
+    >>> folder = tempfile.mkdtemp()
+    >>> first = run_trials(exp, 2, rng=0, checkpoint=folder)  # keeps its 2 chunks
+    >>> again = run_trials(exp, 2, rng=0, checkpoint=folder)  # loads them
+    >>> again.n_resumed_chunks, again.results == first.results
+    (2, True)
+    """
+
+    def __init__(
+        self, folder: str | Path, experiment: Experiment, root: np.random.SeedSequence
+    ) -> None:
+        from skysense import __version__
+
+        self.folder = Path(folder)
+        identity = {
+            "experiment": experiment.name,
+            "class": f"{type(experiment).__module__}.{type(experiment).__qualname__}",
+            "config": experiment.config(),
+            "chunk_size": experiment.chunk_size,
+            "seed": str(root.entropy),
+            "spawn_key": list(root.spawn_key),
+            "pool_size": root.pool_size,
+            "skysense": __version__,
+        }
+        self.identity = json.loads(json.dumps(identity, default=_json_default))
+        text = json.dumps(self.identity, sort_keys=True)
+        self.run_folder = self.folder / hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    def path(self, cell: Hashable, chunk: int, n_trials: int) -> Path:
+        """File of one chunk."""
+        cell_hash = hashlib.sha256(repr(cell).encode()).hexdigest()[:16]
+        return self.run_folder / f"{cell_hash}-{chunk:06d}-{n_trials}.npz"
+
+    def load(self, cell: Hashable, chunk: int, n_trials: int) -> Trials | None:
+        """The stored trials of a chunk, or ``None`` if absent or unreadable."""
+        path = self.path(cell, chunk, n_trials)
+        if not path.is_file():
+            return None
+        try:
+            with path.open("rb") as f, np.load(f, allow_pickle=False) as data:
+                trials = {name: data[name] for name in data.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+            return None  # damaged: the chunk runs again
+        if not trials or any(np.shape(a)[:1] != (n_trials,) for a in trials.values()):
+            return None
+        return trials
+
+    def save(self, cell: Hashable, chunk: int, n_trials: int, trials: Trials) -> None:
+        """Write a finished chunk atomically (temporary file, then rename)."""
+        self.run_folder.mkdir(parents=True, exist_ok=True)
+        manifest = self.run_folder / "run.json"
+        if not manifest.exists():
+            _write_atomic(manifest, (json.dumps(self.identity, indent=1) + "\n").encode())
+        path = self.path(cell, chunk, n_trials)
+        fd, tmp = tempfile.mkstemp(dir=self.run_folder, prefix=".chunk-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, allow_pickle=False, **{k: np.asarray(v) for k, v in trials.items()})
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def n_stored(self) -> int:
+        """Chunk files of this run in the store."""
+        if not self.run_folder.is_dir():
+            return 0
+        return sum(1 for _ in self.run_folder.glob("*.npz"))
+
+    def other_runs(self) -> list[Path]:
+        """Folders of the store that hold chunks of another configuration or seed."""
+        if not self.folder.is_dir():
+            return []
+        return [p for p in self.folder.iterdir() if p.is_dir() and p != self.run_folder]
+
+    def clear(self) -> None:
+        """Delete the whole store folder (after the final results are written)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def run_trials(
     experiment: Experiment,
     n_trials: int,
@@ -371,6 +514,7 @@ def run_trials(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cache: SetupCache | None = None,
+    checkpoint: str | Path | None = None,
 ) -> ExperimentResult:
     """Run ``n_trials`` trials of every cell of ``experiment``.
 
@@ -392,6 +536,11 @@ def run_trials(
         the library itself prints nothing.
     cache : SetupCache, optional
         Setup cache of the in-process path (a fresh one per call by default, freed after it).
+    checkpoint : str or Path, optional
+        Folder that keeps every finished chunk (a :class:`ChunkStore`); chunks of this
+        experiment, configuration and seed found there are loaded instead of run, so a run
+        interrupted (Ctrl-C, a lost node) resumes where it stopped, with results identical
+        to an uninterrupted run. The folder is left in place; delete it when done.
 
     Returns
     -------
@@ -407,8 +556,10 @@ def run_trials(
     >>> from skysense.experiments import ImagingTable2, run_trials
     >>> exp = ImagingTable2(modes=("A",), voxel_sizes_m=(5.0,), chunk_size=1)
     >>> res = run_trials(exp, 2, rng=0)
-    >>> sorted(res.results["A"]["5"])[:3]
-    ['dr', 'dr_blob', 'far']
+    >>> sorted(res.results["A"]["5"])[:4]
+    ['dr', 'dr_blob', 'dr_stderr', 'far']
+    >>> res.results["A"]["5"]["n_trials"]
+    2
     """
     if not isinstance(experiment, Experiment):
         raise TypeError(f"experiment must be an Experiment, got {type(experiment).__name__}")
@@ -416,27 +567,40 @@ def run_trials(
     root = root_seed(rng)
     threads = resolve_workers(workers)
     tasks = _tasks(experiment, n_trials, root)
+    store = None if checkpoint is None else ChunkStore(checkpoint, experiment, root)
     t0 = time.perf_counter()
-    outputs: list[Trials]
+    outputs: list[Trials | None] = [
+        None if store is None else store.load(t.cell, t.chunk, t.n_trials) for t in tasks
+    ]
+    todo = [i for i, out in enumerate(outputs) if out is None]
+    n_resumed = len(tasks) - len(todo)
+
+    def finished(i: int, out: Trials, n_done: int) -> None:
+        outputs[i] = out
+        if store is not None:
+            task = tasks[i]
+            store.save(task.cell, task.chunk, task.n_trials, out)
+        if progress is not None:
+            progress(n_resumed + n_done, len(tasks))
+
     if client is None:
         cache = SetupCache() if cache is None else cache
-        outputs = []
-        for i, task in enumerate(tasks):
-            outputs.append(
-                _run_task(experiment, task.cell, task.seed_seq, task.n_trials, cache, threads)
-            )
-            if progress is not None:
-                progress(i + 1, len(tasks))
+        for n_done, i in enumerate(todo, start=1):
+            task = tasks[i]
+            out = _run_task(experiment, task.cell, task.seed_seq, task.n_trials, cache, threads)
+            finished(i, out, n_done)
         n_processes = 1
     else:
-        outputs = _run_dask(client, experiment, tasks, threads, progress)
+        _run_dask(client, experiment, tasks, todo, threads, finished)
         n_processes = len(client.scheduler_info().get("workers", {})) or 1
     wall = time.perf_counter() - t0
 
     trials: dict[Hashable, Trials] = {}
     for cell in experiment.cells():
         parts = [out for task, out in zip(tasks, outputs, strict=True) if task.cell == cell]
-        trials[cell] = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        done = [p for p in parts if p is not None]
+        assert len(done) == len(parts)  # every task ran or was loaded
+        trials[cell] = {name: np.concatenate([p[name] for p in done]) for name in done[0]}
     summaries = {cell: experiment.summarize(cell, trials[cell]) for cell in trials}
     return ExperimentResult(
         experiment=experiment,
@@ -448,6 +612,7 @@ def run_trials(
         wall_time_s=wall,
         n_processes=n_processes,
         workers=threads,
+        n_resumed_chunks=n_resumed,
     )
 
 
@@ -455,36 +620,34 @@ def _run_dask(
     client: Client,
     experiment: Experiment,
     tasks: Sequence[_Task],
+    todo: Sequence[int],
     workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> list[Trials]:
+    finished: Callable[[int, Trials, int], None],
+) -> None:
+    """Run ``tasks[i]`` for ``i`` in ``todo`` on the cluster; ``finished(i, trials, n_done)``
+    as each one completes (in completion order)."""
     distributed = require("distributed", "skysense.experiments.run_trials on Dask")
     n_cells = len(experiment.cells())
     run_id = uuid.uuid4().hex[:8]
     order = {cell: i for i, cell in enumerate(experiment.cells())}
-    futures = [
+    futures = {
         client.submit(
             _run_task,
             experiment,
-            task.cell,
-            task.seed_seq,
-            task.n_trials,
+            tasks[i].cell,
+            tasks[i].seed_seq,
+            tasks[i].n_trials,
             None,
             workers,
             key=f"{experiment.name}-{run_id}-{i}",
-            priority=n_cells - order[task.cell],  # earlier cells first: one setup at a time
+            priority=n_cells - order[tasks[i].cell],  # earlier cells first: one setup at a time
             pure=False,
-        )
-        for i, task in enumerate(tasks)
-    ]
-    index = {f.key: i for i, f in enumerate(futures)}
-    outputs: list[Trials] = [{} for _ in futures]
+        ): i
+        for i in todo
+    }
     try:
-        for done, future in enumerate(distributed.as_completed(futures), start=1):
-            outputs[index[future.key]] = future.result()
-            if progress is not None:
-                progress(done, len(futures))
+        for n_done, future in enumerate(distributed.as_completed(list(futures)), start=1):
+            finished(futures[future], future.result(), n_done)
     finally:
         for future in futures:
             future.release()
-    return outputs

@@ -40,6 +40,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+_MAX_ABS_DBM = 3000.0
+
+
 def dbm_to_watt(p_dbm: float) -> float:
     """Convert a power in dBm to watts."""
     return 10.0 ** ((p_dbm - 30.0) / 10.0)
@@ -147,8 +150,14 @@ class Scenario:
         for name in ("spacing_factor", "carrier_frequency_hz", "antenna_gain"):
             check_positive(getattr(self, name), name)
         check_positive(self.bandwidth_hz, "bandwidth_hz", strict=False)
-        check_finite_scalar(self.sensing_power_dbm, "sensing_power_dbm")
-        check_finite_scalar(self.noise_power_dbm, "noise_power_dbm")
+        for name in ("sensing_power_dbm", "noise_power_dbm"):
+            value = check_finite_scalar(getattr(self, name), name)
+            # 10^(dBm/10) mW must be a float64: |p| <= 3000 dBm (1e297 W); beyond it the
+            # conversion overflows (OverflowError 34 without a name) or underflows to 0 W.
+            if not -_MAX_ABS_DBM <= value <= _MAX_ABS_DBM:
+                raise ValueError(
+                    f"{name} must be in [-{_MAX_ABS_DBM:g}, {_MAX_ABS_DBM:g}] dBm, got {value!r}"
+                )
         check_finite_scalar(self.bs_height_m, "bs_height_m")
         if self.n_subcarriers > 1 and self.bandwidth_hz == 0:
             raise ValueError("bandwidth_hz must be > 0 when n_subcarriers > 1")

@@ -41,7 +41,7 @@ Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
 
 #: Estimators by name.
 METHODS: dict[str, Method] = {
-    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc, workers=1),
+    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc),
     "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
     "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
     "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),

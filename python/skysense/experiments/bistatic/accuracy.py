@@ -123,9 +123,7 @@ class BistaticAccuracy(GridSetup, Experiment):
             meas = bs.simulate(sc, paths, cell, rng=rng, pilots=self.pilots)
             for m in self.methods:
                 if m == "paraming":
-                    est = bs.paraming(
-                        meas.csi[0], q, self.paraming_subarrays, scenario=sc, workers=1
-                    )
+                    est = bs.paraming(meas.csi[0], q, self.paraming_subarrays, scenario=sc)
                 else:
                     est = METHODS[m](meas.csi[0], q, sc, grid)
                 err = matched_errors(est, paths, sc)

@@ -20,7 +20,7 @@ __all__ = ["BistaticDoppler"]
 
 #: Doppler estimators from sub-frame CSI ``(S, n_tx, n_rx, N)``: ``fn(csi, q, scenario)``.
 _DOPPLER: dict[str, Callable[[NDArray[Any], int, bs.Scenario], bs.Estimate]] = {
-    "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True, workers=1),
+    "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True),
     "ifft_c2vnn": lambda csi, q, sc: c2vnn_for(sc).estimate(csi, q, subframes=True),
     "ifft_c2vnn_3d": lambda csi, q, sc: c2vnn_for(sc, "3d").estimate(csi, q, subframes=True),
 }

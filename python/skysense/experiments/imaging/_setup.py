@@ -30,8 +30,8 @@ class ImagingState:
 
 
 def imaging_state(scenario: Scenario) -> ImagingState:
-    """Operator and Gram of ``scenario`` (single-threaded kernels: workers=1)."""
-    op = SensingOperator(scenario, workers=1)
+    """Operator and Gram of ``scenario`` (kernel threads: the runner's ``workers``)."""
+    op = SensingOperator(scenario)
     return ImagingState(scenario=scenario, operator=op, gram=op.gram(max_bytes=GRAM_MAX_BYTES))
 
 
@@ -53,7 +53,6 @@ def sp_scores(
         threshold=experiment.threshold,
         gram=state.gram,
         check_finite=False,
-        workers=1,
     )
     image = np.abs(res.image)
     scores: dict[str, np.ndarray] = {"mse": mse(image, batch.image)}

@@ -269,7 +269,7 @@ class ImagingOffgrid(Experiment):
         n = y.shape[0]
         if cell == "sp":
             res = subspace_pursuit(
-                op, y, self.sparsity, threshold="max/5", gram=gram, check_finite=False, workers=1
+                op, y, self.sparsity, threshold="max/5", gram=gram, check_finite=False
             )
             return normalize_images(res.image.reshape(n, *grid), 0.2)
         if cell == "ahy":
@@ -286,7 +286,7 @@ class ImagingOffgrid(Experiment):
 
     def run_chunk(self, cell: str, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         s = state.imaging.scenario
-        batch = simulate(s, n_trials, self.n_targets, off_grid=True, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, off_grid=True, rng=rng)
         t0 = time.perf_counter()
         image = np.asarray(self._image(cell, state, batch.measurements), dtype=np.float64)
         ms = 1e3 * (time.perf_counter() - t0) / n_trials

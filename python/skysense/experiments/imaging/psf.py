@@ -78,7 +78,7 @@ class ImagingPsf(Experiment):
 
     def setup(self, cell: tuple[Any, ...]) -> Any:
         s = self.scenario(cell)
-        return {"scenario": s, "operator": SensingOperator(s, workers=1)}
+        return {"scenario": s, "operator": SensingOperator(s)}
 
     def run_chunk(
         self, cell: tuple[Any, ...], state: Any, n_trials: int, rng: np.random.Generator

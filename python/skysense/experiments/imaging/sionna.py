@@ -108,7 +108,7 @@ class ImagingSionna(Experiment):
     def run_chunk(self, cell: float, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         base = state["imaging"]
         s = base.scenario
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         y = batch.measurements + float(cell) * state["background"]
         res, out = sp_scores(self, base, y, batch)
         image = np.abs(res.image)

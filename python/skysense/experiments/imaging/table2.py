@@ -140,7 +140,7 @@ class ImagingTable2(Experiment):
         self, cell: tuple[str, float], state: Any, n_trials: int, rng: np.random.Generator
     ) -> Trials:
         s = state.scenario
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         res, out = sp_scores(self, state, batch.measurements, batch)
         out["n_iter"] = np.asarray(res.n_iter, np.int64)
         out["n_predicted"] = np.count_nonzero(res.image, axis=1)

@@ -133,7 +133,7 @@ class ImagingTradeoff(Experiment):
         p_s_dbm = float(cell)
         base = state["imaging"]
         s = self.scenario(p_s_dbm)
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         # y = sqrt(P_s / P_ref) A_ref sigma + z: rescale to the reference operator.
         y = batch.measurements * 10.0 ** ((_REFERENCE_POWER_DBM - p_s_dbm) / 20.0)
         _, scores = sp_scores(self, base, y, batch)
