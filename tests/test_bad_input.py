@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, tracking
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, pipeline, tracking
 from skysense.edge import BackProjector, StreamProcessor
 from skysense.experiments import ImagingTable2, dask_client, run_trials
 from skysense.imaging import (
@@ -183,6 +183,14 @@ CASES = [
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
+    # -- pipeline -------------------------------------------------------------------------------
+    Case("shape", "pipeline.estimate_bistatic", "CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 63), complex)), ValueError, "csi must have shape"),
+    Case("nan", "pipeline.estimate_bistatic", "NaN in the CSI", lambda: pipeline.estimate_bistatic(np.where(np.arange(64) == 5, np.nan, np.ones((8, 10, 64))).astype(complex)), ValueError, "csi contains NaN or Inf"),
+    Case("value", "pipeline.estimate_bistatic", "one order per epoch, wrong count", lambda: pipeline.estimate_bistatic(np.ones((2, 8, 10, 64), complex), n_paths=[1, 1, 1]), ValueError, r"n_paths must have shape \(2\)", "n_paths must have shape (2)"),
+    Case("geometry", "pipeline.bistatic_paths", "BS on a facade", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "lies on a facade"),
+    Case("geometry", "pipeline.bistatic_paths", "path longer than the ToA window", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 15.0)], [(200.0, 30.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "exceeds channel.max_range_m"),
+    Case("value", "pipeline.BistaticChannel", "zero ULA axis", lambda: pipeline.BistaticChannel(uav_axis=(0.0, 0.0, 0.0)), ValueError, "uav_axis must be a nonzero vector"),
+    Case("shape", "pipeline.CsiMapper.update", "a batch of CSIs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.ones((2, 8, 10, 64), complex), [0.0, 10.0, 30.0]), ValueError, "csi must be one epoch"),
     # -- tracking -------------------------------------------------------------------------------
     Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
     Case("value", "tracking.TrackingScenario", "frame rate 0", lambda: tracking.TrackingScenario(imaging=S, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
@@ -450,11 +458,20 @@ def _dataset_damaged_shard():
             DatasetReader(path).read()
 
 
+def _defined_epoch_without_paths():
+    meas = pipeline.estimate_bistatic(
+        np.stack([np.zeros((8, 10, 64), complex), np.ones((8, 10, 64), complex)]), n_paths=[1, 0]
+    )
+    assert meas.n_measurements.tolist() == [0, 0]
+    assert meas.covariance[0].shape == (0, 3, 3)
+
+
 DEFINED = [
     Defined("defined", "subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero", _defined_sp_zero),
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
+    Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
     Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
     Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),
     Defined("defined", "gospa", "one set empty", "cutoff_m / 2 per missed or false point (order 1)", lambda: _equal(metrics.gospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=10.0).distance_m, 10.0)),

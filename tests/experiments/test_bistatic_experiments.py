@@ -50,6 +50,11 @@ def test_accuracy_tiny_run(tmp_path):
     assert cell["paraming"]["outlier_fraction"] == np.mean(sq > 1.0)
     assert cell["root_music_2d"]["outlier_fraction"] is None
     assert cell["root_music_2d"]["median_abs_aoa"] is not None
+    # 95 % bootstrap intervals of the means over trials bracket the means
+    for key in ("rmse_toa", "mse_aoa", "mse_aod"):
+        lo, hi = cell["paraming"][f"ci95_{key}"]
+        assert 0.0 < lo <= cell["paraming"][key] <= hi
+    assert cell["root_music_2d"]["ci95_rmse_toa"] is None
     assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
     assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
     # same seed, same numbers

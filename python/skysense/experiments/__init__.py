@@ -19,6 +19,7 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ImagingSionna``           ``imaging-sionna``: Table VI, ray-traced canyon (sionna extra)
 ``MappingMospa``            ``mapping-mospa``: MOSPA vs epoch and completeness, 7 methods
 ``MappingRuntime``          ``mapping-runtime``: per-epoch time of Scheme I/II vs P and load
+``MappingCsi``              ``mapping-csi``: the mapper fed by PARAMING from CSI vs ideal data
 ``BistaticAccuracy``        ``bistatic-accuracy``: ToA/AoA/AoD error vs SNR, baselines, CRB
 ``BistaticSeparation``      ``bistatic-separation``: Fig. 8, two targets within the HPBW
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
@@ -67,6 +68,7 @@ from skysense.experiments.imaging import (
 from skysense.experiments.mapping import (
     PAPER_MAPPING,
     PAPER_MAPPING_RUNTIME,
+    MappingCsi,
     MappingMospa,
     MappingRuntime,
 )
@@ -93,6 +95,7 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTracking,
     MappingMospa,
     MappingRuntime,
+    MappingCsi,
     BistaticAccuracy,
     BistaticSeparation,
     BistaticTimingOffset,
@@ -130,6 +133,7 @@ __all__ = [
     "ImagingTable2",
     "ImagingTracking",
     "ImagingTradeoff",
+    "MappingCsi",
     "MappingMospa",
     "MappingRuntime",
     "SetupCache",

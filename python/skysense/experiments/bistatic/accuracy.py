@@ -143,6 +143,12 @@ class BistaticAccuracy(GridSetup, Experiment):
                 "mse_aoa": nanmean(trials[f"{m}_aoa"]),
                 "mse_aod": nanmean(trials[f"{m}_aod"]),
             }
+            if m != "crb":  # 95 % confidence intervals of the means over trials
+                ci = _ci95(trials[f"{m}_toa"])
+                summary[m]["ci95_rmse_toa"] = None if ci is None else [ci[0] ** 0.5, ci[1] ** 0.5]
+                for k in ("aoa", "aod"):
+                    ci = _ci95(trials[f"{m}_{k}"])
+                    summary[m][f"ci95_mse_{k}"] = None if ci is None else list(ci)
             if m != "crb":  # robust statistics of the per-path errors (JSON only)
                 for k in ("aoa", "aod", "toa"):
                     summary[m][f"median_abs_{k}"] = _nanmedian_abs(trials[f"{m}_{k}"])
@@ -184,7 +190,7 @@ class BistaticAccuracy(GridSetup, Experiment):
         return "\n".join(lines)
 
     def plot(self, results: dict[str, Any], path: str | Path) -> Path:
-        """RMSE ToA and MSE AoA/AoD vs SNR per method, CRB dashed."""
+        """RMSE ToA and MSE AoA/AoD vs SNR per method, 95 % confidence bands, CRB dashed."""
         snrs = [float(s) for s in results]
         panels = []
         for key, label in (
@@ -192,12 +198,40 @@ class BistaticAccuracy(GridSetup, Experiment):
             ("mse_aoa", "MSE AoA [rad^2]"),
             ("mse_aod", "MSE AoD [rad^2]"),
         ):
-            lines = {
-                m.upper() if m == "crb" else m: (snrs, [results[s][m][key] for s in results])
-                for m in (*self.methods, "crb")
-            }
+            lines: dict[str, tuple[Any, ...]] = {}
+            for m in self.methods:
+                per = [results[s][m] for s in results]
+                ci = [r.get(f"ci95_{key}") or (None, None) for r in per]
+                lines[m] = (
+                    snrs,
+                    [r[key] for r in per],
+                    [c[0] for c in ci],
+                    [c[1] for c in ci],
+                )
+            lines["CRB"] = (snrs, [results[s]["crb"][key] for s in results])
             panels.append(("SNR [dB]", label, True, lines))
-        return plot_lines(panels, path, "bistatic-accuracy")
+        counts = sorted({int(results[s]["n_trials"]) for s in results})
+        n = "/".join(str(c) for c in counts)
+        title = (
+            f"Bistatic accuracy vs SNR: {n} draws per SNR, LoS + {self.n_targets} targets each; "
+            "shaded: 95 % bootstrap confidence interval of the mean"
+        )
+        return plot_lines(panels, path, title)
+
+
+def _ci95(squared: ArrayLike) -> tuple[float, float] | None:
+    # 95 % percentile-bootstrap interval of the mean over trials of the per-trial mean squared
+    # error (trials are independent, paths within a trial are not); a fixed resampling seed
+    # keeps summaries reproducible. None with fewer than 2 finite trials.
+    x = np.asarray(squared, float)
+    with np.errstate(invalid="ignore"):
+        per_trial = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in x])
+    per_trial = per_trial[np.isfinite(per_trial)]
+    if per_trial.size < 2:
+        return None
+    idx = np.random.default_rng(0).integers(0, per_trial.size, size=(2000, per_trial.size))
+    lo, hi = np.percentile(per_trial[idx].mean(axis=1), [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def _nanmedian_abs(squared: ArrayLike) -> float | None:
