@@ -183,6 +183,14 @@ def reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
         if args.name != "imaging-offgrid":
             parser.error("--pretrained applies to imaging-offgrid only")
         options["pretrained"] = args.pretrained
+    if args.targets is not None:
+        if args.name not in ("imaging-offgrid", "imaging-offgrid-3d"):
+            parser.error("--targets applies to imaging-offgrid and imaging-offgrid-3d only")
+        options["n_targets"] = args.targets
+    if args.detector is not None:
+        if "detector" not in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
+            parser.error(f"--detector does not apply to {args.name}")
+        options["detector"] = args.detector
     try:
         experiment = cls(**options)
     except (TypeError, ValueError) as exc:
@@ -412,6 +420,19 @@ def _build_parser(
         metavar="MODEL",
         help="imaging-offgrid: score this model in the dnn_ahy row instead of training one "
         "('default': the shipped model, or a checkpoint path)",
+    )
+    p_rep.add_argument(
+        "--targets",
+        type=int,
+        default=None,
+        help="imaging-offgrid(-3d): UAVs per test frame (default 6, 3-D: 12)",
+    )
+    p_rep.add_argument(
+        "--detector",
+        default=None,
+        metavar="MODEL",
+        help="imaging-offgrid*: the detector row's model ('default': the shipped one, or a "
+        "checkpoint path)",
     )
     p_rep.add_argument(
         "--resume",

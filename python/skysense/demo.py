@@ -250,7 +250,7 @@ def _learned_imaging(
     back = imager.operator.rmatvec(off.measurements)
     ahy = normalize_images(back.reshape(n_frames, *grid), 1 / 3)
     rows = []
-    for name, imgs in (("A^H y, max/3 threshold", ahy), ("Model+DNN<A^H y> (shipped)", images)):
+    for name, imgs in (("A^H y, max/3 threshold", ahy), ("learned detector (shipped)", images)):
         m = image_metrics(imgs, labels, off.positions_m, si)
         rows.append([name, 100 * m.detection_rate, 100 * m.false_alarm_rate, m.ospa_m, m.ssim])
     truth = off.positions_m[0]

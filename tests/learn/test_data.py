@@ -78,7 +78,7 @@ def test_generation_is_deterministic(dataset, tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
     assert not np.array_equal(a["positions_m"], c["positions_m"])
     meta = json.loads((dataset / "meta.json").read_text())
-    assert meta["seed"] == 7 and meta["version"] == 3
+    assert meta["seed"] == 7 and meta["version"] == 4
     assert all(len(s["sha256"]) == 64 for s in meta["shards"])
     # a Generator is used as is: the same frames as its int seed, and no seed recorded
     gen = generate_dataset(

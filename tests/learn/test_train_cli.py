@@ -48,4 +48,4 @@ def test_train_imager_recipe_flags(tmp_path, capsys):
     state = load_checkpoint(tmp_path / "run.pt").training_state
     loss = state["key"]["train_config"]["loss"]
     assert loss == {"kind": "ohem2", "negatives_per_positive": 5.0, "min_hard_negatives": 1,
-                    "sparsity_weight": 1.0, "mse_weight": 3.0}  # fmt: skip
+                    "sparsity_weight": 1.0, "mse_weight": 3.0, "heat_sigma": 1.0}  # fmt: skip

@@ -27,6 +27,8 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``ImagingOffgridSweep``     ``imaging-offgrid-sweep``: detector vs SP per UAV count, power, Table V
+``ImagingOffgrid3d``        ``imaging-offgrid-3d``: the 3-D detector vs SP on ``paper_3d()``
 ``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
@@ -54,8 +56,11 @@ from skysense.experiments.imaging import (
     PAPER_TABLE2_SOURCE,
     PAPER_TABLE3,
     PAPER_TABLE4,
+    PAPER_TABLE5,
     PAPER_TABLE6,
     ImagingOffgrid,
+    ImagingOffgrid3d,
+    ImagingOffgridSweep,
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
@@ -87,6 +92,8 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTradeoff,
     ImagingSionna,
     ImagingOffgrid,
+    ImagingOffgridSweep,
+    ImagingOffgrid3d,
     ImagingTracking,
     MappingMospa,
     MappingRuntime,
@@ -109,6 +116,7 @@ __all__ = [
     "PAPER_TABLE2_SOURCE",
     "PAPER_TABLE3",
     "PAPER_TABLE4",
+    "PAPER_TABLE5",
     "PAPER_TABLE6",
     "BistaticAccuracy",
     "BistaticDoppler",
@@ -122,6 +130,8 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "ImagingOffgrid",
+    "ImagingOffgrid3d",
+    "ImagingOffgridSweep",
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",

@@ -6,7 +6,8 @@ A checkpoint is a ``torch.save`` file holding plain types and tensors only, so i
 ==================  ===============================================================
 ``format``          ``"skysense-learn"``
 ``version``         1
-``model``           ``"imager"``, ``"c2vnn"`` or ``"c2vnn3d"`` (see :data:`MODELS`)
+``model``           ``"imager"``, ``"imager-detector"``, ``"c2vnn"`` or ``"c2vnn3d"``
+                    (see :data:`MODELS`)
 ``config``          the network's configuration, ``config.to_dict()``
 ``state_dict``      weights and buffers
 ``metadata``        plain-type record (scenario, training settings, losses, ...)
@@ -58,6 +59,7 @@ VERSION = 2  # 2: the SHA-256 of the tensors is stored and verified
 #: ``checkpoint_name`` equal to its key and a ``config_type`` with ``to_dict``/``from_dict``.
 MODELS: dict[str, tuple[str, str]] = {
     "imager": ("skysense.learn.imager.networks", "ImagerNet"),
+    "imager-detector": ("skysense.learn.imager.detector", "DetectorNet"),
     "c2vnn": ("skysense.learn.c2vnn.networks", "C2vnnNet"),
     "c2vnn3d": ("skysense.learn.c2vnn.networks", "C2vnn3dNet"),
 }

@@ -107,10 +107,15 @@ def pursuit_images(
 
 
 def load_learned_imager() -> OffGridImager:
-    """The shipped learned off-grid imager (``OffGridImager.load_default()``; needs torch)."""
+    """The shipped Model+DNN<A^H y> refiner (``OffGridImager.load_refiner()``; needs torch).
+
+    Its occupancy probabilities feed the peak rule and the intensity-aided association
+    (``docs/tracking.md`` was measured with it); ``load_default()`` is now a detector whose
+    binary images carry no intensity.
+    """
     from skysense.learn import OffGridImager
 
-    return OffGridImager.load_default()
+    return OffGridImager.load_refiner()
 
 
 def learned_scenario(imager: OffGridImager) -> Scenario:

@@ -1,7 +1,10 @@
-"""Reproductions of the imaging paper: Table II, Figs. 3-5, Fig. 10, Tables III/IV and VI; and
-tracking the imaged UAVs across frames (imaging-tracking)."""
+"""Reproductions of the imaging paper: Table II, Figs. 3-5, Fig. 10, Tables III-VI (with the
+off-grid detector's sweep and 3-D rows); and tracking the imaged UAVs across frames
+(imaging-tracking)."""
 
 from skysense.experiments.imaging.offgrid import PAPER_TABLE3, PAPER_TABLE4, ImagingOffgrid
+from skysense.experiments.imaging.offgrid3d import PAPER_3D, ImagingOffgrid3d
+from skysense.experiments.imaging.offgrid_sweep import PAPER_TABLE5, ImagingOffgridSweep
 from skysense.experiments.imaging.psf import PAPER_PSF, ImagingPsf
 from skysense.experiments.imaging.sionna import PAPER_TABLE6, ImagingSionna
 from skysense.experiments.imaging.table2 import PAPER_TABLE2, PAPER_TABLE2_SOURCE, ImagingTable2
@@ -9,14 +12,18 @@ from skysense.experiments.imaging.tracking import ImagingTracking
 from skysense.experiments.imaging.tradeoff import PAPER_FIG10, ImagingTradeoff
 
 __all__ = [
+    "PAPER_3D",
     "PAPER_FIG10",
     "PAPER_PSF",
     "PAPER_TABLE2",
     "PAPER_TABLE2_SOURCE",
     "PAPER_TABLE3",
     "PAPER_TABLE4",
+    "PAPER_TABLE5",
     "PAPER_TABLE6",
     "ImagingOffgrid",
+    "ImagingOffgrid3d",
+    "ImagingOffgridSweep",
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",

@@ -85,7 +85,7 @@ class OffGridDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         j, k = self.reader.locate(int(self.frames[i]))
         shard = self.reader.shard(j)
-        x = torch.from_numpy(np.ascontiguousarray(shard["inputs"][k]))
+        x = torch.from_numpy(np.ascontiguousarray(shard["inputs"][k], dtype=np.float32))
         y = torch.from_numpy(shard["labels"][k].astype(np.float32))
         return x, y
 

@@ -15,7 +15,7 @@ from skysense._results import Result
 from skysense.imaging import Scenario
 from skysense.metrics import detection_rates, ospa_batch, positions_from_image, ssim
 
-__all__ = ["ImageMetrics", "image_metrics", "normalize_images"]
+__all__ = ["ImageMetrics", "image_metrics", "normalize_images", "true_positions"]
 
 #: Gaussian SSIM window length (pytorch-msssim and MATLAB default).
 SSIM_WINDOW = 11
@@ -77,6 +77,26 @@ def normalize_images(images: Any, threshold_fraction: float) -> np.ndarray:
     return out
 
 
+def true_positions(positions_m: Any) -> list[np.ndarray]:
+    """Per-frame UAV positions without the NaN rows that pad frames with fewer UAVs.
+
+    Parameters
+    ----------
+    positions_m : array_like, shape (n_frames, n_targets, 3), [m]
+
+    Returns
+    -------
+    list of ndarray, each shape (n_f, 3), float64
+
+    Examples
+    --------
+    >>> [p.shape for p in true_positions(np.array([[[0.0, 0, 0], [np.nan] * 3]]))]
+    [(1, 3)]
+    """
+    arr = np.asarray(positions_m, dtype=np.float64)
+    return [p[~np.isnan(p).any(axis=-1)] for p in arr]
+
+
 def image_metrics(
     pred: Any, labels: Any, positions_m: Any, grid: Scenario, *, threshold: float = 0.1
 ) -> ImageMetrics:
@@ -89,7 +109,7 @@ def image_metrics(
     labels : array_like, shape (n_frames, grid_shape...)
         Binary occupancy maps.
     positions_m : array_like, shape (n_frames, n_targets, 3), [m]
-        True UAV positions.
+        True UAV positions; NaN rows (frames with fewer UAVs) are skipped.
     grid : Scenario
         Gives the voxel-centre coordinates for OSPA.
     threshold : float
@@ -120,7 +140,9 @@ def image_metrics(
         mse=float(np.mean((pred - labels) ** 2)),
         ssim=float(ssim(pred, labels, padding="replicate" if short else "valid", reduction="mean")),
         ospa_m=float(
-            ospa_batch(est, list(positions_m), cutoff_m=50.0, truncate=False, reduction="mean")
+            ospa_batch(
+                est, true_positions(positions_m), cutoff_m=50.0, truncate=False, reduction="mean"
+            )
         ),
         detection_rate=det.detection_rate,
         false_alarm_rate=det.false_alarm_rate,

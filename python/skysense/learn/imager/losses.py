@@ -1,20 +1,33 @@
 """Training losses of the learned imager (imaging paper, Sec. IV-C): MSE, OHEM-1, OHEM-2 and the
-sparsity term (eqs. (21)-(22)), plus (not in the paper) a dense MSE term on all voxels.
+sparsity term (eqs. (21)-(22)), plus (not in the paper) a dense MSE term on all voxels and the
+penalty-reduced focal loss of point detectors (CenterNet) for :class:`DetectorNet`.
 
 Importing this module imports torch.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
-__all__ = ["LOSSES", "ImagingLoss", "hard_negative_count", "ohem1_loss", "ohem2_loss"]
+__all__ = [
+    "LOSSES",
+    "ImagingLoss",
+    "centre_heat",
+    "focal_loss",
+    "hard_negative_count",
+    "ohem1_loss",
+    "ohem2_loss",
+]
 
 #: Loss kinds of :class:`ImagingLoss`.
-LOSSES = ("mse", "ohem1", "ohem2")
+LOSSES = ("mse", "ohem1", "ohem2", "focal")
+#: Probabilities are clipped to [_EPS, 1 - _EPS] inside the focal loss's logarithms.
+_EPS = 1e-6
 #: A voxel is positive if its label is >= this (the authors' 0.1).
 POSITIVE_LABEL = 0.1
 
@@ -131,6 +144,85 @@ def ohem2_loss(
     return per_image.mean()
 
 
+def centre_heat(labels: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Target heat map: a Gaussian of ``sigma`` voxels around every label voxel, max-combined.
+
+    Parameters
+    ----------
+    labels : Tensor, shape (batch, *grid)
+        Occupancy labels; a UAV's voxel holds a value ``>= 0.1``.
+    sigma : float
+        Standard deviation of the Gaussian [voxels]; the kernel spans ``+-ceil(3 sigma)``.
+
+    Returns
+    -------
+    Tensor, same shape, in [0, 1]: 1 on the label voxels.
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> labels = torch.zeros(1, 5, 5)
+    >>> labels[0, 2, 2] = 1
+    >>> heat = centre_heat(labels, 1.0)
+    >>> round(float(heat[0, 2, 3]), 4), float(heat[0, 2, 2])
+    (0.6065, 1.0)
+    """
+    pos = (labels >= POSITIVE_LABEL).to(torch.float32)
+    nd = labels.ndim - 1
+    radius = max(1, math.ceil(3 * sigma))
+    padded = torch.nn.functional.pad(pos, (radius, radius) * nd)
+    out = torch.zeros_like(pos)
+    size = pos.shape[1:]
+    for offset in itertools.product(range(-radius, radius + 1), repeat=nd):
+        weight = math.exp(-sum(o * o for o in offset) / (2 * sigma**2))
+        window = tuple(slice(radius + o, radius + o + n) for o, n in zip(offset, size, strict=True))
+        out = torch.maximum(out, weight * padded[(slice(None),) + window])
+    return out
+
+
+def focal_loss(
+    pred: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    sigma: float = 1.0,
+    alpha: float = 2.0,
+    beta: float = 4.0,
+) -> torch.Tensor:
+    """Penalty-reduced focal loss of a centre heat map (CornerNet / CenterNet, eq. (1) of
+    Zhou et al., "Objects as Points", 2019), summed over voxels and divided by the UAV count.
+
+    Parameters
+    ----------
+    pred : Tensor, shape (batch, *grid)
+        Predicted heat in [0, 1].
+    labels : Tensor, same shape
+        Occupancy labels (a UAV's voxel ``>= 0.1``).
+    sigma : float
+        Gaussian of :func:`centre_heat` [voxels]: negatives near a UAV are penalised less.
+    alpha, beta : float
+        Focusing exponents (2 and 4 in CenterNet).
+
+    Returns
+    -------
+    Tensor, shape ()
+
+    Examples
+    --------
+    >>> torch = __import__("pytest").importorskip("torch")
+    >>> labels = torch.zeros(1, 5, 5)
+    >>> labels[0, 2, 2] = 1
+    >>> good, bad = labels.clamp(0.001, 0.999), torch.full((1, 5, 5), 0.5)
+    >>> float(focal_loss(good, labels)) < float(focal_loss(bad, labels))
+    True
+    """
+    heat = centre_heat(labels, sigma)
+    p = pred.clamp(_EPS, 1 - _EPS)
+    pos = labels >= POSITIVE_LABEL
+    pos_loss = -((1 - p) ** alpha * torch.log(p))[pos].sum()
+    neg_loss = -((1 - heat) ** beta * p**alpha * torch.log(1 - p))[~pos].sum()
+    return (pos_loss + neg_loss) / pos.sum().clamp_min(1)
+
+
 @dataclass(frozen=True)
 class ImagingLoss:
     """Training objective: a voxel loss plus ``sparsity_weight`` times the mean output (imaging
@@ -138,8 +230,10 @@ class ImagingLoss:
 
     Parameters
     ----------
-    kind : {"mse", "ohem1", "ohem2"}
-        Reduction of the per-voxel squared error (see :data:`LOSSES`).
+    kind : {"mse", "ohem1", "ohem2", "focal"}
+        Reduction of the per-voxel squared error (see :data:`LOSSES`), or ``"focal"``:
+        :func:`focal_loss` of a detector's heat map (not in the paper; the OHEM, sparsity
+        and MSE settings still add their terms, set them to 0 for the plain focal loss).
     negatives_per_positive : float
         The paper's eta: hard negatives per positive (OHEM only).
     min_hard_negatives : int
@@ -152,6 +246,8 @@ class ImagingLoss:
         in the paper; 0, the default, is the authors' loss). OHEM-2 penalises only the
         ``eta * n_pos`` hardest negatives of an image, so the easy background is free to
         drift up to just below them; this term keeps pulling every voxel to its label.
+    heat_sigma : float
+        Gaussian around each UAV voxel of the focal loss's target heat [voxels].
 
     Examples
     --------
@@ -166,6 +262,7 @@ class ImagingLoss:
     min_hard_negatives: int = 1
     sparsity_weight: float = 1.0
     mse_weight: float = 0.0
+    heat_sigma: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in LOSSES:
@@ -180,6 +277,8 @@ class ImagingLoss:
             raise ValueError(f"sparsity_weight must be >= 0, got {self.sparsity_weight}")
         if not self.mse_weight >= 0:
             raise ValueError(f"mse_weight must be >= 0, got {self.mse_weight}")
+        if not self.heat_sigma > 0:
+            raise ValueError(f"heat_sigma must be > 0, got {self.heat_sigma}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (stored in training checkpoints)."""
@@ -195,7 +294,9 @@ class ImagingLoss:
         labels = labels.to(pred.dtype)
         voxel = (pred - labels) ** 2
         eta, n_min = self.negatives_per_positive, self.min_hard_negatives
-        if self.kind == "mse":
+        if self.kind == "focal":
+            loss = focal_loss(pred, labels, sigma=self.heat_sigma)
+        elif self.kind == "mse":
             loss = voxel.mean()
         elif self.kind == "ohem1":
             loss = ohem1_loss(voxel, labels, negatives_per_positive=eta, min_hard_negatives=n_min)

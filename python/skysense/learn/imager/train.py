@@ -20,7 +20,9 @@ from skysense._validation import check_count
 from skysense.learn._torch import torch_generator, torch_threads
 from skysense.learn.imager.data import voxel_gain
 from skysense.learn.imager.dataset import OffGridDataset, ShardSampler
+from skysense.learn.imager.detector import DetectorConfig, DetectorNet, build_detector_net
 from skysense.learn.imager.evaluate import image_metrics
+from skysense.learn.imager.features import grid_symmetries
 from skysense.learn.imager.losses import ImagingLoss
 from skysense.learn.imager.networks import ImagerConfig, ImagerNet, build_imager_net
 from skysense.learn.training import TrainResult, fit
@@ -28,7 +30,9 @@ from skysense.learn.training import TrainResult, fit
 __all__ = ["SCHEDULES", "ImagerTrainConfig", "predict", "train_imager"]
 
 #: Learning-rate schedules of :class:`ImagerTrainConfig`.
-SCHEDULES = ("plateau", "cosine")
+SCHEDULES = ("plateau", "cosine", "onecycle")
+#: Optimisers of :class:`ImagerTrainConfig`.
+OPTIMIZERS = ("rmsprop", "adamw")
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,24 @@ class ImagerTrainConfig:
     epochs, batch_size : int
         200 and 32.
     learning_rate, weight_decay, momentum : float
-        RMSprop (1e-3, 1e-8, 0.999).
+        RMSprop (1e-3, 1e-8, 0.999); ``momentum`` is unused by AdamW.
+    optimizer : {"rmsprop", "adamw"}
+        RMSprop (the authors') or AdamW (decoupled weight decay).
     grad_clip : float
         Gradient-norm clip (5.0).
-    schedule : {"plateau", "cosine"}
+    schedule : {"plateau", "cosine", "onecycle"}
         ``"plateau"`` (the authors'): ReduceLROnPlateau on the validation loss;
         ``"cosine"``: cosine decay from ``learning_rate`` to ``min_learning_rate`` over all
         training steps, one step per batch (better for short CPU budgets, where the plateau
-        rule never fires).
+        rule never fires); ``"onecycle"``: torch's OneCycleLR, a linear warm-up over the
+        first ``warmup_fraction`` of the steps to ``learning_rate``, then cosine annealing.
+    warmup_fraction : float
+        Warm-up share of ``"onecycle"`` (0.1).
+    augment : bool
+        Train on random symmetries of the square BS layout (flips and the x-y transpose of
+        the grid with the matching permutation of pair channels, :func:`~skysense.learn.
+        imager.features.grid_symmetries`): 8 times the distinct frames. Only for
+        :class:`DetectorNet` inputs (``"pairs"``), on symmetric scenarios.
     plateau_factor, plateau_patience : float, int
         ReduceLROnPlateau's factor (0.5) and patience in validations (5).
     min_learning_rate : float
@@ -70,8 +84,11 @@ class ImagerTrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-8
     momentum: float = 0.999
+    optimizer: str = "rmsprop"
     grad_clip: float = 5.0
     schedule: str = "plateau"
+    warmup_fraction: float = 0.1
+    augment: bool = False
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     min_learning_rate: float = 2e-10
@@ -85,6 +102,10 @@ class ImagerTrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not 0 < self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in (0, 1), got {self.warmup_fraction}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not isinstance(self.loss, ImagingLoss):
@@ -96,7 +117,7 @@ class ImagerTrainConfig:
 
 
 def predict(
-    model: ImagerNet,
+    model: ImagerNet | DetectorNet,
     inputs: Any,
     *,
     batch_size: int = 256,
@@ -107,8 +128,8 @@ def predict(
 
     Parameters
     ----------
-    model : ImagerNet
-        Its training mode is restored afterwards.
+    model : ImagerNet or DetectorNet
+        Its training mode is restored afterwards (a detector returns its heat map).
     inputs : array_like, shape (n, C, input_shape...), float
         Network inputs (cast to float32).
     batch_size : int
@@ -134,7 +155,7 @@ def predict(
 
 
 def _predict(
-    model: ImagerNet, inputs: Any, batch_size: int, device: str | torch.device | None
+    model: ImagerNet | DetectorNet, inputs: Any, batch_size: int, device: str | torch.device | None
 ) -> np.ndarray:
     """:func:`predict` in the caller's torch thread setting."""
     batch_size = check_count(batch_size, "batch_size")  # -1 would silently give no frames
@@ -156,34 +177,63 @@ def _predict(
 def _validator(
     data: OffGridDataset, loss_fn: ImagingLoss, device: torch.device, batch_size: int
 ) -> Callable[[torch.nn.Module], tuple[float, dict[str, float]]]:
-    """Validation on ``data``: the loss and the Table III/IV metrics of its frames."""
+    """Validation on ``data``: the loss and the Table III/IV metrics of its frames (of the
+    rendered detections for a :class:`DetectorNet`)."""
     reader = data.reader
-    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ("inputs", "labels", "positions_m")}
-    for f in data.frames:
-        j, k = reader.locate(int(f))
-        shard = reader.shard(j)
-        for name, parts in arrays.items():
-            parts.append(shard[name][k])
-    inputs, labels, positions_m = (np.stack(arrays[k]) for k in ("inputs", "labels", "positions_m"))
+    arrays = reader.read_frames(data.frames, ("inputs", "labels", "positions_m"))
+    labels, positions_m = arrays["labels"], arrays["positions_m"]
+    inputs = arrays["inputs"].astype(np.float32, copy=False)
     targets = torch.from_numpy(labels.astype(np.float32))
 
     def validate(model: torch.nn.Module) -> tuple[float, dict[str, float]]:
-        assert isinstance(model, ImagerNet)
+        assert isinstance(model, ImagerNet | DetectorNet)
         pred = _predict(model, inputs, batch_size, device)
         with torch.no_grad():
-            loss = float(loss_fn(torch.from_numpy(pred), targets))
+            heat = torch.from_numpy(pred)
+            loss = float(loss_fn(heat, targets))
+            if isinstance(model, DetectorNet):
+                pred = model.render(heat).numpy()
         return loss, asdict(image_metrics(pred, labels, positions_m, reader.scenario))
 
     return validate
+
+
+def _augmenter(
+    scenario: Any, n_pairs: int
+) -> Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]:
+    """``augment(x, y, k)``: symmetry ``k`` of :func:`grid_symmetries` applied to a batch."""
+    symmetries = grid_symmetries(scenario)
+    if not symmetries:
+        raise ValueError(
+            "augment=True needs a scenario whose BS layout is symmetric about the square grid "
+            "(grid_symmetries(scenario) is empty)"
+        )
+    sources = []
+    for _, _, _, perm in symmetries:
+        inverse = np.argsort(perm)  # new channel q' takes old channel inverse[q']
+        sources.append(torch.from_numpy(np.concatenate([inverse, n_pairs + inverse])))
+
+    def augment(x: torch.Tensor, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        flip_x, flip_y, transpose, _ = symmetries[k]
+        # grid axes: x at dim 2 (inputs) / 1 (labels), y next
+        if transpose:
+            x, y = x.transpose(2, 3), y.transpose(1, 2)
+        if flip_x:
+            x, y = x.flip(2), y.flip(1)
+        if flip_y:
+            x, y = x.flip(3), y.flip(2)
+        return x[:, sources[k]].contiguous(), y.contiguous()
+
+    return augment
 
 
 def train_imager(
     train_data: OffGridDataset,
     validation_data: OffGridDataset,
     *,
-    net_config: ImagerConfig | None = None,
+    net_config: ImagerConfig | DetectorConfig | None = None,
     config: ImagerTrainConfig | None = None,
-    init: ImagerNet | None = None,
+    init: ImagerNet | DetectorNet | None = None,
     rng: RngLike = None,
     workers: int | None = None,
     device: str | torch.device | None = None,
@@ -192,16 +242,18 @@ def train_imager(
     resume: bool = False,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train an :class:`ImagerNet` on a dataset split.
+    """Train an :class:`ImagerNet` (the paper's refiner) or a :class:`DetectorNet` on a
+    dataset split.
 
     Parameters
     ----------
     train_data, validation_data : OffGridDataset
         Training and validation frames (same dataset folder or the same scenario).
-    net_config : ImagerConfig, optional
-        Default: the paper's resCNN on the dataset's grid and input shape.
+    net_config : ImagerConfig or DetectorConfig, optional
+        Default: the paper's resCNN on the dataset's grid and input shape. A
+        ``DetectorConfig`` needs a dataset of ``kind="pairs"``.
     config : ImagerTrainConfig, optional
-    init : ImagerNet, optional
+    init : ImagerNet or DetectorNet, optional
         Start from these weights (and buffers) instead of a fresh initialisation: a
         fine-tuning stage with a new optimiser and schedule. Its config must equal
         ``net_config``; a resumed checkpoint takes precedence.
@@ -230,7 +282,8 @@ def train_imager(
     TrainResult
         The weights of the best validation loss; ``history`` entries carry
         ``validation_mse``, ``validation_ssim``, ``validation_ospa_m``,
-        ``validation_detection_rate`` and ``validation_false_alarm_rate``.
+        ``validation_detection_rate`` and ``validation_false_alarm_rate`` (of the rendered
+        detections at the config's threshold for a detector).
 
     Examples
     --------
@@ -260,6 +313,8 @@ def train_imager(
             in_channels=reader.input_shape[0],
             input_shape=reader.input_shape[1:],
         )
+    if isinstance(net_config, DetectorConfig) and reader.meta["kind"] != "pairs":
+        raise ValueError(f"a DetectorConfig needs a 'pairs' dataset, got {reader.meta['kind']!r}")
     if net_config.grid_shape != reader.grid_shape or net_config.sample_shape != tuple(
         reader.input_shape
     ):
@@ -275,28 +330,47 @@ def train_imager(
     init_rng, order_rng = as_generator(rng).spawn(2)
 
     with torch_threads(workers):
-        model = build_imager_net(net_config, rng=init_rng)
+        if isinstance(net_config, DetectorConfig):
+            model: ImagerNet | DetectorNet = build_detector_net(net_config, rng=init_rng)
+        else:
+            model = build_imager_net(net_config, rng=init_rng)
         if init is not None:
-            if not isinstance(init, ImagerNet) or init.config != net_config:
-                raise ValueError("init must be an ImagerNet with the same config as net_config")
+            if not isinstance(init, ImagerNet | DetectorNet) or init.config != net_config:
+                raise ValueError("init must be a network with the same config as net_config")
             model.load_state_dict(init.state_dict())
-        elif net_config.voxel_gain:
+        elif isinstance(net_config, ImagerConfig) and net_config.voxel_gain:
+            assert isinstance(model, ImagerNet)
             with torch.no_grad():
                 model.voxel_gain.copy_(torch.from_numpy(voxel_gain(reader.scenario)))
         model = model.to(device)
         generator = torch_generator(order_rng)
-        optimizer = torch.optim.RMSprop(
-            model.parameters(),
-            lr=config.learning_rate,
-            weight_decay=config.weight_decay,
-            momentum=config.momentum,
-        )
+        optimizer: torch.optim.Optimizer
+        if config.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(
+                model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+            )
+        else:
+            optimizer = torch.optim.RMSprop(
+                model.parameters(),
+                lr=config.learning_rate,
+                weight_decay=config.weight_decay,
+                momentum=config.momentum,
+            )
         bs = config.batch_size
         n_batches = -(-len(train_data) // bs)
         scheduler: Any
         if config.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 optimizer, T_max=config.epochs * n_batches, eta_min=config.min_learning_rate
+            )
+        elif config.schedule == "onecycle":
+            total = config.epochs * n_batches
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=config.learning_rate,
+                total_steps=total,
+                # at least two warm-up steps (torch divides by the phase length)
+                pct_start=min(0.5, max(config.warmup_fraction, 2.0 / total)),
             )
         else:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -305,17 +379,29 @@ def train_imager(
                 patience=config.plateau_patience,
                 min_lr=config.min_learning_rate,
             )
+        augment = None
+        if config.augment:
+            if not isinstance(net_config, DetectorConfig):
+                raise ValueError("augment=True is for DetectorNet training (pairs inputs)")
+            augment = _augmenter(reader.scenario, net_config.n_pairs)
 
         def epoch_batches(skip: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             order = list(ShardSampler(train_data, generator))  # draws the epoch's order
-            yield from DataLoader(train_data, batch_size=bs, sampler=order[skip * bs :])
+            loader = DataLoader(train_data, batch_size=bs, sampler=order[skip * bs :])
+            if augment is None:
+                yield from loader
+                return
+            # the epoch's symmetries, one per batch, drawn before any batch is skipped
+            kinds = torch.randint(8, (n_batches,), generator=generator).tolist()
+            for k, (x, y) in zip(kinds[skip:], loader, strict=True):
+                yield augment(x, y, k)
 
         metadata: Mapping[str, Any] = {"scenario": asdict(reader.scenario)}
         return fit(
             model,
             optimizer=optimizer,
             scheduler=scheduler,
-            schedule_step="batch" if config.schedule == "cosine" else "validation",
+            schedule_step="validation" if config.schedule == "plateau" else "batch",
             epoch_batches=epoch_batches,
             n_batches=n_batches,
             loss_fn=config.loss,
