@@ -102,7 +102,6 @@ DOCSTRING_DEBT = [
     "skysense.edge.SPImager",
     "skysense.experiments.BistaticDoppler",
     "skysense.experiments.ConsoleTable",
-    "skysense.experiments.ImagingOffgrid",
     "skysense.experiments.ImagingPsf",
     "skysense.experiments.ImagingSionna",
     "skysense.experiments.ImagingTradeoff",

@@ -167,6 +167,7 @@ class DetectorNet(nn.Module):
     Parameters
     ----------
     config : DetectorConfig
+        Architecture and read-out (grid, BS pairs, U-Net channels).
 
     Notes
     -----
@@ -261,13 +262,13 @@ class DetectorNet(nn.Module):
 
         Parameters
         ----------
-        heat : Tensor, shape (batch, *grid)
+        heat : Tensor, shape (batch, grid...)
         threshold : float, optional
             Default :attr:`DetectorConfig.threshold`.
 
         Returns
         -------
-        Tensor of bool, shape (batch, *grid)
+        Tensor of bool, shape (batch, grid...)
         """
         t = self.config.threshold if threshold is None else float(threshold)
         pool = F.max_pool2d if self.config.ndim == 2 else F.max_pool3d
@@ -281,6 +282,18 @@ class DetectorNet(nn.Module):
 
 def build_detector_net(config: DetectorConfig, *, rng: RngLike = None) -> DetectorNet:
     """A freshly initialised :class:`DetectorNet` (weights seeded from ``rng``).
+
+    Parameters
+    ----------
+    config : DetectorConfig
+        Architecture and read-out of the network.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the initial weights (``docs/conventions.md``).
+
+    Returns
+    -------
+    DetectorNet
+        The network, in training mode.
 
     Examples
     --------
