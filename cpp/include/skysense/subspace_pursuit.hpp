@@ -48,6 +48,7 @@
 #include <complex>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -346,9 +347,9 @@ class ResidualSource {
   ResidualSource(const Access& access, ConstView<std::complex<T>, 2> y, Workspace& ws,
                  int n_inner)
       : a_(access), y_(y), m_(y.shape[1]), nv_(access.n_voxels()), ws_(ws), n_inner_(n_inner) {
-    cap_ = std::min<std::ptrdiff_t>(nv_, 3 * ws.k);
+    cap_ = std::min<std::ptrdiff_t>(nv_, 2 * ws.k + 2);  // U (<= 2K columns) and two spare
     const auto mc = static_cast<std::size_t>(m_);
-    cols_.resize(mc * static_cast<std::size_t>(cap_));
+    cols_.reset(new cd[mc * static_cast<std::size_t>(cap_)]);  // filled slot by slot
     slot_voxel_.assign(static_cast<std::size_t>(cap_), -1);
     slot_used_.assign(static_cast<std::size_t>(cap_), 0);
     gslot_.resize(static_cast<std::size_t>(cap_ * cap_));
@@ -364,6 +365,7 @@ class ResidualSource {
       slot_voxel_[i] = -1;
       slot_used_[i] = 0;
     }
+    n_filled_ = 0;
     clock_ = 0;
     e_ = 0;
     scaled_ = false;
@@ -410,7 +412,7 @@ class ResidualSource {
   double ratio(const std::ptrdiff_t* s, std::ptrdiff_t n, const cd* x) {
     std::copy(yd_.begin(), yd_.end(), r_.begin());
     for (std::ptrdiff_t j = 0; j < n; ++j) {
-      const cd* col = cols_.data() + slot_of_[s[j]] * m_;
+      const cd* col = cols_.get() + slot_of_[s[j]] * m_;
       const cd xj = x[j];
       for (std::ptrdiff_t i = 0; i < m_; ++i) r_[i] -= mul(col[i], xj);
     }
@@ -456,6 +458,7 @@ class ResidualSource {
       for (std::ptrdiff_t i = 1; i < cap_; ++i)
         if (slot_used_[i] < slot_used_[best]) best = i;
       if (slot_voxel_[best] >= 0) slot_of_[slot_voxel_[best]] = -1;
+      n_filled_ = std::max(n_filled_, best + 1);  // slots fill in order 0, 1, ... (LRU ties)
       slot_voxel_[best] = s[j];
       slot_of_[s[j]] = best;
       slot_used_[best] = clock_;
@@ -464,12 +467,12 @@ class ResidualSource {
     if (fresh_.empty()) return true;
     voxels_.clear();
     for (auto slot : fresh_) voxels_.push_back(slot_voxel_[slot]);
-    a_.columns(voxels_.data(), static_cast<std::ptrdiff_t>(voxels_.size()), cols_.data(), m_,
+    a_.columns(voxels_.data(), static_cast<std::ptrdiff_t>(voxels_.size()), cols_.get(), m_,
                fresh_.data());
     if (!scaled_) {  // e from the first support's columns
       double peak = 0.0;
       for (auto slot : fresh_) {
-        const cd* col = cols_.data() + slot * m_;
+        const cd* col = cols_.get() + slot * m_;
         for (std::ptrdiff_t i = 0; i < m_; ++i)
           peak = std::max({peak, std::abs(col[i].real()), std::abs(col[i].imag())});
       }
@@ -479,18 +482,19 @@ class ResidualSource {
     }
     bool ok = true;
     for (auto slot : fresh_) {
-      cd* col = cols_.data() + slot * m_;
+      cd* col = cols_.get() + slot * m_;
       for (std::ptrdiff_t i = 0; i < m_; ++i) {
         col[i] = cd(std::ldexp(col[i].real(), -e_), std::ldexp(col[i].imag(), -e_));
         ok = ok && finite(col[i]);
       }
     }
     if (!ok) return false;
-    // Inner products of every fresh column with every slot: G[:, j] = C^H c_j.
+    // Inner products of every fresh column with every filled slot: G[:, j] = C^H c_j.
     for (auto slot : fresh_) {
-      blas::inner_products(static_cast<int>(m_), static_cast<int>(cap_), cols_.data(),
-                           cols_.data() + slot * m_, gcol_.data());
-      for (std::ptrdiff_t i = 0; i < cap_; ++i) {
+      cancellation_point();
+      blas::inner_products(static_cast<int>(m_), static_cast<int>(n_filled_), cols_.get(),
+                           cols_.get() + slot * m_, gcol_.data());
+      for (std::ptrdiff_t i = 0; i < n_filled_; ++i) {
         gslot_[i + slot * cap_] = gcol_[i];             // <col_i, col_slot>
         gslot_[slot + i * cap_] = std::conj(gcol_[i]);  // <col_slot, col_i>
       }
@@ -505,7 +509,8 @@ class ResidualSource {
   Workspace& ws_;
   int n_inner_;
   std::ptrdiff_t cap_ = 0;
-  std::vector<cd> cols_;  // (cap, m): slot i holds column slot_voxel_[i] (scaled)
+  std::unique_ptr<cd[]> cols_;  // (cap, m): slot i holds column slot_voxel_[i] (scaled)
+  std::ptrdiff_t n_filled_ = 0;  // slots 0..n_filled_-1 have held a column this frame
   std::vector<std::ptrdiff_t> slot_voxel_, slot_of_;
   std::vector<std::int64_t> slot_used_;
   std::vector<cd> gslot_;  // (cap, cap): gslot_[i + j cap] = <col_i, col_j> (resident slots)

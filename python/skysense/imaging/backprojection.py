@@ -20,9 +20,13 @@ __all__ = ["backproject"]
 
 _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 
-#: Largest single GEMM of the dense products [complex multiply-adds], about 2 GFlop: a long
-#: product runs as several, so Ctrl-C (seen between Python-level calls) stops it promptly.
-GEMM_CHUNK_MACS = 1 << 28
+#: Largest single GEMM of the dense products [complex multiply-adds], about 0.5 GFlop (tens of
+#: ms): a long product runs as several, so Ctrl-C (seen between Python-level calls) stops it
+#: promptly.
+GEMM_CHUNK_MACS = 1 << 26
+#: Bytes of A per slab of voxels in the chunked products (a slab stays in cache while every
+#: chunk of frames passes over it, so A is read once).
+_SLAB_BYTES = 8 << 20
 #: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale before a product.
 _SAFE_EXPONENT = 64
 
@@ -105,19 +109,20 @@ def backproject_frames(
 
 
 def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
-    """``conj(conj(Y) A)`` in GEMMs of at most :data:`GEMM_CHUNK_MACS` multiply-adds."""
+    """``conj(conj(Y) A)`` in GEMMs of at most :data:`GEMM_CHUNK_MACS` multiply-adds: voxel
+    slabs of A (outer, each read once) times chunks of frames (inner)."""
     n, m = y2.shape
     nv = a.shape[1]
     yc = np.conj(y2)
     if n * m * nv <= GEMM_CHUNK_MACS:
         return np.ascontiguousarray(np.conj(yc @ a))
     z = np.empty((n, nv), np.result_type(yc, a))
-    frames = max(1, min(n, GEMM_CHUNK_MACS // (m * min(nv, 256))))
-    for f0 in range(0, n, frames):
-        rows = yc[f0 : f0 + frames]
-        width = max(1, GEMM_CHUNK_MACS // (rows.shape[0] * m))
-        for v0 in range(0, nv, width):
-            z[f0 : f0 + frames, v0 : v0 + width] = rows @ a[:, v0 : v0 + width]
+    width = max(1, min(nv, _SLAB_BYTES // (m * a.itemsize)))
+    frames = max(1, GEMM_CHUNK_MACS // (m * width))
+    for v0 in range(0, nv, width):
+        slab = a[:, v0 : v0 + width]
+        for f0 in range(0, n, frames):
+            z[f0 : f0 + frames, v0 : v0 + width] = yc[f0 : f0 + frames] @ slab
     np.conj(z, out=z)
     return z
 

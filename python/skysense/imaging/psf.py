@@ -17,8 +17,9 @@ __all__ = ["OffgridError", "max_sidelobe", "offgrid_error", "psf"]
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Rows of A per pass of the column-power accumulation (bounds its scratch).
-_ROW_CHUNK = 4096
+#: Bytes of A per block of rows in the passes over a dense A (bounds scratch and the time
+#: of one NumPy call, so Ctrl-C is seen between blocks).
+_CHUNK_BYTES = 8 << 20
 
 
 class _Sensing:
@@ -28,12 +29,21 @@ class _Sensing:
 
     def __init__(self, a: Any) -> None:
         if isinstance(a, np.ndarray):
-            self.dense: npt.NDArray[Any] | None = as_array(a, "a", ndim=2, kind="fciu")
+            # NaN/Inf are found through the column powers (no separate pass over A)
+            self.dense: npt.NDArray[Any] | None = as_array(
+                a, "a", ndim=2, kind="fciu", check_finite=False
+            )
             if min(self.dense.shape) < 1:
                 raise ValueError(f"a must be a non-empty matrix, got shape {self.dense.shape}")
+            rows = max(1, _CHUNK_BYTES // (self.dense.shape[1] * self.dense.itemsize))
+            with np.errstate(invalid="ignore"):
+                peak = max(far_peak(self.dense[r0 : r0 + rows]) for r0 in range(0, len(a), rows))
             # A scaled by 2**-exponent (exact) has its largest component in [0.5, 1).
-            self.exponent = int(np.frexp(far_peak(self.dense))[1])
-            self.power = self._dense_power()
+            self.exponent = int(np.frexp(peak)[1]) if np.isfinite(peak) else 0
+            with np.errstate(invalid="ignore", over="ignore"):
+                self.power = self._dense_power(rows)
+            if not np.isfinite(self.power).all():
+                raise ValueError("a contains NaN or Inf")
         else:
             if not (hasattr(a, "gram") and hasattr(a, "column_norms") and hasattr(a, "shape")):
                 raise TypeError(
@@ -54,13 +64,13 @@ class _Sensing:
         if not np.isfinite(self.power).all():
             raise ValueError("the column norms of a overflow; the PSF is undefined there")
 
-    def _dense_power(self) -> FloatArray:
-        """Squared column norms of the scaled dense A, accumulated over row blocks."""
+    def _dense_power(self, rows: int) -> FloatArray:
+        """Squared column norms of the scaled dense A, accumulated over blocks of rows."""
         a = self.dense
         assert a is not None
         power = np.zeros(a.shape[1])
-        for r0 in range(0, a.shape[0], _ROW_CHUNK):
-            block = a[r0 : r0 + _ROW_CHUNK]
+        for r0 in range(0, a.shape[0], rows):
+            block = a[r0 : r0 + rows]
             for part in (block.real, block.imag) if block.dtype.kind == "c" else (block,):
                 power += (np.ldexp(part, -self.exponent) ** 2).sum(axis=0)
         return power
@@ -76,13 +86,17 @@ class _Sensing:
             return np.abs(np.asarray(self.a.gram(cols, max_bytes=max_bytes))).T
         a = self.dense
         m = a.shape[0]
+        sub = a[:, cols]
+        # conj(2^-e A[:, cols])^T (k, m): |entries| < 1, so sub^H A is finite for finite A
+        sub_h = np.ascontiguousarray(
+            (np.ldexp(sub.real, -self.exponent) - 1j * np.ldexp(sub.imag, -self.exponent)).T
+        )
         out = np.empty((cols.size, nv))
-        step = max(1, GEMM_CHUNK_MACS // (m * nv))  # one GEMM per step columns (Ctrl-C between)
-        for lo in range(0, cols.size, step):
-            sub = a[:, cols[lo : lo + step]]
-            scaled = np.ldexp(sub.real, -self.exponent) - 1j * np.ldexp(sub.imag, -self.exponent)
-            # conj(2^-e A[:, c])^T A: finite for any finite A (|2^-e A| < 1), then 2^-e.
-            out[lo : lo + step] = np.ldexp(np.abs(scaled.T @ a), -self.exponent)
+        # one GEMM per voxel slab of A (Ctrl-C is seen between them)
+        width = max(16, GEMM_CHUNK_MACS // (cols.size * m))
+        for v0 in range(0, nv, width):
+            block = sub_h @ a[:, v0 : v0 + width]
+            out[:, v0 : v0 + width] = np.ldexp(np.abs(block), -self.exponent)
         return out
 
 
@@ -95,16 +109,18 @@ def _psf_rows(s: _Sensing, cols: npt.NDArray[np.intp], max_bytes: Any) -> FloatA
     return np.asarray(out, dtype=np.float64)
 
 
-def _columns(column_index: npt.ArrayLike | None, n: int) -> npt.NDArray[np.intp]:
+def _columns(column_index: npt.ArrayLike | None, n: int) -> tuple[npt.NDArray[np.intp], bool]:
+    """The voxel indices as a 1-D array, and whether ``column_index`` was 0-d."""
     if column_index is None:
-        return np.arange(n)
+        return np.arange(n), False
+    scalar = np.ndim(column_index) == 0
     arr = as_array(column_index, "column_index", ndim=(0, 1), kind="iu")
     cols = np.atleast_1d(arr).astype(np.intp)
     if cols.size == 0 or cols.min() < 0 or cols.max() >= n:
         raise ValueError(
             f"column_index must be non-empty voxel indices in [0, {n}), got {cols.tolist()}"
         )
-    return cols
+    return cols, scalar
 
 
 def psf(
@@ -122,7 +138,7 @@ def psf(
 
     Returns
     -------
-    ndarray, shape (k, n_voxels), float64
+    ndarray, shape (k, n_voxels) (or (n_voxels,) for a scalar ``column_index``), float64
         ``out[i, n2] = PSF(column_index[i], n2)``, in [0, 1] with ones at
         ``n2 = column_index[i]``. Invariant to the scale of ``a`` (any finite scale: A is
         scaled by a power of two before its inner products).
@@ -136,7 +152,9 @@ def psf(
     ((1, 9), 1.0)
     """
     s = _Sensing(a)
-    return _psf_rows(s, _columns(column_index, s.n_voxels), max_bytes)
+    cols, scalar = _columns(column_index, s.n_voxels)
+    rows = _psf_rows(s, cols, max_bytes)
+    return rows[0] if scalar else rows
 
 
 def max_sidelobe(
@@ -160,7 +178,7 @@ def max_sidelobe(
 
     Returns
     -------
-    ndarray, shape (k,), float64
+    ndarray, shape (k,) (or () for a scalar ``column_index``), float64
         Invariant to the scale of ``a``; 0 for a single-voxel grid (no sidelobe).
 
     Examples
@@ -172,16 +190,15 @@ def max_sidelobe(
     """
     chunk_size = check_count(chunk_size, "chunk_size")
     s = _Sensing(a)
-    cols = _columns(column_index, s.n_voxels)
+    cols, scalar = _columns(column_index, s.n_voxels)
     out = np.zeros(cols.size)
-    if s.n_voxels == 1:
-        return out
-    for lo in range(0, cols.size, chunk_size):
-        sub = cols[lo : lo + chunk_size]
-        rows = _psf_rows(s, sub, max_bytes)
-        rows[np.arange(sub.size), sub] = -np.inf
-        out[lo : lo + chunk_size] = rows.max(axis=1)
-    return out
+    if s.n_voxels > 1:
+        for lo in range(0, cols.size, chunk_size):
+            sub = cols[lo : lo + chunk_size]
+            rows = _psf_rows(s, sub, max_bytes)
+            rows[np.arange(sub.size), sub] = -np.inf
+            out[lo : lo + chunk_size] = rows.max(axis=1)
+    return out.reshape(()) if scalar else out
 
 
 @dataclass(frozen=True, repr=False, eq=False)

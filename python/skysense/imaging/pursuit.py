@@ -224,14 +224,6 @@ def subspace_pursuit(
     n_threads = resolve_workers(workers)
     dtype = working_dtype(a_dtype, y2.dtype)
     form = _resolve_method(method, a, gram, y2.shape[0], sparsity, max_iter, dtype)
-    options = {
-        "sparsity": sparsity,
-        "rtol": rtol,
-        "max_iter": max_iter,
-        "keep_last": final == "last",
-        "threshold": frac,
-        "n_threads": n_threads,
-    }
     # SP is invariant to the scale of A and of each frame: frames far from unit scale are scaled
     # by exact powers of two (frame n by 2**-y_exp[n]) so that ||y||^2 neither overflows nor
     # underflows; the Gram form scales A by 2**-a_exp likewise (the residual form does it per
@@ -241,28 +233,68 @@ def subspace_pursuit(
     y_exp = np.array([far_exponent(p) for p in peaks], dtype=np.int64)
     y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
-    out = {
-        "image": np.empty((n, nv), dtype),
-        "support": np.empty((n, sparsity), np.int64),
-        "n_iter": np.empty(n, np.int64),
-        "relative_residual": np.empty(n, np.float64),
-        "status": np.empty(n, np.int64),
-    }
+    x = np.empty((n, nv), dtype)
+    support = np.empty((n, sparsity), np.int64)
+    n_iter = np.empty(n, np.int64)
+    residual = np.empty(n, np.float64)
+    status = np.empty(n, np.int64)
+    keep_last = final == "last"
     a_exp = 0
-    if form == "residual":
-        if isinstance(a, np.ndarray):
-            matrix = np.ascontiguousarray(a, dtype=dtype)
-            _core.subspace_pursuit_matrix(matrix=matrix, measurements=y2, **options, **out)
-        else:
-            links, pairs, amplitude = a._link_arrays(dtype)
-            _core.subspace_pursuit_links(
-                links=links, pairs=pairs, amplitude=amplitude, measurements=y2, **options, **out
-            )
+    if form == "residual" and isinstance(a, np.ndarray):
+        _core.subspace_pursuit_matrix(
+            matrix=np.ascontiguousarray(a, dtype=dtype),
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
+    elif form == "residual":
+        links, pairs, amplitude = a._link_arrays(dtype)
+        _core.subspace_pursuit_links(
+            links=links,
+            pairs=pairs,
+            amplitude=amplitude,
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
     else:
         g, a_exp = _gram_for(a, gram, nv, dtype)
         z = ldexp(backproject_frames(a, y2, dtype, check_finite=check_finite), -a_exp)
-        _core.subspace_pursuit_gram(gram=g, backprojection=z, measurements=y2, **options, **out)
-    bad = np.flatnonzero(out["status"] != 0)
+        _core.subspace_pursuit_gram(
+            gram=g,
+            backprojection=z,
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
+    bad = np.flatnonzero(status != 0)
     if check_finite and bad.size:
         source = "gram" if gram is not None else "a"
         raise ValueError(
@@ -270,13 +302,12 @@ def subspace_pursuit(
             f"{bad[:8].tolist()}{' ...' if bad.size > 8 else ''})"
         )
     with np.errstate(over="ignore"):  # reported just below
-        x = ldexp(out["image"], (y_exp - a_exp)[:, None])
+        x = ldexp(x, (y_exp - a_exp)[:, None])
     if check_finite and not np.isfinite(x).all():
         raise ValueError(
             f"the least-squares image overflows {dtype}: |y| / |a| too large (max |y| = "
             f"{float(peaks.max()):.3g})"
         )
-    support, n_iter, residual = out["support"], out["n_iter"], out["relative_residual"]
     if single:
         return PursuitResult(
             image=x[0], support=support[0], n_iter=n_iter[0], relative_residual=residual[0]
