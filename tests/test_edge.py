@@ -79,3 +79,22 @@ def test_estimators_follow_set_workers(frames):
     np.testing.assert_array_equal(inside.support, ref.support)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         SPImager(S, 2, workers=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+def test_results_do_not_alias_the_micro_batch_buffer(batch_size):
+    # An estimator that returns (a view of) its input: every result must keep its own frame.
+    frames = np.arange(5)[:, None] * np.ones((1, 3))
+    proc = StreamProcessor(lambda batch: batch, 3, batch_size=batch_size)
+    out = list(proc.process(frames))
+    np.testing.assert_array_equal(np.real(np.stack(out)), frames)
+    pairs = StreamProcessor(lambda b: (b, b[:, 0]), 3, batch_size=2)
+    kept = list(pairs.process(frames))
+    np.testing.assert_array_equal([np.real(k[1]) for k in kept], np.arange(5))
+
+
+def test_sp_imager_uses_the_operators_cached_gram(frames):
+    imager = SPImager(S, 2, threshold=None)
+    assert imager.gram is imager.operator.gram()
+    assert imager.memory_usage() == imager.operator.memory_usage()
+    assert imager.memory_usage() > imager.gram.nbytes

@@ -291,6 +291,9 @@ class SensingOperator(LinearOperator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._gram_lock = threading.Lock()
+        # NumPy's own dtype instance (an unpickled one is equal but not the same object)
+        self._complex = np.dtype(self._complex.name)
+        self.dtype = self._complex
 
     def __repr__(self) -> str:
         return (
@@ -497,8 +500,10 @@ class SensingOperator(LinearOperator):
             check_memory(nv * nv * itemsize, f"Gram matrix ({nv}, {nv}) {self.dtype}", max_bytes)
             with self._gram_lock:
                 if self._gram_cache is None:  # formed once, whoever comes first
-                    gram = self._link_gram(None, self._amplitude**2)
-                    if not np.isfinite(gram).all():
+                    with np.errstate(over="ignore"):
+                        scale = np.float64(self._amplitude) ** 2
+                        gram = self._link_gram(None, float(scale)) if np.isfinite(scale) else None
+                    if gram is None or not np.isfinite(gram).all():
                         raise ValueError(
                             f"the Gram overflows {self.dtype}: the scenario's amplitude "
                             f"{self._amplitude:.3g} sqrt(W) is too large (sensing_power_dbm, "
