@@ -19,7 +19,11 @@ def test_psf_dense_and_operator_agree_and_are_normalised():
     assert p.shape == (SMALL.n_voxels, SMALL.n_voxels) and p.dtype == np.float64
     np.testing.assert_allclose(np.diag(p), 1.0, rtol=1e-12)
     np.testing.assert_allclose(p, p.T, atol=1e-12)
-    assert p.min() >= 0 and p.max() <= 1
+    # the whole matrix against eq. (16) in NumPy (unclipped: a normalisation error would show
+    # here, where the [0, 1] clip of the implementation could hide it)
+    g = a.conj().T @ a
+    norms = np.linalg.norm(a, axis=0)
+    np.testing.assert_allclose(p, np.abs(g) / np.outer(norms, norms), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(psf(SensingOperator(SMALL)), p, atol=1e-12)
     # definition, eq. (16), for one pair of columns
     n1, n2 = 3, 17
