@@ -52,6 +52,21 @@ def _record(ratios, benchmark, group, name, load_before, note="", **kwargs):
     ratios.record(benchmark, group, name, note=text, **kwargs)
 
 
+def _paired(subject, reference, rounds):
+    """Interleaved timing, ``reference`` and ``subject`` alternately: the ratios of their
+    fastest and of their median rounds, so both see the same load (a shared machine)."""
+    import time
+
+    times = {"s": [], "r": []}
+    for _ in range(rounds):
+        for key, fn in (("r", reference), ("s", subject)):
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    s, r = np.array(times["s"]), np.array(times["r"])
+    return f"paired x{rounds}: {s.min() / r.min():.2f}x (min), {np.median(s) / np.median(r):.2f}x (median)"
+
+
 @pytest.fixture(scope="module")
 def setup():
     scenario = Scenario(n_antennas_side=5, voxel_size_m=3.0, mode="A")
@@ -130,7 +145,10 @@ def test_sp_single(benchmark, ratios, setup, impl):
     ref_x, ref_support, _, _ = _reference.subspace_pursuit(a, y, K)
     np.testing.assert_array_equal(out.support, ref_support)
     np.testing.assert_allclose(out.image, ref_x, rtol=0, atol=1e-8 * np.abs(ref_x).max())
-    note = f"n_iter {int(out.n_iter)}"
+    gemv = lambda: np.conj(np.conj(y) @ a)
+    note = f"n_iter {int(out.n_iter)}; " + _paired(
+        lambda: subspace_pursuit(*args, **kwargs), gemv, 15
+    )
     if impl == "gram=":
         on = setup["on"]
         rate = _recovery(subspace_pursuit(a, on.measurements, K, gram=g).support, on)
@@ -261,7 +279,10 @@ def test_sp_batch(benchmark, ratios, setup, impl):
         subspace_pursuit, args=args, kwargs=kwargs, rounds=rounds, warmup_rounds=1
     )
     assert out.image.dtype == np.complex64 and out.support.shape == (N_BATCH, K)
-    note = "forms A^H A per call (pass gram=)" if target is None else ""
+    gemm = lambda: np.conj(np.conj(y) @ a64)
+    note = _paired(lambda: subspace_pursuit(*args, **kwargs), gemm, 2 if target is None else 5)
+    if target is None:
+        note += "; forms A^H A per call (pass gram=)"
     _record(
         ratios,
         benchmark,
@@ -348,13 +369,14 @@ def test_sp_single_3d(benchmark, ratios, setup_3d, impl):
     out = benchmark.pedantic(subspace_pursuit, args=args, kwargs=kwargs, rounds=20, warmup_rounds=2)
     ref = subspace_pursuit(a, y, K, method="residual")
     np.testing.assert_array_equal(out.support, ref.support)
+    paired = _paired(lambda: subspace_pursuit(*args, **kwargs), lambda: np.conj(np.conj(y) @ a), 15)
     _record(
         ratios,
         benchmark,
         GROUP_3D,
         f"SP {impl}",
         load,
-        f"n_iter {int(out.n_iter)}",
+        f"n_iter {int(out.n_iter)}; {paired}",
         reference="GEMV A^H y",
         target=target,
     )
@@ -375,12 +397,16 @@ def test_sp_batch_3d(benchmark, ratios, setup_3d):
         subspace_pursuit, args=(a64, y, K), kwargs={"gram": g64}, rounds=7, warmup_rounds=1
     )
     assert out.support.shape == (N_BATCH, K)
+    paired = _paired(
+        lambda: subspace_pursuit(a64, y, K, gram=g64), lambda: np.conj(np.conj(y) @ a64), 5
+    )
     _record(
         ratios,
         benchmark,
         GROUP_3D_B,
         "SP batch gram=",
         load,
+        paired,
         reference="GEMM A^H Y",
         target=1.2,
     )

@@ -249,6 +249,29 @@ def test_backproject_dense_and_operator(dtype, rng):
     assert backproject(a.astype(np.complex128), y).dtype == np.complex128
 
 
+@pytest.mark.parametrize(
+    ("macs", "n_frames"),
+    [
+        (None, 3),  # one GEMM
+        (7 * 701 * 40, 7),  # voxel slabs of 40 (7 frames x 701 rows x 40 voxels per GEMM)
+        (5 * 37 * 613, 9),  # frames in chunks of 5 and 4, ragged blocks of 37 and 46 rows
+    ],
+)
+def test_backproject_chunked_products_match_one_gemm(macs, n_frames, rng, monkeypatch):
+    from skysense.imaging import backprojection
+
+    m, nv = 701, 613  # odd sizes: ragged slabs and row blocks
+    monkeypatch.setattr(backprojection, "_MIN_BLOCK", 37)
+    if macs is not None:
+        monkeypatch.setattr(backprojection, "GEMM_CHUNK_MACS", macs)
+    a = rng.standard_normal((m, nv)) + 1j * rng.standard_normal((m, nv))
+    y = rng.standard_normal((n_frames, m)) + 1j * rng.standard_normal((n_frames, m))
+    expected = y @ a.conj()
+    z = backproject(a, y)
+    # relative error to the one-GEMM NumPy product: about 1e-16 (summation order only)
+    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
 # -- invalid input --------------------------------------------------------------------------------
 def _bad_inputs():
     rng = np.random.default_rng(0)

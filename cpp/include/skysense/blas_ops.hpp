@@ -7,16 +7,18 @@
 
 namespace skysense::blas {
 
-// y = A^H x for a row-major m x n block of A with leading dimension lda (y has n entries).
-inline void gemv_adjoint(int m, int n, const std::complex<double>* a, int lda,
-                         const std::complex<double>* x, std::complex<double>* y) {
+// y = A^T x for a row-major m x n block of A with leading dimension lda (OpenBLAS's streaming
+// "N" kernel on A's rows; the conjugating variant of A^H x is a slower generic kernel on some
+// CPUs, so adjoints are formed as conj(A^T conj(x))).
+inline void gemv_transpose(int m, int n, const std::complex<double>* a, int lda,
+                           const std::complex<double>* x, std::complex<double>* y) {
   const std::complex<double> one(1.0), zero(0.0);
-  scipy_cblas_zgemv(CblasRowMajor, CblasConjTrans, m, n, &one, a, lda, x, 1, &zero, y, 1);
+  scipy_cblas_zgemv(CblasRowMajor, CblasTrans, m, n, &one, a, lda, x, 1, &zero, y, 1);
 }
-inline void gemv_adjoint(int m, int n, const std::complex<float>* a, int lda,
-                         const std::complex<float>* x, std::complex<float>* y) {
+inline void gemv_transpose(int m, int n, const std::complex<float>* a, int lda,
+                           const std::complex<float>* x, std::complex<float>* y) {
   const std::complex<float> one(1.0f), zero(0.0f);
-  scipy_cblas_cgemv(CblasRowMajor, CblasConjTrans, m, n, &one, a, lda, x, 1, &zero, y, 1);
+  scipy_cblas_cgemv(CblasRowMajor, CblasTrans, m, n, &one, a, lda, x, 1, &zero, y, 1);
 }
 
 // C (m x n, ldc) = op(A) B, row-major; op(A) = A^H of a k x m block (lda) when adjoint_a,
@@ -34,12 +36,13 @@ inline void gemm(bool adjoint_a, int m, int n, int k, const std::complex<float>*
                     k, &one, a, lda, b, ldb, &zero, c, ldc);
 }
 
-// out[i] = <C[:, i], c> = sum_row conj(C[row, i]) c[row] for a column-major m x n matrix C
-// (columns contiguous, lda = m).
-inline void inner_products(int m, int n, const std::complex<double>* c_cols,
-                           const std::complex<double>* c, std::complex<double>* out) {
+// out (n x k, column-major) = C^H B: the inner products of the columns of the column-major
+// m x n matrix C with those of the m x k matrix B (both lda = m).
+inline void inner_products(int m, int n, int k, const std::complex<double>* c_cols,
+                           const std::complex<double>* b_cols, std::complex<double>* out) {
   const std::complex<double> one(1.0), zero(0.0);
-  scipy_cblas_zgemv(CblasColMajor, CblasConjTrans, m, n, &one, c_cols, m, c, 1, &zero, out, 1);
+  scipy_cblas_zgemm(CblasColMajor, CblasConjTrans, CblasNoTrans, n, k, m, &one, c_cols, m, b_cols,
+                    m, &zero, out, n);
 }
 
 }  // namespace skysense::blas

@@ -353,7 +353,8 @@ class ResidualSource {
     slot_voxel_.assign(static_cast<std::size_t>(cap_), -1);
     slot_used_.assign(static_cast<std::size_t>(cap_), 0);
     gslot_.resize(static_cast<std::size_t>(cap_ * cap_));
-    gcol_.resize(static_cast<std::size_t>(cap_));
+    gcol_.resize(static_cast<std::size_t>(cap_ * 8));
+    fresh_cols_.resize(mc * 8);
     slot_of_.assign(static_cast<std::size_t>(nv_), -1);
     yd_.resize(mc), r_.resize(mc), rt_.resize(mc);
     z_.resize(static_cast<std::size_t>(nv_)), out_.resize(static_cast<std::size_t>(nv_));
@@ -489,16 +490,28 @@ class ResidualSource {
       }
     }
     if (!ok) return false;
-    // Inner products of every fresh column with every filled slot: G[:, j] = C^H c_j.
-    for (auto slot : fresh_) {
+    // Inner products of the fresh columns with every filled slot, G[:, fresh] = C^H F, in
+    // GEMMs over a few fresh columns at a time (gathered contiguously; a cancellation point
+    // between them).
+    const std::ptrdiff_t step = 8;
+    for (std::size_t f0 = 0; f0 < fresh_.size(); f0 += step) {
       cancellation_point();
-      blas::inner_products(static_cast<int>(m_), static_cast<int>(n_filled_), cols_.get(),
-                           cols_.get() + slot * m_, gcol_.data());
-      for (std::ptrdiff_t i = 0; i < n_filled_; ++i) {
-        gslot_[i + slot * cap_] = gcol_[i];             // <col_i, col_slot>
-        gslot_[slot + i * cap_] = std::conj(gcol_[i]);  // <col_slot, col_i>
+      const std::ptrdiff_t nf =
+          std::min<std::ptrdiff_t>(step, static_cast<std::ptrdiff_t>(fresh_.size() - f0));
+      for (std::ptrdiff_t j = 0; j < nf; ++j)
+        std::copy(cols_.get() + fresh_[f0 + j] * m_, cols_.get() + (fresh_[f0 + j] + 1) * m_,
+                  fresh_cols_.begin() + j * m_);
+      blas::inner_products(static_cast<int>(m_), static_cast<int>(n_filled_),
+                           static_cast<int>(nf), cols_.get(), fresh_cols_.data(), gcol_.data());
+      for (std::ptrdiff_t j = 0; j < nf; ++j) {
+        const std::ptrdiff_t slot = fresh_[f0 + j];
+        const cd* g = gcol_.data() + j * n_filled_;
+        for (std::ptrdiff_t i = 0; i < n_filled_; ++i) {
+          gslot_[i + slot * cap_] = g[i];             // <col_i, col_slot>
+          gslot_[slot + i * cap_] = std::conj(g[i]);  // <col_slot, col_i>
+        }
+        gslot_[slot + slot * cap_] = cd(g[slot].real(), 0.0);
       }
-      gslot_[slot + slot * cap_] = cd(gcol_[slot].real(), 0.0);
     }
     return true;
   }
@@ -515,7 +528,7 @@ class ResidualSource {
   std::vector<std::int64_t> slot_used_;
   std::vector<cd> gslot_;  // (cap, cap): gslot_[i + j cap] = <col_i, col_j> (resident slots)
   std::vector<std::ptrdiff_t> fresh_, voxels_;
-  std::vector<cd> gcol_;
+  std::vector<cd> gcol_, fresh_cols_;  // (n_filled, 8) products, (m, 8) fresh columns
   std::vector<cd> yd_, r_, z_;
   std::vector<std::complex<T>> rt_, out_;
   std::int64_t clock_ = 0;
@@ -532,14 +545,18 @@ class MatrixAccess {
   std::ptrdiff_t n_voxels() const { return a_.shape[1]; }
   std::ptrdiff_t n_measurements() const { return a_.shape[0]; }
 
-  // out = A^H r: one GEMV per fixed voxel slab (slabs in parallel over n_inner threads).
+  // out = A^H r = conj(A^T conj(r)): one GEMV per fixed voxel slab (slabs in parallel over
+  // n_inner threads).
   void adjoint(const std::complex<T>* r, std::complex<T>* out, int n_inner) const {
     const std::ptrdiff_t m = a_.shape[0], nv = a_.shape[1], n_slabs = (nv + kSlab - 1) / kSlab;
+    std::vector<std::complex<T>> rc(static_cast<std::size_t>(m));
+    for (std::ptrdiff_t i = 0; i < m; ++i) rc[i] = std::conj(r[i]);
     parallel_for(n_slabs, n_inner, [&](std::ptrdiff_t sl) {
       cancellation_point();
       const std::ptrdiff_t v0 = sl * kSlab, w = std::min(kSlab, nv - v0);
-      blas::gemv_adjoint(static_cast<int>(m), static_cast<int>(w), a_.data + v0,
-                         static_cast<int>(nv), r, out + v0);
+      blas::gemv_transpose(static_cast<int>(m), static_cast<int>(w), a_.data + v0,
+                           static_cast<int>(nv), rc.data(), out + v0);
+      for (std::ptrdiff_t v = v0; v < v0 + w; ++v) out[v] = std::conj(out[v]);
     });
   }
 

@@ -24,9 +24,8 @@ _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 #: ms): a long product runs as several, so Ctrl-C (seen between Python-level calls) stops it
 #: promptly.
 GEMM_CHUNK_MACS = 1 << 26
-#: Bytes of A per slab of voxels in the chunked products (a slab stays in cache while every
-#: chunk of frames passes over it, so A is read once).
-_SLAB_BYTES = 8 << 20
+#: Fewest voxels or measurements per GEMM of a chunked product (efficient GEMM blocks).
+_MIN_BLOCK = 256
 #: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale before a product.
 _SAFE_EXPONENT = 64
 
@@ -109,20 +108,34 @@ def backproject_frames(
 
 
 def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
-    """``conj(conj(Y) A)`` in GEMMs of at most :data:`GEMM_CHUNK_MACS` multiply-adds: voxel
-    slabs of A (outer, each read once) times chunks of frames (inner)."""
+    """``conj(conj(Y) A)`` in GEMMs of at most about :data:`GEMM_CHUNK_MACS` multiply-adds.
+
+    A long product is split along the voxels (slabs of A, each written once) when a slab of at
+    least :data:`_MIN_BLOCK` voxels fits the budget with every frame and measurement, else along
+    the measurements (``sum_blocks conj(Y[:, rows]) A[rows]``, blocks of at least
+    :data:`_MIN_BLOCK` rows), and along the frames only when a batch is too large for either:
+    each GEMM then packs its share of A and Y about once, as one GEMM would.
+    """
     n, m = y2.shape
     nv = a.shape[1]
     yc = np.conj(y2)
     if n * m * nv <= GEMM_CHUNK_MACS:
         return np.ascontiguousarray(np.conj(yc @ a))
-    z = np.empty((n, nv), np.result_type(yc, a))
-    width = max(1, min(nv, _SLAB_BYTES // (m * a.itemsize)))
-    frames = max(1, GEMM_CHUNK_MACS // (m * width))
-    for v0 in range(0, nv, width):
-        slab = a[:, v0 : v0 + width]
-        for f0 in range(0, n, frames):
-            z[f0 : f0 + frames, v0 : v0 + width] = yc[f0 : f0 + frames] @ slab
+    if n * m * _MIN_BLOCK <= GEMM_CHUNK_MACS:
+        z = np.empty((n, nv), np.result_type(yc, a))
+        width = GEMM_CHUNK_MACS // (n * m)
+        for v0 in range(0, nv, width):
+            z[:, v0 : v0 + width] = yc @ a[:, v0 : v0 + width]
+        np.conj(z, out=z)
+        return z
+    z = np.zeros((n, nv), np.result_type(yc, a))
+    frames = max(1, min(n, GEMM_CHUNK_MACS // (_MIN_BLOCK * nv)))
+    for f0 in range(0, n, frames):
+        block = yc[f0 : f0 + frames]
+        rows = max(_MIN_BLOCK, GEMM_CHUNK_MACS // (block.shape[0] * nv))
+        out = z[f0 : f0 + frames]
+        for r0 in range(0, m, rows):
+            out += block[:, r0 : r0 + rows] @ a[r0 : r0 + rows]
     np.conj(z, out=z)
     return z
 

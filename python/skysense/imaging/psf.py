@@ -86,11 +86,14 @@ class _Sensing:
             return np.abs(np.asarray(self.a.gram(cols, max_bytes=max_bytes))).T
         a = self.dense
         m = a.shape[0]
-        sub = a[:, cols]
-        # conj(2^-e A[:, cols])^T (k, m): |entries| < 1, so sub^H A is finite for finite A
-        sub_h = np.ascontiguousarray(
-            (np.ldexp(sub.real, -self.exponent) - 1j * np.ldexp(sub.imag, -self.exponent)).T
-        )
+        # conj(2^-e A[:, cols])^T (k, m): |entries| < 1, so sub^H A is finite for finite A;
+        # gathered in blocks of rows (Ctrl-C is seen between them)
+        sub_h = np.empty((cols.size, m), np.result_type(a.dtype, np.complex64))
+        step = max(1, _CHUNK_BYTES // (cols.size * sub_h.itemsize))
+        for r0 in range(0, m, step):
+            sub = a[r0 : r0 + step, cols]
+            part = np.ldexp(sub.real, -self.exponent) - 1j * np.ldexp(sub.imag, -self.exponent)
+            sub_h[:, r0 : r0 + step] = part.T
         out = np.empty((cols.size, nv))
         # one GEMM per voxel slab of A (Ctrl-C is seen between them)
         width = max(16, GEMM_CHUNK_MACS // (cols.size * m))

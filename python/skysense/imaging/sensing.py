@@ -47,6 +47,8 @@ _KHATRI_RAO_BLOCK_BYTES = 4 << 20
 
 #: Frames per GEMM of that path (bounds one GEMM's time, so Ctrl-C is seen between them).
 _KHATRI_RAO_MAX_FRAMES = 512
+#: Fewest rows of A per block of that path (an efficient GEMM inner dimension).
+_KHATRI_RAO_MIN_ROWS = 512
 
 #: Gram weights (alpha, beta) of the sensing modes: sum over the mode's BS pairs (t, r) of
 #: P_t o P_r = alpha S o S + beta Q, with S = sum_b P_b and Q = sum_b P_b o P_b.
@@ -627,35 +629,44 @@ class SensingOperator(LinearOperator):
         z *= self._amplitude
         return z
 
-    # Many frames (whole batch at once, no frame chunks: the scratch is one block): the work
-    # is GEMM-bound, so form each pair's (Nr*Nt, slab) block of A, the Khatri-Rao product of
-    # two link matrices over a voxel slab of at most _KHATRI_RAO_BLOCK_BYTES, and do one
-    # GEMM per block. Measured 1.1x of the dense GEMM on 256 frames (bench/test_operator.py).
-    def _pair_blocks(self, f: int, conj: bool) -> Iterator[tuple[int, slice, ComplexArray]]:
-        _, _, na, nv = self._links.shape
-        links = self._links[f].conj() if conj else self._links[f]
-        slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (na * na * self.dtype.itemsize))
-        for lo in range(0, nv, slab):
-            hi = min(nv, lo + slab)
-            for q, (tx, rx) in enumerate(self._pairs):
-                block = links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]
-                yield q, slice(lo, hi), block.reshape(na * na, hi - lo)
+    # Many frames (chunks of _KHATRI_RAO_MAX_FRAMES): the work is GEMM-bound, so form blocks
+    # of A on the fly, the Khatri-Rao products of link matrices over a voxel slab, for a group
+    # of consecutive (subcarrier, pair) row blocks of at least _KHATRI_RAO_MIN_ROWS rows (one
+    # pair for N0 >= 5, all pairs and subcarriers for the 2 x 2 UPAs of the 3-D scenario, so
+    # the GEMM's inner dimension stays efficient), the block at most _KHATRI_RAO_BLOCK_BYTES,
+    # and do one GEMM per block. Measured 1.1x of the dense GEMM on 256 frames
+    # (bench/test_operator.py).
+    def _row_blocks(self, conj: bool) -> Iterator[tuple[slice, slice, ComplexArray]]:
+        nf, _, na, nv = self._links.shape
+        rows_per = na * na
+        per_group = max(1, -(-_KHATRI_RAO_MIN_ROWS // rows_per))  # (f, q) blocks per group
+        blocks = [(f, q) for f in range(nf) for q in range(len(self._pairs))]
+        links = self._links.conj() if conj else self._links
+        for g0 in range(0, len(blocks), per_group):
+            group = blocks[g0 : g0 + per_group]
+            n_rows = len(group) * rows_per
+            rows = slice(g0 * rows_per, g0 * rows_per + n_rows)
+            slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (n_rows * self.dtype.itemsize))
+            for lo in range(0, nv, slab):
+                hi = min(nv, lo + slab)
+                block = np.empty((len(group), na, na, hi - lo), self._complex)
+                for i, (f, q) in enumerate(group):
+                    tx, rx = self._pairs[q]
+                    np.multiply(
+                        links[f, rx, :, None, lo:hi], links[f, tx, None, :, lo:hi], out=block[i]
+                    )
+                yield rows, slice(lo, hi), block.reshape(n_rows, hi - lo)
 
     def _rmatvec_khatri_rao(self, y: ComplexArray) -> ComplexArray:
-        nf, _, na, nv = self._links.shape
-        blocks = y.reshape(y.shape[0], nf, len(self._pairs), na * na)
-        z = np.zeros((y.shape[0], nv), self._complex)
-        for f in range(nf):
-            for q, voxels, block in self._pair_blocks(f, conj=True):
-                z[:, voxels] += blocks[:, f, q] @ block
+        z = np.zeros((y.shape[0], self.shape[1]), self._complex)
+        for rows, voxels, block in self._row_blocks(conj=True):
+            z[:, voxels] += y[:, rows] @ block
         z *= self._amplitude
         return z
 
     def _matvec_khatri_rao(self, x: ComplexArray) -> ComplexArray:
-        nf, _, na, _ = self._links.shape
-        out = np.zeros((x.shape[0], nf, len(self._pairs), na * na), self._complex)
-        for f in range(nf):
-            for q, voxels, block in self._pair_blocks(f, conj=False):
-                out[:, f, q] += x[:, voxels] @ block.T
+        out = np.zeros((x.shape[0], self.shape[0]), self._complex)
+        for rows, voxels, block in self._row_blocks(conj=False):
+            out[:, rows] += x[:, voxels] @ block.T
         out *= self._amplitude
-        return out.reshape(x.shape[0], -1)
+        return out
