@@ -254,7 +254,7 @@ def test_backproject_dense_and_operator(dtype, rng):
     [
         (None, 3),  # one GEMM
         (7 * 701 * 40, 7),  # voxel slabs of 40 (7 frames x 701 rows x 40 voxels per GEMM)
-        (5 * 37 * 613, 9),  # frames in chunks of 5 and 4, ragged blocks of 37 and 46 rows
+        (5 * 37 * 613, 9),  # frames in chunks of 5 and 4, blocks of 37 rows (last 35)
     ],
 )
 def test_backproject_chunked_products_match_one_gemm(macs, n_frames, rng, monkeypatch):

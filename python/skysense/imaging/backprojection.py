@@ -20,11 +20,12 @@ __all__ = ["backproject"]
 
 _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 
-#: Largest single GEMM of the dense products [complex multiply-adds], about 0.5 GFlop (tens of
-#: ms): a long product runs as several, so Ctrl-C (seen between Python-level calls) stops it
-#: promptly.
-GEMM_CHUNK_MACS = 1 << 26
-#: Fewest voxels or measurements per GEMM of a chunked product (efficient GEMM blocks).
+#: Largest single GEMM of the dense products [complex multiply-adds], about 1 GFlop (30-60 ms
+#: on one core): a long product runs as several, so Ctrl-C (seen between Python-level calls)
+#: stops it promptly.
+GEMM_CHUNK_MACS = 1 << 27
+#: Fewest voxels or measurements per GEMM of a chunked product, and the multiple that row
+#: blocks are rounded to (GEMM inner blocks of 256: a block of 257 rows runs as 256 + 1).
 _MIN_BLOCK = 256
 #: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale before a product.
 _SAFE_EXPONENT = 64
@@ -112,7 +113,7 @@ def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
 
     A long product is split along the voxels (slabs of A, each written once) when a slab of at
     least :data:`_MIN_BLOCK` voxels fits the budget with every frame and measurement, else along
-    the measurements (``sum_blocks conj(Y[:, rows]) A[rows]``, blocks of at least
+    the measurements (``sum_blocks conj(Y[:, rows]) A[rows]``, blocks of a multiple of
     :data:`_MIN_BLOCK` rows), and along the frames only when a batch is too large for either:
     each GEMM then packs its share of A and Y about once, as one GEMM would.
     """
@@ -132,7 +133,7 @@ def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
     frames = max(1, min(n, GEMM_CHUNK_MACS // (_MIN_BLOCK * nv)))
     for f0 in range(0, n, frames):
         block = yc[f0 : f0 + frames]
-        rows = max(_MIN_BLOCK, GEMM_CHUNK_MACS // (block.shape[0] * nv))
+        rows = max(1, GEMM_CHUNK_MACS // (block.shape[0] * nv * _MIN_BLOCK)) * _MIN_BLOCK
         out = z[f0 : f0 + frames]
         for r0 in range(0, m, rows):
             out += block[:, r0 : r0 + rows] @ a[r0 : r0 + rows]
@@ -165,11 +166,13 @@ def far_exponent(value: Any) -> int:
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
-def component_peak(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """max(|Re|, |Im|) elementwise: within sqrt(2) of |arr|, but finite wherever arr is."""
-    if arr.dtype.kind == "c":
-        return np.maximum(np.abs(arr.real), np.abs(arr.imag))
-    return np.abs(arr)
+def frame_peaks(y2: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """max(|Re|, |Im|) of each row of a 2-D array, by two reductions over a real view (no
+    temporaries for contiguous input)."""
+    flat = np.ascontiguousarray(y2)
+    if flat.dtype.kind == "c":
+        flat = flat.view(flat.real.dtype)
+    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
 
 
 def far_peak(arr: npt.NDArray[Any]) -> float:
@@ -238,7 +241,7 @@ def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> Compl
     # products neither overflow nor underflow where the result itself does not.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
     with np.errstate(invalid="ignore"):
-        y_exp = np.array([far_exponent(p) for p in component_peak(y2).max(axis=1)], np.int64)
+        y_exp = np.array([far_exponent(p) for p in frame_peaks(y2)], np.int64)
     z = backproject_frames(a, ldexp(y2, -y_exp[:, None]), dtype, check_finite=check_finite)
     with np.errstate(over="ignore"):  # reported below
         z = ldexp(z, y_exp[:, None])

@@ -32,9 +32,9 @@ from skysense.imaging.backprojection import (
     as_frames,
     as_sensing,
     backproject_frames,
-    component_peak,
     far_exponent,
     far_peak,
+    frame_peaks,
     ldexp,
     working_dtype,
 )
@@ -229,7 +229,7 @@ def subspace_pursuit(
     # underflows; the Gram form scales A by 2**-a_exp likewise (the residual form does it per
     # frame inside the kernel); x is scaled back.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    peaks = component_peak(y2).max(axis=1)
+    peaks = frame_peaks(y2)
     y_exp = np.array([far_exponent(p) for p in peaks], dtype=np.int64)
     y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
