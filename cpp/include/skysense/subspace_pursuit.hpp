@@ -91,6 +91,20 @@ inline cd mulc(cd a, cd b) {  // conj(a) * b
 }
 inline double abs2(cd a) { return a.real() * a.real() + a.imag() * a.imag(); }
 inline bool finite(cd a) { return std::isfinite(a.real()) && std::isfinite(a.imag()); }
+// 1 for NaN/Inf, else 0, branch-free (v - v is 0 for finite v, NaN otherwise), so that scans
+// of n_voxels entries OR it into a flag and vectorise.
+inline int not_finite(double v) { return static_cast<int>(!((v - v) == 0.0)); }
+
+// v * 2^e exactly as std::ldexp(v, e): one multiplication by the power of two where 2^e is a
+// normal double (IEEE rounds the product once, as ldexp does), ldexp itself otherwise.
+struct Pow2 {
+  int e;
+  double factor;
+  explicit Pow2(int exponent)
+      : e(exponent), factor(exponent >= -1022 && exponent <= 1023 ? std::ldexp(1.0, exponent)
+                                                                  : 0.0) {}
+  double operator()(double v) const { return factor != 0.0 ? v * factor : std::ldexp(v, e); }
+};
 
 // Binary exponent e with 2^(e-1) <= |v| < 2^e (0 for 0 or non-finite v).
 inline int exponent_of(double v) {
@@ -260,13 +274,14 @@ class GramSource {
 
   // score = |z|^2; false if z has a NaN/Inf.
   bool initial_scores(double* score) const {
-    bool ok = true;
+    const T* z = reinterpret_cast<const T*>(z_);
+    int bad = 0;
     for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-      const cd zv(z_[v]);
-      ok = ok && finite(zv);
-      score[v] = safe(abs2(zv));
+      const double re = static_cast<double>(z[2 * v]), im = static_cast<double>(z[2 * v + 1]);
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
     }
-    return ok;
+    return bad == 0;
   }
 
   // ws.h (lower) = G[s, s], ws.rhs = z[s]; false on a NaN/Inf.
@@ -316,12 +331,13 @@ class GramSource {
         cr[2 * v + 1] -= gr * xi - gi * xr;
       }
     }
-    bool ok = true;
+    int bad = 0;
     for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-      ok = ok && finite(corr_[v]);
-      score[v] = safe(abs2(corr_[v]));
+      const double re = cr[2 * v], im = cr[2 * v + 1];
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
     }
-    return ok;
+    return bad == 0;
   }
 
   int exponent() const { return 0; }  // the caller scales the Gram form
@@ -384,12 +400,13 @@ class ResidualSource {
   }
 
   bool initial_scores(double* score) const {
-    bool ok = true;
+    int bad = 0;
     for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-      ok = ok && finite(z_[v]);
-      score[v] = safe(abs2(z_[v]));
+      const double re = z_[v].real(), im = z_[v].imag();
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
     }
-    return ok;
+    return bad == 0;
   }
 
   bool block(const std::ptrdiff_t* s, std::ptrdiff_t n) {
@@ -429,18 +446,19 @@ class ResidualSource {
 
   // score = |A^H r|^2 up to a positive factor (r scaled to unit peak and by 2^-e).
   bool correlate(const std::ptrdiff_t*, std::ptrdiff_t, const cd*, double* score) {
-    const int shift = -r_exponent_ - e_;
+    const Pow2 shift(-r_exponent_ - e_);
     for (std::ptrdiff_t i = 0; i < m_; ++i)
-      rt_[i] = std::complex<T>(static_cast<T>(std::ldexp(r_[i].real(), shift)),
-                               static_cast<T>(std::ldexp(r_[i].imag(), shift)));
+      rt_[i] = std::complex<T>(static_cast<T>(shift(r_[i].real())),
+                               static_cast<T>(shift(r_[i].imag())));
     a_.adjoint(rt_.data(), out_.data(), n_inner_);
-    bool ok = true;
+    const T* c = reinterpret_cast<const T*>(out_.data());
+    int bad = 0;
     for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-      const cd c(out_[v]);
-      ok = ok && finite(c);
-      score[v] = safe(abs2(c));
+      const double re = static_cast<double>(c[2 * v]), im = static_cast<double>(c[2 * v + 1]);
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
     }
-    return ok;
+    return bad == 0;
   }
 
   int exponent() const { return e_; }  // x = 2^-e x_scaled
@@ -481,15 +499,16 @@ class ResidualSource {
       e_ = exponent_of(peak);
       scaled_ = true;
     }
-    bool ok = true;
+    const Pow2 down(-e_);
+    int bad = 0;
     for (auto slot : fresh_) {
-      cd* col = cols_.get() + slot * m_;
-      for (std::ptrdiff_t i = 0; i < m_; ++i) {
-        col[i] = cd(std::ldexp(col[i].real(), -e_), std::ldexp(col[i].imag(), -e_));
-        ok = ok && finite(col[i]);
+      double* col = reinterpret_cast<double*>(cols_.get() + slot * m_);
+      for (std::ptrdiff_t i = 0; i < 2 * m_; ++i) {
+        col[i] = down(col[i]);
+        bad |= not_finite(col[i]);
       }
     }
-    if (!ok) return false;
+    if (bad != 0) return false;
     // Inner products of the fresh columns with every filled slot, G[:, fresh] = C^H F, in
     // GEMMs over a few fresh columns at a time (gathered contiguously; a cancellation point
     // between them).
