@@ -24,11 +24,13 @@ N_SUBFRAMES = 10
 
 @pytest.fixture(scope="module")
 def setup():
-    torch.set_num_threads(1)
     sc = bs.Scenario()
     rng = np.random.default_rng(20260106)
     csi = np.stack(
-        [bs.simulate(sc, bs.random_paths(sc, rng), 20.0, rng).csi[0] for _ in range(N_BATCH)]
+        [
+            bs.simulate(sc, bs.random_paths(sc, rng=rng), 20.0, rng=rng).csi[0]
+            for _ in range(N_BATCH)
+        ]
     )
     return {"sc": sc, "csi": csi, "est": IfftC2vnn.load_default()}
 
@@ -45,8 +47,8 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
     windows = np.zeros((N_PATHS, 2 * est.config.window, sc.n_tx, sc.n_rx), np.float32)
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
-        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
-        "ifft_c2vnn network only": lambda: est.predict_windows(windows),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
+        "ifft_c2vnn network only": lambda: est.predict_windows(windows, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
     flops = count_flops(est.config) * N_PATHS
@@ -55,7 +57,7 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
         "IFFT-C2VNN vs PARAMING per CSI, q=4, 1 thread",
         impl,
         reference=None if impl == "paraming" else "paraming",
-        flops=bs.operation_counts(sc, N_PATHS)["paraming"]["total"]
+        flops=bs.operation_counts(sc, N_PATHS).paraming
         if impl == "paraming"
         else flops,  # the network's count; ifft_c2vnn also does the IDFT and LS gains
     )
@@ -66,7 +68,7 @@ def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
     sc, csi, est = setup["sc"], setup["csi"], setup["est"]
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
-        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS),
+        "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
     ratios.record(
@@ -79,11 +81,10 @@ def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
 
 @pytest.fixture(scope="module")
 def doppler_setup():
-    torch.set_num_threads(1)
     sc = bs.Scenario()
     rng = np.random.default_rng(20260107)
-    paths = bs.random_paths(sc, rng, max_speed_mps=30.0)
-    csi = bs.simulate(sc, paths, 20.0, rng, n_subframes=N_SUBFRAMES).csi
+    paths = bs.random_paths(sc, rng=rng, max_speed_mps=30.0)
+    csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
     return {"csi": csi, "est": IfftC2vnn.load_default(), "est3d": IfftC2vnn.load_default_3d()}
 
 
@@ -97,9 +98,9 @@ def test_c2vnn_doppler_per_csi(benchmark, ratios, doppler_setup, impl):
     windows = np.zeros((N_PATHS, 2 * cfg.window, N_SUBFRAMES, sc.n_tx, sc.n_rx), np.float32)
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, subframes=True, workers=1),
-        "ifft_c2vnn lightweight": lambda: est.estimate(csi, N_PATHS, subframes=True),
-        "ifft_c2vnn_3d": lambda: est3d.estimate(csi, N_PATHS, subframes=True),
-        "ifft_c2vnn_3d network only": lambda: est3d.predict_windows(windows),
+        "ifft_c2vnn lightweight": lambda: est.estimate(csi, N_PATHS, subframes=True, workers=1),
+        "ifft_c2vnn_3d": lambda: est3d.estimate(csi, N_PATHS, subframes=True, workers=1),
+        "ifft_c2vnn_3d network only": lambda: est3d.predict_windows(windows, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=10, warmup_rounds=1)
     flops = {  # the networks' counts (q windows per sub-frame or per stack)

@@ -14,9 +14,10 @@ torch = pytest.importorskip("torch")
 
 from skysense.learn import (
     PAPER_CHANNELS,
-    ModelConfig,
+    ImagerConfig,
     OffGridImager,
-    build_model,
+    build_imager_net,
+    network_input,
     predict,
 )
 
@@ -27,25 +28,22 @@ N_BATCH = 256
 def setup():
     from skysense.imaging import simulate
 
-    torch.set_num_threads(1)
     imager = OffGridImager.load_default()
     batch = simulate(imager.scenario, N_BATCH, 6, off_grid=True, rng=20260101)
-    from skysense.learn import network_input
-
     x = network_input(
         "backprojection", imager.scenario, batch.measurements, operator=imager.operator
     )
-    paper = build_model(ModelConfig(channels=PAPER_CHANNELS, kernel_size=5), seed=0).eval()
+    paper = build_imager_net(ImagerConfig(channels=PAPER_CHANNELS, kernel_size=5), rng=0).eval()
     return {"imager": imager, "y": batch.measurements, "x": x, "paper": paper}
 
 
 def _onnx_session(model, tmp_path_factory):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from skysense.learn import OnnxImagerSession, export_onnx
+    from skysense.learn import OnnxSession, export_onnx
 
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "m.onnx")
-    return OnnxImagerSession(path, intra_op_threads=1)
+    return OnnxSession(path, workers=1)
 
 
 @pytest.mark.parametrize("impl", ["torch", "onnxruntime", "torch paper resCNN"])
@@ -53,9 +51,9 @@ def test_single_frame(benchmark, ratios, setup, impl, tmp_path_factory):
     x = setup["x"][:1]
     model = setup["paper"] if impl == "torch paper resCNN" else setup["imager"].model
     if impl == "onnxruntime":
-        fn = _onnx_session(model, tmp_path_factory).predict
+        fn = _onnx_session(model, tmp_path_factory).run
     else:
-        fn = lambda v: predict(model, v)
+        fn = lambda v: predict(model, v, workers=1)
     out = benchmark.pedantic(fn, args=(x,), rounds=20, warmup_rounds=2)
     assert out.shape == (1, 40, 40)
     ratios.record(
@@ -72,9 +70,9 @@ def test_batch(benchmark, ratios, setup, impl, tmp_path_factory):
     x = setup["x"]
     model = setup["imager"].model
     if impl == "onnxruntime":
-        fn = _onnx_session(model, tmp_path_factory).predict
+        fn = _onnx_session(model, tmp_path_factory).run
     else:
-        fn = lambda v: predict(model, v, batch_size=N_BATCH)
+        fn = lambda v: predict(model, v, batch_size=N_BATCH, workers=1)
     out = benchmark.pedantic(fn, args=(x,), rounds=5, warmup_rounds=1)
     np.testing.assert_allclose(out, predict(model, x), atol=1e-5)
     ratios.record(

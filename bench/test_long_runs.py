@@ -92,7 +92,7 @@ def _live_rss_mib():
 def test_mapping_1000_epochs_memory_is_flat(benchmark, ratios):
     params = mapping.MappingParams(n_particles=MAP_PARTICLES)
     # the default street trajectory stretched to 1,000 epochs, BS1
-    data = mapping.simulate(mapping.default_scene(MAP_EPOCHS), 0, params, bs=[0])[0]
+    (data,) = mapping.simulate(mapping.default_scene(MAP_EPOCHS), params, rng=0, bs_indices=[0])
     mapper = mapping.Mapper("fusion3", params)
     rss, n_pmfs = [], []
 

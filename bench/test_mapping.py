@@ -28,11 +28,14 @@ EPOCH = 40
 @pytest.fixture(scope="module")
 def setup():
     params = MappingParams(n_particles=N_PARTICLES)
-    data = simulate(default_scene(), 1, params, bs=[0])[0]
+    (data,) = simulate(default_scene(), params, rng=1, bs_indices=[0])
     mapper = Mapper("fusion3", params)
     state = mapper.run(data, rng=0, n_epochs=EPOCH).state
     b, m = mapper._links(
-        data.bistatic[EPOCH], data.monostatic[EPOCH], data.uav[EPOCH], data.bs_position
+        data.bistatic_ranges_m[EPOCH],
+        data.monostatic_positions_m[EPOCH],
+        data.uav_positions_m[EPOCH],
+        data.bs_position_m,
     )
     return {"params": params, "state": state, "b": b, "m": m, "data": data}
 
@@ -60,7 +63,7 @@ def test_module_stage(benchmark, ratios, setup, kind, engine):
         f"{engine} module",
         reference=None if engine == "numpy" else "numpy module",
         target=None,
-        note=f"K={k} legacy, M={link.n_meas}" if engine == "numpy" else "",
+        note=f"K={k} legacy, M={link.n_measurements}" if engine == "numpy" else "",
     )
 
 
@@ -68,7 +71,12 @@ def _epoch(setup, scheme, engine):
     d, e = setup["data"], EPOCH
     mapper = Mapper(scheme, setup["params"], engine=engine)
     return lambda: mapper.step(
-        setup["state"], d.bistatic[e], d.monostatic[e], d.uav[e], d.bs_position, 1
+        setup["state"],
+        d.bistatic_ranges_m[e],
+        d.monostatic_positions_m[e],
+        d.uav_positions_m[e],
+        d.bs_position_m,
+        rng=1,
     )
 
 
@@ -92,4 +100,4 @@ def test_epoch(benchmark, ratios, setup, scheme, engine):
 
 
 def test_links_are_nonempty(setup):
-    assert isinstance(setup["b"], Link) and setup["m"].n_meas > 0
+    assert isinstance(setup["b"], Link) and setup["m"].n_measurements > 0

@@ -39,13 +39,13 @@ def main(argv=None):
         err = {m: [] for m in methods}
         for _ in range(args.draws):
             paths = bs.random_paths(
-                sc, rng, max_speed_mps=30.0, min_separation_s=2.5 * sc.delay_resolution_s
+                sc, rng=rng, max_speed_mps=30.0, min_toa_separation_s=2.5 * sc.toa_resolution_s
             )
             csi = bs.simulate(
-                sc, paths, snr_db, rng, n_subframes=N_SUBFRAMES, pilots="orthogonal"
+                sc, paths, snr_db, rng=rng, n_subframes=N_SUBFRAMES, pilots="orthogonal"
             ).csi
             for m, fn in methods.items():
-                err[m].append(np.abs(fn(csi).doppler - paths.doppler_hz))
+                err[m].append(np.abs(fn(csi).doppler_hz - paths.doppler_hz))
         cols = (f"{m} MAE {np.mean(e):.1f} (median {np.median(e):.1f})" for m, e in err.items())
         print(f"{snr_db:4.0f} dB  " + "  ".join(cols) + " [Hz]")
 

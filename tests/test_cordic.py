@@ -101,3 +101,10 @@ def test_nan_rejected():
         cordic.phase(np.array([np.nan + 1j]))
     with pytest.raises(ValueError, match="NaN"):
         cordic.atan2(np.array([1.0]), np.array([np.inf]))
+
+
+def test_zero_dimensional_input_gives_zero_dimensional_output():
+    out = cordic.phase(np.complex128(-1))
+    assert out.shape == () and abs(float(out) - np.pi) < 1e-14
+    assert cordic.atan2(np.float32(1.0), np.float32(0.0)).shape == ()
+    assert cordic.phase(np.ones((2, 1, 3), np.complex64)).shape == (2, 1, 3)

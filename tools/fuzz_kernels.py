@@ -12,6 +12,7 @@ extension with ``tools/sanitize.sh`` first to also catch invalid memory accesses
 """
 
 import sys
+from typing import Any
 
 import atheris
 
@@ -32,13 +33,13 @@ EXPECTED = (ValueError, TypeError, MemoryLimitError)
 SPECIAL = (0.0, -0.0, 1e-300, 1e300, np.inf, -np.inf, np.nan, 1.0, -1.0)
 
 
-def _float(fdp):
+def _float(fdp: Any) -> float:
     if fdp.ConsumeBool():
         return SPECIAL[fdp.ConsumeIntInRange(0, len(SPECIAL) - 1)]
     return fdp.ConsumeFloat()
 
 
-def _array(fdp, shape, dtype):
+def _array(fdp: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     n = int(np.prod(shape))
     values = np.array([complex(_float(fdp), _float(fdp)) for _ in range(n)])
     values = values.reshape(shape)
@@ -53,7 +54,7 @@ def _array(fdp, shape, dtype):
     return arr
 
 
-def _scenario(fdp):
+def _scenario(fdp: Any) -> Scenario:
     kwargs = {
         "roi_size_m": (fdp.ConsumeFloatInRange(-5, 30), fdp.ConsumeFloatInRange(-5, 30), 0.0),
         "voxel_size_m": _float(fdp) if fdp.ConsumeBool() else fdp.ConsumeFloatInRange(1, 10),
@@ -66,7 +67,7 @@ def _scenario(fdp):
     return Scenario(**kwargs)
 
 
-def _mostly(fdp, lo, hi, shape=()):
+def _mostly(fdp: Any, lo: float, hi: float, shape: tuple[int, ...] = ()) -> np.ndarray | float:
     """Values in [lo, hi], one in 16 a special value (so that most calls reach the kernel)."""
     out = np.empty(int(np.prod(shape)))
     for i in range(out.size):
@@ -77,7 +78,7 @@ def _mostly(fdp, lo, hi, shape=()):
     return out.reshape(shape) if shape else float(out[0])
 
 
-def _spa(fdp):
+def _spa(fdp: Any) -> None:
     """One mapping module call on fuzzed PMFs, links and model constants."""
     k, p = fdp.ConsumeIntInRange(0, 3), fdp.ConsumeIntInRange(1, 12)
     state = PmfState(
@@ -108,26 +109,26 @@ def _spa(fdp):
         roi_radius_m=_mostly(fdp, 0, 1e4),
         jitter_std_m=_mostly(fdp, 0, 5),
         process_std_m=_mostly(fdp, 0, 5),
-        survival=_mostly(fdp, 0, 1),
-        n_iter=fdp.ConsumeIntInRange(0, 3),
+        survival_probability=_mostly(fdp, 0, 1),
+        n_iterations=fdp.ConsumeIntInRange(0, 3),
         birth_height_std_m=_mostly(fdp, 0, 10) if fdp.ConsumeBool() else None,
         birth_height_m=_mostly(fdp, -50, 50),
     )
     res = spa_update(state, links, params, predict=fdp.ConsumeBool(), rng=1)
     # Dropped PMFs (log-odds -inf) have NaN estimates by contract; the rest must be finite.
-    alive = np.isfinite(res.state.logodds)
-    _check_finite(res.estimates[alive], res.state.positions[alive])
-    if np.isnan(res.state.logodds).any() or np.isnan(res.state.log_weights).any():
+    alive = np.isfinite(res.state.existence_logodds)
+    _check_finite(res.estimates_m[alive], res.state.positions_m[alive])
+    if np.isnan(res.state.existence_logodds).any() or np.isnan(res.state.log_weights).any():
         raise AssertionError("NaN log-odds or log weights without an error")
 
 
-def _check_finite(*arrays):
+def _check_finite(*arrays: Any) -> None:
     for arr in arrays:
         if np.asarray(arr).dtype.kind in "fc" and not np.isfinite(arr).all():
             raise AssertionError("non-finite result without an error")
 
 
-def test_one_input(data):
+def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     target = fdp.ConsumeIntInRange(0, 6)
     dtype = [np.complex64, np.complex128, np.float64][fdp.ConsumeIntInRange(0, 2)]
@@ -163,7 +164,7 @@ def test_one_input(data):
             csi = _array(fdp, (fdp.ConsumeIntInRange(0, 2), *shape), dtype)
             n_paths = [fdp.ConsumeIntInRange(-1, 6), "mdl", "aic"][fdp.ConsumeIntInRange(0, 2)]
             est = bistatic.paraming(csi, n_paths)
-            _check_finite(est.toa, est.aoa, est.aod)
+            _check_finite(est.toa_s, est.aoa_rad, est.aod_rad)
         else:
             m, n = fdp.ConsumeIntInRange(0, 12), fdp.ConsumeIntInRange(0, 9)
             a = _array(fdp, (m, n), dtype)

@@ -24,14 +24,15 @@ from skysense.imaging import Scenario, SensingOperator, sensing_matrix, subspace
 N_CALLS = 3
 
 
-def main():
+def main() -> None:
     rng = np.random.default_rng(0)
     scenario = Scenario(roi_size_m=(12.0, 12.0, 0.0), voxel_size_m=3.0, n_antennas_side=2)
     a = sensing_matrix(scenario)
     op = SensingOperator(scenario, np.complex64)
     y = rng.standard_normal((2, a.shape[0])) + 1j * rng.standard_normal((2, a.shape[0]))
     sc = bistatic.Scenario(n_tx=4, n_rx=4, n_subcarriers=16)
-    csi = bistatic.simulate(sc, bistatic.random_paths(sc, rng, n_targets=1), 20.0, rng).csi
+    paths = bistatic.random_paths(sc, rng=rng, n_targets=1)
+    csi = bistatic.simulate(sc, paths, 20.0, rng=rng).csi
     params = mapping.MappingParams(n_particles=50)
     state = mapping.PmfState.empty(50)
     link = mapping.Link("bistatic", np.array([80.0, 95.0]), np.array([0.0, 0.0, 30.0]))

@@ -11,6 +11,7 @@ void register_mapping(py::module_& m);
 void register_cordic(py::module_& m);
 void register_bistatic(py::module_& m);
 void register_testing(py::module_& m);
+void register_tracking(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "skysense compiled kernels (private; use the skysense Python API)";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   register_cordic(m);
   register_bistatic(m);
   register_testing(m);
+  register_tracking(m);
 }

@@ -25,11 +25,10 @@
 #include "skysense/mapping_spa.hpp"
 
 namespace skysense::mapping {
-void spa_update_avx512(const SpaParams& p, const double* X_leg, const double* lam_leg,
-                     const double* eta_leg, std::ptrdiff_t K, std::ptrdiff_t P,
+void spa_update_avx512(const SpaParams& params, const LegacyPmfs& legacy,
                      const std::vector<Link>& links, bool predict, std::uint64_t seed,
                      const SpaOutput& out, int n_threads) {
-  avx512::spa_update(p, X_leg, lam_leg, eta_leg, K, P, links, predict, seed, out, n_threads);
+  avx512::spa_update(params, legacy, links, predict, seed, out, n_threads);
 }
 }  // namespace skysense::mapping
 #pragma GCC pop_options

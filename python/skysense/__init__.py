@@ -24,6 +24,8 @@ scenes
     Ray-traced scenes (Sionna RT, optional) and their CSI.
 learn
     Learned stages (torch, optional): off-grid imager, IFFT-C2VNN.
+tracking
+    Tracking the imaged UAVs across frames: BP multitarget tracker (C++), detections.
 edge
     Stream processing with latency statistics.
 plotting
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         metrics,
         plotting,
         scenes,
+        tracking,
     )
     from skysense._validation import MemoryLimitError
 
@@ -72,6 +75,7 @@ _SUBPACKAGES = frozenset(
         "metrics",
         "plotting",
         "scenes",
+        "tracking",
     }
 )
 _LAZY_NAMES = {"MemoryLimitError": "skysense._validation"}
@@ -92,6 +96,7 @@ __all__ = [
     "plotting",
     "scenes",
     "set_workers",
+    "tracking",
 ]
 
 

@@ -10,6 +10,7 @@ import math
 from numbers import Real
 
 import numpy as np
+import numpy.typing as npt
 
 from skysense._workers import resolve_workers
 
@@ -32,34 +33,42 @@ class MemoryLimitError(MemoryError):
     """A requested dense array would exceed the configured memory limit."""
 
 
-def check_finite_scalar(value, name: str) -> float:
+def check_finite_scalar(value: object, name: str) -> float:
     """Return ``value`` as float; raise if it is not a finite real number."""
     if isinstance(value, bool) or not isinstance(value, Real | np.number):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number
 
 
-def check_positive(value, name: str, *, strict: bool = True) -> float:
+def check_positive(value: object, name: str, *, strict: bool = True) -> float:
     """Return ``value`` as a finite float > 0 (or >= 0 when ``strict`` is False)."""
-    value = check_finite_scalar(value, name)
-    if value < 0 or (strict and value == 0):
-        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {value}")
-    return value
+    number = check_finite_scalar(value, name)
+    if number < 0 or (strict and number == 0):
+        raise ValueError(f"{name} must be {'> 0' if strict else '>= 0'}, got {number}")
+    return number
 
 
-def check_count(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as an int >= ``minimum``."""
+#: Largest count any entry point takes (frames, iterations, sizes): what a C ``int`` holds, so
+#: that a count reaches every compiled kernel unchanged; larger ones could not fit in memory or
+#: finish anyway, and would otherwise surface as pybind's "incompatible function arguments".
+MAX_COUNT = 2**31 - 1
+
+
+def check_count(value: object, name: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """Return ``value`` as an int in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return int(value)
 
 
-def complex_dtype(dtype) -> np.dtype:
+def complex_dtype(dtype: npt.DTypeLike) -> np.dtype:
     """Validate a complex dtype: complex64 or complex128."""
     try:
         dt = np.dtype(dtype)
@@ -71,12 +80,12 @@ def complex_dtype(dtype) -> np.dtype:
 
 
 def as_array(
-    x,
+    x: npt.ArrayLike,
     name: str,
     *,
     ndim: int | tuple[int, ...] | None = None,
     shape: tuple[int | None, ...] | None = None,
-    dtype=None,
+    dtype: npt.DTypeLike | None = None,
     kind: str = "fc",
     check_finite: bool = True,
 ) -> np.ndarray:
@@ -113,10 +122,13 @@ def as_array(
         raise ValueError(f"{name} contains NaN or Inf")
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
-    return np.ascontiguousarray(arr)
+    # not np.ascontiguousarray alone: it turns 0-d input into shape (1,) (0-d in, 0-d out)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
-def as_batch(x, n: int, name: str, *, check_finite: bool = True, hint: str = ""):
+def as_batch(
+    x: npt.ArrayLike, n: int, name: str, *, check_finite: bool = True, hint: str = ""
+) -> tuple[np.ndarray, bool]:
     """Validate one vector (n,) or a batch (n_frames, n): returns ``(x2, single)``.
 
     ``x2`` has shape (n_frames, n) (a view where possible); ``single`` tells whether ``x`` was

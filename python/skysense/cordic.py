@@ -11,20 +11,24 @@ complexity count assumes (shift-and-add micro-rotations and an arctangent table)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
-from skysense._validation import as_array, check_count, resolve_workers
+from skysense._validation import as_array, check_count
+from skysense._workers import resolve_workers
 
 __all__ = ["DEFAULT_ITERATIONS", "atan2", "phase"]
 
 #: Default iterations per precision: the residual angle 2^-(n-1) is below the rounding level.
-DEFAULT_ITERATIONS = {np.dtype(np.float32): 25, np.dtype(np.float64): 54}
+DEFAULT_ITERATIONS: dict[np.dtype[Any], int] = {np.dtype(np.float32): 25, np.dtype(np.float64): 54}
 _MAX_ITERATIONS = 64
 _MAX_WORD_BITS = 62
 
 
-def _fixed_point(fixed_point) -> tuple[int, int]:
+def _fixed_point(fixed_point: tuple[int, int] | None) -> tuple[int, int]:
     if fixed_point is None:
         return 0, 0
     try:
@@ -36,7 +40,7 @@ def _fixed_point(fixed_point) -> tuple[int, int]:
     word_bits = check_count(word_bits, "word_bits", minimum=4)
     frac_bits = check_count(frac_bits, "frac_bits", minimum=1)
     if word_bits > _MAX_WORD_BITS:
-        raise ValueError(f"word_bits must be <= {_MAX_WORD_BITS}, got {word_bits}")
+        raise ValueError(f"word_bits must be in [4, {_MAX_WORD_BITS}], got {word_bits}")
     if word_bits - frac_bits < 3:
         raise ValueError(
             "fixed point needs 3 integer bits (sign and range [-4, 4) for the CORDIC gain and pi): "
@@ -45,7 +49,14 @@ def _fixed_point(fixed_point) -> tuple[int, int]:
     return word_bits, frac_bits
 
 
-def atan2(y, x, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
+def atan2(
+    y: ArrayLike,
+    x: ArrayLike,
+    *,
+    iterations: int | None = None,
+    fixed_point: tuple[int, int] | None = None,
+    workers: int | None = None,
+) -> NDArray[np.floating[Any]]:
     """Four-quadrant arctangent ``atan2(y, x)`` by CORDIC in vectoring mode.
 
     Parameters
@@ -60,7 +71,8 @@ def atan2(y, x, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
         ``word_bits`` word (``word_bits - frac_bits >= 3``, ``word_bits <= 62``). ``None``
         computes in floating point in the input precision.
     workers : int, optional
-        Threads; ``None`` uses every available CPU.
+        Threads (``docs/conventions.md``: None is the current default, 1 unless
+        :func:`skysense.set_workers` says otherwise; -1 every CPU). Results do not depend on it.
 
     Returns
     -------
@@ -85,6 +97,14 @@ def atan2(y, x, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
     ----------
     J. E. Volder, "The CORDIC trigonometric computing technique", IRE Trans. Electron.
     Comput. EC-8(3), 1959.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import cordic
+    >>> y, x = np.array([1.0, -1.0, 0.0]), np.array([1.0, 0.0, -2.0])
+    >>> bool(np.allclose(cordic.atan2(y, x), np.arctan2(y, x), rtol=0, atol=1e-15))
+    True
     """
     y = as_array(y, "y", kind="fiub")
     x = as_array(x, "x", kind="fiub")
@@ -95,18 +115,34 @@ def atan2(y, x, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
         iterations = DEFAULT_ITERATIONS[dtype]
     iterations = check_count(iterations, "iterations")
     if iterations > _MAX_ITERATIONS:
-        raise ValueError(f"iterations must be <= {_MAX_ITERATIONS}, got {iterations}")
+        raise ValueError(f"iterations must be in [1, {_MAX_ITERATIONS}], got {iterations}")
+    n_threads = resolve_workers(workers)
     word_bits, frac_bits = _fixed_point(fixed_point)
     yb, xb = np.broadcast_arrays(y, x)
     shape = yb.shape
     yf = np.ascontiguousarray(yb, dtype).ravel()
     xf = np.ascontiguousarray(xb, dtype).ravel()
     out = np.empty(yf.size, dtype)
-    _core.cordic_atan2(yf, xf, out, iterations, word_bits, frac_bits, resolve_workers(workers))
-    return out.reshape(shape)
+    _core.cordic_atan2(
+        y=yf,
+        x=xf,
+        out=out,
+        iterations=iterations,
+        word_bits=word_bits,
+        frac_bits=frac_bits,
+        n_threads=n_threads,
+    )
+    result: NDArray[np.floating[Any]] = out.reshape(shape)
+    return result
 
 
-def phase(z, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
+def phase(
+    z: ArrayLike,
+    *,
+    iterations: int | None = None,
+    fixed_point: tuple[int, int] | None = None,
+    workers: int | None = None,
+) -> NDArray[np.floating[Any]]:
     """Phase of complex values by CORDIC, the counterpart of ``numpy.angle``.
 
     Parameters
@@ -120,6 +156,16 @@ def phase(z, *, iterations=None, fixed_point=None, workers=1) -> np.ndarray:
     -------
     ndarray, float32 (complex64 input) or float64, same shape as ``z``
         Phases in [-pi, pi] [rad].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import cordic
+    >>> z = np.exp(1j * np.linspace(-3, 3, 7))
+    >>> bool(np.allclose(cordic.phase(z), np.angle(z), rtol=0, atol=1e-15))
+    True
+    >>> bool(np.allclose(cordic.phase(z, fixed_point=(32, 28)), np.angle(z), atol=1e-7))
+    True
     """
     z = as_array(z, "z", kind="fciub")
     if z.dtype.kind != "c":

@@ -12,6 +12,9 @@ the length of the stream. Estimators here:
 ``LatencyStats``    :meth:`StreamProcessor.latency`'s result: per-frame latency [s]
 ==================  ==============================================================
 
+A stateful estimator (``skysense.tracking.StreamingTracker``) returns a list with one
+result per frame.
+
 The learned stages export to ONNX (``skysense.learn``) and plug in the same way.
 ``workers=None`` means :func:`skysense.get_workers` (1 unless :func:`skysense.set_workers`
 says otherwise), read at each call.
@@ -92,7 +95,8 @@ class StreamProcessor:
     ----------
     estimator : callable
         ``estimator(frames) -> results``; ``frames`` has shape (n, n_measurements) and the
-        results a leading axis of length n (an array, or a tuple/dataclass of arrays).
+        results a leading axis of length n (an array, a tuple/dataclass of arrays, or a list
+        of n per-frame results).
     n_measurements : int
         Length of one CSI frame.
     dtype : {complex64, complex128}
@@ -195,11 +199,17 @@ class StreamProcessor:
 
 
 def _take(results: Any, i: int) -> Any:
-    """Frame ``i`` of batched results (array, tuple of arrays or dataclass of arrays), as a
-    copy: an estimator may return views of its input (the processor's micro-batch buffer,
-    overwritten by the next micro-batch) or of its own scratch."""
+    """Frame ``i`` of batched results (array, tuple of arrays, dataclass of arrays, or a list
+    of per-frame results); arrays are copied.
+
+    The copy matters: an estimator may return views of the micro-batch buffer (an identity
+    stage) or of its own reused output buffer, which the next micro-batch overwrites. A list
+    holds one result per frame (a stateful estimator such as a tracker), each its own object.
+    """
     if isinstance(results, np.ndarray):
         return results[i].copy()
+    if isinstance(results, list):
+        return results[i]
     if isinstance(results, tuple):
         return tuple(_take(r, i) for r in results)
     if dataclasses.is_dataclass(results) and not isinstance(results, type):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ figcaption { font-size: 0.9rem; color: #555; } .meta { color: #666; font-size: 0
 """
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     """A ``<td>``: numbers right-aligned (floats to 4 significant digits), text escaped."""
     if isinstance(value, bool | str) or not isinstance(value, int | float | np.number):
         return f"<td>{html.escape(str(value))}</td>"
@@ -48,14 +49,16 @@ class Section:
     """One ``<h2>`` section: paragraphs, tables and figures in the order added."""
 
     title: str
-    parts: list = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
 
     def text(self, paragraph: str) -> Section:
         """Add a paragraph (plain text, escaped)."""
         self.parts.append(f"<p>{html.escape(paragraph)}</p>")
         return self
 
-    def table(self, header, rows, caption: str = "") -> Section:
+    def table(
+        self, header: Sequence[object], rows: Iterable[Sequence[object]], caption: str = ""
+    ) -> Section:
         """Add a table; floats are shown with 4 significant digits."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in rows)
@@ -63,7 +66,7 @@ class Section:
         self.parts.append(f"<table>{cap}<tr>{head}</tr>{body}</table>")
         return self
 
-    def figure(self, path, caption: str = "") -> Section:
+    def figure(self, path: str | Path, caption: str = "") -> Section:
         """Embed a PNG file (base64) with a caption."""
         data = Path(path).read_bytes()
         if not data.startswith(b"\x89PNG"):
@@ -111,7 +114,7 @@ class Report:
             f"<ul>{toc}</ul>{body}</body></html>\n"
         )
 
-    def write(self, path) -> Path:
+    def write(self, path: str | Path) -> Path:
         """Write the page to ``path`` (folders created); returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,10 @@ def test_default_numerology():
     sc = bs.Scenario()
     assert sc.csi_shape == (8, 10, 64)
     assert sc.wavelength_m == pytest.approx(0.01)
-    assert sc.delay_resolution_s == pytest.approx(16.276e-9, rel=1e-4)
-    assert sc.cp_s == pytest.approx(260.4e-9, rel=1e-3)
+    assert sc.toa_resolution_s == pytest.approx(16.276e-9, rel=1e-4)
+    assert sc.cyclic_prefix_s == pytest.approx(260.4e-9, rel=1e-3)
     assert sc.subframe_s == pytest.approx(10 * 1.25 / 960e3)
-    assert np.rad2deg(sc.hpbw_rx_rad) == pytest.approx(10.15, abs=0.01)
+    assert np.rad2deg(sc.half_power_beamwidth_rx_rad) == pytest.approx(10.15, abs=0.01)
 
 
 def test_steering_conventions():
@@ -28,7 +28,7 @@ def test_steering_conventions():
         ({"n_tx": 0}, "n_tx"),
         ({"n_subcarriers": 1}, "n_subcarriers"),
         ({"subcarrier_spacing_hz": -1.0}, "subcarrier_spacing_hz"),
-        ({"spacing_rx": float("nan")}, "spacing_rx"),
+        ({"spacing_rx_wavelengths": float("nan")}, "spacing_rx_wavelengths"),
     ],
 )
 def test_scenario_validation(kwargs, match):
@@ -39,13 +39,13 @@ def test_scenario_validation(kwargs, match):
 def test_paths_validation():
     p = bs.Paths([0.1, 0.2], [0.0, -0.3], [1e-8, 2e-9], [1, 1j])
     assert p.n_paths == 2 and p.gain.dtype == np.complex128
-    np.testing.assert_array_equal(p.sorted().delay_s, [2e-9, 1e-8])
+    np.testing.assert_array_equal(p.sorted().toa_s, [2e-9, 1e-8])
     np.testing.assert_array_equal(p.doppler_hz, 0.0)
     with pytest.raises(ValueError, match="aod_rad must have shape"):
         bs.Paths([0.1, 0.2], [0.0], [0, 0], [1, 1])
     with pytest.raises(ValueError, match=r"\[-pi/2, pi/2\]"):
         bs.Paths([2.0], [0.0], [0.0], [1.0])
-    with pytest.raises(ValueError, match="delay_s must be >= 0"):
+    with pytest.raises(ValueError, match="toa_s must be >= 0"):
         bs.Paths([0.0], [0.0], [-1e-9], [1.0])
     with pytest.raises(ValueError, match="NaN"):
         bs.Paths([np.nan], [0.0], [0.0], [1.0])
@@ -56,28 +56,28 @@ def test_paths_validation():
 def test_random_paths_inside_bistatic_window(rng):
     sc = bs.Scenario()
     for _ in range(20):
-        p = bs.random_paths(sc, rng, max_speed_mps=30.0)
+        p = bs.random_paths(sc, rng=rng, max_speed_mps=30.0)
         assert p.n_paths == 4
-        assert p.delay_s[0] == 0.0  # the LoS path, synchronised
-        assert np.all(p.delay_s <= sc.cp_s)
-        assert np.min(np.diff(p.delay_s)) >= sc.delay_resolution_s
+        assert p.toa_s[0] == 0.0  # the LoS path, synchronised
+        assert np.all(p.toa_s <= sc.cyclic_prefix_s)
+        assert np.min(np.diff(p.toa_s)) >= sc.toa_resolution_s
         assert np.all(np.abs(p.aoa_rad[1:]) <= np.deg2rad(60))
         assert np.all(np.abs(p.aod_rad[1:]) <= np.deg2rad(60))
         np.testing.assert_allclose(np.abs(p.gain), 1.0)
         # |f_D| <= 2 v / lambda
         assert np.all(np.abs(p.doppler_hz) <= 2 * 30.0 / sc.wavelength_m)
-    los = bs.random_paths(sc, 1, n_targets=0)
+    los = bs.random_paths(sc, rng=1, n_targets=0)
     np.testing.assert_allclose([los.aoa_rad[0], los.aod_rad[0]], np.deg2rad([-10, 10]))
 
 
 def test_random_paths_seeded_and_radar_gains(rng):
     sc = bs.Scenario()
-    a, b = bs.random_paths(sc, 7), bs.random_paths(sc, 7)
-    np.testing.assert_array_equal(a.delay_s, b.delay_s)
-    p = bs.random_paths(sc, rng, gain_model="radar")
+    a, b = bs.random_paths(sc, rng=7), bs.random_paths(sc, rng=7)
+    np.testing.assert_array_equal(a.toa_s, b.toa_s)
+    p = bs.random_paths(sc, rng=rng, gain_model="radar")
     assert np.max(np.abs(p.gain)) == pytest.approx(1.0)
     assert np.abs(p.gain[0]) == pytest.approx(1.0)  # the LoS path dominates
     with pytest.raises(ValueError, match="gain_model"):
-        bs.random_paths(sc, rng, gain_model="rcs")
+        bs.random_paths(sc, rng=rng, gain_model="rcs")
     with pytest.raises(RuntimeError, match="no target position"):
-        bs.random_paths(sc, rng, n_targets=40)
+        bs.random_paths(sc, rng=rng, n_targets=40)

@@ -19,7 +19,7 @@ def _paths(delay_taps_, scenario=SMALL, rng=None):
     return Paths(
         rng.uniform(-1.2, 1.2, q),
         rng.uniform(-1.2, 1.2, q),
-        np.asarray(delay_taps_, float) * scenario.delay_resolution_s,
+        np.asarray(delay_taps_, float) * scenario.toa_resolution_s,
         np.exp(2j * np.pi * rng.uniform(size=q)),
     )
 
@@ -32,7 +32,7 @@ def test_delay_taps_is_unitary_idft(rng, dtype):
     n = SMALL.n_subcarriers
     f = np.exp(-2j * np.pi * np.outer(np.arange(n), np.arange(n)) / n) / np.sqrt(n)  # [F]_{n,k}
     expected = np.einsum("nk,btrn->btrk", f.conj(), csi.astype(np.complex128))
-    taps = delay_taps(csi, SMALL)
+    taps = delay_taps(csi, scenario=SMALL)
     assert taps.dtype == dtype
     np.testing.assert_allclose(taps, expected, atol=1e-5 if dtype == np.complex64 else 1e-12)
 
@@ -40,7 +40,7 @@ def test_delay_taps_is_unitary_idft(rng, dtype):
 def test_integer_delay_is_a_single_tap():
     """Eq. (19): an on-grid delay m gives sqrt(N) gamma a_t (x) a_r on tap m only."""
     paths = _paths([5.0])
-    taps = delay_taps(SMALL.channel(paths), SMALL)
+    taps = delay_taps(SMALL.channel(paths), scenario=SMALL)
     power = np.sum(np.abs(taps) ** 2, axis=(0, 1))
     assert np.argmax(power) == 5
     np.testing.assert_allclose(np.delete(power, 5), 0, atol=1e-20)
@@ -54,7 +54,7 @@ def test_integer_delay_is_a_single_tap():
 
 def test_peak_rows_fractional_and_wrapped():
     paths = _paths([0.0, 4.3, 9.6])
-    taps = delay_taps(SMALL.channel(paths), SMALL)
+    taps = delay_taps(SMALL.channel(paths), scenario=SMALL)
     np.testing.assert_array_equal(find_peak_rows(taps, 3), [0, 4, 10])
     # A batch: rows come back per CSI, ascending.
     b = np.stack([taps, np.roll(taps, 3, axis=-1)])
@@ -62,7 +62,7 @@ def test_peak_rows_fractional_and_wrapped():
 
 
 def test_peak_rows_too_few_peaks():
-    taps = delay_taps(SMALL.channel(_paths([4.0])), SMALL)
+    taps = delay_taps(SMALL.channel(_paths([4.0])), scenario=SMALL)
     with pytest.raises(ValueError, match="found 1 delay peaks but n_paths = 2"):
         find_peak_rows(taps, 2)
     flat = np.ones((*SMALL.csi_shape,), complex)  # constant profile: no strict local maximum
@@ -104,12 +104,12 @@ def test_normalize_windows_removes_gain(rng):
 def test_ls_gains_exact_on_noise_free_csi(rng):
     paths = _paths([0.0, 4.3, 9.6], rng=rng)
     csi = SMALL.channel(paths)
-    g = ls_gains(csi, paths.delay_s, paths.aoa_rad, paths.aod_rad, SMALL)
+    g = ls_gains(csi, paths.toa_s, paths.aoa_rad, paths.aod_rad, scenario=SMALL)
     np.testing.assert_allclose(g, paths.gain, atol=1e-10)
     batch = np.stack([csi, 2 * csi])
-    rep = [np.stack([v, v]) for v in (paths.delay_s, paths.aoa_rad, paths.aod_rad)]
+    rep = [np.stack([v, v]) for v in (paths.toa_s, paths.aoa_rad, paths.aod_rad)]
     np.testing.assert_allclose(
-        ls_gains(batch, *rep, SMALL), [paths.gain, 2 * paths.gain], atol=1e-10
+        ls_gains(batch, *rep, scenario=SMALL), [paths.gain, 2 * paths.gain], atol=1e-10
     )
 
 
@@ -118,10 +118,10 @@ def test_ls_gains_bad_input():
     csi = SMALL.channel(paths)
     same = np.full(2, 0.3)
     with pytest.raises(ValueError, match="linearly dependent"):
-        ls_gains(csi, np.zeros(2), same, same, SMALL)
+        ls_gains(csi, np.zeros(2), same, same, scenario=SMALL)
     with pytest.raises(ValueError, match="aoa_rad must have shape"):
-        ls_gains(csi, np.zeros(3), np.zeros(2), np.zeros(2), SMALL)
+        ls_gains(csi, np.zeros(3), np.zeros(2), np.zeros(2), scenario=SMALL)
     with pytest.raises(ValueError, match="aoa_rad contains NaN"):
-        ls_gains(csi, paths.delay_s, [np.nan, 0.1], paths.aod_rad, SMALL)
+        ls_gains(csi, paths.toa_s, [np.nan, 0.1], paths.aod_rad, scenario=SMALL)
     with pytest.raises(ValueError, match="csi must end in"):
-        ls_gains(csi[:, :, :5], paths.delay_s, paths.aoa_rad, paths.aod_rad, SMALL)
+        ls_gains(csi[:, :, :5], paths.toa_s, paths.aoa_rad, paths.aod_rad, scenario=SMALL)

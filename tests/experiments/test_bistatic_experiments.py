@@ -14,7 +14,7 @@ from skysense.experiments import (
     run_trials,
 )
 
-COARSE = {"angle_step_deg": 6.0, "delay_step_fraction": 1.0}
+COARSE = {"angle_step_deg": 6.0, "toa_step_cells": 1.0}
 
 
 def test_registered():
@@ -36,7 +36,7 @@ def test_accuracy_tiny_run(tmp_path):
         chunk_size=2,
         **COARSE,
     )
-    res = run_trials(exp, 2, seed=3)
+    res = run_trials(exp, 2, rng=3)
     doc = json.loads(json.dumps(res.to_json()))
     cell = doc["results"]["30"]
     assert cell["n_trials"] == 2
@@ -53,7 +53,7 @@ def test_accuracy_tiny_run(tmp_path):
     assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
     assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
     # same seed, same numbers
-    again = run_trials(exp, 2, seed=3)
+    again = run_trials(exp, 2, rng=3)
     np.testing.assert_array_equal(
         res.trials[30.0]["paraming_aoa"], again.trials[30.0]["paraming_aoa"]
     )
@@ -61,11 +61,13 @@ def test_accuracy_tiny_run(tmp_path):
 
 def test_separation_and_timing_offset(tmp_path):
     sep = run_trials(
-        BistaticSeparation(fractions=(1.0,), methods=("paraming",), chunk_size=2), 2, seed=1
+        BistaticSeparation(separations_beamwidths=(1.0,), methods=("paraming",), chunk_size=2),
+        2,
+        rng=1,
     )
     assert sep.results["1"]["paraming"]["resolved_pct"] == 100.0
-    off = BistaticTimingOffset(offsets=(0.0, 2.0), chunk_size=2)
-    res = run_trials(off, 2, seed=1)
+    off = BistaticTimingOffset(offsets_cells=(0.0, 2.0), chunk_size=2)
+    res = run_trials(off, 2, rng=1)
     assert res.results["2"]["paraming"]["toa_bias"] == pytest.approx(2.0, abs=0.05)
     assert res.results["0"]["paraming"]["toa_bias"] == pytest.approx(0.0, abs=0.05)
     assert res.results["2"]["paraming"]["mse_aoa"] < 1e-4
@@ -73,11 +75,11 @@ def test_separation_and_timing_offset(tmp_path):
 
 
 def test_doppler_and_latency(tmp_path):
-    dop = run_trials(BistaticDoppler(snrs_db=(30.0,), n_subframes=10, chunk_size=1), 2, seed=2)
+    dop = run_trials(BistaticDoppler(snrs_db=(30.0,), n_subframes=10, chunk_size=1), 2, rng=2)
     # |f_D| up to 6 kHz; the per-symbol rotation inside a sub-frame leaves a small bias
     assert dop.results["30"]["paraming"]["median_abs_err_hz"] < 50.0
     lat = BistaticLatency(methods=("paraming", "root_music_2d"), chunk_size=1, **COARSE)
-    res = run_trials(lat, 1, seed=2)
+    res = run_trials(lat, 1, rng=2)
     assert res.results["paraming"]["vs_paraming"] == 1.0
     assert lat.plot(res.results, tmp_path / "lat.png").stat().st_size > 0
 
@@ -95,7 +97,7 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
 
     monkeypatch.setitem(bistatic_doppler._DOPPLER, "ifft_c2vnn", flaky)
     exp = BistaticDoppler(snrs_db=(30.0,), methods=("paraming", "ifft_c2vnn"), chunk_size=3)
-    res = run_trials(exp, 3, seed=4)
+    res = run_trials(exp, 3, rng=4)
     cell, raw = res.results["30"], res.trials[30.0]
     assert cell["ifft_c2vnn"]["n_failed"] == 1 and cell["paraming"]["n_failed"] == 0
     assert np.isnan(raw["ifft_c2vnn_abs_err_hz"][0]).all()
@@ -111,7 +113,7 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
 
     monkeypatch.setitem(bistatic_doppler._DOPPLER, "ifft_c2vnn", broken)
     with pytest.raises(ValueError, match="csi must have shape"):
-        run_trials(exp, 1, seed=4)
+        run_trials(exp, 1, rng=4)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +123,7 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
         (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
         (BistaticAccuracy, {"paraming_subarrays": (9, 5, 32)}, "do not fit"),
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
-        (BistaticSeparation, {"fractions": (0.0,)}, "fractions"),
+        (BistaticSeparation, {"separations_beamwidths": (0.0,)}, "separations_beamwidths"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),
         (BistaticDoppler, {"methods": ("music",)}, "Doppler methods"),
     ],
@@ -141,7 +143,7 @@ def test_cli_reproduce_timing_offset(tmp_path, capsys):
             "paraming,bartlett",
             "--trials",
             "1",
-            "--workers",
+            "--processes",
             "0",
             "--json",
             str(out_json),
@@ -167,9 +169,9 @@ def test_dask_matches_in_process():
     pytest.importorskip("distributed")
     from skysense.experiments import dask_client
 
-    exp = BistaticTimingOffset(offsets=(1.0,), chunk_size=1)
-    ref = run_trials(exp, 2, seed=4)
-    with dask_client(n_workers=1) as client:
-        res = run_trials(exp, 2, seed=4, client=client)
+    exp = BistaticTimingOffset(offsets_cells=(1.0,), chunk_size=1)
+    ref = run_trials(exp, 2, rng=4)
+    with dask_client(n_processes=1) as client:
+        res = run_trials(exp, 2, rng=4, client=client)
     for name, values in ref.trials[1.0].items():
         np.testing.assert_array_equal(res.trials[1.0][name], values)

@@ -5,7 +5,7 @@ from skysense.experiments import EXPERIMENTS, PAPER_TABLE3, ImagingOffgrid, run_
 
 def test_sp_and_backprojection_rows_without_training(tmp_path):
     exp = ImagingOffgrid(methods=("sp", "ahy"), chunk_size=5)
-    res = run_trials(exp, 10, seed=1)
+    res = run_trials(exp, 10, rng=1)
     assert set(res.results) == {"sp", "ahy"}
     for row in res.results.values():
         assert set(row) >= {"mse", "ssim", "ospa", "dr", "far", "ms_per_frame"}
@@ -30,7 +30,7 @@ def test_learned_row_tiny_budget():
         batch_size=8,
         chunk_size=4,
     )
-    res = run_trials(exp, 4, seed=0)
+    res = run_trials(exp, 4, rng=0)
     for row in res.results.values():
         assert row["train_wall_s"] > 0
         assert 0 <= row["ssim"] <= 1
@@ -46,7 +46,7 @@ def test_validation():
 def test_dnn_ahy_row_can_score_the_shipped_model():
     pytest.importorskip("torch")
     exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained="default", chunk_size=4)
-    res = run_trials(exp, 4, seed=0)
+    res = run_trials(exp, 4, rng=0)
     row = res.results["dnn_ahy"]
     assert row["train_wall_s"] == 0.0  # loaded, not trained
     assert 0 <= row["dr"] <= 100 and row["n_test"] == 4
@@ -59,4 +59,4 @@ def test_pretrained_must_fit_the_scenario(tmp_path):
     path = OffGridImager.load_default().save(tmp_path / "m.pt")
     exp = ImagingOffgrid(methods=("dnn_ahy",), pretrained=str(path), n_antennas_side=4)
     with pytest.raises(ValueError, match="another scenario"):
-        run_trials(exp, 2, seed=0)
+        run_trials(exp, 2, rng=0)

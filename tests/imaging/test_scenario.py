@@ -196,3 +196,15 @@ def test_voxel_index_far_nan_and_single_point():
         s.voxel_index([np.nan, 0.0, 40.0])
     with pytest.raises(ValueError, match="points_m must have shape"):
         s.voxel_index([0.0, 0.0])
+
+
+def test_counts_beyond_a_c_int_name_the_parameter():
+    from skysense.imaging import SensingOperator, subspace_pursuit
+
+    s = Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)
+    y = np.ones(s.n_measurements, np.complex128)
+    # used to surface as pybind's "incompatible function arguments"
+    with pytest.raises(
+        ValueError, match=r"max_iter must be <= 2147483647, got 1180591620717411303424"
+    ):
+        subspace_pursuit(SensingOperator(s), y, 2, max_iter=2**70)

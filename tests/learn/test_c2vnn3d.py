@@ -7,13 +7,13 @@ from skysense.bistatic import Paths, Scenario, simulate
 from skysense.learn import (
     C2vnn3dConfig,
     C2vnnTrainConfig,
-    build_c2vnn3d,
-    estimate_3d,
-    load_c2vnn,
-    save_c2vnn,
+    IfftC2vnn,
+    build_c2vnn,
+    load_checkpoint,
+    save_checkpoint,
     train_c2vnn,
 )
-from skysense.learn.c2vnn3d import csi_windows_3d
+from skysense.learn.c2vnn.data import csi_windows_3d
 
 SC = Scenario(n_tx=4, n_rx=4, n_subcarriers=32, n_symbols=8)
 CFG = C2vnn3dConfig(scenario=SC, window=3, n_filters=2, n_hidden=8, n_subframes=3)
@@ -22,9 +22,10 @@ CFG = C2vnn3dConfig(scenario=SC, window=3, n_filters=2, n_hidden=8, n_subframes=
 def test_windows_keep_the_doppler_phase_progression():
     """Noise-free on-grid path: the centre entry advances by 2 pi f_D T_sf per sub-frame."""
     f_d = 20_000.0
-    paths = Paths([0.2], [-0.4], [5 * SC.delay_resolution_s], [1.0], [f_d])
-    csi = simulate(SC, paths, 300.0, 0, n_subframes=3).csi
-    inputs, rows = csi_windows_3d(csi[None], 1, CFG)
+    paths = Paths([0.2], [-0.4], [5 * SC.toa_resolution_s], [1.0], [f_d])
+    csi = simulate(SC, paths, 300.0, rng=0, n_subframes=3).csi
+    windows = csi_windows_3d(csi[None], 1, CFG)
+    inputs, rows = windows.inputs, windows.rows
     assert inputs.shape == (1, 1, 6, 3, 4, 4)
     assert rows.tolist() == [[5]]
     centre = inputs[0, 0, 1, :, 0, 0] + 1j * inputs[0, 0, 4, :, 0, 0]  # W row 1: re, im
@@ -34,27 +35,27 @@ def test_windows_keep_the_doppler_phase_progression():
 
 
 def test_3d_training_checkpoint_and_estimate(tmp_path):
-    torch.set_num_threads(1)
-    result = train_c2vnn(CFG, C2vnnTrainConfig(n_draws=30, epochs=2, seed=1, n_targets=2))
+    result = train_c2vnn(CFG, C2vnnTrainConfig(n_draws=30, epochs=2, n_targets=2), rng=1)
     assert result.train_loss.shape == (2,)
     path = tmp_path / "m3d.pt"
-    save_c2vnn(path, result.model)
-    model, _ = load_c2vnn(path, expected_config=CFG)
+    save_checkpoint(path, result.model)
+    model = load_checkpoint(path, expected_config=CFG).model
     assert type(model).__name__ == "C2vnn3dNet"
-    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.delay_resolution_s, [1, 1j])
-    csi = simulate(SC, paths, 30.0, 0, n_subframes=3).csi
-    e = estimate_3d(model, csi, 2)
-    assert e.doppler.shape == e.toa.shape == (2,)
-    np.testing.assert_allclose(e.toa / SC.delay_resolution_s, [2.0, 9.0], atol=1.5)
+    paths = Paths([0.2, -0.3], [-0.4, 0.5], np.array([2.0, 9.0]) * SC.toa_resolution_s, [1, 1j])
+    csi = simulate(SC, paths, 30.0, rng=0, n_subframes=3).csi
+    e = IfftC2vnn(model).estimate(csi, 2, subframes=True)
+    assert e.doppler_hz.shape == e.toa_s.shape == (2,)
+    np.testing.assert_allclose(e.toa_s / SC.toa_resolution_s, [2.0, 9.0], atol=1.5)
     with pytest.raises(ValueError, match="csi must have shape"):
-        estimate_3d(model, csi[:2], 2)
-    assert build_c2vnn3d(CFG)(torch.zeros(5, 6, 3, 4, 4)).shape == (5, 4)
+        IfftC2vnn(model).estimate(csi[:2], 2, subframes=True)
+    net = build_c2vnn(CFG, rng=0)
+    assert type(net).__name__ == "C2vnn3dNet"
+    assert net(torch.zeros(5, 6, 3, 4, 4)).shape == (5, 4)
 
 
 def test_doppler_loss_weight():
-    torch.set_num_threads(1)
-    tc = C2vnnTrainConfig(n_draws=20, epochs=1, seed=1, n_targets=2, doppler_loss_weight=25.0)
-    assert np.isfinite(train_c2vnn(CFG, tc).validation_loss).all()
+    tc = C2vnnTrainConfig(n_draws=20, epochs=1, n_targets=2, doppler_loss_weight=25.0)
+    assert np.isfinite(train_c2vnn(CFG, tc, rng=1).validation_loss).all()
     with pytest.raises(ValueError, match="doppler_loss_weight"):
         C2vnnTrainConfig(doppler_loss_weight=0.0)
 

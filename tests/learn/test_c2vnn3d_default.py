@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 
 from skysense import bistatic as bs
 from skysense.learn import C2vnn3dConfig, IfftC2vnn
-from skysense.learn.c2vnn3d import csi_windows_3d
-from skysense.learn.c2vnn_estimator import DEFAULT_MODEL_3D
+from skysense.learn.c2vnn.data import csi_windows_3d
+from skysense.learn.c2vnn.estimator import DEFAULT_WEIGHTS_3D
 
 #: Doppler MAE of the shipped 3-D model at 30 dB (10 sub-frames, speeds <= 30 m/s, 6 draws of
 #: LoS + 3 resolvable targets, paths in ToA order as in bistatic-doppler): measured 154 Hz
@@ -21,7 +21,6 @@ N_SUBFRAMES = 10
 
 @pytest.fixture(scope="module")
 def default_3d():
-    torch.set_num_threads(1)
     return IfftC2vnn.load_default_3d()
 
 
@@ -34,7 +33,7 @@ def test_shipped_3d_model_config_and_record(default_3d):
     assert tc["snr_db"] == [0.0, 30.0]  # mixed SNR
     assert tc["doppler_loss_weight"] == 25.0
     assert np.isfinite(meta["final_validation_loss"]) and meta["finite"]
-    ref = resources.files("skysense.learn").joinpath("models", DEFAULT_MODEL_3D)
+    ref = resources.files("skysense.learn").joinpath("weights", DEFAULT_WEIGHTS_3D)
     with resources.as_file(ref) as path:
         assert path.stat().st_size < 1_000_000
 
@@ -45,22 +44,23 @@ def test_shipped_3d_model_doppler_at_30db(default_3d):
     errs = []
     for _ in range(6):
         paths = bs.random_paths(
-            sc, rng, max_speed_mps=30.0, min_separation_s=2.5 * sc.delay_resolution_s
+            sc, rng=rng, max_speed_mps=30.0, min_toa_separation_s=2.5 * sc.toa_resolution_s
         )
-        meas = bs.simulate(sc, paths, 30.0, rng, n_subframes=N_SUBFRAMES, pilots="orthogonal")
+        meas = bs.simulate(sc, paths, 30.0, rng=rng, n_subframes=N_SUBFRAMES, pilots="orthogonal")
         e = default_3d.estimate(meas.csi, 4, subframes=True)
-        assert e.doppler.shape == e.toa.shape == (4,)
-        errs.append(np.abs(e.doppler - paths.doppler_hz))  # both sorted by ToA
+        assert e.doppler_hz.shape == e.toa_s.shape == (4,)
+        errs.append(np.abs(e.doppler_hz - paths.doppler_hz))  # both sorted by ToA
     assert np.mean(errs) < MAE_3D_BOUND_HZ
 
 
 def test_3d_estimator_inputs(default_3d):
     sc = bs.Scenario()
     rng = np.random.default_rng(5)
-    csi = bs.simulate(sc, bs.random_paths(sc, rng), 20.0, rng, n_subframes=N_SUBFRAMES).csi
+    paths = bs.random_paths(sc, rng=rng)
+    csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
     batch = default_3d.estimate(np.stack([csi, csi]), 4, subframes=True)
-    assert batch.doppler.shape == (2, 4)
-    inputs, _ = csi_windows_3d(csi[None], 4, default_3d.config)
+    assert batch.doppler_hz.shape == (2, 4)
+    inputs = csi_windows_3d(csi[None], 4, default_3d.config).inputs
     out = default_3d.predict_windows(inputs[0])
     assert out.shape == (4, 4) and out.dtype == np.float32
     with pytest.raises(ValueError, match="pass subframes=True"):
@@ -74,14 +74,16 @@ def test_3d_estimator_inputs(default_3d):
 def test_shipped_3d_model_onnx_matches_torch(default_3d, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from skysense.learn import OnnxC2vnnSession, export_c2vnn_onnx
+    from skysense.learn import OnnxSession, export_onnx
 
     sc = bs.Scenario()
     rng = np.random.default_rng(2)
-    csi = bs.simulate(sc, bs.random_paths(sc, rng), 10.0, rng, n_subframes=N_SUBFRAMES).csi
-    x = csi_windows_3d(csi[None], 4, default_3d.config)[0][0]
-    path = export_c2vnn_onnx(default_3d.model, tmp_path / "c2vnn3d.onnx")
-    session = OnnxC2vnnSession(path, default_3d.config)
+    paths = bs.random_paths(sc, rng=rng)
+    csi = bs.simulate(sc, paths, 10.0, rng=rng, n_subframes=N_SUBFRAMES).csi
+    x = csi_windows_3d(csi[None], 4, default_3d.config).inputs[0]
+    path = export_onnx(default_3d.model, tmp_path / "c2vnn3d.onnx")
+    session = OnnxSession(path)
+    assert session.sample_shape == default_3d.config.sample_shape
     got = session.run(x)
     assert got.shape == (4, 4)
     np.testing.assert_allclose(got, default_3d.predict_windows(x), atol=1e-5)
@@ -92,8 +94,8 @@ def test_doppler_experiment_takes_the_3d_model():
     from skysense.experiments.runner import run_trials
 
     dop = BistaticDoppler(snrs_db=(30.0,), methods=("ifft_c2vnn_3d",), chunk_size=1)
-    res = run_trials(dop, 2, seed=2).results["30"]["ifft_c2vnn_3d"]
+    res = run_trials(dop, 2, rng=2).results["30"]["ifft_c2vnn_3d"]
     assert np.isfinite(res["mae_hz"]) and res["n_trials"] == 2
     wrong = BistaticDoppler(snrs_db=(30.0,), n_subframes=4, methods=("ifft_c2vnn_3d",))
     with pytest.raises(ValueError, match="csi must have shape"):
-        run_trials(wrong, 1, seed=0)
+        run_trials(wrong, 1, rng=0)

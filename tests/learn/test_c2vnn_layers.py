@@ -4,18 +4,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from skysense.bistatic import Scenario
-from skysense.learn import (
-    C2vnn3dConfig,
-    C2vnnConfig,
+from skysense.learn import C2vnn3dConfig, C2vnnConfig, build_c2vnn, count_flops
+from skysense.learn.c2vnn.layers import (
     ComplexConv2d,
     ComplexConv3d,
     ComplexLinear,
-    build_c2vnn,
-    build_c2vnn3d,
     complex_relu,
-    count_flops,
+    from_real_pairs,
+    to_real_pairs,
 )
-from skysense.learn.complex_layers import from_real_pairs, to_real_pairs
 
 
 def _complex_params(layer):
@@ -75,7 +72,7 @@ def test_complex_linear_and_crelu(rng):
 
 def test_network_shape_seed_and_flops():
     cfg = C2vnnConfig(scenario=Scenario(n_tx=3, n_rx=4, n_subcarriers=16), window=3, n_filters=2)
-    a, b, c = build_c2vnn(cfg, 1), build_c2vnn(cfg, 1), build_c2vnn(cfg, 2)
+    a, b, c = (build_c2vnn(cfg, rng=r) for r in (1, 1, 2))
     x = torch.randn(7, 6, 3, 4, generator=torch.Generator().manual_seed(0))
     assert a(x).shape == (7, 3)
     assert torch.equal(a(x), b(x))
@@ -88,10 +85,14 @@ def test_network_shape_seed_and_flops():
 def test_config_validation():
     with pytest.raises(ValueError, match="window must be odd"):
         C2vnnConfig(window=4)
+    with pytest.raises(ValueError, match="n_subframes must be >= 2"):
+        C2vnn3dConfig(n_subframes=1)
     with pytest.raises(TypeError, match="Scenario"):
         C2vnnConfig(scenario="default")
     cfg = C2vnnConfig(window=5)
     assert C2vnnConfig.from_dict(cfg.to_dict()) == cfg
+    cfg3 = C2vnn3dConfig(window=5, n_subframes=6)
+    assert C2vnn3dConfig.from_dict(cfg3.to_dict()) == cfg3
 
 
 @pytest.mark.parametrize("three_d", [False, True], ids=["2d", "3d"])
@@ -100,10 +101,10 @@ def test_count_flops_matches_the_layers(three_d):
     sc = Scenario(n_tx=3, n_rx=4, n_subcarriers=16)
     if three_d:
         cfg = C2vnn3dConfig(scenario=sc, window=3, n_filters=2, n_hidden=8, n_subframes=5)
-        net, n_out = build_c2vnn3d(cfg, 0), 4
+        net, n_out = build_c2vnn(cfg, rng=0), 4
     else:
         cfg = C2vnnConfig(scenario=sc, window=3, n_filters=2, n_hidden=8)
-        net, n_out = build_c2vnn(cfg, 0), 3
+        net, n_out = build_c2vnn(cfg, rng=0), 3
     macs, outputs = [], []
 
     def hook(layer, args, out):

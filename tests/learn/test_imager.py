@@ -6,9 +6,10 @@ torch = pytest.importorskip("torch")
 from skysense.imaging import Scenario, SensingOperator, simulate
 from skysense.learn import (
     CheckpointError,
-    ModelConfig,
+    IfftC2vnn,
+    ImagerConfig,
     OffGridImager,
-    build_model,
+    build_imager_net,
     image_metrics,
     network_input,
     save_checkpoint,
@@ -19,7 +20,7 @@ SMALL = Scenario(roi_size_m=(24.0, 24.0, 0.0), voxel_size_m=3.0, n_antennas_side
 
 @pytest.fixture
 def imager():
-    model = build_model(ModelConfig(grid_shape=(8, 8), channels=(3,), kernel_size=3), seed=0)
+    model = build_imager_net(ImagerConfig(grid_shape=(8, 8), channels=(3,), kernel_size=3), rng=0)
     return OffGridImager(model, SMALL)
 
 
@@ -33,6 +34,10 @@ def test_image_from_csi_equals_predict_on_backprojection(imager):
     z = SensingOperator(SMALL).rmatvec(batch.measurements).reshape(3, 8, 8)
     np.testing.assert_allclose(x[:, 0], z.real, rtol=1e-6)
     np.testing.assert_allclose(imager.image(batch.measurements[1]), out[1], rtol=1e-6, atol=1e-7)
+    # results do not depend on the threads of the call, which are restored afterwards
+    threads = torch.get_num_threads()
+    np.testing.assert_array_equal(imager.image(batch.measurements, workers=2), out)
+    assert torch.get_num_threads() == threads
 
 
 def test_bad_inputs(imager):
@@ -55,6 +60,11 @@ def test_save_and_from_checkpoint(imager, tmp_path):
     bare = save_checkpoint(tmp_path / "bare.pt", imager.model)
     with pytest.raises(CheckpointError, match="records no scenario"):
         OffGridImager.from_checkpoint(bare)
+    with pytest.raises(CheckpointError, match="not an IFFT-C2VNN"):
+        IfftC2vnn.from_checkpoint(path)
+    c2vnn = save_checkpoint(tmp_path / "c2vnn.pt", IfftC2vnn.load_default().model)
+    with pytest.raises(CheckpointError, match="not an off-grid imager"):
+        OffGridImager.from_checkpoint(c2vnn)
 
 
 def test_default_model_is_small_and_beats_sp_and_backprojection():
@@ -80,8 +90,17 @@ def test_default_model_is_small_and_beats_sp_and_backprojection():
     # below max/5): the shipped model beats SP on DR, FAR and OSPA (shipped model: DR 78 %,
     # FAR 15 %, OSPA 14.4 m; SP: 44.5 %, 66.5 %, 19.3 m; A^H y: 47 %, 76 %, 34.1 m).
     assert imager.model.config.voxel_gain
-    assert learned["dr"] > sp["dr"] + 10.0
-    assert learned["far"] < 0.5 * sp["far"]
-    assert learned["ospa"] < sp["ospa"] - 2.0
-    assert learned["ospa"] < ahy["ospa"]
-    assert learned["far"] < 0.3 * ahy["far"]
+    assert learned.detection_rate > sp.detection_rate + 0.10
+    assert learned.false_alarm_rate < 0.5 * sp.false_alarm_rate
+    assert learned.ospa_m < sp.ospa_m - 2.0
+    assert learned.ospa_m < ahy.ospa_m
+    assert learned.false_alarm_rate < 0.3 * ahy.false_alarm_rate
+
+
+def test_batch_size_is_validated():
+    imager = OffGridImager.load_default()
+    y = np.zeros((2, imager.scenario.n_measurements), np.complex64)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            imager.image(y, batch_size=bad)
+    assert imager.image(y, batch_size=1).shape == (2, *imager.model.config.grid_shape)

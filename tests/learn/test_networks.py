@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from skysense.learn import ARCHITECTURES, PAPER_CHANNELS, ModelConfig, build_model
+from skysense.learn import ARCHITECTURES, PAPER_CHANNELS, ImagerConfig, build_imager_net
 
 
 def _n_params(model):
@@ -12,14 +12,14 @@ def _n_params(model):
 
 @pytest.mark.parametrize(("kernel", "expected"), [(5, 5_283_555), (3, 1_905_891)])
 def test_paper_rescnn_parameter_count(kernel, expected):
-    """The authors' resCNN with the paper's channel list (imaging spec 2.5)."""
-    model = build_model(channels=PAPER_CHANNELS, kernel_size=kernel)
+    """The authors' resCNN with the paper's channel list (imaging paper, Sec. IV-B)."""
+    model = build_imager_net(ImagerConfig(channels=PAPER_CHANNELS, kernel_size=kernel), rng=0)
     assert _n_params(model) == expected
 
 
 def test_rescnn_blocks_have_projection_shortcuts_and_cnn_none():
-    res = build_model(arch="rescnn", channels=(4, 4, 6), kernel_size=3)
-    plain = build_model(arch="cnn", channels=(4, 4, 6), kernel_size=3)
+    res = build_imager_net(ImagerConfig(arch="rescnn", channels=(4, 4, 6), kernel_size=3), rng=0)
+    plain = build_imager_net(ImagerConfig(arch="cnn", channels=(4, 4, 6), kernel_size=3), rng=0)
     assert len(res.blocks) == 2
     # a k x k projection even when the widths are equal
     assert res.blocks[0].shortcut[0].kernel_size == (3, 3)
@@ -31,7 +31,9 @@ def test_rescnn_blocks_have_projection_shortcuts_and_cnn_none():
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("grid", [(7, 5), (5, 4, 3)])
 def test_output_shape_and_range(arch, grid, rng):
-    model = build_model(arch=arch, grid_shape=grid, channels=(3, 4), kernel_size=3, seed=0).eval()
+    model = build_imager_net(
+        ImagerConfig(arch=arch, grid_shape=grid, channels=(3, 4), kernel_size=3), rng=0
+    ).eval()
     x = torch.from_numpy(rng.standard_normal((2, 2, *grid)).astype(np.float32))
     with torch.no_grad():
         out = model(x)
@@ -45,7 +47,9 @@ def test_output_shape_and_range(arch, grid, rng):
 
 def test_input_scale_invariance(rng):
     """Each frame is divided by its largest magnitude: A^H y at 1e-8 or 1 gives one image."""
-    model = build_model(grid_shape=(6, 6), channels=(3, 3), kernel_size=3, seed=1).eval()
+    model = build_imager_net(
+        ImagerConfig(grid_shape=(6, 6), channels=(3, 3), kernel_size=3), rng=1
+    ).eval()
     x = torch.from_numpy(rng.standard_normal((3, 2, 6, 6)))
     model = model.double()
     with torch.no_grad():
@@ -55,7 +59,9 @@ def test_input_scale_invariance(rng):
 
 
 def test_denoising_variant_subtracts_predicted_residual(rng):
-    model = build_model(arch="dn-cnn", grid_shape=(5, 5), channels=(2, 2), kernel_size=3, seed=0)
+    model = build_imager_net(
+        ImagerConfig(arch="dn-cnn", grid_shape=(5, 5), channels=(2, 2), kernel_size=3), rng=0
+    )
     model = model.double().eval()
     x = torch.from_numpy(rng.standard_normal((2, 2, 5, 5)))
     with torch.no_grad():
@@ -68,15 +74,15 @@ def test_denoising_variant_subtracts_predicted_residual(rng):
 
 
 def test_measurement_input_is_resized_to_the_grid(rng):
-    cfg = ModelConfig(grid_shape=(8, 8), in_channels=4, input_shape=(5, 5), channels=(3,))
-    model = build_model(cfg, seed=0).eval()
+    cfg = ImagerConfig(grid_shape=(8, 8), in_channels=4, input_shape=(5, 5), channels=(3,))
+    model = build_imager_net(cfg, rng=0).eval()
     with torch.no_grad():
         out = model(torch.from_numpy(rng.standard_normal((2, 4, 5, 5)).astype(np.float32)))
     assert out.shape == (2, 8, 8)
 
 
 def test_wrong_input_shape_raises():
-    model = build_model(grid_shape=(8, 8), channels=(3,), kernel_size=3)
+    model = build_imager_net(ImagerConfig(grid_shape=(8, 8), channels=(3,), kernel_size=3), rng=0)
     with pytest.raises(ValueError, match=r"input must have shape \(batch, 2, 8, 8\)"):
         model(torch.zeros(1, 2, 8, 9))
     with pytest.raises(ValueError, match="input must have shape"):
@@ -87,9 +93,13 @@ def test_wrong_input_shape_raises():
 
 def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
     state = torch.random.get_rng_state()
-    a = build_model(grid_shape=(4, 4), channels=(2, 3), seed=5)
-    b = build_model(grid_shape=(4, 4), channels=(2, 3), seed=5)
-    c = build_model(grid_shape=(4, 4), channels=(2, 3), seed=6)
+    gen = np.random.default_rng(5)
+    from_gen = build_imager_net(ImagerConfig(grid_shape=(4, 4), channels=(2, 3)), rng=gen)
+    again = build_imager_net(ImagerConfig(grid_shape=(4, 4), channels=(2, 3)), rng=gen)
+    assert not torch.equal(from_gen.stem[0].weight, again.stem[0].weight)  # the stream advanced
+    a = build_imager_net(ImagerConfig(grid_shape=(4, 4), channels=(2, 3)), rng=5)
+    b = build_imager_net(ImagerConfig(grid_shape=(4, 4), channels=(2, 3)), rng=5)
+    c = build_imager_net(ImagerConfig(grid_shape=(4, 4), channels=(2, 3)), rng=6)
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.equal(a.stem[0].weight, b.stem[0].weight)
     assert not torch.equal(a.stem[0].weight, c.stem[0].weight)
@@ -109,22 +119,26 @@ def test_seeded_build_is_reproducible_and_leaves_global_rng_alone():
         ({"magnitude": True, "in_channels": 1}, "magnitude"),
     ],
 )
-def test_model_config_validation(fields, match):
+def test_config_validation(fields, match):
     with pytest.raises(ValueError, match=match):
-        ModelConfig(**fields)
+        ImagerConfig(**fields)
 
 
-def test_model_config_dict_round_trip():
-    cfg = ModelConfig(arch="dn-rescnn", grid_shape=(20, 20, 16), channels=(4, 8), kernel_size=3)
-    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+def test_config_dict_round_trip():
+    cfg = ImagerConfig(arch="dn-rescnn", grid_shape=(20, 20, 16), channels=(4, 8), kernel_size=3)
+    assert ImagerConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown model config fields"):
-        ModelConfig.from_dict({**cfg.to_dict(), "depth": 3})
+        ImagerConfig.from_dict({**cfg.to_dict(), "depth": 3})
 
 
 def test_output_prior_initialises_a_sparse_output(rng):
     x = torch.from_numpy(rng.standard_normal((4, 2, 12, 12)).astype(np.float32))
-    sparse = build_model(grid_shape=(12, 12), channels=(3,), output_prior=0.01, seed=0)
-    paper = build_model(grid_shape=(12, 12), channels=(3,), output_prior=None, seed=0)
+    sparse = build_imager_net(
+        ImagerConfig(grid_shape=(12, 12), channels=(3,), output_prior=0.01), rng=0
+    )
+    paper = build_imager_net(
+        ImagerConfig(grid_shape=(12, 12), channels=(3,), output_prior=None), rng=0
+    )
     with torch.no_grad():
         # training-mode BN standardises the head output: sigmoid(z + logit(p)) per voxel
         assert 0.004 < float(sparse(x).median()) < 0.025
@@ -132,8 +146,8 @@ def test_output_prior_initialises_a_sparse_output(rng):
 
 
 def test_magnitude_channel_feeds_the_modulus():
-    cfg = ModelConfig(grid_shape=(6, 6), channels=(2,), kernel_size=1, magnitude=True)
-    model = build_model(cfg, seed=0).double().eval()
+    cfg = ImagerConfig(grid_shape=(6, 6), channels=(2,), kernel_size=1, magnitude=True)
+    model = build_imager_net(cfg, rng=0).double().eval()
     assert model.stem[0].in_channels == 3
     with torch.no_grad():
         model.stem[0].weight.zero_()
@@ -146,14 +160,14 @@ def test_magnitude_channel_feeds_the_modulus():
 
 
 def test_voxel_gain_scales_the_input_per_voxel(rng):
-    cfg = ModelConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3, voxel_gain=True)
-    model = build_model(cfg, seed=0).eval()
+    cfg = ImagerConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3, voxel_gain=True)
+    model = build_imager_net(cfg, rng=0).eval()
     assert torch.equal(model.voxel_gain, torch.ones(6, 6))  # neutral until set
     gain = torch.from_numpy(rng.uniform(0.1, 1.0, (6, 6)).astype(np.float32))
     x = torch.from_numpy(rng.standard_normal((2, 2, 6, 6)).astype(np.float32))
-    plain = build_model(ModelConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3), seed=0)
+    plain = build_imager_net(ImagerConfig(grid_shape=(6, 6), channels=(3,), kernel_size=3), rng=0)
     with torch.no_grad():
         model.voxel_gain.copy_(gain)
         torch.testing.assert_close(model(x), plain.eval()(x * gain))
     with pytest.raises(ValueError, match="voxel_gain"):
-        ModelConfig(grid_shape=(6, 6), input_shape=(3, 3), in_channels=8, voxel_gain=True)
+        ImagerConfig(grid_shape=(6, 6), input_shape=(3, 3), in_channels=8, voxel_gain=True)

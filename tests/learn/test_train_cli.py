@@ -12,13 +12,13 @@ def test_train_imager_generates_trains_and_saves(tmp_path, capsys):
         "train-imager", "--data", str(data), "--generate", "24", "--n0", "2", "--targets", "2",
         "--shard-size", "10", "--out", str(ckpt), "--save-model", str(model),
         "--channels", "2,3", "--kernel", "3", "--epochs", "1", "--batch-size", "8",
-        "--val-fraction", "0.25", "--momentum", "0.9", "--threads", "1", "--quiet",
+        "--validation-fraction", "0.25", "--momentum", "0.9", "--threads", "1", "--quiet",
     ]  # fmt: skip
     main(argv)
     out = capsys.readouterr().out
     assert "trained 1 epochs" in out
     assert "(18 train / 6 validation frames)" in out
-    assert load_checkpoint(ckpt)[1]["epoch"] == 1
+    assert load_checkpoint(ckpt).training_state["epoch"] == 1
     imager = OffGridImager.from_checkpoint(model)
     assert imager.model.config.channels == (2, 3)
     assert imager.scenario.n_antennas_side == 2
@@ -38,13 +38,14 @@ def test_train_imager_recipe_flags(tmp_path, capsys):
         "train-imager", "--data", str(tmp_path / "d"), "--generate", "20", "--n0", "2",
         "--targets", "2", "--shard-size", "10", "--out", str(tmp_path / "run.pt"),
         "--save-model", str(model), "--channels", "2", "--kernel", "3", "--epochs", "1",
-        "--batch-size", "8", "--val-fraction", "0.25", "--momentum", "0.9", "--threads", "1",
+        "--batch-size", "8", "--validation-fraction", "0.25", "--momentum", "0.9", "--threads", "1",
         "--voxel-gain", "--magnitude", "--schedule", "cosine", "--validations-per-epoch", "1",
         "--loss", "ohem2", "--eta", "5", "--mse-weight", "3", "--quiet",
     ])  # fmt: skip
     assert "trained 1 epochs" in capsys.readouterr().out
     cfg = OffGridImager.from_checkpoint(model).model.config
     assert cfg.voxel_gain and cfg.magnitude
-    loss = load_checkpoint(tmp_path / "run.pt")[1]["train_config"]["loss"]
-    assert loss == {"kind": "ohem2", "eta": 5.0, "min_hard_negatives": 1, "alpha": 1.0,
-                    "mse_weight": 3.0}  # fmt: skip
+    state = load_checkpoint(tmp_path / "run.pt").training_state
+    loss = state["key"]["train_config"]["loss"]
+    assert loss == {"kind": "ohem2", "negatives_per_positive": 5.0, "min_hard_negatives": 1,
+                    "sparsity_weight": 1.0, "mse_weight": 3.0}  # fmt: skip

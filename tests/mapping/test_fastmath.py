@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import erfcx
 
-from skysense import _core
+from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
 # stated maxima (fastmath.hpp header comment); measured on the grids below
 RTOL_EXP_LOG = 5e-16

@@ -19,8 +19,8 @@ def test_mospa_results_structure(tmp_path):
     exp = MappingMospa(
         methods=("fusion3", "bistatic", "specular"), bs_indices=(0,), n_epochs=12, n_particles=150
     )
-    res = run_trials(exp, 1, seed=3)
-    again = run_trials(exp, 1, seed=3)
+    res = run_trials(exp, 1, rng=3)
+    again = run_trials(exp, 1, rng=3)
     doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
     results = doc["results"]
     for m in exp.methods:
@@ -46,7 +46,7 @@ def test_mospa_birth_particles_option():
     kw["n_particles"] = 150
     exp = MappingMospa(n_birth_particles=40, **kw)
     assert all(exp.params(m).n_birth_particles == 40 for m in SCHEMES)
-    res = run_trials(exp, 2, seed=3)
+    res = run_trials(exp, 2, rng=3)
     doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
     assert doc["config"]["n_birth_particles"] == 40
     for m in exp.methods:
@@ -58,8 +58,8 @@ def test_mospa_birth_particles_option():
         )
         assert np.mean(cell["completeness_trials"]) == pytest.approx(cell["completeness"])
     # a cap >= P is no cap: the same numbers as the paper's setting (None)
-    full = run_trials(MappingMospa(n_birth_particles=None, **kw), 1, seed=3).results
-    capped_at_p = run_trials(MappingMospa(n_birth_particles=150, **kw), 1, seed=3).results
+    full = run_trials(MappingMospa(n_birth_particles=None, **kw), 1, rng=3).results
+    capped_at_p = run_trials(MappingMospa(n_birth_particles=150, **kw), 1, rng=3).results
     for m in exp.methods:
         np.testing.assert_array_equal(full[m]["mospa"], capped_at_p[m]["mospa"])
     with pytest.raises(ValueError, match="n_birth_particles"):
@@ -70,7 +70,7 @@ def test_mospa_birth_particles_option():
 
 def test_runtime_results_structure(tmp_path):
     exp = MappingRuntime(particles=(100,), loads=(1.0,), n_warmup=2, n_timed=2)
-    res = run_trials(exp, 1, seed=0)
+    res = run_trials(exp, 1, rng=0)
     (cell,) = res.results.values()
     assert cell["scheme1_s"] > 0 and cell["scheme2_s"] > 0
     assert cell["speedup"] == pytest.approx(cell["scheme2_s"] / cell["scheme1_s"])
@@ -83,13 +83,14 @@ def test_runtime_results_structure(tmp_path):
 
 def test_runtime_pkm_slope_and_threads():
     exp = MappingRuntime(particles=(60, 120), loads=(1.0,), n_warmup=1, n_timed=2, workers=2)
-    res = run_trials(exp, 1, seed=0)
+    res = run_trials(exp, 1, rng=0)
     assert all(r["scheme1_s"] > 0 for r in res.results.values())
     assert "ns x P K M" in exp.table(res.results)
     with pytest.raises(ValueError, match="workers"):
         MappingRuntime(workers=0)
     with pytest.raises(TypeError, match="workers"):
         MappingRuntime(workers=1.5)
+    assert MappingRuntime().workers is None  # skysense.get_workers() where the trials run
 
 
 def test_pkm_fit():
@@ -107,7 +108,7 @@ def test_pkm_fit():
 def test_runtime_birth_particles_option():
     exp = MappingRuntime(particles=(60,), loads=(1.0,), n_warmup=1, n_timed=1, n_birth_particles=20)
     assert exp.params(60, 1.0).n_birth_particles == 20
-    res = run_trials(exp, 1, seed=0)
+    res = run_trials(exp, 1, rng=0)
     assert next(iter(res.results.values()))["scheme1_s"] > 0
     with pytest.raises(ValueError, match="n_birth_particles"):
         MappingRuntime(n_birth_particles=0)

@@ -38,11 +38,11 @@ def late_facade():
 
 
 def test_truth_is_the_vas_seen_so_far(one_facade, late_facade):
-    np.testing.assert_allclose(one_facade.visibility.vas, [TRUE_VA])
+    np.testing.assert_allclose(one_facade.visibility.va_positions_m, [TRUE_VA])
     assert seen_truth(one_facade).all()
     truth = seen_truth(late_facade)
-    late = int(np.flatnonzero((late_facade.visibility.vas == LATE_VA).all(axis=1))[0])
-    assert truth.shape == (N_EPOCHS, late_facade.visibility.vas.shape[0])
+    late = int(np.flatnonzero((late_facade.visibility.va_positions_m == LATE_VA).all(axis=1))[0])
+    assert truth.shape == (N_EPOCHS, late_facade.visibility.va_positions_m.shape[0])
     assert not truth[:17, late].any() and truth[17:, late].all()
     assert not np.delete(truth, late, axis=1).any()  # the other VA is never seen
 
@@ -66,7 +66,7 @@ def test_per_epoch_is_the_one_ospa(late_facade, rng, order, truncate):
     estimates = [LATE_VA + rng.normal(0, 8, (rng.integers(0, 3), 3)) for _ in range(N_EPOCHS)]
     options = {"cutoff_m": 10.0, "order": order, "truncate": truncate}
     got = ospa_per_epoch(estimates, late_facade, **options)
-    vas, truth = late_facade.visibility.vas, seen_truth(late_facade)
+    vas, truth = late_facade.visibility.va_positions_m, seen_truth(late_facade)
     expected = [ospa(e, vas[seen], **options) for e, seen in zip(estimates, truth, strict=True)]
     np.testing.assert_allclose(got, expected, rtol=1e-15)
     # the first epochs of a longer run are scored alone

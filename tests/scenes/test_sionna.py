@@ -110,7 +110,7 @@ def test_imaging_sionna_experiment_degrades_with_the_residual():
     from skysense.experiments import ImagingSionna, run_trials
 
     exp = ImagingSionna(ratios=(0.0, 0.1), n_antennas_side=3, chunk_size=3)
-    res = run_trials(exp, 6, seed=1)
+    res = run_trials(exp, 6, rng=1)
     clean, dirty = res.results["0"], res.results["0.1"]
     assert clean["n_trials"] == 6
     assert clean["dr"] > 90.0 > dirty["dr"]
@@ -134,14 +134,18 @@ def test_trace_mapping_equals_the_image_method_tracer():
     scene = mapping.default_scene(40)
     for b in range(scene.n_bs):
         ref, got = mapping.trace(scene, b), trace_mapping(scene, b, rng=0)
-        np.testing.assert_array_equal(got.los, ref.los)
-        np.testing.assert_array_equal(got.bistatic, ref.bistatic)
-        np.testing.assert_array_equal(got.monostatic, ref.monostatic)
-        both = ref.bistatic
-        np.testing.assert_allclose(got.bistatic_points[both], ref.bistatic_points[both], atol=1e-3)
-        mono = ref.monostatic
+        np.testing.assert_array_equal(got.los_visible, ref.los_visible)
+        np.testing.assert_array_equal(got.bistatic_visible, ref.bistatic_visible)
+        np.testing.assert_array_equal(got.monostatic_visible, ref.monostatic_visible)
+        both = ref.bistatic_visible
         np.testing.assert_allclose(
-            got.monostatic_points[mono], ref.monostatic_points[mono], atol=1e-3
+            got.bistatic_points_m[both], ref.bistatic_points_m[both], atol=1e-3
         )
-    data = mapping.simulate(scene, 0, bs=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0))[0]
-    assert data.n_epochs == 40 and len(data.bistatic) == 40
+        mono = ref.monostatic_visible
+        np.testing.assert_allclose(
+            got.monostatic_points_m[mono], ref.monostatic_points_m[mono], atol=1e-3
+        )
+    (data,) = mapping.simulate(
+        scene, rng=0, bs_indices=[0], tracer=lambda sc, b: trace_mapping(sc, b, rng=0)
+    )
+    assert data.n_epochs == 40 and len(data.bistatic_ranges_m) == 40

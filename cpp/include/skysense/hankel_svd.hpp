@@ -3,7 +3,7 @@
 // FFTs along the subcarrier level, and the triplets come from a block Golub-Kahan-Lanczos
 // bidiagonalisation with full reorthogonalisation and thick restarts.
 //
-// Operator (shared/specs/bistatic.md eqs. 26-32), CSI h[(nt Nr + nr) N + n]:
+// Operator (bistatic paper, eqs. 26-32), CSI h[(nt Nr + nr) N + n]:
 //   (X1 v)[r + Mr (m + M at)] = sum_{ct, cn < Kc, cr} h[at + ct, r + cr, m + cn] v[cr + Kr (cn + Kc ct)]
 // with Kc = N - M (the J1 columns); X2 reads h one subcarrier later.  Along subcarriers this
 // is y[m] = sum_c h[m + c] v[c] with m + c <= N - 1, so a cyclic correlation of any length

@@ -11,70 +11,81 @@
 
 namespace skysense::mapping {
 
-constexpr double kLogFloor = -700.0;  // floor of every log-message (spec 3.3)
+// Floor of every log-message and log-likelihood ratio (docs/mapping_model.md, section 5.2).
+constexpr double kLogFloor = -700.0;
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 enum LinkKind : int { kBistatic = 0, kMonostatic = 1 };
 
-// Model and algorithm constants (spec table 1.5); the Python layer fills and validates them.
+// Model and algorithm constants (docs/mapping_model.md); the Python layer
+// (MappingParams._kernel_constants) fills and validates them, under the same names.
 struct SpaParams {
-  int n_iter = 2;            // T
-  double sig_r = 0.3;        // bistatic pseudo-range std [m]
-  double lam_e = 0.5;        // rate of the exponential diffuse excess [1/m]
-  double mu_s = 0.95;        // mean specular MPCs per facade (bistatic)
-  double mu_d = 3.0;         // mean diffuse MPCs per facade (bistatic)
-  double log_clutter_b = 0;  // log(mu_fa,b / R_max)
-  double sig_z = 0.1;        // monostatic pseudo-position std [m]
-  double mu_m = 4.0;         // mean MPCs per facade (monostatic)
-  double log_area = 0;       // log A_f
-  double log_clutter_m = 0;  // log(mu_fa,m / V_m)
-  double log_mu_n = 0;       // log mean births per epoch and link
-  double roi_c[3] = {0, 0, 0};
-  double roi_r = 200.0;      // birth ball radius [m]
-  double birth_z = 0.0;      // bistatic birth pdf: VA height (vertical facades: BS height) [m]
-  double birth_z_std = 0.0;  // its std [m]; 0 = the paper's uniform ball (spec 3.4)
-  double cone_cos = 0.17;    // cos of the monostatic proposal half-angle
-  double p_s = 0.999;        // survival
-  double sig_q = 0.02;       // process noise std per epoch [m]
-  double sig_reg = 0.1;      // post-resampling jitter std [m]
-  double gate_log = -23.0;   // an edge with max_i LL < gate_log is not connected (not first edges)
-  double gate_range = 1e300; // bistatic new PMF j ignores measurements with |z_m - z_j| > gate_range [m]
-  double gate_distance = 1e300;  // monostatic new PMF j ignores measurements with ||z_m - z_j|| > this [m]
-  double log_prune = kNegInf;    // PMFs with posterior log-odds below this are not resampled
-  std::ptrdiff_t n_birth = 0;    // particles of a new PMF (0 or >= P: P), resampled to P
-  double censor_logit = std::numeric_limits<double>::infinity();  // censor a new PMF when the
-      // legacy-only association log-odds of its measurement exceed this (+inf: never)
+  int n_iterations = 2;                        // T, message-passing iterations (paper Sec. V-A)
+  double range_std_m = 0.3;                    // bistatic pseudo-range std, eq. (4)
+  double excess_rate_per_m = 0.5;              // rate of the exponential diffuse excess range, eq. (19)
+  double specular_mpc_mean = 0.95;             // mean specular MPCs per facade (bistatic)
+  double diffuse_mpc_mean = 3.0;               // mean diffuse MPCs per facade (bistatic)
+  double log_clutter_density_bistatic = 0;     // log(clutter mean / range_max_m)
+  double position_std_m = 0.1;                 // monostatic pseudo-position std per axis, eq. (8)
+  double monostatic_mpc_mean = 4.0;            // mean monostatic MPCs per facade
+  double log_facade_area = 0;                  // log A_f [log m^2] (docs section 2.2)
+  double log_clutter_density_monostatic = 0;   // log(clutter mean / clutter box volume)
+  double log_birth_mean = 0;                   // log mean births per epoch and birth link, eq. (27)
+  double roi_center_m[3] = {0, 0, 0};          // birth pdf: uniform on this ball, eq. (27)
+  double roi_radius_m = 200.0;
+  double birth_height_m = 0.0;                 // vertical-facade birth pdf: VA height (docs section 4.2)
+  double birth_height_std_m = 0.0;             // its std; 0 = the paper's uniform ball
+  double cos_cone_half_angle = 0.17;           // monostatic birth proposal cone (docs section 4.3)
+  double survival_probability = 0.999;         // p_s, eq. (12)
+  double process_std_m = 0.02;                 // position random walk per epoch, eq. (12)
+  double jitter_std_m = 0.1;                   // post-resampling jitter (docs section 5.5)
+  double gate_log_ratio = -23.0;               // an edge whose largest log ratio is below this is not connected
+  double gate_range_m = 1e300;                 // bistatic new PMF j ignores |z_m - z_j| > this
+  double gate_distance_m = 1e300;              // monostatic new PMF j ignores ||z_m - z_j|| > this
+  double log_prune_odds = kNegInf;             // PMFs with posterior log-odds below this are not resampled
+  std::ptrdiff_t n_birth_particles = 0;        // particles of a new PMF (0 or >= P: P), resampled to P
+  double censor_logodds = std::numeric_limits<double>::infinity();  // censoring threshold (docs
+      // section 5.3) on the legacy-association log-odds of a birth measurement (+inf: never)
 };
 
+// One link of a module call: its measurements and how they enter the factor graph.
 struct Link {
   int kind = kBistatic;
-  bool births = false;
-  bool diffuse = true;       // bistatic: specular + diffuse (EMG) likelihood, else specular only
-  double pv = 1.0;           // visibility probability of a non-owned PMF on this link (3.7)
-  const double* z = nullptr; // bistatic (M,), monostatic (M,3)
-  std::ptrdiff_t m = 0;
-  double sensor[3] = {0, 0, 0};  // UAV (bistatic) or BS (monostatic) position
+  bool births = false;                  // one new PMF per measurement (eq. (21) with new labels)
+  bool diffuse = true;                  // bistatic: specular + diffuse likelihood, eqs. (18)-(19)
+  double visibility = 1.0;              // p_v of a legacy PMF on this link (docs section 3.4)
+  const double* measurements = nullptr; // bistatic ranges (M,), monostatic positions (M, 3) [m]
+  std::ptrdiff_t n_measurements = 0;
+  double sensor_m[3] = {0, 0, 0};       // UAV (bistatic) or BS (monostatic) position
 };
 
+// The legacy PMFs a module call starts from (row-major, as NumPy passes them).
+struct LegacyPmfs {
+  const double* positions_m = nullptr;  // (K, P, 3)
+  const double* log_weights = nullptr;  // (K, P)
+  const double* logodds = nullptr;      // (K,) existence log-odds
+  std::ptrdiff_t n_pmfs = 0;            // K
+  std::ptrdiff_t n_particles = 0;       // P
+};
+
+// Where a module call writes; Kt = K + the measurements of the birth links.
 struct SpaOutput {
-  double* X_out;    // (Kt, P, 3) resampled + jittered particles
-  double* eta_out;  // (Kt,) posterior existence log-odds (-inf: new PMF without birth support)
-  double* x_hat;    // (Kt, 3) MMSE positions before resampling
-  double* X_in;     // optional (Kt, P, 3): particles the messages were computed on
-  double* lam_in;   // optional (Kt, P): their log prior weights
-  double* eta_in;   // optional (Kt,): their prior log-odds
-  double* S;        // optional (Kt, P): posterior log weights
-  bool prune = false;  // write only PMFs with eta_out >= log_prune, in order, to X_out's first rows
+  double* positions_m = nullptr;            // (Kt, P, 3) resampled and jittered particles
+  double* logodds = nullptr;                // (Kt,) posterior existence log-odds (-inf: dropped new PMF)
+  double* estimates_m = nullptr;            // (Kt, 3) MMSE positions before resampling
+  double* input_positions_m = nullptr;      // optional (Kt, P, 3): particles the messages used
+  double* input_log_weights = nullptr;      // optional (Kt, P): their log prior weights
+  double* input_logodds = nullptr;          // optional (Kt,): their prior log-odds
+  double* posterior_log_weights = nullptr;  // optional (Kt, P)
+  bool prune = false;  // write only PMFs with logodds >= log_prune_odds, in order, to the first rows
 };
 
-// One module call (spec 3.3): X_leg (K,P,3), lam_leg (K,P), eta_leg (K,); Kt = K + sum over
-// birth links of M_l.  Same results (to rounding) from every build; the portable build runs
-// everywhere, the AVX2/FMA build only where cpu_has_avx2_fma(), the AVX-512 build only where
-// cpu_has_avx512().
-#define SKYSENSE_SPA_SIGNATURE                                                              \
-  (const SpaParams& p, const double* X_leg, const double* lam_leg, const double* eta_leg,    \
-   std::ptrdiff_t K, std::ptrdiff_t P, const std::vector<Link>& links, bool predict,         \
-   std::uint64_t seed, const SpaOutput& out, int n_threads)
+// One module call (docs/mapping_model.md, section 5).  Same results (to rounding) from every
+// build; the portable build runs everywhere, the AVX2/FMA build only where cpu_has_avx2_fma(),
+// the AVX-512 build only where cpu_has_avx512().
+#define SKYSENSE_SPA_SIGNATURE                                                            \
+  (const SpaParams& params, const LegacyPmfs& legacy, const std::vector<Link>& links,      \
+   bool predict, std::uint64_t seed, const SpaOutput& out, int n_threads)
 void spa_update_generic SKYSENSE_SPA_SIGNATURE;
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
 void spa_update_avx2 SKYSENSE_SPA_SIGNATURE;

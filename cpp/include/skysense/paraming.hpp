@@ -1,6 +1,6 @@
 // PARAMING (PARAmetric angles and tiMING) of Bazzi et al., "High-Resolution Sensing in
-// Communication-Centric ISAC" (IEEE JSAC 2025, Sec. III-C), reconstructed in
-// shared/specs/bistatic.md section 2.  One CSI matrix H (Nt Nr x N, row nt Nr + nr, eq. 11) in,
+// Communication-Centric ISAC" (IEEE JSAC 2025, Sec. III-C, eqs. 26-41: the bistatic paper).
+// One CSI matrix H (Nt Nr x N, row nt Nr + nr, eq. 11) in,
 // ToA / AoA / AoD / complex gain of q paths out:
 //
 //   (26)-(28) X[r + Mr (m + M mt), kr + Kr (kn + KN kt)] = H[(mt + kt) Nr + r + kr, m + kn]

@@ -1,23 +1,56 @@
-"""Argument handling shared by the baseline estimators."""
+"""Argument handling shared by the bistatic estimators: the scenario and the CSI."""
 
 from __future__ import annotations
 
-from skysense.bistatic.estimate import as_csi
-from skysense.bistatic.grid import Grid
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from skysense._validation import as_array
 from skysense.bistatic.scenario import Scenario
 
+__all__ = ["as_csi", "as_scenario"]
 
-def prepare(csi, scenario, grid, *, check_finite=True):
-    """(flattened CSIs, leading shape, scenario, grid); complex64 CSI stays complex64 (the
-    float32 path), anything else is complex128."""
-    scenario = Scenario() if scenario is None else scenario
+
+def as_scenario(scenario: Scenario | None) -> Scenario:
+    """``scenario``, ``Scenario()`` for None; TypeError for anything else."""
+    if scenario is None:
+        return Scenario()
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a bistatic Scenario, got {type(scenario).__name__}")
-    arr = as_csi(csi, scenario, check_finite=check_finite)
-    lead = arr.shape[:-3]
-    flat = arr.reshape((-1, *scenario.csi_shape))
-    if grid is None:
-        grid = Grid.uniform(scenario)
-    elif not isinstance(grid, Grid):
-        raise TypeError(f"grid must be a Grid, got {type(grid).__name__}")
-    return flat, lead, scenario, grid
+    return scenario
+
+
+def as_csi(
+    csi: ArrayLike, scenario: Scenario, *, min_ndim: int = 3, check_finite: bool = True
+) -> NDArray[np.complexfloating[Any, Any]]:
+    """Validate CSI ``(..., n_tx, n_rx, n_subcarriers)`` against ``scenario``; reject zeros.
+
+    complex64 (and float32) input stays complex64, anything else becomes complex128.
+    """
+    arr = np.asarray(csi)
+    if arr.ndim < min_ndim:
+        raise ValueError(
+            f"csi must have shape (..., n_tx, n_rx, n_subcarriers) = (..., {scenario.n_tx}, "
+            f"{scenario.n_rx}, {scenario.n_subcarriers}) with at least {min_ndim} axes, got "
+            f"{arr.shape}"
+        )
+    if arr.shape[-3:] != scenario.csi_shape:
+        raise ValueError(
+            f"csi must end in (n_tx, n_rx, n_subcarriers) = {scenario.csi_shape} of the "
+            f"scenario, got {arr.shape}"
+        )
+    arr = as_array(arr, "csi", kind="fc", check_finite=check_finite)
+    if arr.dtype.kind != "c":
+        arr = arr.astype(np.complex64 if arr.dtype == np.float32 else np.complex128)
+    elif arr.dtype not in (np.complex64, np.complex128):
+        arr = arr.astype(np.complex128)
+    flat = arr.reshape(-1, int(np.prod(scenario.csi_shape)))
+    zero = ~np.any(flat != 0, axis=1)
+    if np.any(zero):
+        raise ValueError(
+            f"csi is all zero for batch index {int(np.flatnonzero(zero)[0])} (flattened); "
+            "no path can be estimated"
+        )
+    return arr

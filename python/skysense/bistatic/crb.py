@@ -5,46 +5,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from skysense._validation import as_array
-from skysense.bistatic.scenario import Paths, Scenario
+from skysense._results import Result
+from skysense._validation import as_array, check_positive
+from skysense.bistatic.paths import Paths
+from skysense.bistatic.scenario import Scenario
 from skysense.bistatic.simulate import noise_variance
 
 __all__ = ["Crb", "crb", "fisher_information"]
 
 
-@dataclass(frozen=True)
-class Crb:
-    """Cramer-Rao bounds per path (order of ``paths``).
+@dataclass(frozen=True, repr=False)
+class Crb(Result):
+    """Cramer-Rao bounds on the variances of unbiased estimates, per path (order of ``paths``).
 
     Attributes
     ----------
-    aoa, aod : ndarray, shape (n_paths,)
-        Variance bounds [rad^2].
-    toa : ndarray, shape (n_paths,)
-        Variance bound [s^2].
-    gain : ndarray, shape (n_paths,)
-        Bound on ``E|gamma_hat - gamma|^2`` (sum of the Re and Im bounds).
+    aoa_var_rad2, aod_var_rad2 : ndarray, shape (n_paths,), float64
+        Bounds on the AoA and AoD variances [rad^2].
+    toa_var_s2 : ndarray, shape (n_paths,), float64
+        Bound on the ToA variance [s^2].
+    gain_var : ndarray, shape (n_paths,), float64
+        Bound on ``E|gamma_hat - gamma|^2`` (sum of the Re and Im bounds; unitless).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> bound = bs.crb(sc, bs.Paths([0.3], [-0.2], [40e-9], [1.0]), 10.0)
+    >>> bool(np.sqrt(bound.aoa_var_rad2[0]) < 1e-3)  # standard deviation [rad]
+    True
     """
 
-    aoa: np.ndarray
-    aod: np.ndarray
-    toa: np.ndarray
-    gain: np.ndarray
+    aoa_var_rad2: NDArray[np.float64]
+    aod_var_rad2: NDArray[np.float64]
+    toa_var_s2: NDArray[np.float64]
+    gain_var: NDArray[np.float64]
 
 
-def _derivatives(scenario: Scenario, paths: Paths) -> np.ndarray:
+def _derivatives(scenario: Scenario, paths: Paths) -> NDArray[np.complex128]:
     """d vec(H_n) / d eta, shape (N, Nr, Nt, 5q): eta = [theta, phi, tau, Re gamma, Im gamma]."""
     q = paths.n_paths
     at = scenario.steering_tx(paths.aod_rad)
     ar = scenario.steering_rx(paths.aoa_rad)
-    c = scenario.delay_response(paths.delay_s)
+    c = scenario.delay_response(paths.toa_s)
     g = paths.gain
     kr = np.arange(scenario.n_rx)[:, None]
     kt = np.arange(scenario.n_tx)[:, None]
     n = np.arange(scenario.n_subcarriers)[:, None]
-    ar_dot = -2j * np.pi * scenario.spacing_rx * np.cos(paths.aoa_rad) * kr * ar
-    at_dot = -2j * np.pi * scenario.spacing_tx * np.cos(paths.aod_rad) * kt * at
+    ar_dot = -2j * np.pi * scenario.spacing_rx_wavelengths * np.cos(paths.aoa_rad) * kr * ar
+    at_dot = -2j * np.pi * scenario.spacing_tx_wavelengths * np.cos(paths.aod_rad) * kt * at
     c_dot = -2j * np.pi * scenario.subcarrier_spacing_hz * n * c
     d = np.empty((scenario.n_subcarriers, scenario.n_rx, scenario.n_tx, 5 * q), complex)
     d[..., 0:q] = np.einsum("ni,ri,ti,i->nrti", c, ar_dot, at, g)
@@ -56,18 +68,37 @@ def _derivatives(scenario: Scenario, paths: Paths) -> np.ndarray:
     return d
 
 
-def fisher_information(scenario: Scenario, paths: Paths, noise_var, pilots=None) -> np.ndarray:
-    """FIM of ``eta = [theta, phi, tau, Re gamma, Im gamma]`` (5q x 5q) from the pilot model.
+def fisher_information(
+    scenario: Scenario, paths: Paths, noise_var: float, *, pilots: ArrayLike | None = None
+) -> NDArray[np.float64]:
+    """FIM of ``eta = [theta, phi, tau, Re gamma, Im gamma]`` from the pilot model (eq. 52).
 
     Parameters
     ----------
     scenario : Scenario
+        Arrays and numerology.
     paths : Paths
+        True paths.
     noise_var : float
-        sigma^2 of the received samples.
+        sigma^2 of the received samples (> 0).
     pilots : array_like, shape (n_subcarriers, n_tx, n_symbols), optional
         Pilot matrices S_n of one sub-frame; default: their expectation ``S_n S_n^H = K I``.
+
+    Returns
+    -------
+    ndarray, shape (5 n_paths, 5 n_paths), float64
+        Blocks in the order theta [rad], phi [rad], tau [s], Re gamma, Im gamma.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario(n_tx=3, n_rx=4, n_subcarriers=8)
+    >>> bs.fisher_information(sc, bs.Paths([0.1, 0.2], [0.0, -0.1], [0.0, 1e-7], [1, 1]), 1.0).shape
+    (10, 10)
     """
+    noise_var = check_positive(noise_var, "noise_var")
+    if not isinstance(paths, Paths):
+        raise TypeError(f"paths must be a bistatic Paths, got {type(paths).__name__}")
     d = _derivatives(scenario, paths)
     if pilots is None:
         f = scenario.n_symbols * np.einsum("nrta,nrtb->ab", d.conj(), d, optimize=True)
@@ -81,10 +112,18 @@ def fisher_information(scenario: Scenario, paths: Paths, noise_var, pilots=None)
         )
         gram = s @ s.conj().swapaxes(-1, -2)  # (N, Nt, Nt)
         f = np.einsum("nrta,nrsb,nst->ab", d.conj(), d, gram, optimize=True)
-    return 2.0 / noise_var * f.real
+    out: NDArray[np.float64] = 2.0 / noise_var * f.real
+    return out
 
 
-def crb(scenario: Scenario, paths: Paths, snr_db, *, pilots=None, gain=None) -> Crb:
+def crb(
+    scenario: Scenario,
+    paths: Paths,
+    snr_db: float,
+    *,
+    pilots: ArrayLike | None = None,
+    gain: ArrayLike | None = None,
+) -> Crb:
     """Cramer-Rao bound for one sub-frame of K pilot symbols at a per-antenna SNR.
 
     Parameters
@@ -103,6 +142,7 @@ def crb(scenario: Scenario, paths: Paths, snr_db, *, pilots=None, gain=None) -> 
     Returns
     -------
     Crb
+        Variance bounds per path.
 
     Notes
     -----
@@ -117,18 +157,30 @@ def crb(scenario: Scenario, paths: Paths, snr_db, *, pilots=None, gain=None) -> 
 
     and the bounds are the diagonal of :math:`F^{-1}` (sigma^2 decouples). The LS CSI is a
     sufficient statistic for H, so the bound with the actual pilots also bounds estimators
-    working on the CSI.
+    working on the CSI (Appendix A, eqs. 52-53).
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> paths = bs.random_paths(sc, rng=0)
+    >>> m = bs.simulate(sc, paths, 20.0, rng=1, pilots="orthogonal")
+    >>> bs.crb(sc, paths, 20.0, pilots=m.pilots[0]).toa_var_s2.shape
+    (4,)
     """
+    if not isinstance(paths, Paths):
+        raise TypeError(f"paths must be a bistatic Paths, got {type(paths).__name__}")
     if gain is not None:
-        paths = Paths(paths.aoa_rad, paths.aod_rad, paths.delay_s, gain, paths.doppler_hz)
+        g = np.asarray(gain)
+        paths = Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s, g, paths.doppler_hz)
     noise_var = noise_variance(scenario, paths, snr_db)
-    f = fisher_information(scenario, paths, noise_var, pilots)
+    f = fisher_information(scenario, paths, noise_var, pilots=pilots)
     cov = np.linalg.inv(f)
     v = np.diag(cov)
     q = paths.n_paths
     return Crb(
-        aoa=v[:q].copy(),
-        aod=v[q : 2 * q].copy(),
-        toa=v[2 * q : 3 * q].copy(),
-        gain=v[3 * q : 4 * q] + v[4 * q :],
+        aoa_var_rad2=v[:q].copy(),
+        aod_var_rad2=v[q : 2 * q].copy(),
+        toa_var_s2=v[2 * q : 3 * q].copy(),
+        gain_var=v[3 * q : 4 * q] + v[4 * q :],
     )

@@ -1,94 +1,98 @@
-"""The output type shared by PARAMING and the baselines, and CSI input checks."""
+"""The result of every bistatic estimator: ToA, AoA, AoD, gain (and Doppler) per path."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
-from skysense._validation import as_array
-from skysense.bistatic.scenario import Scenario
+from skysense._results import Result
 
 __all__ = ["Estimate"]
 
 
-@dataclass(frozen=True)
-class Estimate:
+@dataclass(frozen=True, repr=False)
+class Estimate(Result):
     """Path parameters estimated from one CSI or a batch (leading axes = batch axes).
 
-    Paths are sorted by ToA (PARAMING, grid methods) or by AoA (Root-MUSIC-2D). Entries past a
-    CSI's ``n_paths`` are NaN; so are quantities a method does not estimate. Every estimator
-    follows the precision of its CSI: float32 fields and complex64 ``gain`` for complex64 CSI
-    (the float32 path), float64/complex128 otherwise (the dtypes listed below).
+    Paths are sorted by ToA (PARAMING, grid methods, IFFT-C2VNN) or by AoA (Root-MUSIC-2D).
+    Entries past a CSI's ``n_paths`` are NaN (a model-order criterion found fewer paths, or a
+    grid method fewer peaks). Every estimator follows the precision of its CSI: float32
+    fields and complex64 ``gain`` for complex64 CSI, float64/complex128 otherwise.
 
     Attributes
     ----------
-    toa : ndarray, shape (..., max_paths), float64
-        Times of arrival tau [s].
-    aoa : ndarray, shape (..., max_paths), float64
+    toa_s : ndarray, shape (..., max_paths), float32 or float64, or None
+        Times of arrival tau [s]; None from Root-MUSIC-2D (which estimates no ToA).
+    aoa_rad : ndarray, shape (..., max_paths), float32 or float64
         Angles of arrival theta [rad].
-    aod : ndarray, shape (..., max_paths), float64
+    aod_rad : ndarray, shape (..., max_paths), float32 or float64
         Angles of departure phi [rad].
-    gain : ndarray, shape (..., max_paths), complex128
-        Complex gains gamma (phase reference: element 0 of both ULAs, subcarrier 0).
+    gain : ndarray, shape (..., max_paths), complex64 or complex128, or None
+        Complex gains gamma (phase reference: element 0 of both ULAs, subcarrier 0); None
+        from Root-MUSIC-2D.
     n_paths : ndarray, shape (...), int64
         Model order used per CSI.
-    doppler : ndarray, shape (..., max_paths), float64, or None
-        Doppler shifts f_D [Hz] (only from sub-frame input).
-    singular_values : ndarray, shape (..., k), float64, or None
-        Singular values of the Hankel matrix X1 (PARAMING, MUSIC).
+    doppler_hz : ndarray, shape (..., max_paths), float32 or float64, or None
+        Doppler shifts f_D [Hz]; only from sub-frame input (``subframes=True``).
+    singular_values : ndarray, shape (..., n_singular), float32 or float64, or None
+        Singular values of the Hankel matrix X1 (eqs. 31-34), descending; only from
+        :func:`~skysense.bistatic.paraming` with ``return_singular_values=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> truth = bs.Paths([0.1, -0.3], [0.2, 0.4], [0.0, 40e-9], [1.0, 0.5j])
+    >>> est = bs.paraming(sc.channel(truth), 2, scenario=sc)
+    >>> bool(np.allclose(est.toa_s, truth.toa_s, atol=1e-15))
+    True
+    >>> print(est)  # doctest: +ELLIPSIS
+    Estimate(
+      toa_s=float64[2] [...],
+      aoa_rad=float64[2] [...],
+      aod_rad=float64[2] [...],
+      gain=complex128[2] [...],
+      n_paths=int64[] [2],
+      doppler_hz=None,
+      singular_values=None,
+    )
     """
 
-    toa: np.ndarray
-    aoa: np.ndarray
-    aod: np.ndarray
-    gain: np.ndarray
-    n_paths: np.ndarray
-    doppler: np.ndarray | None = None
-    singular_values: np.ndarray | None = None
+    toa_s: NDArray[np.floating[Any]] | None
+    aoa_rad: NDArray[np.floating[Any]]
+    aod_rad: NDArray[np.floating[Any]]
+    gain: NDArray[np.complexfloating[Any, Any]] | None
+    n_paths: NDArray[np.int64]
+    doppler_hz: NDArray[np.floating[Any]] | None = None
+    singular_values: NDArray[np.floating[Any]] | None = None
 
-    def astype(self, complex_dtype) -> Estimate:
-        """This estimate in the precision of ``complex_dtype`` (complex64 or complex128)."""
+    def astype(self, complex_dtype: DTypeLike) -> Estimate:
+        """This estimate in the precision of ``complex_dtype`` (complex64 or complex128).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skysense import bistatic as bs
+        >>> e = bs.Estimate(np.zeros(2), np.zeros(2), np.zeros(2), np.ones(2, complex), 2)
+        >>> e.astype(np.complex64).gain.dtype
+        dtype('complex64')
+        """
         cdt = np.dtype(complex_dtype)
         real = np.finfo(cdt).dtype
 
-        def cast(v, dt):
+        def cast(v: NDArray[Any] | None, dt: np.dtype[Any]) -> Any:
             return None if v is None else np.asarray(v).astype(dt, copy=False)
 
         return Estimate(
-            toa=cast(self.toa, real),
-            aoa=cast(self.aoa, real),
-            aod=cast(self.aod, real),
+            toa_s=cast(self.toa_s, real),
+            aoa_rad=cast(self.aoa_rad, real),
+            aod_rad=cast(self.aod_rad, real),
             gain=cast(self.gain, cdt),
             n_paths=self.n_paths,
-            doppler=cast(self.doppler, real),
+            doppler_hz=cast(self.doppler_hz, real),
             singular_values=cast(self.singular_values, real),
         )
-
-
-def as_csi(csi, scenario: Scenario, *, min_ndim=3, check_finite=True) -> np.ndarray:
-    """Validate CSI ``(..., n_tx, n_rx, n_subcarriers)`` against ``scenario``; reject zeros."""
-    arr = np.asarray(csi)
-    if arr.ndim < min_ndim:
-        raise ValueError(
-            f"csi must have shape (..., n_tx, n_rx, n_subcarriers) = (..., {scenario.n_tx}, "
-            f"{scenario.n_rx}, {scenario.n_subcarriers}), got {arr.shape}"
-        )
-    if arr.shape[-3:] != scenario.csi_shape:
-        raise ValueError(
-            f"csi must end in (n_tx, n_rx, n_subcarriers) = {scenario.csi_shape} of the "
-            f"scenario, got {arr.shape}"
-        )
-    arr = as_array(arr, "csi", kind="fc", check_finite=check_finite)
-    if arr.dtype.kind != "c":
-        arr = arr.astype(np.complex64 if arr.dtype == np.float32 else np.complex128)
-    elif arr.dtype not in (np.complex64, np.complex128):
-        arr = arr.astype(np.complex128)
-    flat = arr.reshape(-1, int(np.prod(scenario.csi_shape)))
-    zero = ~np.any(flat != 0, axis=1)
-    if np.any(zero):
-        raise ValueError(
-            f"csi is all zero for batch index {int(np.flatnonzero(zero)[0])} (flattened); "
-            "no path can be estimated"
-        )
-    return arr

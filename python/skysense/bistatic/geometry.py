@@ -10,11 +10,14 @@ ToA is its bistatic excess path over c, which eq. (7) bounds by the cyclic prefi
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
+from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_finite_scalar, check_positive
-from skysense.bistatic.scenario import SPEED_OF_LIGHT, Paths, Scenario
+from skysense.bistatic.paths import Paths
+from skysense.bistatic.scenario import SPEED_OF_LIGHT, Scenario
 
 __all__ = ["random_paths"]
 
@@ -30,25 +33,25 @@ MAX_ANGLE_RAD = math.radians(60.0)
 _MAX_DRAWS = 100_000
 
 
-def _wrap(a):
+def _wrap(a: float) -> float:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def random_paths(
     scenario: Scenario,
-    rng,
     *,
-    n_targets=3,
-    los=True,
-    baseline_m=50.0,
-    los_aod_rad=LOS_AOD_RAD,
-    los_aoa_rad=LOS_AOA_RAD,
-    max_angle_rad=MAX_ANGLE_RAD,
-    min_range_m=1.0,
-    min_separation_s=None,
-    max_excess_delay_s=None,
-    gain_model="unit",
-    max_speed_mps=0.0,
+    rng: RngLike = None,
+    n_targets: int = 3,
+    los: bool = True,
+    baseline_m: float = 50.0,
+    los_aod_rad: float = LOS_AOD_RAD,
+    los_aoa_rad: float = LOS_AOA_RAD,
+    max_angle_rad: float = MAX_ANGLE_RAD,
+    min_range_m: float = 1.0,
+    min_toa_separation_s: float | None = None,
+    max_toa_s: float | None = None,
+    gain_model: Literal["unit", "radar"] = "unit",
+    max_speed_mps: float = 0.0,
 ) -> Paths:
     """Draw targets uniformly inside the bistatic window, plus the LoS path.
 
@@ -56,8 +59,8 @@ def random_paths(
     ----------
     scenario : Scenario
         Numerology (c T_cp bounds the excess path).
-    rng : numpy.random.Generator or int
-        Random source (an int seeds a new generator).
+    rng : None, int, SeedSequence or Generator
+        Random source (see ``docs/conventions.md``; a Generator's stream advances).
     n_targets : int
         Targets q_t (3); the result has ``n_targets + los`` paths.
     los : bool
@@ -70,11 +73,11 @@ def random_paths(
         Targets keep |AoA|, |AoD| <= this [rad] (field of view of both ULAs).
     min_range_m : float
         Minimum BS-target and target-radar distance [m].
-    min_separation_s : float, optional
-        Minimum delay difference between any two paths [s]; default one resolution cell
-        1/(N df), so the paths are resolvable in delay.
-    max_excess_delay_s : float, optional
-        Upper bound of the target delays [s]; default T_cp (eq. 7).
+    min_toa_separation_s : float, optional
+        Minimum ToA difference between any two paths [s]; default one resolution cell
+        1/(N df), so the paths are resolvable in ToA.
+    max_toa_s : float, optional
+        Upper bound of the target ToAs (bistatic excess delays) [s]; default T_cp (eq. 7).
     gain_model : {"unit", "radar"}
         ``"unit"``: |gamma| = 1 (JSTSP code). ``"radar"``: eq. (3) with unit RCS,
         ``|gamma| ~ lambda / ((4 pi)^1.5 d_BT d_TR)`` against ``lambda / (4 pi d_BR)`` for the
@@ -86,9 +89,24 @@ def random_paths(
     Returns
     -------
     Paths
-        Sorted by delay.
+        Sorted by ToA.
+
+    Raises
+    ------
+    RuntimeError
+        No target position satisfies the constraints within 100,000 draws.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> p = bs.random_paths(sc, rng=0)
+    >>> p.n_paths, float(p.toa_s[0])  # LoS + 3 targets; the LoS path comes first
+    (4, 0.0)
     """
-    rng = np.random.default_rng(rng)
+    gen = as_generator(rng)
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a bistatic Scenario, got {type(scenario).__name__}")
     n_targets = check_count(n_targets, "n_targets", minimum=0)
     baseline = check_positive(baseline_m, "baseline_m")
     phi_l = check_finite_scalar(los_aod_rad, "los_aod_rad")
@@ -96,16 +114,19 @@ def random_paths(
     max_angle = check_positive(max_angle_rad, "max_angle_rad")
     min_range = check_positive(min_range_m, "min_range_m", strict=False)
     speed = check_positive(max_speed_mps, "max_speed_mps", strict=False)
-    sep = scenario.delay_resolution_s if min_separation_s is None else min_separation_s
-    sep = check_positive(sep, "min_separation_s", strict=False)
-    tmax = scenario.cp_s if max_excess_delay_s is None else max_excess_delay_s
-    tmax = check_positive(tmax, "max_excess_delay_s")
+    sep = scenario.toa_resolution_s if min_toa_separation_s is None else min_toa_separation_s
+    sep = check_positive(sep, "min_toa_separation_s", strict=False)
+    tmax = scenario.cyclic_prefix_s if max_toa_s is None else max_toa_s
+    tmax = check_positive(tmax, "max_toa_s")
     if tmax >= scenario.useful_symbol_s:
-        raise ValueError("max_excess_delay_s must be < 1/df (no delay aliasing)")
+        raise ValueError(
+            f"max_toa_s must be < 1/df = {scenario.useful_symbol_s:g} s (no ToA aliasing), "
+            f"got {tmax:g}"
+        )
     if gain_model not in _GAIN_MODELS:
         raise ValueError(f"gain_model must be one of {_GAIN_MODELS}, got {gain_model!r}")
     if n_targets + los < 1:
-        raise ValueError("need at least one path (n_targets >= 1 or los=True)")
+        raise ValueError("random_paths needs at least one path: n_targets >= 1 or los=True")
 
     radar = baseline * np.array([math.sin(phi_l), math.cos(phi_l)])
     beta = phi_l + math.pi - theta_l  # radar broadside direction
@@ -113,16 +134,21 @@ def random_paths(
     semi_major = 0.5 * (baseline + excess_max)
     centre = 0.5 * radar
 
-    aoa, aod, delay, d_bt, d_tr, doppler = [], [], [], [], [], []
+    aoa: list[float] = []
+    aod: list[float] = []
+    toa: list[float] = []
+    d_bt: list[float] = []
+    d_tr: list[float] = []
+    doppler: list[float] = []
     if los:
         aoa.append(theta_l)
         aod.append(phi_l)
-        delay.append(0.0)
+        toa.append(0.0)
         doppler.append(0.0)
     lam = scenario.wavelength_m
     for _ in range(n_targets):
         for _draw in range(_MAX_DRAWS):
-            p = centre + rng.uniform(-semi_major, semi_major, 2)
+            p = centre + gen.uniform(-semi_major, semi_major, 2)
             r_bt, r_tr = float(np.hypot(*p)), float(np.hypot(*(p - radar)))
             tau = (r_bt + r_tr - baseline) / SPEED_OF_LIGHT
             if tau > tmax or min(r_bt, r_tr) < max(min_range, 1e-9):
@@ -131,21 +157,21 @@ def random_paths(
             theta = _wrap(math.atan2(p[0] - radar[0], p[1] - radar[1]) - beta)
             if abs(phi) > max_angle or abs(theta) > max_angle:
                 continue
-            if delay and np.min(np.abs(np.asarray(delay) - tau)) < sep:
+            if toa and np.min(np.abs(np.asarray(toa) - tau)) < sep:
                 continue
             break
         else:
             raise RuntimeError(
-                f"no target position found in {_MAX_DRAWS} draws; relax min_separation_s, "
-                "max_angle_rad or max_excess_delay_s"
+                f"no target position found in {_MAX_DRAWS} draws; relax min_toa_separation_s, "
+                "max_angle_rad or max_toa_s"
             )
         aoa.append(theta)
         aod.append(phi)
-        delay.append(tau)
+        toa.append(tau)
         d_bt.append(r_bt)
         d_tr.append(r_tr)
-        v = rng.uniform(0.0, speed) * np.array(
-            [math.cos(a := rng.uniform(0, 2 * math.pi)), math.sin(a)]
+        v = gen.uniform(0.0, speed) * np.array(
+            [math.cos(a := gen.uniform(0, 2 * math.pi)), math.sin(a)]
         )
         u_bt, u_rt = p / r_bt, (p - radar) / r_tr
         doppler.append(-float(v @ (u_bt + u_rt)) / lam)
@@ -157,7 +183,7 @@ def random_paths(
         target_amp = lam / ((4 * math.pi) ** 1.5 * np.asarray(d_bt) * np.asarray(d_tr))
         amp = np.concatenate(([lam / (4 * math.pi * baseline)] if los else [], target_amp))
         amp = amp / amp.max()
-    gain = amp * np.exp(2j * math.pi * rng.uniform(size=q))
+    gain = amp * np.exp(2j * math.pi * gen.uniform(size=q))
     return Paths(
-        np.asarray(aoa), np.asarray(aod), np.asarray(delay), gain, np.asarray(doppler)
+        np.asarray(aoa), np.asarray(aod), np.asarray(toa), gain, np.asarray(doppler)
     ).sorted()

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from skysense._validation import as_array, check_count, check_positive
-from skysense.bistatic.estimate import Estimate
+from skysense._results import Result
+from skysense._validation import as_array, check_positive
 from skysense.bistatic.scenario import Scenario
 
-__all__ = ["Grid", "correlate", "hankel_matrix", "pick_peaks"]
+__all__ = ["Grid", "atoms", "correlate"]
 
 
-@dataclass(frozen=True)
-class Grid:
-    """Search grid of the Bartlett, MUSIC and DML baselines.
+@dataclass(frozen=True, repr=False)
+class Grid(Result):
+    """Search grid of the Bartlett, MUSIC and DML baselines (a short ``repr``, like a result).
 
     Parameters
     ----------
@@ -24,19 +26,27 @@ class Grid:
         AoA grid [rad].
     aod_rad : array_like, shape (n_aod,)
         AoD grid [rad].
-    delay_s : array_like, shape (n_delay,)
+    toa_s : array_like, shape (n_toa,)
         ToA grid [s].
+
+    Attributes are read-only float64 arrays.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> bs.Grid.uniform(bs.Scenario()).shape  # 1 degree, 1/(4 N df) up to T_cp
+    (181, 181, 65)
     """
 
-    aoa_rad: np.ndarray
-    aod_rad: np.ndarray
-    delay_s: np.ndarray
+    aoa_rad: NDArray[np.float64]
+    aod_rad: NDArray[np.float64]
+    toa_s: NDArray[np.float64]
 
-    def __post_init__(self):
-        for name in ("aoa_rad", "aod_rad", "delay_s"):
+    def __post_init__(self) -> None:
+        for name in ("aoa_rad", "aod_rad", "toa_s"):
             arr = as_array(getattr(self, name), name, ndim=1, kind="fiu", dtype=np.float64)
             if arr.size < 1:
-                raise ValueError(f"{name} must be non-empty")
+                raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 
@@ -45,126 +55,95 @@ class Grid:
         cls,
         scenario: Scenario,
         *,
-        angle_step_rad=math.pi / 180,
-        delay_step_s=None,
-        max_delay_s=None,
+        angle_step_rad: float = math.pi / 180,
+        toa_step_s: float | None = None,
+        max_toa_s: float | None = None,
     ) -> Grid:
-        """Angles over [-pi/2, pi/2] in ``angle_step_rad`` (181 points at 1 degree); delays over
-        [0, max_delay_s] (default T_cp) in ``delay_step_s`` (default 1/(4 N df))."""
+        """Uniform grid: angles over [-pi/2, pi/2], ToAs over [0, max_toa_s].
+
+        Parameters
+        ----------
+        scenario : Scenario
+            Numerology (the default ToA step and range).
+        angle_step_rad : float
+            Step of both angle axes [rad] (1 degree: 181 points).
+        toa_step_s : float, optional
+            ToA step [s]; default 1/(4 N df).
+        max_toa_s : float, optional
+            Last ToA [s]; default T_cp.
+        """
         step = check_positive(angle_step_rad, "angle_step_rad")
         n_ang = math.floor(math.pi / step + 1e-9) + 1
-        ang = -math.pi / 2 + step * np.arange(n_ang)
-        dstep = scenario.delay_resolution_s / 4 if delay_step_s is None else delay_step_s
-        dstep = check_positive(dstep, "delay_step_s")
-        dmax = scenario.cp_s if max_delay_s is None else check_positive(max_delay_s, "max_delay_s")
-        delays = dstep * np.arange(math.floor(dmax / dstep + 1e-9) + 1)
-        return cls(ang, ang, delays)
+        ang = (-math.pi / 2 + step * np.arange(n_ang)).astype(np.float64)
+        dstep = scenario.toa_resolution_s / 4 if toa_step_s is None else toa_step_s
+        dstep = check_positive(dstep, "toa_step_s")
+        if max_toa_s is None:
+            dmax = scenario.cyclic_prefix_s
+        else:
+            dmax = check_positive(max_toa_s, "max_toa_s")
+        toas = (dstep * np.arange(math.floor(dmax / dstep + 1e-9) + 1)).astype(np.float64)
+        return cls(ang, ang, toas)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(n_aoa, n_aod, n_delay)."""
-        return (self.aoa_rad.size, self.aod_rad.size, self.delay_s.size)
+        """(n_aoa, n_aod, n_toa)."""
+        return (self.aoa_rad.size, self.aod_rad.size, self.toa_s.size)
 
 
-def _steering(scenario: Scenario, grid: Grid, n_tx, n_rx, n_sub):
+def _steering(
+    scenario: Scenario, grid: Grid, n_tx: int, n_rx: int, n_sub: int
+) -> tuple[NDArray[np.complex128], NDArray[np.complex128], NDArray[np.complex128]]:
     k = np.arange
-    at = np.exp(-2j * np.pi * scenario.spacing_tx * k(n_tx)[:, None] * np.sin(grid.aod_rad))
-    ar = np.exp(-2j * np.pi * scenario.spacing_rx * k(n_rx)[:, None] * np.sin(grid.aoa_rad))
-    turns = np.mod(np.outer(k(n_sub), scenario.subcarrier_spacing_hz * grid.delay_s), 1.0)
+    at = np.exp(
+        -2j * np.pi * scenario.spacing_tx_wavelengths * k(n_tx)[:, None] * np.sin(grid.aod_rad)
+    )
+    ar = np.exp(
+        -2j * np.pi * scenario.spacing_rx_wavelengths * k(n_rx)[:, None] * np.sin(grid.aoa_rad)
+    )
+    turns = np.mod(np.outer(k(n_sub), scenario.subcarrier_spacing_hz * grid.toa_s), 1.0)
     c = np.exp(-2j * np.pi * turns)
     return at, ar, c
 
 
-def correlate(x, scenario: Scenario, grid: Grid) -> np.ndarray:
+def correlate(
+    x: ArrayLike, scenario: Scenario, grid: Grid
+) -> NDArray[np.complexfloating[Any, Any]]:
     """``b(v)^H x`` for every voxel v, ``b = a_t(phi) (x) a_r(theta) (x) c(tau)``.
 
     Parameters
     ----------
-    x : ndarray, shape (..., n_tx', n_rx', n_sub')
+    x : array_like, shape (..., n_tx', n_rx', n_sub'), complex
         Arrays of any (sub-)array sizes; the steering vectors are cut to them.
+    scenario : Scenario
+        Spacings and subcarrier spacing.
+    grid : Grid
+        The voxels.
 
     Returns
     -------
-    ndarray, shape (..., n_aoa, n_aod, n_delay), complex64 for complex64 ``x``, else complex128
+    ndarray, shape (..., n_aoa, n_aod, n_toa), complex64 for complex64 ``x``, else complex128
     """
-    x = np.asarray(x)
-    dtype = np.complex64 if x.dtype == np.complex64 else np.complex128
-    n_tx, n_rx, n_sub = x.shape[-3:]
+    arr: NDArray[Any] = np.asarray(x)
+    dtype: np.dtype[np.complexfloating[Any, Any]] = np.dtype(
+        np.complex64 if arr.dtype == np.complex64 else np.complex128
+    )
+    n_tx, n_rx, n_sub = arr.shape[-3:]
     # phases in float64, then rounded to the working precision
     at, ar, c = (s.astype(dtype) for s in _steering(scenario, grid, n_tx, n_rx, n_sub))
-    y = x.astype(dtype, copy=False) @ c.conj()  # (..., t, r, d)
+    y: NDArray[Any] = arr.astype(dtype, copy=False) @ c.conj()  # (..., t, r, d)
     y = np.einsum("ra,...trd->...tad", ar.conj(), y, optimize=True)
-    return np.einsum("tp,...tad->...apd", at.conj(), y, optimize=True)
-
-
-def atoms(scenario: Scenario, aoa, aod, delay) -> np.ndarray:
-    """Steering vectors of given paths, shape (n_tx n_rx n_subcarriers, n_paths), row order of
-    ``csi.ravel()``."""
-    at = scenario.steering_tx(aod)
-    ar = scenario.steering_rx(aoa)
-    c = scenario.delay_response(delay)
-    return np.einsum("ti,ri,ni->trni", at, ar, c).reshape(-1, len(np.atleast_1d(aoa)))
-
-
-def pick_peaks(spectrum, n_peaks: int) -> np.ndarray:
-    """Flat indices of the ``n_peaks`` largest local maxima (3x3x3 neighbourhood, edges
-    replicated), largest first; fewer if fewer maxima exist."""
-    from scipy.ndimage import maximum_filter
-
-    local = spectrum == maximum_filter(spectrum, size=3, mode="nearest")
-    idx = np.flatnonzero(local)
-    order = np.argsort(-spectrum.ravel()[idx], kind="stable")
-    return idx[order[:n_peaks]]
-
-
-def grid_estimate(csi, scenario: Scenario, grid: Grid, flat_idx, n_paths: int) -> Estimate:
-    """Estimate from picked voxels: LS gains on their atoms, sorted by ToA, NaN-padded; in the
-    precision of ``csi`` (float32/complex64 for complex64 CSI)."""
-    ia, ip, idl = np.unravel_index(flat_idx, grid.shape)
-    aoa, aod, delay = grid.aoa_rad[ia], grid.aod_rad[ip], grid.delay_s[idl]
-    order = np.argsort(delay, kind="stable")
-    aoa, aod, delay = aoa[order], aod[order], delay[order]
-    b = atoms(scenario, aoa, aod, delay).astype(csi.dtype)
-    gain = np.linalg.lstsq(b, csi.ravel(), rcond=None)[0]
-    real = np.finfo(csi.dtype).dtype
-    out = [np.full(n_paths, np.nan, real) for _ in range(3)]
-    g = np.full(n_paths, np.nan + 0j, csi.dtype)
-    k = len(order)
-    out[0][:k], out[1][:k], out[2][:k], g[:k] = delay, aoa, aod, gain
-    return Estimate(toa=out[0], aoa=out[1], aod=out[2], gain=g, n_paths=np.int64(k))
-
-
-def stack_estimates(estimates, lead) -> Estimate:
-    """Stack per-CSI estimates into an Estimate with leading axes ``lead``."""
-    q = estimates[0].toa.shape[-1]
-
-    def stack(name):
-        return np.stack([getattr(e, name) for e in estimates]).reshape((*lead, q))
-
-    return Estimate(
-        toa=stack("toa"),
-        aoa=stack("aoa"),
-        aod=stack("aod"),
-        gain=stack("gain"),
-        n_paths=np.array([e.n_paths for e in estimates], np.int64).reshape(lead),
+    out: NDArray[np.complexfloating[Any, Any]] = np.einsum(
+        "tp,...tad->...apd", at.conj(), y, optimize=True
     )
+    return out
 
 
-def hankel_matrix(csi, subarrays) -> np.ndarray:
-    """The three-level Hankel matrix X of eqs. (26)-(28), shape (Mt M Mr, Kt K_N Kr)."""
-    mt, mr, m = subarrays
-    n_tx, n_rx, n_sub = csi.shape
-    kt, kr, kn = n_tx - mt + 1, n_rx - mr + 1, n_sub - m + 1
-    a_t, a_m, a_r = np.meshgrid(np.arange(mt), np.arange(m), np.arange(mr), indexing="ij")
-    c_t, c_n, c_r = np.meshgrid(np.arange(kt), np.arange(kn), np.arange(kr), indexing="ij")
-    rows = [v.ravel()[:, None] for v in (a_t, a_m, a_r)]
-    cols = [v.ravel()[None, :] for v in (c_t, c_n, c_r)]
-    return csi[rows[0] + cols[0], rows[2] + cols[2], rows[1] + cols[1]]
-
-
-def check_order(n_paths, limit: int, what: str) -> int:
-    """Validate an integer model order against an upper bound."""
-    q = check_count(n_paths, "n_paths")
-    if q > limit:
-        raise ValueError(f"n_paths = {q} exceeds {what} = {limit}")
-    return q
+def atoms(
+    scenario: Scenario, aoa_rad: ArrayLike, aod_rad: ArrayLike, toa_s: ArrayLike
+) -> NDArray[np.complex128]:
+    """Steering vectors of given paths, shape (n_tx n_rx n_subcarriers, n_paths), complex128,
+    in the row order of ``csi.ravel()``."""
+    at = scenario.steering_tx(aod_rad)
+    ar = scenario.steering_rx(aoa_rad)
+    c = scenario.delay_response(toa_s)
+    return np.einsum("ti,ri,ni->trni", at, ar, c).reshape(-1, at.shape[1])

@@ -7,21 +7,26 @@ local maxima of the power delay profile is one network input per path (eq. 20).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from skysense._validation import check_count
-from skysense.bistatic.estimate import as_csi
+from skysense.bistatic._common import as_csi, as_scenario
 from skysense.bistatic.scenario import Scenario
+
+ComplexArray = NDArray[np.complexfloating[Any, Any]]
 
 __all__ = ["delay_taps", "find_peak_rows", "ls_gains", "normalize_windows", "peak_windows"]
 
 
-def delay_taps(csi, scenario: Scenario | None = None) -> np.ndarray:
+def delay_taps(csi: ArrayLike, *, scenario: Scenario | None = None) -> ComplexArray:
     """Unitary IDFT of the CSI over subcarriers, ``H_t = F^H H^T`` (eq. 17).
 
     Parameters
     ----------
-    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex64 or complex128
         LS CSI of one sub-frame per leading index.
     scenario : Scenario, optional
         Sizes the CSI must match (default ``Scenario()``).
@@ -35,18 +40,30 @@ def delay_taps(csi, scenario: Scenario | None = None) -> np.ndarray:
     -----
     With :math:`[F]_{n,k} = e^{-j2\\pi nk/N}/\\sqrt{N}`, ``F^H x = sqrt(N) ifft(x)``, so
     a path of integer ``m = N df tau`` gives ``sqrt(N)`` on tap m and 0 elsewhere (eq. 19).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> h = sc.channel(bs.Paths([0.1], [0.2], [5 * sc.toa_resolution_s], [1.0]))
+    >>> int(np.argmax(np.abs(bs.delay_taps(h, scenario=sc)[0, 0])))
+    5
     """
-    scenario = Scenario() if scenario is None else scenario
+    scenario = as_scenario(scenario)
     arr = as_csi(csi, scenario)
     n = scenario.n_subcarriers
-    return (np.fft.ifft(arr, axis=-1) * np.sqrt(n)).astype(arr.dtype, copy=False)
+    out: ComplexArray = (np.fft.ifft(arr, axis=-1) * np.sqrt(n)).astype(arr.dtype, copy=False)
+    return out
 
 
 #: Local maxima below this fraction of the strongest tap are rounding noise, not peaks.
 MIN_RELATIVE_PEAK_POWER = 1e-12
 
 
-def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER) -> np.ndarray:
+def find_peak_rows(
+    taps: ComplexArray, n_paths: int, *, min_relative_power: float = MIN_RELATIVE_PEAK_POWER
+) -> NDArray[np.int64]:
     """The ``n_paths`` strongest local maxima of the power delay profile, in ascending row.
 
     Parameters
@@ -67,6 +84,15 @@ def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER)
     ------
     ValueError
         Fewer than ``n_paths`` local maxima in some profile (e.g. a constant profile).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> h = sc.channel(bs.Paths([0.1, 0.3], [0.2, 0.0], [0.0, 9 * sc.toa_resolution_s], [1, 1]))
+    >>> bs.find_peak_rows(bs.delay_taps(h, scenario=sc), 2)
+    array([0, 9])
     """
     taps = np.asarray(taps)
     if taps.ndim < 3:
@@ -74,7 +100,7 @@ def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER)
     q = check_count(n_paths, "n_paths")
     n_taps = taps.shape[-1]
     if q > n_taps:
-        raise ValueError(f"n_paths = {q} exceeds the number of delay taps {n_taps}")
+        raise ValueError(f"n_paths must be <= the number of delay taps {n_taps}, got {q}")
     rows, n_found = _peak_rows(taps, q, min_relative_power)
     if np.any(n_found < q):
         i = int(np.flatnonzero(n_found.reshape(-1) < q)[0])
@@ -85,7 +111,9 @@ def find_peak_rows(taps, n_paths, *, min_relative_power=MIN_RELATIVE_PEAK_POWER)
     return rows
 
 
-def _peak_rows(taps, q, min_relative_power):
+def _peak_rows(
+    taps: ComplexArray, q: int, min_relative_power: float
+) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
     """Rows of the q strongest local maxima (ascending) and the number of maxima found."""
     pdp = np.sum(taps.real**2 + taps.imag**2, axis=(-3, -2))  # (..., n_taps)
     if not np.isfinite(pdp).all():
@@ -98,7 +126,7 @@ def _peak_rows(taps, q, min_relative_power):
     return np.sort(rows, axis=-1).astype(np.int64), is_peak.sum(axis=-1)
 
 
-def peak_windows(taps, rows, window) -> np.ndarray:
+def peak_windows(taps: ComplexArray, rows: ArrayLike, window: int) -> ComplexArray:
     """W rows of the delay taps centred on each peak row, circularly indexed (eq. 20).
 
     Parameters
@@ -114,6 +142,14 @@ def peak_windows(taps, rows, window) -> np.ndarray:
     -------
     windows : ndarray, shape (..., n_paths, window, n_tx, n_rx), complex
         ``windows[..., i, w, :, :] = taps[..., :, :, (rows[i] - W // 2 + w) mod n_taps]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> taps = np.ones((8, 10, 64), complex)
+    >>> bs.peak_windows(taps, np.array([0, 9]), 3).shape
+    (2, 3, 8, 10)
     """
     taps = np.asarray(taps)
     w = check_count(window, "window")
@@ -134,10 +170,11 @@ def peak_windows(taps, rows, window) -> np.ndarray:
     flat_idx = idx.reshape(flat_taps.shape[0], -1)  # (B, q W)
     out = np.take_along_axis(flat_taps, flat_idx[:, None, None, :], axis=-1)  # (B, Nt, Nr, qW)
     out = np.moveaxis(out, -1, 1).reshape(flat_taps.shape[0], *idx.shape[-2:], *taps.shape[-3:-1])
-    return out.reshape(*lead, *out.shape[1:])
+    result: ComplexArray = out.reshape(*lead, *out.shape[1:])
+    return result
 
 
-def normalize_windows(windows) -> np.ndarray:
+def normalize_windows(windows: ArrayLike) -> ComplexArray:
     """Remove each window's scale and common phase (the unknown gain) before the network.
 
     Parameters
@@ -155,6 +192,14 @@ def normalize_windows(windows) -> np.ndarray:
     ------
     ValueError
         A window that is all zero or whose reference entry is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> w = bs.normalize_windows(2j * np.ones((1, 3, 2, 2)))
+    >>> complex(w[0, 1, 0, 0])
+    (1+0j)
     """
     x = np.asarray(windows)
     centre = x.shape[-3] // 2
@@ -162,17 +207,25 @@ def normalize_windows(windows) -> np.ndarray:
     rms = np.sqrt(np.mean(x.real**2 + x.imag**2, axis=(-3, -2, -1)))
     mag = np.abs(ref)
     if np.any(mag == 0) or np.any(rms == 0):
-        raise ValueError("a peak window is zero (no signal at the peak row)")
+        raise ValueError("windows: a peak window is zero (no signal at the peak row)")
     scale = (np.conj(ref) / (mag * rms)).astype(x.dtype)
-    return x * scale[..., None, None, None]
+    out: ComplexArray = x * scale[..., None, None, None]
+    return out
 
 
-def ls_gains(csi, toa_s, aoa_rad, aod_rad, scenario: Scenario | None = None) -> np.ndarray:
+def ls_gains(
+    csi: ArrayLike,
+    toa_s: ArrayLike,
+    aoa_rad: ArrayLike,
+    aod_rad: ArrayLike,
+    *,
+    scenario: Scenario | None = None,
+) -> NDArray[np.complex128]:
     """Complex gains by LS projection of the CSI onto the estimated manifold (eq. 21).
 
     Parameters
     ----------
-    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex64 or complex128
         LS CSI.
     toa_s, aoa_rad, aod_rad : array_like, shape (..., n_paths)
         Estimated ToA [s], AoA [rad] and AoD [rad] per path.
@@ -189,8 +242,18 @@ def ls_gains(csi, toa_s, aoa_rad, aod_rad, scenario: Scenario | None = None) -> 
     ------
     ValueError
         Mismatched shapes, NaN, or a rank-deficient B (two identical path estimates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> p = bs.Paths([0.1, 0.3], [0.2, 0.0], [0.0, 60e-9], [1.0, 0.5j])
+    >>> g = bs.ls_gains(sc.channel(p), p.toa_s, p.aoa_rad, p.aod_rad, scenario=sc)
+    >>> bool(np.allclose(g, p.gain))
+    True
     """
-    scenario = Scenario() if scenario is None else scenario
+    scenario = as_scenario(scenario)
     h = as_csi(csi, scenario)
     params = [np.asarray(v, dtype=np.float64) for v in (toa_s, aoa_rad, aod_rad)]
     lead = h.shape[:-3]
@@ -203,12 +266,9 @@ def ls_gains(csi, toa_s, aoa_rad, aod_rad, scenario: Scenario | None = None) -> 
             raise ValueError(f"{name} contains NaN or Inf")
     toa, aoa, aod = params
     nt, nr, n = scenario.csi_shape
-    at = np.exp(
-        -2j * np.pi * scenario.spacing_tx * np.arange(nt)[:, None] * np.sin(aod[..., None, :])
-    )
-    ar = np.exp(
-        -2j * np.pi * scenario.spacing_rx * np.arange(nr)[:, None] * np.sin(aoa[..., None, :])
-    )
+    d_t, d_r = scenario.spacing_tx_wavelengths, scenario.spacing_rx_wavelengths
+    at = np.exp(-2j * np.pi * d_t * np.arange(nt)[:, None] * np.sin(aod[..., None, :]))
+    ar = np.exp(-2j * np.pi * d_r * np.arange(nr)[:, None] * np.sin(aoa[..., None, :]))
     turns = np.mod(np.arange(n)[:, None] * scenario.subcarrier_spacing_hz * toa[..., None, :], 1.0)
     c = np.exp(-2j * np.pi * turns)
     b = np.einsum("...ti,...ri,...ni->...trni", at, ar, c).reshape(*lead, nt * nr * n, -1)
@@ -221,4 +281,5 @@ def ls_gains(csi, toa_s, aoa_rad, aod_rad, scenario: Scenario | None = None) -> 
         raise ValueError(
             "the estimated path signatures are linearly dependent (eq. 21 is singular)"
         )
-    return np.linalg.solve(gram, rhs[..., None])[..., 0]
+    gains: NDArray[np.complex128] = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    return gains

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
-from skysense._validation import check_count, check_finite_scalar, resolve_workers
-from skysense.bistatic.estimate import Estimate, as_csi
+from skysense._validation import check_count, check_finite_scalar
+from skysense._workers import resolve_workers
+from skysense.bistatic._common import as_csi, as_scenario
+from skysense.bistatic.estimate import Estimate
+from skysense.bistatic.hankel import hankel_shape, resolve_subarrays
 from skysense.bistatic.scenario import Scenario
 
-__all__ = ["default_subarrays", "hankel_shape", "paraming"]
+__all__ = ["DEFAULT_CORDIC_ITERATIONS", "DEFAULT_MAX_PATHS", "paraming"]
 
 _CRITERIA = {"mdl": 0, "aic": 1}
 _PHASE_FITS = {"demodulate": 0, "unwrap": 1}
@@ -31,11 +38,11 @@ KRYLOV_MAX_STEPS = 1000
 #: ``method="krylov"``: block size ``n_paths + KRYLOV_OVERSAMPLING``.
 KRYLOV_OVERSAMPLING = 0
 #: Default lower end of the reported ToA window, in units of 1/df.
-_DEFAULT_MIN_DELAY = -0.125
+_DEFAULT_MIN_TOA_NORMALIZED = -0.125
 _STATUS = {
     1: "the Hankel matrix is zero",
     2: "n_paths exceeds the numerical rank of the Hankel matrix X1 (fewer paths in the data)",
-    3: "two estimated delays coincide (C^T conj(C) is singular); lower n_paths",
+    3: "two estimated ToAs coincide (C^T conj(C) is singular); lower n_paths",
     4: "LAPACK (gesdd/geev) did not converge",
     5: (
         f"the Krylov iteration did not reach KRYLOV_RTOL = {KRYLOV_RTOL:g} in "
@@ -44,49 +51,21 @@ _STATUS = {
 }
 
 
-def default_subarrays(scenario: Scenario) -> tuple[int, int, int]:
-    """(Mt, Mr, M) = half of each dimension, rounded up (the JSTSP code: 4, 5, 32)."""
-    return ((scenario.n_tx + 1) // 2, (scenario.n_rx + 1) // 2, (scenario.n_subcarriers + 1) // 2)
-
-
-def hankel_shape(scenario: Scenario, subarrays=None) -> tuple[int, int]:
-    """Shape (L, P) of X1: ``L = Mt M Mr``, ``P = Kt (K_N - 1) Kr`` (640 x 960 by default)."""
-    mt, mr, m = _subarrays(scenario, subarrays)
-    kt, kr, kn = scenario.n_tx - mt + 1, scenario.n_rx - mr + 1, scenario.n_subcarriers - m + 1
-    return mt * m * mr, kt * (kn - 1) * kr
-
-
-def _subarrays(scenario, subarrays):
-    if subarrays is None:
-        return default_subarrays(scenario)
-    try:
-        mt, mr, m = subarrays
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"subarrays must be (Mt, Mr, M), got {subarrays!r}") from exc
-    mt, mr, m = (check_count(v, name) for v, name in ((mt, "Mt"), (mr, "Mr"), (m, "M")))
-    if mt > scenario.n_tx or mr > scenario.n_rx or m >= scenario.n_subcarriers:
-        raise ValueError(
-            f"subarrays (Mt, Mr, M) = {(mt, mr, m)} do not fit: need Mt <= n_tx = "
-            f"{scenario.n_tx}, Mr <= n_rx = {scenario.n_rx}, M < n_subcarriers = "
-            f"{scenario.n_subcarriers}"
-        )
-    return mt, mr, m
-
-
 def paraming(
-    csi,
-    n_paths,
-    subarrays=None,
+    csi: ArrayLike,
+    n_paths: int | Literal["mdl", "aic"],
+    subarrays: Sequence[int] | None = None,
     *,
-    scenario=None,
-    subframes=False,
-    max_paths=None,
-    cordic_iterations=DEFAULT_CORDIC_ITERATIONS,
-    min_delay_s=None,
-    phase_fit="demodulate",
-    method="krylov",
-    check_finite=True,
-    workers=None,
+    scenario: Scenario | None = None,
+    subframes: bool = False,
+    max_paths: int | None = None,
+    cordic_iterations: int = DEFAULT_CORDIC_ITERATIONS,
+    min_toa_s: float | None = None,
+    phase_fit: Literal["demodulate", "unwrap"] = "demodulate",
+    method: Literal["krylov", "gram", "svd"] = "krylov",
+    return_singular_values: bool = False,
+    check_finite: bool = True,
+    workers: int | None = None,
 ) -> Estimate:
     """PARAMING estimate of q paths per CSI (C++ kernel, one call for the whole batch).
 
@@ -110,9 +89,9 @@ def paraming(
     max_paths : int, optional
         Width of the outputs when ``n_paths`` is a criterion (default 8).
     cordic_iterations : int
-        CORDIC iterations for the eigenvalue phases (eq. 35).
-    min_delay_s : float, optional
-        ToAs are unambiguous modulo 1/df and reported in ``[min_delay_s, min_delay_s + 1/df)``
+        CORDIC iterations for the eigenvalue phases (eq. 35), in [1, 64].
+    min_toa_s : float, optional
+        ToAs are unambiguous modulo 1/df and reported in ``[min_toa_s, min_toa_s + 1/df)``
         [s]; default ``-1/(8 df)``, so a LoS path at 0 and small negative timing offsets stay
         near 0.
     phase_fit : {"demodulate", "unwrap"}
@@ -123,40 +102,30 @@ def paraming(
         unwrap is right, and robust near endfire, where a per-element step close to pi makes
         any unwrap fail at moderate SNR.
     method : {"krylov", "gram", "svd"}
-        How the q dominant singular triplets of X1 are found. ``"svd"``: the full thin SVD
-        (LAPACK gesdd) in the input precision, the reference. ``"gram"``: the q largest
-        eigenpairs (zheevr) of ``X1 X1^H`` formed in double (zherk), with
-        ``V_q = X1^H U_q S_q^-1``; its singular values are resolved down to about
-        ``1e-8 s_1`` only. ``"krylov"`` (default): a block Golub-Kahan-Lanczos iteration
-        (block size ``q + KRYLOV_OVERSAMPLING``, full reorthogonalisation, thick restarts) in
-        double on X1 applied matrix-free (correlations along the Hankel levels, FFTs along
-        subcarriers), stopped when every ``||X1^H u_i - s_i v_i||`` is at most
-        ``max(KRYLOV_RTOL s_1, KRYLOV_NOISE_RTOL theta_{q+1})`` (``1e-12``, ``1e-3``;
-        ``theta_{q+1} <= s_{q+1}`` is the (q+1)-th Ritz value, the noise level when q paths
-        are present); ``numpy.linalg.LinAlgError`` after ``KRYLOV_MAX_STEPS`` block steps.
-        Noise-free, its triplets are those of the full SVD to ~1e-12; on noisy data the error
-        it leaves in the singular subspaces is < 1 % (typically 0.1 %) of the one the noise
-        causes, and its estimates differ from the full SVD's by < 1 % of their own
-        estimation error (tests); 3 block steps at 20 dB, about 1/200 of one full SVD at the
-        default size. An X1 with ``min(L, P) < 11 (q + KRYLOV_OVERSAMPLING)`` gets a dense
-        SVD in double instead. An ``n_paths`` above the number of paths in noisy data puts
-        triplets in the noise bulk, whose small gaps take ~15 block steps (10x the time of
-        the right ``n_paths``). With a
-        criterion for ``n_paths`` the singular values beyond q come, as with ``"gram"``, from
-        the Gram eigenvalues (same order estimate as ``"gram"``, and about its cost); the first
-        q are the Krylov ones. With ``"gram"`` or ``"krylov"`` and an integer ``n_paths`` only the first
-        ``n_paths`` singular values are computed (the rest of ``singular_values`` is NaN).
+        How the q dominant singular triplets of X1 are found (see Notes). ``"svd"``: the full
+        thin SVD (LAPACK gesdd) in the input precision, the reference. ``"gram"``: the q
+        largest eigenpairs of ``X1 X1^H`` in double. ``"krylov"`` (default): a block
+        Golub-Kahan-Lanczos iteration in double on X1 applied matrix-free by FFTs, about 1/200
+        of one full SVD at the default size.
+    return_singular_values : bool
+        Also return the singular values of X1 that the method computed (``singular_values``
+        of the result): all ``min(L, P)`` with ``method="svd"`` or a criterion for
+        ``n_paths``, else the first ``n_paths``.
     check_finite : bool
         Reject NaN/Inf CSI (recommended: NaN would propagate into LAPACK).
     workers : int, optional
-        Threads over CSIs; ``None`` uses every available CPU. Results do not depend on it.
+        Threads over CSIs (``docs/conventions.md``: None is the current default, 1 unless
+        :func:`skysense.set_workers` says otherwise; -1 every CPU). Results do not depend on it.
 
     Returns
     -------
     Estimate
-        float64/complex128 fields for complex128 input, float32/complex64 for complex64
-        (whose SVD runs in single precision with ``method="svd"``, in double otherwise).
-        ``singular_values`` has shape ``(..., min(L, P))``.
+        Fields of shape ``(..., max_paths)`` (``(..., n_paths)`` for an integer ``n_paths``;
+        entries past a CSI's estimated order are NaN), float64/complex128 for complex128
+        input, float32/complex64 for complex64 (whose SVD runs in single precision with
+        ``method="svd"``, in double otherwise). ``doppler_hz`` only with ``subframes=True``;
+        ``singular_values`` (shape ``(..., n_singular)``, per sub-frame with
+        ``subframes=True``) only with ``return_singular_values=True``, else None.
 
     Raises
     ------
@@ -164,7 +133,7 @@ def paraming(
         Wrong shape, NaN/Inf, all-zero CSI (or all-zero X1), sub-arrays that do not fit,
         ``n_paths`` above ``min(L, P, N)`` or above the numerical rank of X1 (more paths
         requested than present; the rank tolerance is ``max(L, P) eps s_1`` for ``"svd"`` and
-        ``"krylov"``, about ``1e-8 s_1`` for ``"gram"``), or coinciding delay estimates.
+        ``"krylov"``, about ``1e-8 s_1`` for ``"gram"``), or coinciding ToA estimates.
     numpy.linalg.LinAlgError
         LAPACK did not converge, or the Krylov iteration hit ``KRYLOV_MAX_STEPS``.
 
@@ -178,23 +147,58 @@ def paraming(
         \\Psi = \\Sigma_q^{-1} U_q^H X_2 V_q, \\quad \\mathrm{eig}(\\Psi) = e^{-j2\\pi\\Delta f\\tau_i},
         \\quad \\hat G = \\hat H (\\hat C^T)^{\\dagger},
 
-    the ToAs from the eigenvalue phases (CORDIC), ``|gamma_i| = ||g_i|| / sqrt(Nt Nr)``, and
-    AoA/AoD/phase from a LS plane fit to the continuous phases of ``g_i`` on
+    the ToAs from the eigenvalue phases (CORDIC, eq. 35), ``|gamma_i| = ||g_i|| / sqrt(Nt Nr)``,
+    and AoA/AoD/phase from a LS plane fit to the continuous phases of ``g_i`` on
     ``[nr, nt, 1]`` (eq. 41; the stacked 1-D unwrap of the authors' code fails in 234/500
     noise-free draws, either ``phase_fit`` here in none). Paths are sorted by ToA.
+
+    Methods. ``"gram"`` forms ``X1 X1^H`` in double (zherk), takes its q largest eigenpairs
+    (zheevr) and ``V_q = X1^H U_q S_q^-1``; its singular values are resolved down to about
+    ``1e-8 s_1`` only. ``"krylov"`` runs blocks of size ``q + KRYLOV_OVERSAMPLING`` with full
+    reorthogonalisation and thick restarts on X1 applied matrix-free (correlations along the
+    Hankel levels, FFTs along subcarriers), stopped when every ``||X1^H u_i - s_i v_i||`` is at
+    most ``max(KRYLOV_RTOL s_1, KRYLOV_NOISE_RTOL theta_{q+1})`` (``1e-12``, ``1e-3``;
+    ``theta_{q+1} <= s_{q+1}`` is the (q+1)-th Ritz value, the noise level when q paths are
+    present). Noise-free, its triplets are those of the full SVD to ~1e-12; on noisy data the
+    error it leaves in the singular subspaces is < 1 % (typically 0.1 %) of the one the noise
+    causes, and its estimates differ from the full SVD's by < 1 % of their own estimation
+    error (tests); 3 block steps at 20 dB. An X1 with ``min(L, P) < 11 (q +
+    KRYLOV_OVERSAMPLING)`` gets a dense SVD in double instead. An ``n_paths`` above the
+    number of paths in noisy data puts triplets in the noise bulk, whose small gaps take ~15
+    block steps (10x the time of the right ``n_paths``). With a criterion for ``n_paths`` the
+    singular values beyond q come, as with ``"gram"``, from the Gram eigenvalues (same order
+    estimate as ``"gram"``, and about its cost).
 
     References
     ----------
     A. Bazzi, S. Naoumi, R. Bomfin, M. Chafii, "High-resolution sensing in
     communication-centric ISAC: deep learning and parametric methods", IEEE JSAC, 2025.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> paths = bs.random_paths(sc, rng=0)
+    >>> m = bs.simulate(sc, paths, 20.0, rng=1, n_subframes=4)
+    >>> est = bs.paraming(m.csi[0], paths.n_paths, scenario=sc)
+    >>> est.toa_s.shape, est.doppler_hz
+    ((4,), None)
+    >>> bool(np.all(np.abs(est.aoa_rad - paths.aoa_rad) < 0.05))
+    True
+    >>> bs.paraming(m.csi, 4, scenario=sc, subframes=True).doppler_hz.shape
+    (4,)
+    >>> int(bs.paraming(m.csi[0], "mdl", scenario=sc).n_paths)
+    4
     """
-    scenario = Scenario() if scenario is None else scenario
-    if not isinstance(scenario, Scenario):
-        raise TypeError(f"scenario must be a bistatic Scenario, got {type(scenario).__name__}")
+    scenario = as_scenario(scenario)
     if scenario.n_tx < 2 or scenario.n_rx < 2:
-        raise ValueError("PARAMING needs n_tx >= 2 and n_rx >= 2 (the phase-slope fit)")
+        raise ValueError(
+            "PARAMING needs n_tx >= 2 and n_rx >= 2 (the phase-slope fit), got "
+            f"n_tx = {scenario.n_tx}, n_rx = {scenario.n_rx}"
+        )
     arr = as_csi(csi, scenario, min_ndim=4 if subframes else 3, check_finite=check_finite)
-    mt, mr, m = _subarrays(scenario, subarrays)
+    mt, mr, m = resolve_subarrays(scenario, subarrays)
     rows, cols = hankel_shape(scenario, (mt, mr, m))
     bound = min(rows, cols, scenario.n_subcarriers)
     if isinstance(n_paths, str):
@@ -203,7 +207,9 @@ def paraming(
                 f"n_paths must be an int or one of {tuple(_CRITERIA)}, got {n_paths!r}"
             )
         if subframes:
-            raise ValueError("Doppler estimation (subframes=True) needs an integer n_paths")
+            raise ValueError(
+                f"Doppler estimation (subframes=True) needs an integer n_paths, got {n_paths!r}"
+            )
         q, criterion = 0, _CRITERIA[n_paths]
         width = min(
             DEFAULT_MAX_PATHS if max_paths is None else check_count(max_paths, "max_paths"), bound
@@ -218,17 +224,21 @@ def paraming(
         width = q
     iterations = check_count(cordic_iterations, "cordic_iterations")
     if iterations > 64:
-        raise ValueError(f"cordic_iterations must be <= 64, got {iterations}")
+        raise ValueError(f"cordic_iterations must be in [1, 64], got {iterations}")
     if method not in _METHODS:
         raise ValueError(f"method must be one of {tuple(_METHODS)}, got {method!r}")
     if phase_fit not in _PHASE_FITS:
         raise ValueError(f"phase_fit must be one of {tuple(_PHASE_FITS)}, got {phase_fit!r}")
-    if min_delay_s is None:
-        min_delay = _DEFAULT_MIN_DELAY
+    if min_toa_s is None:
+        min_toa = _DEFAULT_MIN_TOA_NORMALIZED
     else:
-        min_delay = check_finite_scalar(min_delay_s, "min_delay_s") * scenario.subcarrier_spacing_hz
+        min_toa = check_finite_scalar(min_toa_s, "min_toa_s") * scenario.subcarrier_spacing_hz
     if subframes and arr.shape[-4] < 2:
-        raise ValueError(f"Doppler estimation needs >= 2 sub-frames, got {arr.shape[-4]}")
+        raise ValueError(
+            "csi: Doppler estimation (subframes=True) needs >= 2 sub-frames on the axis before "
+            f"n_tx, got {arr.shape[-4]} (csi shape {arr.shape})"
+        )
+    n_threads = resolve_workers(workers)
 
     lead = arr.shape[:-3]
     h = np.ascontiguousarray(arr.reshape((-1, *scenario.csi_shape)))
@@ -240,32 +250,32 @@ def paraming(
     n_est = np.empty(b, np.int64)
     status = np.empty(b, np.int64)
     _core.paraming(
-        h,
-        mt,
-        mr,
-        m,
-        q,
-        width,
-        criterion,
-        scenario.subcarrier_spacing_hz,
-        scenario.spacing_tx,
-        scenario.spacing_rx,
-        iterations,
-        min_delay,
-        _PHASE_FITS[phase_fit],
-        _METHODS[method],
-        KRYLOV_RTOL,
-        KRYLOV_NOISE_RTOL,
-        KRYLOV_MAX_STEPS,
-        KRYLOV_OVERSAMPLING,
-        toa,
-        aoa,
-        aod,
-        gain,
-        sv,
-        n_est,
-        status,
-        resolve_workers(workers),
+        csi=h,
+        subarray_tx=mt,
+        subarray_rx=mr,
+        subarray_subcarriers=m,
+        n_paths=q,
+        max_paths=width,
+        criterion=criterion,
+        subcarrier_spacing_hz=scenario.subcarrier_spacing_hz,
+        spacing_tx_wavelengths=scenario.spacing_tx_wavelengths,
+        spacing_rx_wavelengths=scenario.spacing_rx_wavelengths,
+        cordic_iterations=iterations,
+        min_toa_normalized=min_toa,
+        phase_fit=_PHASE_FITS[phase_fit],
+        method=_METHODS[method],
+        krylov_rtol=KRYLOV_RTOL,
+        krylov_noise_rtol=KRYLOV_NOISE_RTOL,
+        krylov_max_steps=KRYLOV_MAX_STEPS,
+        krylov_oversampling=KRYLOV_OVERSAMPLING,
+        toa_s=toa,
+        aoa_rad=aoa,
+        aod_rad=aod,
+        gain=gain,
+        singular_values=sv,
+        n_paths_estimated=n_est,
+        status=status,
+        n_threads=n_threads,
     )
     bad = np.flatnonzero(status)
     if bad.size:
@@ -275,13 +285,21 @@ def paraming(
             raise np.linalg.LinAlgError(msg)
         raise ValueError(msg)
 
-    real = np.float32 if arr.dtype == np.complex64 else np.float64
-    cplx = np.complex64 if arr.dtype == np.complex64 else np.complex128
+    single = arr.dtype == np.complex64
+    real: np.dtype[np.floating[Any]] = np.dtype(np.float32 if single else np.float64)
+    cplx: np.dtype[np.complexfloating[Any, Any]] = np.dtype(
+        np.complex64 if single else np.complex128
+    )
     shape = (*lead, width)
     toa, aoa, aod = (x.reshape(shape) for x in (toa, aoa, aod))
     gain = gain.reshape(shape)
-    n_est = n_est.reshape(lead)
-    sv = sv.reshape((*lead, k))
+    n_out = n_est.reshape(lead)
+    singular_values: NDArray[np.floating[Any]] | None = None
+    if return_singular_values:
+        # Only what the method computed: every value with "svd" or an order criterion (Gram
+        # eigenvalues), else the first q; the kernel leaves the rest NaN.
+        n_singular = k if (method == "svd" or q == 0) else q
+        singular_values = sv[:, :n_singular].reshape((*lead, n_singular)).astype(real)
     doppler = None
     if subframes:
         n_sf = lead[-1]
@@ -289,22 +307,29 @@ def paraming(
         psi = np.unwrap(np.angle(gain), axis=-2)  # (..., S, q)
         tc = t - t.mean()
         slope = np.einsum("s,...sq->...q", tc, psi) / np.sum(tc * tc)
-        doppler = (slope / (2 * np.pi)).astype(real)
+        doppler = (slope / (2 * np.pi)).astype(real)  # eq. (43)
         toa, aoa, aod = (x.mean(axis=-2) for x in (toa, aoa, aod))
         gain = gain[..., 0, :]
-        n_est = n_est[..., 0]
+        n_out = n_out[..., 0]
     return Estimate(
-        toa=toa.astype(real),
-        aoa=aoa.astype(real),
-        aod=aod.astype(real),
+        toa_s=toa.astype(real),
+        aoa_rad=aoa.astype(real),
+        aod_rad=aod.astype(real),
         gain=gain.astype(cplx),
-        n_paths=n_est,
-        doppler=doppler,
-        singular_values=sv.astype(real),
+        n_paths=n_out,
+        doppler_hz=doppler,
+        singular_values=singular_values,
     )
 
 
-def _hankel_svd(csi, n_paths, subarrays=None, *, scenario=None, noise_rtol=KRYLOV_NOISE_RTOL):
+def _hankel_svd(
+    csi: ArrayLike,
+    n_paths: int,
+    subarrays: Sequence[int] | None = None,
+    *,
+    scenario: Scenario | None = None,
+    noise_rtol: float = KRYLOV_NOISE_RTOL,
+) -> tuple[NDArray[np.complex128], NDArray[np.float64], NDArray[np.complex128], dict[str, Any]]:
     """The ``n_paths`` dominant singular triplets of X1 by the block Krylov iteration alone.
 
     For tests and benchmarks of ``method="krylov"`` (the CSI is validated as in
@@ -320,30 +345,30 @@ def _hankel_svd(csi, n_paths, subarrays=None, *, scenario=None, noise_rtol=KRYLO
     info : dict
         ``steps``, ``restarts``, ``converged`` and the final relative ``residual``.
     """
-    scenario = Scenario() if scenario is None else scenario
+    scenario = as_scenario(scenario)
     arr = as_csi(csi, scenario, min_ndim=3)
     if arr.ndim != 3:
         raise ValueError(f"csi must be one CSI of shape {scenario.csi_shape}, got {arr.shape}")
     h = np.ascontiguousarray(arr, dtype=np.complex128)
-    mt, mr, m = _subarrays(scenario, subarrays)
+    mt, mr, m = resolve_subarrays(scenario, subarrays)
     rows, cols = hankel_shape(scenario, (mt, mr, m))
     q = check_count(n_paths, "n_paths")
     u = np.empty((q, rows), np.complex128)
     s = np.empty(q)
     v = np.empty((q, cols), np.complex128)
     steps, restarts, converged, residual = _core.hankel_svd(
-        h,
-        mt,
-        mr,
-        m,
-        q,
-        KRYLOV_OVERSAMPLING,
-        KRYLOV_RTOL,
-        noise_rtol,
-        KRYLOV_MAX_STEPS,
-        u,
-        s,
-        v,
+        csi=h,
+        subarray_tx=mt,
+        subarray_rx=mr,
+        subarray_subcarriers=m,
+        n_paths=q,
+        oversampling=KRYLOV_OVERSAMPLING,
+        rtol=KRYLOV_RTOL,
+        noise_rtol=noise_rtol,
+        max_steps=KRYLOV_MAX_STEPS,
+        u=u,
+        s=s,
+        v=v,
     )
     info = {"steps": steps, "restarts": restarts, "converged": converged, "residual": residual}
     return u.T, s, v.T, info

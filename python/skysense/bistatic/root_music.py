@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from skysense._validation import check_count
-from skysense.bistatic.estimate import Estimate, as_csi
+from skysense.bistatic._common import as_csi, as_scenario
+from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.scenario import Scenario
 
 __all__ = ["root_music_2d"]
@@ -14,7 +18,9 @@ __all__ = ["root_music_2d"]
 _DUPLICATE = 1e-6
 
 
-def _noise_projector(snapshots, q):
+def _noise_projector(
+    snapshots: NDArray[np.complexfloating[Any, Any]], q: int
+) -> NDArray[np.complexfloating[Any, Any]]:
     """E_n E_n^H of the sample covariance of the columns of ``snapshots``."""
     r = snapshots @ snapshots.conj().T / snapshots.shape[1]
     _, vec = np.linalg.eigh(r)
@@ -22,7 +28,7 @@ def _noise_projector(snapshots, q):
     return en @ en.conj().T
 
 
-def _roots(c, n_roots):
+def _roots(c: NDArray[np.complexfloating[Any, Any]], n_roots: int) -> NDArray[np.complex128]:
     """``n_roots`` roots of ``w^(n-1) sum_m tr_m(c) w^m`` (root-MUSIC) nearest the unit circle.
 
     Roots come in pairs (w, 1/conj(w)); each is folded into the unit disk and the pair's two
@@ -42,16 +48,22 @@ def _roots(c, n_roots):
     return np.asarray(chosen)
 
 
-def _angle(w, spacing):
+def _angle(w: complex | NDArray[Any], spacing: float) -> Any:
     return np.arcsin(np.clip(-np.angle(w) / (2 * np.pi * spacing), -1.0, 1.0))
 
 
-def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate:
+def root_music_2d(
+    csi: ArrayLike,
+    n_paths: int,
+    *,
+    scenario: Scenario | None = None,
+    check_finite: bool = True,
+) -> Estimate:
     """Root-MUSIC-2D estimate of the AoA/AoD pairs; subcarriers are the snapshots.
 
     Parameters
     ----------
-    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex
+    csi : array_like, shape (..., n_tx, n_rx, n_subcarriers), complex64 or complex128
         CSI, leading axes a batch.
     n_paths : int
         Paths q, ``q <= n_rx - 1``.
@@ -63,7 +75,8 @@ def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate
     Returns
     -------
     Estimate
-        AoA and AoD sorted by AoA; ``toa`` and ``gain`` are NaN (not estimated).
+        ``aoa_rad`` and ``aod_rad`` of shape ``(..., n_paths)``, sorted by AoA (NaN where
+        fewer roots were found); ``toa_s`` and ``gain`` are None (not estimated).
 
     Notes
     -----
@@ -76,34 +89,43 @@ def root_music_2d(csi, n_paths, *, scenario=None, check_finite=True) -> Estimate
     Delays must differ for the subcarrier snapshots to decorrelate the paths. Two paths with
     (nearly) the same AoA merge in step (1): one of them is then lost and a spurious AoA takes
     its place (the outliers of ``bistatic-accuracy`` on random geometries).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> truth = bs.Paths([-0.2, 0.3], [0.1, 0.5], [0.0, 80e-9], [1.0, 0.7j])
+    >>> est = bs.root_music_2d(sc.channel(truth), 2, scenario=sc)
+    >>> bool(np.allclose(est.aoa_rad, [-0.2, 0.3], atol=1e-6)), est.toa_s
+    (True, None)
     """
-    scenario = Scenario() if scenario is None else scenario
+    scenario = as_scenario(scenario)
     arr = as_csi(csi, scenario, check_finite=check_finite)
     nt, nr, n = scenario.csi_shape
     q = check_count(n_paths, "n_paths")
     if q > nr - 1:
-        raise ValueError(f"n_paths = {q} exceeds n_rx - 1 = {nr - 1}")
+        raise ValueError(f"n_paths must be <= n_rx - 1 = {nr - 1}, got {q}")
     lead = arr.shape[:-3]
     flat = arr.reshape((-1, nt, nr, n))  # complex64 stays complex64 (the float32 path)
     real = np.finfo(flat.dtype).dtype
-    aoa = np.full((flat.shape[0], q), np.nan, real)
-    aod = np.full((flat.shape[0], q), np.nan, real)
+    aoa = np.full((len(flat), q), np.nan, real)
+    aod = np.full((len(flat), q), np.nan, real)
     for b, h in enumerate(flat):
         c_r = _noise_projector(h.transpose(1, 0, 2).reshape(nr, nt * n), q)
-        theta = np.sort(_angle(_roots(c_r, q), scenario.spacing_rx))
+        theta = np.sort(_angle(_roots(c_r, q), scenario.spacing_rx_wavelengths))
         c_full = _noise_projector(h.reshape(nt * nr, n), q).reshape(nt, nr, nt, nr)
         for i, th in enumerate(theta):
             a_r = scenario.steering_rx([th])[:, 0].astype(flat.dtype)
             d = np.einsum("r,krls,s->kl", a_r.conj(), c_full, a_r)
             w = _roots(d, 1)
             if w.size:
-                aod[b, i] = _angle(w[0], scenario.spacing_tx)
+                aod[b, i] = _angle(w[0], scenario.spacing_tx_wavelengths)
         aoa[b, : theta.size] = theta
-    nan = np.full((*lead, q), np.nan, real)
     return Estimate(
-        toa=nan.copy(),
-        aoa=aoa.reshape((*lead, q)),
-        aod=aod.reshape((*lead, q)),
-        gain=np.full((*lead, q), np.nan + 0j, flat.dtype),
+        toa_s=None,
+        aoa_rad=aoa.reshape((*lead, q)),
+        aod_rad=aod.reshape((*lead, q)),
+        gain=None,
         n_paths=np.full(lead, q, np.int64),
     )

@@ -1,25 +1,29 @@
-"""Bistatic ISAC scenario (BS -> targets -> passive radar) and the multipath parameters.
+"""The bistatic link: OFDM numerology and the two ULAs (BS -> targets -> passive radar).
 
-Conventions (Bazzi et al., JSAC 2025, Sec. II; shared/specs/bistatic.md section 1):
+Conventions (bistatic paper, Sec. II, eqs. (4)-(5) and (11)):
 
 * ULAs with element 0 as the phase reference, ``a(angle)[k] = exp(-j 2 pi d k sin(angle))``
-  with ``d`` the spacing in wavelengths; AoA ``theta`` at the radar (Nr elements), AoD ``phi``
-  at the BS (Nt elements); angles in [-pi/2, pi/2] [rad].
-* Delay response ``c(tau)[n] = exp(-j 2 pi n df tau)``, n = 0..N-1; delays in [0, 1/df).
+  with ``d`` the element spacing in wavelengths; AoA ``theta`` at the radar (``n_rx``
+  elements), AoD ``phi`` at the BS (``n_tx`` elements); angles in [-pi/2, pi/2] [rad].
+* Delay response ``c(tau)[n] = exp(-j 2 pi n df tau)``, n = 0..N-1; ToAs in [0, 1/df).
 * The CSI of one sub-frame is an array ``(n_tx, n_rx, n_subcarriers)``; its reshape to
-  ``(n_tx * n_rx, n_subcarriers)`` is eq. (11) (row ``nt * Nr + nr``).
+  ``(n_tx * n_rx, n_subcarriers)`` is eq. (11) (row ``nt * n_rx + nr``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from skysense._validation import as_array, check_count, check_positive
+from skysense._validation import check_count, check_positive
 
-__all__ = ["SPEED_OF_LIGHT", "Paths", "Scenario"]
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.bistatic.paths import Paths
+
+__all__ = ["SPEED_OF_LIGHT", "Scenario"]
 
 #: Speed of light [m/s].
 SPEED_OF_LIGHT = 3e8
@@ -43,10 +47,19 @@ class Scenario:
         f_c [Hz] (30 GHz).
     n_symbols : int
         OFDM pilot symbols K per sub-frame (10); the LS estimate needs ``K >= n_tx``.
-    cp_fraction : float
-        Cyclic prefix T_cp as a fraction of T = 1/df (1/4).
-    spacing_tx, spacing_rx : float
-        Element spacings [wavelengths] (1/2).
+    cyclic_prefix_fraction : float
+        Cyclic prefix T_cp as a fraction of the useful symbol T = 1/df (1/4).
+    spacing_tx_wavelengths, spacing_rx_wavelengths : float
+        Element spacings of the BS and radar ULAs, in wavelengths (1/2).
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> sc.csi_shape
+    (8, 10, 64)
+    >>> round(sc.toa_resolution_s * 1e9, 2)  # 1 / (N df) [ns]
+    16.28
     """
 
     n_tx: int = 8
@@ -55,20 +68,20 @@ class Scenario:
     subcarrier_spacing_hz: float = 960e3
     carrier_frequency_hz: float = 30e9
     n_symbols: int = 10
-    cp_fraction: float = 0.25
-    spacing_tx: float = 0.5
-    spacing_rx: float = 0.5
+    cyclic_prefix_fraction: float = 0.25
+    spacing_tx_wavelengths: float = 0.5
+    spacing_rx_wavelengths: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_count(self.n_tx, "n_tx")
         check_count(self.n_rx, "n_rx")
         check_count(self.n_subcarriers, "n_subcarriers", minimum=2)
         check_positive(self.subcarrier_spacing_hz, "subcarrier_spacing_hz")
         check_positive(self.carrier_frequency_hz, "carrier_frequency_hz")
         check_count(self.n_symbols, "n_symbols")
-        check_positive(self.cp_fraction, "cp_fraction", strict=False)
-        check_positive(self.spacing_tx, "spacing_tx")
-        check_positive(self.spacing_rx, "spacing_rx")
+        check_positive(self.cyclic_prefix_fraction, "cyclic_prefix_fraction", strict=False)
+        check_positive(self.spacing_tx_wavelengths, "spacing_tx_wavelengths")
+        check_positive(self.spacing_rx_wavelengths, "spacing_rx_wavelengths")
 
     @property
     def wavelength_m(self) -> float:
@@ -81,14 +94,14 @@ class Scenario:
         return 1.0 / self.subcarrier_spacing_hz
 
     @property
-    def cp_s(self) -> float:
-        """T_cp [s]."""
-        return self.cp_fraction * self.useful_symbol_s
+    def cyclic_prefix_s(self) -> float:
+        """T_cp [s], the largest ToA of an echo inside the CP (eq. 7)."""
+        return self.cyclic_prefix_fraction * self.useful_symbol_s
 
     @property
     def symbol_s(self) -> float:
         """T_s = T + T_cp [s]."""
-        return self.useful_symbol_s + self.cp_s
+        return self.useful_symbol_s + self.cyclic_prefix_s
 
     @property
     def subframe_s(self) -> float:
@@ -96,111 +109,60 @@ class Scenario:
         return self.n_symbols * self.symbol_s
 
     @property
-    def delay_resolution_s(self) -> float:
+    def toa_resolution_s(self) -> float:
         """1 / (N df) [s], the unit of the normalised ToA error."""
         return 1.0 / (self.n_subcarriers * self.subcarrier_spacing_hz)
 
     @property
-    def hpbw_rx_rad(self) -> float:
+    def half_power_beamwidth_rx_rad(self) -> float:
         """Receive half-power beamwidth at broadside, 0.886 / (Nr d_r) [rad]."""
-        return 0.886 / (self.n_rx * self.spacing_rx)
+        return 0.886 / (self.n_rx * self.spacing_rx_wavelengths)
 
     @property
     def csi_shape(self) -> tuple[int, int, int]:
         """Shape of one sub-frame's CSI, ``(n_tx, n_rx, n_subcarriers)``."""
         return (self.n_tx, self.n_rx, self.n_subcarriers)
 
-    def steering_tx(self, aod_rad) -> np.ndarray:
-        """A_t, shape (n_tx, n_paths): columns a_t(phi_i)."""
-        return _ula(self.n_tx, self.spacing_tx, aod_rad)
+    def steering_tx(self, aod_rad: ArrayLike) -> NDArray[np.complex128]:
+        """A_t, shape (n_tx, n_paths), complex128: columns a_t(phi_i) for AoDs [rad]."""
+        return _ula(self.n_tx, self.spacing_tx_wavelengths, aod_rad)
 
-    def steering_rx(self, aoa_rad) -> np.ndarray:
-        """A_r, shape (n_rx, n_paths): columns a_r(theta_i)."""
-        return _ula(self.n_rx, self.spacing_rx, aoa_rad)
+    def steering_rx(self, aoa_rad: ArrayLike) -> NDArray[np.complex128]:
+        """A_r, shape (n_rx, n_paths), complex128: columns a_r(theta_i) for AoAs [rad]."""
+        return _ula(self.n_rx, self.spacing_rx_wavelengths, aoa_rad)
 
-    def delay_response(self, delay_s) -> np.ndarray:
-        """C, shape (n_subcarriers, n_paths): C[n, i] = exp(-j 2 pi n df tau_i)."""
+    def delay_response(self, toa_s: ArrayLike) -> NDArray[np.complex128]:
+        """C, shape (n_subcarriers, n_paths), complex128: C[n, i] = exp(-j 2 pi n df tau_i).
+
+        ``toa_s`` are ToAs tau [s].
+        """
         turns = np.outer(
-            np.arange(self.n_subcarriers), self.subcarrier_spacing_hz * np.ravel(delay_s)
+            np.arange(self.n_subcarriers),
+            self.subcarrier_spacing_hz * np.ravel(np.asarray(toa_s, float)),
         )
         return np.exp(-2j * np.pi * np.mod(turns, 1.0))
 
-    def channel(self, paths: Paths, gain=None) -> np.ndarray:
+    def channel(self, paths: Paths, gain: ArrayLike | None = None) -> NDArray[np.complex128]:
         """Noise-free CSI, shape (n_tx, n_rx, n_subcarriers), complex128 (eq. 15).
 
         ``gain`` (n_paths,) overrides ``paths.gain``.
+
+        Examples
+        --------
+        >>> from skysense import bistatic as bs
+        >>> sc = bs.Scenario(n_tx=2, n_rx=3, n_subcarriers=4)
+        >>> sc.channel(bs.Paths([0.0], [0.0], [0.0], [1.0])).shape
+        (2, 3, 4)
         """
         g = paths.gain if gain is None else np.asarray(gain, np.complex128)
         at = self.steering_tx(paths.aod_rad)
         ar = self.steering_rx(paths.aoa_rad)
-        c = self.delay_response(paths.delay_s)
-        return np.einsum("ti,ri,i,ni->trn", at, ar, g, c)
+        c = self.delay_response(paths.toa_s)
+        out: NDArray[np.complex128] = np.einsum("ti,ri,i,ni->trn", at, ar, g, c)
+        return out
 
 
-def _ula(n: int, spacing: float, angle) -> np.ndarray:
+def _ula(n: int, spacing: float, angle: ArrayLike) -> NDArray[np.complex128]:
     k = np.arange(n)[:, None]
-    return np.exp(-2j * np.pi * spacing * k * np.sin(np.ravel(np.asarray(angle, float)))[None, :])
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Parameters of q propagation paths (targets, clutter and the LoS BS -> radar path).
-
-    Parameters
-    ----------
-    aoa_rad : array_like, shape (n_paths,)
-        Angles of arrival theta at the radar, in [-pi/2, pi/2] [rad].
-    aod_rad : array_like, shape (n_paths,)
-        Angles of departure phi at the BS, in [-pi/2, pi/2] [rad].
-    delay_s : array_like, shape (n_paths,)
-        Times of arrival tau, >= 0 [s].
-    gain : array_like, shape (n_paths,), complex
-        Complex path gains gamma.
-    doppler_hz : array_like, shape (n_paths,), optional
-        Doppler shifts f_D [Hz] (zeros by default).
-    """
-
-    aoa_rad: np.ndarray
-    aod_rad: np.ndarray
-    delay_s: np.ndarray
-    gain: np.ndarray
-    doppler_hz: np.ndarray = field(default=None)
-
-    def __post_init__(self):
-        aoa = as_array(self.aoa_rad, "aoa_rad", ndim=1, kind="fiu", dtype=np.float64)
-        q = aoa.shape[0]
-        if q < 1:
-            raise ValueError("Paths needs at least one path")
-        aod = as_array(self.aod_rad, "aod_rad", shape=(q,), kind="fiu", dtype=np.float64)
-        delay = as_array(self.delay_s, "delay_s", shape=(q,), kind="fiu", dtype=np.float64)
-        gain = as_array(self.gain, "gain", shape=(q,), kind="fciu", dtype=np.complex128)
-        if self.doppler_hz is None:
-            doppler = np.zeros(q)
-        else:
-            doppler = as_array(self.doppler_hz, "doppler_hz", shape=(q,), kind="fiu", dtype=float)
-        half_pi = math.pi / 2
-        if np.any(np.abs(aoa) > half_pi) or np.any(np.abs(aod) > half_pi):
-            raise ValueError("aoa_rad and aod_rad must lie in [-pi/2, pi/2]")
-        if np.any(delay < 0):
-            raise ValueError("delay_s must be >= 0")
-        for name, value in (
-            ("aoa_rad", aoa),
-            ("aod_rad", aod),
-            ("delay_s", delay),
-            ("gain", gain),
-            ("doppler_hz", doppler),
-        ):
-            value.setflags(write=False)
-            object.__setattr__(self, name, value)
-
-    @property
-    def n_paths(self) -> int:
-        """Number of paths q."""
-        return self.aoa_rad.shape[0]
-
-    def sorted(self) -> Paths:
-        """The same paths in ascending delay (the order of the estimators' outputs)."""
-        o = np.argsort(self.delay_s, kind="stable")
-        return Paths(
-            self.aoa_rad[o], self.aod_rad[o], self.delay_s[o], self.gain[o], self.doppler_hz[o]
-        )
+    sin = np.sin(np.ravel(np.asarray(angle, float)))[None, :]
+    return np.exp(-2j * np.pi * spacing * k * sin)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from skysense._results import Result
+from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_finite_scalar, complex_dtype
-from skysense.bistatic.scenario import Paths, Scenario
+from skysense.bistatic.paths import Paths
+from skysense.bistatic.scenario import Scenario
 
-__all__ = ["Measurement", "noise_variance", "qam_symbols", "simulate"]
+__all__ = ["QAM_ORDER", "Measurement", "noise_variance", "qam_symbols", "simulate"]
 
 _FLUCTUATIONS = ("none", "swerling1")
 _PILOTS = ("qam", "orthogonal")
@@ -18,44 +23,106 @@ _PILOTS = ("qam", "orthogonal")
 QAM_ORDER = 1024
 
 
-@dataclass(frozen=True)
-class Measurement:
+@dataclass(frozen=True, repr=False)
+class Measurement(Result):
     """Output of :func:`simulate`.
 
     Attributes
     ----------
-    csi : ndarray, shape (n_subframes, n_tx, n_rx, n_subcarriers), complex
+    csi : ndarray, shape (n_subframes, n_tx, n_rx, n_subcarriers), complex64 or complex128
         LS channel estimates, one per sub-frame (eq. 9); ``csi[s].reshape(n_tx * n_rx, -1)``
         is eq. (11).
     gain : ndarray, shape (n_paths,), complex128
         Realised path gains (after the Swerling-I draw), at sub-frame 0, symbol 0.
     noise_var : float
-        Per-antenna noise variance sigma^2 of the received samples.
+        Per-antenna noise variance sigma^2 of the received samples (unit-power pilots).
     pilots : ndarray, shape (n_subframes, n_subcarriers, n_tx, n_symbols), complex128
         The pilot matrices S_n^(s) (for :func:`~skysense.bistatic.crb` with the actual pilots).
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> m = bs.simulate(sc, bs.random_paths(sc, rng=0), 20.0, rng=1)
+    >>> m.csi.shape, m.gain.shape
+    ((1, 8, 10, 64), (4,))
     """
 
-    csi: np.ndarray
-    gain: np.ndarray
+    csi: NDArray[np.complexfloating[Any, Any]]
+    gain: NDArray[np.complex128]
     noise_var: float
-    pilots: np.ndarray
+    pilots: NDArray[np.complex128]
 
 
-def qam_symbols(rng, shape, order=QAM_ORDER) -> np.ndarray:
-    """I.i.d. unit-average-power square-QAM symbols, complex128."""
-    side = round(math.sqrt(order))
+def qam_symbols(
+    shape: int | tuple[int, ...], order: int = QAM_ORDER, *, rng: RngLike = None
+) -> NDArray[np.complex128]:
+    """I.i.d. unit-average-power square-QAM symbols.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        Output shape.
+    order : int
+        Constellation size, a perfect square (1024).
+    rng : None, int, SeedSequence or Generator
+        Random source (see ``docs/conventions.md``).
+
+    Returns
+    -------
+    ndarray, shape ``shape``, complex128
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense import bistatic as bs
+    >>> s = bs.qam_symbols((4, 1000), rng=0)
+    >>> bool(abs(np.mean(np.abs(s) ** 2) - 1) < 0.1)
+    True
+    """
+    order = check_count(order, "order", minimum=4)
+    side = math.isqrt(order)
+    if side * side != order:
+        raise ValueError(f"order must be a perfect square (4, 16, 64, ...), got {order}")
+    gen = as_generator(rng)
     levels = 2.0 * np.arange(side) - (side - 1)
     scale = np.sqrt(2.0 * (order - 1) / 3.0)
-    re = levels[rng.integers(0, side, shape)]
-    im = levels[rng.integers(0, side, shape)]
-    return (re + 1j * im) / scale
+    re = levels[gen.integers(0, side, shape)]
+    im = levels[gen.integers(0, side, shape)]
+    out: NDArray[np.complex128] = (re + 1j * im) / scale
+    return out
 
 
-def noise_variance(scenario: Scenario, paths: Paths, snr_db, gain=None) -> float:
+def noise_variance(
+    scenario: Scenario, paths: Paths, snr_db: float, *, gain: ArrayLike | None = None
+) -> float:
     """sigma^2 for a per-receive-antenna SNR: ``E||H_n s||^2 / (Nr sigma^2)`` averaged over n.
 
     With i.i.d. unit-power pilots ``E||H_n s||^2 = ||H_n||_F^2``, taken at symbol 0 (Doppler
-    only moves the cross terms between paths). ``gain`` (n_paths,) overrides ``paths.gain``.
+    only moves the cross terms between paths).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Arrays and numerology.
+    paths : Paths
+        Path parameters.
+    snr_db : float
+        Per-receive-antenna SNR [dB].
+    gain : array_like, shape (n_paths,), optional
+        Gains replacing ``paths.gain``.
+
+    Returns
+    -------
+    float
+        sigma^2 (unitless, relative to unit-power pilots).
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> round(bs.noise_variance(sc, bs.Paths([0.0], [0.0], [0.0], [1.0]), 10.0), 6)
+    0.8
     """
     snr = 10.0 ** (check_finite_scalar(snr_db, "snr_db") / 10.0)
     h = scenario.channel(paths, gain)
@@ -65,14 +132,14 @@ def noise_variance(scenario: Scenario, paths: Paths, snr_db, gain=None) -> float
 def simulate(
     scenario: Scenario,
     paths: Paths,
-    snr_db,
-    rng,
-    n_subframes=1,
-    timing_offset_s=0.0,
+    snr_db: float,
     *,
-    fluctuation="none",
-    pilots="qam",
-    dtype=np.complex128,
+    rng: RngLike = None,
+    n_subframes: int = 1,
+    timing_offset_s: float = 0.0,
+    fluctuation: Literal["none", "swerling1"] = "none",
+    pilots: Literal["qam", "orthogonal"] = "qam",
+    dtype: DTypeLike = np.complex128,
 ) -> Measurement:
     """Pilot transmission and LS channel estimation over ``n_subframes`` sub-frames.
 
@@ -84,12 +151,13 @@ def simulate(
         Path parameters; their Doppler rotates the gains across OFDM symbols.
     snr_db : float
         Per-receive-antenna SNR [dB] (see :func:`noise_variance`).
-    rng : int or numpy.random.Generator
-        Random source (or seed) of the pilots, the noise and the gain fluctuation.
+    rng : None, int, SeedSequence or Generator
+        Random source of the pilots, the noise and the gain fluctuation (see
+        ``docs/conventions.md``; a Generator's stream advances).
     n_subframes : int
         Sub-frames S of K symbols each (Doppler estimation needs S >= 2).
     timing_offset_s : float
-        Receiver timing offset epsilon [s], added to every delay (Fig. 7).
+        Receiver timing offset epsilon [s], added to every ToA (Fig. 7).
     fluctuation : {"none", "swerling1"}
         ``"swerling1"`` multiplies each gain by an independent CN(0, 1) draw, constant over
         the CPI (Swerling I); ``"none"`` keeps ``paths.gain``.
@@ -117,46 +185,59 @@ def simulate(
         \\hat H_n^{(s)} = Y_n^{(s)} S_n^{(s)H} (S_n^{(s)} S_n^{(s)H})^{-1},
 
     and ``w ~ CN(0, sigma^2 I)``.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> sc = bs.Scenario()
+    >>> paths = bs.random_paths(sc, rng=0)
+    >>> m = bs.simulate(sc, paths, 20.0, rng=1, n_subframes=2)
+    >>> m.csi.shape, m.pilots.shape
+    ((2, 8, 10, 64), (2, 64, 8, 10))
     """
-    rng = np.random.default_rng(rng)
+    gen = as_generator(rng)
     snr_db = check_finite_scalar(snr_db, "snr_db")
     n_sub = check_count(n_subframes, "n_subframes")
     eps = check_finite_scalar(timing_offset_s, "timing_offset_s")
-    dtype = complex_dtype(dtype)
+    out_dtype = complex_dtype(dtype)
     if pilots not in _PILOTS:
         raise ValueError(f"pilots must be one of {_PILOTS}, got {pilots!r}")
     if fluctuation not in _FLUCTUATIONS:
         raise ValueError(f"fluctuation must be one of {_FLUCTUATIONS}, got {fluctuation!r}")
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"scenario must be a bistatic Scenario, got {type(scenario).__name__}")
     if not isinstance(paths, Paths):
-        raise TypeError(f"paths must be a Paths, got {type(paths).__name__}")
+        raise TypeError(f"paths must be a bistatic Paths, got {type(paths).__name__}")
     nt, n, k = scenario.n_tx, scenario.n_subcarriers, scenario.n_symbols
     if k < nt:
-        raise ValueError(f"LS estimation needs n_symbols >= n_tx, got {k} < {nt}")
+        raise ValueError(
+            f"LS estimation needs n_symbols >= n_tx, got n_symbols = {k} < n_tx = {nt}"
+        )
 
     gain = paths.gain.copy()
     if fluctuation == "swerling1":
         q = paths.n_paths
-        gain = gain * (rng.standard_normal(q) + 1j * rng.standard_normal(q)) / np.sqrt(2.0)
-    noise_var = noise_variance(scenario, paths, snr_db, gain)
+        gain = gain * (gen.standard_normal(q) + 1j * gen.standard_normal(q)) / np.sqrt(2.0)
+    noise_var = noise_variance(scenario, paths, snr_db, gain=gain)
 
     at = scenario.steering_tx(paths.aod_rad)
     ar = scenario.steering_rx(paths.aoa_rad)
-    c = scenario.delay_response(paths.delay_s + eps)
+    c = scenario.delay_response(paths.toa_s + eps)
     t = (np.arange(n_sub)[:, None] * k + np.arange(k)[None, :]) * scenario.symbol_s
     rot = np.exp(2j * np.pi * np.mod(t[..., None] * paths.doppler_hz, 1.0))  # (S, K, q)
     if pilots == "qam":
-        pilots = qam_symbols(rng, (n_sub, n, nt, k))  # S_n^(s): (S, N, Nt, K)
+        s = qam_symbols((n_sub, n, nt, k), rng=gen)  # S_n^(s): (S, N, Nt, K)
     else:
         dft = np.exp(-2j * np.pi * np.outer(np.arange(nt), np.arange(k)) / k)
-        pilots = np.exp(2j * np.pi * rng.uniform(size=(n_sub, n, nt, 1))) * dft
-    proj = np.einsum("ti,sntk->snik", at, pilots)
+        s = np.exp(2j * np.pi * gen.uniform(size=(n_sub, n, nt, 1))) * dft
+    proj = np.einsum("ti,sntk->snik", at, s)
     y = np.einsum("ri,i,ski,ni,snik->snrk", ar, gain, rot, c, proj)
     y += np.sqrt(noise_var / 2.0) * (
-        rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape)
+        gen.standard_normal(y.shape) + 1j * gen.standard_normal(y.shape)
     )
-    ph = pilots.conj().swapaxes(-1, -2)  # S^H: (S, N, K, Nt)
-    gram = pilots @ ph  # S S^H: (S, N, Nt, Nt)
+    sh = s.conj().swapaxes(-1, -2)  # S^H: (S, N, K, Nt)
+    gram = s @ sh  # S S^H: (S, N, Nt, Nt)
     # H S S^H = Y S^H  <=>  (S S^H)^T H^T = (Y S^H)^T
-    h_t = np.linalg.solve(gram.swapaxes(-1, -2), (y @ ph).swapaxes(-1, -2))  # (S, N, Nt, Nr)
-    csi = np.ascontiguousarray(h_t.transpose(0, 2, 3, 1), dtype=dtype)
-    return Measurement(csi=csi, gain=gain, noise_var=noise_var, pilots=pilots)
+    h_t = np.linalg.solve(gram.swapaxes(-1, -2), (y @ sh).swapaxes(-1, -2))  # (S, N, Nt, Nr)
+    csi = np.ascontiguousarray(h_t.transpose(0, 2, 3, 1), dtype=out_dtype)
+    return Measurement(csi=csi, gain=gain, noise_var=noise_var, pilots=s)

@@ -108,7 +108,7 @@ def los_user_channels(
     freqs = scenario.subcarrier_frequencies_hz()
     gain = math.sqrt(scenario.antenna_gain) * scenario.wavelength_m / math.sqrt(4.0 * math.pi)
     rows = gain * _links(users, ant, freqs, "a user and a BS antenna")  # (K, N_t, N_f)
-    if scatterer_positions_m is not None:
+    if scatterer_positions_m is not None and scattering_coefficients is not None:
         pts = as_array(
             scatterer_positions_m,
             "scatterer_positions_m",

@@ -7,8 +7,12 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ExperimentResult``        per-trial arrays, per-cell summaries, JSON-ready results
 ``Experiment``              base class: cells, per-cell setup, one chunk, summary, report
 ``SetupCache``              per-process LRU cache of the per-cell setups (bytes-bounded)
-``task_seed``               ``SeedSequence(seed).spawn(n_chunks)[chunk]`` + the cell's key
+``ChunkStore``              finished chunks on disk (``checkpoint=``): resume a run exactly
+``task_seed``               ``root.spawn(n_chunks)[chunk]`` + the cell's key
+``root_seed``               the root ``SeedSequence`` of a run from its ``rng``
 ``dask_client``             a LocalCluster (1 thread per process, pinned) or a scheduler
+``ConsoleTable``            console table with labelled columns, ours against the paper
+``Column``                  one column of a ``ConsoleTable`` (header, description, paper)
 ``ImagingTable2``           ``imaging-table2``: Table II, DR/FAR/MSE per mode and d0
 ``ImagingPsf``              ``imaging-psf``: Figs. 3-5, PSF sidelobes and off-grid error
 ``ImagingTradeoff``         ``imaging-tradeoff``: Fig. 10, DR and SE vs P_s at fixed P_t
@@ -21,10 +25,16 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
+``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
 ``PAPER_TABLE2``            Table II values, with ``PAPER_TABLE2_SOURCE``
 ==========================  ==========================================================
+
+Running trials needs threadpoolctl and Dask (``pip install 'skysense[experiments]'``),
+figures matplotlib (``skysense[plot]``); both are imported on first use.
 """
+
+from __future__ import annotations
 
 from skysense.experiments.bistatic import (
     BistaticAccuracy,
@@ -46,6 +56,7 @@ from skysense.experiments.imaging import (
     ImagingPsf,
     ImagingSionna,
     ImagingTable2,
+    ImagingTracking,
     ImagingTradeoff,
 )
 from skysense.experiments.mapping import (
@@ -55,20 +66,24 @@ from skysense.experiments.mapping import (
     MappingRuntime,
 )
 from skysense.experiments.runner import (
+    ChunkStore,
     Experiment,
     ExperimentResult,
     SetupCache,
+    root_seed,
     run_trials,
     task_seed,
 )
+from skysense.experiments.table import Column, ConsoleTable
 
 #: Experiment classes available to ``skysense reproduce NAME`` (looked up by ``.name``).
-EXPERIMENTS = (
+EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTable2,
     ImagingPsf,
     ImagingTradeoff,
     ImagingSionna,
     ImagingOffgrid,
+    ImagingTracking,
     MappingMospa,
     MappingRuntime,
     BistaticAccuracy,
@@ -94,17 +109,22 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "ChunkStore",
+    "Column",
+    "ConsoleTable",
     "Experiment",
     "ExperimentResult",
     "ImagingOffgrid",
     "ImagingPsf",
     "ImagingSionna",
     "ImagingTable2",
+    "ImagingTracking",
     "ImagingTradeoff",
     "MappingMospa",
     "MappingRuntime",
     "SetupCache",
     "dask_client",
+    "root_seed",
     "run_trials",
     "task_seed",
 ]

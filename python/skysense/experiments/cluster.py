@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
+from skysense._optional import require
 from skysense._validation import check_count, resolve_workers
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from distributed import Client
 
 __all__ = ["PINNED_THREAD_ENV", "dask_client"]
 
@@ -21,7 +26,7 @@ PINNED_THREAD_ENV = {
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator:
+def dask_client(scheduler: str | None = None, n_processes: int | None = None) -> Iterator[Client]:
     """A ``distributed.Client``, closed (with its local cluster) on exit.
 
     Parameters
@@ -30,42 +35,52 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
         Address of a running scheduler (``tcp://host:8786``); its workers are used as they
         are (start them with ``--nthreads 1`` and the variables of :data:`PINNED_THREAD_ENV`;
         each task also limits its thread pools itself).
-    n_workers : int, optional
+    n_processes : int, optional
         Without ``scheduler``: worker processes of a new ``LocalCluster``, one thread each;
         ``None`` uses every available CPU. Not allowed with ``scheduler``.
 
     Yields
     ------
     distributed.Client
+
+    Raises
+    ------
+    MissingDependencyError
+        Without Dask: ``pip install 'skysense[experiments]'``.
     """
-    import dask
-    from distributed import Client, LocalCluster
+    dask = require("dask", "skysense.experiments.dask_client")
+    distributed = require("distributed", "skysense.experiments.dask_client")
 
     if scheduler is not None:
-        if n_workers is not None:
-            raise ValueError("n_workers applies to a local cluster, not to a scheduler address")
-        with Client(scheduler) as client:
+        if n_processes is not None:
+            raise ValueError(
+                f"n_processes applies to a local cluster, not to the scheduler {scheduler!r}; "
+                f"got n_processes={n_processes}"
+            )
+        with distributed.Client(scheduler) as client:
             yield client
         return
-    n = resolve_workers(n_workers) if n_workers is None else check_count(n_workers, "n_workers")
+    n = resolve_workers(-1) if n_processes is None else check_count(n_processes, "n_processes")
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     environ.update(PINNED_THREAD_ENV)
     with (
         _parent_environ_kept(PINNED_THREAD_ENV),
         dask.config.set({"distributed.nanny.pre-spawn-environ": environ}),
-        LocalCluster(
+        distributed.LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # The scheduler always serves HTTP (health, metrics; the dashboard with bokeh);
+            # a free loopback port instead of 8787, which another cluster may hold.
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
-        Client(cluster) as client,
+        distributed.Client(cluster) as client,
     ):
         yield client
 
 
 @contextlib.contextmanager
-def _parent_environ_kept(names) -> Iterator[None]:
+def _parent_environ_kept(names: Iterable[str]) -> Iterator[None]:
     """Undo the nanny's writes of ``names`` into this process's ``os.environ`` on exit.
 
     ``distributed`` sets the pre-spawn environment in the parent before it spawns a worker;

@@ -1,104 +1,161 @@
-"""Learned stages (torch optional, imported lazily): the off-grid imager (Huang et al., IEEE
-TWC 2026, Secs. III-C, IV) and IFFT-C2VNN (bistatic AoA/AoD/ToA estimation).
+"""Learned stages (torch optional, imported lazily): the off-grid imager (imaging paper, Secs.
+III-C and IV) and IFFT-C2VNN (bistatic paper, Sec. III), on one shared core.
 
-NumPy-only names (dataset generation and reading, ``image_metrics``, ``csi_windows``,
-``make_training_set``) import without torch; every other name imports torch on first access
-and raises ImportError with the install command if it is missing.
+``import skysense.learn`` imports nothing heavy. Each name loads its module on first access;
+the names marked NumPy work without torch, every other one imports torch and raises
+ImportError with the install command if it is missing.
 
-==========================  ==========================================================
-``generate_dataset``        off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
-``DatasetReader``           validated shard access (NumPy)
-``network_input``           A^H y / SP / y frames -> network input channels
-``image_metrics``           MSE, SSIM, OSPA, DR, FAR of images against labels
-``normalize_images``        ``|x| / max |x|`` with a relative threshold (SP, A^H y rows)
-``OffGridDataset``          torch ``Dataset`` over a dataset folder
-``ShardSampler``            shard-local random order (one shard in memory)
-``split_frames``            train / validation frame indices
-``ModelConfig``             architecture: resCNN, CNN, Dn-resCNN, Dn-CNN; 2-D or 3-D
-``ImagerNet``, ``build_model``  the refiner network
-``ImagingLoss``             MSE / OHEM-1 / OHEM-2 plus alpha sparsity (eqs. 21-22)
-``ohem1_loss``, ``ohem2_loss``  the OHEM reductions of a per-voxel loss
-``TrainConfig``             RMSprop, ReduceLROnPlateau, clipping, seed, early stop
-``train_imager``            training with checkpoint/resume -> ``TrainResult``
-``predict``                 batched eval-mode inference of a model
-``save_checkpoint``, ``load_checkpoint``  weights-only, config-checked checkpoints
-``CheckpointError``         corrupted or mismatched checkpoint (a ValueError)
-``OffGridImager``           CSI -> occupancy; ``load_default()`` (shipped model)
-``export_onnx``             ONNX export (``skysense[onnx]``)
-``OnnxImagerSession``       ONNX Runtime inference
-``csi_windows``             IFFT-C2VNN inputs: delay taps, peak rows, normalised windows
-``make_training_set``       labelled windows from ``bistatic.simulate`` (mixed SNR)
-``C2vnnConfig``             IFFT-C2VNN architecture + the scenario it was trained for
-``C2vnnNet``, ``build_c2vnn``  two complex conv + two complex linear layers (eqs. 22-24)
-``count_flops``             real FLOPs of one IFFT-C2VNN forward pass
-``ComplexConv2d``, ``ComplexConv3d``, ``ComplexLinear``, ``complex_relu``  real-pair layers
-``C2vnnTrainConfig``        Adam, batch 128, MSE, mixed-SNR data settings
-``train_c2vnn``             simulate + train -> ``C2vnnTrainResult``
-``save_c2vnn``, ``load_c2vnn``  weights-only, config-checked checkpoints
-``C2vnnCheckpointError``    corrupted or mismatched checkpoint (a ValueError)
-``IfftC2vnn``               CSI -> ``bistatic.Estimate``; ``load_default()``, ``load_default_3d()``
-``C2vnn3dConfig``, ``C2vnn3dNet``, ``build_c2vnn3d``  3-D (Conv3d over sub-frames) Doppler model
-``estimate_3d``             sub-frame CSI -> ``Estimate`` with ``doppler`` (3-D model)
-``export_c2vnn_onnx``       ONNX export (``skysense[onnx]``)
-``OnnxC2vnnSession``        ONNX Runtime inference of an exported model
-==========================  ==========================================================
+Layout: a shared core (``checkpoint``: one file format with atomic writes and validated
+loads; ``onnx``: one exporter and one ONNX Runtime session; ``training``: one training loop
+with timed checkpoints and exact resume) under two stacks, ``imager/`` and ``c2vnn/``. The
+shipped weights are in ``weights/`` (``weights/README.md`` tells how they were trained).
+
+Shared core
+
+===========================  ================================================================
+``save_checkpoint``          write a model, its config and metadata atomically
+``load_checkpoint``          validated weights-only load -> ``Checkpoint``
+``Checkpoint``               loaded ``model``, ``metadata``, ``training_state``
+``CheckpointError``          corrupted, foreign or mismatched checkpoint (a ValueError)
+``export_onnx``              ONNX export of any learned network (``skysense[onnx]``)
+``OnnxSession``              ONNX Runtime inference of an exported network
+``TrainResult``              trained model and validation history of both trainers
+===========================  ================================================================
+
+Off-grid imager
+
+===========================  ================================================================
+``generate_dataset``         NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
+``DatasetReader``            NumPy: validated shard access (SHA-256, dtypes, shapes, values)
+``DatasetError``             NumPy: damaged or foreign dataset folder (a ValueError)
+``network_input``            NumPy: A^H y / SP / y frames -> network input channels
+``INPUT_KINDS``              NumPy: the network inputs of ``network_input``
+``image_metrics``            NumPy: MSE, SSIM, OSPA, DR, FAR of images -> ``ImageMetrics``
+``ImageMetrics``             NumPy: the scores of ``image_metrics``
+``normalize_images``         NumPy: ``|x| / max |x|`` with a relative threshold
+``OffGridDataset``           torch ``Dataset`` over a dataset folder
+``split_frames``             train / validation frame indices
+``ImagerConfig``             architecture: resCNN, CNN, Dn-resCNN, Dn-CNN; 2-D or 3-D
+``ImagerNet``                the refiner network
+``build_imager_net``         a freshly initialised ``ImagerNet`` (``rng``)
+``ARCHITECTURES``            the architectures of ``ImagerConfig``
+``PAPER_CHANNELS``           the paper's resCNN channel list
+``ImagingLoss``              MSE / OHEM-1 / OHEM-2 plus the sparsity term (eqs. (21)-(22))
+``LOSSES``                   the loss kinds of ``ImagingLoss``
+``ImagerTrainConfig``        RMSprop, plateau or cosine schedule, clipping, early stop
+``train_imager``             training with timed checkpoints and resume -> ``TrainResult``
+``predict``                  batched eval-mode inference of an ``ImagerNet``
+``OffGridImager``            CSI -> occupancy images; ``load_default()`` (shipped model)
+===========================  ================================================================
+
+IFFT-C2VNN
+
+===========================  ================================================================
+``C2vnnConfig``              NumPy: 2-D architecture + the scenario it was trained for
+``C2vnn3dConfig``            NumPy: 3-D (Conv3d over S sub-frames) Doppler architecture
+``csi_windows``              NumPy: delay taps, peak rows, normalised windows -> ``C2vnnWindows``
+``C2vnnWindows``             NumPy: network inputs and peak rows of a CSI batch
+``make_training_set``        NumPy: labelled windows from ``bistatic.simulate`` (mixed SNR)
+``C2vnnNet``, ``C2vnn3dNet``  two complex convolutions + two complex linear layers
+``build_c2vnn``              a freshly initialised 2-D or 3-D network (``rng``)
+``count_flops``              real FLOPs of one forward pass
+``C2vnnTrainConfig``         Adam, batch 128, MSE, mixed-SNR data settings
+``train_c2vnn``              simulate + train -> ``TrainResult``
+``IfftC2vnn``                CSI -> ``bistatic.Estimate``; ``load_default()``,
+                             ``load_default_3d()``
+===========================  ================================================================
+
+Examples
+--------
+>>> import skysense.learn as learn
+>>> learn.C2vnnConfig().window
+3
 """
 
+from __future__ import annotations
+
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from skysense.learn.c2vnn_data import csi_windows, make_training_set
-from skysense.learn.data import (
-    INPUT_KINDS,
-    DatasetReader,
-    generate_dataset,
-    network_input,
-)
-from skysense.learn.evaluate import image_metrics, normalize_images
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig
+    from skysense.learn.c2vnn.data import C2vnnWindows, csi_windows, make_training_set
+    from skysense.learn.c2vnn.estimator import IfftC2vnn
+    from skysense.learn.c2vnn.networks import C2vnn3dNet, C2vnnNet, build_c2vnn, count_flops
+    from skysense.learn.c2vnn.train import C2vnnTrainConfig, train_c2vnn
+    from skysense.learn.checkpoint import (
+        Checkpoint,
+        CheckpointError,
+        load_checkpoint,
+        save_checkpoint,
+    )
+    from skysense.learn.imager.data import (
+        INPUT_KINDS,
+        DatasetError,
+        DatasetReader,
+        generate_dataset,
+        network_input,
+    )
+    from skysense.learn.imager.dataset import OffGridDataset, split_frames
+    from skysense.learn.imager.estimator import OffGridImager
+    from skysense.learn.imager.evaluate import ImageMetrics, image_metrics, normalize_images
+    from skysense.learn.imager.losses import LOSSES, ImagingLoss
+    from skysense.learn.imager.networks import (
+        ARCHITECTURES,
+        PAPER_CHANNELS,
+        ImagerConfig,
+        ImagerNet,
+        build_imager_net,
+    )
+    from skysense.learn.imager.train import ImagerTrainConfig, predict, train_imager
+    from skysense.learn.onnx import OnnxSession, export_onnx
+    from skysense.learn.training import TrainResult
 
-_LAZY = {
-    "OffGridDataset": "dataset",
-    "ShardSampler": "dataset",
-    "split_frames": "dataset",
-    "ARCHITECTURES": "networks",
-    "PAPER_CHANNELS": "networks",
-    "ModelConfig": "networks",
-    "ImagerNet": "networks",
-    "build_model": "networks",
-    "LOSSES": "losses",
-    "ImagingLoss": "losses",
-    "ohem1_loss": "losses",
-    "ohem2_loss": "losses",
-    "TrainConfig": "train",
-    "TrainResult": "train",
-    "train_imager": "train",
-    "predict": "train",
+#: Names that need only NumPy -> their module.
+_NUMPY = {
+    "INPUT_KINDS": "imager.data",
+    "DatasetReader": "imager.data",
+    "DatasetError": "imager.data",
+    "generate_dataset": "imager.data",
+    "network_input": "imager.data",
+    "ImageMetrics": "imager.evaluate",
+    "image_metrics": "imager.evaluate",
+    "normalize_images": "imager.evaluate",
+    "C2vnnConfig": "c2vnn.config",
+    "C2vnn3dConfig": "c2vnn.config",
+    "C2vnnWindows": "c2vnn.data",
+    "csi_windows": "c2vnn.data",
+    "make_training_set": "c2vnn.data",
+}
+#: Names that need torch -> their module.
+_TORCH = {
+    "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
-    "save_checkpoint": "checkpoint",
     "load_checkpoint": "checkpoint",
-    "OffGridImager": "imager",
+    "save_checkpoint": "checkpoint",
+    "OnnxSession": "onnx",
     "export_onnx": "onnx",
-    "OnnxImagerSession": "onnx",
-    "C2vnnConfig": "c2vnn",
-    "C2vnnNet": "c2vnn",
-    "build_c2vnn": "c2vnn",
-    "count_flops": "c2vnn",
-    "ComplexConv2d": "complex_layers",
-    "ComplexConv3d": "complex_layers",
-    "ComplexLinear": "complex_layers",
-    "complex_relu": "complex_layers",
-    "C2vnnTrainConfig": "c2vnn_train",
-    "C2vnnTrainResult": "c2vnn_train",
-    "C2vnnCheckpointError": "c2vnn_train",
-    "train_c2vnn": "c2vnn_train",
-    "save_c2vnn": "c2vnn_train",
-    "load_c2vnn": "c2vnn_train",
-    "IfftC2vnn": "c2vnn_estimator",
-    "C2vnn3dConfig": "c2vnn3d",
-    "C2vnn3dNet": "c2vnn3d",
-    "build_c2vnn3d": "c2vnn3d",
-    "estimate_3d": "c2vnn3d",
-    "export_c2vnn_onnx": "c2vnn_onnx",
-    "OnnxC2vnnSession": "c2vnn_onnx",
+    "TrainResult": "training",
+    "OffGridDataset": "imager.dataset",
+    "split_frames": "imager.dataset",
+    "ARCHITECTURES": "imager.networks",
+    "PAPER_CHANNELS": "imager.networks",
+    "ImagerConfig": "imager.networks",
+    "ImagerNet": "imager.networks",
+    "build_imager_net": "imager.networks",
+    "LOSSES": "imager.losses",
+    "ImagingLoss": "imager.losses",
+    "ImagerTrainConfig": "imager.train",
+    "predict": "imager.train",
+    "train_imager": "imager.train",
+    "OffGridImager": "imager.estimator",
+    "C2vnnNet": "c2vnn.networks",
+    "C2vnn3dNet": "c2vnn.networks",
+    "build_c2vnn": "c2vnn.networks",
+    "count_flops": "c2vnn.networks",
+    "C2vnnTrainConfig": "c2vnn.train",
+    "train_c2vnn": "c2vnn.train",
+    "IfftC2vnn": "c2vnn.estimator",
 }
 
 __all__ = [
@@ -108,47 +165,36 @@ __all__ = [
     "PAPER_CHANNELS",
     "C2vnn3dConfig",
     "C2vnn3dNet",
-    "C2vnnCheckpointError",
     "C2vnnConfig",
     "C2vnnNet",
     "C2vnnTrainConfig",
-    "C2vnnTrainResult",
+    "C2vnnWindows",
+    "Checkpoint",
     "CheckpointError",
-    "ComplexConv2d",
-    "ComplexConv3d",
-    "ComplexLinear",
+    "DatasetError",
     "DatasetReader",
     "IfftC2vnn",
+    "ImageMetrics",
+    "ImagerConfig",
     "ImagerNet",
+    "ImagerTrainConfig",
     "ImagingLoss",
-    "ModelConfig",
     "OffGridDataset",
     "OffGridImager",
-    "OnnxC2vnnSession",
-    "OnnxImagerSession",
-    "ShardSampler",
-    "TrainConfig",
+    "OnnxSession",
     "TrainResult",
     "build_c2vnn",
-    "build_c2vnn3d",
-    "build_model",
-    "complex_relu",
+    "build_imager_net",
     "count_flops",
     "csi_windows",
-    "estimate_3d",
-    "export_c2vnn_onnx",
     "export_onnx",
     "generate_dataset",
     "image_metrics",
-    "load_c2vnn",
     "load_checkpoint",
     "make_training_set",
     "network_input",
     "normalize_images",
-    "ohem1_loss",
-    "ohem2_loss",
     "predict",
-    "save_c2vnn",
     "save_checkpoint",
     "split_frames",
     "train_c2vnn",
@@ -156,17 +202,19 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
+def __getattr__(name: str) -> Any:
+    module = _NUMPY.get(name)
     if module is None:
-        raise AttributeError(f"module 'skysense.learn' has no attribute {name!r}")
-    from skysense.learn._torch import require_torch
+        module = _TORCH.get(name)
+        if module is None:
+            raise AttributeError(f"module 'skysense.learn' has no attribute {name!r}")
+        from skysense.learn._torch import require_torch
 
-    require_torch()
+        require_torch()
     value = getattr(import_module(f"skysense.learn.{module}"), name)
     globals()[name] = value
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(__all__)

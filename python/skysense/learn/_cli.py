@@ -1,20 +1,26 @@
-"""``skysense train-imager``: generate (optionally) a dataset and train a refiner (private)."""
+"""``skysense train-imager``: generate (optionally) a dataset and train a refiner (private).
+
+The command line (:mod:`skysense.cli`) owns the Dask cluster: it passes a ``client`` to
+:func:`run` when ``--processes`` asks for one, so this module never imports
+:mod:`skysense.experiments` (which imports :mod:`skysense.learn`).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_arguments", "run"]
 
 
-def _ints(text):
+def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of the ``train-imager`` subcommand."""
     p.add_argument("--data", type=Path, required=True, help="dataset folder")
     p.add_argument(
@@ -34,7 +40,12 @@ def add_arguments(p) -> None:
         choices=("backprojection", "pursuit", "measurements"),
         help="network input of a generated dataset",
     )
-    p.add_argument("--workers", type=int, default=0, help="Dask workers for generation (0: here)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="Dask worker processes for the dataset generation (0: in this process)",
+    )
     p.add_argument("--out", type=Path, required=True, help="training checkpoint (every epoch)")
     p.add_argument("--save-model", type=Path, default=None, help="write the best model here")
     p.add_argument("--resume", action="store_true", help="continue from --out")
@@ -59,9 +70,9 @@ def add_arguments(p) -> None:
         help="scale the input per voxel by (min ||a_v|| / ||a_v||)^2 (not in the paper)",
     )
     p.add_argument("--loss", default="ohem1", choices=("mse", "ohem1", "ohem2"))
-    p.add_argument("--eta", type=float, default=10.0, help="OHEM hard negatives per positive")
+    p.add_argument("--eta", type=float, default=10.0, help="OHEM hard negatives per positive (eta)")
     p.add_argument("--min-hard", type=int, default=1, help="OHEM least hard negatives per image")
-    p.add_argument("--alpha", type=float, default=1.0, help="sparsity weight")
+    p.add_argument("--alpha", type=float, default=1.0, help="sparsity weight (alpha)")
     p.add_argument(
         "--mse-weight",
         type=float,
@@ -81,62 +92,73 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--validations-per-epoch", type=int, default=2, help="validation passes per epoch"
     )
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="share of validation frames"
+    )
     p.add_argument("--patience", type=int, default=None, help="early stop after N validations")
-    p.add_argument("--seed", type=int, default=2, help="weights and shuffling seed")
+    p.add_argument("--seed", type=int, default=2, help="seed of the weights and the shuffling")
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=None,
+        help="write --out every this many minutes, also inside an epoch (default: every epoch)",
+    )
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def run(args, parser) -> dict:
-    """Execute ``train-imager``; returns the final validation entry."""
-    import torch
+def run(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, *, client: Any = None
+) -> dict[str, float]:
+    """Execute ``train-imager``; returns the best validation entry.
+
+    ``client`` (a ``distributed.Client``) builds the dataset shards on a Dask cluster; the
+    command line opens one for ``--processes N``.
+    """
+    from dataclasses import asdict
 
     from skysense.imaging import Scenario
     from skysense.learn import (
         DatasetReader,
+        ImagerConfig,
+        ImagerNet,
+        ImagerTrainConfig,
         ImagingLoss,
-        ModelConfig,
         OffGridDataset,
         OffGridImager,
-        TrainConfig,
         generate_dataset,
+        load_checkpoint,
+        save_checkpoint,
         split_frames,
         train_imager,
     )
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     if args.generate is not None:
         from tqdm import tqdm
 
         bar = tqdm(desc="dataset", unit="shard", file=sys.stderr, disable=args.quiet)
 
-        def progress(done, total):
+        def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        kwargs = {
-            "scenario": Scenario(n_antennas_side=args.n0),
-            "n_targets": args.targets,
-            "kind": args.kind,
-            "shard_size": args.shard_size,
-            "seed": args.data_seed,
-            "progress": progress,
-        }
-        if args.workers > 0:
-            from skysense.experiments import dask_client
-
-            with dask_client(None, args.workers) as client:
-                generate_dataset(args.data, args.generate, client=client, **kwargs)
-        else:
-            generate_dataset(args.data, args.generate, **kwargs)
+        generate_dataset(
+            args.data,
+            args.generate,
+            scenario=Scenario(n_antennas_side=args.n0),
+            n_targets=args.targets,
+            kind=args.kind,
+            shard_size=args.shard_size,
+            rng=args.data_seed,
+            client=client,
+            progress=progress,
+        )
         bar.close()
     reader = DatasetReader(args.data)
     try:
-        train_idx, val_idx = split_frames(reader.n_frames, args.val_fraction)
-        model_config = ModelConfig(
+        train_idx, val_idx = split_frames(reader.n_frames, args.validation_fraction)
+        net_config = ImagerConfig(
             arch=args.arch,
             grid_shape=reader.grid_shape,
             in_channels=reader.input_shape[0],
@@ -146,98 +168,65 @@ def run(args, parser) -> dict:
             voxel_gain=args.voxel_gain,
             magnitude=args.magnitude,
         )
-        config = TrainConfig(
+        config = ImagerTrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
-            lr=args.lr,
+            learning_rate=args.lr,
             momentum=args.momentum,
             schedule=args.schedule,
             validations_per_epoch=args.validations_per_epoch,
             early_stop_patience=args.patience,
             loss=ImagingLoss(args.loss, args.eta, args.min_hard, args.alpha, args.mse_weight),
-            seed=args.seed,
         )
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
 
-    def show(entry):
+    def show(entry: dict[str, float]) -> None:
         if not args.quiet:
             print(
-                f"epoch {entry['epoch']:3d} step {entry['step']:5d} lr {entry['lr']:.2e} "
-                f"train {entry['train_loss']:.4f} val {entry['val_loss']:.4f} "
-                f"mse {entry['val_mse']:.4f} ssim {entry['val_ssim']:.3f} "
-                f"ospa {entry['val_ospa']:.2f} dr {entry['val_dr']:.1f}% far {entry['val_far']:.1f}%",
+                f"epoch {entry['epoch']:3d} step {entry['step']:5d} "
+                f"lr {entry['learning_rate']:.2e} train {entry['train_loss']:.4f} "
+                f"val {entry['validation_loss']:.4f} mse {entry['validation_mse']:.4f} "
+                f"ssim {entry['validation_ssim']:.3f} ospa {entry['validation_ospa_m']:.2f} "
+                f"dr {100 * entry['validation_detection_rate']:.1f}% "
+                f"far {100 * entry['validation_false_alarm_rate']:.1f}%",
                 flush=True,
             )
 
     init = None
     if args.init is not None:
-        from skysense.learn import load_checkpoint
-
-        init = load_checkpoint(args.init, grid_shape=model_config.grid_shape)[0]
-        if init.config != model_config:
-            parser.error(f"--init {args.init} has another architecture: {init.config}")
+        loaded = load_checkpoint(args.init).model
+        if not isinstance(loaded, ImagerNet) or loaded.config != net_config:
+            parser.error(f"--init {args.init} is not an imager of the same architecture")
+        init = loaded
+    every_s = None if args.checkpoint_minutes is None else 60.0 * args.checkpoint_minutes
     result = train_imager(
         OffGridDataset(reader, train_idx),
         OffGridDataset(reader, val_idx),
-        model_config=model_config,
+        net_config=net_config,
         config=config,
-        checkpoint=args.out,
-        resume=args.resume,
         init=init,
+        rng=args.seed,
+        workers=args.threads,
         device=args.device,
+        checkpoint=args.out,
+        checkpoint_every_s=every_s,
+        resume=args.resume,
         progress=show,
     )
-    best = min(result.history, key=lambda e: e["val_loss"]) if result.history else {}
+    best = min(result.history, key=lambda e: e["validation_loss"]) if result.history else {}
     print(
         f"trained {result.epochs_run} epochs in {result.wall_time_s:.1f} s "
         f"({len(train_idx)} train / {len(val_idx)} validation frames); best validation: "
         + json.dumps({k: round(v, 4) for k, v in best.items() if isinstance(v, float)})
     )
     if args.save_model is not None:
-        if model_config.in_channels == 2 and reader.meta["kind"] == "backprojection":
+        assert isinstance(result.model, ImagerNet)
+        if net_config.in_channels == 2 and reader.meta["kind"] == "backprojection":
             OffGridImager(result.model, reader.scenario).save(args.save_model)
         else:
-            from skysense.learn import save_checkpoint
-
-            save_checkpoint(args.save_model, result.model, scenario=asdict(reader.scenario))
+            save_checkpoint(
+                args.save_model, result.model, metadata={"scenario": asdict(reader.scenario)}
+            )
         print(f"wrote {args.save_model}")
     return best
-
-
-def demo_learned(n_frames: int, seed: int) -> dict:
-    """``skysense demo``'s learned part: the shipped model on fresh off-grid frames."""
-    import importlib.util
-    import time
-
-    if importlib.util.find_spec("torch") is None:
-        print("learned off-grid imager: skipped (torch missing; pip install 'skysense[learned]')")
-        return {}
-    from skysense.imaging import simulate
-    from skysense.learn import OffGridImager, image_metrics, normalize_images
-
-    imager = OffGridImager.load_default()
-    s = imager.scenario
-    batch = simulate(s, n_frames, 6, off_grid=True, rng=seed)
-    labels = batch.labels.reshape(n_frames, *imager.model.config.grid_shape)
-    imager.image(batch.measurements[:1])  # warm-up (operator build)
-    t0 = time.perf_counter()
-    out = imager.image(batch.measurements)
-    t_img = time.perf_counter() - t0
-    learned = image_metrics(out, labels, batch.positions_m, s)
-    grid = imager.model.config.grid_shape
-    ahy = normalize_images(
-        imager.operator.rmatvec(batch.measurements).reshape(n_frames, *grid), 1 / 3
-    )
-    baseline = image_metrics(ahy, labels, batch.positions_m, s)
-    n_params = sum(p.numel() for p in imager.model.parameters())
-    print(
-        f"learned off-grid imager (shipped model, {n_params} parameters, N0 = "
-        f"{s.n_antennas_side}): {1e3 * t_img / n_frames:.2f} ms/frame"
-    )
-    for name, m in (("A^H y, max/3", baseline), ("Model+DNN<A^H y>", learned)):
-        print(
-            f"{name:>18}: DR {m['dr']:5.1f}%  FAR {m['far']:5.1f}%  OSPA {m['ospa']:5.2f} m  "
-            f"SSIM {m['ssim']:.3f}  MSE {m['mse']:.4f}"
-        )
-    return {"learned": learned, "ahy": baseline}

@@ -1,15 +1,24 @@
-"""numba kernels of the first-order image-method tracer (spec 6.1); compiled on first use."""
+"""numba kernels of the first-order image-method tracer (docs/mapping_model.md, section 7).
+
+Compiled on first use (and cached). Facades are given as arrays: base points ``a`` (F, 3),
+unit normals ``n`` (F, 3), unit tangents ``t`` (F, 3), half-widths and heights (F,); building
+boxes as corners ``lo``, ``hi`` (B, 3), all in metres.
+"""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 _EPS = 1e-6
 
 
 @numba.njit(nogil=True, cache=True)
-def _segment_hits_box(p, q, lo, hi):
+def _segment_hits_box(p: FloatArray, q: FloatArray, lo: FloatArray, hi: FloatArray) -> bool:
     """Whether the open segment p->q (ends trimmed by 1e-6) crosses the interior of a box."""
     t0, t1 = _EPS, 1.0 - _EPS
     for i in range(3):
@@ -30,7 +39,7 @@ def _segment_hits_box(p, q, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
-def _free(p, q, lo, hi):
+def _free(p: FloatArray, q: FloatArray, lo: FloatArray, hi: FloatArray) -> bool:
     for b in range(lo.shape[0]):  # noqa: SIM110 (numba: explicit loop)
         if _segment_hits_box(p, q, lo[b], hi[b]):
             return False
@@ -38,14 +47,27 @@ def _free(p, q, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
-def _on_facade(s, a, t, half_width, height):
+def _on_facade(
+    s: FloatArray, a: FloatArray, t: FloatArray, half_width: float, height: float
+) -> bool:
     off = (s[0] - a[0]) * t[0] + (s[1] - a[1]) * t[1] + (s[2] - a[2]) * t[2]
     return abs(off) <= half_width + _EPS and -_EPS <= s[2] <= height + _EPS
 
 
 @numba.njit(nogil=True, cache=True)
-def trace_bistatic(bs, uav, a, n, t, half_width, height, lo, hi):
-    """Specular BS -> facade -> UAV points; visible (N, F) bool, points (N, F, 3) [m]."""
+def trace_bistatic(
+    bs: FloatArray,
+    uav: FloatArray,
+    a: FloatArray,
+    n: FloatArray,
+    t: FloatArray,
+    half_width: FloatArray,
+    height: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> tuple[BoolArray, FloatArray]:
+    """Specular BS -> facade -> UAV reflection points (mapping paper Sec. II-C): visible
+    (N, F) bool and points (N, F, 3) [m] (NaN where not visible), N UAV positions."""
     n_ep, n_f = uav.shape[0], a.shape[0]
     visible = np.zeros((n_ep, n_f), np.bool_)
     points = np.full((n_ep, n_f, 3), np.nan)
@@ -80,7 +102,16 @@ def trace_bistatic(bs, uav, a, n, t, half_width, height, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
-def trace_monostatic(bs, a, n, t, half_width, height, lo, hi):
+def trace_monostatic(
+    bs: FloatArray,
+    a: FloatArray,
+    n: FloatArray,
+    t: FloatArray,
+    half_width: FloatArray,
+    height: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> tuple[BoolArray, FloatArray]:
     """Monostatic specular foot points; visible (F,) bool, points (F, 3) [m]."""
     n_f = a.shape[0]
     visible = np.zeros(n_f, np.bool_)
@@ -99,7 +130,7 @@ def trace_monostatic(bs, a, n, t, half_width, height, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
-def segments_free(p, q, lo, hi):
+def segments_free(p: FloatArray, q: FloatArray, lo: FloatArray, hi: FloatArray) -> BoolArray:
     """Free (no box crossed) flags (N,) of segments p (3,) -> q[i] (N, 3)."""
     out = np.zeros(q.shape[0], np.bool_)
     for i in range(q.shape[0]):
@@ -108,7 +139,7 @@ def segments_free(p, q, lo, hi):
 
 
 @numba.njit(nogil=True, cache=True)
-def inside_boxes(x, lo, hi):
+def inside_boxes(x: FloatArray, lo: FloatArray, hi: FloatArray) -> BoolArray:
     """Flags (N,): point x[i] strictly inside a box."""
     out = np.zeros(x.shape[0], np.bool_)
     for i in range(x.shape[0]):

@@ -1,4 +1,5 @@
-"""Every metric of skysense: imaging (MSE, SSIM, OSPA, DR, FAR) and mapping (MOSPA, completeness).
+"""Every metric of skysense: imaging (MSE, SSIM, OSPA, DR, FAR), mapping (MOSPA, completeness)
+and multitarget tracking (GOSPA, OSPA^(2), identity switches, track RMSE).
 
 Imaging metrics follow Huang et al. (IEEE TWC 2026), Sec. V-A. Every image metric takes
 batched arrays whose **first axis indexes frames**: ``(n_frames, n_x, n_y)`` (2-D),
@@ -23,6 +24,12 @@ properties for tables.
                             (MOSPA over Monte-Carlo runs)
 ``completeness``            mapping: fraction of observable VAs recovered
 ``seen_truth``              mapping: the VAs that count as truth at each epoch
+``gospa``                   GOSPA (alpha = 2) of two point sets, with its decomposition
+``gospa_per_frame``         GOSPA of each frame of a run -> ``GospaResult``
+``ospa2``                   OSPA on tracks (OSPA^(2)) over a sliding window, per frame
+``identity_switches``       identity switches of tracks against true targets
+``track_rmse``              track position RMSE after convergence
+``tracking_scores``         all four for one run -> ``TrackingScores``
 ==========================  ==========================================================
 """
 
@@ -32,20 +39,40 @@ from skysense.metrics.mse import mse
 from skysense.metrics.ospa import ospa, ospa_batch
 from skysense.metrics.positions import POSITION_METHODS, positions_from_image
 from skysense.metrics.ssim import PADDINGS, gaussian_window, ssim
+from skysense.metrics.tracking import (
+    GospaResult,
+    IdentitySwitches,
+    TrackingScores,
+    gospa,
+    gospa_per_frame,
+    identity_switches,
+    ospa2,
+    track_rmse,
+    tracking_scores,
+)
 
 __all__ = [
     "DETECTION_RULES",
     "PADDINGS",
     "POSITION_METHODS",
     "DetectionResult",
+    "GospaResult",
+    "IdentitySwitches",
+    "TrackingScores",
     "completeness",
     "detection_rates",
     "gaussian_window",
+    "gospa",
+    "gospa_per_frame",
+    "identity_switches",
     "mse",
     "ospa",
+    "ospa2",
     "ospa_batch",
     "ospa_per_epoch",
     "positions_from_image",
     "seen_truth",
     "ssim",
+    "track_rmse",
+    "tracking_scores",
 ]

@@ -86,7 +86,7 @@ def ospa_per_epoch(
     """
     _options(cutoff_m, order, truncate)  # validated even for an empty run
     truth = seen_truth(data)
-    vas = data.visibility.vas
+    vas = data.visibility.va_positions_m
     if len(estimates) > truth.shape[0]:
         raise ValueError(
             f"estimates must hold at most one map per epoch of data ({truth.shape[0]}), "
@@ -128,7 +128,7 @@ def completeness(estimate: npt.ArrayLike, data: BsData, *, radius_m: float = 2.0
     1.0
     """
     radius_m = check_positive(radius_m, "radius_m")
-    truth = data.visibility.vas[seen_truth(data)[-1]]
+    truth = data.visibility.va_positions_m[seen_truth(data)[-1]]
     if truth.shape[0] == 0:
         return 1.0
     est = as_array(estimate, "estimate", kind="fiu", dtype=np.float64)

@@ -124,7 +124,7 @@ def _blob_positions(
         frame, vox = np.nonzero(flat)
         lab = flat[frame, vox]
         sub = np.unravel_index(vox, img.shape[1:])
-        weights = img[(frame, *sub)].astype(np.float64) if method == "weighted" else None
+        weights = img[(frame,) + tuple(sub)].astype(np.float64) if method == "weighted" else None
         total = np.bincount(lab, weights=weights, minlength=n_blobs + 1)[1:]
         pos = np.stack(
             [

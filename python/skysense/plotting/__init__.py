@@ -7,6 +7,7 @@
 ``plot_tradeoff``           DR and SE against the sensing power (Fig. 10)
 ``plot_canyon``             ray-traced canyon metrics against the residual (Table VI)
 ``plot_mapping``            VA visibility, MOSPA over epochs and the map per BS
+``plot_tracking``           tracks over the ROI against the true UAV paths, GOSPA bars
 ``plot_lines``              generic line panels (log axes, CRB/paper references dashed)
 ``plot_bars``               generic grouped bars
 ==========================  ==========================================================
@@ -21,6 +22,7 @@ from skysense.plotting.imaging import (
     plot_tradeoff,
 )
 from skysense.plotting.mapping import plot_mapping
+from skysense.plotting.tracking import plot_tracking
 
 __all__ = [
     "plot_bars",
@@ -30,5 +32,6 @@ __all__ = [
     "plot_psf",
     "plot_psf_panels",
     "plot_table2",
+    "plot_tracking",
     "plot_tradeoff",
 ]

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["plot_bars", "plot_lines"]
 
 
-def _pyplot():
-    import matplotlib
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (ImportError naming the extra without it)."""
+    from skysense._optional import require
 
+    matplotlib = require("matplotlib", "skysense.plotting")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def _save(fig, path):
+def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -27,7 +30,11 @@ def _save(fig, path):
     return path
 
 
-def plot_lines(panels, path, title=""):
+def plot_lines(
+    panels: list[tuple[str, str, bool, dict[str, tuple[Any, Any]]]],
+    path: str | Path,
+    title: str = "",
+) -> Path:
     """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``.
 
     Labels starting with "CRB" or "paper" are drawn dashed (references)."""
@@ -51,7 +58,12 @@ def plot_lines(panels, path, title=""):
     return _save(fig, path)
 
 
-def plot_bars(panels, groups, path, title=""):
+def plot_bars(
+    panels: list[tuple[str, dict[str, list[Any]]]],
+    groups: list[str],
+    path: str | Path,
+    title: str = "",
+) -> Path:
     """Grouped bars, one axis per panel; ``panels = [(ylabel, {series: [value per group]})]``,
     ``groups`` the x tick labels; ``None`` values are left out."""
     plt = _pyplot()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from skysense.plotting._common import _pyplot, _save
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.imaging import Scenario
 
 __all__ = [
     "plot_canyon",
@@ -19,7 +23,7 @@ __all__ = [
 _COLORS = {"A": "C0", "B": "C1", "C": "C2"}
 
 
-def plot_table2(results, paper, path):
+def plot_table2(results: dict[str, Any], paper: dict[str, Any], path: str | Path) -> Path:
     """DR, FAR and MSE vs d0 per mode: ours (solid, markers) and Table II (dashed).
 
     Parameters
@@ -64,7 +68,7 @@ def plot_table2(results, paper, path):
     return _save(fig, path)
 
 
-def plot_psf_panels(results, path):
+def plot_psf_panels(results: dict[str, Any], path: str | Path) -> Path:
     """Mean P(n1) for Fig. 4(a)-(c) and the off-grid error of Fig. 5."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
@@ -99,7 +103,7 @@ def plot_psf_panels(results, path):
     return _save(fig, path)
 
 
-def plot_tradeoff(results, paper, path):
+def plot_tradeoff(results: dict[str, Any], paper: dict[str, Any], path: str | Path) -> Path:
     """Fig. 10: DR and frame SE vs P_s at fixed P_t."""
     plt = _pyplot()
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(14, 4))
@@ -125,7 +129,7 @@ def plot_tradeoff(results, paper, path):
     return _save(fig, path)
 
 
-def plot_canyon(results, paper, path):
+def plot_canyon(results: dict[str, Any], paper: dict[str, Any], path: str | Path) -> Path:
     """DR, FAR and SSIM vs the residual background ratio: ours (solid) and Table VI (dashed).
 
     Parameters
@@ -157,7 +161,7 @@ def plot_canyon(results, paper, path):
     return _save(fig, path)
 
 
-def plot_psf(psf_row, scenario, n1, path):
+def plot_psf(psf_row: np.ndarray, scenario: Scenario, n1: int, path: str | Path) -> Path:
     """Save the PSF of voxel ``n1`` as an x-y image plus its 1-D slice along y (Fig. 3).
 
     Parameters

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.mapping import Scene
 
 __all__ = ["plot_mapping"]
 
@@ -19,12 +24,13 @@ _STYLE = {
 }
 
 
-def plot_mapping(results, methods, scene, path):
+def plot_mapping(
+    results: dict[str, Any], methods: Sequence[str], scene: Scene, path: str | Path
+) -> Path:
     """Per BS: VA visibility timelines and MOSPA vs epoch; last column: BS1 map (trial 0)."""
-    import matplotlib
+    from skysense.plotting._common import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     bs_names = list(results["visibility"])
     fig, axes = plt.subplots(
@@ -53,11 +59,11 @@ def plot_mapping(results, methods, scene, path):
         ax.set_title(f"{b}: MOSPA", fontsize=9)
     axes[1, 0].legend(fontsize=7)
     ax = axes[0, -1]
-    for lo, hi in zip(scene.box_lo, scene.box_hi, strict=True):
+    for lo, hi in zip(scene.box_lo_m, scene.box_hi_m, strict=True):
         ax.add_patch(plt.Rectangle(lo[:2], *(hi - lo)[:2], color="0.8"))
-    ax.plot(scene.trajectory[:, 0], scene.trajectory[:, 1], color="0.5", lw=0.8)
+    ax.plot(scene.trajectory_m[:, 0], scene.trajectory_m[:, 1], color="0.5", lw=0.8)
     b0 = bs_names[0]
-    bs = scene.base_stations[int(b0[2:]) - 1]
+    bs = scene.base_stations_m[int(b0[2:]) - 1]
     ax.plot(*bs[:2], "k^")
     vas = np.asarray(results["visibility"][b0]["vas"])
     ax.plot(vas[:, 0], vas[:, 1], "kx", ms=9, label="true VA")

@@ -347,7 +347,7 @@ def trace_mapping(
     -------
     skysense.mapping.Visibility
         Same layout as :func:`skysense.mapping.trace` (the numba image method), so it drops
-        into ``mapping.simulate(..., tracer=trace_mapping)``.
+        into ``mapping.simulate(scene, rng=seed, tracer=trace_mapping)``.
 
     Examples
     --------
@@ -369,7 +369,7 @@ def trace_mapping(
     sc.frequency = 3.5e9
     wall = rt.ITURadioMaterial("wall", "concrete", thickness=0.3)
     objects = []
-    for b, (lo, hi) in enumerate(zip(scene.box_lo, scene.box_hi, strict=True)):
+    for b, (lo, hi) in enumerate(zip(scene.box_lo_m, scene.box_hi_m, strict=True)):
         centre, half = (lo + hi) / 2, (hi - lo) / 2
         mesh = mi.load_dict(
             {
@@ -383,9 +383,9 @@ def trace_mapping(
     sc.edit(add=objects)
     iso = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization="V")
     sc.tx_array, sc.rx_array = iso, iso
-    bs = scene.base_stations[i]
+    bs = scene.base_stations_m[i]
     sc.add(rt.Transmitter("bs", position=mi.Point3f(*(float(v) for v in bs))))
-    receivers = [*scene.trajectory, bs]  # epochs, then the BS itself
+    receivers = [*scene.trajectory_m, bs]  # epochs, then the BS itself
     for r, p in enumerate(receivers):
         sc.add(rt.Receiver(f"rx{r}", position=mi.Point3f(*(float(v) for v in p))))
     paths = rt.PathSolver()(
@@ -428,14 +428,14 @@ def trace_mapping(
 
 def _facade_of(scene: Scene, point: npt.NDArray[np.float64], tol: float) -> int:
     """Index of the facade containing ``point`` (within ``tol`` m), or -1."""
-    rel = point - scene.facade_point
-    off_plane = np.abs(np.einsum("fc,fc->f", rel, scene.facade_normal))
-    along = np.abs(np.einsum("fc,fc->f", rel, scene.facade_tangent))
+    rel = point - scene.facade_points_m
+    off_plane = np.abs(np.einsum("fc,fc->f", rel, scene.facade_normals))
+    along = np.abs(np.einsum("fc,fc->f", rel, scene.facade_tangents))
     inside = (
         (off_plane <= tol)
-        & (along <= scene.facade_half_width + tol)
+        & (along <= scene.facade_half_widths_m + tol)
         & (point[2] >= -tol)
-        & (point[2] <= scene.facade_height + tol)
+        & (point[2] <= scene.facade_heights_m + tol)
     )
     hits = np.flatnonzero(inside)
     return int(hits[np.argmin(off_plane[hits])]) if hits.size else -1

@@ -1,9 +1,19 @@
-"""Reproductions of the bistatic estimation paper: accuracy against the CRB, separation,
-timing offset, Doppler and latency."""
+"""Reproductions of the bistatic estimation paper (Bazzi et al., IEEE JSAC 2025).
+
+==========================  ==========================================================
+``BistaticAccuracy``        ``bistatic-accuracy``: ToA/AoA/AoD error vs SNR, baselines, CRB
+``BistaticSeparation``      ``bistatic-separation``: Fig. 8, two targets within the beamwidth
+``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
+``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
+``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+==========================  ==========================================================
+"""
 
 from skysense.experiments.bistatic.accuracy import BistaticAccuracy
-from skysense.experiments.bistatic.doppler import BistaticDoppler, BistaticLatency
-from skysense.experiments.bistatic.resolution import BistaticSeparation, BistaticTimingOffset
+from skysense.experiments.bistatic.doppler import BistaticDoppler
+from skysense.experiments.bistatic.latency import BistaticLatency
+from skysense.experiments.bistatic.separation import BistaticSeparation
+from skysense.experiments.bistatic.timing_offset import BistaticTimingOffset
 
 __all__ = [
     "BistaticAccuracy",

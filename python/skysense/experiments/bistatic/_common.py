@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from skysense import bistatic as bs
 
-#: Estimators by name: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
-METHODS = {
-    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc, workers=1),
-    "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
-    "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
-    "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
-    "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
-    "ifft_c2vnn": lambda csi, q, sc, grid: c2vnn_for(sc).estimate(csi, q),
-}
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.learn import IfftC2vnn
 
 
 @functools.lru_cache(maxsize=2)
-def c2vnn_for(scenario, variant="2d"):
+def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
     """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for.
 
     ``variant`` is ``"2d"`` (the default model) or ``"3d"`` (the Conv3d Doppler model, S = 10).
@@ -35,12 +31,26 @@ def c2vnn_for(scenario, variant="2d"):
     if est.config.scenario != scenario:
         raise ValueError(
             "the shipped IFFT-C2VNN was trained for the default Scenario(); train one for "
-            f"{scenario} with python -m skysense.learn.c2vnn_train"
+            f"{scenario} with python -m skysense.learn.c2vnn.train"
         )
     return est
 
 
-def check_methods(methods) -> tuple[str, ...]:
+#: An estimator of the table: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
+Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
+
+#: Estimators by name.
+METHODS: dict[str, Method] = {
+    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc),
+    "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
+    "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
+    "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
+    "dml": lambda csi, q, sc, grid: bs.dml(csi, q, scenario=sc, grid=grid),
+    "ifft_c2vnn": lambda csi, q, sc, grid: c2vnn_for(sc).estimate(csi, q),
+}
+
+
+def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
     """Validate a tuple of estimator names."""
     methods = tuple(methods)
     if not methods:
@@ -53,38 +63,45 @@ def check_methods(methods) -> tuple[str, ...]:
 
 class GridSetup:
     """Mixin for experiments whose cells share the default ``Scenario()`` and one estimator
-    grid, built from the experiment's ``angle_step_deg`` and ``delay_step_fraction`` fields."""
+    grid, built from the experiment's ``angle_step_deg`` and ``toa_step_cells`` fields."""
 
-    def setup_key(self, cell):
+    angle_step_deg: float
+    toa_step_cells: float
+
+    def setup_key(self, cell: Hashable) -> Hashable:
         return "grid"
 
-    def setup(self, cell):
+    def setup(self, cell: Hashable) -> tuple[bs.Scenario, bs.Grid]:
         sc = bs.Scenario()
-        return sc, make_grid(sc, self.angle_step_deg, self.delay_step_fraction)
+        return sc, make_grid(sc, self.angle_step_deg, self.toa_step_cells)
 
 
-def make_grid(scenario, angle_step_deg, delay_step_fraction):
-    """``Grid.uniform`` with steps in degrees and in fractions of 1/(N df)."""
+def make_grid(scenario: bs.Scenario, angle_step_deg: float, toa_step_cells: float) -> bs.Grid:
+    """``Grid.uniform`` with steps in degrees and in ToA resolution cells 1/(N df)."""
     return bs.Grid.uniform(
         scenario,
         angle_step_rad=math.radians(angle_step_deg),
-        delay_step_s=delay_step_fraction * scenario.delay_resolution_s,
+        toa_step_s=toa_step_cells * scenario.toa_resolution_s,
     )
 
 
-def matched_errors(est: bs.Estimate, paths: bs.Paths, scenario) -> dict:
+def matched_errors(
+    est: bs.Estimate, paths: bs.Paths, scenario: bs.Scenario
+) -> dict[str, NDArray[np.float64]]:
     """Per true path: signed errors of AoA, AoD [rad] and ToA [1/(N df)] after an
-    optimal assignment (Hungarian, on normalised angle and delay differences); NaN where the
+    optimal assignment (Hungarian, on normalised angle and ToA differences); NaN where the
     method does not estimate the quantity or returned fewer paths."""
     from scipy.optimize import linear_sum_assignment
 
     q = paths.n_paths
-    res = scenario.delay_resolution_s
-    d_aoa = est.aoa[None, :] - paths.aoa_rad[:, None]
-    d_aod = est.aod[None, :] - paths.aod_rad[:, None]
-    d_toa = (est.toa[None, :] - paths.delay_s[:, None]) / res
+    res = scenario.toa_resolution_s
+    d_aoa = est.aoa_rad[None, :] - paths.aoa_rad[:, None]
+    d_aod = est.aod_rad[None, :] - paths.aod_rad[:, None]
     cost = d_aoa**2 + d_aod**2
-    if np.any(np.isfinite(est.toa)):
+    if est.toa_s is None:
+        d_toa = np.full_like(d_aoa, np.nan)
+    else:
+        d_toa = (est.toa_s[None, :] - paths.toa_s[:, None]) / res
         cost = cost + (d_toa / scenario.n_subcarriers) ** 2
     cost = np.where(np.isfinite(cost), cost, 1e6)
     rows, cols = linear_sum_assignment(cost)
@@ -95,8 +112,8 @@ def matched_errors(est: bs.Estimate, paths: bs.Paths, scenario) -> dict:
     return out
 
 
-def nanmean(x) -> float | None:
+def nanmean(x: ArrayLike) -> float | None:
     """Mean over finite entries (None when there are none, for JSON)."""
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else None
+    arr = np.asarray(x, float)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from skysense import bistatic as bs
 from skysense.experiments.bistatic._common import (
@@ -24,8 +26,8 @@ __all__ = ["PAPER_ACCURACY", "BistaticAccuracy"]
 #: A path whose |ToA error| exceeds this [1/(N df)] counts as an outlier (a missed peak).
 OUTLIER_TOA = 1.0
 
-#: What the paper states (its numbers were lost in our copy; shared/specs/bistatic.md).
-PAPER_ACCURACY = {
+#: What the paper states (its figures' numbers did not survive in our copy of the text).
+PAPER_ACCURACY: dict[str, Any] = {
     "source": "Bazzi et al., IEEE JSAC 2025, Sec. V (prose only; values lost)",
     "statements": [
         "grid methods (Bartlett, MUSIC, DML) give identical curves that saturate at their grid",
@@ -50,8 +52,8 @@ class BistaticAccuracy(GridSetup, Experiment):
     pilots : {"orthogonal", "qam"}
         Pilots of ``simulate``. With "qam" (the JSTSP code) the LS CSI noise is coloured and
         every CSI-based method loses about 10 log10(K / (K - Nt)) = 7 dB against the CRB.
-    angle_step_deg, delay_step_fraction : float
-        Grid of the grid methods: angle step [deg] and ToA step in units of 1/(N df).
+    angle_step_deg, toa_step_cells : float
+        Grid of the grid methods: angle step [deg] and ToA step in resolution cells 1/(N df).
     paraming_subarrays : tuple of int (Mt, Mr, M), optional
         PARAMING's sub-arrays (default: half of each dimension, the JSTSP code). A pencil of
         about N/3 or 2N/3 subcarriers (M = 22 or 43) brings the ToA about 1.5 dB closer to the
@@ -61,11 +63,18 @@ class BistaticAccuracy(GridSetup, Experiment):
 
     Notes
     -----
-    Per trial: a random geometry (LoS + ``n_targets``, unit gains, delays in the CP window,
+    Per trial: a random geometry (LoS + ``n_targets``, unit gains, ToAs in the CP window,
     at least one resolution cell apart), one sub-frame of pilots, LS CSI, every estimator
     with the true model order, errors after an optimal path assignment, and the CRB with the
     trial's pilots. Summaries average over trials and paths; the JSON adds, per method, the
     median |error| of each quantity and the fraction of paths with |ToA error| > 1/(N df).
+
+    Examples
+    --------
+    >>> from skysense.experiments import BistaticAccuracy
+    >>> exp = BistaticAccuracy(snrs_db=(10.0, 20.0), methods=("paraming", "dml"))
+    >>> exp.name  # skysense reproduce <name>
+    'bistatic-accuracy'
     """
 
     name: ClassVar[str] = "bistatic-accuracy"
@@ -74,13 +83,13 @@ class BistaticAccuracy(GridSetup, Experiment):
     snrs_db: tuple[float, ...] = (-5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
     methods: tuple[str, ...] = ("paraming", "root_music_2d", "bartlett", "music", "dml")
     n_targets: int = 3
-    pilots: str = "orthogonal"
+    pilots: Literal["orthogonal", "qam"] = "orthogonal"
     angle_step_deg: float = 1.0
-    delay_step_fraction: float = 0.25
+    toa_step_cells: float = 0.25
     paraming_subarrays: tuple[int, int, int] | None = None
     chunk_size: int = 5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "snrs_db", tuple(float(s) for s in self.snrs_db))
         if self.paraming_subarrays is not None:
             sub = tuple(int(v) for v in self.paraming_subarrays)
@@ -91,12 +100,18 @@ class BistaticAccuracy(GridSetup, Experiment):
             raise ValueError("snrs_db must be non-empty")
         if self.pilots not in ("orthogonal", "qam"):
             raise ValueError(f"pilots must be 'orthogonal' or 'qam', got {self.pilots!r}")
-        make_grid(bs.Scenario(), self.angle_step_deg, self.delay_step_fraction)
+        make_grid(bs.Scenario(), self.angle_step_deg, self.toa_step_cells)
 
-    def cells(self):
+    def cells(self) -> tuple[float, ...]:
         return self.snrs_db
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self,
+        cell: float,
+        state: tuple[bs.Scenario, bs.Grid],
+        n_trials: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
         sc, grid = state
         q = self.n_targets + 1
         out = {
@@ -104,25 +119,23 @@ class BistaticAccuracy(GridSetup, Experiment):
         }
         out.update({f"crb_{k}": np.empty((n_trials, q)) for k in ("aoa", "aod", "toa")})
         for t in range(n_trials):
-            paths = bs.random_paths(sc, rng, n_targets=self.n_targets)
-            meas = bs.simulate(sc, paths, cell, rng, pilots=self.pilots)
+            paths = bs.random_paths(sc, rng=rng, n_targets=self.n_targets)
+            meas = bs.simulate(sc, paths, cell, rng=rng, pilots=self.pilots)
             for m in self.methods:
                 if m == "paraming":
-                    est = bs.paraming(
-                        meas.csi[0], q, self.paraming_subarrays, scenario=sc, workers=1
-                    )
+                    est = bs.paraming(meas.csi[0], q, self.paraming_subarrays, scenario=sc)
                 else:
                     est = METHODS[m](meas.csi[0], q, sc, grid)
                 err = matched_errors(est, paths, sc)
                 for k, v in err.items():
                     out[f"{m}_{k}"][t] = v**2
             bound = bs.crb(sc, paths, cell, pilots=meas.pilots[0])
-            out["crb_aoa"][t], out["crb_aod"][t] = bound.aoa, bound.aod
-            out["crb_toa"][t] = bound.toa / sc.delay_resolution_s**2
+            out["crb_aoa"][t], out["crb_aod"][t] = bound.aoa_var_rad2, bound.aod_var_rad2
+            out["crb_toa"][t] = bound.toa_var_s2 / sc.toa_resolution_s**2
         return out
 
-    def summarize(self, cell, trials):
-        summary = {"n_trials": int(trials["crb_aoa"].shape[0])}
+    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
+        summary: dict[str, Any] = {"n_trials": int(trials["crb_aoa"].shape[0])}
         for m in (*self.methods, "crb"):
             toa = nanmean(trials[f"{m}_toa"])
             summary[m] = {
@@ -138,7 +151,7 @@ class BistaticAccuracy(GridSetup, Experiment):
                     float(np.mean(sq_toa > OUTLIER_TOA**2)) if np.isfinite(sq_toa).any() else None
                 )
         for m in self.methods:
-            gap = {}
+            gap: dict[str, float] = {}
             for key in ("rmse_toa", "mse_aoa", "mse_aod"):
                 ours, bound = summary[m][key], summary["crb"][key]
                 if ours is not None and bound:
@@ -147,13 +160,13 @@ class BistaticAccuracy(GridSetup, Experiment):
             summary[m]["gap_db"] = gap
         return summary
 
-    def report(self, summaries):
+    def report(self, summaries: dict[Any, Any]) -> dict[str, Any]:
         return {f"{snr:g}": summaries[snr] for snr in self.snrs_db}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return PAPER_ACCURACY
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [
             f"{'SNR':>5} {'method':>14} | {'RMSE ToA':>9} {'MSE AoA':>9} {'MSE AoD':>9} | gap dB"
         ]
@@ -161,7 +174,7 @@ class BistaticAccuracy(GridSetup, Experiment):
             for m in (*self.methods, "crb"):
                 r = per[m]
 
-                def f(v):
+                def f(v: float | None) -> str:
                     return "        -" if v is None else f"{v:9.2e}"
 
                 gap = " ".join(f"{v:+5.1f}" for v in r.get("gap_db", {}).values())
@@ -170,7 +183,7 @@ class BistaticAccuracy(GridSetup, Experiment):
                 )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """RMSE ToA and MSE AoA/AoD vs SNR per method, CRB dashed."""
         snrs = [float(s) for s in results]
         panels = []
@@ -187,7 +200,7 @@ class BistaticAccuracy(GridSetup, Experiment):
         return plot_lines(panels, path, "bistatic-accuracy")
 
 
-def _nanmedian_abs(squared) -> float | None:
+def _nanmedian_abs(squared: ArrayLike) -> float | None:
     # Median |error| over finite entries of squared errors (None when there are none).
     x = np.asarray(squared, float)
     x = x[np.isfinite(x)]

@@ -1,29 +1,26 @@
-"""Bistatic Doppler MAE vs SNR (Fig. 9) and per-method latency (Table II)."""
+"""Bistatic Doppler MAE vs SNR (Fig. 9 of the bistatic paper)."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from skysense import bistatic as bs
-from skysense.experiments.bistatic._common import (
-    METHODS,
-    GridSetup,
-    c2vnn_for,
-    check_methods,
-)
+from skysense.experiments.bistatic._common import c2vnn_for
 from skysense.experiments.runner import Experiment
 from skysense.plotting import plot_lines
 
-__all__ = ["BistaticDoppler", "BistaticLatency"]
+__all__ = ["BistaticDoppler"]
 
 
 #: Doppler estimators from sub-frame CSI ``(S, n_tx, n_rx, N)``: ``fn(csi, q, scenario)``.
-_DOPPLER = {
-    "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True, workers=1),
+_DOPPLER: dict[str, Callable[[NDArray[Any], int, bs.Scenario], bs.Estimate]] = {
+    "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True),
     "ifft_c2vnn": lambda csi, q, sc: c2vnn_for(sc).estimate(csi, q, subframes=True),
     "ifft_c2vnn_3d": lambda csi, q, sc: c2vnn_for(sc, "3d").estimate(csi, q, subframes=True),
 }
@@ -58,6 +55,13 @@ class BistaticDoppler(Experiment):
     delay profile over sub-frames, so noise adds fewer spurious peaks) counts in ``n_failed``
     and is left out of that method's ``mae_hz``; ``mae_hz_common`` averages over the draws
     that every method estimated.
+
+    Examples
+    --------
+    >>> from skysense.experiments import BistaticDoppler
+    >>> exp = BistaticDoppler(snrs_db=(20.0,), n_subframes=4)
+    >>> exp.name  # skysense reproduce <name>
+    'bistatic-doppler'
     """
 
     name: ClassVar[str] = "bistatic-doppler"
@@ -67,11 +71,11 @@ class BistaticDoppler(Experiment):
     n_subframes: int = 10
     max_speed_mps: float = 30.0
     n_targets: int = 3
-    pilots: str = "orthogonal"
+    pilots: Literal["orthogonal", "qam"] = "orthogonal"
     methods: tuple[str, ...] = ("paraming",)
     chunk_size: int = 5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "snrs_db", tuple(float(s) for s in self.snrs_db))
         object.__setattr__(self, "methods", tuple(self.methods))
         if not self.methods or not set(self.methods) <= set(_DOPPLER):
@@ -79,22 +83,24 @@ class BistaticDoppler(Experiment):
         if not self.snrs_db or self.n_subframes < 2:
             raise ValueError("snrs_db must be non-empty and n_subframes >= 2")
 
-    def cells(self):
+    def cells(self) -> tuple[float, ...]:
         return self.snrs_db
 
-    def setup(self, cell):
+    def setup(self, cell: float) -> bs.Scenario:
         return bs.Scenario()
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: float, state: bs.Scenario, n_trials: int, rng: np.random.Generator
+    ) -> dict[str, Any]:
         sc = state
         q = self.n_targets + 1
         abs_err = {m: np.empty((n_trials, q)) for m in self.methods}
         for t in range(n_trials):
             paths = bs.random_paths(
-                sc, rng, n_targets=self.n_targets, max_speed_mps=self.max_speed_mps
+                sc, rng=rng, n_targets=self.n_targets, max_speed_mps=self.max_speed_mps
             )
             meas = bs.simulate(
-                sc, paths, cell, rng, n_subframes=self.n_subframes, pilots=self.pilots
+                sc, paths, cell, rng=rng, n_subframes=self.n_subframes, pilots=self.pilots
             )
             for m in self.methods:
                 try:
@@ -104,10 +110,12 @@ class BistaticDoppler(Experiment):
                         raise
                     abs_err[m][t] = np.nan
                     continue
-                abs_err[m][t] = np.abs(est.doppler - paths.doppler_hz)  # both sorted by ToA
+                if est.doppler_hz is None:
+                    raise RuntimeError(f"{m} returned no Doppler from sub-frame CSI")
+                abs_err[m][t] = np.abs(est.doppler_hz - paths.doppler_hz)  # both sorted by ToA
         return {f"{m}_abs_err_hz": e for m, e in abs_err.items()}
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
         out = {}
         errs = {m: trials[f"{m}_abs_err_hz"] for m in self.methods}
         common = np.all([np.isfinite(e).all(axis=1) for e in errs.values()], axis=0)
@@ -122,10 +130,10 @@ class BistaticDoppler(Experiment):
             }
         return out
 
-    def report(self, summaries):
+    def report(self, summaries: dict[Any, Any]) -> dict[str, Any]:
         return {f"{s:g}": summaries[s] for s in self.snrs_db}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [f"{'SNR':>5} | {'method':<14} {'MAE [Hz]':>10} {'median':>10} {'failed':>6}"]
         for snr, per_method in results.items():
             for m, r in per_method.items():
@@ -135,7 +143,7 @@ class BistaticDoppler(Experiment):
                 lines.append(f"{snr:>5} | {m:<14} {mae:10.2f} {med:10.2f} {r['n_failed']:>6}")
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """Doppler MAE vs SNR."""
         x = [float(s) for s in results]
         lines = {
@@ -145,87 +153,6 @@ class BistaticDoppler(Experiment):
         return plot_lines([("SNR [dB]", "Doppler MAE [Hz]", True, lines)], path, "bistatic-doppler")
 
 
-@dataclass(frozen=True)
-class BistaticLatency(GridSetup, Experiment):
-    """Median wall time per CSI of each estimator (Table II), single-threaded.
-
-    Parameters
-    ----------
-    methods : tuple of str
-        Estimators (see ``bistatic-accuracy``).
-    snr_db : float
-        SNR of the timed CSIs [dB].
-    angle_step_deg, delay_step_fraction : float
-        Grid of the grid methods.
-    chunk_size : int
-        Trials per task.
-
-    Notes
-    -----
-    Each trial times one call on a fresh CSI (LoS + 3 targets, q = 4) with
-    ``time.perf_counter``; the runner pins every thread pool to one thread.
-    """
-
-    name: ClassVar[str] = "bistatic-latency"
-    default_trials: ClassVar[int] = 10
-
-    methods: tuple[str, ...] = ("paraming", "root_music_2d", "bartlett", "music", "dml")
-    snr_db: float = 20.0
-    angle_step_deg: float = 1.0
-    delay_step_fraction: float = 0.25
-    chunk_size: int = 5
-
-    def __post_init__(self):
-        object.__setattr__(self, "methods", check_methods(self.methods))
-
-    def cells(self):
-        return self.methods
-
-    def run_chunk(self, cell, state, n_trials, rng):
-        sc, grid = state
-        seconds = np.empty(n_trials)
-        for t in range(n_trials):
-            paths = bs.random_paths(sc, rng)
-            csi = bs.simulate(sc, paths, self.snr_db, rng).csi[0]
-            start = time.perf_counter()
-            METHODS[cell](csi, paths.n_paths, sc, grid)
-            seconds[t] = time.perf_counter() - start
-        return {"seconds": seconds}
-
-    def summarize(self, cell, trials):
-        s = trials["seconds"]
-        return {"median_ms": float(1e3 * np.median(s)), "n_trials": int(s.size)}
-
-    def report(self, summaries):
-        results = {m: summaries[m] for m in self.methods}
-        base = results.get("paraming", {}).get("median_ms")
-        if base:
-            for r in results.values():
-                r["vs_paraming"] = r["median_ms"] / base
-        return results
-
-    def table(self, results) -> str:
-        lines = [f"{'method':>14} | {'median ms':>10} {'x PARAMING':>10}"]
-        for m, r in results.items():
-            lines.append(
-                f"{m:>14} | {r['median_ms']:10.1f} {r.get('vs_paraming', float('nan')):10.1f}"
-            )
-        return "\n".join(lines)
-
-    def plot(self, results, path):
-        """Bar chart of the median latency per method (log scale)."""
-        from skysense.plotting._common import _pyplot, _save
-
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(6, 4))
-        names = list(results)
-        ax.bar(names, [results[m]["median_ms"] for m in names])
-        ax.set_yscale("log")
-        ax.set_ylabel("median latency per CSI [ms]")
-        ax.set_title("bistatic-latency")
-        return _save(fig, path)
-
-
-def _stat(fn, err) -> float | None:
+def _stat(fn: Callable[[NDArray[Any]], Any], err: NDArray[Any]) -> float | None:
     # fn over the entries of err (None when there are none, for JSON).
     return float(fn(err)) if err.size else None

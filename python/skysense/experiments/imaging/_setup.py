@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from skysense.imaging import Scenario, SensingOperator, subspace_pursuit
+from skysense.imaging import (
+    ImagingBatch,
+    PursuitResult,
+    Scenario,
+    SensingOperator,
+    subspace_pursuit,
+)
 from skysense.metrics import detection_rates, mse
 
 #: Largest Gram matrix an experiment may build [bytes]: 14400^2 complex128 (d0 = 1 m) is 3.1 GiB.
@@ -23,12 +30,14 @@ class ImagingState:
 
 
 def imaging_state(scenario: Scenario) -> ImagingState:
-    """Operator and Gram of ``scenario`` (single-threaded kernels: workers=1)."""
-    op = SensingOperator(scenario, workers=1)
+    """Operator and Gram of ``scenario`` (kernel threads: the runner's ``workers``)."""
+    op = SensingOperator(scenario)
     return ImagingState(scenario=scenario, operator=op, gram=op.gram(max_bytes=GRAM_MAX_BYTES))
 
 
-def sp_scores(experiment, state: ImagingState, y, batch):
+def sp_scores(
+    experiment: Any, state: ImagingState, y: np.ndarray, batch: ImagingBatch
+) -> tuple[PursuitResult, dict[str, np.ndarray]]:
     """SP images of frames ``y`` and their per-frame scores against ``batch``'s truth.
 
     ``experiment`` supplies ``sparsity``, ``max_iter``, ``final`` and ``threshold``. Returns
@@ -44,7 +53,6 @@ def sp_scores(experiment, state: ImagingState, y, batch):
         threshold=experiment.threshold,
         gram=state.gram,
         check_finite=False,
-        workers=1,
     )
     image = np.abs(res.image)
     scores: dict[str, np.ndarray] = {"mse": mse(image, batch.image)}

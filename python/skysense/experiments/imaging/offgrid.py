@@ -9,12 +9,13 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from skysense.experiments.imaging._setup import imaging_state
-from skysense.experiments.runner import Experiment
+from skysense.experiments.imaging._setup import ImagingState, imaging_state
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, simulate, subspace_pursuit
 from skysense.metrics import detection_rates, ospa_batch, positions_from_image, ssim
 
@@ -65,8 +66,8 @@ METHODS = {
 
 @dataclass(frozen=True, eq=False)
 class _State:
-    imaging: object
-    model: object
+    imaging: ImagingState
+    model: Any
     train_wall_s: float
 
 
@@ -129,7 +130,7 @@ class ImagingOffgrid(Experiment):
     sparsity: int = 10
     chunk_size: int = 100
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "channels", tuple(self.channels))
         unknown = [m for m in self.methods if m not in METHODS]
@@ -141,10 +142,10 @@ class ImagingOffgrid(Experiment):
     def scenario(self) -> Scenario:
         return Scenario(n_antennas_side=self.n_antennas_side)
 
-    def cells(self):
+    def cells(self) -> tuple[str, ...]:
         return self.methods
 
-    def setup(self, cell):
+    def setup(self, cell: str) -> Any:
         state = imaging_state(self.scenario())
         spec = METHODS[cell]
         if spec is None:
@@ -155,13 +156,15 @@ class ImagingOffgrid(Experiment):
         model = self._train(spec)
         return _State(state, model, time.perf_counter() - t0)
 
-    def _load_pretrained(self, scenario):
+    def _load_pretrained(self, scenario: Scenario) -> Any:
         from skysense.learn import OffGridImager
 
         if self.pretrained == "default":
             imager = OffGridImager.load_default()
-        else:
+        elif self.pretrained is not None:
             imager = OffGridImager.from_checkpoint(self.pretrained)
+        else:
+            raise ValueError("pretrained is None: the experiment trains its models instead")
         if imager.scenario != scenario:
             raise ValueError(
                 f"pretrained model {self.pretrained!r} was trained for another scenario "
@@ -169,13 +172,13 @@ class ImagingOffgrid(Experiment):
             )
         return imager.model
 
-    def _train(self, spec):
+    def _train(self, spec: tuple[str, str, float]) -> Any:
         from skysense.learn import (
             DatasetReader,
+            ImagerConfig,
+            ImagerTrainConfig,
             ImagingLoss,
-            ModelConfig,
             OffGridDataset,
-            TrainConfig,
             generate_dataset,
             split_frames,
             train_imager,
@@ -192,58 +195,60 @@ class ImagingOffgrid(Experiment):
                     n_targets=self.n_targets,
                     kind=kind,
                     sparsity=self.sparsity,
-                    seed=self.train_seed,
+                    rng=self.train_seed,
                 )
             )
             tr, va = split_frames(reader.n_frames, 0.1)
-            cfg = ModelConfig(
+            cfg = ImagerConfig(
                 grid_shape=reader.grid_shape,
                 in_channels=reader.input_shape[0],
                 input_shape=reader.input_shape[1:],
                 channels=self.channels,
                 kernel_size=self.kernel_size,
             )
-            train = TrainConfig(
+            train = ImagerTrainConfig(
                 epochs=self.epochs,
                 batch_size=self.batch_size,
-                lr=self.lr,
+                learning_rate=self.lr,
                 momentum=self.momentum,
-                loss=ImagingLoss(loss, eta=self.eta, alpha=alpha),
-                seed=self.train_seed,
+                loss=ImagingLoss(loss, negatives_per_positive=self.eta, sparsity_weight=alpha),
             )
             result = train_imager(
                 OffGridDataset(reader, tr),
                 OffGridDataset(reader, va),
-                model_config=cfg,
+                net_config=cfg,
                 config=train,
+                rng=self.train_seed,
                 device="cpu",
             )
             return result.model
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _image(self, cell, state, y):
-        from skysense.learn.evaluate import normalize_images
+    def _image(self, cell: str, state: _State, y: np.ndarray) -> np.ndarray:
+        from skysense.learn import normalize_images
 
         op, gram, s = state.imaging.operator, state.imaging.gram, state.imaging.scenario
         grid = s.grid_shape[:2]
         n = y.shape[0]
         if cell == "sp":
             res = subspace_pursuit(
-                op, y, self.sparsity, threshold="max/5", gram=gram, check_finite=False, workers=1
+                op, y, self.sparsity, threshold="max/5", gram=gram, check_finite=False
             )
             return normalize_images(res.image.reshape(n, *grid), 0.2)
         if cell == "ahy":
             return normalize_images(op.rmatvec(y).reshape(n, *grid), 1 / 3)
         from skysense.learn import network_input, predict
 
-        kind = METHODS[cell][0]
+        spec = METHODS[cell]
+        assert spec is not None  # "sp" and "ahy" returned above
+        kind = spec[0]
         x = network_input(kind, s, y, operator=op, gram=gram, sparsity=self.sparsity)
         return predict(state.model, x)
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(self, cell: str, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         s = state.imaging.scenario
-        batch = simulate(s, n_trials, self.n_targets, off_grid=True, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, off_grid=True, rng=rng)
         t0 = time.perf_counter()
         image = np.asarray(self._image(cell, state, batch.measurements), dtype=np.float64)
         ms = 1e3 * (time.perf_counter() - t0) / n_trials
@@ -261,7 +266,7 @@ class ImagingOffgrid(Experiment):
             "train_wall_s": np.full(n_trials, state.train_wall_s),
         }
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: str, trials: Trials) -> dict[str, Any]:
         det, false = trials["detected"].sum(), trials["false"].sum()
         n_true = trials["n_true"].sum()
         return {
@@ -275,13 +280,13 @@ class ImagingOffgrid(Experiment):
             "n_test": int(trials["mse"].shape[0]),
         }
 
-    def report(self, summaries):
+    def report(self, summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {m: summaries[m] for m in self.methods}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {"source": PAPER_SOURCE, "table3": PAPER_TABLE3, "table4": PAPER_TABLE4}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """Ours / paper per metric for every row that ran."""
         lines = [
             (
@@ -293,7 +298,7 @@ class ImagingOffgrid(Experiment):
         for m, r in results.items():
             p = PAPER_TABLE3.get(m) or PAPER_TABLE4.get(m) or {}
 
-            def ref(key, fmt, p=p):
+            def ref(key: str, fmt: str, p: dict[str, Any] = p) -> str:
                 return format(p[key], fmt) if key in p else "-"
 
             lines.append(
@@ -304,7 +309,7 @@ class ImagingOffgrid(Experiment):
             )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """DR, FAR and OSPA of every row that ran, ours beside the paper's."""
         from skysense.plotting import plot_bars
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, SensingOperator, max_sidelobe, offgrid_error, psf
 
 __all__ = ["PAPER_PSF", "ImagingPsf"]
@@ -23,7 +25,7 @@ PAPER_PSF = {
 }
 
 
-def _key(x) -> str:
+def _key(x: float) -> str:
     return f"{x:g}"
 
 
@@ -51,15 +53,17 @@ class ImagingPsf(Experiment):
     fig3_voxel: int = 800
     chunk_size: int = 25
 
-    def cells(self):
-        cells = [("fig4b", d, r) for d in self.voxel_sizes_m for r in self.roi_sides_m]
+    def cells(self) -> tuple[tuple[Any, ...], ...]:
+        cells: list[tuple[Any, ...]] = [
+            ("fig4b", d, r) for d in self.voxel_sizes_m for r in self.roi_sides_m
+        ]
         cells += [("fig4a", n, x) for n in self.n0_values for x in self.xi_values]
         cells += [("fig4c", nf, b) for nf in self.subcarrier_counts for b in self.bandwidths_mhz]
         cells += [("fig5", dp) for dp in self.offsets_m]
         cells.append(("fig3",))
         return tuple(cells)
 
-    def scenario(self, cell) -> Scenario:
+    def scenario(self, cell: tuple[Any, ...]) -> Scenario:
         panel = cell[0]
         if panel == "fig4a":
             return Scenario(n_antennas_side=cell[1], spacing_factor=cell[2])
@@ -69,14 +73,16 @@ class ImagingPsf(Experiment):
             return Scenario(n_subcarriers=cell[1], bandwidth_hz=cell[2] * 1e6)
         return Scenario()
 
-    def setup_key(self, cell):
+    def setup_key(self, cell: tuple[Any, ...]) -> Hashable:
         return self.scenario(cell)  # Figs. 3 and 5 share the default scenario
 
-    def setup(self, cell):
+    def setup(self, cell: tuple[Any, ...]) -> Any:
         s = self.scenario(cell)
-        return {"scenario": s, "operator": SensingOperator(s, workers=1)}
+        return {"scenario": s, "operator": SensingOperator(s)}
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: tuple[Any, ...], state: Any, n_trials: int, rng: np.random.Generator
+    ) -> Trials:
         s, op = state["scenario"], state["operator"]
         voxels = rng.integers(s.n_voxels, size=n_trials)
         if cell[0] != "fig5":
@@ -91,7 +97,7 @@ class ImagingPsf(Experiment):
         err = offgrid_error(s, points)
         return {"delta_b": err.steering_error, "delta_p": err.offset_m}
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: tuple[Any, ...], trials: Trials) -> dict[str, Any]:
         if cell[0] == "fig5":
             db = trials["delta_b"]
             return {
@@ -113,8 +119,8 @@ class ImagingPsf(Experiment):
             out["fig3_voxel"] = self.fig3_voxel
         return out
 
-    def report(self, summaries):
-        results = {"fig3": {}, "fig4a": {}, "fig4b": {}, "fig4c": {}, "fig5": {}}
+    def report(self, summaries: dict[tuple[Any, ...], dict[str, Any]]) -> dict[str, Any]:
+        results: dict[str, Any] = {"fig3": {}, "fig4a": {}, "fig4b": {}, "fig4c": {}, "fig5": {}}
         for cell, summary in summaries.items():
             panel = cell[0]
             if panel == "fig3":
@@ -125,10 +131,10 @@ class ImagingPsf(Experiment):
                 results[panel].setdefault(_key(cell[2]), {})[_key(cell[1])] = summary
         return results
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return PAPER_PSF
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         fig3 = results["fig3"]
         lines = [
             (
@@ -146,7 +152,7 @@ class ImagingPsf(Experiment):
         lines.append(f"Fig. 5 Delta b vs Delta p: {vals}")
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         from skysense.plotting import plot_psf_panels
 
         return plot_psf_panels(results, path)

@@ -3,15 +3,20 @@ residual building interference (Sec. V-C5). Needs the ``sionna`` extra."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from skysense.experiments.imaging._setup import imaging_state, sp_scores
-from skysense.experiments.runner import Experiment
-from skysense.imaging import simulate
+from skysense.experiments.runner import Experiment, Trials
+from skysense.imaging import Scenario, simulate
 from skysense.metrics import ssim
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from skysense.scenes.sionna import UrbanCanyon
 
 __all__ = ["PAPER_TABLE6", "ImagingSionna"]
 
@@ -29,7 +34,7 @@ PAPER_TABLE6_SOURCE = (
 )
 
 
-def _canyon_default():
+def _canyon_default() -> UrbanCanyon:
     from skysense.scenes.sionna import UrbanCanyon
 
     return UrbanCanyon()
@@ -67,7 +72,7 @@ class ImagingSionna(Experiment):
     default_trials: ClassVar[int] = 100
 
     ratios: tuple[float, ...] = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
-    canyon: object = field(default_factory=_canyon_default)
+    canyon: UrbanCanyon = field(default_factory=_canyon_default)
     n_antennas_side: int = 4
     n_targets: int = 8
     sparsity: int = 8
@@ -77,22 +82,22 @@ class ImagingSionna(Experiment):
     samples_per_src: int = 10_000
     chunk_size: int = 10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
         if not self.ratios or min(self.ratios) < 0:
             raise ValueError(f"ratios must be a non-empty tuple of values >= 0, got {self.ratios}")
 
-    def scenario(self):
+    def scenario(self) -> Scenario:
         """The imaging scenario in the canyon."""
         return self.canyon.imaging_scenario(n_antennas_side=self.n_antennas_side)
 
-    def cells(self):
+    def cells(self) -> tuple[float, ...]:
         return self.ratios
 
-    def setup_key(self, cell):
+    def setup_key(self, cell: float) -> Hashable:
         return "canyon"
 
-    def setup(self, cell):
+    def setup(self, cell: float) -> Any:
         from skysense.scenes import background_csi
         from skysense.scenes.sionna import trace_pairs
 
@@ -100,10 +105,10 @@ class ImagingSionna(Experiment):
         paths = trace_pairs(self.canyon, s, n_samples_per_source=self.samples_per_src, rng=0)
         return {"imaging": imaging_state(s), "background": background_csi(s, paths)}
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(self, cell: float, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         base = state["imaging"]
         s = base.scenario
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         y = batch.measurements + float(cell) * state["background"]
         res, out = sp_scores(self, base, y, batch)
         image = np.abs(res.image)
@@ -112,7 +117,7 @@ class ImagingSionna(Experiment):
         out["ssim"] = ssim(normalised, batch.labels, padding="replicate", grid_shape=s.grid_shape)
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: float, trials: Trials) -> dict[str, Any]:
         n_true = trials["n_true"].sum()
         det = trials["detected_blob"].sum()
         false = trials["false_blob"].sum()
@@ -125,19 +130,19 @@ class ImagingSionna(Experiment):
             "n_trials": int(trials["mse"].shape[0]),
         }
 
-    def report(self, summaries):
+    def report(self, summaries: dict[float, dict[str, Any]]) -> dict[str, Any]:
         return {f"{ratio:g}": summary for ratio, summary in summaries.items()}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {"source": PAPER_TABLE6_SOURCE, "values": PAPER_TABLE6}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """Plain-text comparison with Table VI (ours with SP / paper with the DNN)."""
         lines = [f"{'ratio':>6} | {'DR %':>13} | {'FAR %':>13} | {'SSIM':>13}", "-" * 56]
         for ratio, r in results.items():
             p = PAPER_TABLE6.get(ratio)
 
-            def ref(key, p=p):
+            def ref(key: str, p: dict[str, Any] | None = p) -> str:
                 return f"{p[key]:6.2f}" if p else "     -"
 
             lines.append(
@@ -146,7 +151,7 @@ class ImagingSionna(Experiment):
             )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """Figure of DR, FAR and SSIM vs the residual ratio against Table VI."""
         from skysense.plotting import plot_canyon
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from skysense.experiments.imaging._setup import imaging_state, sp_scores
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, simulate
 
 __all__ = ["PAPER_TABLE2", "PAPER_TABLE2_SOURCE", "ImagingTable2"]
@@ -50,7 +51,7 @@ def _d0_key(d0: float) -> str:
     return f"{d0:g}"
 
 
-def _pct(num, den) -> float:
+def _pct(num: np.ndarray, den: np.ndarray) -> float:
     return float(100.0 * num / den) if den > 0 else 0.0
 
 
@@ -104,7 +105,7 @@ class ImagingTable2(Experiment):
     max_iter: int = 100
     chunk_size: int = 10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "modes", tuple(self.modes))
         object.__setattr__(self, "voxel_sizes_m", tuple(float(d) for d in self.voxel_sizes_m))
         if not self.modes or not self.voxel_sizes_m:
@@ -128,22 +129,24 @@ class ImagingTable2(Experiment):
             mode=mode,
         )
 
-    def cells(self):
+    def cells(self) -> tuple[tuple[str, float], ...]:
         # Smallest voxels (largest Grams, slowest) first.
         return tuple((m, d0) for d0 in sorted(self.voxel_sizes_m) for m in self.modes)
 
-    def setup(self, cell):
+    def setup(self, cell: tuple[str, float]) -> Any:
         return imaging_state(self.scenario(*cell))
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: tuple[str, float], state: Any, n_trials: int, rng: np.random.Generator
+    ) -> Trials:
         s = state.scenario
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         res, out = sp_scores(self, state, batch.measurements, batch)
         out["n_iter"] = np.asarray(res.n_iter, np.int64)
         out["n_predicted"] = np.count_nonzero(res.image, axis=1)
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: tuple[str, float], trials: Trials) -> dict[str, Any]:
         n_true = trials["n_true"].sum()
         summary = {}
         for rule, suffix in (("exact", ""), ("blob", "_blob")):
@@ -159,16 +162,16 @@ class ImagingTable2(Experiment):
         summary["n_trials"] = int(trials["mse"].shape[0])
         return summary
 
-    def report(self, summaries):
-        results = {mode: {} for mode in self.modes}
+    def report(self, summaries: dict[tuple[str, float], dict[str, Any]]) -> dict[str, Any]:
+        results: dict[str, Any] = {mode: {} for mode in self.modes}
         for (mode, d0), summary in summaries.items():
             results[mode][_d0_key(d0)] = summary
         return results
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return {"source": PAPER_TABLE2_SOURCE, "values": PAPER_TABLE2}
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """Plain-text comparison with Table II (ours / paper)."""
         header = (
             f"{'mode':>4} {'d0':>3} | {'DR %':>13} | {'FAR %':>13} | {'MSE x1e-4':>17} |"
@@ -179,7 +182,7 @@ class ImagingTable2(Experiment):
             for d0, r in per_d0.items():
                 paper = PAPER_TABLE2.get(mode, {}).get(d0)
 
-                def ref(key, paper=paper):
+                def ref(key: str, paper: dict[str, Any] | None = paper) -> str:
                     return f"{paper[key]:6.2f}" if paper else "     -"
 
                 lines.append(
@@ -189,7 +192,7 @@ class ImagingTable2(Experiment):
                 )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         """Figure of DR, FAR and MSE vs d0 per mode, ours (solid) against Table II (dashed)."""
         from skysense.plotting import plot_table2
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from skysense.comms import (
     spectral_efficiency,
 )
 from skysense.experiments.imaging._setup import imaging_state, sp_scores
-from skysense.experiments.runner import Experiment
+from skysense.experiments.runner import Experiment, Trials
 from skysense.imaging import Scenario, simulate
 
 __all__ = ["PAPER_FIG10", "ImagingTradeoff"]
@@ -90,7 +92,7 @@ class ImagingTradeoff(Experiment):
     voxel_size_m: float = 5.0
     chunk_size: int = 5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         powers = tuple(float(p) for p in self.sensing_powers_dbm)
         object.__setattr__(self, "sensing_powers_dbm", powers)
         object.__setattr__(self, "user_position_m", tuple(float(v) for v in self.user_position_m))
@@ -110,13 +112,13 @@ class ImagingTradeoff(Experiment):
             sensing_power_dbm=sensing_power_dbm, voxel_size_m=self.voxel_size_m
         )
 
-    def cells(self):
+    def cells(self) -> tuple[float, ...]:
         return self.sensing_powers_dbm
 
-    def setup_key(self, cell):
+    def setup_key(self, cell: float) -> Hashable:
         return "paper_3d"  # one operator and Gram for every P_s
 
-    def setup(self, cell):
+    def setup(self, cell: float) -> Any:
         s = self.scenario()
         user = np.asarray([self.user_position_m])
         h_los = los_user_channels(s, user)
@@ -127,14 +129,15 @@ class ImagingTradeoff(Experiment):
             "sensing_beams": {m: sensing_beams(s, h_los, method=m) for m in ("nullspace", "roi")},
         }
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(self, cell: float, state: Any, n_trials: int, rng: np.random.Generator) -> Trials:
         p_s_dbm = float(cell)
         base = state["imaging"]
         s = self.scenario(p_s_dbm)
-        batch = simulate(s, n_trials, self.n_targets, rng=rng, workers=1)
+        batch = simulate(s, n_trials, self.n_targets, rng=rng)
         # y = sqrt(P_s / P_ref) A_ref sigma + z: rescale to the reference operator.
         y = batch.measurements * 10.0 ** ((_REFERENCE_POWER_DBM - p_s_dbm) / 20.0)
-        _, out = sp_scores(self, base, y, batch)
+        _, scores = sp_scores(self, base, y, batch)
+        out: dict[str, Any] = dict(scores)
 
         h = los_user_channels(
             s,
@@ -165,7 +168,7 @@ class ImagingTradeoff(Experiment):
             out[f"sensing_{method}"] = isac.sensing_w.sum(axis=(-2, -1))
         return out
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: float, trials: Trials) -> dict[str, Any]:
         n_true = trials["n_true"].sum()
         out = {}
         for rule, suffix in (("exact", ""), ("blob", "_blob")):
@@ -185,13 +188,13 @@ class ImagingTradeoff(Experiment):
         out["n_trials"] = int(trials["mse"].shape[0])
         return out
 
-    def report(self, summaries):
+    def report(self, summaries: dict[float, dict[str, Any]]) -> dict[str, Any]:
         return {f"{p:g}": summaries[p] for p in self.cells()}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return PAPER_FIG10
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [
             f"P_t = {self.total_power_dbm:g} dBm, M = {self.n_targets}, M° = {self.sparsity}",
             (
@@ -208,7 +211,7 @@ class ImagingTradeoff(Experiment):
         lines.append("paper: DR = 100% at P_s = 40 dBm; desired/sensing interference ~24 dB there")
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path | None:
         from skysense.plotting import plot_tradeoff
 
         return plot_tradeoff(results, PAPER_FIG10, path)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from skysense.mapping import (
     SCHEMES,
     Mapper,
     MappingParams,
+    Scene,
     default_scene,
     simulate,
     trace,
@@ -22,7 +24,7 @@ __all__ = ["PAPER_MAPPING", "MappingMospa"]
 
 #: What the paper states about Figs. 4-8 (Sec. V-B/C); its curves carry no tabulated values.
 PAPER_MAPPING = {
-    "source": "mapping paper (shared/papers/002), Sec. V-B (Fig. 4) and V-C (Figs. 5-8)",
+    "source": "mapping paper, Sec. V-B (Fig. 4) and V-C (Figs. 5-8)",
     "fig4": "bistatic-only 6/7 facades, monostatic-only 5/7, Scheme II 7/7; [23] worst",
     "fig5": "Scheme II lowest MOSPA (~90% below bistatic-only); Fusion 1 67% below at step 120",
     "fig6": "Scheme I/II below bistatic-only when some facades are bistatic-only",
@@ -33,7 +35,7 @@ PAPER_MAPPING = {
 
 @dataclass(frozen=True)
 class MappingMospa(Experiment):
-    """MOSPA per epoch and completeness of every method on the spec's default scene.
+    """MOSPA per epoch and completeness of every method on the default scene.
 
     Parameters
     ----------
@@ -47,9 +49,9 @@ class MappingMospa(Experiment):
         P per PMF (paper: 20,000).
     cutoff_m, order : float
         OSPA cut-off c [m] and order p.
-    visibility_b, visibility_m : float
-        p_v of the bistatic / monostatic link in the fusion schemes (spec 3.7; 1 is the paper's
-        model). With p_v,m = 1, Scheme II's monostatic stage multiplies a bistatic-only
+    visibility_bistatic, visibility_monostatic : float
+        Visibility probability of the bistatic / monostatic link in the fusion schemes
+        (docs/mapping_model.md, section 3.4; 1 is the paper's model). With p_v,m = 1, Scheme II's monostatic stage multiplies a bistatic-only
         (class B) PMF by e^{-mu_m} every epoch and deletes it; p_v,b < 1 in turn slows the
         rise of young bistatic PMFs so much that they are pruned before they converge (a
         monostatic-only facade needs no help: its monostatic evidence outweighs e^{-mu_b}).
@@ -85,14 +87,14 @@ class MappingMospa(Experiment):
     n_particles: int = 2000
     cutoff_m: float = 10.0
     order: float = 2.0
-    visibility_b: float = 1.0
-    visibility_m: float = 0.2
+    visibility_bistatic: float = 1.0
+    visibility_monostatic: float = 0.2
     birth_height_std_m: float | None = 1.0
     n_birth_particles: int | None = None
     radius_m: float = 2.0
     chunk_size: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "bs_indices", tuple(int(i) for i in self.bs_indices))
         for m in self.methods:
@@ -109,46 +111,48 @@ class MappingMospa(Experiment):
         fusion = method.startswith("fusion")
         return MappingParams(
             n_particles=self.n_particles,
-            visibility_b=self.visibility_b if fusion else 1.0,
-            visibility_m=self.visibility_m if fusion else 1.0,
+            visibility_bistatic=self.visibility_bistatic if fusion else 1.0,
+            visibility_monostatic=self.visibility_monostatic if fusion else 1.0,
             birth_height_std_m=self.birth_height_std_m,
             n_birth_particles=self.n_birth_particles,
         )
 
-    def cells(self):
+    def cells(self) -> tuple[int, ...]:
         return self.bs_indices
 
-    def setup(self, cell):
+    def setup(self, cell: int) -> Scene:
         return default_scene(self.n_epochs)
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: int, state: Scene, n_trials: int, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         params = self.params()
-        out = {f"ospa_{m}": [] for m in self.methods}
+        out: dict[str, list[Any]] = {f"ospa_{m}": [] for m in self.methods}
         out.update({f"completeness_{m}": [] for m in self.methods})
         out.update({f"final_{m}": [] for m in self.methods})
         n_max = 16
         for _ in range(n_trials):
             seeds = rng.spawn(len(self.methods) + 1)
-            data = simulate(state, seeds[0].bit_generator.seed_seq, params, bs=[cell])[0]
+            (data,) = simulate(state, params, rng=seeds[0], bs_indices=[cell])
             for method, mrng in zip(self.methods, seeds[1:], strict=True):
                 res = Mapper(method, self.params(method)).run(data, rng=mrng)
                 out[f"ospa_{method}"].append(
-                    ospa_per_epoch(res.estimates, data, cutoff_m=self.cutoff_m, order=self.order)
+                    ospa_per_epoch(res.estimates_m, data, cutoff_m=self.cutoff_m, order=self.order)
                 )
                 out[f"completeness_{method}"].append(
-                    completeness(res.estimates[-1], data, radius_m=self.radius_m)
+                    completeness(res.estimates_m[-1], data, radius_m=self.radius_m)
                 )
                 final = np.full((n_max, 3), np.nan)
-                est = res.estimates[-1][:n_max]
+                est = res.estimates_m[-1][:n_max]
                 final[: est.shape[0]] = est
                 out[f"final_{method}"].append(final)
         return {k: np.asarray(v) for k, v in out.items()}
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: int, trials: dict[str, np.ndarray]) -> dict[str, Any]:
         vis = trace(default_scene(self.n_epochs), cell)
         bi, mono = vis.va_timelines()
         summary = {
-            "vas": vis.vas.tolist(),
+            "vas": vis.va_positions_m.tolist(),
             "classes": vis.classes().tolist(),
             "visible_bistatic": bi.T.astype(int).tolist(),
             "visible_monostatic": mono.T.astype(int).tolist(),
@@ -172,8 +176,8 @@ class MappingMospa(Experiment):
             }
         return summary
 
-    def report(self, summaries):
-        results = {"visibility": {}}
+    def report(self, summaries: dict[int, dict[str, Any]]) -> dict[str, Any]:
+        results: dict[str, Any] = {"visibility": {}}
         for m in self.methods:
             per_bs = {f"BS{i + 1}": summaries[i]["methods"][m] for i in self.bs_indices}
             curves = np.array([s["mospa"] for s in per_bs.values()])
@@ -190,10 +194,10 @@ class MappingMospa(Experiment):
             }
         return results
 
-    def paper(self):
+    def paper(self) -> dict[str, str]:
         return PAPER_MAPPING
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         """MOSPA (all epochs / last quarter) and completeness per method and BS."""
         bs_names = list(results["visibility"])
         head = f"{'method':<11}" + "".join(
@@ -214,7 +218,7 @@ class MappingMospa(Experiment):
             lines.append(f"{b}: VA classes {cls} (A both links, B bistatic, C monostatic)")
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """Figs. 5-8 style (visibility timelines + MOSPA per BS) and a Fig. 4 style map."""
         from skysense.plotting.mapping import plot_mapping
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
-from skysense._validation import check_count
+from skysense._workers import resolve_workers
 from skysense.experiments.runner import Experiment
-from skysense.mapping import Mapper, MappingParams, PmfState, default_scene, simulate
+from skysense.mapping import Mapper, MappingParams, PmfState, Scene, default_scene, simulate
 
 __all__ = ["PAPER_MAPPING_RUNTIME", "MappingRuntime", "pkm_fit"]
 
 #: Table II (MATLAB R2023b, i9-14900HX): "Scheme I / Scheme II" [s] per epoch; rows = load
-#: (M doubling), columns = P = 5k / 10k / 20k (inferred, spec section 7).
-PAPER_MAPPING_RUNTIME = {
-    "source": "mapping paper Table II; row/column values inferred in shared/specs/mapping.md s. 7",
+#: (M doubling), columns = P = 5k / 10k / 20k (inferred: docs/mapping_model.md, section 9).
+PAPER_MAPPING_RUNTIME: dict[str, Any] = {
+    "source": "mapping paper Table II; row/column values inferred (docs/mapping_model.md)",
     "particles": [5000, 10000, 20000],
     "scheme1_s": [[0.057, 0.111, 0.222], [0.103, 0.207, 0.408], [0.201, 0.401, 0.781]],
     "scheme2_s": [[0.107, 0.206, 0.417], [0.191, 0.373, 0.762], [0.368, 0.756, 1.481]],
@@ -25,7 +27,7 @@ PAPER_MAPPING_RUNTIME = {
 }
 
 
-def pkm_fit(pkm, seconds) -> dict:
+def pkm_fit(pkm: npt.ArrayLike, seconds: npt.ArrayLike) -> dict[str, float]:
     """Least-squares line ``seconds = intercept + slope * pkm`` over epochs.
 
     Parameters
@@ -59,20 +61,21 @@ class MappingRuntime(Experiment):
         P values.
     loads : tuple of float
         Measurement-load factors: the mean diffuse (bistatic) and monostatic MPCs per facade
-        are multiplied by the factor (1: the spec's 3 and 4).
+        are multiplied by the factor (1: the defaults 3 and 4).
     n_warmup, n_timed : int
         Epochs run before timing (PMFs appear) and epochs timed, from epoch 60 of BS1.
     n_birth_particles : int or None
         :class:`~skysense.mapping.MappingParams` ``n_birth_particles`` (``None``: P, the
         paper); other parameters are the defaults (censoring of new PMFs included).
-    workers : int
-        Threads of the C++ module (:class:`~skysense.mapping.Mapper` ``workers``; results do
-        not depend on it).
+    workers : int or None
+        Threads of the C++ module (:class:`~skysense.mapping.Mapper` ``workers``; ``None``:
+        :func:`skysense.get_workers` in the process that runs the trials; results do not
+        depend on it).
     chunk_size : int
 
     Notes
     -----
-    Time is ``time.process_time`` per epoch with ``workers=1`` (on a shared machine CPU time
+    Time is ``time.process_time`` per epoch with one thread (on a shared machine CPU time
     is steadier than wall time) and wall time (``time.perf_counter``) with more threads,
     where CPU time would add the threads up. One trial = one simulated data set; the reported
     value is the median over the timed epochs, averaged over trials. Each timed epoch also
@@ -89,63 +92,79 @@ class MappingRuntime(Experiment):
     n_warmup: int = 10
     n_timed: int = 10
     n_birth_particles: int | None = None
-    workers: int = 1
+    workers: int | None = None
     chunk_size: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "particles", tuple(int(p) for p in self.particles))
         object.__setattr__(self, "loads", tuple(float(x) for x in self.loads))
         if not self.particles or not self.loads:
             raise ValueError("particles and loads must be non-empty")
         for load in self.loads:
             self.params(1, load)  # validates loads and n_birth_particles
-        check_count(self.workers, "workers")
+        resolve_workers(self.workers)  # validates
 
-    def params(self, n_particles, load) -> MappingParams:
+    def params(self, n_particles: int, load: float) -> MappingParams:
         return MappingParams(
             n_particles=n_particles,
-            mean_diffuse=3.0 * load,
-            mean_monostatic=4.0 * load,
+            diffuse_mpc_mean=3.0 * load,
+            monostatic_mpc_mean=4.0 * load,
             n_birth_particles=self.n_birth_particles,
         )
 
-    def cells(self):
+    def cells(self) -> tuple[tuple[int, float], ...]:
         return tuple((p, x) for x in self.loads for p in self.particles)
 
-    def setup(self, cell):
+    def setup(self, cell: tuple[int, float]) -> Scene:
         return default_scene()
 
-    def run_chunk(self, cell, state, n_trials, rng):
+    def run_chunk(
+        self, cell: tuple[int, float], state: Scene, n_trials: int, rng: np.random.Generator
+    ) -> dict[str, np.ndarray]:
         n_p, load = cell
         params = self.params(n_p, load)
         start = 60
-        out = {"scheme1_s": [], "scheme2_s": [], "n_meas": [], "pkm1": [], "pkm2": []}
+        out: dict[str, list[Any]] = {
+            "scheme1_s": [],
+            "scheme2_s": [],
+            "n_meas": [],
+            "pkm1": [],
+            "pkm2": [],
+        }
         out.update({"epochs1_s": [], "epochs2_s": []})
-        clock = time.process_time if self.workers == 1 else time.perf_counter
+        n_threads = resolve_workers(self.workers)
+        clock = time.process_time if n_threads == 1 else time.perf_counter
         for _ in range(n_trials):
-            data = simulate(state, int(rng.integers(2**31)), params, bs=[0])[0]
+            (data,) = simulate(state, params, rng=int(rng.integers(2**31)), bs_indices=[0])
             epochs = range(start, start + self.n_warmup + self.n_timed)
             out["n_meas"].append(
-                np.mean([data.bistatic[e].size + data.monostatic[e].shape[0] for e in epochs])
+                np.mean(
+                    [
+                        data.bistatic_ranges_m[e].size + data.monostatic_positions_m[e].shape[0]
+                        for e in epochs
+                    ]
+                )
             )
             for scheme, key, pkey, ekey in (
                 ("fusion1", "scheme1_s", "pkm1", "epochs1_s"),
                 ("fusion3", "scheme2_s", "pkm2", "epochs2_s"),
             ):
-                mapper = Mapper(scheme, params, workers=self.workers)
+                mapper = Mapper(scheme, params, workers=n_threads)
                 st = PmfState.empty(n_p)
                 times, pkm = [], []
                 for i, e in enumerate(epochs):
-                    n_meas = data.bistatic[e].size + data.monostatic[e].shape[0]
+                    n_meas = (
+                        data.bistatic_ranges_m[e].size + data.monostatic_positions_m[e].shape[0]
+                    )
                     k = st.n_pmfs + n_meas
                     t0 = clock()
                     st, _ = mapper.step(
                         st,
-                        data.bistatic[e],
-                        data.monostatic[e],
-                        data.uav[e],
-                        data.bs_position,
-                        rng,
+                        data.bistatic_ranges_m[e],
+                        data.monostatic_positions_m[e],
+                        data.uav_positions_m[e],
+                        data.bs_position_m,
+                        rng=rng,
                         first_epoch=i == 0,
                     )
                     if i >= self.n_warmup:
@@ -156,7 +175,7 @@ class MappingRuntime(Experiment):
                 out[pkey].append(pkm)
         return {k: np.asarray(v, float) for k, v in out.items()}
 
-    def summarize(self, cell, trials):
+    def summarize(self, cell: tuple[int, float], trials: dict[str, np.ndarray]) -> dict[str, Any]:
         t1, t2 = float(trials["scheme1_s"].mean()), float(trials["scheme2_s"].mean())
         return {
             "scheme1_s": t1,
@@ -169,13 +188,13 @@ class MappingRuntime(Experiment):
             "epochs_scheme2_s": trials["epochs2_s"].reshape(-1).tolist(),
         }
 
-    def report(self, summaries):
+    def report(self, summaries: dict[tuple[int, float], dict[str, Any]]) -> dict[str, Any]:
         return {f"P={p} load={x:g}": s for (p, x), s in summaries.items()}
 
-    def paper(self):
+    def paper(self) -> dict[str, Any]:
         return PAPER_MAPPING_RUNTIME
 
-    def table(self, results) -> str:
+    def table(self, results: dict[str, Any]) -> str:
         lines = [
             f"{'cell':<22} {'M/epoch':>8} {'Scheme I [s]':>13} {'Scheme II [s]':>14} {'T_II/T_I':>9}"
         ]
@@ -196,14 +215,14 @@ class MappingRuntime(Experiment):
                 )
         return "\n".join(lines)
 
-    def plot(self, results, path):
+    def plot(self, results: dict[str, Any], path: str | Path) -> Path:
         """Per-epoch time vs P, one panel per scheme: ours per load, the paper's rows dashed."""
         from skysense.plotting import plot_lines
 
-        paper = PAPER_MAPPING_RUNTIME
+        paper: dict[str, Any] = PAPER_MAPPING_RUNTIME
         panels = []
         for key, name in (("scheme1_s", "Scheme I"), ("scheme2_s", "Scheme II")):
-            lines = {
+            lines: dict[str, tuple[list[Any], list[Any]]] = {
                 f"ours, load {x:g}": (
                     list(self.particles),
                     [results[f"P={p} load={x:g}"][key] for p in self.particles],

@@ -1,0 +1,128 @@
+"""Tracking the imaged UAVs across frames: BP multitarget tracking (Meyer et al., Proc. IEEE
+2018) on detections from SP or learned images (docs/tracking.md).
+
+==========================  ==========================================================
+``TrackingScenario``        UAVs appearing, flying smooth paths and leaving; ``paper_3d()``
+``simulate_trajectories``   lifetimes and paths -> ``Trajectories``
+``simulate_csi``            off-grid CSI frames of UAVs at given positions (forward model)
+``PursuitImager``           SP images ``|x| / max |x|`` (C++, Gram form)
+``LearnedImager``           the learned off-grid imager's probabilities (torch)
+``BlobDetector``            blob detections refined off the grid, with a covariance
+``calibrate_detector``      position std, detection probability, clutter rate of a detector
+``BPTracker``               streaming tracker: ``update(detections) -> Tracks``, ``reset()``
+``StreamingTracker``        CSI frames in, tracks out (imager, detector, tracker); plugs into
+                            ``skysense.edge.StreamProcessor``
+``PerFrameTracker``         baseline without tracking: each frame's detections are the tracks
+``StoneSoupTracker``        the peer: Stone Soup's JPDA tracker (``skysense[tracking-peer]``)
+``track_frames``            run a tracker over a run's detections -> ``TrackHistory``
+``TrackerConfig``           model and algorithm parameters; ``BPTracker.from_config``
+``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
+``SurveillanceRegion``      the ROI box (2-D plane or 3-D)
+``ConstantVelocity``        near-constant-velocity motion model
+``PositionSensor``          detection probability, uniform clutter, gate
+``BirthModel``              new-target rate and velocity prior
+``IntensityModel``          intensity likelihood ratio of targets vs clutter (calibrated)
+``GaussianTargets``         potential targets with Kalman beliefs
+``ParticleTargets``         potential targets with particle beliefs
+``KalmanPredictor``, ``KalmanUpdater``, ``KalmanInitiator``        Gaussian components
+``ParticlePredictor``, ``ParticleUpdater``, ``ParticleInitiator``  particle components
+``BPAssociator``            loopy-BP data association (C++)
+``ExistencePruner``         drop unlikely potential targets
+``Predictor``, ``Updater``, ``Associator``, ``Initiator``, ``Pruner``  the role ABCs
+``FrameTracker``            protocol of what runs frame by frame (``update``, ``reset``)
+``Targets``                 ``GaussianTargets | ParticleTargets``
+``DETECTION_RULES``, ``REFINEMENTS``, ``BELIEFS``  the allowed option values
+==========================  ==========================================================
+"""
+
+from skysense.tracking.association import BPAssociator, ExistencePruner
+from skysense.tracking.base import (
+    Association,
+    Associator,
+    Births,
+    Evaluation,
+    FrameTracker,
+    Initiator,
+    Predictor,
+    Pruner,
+    Updater,
+)
+from skysense.tracking.baselines import PerFrameTracker, StoneSoupTracker
+from skysense.tracking.detection import (
+    DETECTION_RULES,
+    REFINEMENTS,
+    BlobDetector,
+    DetectorCalibration,
+    calibrate_detector,
+)
+from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
+from skysense.tracking.imagers import LearnedImager, PursuitImager
+from skysense.tracking.models import (
+    BirthModel,
+    ConstantVelocity,
+    IntensityModel,
+    Measurements,
+    PositionSensor,
+    SurveillanceRegion,
+)
+from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
+from skysense.tracking.run import TrackHistory, track_frames
+from skysense.tracking.scenario import (
+    TrackingScenario,
+    Trajectories,
+    simulate_csi,
+    simulate_trajectories,
+)
+from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
+from skysense.tracking.streaming import StreamingTracker
+from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
+
+__all__ = [
+    "BELIEFS",
+    "DETECTION_RULES",
+    "REFINEMENTS",
+    "Association",
+    "Associator",
+    "BPAssociator",
+    "BPTracker",
+    "BirthModel",
+    "Births",
+    "BlobDetector",
+    "ConstantVelocity",
+    "Detections",
+    "DetectorCalibration",
+    "Evaluation",
+    "ExistencePruner",
+    "FrameTracker",
+    "GaussianTargets",
+    "Initiator",
+    "IntensityModel",
+    "KalmanInitiator",
+    "KalmanPredictor",
+    "KalmanUpdater",
+    "LearnedImager",
+    "Measurements",
+    "ParticleInitiator",
+    "ParticlePredictor",
+    "ParticleTargets",
+    "ParticleUpdater",
+    "PerFrameTracker",
+    "PositionSensor",
+    "Predictor",
+    "Pruner",
+    "PursuitImager",
+    "StoneSoupTracker",
+    "StreamingTracker",
+    "SurveillanceRegion",
+    "Targets",
+    "TrackHistory",
+    "TrackerConfig",
+    "TrackingScenario",
+    "Tracks",
+    "Trajectories",
+    "Updater",
+    "calibrate_detector",
+    "simulate_csi",
+    "simulate_trajectories",
+    "track_frames",
+]

@@ -1,0 +1,69 @@
+"""Run a streaming tracker over a sequence of detection frames, timing each step."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from skysense._results import Result
+from skysense.tracking.base import FrameTracker
+from skysense.tracking.state import Detections
+
+__all__ = ["TrackHistory", "track_frames"]
+
+
+@dataclass(frozen=True, repr=False)
+class TrackHistory(Result):
+    """Tracks of every frame of a run (ragged: one array per frame).
+
+    Attributes
+    ----------
+    positions_m : list of ndarray, each shape (n_tracks_f, 3), float64, [m]
+    track_id : list of ndarray, each shape (n_tracks_f,), int64
+    existence : list of ndarray, each shape (n_tracks_f,), float64
+    step_s : ndarray, shape (n_frames,), float64, [s]
+        Wall time of each ``update`` call.
+    """
+
+    positions_m: list[np.ndarray]
+    track_id: list[np.ndarray]
+    existence: list[np.ndarray]
+    step_s: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.positions_m)
+
+    @property
+    def ms_per_frame(self) -> float:
+        """Median wall time of one step [ms]."""
+        return 1e3 * float(np.median(self.step_s))
+
+
+def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None]) -> TrackHistory:
+    """Reset ``tracker`` and feed it every frame of ``detections``.
+
+    Parameters
+    ----------
+    tracker : object with ``reset()`` and ``update(detections) -> Tracks``
+        :class:`~skysense.tracking.BPTracker` or a baseline.
+    detections : sequence of Detections
+
+    Returns
+    -------
+    TrackHistory
+    """
+    tracker.reset()
+    pos, ids, ex = [], [], []
+    step = np.empty(len(detections))
+    for f, det in enumerate(detections):
+        t0 = time.perf_counter()
+        tracks = tracker.update(det)
+        step[f] = time.perf_counter() - t0
+        pos.append(tracks.positions_m)
+        ids.append(tracks.track_id)
+        ex.append(tracks.existence)
+    return TrackHistory(pos, ids, ex, step)

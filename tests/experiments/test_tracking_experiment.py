@@ -1,0 +1,79 @@
+"""imaging-tracking: configuration, cells, summaries and the report (no simulation here: the
+experiment itself runs in `skysense reproduce imaging-tracking`)."""
+
+import numpy as np
+import pytest
+
+from skysense.experiments import EXPERIMENTS, ImagingTracking
+
+
+def test_registered():
+    assert "imaging-tracking" in {cls.name for cls in EXPERIMENTS}
+
+
+def test_cells_skip_the_3d_learned_imager():
+    exp = ImagingTracking()
+    assert exp.cells() == (("3d", "sp"), ("2d", "sp"), ("2d", "dnn"))
+    assert ImagingTracking(dims=("2d",), imagers=("sp",)).cells() == (("2d", "sp"),)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dims": ("4d",)}, "dims must be drawn from"),
+        ({"imagers": ()}, "imagers must be drawn from"),
+        ({"trackers": ("_kalman",)}, "trackers must be drawn from"),
+        ({"frame_rate_hz": 0.0}, "frame_rate_hz must be > 0"),
+        ({"n_uavs": 0}, "n_uavs must be >= 1"),
+    ],
+)
+def test_rejects_bad_configuration(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ImagingTracking(**kwargs)
+
+
+def test_summary_and_report():
+    exp = ImagingTracking(dims=("2d", "3d"), imagers=("sp", "dnn"))
+    trials = {
+        "imaging_ms_per_frame": np.array([3.0, 5.0]),
+        "sp/gospa_m": np.array([10.0, 20.0]),
+        "sp/rmse_m": np.array([1.0, np.nan]),
+        "sp/ms_per_frame": np.array([0.1, 0.3]),
+        "sp_bp/gospa_m": np.array([5.0, 7.0]),
+    }
+    summary = exp.summarize(("2d", "sp"), trials)
+    assert summary["sp"]["gospa_m"] == 15.0
+    # Student t with 1 degree of freedom: 12.706 * 7.071 / sqrt(2)
+    assert summary["sp"]["gospa_ci95_m"] == pytest.approx(
+        12.7062 * np.std([10, 20], ddof=1) / np.sqrt(2), rel=1e-4
+    )
+    assert summary["sp"]["rmse_m"] == 1.0 and summary["sp"]["rmse_ci95_m"] is None
+    assert summary["sp"]["ms_per_frame"] == pytest.approx(0.2)
+    results = exp.report({("2d", "sp"): summary})
+    assert results["2d"]["sp_bp"]["gospa_m"] == 6.0
+    assert results["2d"]["sp_imaging_ms_per_frame"] == 4.0
+    assert "no learned imager" in results["3d"]["dnn_skipped"]
+    text = exp.table(results)
+    assert "sp_bp" in text and "GOSPA" in text
+
+
+def test_tiny_run_end_to_end(tmp_path):
+    """A short 2-D SP run through the shared runner: every method scored, the figure drawn."""
+    from skysense.experiments import run_trials
+
+    exp = ImagingTracking(
+        dims=("2d",),
+        imagers=("sp",),
+        trackers=("", "_bp"),
+        n_frames=15,
+        n_uavs=3,
+        calibration_frames=15,
+    )
+    out = run_trials(exp, 1, rng=3)
+    rows = out.results["2d"]
+    for method in ("sp", "sp_bp"):
+        for key in ("gospa_m", "ospa2_m", "id_switches", "ms_per_frame"):
+            assert np.isfinite(rows[method][key]), (method, key)
+    assert rows["sp_bp"]["gospa_m"] > 0 and rows["sp_imaging_ms_per_frame"] > 0
+    path = exp.plot(out.results, tmp_path / "tracking.png")
+    assert path is not None and path.stat().st_size > 0
