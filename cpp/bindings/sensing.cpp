@@ -1,7 +1,10 @@
 // Bindings of the imaging forward-model kernels (skysense/sensing_matrix.hpp).
 // Argument names match the Python call sites (skysense/imaging/sensing.py, simulate.py),
 // which pass every argument by keyword.
+#include <pybind11/stl.h>
+
 #include <cmath>
+#include <optional>
 
 #include "common.hpp"
 #include "interrupt.hpp"
@@ -84,7 +87,7 @@ void point_target_csi(const py::array& antenna_positions_m, std::ptrdiff_t n_ant
 // links (n_subcarriers, n_bs, n_antennas, n_voxels); out (n_voxels, n_voxels), or (n_voxels, k)
 // for the Gram columns `columns` (k,).
 void link_gram(const py::array& links, double alpha, double beta, double scale,
-               const py::object& columns, py::array out, int n_threads) {
+               const std::optional<py::array>& columns, py::array out, int n_threads) {
   require(std::isfinite(alpha) && std::isfinite(beta) && std::isfinite(scale),
           "alpha, beta and scale must be finite");
   dispatch_complex(out, [&](auto tag) {
@@ -92,12 +95,12 @@ void link_gram(const py::array& links, double alpha, double beta, double scale,
     auto h = view<const std::complex<T>, 4>(links, "links");
     auto o = view<std::complex<T>, 2>(out, "out", true);
     const std::ptrdiff_t nv = h.shape[3];
-    if (columns.is_none()) {
+    if (!columns) {
       require(o.shape[0] == nv && o.shape[1] == nv, "out: expected shape (n_voxels, n_voxels)");
       call_interruptible([&] { skysense::link_gram<T>(h, alpha, beta, scale, o, n_threads); });
       return;
     }
-    auto c = view<const std::int64_t, 1>(columns.cast<py::array>(), "columns");
+    auto c = view<const std::int64_t, 1>(*columns, "columns");
     require(o.shape[0] == nv && o.shape[1] == c.shape[0], "out: expected shape (n_voxels, k)");
     for (std::ptrdiff_t j = 0; j < c.shape[0]; ++j)
       require(c.data[j] >= 0 && c.data[j] < nv, "columns: voxel index out of range");
