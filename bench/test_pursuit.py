@@ -163,6 +163,18 @@ def test_sp_single(benchmark, ratios, setup, impl):
     )
 
 
+def test_sixteen_gemvs(benchmark, ratios, setup):
+    a, frames = setup["a"], setup["y_batch"][:16].astype(np.complex128)
+    load = _load()
+
+    def run():
+        for frame in frames:
+            np.conj(np.conj(frame) @ a)
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    _record(ratios, benchmark, GROUP_1, "16 GEMVs", load, "reference of the 1-by-1 row")
+
+
 def test_sp_single_mean_over_frames(benchmark, ratios, setup):
     # The one-frame cost is (1 + n_iter) products: frame 0 needs 5 iterations, the mean is ~4.
     a, frames = setup["a"], setup["y_batch"][:16].astype(np.complex128)
@@ -185,18 +197,6 @@ def test_sp_single_mean_over_frames(benchmark, ratios, setup):
         reference="16 GEMVs",
         target=6.0,
     )
-
-
-def test_sixteen_gemvs(benchmark, ratios, setup):
-    a, frames = setup["a"], setup["y_batch"][:16].astype(np.complex128)
-    load = _load()
-
-    def run():
-        for frame in frames:
-            np.conj(np.conj(frame) @ a)
-
-    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
-    _record(ratios, benchmark, GROUP_1, "16 GEMVs", load, "reference of the 1-by-1 row")
 
 
 def test_sp_numpy(benchmark, ratios, setup):
