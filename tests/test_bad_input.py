@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, tracking
+from skysense import MemoryLimitError, bistatic, comms, cordic, mapping, metrics, pipeline, tracking
 from skysense.edge import BackProjector, StreamProcessor
 from skysense.experiments import ImagingTable2, dask_client, run_trials
 from skysense.imaging import (
@@ -183,6 +183,14 @@ CASES = [
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
+    # -- pipeline -------------------------------------------------------------------------------
+    Case("shape", "pipeline.estimate_bistatic", "CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 63), complex)), ValueError, "csi must have shape"),
+    Case("nan", "pipeline.estimate_bistatic", "NaN in the CSI", lambda: pipeline.estimate_bistatic(np.where(np.arange(64) == 5, np.nan, np.ones((8, 10, 64))).astype(complex)), ValueError, "csi contains NaN or Inf"),
+    Case("value", "pipeline.estimate_bistatic", "one order per epoch, wrong count", lambda: pipeline.estimate_bistatic(np.ones((2, 8, 10, 64), complex), n_paths=[1, 1, 1]), ValueError, r"n_paths must have shape \(2\)", "n_paths must have shape (2)"),
+    Case("geometry", "pipeline.bistatic_paths", "BS on a facade", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "lies on a facade"),
+    Case("geometry", "pipeline.bistatic_paths", "path longer than the ToA window", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 15.0)], [(200.0, 30.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "exceeds channel.max_range_m"),
+    Case("value", "pipeline.BistaticChannel", "zero ULA axis", lambda: pipeline.BistaticChannel(uav_axis=(0.0, 0.0, 0.0)), ValueError, "uav_axis must be a nonzero vector"),
+    Case("shape", "pipeline.CsiMapper.update", "a batch of CSIs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.ones((2, 8, 10, 64), complex), [0.0, 10.0, 30.0]), ValueError, "csi must be one epoch"),
     # -- tracking -------------------------------------------------------------------------------
     Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
     Case("value", "tracking.TrackingScenario", "frame rate 0", lambda: tracking.TrackingScenario(imaging=S, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
@@ -212,6 +220,12 @@ CASES = [
     Case("parameter", "run_trials", "a negative seed", lambda: run_trials(TINY_TABLE2, 1, rng=-1), ValueError, "rng must be a non-negative int seed, got -1"),
     Case("parameter", "run_trials", "workers = 0", lambda: run_trials(TINY_TABLE2, 1, workers=0), ValueError, r"workers must be >= 1, or in \[-\d+, -1\] .*, got 0", "workers must be >= 1, or in [-n_cpus, -1] ..., got 0"),
     Case("parameter", "dask_client", "zero processes", lambda: _enter(dask_client(n_processes=0)), ValueError, "n_processes must be >= 1, got 0"),
+    Case("parameter", "bistatic.paraming", "max_iter = 2**70", lambda: bistatic.paraming(CSI, 4, max_iter=2**70), ValueError, "max_iter must be <= 10000, got 1180591620717411303424"),
+    Case("parameter", "bistatic.paraming", "false_alarm_probability = 1", lambda: bistatic.paraming(CSI, "glrt", false_alarm_probability=1.0), ValueError, r"false_alarm_probability must be in \(0, 1\), got 1.0", "false_alarm_probability must be in (0, 1), got 1.0"),
+    Case("value", "bistatic.paraming", "successive detection without the ML stage", lambda: bistatic.paraming(CSI, "glrt", refine=False), ValueError, "needs refine=True"),
+    Case("parameter", "bistatic.crb", "a path of zero gain", lambda: bistatic.crb(BS, bistatic.Paths(PATHS.aoa_rad, PATHS.aod_rad, PATHS.toa_s, np.r_[0.0, PATHS.gain[1:]]), 20.0), ValueError, "gain: path 0 has zero gain"),
+    Case("parameter", "bistatic.simulate", "snr_db = 1e300", lambda: bistatic.simulate(BS, PATHS, 1e300, rng=_GEN), ValueError, r"snr_db must be in \[-3000, 3000\] dB", "snr_db must be in [-3000, 3000] dB"),
+    Case("parameter", "bistatic.simulate", "gains of 1e300 (noise variance overflows)", lambda: bistatic.simulate(BS, bistatic.Paths(PATHS.aoa_rad, PATHS.aod_rad, PATHS.toa_s, PATHS.gain * 1e300), 20.0, rng=_GEN), ValueError, "gain, snr_db: the noise variance"),
     Case("lost-runs", "skysense reproduce", "--resume without --json", lambda: _cli("reproduce", "imaging-table2", "--resume"), SystemExit, "2"),
 ]  # fmt: skip
 
@@ -251,6 +265,19 @@ def _scale_sp_support():
         out = subspace_pursuit(A, Y * c, 2)
         np.testing.assert_array_equal(out.support, ref.support)
         assert np.all(np.isfinite(out.image))
+
+
+def _scale_paraming():
+    ref = bistatic.paraming(CSI, 4, method="svd")
+    for c in (1e-300, 1e300 / np.abs(CSI).max()):
+        out = bistatic.paraming(CSI * c, 4, method="svd")
+        np.testing.assert_allclose(out.aoa_rad, ref.aoa_rad, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            out.toa_s * BS.subcarrier_spacing_hz,
+            ref.toa_s * BS.subcarrier_spacing_hz,
+            rtol=0,
+            atol=1e-12,
+        )
 
 
 def _scale_cordic():
@@ -450,17 +477,27 @@ def _dataset_damaged_shard():
             DatasetReader(path).read()
 
 
+def _defined_epoch_without_paths():
+    meas = pipeline.estimate_bistatic(
+        np.stack([np.zeros((8, 10, 64), complex), np.ones((8, 10, 64), complex)]), n_paths=[1, 0]
+    )
+    assert meas.n_measurements.tolist() == [0, 0]
+    assert meas.covariance[0].shape == (0, 3, 3)
+
+
 DEFINED = [
     Defined("defined", "subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero", _defined_sp_zero),
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
+    Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
     Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
     Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),
     Defined("defined", "gospa", "one set empty", "cutoff_m / 2 per missed or false point (order 1)", lambda: _equal(metrics.gospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=10.0).distance_m, 10.0)),
     Defined("defined", "spectral_efficiency", "SINR 0", "0 bit/s/Hz", lambda: _equal(comms.spectral_efficiency(np.array([[0.0]])), 0.0)),
     Defined("scale", "subspace_pursuit", "y scaled by 1e-300 ... 1e300", "the same support, a finite image", _scale_sp_support),
     Defined("scale", "cordic.phase", "input scaled by 1e-300 and 1e300", "the same angles", _scale_cordic),
+    Defined("scale", "bistatic.paraming", "CSI scaled by 1e-300 and to a peak of 1e300", "the same ToAs and angles", _scale_paraming),
     Defined("scale", "ospa", "cutoff_m = 1e300", "finite (5e299 for one missed point of two)", lambda: _equal(metrics.ospa(np.zeros((1, 3)), np.ones((2, 3)), cutoff_m=1e300), 5e299)),
     Defined("aliasing", "SensingOperator.rmatvec", "two calls, then a write into the first result", "independent arrays: neither shares memory with y or the other", _aliasing_operator),
     Defined("aliasing", "subspace_pursuit", "a result next to its inputs and the next result", "the image shares memory with none of A, y, the Gram, the next image", _aliasing_pursuit),

@@ -103,6 +103,18 @@ def test_nan_rejected():
         cordic.atan2(np.array([1.0]), np.array([np.inf]))
 
 
+@pytest.mark.parametrize(
+    "value", [np.complex128(-1), np.complex64(1j), -1 + 0j, np.array(2 - 2j), 3.0, np.float32(-2)]
+)
+def test_zero_d_in_zero_d_out(value):
+    """A scalar or 0-d array gives a 0-d array (today's main returned shape (1,))."""
+    got = cordic.phase(value)
+    assert got.shape == ()
+    np.testing.assert_allclose(got, np.angle(value), rtol=0, atol=1e-6)
+    assert cordic.atan2(np.float64(1.0), -1.0).shape == ()
+    assert cordic.atan2(np.ones(3), 1.0).shape == (3,)
+
+
 def test_zero_dimensional_input_gives_zero_dimensional_output():
     out = cordic.phase(np.complex128(-1))
     assert out.shape == () and abs(float(out) - np.pi) < 1e-14

@@ -1,12 +1,16 @@
-// Bindings of the bistatic kernels: CORDIC phases (skysense/cordic.hpp) and PARAMING
-// (skysense/paraming.hpp).  Shapes and dtypes are checked here, values by the Python layer.
+// Bindings of the bistatic kernels: CORDIC phases (skysense/cordic.hpp), PARAMING
+// (skysense/paraming.hpp) and its ML refinement (skysense/paraming_ml.hpp).  The long calls run
+// through call_interruptible (Ctrl-C raises KeyboardInterrupt at the next cancellation point).
+// Shapes and dtypes are checked here, values by the Python layer.
 // Every argument is keyword-only (py::kw_only), so a swapped pair of same-typed arguments
 // (spacing_tx_wavelengths / spacing_rx_wavelengths, ...) cannot pass silently.
 #include <cmath>
 
 #include "common.hpp"
+#include "interrupt.hpp"
 #include "skysense/cordic.hpp"
 #include "skysense/paraming.hpp"
+#include "skysense/paraming_ml.hpp"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -26,8 +30,8 @@ void cordic_atan2(const py::array& y, const py::array& x, py::array out, int ite
     auto oo = view<T, 1>(out, "out", true);
     require(yy.shape[0] == oo.shape[0] && xx.shape[0] == oo.shape[0],
             "x, y, out: lengths differ");
-    py::gil_scoped_release release;
-    skysense::cordic::atan2_array<T>(yy, xx, oo, iterations, frac_bits, n_threads);
+    skysense::bind::call_interruptible(
+        [&] { skysense::cordic::atan2_array<T>(yy, xx, oo, iterations, frac_bits, n_threads); });
   };
   if (py::dtype::of<float>().is(out.dtype()))
     run(float{});
@@ -43,9 +47,11 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
               double spacing_tx_wavelengths, double spacing_rx_wavelengths,
               int cordic_iterations, double min_toa_normalized, int phase_fit, int method,
               double krylov_rtol, double krylov_noise_rtol, int krylov_max_steps,
-              int krylov_oversampling, py::array toa_s, py::array aoa_rad, py::array aod_rad,
-              py::array gain, py::array singular_values, py::array n_paths_estimated,
-              py::array status, int n_threads) {
+              int krylov_oversampling, bool refine, int max_iter, double refine_rtol,
+              double cluster_cells, double resolve_std, double false_alarm, py::array toa_s,
+              py::array aoa_rad, py::array aod_rad, py::array gain, py::array reliable,
+              py::array singular_values, py::array n_paths_estimated, py::array status,
+              py::array refined, py::array iterations, int n_threads) {
   require(csi.ndim() == 4, "csi: expected shape (batch, n_tx, n_rx, n_subcarriers)");
   skysense::ParamingConfig c;
   c.n_tx = static_cast<int>(csi.shape(1));
@@ -68,6 +74,17 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
   c.krylov_noise_rtol = krylov_noise_rtol;
   c.krylov_max_steps = krylov_max_steps;
   c.krylov_oversampling = krylov_oversampling;
+  c.refine = refine ? 1 : 0;
+  c.max_iter = max_iter;
+  c.refine_rtol = refine_rtol;
+  c.cluster_cells = cluster_cells;
+  c.resolve_std = resolve_std;
+  c.false_alarm = false_alarm;
+  require(max_iter >= 1, "max_iter must be >= 1");
+  require(refine_rtol > 0.0 && refine_rtol < 1.0, "refine_rtol must lie in (0, 1)");
+  require(cluster_cells >= 0.0 && cluster_cells <= c.n_sub, "cluster_cells must lie in [0, n_subcarriers]");
+  require(resolve_std > 0.0 && std::isfinite(resolve_std), "resolve_std must be > 0 and finite");
+  require(false_alarm > 0.0 && false_alarm < 1.0, "false_alarm must lie in (0, 1)");
   require(method >= 0 && method <= 2, "method must be 0 (gram), 1 (svd) or 2 (krylov)");
   require(krylov_rtol > 0.0 && krylov_rtol < 1.0, "krylov_rtol must lie in (0, 1)");
   require(krylov_noise_rtol >= 0.0 && krylov_noise_rtol < 1.0,
@@ -88,7 +105,8 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
   require(max_paths >= 1 && max_paths <= std::min(k, c.n_sub),
           "max_paths must lie in [1, min(rows, cols of X1, n_subcarriers)]");
   require(n_paths >= 0 && n_paths <= max_paths, "n_paths must lie in [0, max_paths]");
-  require(criterion == 0 || criterion == 1, "criterion must be 0 (MDL) or 1 (AIC)");
+  require(criterion >= 0 && criterion <= 2, "criterion must be 0 (MDL), 1 (AIC) or 2 (GLRT)");
+  require(criterion != 2 || refine, "criterion 2 (GLRT) needs refine");
   require(cordic_iterations >= 1 && cordic_iterations <= 64,
           "cordic_iterations must lie in [1, 64]");
   auto t = view<double, 2>(toa_s, "toa_s", true);
@@ -98,19 +116,24 @@ void paraming(const py::array& csi, int subarray_tx, int subarray_rx, int subarr
   auto s = view<double, 2>(singular_values, "singular_values", true);
   auto np = view<std::int64_t, 1>(n_paths_estimated, "n_paths_estimated", true);
   auto st = view<std::int64_t, 1>(status, "status", true);
+  auto rv = view<bool, 2>(reliable, "reliable", true);
+  auto rf = view<bool, 1>(refined, "refined", true);
+  auto it = view<std::int64_t, 1>(iterations, "iterations", true);
   const std::ptrdiff_t batch = csi.shape(0);
   for (const auto* v : {&t.shape, &a.shape, &d.shape})
     require((*v)[0] == batch && (*v)[1] == max_paths,
             "toa_s, aoa_rad, aod_rad: expected (batch, max_paths)");
   require(g.shape[0] == batch && g.shape[1] == max_paths, "gain: expected (batch, max_paths)");
   require(s.shape[0] == batch && s.shape[1] == k, "singular_values: expected (batch, min(L, P))");
-  require(np.shape[0] == batch && st.shape[0] == batch,
-          "n_paths_estimated, status: expected (batch,)");
+  require(np.shape[0] == batch && st.shape[0] == batch && rf.shape[0] == batch &&
+              it.shape[0] == batch,
+          "n_paths_estimated, status, refined, iterations: expected (batch,)");
+  require(rv.shape[0] == batch && rv.shape[1] == max_paths, "reliable: expected (batch, max_paths)");
   auto run = [&](auto tag) {
     using T = decltype(tag);
     auto hh = view<const std::complex<T>, 4>(csi, "csi");
-    py::gil_scoped_release release;
-    skysense::paraming<T>(hh, c, t, a, d, g, s, np, st, n_threads);
+    skysense::bind::call_interruptible(
+        [&] { skysense::paraming<T>(hh, c, t, a, d, g, rv, s, np, st, rf, it, n_threads); });
   };
   if (py::dtype::of<std::complex<float>>().is(csi.dtype()))
     run(float{});
@@ -164,6 +187,32 @@ py::tuple hankel_svd(const py::array& csi, int subarray_tx, int subarray_rx,
   return py::make_tuple(r.steps, r.restarts, r.converged, r.residual);
 }
 
+// The ML refinement alone (tests): from eta = [mu_t, mu_r, nu] (3q, updated in place), LS gains
+// into gain (q).  Returns (iterations, converged, cost at the start, cost at the end).
+py::tuple paraming_refine(const py::array& csi, py::array eta, py::array gain, int max_iter,
+                          double rtol) {
+  require(csi.ndim() == 3, "csi: expected shape (n_tx, n_rx, n_subcarriers)");
+  auto hh = view<const std::complex<double>, 3>(csi, "csi");
+  auto ee = view<double, 1>(eta, "eta", true);
+  auto gg = view<std::complex<double>, 1>(gain, "gain", true);
+  const int q = static_cast<int>(gg.shape[0]);
+  require(q >= 1 && ee.shape[0] == 3 * q, "eta: expected (3 n_paths,), gain (n_paths,)");
+  require(max_iter >= 1, "max_iter must be >= 1");
+  require(rtol > 0.0 && rtol < 1.0, "rtol must lie in (0, 1)");
+  int iterations = 0;
+  bool converged = false;
+  double f0 = 0.0, f = 0.0;
+  {
+    py::gil_scoped_release release;
+    skysense::lapack::SingleThreadScope single_thread;
+    skysense::paraming_ml::Model model(static_cast<int>(hh.shape[0]), static_cast<int>(hh.shape[1]),
+                                       static_cast<int>(hh.shape[2]), q);
+    model.set(hh.data);
+    iterations = model.refine(ee.data, gg.data, q, max_iter, rtol, f0, f, converged);
+  }
+  return py::make_tuple(iterations, converged, f0, f);
+}
+
 }  // namespace
 
 void register_cordic(py::module_& m) {
@@ -177,8 +226,12 @@ void register_bistatic(py::module_& m) {
         "subcarrier_spacing_hz"_a, "spacing_tx_wavelengths"_a, "spacing_rx_wavelengths"_a,
         "cordic_iterations"_a, "min_toa_normalized"_a, "phase_fit"_a, "method"_a,
         "krylov_rtol"_a, "krylov_noise_rtol"_a, "krylov_max_steps"_a, "krylov_oversampling"_a,
-        "toa_s"_a, "aoa_rad"_a, "aod_rad"_a, "gain"_a, "singular_values"_a,
-        "n_paths_estimated"_a, "status"_a, "n_threads"_a = 1);
+        "refine"_a, "max_iter"_a, "refine_rtol"_a, "cluster_cells"_a, "resolve_std"_a,
+        "false_alarm"_a, "toa_s"_a, "aoa_rad"_a, "aod_rad"_a, "gain"_a, "reliable"_a,
+        "singular_values"_a, "n_paths_estimated"_a, "status"_a, "refined"_a, "iterations"_a,
+        "n_threads"_a = 1);
+  m.def("paraming_refine", &paraming_refine, py::kw_only(), "csi"_a, "eta"_a, "gain"_a,
+        "max_iter"_a, "rtol"_a);
   m.def("hankel_svd", &hankel_svd, py::kw_only(), "csi"_a, "subarray_tx"_a, "subarray_rx"_a,
         "subarray_subcarriers"_a, "n_paths"_a, "oversampling"_a, "rtol"_a, "noise_rtol"_a,
         "max_steps"_a, "u"_a, "s"_a, "v"_a);

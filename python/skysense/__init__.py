@@ -14,6 +14,8 @@ bistatic
 mapping
     Environment mapping: VA scene and tracer, particle sum-product fusion of monostatic and
     bistatic multipath (Schemes I/II), baselines.
+pipeline
+    CSI to map: the bistatic front end (scene -> OFDM CSI -> PARAMING) feeding the mapper.
 metrics
     MSE, SSIM, OSPA, detection rates: one place for every metric.
 cordic
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         learn,
         mapping,
         metrics,
+        pipeline,
         plotting,
         scenes,
         tracking,
@@ -73,6 +76,7 @@ _SUBPACKAGES = frozenset(
         "learn",
         "mapping",
         "metrics",
+        "pipeline",
         "plotting",
         "scenes",
         "tracking",
@@ -93,6 +97,7 @@ __all__ = [
     "learn",
     "mapping",
     "metrics",
+    "pipeline",
     "plotting",
     "scenes",
     "set_workers",

@@ -332,9 +332,10 @@ def _build_parser(
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p_demo = sub.add_parser(
         "demo",
-        help="imaging, bistatic estimation and mapping on small defaults -> report.html",
-        description="Run the three systems end to end on built-in defaults and write a "
-        "self-contained report.html with figures and a latency table.",
+        help="imaging, bistatic estimation, mapping and tracking on small defaults -> report.html",
+        description="Run the three systems and the tracker end to end on built-in defaults and "
+        "write a self-contained, offline report.html with figures and a latency table (about "
+        "25 s of CPU time).",
     )
     p_demo.add_argument("--out", type=Path, default=Path("skysense-out"), help="output folder")
     p_demo.add_argument("--frames", type=int, default=8, help="frames to simulate")

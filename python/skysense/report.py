@@ -103,7 +103,7 @@ class Report:
             for i, s in enumerate(self.sections)
         )
         body = "".join(
-            f'<h2 id="s{i}">{html.escape(s.title)}</h2>' + "".join(s.parts)
+            f'<section id="s{i}"><h2>{html.escape(s.title)}</h2>{"".join(s.parts)}</section>'
             for i, s in enumerate(self.sections)
         )
         intro = f"<p>{html.escape(self.intro)}</p>" if self.intro else ""

@@ -179,13 +179,22 @@ def _kernel_args(h):
         "krylov_noise_rtol": 1e-3,
         "krylov_max_steps": 100,
         "krylov_oversampling": 0,
+        "refine": True,
+        "max_iter": 20,
+        "refine_rtol": 1e-9,
+        "cluster_cells": 1.0,
+        "resolve_std": 0.25,
+        "false_alarm": 1e-3,
         "toa_s": np.empty((b, width)),
         "aoa_rad": np.empty((b, width)),
         "aod_rad": np.empty((b, width)),
         "gain": np.empty((b, width), complex),
+        "reliable": np.empty((b, width), bool),
         "singular_values": np.empty((b, k)),
         "n_paths_estimated": np.empty(b, np.int64),
         "status": np.empty(b, np.int64),
+        "refined": np.empty(b, bool),
+        "iterations": np.empty(b, np.int64),
         "n_threads": 1,
     }
 
@@ -196,7 +205,7 @@ def test_bindings_take_keywords_only(rng):
     _core.paraming(**kw)
     assert kw["status"][0] == 0
     with pytest.raises(TypeError, match="incompatible function arguments"):
-        _core.paraming(*kw.values())  # 26 positional arguments, as before issue 15
+        _core.paraming(*kw.values())  # every argument positional
     renamed = dict(kw)
     renamed["spacing_tx"] = renamed.pop("spacing_tx_wavelengths")
     with pytest.raises(TypeError, match="incompatible function arguments"):

@@ -11,8 +11,10 @@ from skysense.experiments import (
     BistaticLatency,
     BistaticSeparation,
     BistaticTimingOffset,
+    BistaticWeakPath,
     run_trials,
 )
+from skysense.experiments.bistatic.weak_path import detectable_deflection
 
 COARSE = {"angle_step_deg": 6.0, "toa_step_cells": 1.0}
 
@@ -25,6 +27,7 @@ def test_registered():
         "bistatic-timing-offset",
         "bistatic-doppler",
         "bistatic-latency",
+        "bistatic-weak-path",
     } <= names
 
 
@@ -50,6 +53,11 @@ def test_accuracy_tiny_run(tmp_path):
     assert cell["paraming"]["outlier_fraction"] == np.mean(sq > 1.0)
     assert cell["root_music_2d"]["outlier_fraction"] is None
     assert cell["root_music_2d"]["median_abs_aoa"] is not None
+    # 95 % bootstrap intervals of the means over trials bracket the means
+    for key in ("rmse_toa", "mse_aoa", "mse_aod"):
+        lo, hi = cell["paraming"][f"ci95_{key}"]
+        assert 0.0 < lo <= cell["paraming"][key] <= hi
+    assert cell["root_music_2d"]["ci95_rmse_toa"] is None
     assert "PARAMING" in exp.table(doc["results"]) or "paraming" in exp.table(doc["results"])
     assert exp.plot(doc["results"], tmp_path / "acc.png").stat().st_size > 0
     # same seed, same numbers
@@ -57,6 +65,46 @@ def test_accuracy_tiny_run(tmp_path):
     np.testing.assert_array_equal(
         res.trials[30.0]["paraming_aoa"], again.trials[30.0]["paraming_aoa"]
     )
+
+
+def test_accuracy_refinement_on_and_off_at_another_size():
+    """paraming (refined) against paraming_pencil (refine=False) on a 5 x 7 x 33 link: every
+    CSI refined by the one and none by the other, no path flagged at 20 dB, and the refined
+    ToA closer to the CRB (the pencil's sub-arrays leave it ~3 dB above)."""
+    exp = BistaticAccuracy(
+        snrs_db=(20.0,),
+        methods=("paraming", "paraming_pencil"),
+        array_sizes=(5, 7, 33),
+        chunk_size=4,
+    )
+    assert exp.scenario().csi_shape == (5, 7, 33)
+    cell = run_trials(exp, 8, rng=5).results["20"]
+    assert cell["paraming"]["refined_fraction"] == 1.0
+    assert cell["paraming_pencil"]["refined_fraction"] == 0.0
+    assert cell["paraming"]["unreliable_paths"] == cell["paraming_pencil"]["unreliable_paths"] == 0
+    assert cell["paraming"]["outlier_fraction"] == 0.0
+    refined, pencil = cell["paraming"]["gap_db"], cell["paraming_pencil"]["gap_db"]
+    assert refined["rmse_toa"] < pencil["rmse_toa"] - 1.0
+    assert abs(refined["rmse_toa"]) < 1.5 and abs(refined["mse_aoa"]) < 1.5
+
+
+def test_weak_path_tiny_run(tmp_path):
+    """A target 30 dB below the LoS at 20 dB: CRB-detectable, found by every criterion with
+    the right order; at -10 dB nothing is detectable and the GLRT adds no path."""
+    exp = BistaticWeakPath(snrs_db=(-10.0, 20.0), criteria=("true", "mdl", "glrt"), chunk_size=2)
+    res = run_trials(exp, 3, rng=6)
+    doc = json.loads(json.dumps(res.to_json()))
+    high, low = doc["results"]["20"], doc["results"]["-10"]
+    need = 10 * np.log10(detectable_deflection(exp.setup(20.0), 1e-3))
+    assert high["needed_deflection_db"] == pytest.approx(need)
+    assert high["detectable"] == 3 and low["detectable"] == 0
+    for c in ("true", "mdl", "glrt"):
+        assert high[c]["found"] == high[c]["found_when_detectable"] == 3
+        assert high[c]["order_histogram"] == {"2": 3}
+    assert low["glrt"]["order_histogram"] == {"1": 3}
+    assert low["glrt"]["found_when_detectable"] == 0
+    assert "glrt" in exp.table(doc["results"])
+    assert exp.plot(doc["results"], tmp_path / "weak.png").stat().st_size > 0
 
 
 def test_separation_and_timing_offset(tmp_path):
@@ -122,6 +170,10 @@ def test_doppler_counts_draws_with_too_few_delay_peaks(monkeypatch, tmp_path):
         (BistaticAccuracy, {"methods": ("esprit",)}, "methods"),
         (BistaticAccuracy, {"pilots": "zc"}, "pilots"),
         (BistaticAccuracy, {"paraming_subarrays": (9, 5, 32)}, "do not fit"),
+        (BistaticAccuracy, {"array_sizes": (8, 10)}, "array_sizes"),
+        (BistaticWeakPath, {"criteria": ("bic",)}, "criteria"),
+        (BistaticWeakPath, {"false_alarm_probability": 0.0}, "false_alarm_probability"),
+        (BistaticWeakPath, {"snrs_db": ()}, "snrs_db"),
         (BistaticTimingOffset, {"methods": ("root_music_2d",)}, "ToA"),
         (BistaticSeparation, {"separations_beamwidths": (0.0,)}, "separations_beamwidths"),
         (BistaticDoppler, {"n_subframes": 1}, "n_subframes"),

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "skysense/cancel.hpp"
 #include "skysense/parallel.hpp"
 #include "skysense/views.hpp"
 
@@ -130,7 +131,8 @@ inline double atan2_fixed(double y, double x, const FixedTable& t) {
 }
 
 // Element-wise CORDIC phase of (y, x) into out (all of length n_elements); fixed point when
-// frac_bits > 0 (word_bits checked by the caller), else floating point in T.
+// frac_bits > 0 (word_bits checked by the caller), else floating point in T.  A cancellation
+// point every 512 elements (Ctrl-C, cancel.hpp: the host is polled every 64 points).
 template <class T>
 void atan2_array(ConstView<T, 1> y, ConstView<T, 1> x, View<T, 1> out, int iterations,
                  int frac_bits, int n_threads) {
@@ -138,14 +140,18 @@ void atan2_array(ConstView<T, 1> y, ConstView<T, 1> x, View<T, 1> out, int itera
   if (frac_bits > 0) {
     const FixedTable table = fixed_table(iterations, frac_bits);
     parallel_for_chunks(n, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
-      for (std::ptrdiff_t i = lo; i < hi; ++i)
+      for (std::ptrdiff_t i = lo; i < hi; ++i) {
+        if ((i & 511) == 0) cancellation_point();
         out.data[i] = static_cast<T>(atan2_fixed(y.data[i], x.data[i], table));
+      }
     });
   } else {
     const std::vector<double> table = angle_table(iterations);
     parallel_for_chunks(n, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
-      for (std::ptrdiff_t i = lo; i < hi; ++i)
+      for (std::ptrdiff_t i = lo; i < hi; ++i) {
+        if ((i & 511) == 0) cancellation_point();
         out.data[i] = atan2_float<T>(y.data[i], x.data[i], table.data(), iterations);
+      }
     });
   }
 }

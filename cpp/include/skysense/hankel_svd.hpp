@@ -42,6 +42,7 @@
 #include <memory>
 #include <vector>
 
+#include "skysense/cancel.hpp"
 #include "skysense/lapack.hpp"
 
 namespace skysense::hankel_svd {
@@ -429,6 +430,7 @@ inline KrylovResult partial_svd(HankelOperator& op, double frob, int q, int bs, 
   std::fill(ws.b.begin(), ws.b.end(), cd(0.0));
   auto bat = [&](int i, int j) -> cd& { return ws.b[static_cast<std::size_t>(i) + static_cast<std::size_t>(mb) * j]; };
   while (res.steps < max_steps) {
+    cancellation_point();
     ++res.steps;
     // U block: X1 V_j, orthogonalised against U; column block j of B.
     op.apply(ws.vn.data(), p, ws.w.data(), l, bs, false);

@@ -80,6 +80,15 @@ inline int geev(int n, std::complex<double>* a, std::complex<double>* w,
                                   work, lwork, rwork);
 }
 
+// Eigenvalues w and right eigenvectors vr (n x n, column-major, unit 2-norm columns) of a
+// general n x n column-major matrix (destroyed).  `work` >= 2n, `rwork` >= 2n.
+inline int geev_right(int n, std::complex<double>* a, std::complex<double>* w,
+                      std::complex<double>* vr, std::complex<double>* work, int lwork,
+                      double* rwork) {
+  return scipy_LAPACKE_zgeev_work(LAPACK_COL_MAJOR, 'N', 'V', n, a, n, w, nullptr, 1, vr, n, work,
+                                  lwork, rwork);
+}
+
 // C = A A^H (lower triangle), A n x k column-major, C n x n column-major.
 inline void herk(int n, int k, const std::complex<double>* a, std::complex<double>* c) {
   scipy_cblas_zherk(CblasColMajor, CblasLower, CblasNoTrans, n, k, 1.0, a, n, 0.0, c, n);

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from skysense._validation import check_count
-from skysense.bistatic._common import as_csi, as_scenario
+from skysense.bistatic._common import as_csi, as_scenario, scale_csi, unscale_gain
 from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.grid import Grid, atoms
 from skysense.bistatic.scenario import Scenario
@@ -23,18 +23,20 @@ def prepare(
     grid: Grid | None,
     *,
     check_finite: bool = True,
-) -> tuple[CsiArray, tuple[int, ...], Scenario, Grid]:
-    """(flattened CSIs, leading shape, scenario, grid); complex64 CSI stays complex64 (the
-    float32 path), anything else is complex128."""
+) -> tuple[CsiArray, tuple[int, ...], Scenario, Grid, NDArray[np.int64]]:
+    """(flattened CSIs, leading shape, scenario, grid, exponents); complex64 CSI stays
+    complex64 (the float32 path), anything else is complex128.  Each CSI comes scaled by
+    ``2^-exponent`` to unit size (:func:`~skysense.bistatic._common.scale_csi`): the grid
+    methods are scale-invariant, and their gains are scaled back in :func:`stack_estimates`."""
     scenario = as_scenario(scenario)
     arr = as_csi(csi, scenario, check_finite=check_finite)
     lead = arr.shape[:-3]
-    flat = arr.reshape((-1, *scenario.csi_shape))
+    flat, exponent = scale_csi(arr.reshape((-1, *scenario.csi_shape)))
     if grid is None:
         grid = Grid.uniform(scenario)
     elif not isinstance(grid, Grid):
         raise TypeError(f"grid must be a bistatic Grid, got {type(grid).__name__}")
-    return flat, lead, scenario, grid
+    return flat, lead, scenario, grid, exponent
 
 
 def check_order(n_paths: int, limit: int, what: str) -> int:
@@ -77,8 +79,11 @@ def grid_estimate(
     )
 
 
-def stack_estimates(estimates: Sequence[Estimate], lead: tuple[int, ...]) -> Estimate:
-    """Stack per-CSI estimates (each with every field) into one with leading axes ``lead``."""
+def stack_estimates(
+    estimates: Sequence[Estimate], lead: tuple[int, ...], exponent: NDArray[np.int64]
+) -> Estimate:
+    """Stack per-CSI estimates (each with every field) into one with leading axes ``lead``,
+    the gains scaled back by ``2^exponent`` (the scale :func:`prepare` took off)."""
     q = estimates[0].aoa_rad.shape[-1]
 
     def stack(name: str) -> Any:
@@ -88,6 +93,6 @@ def stack_estimates(estimates: Sequence[Estimate], lead: tuple[int, ...]) -> Est
         toa_s=stack("toa_s"),
         aoa_rad=stack("aoa_rad"),
         aod_rad=stack("aod_rad"),
-        gain=stack("gain"),
+        gain=unscale_gain(stack("gain"), exponent.reshape(lead)),
         n_paths=np.array([e.n_paths for e in estimates], np.int64).reshape(lead),
     )

@@ -38,6 +38,7 @@ def bartlett_spectrum(
     Returns
     -------
     ndarray, shape (n_aoa, n_aod, n_toa), float32 (complex64 CSI) or float64
+        The spectrum (it scales with ``|csi|^2``: ValueError where that overflows).
 
     Examples
     --------
@@ -50,12 +51,19 @@ def bartlett_spectrum(
     >>> np.unravel_index(np.argmax(spec), spec.shape)
     (np.int64(5), np.int64(9), np.int64(0))
     """
-    flat, lead, scenario, grid = prepare(csi, scenario, grid)
+    flat, lead, scenario, grid, exponent = prepare(csi, scenario, grid)
     if lead:
         raise ValueError(
             f"bartlett_spectrum takes one CSI of shape {scenario.csi_shape}, got batch shape {lead}"
         )
-    out: NDArray[np.floating[Any]] = np.abs(correlate(flat[0], scenario, grid)) ** 2 / flat[0].size
+    spec = np.abs(correlate(flat[0], scenario, grid)) ** 2 / flat[0].size
+    with np.errstate(over="ignore"):
+        out: NDArray[np.floating[Any]] = np.ldexp(spec, 2 * int(exponent[0]))
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            f"csi: the Bartlett spectrum |b^H h|^2 overflows {out.dtype} at the scale of csi "
+            f"(largest entry about 2^{int(exponent[0])}); scale csi down"
+        )
     return out
 
 
@@ -101,10 +109,10 @@ def bartlett(
     >>> bool(est.aoa_rad[0] == truth.aoa_rad[0])
     True
     """
-    flat, lead, scenario, grid = prepare(csi, scenario, grid)
+    flat, lead, scenario, grid, exponent = prepare(csi, scenario, grid)
     q = check_order(n_paths, int(np.prod(grid.shape)), "the number of grid points")
     out = []
     for h in flat:
         spec = np.abs(correlate(h, scenario, grid)) ** 2
         out.append(grid_estimate(h, scenario, grid, pick_peaks(spec, q), q))
-    return stack_estimates(out, lead)
+    return stack_estimates(out, lead, exponent)

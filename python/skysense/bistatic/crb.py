@@ -11,7 +11,7 @@ from skysense._results import Result
 from skysense._validation import as_array, check_positive
 from skysense.bistatic.paths import Paths
 from skysense.bistatic.scenario import Scenario
-from skysense.bistatic.simulate import noise_variance
+from skysense.bistatic.simulate import _scaled_gains, noise_variance
 
 __all__ = ["Crb", "crb", "fisher_information"]
 
@@ -144,6 +144,15 @@ def crb(
     Crb
         Variance bounds per path.
 
+    Raises
+    ------
+    ValueError
+        A path with zero gain (its angles and ToA do not enter the model: the bound is
+        infinite), a singular Fisher information (two paths with the same AoA, AoD and ToA), a
+        ``gain_var`` beyond float64, or ``snr_db`` / gains as in
+        :func:`~skysense.bistatic.noise_variance`. The bounds are computed in units of the
+        largest gain (a power of two), so any gain scale gives the same angle and ToA bounds.
+
     Notes
     -----
     With :math:`\\mu_{n,k} = \\sum_i \\gamma_i c_n(\\tau_i) a_r(\\theta_i) a_t(\\phi_i)^T s_{n,k}`,
@@ -170,17 +179,49 @@ def crb(
     """
     if not isinstance(paths, Paths):
         raise TypeError(f"paths must be a bistatic Paths, got {type(paths).__name__}")
-    if gain is not None:
-        g = np.asarray(gain)
-        paths = Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s, g, paths.doppler_hz)
+    g = paths.gain if gain is None else np.asarray(gain)
+    unit, exponent = _scaled_gains(g)
+    zero = np.flatnonzero(unit == 0)
+    if zero.size:
+        raise ValueError(
+            f"gain: path {int(zero[0])} has zero gain, so its AoA, AoD and ToA do not enter the "
+            "model (an infinite bound); drop the path or give it a gain"
+        )
+    # The bound on angles and ToA at a given SNR does not depend on the gain scale: compute in
+    # units of the largest gain (exact power of two), scale gain_var back.
+    paths = Paths(paths.aoa_rad, paths.aod_rad, paths.toa_s, unit, paths.doppler_hz)
     noise_var = noise_variance(scenario, paths, snr_db)
-    f = fisher_information(scenario, paths, noise_var, pilots=pilots)
-    cov = np.linalg.inv(f)
+    # F is proportional to 1 / sigma^2: invert at sigma^2 = 1 and scale the bounds after, so
+    # no SNR in range over- or underflows the information matrix itself.
+    f = fisher_information(scenario, paths, 1.0, pilots=pilots)
+    try:
+        cov = np.linalg.inv(f)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(f, np.nan)
     v = np.diag(cov)
+    if not np.all(np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError(
+            "paths: the Fisher information is singular (two paths share AoA, AoD and ToA, or "
+            "a path is outside what the arrays can distinguish); no finite bound"
+        )
     q = paths.n_paths
+    tiny = np.finfo(np.float64).tiny
+    with np.errstate(over="ignore", under="ignore"):
+        v = v * noise_var
+        gain_var = np.ldexp(v[3 * q : 4 * q] + v[4 * q :], 2 * exponent)
+    if not (np.all(np.isfinite(v)) and np.all(v >= tiny)):
+        raise ValueError(
+            f"snr_db: the bounds leave the float64 range at snr_db = {snr_db!r}; use a smaller "
+            "|snr_db|"
+        )
+    if not (np.all(np.isfinite(gain_var)) and np.all(gain_var >= tiny)):
+        raise ValueError(
+            f"gain: gain_var leaves the float64 range at gains of about 2^{exponent}; scale "
+            "them towards 1"
+        )
     return Crb(
         aoa_var_rad2=v[:q].copy(),
         aod_var_rad2=v[q : 2 * q].copy(),
         toa_var_s2=v[2 * q : 3 * q].copy(),
-        gain_var=v[3 * q : 4 * q] + v[4 * q :],
+        gain_var=gain_var,
     )

@@ -107,7 +107,7 @@ def dml(
     >>> bool(est.aod_rad[0] == truth.aod_rad[0])
     True
     """
-    flat, lead, scenario, grid = prepare(csi, scenario, grid)
+    flat, lead, scenario, grid, exponent = prepare(csi, scenario, grid)
     q = check_order(n_paths, min(int(np.prod(grid.shape)), flat[0].size), "the grid / CSI size")
     sweeps = check_count(sweeps, "sweeps", minimum=0)
     out = []
@@ -131,4 +131,4 @@ def dml(
             if not changed:
                 break
         out.append(grid_estimate(h, scenario, grid, np.array(chosen), q))
-    return stack_estimates(out, lead)
+    return stack_estimates(out, lead, exponent)

@@ -40,6 +40,19 @@ class Estimate(Result):
     singular_values : ndarray, shape (..., n_singular), float32 or float64, or None
         Singular values of the Hankel matrix X1 (eqs. 31-34), descending; only from
         :func:`~skysense.bistatic.paraming` with ``return_singular_values=True``.
+    refined : ndarray, shape (...), bool, or None
+        Whether the ML refinement of :func:`~skysense.bistatic.paraming` gave the estimate
+        (False: it did not converge or did not lower the ML cost, and the estimate before
+        refinement is returned: PARAMING's, or its angle-domain separation of a delay
+        cluster); None from the other estimators and with ``refine=False``.
+    reliable : ndarray, shape (..., max_paths), bool, or None
+        Per-path reliability from :func:`~skysense.bistatic.paraming`: False for a path that is
+        not significant above the noise (it may be noise: e.g. the second path requested of a
+        pair no estimator can separate) or that lies in a delay cluster (ToAs closer than one
+        resolution cell) whose members the estimate could not separate (standard deviations
+        from the Fisher information at the estimate above a quarter cell or beamwidth): its
+        parameters are not trustworthy. True otherwise (and past ``n_paths``); None from the
+        other estimators.
 
     Examples
     --------
@@ -59,6 +72,8 @@ class Estimate(Result):
       n_paths=int64[] [2],
       doppler_hz=None,
       singular_values=None,
+      refined=bool[] [ True],
+      reliable=bool[2] [ True  True],
     )
     """
 
@@ -69,6 +84,8 @@ class Estimate(Result):
     n_paths: NDArray[np.int64]
     doppler_hz: NDArray[np.floating[Any]] | None = None
     singular_values: NDArray[np.floating[Any]] | None = None
+    refined: NDArray[np.bool_] | None = None
+    reliable: NDArray[np.bool_] | None = None
 
     def astype(self, complex_dtype: DTypeLike) -> Estimate:
         """This estimate in the precision of ``complex_dtype`` (complex64 or complex128).
@@ -95,4 +112,6 @@ class Estimate(Result):
             n_paths=self.n_paths,
             doppler_hz=cast(self.doppler_hz, real),
             singular_values=cast(self.singular_values, real),
+            refined=self.refined,
+            reliable=self.reliable,
         )

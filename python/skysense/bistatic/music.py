@@ -76,7 +76,7 @@ def music_spectrum(
     >>> bs.music_spectrum(h, 1, scenario=sc, grid=grid).shape
     (19, 19, 17)
     """
-    flat, lead, scenario, grid = prepare(csi, scenario, grid)
+    flat, lead, scenario, grid, _ = prepare(csi, scenario, grid)
     if lead:
         raise ValueError(
             f"music_spectrum takes one CSI of shape {scenario.csi_shape}, got batch shape {lead}"
@@ -130,11 +130,11 @@ def music(
     >>> bool(est.toa_s[0] == truth.toa_s[0])
     True
     """
-    flat, lead, scenario, grid = prepare(csi, scenario, grid)
+    flat, lead, scenario, grid, exponent = prepare(csi, scenario, grid)
     sub = resolve_subarrays(scenario, subarrays)
     q = check_order(n_paths, sub[0] * sub[1] * sub[2] - 1, "the sub-array dimension - 1")
     out = []
     for h in flat:
         spec = _spectrum(h, q, scenario, grid, sub)
         out.append(grid_estimate(h, scenario, grid, pick_peaks(spec, q), q))
-    return stack_estimates(out, lead)
+    return stack_estimates(out, lead, exponent)

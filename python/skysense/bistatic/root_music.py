@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from skysense._validation import check_count
-from skysense.bistatic._common import as_csi, as_scenario
+from skysense.bistatic._common import as_csi, as_scenario, scale_csi
 from skysense.bistatic.estimate import Estimate
 from skysense.bistatic.scenario import Scenario
 
@@ -107,7 +107,9 @@ def root_music_2d(
     if q > nr - 1:
         raise ValueError(f"n_paths must be <= n_rx - 1 = {nr - 1}, got {q}")
     lead = arr.shape[:-3]
-    flat = arr.reshape((-1, nt, nr, n))  # complex64 stays complex64 (the float32 path)
+    # complex64 stays complex64 (the float32 path); each CSI scaled to unit size (exact), as
+    # the roots do not depend on the scale and the covariances would overflow or underflow
+    flat = scale_csi(arr.reshape((-1, nt, nr, n)))[0]
     real = np.finfo(flat.dtype).dtype
     aoa = np.full((len(flat), q), np.nan, real)
     aod = np.full((len(flat), q), np.nan, real)

@@ -15,7 +15,17 @@ from skysense._validation import check_count, check_finite_scalar, complex_dtype
 from skysense.bistatic.paths import Paths
 from skysense.bistatic.scenario import Scenario
 
-__all__ = ["QAM_ORDER", "Measurement", "noise_variance", "qam_symbols", "simulate"]
+__all__ = [
+    "MAX_ABS_SNR_DB",
+    "QAM_ORDER",
+    "Measurement",
+    "noise_variance",
+    "qam_symbols",
+    "simulate",
+]
+
+#: ``|snr_db|`` at most this: 10^(snr_db / 10) stays a normal float64.
+MAX_ABS_SNR_DB = 3000.0
 
 _FLUCTUATIONS = ("none", "swerling1")
 _PILOTS = ("qam", "orthogonal")
@@ -117,6 +127,14 @@ def noise_variance(
     float
         sigma^2 (unitless, relative to unit-power pilots).
 
+    Raises
+    ------
+    ValueError
+        ``snr_db`` outside ``[-MAX_ABS_SNR_DB, MAX_ABS_SNR_DB]``, every gain zero (no signal
+        power to refer the SNR to), or a sigma^2 outside the normal float64 range (gains and
+        SNR too large or too small together). The computation itself is scale-free: gains
+        are scaled by a power of two first.
+
     Examples
     --------
     >>> from skysense import bistatic as bs
@@ -124,9 +142,49 @@ def noise_variance(
     >>> round(bs.noise_variance(sc, bs.Paths([0.0], [0.0], [0.0], [1.0]), 10.0), 6)
     0.8
     """
-    snr = 10.0 ** (check_finite_scalar(snr_db, "snr_db") / 10.0)
-    h = scenario.channel(paths, gain)
-    return float(np.sum(np.abs(h) ** 2) / (scenario.n_subcarriers * scenario.n_rx * snr))
+    snr_db = _check_snr_db(snr_db)
+    g = paths.gain if gain is None else np.asarray(gain, np.complex128)
+    scaled, exponent = _scaled_gains(g)
+    h = scenario.channel(paths, scaled)
+    power = float(np.sum(np.abs(h) ** 2) / (scenario.n_subcarriers * scenario.n_rx))
+    return _noise_var(power, exponent, snr_db)
+
+
+def _check_snr_db(snr_db: float) -> float:
+    snr_db = check_finite_scalar(snr_db, "snr_db")
+    if abs(snr_db) > MAX_ABS_SNR_DB:
+        raise ValueError(
+            f"snr_db must be in [-{MAX_ABS_SNR_DB:g}, {MAX_ABS_SNR_DB:g}] dB (10^(snr_db/10) "
+            f"a normal float64), got {snr_db!r}"
+        )
+    return snr_db
+
+
+def _scaled_gains(gain: NDArray[np.complex128]) -> tuple[NDArray[np.complex128], int]:
+    """``gain * 2^-e`` with ``max |Re|, |Im|`` in [1/2, 1), and e; ValueError if all zero."""
+    g = np.asarray(gain, np.complex128)
+    big = float(np.max(np.maximum(np.abs(g.real), np.abs(g.imag)))) if g.size else 0.0
+    if not big > 0.0:
+        raise ValueError(
+            "gain: every path gain is zero, so there is no signal power to refer snr_db to"
+        )
+    e = int(np.frexp(big)[1])
+    out = np.empty_like(g)
+    out.real = np.ldexp(g.real, -e)
+    out.imag = np.ldexp(g.imag, -e)
+    return out, e
+
+
+def _noise_var(power: float, exponent: int, snr_db: float) -> float:
+    """sigma^2 = power 2^(2 exponent) / 10^(snr_db / 10), checked to be a normal float64."""
+    log2 = math.log2(power) + 2 * exponent - snr_db * math.log2(10.0) / 10.0
+    if not -1021.0 < log2 < 1023.0:
+        what = "overflows" if log2 > 0 else "underflows"
+        raise ValueError(
+            f"gain, snr_db: the noise variance sigma^2 = 2^{log2:.0f} {what} float64 (|gain| "
+            f"about 2^{exponent} at snr_db = {snr_db:g}); scale the gains towards 1"
+        )
+    return float(np.ldexp(power / 10.0 ** (snr_db / 10.0), 2 * exponent))
 
 
 def simulate(
@@ -174,6 +232,13 @@ def simulate(
     -------
     Measurement
 
+    Raises
+    ------
+    ValueError
+        As :func:`noise_variance` for ``snr_db`` and the gains (their scale is free up to
+        a representable sigma^2 and CSI), ``n_symbols < n_tx``, unknown ``pilots`` or
+        ``fluctuation``.
+
     Notes
     -----
     Symbol k (global index ``s K + k``) on subcarrier n (eqs. 4, 6, 8):
@@ -196,7 +261,7 @@ def simulate(
     ((2, 8, 10, 64), (2, 64, 8, 10))
     """
     gen = as_generator(rng)
-    snr_db = check_finite_scalar(snr_db, "snr_db")
+    snr_db = _check_snr_db(snr_db)
     n_sub = check_count(n_subframes, "n_subframes")
     eps = check_finite_scalar(timing_offset_s, "timing_offset_s")
     out_dtype = complex_dtype(dtype)
@@ -218,7 +283,15 @@ def simulate(
     if fluctuation == "swerling1":
         q = paths.n_paths
         gain = gain * (gen.standard_normal(q) + 1j * gen.standard_normal(q)) / np.sqrt(2.0)
-    noise_var = noise_variance(scenario, paths, snr_db, gain=gain)
+    # In units of the largest gain (a power of two 2^e, exact), so no square over- or
+    # underflows at any gain scale; the CSI is scaled back by 2^e at the end.
+    unit_gain, exponent = _scaled_gains(gain)
+    power = float(
+        np.sum(np.abs(scenario.channel(paths, unit_gain)) ** 2)
+        / (scenario.n_subcarriers * scenario.n_rx)
+    )
+    noise_var = _noise_var(power, exponent, snr_db)
+    unit_noise_var = power / 10.0 ** (snr_db / 10.0)
 
     at = scenario.steering_tx(paths.aod_rad)
     ar = scenario.steering_rx(paths.aoa_rad)
@@ -231,13 +304,21 @@ def simulate(
         dft = np.exp(-2j * np.pi * np.outer(np.arange(nt), np.arange(k)) / k)
         s = np.exp(2j * np.pi * gen.uniform(size=(n_sub, n, nt, 1))) * dft
     proj = np.einsum("ti,sntk->snik", at, s)
-    y = np.einsum("ri,i,ski,ni,snik->snrk", ar, gain, rot, c, proj)
-    y += np.sqrt(noise_var / 2.0) * (
+    y = np.einsum("ri,i,ski,ni,snik->snrk", ar, unit_gain, rot, c, proj)
+    y += np.sqrt(unit_noise_var / 2.0) * (
         gen.standard_normal(y.shape) + 1j * gen.standard_normal(y.shape)
     )
     sh = s.conj().swapaxes(-1, -2)  # S^H: (S, N, K, Nt)
     gram = s @ sh  # S S^H: (S, N, Nt, Nt)
     # H S S^H = Y S^H  <=>  (S S^H)^T H^T = (Y S^H)^T
     h_t = np.linalg.solve(gram.swapaxes(-1, -2), (y @ sh).swapaxes(-1, -2))  # (S, N, Nt, Nr)
-    csi = np.ascontiguousarray(h_t.transpose(0, 2, 3, 1), dtype=out_dtype)
+    h = h_t.transpose(0, 2, 3, 1)
+    csi = np.empty(h.shape, out_dtype)
+    with np.errstate(over="ignore"):
+        csi.real = np.ldexp(h.real, exponent)
+        csi.imag = np.ldexp(h.imag, exponent)
+    if not np.all(np.isfinite(csi)):
+        raise ValueError(
+            f"gain: the CSI overflows {csi.dtype} at gains of about 2^{exponent}; scale them down"
+        )
     return Measurement(csi=csi, gain=gain, noise_var=noise_var, pilots=s)

@@ -19,11 +19,13 @@ One subpackage per system (``imaging``, ``bistatic``, ``mapping``); the runner i
 ``ImagingSionna``           ``imaging-sionna``: Table VI, ray-traced canyon (sionna extra)
 ``MappingMospa``            ``mapping-mospa``: MOSPA vs epoch and completeness, 7 methods
 ``MappingRuntime``          ``mapping-runtime``: per-epoch time of Scheme I/II vs P and load
+``MappingCsi``              ``mapping-csi``: the mapper fed by PARAMING from CSI vs ideal data
 ``BistaticAccuracy``        ``bistatic-accuracy``: ToA/AoA/AoD error vs SNR, baselines, CRB
 ``BistaticSeparation``      ``bistatic-separation``: Fig. 8, two targets within the HPBW
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ``ImagingOffgrid``          ``imaging-offgrid``: Tables III/IV, SP vs learned imagers (torch)
 ``ImagingTracking``         ``imaging-tracking``: BP tracking of the imaged UAVs vs per-frame
 ``EXPERIMENTS``             the experiment classes (each has a ``name``)
@@ -42,6 +44,7 @@ from skysense.experiments.bistatic import (
     BistaticLatency,
     BistaticSeparation,
     BistaticTimingOffset,
+    BistaticWeakPath,
 )
 from skysense.experiments.cluster import dask_client
 from skysense.experiments.imaging import (
@@ -62,6 +65,7 @@ from skysense.experiments.imaging import (
 from skysense.experiments.mapping import (
     PAPER_MAPPING,
     PAPER_MAPPING_RUNTIME,
+    MappingCsi,
     MappingMospa,
     MappingRuntime,
 )
@@ -86,11 +90,13 @@ EXPERIMENTS: tuple[type[Experiment], ...] = (
     ImagingTracking,
     MappingMospa,
     MappingRuntime,
+    MappingCsi,
     BistaticAccuracy,
     BistaticSeparation,
     BistaticTimingOffset,
     BistaticDoppler,
     BistaticLatency,
+    BistaticWeakPath,
 )
 
 __all__ = [
@@ -109,6 +115,7 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "BistaticWeakPath",
     "ChunkStore",
     "Column",
     "ConsoleTable",
@@ -120,6 +127,7 @@ __all__ = [
     "ImagingTable2",
     "ImagingTracking",
     "ImagingTradeoff",
+    "MappingCsi",
     "MappingMospa",
     "MappingRuntime",
     "SetupCache",

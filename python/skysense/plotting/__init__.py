@@ -1,6 +1,7 @@
 """Figures (matplotlib, imported on first use with the non-interactive Agg backend).
 
 ==========================  ==========================================================
+``plot_images``             images in dB on one colour scale, true targets marked
 ``plot_psf``                PSF row of one voxel, x-y image and 1-D slice (Fig. 3)
 ``plot_psf_panels``         PSF sidelobes and off-grid error (Figs. 4-5)
 ``plot_table2``             DR/FAR per sensing mode against the paper (Table II)
@@ -16,6 +17,7 @@
 from skysense.plotting._common import plot_bars, plot_lines
 from skysense.plotting.imaging import (
     plot_canyon,
+    plot_images,
     plot_psf,
     plot_psf_panels,
     plot_table2,
@@ -27,6 +29,7 @@ from skysense.plotting.tracking import plot_tracking
 __all__ = [
     "plot_bars",
     "plot_canyon",
+    "plot_images",
     "plot_lines",
     "plot_mapping",
     "plot_psf",

@@ -25,37 +25,57 @@ def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # keeps legends placed outside the axes
     _pyplot().close(fig)
     return path
 
 
 def plot_lines(
-    panels: list[tuple[str, str, bool, dict[str, tuple[Any, Any]]]],
+    panels: list[tuple[str, str, bool, dict[str, tuple[Any, ...]]]],
     path: str | Path,
     title: str = "",
 ) -> Path:
-    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: (x, y)})]``.
+    """Figure with one axis per panel; ``panels = [(xlabel, ylabel, log, {label: line})]``.
 
-    Labels starting with "CRB" or "paper" are drawn dashed (references)."""
+    A line is ``(x, y)`` or ``(x, y, lower, upper)``, the last two a confidence band drawn
+    shaded; ``None`` values are gaps and a line without any value is left out. Labels starting
+    with "CRB" or "paper" are drawn dashed (references). One legend, right of the panels."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    handles: dict[str, Any] = {}
     for ax, (xlabel, ylabel, log, lines) in zip(axes[0], panels, strict=True):
-        for label, (x, y) in lines.items():
-            y = [np.nan if v is None else v for v in y]
-            style = "--" if label.lower().startswith(("crb", "paper")) else "o-"
-            ax.plot(
-                x, y, style, label=label, color="k" if label.lower().startswith("crb") else None
-            )
+        for j, (label, line) in enumerate(lines.items()):
+            x, y = line[0], _floats(line[1])
+            if not np.isfinite(y).any():
+                continue
+            ref = label.lower().startswith(("crb", "paper"))
+            color = "k" if label.lower().startswith("crb") else f"C{j}"
+            (h,) = ax.plot(x, y, "--" if ref else "o-", label=label, color=color, ms=4)
+            if len(line) == 4:
+                ax.fill_between(x, _floats(line[2]), _floats(line[3]), color=color, alpha=0.2, lw=0)
+            handles.setdefault(label, h)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if log:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+    if handles:
+        fig.legend(
+            list(handles.values()),
+            list(handles),
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            fontsize=8,
+            frameon=False,
+        )
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def _floats(values: Any) -> np.ndarray:
+    # None -> NaN, as a float array.
+    return np.array([np.nan if v is None else v for v in values], float)
 
 
 def plot_bars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 __all__ = [
     "plot_canyon",
+    "plot_images",
     "plot_psf",
     "plot_psf_panels",
     "plot_table2",
@@ -161,8 +163,17 @@ def plot_canyon(results: dict[str, Any], paper: dict[str, Any], path: str | Path
     return _save(fig, path)
 
 
+def _xy_extent(scenario: Scenario) -> tuple[float, float, float, float]:
+    # imshow extent of an (n_x, n_y) image drawn transposed: x to the right, y up [m].
+    xs, ys, _ = scenario.axis_centers_m()
+    h = scenario.voxel_size_m / 2
+    return (xs[0] - h, xs[-1] + h, ys[0] - h, ys[-1] + h)
+
+
 def plot_psf(psf_row: np.ndarray, scenario: Scenario, n1: int, path: str | Path) -> Path:
-    """Save the PSF of voxel ``n1`` as an x-y image plus its 1-D slice along y (Fig. 3).
+    """Save the PSF of voxel ``n1`` as an x-y image plus its 1-D slice along x (Fig. 3).
+
+    The image has x to the right and y up, like every image of the package's figures.
 
     Parameters
     ----------
@@ -177,25 +188,85 @@ def plot_psf(psf_row: np.ndarray, scenario: Scenario, n1: int, path: str | Path)
     """
     plt = _pyplot()
     nx, ny, nz = scenario.grid_shape
-    ix, _, iz = np.unravel_index(n1, (nx, ny, nz))
+    _, iy, iz = np.unravel_index(n1, (nx, ny, nz))
     image = np.asarray(psf_row).reshape(nx, ny, nz)[:, :, iz]
     xs, ys, _ = scenario.axis_centers_m()
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
     d0 = scenario.voxel_size_m
-    extent = (ys[0] - d0 / 2, ys[-1] + d0 / 2, xs[-1] + d0 / 2, xs[0] - d0 / 2)
-    im = ax0.imshow(image, extent=extent, cmap="viridis", vmin=0, vmax=1)
-    ax0.set(xlabel="y [m]", ylabel="x [m]", title=f"PSF of voxel n1 = {n1} (a)")
-    fig.colorbar(im, ax=ax0, label="PSF")
-    ax1.plot(ys, image[ix], marker=".")
-    ax1.set(xlabel="y [m]", ylabel="PSF", ylim=(0, 1.05), title=f"slice x = {xs[ix]:.1f} m (b)")
+    im = ax0.imshow(
+        image.T, origin="lower", extent=_xy_extent(scenario), cmap="viridis", vmin=0, vmax=1
+    )
+    ax0.axhline(ys[iy], color="w", lw=0.6, ls=":")
+    ax0.set(xlabel="x [m]", ylabel="y [m]", title=f"PSF of voxel n1 = {n1} (a)")
+    fig.colorbar(im, ax=ax0, label="PSF (normalised correlation)")
+    ax1.plot(xs, image[:, iy], marker=".")
+    ax1.set(xlabel="x [m]", ylabel="PSF", ylim=(0, 1.05), title=f"slice y = {ys[iy]:.1f} m (b)")
     ax1.grid(alpha=0.3)
     fig.suptitle(
         f"N0 = {scenario.n_antennas_side}, d0 = {d0} m, mode {scenario.mode}, "
         f"N_f = {scenario.n_subcarriers}"
     )
-    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_images(
+    panels: Sequence[tuple[str, np.ndarray, Scenario, np.ndarray | None]],
+    path: str | Path,
+    *,
+    floor_db: float = -30.0,
+    title: str = "",
+) -> Path:
+    """Images on one colour scale: power in dB relative to each panel's peak, targets marked.
+
+    Parameters
+    ----------
+    panels : sequence of (title, image, scenario, targets_m)
+        ``image`` of shape (n_voxels,) on ``scenario``'s grid (complex or real amplitudes;
+        shown as ``10 log10(|v|^2 / max |v|^2)``, a 3-D grid as its maximum over z);
+        ``targets_m`` of shape (n, 2 or 3) are the true positions [m], drawn as red circles
+        (``None``: none; say so in ``title``).
+    path : str or Path
+        Output PNG.
+    floor_db : float
+        Bottom of the shared colour scale [dB] (< 0).
+    title : str
+        Figure title.
+    """
+    if not floor_db < 0:
+        raise ValueError(f"floor_db must be < 0, got {floor_db}")
+    plt = _pyplot()
+    n = len(panels)
+    fig, axes = plt.subplots(
+        1, n, figsize=(3.1 * n + 1.2, 3.6), squeeze=False, sharey=True, layout="constrained"
+    )
+    im = None
+    for ax, (name, image, scenario, targets) in zip(axes[0], panels, strict=True):
+        nx, ny, nz = scenario.grid_shape
+        power = np.abs(np.asarray(image).reshape(nx, ny, nz)) ** 2
+        power = power.max(axis=2)
+        peak = power.max()
+        with np.errstate(divide="ignore"):
+            db = 10.0 * np.log10(power / peak) if peak > 0 else np.full_like(power, floor_db)
+        im = ax.imshow(
+            np.maximum(db, floor_db).T,
+            origin="lower",
+            extent=_xy_extent(scenario),
+            cmap="viridis",
+            vmin=floor_db,
+            vmax=0.0,
+        )
+        if targets is not None and len(targets):
+            t = np.asarray(targets, float).reshape(len(targets), -1)
+            ax.plot(t[:, 0], t[:, 1], "o", mfc="none", mec="r", ms=9, mew=1.2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("x [m]")
+    axes[0][0].set_ylabel("y [m]")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[0]), label="power relative to the peak [dB]")
+    if title:
+        fig.suptitle(title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

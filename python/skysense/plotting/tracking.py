@@ -85,7 +85,9 @@ def plot_tracking(
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("x [m]")
         ax.set_ylabel("y [m]")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(  # below the map, off the data
+            fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False
+        )
     if scores is not None:
         ax = flat[len(estimates)]
         labels, values, errors = [], [], []

@@ -6,6 +6,7 @@
 ``BistaticTimingOffset``    ``bistatic-timing-offset``: Fig. 7, ToA bias, angles unaffected
 ``BistaticDoppler``         ``bistatic-doppler``: Fig. 9, Doppler MAE vs SNR
 ``BistaticLatency``         ``bistatic-latency``: Table II, median latency per method
+``BistaticWeakPath``        ``bistatic-weak-path``: a target 30 dB below the LoS, order criteria
 ==========================  ==========================================================
 """
 
@@ -14,6 +15,7 @@ from skysense.experiments.bistatic.doppler import BistaticDoppler
 from skysense.experiments.bistatic.latency import BistaticLatency
 from skysense.experiments.bistatic.separation import BistaticSeparation
 from skysense.experiments.bistatic.timing_offset import BistaticTimingOffset
+from skysense.experiments.bistatic.weak_path import BistaticWeakPath
 
 __all__ = [
     "BistaticAccuracy",
@@ -21,4 +23,5 @@ __all__ = [
     "BistaticLatency",
     "BistaticSeparation",
     "BistaticTimingOffset",
+    "BistaticWeakPath",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,9 +40,22 @@ def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
 #: An estimator of the table: ``fn(csi, n_paths, scenario, grid) -> Estimate``.
 Method = Callable[[NDArray[Any], int, bs.Scenario, bs.Grid], bs.Estimate]
 
-#: Estimators by name.
+
+def paraming_quiet(
+    csi: NDArray[Any], n_paths: int | str, scenario: bs.Scenario, **kwargs: Any
+) -> bs.Estimate:
+    """:func:`~skysense.bistatic.paraming` (the runner's workers) without its unreliable-path
+    warning (the experiments count ``Estimate.reliable`` instead)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unreliable", category=RuntimeWarning)
+        return bs.paraming(csi, n_paths, scenario=scenario, **kwargs)  # type: ignore[arg-type]
+
+
+#: Estimators by name ("paraming": with the ML refinement, its default; "paraming_pencil":
+#: PARAMING as published, ``refine=False``).
 METHODS: dict[str, Method] = {
-    "paraming": lambda csi, q, sc, grid: bs.paraming(csi, q, scenario=sc),
+    "paraming": lambda csi, q, sc, grid: paraming_quiet(csi, q, sc),
+    "paraming_pencil": lambda csi, q, sc, grid: paraming_quiet(csi, q, sc, refine=False),
     "root_music_2d": lambda csi, q, sc, grid: bs.root_music_2d(csi, q, scenario=sc),
     "bartlett": lambda csi, q, sc, grid: bs.bartlett(csi, q, scenario=sc, grid=grid),
     "music": lambda csi, q, sc, grid: bs.music(csi, q, scenario=sc, grid=grid),
@@ -72,8 +86,12 @@ class GridSetup:
         return "grid"
 
     def setup(self, cell: Hashable) -> tuple[bs.Scenario, bs.Grid]:
-        sc = bs.Scenario()
+        sc = self.scenario()
         return sc, make_grid(sc, self.angle_step_deg, self.toa_step_cells)
+
+    def scenario(self) -> bs.Scenario:
+        """The experiment's link (``Scenario()``; experiments with other sizes override)."""
+        return bs.Scenario()
 
 
 def make_grid(scenario: bs.Scenario, angle_step_deg: float, toa_step_cells: float) -> bs.Grid:

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from skysense import bistatic as bs
-from skysense.experiments.bistatic._common import c2vnn_for
+from skysense.experiments.bistatic._common import c2vnn_for, paraming_quiet
 from skysense.experiments.runner import Experiment
 from skysense.plotting import plot_lines
 
@@ -20,7 +20,7 @@ __all__ = ["BistaticDoppler"]
 
 #: Doppler estimators from sub-frame CSI ``(S, n_tx, n_rx, N)``: ``fn(csi, q, scenario)``.
 _DOPPLER: dict[str, Callable[[NDArray[Any], int, bs.Scenario], bs.Estimate]] = {
-    "paraming": lambda csi, q, sc: bs.paraming(csi, q, scenario=sc, subframes=True),
+    "paraming": lambda csi, q, sc: paraming_quiet(csi, q, sc, subframes=True),
     "ifft_c2vnn": lambda csi, q, sc: c2vnn_for(sc).estimate(csi, q, subframes=True),
     "ifft_c2vnn_3d": lambda csi, q, sc: c2vnn_for(sc, "3d").estimate(csi, q, subframes=True),
 }
@@ -86,11 +86,11 @@ class BistaticDoppler(Experiment):
     def cells(self) -> tuple[float, ...]:
         return self.snrs_db
 
-    def setup(self, cell: float) -> bs.Scenario:
+    def setup(self, cell: Any) -> bs.Scenario:
         return bs.Scenario()
 
     def run_chunk(
-        self, cell: float, state: bs.Scenario, n_trials: int, rng: np.random.Generator
+        self, cell: Any, state: bs.Scenario, n_trials: int, rng: np.random.Generator
     ) -> dict[str, Any]:
         sc = state
         q = self.n_targets + 1
@@ -115,7 +115,7 @@ class BistaticDoppler(Experiment):
                 abs_err[m][t] = np.abs(est.doppler_hz - paths.doppler_hz)  # both sorted by ToA
         return {f"{m}_abs_err_hz": e for m, e in abs_err.items()}
 
-    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
+    def summarize(self, cell: Any, trials: dict[str, Any]) -> dict[str, Any]:
         out = {}
         errs = {m: trials[f"{m}_abs_err_hz"] for m in self.methods}
         common = np.all([np.isfinite(e).all(axis=1) for e in errs.values()], axis=0)

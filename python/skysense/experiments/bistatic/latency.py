@@ -61,7 +61,7 @@ class BistaticLatency(GridSetup, Experiment):
 
     def run_chunk(
         self,
-        cell: str,
+        cell: Any,
         state: tuple[bs.Scenario, bs.Grid],
         n_trials: int,
         rng: np.random.Generator,
@@ -76,7 +76,7 @@ class BistaticLatency(GridSetup, Experiment):
             seconds[t] = time.perf_counter() - start
         return {"seconds": seconds}
 
-    def summarize(self, cell: str, trials: dict[str, Any]) -> dict[str, Any]:
+    def summarize(self, cell: Any, trials: dict[str, Any]) -> dict[str, Any]:
         s = trials["seconds"]
         return {"median_ms": float(1e3 * np.median(s)), "n_trials": int(s.size)}
 

@@ -82,7 +82,7 @@ class BistaticSeparation(GridSetup, Experiment):
 
     def run_chunk(
         self,
-        cell: float,
+        cell: Any,
         state: tuple[bs.Scenario, bs.Grid],
         n_trials: int,
         rng: np.random.Generator,
@@ -108,7 +108,7 @@ class BistaticSeparation(GridSetup, Experiment):
                 out[f"{m}_mse_aoa"][t] = np.mean(err**2)
         return out
 
-    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
+    def summarize(self, cell: Any, trials: dict[str, Any]) -> dict[str, Any]:
         return {
             m: {
                 "resolved_pct": float(100.0 * trials[f"{m}_resolved"].mean()),

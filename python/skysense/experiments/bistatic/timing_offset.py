@@ -76,7 +76,7 @@ class BistaticTimingOffset(GridSetup, Experiment):
 
     def run_chunk(
         self,
-        cell: float,
+        cell: Any,
         state: tuple[bs.Scenario, bs.Grid],
         n_trials: int,
         rng: np.random.Generator,
@@ -100,7 +100,7 @@ class BistaticTimingOffset(GridSetup, Experiment):
                 out[f"{m}_bias"][t] = cell + err["toa"]  # error against the true ToAs
         return out
 
-    def summarize(self, cell: float, trials: dict[str, Any]) -> dict[str, Any]:
+    def summarize(self, cell: Any, trials: dict[str, Any]) -> dict[str, Any]:
         first = trials[f"{self.methods[0]}_bias"]
         return {
             m: {

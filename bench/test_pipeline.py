@@ -1,0 +1,106 @@
+"""CSI-to-map pipeline: the bistatic front end per epoch against PARAMING's own time on the
+same CSI (same run), and the front end's CRB against the bistatic package's FIM.
+
+Single-threaded (``workers=1``, NumPy's BLAS pinned to one thread with threadpoolctl).
+"""
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+from skysense import bistatic as bs
+from skysense.mapping import default_scene
+from skysense.pipeline import BistaticChannel, estimate_bistatic, simulate_bistatic_csi
+from skysense.pipeline.bistatic_front_end import separable_fisher_information
+
+EPOCH = 15  # BS 0 of the default scene (60 epochs): LoS + two specular paths
+
+
+@pytest.fixture(scope="module")
+def setup():
+    ch = BistaticChannel(snr_db=0.0)
+    (link,) = simulate_bistatic_csi(default_scene(60), ch, rng=20261206, bs_indices=[0])
+    assert link.n_paths[EPOCH] == 3
+    return {"ch": ch, "csi": link.csi[EPOCH], "paths": link.paths[EPOCH]}
+
+
+@pytest.fixture(autouse=True)
+def _single_blas():
+    with threadpool_limits(1):
+        yield
+
+
+FRONT_END = ["paraming", "front end, given order", "front end, MDL order"]
+
+
+@pytest.mark.parametrize("impl", FRONT_END)
+def test_front_end_epoch(benchmark, ratios, setup, impl):
+    ch, csi = setup["ch"], setup["csi"]
+    fn = {
+        "paraming": lambda: bs.paraming(csi, 3, scenario=ch.scenario, workers=1),
+        "front end, given order": lambda: estimate_bistatic(csi, ch, n_paths=3),
+        "front end, MDL order": lambda: estimate_bistatic(csi, ch, n_paths="mdl"),
+    }[impl]
+    benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
+    ratios.record(
+        benchmark,
+        "bistatic front end / epoch",
+        impl,
+        reference=None if impl == "paraming" else "paraming",
+        note="range, AoA, AoD + CRB covariance of 3 paths" if impl != "paraming" else "q = 3",
+    )
+
+
+@pytest.mark.parametrize("impl", ["bistatic.fisher_information", "separable FIM"])
+def test_fisher_information(benchmark, ratios, setup, impl):
+    ch, paths = setup["ch"], setup["paths"]
+    fn = {
+        "bistatic.fisher_information": lambda: bs.fisher_information(ch.scenario, paths, 1.0),
+        "separable FIM": lambda: separable_fisher_information(ch.scenario, paths, 1.0),
+    }[impl]
+    benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
+    ratios.record(
+        benchmark,
+        "FIM q=3",
+        impl,
+        reference=None if impl == "bistatic.fisher_information" else "bistatic.fisher_information",
+    )
+
+
+@pytest.fixture(scope="module")
+def stream_setup():
+    from skysense.mapping import simulate
+
+    scene = default_scene(40)
+    ch = BistaticChannel()
+    (link,) = simulate_bistatic_csi(scene, ch, rng=1, bs_indices=[0])
+    (data,) = simulate(scene, rng=1, bs_indices=[0])
+    return {"ch": ch, "link": link, "data": data}
+
+
+def test_csi_to_map_epoch(benchmark, ratios, stream_setup):
+    """CSI in, map out, Scheme II, P = 2,000: a warm stream (30 epochs) then one epoch per
+    round (three paths), against the PARAMING row of this group (three paths too)."""
+    from skysense.mapping import Mapper, MappingParams
+    from skysense.pipeline import CsiMapper
+
+    ch, link, data = stream_setup["ch"], stream_setup["link"], stream_setup["data"]
+    mapper = Mapper("fusion3", MappingParams(n_particles=2000, birth_height_std_m=1.0))
+    stream = CsiMapper(data.bs_position_m, mapper, ch, rng=0)
+    for e in range(30):
+        stream.update(link.csi[e], data.uav_positions_m[e], data.monostatic_positions_m[e])
+    state, n = stream.state, stream.n_epochs
+
+    def one_epoch():
+        stream._state, stream._epoch = state, n  # the same epoch every round
+        e = 30
+        return stream.update(link.csi[e], data.uav_positions_m[e], data.monostatic_positions_m[e])
+
+    up = benchmark.pedantic(one_epoch, rounds=10, warmup_rounds=1)
+    assert up.n_pmfs >= 1
+    ratios.record(
+        benchmark,
+        "bistatic front end / epoch",
+        "CSI -> map, P=2000 fusion3",
+        reference="paraming",
+        note=f"front end {1e3 * up.front_end_s:.1f} ms + filter {1e3 * up.filter_s:.1f} ms",
+    )

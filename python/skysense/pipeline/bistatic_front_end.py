@@ -1,0 +1,751 @@
+"""The bistatic front end: BS -> UAV OFDM CSI of a mapping scene, and PARAMING on it.
+
+:func:`simulate_bistatic_csi` turns the paths of a :class:`~skysense.mapping.Scene` (LoS and
+first-order specular facade paths from the image-method tracer) into the CSI of the bistatic
+paper's link (its :class:`~skysense.bistatic.Scenario` numerology, orthogonal pilots, LS
+estimate, noise, timing offset; bistatic paper eqs. (4)-(11)). :func:`estimate_bistatic` runs
+PARAMING on each epoch's CSI and returns what the mapper consumes, the bistatic pseudo-ranges
+(mapping paper eq. (3), the BS -> facade -> UAV path lengths), with the AoA at the UAV, the AoD
+at the BS and a covariance per path from the Cramer-Rao bound evaluated at the estimates
+(bistatic paper, Appendix A, eq. (52)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from skysense._results import Result
+from skysense._rng import RngLike, as_generator
+from skysense._validation import as_array, check_count, check_finite_scalar, check_positive
+from skysense.bistatic.paraming import paraming
+from skysense.bistatic.paths import Paths
+from skysense.bistatic.scenario import SPEED_OF_LIGHT, Scenario
+from skysense.bistatic.simulate import simulate as simulate_link
+from skysense.mapping.scene import Scene
+from skysense.mapping.simulate import BsData, Visibility, trace
+from skysense.pipeline.geometry import los_angles, unit_axis, va_angles
+
+__all__ = [
+    "BistaticChannel",
+    "BistaticCsi",
+    "BistaticMeasurements",
+    "bistatic_paths",
+    "estimate_bistatic",
+    "mdl_order",
+    "simulate_bistatic_csi",
+    "with_bistatic_measurements",
+]
+
+FloatArray = npt.NDArray[np.float64]
+ComplexArray = npt.NDArray[np.complex128]
+
+#: ToAs are reported in ``[timing_offset_s - GUARD / df, timing_offset_s + (1 - GUARD) / df)``
+#: (PARAMING's window): a little room below the earliest possible arrival for noise.
+_TOA_GUARD_CELLS = 0.125
+#: Cap of an order estimated by MDL.
+DEFAULT_MAX_PATHS = 8
+
+
+def _default_axis(degrees: float) -> tuple[float, float, float]:
+    a = math.radians(degrees)
+    return (math.cos(a), math.sin(a), 0.0)
+
+
+@dataclass(frozen=True)
+class BistaticChannel:
+    """The BS -> UAV link of a mapping scene: numerology, ULA orientations, link budget.
+
+    Parameters
+    ----------
+    scenario : skysense.bistatic.Scenario
+        OFDM numerology and ULA sizes (default: the bistatic paper's, Nt 8 at the BS, Nr 10 at
+        the UAV, N 64 subcarriers at 960 kHz, 30 GHz).
+    bs_axis, uav_axis : tuple of 3 float
+        Axes of the BS (transmit) and UAV (receive) ULAs in the scene frame, element 0 to
+        element 1 (normalised here). Defaults: horizontal, at 30 and 120 degrees from x, so
+        that no path of the default scene (axis-aligned facades) leaves or arrives along an
+        axis (endfire).
+    snr_db : float
+        Per-receive-antenna SNR [dB] of a path with ``|gain| = 1`` (the noise variance is
+        ``n_tx / snr``, pilots of unit power).
+    reference_range_m : float
+        Free-space amplitudes: a LoS path of this length has ``|gain| = 1`` and a path of
+        length ``d`` ``reference_range_m / d`` (times ``reflection_amplitude`` for a facade) [m].
+    reflection_amplitude : float
+        Amplitude of the specular facade reflection, in (0, 1].
+    timing_offset_s : float
+        Receiver timing offset epsilon [s], added to every ToA by the simulator and known
+        (calibrated) by the estimator, which subtracts it.
+
+    Examples
+    --------
+    >>> from skysense.pipeline import BistaticChannel
+    >>> ch = BistaticChannel(snr_db=30.0)
+    >>> ch.noise_var  # n_tx / snr
+    0.008
+    >>> round(ch.max_range_m, 2)  # path lengths the ToA window resolves [m]
+    273.44
+    """
+
+    scenario: Scenario = field(default_factory=Scenario)
+    bs_axis: tuple[float, ...] = _default_axis(30.0)
+    uav_axis: tuple[float, ...] = _default_axis(120.0)
+    snr_db: float = 20.0
+    reference_range_m: float = 100.0
+    reflection_amplitude: float = 0.5
+    timing_offset_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scenario, Scenario):
+            raise TypeError(
+                f"scenario must be a bistatic Scenario, got {type(self.scenario).__name__}"
+            )
+        if self.scenario.n_tx < 2 or self.scenario.n_rx < 2:
+            raise ValueError(
+                "the bistatic front end needs n_tx >= 2 and n_rx >= 2 (PARAMING's angle fit), "
+                f"got n_tx = {self.scenario.n_tx}, n_rx = {self.scenario.n_rx}"
+            )
+        if self.scenario.n_symbols < self.scenario.n_tx:
+            raise ValueError(
+                "LS estimation needs scenario.n_symbols >= scenario.n_tx, got "
+                f"{self.scenario.n_symbols} < {self.scenario.n_tx}"
+            )
+        for name in ("bs_axis", "uav_axis"):
+            object.__setattr__(self, name, tuple(unit_axis(getattr(self, name), name).tolist()))
+        check_finite_scalar(self.snr_db, "snr_db")
+        check_positive(self.reference_range_m, "reference_range_m")
+        r = check_positive(self.reflection_amplitude, "reflection_amplitude")
+        if r > 1:
+            raise ValueError(f"reflection_amplitude must lie in (0, 1], got {r}")
+        check_finite_scalar(self.timing_offset_s, "timing_offset_s")
+
+    @property
+    def noise_var(self) -> float:
+        """sigma^2 of the received samples (unit-power pilots): ``n_tx / 10^(snr_db / 10)``."""
+        return self.scenario.n_tx / 10.0 ** (self.snr_db / 10.0)
+
+    @property
+    def max_range_m(self) -> float:
+        """Longest path [m] inside the ToA window, ``c (1 - 1/8) / df`` (ToAs wrap mod 1/df)."""
+        return SPEED_OF_LIGHT * (1.0 - _TOA_GUARD_CELLS) / self.scenario.subcarrier_spacing_hz
+
+    def _min_toa_s(self) -> float:
+        return self.timing_offset_s - _TOA_GUARD_CELLS / self.scenario.subcarrier_spacing_hz
+
+
+@dataclass(frozen=True, repr=False)
+class BistaticCsi(Result):
+    """Bistatic CSI of one BS over the epochs, with the paths it was drawn from.
+
+    Attributes
+    ----------
+    bs_index : int
+    csi : ndarray, shape (n_epochs, n_tx, n_rx, n_subcarriers), complex128
+        LS CSI per epoch (one sub-frame), the layout of :func:`skysense.bistatic.simulate`.
+    paths : tuple of (skysense.bistatic.Paths or None)
+        True paths per epoch, LoS first, then one specular path per visible VA; None for an
+        epoch without paths (its CSI is noise).
+    noise_var : float
+        sigma^2 of the received samples; each CSI entry has noise variance
+        ``noise_var / n_symbols`` (orthogonal pilots).
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import BistaticChannel, simulate_bistatic_csi
+    >>> (link,) = simulate_bistatic_csi(default_scene(5), BistaticChannel(), rng=0, bs_indices=[0])
+    >>> link.csi.shape, link.n_paths.tolist()
+    ((5, 8, 10, 64), [1, 3, 1, 2, 2])
+    """
+
+    bs_index: int
+    csi: ComplexArray
+    paths: tuple[Paths | None, ...]
+    noise_var: float
+
+    @property
+    def n_paths(self) -> npt.NDArray[np.int64]:
+        """True number of paths per epoch (the oracle model order), shape (n_epochs,)."""
+        return np.array([0 if p is None else p.n_paths for p in self.paths], np.int64)
+
+
+@dataclass(frozen=True, repr=False)
+class BistaticMeasurements(Result):
+    """Per-epoch bistatic measurements estimated from CSI, sorted by range.
+
+    Attributes
+    ----------
+    ranges_m : tuple of ndarray, each shape (n_measurements,) [m]
+        BS -> (facade ->) UAV path lengths ``c (tau - timing_offset_s)``: the mapper's
+        bistatic pseudo-ranges (mapping paper eq. (3); :class:`skysense.mapping.BsData`).
+    aoa_rad, aod_rad : tuple of ndarray, each shape (n_measurements,) [rad]
+        AoA at the UAV's ULA and AoD at the BS's ULA (see :mod:`skysense.pipeline.geometry`).
+    gain : tuple of ndarray, each shape (n_measurements,), complex128
+        Complex path gains.
+    covariance : tuple of ndarray, each shape (n_measurements, 3, 3)
+        Cramer-Rao bound of ``(range [m], AoA [rad], AoD [rad])`` per path, evaluated at the
+        estimates with the noise variance estimated from the residual (units m^2, m rad,
+        rad^2 by entry).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import BistaticChannel, estimate_bistatic, simulate_bistatic_csi
+    >>> ch = BistaticChannel(snr_db=30.0)
+    >>> (link,) = simulate_bistatic_csi(default_scene(3), ch, rng=0, bs_indices=[0])
+    >>> meas = estimate_bistatic(link.csi, ch, n_paths=link.n_paths)
+    >>> truth = np.sort(link.paths[0].toa_s) * 3e8
+    >>> bool(np.all(np.abs(meas.ranges_m[0] - truth) < 0.5))
+    True
+    """
+
+    ranges_m: tuple[FloatArray, ...]
+    aoa_rad: tuple[FloatArray, ...]
+    aod_rad: tuple[FloatArray, ...]
+    gain: tuple[ComplexArray, ...]
+    covariance: tuple[FloatArray, ...]
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs of the measurements."""
+        return len(self.ranges_m)
+
+    @property
+    def n_measurements(self) -> npt.NDArray[np.int64]:
+        """Measurements per epoch, shape (n_epochs,)."""
+        return np.array([r.shape[0] for r in self.ranges_m], np.int64)
+
+
+def bistatic_paths(
+    scene: Scene,
+    bs_index: int,
+    channel: BistaticChannel,
+    *,
+    visibility: Visibility | None = None,
+) -> tuple[Paths | None, ...]:
+    """The noise-free BS -> UAV paths of every epoch: LoS and first-order specular paths.
+
+    Parameters
+    ----------
+    scene : skysense.mapping.Scene
+    bs_index : int
+    channel : BistaticChannel
+    visibility : skysense.mapping.Visibility, optional
+        The traced paths of this BS (default ``skysense.mapping.trace(scene, bs_index)``).
+
+    Returns
+    -------
+    tuple of (skysense.bistatic.Paths or None), one per epoch
+        LoS first (if unoccluded), then one specular path per VA seen on the bistatic link
+        (coplanar facades share one VA, as in :func:`skysense.mapping.simulate`); ToA
+        ``d / c + timing_offset_s`` for a path of length ``d``; None where no path exists.
+
+    Raises
+    ------
+    ValueError
+        A path longer than ``channel.max_range_m`` (its ToA would wrap around 1/df), or the BS
+        on a facade.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import BistaticChannel, bistatic_paths
+    >>> paths = bistatic_paths(default_scene(4), 0, BistaticChannel())
+    >>> [p.n_paths for p in paths]
+    [1, 3, 2, 2]
+    """
+    if not isinstance(scene, Scene):
+        raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
+    if not isinstance(channel, BistaticChannel):
+        raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
+    i = scene._bs(bs_index)
+    vis = trace(scene, i) if visibility is None else visibility
+    if not isinstance(vis, Visibility):
+        raise TypeError(f"visibility must be a Visibility, got {type(vis).__name__}")
+    if vis.bistatic_visible.shape != (scene.n_epochs, scene.n_facades):
+        raise ValueError(
+            "visibility must be traced on this scene: bistatic_visible of shape "
+            f"{(scene.n_epochs, scene.n_facades)}, got {vis.bistatic_visible.shape}"
+        )
+    bs = scene.base_stations_m[i]
+    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
+    if on_box.any():  # the Scene already rejects a BS strictly inside a building
+        raise ValueError(
+            f"base station {i} at {bs.tolist()} lies on a facade of building "
+            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: its "
+            "mirror image, the VA, would be the BS itself)"
+        )
+    k = 2 * np.pi / channel.scenario.wavelength_m
+    axes: dict[str, Any] = {"uav_axis": channel.uav_axis, "bs_axis": channel.bs_axis}
+    out: list[Paths | None] = []
+    for e in range(scene.n_epochs):
+        u = scene.trajectory_m[e]
+        length, aoa, aod, amp = [], [], [], []
+        if vis.los_visible[e]:
+            a, d = los_angles(u, bs, **axes)
+            length.append(float(np.linalg.norm(u - bs)))
+            aoa.append(a)
+            aod.append(d)
+            amp.append(1.0)
+        seen: set[int] = set()
+        for f, j in enumerate(vis.facade_va_index):
+            if j < 0 or not vis.bistatic_visible[e, f] or j in seen:
+                continue
+            seen.add(int(j))
+            va = vis.va_positions_m[j]
+            a_j, d_j = va_angles(va, u, bs, **axes)
+            length.append(float(np.linalg.norm(u - va)))  # eq. (9)
+            aoa.append(float(a_j))
+            aod.append(float(d_j))
+            amp.append(channel.reflection_amplitude)
+        if not length:
+            out.append(None)
+            continue
+        dist = np.array(length)
+        if dist.max() > channel.max_range_m:
+            raise ValueError(
+                f"a path of {dist.max():.1f} m at epoch {e} exceeds channel.max_range_m = "
+                f"{channel.max_range_m:.1f} (ToAs wrap modulo 1/subcarrier_spacing_hz); "
+                "lower scenario.subcarrier_spacing_hz"
+            )
+        gain = (
+            np.array(amp)
+            * channel.reference_range_m
+            / dist
+            * np.exp(-1j * np.mod(k * dist, 2 * np.pi))
+        )
+        toa = dist / SPEED_OF_LIGHT + channel.timing_offset_s
+        out.append(Paths(np.array(aoa), np.array(aod), toa, gain))
+    return tuple(out)
+
+
+def _simulate_bs(
+    scene: Scene,
+    i: int,
+    channel: BistaticChannel,
+    gen: np.random.Generator,
+    tracer: Callable[[Scene, int], Visibility],
+) -> BistaticCsi:
+    sc = channel.scenario
+    all_paths = bistatic_paths(scene, i, channel, visibility=tracer(scene, i))
+    noise_var = channel.noise_var
+    csi = np.empty((scene.n_epochs, *sc.csi_shape), np.complex128)
+    for e, paths in enumerate(all_paths):
+        if paths is None:  # noise only: the LS noise of orthogonal pilots, white, sigma^2 / K
+            std = math.sqrt(noise_var / sc.n_symbols / 2.0)
+            csi[e] = std * (
+                gen.standard_normal(sc.csi_shape) + 1j * gen.standard_normal(sc.csi_shape)
+            )
+            continue
+        h = sc.channel(paths)
+        # the per-antenna SNR of this epoch's channel at the link's fixed noise variance
+        snr = float(np.sum(np.abs(h) ** 2)) / (sc.n_subcarriers * sc.n_rx * noise_var)
+        m = simulate_link(
+            sc,
+            paths.sorted(),
+            10.0 * math.log10(snr),
+            rng=gen,
+            pilots="orthogonal",
+            timing_offset_s=0.0,  # already in the paths' ToAs
+        )
+        csi[e] = m.csi[0]
+    return BistaticCsi(bs_index=i, csi=csi, paths=all_paths, noise_var=noise_var)
+
+
+def simulate_bistatic_csi(
+    scene: Scene,
+    channel: BistaticChannel | None = None,
+    *,
+    rng: RngLike = None,
+    bs_indices: Sequence[int] | None = None,
+    tracer: Callable[[Scene, int], Visibility] | None = None,
+) -> tuple[BistaticCsi, ...]:
+    """Bistatic BS -> UAV CSI of every epoch, for every BS (or the BSs in ``bs_indices``).
+
+    Parameters
+    ----------
+    scene : skysense.mapping.Scene
+    channel : BistaticChannel, optional
+        Default ``BistaticChannel()``.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        BS i draws from the i-th of ``scene.n_bs`` children spawned from ``rng``, so its CSI
+        does not depend on which other BSs are simulated.
+    bs_indices : sequence of int, optional
+        BS indices (default: all).
+    tracer : callable, optional
+        ``tracer(scene, bs_index) -> Visibility`` (default :func:`skysense.mapping.trace`).
+
+    Returns
+    -------
+    tuple of BistaticCsi
+
+    Notes
+    -----
+    Paths from :func:`bistatic_paths`; per epoch one sub-frame of ``n_symbols`` orthogonal
+    pilots through them and the LS estimate (:func:`skysense.bistatic.simulate`, bistatic
+    paper eqs. (4)-(11)), with noise of variance ``channel.noise_var`` per received sample.
+    Diffuse facade clusters and Doppler are not modelled.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import simulate_bistatic_csi
+    >>> links = simulate_bistatic_csi(default_scene(4), rng=0)
+    >>> len(links), links[2].csi.shape
+    (4, (4, 8, 10, 64))
+    """
+    if not isinstance(scene, Scene):
+        raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
+    channel = BistaticChannel() if channel is None else channel
+    if not isinstance(channel, BistaticChannel):
+        raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
+    children = as_generator(rng).spawn(scene.n_bs)
+    indices = range(scene.n_bs) if bs_indices is None else [scene._bs(i) for i in bs_indices]
+    tracer = trace if tracer is None else tracer
+    if not callable(tracer):
+        raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
+    return tuple(_simulate_bs(scene, i, channel, children[i], tracer) for i in indices)
+
+
+def _as_orders(n_paths: int | str | npt.ArrayLike, n_epochs: int) -> npt.NDArray[np.int64] | None:
+    """Per-epoch model orders, or None for the MDL criterion."""
+    if isinstance(n_paths, str):
+        if n_paths != "mdl":
+            raise ValueError(
+                f"n_paths must be an int >= 0, one int per epoch, or 'mdl', got {n_paths!r}"
+            )
+        return None
+    q = np.asarray(n_paths)
+    if q.ndim == 0:
+        q = np.full(n_epochs, check_count(n_paths, "n_paths", minimum=0), np.int64)
+    q = as_array(q, "n_paths", shape=(n_epochs,), kind="iu", dtype=np.int64)
+    if (q < 0).any():
+        raise ValueError(f"n_paths must be >= 0 per epoch, got min {int(q.min())}")
+    return q
+
+
+def mdl_order(csi: ComplexArray, max_paths: int = DEFAULT_MAX_PATHS) -> int:
+    """MDL model order of one CSI from its delay-smoothed covariance (cheap).
+
+    The ``n_tx n_rx`` antenna pairs and the ``N - M + 1`` windows of ``M = N // 2``
+    subcarriers are the snapshots of an ``M x M`` sample covariance (its sum of the diagonal
+    blocks of ``H^T conj(H)``, ``H`` the ``(n_tx n_rx, N)`` reshape of eq. (11)); each path
+    adds one exponential ``c(tau)`` to it, so paths of coinciding ToAs count once, as PARAMING
+    resolves them. Wax-Kailath MDL on its eigenvalues, capped at ``max_paths``. Costs
+    ``n_tx n_rx N^2`` products (PARAMING's own criterion takes every singular value of its
+    ``L x P`` Hankel matrix X1, ~100x more at the default size).
+
+    Parameters
+    ----------
+    csi : ndarray, shape (n_tx, n_rx, n_subcarriers), complex
+        One LS CSI.
+    max_paths : int
+        Largest order returned.
+
+    Returns
+    -------
+    int
+        The order, in ``[0, min(max_paths, N // 2 - 1)]``.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> from skysense.pipeline.bistatic_front_end import mdl_order
+    >>> sc = bs.Scenario()
+    >>> paths = bs.random_paths(sc, rng=0)
+    >>> mdl_order(bs.simulate(sc, paths, 20.0, rng=1).csi[0]), paths.n_paths
+    (4, 4)
+    """
+    n = csi.shape[-1]
+    h = csi.reshape(-1, n)
+    # (N, N) Gram without BLAS: a multithreaded zgemm this small loses to its thread start-up
+    full = np.einsum("in,im->nm", h, h.conj())
+    m = n // 2
+    smoothed = np.zeros((m, m), np.complex128)
+    for i in range(n - m + 1):
+        smoothed += full[i : i + m, i : i + m]
+    lam = np.linalg.eigvalsh(smoothed)[::-1]
+    lam = np.maximum(lam, lam[0] * 1e-300 if lam[0] > 0 else np.finfo(np.float64).tiny)
+    snapshots = h.shape[0] * (n - m + 1)
+    best, best_k = np.inf, 0
+    for k in range(min(max_paths, m - 1) + 1):
+        tail = lam[k:]
+        log_ratio = float(np.mean(np.log(tail)) - np.log(np.mean(tail)))  # <= 0
+        crit = -snapshots * (m - k) * log_ratio + 0.5 * k * (2 * m - k) * np.log(snapshots)
+        if crit < best:
+            best, best_k = crit, k
+    return best_k
+
+
+def _paraming_with_fallback(
+    csi: ComplexArray, order: int, channel: BistaticChannel
+) -> tuple[FloatArray, FloatArray, FloatArray, ComplexArray]:
+    """PARAMING on one CSI; a model order above what the data resolve (rank, two coinciding
+    ToAs) is lowered one path at a time."""
+    q = order
+    while True:
+        try:
+            est = paraming(
+                csi,
+                q,
+                scenario=channel.scenario,
+                min_toa_s=channel._min_toa_s(),
+                check_finite=False,
+                workers=1,
+            )
+            break
+        except ValueError:
+            if q <= 1:
+                raise
+            q -= 1
+    assert est.toa_s is not None and est.gain is not None
+    real = (np.asarray(v, np.float64) for v in (est.toa_s, est.aoa_rad, est.aod_rad))
+    return (*real, np.asarray(est.gain, np.complex128))  # type: ignore[return-value]
+
+
+def separable_fisher_information(scenario: Scenario, paths: Paths, noise_var: float) -> FloatArray:
+    """FIM of ``[theta, phi, tau, Re gamma, Im gamma]`` (bistatic paper eq. (52)) in O(q^2 N).
+
+    Every derivative of the CSI is a Kronecker product ``s c (x) a_r (x) a_t`` of a delay, a
+    receive and a transmit factor, so each FIM entry is a product of three small inner
+    products: ``F_ab = 2 K / sigma^2 Re{conj(s_a) s_b (c_a^H c_b)(r_a^H r_b)(t_a^H t_b)}``
+    (pilots with ``S S^H = K I``). Equals :func:`skysense.bistatic.fisher_information` with
+    ``pilots=None`` (tested), without forming the ``(N, Nr, Nt, 5 q)`` derivative array.
+
+    Parameters
+    ----------
+    scenario : skysense.bistatic.Scenario
+    paths : skysense.bistatic.Paths
+    noise_var : float
+        sigma^2 of the received samples.
+
+    Returns
+    -------
+    ndarray, shape (5 n_paths, 5 n_paths), float64
+        Blocks in the order theta [rad], phi [rad], tau [s], Re gamma, Im gamma.
+
+    Examples
+    --------
+    >>> from skysense import bistatic as bs
+    >>> from skysense.pipeline.bistatic_front_end import separable_fisher_information
+    >>> sc = bs.Scenario()
+    >>> separable_fisher_information(sc, bs.random_paths(sc, rng=0), 1.0).shape
+    (20, 20)
+    """
+    factors = _path_factors(scenario, paths.aoa_rad, paths.aod_rad, paths.toa_s)
+    return _fim(scenario, paths.aoa_rad, paths.aod_rad, factors, paths.gain, noise_var)
+
+
+def _path_factors(
+    scenario: Scenario, aoa_rad: FloatArray, aod_rad: FloatArray, toa_s: FloatArray
+) -> tuple[ComplexArray, ComplexArray, ComplexArray]:
+    """Steering rows a_t (q, Nt), a_r (q, Nr) and delay rows c (q, N) of q paths (eq. (5))."""
+    kt, kr = np.arange(scenario.n_tx), np.arange(scenario.n_rx)
+    n = np.arange(scenario.n_subcarriers)
+    at = np.exp(-2j * np.pi * scenario.spacing_tx_wavelengths * np.sin(aod_rad)[:, None] * kt)
+    ar = np.exp(-2j * np.pi * scenario.spacing_rx_wavelengths * np.sin(aoa_rad)[:, None] * kr)
+    c = np.exp(-2j * np.pi * np.mod(scenario.subcarrier_spacing_hz * toa_s[:, None] * n, 1.0))
+    return at, ar, c
+
+
+def _fim(
+    scenario: Scenario,
+    aoa_rad: FloatArray,
+    aod_rad: FloatArray,
+    factors: tuple[ComplexArray, ComplexArray, ComplexArray],
+    gain: ComplexArray,
+    noise_var: float,
+) -> FloatArray:
+    at, ar, c = factors
+    kr, kt = np.arange(scenario.n_rx), np.arange(scenario.n_tx)
+    n = np.arange(scenario.n_subcarriers)
+    ar_dot = -2j * np.pi * scenario.spacing_rx_wavelengths * np.cos(aoa_rad)[:, None] * kr * ar
+    at_dot = -2j * np.pi * scenario.spacing_tx_wavelengths * np.cos(aod_rad)[:, None] * kt * at
+    c_dot = -2j * np.pi * scenario.subcarrier_spacing_hz * n * c
+    one = np.ones(gain.shape[0], np.complex128)
+    delay = np.concatenate([c, c, c_dot, c, c])
+    rx = np.concatenate([ar_dot, ar, ar, ar, ar])
+    tx = np.concatenate([at, at_dot, at, at, at])
+    scalar = np.concatenate([gain, gain, gain, one, 1j * one])
+    gram = (delay.conj() @ delay.T) * (rx.conj() @ rx.T) * (tx.conj() @ tx.T)
+    f = np.conj(scalar)[:, None] * scalar[None, :] * gram
+    out: FloatArray = 2.0 * scenario.n_symbols / noise_var * f.real
+    return out
+
+
+def _crb_covariance(
+    csi: ComplexArray,
+    toa_s: FloatArray,
+    aoa_rad: FloatArray,
+    aod_rad: FloatArray,
+    gain: ComplexArray,
+    scenario: Scenario,
+) -> FloatArray:
+    """CRB of (range, AoA, AoD) per path at the estimates, noise from the residual."""
+    q = toa_s.shape[0]
+    at, ar, c = factors = _path_factors(scenario, aoa_rad, aod_rad, toa_s)
+    # the model CSI, eq. (15): H[t, r, n] = sum_i gamma_i a_t[i, t] a_r[i, r] c[i, n]
+    spatial = ((at * gain[:, None])[:, :, None] * ar[:, None, :]).reshape(q, -1)
+    residual = csi.reshape(-1, scenario.n_subcarriers) - spatial.T @ c
+    dof = max(csi.size - 5 * q, 1)
+    entry_var = float(np.vdot(residual, residual).real) / dof
+    floor = (np.finfo(np.float64).eps * float(np.sqrt(np.mean(np.abs(csi) ** 2)))) ** 2
+    noise_var = scenario.n_symbols * max(entry_var, floor)  # CSI entry var = sigma^2 / K
+    fim = _fim(scenario, aoa_rad, aod_rad, factors, gain, noise_var)
+    # equilibrate before inverting: the ToA entries exceed the angle entries by ~(2 pi N df)^2
+    d = 1.0 / np.sqrt(np.diag(fim))
+    cov = d[:, None] * np.linalg.pinv(d[:, None] * fim * d[None, :], hermitian=True) * d[None, :]
+    cov = 0.5 * (cov + cov.T)  # exactly symmetric
+    idx = np.stack([2 * q + np.arange(q), np.arange(q), q + np.arange(q)], axis=1)  # tau, th, ph
+    out = cov[idx[:, :, None], idx[:, None, :]]  # (q, 3, 3)
+    scale = np.array([SPEED_OF_LIGHT, 1.0, 1.0])
+    result: FloatArray = out * scale[:, None] * scale[None, :]
+    return result
+
+
+def estimate_bistatic(
+    csi: npt.ArrayLike,
+    channel: BistaticChannel | None = None,
+    *,
+    n_paths: int | Literal["mdl"] | npt.ArrayLike = "mdl",
+    max_paths: int = DEFAULT_MAX_PATHS,
+) -> BistaticMeasurements:
+    """PARAMING on each epoch's bistatic CSI: the mapper's pseudo-ranges, with angles and CRB.
+
+    Parameters
+    ----------
+    csi : array_like, shape (n_epochs, n_tx, n_rx, n_subcarriers) or (n_tx, n_rx, n_subcarriers)
+        LS CSI per epoch (e.g. :attr:`BistaticCsi.csi`); one CSI is one epoch. complex64 is
+        promoted to complex128: the outputs feed the mapper, which runs in float64.
+    channel : BistaticChannel, optional
+        Numerology and the known timing offset (default ``BistaticChannel()``).
+    n_paths : int, array_like of int, or "mdl"
+        Model order per epoch (one int for all, one per epoch, e.g. ``BistaticCsi.n_paths``;
+        0: an epoch without measurements), or ``"mdl"``: :func:`mdl_order` per epoch. An order
+        above what an epoch's CSI resolves (numerical rank, coinciding ToAs) is lowered path
+        by path.
+    max_paths : int
+        Cap of an MDL order (8).
+
+    Returns
+    -------
+    BistaticMeasurements
+        Paths estimated at a negative range (noise) are dropped; an all-zero CSI gives an
+        epoch without measurements.
+
+    Raises
+    ------
+    ValueError
+        ``csi`` of the wrong shape (not the scenario's ``(n_tx, n_rx, n_subcarriers)``) or with
+        NaN/Inf; ``n_paths`` of the wrong length or negative.
+    TypeError
+        ``csi`` that is not complex or real.
+
+    Notes
+    -----
+    Range ``c (tau - timing_offset_s)``; the covariance is the inverse Fisher information of
+    the bistatic paper (eq. (52), pilots with ``S S^H = K I``) at the estimated paths and the
+    residual noise variance ``||csi - H(estimates)||^2 / (n_tx n_rx N - 5 q)``, the block of
+    (tau, AoA, AoD) with tau scaled to range by c.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import estimate_bistatic, simulate_bistatic_csi
+    >>> (link,) = simulate_bistatic_csi(default_scene(3), rng=0, bs_indices=[1])
+    >>> meas = estimate_bistatic(link.csi)  # MDL order
+    >>> meas.n_epochs, meas.covariance[0].shape[1:]
+    (3, (3, 3))
+    """
+    channel = BistaticChannel() if channel is None else channel
+    if not isinstance(channel, BistaticChannel):
+        raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
+    sc = channel.scenario
+    arr = np.asarray(csi)
+    if arr.ndim not in (3, 4) or arr.shape[-3:] != sc.csi_shape:
+        raise ValueError(
+            "csi must have shape (n_epochs, n_tx, n_rx, n_subcarriers) or (n_tx, n_rx, "
+            f"n_subcarriers) with (n_tx, n_rx, n_subcarriers) = {sc.csi_shape} of "
+            f"channel.scenario, got {arr.shape}"
+        )
+    arr = as_array(arr, "csi", kind="fc", dtype=np.complex128).reshape(-1, *sc.csi_shape)
+    max_paths = check_count(max_paths, "max_paths")
+    orders = _as_orders(n_paths, arr.shape[0])
+    ranges, aoas, aods, gains, covs = [], [], [], [], []
+    for e in range(arr.shape[0]):
+        h = arr[e]
+        if not np.any(h != 0):
+            order = 0
+        else:
+            order = mdl_order(h, max_paths) if orders is None else int(orders[e])
+        if order == 0:
+            ranges.append(np.zeros(0))
+            aoas.append(np.zeros(0))
+            aods.append(np.zeros(0))
+            gains.append(np.zeros(0, np.complex128))
+            covs.append(np.zeros((0, 3, 3)))
+            continue
+        toa, aoa, aod, gain = _paraming_with_fallback(h, order, channel)
+        cov = _crb_covariance(h, toa, aoa, aod, gain, sc)
+        rng_m = SPEED_OF_LIGHT * (toa - channel.timing_offset_s)
+        keep = rng_m >= 0
+        ranges.append(np.ascontiguousarray(rng_m[keep], np.float64))
+        aoas.append(np.ascontiguousarray(aoa[keep], np.float64))
+        aods.append(np.ascontiguousarray(aod[keep], np.float64))
+        gains.append(np.ascontiguousarray(gain[keep], np.complex128))
+        covs.append(np.ascontiguousarray(cov[keep]))
+    return BistaticMeasurements(
+        ranges_m=tuple(ranges),
+        aoa_rad=tuple(aoas),
+        aod_rad=tuple(aods),
+        gain=tuple(gains),
+        covariance=tuple(covs),
+    )
+
+
+def with_bistatic_measurements(data: BsData, measurements: BistaticMeasurements) -> BsData:
+    """``data`` with its bistatic pseudo-ranges replaced by the ranges estimated from CSI.
+
+    Parameters
+    ----------
+    data : skysense.mapping.BsData
+        From :func:`skysense.mapping.simulate` (its monostatic sets and truth are kept).
+    measurements : BistaticMeasurements
+        From :func:`estimate_bistatic`, one epoch per epoch of ``data``.
+
+    Returns
+    -------
+    skysense.mapping.BsData
+        Ready for :meth:`skysense.mapping.Mapper.run`.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene, simulate
+    >>> from skysense.pipeline import (estimate_bistatic, simulate_bistatic_csi,
+    ...                                with_bistatic_measurements)
+    >>> scene = default_scene(3)
+    >>> (data,) = simulate(scene, rng=0, bs_indices=[0])
+    >>> (link,) = simulate_bistatic_csi(scene, rng=0, bs_indices=[0])
+    >>> data = with_bistatic_measurements(data, estimate_bistatic(link.csi))
+    >>> data.n_epochs, data.bistatic_ranges_m[0].ndim
+    (3, 1)
+    """
+    if not isinstance(data, BsData):
+        raise TypeError(f"data must be a mapping BsData, got {type(data).__name__}")
+    if not isinstance(measurements, BistaticMeasurements):
+        raise TypeError(
+            f"measurements must be BistaticMeasurements, got {type(measurements).__name__}"
+        )
+    if measurements.n_epochs != data.n_epochs:
+        raise ValueError(
+            f"measurements must have one epoch per epoch of data ({data.n_epochs}), got "
+            f"{measurements.n_epochs}"
+        )
+    return replace(data, bistatic_ranges_m=tuple(r.copy() for r in measurements.ranges_m))

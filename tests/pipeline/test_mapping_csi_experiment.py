@@ -1,0 +1,43 @@
+"""``mapping-csi`` on tiny settings: structure, seeding, figure."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skysense.experiments import EXPERIMENTS, MappingCsi, run_trials
+
+
+def test_registered():
+    assert MappingCsi in EXPERIMENTS and MappingCsi.name == "mapping-csi"
+
+
+def test_results_structure_and_seeding(tmp_path):
+    exp = MappingCsi(methods=("fusion3", "bistatic"), bs_indices=(0,), n_epochs=10, n_particles=150)
+    res = run_trials(exp, 1, rng=3)
+    again = run_trials(exp, 1, rng=3)
+    doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
+    results = doc["results"]
+    assert set(results) == {"front_end", "fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"}
+    for key in ("fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"):
+        cell = results[key]["BS1"]
+        assert set(cell) == {"mospa_all_m", "mospa_last_m", "completeness", "ms_per_epoch"}
+        assert 0.0 <= cell["mospa_all_m"] <= exp.cutoff_m
+        assert 0.0 <= cell["completeness"] <= 1.0
+        assert cell["ms_per_epoch"] > 0
+        assert cell["mospa_all_m"] == again.results[key]["BS1"]["mospa_all_m"]
+    fe = results["front_end"]["BS1"]
+    assert fe["ms_per_epoch"] > 0 and fe["paraming_ms_per_epoch"] > 0
+    assert "front end" in exp.table(results)
+    path = exp.plot(results, tmp_path / "csi.png")
+    assert path.stat().st_size > 0
+    assert np.isfinite(results["fusion3"]["BS1"]["mospa_last_m"])
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(ValueError, match="methods must be drawn from"):
+        MappingCsi(methods=("specular",))
+    with pytest.raises(ValueError, match="bs_index"):
+        MappingCsi(bs_indices=(9,))
+    with pytest.raises(ValueError, match="snr_db"):
+        MappingCsi(snr_db=float("nan"))
