@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "interrupt.hpp"
 #include "mapping_args.hpp"
 #include "skysense/fastmath.hpp"
 #include "skysense/mapping_types.hpp"
@@ -82,18 +83,20 @@ void spa_update(const py::dict& params, const py::array& positions_m, const py::
       optional_out(out_posterior_log_weights, "out_posterior_log_weights", Kt, P, 0);
   out.prune = prune;
   const std::string isa = mapping_isa();
-  py::gil_scoped_release release;
+  // GIL released; Ctrl-C stops the update between PMFs (KeyboardInterrupt, buffers freed)
+  skysense::bind::call_interruptible([&] {
 #if defined(SKYSENSE_HAVE_AVX2_KERNEL)
-  if (isa == "avx512") {
-    skysense::mapping::spa_update_avx512(p, legacy, links, predict, seed, out, n_threads);
-    return;
-  }
-  if (isa == "avx2") {
-    skysense::mapping::spa_update_avx2(p, legacy, links, predict, seed, out, n_threads);
-    return;
-  }
+    if (isa == "avx512") {
+      skysense::mapping::spa_update_avx512(p, legacy, links, predict, seed, out, n_threads);
+      return;
+    }
+    if (isa == "avx2") {
+      skysense::mapping::spa_update_avx2(p, legacy, links, predict, seed, out, n_threads);
+      return;
+    }
 #endif
-  skysense::mapping::spa_update_generic(p, legacy, links, predict, seed, out, n_threads);
+    skysense::mapping::spa_update_generic(p, legacy, links, predict, seed, out, n_threads);
+  });
 }
 }  // namespace
 

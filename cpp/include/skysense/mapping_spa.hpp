@@ -37,6 +37,7 @@
 #include <memory>
 #include <vector>
 
+#include "skysense/cancel.hpp"
 #include "skysense/fastmath.hpp"
 #include "skysense/mapping_types.hpp"
 #include "skysense/parallel.hpp"
@@ -927,6 +928,7 @@ struct ModuleCall {
     parallel_for_chunks(n_legacy, n_threads, [&](Index lo, Index hi) {
       std::vector<double> noise(static_cast<std::size_t>(3 * P));
       for (Index k = lo; k < hi; ++k) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         double* xs = positions + k * 3 * P;
         double* lw = log_weights + k * P;
         const double* xl = legacy.positions_m + k * P * 3;
@@ -1071,6 +1073,7 @@ struct ModuleCall {
     parallel_for_chunks(n_legacy_candidates, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w(static_cast<std::size_t>(P));
       for (Index e = lo; e < hi; ++e) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         const Edge& ed = candidates[e];
         const Index kl = ed.pmf * L + ed.link;
         if (!kept[e] || !needed[kl]) continue;
@@ -1111,6 +1114,7 @@ struct ModuleCall {
     parallel_for_chunks(n_pmfs - K, n_threads, [&](Index lo, Index hi) {
       std::vector<double> draws(static_cast<std::size_t>(3 * Pb));
       for (Index k = K + lo; k < K + hi; ++k) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         double* xs = positions + k * 3 * P;
         double* lw = log_weights + k * P;
         const Link& l = links[birth_link[k]];
@@ -1218,6 +1222,7 @@ struct ModuleCall {
         [&](Index jlo, Index jhi) {
           double prod_buf[kProductBlock];
           for (Index j = jlo; j < jhi; ++j) {
+            coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
             const Index kl = product_items[j].kl, i0 = product_items[j].lo, n = product_items[j].hi - i0;
             const VisibilityTerms c = visibility[kl];
             double* g = log_message_sum + kl * P + i0;
@@ -1318,6 +1323,7 @@ struct ModuleCall {
     parallel_for_chunks(n_pmfs * L, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w(static_cast<std::size_t>(P));
       for (Index kl = lo; kl < hi; ++kl) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         if (!connected[kl] || edges_of_pmf_link[kl].empty()) continue;
         const Index n = n_used(kl / L);
         const VisibilityTerms c = visibility[kl];
@@ -1338,6 +1344,7 @@ struct ModuleCall {
     parallel_for_chunks(nE, n_threads, [&](Index lo, Index hi) {
       std::vector<double> w1(static_cast<std::size_t>(P));
       for (Index e = lo; e < hi; ++e) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         const Edge& ed = edges[e];
         const Index kl = ed.pmf * L + ed.link, n = n_used(ed.pmf);
         const VisibilityTerms c = visibility[kl];
@@ -1416,6 +1423,7 @@ struct ModuleCall {
     parallel_for_chunks(n_pmfs, n_threads, [&](Index lo, Index hi) {
       std::vector<double> S(static_cast<std::size_t>(P));
       for (Index k = lo; k < hi; ++k) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         const Index n = n_used(k);
         const double* xs = positions + k * 3 * P;
         const double* lw = log_weights + k * P;
@@ -1482,6 +1490,7 @@ struct ModuleCall {
       std::vector<double> noise(static_cast<std::size_t>(3 * P));
       std::vector<Index> idx(static_cast<std::size_t>(P));
       for (Index k = lo; k < hi; ++k) {
+        coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
         if (row[k] < 0) continue;
         const Index n = n_used(k);
         const double* xs = positions + k * 3 * P;
