@@ -1,53 +1,14 @@
 """Ctrl-C reaches long kernel calls: the binding layer's cancellation mechanism."""
 
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-
 import pytest
+from _sigint import sigint_latency
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    from skysense import _blas, _core
-    print("ready", flush=True)
-    t0 = time.perf_counter()
-    try:
-        {call}
-    except KeyboardInterrupt:
-        print(f"interrupted {{time.time():.6f}}", flush=True)  # wall clock, shared
-        sys.exit(0)
-    print("finished", flush=True)
-    sys.exit(1)
-    """
-)
 
-
-def interrupt_latency(call: str, after_s: float = 0.5, timeout_s: float = 60.0) -> float:
-    """Seconds from SIGINT to KeyboardInterrupt for ``call`` run in a fresh interpreter (read
-    from the child's wall clock, so the child interpreter's exit is not counted: on a loaded
-    machine it alone can take a second)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(call=call)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(after_s)
-    sent = time.time()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=timeout_s)
-    assert proc.returncode == 0, f"child did not stop on SIGINT: {out!r} {err!r}"
-    assert out.startswith("interrupted"), out
-    latency = float(out.split()[1]) - sent
-    assert latency >= 0, latency
-    return latency
+def interrupt_latency(call: str) -> float:
+    """Seconds from SIGINT to KeyboardInterrupt for ``call`` run in a fresh interpreter."""
+    return sigint_latency("from skysense import _blas, _core", call, after_s=0.5)[0]
 
 
 @pytest.mark.parametrize("workers", [1, 2])

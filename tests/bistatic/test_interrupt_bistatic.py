@@ -1,56 +1,15 @@
 """Ctrl-C reaches the long bistatic kernel calls (PARAMING batches, CORDIC on large arrays):
 a real SIGINT to a child process raises KeyboardInterrupt within 0.5 s."""
 
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-
 import pytest
-
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    from skysense import bistatic as bs, cordic
-    {setup}
-    {call}  # warm-up on a small input: every library is loaded before "ready"
-    print("ready", flush=True)
-    t0 = time.perf_counter()
-    try:
-        {long_call}
-    except KeyboardInterrupt:
-        print(f"interrupted {{time.time():.6f}}", flush=True)  # wall clock, shared
-        sys.exit(0)
-    print(f"finished {{time.perf_counter() - t0:.4f}}", flush=True)
-    sys.exit(1)
-    """
-)
+from _sigint import sigint_latency
 
 
-def interrupt_latency(setup: str, call: str, long_call: str, after_s: float = 0.3) -> float:
-    """Seconds from SIGINT (sent ``after_s`` into ``long_call``) to KeyboardInterrupt."""
-    code = _CHILD.format(setup=setup, call=call, long_call=long_call)
-    with subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if line != "ready":
-            proc.kill()
-            pytest.fail(f"child failed before the call: {line!r} {proc.communicate()[1]!r}")
-        time.sleep(after_s)
-        sent = time.time()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, f"child did not stop on SIGINT: {out!r} {err!r}"
-    assert out.startswith("interrupted"), out
-    # from the signal to KeyboardInterrupt in the child; its interpreter's exit is not counted
-    # (on a loaded machine the exit alone can take a second)
-    latency = float(out.split()[1]) - sent
-    assert latency >= 0, latency
-    return latency
+def interrupt_latency(setup: str, call: str, long_call: str) -> float:
+    """Seconds from SIGINT (0.3 s into ``long_call``) to KeyboardInterrupt; ``call`` is a
+    warm-up on a small input, so every library is loaded before the timer."""
+    prelude = f"import numpy as np\nfrom skysense import bistatic as bs, cordic\n{setup}\n{call}"
+    return sigint_latency(prelude, long_call)[0]
 
 
 _DEFAULT = "sc = bs.Scenario()"

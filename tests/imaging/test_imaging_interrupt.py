@@ -2,33 +2,15 @@
 Gram, sensing-matrix assembly and the PSF. Each call runs in a fresh interpreter that gets a
 real SIGINT after the setup; it must raise KeyboardInterrupt within 0.5 s."""
 
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-
 import pytest
+from _sigint import sigint_latency
 
-_CHILD = textwrap.dedent(
-    """
-    import sys, time
-    import numpy as np
-    from skysense.imaging import (
-        Scenario, SensingOperator, max_sidelobe, psf, sensing_matrix, subspace_pursuit,
-    )
-    {setup}
-    print("ready", flush=True)
-    t0 = time.perf_counter()
-    try:
-        {call}
-    except KeyboardInterrupt:
-        print(f"interrupted {{time.time():.6f}} {{time.perf_counter() - t0:.4f}}", flush=True)
-        sys.exit(0)
-    print(f"finished {{time.perf_counter() - t0:.4f}}", flush=True)
-    sys.exit(1)
-    """
+_IMPORTS = """
+import numpy as np
+from skysense.imaging import (
+    Scenario, SensingOperator, max_sidelobe, psf, sensing_matrix, subspace_pursuit,
 )
+"""
 
 # A random problem on which batched SP runs for tens of seconds (K = 100 of 1000 voxels).
 _SP_SETUP = """
@@ -66,23 +48,9 @@ CASES = {
 }
 
 
-def interrupt_latency(setup: str, call: str, after_s: float = 0.3, timeout_s: float = 120.0):
-    """Seconds from SIGINT to the child's KeyboardInterrupt (wall clock, same host), and the
-    child's report; the child's exit (freeing its arrays) is not counted."""
-    code = _CHILD.format(setup=textwrap.indent(setup, "").strip(), call=call)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    assert line == "ready", (line, proc.stderr.read() if proc.stderr else "")
-    time.sleep(after_s)
-    sent = time.time()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=timeout_s)
-    assert proc.returncode == 0, f"child did not stop on SIGINT: {out!r} {err[-2000:]!r}"
-    assert out.startswith("interrupted"), out
-    return float(out.split()[1]) - sent, out.strip()
+def interrupt_latency(setup: str, call: str) -> tuple[float, str]:
+    """Seconds from SIGINT to the child's KeyboardInterrupt, and the child's report."""
+    return sigint_latency(_IMPORTS + setup, call)
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -1,0 +1,53 @@
+"""Ctrl-C tests' one helper: run a call in a fresh interpreter, send it a real SIGINT, and
+measure how long the call took to raise KeyboardInterrupt.
+
+The latency is read from the child's wall clock (same host), so the child interpreter's exit
+(freeing its arrays; up to seconds on a loaded machine) is not counted.
+"""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+_CHILD = """
+import sys, time
+{prelude}
+print("ready", flush=True)
+t0 = time.perf_counter()
+try:
+    {call}
+except KeyboardInterrupt:
+    print(f"interrupted {{time.time():.6f}} {{time.perf_counter() - t0:.4f}}", flush=True)
+    sys.exit(0)
+print(f"finished {{time.perf_counter() - t0:.4f}}", flush=True)
+sys.exit(1)
+"""
+
+
+def sigint_latency(
+    prelude: str, call: str, *, after_s: float = 0.3, timeout_s: float = 120.0
+) -> tuple[float, str]:
+    """Seconds from SIGINT (sent ``after_s`` into ``call``) to KeyboardInterrupt, and the
+    child's report. ``prelude`` (imports, setup, a warm-up call) runs before the timer."""
+    code = _CHILD.format(prelude=textwrap.dedent(prelude).strip(), call=call)
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if line != "ready":
+            proc.kill()
+            pytest.fail(f"child failed before the call: {line!r} {proc.communicate()[1]!r}")
+        time.sleep(after_s)
+        sent = time.time()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=timeout_s)
+    assert proc.returncode == 0, f"child did not stop on SIGINT: {out!r} {err[-2000:]!r}"
+    assert out.startswith("interrupted"), out
+    latency = float(out.split()[1]) - sent
+    assert latency >= 0, latency
+    return latency, out.strip()
