@@ -133,6 +133,12 @@ def paraming(
         the mean phase first, then fit the (small) residual phases: the same fit where the
         unwrap is right, and robust near endfire, where a per-element step close to pi makes
         any unwrap fail at moderate SNR.
+    method : {"krylov", "gram", "svd"}
+        How the q dominant singular triplets of X1 are found (see Notes). ``"svd"``: the full
+        thin SVD (LAPACK gesdd) in the input precision, the reference. ``"gram"``: the q
+        largest eigenpairs of ``X1 X1^H`` in double. ``"krylov"`` (default): a block
+        Golub-Kahan-Lanczos iteration in double on X1 applied matrix-free by FFTs, about 1/200
+        of one full SVD at the default size.
     refine : bool
         Refine the estimate by maximum likelihood (see Notes): ToA, AoA and AoD then reach the
         CRB, for about 1.1x PARAMING's time. The estimate is PARAMING's own wherever the
@@ -143,12 +149,6 @@ def paraming(
     false_alarm_probability : float
         Probability, in (0, 1), that noise alone passes one detection test: adds a spurious
         path with ``n_paths="glrt"``, or passes as a significant path in ``reliable``.
-    method : {"krylov", "gram", "svd"}
-        How the q dominant singular triplets of X1 are found (see Notes). ``"svd"``: the full
-        thin SVD (LAPACK gesdd) in the input precision, the reference. ``"gram"``: the q
-        largest eigenpairs of ``X1 X1^H`` in double. ``"krylov"`` (default): a block
-        Golub-Kahan-Lanczos iteration in double on X1 applied matrix-free by FFTs, about 1/200
-        of one full SVD at the default size.
     return_singular_values : bool
         Also return the singular values of X1 that the method computed (``singular_values``
         of the result): all ``min(L, P)`` with ``method="svd"`` or a criterion for

@@ -63,7 +63,8 @@ IFFT-C2VNN
 ``csi_windows``              NumPy: delay taps, peak rows, normalised windows -> ``C2vnnWindows``
 ``C2vnnWindows``             NumPy: network inputs and peak rows of a CSI batch
 ``make_training_set``        NumPy: labelled windows from ``bistatic.simulate`` (mixed SNR)
-``C2vnnNet``, ``C2vnn3dNet``  two complex convolutions + two complex linear layers
+``C2vnnNet``                 two complex convolutions + two complex linear layers
+``C2vnn3dNet``               the same with Conv3d over the S sub-frames (4 outputs)
 ``build_c2vnn``              a freshly initialised 2-D or 3-D network (``rng``)
 ``count_flops``              real FLOPs of one forward pass
 ``C2vnnTrainConfig``         Adam, batch 128, MSE, mixed-SNR data settings

@@ -167,6 +167,7 @@ class DetectorNet(nn.Module):
     Parameters
     ----------
     config : DetectorConfig
+        Architecture (grid, BS pairs, U-Net channels) and heat-map read-out.
 
     Notes
     -----
@@ -281,6 +282,19 @@ class DetectorNet(nn.Module):
 
 def build_detector_net(config: DetectorConfig, *, rng: RngLike = None) -> DetectorNet:
     """A freshly initialised :class:`DetectorNet` (weights seeded from ``rng``).
+
+    Parameters
+    ----------
+    config : DetectorConfig
+        Architecture of the network.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Seeds the initial weights (one torch seed drawn from it, applied inside
+        ``torch.random.fork_rng``: torch's global generator is left untouched).
+
+    Returns
+    -------
+    DetectorNet
+        In training mode.
 
     Examples
     --------

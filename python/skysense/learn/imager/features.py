@@ -53,6 +53,7 @@ class PairBackprojector:
     Parameters
     ----------
     scenario : Scenario
+        Imaging geometry, arrays and numerology of the CSI frames.
     dtype : {complex64, complex128}
         Precision of the products (complex64: the learned detector's input).
     workers : int, optional
@@ -202,7 +203,7 @@ class PairBackprojector:
 
         Returns
         -------
-        ndarray, shape (n_frames, 2 * n_pairs, *grid_shape), float32
+        ndarray, shape (n_frames, 2 * n_pairs, grid_shape...), float32
             Channels ``[Re z_1, ..., Re z_P, Im z_1, ..., Im z_P]``.
         """
         z = self._products(y, check_finite)
@@ -226,14 +227,18 @@ def pair_backprojection(
     Parameters
     ----------
     scenario : Scenario
+        Imaging geometry, arrays and numerology of the CSI frames.
     y : array_like, shape (n_frames, n_measurements), complex
+        CSI frames, rows ordered as the sensing matrix A.
     dtype : {complex64, complex128}
+        Precision of the products.
     workers : int, optional
         Threads for building the link matrices.
 
     Returns
     -------
-    ndarray, shape (n_frames, n_pairs, *grid_shape), complex
+    ndarray, shape (n_frames, n_pairs, grid_shape...), complex
+        Back-projection of each BS pair's block of ``y`` onto the voxel grid.
 
     Examples
     --------
