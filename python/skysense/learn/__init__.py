@@ -12,66 +12,65 @@ shipped weights are in ``weights/`` (``weights/README.md`` tells how they were t
 
 Shared core
 
-===========================  ================================================================
-``save_checkpoint``          write a model, its config and metadata atomically
-``load_checkpoint``          validated weights-only load -> ``Checkpoint``
-``Checkpoint``               loaded ``model``, ``metadata``, ``training_state``
-``CheckpointError``          corrupted, foreign or mismatched checkpoint (a ValueError)
-``export_onnx``              ONNX export of any learned network (``skysense[onnx]``)
-``OnnxSession``              ONNX Runtime inference of an exported network
-``TrainResult``              trained model and validation history of both trainers
-===========================  ================================================================
+============================  ================================================================
+``save_checkpoint``           write a model, its config and metadata atomically
+``load_checkpoint``           validated weights-only load -> ``Checkpoint``
+``Checkpoint``                loaded ``model``, ``metadata``, ``training_state``
+``CheckpointError``           corrupted, foreign or mismatched checkpoint (a ValueError)
+``export_onnx``               ONNX export of any learned network (``skysense[onnx]``)
+``OnnxSession``               ONNX Runtime inference of an exported network
+``TrainResult``               trained model and validation history of both trainers
+============================  ================================================================
 
 Off-grid imager
 
-===========================  ================================================================
-``generate_dataset``         NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
-``DatasetReader``            NumPy: validated shard access (SHA-256, dtypes, shapes, values)
-``DatasetError``             NumPy: damaged or foreign dataset folder (a ValueError)
-``network_input``            NumPy: A^H y / SP / y / per-pair frames -> network input channels
-``INPUT_KINDS``              NumPy: the network inputs of ``network_input``
-``PairBackprojector``        NumPy: per-BS-pair back-projections (the detector's front end)
-``pair_backprojection``      NumPy: one-off ``PairBackprojector``
-``image_metrics``            NumPy: MSE, SSIM, OSPA, DR, FAR of images -> ``ImageMetrics``
-``ImageMetrics``             NumPy: the scores of ``image_metrics``
-``normalize_images``         NumPy: ``|x| / max |x|`` with a relative threshold
-``OffGridDataset``           torch ``Dataset`` over a dataset folder
-``split_frames``             train / validation frame indices
-``ImagerConfig``             architecture: resCNN, CNN, Dn-resCNN, Dn-CNN; 2-D or 3-D
-``ImagerNet``                the refiner network
-``build_imager_net``         a freshly initialised ``ImagerNet`` (``rng``)
-``DetectorConfig``           architecture + read-out of the off-grid detector (U-Net)
-``DetectorNet``              per-pair back-projections -> UAV-centre heat map
-``build_detector_net``       a freshly initialised ``DetectorNet`` (``rng``)
-``ARCHITECTURES``            the architectures of ``ImagerConfig``
-``PAPER_CHANNELS``           the paper's resCNN channel list
-``ImagingLoss``              MSE / OHEM-1 / OHEM-2 plus the sparsity term (eqs. (21)-(22)),
-                             or the detector's focal loss
-``LOSSES``                   the loss kinds of ``ImagingLoss``
-``ImagerTrainConfig``        RMSprop, plateau or cosine schedule, clipping, early stop
-``train_imager``             training with timed checkpoints and resume -> ``TrainResult``
-``predict``                  batched eval-mode inference of an ``ImagerNet``
-``OffGridImager``            CSI -> occupancy images / positions; ``load_default()``,
-                             ``load_default_3d()`` (shipped detectors)
-===========================  ================================================================
+============================  ================================================================
+``generate_dataset``          NumPy: off-grid frames -> ``.npz`` shards + ``meta.json`` (Dask)
+``DatasetReader``             NumPy: validated shard access (SHA-256, dtypes, shapes, values)
+``DatasetError``              NumPy: damaged or foreign dataset folder (a ValueError)
+``network_input``             NumPy: A^H y / SP / y / per-pair frames -> network input channels
+``INPUT_KINDS``               NumPy: the network inputs of ``network_input``
+``PairBackprojector``         NumPy: per-BS-pair back-projections (the detector's front end)
+``pair_backprojection``       NumPy: one-off ``PairBackprojector``
+``image_metrics``             NumPy: MSE, SSIM, OSPA, DR, FAR of images -> ``ImageMetrics``
+``ImageMetrics``              NumPy: the scores of ``image_metrics``
+``normalize_images``          NumPy: ``|x| / max |x|`` with a relative threshold
+``OffGridDataset``            torch ``Dataset`` over a dataset folder
+``split_frames``              train / validation frame indices
+``ImagerConfig``              architecture: resCNN, CNN, Dn-resCNN, Dn-CNN; 2-D or 3-D
+``ImagerNet``                 the refiner network
+``build_imager_net``          a freshly initialised ``ImagerNet`` (``rng``)
+``DetectorConfig``            architecture + read-out of the off-grid detector (U-Net)
+``DetectorNet``               per-pair back-projections -> UAV-centre heat map
+``build_detector_net``        a freshly initialised ``DetectorNet`` (``rng``)
+``ARCHITECTURES``             the architectures of ``ImagerConfig``
+``PAPER_CHANNELS``            the paper's resCNN channel list
+``ImagingLoss``               MSE / OHEM-1 / OHEM-2 plus the sparsity term (eqs. (21)-(22)),
+                              or the detector's focal loss
+``LOSSES``                    the loss kinds of ``ImagingLoss``
+``ImagerTrainConfig``         RMSprop, plateau or cosine schedule, clipping, early stop
+``train_imager``              training with timed checkpoints and resume -> ``TrainResult``
+``predict``                   batched eval-mode inference of an ``ImagerNet``
+``OffGridImager``             CSI -> occupancy images / positions; ``load_default()``,
+                              ``load_default_3d()`` (shipped detectors)
+============================  ================================================================
 
 IFFT-C2VNN
 
-===========================  ================================================================
-``C2vnnConfig``              NumPy: 2-D architecture + the scenario it was trained for
-``C2vnn3dConfig``            NumPy: 3-D (Conv3d over S sub-frames) Doppler architecture
-``csi_windows``              NumPy: delay taps, peak rows, normalised windows -> ``C2vnnWindows``
-``C2vnnWindows``             NumPy: network inputs and peak rows of a CSI batch
-``make_training_set``        NumPy: labelled windows from ``bistatic.simulate`` (mixed SNR)
-``C2vnnNet``                 two complex convolutions + two complex linear layers
-``C2vnn3dNet``               the same with Conv3d over the S sub-frames (4 outputs)
-``build_c2vnn``              a freshly initialised 2-D or 3-D network (``rng``)
-``count_flops``              real FLOPs of one forward pass
-``C2vnnTrainConfig``         Adam, batch 128, MSE, mixed-SNR data settings
-``train_c2vnn``              simulate + train -> ``TrainResult``
-``IfftC2vnn``                CSI -> ``bistatic.Estimate``; ``load_default()``,
-                             ``load_default_3d()``
-===========================  ================================================================
+============================  ================================================================
+``C2vnnConfig``               NumPy: 2-D architecture + the scenario it was trained for
+``C2vnn3dConfig``             NumPy: 3-D (Conv3d over S sub-frames) Doppler architecture
+``csi_windows``               NumPy: delay taps, peak rows, normalised windows -> ``C2vnnWindows``
+``C2vnnWindows``              NumPy: network inputs and peak rows of a CSI batch
+``make_training_set``         NumPy: labelled windows from ``bistatic.simulate`` (mixed SNR)
+``C2vnnNet``, ``C2vnn3dNet``  two complex convolutions + two complex linear layers
+``build_c2vnn``               a freshly initialised 2-D or 3-D network (``rng``)
+``count_flops``               real FLOPs of one forward pass
+``C2vnnTrainConfig``          Adam, batch 128, MSE, mixed-SNR data settings
+``train_c2vnn``               simulate + train -> ``TrainResult``
+``IfftC2vnn``                 CSI -> ``bistatic.Estimate``; ``load_default()``,
+                              ``load_default_3d()``
+============================  ================================================================
 
 Examples
 --------

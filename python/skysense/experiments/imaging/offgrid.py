@@ -113,9 +113,9 @@ class ImagingOffgrid(Experiment):
     channels : tuple of int
         resCNN channel list (the paper's is (64, 128, 128, 128, 64, 32)).
     kernel_size : int
-        Side of the resCNN's convolution kernels [voxels].
+        Convolution kernel side of the resCNN (the paper: 5).
     batch_size : int
-        Training frames per mini-batch.
+        Frames per training step.
     lr, momentum : float
         RMSprop settings (the authors: 1e-3 and 0.999).
     eta : float
@@ -133,7 +133,7 @@ class ImagingOffgrid(Experiment):
     n_antennas_side, n_targets, sparsity
         N0 = 5, M = 6 (the UAVs of every test frame; ``--targets``), SP's M° = 10.
     chunk_size : int
-        Trials per task.
+        Trials per task (the unit of work, of seeding and of ``--resume``).
 
     Notes
     -----

@@ -53,7 +53,7 @@ class ImagingOffgrid3d(Experiment[str]):
     sensing_power_dbm : float
         P_s of the frames (40 dBm, split over the 6 subcarriers).
     chunk_size : int
-        Trials per task.
+        Trials per task (the unit of work, of seeding and of ``--resume``).
 
     Notes
     -----

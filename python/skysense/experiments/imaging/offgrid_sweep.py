@@ -76,7 +76,7 @@ class ImagingOffgridSweep(Experiment[tuple[Any, ...]]):
     n_antennas_side : int
         N0 = 5 (Table III).
     chunk_size : int
-        Trials per task.
+        Trials per task (the unit of work, of seeding and of ``--resume``).
 
     Notes
     -----

@@ -167,7 +167,7 @@ class DetectorNet(nn.Module):
     Parameters
     ----------
     config : DetectorConfig
-        Architecture (grid, BS pairs, U-Net channels) and heat-map read-out.
+        Architecture and read-out (grid, BS pairs, U-Net channels).
 
     Notes
     -----
@@ -262,13 +262,13 @@ class DetectorNet(nn.Module):
 
         Parameters
         ----------
-        heat : Tensor, shape (batch, *grid)
+        heat : Tensor, shape (batch, grid...)
         threshold : float, optional
             Default :attr:`DetectorConfig.threshold`.
 
         Returns
         -------
-        Tensor of bool, shape (batch, *grid)
+        Tensor of bool, shape (batch, grid...)
         """
         t = self.config.threshold if threshold is None else float(threshold)
         pool = F.max_pool2d if self.config.ndim == 2 else F.max_pool3d
@@ -286,15 +286,14 @@ def build_detector_net(config: DetectorConfig, *, rng: RngLike = None) -> Detect
     Parameters
     ----------
     config : DetectorConfig
-        Architecture of the network.
+        Architecture and read-out of the network.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        Seeds the initial weights (one torch seed drawn from it, applied inside
-        ``torch.random.fork_rng``: torch's global generator is left untouched).
+        Seed of the initial weights (``docs/conventions.md``).
 
     Returns
     -------
     DetectorNet
-        In training mode.
+        The network, in training mode.
 
     Examples
     --------

@@ -53,7 +53,7 @@ class PairBackprojector:
     Parameters
     ----------
     scenario : Scenario
-        Imaging geometry, arrays and numerology of the CSI frames.
+        Imaging scenario whose BS pairs and voxel grid the back-projections use.
     dtype : {complex64, complex128}
         Precision of the products (complex64: the learned detector's input).
     workers : int, optional
@@ -121,7 +121,7 @@ class PairBackprojector:
 
         Returns
         -------
-        ndarray, shape (n_frames, n_pairs, *grid_shape), complex64 or complex128
+        ndarray, shape (n_frames, n_pairs, grid_shape...), complex64 or complex128
             ``z_p`` on the scattering-coefficient scale.
         """
         z = self._products(y, check_finite)  # (n_pairs, n_frames, n_voxels)
@@ -227,9 +227,9 @@ def pair_backprojection(
     Parameters
     ----------
     scenario : Scenario
-        Imaging geometry, arrays and numerology of the CSI frames.
+        Imaging scenario whose BS pairs and voxel grid the back-projections use.
     y : array_like, shape (n_frames, n_measurements), complex
-        CSI frames, rows ordered as the sensing matrix A.
+        CSI frames, rows ordered as the sensing matrix.
     dtype : {complex64, complex128}
         Precision of the products.
     workers : int, optional
@@ -238,7 +238,7 @@ def pair_backprojection(
     Returns
     -------
     ndarray, shape (n_frames, n_pairs, grid_shape...), complex
-        Back-projection of each BS pair's block of ``y`` onto the voxel grid.
+        ``z_p = A_p^H y_p`` of each BS pair ``p`` on the voxel grid.
 
     Examples
     --------
