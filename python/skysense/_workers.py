@@ -83,6 +83,11 @@ def set_workers(workers: int) -> Iterator[None]:
     workers : int
         Threads per call; ``-1`` for every available CPU.
 
+    Yields
+    ------
+    None
+        The block runs with ``workers`` as the default; the previous default returns after it.
+
     Examples
     --------
     >>> import skysense

@@ -224,6 +224,7 @@ class SPImager:
     Parameters
     ----------
     scenario : skysense.imaging.Scenario
+        Imaging geometry, array and numerology (the sensing matrix A is built from it).
     sparsity : int
         SP support size.
     dtype : {complex64, complex128}
@@ -296,6 +297,7 @@ class BackProjector:
     Parameters
     ----------
     scenario : skysense.imaging.Scenario
+        Imaging geometry, array and numerology (the sensing matrix A is built from it).
     dtype : {complex64, complex128}
         Working precision.
     workers : int, optional

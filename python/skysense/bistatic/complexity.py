@@ -82,6 +82,7 @@ def operation_counts(
     Returns
     -------
     OperationCounts
+        Real flops per CSI of each method (one field per method).
 
     Examples
     --------

@@ -20,6 +20,8 @@ __all__ = ["Grid", "atoms", "correlate"]
 class Grid(Result):
     """Search grid of the Bartlett, MUSIC and DML baselines (a short ``repr``, like a result).
 
+    Attributes are read-only float64 arrays.
+
     Parameters
     ----------
     aoa_rad : array_like, shape (n_aoa,)
@@ -28,8 +30,6 @@ class Grid(Result):
         AoD grid [rad].
     toa_s : array_like, shape (n_toa,)
         ToA grid [s].
-
-    Attributes are read-only float64 arrays.
 
     Examples
     --------

@@ -20,6 +20,16 @@ Subarrays = tuple[int, int, int]
 def default_subarrays(scenario: Scenario) -> Subarrays:
     """(Mt, Mr, M) = half of each dimension, rounded up (the JSTSP code: 4, 5, 32).
 
+    Parameters
+    ----------
+    scenario : Scenario
+        Array and subcarrier counts ``n_tx``, ``n_rx``, ``n_subcarriers``.
+
+    Returns
+    -------
+    tuple of int (Mt, Mr, M)
+        Sub-array sizes over the tx antennas, rx antennas and subcarriers.
+
     Examples
     --------
     >>> from skysense import bistatic as bs

@@ -65,6 +65,7 @@ def music_spectrum(
     Returns
     -------
     ndarray, shape (n_aoa, n_aod, n_toa), float32 (complex64 CSI) or float64
+        Pseudo-spectrum on ``grid`` (unitless, >= 1; peaks at the paths).
 
     Examples
     --------

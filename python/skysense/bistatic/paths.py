@@ -19,7 +19,8 @@ class Paths(Result):
     """Parameters of q propagation paths (targets, clutter and the LoS BS -> radar path).
 
     The same names as the fields of :class:`~skysense.bistatic.Estimate`, so a simulated
-    truth and an estimate compare field by field.
+    truth and an estimate compare field by field. Attributes are read-only float64 arrays
+    (complex128 ``gain``).
 
     Parameters
     ----------
@@ -33,8 +34,6 @@ class Paths(Result):
         Complex path gains gamma (unitless).
     doppler_hz : array_like, shape (n_paths,), optional
         Doppler shifts f_D [Hz] (zeros by default).
-
-    Attributes are read-only float64 arrays (complex128 ``gain``).
 
     Examples
     --------

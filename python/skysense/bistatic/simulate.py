@@ -81,6 +81,7 @@ def qam_symbols(
     Returns
     -------
     ndarray, shape ``shape``, complex128
+        Symbols of unit average power.
 
     Examples
     --------
@@ -106,7 +107,7 @@ def qam_symbols(
 def noise_variance(
     scenario: Scenario, paths: Paths, snr_db: float, *, gain: ArrayLike | None = None
 ) -> float:
-    """sigma^2 for a per-receive-antenna SNR: ``E||H_n s||^2 / (Nr sigma^2)`` averaged over n.
+    """Noise variance sigma^2 for a per-receive-antenna SNR: ``E||H_n s||^2 / (Nr sigma^2)`` averaged over n.
 
     With i.i.d. unit-power pilots ``E||H_n s||^2 = ||H_n||_F^2``, taken at symbol 0 (Doppler
     only moves the cross terms between paths).
@@ -231,6 +232,7 @@ def simulate(
     Returns
     -------
     Measurement
+        LS CSI per sub-frame, the gains used, sigma^2 and the pilots.
 
     Raises
     ------

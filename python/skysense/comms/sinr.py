@@ -234,6 +234,19 @@ def sinr(
 ) -> FloatArray:
     """SINR of every user on every subcarrier (eq. (4)); see :func:`link_powers`.
 
+    Parameters
+    ----------
+    channels : array_like, shape (..., n_users, n_subcarriers, n_tx_antennas), complex
+        Stacked channels ``h_{k, n_f}`` of all BSs (BS-major), as in :func:`link_powers`.
+    comm_beams : array_like, shape (..., n_subcarriers or 1, n_tx_antennas, n_users), complex
+        Communication beamformers ``w_k`` as columns.
+    sensing_beams : array_like, shape (..., n_subcarriers or 1, n_tx_antennas, n_beams), optional
+        Sensing beamformers ``w_{n0}`` as columns; ``None`` means no sensing signal.
+    comm_power_w, sensing_power_w : float or array_like, shape (...), [W]
+        ``P_c`` and ``P_s`` per BS on one subcarrier.
+    noise_var : float or array_like, shape (...), [W]
+        Noise variance ``zeta_c^2`` of a user on one subcarrier, > 0.
+
     Returns
     -------
     ndarray, shape (..., n_users, n_subcarriers), float64

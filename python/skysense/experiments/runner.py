@@ -204,6 +204,16 @@ def root_seed(rng: TrialsRng) -> np.random.SeedSequence:
     ``Generator`` gives a ``SeedSequence`` of 4 words drawn from it (its stream advances);
     ``None`` fresh OS entropy (recorded in the result, so the run can be repeated).
 
+    Parameters
+    ----------
+    rng : None, int, SeedSequence or Generator
+        The run's ``rng`` argument.
+
+    Returns
+    -------
+    SeedSequence
+        Root of the seeds of every task of the run.
+
     Raises
     ------
     TypeError
@@ -248,6 +258,22 @@ def task_seed(
     ``root.spawn(n_chunks)[chunk]`` (``root = SeedSequence(root)`` for an int), extended by
     the cell's stable key, so that a subset of cells reproduces the numbers of the full grid.
     ``root`` itself is not advanced.
+
+    Parameters
+    ----------
+    root : int or SeedSequence
+        Root seed of the run (:func:`root_seed`).
+    n_chunks : int
+        Number of chunks the cell's trials are split into.
+    chunk : int
+        Index of the chunk, in ``[0, n_chunks)``.
+    cell : hashable
+        The cell (one point of the experiment's sweep).
+
+    Returns
+    -------
+    SeedSequence
+        Seed of the task's generator.
     """
     if not isinstance(root, np.random.SeedSequence):
         root = np.random.SeedSequence(root)
@@ -522,6 +548,7 @@ def run_trials(
     Parameters
     ----------
     experiment : Experiment
+        The experiment (its cells, setup, trials and summary).
     n_trials : int
         Trials per cell.
     rng : int, numpy.random.SeedSequence, numpy.random.Generator or None
@@ -546,6 +573,7 @@ def run_trials(
     Returns
     -------
     ExperimentResult
+        Per-cell summaries, the configuration and the root seed of the run.
 
     Raises
     ------

@@ -75,6 +75,7 @@ class ConsoleTable:
     Parameters
     ----------
     columns : sequence of Column
+        Column headers with their legend entries, in print order.
     rows : sequence of sequence
         One value per column; a ``paper`` column takes ``(ours, paper)`` (``None`` for a
         value the paper does not give).

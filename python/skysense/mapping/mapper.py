@@ -75,6 +75,7 @@ def union_map(results: Iterable[MapResult]) -> FloatArray:
     Returns
     -------
     ndarray, shape (n, 3) [m]
+        Estimated VA positions of every BS's last epoch, stacked.
 
     Examples
     --------
@@ -96,6 +97,7 @@ class Mapper:
     scheme : str
         One of :data:`SCHEMES`.
     params : MappingParams
+        Measurement model, birth model and sum-product settings.
     engine : {"cpp", "numpy"}
         Module implementation (the one-to-one baseline is NumPy only).
     workers : int or None

@@ -52,6 +52,7 @@ def default_trajectory(n_epochs: int = 300) -> FloatArray:
     Returns
     -------
     ndarray, shape (n_epochs, 3), float64 [m]
+        UAV positions per epoch.
 
     Examples
     --------
@@ -84,6 +85,7 @@ def virtual_anchor(
     Parameters
     ----------
     bs_position_m : array_like, shape (3,) [m]
+        Position of the BS.
     point_m : array_like, shape (3,) [m]
         A point of the plane.
     normal : array_like, shape (3,)
@@ -92,6 +94,7 @@ def virtual_anchor(
     Returns
     -------
     ndarray, shape (3,) [m]
+        Position of the virtual anchor.
 
     Examples
     --------
@@ -111,6 +114,7 @@ def reconstruct_facade(
     Parameters
     ----------
     bs_position_m, va_position_m : array_like, shape (..., 3) [m]
+        Positions of the BS and of its virtual anchor (broadcast against each other).
 
     Returns
     -------
@@ -150,6 +154,7 @@ class Scene:
     buildings_m : array_like, shape (n_buildings, 5) [m]
         ``(cx, cy, wx, wy, height)`` per building: centre, widths along x and y, height.
     base_stations_m : array_like, shape (n_bs, 3) [m]
+        BS positions.
     trajectory_m : array_like, shape (n_epochs, 3) [m]
         UAV positions per epoch.
 
@@ -324,6 +329,7 @@ def default_scene(n_epochs: int = 300) -> Scene:
     Returns
     -------
     Scene
+        Buildings, BSs and the trajectory of ``n_epochs`` epochs.
 
     Examples
     --------

@@ -86,11 +86,14 @@ def trace(scene: Scene, bs_index: int) -> Visibility:
     Parameters
     ----------
     scene : Scene
+        Buildings, BSs and the UAV trajectory.
     bs_index : int
+        Index of the BS into ``scene.base_stations_m``.
 
     Returns
     -------
     Visibility
+        VAs, bistatic, monostatic and LoS visibility and reflection points per epoch.
 
     Examples
     --------
@@ -251,6 +254,7 @@ def simulate(
     Parameters
     ----------
     scene : Scene
+        Buildings, BSs and the UAV trajectory.
     params : MappingParams, optional
         Noise, diffuse and clutter model (default ``MappingParams()``).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
@@ -266,6 +270,7 @@ def simulate(
     Returns
     -------
     tuple of BsData
+        One per BS: its noisy measurements and the ground truth of every epoch.
 
     Notes
     -----

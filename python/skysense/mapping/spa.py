@@ -119,6 +119,7 @@ def spa_update(
     Returns
     -------
     SpaResult
+        Updated PMFs, their MMSE position estimates and optional message inputs.
 
     Raises
     ------

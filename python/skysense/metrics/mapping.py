@@ -33,6 +33,7 @@ def seen_truth(data: BsData) -> npt.NDArray[np.bool_]:
     Returns
     -------
     ndarray, shape (n_epochs, n_vas), bool
+        True where the VA was seen by the bistatic or monostatic link at or before the epoch.
 
     Examples
     --------

@@ -131,6 +131,7 @@ def ssim(
     Returns
     -------
     ndarray, shape (n_frames,), float64, or float
+        SSIM of each frame pair (a float for one frame), at most 1.
 
     Raises
     ------

@@ -143,7 +143,9 @@ def gospa(
     Parameters
     ----------
     estimated : array_like, shape (n_est, dim), [m]
+        Estimated positions.
     truth : array_like, shape (n_true, dim), [m]
+        True positions.
     cutoff_m : float
         Cut-off c > 0 [m]: the largest distance of a match; a missed or false target costs
         ``c^order / 2``.
@@ -273,6 +275,7 @@ def ospa2(
     Returns
     -------
     ndarray, shape (n_frames,), float64, [m]
+        OSPA^(2) of each frame's window.
 
     Notes
     -----
@@ -362,10 +365,12 @@ def identity_switches(
     estimated_positions, estimated_ids, truth_positions, truth_ids
         As in :func:`ospa2`.
     cutoff_m : float
+        Cut-off c [m] of the per-frame assignment: a farther track is no match.
 
     Returns
     -------
     IdentitySwitches
+        Switch counts (total and per frame).
 
     Examples
     --------
@@ -408,9 +413,11 @@ def track_rmse(
     Parameters
     ----------
     estimated_positions : sequence of array_like, each shape (n_f, dim), [m]
+        Track positions per frame.
     truth_positions, truth_ids
         As in :func:`ospa2`.
     cutoff_m : float
+        Cut-off c [m] of the per-frame assignment: a farther estimate is no match.
     settle_frames : int
         Frames after a target's appearance that are left out (>= 0).
 
@@ -418,6 +425,15 @@ def track_rmse(
     -------
     float
         [m]; NaN if no match qualifies (documented: there is no error to average).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import track_rmse
+    >>> truth = [np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])]  # one target, two frames
+    >>> tracks = [np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]])]  # 1 m off in each
+    >>> track_rmse(tracks, truth, [np.array([7]), np.array([7])], cutoff_m=5.0, settle_frames=0)
+    1.0
     """
     c, _ = _options(cutoff_m, 1)
     settle = check_count(settle_frames, "settle_frames", minimum=0)
@@ -490,6 +506,18 @@ def tracking_scores(
     Returns
     -------
     TrackingScores
+        Mean GOSPA, mean OSPA^(2), identity switches and RMSE of the run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.metrics import tracking_scores
+    >>> truth = [np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]])]  # one target, two frames
+    >>> tracks = [np.array([[0.0, 1.0]]), np.array([[1.0, 1.0]])]  # one track, 1 m off
+    >>> ids = [np.array([7]), np.array([7])]
+    >>> s = tracking_scores(tracks, ids, truth, ids, cutoff_m=5.0, settle_frames=0)
+    >>> s.gospa_m, s.ospa2_m, s.n_switches, s.rmse_m
+    (1.0, 1.0, 0, 1.0)
     """
     g = gospa_per_frame(estimated_positions, truth_positions, cutoff_m=cutoff_m, order=order)
     o = ospa2(

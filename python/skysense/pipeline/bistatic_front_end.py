@@ -236,8 +236,11 @@ def bistatic_paths(
     Parameters
     ----------
     scene : skysense.mapping.Scene
+        Buildings, BSs and the UAV trajectory.
     bs_index : int
+        Index of the BS into ``scene.base_stations_m``.
     channel : BistaticChannel
+        Numerology, timing offset and range limit of the bistatic link.
     visibility : skysense.mapping.Visibility, optional
         The traced paths of this BS (default ``skysense.mapping.trace(scene, bs_index)``).
 
@@ -373,6 +376,7 @@ def simulate_bistatic_csi(
     Parameters
     ----------
     scene : skysense.mapping.Scene
+        Buildings, BSs and the UAV trajectory.
     channel : BistaticChannel, optional
         Default ``BistaticChannel()``.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
@@ -386,6 +390,7 @@ def simulate_bistatic_csi(
     Returns
     -------
     tuple of BistaticCsi
+        One per simulated BS, in the order of ``bs_indices``: its CSI of every epoch.
 
     Notes
     -----

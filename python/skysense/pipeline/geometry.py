@@ -64,6 +64,7 @@ def va_angles(
     va_positions_m : array_like, shape (..., 3) [m]
         Virtual anchors (or VA particles).
     uav_position_m, bs_position_m : array_like, shape (3,) [m]
+        Positions of the UAV (receiver) and of the BS (transmitter).
     uav_axis, bs_axis : array_like, shape (3,)
         Axes of the UAV's (receive) and the BS's (transmit) ULA, element 0 to element 1.
 
@@ -104,6 +105,7 @@ def los_angles(
     Parameters
     ----------
     uav_position_m, bs_position_m : array_like, shape (3,) [m]
+        Positions of the UAV (receiver) and of the BS (transmitter).
     uav_axis, bs_axis : array_like, shape (3,)
         Axes of the UAV's and the BS's ULA.
 

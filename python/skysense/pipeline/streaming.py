@@ -76,6 +76,7 @@ class CsiMapper:
     Parameters
     ----------
     bs_position_m : array_like, shape (3,) [m]
+        Position of the BS (the transmitter of the bistatic link and the monostatic radar).
     mapper : skysense.mapping.Mapper, optional
         Scheme, filter parameters, engine and threads (default ``Mapper()``, Scheme II).
     channel : BistaticChannel, optional

@@ -39,7 +39,34 @@ def plot_lines(
 
     A line is ``(x, y)`` or ``(x, y, lower, upper)``, the last two a confidence band drawn
     shaded; ``None`` values are gaps and a line without any value is left out. Labels starting
-    with "CRB" or "paper" are drawn dashed (references). One legend, right of the panels."""
+    with "CRB" or "paper" are drawn dashed (references). One legend, right of the panels.
+
+    Parameters
+    ----------
+    panels : list of (str, str, bool, dict)
+        ``(xlabel, ylabel, log, lines)`` per panel: axis labels, a log y axis if true, and
+        ``{label: line}``.
+    path : str or Path
+        Image file to write (the format follows the suffix; folders are created).
+    title : str
+        Figure title (none if empty).
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skysense.plotting import plot_lines
+    >>> lines = {"ours": ([0, 10, 20], [1.0, 0.3, None]), "CRB": ([0, 10, 20], [0.5, 0.2, 0.1])}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = plot_lines([("SNR [dB]", "RMSE [m]", True, lines)], Path(folder) / "a.png")
+    ...     out.stat().st_size > 0
+    True
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     handles: dict[str, Any] = {}
@@ -84,8 +111,35 @@ def plot_bars(
     path: str | Path,
     title: str = "",
 ) -> Path:
-    """Grouped bars, one axis per panel; ``panels = [(ylabel, {series: [value per group]})]``,
-    ``groups`` the x tick labels; ``None`` values are left out."""
+    """Grouped bars, one axis per panel; ``panels = [(ylabel, {series: [value per group]})]``.
+
+    Parameters
+    ----------
+    panels : list of (str, dict)
+        ``(ylabel, {series: [value per group]})`` per panel; ``None`` values are left out.
+    groups : list of str
+        The x tick labels, one per group.
+    path : str or Path
+        Image file to write (the format follows the suffix; folders are created).
+    title : str
+        Figure title (none if empty).
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skysense.plotting import plot_bars
+    >>> panels = [("DR [%]", {"SP": [90.0, 80.0], "detector": [95.0, None]})]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = plot_bars(panels, ["M = 3", "M = 6"], Path(folder) / "b.png")
+    ...     out.stat().st_size > 0
+    True
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
     x = np.arange(len(groups))

@@ -71,7 +71,21 @@ def plot_table2(results: dict[str, Any], paper: dict[str, Any], path: str | Path
 
 
 def plot_psf_panels(results: dict[str, Any], path: str | Path) -> Path:
-    """Mean P(n1) for Fig. 4(a)-(c) and the off-grid error of Fig. 5."""
+    """Mean P(n1) for Fig. 4(a)-(c) and the off-grid error of Fig. 5.
+
+    Parameters
+    ----------
+    results : dict
+        The ``results`` of an :class:`~skysense.experiments.ImagingPsf` run (panels
+        ``"fig4a"``, ``"fig4b"``, ``"fig4c"``, ``"fig5"``; a missing panel stays empty).
+    path : str or Path
+        Image file to write.
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+    """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     panels = (
@@ -106,7 +120,23 @@ def plot_psf_panels(results: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_tradeoff(results: dict[str, Any], paper: dict[str, Any], path: str | Path) -> Path:
-    """Fig. 10: DR and frame SE vs P_s at fixed P_t."""
+    """Fig. 10: DR and frame SE vs P_s at fixed P_t.
+
+    Parameters
+    ----------
+    results : dict
+        The ``results`` of an :class:`~skysense.experiments.ImagingTradeoff` run, keyed by
+        P_s [dBm].
+    paper : dict
+        The paper's reference points (``PAPER_FIG10`` of the experiment's module).
+    path : str or Path
+        Image file to write.
+
+    Returns
+    -------
+    Path
+        ``path``, written.
+    """
     plt = _pyplot()
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(14, 4))
     ps = sorted(results, key=float)

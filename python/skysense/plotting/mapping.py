@@ -31,6 +31,23 @@ def plot_mapping(
 
     Maps have x to the right and y up, like every image of the package's figures; one legend
     below the panels.
+
+    Parameters
+    ----------
+    results : dict
+        The ``results`` of a :class:`~skysense.experiments.MappingMospa` run: per-BS
+        visibility timelines, MOSPA per method and epoch, and the maps of trial 0.
+    methods : sequence of str
+        Fusion methods to draw (keys of the MOSPA results).
+    scene : skysense.mapping.Scene
+        The scene the maps are drawn on (buildings and BSs).
+    path : str or Path
+        Image file to write.
+
+    Returns
+    -------
+    Path
+        ``path``, written.
     """
     from skysense.plotting._common import _pyplot
 

@@ -56,10 +56,12 @@ def plot_tracking(
         The experiment's results (``{dims: {method: {"gospa_m": ...}}}``): adds a panel of
         the mean GOSPA per method.
     title : str
+        Figure title (none if empty).
 
     Returns
     -------
     Path
+        ``path``, written.
     """
     plt = _pyplot()
     n_panels = len(estimates) + (scores is not None)

@@ -108,7 +108,9 @@ def background_csi(
     scenario : Scenario
         Imaging scenario whose BS pairs ``paths.pairs`` must equal ``scenario.pairs()``.
     paths : PairPaths
+        Rays between the BSs of each pair (delays, gains, directions at both ends).
     dtype : {complex64, complex128}
+        Precision of the output.
 
     Returns
     -------

@@ -335,7 +335,9 @@ def trace_mapping(
     Parameters
     ----------
     scene : skysense.mapping.Scene
+        Buildings, BSs and the UAV trajectory.
     bs_index : int
+        Index of the BS into ``scene.base_stations_m``.
     n_samples_per_source : int
         Rays shot by the BS.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional

@@ -238,6 +238,7 @@ def calibrate_detector(
     Parameters
     ----------
     detector : BlobDetector
+        The detector to measure (run on ``images``).
     images : array_like, shape (n_frames, grid...)
         Images of simulated frames.
     truth_positions : sequence of array_like, each shape (n_present, 3), [m]
@@ -251,6 +252,7 @@ def calibrate_detector(
     Returns
     -------
     DetectorCalibration
+        Position error std, detection probability and clutter rate of the detector.
     """
     if not isinstance(detector, BlobDetector):
         raise TypeError(f"detector must be a BlobDetector, got {type(detector).__name__}")

@@ -32,9 +32,11 @@ class KalmanPredictor(Predictor):
     Parameters
     ----------
     motion : ConstantVelocity
+        Motion model (its white acceleration noise).
     survival_probability : float
         p_s per frame.
     engine : {"cpp", "numpy"}
+        Kernel implementation: C++ or the NumPy reference (the same results).
     """
 
     motion: ConstantVelocity = field(default_factory=ConstantVelocity)
@@ -70,7 +72,9 @@ class KalmanUpdater(Updater):
     Parameters
     ----------
     sensor : PositionSensor
+        Detection probability, clutter and gate of the measurements.
     engine : {"cpp", "numpy"}
+        Kernel implementation: C++ or the NumPy reference (the same results).
     """
 
     sensor: PositionSensor
@@ -124,7 +128,9 @@ class KalmanInitiator(Initiator):
     Parameters
     ----------
     sensor : PositionSensor
+        Detection probability, clutter and gate of the measurements.
     births : BirthModel
+        Birth rate and velocity spread of the new potential targets.
     """
 
     sensor: PositionSensor

@@ -61,6 +61,7 @@ class PursuitImager(_Imager):
     Parameters
     ----------
     scenario : skysense.imaging.Scenario
+        Imaging geometry, arrays and numerology of the CSI frames.
     sparsity : int
         SP's prior sparsity M°.
     threshold : float

@@ -211,6 +211,7 @@ class PositionSensor:
     Parameters
     ----------
     region : SurveillanceRegion
+        Box the targets and the clutter live in.
     detection_probability : float
         p_d in (0, 1).
     clutter_rate : float

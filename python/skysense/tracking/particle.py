@@ -48,10 +48,13 @@ class ParticlePredictor(Predictor):
     Parameters
     ----------
     motion : ConstantVelocity
+        Motion model (its white acceleration noise).
     survival_probability : float
+        p_s per frame.
     workers : int, optional
         Threads over the potential targets (results do not depend on it).
     engine : {"cpp", "numpy"}
+        Kernel implementation: C++ or the NumPy reference (the same results).
     """
 
     motion: ConstantVelocity = field(default_factory=ConstantVelocity)
@@ -89,8 +92,11 @@ class ParticleUpdater(Updater):
     Parameters
     ----------
     sensor : PositionSensor
+        Detection probability, clutter and gate of the measurements.
     workers : int, optional
+        Threads over the potential targets (results do not depend on it).
     engine : {"cpp", "numpy"}
+        Kernel implementation: C++ or the NumPy reference (the same results).
     """
 
     sensor: PositionSensor
@@ -150,10 +156,15 @@ class ParticleInitiator(Initiator):
     Parameters
     ----------
     sensor : PositionSensor
+        Detection probability, clutter and gate of the measurements.
     births : BirthModel
+        Birth rate and velocity spread of the new potential targets.
     n_particles : int
+        Particles per new potential target.
     workers : int, optional
+        Threads over the potential targets (results do not depend on it).
     engine : {"cpp", "numpy"}
+        Kernel implementation: C++ or the NumPy reference (the same results).
     """
 
     sensor: PositionSensor

@@ -51,10 +51,12 @@ def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None])
     tracker : object with ``reset()`` and ``update(detections) -> Tracks``
         :class:`~skysense.tracking.BPTracker` or a baseline.
     detections : sequence of Detections
+        One per frame (``None``: no detections in that frame).
 
     Returns
     -------
     TrackHistory
+        Track positions, ids and existence per frame and the wall time of each step [s].
     """
     tracker.reset()
     pos, ids, ex = [], [], []

@@ -239,11 +239,15 @@ def simulate_trajectories(scenario: TrackingScenario, *, rng: RngLike = None) ->
     Parameters
     ----------
     scenario : TrackingScenario
+        Number of UAVs and frames, frame rate, lifetimes and scattering coefficients.
     rng : None, int, SeedSequence or Generator, keyword-only
+        Random source of the paths, lifetimes and coefficients (``docs/conventions.md``).
 
     Returns
     -------
     Trajectories
+        Positions ``(n_frames, n_uavs, 3)`` [m] (NaN where absent), velocities, presence,
+        coefficients and frame times.
     """
     if not isinstance(scenario, TrackingScenario):
         raise TypeError(f"scenario must be a TrackingScenario, got {type(scenario).__name__}")
@@ -283,6 +287,7 @@ def simulate_csi(
     Parameters
     ----------
     scenario : skysense.imaging.Scenario or TrackingScenario
+        Imaging scenario of the BSs (for a ``TrackingScenario``: its ``imaging``).
     positions_m : array_like, shape (n_frames, n_uavs, 3), [m]
         UAV positions per frame; NaN rows are absent UAVs. Present UAVs must lie in the ROI.
     coefficients : array_like, shape (n_uavs,)
@@ -290,6 +295,7 @@ def simulate_csi(
     noise : bool
         Add i.i.d. CN(0, P_n) noise (``scenario.noise_power_w`` per entry).
     dtype : {complex64, complex128}
+        Precision of the output.
     rng : keyword-only
         Noise source.
     workers : int, optional

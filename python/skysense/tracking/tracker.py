@@ -144,6 +144,7 @@ class BPTracker:
     region : SurveillanceRegion
         The ROI (positions of a 2-D region are reported at its height).
     frame_rate_hz : float
+        Frames per second (> 0); the motion model's interval is ``1 / frame_rate_hz`` [s].
     confirm_threshold : float
         Existence probability above which a potential target is reported.
     rng : None, int, SeedSequence or Generator, keyword-only

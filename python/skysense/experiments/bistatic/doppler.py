@@ -38,13 +38,15 @@ class BistaticDoppler(Experiment):
         Sub-frames S of K symbols (Doppler sampling period K T_s).
     max_speed_mps : float
         Target speeds uniform in [0, max_speed_mps] [m/s] (f_D up to 2 v / lambda).
+    n_targets, pilots
+        As for ``bistatic-accuracy``.
     methods : tuple of str
         ``"paraming"`` (eq. 43: PARAMING per sub-frame, phase slope of its gains),
         ``"ifft_c2vnn"`` (the shipped 2-D model's lightweight Doppler variant) and/or
         ``"ifft_c2vnn_3d"`` (the shipped 3-D model, Conv3d over the sub-frames, which
         regresses Doppler directly; trained for ``n_subframes = 10``). Both need torch.
-    n_targets, pilots, chunk_size
-        As for ``bistatic-accuracy``.
+    chunk_size : int
+        Trials per task.
 
     Notes
     -----

@@ -38,6 +38,27 @@ class ImagingPsf(Experiment):
     Fig. 3) or one point at distance ``delta_p`` from a random voxel centre in a random
     direction (Fig. 5). Every scenario is the paper's 2D default (``Scenario()``) with the
     swept parameters changed.
+
+    Parameters
+    ----------
+    n0_values : tuple of int
+        Array sides N0 of Fig. 4a.
+    xi_values : tuple of float
+        Element-spacing factors xi of Fig. 4a (spacing ``xi lambda / 2``).
+    voxel_sizes_m : tuple of float
+        Voxel sizes d0 of Fig. 4b [m].
+    roi_sides_m : tuple of float
+        ROI sides of Fig. 4b [m].
+    subcarrier_counts : tuple of int
+        Subcarrier counts N_f of Fig. 4c.
+    bandwidths_mhz : tuple of float
+        Bandwidths B of Fig. 4c [MHz].
+    offsets_m : tuple of float
+        Distances delta_p of the points from their voxel centres of Fig. 5 [m].
+    fig3_voxel : int
+        Flat index of the voxel n1 whose PSF Fig. 3 shows.
+    chunk_size : int
+        Trials per task.
     """
 
     name: ClassVar[str] = "imaging-psf"

@@ -56,6 +56,13 @@ class ImagingSionna(Experiment):
         N0 of the BS arrays.
     n_targets, sparsity : int
         On-grid UAVs per frame (M = 8) and SP's support size.
+    threshold : None, float in [0, 1] or "max/5"
+        SP's post-threshold (as in :func:`~skysense.imaging.subspace_pursuit`).
+    final : {"best", "last"}
+        SP's choice when an iteration does not lower the residual (as in
+        :func:`~skysense.imaging.subspace_pursuit`).
+    max_iter : int
+        Cap on SP's iterations.
     samples_per_src : int
         Rays shot per BS by the tracer.
     chunk_size : int

@@ -57,6 +57,13 @@ class ImagingTradeoff(Experiment):
         On-grid UAVs per frame, M (24 in the 3D ROI).
     sparsity : int
         SP's M° (around M).
+    threshold : None, float in [0, 1] or "max/5"
+        SP's post-threshold (as in :func:`~skysense.imaging.subspace_pursuit`).
+    final : {"best", "last"}
+        SP's choice when an iteration does not lower the residual (as in
+        :func:`~skysense.imaging.subspace_pursuit`).
+    max_iter : int
+        Cap on SP's iterations.
     user_position_m : tuple of 3 float
         The single user (the origin in the paper).
     n_symbols : int

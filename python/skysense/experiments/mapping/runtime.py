@@ -72,6 +72,7 @@ class MappingRuntime(Experiment):
         :func:`skysense.get_workers` in the process that runs the trials; results do not
         depend on it).
     chunk_size : int
+        Trials per task.
 
     Notes
     -----

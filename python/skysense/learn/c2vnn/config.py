@@ -98,6 +98,21 @@ class C2vnnConfig:
 class C2vnn3dConfig(C2vnnConfig):
     """:class:`C2vnnConfig` plus the number of stacked sub-frames S (temporal kernel 3).
 
+    Parameters
+    ----------
+    scenario : Scenario
+        Sizes and numerology of the CSI the model accepts.
+    window : int
+        Odd window size W (rows of the delay taps per path).
+    n_filters : int
+        Complex filters F of each convolution.
+    kernel_size : int
+        Odd spatial kernel k of both convolutions (kernels ``3 x k x k``, "same" padding).
+    n_hidden : int
+        Complex width of the first linear layer.
+    n_subframes : int
+        Stacked sub-frames S, >= 2.
+
     Examples
     --------
     >>> C2vnn3dConfig(n_subframes=10).sample_shape

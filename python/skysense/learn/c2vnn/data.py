@@ -69,15 +69,18 @@ def csi_windows(csi: Any, n_paths: int, window: int, scenario: Scenario) -> C2vn
     Parameters
     ----------
     csi : array_like, shape (batch, n_tx, n_rx, n_subcarriers), complex
+        Bistatic CSI batch.
     n_paths : int
         Peaks q per CSI.
     window : int
         Odd window size W.
     scenario : Scenario
+        Sizes and numerology of the CSI.
 
     Returns
     -------
     C2vnnWindows
+        Windows ``inputs``, shape ``(batch, n_paths, 2 W, n_tx, n_rx)``, and peak ``rows``.
 
     Examples
     --------

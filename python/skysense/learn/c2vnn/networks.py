@@ -34,6 +34,7 @@ class C2vnnNet(nn.Module):
     Parameters
     ----------
     config : C2vnnConfig
+        Architecture and the scenario the model serves.
 
     Notes
     -----
@@ -85,6 +86,7 @@ class C2vnn3dNet(nn.Module):
     Parameters
     ----------
     config : C2vnn3dConfig
+        Architecture, sub-frame count S and the scenario the model serves.
 
     Notes
     -----
@@ -133,6 +135,7 @@ def build_c2vnn(config: C2vnnConfig, *, rng: RngLike = None) -> C2vnnNet | C2vnn
     Parameters
     ----------
     config : C2vnnConfig or C2vnn3dConfig
+        Architecture (a ``C2vnn3dConfig`` gives the 3-D model).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the initial weights (one torch seed drawn from it, applied inside
         ``torch.random.fork_rng``: torch's global generator is left untouched).
@@ -165,6 +168,16 @@ def count_flops(config: C2vnnConfig) -> int:
     output. A :class:`~skysense.learn.C2vnn3dConfig` counts the 3-D model: kernels
     ``3 x k x k`` over S sub-frames (the feature maps and the first linear layer's input grow
     by S) and 4 outputs.
+
+    Parameters
+    ----------
+    config : C2vnnConfig or C2vnn3dConfig
+        Architecture of the model.
+
+    Returns
+    -------
+    int
+        Real flops of one forward pass.
 
     Examples
     --------

@@ -120,6 +120,7 @@ def train_c2vnn(
         A ``C2vnn3dConfig`` trains the 3-D Doppler model on sub-frame stacks (targets up to
         100 m/s, unit gains; ``fluctuation`` is not used).
     train_config : C2vnnTrainConfig, optional
+        Training set and optimiser settings (default ``C2vnnTrainConfig()``).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Three independent generators are spawned from it: the training data, the initial
         weights and the mini-batch order.

@@ -163,6 +163,7 @@ def network_input(
     kind : {"backprojection", "pursuit", "measurements", "pairs"}
         See :data:`INPUT_KINDS`.
     scenario : Scenario
+        Imaging geometry, arrays and numerology of ``y``.
     y : ndarray, shape (n_frames, n_measurements), complex
         CSI frames.
     operator : SensingOperator or PairBackprojector, optional
@@ -178,6 +179,7 @@ def network_input(
     Returns
     -------
     ndarray, shape (n_frames, C, input_shape...), float32
+        C input channels per frame, as the network of ``kind`` expects.
 
     Examples
     --------

@@ -21,6 +21,13 @@ def split_frames(n_frames: int, validation_fraction: float) -> tuple[np.ndarray,
     Frames are i.i.d. draws, so a contiguous tail is an unbiased split and keeps each shard
     in one split (the authors use a seeded ``random_split`` of a dataset held in RAM).
 
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the dataset.
+    validation_fraction : float
+        Share of the frames that validate, in (0, 1).
+
     Returns
     -------
     train, validation : ndarray of int64

@@ -52,12 +52,15 @@ def normalize_images(images: Any, threshold_fraction: float) -> np.ndarray:
     Parameters
     ----------
     images : array_like, shape (n_frames, grid...), real or complex
+        Images, one frame per row of the first axis.
     threshold_fraction : float
         Relative threshold in [0, 1).
 
     Returns
     -------
     ndarray, same shape, float64, in [0, 1]
+        Magnitudes over each frame's peak, below-threshold entries zero (an all-zero frame
+        stays zero).
 
     Notes
     -----

@@ -189,6 +189,7 @@ class ImagerNet(nn.Module):
     Parameters
     ----------
     config : ImagerConfig
+        Architecture: input shape and channels, voxel grid, channel list and output head.
 
     Notes
     -----
@@ -277,6 +278,7 @@ def build_imager_net(config: ImagerConfig, *, rng: RngLike = None) -> ImagerNet:
     Parameters
     ----------
     config : ImagerConfig
+        Architecture of the network.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the initial weights (one torch seed drawn from it, applied inside
         ``torch.random.fork_rng``, so torch's global generator is left untouched).

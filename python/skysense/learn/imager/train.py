@@ -142,6 +142,7 @@ def predict(
     Returns
     -------
     ndarray, shape (n, grid_shape...), float32, in [0, 1]
+        Model outputs (occupancy probabilities, or a detector's heat map).
 
     Examples
     --------
@@ -253,6 +254,7 @@ def train_imager(
         Default: the paper's resCNN on the dataset's grid and input shape. A
         ``DetectorConfig`` needs a dataset of ``kind="pairs"``.
     config : ImagerTrainConfig, optional
+        Optimiser, schedule and loss (default: the authors' settings).
     init : ImagerNet or DetectorNet, optional
         Start from these weights (and buffers) instead of a fresh initialisation: a
         fine-tuning stage with a new optimiser and schedule. Its config must equal
