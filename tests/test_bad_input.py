@@ -214,7 +214,7 @@ CASES = [
     Case("geometry", "PairPaths", "non-unit directions", lambda: PairPaths(S.pairs(), np.ones((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3))), ValueError, "unit vectors"),
     Case("geometry", "background_csi", "paths of another mode", lambda: background_csi(S.replace(mode="B"), PairPaths(S.pairs(), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1)), np.zeros((S.n_pairs, 1, 3)), np.zeros((S.n_pairs, 1, 3)))), ValueError, "same mode"),    # -- issue 18 classes -----------------------------------------------------------------------
     Case("nan-success", "subspace_pursuit", "a Gram matrix with NaN", lambda: subspace_pursuit(A, Y, 2, gram=GRAM * np.nan), ValueError, "gram contains NaN or Inf"),
-    Case("parameter", "Scenario", "sensing_power_dbm = 1e300", lambda: Scenario(sensing_power_dbm=1e300), ValueError, r"sensing_power_dbm must be in \[-3000, 3000\] dBm", "sensing_power_dbm must be in [-3000, 3000] dBm"),
+    Case("parameter", "Scenario", "sensing_power_dbm = 1e300", lambda: Scenario(sensing_power_dbm=1e300), ValueError, r"sensing_power_dbm must lie in \[-300, 300\] dBm", "sensing_power_dbm must lie in [-300, 300] dBm"),
     Case("parameter", "subspace_pursuit", "max_iter = 2**70", lambda: subspace_pursuit(A, Y, 2, max_iter=2**70), ValueError, "max_iter must be <= 2147483647"),
     Case("parameter", "run_trials", "zero trials", lambda: run_trials(TINY_TABLE2, 0), ValueError, "n_trials must be >= 1, got 0"),
     Case("parameter", "run_trials", "a negative seed", lambda: run_trials(TINY_TABLE2, 1, rng=-1), ValueError, "rng must be a non-negative int seed, got -1"),

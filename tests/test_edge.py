@@ -97,3 +97,10 @@ def test_results_do_not_alias_the_micro_batch_buffer(batch_size):
     out = list(StreamProcessor(pair, 4, batch_size=batch_size).process(frames))
     np.testing.assert_array_equal(np.array([o[0] for o in out]), frames)
     np.testing.assert_array_equal(np.array([o[1] for o in out]), frames[:, :2])
+
+
+def test_sp_imager_uses_the_operators_cached_gram(frames):
+    imager = SPImager(S, 2, threshold=None)
+    assert imager.gram is imager.operator.gram()
+    assert imager.memory_usage() == imager.operator.memory_usage()
+    assert imager.memory_usage() > imager.gram.nbytes

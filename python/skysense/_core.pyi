@@ -34,6 +34,16 @@ def sensing_matrix(
     out: _Complex,
     n_threads: int = 1,
 ) -> None: ...
+def link_gram(
+    *,
+    links: _Complex,
+    alpha: float,
+    beta: float,
+    scale: float,
+    columns: _I64 | None,
+    out: _Complex,
+    n_threads: int = 1,
+) -> None: ...
 def point_target_csi(
     *,
     antenna_positions_m: _F64,
@@ -49,7 +59,7 @@ def point_target_csi(
 ) -> None: ...
 
 # -- subspace pursuit (pursuit.cpp) ----------------------------------------------------------------
-def subspace_pursuit(
+def subspace_pursuit_gram(
     *,
     gram: _Complex,
     backprojection: _Complex,
@@ -63,6 +73,41 @@ def subspace_pursuit(
     support: _I64,
     n_iter: _I64,
     relative_residual: _F64,
+    status: _I64,
+    n_threads: int = 1,
+) -> None: ...
+def subspace_pursuit_matrix(
+    *,
+    matrix: _Complex,
+    measurements: _Complex,
+    sparsity: int,
+    rtol: float,
+    max_iter: int,
+    keep_last: bool,
+    threshold: float,
+    image: _Complex,
+    support: _I64,
+    n_iter: _I64,
+    relative_residual: _F64,
+    status: _I64,
+    n_threads: int = 1,
+) -> None: ...
+def subspace_pursuit_links(
+    *,
+    links: _Complex,
+    pairs: _I64,
+    amplitude: float,
+    measurements: _Complex,
+    sparsity: int,
+    rtol: float,
+    max_iter: int,
+    keep_last: bool,
+    threshold: float,
+    image: _Complex,
+    support: _I64,
+    n_iter: _I64,
+    relative_residual: _F64,
+    status: _I64,
     n_threads: int = 1,
 ) -> None: ...
 

@@ -143,7 +143,9 @@ class StreamProcessor:
         """Yield one result per frame (in order) for an iterable of frames.
 
         Each frame is an array of shape (n_measurements,) (or (k, n_measurements), taken as
-        k frames). NaN/Inf frames raise ``ValueError`` naming the frame's index.
+        k frames). NaN/Inf frames raise ``ValueError`` naming the frame's index. Every
+        yielded result owns its arrays (copies of the estimator's per-frame rows), so results
+        kept across micro-batches never change.
         """
         filled = 0
         index = 0
@@ -255,7 +257,7 @@ class SPImager:
         from skysense.imaging import SensingOperator
 
         self.operator: SensingOperator = SensingOperator(scenario, dtype, workers=workers)
-        self.gram = self.operator.gram()
+        self.operator.gram()  # formed now, kept by the operator
         self.sparsity = check_count(sparsity, "sparsity")
         self.threshold = threshold
         self.workers = workers
@@ -265,6 +267,11 @@ class SPImager:
         """Length of one CSI frame."""
         return int(self.operator.shape[0])
 
+    @property
+    def gram(self) -> npt.NDArray[np.complexfloating[Any, Any]]:
+        """The operator's cached ``A^H A`` (read-only), shape (n_voxels, n_voxels)."""
+        return self.operator.gram()
+
     def __call__(self, frames: npt.ArrayLike) -> PursuitResult:
         """SP images of frames of shape (n, n_measurements) (see ``subspace_pursuit``)."""
         from skysense.imaging import subspace_pursuit
@@ -273,14 +280,14 @@ class SPImager:
             self.operator,
             frames,
             self.sparsity,
-            gram=self.gram,
+            method="gram",
             threshold=self.threshold,
             workers=self.workers,
         )
 
     def memory_usage(self) -> int:
         """Bytes held (links and Gram)."""
-        return self.operator.memory_usage() + int(self.gram.nbytes)
+        return self.operator.memory_usage()
 
 
 class BackProjector:

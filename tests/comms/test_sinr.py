@@ -149,3 +149,45 @@ def test_keyword_names_and_short_repr(rng):
         isac_spectral_efficiency=1.0, comm_spectral_efficiency=2.0, n_sensing_symbols=4
     )
     assert se == pytest.approx((4 + 2 * 136) / 140)
+
+
+# -- scale: beamformers do not see the scale of the channels; powers that overflow are named -----
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skysense.comms import mrt_beams, zf_beams
+
+_H = np.random.default_rng(9).standard_normal((3, 2, 8)) + 1j * np.random.default_rng(
+    10
+).standard_normal((3, 2, 8))
+
+
+@settings(max_examples=30, deadline=None)
+@given(exponent=st.floats(-300.0, 300.0))
+def test_beamformers_are_scale_invariant(exponent):
+    c = 10.0**exponent
+    np.testing.assert_allclose(mrt_beams(_H * c, 2), mrt_beams(_H, 2), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(zf_beams(_H * c, 2), zf_beams(_H, 2), rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(exponent=st.floats(-300.0, 300.0))
+def test_sinr_is_invariant_to_a_common_power_scale(exponent):
+    c = 10.0**exponent
+    w = mrt_beams(_H, 2)
+    ref = sinr(_H, w, comm_power_w=2.0, noise_var=0.5)
+    got = sinr(_H, w, comm_power_w=2.0 * c, noise_var=0.5 * c)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_power_that_overflows_is_named():
+    h = np.ones((1, 1, 2), complex)
+    w = np.ones((1, 2, 1), complex) / 2.0
+    with pytest.raises(OverflowError, match="comm_power_w"):
+        sinr(h * 1e200, w, comm_power_w=1e300, noise_var=1.0)
+    with pytest.raises(OverflowError, match="sensing_power_w"):
+        link_powers(h, w, w * 1e200, comm_power_w=1.0, sensing_power_w=1e300, noise_var=1.0)
+    # a weighted mean of finite values stays finite (4 * 1e308 alone would overflow)
+    assert frame_spectral_efficiency(1e308, 1.5e308, 4) == pytest.approx(
+        1e308 * (4 / 140) + 1.5e308 * (136 / 140), rel=1e-15
+    )

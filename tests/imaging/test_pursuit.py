@@ -51,11 +51,15 @@ def _check_against_reference(
 
 
 # -- well-conditioned random problems ----------------------------------------------------------
+METHODS = ["gram", "residual"]
+
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("final", ["best", "last"])
-def test_matches_reference_on_gaussian_problems(dtype, final, rng):
+def test_matches_reference_on_gaussian_problems(dtype, final, method, rng):
     a, y = _gaussian(rng, 9, dtype=dtype)
-    result = subspace_pursuit(a, y, 5, final=final)
+    result = subspace_pursuit(a, y, 5, final=final, method=method)
     assert isinstance(result, PursuitResult)
     assert result.image.dtype == dtype and result.image.shape == (9, 97)
     assert result.support.dtype == np.int64 and result.support.shape == (9, 5)
@@ -64,30 +68,33 @@ def test_matches_reference_on_gaussian_problems(dtype, final, rng):
     _check_against_reference(result, a, y, 5, dtype, final=final)
 
 
-def test_best_and_last_differ_and_both_match_reference(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_best_and_last_differ_and_both_match_reference(method, rng):
     # Under-determined and noisy: some iterations raise the residual, where the two rules part.
     a, y = _gaussian(rng, 24, m=61, sparsity=8, noise=0.3)
-    best = subspace_pursuit(a, y, 8, final="best")
-    last = subspace_pursuit(a, y, 8, final="last")
+    best = subspace_pursuit(a, y, 8, final="best", method=method)
+    last = subspace_pursuit(a, y, 8, final="last", method=method)
     assert not np.array_equal(best.support, last.support)
     _check_against_reference(best, a, y, 8, np.complex128, final="best")
     _check_against_reference(last, a, y, 8, np.complex128, final="last")
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("max_iter", [0, 1])
-def test_max_iter_cap(max_iter, rng):
+def test_max_iter_cap(max_iter, method, rng):
     a, y = _gaussian(rng, 4, m=61, sparsity=8, noise=0.3)
-    result = subspace_pursuit(a, y, 8, max_iter=max_iter)
+    result = subspace_pursuit(a, y, 8, max_iter=max_iter, method=method)
     assert np.all(result.n_iter <= max_iter)
     _check_against_reference(result, a, y, 8, np.complex128, max_iter=max_iter)
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_batch_equals_loop_of_single_frames(dtype, rng):
+def test_batch_equals_loop_of_single_frames(dtype, method, rng):
     a, y = _gaussian(rng, 5, dtype=dtype)
-    batch = subspace_pursuit(a, y, 5)
+    batch = subspace_pursuit(a, y, 5, method=method)
     for f in range(5):
-        single = subspace_pursuit(a, y[f], 5)
+        single = subspace_pursuit(a, y[f], 5, method=method)
         assert single.image.shape == (97,) and single.image.dtype == dtype
         assert np.array_equal(single.support, batch.support[f])
         assert single.n_iter == batch.n_iter[f]
@@ -103,6 +110,20 @@ def test_independent_of_workers(rng):
     three = subspace_pursuit(a, y, 5, gram=gram, workers=3)
     for name in ("image", "support", "n_iter", "relative_residual"):
         assert np.array_equal(getattr(one, name), getattr(three, name)), name
+
+
+def test_residual_form_independent_of_workers(rng):
+    # Frames over threads, and one frame's products over threads (a fixed voxel-slab split):
+    # bit for bit, on a dense A (600 voxels: three slabs) and on the operator's links.
+    a, y = _gaussian(rng, 5, m=301, n_voxels=600, sparsity=6)
+    op = SensingOperator(Scenario(roi_size_m=(30.0, 60.0, 0.0), n_antennas_side=3))
+    frames = simulate(op.scenario, 3, 4, rng=1).measurements
+    for operator, data, k in ((a, y, 6), (op, frames, 4)):
+        for batch in (data, data[0]):
+            one = subspace_pursuit(operator, batch, k, method="residual", workers=1)
+            many = subspace_pursuit(operator, batch, k, method="residual", workers=3)
+            for name in ("image", "support", "n_iter", "relative_residual"):
+                assert np.array_equal(getattr(one, name), getattr(many, name)), name
 
 
 def test_threshold_zeroes_entries_below_fraction_of_max(rng):
@@ -187,10 +208,16 @@ def test_imaging_operator_and_complex64(imaging):
     scenario, a, op, gram = imaging
     batch = simulate(scenario, 6, 6, rng=7)
     dense = subspace_pursuit(a, batch.measurements, 6, gram=gram)
-    via_op = subspace_pursuit(op, batch.measurements, 6)  # gram and A^H y from the operator
-    assert np.array_equal(via_op.support, dense.support)
+    for method in ("auto", "gram", "residual"):  # the operator's Gram, or its links
+        via_op = subspace_pursuit(op, batch.measurements, 6, method=method)
+        assert np.array_equal(via_op.support, dense.support), method
+        np.testing.assert_allclose(
+            via_op.image, dense.image, rtol=0, atol=1e-9 * np.abs(dense.image).max()
+        )
+    residual = subspace_pursuit(a, batch.measurements, 6, method="residual")
+    assert np.array_equal(residual.support, dense.support)
     np.testing.assert_allclose(
-        via_op.image, dense.image, rtol=0, atol=1e-9 * np.abs(dense.image).max()
+        residual.image, dense.image, rtol=0, atol=1e-9 * np.abs(dense.image).max()
     )
     single = subspace_pursuit(
         a.astype(np.complex64),
@@ -220,6 +247,29 @@ def test_backproject_dense_and_operator(dtype, rng):
         np.testing.assert_allclose(z, expected, rtol=0, atol=RTOL[dtype] * np.abs(expected).max())
     assert backproject(a, y[0]).shape == (s.n_voxels,)
     assert backproject(a.astype(np.complex128), y).dtype == np.complex128
+
+
+@pytest.mark.parametrize(
+    ("macs", "n_frames"),
+    [
+        (None, 3),  # one GEMM
+        (7 * 701 * 40, 7),  # voxel slabs of 40 (7 frames x 701 rows x 40 voxels per GEMM)
+        (5 * 37 * 613, 9),  # frames in chunks of 5 and 4, blocks of 37 rows (last 35)
+    ],
+)
+def test_backproject_chunked_products_match_one_gemm(macs, n_frames, rng, monkeypatch):
+    from skysense.imaging import backprojection
+
+    m, nv = 701, 613  # odd sizes: ragged slabs and row blocks
+    monkeypatch.setattr(backprojection, "_MIN_BLOCK", 37)
+    if macs is not None:
+        monkeypatch.setattr(backprojection, "GEMM_CHUNK_MACS", macs)
+    a = rng.standard_normal((m, nv)) + 1j * rng.standard_normal((m, nv))
+    y = rng.standard_normal((n_frames, m)) + 1j * rng.standard_normal((n_frames, m))
+    expected = y @ a.conj()
+    z = backproject(a, y)
+    # relative error to the one-GEMM NumPy product: about 1e-16 (summation order only)
+    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
 
 
 # -- invalid input --------------------------------------------------------------------------------
@@ -255,6 +305,10 @@ def _bad_inputs():
         ((a, y, 3), {"tol": 1e-3}, TypeError, "tol"),
         ((a, y, 3), {"max_iter": -1}, ValueError, "max_iter must be >= 0"),
         ((a, y, 3), {"workers": 0}, ValueError, "workers must be >= 1"),
+        ((a, y, 3), {"method": "lstsq"}, ValueError, "method must be one of"),
+        ((a, y, 3), {"method": "residual", "gram": np.eye(17)}, ValueError, "method='gram' only"),
+        ((a, y, 3), {"max_iter": 2**70}, ValueError, "max_iter must be <= 2147483647"),
+        ((inf_a, y, 3), {"method": "residual"}, ValueError, "a contains NaN or Inf"),
     ]
 
 
@@ -364,3 +418,143 @@ def test_result_repr_is_short(rng):
     text = repr(subspace_pursuit(a, y, 5))
     assert text.startswith("PursuitResult(") and len(text.splitlines()) == 6
     assert "image=complex128[50, 97]" in text and len(text) < 800
+
+
+# -- method selection (cost model) and the operator's cached Gram -----------------------------------
+def test_cost_model_picks_the_cheaper_form(imaging):
+    from skysense.imaging.pursuit import _resolve_method
+
+    scenario, a, _, _ = imaging
+    dense = lambda n: _resolve_method("auto", a, None, n, 6, 100, np.complex128)
+    assert dense(1) == "residual"  # (1 + ~4) GEMVs against a 2560 x 1600^2 Gram
+    assert dense(256) == "gram"  # 256 frames pay for the Gram
+    assert _resolve_method("auto", a, np.eye(2), 1, 6, 100, np.complex128) == "gram"
+    assert _resolve_method("residual", a, None, 256, 6, 100, np.complex128) == "residual"
+    op = SensingOperator(scenario)
+    assert _resolve_method("auto", op, None, 1, 6, 100, np.complex128) == "residual"
+    op.gram()  # cached: free from now on
+    assert _resolve_method("auto", op, None, 1, 6, 100, np.complex128) == "gram"
+    # a Gram above 1 GiB is never formed by "auto": 12000 voxels of complex128 is 2.1 GiB
+    big = Scenario(roi_size_m=(120.0, 100.0, 0.0), voxel_size_m=1.0, n_antennas_side=1)
+    assert _resolve_method("auto", SensingOperator(big), None, 10**6, 6, 100, "c16") == "residual"
+
+
+def test_operator_keeps_the_gram_sp_forms(imaging):
+    scenario = imaging[0]
+    op = SensingOperator(scenario)
+    batch = simulate(scenario, 40, 6, rng=3)
+    subspace_pursuit(op, batch.measurements[0], 6)  # one frame: residual form, no Gram
+    assert op._gram_cache is None
+    first = subspace_pursuit(op, batch.measurements, 6)  # 40 frames: the Gram form forms it
+    cached = op._gram_cache
+    assert cached is not None and not cached.flags.writeable
+    again = subspace_pursuit(op, batch.measurements, 6)
+    assert op._gram_cache is cached
+    np.testing.assert_array_equal(first.image, again.image)
+
+
+# -- non-finite data never read as a fit ----------------------------------------------------------
+class _NanGramOperator:
+    """An operator whose gram() is all NaN (its adjoint is fine)."""
+
+    def __init__(self, a):
+        self._a = a
+        self.shape = a.shape
+        self.dtype = a.dtype
+
+    def rmatvec(self, y):
+        return np.conj(np.conj(np.asarray(y)) @ self._a)
+
+    def gram(self):
+        return np.full((self.shape[1], self.shape[1]), np.nan, complex)
+
+
+def test_nan_gram_is_not_a_perfect_fit(rng):
+    a, y = _gaussian(rng, 3)
+    op = _NanGramOperator(a)
+    with pytest.raises(ValueError, match="a contains NaN or Inf.*frame"):
+        subspace_pursuit(op, y, 5)
+    out = subspace_pursuit(op, y, 5, check_finite=False)
+    assert np.isnan(out.relative_residual).all() and np.isnan(out.image).all()
+    assert (out.support == -1).all()
+    with pytest.raises(ValueError, match="gram contains NaN or Inf"):
+        subspace_pursuit(a, y, 5, gram=np.full((97, 97), np.nan))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_nan_in_y_without_checks_gives_nan_not_zero(method, rng):
+    a, y = _gaussian(rng, 3)
+    y[1, 4] = np.nan
+    out = subspace_pursuit(a, y, 5, check_finite=False, method=method)
+    assert np.isnan(out.relative_residual[1]) and np.isnan(out.image[1]).all()
+    assert (out.support[1] == -1).all()
+    clean = subspace_pursuit(a, y[[0, 2]], 5, method=method)  # the other frames are unaffected
+    np.testing.assert_array_equal(out.support[[0, 2]], clean.support)
+    assert np.isfinite(out.relative_residual[[0, 2]]).all()
+
+
+def test_gram_is_checked_where_read_not_scanned(rng):
+    # A NaN in a Gram row that SP never reads cannot change the result; one it reads raises.
+    a, y = _gaussian(rng, 1)
+    gram = a.conj().T @ a
+    clean = subspace_pursuit(a, y, 5, gram=gram)
+    unread = int(np.setdiff1d(np.arange(97), clean.support)[0])
+    far = gram.copy()
+    far[unread, unread] = np.nan  # only on the diagonal of an unvisited voxel
+    out = subspace_pursuit(a, y, 5, gram=far)
+    np.testing.assert_array_equal(out.support, clean.support)
+    np.testing.assert_array_equal(out.image, clean.image)
+    near = gram.copy()
+    near[clean.support[0], unread] = np.nan  # in a row of the final support
+    near[unread, clean.support[0]] = np.nan
+    with pytest.raises(ValueError, match="gram contains NaN or Inf"):
+        subspace_pursuit(a, y, 5, gram=near)
+
+
+# -- scale invariance: c from 1e-300 to 1e300 -----------------------------------------------------
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_SCALE_SETTINGS = settings(max_examples=30, deadline=None)
+_A, _Y = _gaussian(np.random.default_rng(12), 3)
+_REF = subspace_pursuit(_A, _Y, 5)
+
+
+@_SCALE_SETTINGS
+@given(exponent=st.floats(-300.0, 300.0), method=st.sampled_from(METHODS))
+def test_scale_of_y_changes_nothing_but_the_scale(exponent, method):
+    c = 10.0**exponent
+    out = subspace_pursuit(_A, _Y * c, 5, method=method)
+    np.testing.assert_array_equal(out.support, _REF.support)
+    np.testing.assert_allclose(out.relative_residual, _REF.relative_residual, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        out.image / c, _REF.image, rtol=1e-9, atol=1e-12 * np.abs(_REF.image).max()
+    )
+
+
+@_SCALE_SETTINGS
+@given(exponent=st.floats(-290.0, 290.0), method=st.sampled_from(METHODS))
+def test_scale_of_a_changes_nothing_but_the_scale(exponent, method):
+    # (|A| ~ 0.05, so c A stays normal down to c = 1e-290; below, A itself loses digits)
+    c = 10.0**exponent
+    out = subspace_pursuit(_A * c, _Y, 5, method=method)
+    np.testing.assert_array_equal(out.support, _REF.support)
+    np.testing.assert_allclose(out.relative_residual, _REF.relative_residual, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        out.image * c, _REF.image, rtol=1e-9, atol=1e-12 * np.abs(_REF.image).max()
+    )
+
+
+@_SCALE_SETTINGS
+@given(exponent=st.floats(-300.0, 300.0))
+def test_scale_of_y_scales_the_backprojection(exponent):
+    c = 10.0**exponent
+    ref = backproject(_A, _Y)
+    z = backproject(_A, _Y * c)
+    assert np.isfinite(z).all()
+    np.testing.assert_allclose(z / c, ref, rtol=1e-12, atol=1e-14 * np.abs(ref).max())
+
+
+def test_backprojection_that_overflows_names_y():
+    with pytest.raises(ValueError, match="A\\^H y overflows complex128: y too large"):
+        backproject(np.full((4, 2), 1e10, complex), np.full(4, 1e300, complex))

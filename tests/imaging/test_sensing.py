@@ -115,6 +115,65 @@ def test_gram_is_hadamard_of_link_grams(scenario):
     np.testing.assert_allclose(op.column_norms(), np.linalg.norm(a, axis=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["A", "B", "C"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gram_over_many_tiles_matches_dense(mode, dtype):
+    # 3-D, 800 voxels: 13 x 4 tiles of the kernel, the mirrored lower triangle, 6 subcarriers
+    s = Scenario.paper_3d(voxel_size_m=10.0, mode=mode)
+    a = sensing_matrix(s)
+    g = a.conj().T @ a
+    op = SensingOperator(s, dtype)
+    full = op.gram()
+    assert full.dtype == dtype and full.shape == (800, 800)
+    tol = {np.complex64: 2e-7, np.complex128: 2e-15}[dtype] * 8  # accumulated in double
+    assert _rel_err(full, g) <= tol
+    np.testing.assert_array_equal(full, full.conj().T)  # exactly Hermitian
+    assert not full.diagonal().imag.any()
+    cols = np.array([799, 0, 400, 401, 63, 64, 65])  # any order, across row blocks
+    part = SensingOperator(s, dtype).gram(cols)  # computed, not from a cache
+    assert _rel_err(part, g[:, cols]) <= tol
+    np.testing.assert_allclose(part, full[:, cols], rtol=0, atol=tol * np.abs(g).max())
+
+
+def test_gram_is_cached_read_only_and_counted():
+    s = ODD_SCENARIOS[0]
+    op = SensingOperator(s)
+    links_bytes = op.memory_usage()
+    g = op.gram()
+    assert op.gram() is g and not g.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        g[0, 0] = 1.0
+    assert op.memory_usage() == links_bytes + g.nbytes
+    np.testing.assert_array_equal(op.gram([3, 1]), g[:, [3, 1]])  # columns from the cache
+    op.clear_cache()
+    assert op.memory_usage() == links_bytes
+    np.testing.assert_array_equal(op.gram(), g)
+
+
+def test_gram_is_formed_once_under_concurrent_calls(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    op = SensingOperator(Scenario.paper_3d(voxel_size_m=10.0))
+    calls = []
+    original = op._link_gram
+
+    def counting(cols, scale):
+        calls.append(cols)
+        return original(cols, scale)
+
+    monkeypatch.setattr(op, "_link_gram", counting)
+    with ThreadPoolExecutor(4) as pool:
+        grams = list(pool.map(lambda _: op.gram(), range(8)))
+    assert len(calls) == 1 and all(g is grams[0] for g in grams)
+
+
+def test_gram_that_overflows_is_an_error(monkeypatch):
+    op = SensingOperator(ODD_SCENARIOS[0])
+    monkeypatch.setattr(op, "_amplitude", 1e200)
+    with pytest.raises(ValueError, match="Gram overflows complex128"):
+        op.gram()
+
+
 def test_large_array_stays_matrix_free():
     s = Scenario(n_antennas_side=8)  # dense complex128 A would be 40960 x 1600, 1.05 GB
     with pytest.raises(MemoryLimitError, match="SensingOperator"):
@@ -305,7 +364,10 @@ def test_operator_pickles(rng):
     import pickle
 
     op = SensingOperator(ODD_SCENARIOS[0])
+    op.gram()
     again = pickle.loads(pickle.dumps(op))
+    assert again._gram_cache is None  # the cache stays behind; the lock is new
+    np.testing.assert_array_equal(again.gram(), op.gram())
     x = rng.standard_normal(op.shape[1]) + 0j
     np.testing.assert_array_equal(again @ x, op @ x)
     assert repr(again) == repr(op)

@@ -82,3 +82,14 @@ def test_bad_input(one_facade):
         ospa_per_epoch([np.zeros((0, 3))], one_facade, cutoff_m=1.0, order=0.5)
     with pytest.raises(ValueError, match="radius_m must be > 0"):
         completeness(np.zeros((0, 3)), one_facade, radius_m=-1.0)
+
+
+def test_completeness_with_far_estimates_and_radii(one_facade):
+    # far estimates (squared distances overflow) are simply unmatched; huge radii match all
+    far = [TRUE_VA + [1e300, 0.0, 0.0], -TRUE_VA - 1e300]
+    assert completeness(far, one_facade) == 0.0
+    assert completeness([TRUE_VA + [0, 0, 1e5]], one_facade, radius_m=1e300) == 1.0
+    with pytest.raises(ValueError, match="estimate contains NaN"):
+        completeness([[np.nan, 0.0, 0.0]], one_facade)
+    with pytest.raises(ValueError, match=r"estimate must have shape \(n_est, 3\)"):
+        completeness([[0.0, 0.0]], one_facade)

@@ -67,3 +67,42 @@ def test_bad_input(pred, target, exc, match):
 def test_bad_reduction():
     with pytest.raises(ValueError, match="reduction must be one of"):
         mse(np.zeros((1, 2)), np.zeros((1, 2)), reduction="sum")
+
+
+# -- scale: mse(c x, c y) = c**2 mse(x, y) wherever the result is a normal float ---------------
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_X = np.random.default_rng(3).standard_normal((3, 6, 7))
+_Y = np.random.default_rng(4).standard_normal((3, 6, 7))
+_REF = mse(_X, _Y)
+
+
+@settings(max_examples=40, deadline=None)
+@given(exponent=st.floats(-300.0, 300.0))
+def test_scale(exponent):
+    c = 10.0**exponent
+    # the exact value c**2 ref, formed without overflow: 2 log10(c) + log10(ref)
+    log_true = 2 * exponent + np.log10(_REF)
+    if log_true.max() > 308.3:  # beyond float64 (1.8e308): a clear error instead of inf
+        with pytest.raises(OverflowError, match="exceeds the float64 range"):
+            mse(_X * c, _Y * c)
+        return
+    if log_true.max() > 308.2:  # at the edge: either is right
+        return
+    got = mse(_X * c, _Y * c)
+    assert got.dtype == np.float64 and got.shape == (3,)
+    normal = log_true > -307.0  # above the subnormal range: full precision
+    np.testing.assert_allclose(np.log10(got[normal]), log_true[normal], rtol=0, atol=1e-13 * 308)
+    assert np.isfinite(got).all() and (got >= 0).all()
+
+
+def test_overflow_names_pred_and_target():
+    with pytest.raises(
+        OverflowError, match="MSE of frame 0 exceeds the float64 range.*pred and target"
+    ):
+        mse(np.full((1, 4), 1e300), np.full((1, 4), -1e300))
+    assert mse(np.full((1, 4), 1e300), np.full((1, 4), 1e300)).tolist() == [0.0]
+    np.testing.assert_allclose(mse(np.full((1, 4), 1e154), np.zeros((1, 4))), [1e308], rtol=1e-14)
+    with pytest.raises(OverflowError, match="MSE of frame 1"):  # 1e200**2 = 1e400
+        mse(np.full((2, 4), 1e200) * [[0.0], [1.0]], np.zeros((2, 4)))

@@ -169,3 +169,50 @@ def test_batch_bad_input():
         ospa_batch([np.zeros((1, 2))], [np.zeros((1, 3))], cutoff_m=50.0)
     with pytest.raises(ValueError, match="reduction must be one of"):
         ospa_batch([[]], [[]], cutoff_m=50.0, reduction="sum")
+
+
+# -- homogeneity: OSPA(c X, c Y; c cutoff) = c OSPA(X, Y; cutoff), c from 1e-300 to 1e300 --------
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_EST = np.random.default_rng(7).uniform(-50, 50, (5, 3))
+_TRUTH = np.random.default_rng(8).uniform(-50, 50, (4, 3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    exponent=st.floats(-300.0, 300.0),
+    order=st.sampled_from([1.0, 2.0, 3.5]),
+    truncate=st.booleans(),
+)
+def test_homogeneity(exponent, order, truncate):
+    c = 10.0**exponent
+    ref = ospa(_EST, _TRUTH, cutoff_m=30.0, order=order, truncate=truncate)
+    got = ospa(_EST * c, _TRUTH * c, cutoff_m=30.0 * c, order=order, truncate=truncate)
+    assert got == pytest.approx(ref * c, rel=1e-12)
+
+
+def test_extreme_cutoffs_and_orders_are_finite():
+    assert ospa([[0, 0]], [[1, 1], [2, 2]], cutoff_m=1e300) == pytest.approx(5e299, rel=1e-15)
+    two = ospa([[0, 0]], [[1, 1], [2, 2]], cutoff_m=1e300, order=2)  # (1e600 / 2)**0.5
+    assert two == pytest.approx(1e300 / np.sqrt(2), rel=1e-14)
+    assert ospa([[0, 0]], [[1, 1], [2, 2]], cutoff_m=3.0, order=1000) == pytest.approx(
+        3.0 * 0.5**0.001 * (1 + (np.sqrt(2) / 3) ** 1000) ** 0.001, rel=1e-12
+    )
+    tiny = ospa([[0, 0]], [[1e-300, 1e-300], [2e-300, 2e-300]], cutoff_m=1e-300, order=2)
+    assert tiny == pytest.approx(1e-300, rel=1e-12)  # not 0: the penalty 1e-600 underflowed
+
+
+def test_far_points_never_make_the_cost_matrix_infeasible():
+    # distances of 2e300 overflow their squares; cut off at 1 they cost exactly 1
+    assert ospa([[1e300, 0]], [[-1e300, 0], [2, 2]], cutoff_m=1.0) == 1.0
+    assert ospa([[1e200, 0]], [[-1e200, 0], [2, 2]], cutoff_m=1.0, truncate=False) == pytest.approx(
+        (1e200 + 1.0) / 2, rel=1e-12
+    )
+    batch = ospa_batch([[[1e300, 1e300]]], [[[-1e300, -1e300]]], cutoff_m=5.0)
+    assert batch.tolist() == [5.0]
+
+
+def test_uncut_ospa_that_overflows_names_the_sets():
+    with pytest.raises(OverflowError, match="OSPA of estimated and truth exceeds the float64"):
+        ospa([[1.7e308, 1.7e308]], [[-1.7e308, -1.7e308]], cutoff_m=1.0, truncate=False)

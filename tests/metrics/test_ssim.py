@@ -145,7 +145,9 @@ def test_large_batch_is_chunked_consistently(rng):
 
 
 def test_matches_scikit_image(rng):
-    metrics = pytest.importorskip("skimage.metrics")
+    # scikit-image is in the test extra: this comparison must run, not skip.
+    from skimage import metrics
+
     x, y = rng.random((2, 40, 40)), rng.random((2, 40, 40))
     ref = [
         metrics.structural_similarity(
@@ -174,6 +176,8 @@ def test_small_image_valid_raises_replicate_works(rng):
         ({"window_std_voxels": 0.0}, ValueError, "window_std_voxels must be > 0"),
         ({"data_range": -1.0}, ValueError, "data_range must be > 0"),
         ({"k1": float("nan")}, ValueError, "k1 must be finite"),
+        ({"k2": 2.0}, ValueError, r"k2 must lie in \(0, 1\]"),
+        ({"data_range": 0.0}, ValueError, "data_range must be > 0"),
         ({"reduction": "max"}, ValueError, "reduction must be one of"),
         ({"grid_shape": (40, 41)}, ValueError, r"pred must have shape \(n_frames, 1640\)"),
         ({"grid_shape": 1600}, TypeError, "grid_shape must be a tuple"),
@@ -206,3 +210,37 @@ def test_bad_options(kwargs, exc, match):
 def test_bad_input(pred, target, exc, match):
     with pytest.raises(exc, match=match):
         ssim(pred, target)
+
+
+# -- scale invariance: SSIM(c x, c y; c L) = SSIM(x, y; L), c from 1e-300 to 1e300 ---------------
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_X = np.random.default_rng(5).random((2, 16, 18))
+_Y = np.clip(_X + 0.3 * np.random.default_rng(6).standard_normal(_X.shape), 0, 1)
+_REF = {p: ssim(_X, _Y, padding=p) for p in ("valid", "replicate")}
+
+
+@settings(max_examples=40, deadline=None)
+@given(exponent=st.floats(-300.0, 300.0), padding=st.sampled_from(["valid", "replicate"]))
+def test_scale_invariance(exponent, padding):
+    c = 10.0**exponent
+    got = ssim(_X * c, _Y * c, data_range=c, padding=padding)
+    np.testing.assert_allclose(got, _REF[padding], rtol=1e-10, atol=1e-12)
+
+
+def test_huge_images_with_unit_range_are_finite():
+    # L = 1 beside images of 1e300: c1, c2 are negligible, SSIM is that of the bare statistics
+    got = ssim(_X * 1e300, _Y * 1e300)
+    expected = ssim(_X, _Y, data_range=1e-300)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    # and a range far above the images: SSIM tends to 1
+    np.testing.assert_allclose(ssim(_X, _Y, data_range=1e300), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("std", [1e-300, 1e300])
+def test_extreme_window_std_gives_a_delta_or_a_box(std):
+    g = gaussian_window(5, std)
+    expected = [0, 0, 1, 0, 0] if std < 1 else [0.2] * 5
+    np.testing.assert_allclose(g, expected, rtol=1e-15, atol=0)

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "skysense/cancel.hpp"
 #include "skysense/parallel.hpp"
 #include "skysense/views.hpp"
 
@@ -124,6 +125,7 @@ void point_target_csi(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
     // Per (f, antenna): coefficient-weighted tx links, so a row is a dot product.
     std::vector<double> wre(re.size()), wim(re.size());
     for (std::ptrdiff_t n = lo; n < hi; ++n) {
+      cancellation_point();
       const double* pts = points.data + 3 * n * n_tg;
       const std::complex<double>* c = coeffs.data + n * n_tg;
       for (std::ptrdiff_t f = 0; f < n_f; ++f)
@@ -142,6 +144,7 @@ void point_target_csi(ConstView<double, 2> antennas, std::ptrdiff_t n_per_bs,
             for (std::ptrdiff_t t = 0; t < n_per_bs; ++t, ++row) {
               const std::ptrdiff_t it = (f * n_ant + pairs.data[2 * q] * n_per_bs + t) * n_tg;
               const std::ptrdiff_t ir = (f * n_ant + pairs.data[2 * q + 1] * n_per_bs + r) * n_tg;
+              if ((row & 1023) == 0) cancellation_point();
               double sr = 0.0, si = 0.0;
               for (std::ptrdiff_t k = 0; k < n_tg; ++k) {
                 sr += wre[it + k] * re[ir + k] - wim[it + k] * im[ir + k];

@@ -1,13 +1,7 @@
 // Subspace pursuit (Dai & Milenkovic, IEEE Trans. IT 2009; Algorithm 1 of Huang et al., IEEE
-// TWC 2026, as coded in the authors' CS_SP.m) on the Gram form of the least-squares problems.
+// TWC 2026, as coded in the authors' CS_SP.m), in two forms that share one driver.
 //
-// With z = A^H y and G = A^H A given, A is never touched:
-//
-//   correlations   A^H r = z - G[:, S] x_S                       (K rows of G, G Hermitian)
-//   LS on S        G[S, S] x_S = z[S]                            (Cholesky; eigen fallback)
-//   residual       ||r||^2 = ||y||^2 - 2 Re(x_S^H z_S) + x_S^H G[S, S] x_S
-//
-// Per frame:  S0 = K largest |z|, x = LS(S0).  Each iteration:
+// Per frame:  S0 = K largest |z| (z = A^H y), x = LS(S0).  Each iteration:
 //   T = K largest |A^H r|;  U = S u T;  b = LS(U);  S' = K largest |b|;  x' = LS(S');
 //   stop when ||r'||/||y|| is not smaller than the previous ratio ("divergent"), or <= tol, or
 //   after max_iter iterations.
@@ -15,28 +9,51 @@
 // iterate is returned anyway.  keep_last = false is the original SP: the previous ratio starts
 // at that of S0 and a divergent iterate is discarded, so the returned one has the smallest ratio.
 //
-// Precision: G, z, y and x are stored in T (float or double, complex); correlations are
-// accumulated, and every small system is solved, in double.  The residual identity cancels
-// when ||r|| << ||y||: the ratio bottoms out near sqrt(eps_T) (~1e-8 for double, ~1e-3 for
-// float) instead of reaching 0, so a tol below that acts as "stop when the support is stable"
-// (an equal ratio: supports are sorted, so equal supports give bit-identical solves).
+// Where A^H A and the residual come from is a Source:
+//
+// * Gram form (GramSource): with G = A^H A given, A is never touched:
+//     correlations   A^H r = z - G[:, S] x_S                     (K rows of G, G Hermitian)
+//     LS on S        G[S, S] x_S = z[S]
+//     residual       ||r||^2 = ||y||^2 - 2 Re(x_S^H z_S) + x_S^H G[S, S] x_S
+//   Per iteration O(K n_voxels); the residual identity cancels when ||r|| << ||y||: the ratio
+//   bottoms out near sqrt(eps_T) (~1e-8 for double, ~1e-3 for float), so a tol below that acts
+//   as "stop when the support is stable" (equal supports give bit-identical solves).
+// * Residual form (MatrixSource: a dense row-major A; LinkSource: the link matrices of the
+//   matrix-free operator): the columns of the supports are gathered (or generated from the links)
+//   once, G[S, S] comes from them, the residual r = y - A_S x_S is formed exactly, and the
+//   correlations are one adjoint product A^H r per iteration (a GEMV over A, or small GEMMs over
+//   the links).  No O(n_voxels^2) Gram is formed: one frame costs about (1 + n_iter) products.
+//
+// Precision: G blocks, correlations and every small system are handled in double.  Scale: the
+// residual forms scale the gathered columns by an exact power of two per frame (from the first
+// support's columns) and the residual by its own, so |A|^2 and |r| never over- or underflow;
+// the Gram form is scaled by the caller.
+//
+// Non-finite data never read as a fit: a NaN/Inf in y, z, the Gram entries or columns read, the
+// correlations or a solution stops the frame with status kPursuitNonFinite, a NaN image, NaN
+// ratio and support -1.  Cancellation (cancel.hpp): every iteration and every product slab is a
+// cancellation point; frames are taken from an atomic counter, so the polling caller thread
+// keeps working until the last frame is handed out.
 //
 // The small dense linear algebra (order <= 2K) is done by hand in the hot path: calling LAPACK
 // per 12 x 12 solve costs more in overhead than the O(K^3 / 3) flops, and a Cholesky with a
 // pivot test is all a well-posed step needs.  Ill-posed steps (nearly collinear columns, as
 // adjacent voxels of fine grids where cond(A) ~ 1e14, or 2K > n_measurements) fall back to
 // LAPACK zheev: the pseudo-inverse solution on the eigenvalues above the rounding level of the
-// Gram, i.e. the minimum-norm least-squares solution.  That call runs with this OpenBLAS
-// single-threaded.
+// Gram, i.e. the minimum-norm least-squares solution.  BLAS/LAPACK run single-threaded inside.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <complex>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <vector>
 
+#include "skysense/blas_ops.hpp"
+#include "skysense/cancel.hpp"
 #include "skysense/lapack.hpp"
 #include "skysense/parallel.hpp"
 #include "skysense/views.hpp"
@@ -51,9 +68,19 @@ struct PursuitOptions {
   double threshold = 0.0;  // zero entries with |x| < threshold * max|x| (0: none)
 };
 
+// Per-frame outcome.
+enum PursuitStatus : std::int64_t {
+  kPursuitOk = 0,
+  kPursuitNonFinite = 1,  // NaN/Inf met in the data SP read (image NaN, ratio NaN, support -1)
+};
+
 namespace pursuit_detail {
 
 using cd = std::complex<double>;
+
+// Voxels per slab of an adjoint product: a fixed partition (independent of the thread count, so
+// results are too) and a cancellation point per slab.
+constexpr std::ptrdiff_t kSlab = 256;
 
 // Plain complex products (no C99 Annex G inf/nan recovery: inputs are finite).
 inline cd mul(cd a, cd b) {
@@ -63,35 +90,59 @@ inline cd mulc(cd a, cd b) {  // conj(a) * b
   return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
 }
 inline double abs2(cd a) { return a.real() * a.real() + a.imag() * a.imag(); }
+inline bool finite(cd a) { return std::isfinite(a.real()) && std::isfinite(a.imag()); }
+// 1 for NaN/Inf, else 0, branch-free (v - v is 0 for finite v, NaN otherwise), so that scans
+// of n_voxels entries OR it into a flag and vectorise.
+inline int not_finite(double v) { return static_cast<int>(!((v - v) == 0.0)); }
 
-// Scratch space of one worker, sized once; nothing is allocated per frame.
+// v * 2^e exactly as std::ldexp(v, e): one multiplication by the power of two where 2^e is a
+// normal double (IEEE rounds the product once, as ldexp does), ldexp itself otherwise.
+struct Pow2 {
+  int e;
+  double factor;
+  explicit Pow2(int exponent)
+      : e(exponent), factor(exponent >= -1022 && exponent <= 1023 ? std::ldexp(1.0, exponent)
+                                                                  : 0.0) {}
+  double operator()(double v) const { return factor != 0.0 ? v * factor : std::ldexp(v, e); }
+};
+
+// Binary exponent e with 2^(e-1) <= |v| < 2^e (0 for 0 or non-finite v).
+inline int exponent_of(double v) {
+  if (!(v > 0.0) || !std::isfinite(v)) return 0;
+  int e = 0;
+  std::frexp(v, &e);
+  return e;
+}
+
+// Scratch space of one worker for the driver and the small solves, sized once.
 struct Workspace {
   std::ptrdiff_t nv, k, kmax;
-  std::vector<double> score;                  // (nv,)
-  std::vector<std::ptrdiff_t> order;          // (nv,)
-  std::vector<cd> corr;                       // (nv,)
+  std::vector<double> score;                   // (nv,)
+  std::vector<std::ptrdiff_t> order;           // (nv,)
   std::vector<std::ptrdiff_t> s, t, u, s_new;  // supports
-  std::vector<cd> x, x_new, b;                // coefficients on s, s_new, u
-  std::vector<cd> h, l, rhs;                  // Gram block, its factor, right-hand side
-  std::vector<double> w, rwork;               // heev
+  std::vector<cd> x, x_new, b;                 // coefficients on s, s_new, u
+  std::vector<cd> h, l, rhs;                   // Gram block, its factor, right-hand side
+  std::vector<double> w, rwork;                // heev
   std::vector<cd> work;
   int lwork = 1;
+  double tau = 0.0;  // relative pivot / eigenvalue floor of a Gram stored in T
 
-  Workspace(std::ptrdiff_t n_voxels, std::ptrdiff_t sparsity)
+  Workspace(std::ptrdiff_t n_voxels, std::ptrdiff_t sparsity, double eps)
       : nv(n_voxels), k(sparsity), kmax(std::min(2 * sparsity, n_voxels)) {
     const auto m = static_cast<std::size_t>(kmax);
     score.resize(static_cast<std::size_t>(nv));
     order.resize(static_cast<std::size_t>(nv));
-    corr.resize(static_cast<std::size_t>(nv));
     s.resize(m), t.resize(m), u.resize(m), s_new.resize(m);
     x.resize(m), x_new.resize(m), b.resize(m), rhs.resize(m);
     h.resize(m * m), l.resize(m * m);
     w.resize(m), rwork.resize(std::max<std::size_t>(1, 3 * m));
     lwork = lapack::heev_lwork(static_cast<int>(kmax));
     work.resize(static_cast<std::size_t>(lwork));
+    // Pivots (and eigenvalues) below tau * (diagonal scale) are at the rounding level of a
+    // Gram stored in T: treat the block as singular there.
+    tau = 16.0 * static_cast<double>(kmax) * eps;
   }
 };
-
 // order[0..k) = the positions of the k largest score[0..n), ties to the smaller position,
 // sorted ascending (order is scratch of length n).  Deterministic: the ordering is total, so the
 // selected set does not depend on the selection algorithm.
@@ -120,119 +171,6 @@ inline void top_k(const double* score, std::ptrdiff_t n, std::ptrdiff_t k, std::
 // NaN-safe score (a NaN would break the strict weak ordering of top_k).
 inline double safe(double v) { return v == v ? v : -1.0; }
 
-template <class T>
-class Frame {
- public:
-  Frame(ConstView<std::complex<T>, 2> gram, const std::complex<T>* z, double y_norm2,
-        Workspace& ws)
-      : g_(gram.data), nv_(gram.shape[1]), z_(z), y_norm2_(y_norm2), ws_(ws) {
-    // Pivots (and eigenvalues) below tau * (diagonal scale) are at the rounding level of a
-    // Gram stored in T: treat the block as singular there.
-    tau_ = 16.0 * static_cast<double>(ws.kmax) * std::numeric_limits<T>::epsilon();
-  }
-
-  // Least squares on the (sorted) support s[0..n): x[0..n) and the residual ratio ||r||/||y||.
-  double solve(const std::ptrdiff_t* s, std::ptrdiff_t n, cd* x) {
-    cd* h = ws_.h.data();
-    cd* l = ws_.l.data();
-    cd* rhs = ws_.rhs.data();
-    for (std::ptrdiff_t j = 0; j < n; ++j) {
-      const std::complex<T>* row = g_ + s[j] * nv_;  // G[s_j, :]; lower column j = G[s_i, s_j]
-      for (std::ptrdiff_t i = j; i < n; ++i) h[i + j * n] = std::conj(cd(row[s[i]]));
-      rhs[j] = cd(z_[s[j]]);
-    }
-    if (!cholesky_solve(h, l, rhs, n, x)) eigen_solve(h, rhs, n, x);
-    // ||r||^2 = ||y||^2 - 2 Re(x^H z_S) + x^H G_SS x, with G_SS from its lower triangle.
-    double xz = 0.0, xgx = 0.0;
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-      xz += mulc(x[i], rhs[i]).real();
-      cd hx = h[i + i * n].real() * x[i];
-      for (std::ptrdiff_t j = 0; j < i; ++j) hx += mul(h[i + j * n], x[j]);
-      for (std::ptrdiff_t j = i + 1; j < n; ++j) hx += mulc(h[j + i * n], x[j]);
-      xgx += mulc(x[i], hx).real();
-    }
-    const double r2 = y_norm2_ - 2.0 * xz + xgx;
-    return r2 > 0.0 ? std::sqrt(r2 / y_norm2_) : 0.0;
-  }
-
-  // corr = z - G[:, s] x  (= A^H r), accumulated in double; score = |corr|^2.
-  void correlate(const std::ptrdiff_t* s, std::ptrdiff_t n, const cd* x) {
-    cd* c = ws_.corr.data();
-    for (std::ptrdiff_t v = 0; v < nv_; ++v) c[v] = cd(z_[v]);
-    double* cr = reinterpret_cast<double*>(c);
-    for (std::ptrdiff_t k = 0; k < n; ++k) {
-      // G[v, s_k] = conj(G[s_k, v]): read row s_k contiguously.
-      const T* g = reinterpret_cast<const T*>(g_ + s[k] * nv_);
-      const double xr = x[k].real(), xi = x[k].imag();
-      for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-        const double gr = static_cast<double>(g[2 * v]), gi = static_cast<double>(g[2 * v + 1]);
-        cr[2 * v] -= gr * xr + gi * xi;
-        cr[2 * v + 1] -= gr * xi - gi * xr;
-      }
-    }
-    double* sc = ws_.score.data();
-    for (std::ptrdiff_t v = 0; v < nv_; ++v) sc[v] = safe(abs2(c[v]));
-  }
-
- private:
-  // Cholesky G_SS = L L^H with a relative pivot test, then two triangular solves.
-  bool cholesky_solve(const cd* h, cd* l, const cd* rhs, std::ptrdiff_t n, cd* x) const {
-    for (std::ptrdiff_t j = 0; j < n; ++j) {
-      double d = h[j + j * n].real();
-      for (std::ptrdiff_t k = 0; k < j; ++k) d -= abs2(l[j + k * n]);
-      if (!(d > tau_ * h[j + j * n].real())) return false;  // also catches NaN
-      const double ljj = std::sqrt(d);
-      l[j + j * n] = ljj;
-      for (std::ptrdiff_t i = j + 1; i < n; ++i) {
-        cd v = h[i + j * n];
-        for (std::ptrdiff_t k = 0; k < j; ++k) v -= mul(l[i + k * n], std::conj(l[j + k * n]));
-        l[i + j * n] = v / ljj;
-      }
-    }
-    for (std::ptrdiff_t i = 0; i < n; ++i) {  // L w = rhs
-      cd v = rhs[i];
-      for (std::ptrdiff_t k = 0; k < i; ++k) v -= mul(l[i + k * n], x[k]);
-      x[i] = v / l[i + i * n].real();
-    }
-    for (std::ptrdiff_t i = n - 1; i >= 0; --i) {  // L^H x = w
-      cd v = x[i];
-      for (std::ptrdiff_t k = i + 1; k < n; ++k) v -= mulc(l[k + i * n], x[k]);
-      x[i] = v / l[i + i * n].real();
-    }
-    for (std::ptrdiff_t i = 0; i < n; ++i)
-      if (!std::isfinite(x[i].real()) || !std::isfinite(x[i].imag())) return false;
-    return true;
-  }
-
-  // Minimum-norm LS through the eigen-decomposition of G_SS: x = V_r diag(1/lambda_r) V_r^H z_S
-  // over the eigenvalues lambda_r > tau * lambda_max.
-  void eigen_solve(const cd* h, const cd* rhs, std::ptrdiff_t n, cd* x) {
-    cd* v = ws_.l.data();
-    std::copy(h, h + n * n, v);
-    double* w = ws_.w.data();
-    const int info = lapack::heev(static_cast<int>(n), v, w, ws_.work.data(), ws_.lwork,
-                                  ws_.rwork.data());
-    std::fill(x, x + n, cd(0.0));
-    if (info != 0 || !(w[n - 1] > 0.0)) return;  // zero (or failed) Gram block: x = 0
-    const double cut = tau_ * w[n - 1];
-    for (std::ptrdiff_t e = 0; e < n; ++e) {
-      if (!(w[e] > cut)) continue;
-      const cd* col = v + e * n;
-      cd proj(0.0);
-      for (std::ptrdiff_t i = 0; i < n; ++i) proj += mulc(col[i], rhs[i]);
-      proj /= w[e];
-      for (std::ptrdiff_t i = 0; i < n; ++i) x[i] += mul(col[i], proj);
-    }
-  }
-
-  const std::complex<T>* g_;
-  std::ptrdiff_t nv_;
-  const std::complex<T>* z_;
-  double y_norm2_;
-  Workspace& ws_;
-  double tau_;
-};
-
 // Sorted union of two sorted index lists; returns its length.
 inline std::ptrdiff_t merge_unique(const std::ptrdiff_t* a, std::ptrdiff_t na,
                                    const std::ptrdiff_t* b, std::ptrdiff_t nb, std::ptrdiff_t* out) {
@@ -250,50 +188,562 @@ inline std::ptrdiff_t merge_unique(const std::ptrdiff_t* a, std::ptrdiff_t na,
   return n;
 }
 
-}  // namespace pursuit_detail
+// Cholesky G_SS = L L^H with a relative pivot test, then two triangular solves.
+inline bool cholesky_solve(const cd* h, cd* l, const cd* rhs, std::ptrdiff_t n, double tau,
+                           cd* x) {
+  for (std::ptrdiff_t j = 0; j < n; ++j) {
+    double d = h[j + j * n].real();
+    for (std::ptrdiff_t k = 0; k < j; ++k) d -= abs2(l[j + k * n]);
+    if (!(d > tau * h[j + j * n].real())) return false;  // also catches NaN
+    const double ljj = std::sqrt(d);
+    l[j + j * n] = ljj;
+    for (std::ptrdiff_t i = j + 1; i < n; ++i) {
+      cd v = h[i + j * n];
+      for (std::ptrdiff_t k = 0; k < j; ++k) v -= mul(l[i + k * n], std::conj(l[j + k * n]));
+      l[i + j * n] = v / ljj;
+    }
+  }
+  for (std::ptrdiff_t i = 0; i < n; ++i) {  // L w = rhs
+    cd v = rhs[i];
+    for (std::ptrdiff_t k = 0; k < i; ++k) v -= mul(l[i + k * n], x[k]);
+    x[i] = v / l[i + i * n].real();
+  }
+  for (std::ptrdiff_t i = n - 1; i >= 0; --i) {  // L^H x = w
+    cd v = x[i];
+    for (std::ptrdiff_t k = i + 1; k < n; ++k) v -= mulc(l[k + i * n], x[k]);
+    x[i] = v / l[i + i * n].real();
+  }
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    if (!finite(x[i])) return false;
+  return true;
+}
 
-// One frame.  gram (nv, nv) Hermitian; z (nv,) = A^H y; y_norm2 = ||y||^2.  Writes x (nv,),
-// support (K,) sorted, and returns the ratio; n_iter receives the iterations run.
+// Minimum-norm LS through the eigen-decomposition of G_SS: x = V_r diag(1/lambda_r) V_r^H z_S
+// over the eigenvalues lambda_r > tau * lambda_max.
+inline void eigen_solve(Workspace& ws, const cd* h, const cd* rhs, std::ptrdiff_t n, cd* x) {
+  cd* v = ws.l.data();
+  std::copy(h, h + n * n, v);
+  double* w = ws.w.data();
+  const int info =
+      lapack::heev(static_cast<int>(n), v, w, ws.work.data(), ws.lwork, ws.rwork.data());
+  std::fill(x, x + n, cd(0.0));
+  if (info != 0 || !(w[n - 1] > 0.0)) return;  // zero (or failed) Gram block: x = 0
+  const double cut = ws.tau * w[n - 1];
+  for (std::ptrdiff_t e = 0; e < n; ++e) {
+    if (!(w[e] > cut)) continue;
+    const cd* col = v + e * n;
+    cd proj(0.0);
+    for (std::ptrdiff_t i = 0; i < n; ++i) proj += mulc(col[i], rhs[i]);
+    proj /= w[e];
+    for (std::ptrdiff_t i = 0; i < n; ++i) x[i] += mul(col[i], proj);
+  }
+}
+
+// Least squares on the Gram block ws.h (lower triangle, n x n) with right-hand side ws.rhs
+// (both filled by the source); false if the solution is not finite.
+inline bool least_squares(Workspace& ws, std::ptrdiff_t n, cd* x) {
+  if (!cholesky_solve(ws.h.data(), ws.l.data(), ws.rhs.data(), n, ws.tau, x))
+    eigen_solve(ws, ws.h.data(), ws.rhs.data(), n, x);
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    if (!finite(x[i])) return false;
+  return true;
+}
+
+// ---- Gram form ------------------------------------------------------------------------------
+// G (nv, nv) Hermitian; z (n, nv) = A^H y per frame; y (n, m).
 template <class T>
-double subspace_pursuit_frame(ConstView<std::complex<T>, 2> gram, const std::complex<T>* z,
-                              double y_norm2, const PursuitOptions& opt,
-                              pursuit_detail::Workspace& ws, std::complex<T>* x,
-                              std::int64_t* support, std::int64_t* n_iter) {
-  using pursuit_detail::cd;
-  const std::ptrdiff_t nv = gram.shape[1], k = opt.sparsity;
+class GramSource {
+ public:
+  GramSource(ConstView<std::complex<T>, 2> gram, ConstView<std::complex<T>, 2> z,
+             ConstView<std::complex<T>, 2> y, Workspace& ws)
+      : g_(gram.data), nv_(gram.shape[1]), zall_(z.data), y_(y), ws_(ws),
+        corr_(static_cast<std::size_t>(nv_)) {}
+
+  // Prepares frame f; returns ||y||^2 (non-finite when y is).
+  double start(std::ptrdiff_t f) {
+    z_ = zall_ + f * nv_;
+    const std::complex<T>* yf = y_.data + f * y_.shape[1];
+    double y2 = 0.0;
+    for (std::ptrdiff_t i = 0; i < y_.shape[1]; ++i) {
+      const double re = static_cast<double>(yf[i].real()), im = static_cast<double>(yf[i].imag());
+      y2 += re * re + im * im;
+    }
+    y_norm2_ = y2;
+    return y2;
+  }
+
+  // score = |z|^2; false if z has a NaN/Inf.
+  bool initial_scores(double* score) const {
+    const T* z = reinterpret_cast<const T*>(z_);
+    int bad = 0;
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+      const double re = static_cast<double>(z[2 * v]), im = static_cast<double>(z[2 * v + 1]);
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
+    }
+    return bad == 0;
+  }
+
+  // ws.h (lower) = G[s, s], ws.rhs = z[s]; false on a NaN/Inf.
+  bool block(const std::ptrdiff_t* s, std::ptrdiff_t n) {
+    cd* h = ws_.h.data();
+    bool ok = true;
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      const std::complex<T>* row = g_ + s[j] * nv_;  // G[s_j, :]; lower column j = G[s_i, s_j]
+      for (std::ptrdiff_t i = j; i < n; ++i) {
+        h[i + j * n] = std::conj(cd(row[s[i]]));
+        ok = ok && finite(h[i + j * n]);
+      }
+      ws_.rhs[j] = cd(z_[s[j]]);
+      ok = ok && finite(ws_.rhs[j]);
+    }
+    return ok;
+  }
+
+  // ||r|| / ||y|| from the Gram identity on the block of the last solve (NaN if not finite).
+  double ratio(const std::ptrdiff_t*, std::ptrdiff_t n, const cd* x) const {
+    const cd* h = ws_.h.data();
+    const cd* rhs = ws_.rhs.data();
+    double xz = 0.0, xgx = 0.0;
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      xz += mulc(x[i], rhs[i]).real();
+      cd hx = h[i + i * n].real() * x[i];
+      for (std::ptrdiff_t j = 0; j < i; ++j) hx += mul(h[i + j * n], x[j]);
+      for (std::ptrdiff_t j = i + 1; j < n; ++j) hx += mulc(h[j + i * n], x[j]);
+      xgx += mulc(x[i], hx).real();
+    }
+    const double r2 = y_norm2_ - 2.0 * xz + xgx;
+    if (std::isnan(r2)) return r2;
+    return r2 > 0.0 ? std::sqrt(r2 / y_norm2_) : 0.0;
+  }
+
+  // score = |z - G[:, s] x|^2 (= |A^H r|^2), accumulated in double; false on a NaN/Inf.
+  bool correlate(const std::ptrdiff_t* s, std::ptrdiff_t n, const cd* x, double* score) {
+    double* cr = reinterpret_cast<double*>(corr_.data());
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) corr_[v] = cd(z_[v]);
+    for (std::ptrdiff_t k = 0; k < n; ++k) {
+      // G[v, s_k] = conj(G[s_k, v]): read row s_k contiguously.
+      const T* g = reinterpret_cast<const T*>(g_ + s[k] * nv_);
+      const double xr = x[k].real(), xi = x[k].imag();
+      for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+        const double gr = static_cast<double>(g[2 * v]), gi = static_cast<double>(g[2 * v + 1]);
+        cr[2 * v] -= gr * xr + gi * xi;
+        cr[2 * v + 1] -= gr * xi - gi * xr;
+      }
+    }
+    int bad = 0;
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+      const double re = cr[2 * v], im = cr[2 * v + 1];
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
+    }
+    return bad == 0;
+  }
+
+  int exponent() const { return 0; }  // the caller scales the Gram form
+
+ private:
+  const std::complex<T>* g_;
+  std::ptrdiff_t nv_;
+  const std::complex<T>* zall_;
+  ConstView<std::complex<T>, 2> y_;
+  Workspace& ws_;
+  const std::complex<T>* z_ = nullptr;
+  double y_norm2_ = 0.0;
+  std::vector<cd> corr_;
+};
+
+// ---- Residual form --------------------------------------------------------------------------
+// The columns of A that the supports touch, gathered (exactly scaled by 2^-e) into slots, with
+// their pairwise inner products cached, the exact residual of the last ratio, and the adjoint
+// products.  `Access` supplies the matrix: MatrixAccess (dense A) or LinkAccess (links).
+template <class T, class Access>
+class ResidualSource {
+ public:
+  ResidualSource(const Access& access, ConstView<std::complex<T>, 2> y, Workspace& ws,
+                 int n_inner)
+      : a_(access), y_(y), m_(y.shape[1]), nv_(access.n_voxels()), ws_(ws), n_inner_(n_inner) {
+    cap_ = std::min<std::ptrdiff_t>(nv_, 2 * ws.k + 2);  // U (<= 2K columns) and two spare
+    const auto mc = static_cast<std::size_t>(m_);
+    cols_.reset(new cd[mc * static_cast<std::size_t>(cap_)]);  // filled slot by slot
+    slot_voxel_.assign(static_cast<std::size_t>(cap_), -1);
+    slot_used_.assign(static_cast<std::size_t>(cap_), 0);
+    gslot_.resize(static_cast<std::size_t>(cap_ * cap_));
+    gcol_.resize(static_cast<std::size_t>(cap_ * 8));
+    fresh_cols_.resize(mc * 8);
+    slot_of_.assign(static_cast<std::size_t>(nv_), -1);
+    yd_.resize(mc), r_.resize(mc), rt_.resize(mc);
+    z_.resize(static_cast<std::size_t>(nv_)), out_.resize(static_cast<std::size_t>(nv_));
+  }
+
+  double start(std::ptrdiff_t f) {
+    for (std::ptrdiff_t i = 0; i < cap_; ++i) {
+      if (slot_voxel_[i] >= 0) slot_of_[slot_voxel_[i]] = -1;
+      slot_voxel_[i] = -1;
+      slot_used_[i] = 0;
+    }
+    n_filled_ = 0;
+    clock_ = 0;
+    e_ = 0;
+    scaled_ = false;
+    const std::complex<T>* yf = y_.data + f * m_;
+    double y2 = 0.0;
+    for (std::ptrdiff_t i = 0; i < m_; ++i) {
+      yd_[i] = cd(yf[i]);
+      y2 += abs2(yd_[i]);
+    }
+    y_norm2_ = y2;
+    if (!std::isfinite(y2) || !(y2 > 0.0)) return y2;
+    a_.adjoint(yf, out_.data(), n_inner_);  // z = A^H y
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) z_[v] = cd(out_[v]);
+    return y2;
+  }
+
+  bool initial_scores(double* score) const {
+    int bad = 0;
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+      const double re = z_[v].real(), im = z_[v].imag();
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
+    }
+    return bad == 0;
+  }
+
+  bool block(const std::ptrdiff_t* s, std::ptrdiff_t n) {
+    if (!gather(s, n)) return false;
+    cd* h = ws_.h.data();
+    const double scale = std::ldexp(1.0, -e_);
+    bool ok = true;
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      const std::ptrdiff_t sj = slot_of_[s[j]];
+      for (std::ptrdiff_t i = j; i < n; ++i) {
+        h[i + j * n] = gslot_[slot_of_[s[i]] + sj * cap_];  // <col_si, col_sj>
+        ok = ok && finite(h[i + j * n]);
+      }
+      ws_.rhs[j] = z_[s[j]] * scale;
+      ok = ok && finite(ws_.rhs[j]);
+    }
+    return ok;
+  }
+
+  // Exact ||y - A_s x|| / ||y|| (x in the scaled units); keeps r for the next correlate.
+  double ratio(const std::ptrdiff_t* s, std::ptrdiff_t n, const cd* x) {
+    std::copy(yd_.begin(), yd_.end(), r_.begin());
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      const cd* col = cols_.get() + slot_of_[s[j]] * m_;
+      const cd xj = x[j];
+      for (std::ptrdiff_t i = 0; i < m_; ++i) r_[i] -= mul(col[i], xj);
+    }
+    double r2 = 0.0, peak = 0.0;
+    for (std::ptrdiff_t i = 0; i < m_; ++i) {
+      r2 += abs2(r_[i]);
+      peak = std::max({peak, std::abs(r_[i].real()), std::abs(r_[i].imag())});
+    }
+    r_exponent_ = exponent_of(peak);
+    if (std::isnan(r2)) return r2;
+    return std::sqrt(r2 / y_norm2_);
+  }
+
+  // score = |A^H r|^2 up to a positive factor (r scaled to unit peak and by 2^-e).
+  bool correlate(const std::ptrdiff_t*, std::ptrdiff_t, const cd*, double* score) {
+    const Pow2 shift(-r_exponent_ - e_);
+    for (std::ptrdiff_t i = 0; i < m_; ++i)
+      rt_[i] = std::complex<T>(static_cast<T>(shift(r_[i].real())),
+                               static_cast<T>(shift(r_[i].imag())));
+    a_.adjoint(rt_.data(), out_.data(), n_inner_);
+    const T* c = reinterpret_cast<const T*>(out_.data());
+    int bad = 0;
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+      const double re = static_cast<double>(c[2 * v]), im = static_cast<double>(c[2 * v + 1]);
+      bad |= not_finite(re) | not_finite(im);
+      score[v] = safe(re * re + im * im);
+    }
+    return bad == 0;
+  }
+
+  int exponent() const { return e_; }  // x = 2^-e x_scaled
+
+ private:
+  // Makes the columns of s resident in slots (scaled by 2^-e, e fixed by the first gather) and
+  // their pairwise products cached; false on a NaN/Inf column.
+  bool gather(const std::ptrdiff_t* s, std::ptrdiff_t n) {
+    ++clock_;
+    for (std::ptrdiff_t j = 0; j < n; ++j)
+      if (slot_of_[s[j]] >= 0) slot_used_[slot_of_[s[j]]] = clock_;
+    fresh_.clear();
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      if (slot_of_[s[j]] >= 0) continue;
+      std::ptrdiff_t best = 0;  // least recently used slot not needed now
+      for (std::ptrdiff_t i = 1; i < cap_; ++i)
+        if (slot_used_[i] < slot_used_[best]) best = i;
+      if (slot_voxel_[best] >= 0) slot_of_[slot_voxel_[best]] = -1;
+      n_filled_ = std::max(n_filled_, best + 1);  // slots fill in order 0, 1, ... (LRU ties)
+      slot_voxel_[best] = s[j];
+      slot_of_[s[j]] = best;
+      slot_used_[best] = clock_;
+      fresh_.push_back(best);
+    }
+    if (fresh_.empty()) return true;
+    voxels_.clear();
+    for (auto slot : fresh_) voxels_.push_back(slot_voxel_[slot]);
+    a_.columns(voxels_.data(), static_cast<std::ptrdiff_t>(voxels_.size()), cols_.get(), m_,
+               fresh_.data());
+    if (!scaled_) {  // e from the first support's columns
+      double peak = 0.0;
+      for (auto slot : fresh_) {
+        const cd* col = cols_.get() + slot * m_;
+        for (std::ptrdiff_t i = 0; i < m_; ++i)
+          peak = std::max({peak, std::abs(col[i].real()), std::abs(col[i].imag())});
+      }
+      if (!std::isfinite(peak)) return false;
+      e_ = exponent_of(peak);
+      scaled_ = true;
+    }
+    const Pow2 down(-e_);
+    int bad = 0;
+    for (auto slot : fresh_) {
+      double* col = reinterpret_cast<double*>(cols_.get() + slot * m_);
+      for (std::ptrdiff_t i = 0; i < 2 * m_; ++i) {
+        col[i] = down(col[i]);
+        bad |= not_finite(col[i]);
+      }
+    }
+    if (bad != 0) return false;
+    // Inner products of the fresh columns with every filled slot, G[:, fresh] = C^H F, in
+    // GEMMs over a few fresh columns at a time (gathered contiguously; a cancellation point
+    // between them).
+    const std::ptrdiff_t step = 8;
+    for (std::size_t f0 = 0; f0 < fresh_.size(); f0 += step) {
+      cancellation_point();
+      const std::ptrdiff_t nf =
+          std::min<std::ptrdiff_t>(step, static_cast<std::ptrdiff_t>(fresh_.size() - f0));
+      for (std::ptrdiff_t j = 0; j < nf; ++j)
+        std::copy(cols_.get() + fresh_[f0 + j] * m_, cols_.get() + (fresh_[f0 + j] + 1) * m_,
+                  fresh_cols_.begin() + j * m_);
+      blas::inner_products(static_cast<int>(m_), static_cast<int>(n_filled_),
+                           static_cast<int>(nf), cols_.get(), fresh_cols_.data(), gcol_.data());
+      for (std::ptrdiff_t j = 0; j < nf; ++j) {
+        const std::ptrdiff_t slot = fresh_[f0 + j];
+        const cd* g = gcol_.data() + j * n_filled_;
+        for (std::ptrdiff_t i = 0; i < n_filled_; ++i) {
+          gslot_[i + slot * cap_] = g[i];             // <col_i, col_slot>
+          gslot_[slot + i * cap_] = std::conj(g[i]);  // <col_slot, col_i>
+        }
+        gslot_[slot + slot * cap_] = cd(g[slot].real(), 0.0);
+      }
+    }
+    return true;
+  }
+
+  const Access& a_;
+  ConstView<std::complex<T>, 2> y_;
+  std::ptrdiff_t m_, nv_;
+  Workspace& ws_;
+  int n_inner_;
+  std::ptrdiff_t cap_ = 0;
+  std::unique_ptr<cd[]> cols_;  // (cap, m): slot i holds column slot_voxel_[i] (scaled)
+  std::ptrdiff_t n_filled_ = 0;  // slots 0..n_filled_-1 have held a column this frame
+  std::vector<std::ptrdiff_t> slot_voxel_, slot_of_;
+  std::vector<std::int64_t> slot_used_;
+  std::vector<cd> gslot_;  // (cap, cap): gslot_[i + j cap] = <col_i, col_j> (resident slots)
+  std::vector<std::ptrdiff_t> fresh_, voxels_;
+  std::vector<cd> gcol_, fresh_cols_;  // (n_filled, 8) products, (m, 8) fresh columns
+  std::vector<cd> yd_, r_, z_;
+  std::vector<std::complex<T>> rt_, out_;
+  std::int64_t clock_ = 0;
+  int e_ = 0, r_exponent_ = 0;
+  bool scaled_ = false;
+  double y_norm2_ = 0.0;
+};
+
+// Dense row-major A (m, nv).
+template <class T>
+class MatrixAccess {
+ public:
+  explicit MatrixAccess(ConstView<std::complex<T>, 2> a) : a_(a) {}
+  std::ptrdiff_t n_voxels() const { return a_.shape[1]; }
+  std::ptrdiff_t n_measurements() const { return a_.shape[0]; }
+
+  // out = A^H r = conj(A^T conj(r)): one GEMV per fixed voxel slab (slabs in parallel over
+  // n_inner threads).
+  void adjoint(const std::complex<T>* r, std::complex<T>* out, int n_inner) const {
+    const std::ptrdiff_t m = a_.shape[0], nv = a_.shape[1], n_slabs = (nv + kSlab - 1) / kSlab;
+    std::vector<std::complex<T>> rc(static_cast<std::size_t>(m));
+    for (std::ptrdiff_t i = 0; i < m; ++i) rc[i] = std::conj(r[i]);
+    parallel_for(n_slabs, n_inner, [&](std::ptrdiff_t sl) {
+      cancellation_point();
+      const std::ptrdiff_t v0 = sl * kSlab, w = std::min(kSlab, nv - v0);
+      blas::gemv_transpose(static_cast<int>(m), static_cast<int>(w), a_.data + v0,
+                           static_cast<int>(nv), rc.data(), out + v0);
+      for (std::ptrdiff_t v = v0; v < v0 + w; ++v) out[v] = std::conj(out[v]);
+    });
+  }
+
+  // cols[slots[c] * m + i] = A[i, voxels[c]]: one pass over the rows for all new columns.
+  void columns(const std::ptrdiff_t* voxels, std::ptrdiff_t nc, cd* cols, std::ptrdiff_t m,
+               const std::ptrdiff_t* slots) const {
+    const std::ptrdiff_t nv = a_.shape[1];
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      if ((i & 1023) == 0) cancellation_point();
+      const std::complex<T>* row = a_.data + i * nv;
+      for (std::ptrdiff_t c = 0; c < nc; ++c) cols[slots[c] * m + i] = cd(row[voxels[c]]);
+    }
+  }
+
+ private:
+  ConstView<std::complex<T>, 2> a_;
+};
+
+// The matrix-free sensing matrix: A[((f n_pairs + q) n_ant + r) n_ant + t, v] =
+// g H[f, rx_q, r, v] H[f, tx_q, t, v] (imaging paper, eqs. (10)-(14)); links (n_f, n_bs, n_ant,
+// nv), pairs (n_pairs, 2) of (tx BS, rx BS).
+template <class T>
+class LinkAccess {
+ public:
+  LinkAccess(ConstView<std::complex<T>, 4> links, ConstView<std::int64_t, 2> pairs,
+             double amplitude)
+      : h_(links), pairs_(pairs), g_(amplitude) {
+    const std::ptrdiff_t n_bs = links.shape[1];
+    by_tx_.resize(static_cast<std::size_t>(n_bs));
+    for (std::ptrdiff_t q = 0; q < pairs.shape[0]; ++q) by_tx_[pairs.data[2 * q]].push_back(q);
+    for (const auto& g : by_tx_) max_group_ = std::max<std::ptrdiff_t>(max_group_, g.size());
+  }
+  std::ptrdiff_t n_voxels() const { return h_.shape[3]; }
+  std::ptrdiff_t n_measurements() const {
+    return h_.shape[0] * pairs_.shape[0] * h_.shape[2] * h_.shape[2];
+  }
+
+  // out = A^H r.  Per subcarrier and tx BS b: V = conj(R_Q) H_b (one GEMM over the pairs Q of
+  // b), then A^H r = g conj(sum_(q, r) H_rx[r, :] o V[(q, r), :]); per fixed voxel slab.
+  void adjoint(const std::complex<T>* rvec, std::complex<T>* out, int n_inner) const {
+    const std::ptrdiff_t n_f = h_.shape[0], n_bs = h_.shape[1], na = h_.shape[2],
+                         nv = h_.shape[3], n_pairs = pairs_.shape[0];
+    const std::ptrdiff_t n_slabs = (nv + kSlab - 1) / kSlab;
+    parallel_for(n_slabs, n_inner, [&](std::ptrdiff_t sl) {
+      cancellation_point();
+      const std::ptrdiff_t v0 = sl * kSlab, w = std::min(kSlab, nv - v0);
+      std::vector<std::complex<T>> rc(static_cast<std::size_t>(max_group_ * na * na));
+      std::vector<std::complex<T>> vbuf(static_cast<std::size_t>(max_group_ * na * w));
+      std::vector<cd> acc(static_cast<std::size_t>(w), cd(0.0));
+      for (std::ptrdiff_t f = 0; f < n_f; ++f) {
+        for (std::ptrdiff_t b = 0; b < n_bs; ++b) {
+          const auto& qs = by_tx_[b];
+          if (qs.empty()) continue;
+          const std::ptrdiff_t mq = static_cast<std::ptrdiff_t>(qs.size()) * na;
+          for (std::size_t gi = 0; gi < qs.size(); ++gi) {
+            const std::complex<T>* blk = rvec + (f * n_pairs + qs[gi]) * na * na;
+            std::complex<T>* dst = rc.data() + static_cast<std::ptrdiff_t>(gi) * na * na;
+            for (std::ptrdiff_t e = 0; e < na * na; ++e) dst[e] = std::conj(blk[e]);
+          }
+          blas::gemm(false, static_cast<int>(mq), static_cast<int>(w), static_cast<int>(na),
+                     rc.data(), static_cast<int>(na), h_.data + (f * n_bs + b) * na * nv + v0,
+                     static_cast<int>(nv), vbuf.data(), static_cast<int>(w));
+          for (std::size_t gi = 0; gi < qs.size(); ++gi) {
+            const std::ptrdiff_t rx = pairs_.data[2 * qs[gi] + 1];
+            for (std::ptrdiff_t r = 0; r < na; ++r) {
+              const T* hr = reinterpret_cast<const T*>(h_.data + ((f * n_bs + rx) * na + r) * nv + v0);
+              const T* vr = reinterpret_cast<const T*>(
+                  vbuf.data() + (static_cast<std::ptrdiff_t>(gi) * na + r) * w);
+              double* ac = reinterpret_cast<double*>(acc.data());
+              for (std::ptrdiff_t j = 0; j < w; ++j) {
+                const double ar = hr[2 * j], ai = hr[2 * j + 1], br = vr[2 * j], bi = vr[2 * j + 1];
+                ac[2 * j] += ar * br - ai * bi;
+                ac[2 * j + 1] += ar * bi + ai * br;
+              }
+            }
+          }
+        }
+      }
+      for (std::ptrdiff_t j = 0; j < w; ++j)
+        out[v0 + j] = std::complex<T>(static_cast<T>(g_ * acc[j].real()),
+                                      static_cast<T>(-g_ * acc[j].imag()));
+    });
+  }
+
+  // cols[slots[c] * m + row] = A[row, voxels[c]], generated from the links (in double).
+  void columns(const std::ptrdiff_t* voxels, std::ptrdiff_t nc, cd* cols, std::ptrdiff_t m,
+               const std::ptrdiff_t* slots) const {
+    const std::ptrdiff_t n_f = h_.shape[0], n_bs = h_.shape[1], na = h_.shape[2],
+                         nv = h_.shape[3], n_pairs = pairs_.shape[0];
+    std::vector<cd> hv(static_cast<std::size_t>(n_f * n_bs * na));
+    for (std::ptrdiff_t c = 0; c < nc; ++c) {
+      cancellation_point();
+      for (std::ptrdiff_t l = 0; l < n_f * n_bs * na; ++l) hv[l] = cd(h_.data[l * nv + voxels[c]]);
+      cd* col = cols + slots[c] * m;
+      std::ptrdiff_t row = 0;
+      for (std::ptrdiff_t f = 0; f < n_f; ++f)
+        for (std::ptrdiff_t q = 0; q < n_pairs; ++q) {
+          const cd* tx = hv.data() + (f * n_bs + pairs_.data[2 * q]) * na;
+          const cd* rx = hv.data() + (f * n_bs + pairs_.data[2 * q + 1]) * na;
+          for (std::ptrdiff_t r = 0; r < na; ++r) {
+            const cd gr = g_ * rx[r];
+            for (std::ptrdiff_t t = 0; t < na; ++t) col[row++] = mul(gr, tx[t]);
+          }
+        }
+    }
+  }
+
+ private:
+  ConstView<std::complex<T>, 4> h_;
+  ConstView<std::int64_t, 2> pairs_;
+  double g_;
+  std::vector<std::vector<std::ptrdiff_t>> by_tx_;
+  std::ptrdiff_t max_group_ = 0;
+};
+
+// ---- driver ---------------------------------------------------------------------------------
+// One frame f.  Writes x (nv,), support (K,) sorted, n_iter and status; returns the ratio.
+template <class T, class Source>
+double run_frame(Source& src, std::ptrdiff_t f, const PursuitOptions& opt, Workspace& ws,
+                 std::complex<T>* x, std::int64_t* support, std::int64_t* n_iter,
+                 std::int64_t* status) {
+  const std::ptrdiff_t nv = ws.nv, k = opt.sparsity;
   std::fill(x, x + nv, std::complex<T>(0));
   *n_iter = 0;
+  *status = kPursuitOk;
+  std::int64_t it = 0;
+  auto fail = [&]() {
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    std::fill(x, x + nv, std::complex<T>(nan, nan));
+    std::fill(support, support + k, std::int64_t{-1});
+    *n_iter = it;
+    *status = kPursuitNonFinite;
+    return std::numeric_limits<double>::quiet_NaN();
+  };
+  const double y_norm2 = src.start(f);
+  if (!std::isfinite(y_norm2)) return fail();
   if (!(y_norm2 > 0.0)) {  // all-zero frame: x = 0, ratio 0, support = first K voxels (all tie)
     for (std::ptrdiff_t i = 0; i < k; ++i) support[i] = i;
     return 0.0;
   }
-  pursuit_detail::Frame<T> frame(gram, z, y_norm2, ws);
   std::ptrdiff_t* s = ws.s.data();
   cd* xs = ws.x.data();
 
   // S0 = K largest |z|.
-  for (std::ptrdiff_t v = 0; v < nv; ++v)
-    ws.score[v] = pursuit_detail::safe(pursuit_detail::abs2(cd(z[v])));
-  pursuit_detail::top_k(ws.score.data(), nv, k, ws.order.data());
+  if (!src.initial_scores(ws.score.data())) return fail();
+  top_k(ws.score.data(), nv, k, ws.order.data());
   std::copy(ws.order.begin(), ws.order.begin() + k, s);
-  double ratio = frame.solve(s, k, xs);
+  if (!src.block(s, k) || !least_squares(ws, k, xs)) return fail();
+  double ratio = src.ratio(s, k, xs);
+  if (std::isnan(ratio)) return fail();
   double previous = opt.keep_last ? 1.0 : ratio;
 
-  std::int64_t it = 0;
   while (it < opt.max_iter) {
+    cancellation_point();
     ++it;
     // T = K largest |A^H r|; U = S u T; b = LS(U).
-    frame.correlate(s, k, xs);
-    pursuit_detail::top_k(ws.score.data(), nv, k, ws.order.data());
+    if (!src.correlate(s, k, xs, ws.score.data())) return fail();
+    top_k(ws.score.data(), nv, k, ws.order.data());
     std::copy(ws.order.begin(), ws.order.begin() + k, ws.t.begin());
-    const std::ptrdiff_t nu = pursuit_detail::merge_unique(s, k, ws.t.data(), k, ws.u.data());
-    frame.solve(ws.u.data(), nu, ws.b.data());
+    const std::ptrdiff_t nu = merge_unique(s, k, ws.t.data(), k, ws.u.data());
+    if (!src.block(ws.u.data(), nu) || !least_squares(ws, nu, ws.b.data())) return fail();
     // S' = K largest |b| (within U); x' = LS(S').
-    for (std::ptrdiff_t i = 0; i < nu; ++i)
-      ws.score[i] = pursuit_detail::safe(pursuit_detail::abs2(ws.b[i]));
-    pursuit_detail::top_k(ws.score.data(), nu, k, ws.order.data());  // u is sorted: ties as above
+    for (std::ptrdiff_t i = 0; i < nu; ++i) ws.score[i] = safe(abs2(ws.b[i]));
+    top_k(ws.score.data(), nu, k, ws.order.data());  // u is sorted: ties as above
     for (std::ptrdiff_t i = 0; i < k; ++i) ws.s_new[i] = ws.u[ws.order[i]];
-    const double ratio_new = frame.solve(ws.s_new.data(), k, ws.x_new.data());
+    if (!src.block(ws.s_new.data(), k) || !least_squares(ws, k, ws.x_new.data())) return fail();
+    const double ratio_new = src.ratio(ws.s_new.data(), k, ws.x_new.data());
+    if (std::isnan(ratio_new)) return fail();
     const bool divergent = !(ratio_new < previous);
     if (!divergent || opt.keep_last) {
       std::swap(ws.s, ws.s_new);
@@ -306,41 +756,93 @@ double subspace_pursuit_frame(ConstView<std::complex<T>, 2> gram, const std::com
   }
   *n_iter = it;
 
+  const int e = src.exponent();
   double xmax = 0.0;
   for (std::ptrdiff_t i = 0; i < k; ++i) xmax = std::max(xmax, std::abs(xs[i]));
   const double cut = opt.threshold * xmax;
   for (std::ptrdiff_t i = 0; i < k; ++i) {
     support[i] = s[i];
     if (!(std::abs(xs[i]) < cut))
-      x[s[i]] = std::complex<T>(static_cast<T>(xs[i].real()), static_cast<T>(xs[i].imag()));
+      x[s[i]] = std::complex<T>(static_cast<T>(std::ldexp(xs[i].real(), -e)),
+                                static_cast<T>(std::ldexp(xs[i].imag(), -e)));
   }
   return ratio;
 }
 
-// Batched SP, frames in parallel (each independent: results do not depend on n_threads).
-// gram (nv, nv); z (n, nv) = A^H y per frame; y (n, m); outputs x (n, nv), support (n, K),
-// n_iter (n,), residual_norm (n,) = ||y - A x_LS|| / ||y|| before thresholding.
+// Frames 0..n-1 over n_threads: frames are handed out by an atomic counter (independent frames:
+// results do not depend on n_threads); a single frame gets the threads for its products instead.
+// make_source(ws, n_inner) builds one worker's source.
+template <class T, class MakeSource>
+void run_frames(std::ptrdiff_t n, std::ptrdiff_t nv, const PursuitOptions& opt, int n_threads,
+                MakeSource&& make_source, View<std::complex<T>, 2> x,
+                View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
+                View<double, 1> ratio, View<std::int64_t, 1> status) {
+  lapack::SingleThreadScope single_threaded_blas;
+  const int outer = static_cast<int>(std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(n_threads, n)));
+  const int inner = std::max(1, n_threads / outer);
+  std::atomic<std::ptrdiff_t> next{0};
+  parallel_for(outer, outer, [&](std::ptrdiff_t) {
+    Workspace ws(nv, opt.sparsity, std::numeric_limits<T>::epsilon());
+    auto src = make_source(ws, inner);
+    for (std::ptrdiff_t f; (f = next.fetch_add(1)) < n;) {
+      cancellation_point();
+      ratio.data[f] = run_frame<T>(src, f, opt, ws, x.data + f * nv,
+                                   support.data + f * opt.sparsity, n_iter.data + f,
+                                   status.data + f);
+    }
+  });
+}
+
+}  // namespace pursuit_detail
+
+// Gram form.  gram (nv, nv); z (n, nv) = A^H y per frame; y (n, m); outputs x (n, nv),
+// support (n, K), n_iter (n,), ratio (n,) = ||y - A x_LS|| / ||y|| before thresholding,
+// status (n,) (PursuitStatus).
 template <class T>
 void subspace_pursuit(ConstView<std::complex<T>, 2> gram, ConstView<std::complex<T>, 2> z,
                       ConstView<std::complex<T>, 2> y, const PursuitOptions& opt,
                       View<std::complex<T>, 2> x, View<std::int64_t, 2> support,
-                      View<std::int64_t, 1> n_iter, View<double, 1> residual_norm, int n_threads) {
-  const std::ptrdiff_t n = z.shape[0], nv = z.shape[1], m = y.shape[1];
-  lapack::SingleThreadScope single_threaded_blas;
-  parallel_for_chunks(n, n_threads, [&](std::ptrdiff_t lo, std::ptrdiff_t hi) {
-    pursuit_detail::Workspace ws(nv, opt.sparsity);
-    for (std::ptrdiff_t f = lo; f < hi; ++f) {
-      const std::complex<T>* yf = y.data + f * m;
-      double y2 = 0.0;
-      for (std::ptrdiff_t i = 0; i < m; ++i) {
-        const double re = static_cast<double>(yf[i].real()), im = static_cast<double>(yf[i].imag());
-        y2 += re * re + im * im;
-      }
-      residual_norm.data[f] = subspace_pursuit_frame<T>(
-          gram, z.data + f * nv, y2, opt, ws, x.data + f * nv, support.data + f * opt.sparsity,
-          n_iter.data + f);
-    }
-  });
+                      View<std::int64_t, 1> n_iter, View<double, 1> ratio,
+                      View<std::int64_t, 1> status, int n_threads) {
+  using namespace pursuit_detail;
+  run_frames<T>(
+      z.shape[0], z.shape[1], opt, n_threads,
+      [&](Workspace& ws, int) { return GramSource<T>(gram, z, y, ws); }, x, support, n_iter,
+      ratio, status);
+}
+
+// Residual form on a dense row-major A (m, nv); y (n, m); outputs as above.
+template <class T>
+void subspace_pursuit_matrix(ConstView<std::complex<T>, 2> a, ConstView<std::complex<T>, 2> y,
+                             const PursuitOptions& opt, View<std::complex<T>, 2> x,
+                             View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
+                             View<double, 1> ratio, View<std::int64_t, 1> status,
+                             int n_threads) {
+  using namespace pursuit_detail;
+  const MatrixAccess<T> access(a);
+  run_frames<T>(
+      y.shape[0], a.shape[1], opt, n_threads,
+      [&](Workspace& ws, int inner) {
+        return ResidualSource<T, MatrixAccess<T>>(access, y, ws, inner);
+      },
+      x, support, n_iter, ratio, status);
+}
+
+// Residual form on the link matrices of the matrix-free operator (see LinkAccess).
+template <class T>
+void subspace_pursuit_links(ConstView<std::complex<T>, 4> links, ConstView<std::int64_t, 2> pairs,
+                            double amplitude, ConstView<std::complex<T>, 2> y,
+                            const PursuitOptions& opt, View<std::complex<T>, 2> x,
+                            View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
+                            View<double, 1> ratio, View<std::int64_t, 1> status, int n_threads) {
+  using namespace pursuit_detail;
+  const LinkAccess<T> access(links, pairs, amplitude);
+  run_frames<T>(
+      y.shape[0], links.shape[3], opt, n_threads,
+      [&](Workspace& ws, int inner) {
+        return ResidualSource<T, LinkAccess<T>>(access, y, ws, inner);
+      },
+      x, support, n_iter, ratio, status);
 }
 
 }  // namespace skysense

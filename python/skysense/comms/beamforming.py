@@ -68,10 +68,19 @@ def mrt_beams(channels: npt.ArrayLike, n_bs: int) -> ComplexArray:
     ((1, 4, 1), [0.5, 0.5, 0.5, 0.5])
     """
     h = _as_channels(channels)
-    hb = _per_bs(h, n_bs)
+    hb = _unit_peak(_per_bs(h, n_bs), axis=-1)  # scale-free: w is invariant to |h|
     norms = np.linalg.norm(hb, axis=-1, keepdims=True)
     w = np.divide(hb, norms * math.sqrt(h.shape[-3]), out=np.zeros_like(hb), where=norms > 0)
     return np.ascontiguousarray(np.moveaxis(w.reshape(h.shape), -3, -1))
+
+
+def _unit_peak(h: npt.NDArray[Any], axis: int | None = None) -> npt.NDArray[Any]:
+    """``h`` scaled by an exact power of two per slice along ``axis`` (all of ``h`` for None)
+    so that its largest component lies in [0.5, 1): norms and products of the scaled values
+    neither overflow nor underflow. Zero slices stay zero."""
+    peak = np.maximum(np.abs(h.real), np.abs(h.imag)).max(axis=axis, keepdims=True)
+    exponent = np.frexp(peak)[1]
+    return np.ldexp(h.real, -exponent) + 1j * np.ldexp(h.imag, -exponent)
 
 
 def zf_beams(channels: npt.ArrayLike, n_bs: int) -> ComplexArray:
@@ -103,7 +112,8 @@ def zf_beams(channels: npt.ArrayLike, n_bs: int) -> ComplexArray:
     n_users, _, n_tx = h.shape[-3:]
     if n_users > n_tx:
         raise ValueError(f"zero forcing needs n_users <= n_tx_antennas, got {n_users} > {n_tx}")
-    rows = np.conj(np.moveaxis(h, -3, -2))  # (..., N_f, K, N_t)
+    # ZF is invariant to a common scale of the channels: solve on unit-peak ones
+    rows = np.conj(np.moveaxis(_unit_peak(h), -3, -2))  # (..., N_f, K, N_t)
     w = np.linalg.pinv(rows)  # (..., N_f, N_t, K)
     per_bs = (np.abs(_per_bs(np.swapaxes(w, -1, -2), n_bs)) ** 2).sum(axis=(-3, -1))
     peak = per_bs.max(axis=-1)[..., None, None]  # (..., N_f, 1, 1)

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skysense._validation import as_array
-from skysense.imaging.scenario import SPEED_OF_LIGHT, Scenario
+from skysense.imaging.scenario import _MAX_LENGTH_M, SPEED_OF_LIGHT, Scenario
 
 __all__ = ["los_user_channels"]
 
@@ -28,6 +28,15 @@ def _links(
         raise ValueError(f"zero distance between {what}: move the users or the scatterers")
     turns = np.mod(d[..., None] * (frequencies_hz / SPEED_OF_LIGHT), 1.0)
     return np.exp(-2j * math.pi * turns) / (math.sqrt(4.0 * math.pi) * d[..., None])
+
+
+def _check_extent(points: npt.NDArray[np.float64], name: str) -> None:
+    """Positions within the scenario's physical range (+-1e6 m), else a named error."""
+    if points.size and np.abs(points).max() > _MAX_LENGTH_M:
+        raise ValueError(
+            f"{name} must lie within +-{_MAX_LENGTH_M:g} m, got a coordinate of "
+            f"{np.abs(points).max():.3g} m"
+        )
 
 
 def los_user_channels(
@@ -90,6 +99,7 @@ def los_user_channels(
     )
     if users.shape[0] < 1:
         raise ValueError("user_positions_m must hold at least one user, got shape (0, 3)")
+    _check_extent(users, "user_positions_m")
     if (scatterer_positions_m is None) != (scattering_coefficients is None):
         raise ValueError(
             "pass scatterer_positions_m and scattering_coefficients together, or neither"
@@ -111,6 +121,7 @@ def los_user_channels(
                 f"scatterer_positions_m must have shape ([n_frames,] n_scatterers, 3), "
                 f"got {pts.shape}"
             )
+        _check_extent(pts, "scatterer_positions_m")
         coef = as_array(scattering_coefficients, "scattering_coefficients", kind="fciu")
         if coef.shape != pts.shape[:-1]:
             raise ValueError(

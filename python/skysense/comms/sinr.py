@@ -54,8 +54,18 @@ class LinkPowers(Result):
 
     @property
     def sinr(self) -> FloatArray:
-        """SINR (linear), shape (..., n_users, n_subcarriers), float64 (eq. (4))."""
-        return self.desired_w / (self.multiuser_w + self.sensing_w + self.noise_w)
+        """SINR (linear), shape (..., n_users, n_subcarriers), float64 (eq. (4)).
+
+        The powers are divided by the largest interference term first, so the sum never
+        overflows; ``inf`` only where the SINR itself exceeds the float64 range.
+        """
+        scale = np.maximum(np.maximum(self.multiuser_w, self.sensing_w), self.noise_w)
+        with np.errstate(over="ignore"):
+            return np.asarray(
+                (self.desired_w / scale)
+                / (self.multiuser_w / scale + self.sensing_w / scale + self.noise_w / scale),
+                dtype=np.float64,
+            )
 
     @property
     def sir_sensing_db(self) -> FloatArray:
@@ -100,7 +110,8 @@ def _as_beams(beams: npt.ArrayLike, name: str, n_tx: int, n_sub: int) -> npt.NDA
 def _gains(h_conj: npt.NDArray[np.complex128], w: npt.NDArray[np.complex128]) -> FloatArray:
     """``|h_k^H w_j|^2``, shape (..., n_users, n_subcarriers, n_beams)."""
     g = np.einsum("...kft,...ftj->...kfj", h_conj, w)
-    return g.real**2 + g.imag**2
+    with np.errstate(over="ignore"):  # an overflowing power is reported by link_powers
+        return g.real**2 + g.imag**2
 
 
 def link_powers(
@@ -190,9 +201,20 @@ def link_powers(
     else:
         ws = _as_beams(sensing_beams, "sensing_beams", n_tx, n_sub)
         sensing = _gains(h_conj, ws).sum(axis=-1) if ws.shape[-1] else np.zeros_like(desired)
-    desired, multiuser, sensing, noise = np.broadcast_arrays(
-        p_c * desired, p_c * multiuser, p_s * sensing, noise
-    )
+    with np.errstate(over="ignore"):  # reported below
+        desired, multiuser, sensing, noise = np.broadcast_arrays(
+            p_c * desired, p_c * multiuser, p_s * sensing, noise
+        )
+    if not (np.isfinite(desired).all() and np.isfinite(multiuser).all()):
+        raise OverflowError(
+            "the received communication power exceeds the float64 range: comm_power_w times "
+            "|h^H w|^2 of the channels and comm_beams is too large"
+        )
+    if not np.isfinite(sensing).all():
+        raise OverflowError(
+            "the sensing interference exceeds the float64 range: sensing_power_w times "
+            "|h^H w|^2 of the channels and sensing_beams is too large"
+        )
     return LinkPowers(
         desired_w=np.array(desired),
         multiuser_w=np.array(multiuser),
@@ -301,5 +323,6 @@ def frame_spectral_efficiency(
         )
     a = _as_real(isac_spectral_efficiency, "isac_spectral_efficiency")
     b = _as_real(comm_spectral_efficiency, "comm_spectral_efficiency")
-    out = (n_s * a + (n_symbols - n_s) * b) / n_symbols
+    share = n_s / n_symbols  # a weighted mean: finite for any finite a, b
+    out = share * a + (1.0 - share) * b
     return out if out.ndim else float(out)

@@ -20,6 +20,16 @@ __all__ = ["backproject"]
 
 _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 
+#: Largest single GEMM of the dense products [complex multiply-adds], about 1 GFlop (30-60 ms
+#: on one core): a long product runs as several, so Ctrl-C (seen between Python-level calls)
+#: stops it promptly.
+GEMM_CHUNK_MACS = 1 << 27
+#: Fewest voxels or measurements per GEMM of a chunked product, and the multiple that row
+#: blocks are rounded to (GEMM inner blocks of 256: a block of 257 rows runs as 256 + 1).
+_MIN_BLOCK = 256
+#: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale before a product.
+_SAFE_EXPONENT = 64
+
 ComplexArray = npt.NDArray[np.complexfloating[Any, Any]]
 
 
@@ -72,9 +82,11 @@ def backproject_frames(
 ) -> ComplexArray:
     """``A^H y`` for validated frames ``y2`` (n_frames, n_measurements), in ``dtype``.
 
-    A SciPy ``LinearOperator`` is applied to the frames as the columns of ``rmatmat``
-    (for :class:`~skysense.imaging.SensingOperator` the same batched product as its
-    row-batched ``rmatvec``); other operators through their row-batched ``rmatvec``.
+    A dense ``a`` is applied by GEMMs of at most :data:`GEMM_CHUNK_MACS` multiply-adds over
+    blocks of frames and voxels (no conjugated copy of A). A SciPy ``LinearOperator`` is
+    applied to the frames as the columns of ``rmatmat`` (for
+    :class:`~skysense.imaging.SensingOperator` the same batched product as its row-batched
+    ``rmatvec``); other operators through their row-batched ``rmatvec``.
 
     With ``check_finite`` (and a finite ``y2``), a NaN/Inf in ``a`` that reaches the result
     raises: IEEE products propagate it (``NaN * 0`` and ``Inf * 0`` are NaN), so a non-finite
@@ -84,8 +96,7 @@ def backproject_frames(
     y2 = np.ascontiguousarray(y2, dtype=dtype)
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite results are checked below
         if isinstance(a, np.ndarray):
-            # conj(conj(y) A): one GEMV/GEMM that reads A once, without a conjugated copy of A.
-            z = np.ascontiguousarray(np.conj(np.conj(y2) @ a.astype(dtype, copy=False)))
+            z = _adjoint_dense(a.astype(dtype, copy=False), y2)
         else:
             if isinstance(a, LinearOperator):
                 z = np.asarray(a.rmatmat(y2.T)).T
@@ -93,8 +104,98 @@ def backproject_frames(
                 z = np.asarray(a.rmatvec(y2)).reshape(y2.shape[0], -1)
             z = np.ascontiguousarray(z, dtype=dtype)
     if check_finite and not np.isfinite(z).all():
-        raise ValueError("a contains NaN or Inf, or A^H y overflows (found in A^H y)")
+        raise ValueError(_nonfinite_adjoint_message(a, dtype))
     return z
+
+
+def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
+    """``conj(conj(Y) A)`` in GEMMs of at most about :data:`GEMM_CHUNK_MACS` multiply-adds.
+
+    A long product is split along the voxels (slabs of A, each written once) when a slab of at
+    least :data:`_MIN_BLOCK` voxels fits the budget with every frame and measurement, else along
+    the measurements (``sum_blocks conj(Y[:, rows]) A[rows]``, blocks of a multiple of
+    :data:`_MIN_BLOCK` rows), and along the frames only when a batch is too large for either:
+    each GEMM then packs its share of A and Y about once, as one GEMM would.
+    """
+    n, m = y2.shape
+    nv = a.shape[1]
+    yc = np.conj(y2)
+    if n * m * nv <= GEMM_CHUNK_MACS:
+        return np.ascontiguousarray(np.conj(yc @ a))
+    if n * m * _MIN_BLOCK <= GEMM_CHUNK_MACS:
+        z = np.empty((n, nv), np.result_type(yc, a))
+        width = GEMM_CHUNK_MACS // (n * m)
+        for v0 in range(0, nv, width):
+            z[:, v0 : v0 + width] = yc @ a[:, v0 : v0 + width]
+        np.conj(z, out=z)
+        return z
+    z = np.zeros((n, nv), np.result_type(yc, a))
+    frames = max(1, min(n, GEMM_CHUNK_MACS // (_MIN_BLOCK * nv)))
+    for f0 in range(0, n, frames):
+        block = yc[f0 : f0 + frames]
+        rows = max(1, GEMM_CHUNK_MACS // (block.shape[0] * nv * _MIN_BLOCK)) * _MIN_BLOCK
+        out = z[f0 : f0 + frames]
+        for r0 in range(0, m, rows):
+            out += block[:, r0 : r0 + rows] @ a[r0 : r0 + rows]
+    np.conj(z, out=z)
+    return z
+
+
+def _nonfinite_adjoint_message(a: Any, dtype: np.dtype[Any]) -> str:
+    """Why ``A^H y`` is not finite (``y`` is): a NaN/Inf in a dense ``a``, or an overflow."""
+    if isinstance(a, np.ndarray):
+        with np.errstate(invalid="ignore"):
+            if not np.isfinite(a).all():
+                return "a contains NaN or Inf (found in A^H y)"
+        return (
+            f"A^H y overflows {np.dtype(dtype)}: |a| * |y| too large (max |a| = "
+            f"{far_peak(a):.3g}); scale a or y down"
+        )
+    return (
+        f"the adjoint of a ({type(a).__name__}) returned NaN or Inf: a contains NaN or Inf, "
+        f"or A^H y overflows {np.dtype(dtype)}"
+    )
+
+
+def far_exponent(value: Any) -> int:
+    """Binary exponent of ``value`` if it lies outside the safe range, else 0 (0 for 0/NaN)."""
+    value = float(value)
+    if value == 0.0 or not np.isfinite(value):
+        return 0
+    exponent = int(np.frexp(value)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def frame_peaks(y2: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """max(|Re|, |Im|) of each row of a 2-D array, by two reductions over a real view (no
+    temporaries for contiguous input)."""
+    flat = np.ascontiguousarray(y2)
+    if flat.dtype.kind == "c":
+        flat = flat.view(flat.real.dtype)
+    return np.maximum(flat.max(axis=1), -flat.min(axis=1))
+
+
+def far_peak(arr: npt.NDArray[Any]) -> float:
+    """max(|Re|, |Im|) over an array, by two reductions (no temporaries for contiguous input)."""
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    if flat.dtype.kind == "c":
+        flat = flat.view(flat.real.dtype)
+    if flat.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        return float(max(np.max(flat), -np.min(flat)))
+
+
+def ldexp(arr: npt.NDArray[Any], exponent: Any) -> npt.NDArray[Any]:
+    """``arr * 2**exponent`` exactly (complex-aware); ``arr`` itself when no exponent is set."""
+    exponent = np.asarray(exponent)
+    if not exponent.any():
+        return arr
+    if arr.dtype.kind == "c":
+        out = np.ldexp(arr.real, exponent) + 1j * np.ldexp(arr.imag, exponent)
+    else:
+        out = np.ldexp(arr, exponent)
+    return np.ascontiguousarray(out, dtype=arr.dtype)
 
 
 def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> ComplexArray:
@@ -110,7 +211,8 @@ def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> Compl
         Measurements [sqrt(W)].
     check_finite : bool
         Reject NaN/Inf in ``y``, and in ``a`` where they reach the result (checked on
-        ``A^H y``, which costs ``n_voxels`` per frame instead of a pass over A).
+        ``A^H y``, which costs ``n_voxels`` per frame instead of a pass over A), and a result
+        that overflows the dtype.
 
     Returns
     -------
@@ -135,5 +237,17 @@ def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> Compl
     a, shape, a_dtype = as_sensing(a)
     y2, single = as_frames(y, shape[0], check_finite=check_finite)
     dtype = working_dtype(a_dtype, y2.dtype) if isinstance(a, np.ndarray) else a_dtype
-    z = backproject_frames(a, y2, dtype, check_finite=check_finite)
+    # Linear in y: frames far from unit scale are scaled by exact powers of two, so that the
+    # products neither overflow nor underflow where the result itself does not.
+    y2 = np.ascontiguousarray(y2, dtype=dtype)
+    with np.errstate(invalid="ignore"):
+        y_exp = np.array([far_exponent(p) for p in frame_peaks(y2)], np.int64)
+    z = backproject_frames(a, ldexp(y2, -y_exp[:, None]), dtype, check_finite=check_finite)
+    with np.errstate(over="ignore"):  # reported below
+        z = ldexp(z, y_exp[:, None])
+    if check_finite and not np.isfinite(z).all():
+        raise ValueError(
+            f"A^H y overflows {np.dtype(dtype)}: y too large for a (max |y| = "
+            f"{float(np.ldexp(1.0, int(y_exp.max()))):.3g}); scale y down"
+        )
     return z[0] if single else z

@@ -10,54 +10,120 @@ import numpy.typing as npt
 
 from skysense._results import Result
 from skysense._validation import as_array, check_count, check_memory
+from skysense.imaging.backprojection import GEMM_CHUNK_MACS, far_peak
 from skysense.imaging.scenario import Scenario
 
 __all__ = ["OffgridError", "max_sidelobe", "offgrid_error", "psf"]
 
 FloatArray = npt.NDArray[np.float64]
 
-
-def _check_sensing(a: Any) -> Any:
-    """Validate a dense A (2-D, finite) or an operator with ``gram`` and ``column_norms``."""
-    if isinstance(a, np.ndarray):
-        return as_array(a, "a", ndim=2)
-    if not (hasattr(a, "gram") and hasattr(a, "column_norms") and hasattr(a, "shape")):
-        raise TypeError(
-            f"a must be an ndarray or an operator with gram/column_norms, got {type(a).__name__}"
-        )
-    return a
+#: Bytes of A per block of rows in the passes over a dense A (bounds scratch and the time
+#: of one NumPy call, so Ctrl-C is seen between blocks).
+_CHUNK_BYTES = 8 << 20
 
 
-def _psf_rows(a: Any, cols: npt.NDArray[np.intp], norms: FloatArray, max_bytes: Any) -> FloatArray:
-    """``PSF(cols[i], :)`` for a validated A and its column norms."""
-    if isinstance(a, np.ndarray):
-        check_memory(a.shape[1] * cols.size * 16, "PSF rows", max_bytes)
-        # A[:, cols]^H A: conjugates the (m, k) slice only, never a copy of the whole A.
-        rows = a[:, cols].conj().T @ a
-    else:
-        rows = a.gram(cols, max_bytes=max_bytes).T
-    out = np.abs(rows).astype(np.float64, copy=False)
-    out /= norms[cols, None] * norms[None, :]
-    return np.minimum(out, 1.0, out=out)
+class _Sensing:
+    """A validated sensing matrix for the PSF: ``rows(cols)`` gives ``G[cols, :]`` and
+    ``power`` the squared column norms, both for A scaled by a constant (the PSF does not see
+    it), so that ``|A|^2`` neither overflows nor underflows."""
+
+    def __init__(self, a: Any) -> None:
+        if isinstance(a, np.ndarray):
+            # NaN/Inf are found through the column powers (no separate pass over A)
+            self.dense: npt.NDArray[Any] | None = as_array(
+                a, "a", ndim=2, kind="fciu", check_finite=False
+            )
+            if min(self.dense.shape) < 1:
+                raise ValueError(f"a must be a non-empty matrix, got shape {self.dense.shape}")
+            rows = max(1, _CHUNK_BYTES // (self.dense.shape[1] * self.dense.itemsize))
+            with np.errstate(invalid="ignore"):
+                peak = max(far_peak(self.dense[r0 : r0 + rows]) for r0 in range(0, len(a), rows))
+            # A scaled by 2**-exponent (exact) has its largest component in [0.5, 1).
+            self.exponent = int(np.frexp(peak)[1]) if np.isfinite(peak) else 0
+            with np.errstate(invalid="ignore", over="ignore"):
+                self.power = self._dense_power(rows)
+            if not np.isfinite(self.power).all():
+                raise ValueError("a contains NaN or Inf")
+        else:
+            if not (hasattr(a, "gram") and hasattr(a, "column_norms") and hasattr(a, "shape")):
+                raise TypeError(
+                    f"a must be an ndarray or an operator with gram/column_norms, got "
+                    f"{type(a).__name__}"
+                )
+            self.dense = None
+            self.exponent = 0
+            link_power = getattr(a, "_column_power", None)
+            if callable(link_power):  # SensingOperator: amplitude-free Gram and norms
+                self.power = np.asarray(link_power(), dtype=np.float64)
+            else:
+                self.power = np.asarray(a.column_norms(), dtype=np.float64) ** 2
+        self.a = a
+        self.n_voxels = int(a.shape[1])
+        if np.any(self.power == 0):
+            raise ValueError("a has an all-zero column; the PSF is undefined there")
+        if not np.isfinite(self.power).all():
+            raise ValueError("the column norms of a overflow; the PSF is undefined there")
+
+    def _dense_power(self, rows: int) -> FloatArray:
+        """Squared column norms of the scaled dense A, accumulated over blocks of rows."""
+        a = self.dense
+        assert a is not None
+        power = np.zeros(a.shape[1])
+        for r0 in range(0, a.shape[0], rows):
+            block = a[r0 : r0 + rows]
+            for part in (block.real, block.imag) if block.dtype.kind == "c" else (block,):
+                power += (np.ldexp(part, -self.exponent) ** 2).sum(axis=0)
+        return power
+
+    def rows(self, cols: npt.NDArray[np.intp], max_bytes: Any) -> npt.NDArray[Any]:
+        """``|G[cols, :]|`` of the scaled A, shape (k, n_voxels), float64."""
+        nv = self.n_voxels
+        check_memory(nv * cols.size * 16, "PSF rows", max_bytes)
+        if self.dense is None:
+            link_gram = getattr(self.a, "_link_gram", None)
+            if callable(link_gram):
+                return np.abs(link_gram(cols.astype(np.int64), 1.0)).T
+            return np.abs(np.asarray(self.a.gram(cols, max_bytes=max_bytes))).T
+        a = self.dense
+        m = a.shape[0]
+        # conj(2^-e A[:, cols])^T (k, m): |entries| < 1, so sub^H A is finite for finite A;
+        # gathered in blocks of rows (Ctrl-C is seen between them)
+        sub_h = np.empty((cols.size, m), np.result_type(a.dtype, np.complex64))
+        step = max(1, _CHUNK_BYTES // (cols.size * sub_h.itemsize))
+        for r0 in range(0, m, step):
+            sub = a[r0 : r0 + step, cols]
+            part = np.ldexp(sub.real, -self.exponent) - 1j * np.ldexp(sub.imag, -self.exponent)
+            sub_h[:, r0 : r0 + step] = part.T
+        out = np.empty((cols.size, nv))
+        # one GEMM per voxel slab of A (Ctrl-C is seen between them)
+        width = max(16, GEMM_CHUNK_MACS // (cols.size * m))
+        for v0 in range(0, nv, width):
+            block = sub_h @ a[:, v0 : v0 + width]
+            out[:, v0 : v0 + width] = np.ldexp(np.abs(block), -self.exponent)
+        return out
 
 
-def _column_norms(a: Any) -> FloatArray:
-    norms = np.linalg.norm(a, axis=0) if isinstance(a, np.ndarray) else a.column_norms()
-    if np.any(norms == 0):
-        raise ValueError("a has an all-zero column; the PSF is undefined there")
-    return np.asarray(norms, dtype=np.float64)
+def _psf_rows(s: _Sensing, cols: npt.NDArray[np.intp], max_bytes: Any) -> FloatArray:
+    """``PSF(cols[i], :)``: ``|G[c, v]| / sqrt(G[c, c] G[v, v])``, ones at ``v = c``."""
+    out = s.rows(cols, max_bytes)
+    out /= np.sqrt(s.power[cols, None]) * np.sqrt(s.power[None, :])
+    np.minimum(out, 1.0, out=out)
+    out[np.arange(cols.size), cols] = 1.0
+    return np.asarray(out, dtype=np.float64)
 
 
-def _columns(column_index: npt.ArrayLike | None, n: int) -> npt.NDArray[np.intp]:
+def _columns(column_index: npt.ArrayLike | None, n: int) -> tuple[npt.NDArray[np.intp], bool]:
+    """The voxel indices as a 1-D array, and whether ``column_index`` was 0-d."""
     if column_index is None:
-        return np.arange(n)
+        return np.arange(n), False
+    scalar = np.ndim(column_index) == 0
     arr = as_array(column_index, "column_index", ndim=(0, 1), kind="iu")
     cols = np.atleast_1d(arr).astype(np.intp)
     if cols.size == 0 or cols.min() < 0 or cols.max() >= n:
         raise ValueError(
             f"column_index must be non-empty voxel indices in [0, {n}), got {cols.tolist()}"
         )
-    return cols
+    return cols, scalar
 
 
 def psf(
@@ -68,16 +134,17 @@ def psf(
     Parameters
     ----------
     a : ndarray, shape (n_measurements, n_voxels), or SensingOperator
-    column_index : array_like of int, shape (k,), optional
+    column_index : int or array_like of int, shape (k,), optional
         The voxels n1 (rows of the result); all by default.
     max_bytes : float, optional
         Memory limit of the Gram computation [bytes].
 
     Returns
     -------
-    ndarray, shape (k, n_voxels), float64
+    ndarray, shape (k, n_voxels) (or (n_voxels,) for a scalar ``column_index``), float64
         ``out[i, n2] = PSF(column_index[i], n2)``, in [0, 1] with ones at
-        ``n2 = column_index[i]``.
+        ``n2 = column_index[i]``. Invariant to the scale of ``a`` (any finite scale: A is
+        scaled by a power of two before its inner products).
 
     Examples
     --------
@@ -87,9 +154,10 @@ def psf(
     >>> rows.shape, float(rows[0, 4])
     ((1, 9), 1.0)
     """
-    a = _check_sensing(a)
-    cols = _columns(column_index, a.shape[1])
-    return _psf_rows(a, cols, _column_norms(a), max_bytes)
+    s = _Sensing(a)
+    cols, scalar = _columns(column_index, s.n_voxels)
+    rows = _psf_rows(s, cols, max_bytes)
+    return rows[0] if scalar else rows
 
 
 def max_sidelobe(
@@ -104,16 +172,17 @@ def max_sidelobe(
     Parameters
     ----------
     a : ndarray, shape (n_measurements, n_voxels), or SensingOperator
-    column_index : array_like of int, shape (k,), optional
+    column_index : int or array_like of int, shape (k,), optional
         Voxels n1; all by default.
     chunk_size : int
-        Voxels per Gram block (bounds memory to ``n_voxels * chunk_size`` entries).
+        Voxels per Gram block, >= 1 (bounds memory to ``n_voxels * chunk_size`` entries).
     max_bytes : float, optional
         Memory limit of one Gram block [bytes].
 
     Returns
     -------
-    ndarray, shape (k,), float64
+    ndarray, shape (k,) (or () for a scalar ``column_index``), float64
+        Invariant to the scale of ``a``; 0 for a single-voxel grid (no sidelobe).
 
     Examples
     --------
@@ -122,17 +191,17 @@ def max_sidelobe(
     >>> max_sidelobe(op).shape
     (9,)
     """
-    a = _check_sensing(a)
-    cols = _columns(column_index, a.shape[1])
     chunk_size = check_count(chunk_size, "chunk_size")
-    norms = _column_norms(a)
-    out = np.empty(cols.size)
-    for lo in range(0, cols.size, chunk_size):
-        sub = cols[lo : lo + chunk_size]
-        rows = _psf_rows(a, sub, norms, max_bytes)
-        rows[np.arange(sub.size), sub] = -np.inf
-        out[lo : lo + chunk_size] = rows.max(axis=1)
-    return out
+    s = _Sensing(a)
+    cols, scalar = _columns(column_index, s.n_voxels)
+    out = np.zeros(cols.size)
+    if s.n_voxels > 1:
+        for lo in range(0, cols.size, chunk_size):
+            sub = cols[lo : lo + chunk_size]
+            rows = _psf_rows(s, sub, max_bytes)
+            rows[np.arange(sub.size), sub] = -np.inf
+            out[lo : lo + chunk_size] = rows.max(axis=1)
+    return out.reshape(()) if scalar else out
 
 
 @dataclass(frozen=True, repr=False, eq=False)

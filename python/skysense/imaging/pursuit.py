@@ -1,12 +1,16 @@
 """Subspace pursuit (SP), the on-grid imager of the imaging paper (Sec. IV-A, Algorithm 1).
 
-The C++ kernel works on the Gram form: ``z = A^H y`` (one GEMM for a batch) and
+The C++ kernel has two forms. The Gram form: ``z = A^H y`` (one GEMM for a batch) and
 ``G = A^H A`` are formed once, and every iteration only reads ``K`` rows of ``G`` and solves
-systems of order ``<= 2K``, so A is never read again.
+systems of order ``<= 2K``, so A is never read again. The residual form: every iteration is
+one adjoint product ``A^H r`` (a GEMV over a dense A, or small GEMMs over the matrix-free
+operator's link matrices), and no ``n_voxels**2`` Gram is formed. ``method="auto"`` picks the
+cheaper for the call.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +28,14 @@ from skysense._validation import (
     resolve_workers,
 )
 from skysense.imaging.backprojection import (
+    GEMM_CHUNK_MACS,
     as_frames,
     as_sensing,
     backproject_frames,
+    far_exponent,
+    far_peak,
+    frame_peaks,
+    ldexp,
     working_dtype,
 )
 
@@ -84,6 +93,7 @@ def subspace_pursuit(
     final: str = "best",
     threshold: float | str | None = None,
     gram: npt.ArrayLike | None = None,
+    method: str = "auto",
     check_finite: bool = True,
     workers: int | None = None,
 ) -> PursuitResult:
@@ -94,15 +104,15 @@ def subspace_pursuit(
     a : ndarray, shape (n_measurements, n_voxels), or operator
         Dense sensing matrix A, :class:`SensingOperator`, or another operator (a SciPy
         ``LinearOperator``, or an object with ``shape``, ``dtype`` and a row-batched
-        ``rmatvec``); an operator without a ``gram()`` method needs ``gram=``.
+        ``rmatvec``); another operator needs ``gram=`` or a ``gram()`` method.
     y : array_like, shape (n_measurements,) or (n_frames, n_measurements)
         Measurements [sqrt(W)].
     sparsity : int
         Support size K (the paper's prior-based M°), ``1 <= K <= n_voxels``.
     rtol : float
-        Stop when ``||r|| / ||y|| <= rtol``. The ratio comes from the Gram identity and is
-        accurate to about ``sqrt(eps)`` of the working precision only, so the default 1e-10
-        (the authors') in effect stops on a stable support.
+        Stop when ``||r|| / ||y|| <= rtol``. In the Gram form the ratio comes from the Gram
+        identity and is accurate to about ``sqrt(eps)`` of the working precision only, so the
+        default 1e-10 (the authors') in effect stops on a stable support.
     max_iter : int
         Cap on the iterations (the authors' code has none); 0 returns the initial support.
     final : {"best", "last"}
@@ -115,23 +125,39 @@ def subspace_pursuit(
         Zero the entries with ``|x| < threshold * max|x|`` per frame. ``"max/5"`` (= 0.2) is
         the authors' post-processing. ``None`` keeps the least-squares values.
     gram : ndarray, shape (n_voxels, n_voxels), optional
-        Precomputed ``A^H A`` (Hermitian; not checked). Forming it costs
-        ``O(n_measurements n_voxels^2)`` for a dense ``a`` (about a second for 6250 x 1600)
-        and ``O(N0^2 n_voxels^2)`` per BS through ``SensingOperator.gram``: pass it when
-        calling repeatedly. Cast to the working dtype (pass it in that dtype to avoid a copy).
+        Precomputed ``A^H A`` (Hermitian; not scanned: the kernel checks the rows it reads).
+        Cast to the working dtype (pass it in that dtype to avoid a copy). Implies
+        ``method="gram"``.
+    method : {"auto", "gram", "residual"}
+        ``"gram"``: SP on ``G = A^H A`` (given, cached by a :class:`SensingOperator`, or formed
+        for this call): O(K n_voxels) per iteration once G exists. ``"residual"``: SP on A
+        itself, one adjoint product ``A^H r`` per iteration (a GEMV over a dense A, or small
+        GEMMs over the operator's link matrices) and no ``n_voxels**2`` Gram. ``"auto"`` picks
+        the cheaper by the cost model of Notes. Both give the same supports; images agree to
+        rounding, and ``relative_residual`` to about ``sqrt(eps)`` (see ``rtol``); pin the
+        method for bit-reproducible runs.
     check_finite : bool
-        Reject NaN/Inf in ``y``, ``gram`` and ``a``; ``a`` is checked through ``A^H y`` (and
-        the diagonal of the Gram matrix formed from it), not by a pass over A.
+        Reject NaN/Inf in ``y`` (a scan of y), and in ``a`` and ``gram`` where SP reads them
+        (``A^H y``, the Gram rows or columns of the supports visited, the correlations): no
+        pass over A or G is spent on it. With ``check_finite=False`` a frame whose data hold a
+        NaN/Inf where SP reads them returns a NaN ``image`` and ``relative_residual`` and a
+        support of -1 (never a "perfect fit").
     workers : int, optional
-        Threads over frames; ``None`` means the current default (:func:`skysense.get_workers`,
-        1 unless :func:`skysense.set_workers` says otherwise), ``-1`` every CPU. Results do
-        not depend on it.
+        Threads over frames (a single frame uses them for its products); ``None`` means the
+        current default (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers`
+        says otherwise), ``-1`` every CPU. Results do not depend on it.
 
     Returns
     -------
     PursuitResult
         ``image`` is complex64 when ``a`` and ``y`` are both single precision, else
         complex128.
+
+    Raises
+    ------
+    ValueError
+        With ``check_finite``, for NaN/Inf in ``y``, or met by SP in ``a`` or ``gram``, and
+        for an image that overflows the working dtype.
 
     Notes
     -----
@@ -146,12 +172,23 @@ def subspace_pursuit(
         A^H r = z - G_{:,S} x_S, \\qquad G_{SS} x_S = z_S, \\qquad
         \\|r\\|^2 = \\|y\\|^2 - 2\\,\\mathrm{Re}(x_S^H z_S) + x_S^H G_{SS} x_S,
 
-    with :math:`z = A^H y`, :math:`G = A^H A`. Each small system is solved in double precision
+    with :math:`z = A^H y`, :math:`G = A^H A`. The residual form gathers the support's
+    columns of A (or generates them from the links), forms :math:`G_{SS}` from them and the
+    residual :math:`r = y - A_S x_S` exactly. Each small system is solved in double precision
     by Cholesky, falling back to the minimum-norm solution from an eigen-decomposition
-    (LAPACK) when a pivot is at the rounding level of G (nearly collinear adjacent voxels).
-    Squaring the condition number this way is the price of never touching A again; use
-    complex128 on ill-conditioned grids (float32 is fine for ``A^H y``, not for SP).
-    Ties in every "K largest" go to the smaller voxel index.
+    (LAPACK) when a pivot is at the rounding level of :math:`G_{SS}` (nearly collinear
+    adjacent voxels); use complex128 on ill-conditioned grids (float32 is fine for
+    ``A^H y``, not for SP). Ties in every "K largest" go to the smaller voxel index.
+
+    Cost model of ``method="auto"`` (per call, in flop-equivalents, memory traffic counted at
+    :data:`_FLOP_PER_BYTE` flop per byte): the residual form costs ``n_frames * (iterations
+    + 1)`` adjoint products (``iterations = min(max_iter, 4)``, SP's typical count here); the
+    Gram form costs forming G (``4 n_measurements n_voxels**2`` for a dense A; the link
+    kernel's count for a :class:`SensingOperator`; nothing when given or cached) plus the GEMM
+    ``A^H Y``. A Gram above 1 GiB is not formed. A :class:`SensingOperator` keeps a Gram it
+    formed (:meth:`SensingOperator.gram`), so later calls find it free. A dense ndarray's Gram
+    is never cached (the array may change between calls): pass ``gram=`` when calling
+    repeatedly with the same A.
 
     References
     ----------
@@ -179,66 +216,98 @@ def subspace_pursuit(
         raise ValueError(f"sparsity must be <= n_voxels = {nv}, got {sparsity}")
     rtol = check_positive(rtol, "rtol", strict=False)
     max_iter = check_count(max_iter, "max_iter", minimum=0)
+    if max_iter > _MAX_ITER:
+        raise ValueError(f"max_iter must be <= {_MAX_ITER}, got {max_iter}")
     if final not in _FINALS:
         raise ValueError(f"final must be one of {_FINALS}, got {final!r}")
     frac = _threshold_fraction(threshold)
     n_threads = resolve_workers(workers)
     dtype = working_dtype(a_dtype, y2.dtype)
-    # SP is invariant to the scale of A and of each frame: problems far from unit scale are
-    # scaled by exact powers of two (A by 2**-a_exp, frame n by 2**-y_exp[n]) so that the
-    # Gram identity's ||y||^2 and G neither overflow nor underflow; x is scaled back.
-    if gram is not None:
-        gram = as_array(
-            gram, "gram", shape=(nv, nv), kind="fciu", dtype=dtype, check_finite=check_finite
-        )
-        a_exp = _far_exponent(np.sqrt(np.abs(gram.diagonal()).max()))
-        gram = _ldexp(gram, -2 * a_exp)
-    elif isinstance(a, np.ndarray):
-        a_work = a.astype(dtype, copy=False)
-        with np.errstate(invalid="ignore"):  # NaN/Inf are reported below
-            a_exp = _far_exponent(_component_peak(a_work).max())
-        gram = _dense_gram(_ldexp(a_work, -a_exp))  # the pass over A is small beside G
-        # G[v, v] = ||A[:, v]||^2 is NaN/Inf iff column v of A has a NaN/Inf.
-        if check_finite and not np.isfinite(gram.diagonal()).all():
-            raise ValueError("a contains NaN or Inf")
-    else:
-        if not callable(getattr(a, "gram", None)):
-            raise TypeError(f"a ({type(a).__name__}) has no gram(); pass gram=A^H A")
-        gram = np.ascontiguousarray(a.gram(), dtype=dtype)
-        if gram.shape != (nv, nv):
-            raise ValueError(f"a.gram() must have shape ({nv}, {nv}), got {gram.shape}")
-        a_exp = _far_exponent(np.sqrt(np.abs(gram.diagonal()).max()))
-        gram = _ldexp(gram, -2 * a_exp)
-
+    form = _resolve_method(method, a, gram, y2.shape[0], sparsity, max_iter, dtype)
+    # SP is invariant to the scale of A and of each frame: frames far from unit scale are scaled
+    # by exact powers of two (frame n by 2**-y_exp[n]) so that ||y||^2 neither overflows nor
+    # underflows; the Gram form scales A by 2**-a_exp likewise (the residual form does it per
+    # frame inside the kernel); x is scaled back.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    peaks = _component_peak(y2).max(axis=1)
-    y_exp = np.array([_far_exponent(p) for p in peaks], dtype=np.int64)
-    y2 = _ldexp(y2, -y_exp[:, None])
-    z = _ldexp(backproject_frames(a, y2, dtype, check_finite=check_finite), -a_exp)
+    peaks = frame_peaks(y2)
+    y_exp = np.array([far_exponent(p) for p in peaks], dtype=np.int64)
+    y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
     x = np.empty((n, nv), dtype)
     support = np.empty((n, sparsity), np.int64)
     n_iter = np.empty(n, np.int64)
     residual = np.empty(n, np.float64)
-    _core.subspace_pursuit(
-        gram=gram,
-        backprojection=z,
-        measurements=y2,
-        sparsity=sparsity,
-        rtol=rtol,
-        max_iter=max_iter,
-        keep_last=final == "last",
-        threshold=frac,
-        image=x,
-        support=support,
-        n_iter=n_iter,
-        relative_residual=residual,
-        n_threads=n_threads,
-    )
+    status = np.empty(n, np.int64)
+    keep_last = final == "last"
+    a_exp = 0
+    if form == "residual" and isinstance(a, np.ndarray):
+        _core.subspace_pursuit_matrix(
+            matrix=np.ascontiguousarray(a, dtype=dtype),
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
+    elif form == "residual":
+        links, pairs, amplitude = a._link_arrays(dtype)
+        _core.subspace_pursuit_links(
+            links=links,
+            pairs=pairs,
+            amplitude=amplitude,
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
+    else:
+        g, a_exp = _gram_for(a, gram, nv, dtype)
+        z = ldexp(backproject_frames(a, y2, dtype, check_finite=check_finite), -a_exp)
+        _core.subspace_pursuit_gram(
+            gram=g,
+            backprojection=z,
+            measurements=y2,
+            sparsity=sparsity,
+            rtol=rtol,
+            max_iter=max_iter,
+            keep_last=keep_last,
+            threshold=frac,
+            image=x,
+            support=support,
+            n_iter=n_iter,
+            relative_residual=residual,
+            status=status,
+            n_threads=n_threads,
+        )
+    bad = np.flatnonzero(status != 0)
+    if check_finite and bad.size:
+        source = "gram" if gram is not None else "a"
+        raise ValueError(
+            f"{source} contains NaN or Inf, or its products overflow (met by SP in frame(s) "
+            f"{bad[:8].tolist()}{' ...' if bad.size > 8 else ''})"
+        )
     with np.errstate(over="ignore"):  # reported just below
-        x = _ldexp(x, (y_exp - a_exp)[:, None])
+        x = ldexp(x, (y_exp - a_exp)[:, None])
     if check_finite and not np.isfinite(x).all():
-        raise ValueError(f"the least-squares image overflows {dtype} (|y| / |A| too large)")
+        raise ValueError(
+            f"the least-squares image overflows {dtype}: |y| / |a| too large (max |y| = "
+            f"{float(peaks.max()):.3g})"
+        )
     if single:
         return PursuitResult(
             image=x[0], support=support[0], n_iter=n_iter[0], relative_residual=residual[0]
@@ -246,36 +315,79 @@ def subspace_pursuit(
     return PursuitResult(image=x, support=support, n_iter=n_iter, relative_residual=residual)
 
 
-#: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale (see subspace_pursuit).
-_SAFE_EXPONENT = 64
+_METHODS = ("auto", "gram", "residual")
+#: Largest max_iter (the kernel counts in int64; beyond this SP has long stopped anyway).
+_MAX_ITER = 2**31 - 1
+#: Machine balance of the cost model [flop per byte]: a GEMM-bound kernel does this many flops
+#: in the time a memory-bound one moves a byte (about 4 on one x86-64 core with AVX-512 and
+#: 15 GB/s of bandwidth).
+_FLOP_PER_BYTE = 4.0
+#: Iterations the cost model expects (SP's typical count on the imaging problems: 2 to 7).
+_TYPICAL_ITERATIONS = 4
+#: Largest Gram the "auto" method forms [bytes].
+_GRAM_LIMIT_BYTES = 1 << 30
 
 
-def _far_exponent(value: Any) -> int:
-    """Binary exponent of ``value`` if it lies outside the safe range, else 0 (0 for 0/NaN)."""
-    value = float(value)
-    if value == 0.0 or not np.isfinite(value):
-        return 0
-    exponent = int(np.frexp(value)[1])
-    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+def _resolve_method(
+    method: Any, a: Any, gram: Any, n_frames: int, sparsity: int, max_iter: int, dtype: Any
+) -> str:
+    """``"gram"`` or ``"residual"`` for this call (see :func:`subspace_pursuit`)."""
+    if not isinstance(method, str) or method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    residual_ok = isinstance(a, np.ndarray) or callable(getattr(a, "_link_arrays", None))
+    if gram is not None:
+        if method == "residual":
+            raise ValueError("gram= is used by method='gram' only; drop it for method='residual'")
+        return "gram"
+    if method == "residual" and not residual_ok:
+        raise TypeError(
+            f"method='residual' needs a dense ndarray or a SensingOperator, got {type(a).__name__}"
+        )
+    if method != "auto":
+        return method
+    if not residual_ok:
+        return "gram"
+    costs = _method_costs(a, n_frames, max_iter, np.dtype(dtype).itemsize)
+    return "gram" if costs["gram"] <= costs["residual"] else "residual"
 
 
-def _component_peak(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """max(|Re|, |Im|) elementwise: within sqrt(2) of |arr|, but finite wherever arr is."""
-    if arr.dtype.kind == "c":
-        return np.maximum(np.abs(arr.real), np.abs(arr.imag))
-    return np.abs(arr)
-
-
-def _ldexp(arr: npt.NDArray[Any], exponent: Any) -> npt.NDArray[Any]:
-    """``arr * 2**exponent`` exactly (complex-aware); ``arr`` itself when no exponent is set."""
-    exponent = np.asarray(exponent)
-    if not exponent.any():
-        return arr
-    if arr.dtype.kind == "c":
-        out = np.ldexp(arr.real, exponent) + 1j * np.ldexp(arr.imag, exponent)
+def _method_costs(a: Any, n_frames: int, max_iter: int, itemsize: int) -> dict[str, float]:
+    """Estimated cost of each SP form for this call [flop-equivalents] (see Notes above)."""
+    m, nv = (int(s) for s in a.shape)
+    products = n_frames * (min(max_iter, _TYPICAL_ITERATIONS) + 1)
+    backprojection = 8.0 * m * nv * n_frames  # the GEMM A^H Y of the Gram form
+    if isinstance(a, np.ndarray):
+        adjoint = max(8.0 * m * nv, _FLOP_PER_BYTE * itemsize * m * nv)  # a memory-bound GEMV
+        forming = 4.0 * m * nv * nv  # Hermitian rank-m update
     else:
-        out = np.ldexp(arr, exponent)
-    return np.ascontiguousarray(out, dtype=arr.dtype)
+        adjoint = a._adjoint_flops()
+        forming = 0.0 if a._gram_cache is not None else a._gram_flops()
+    if nv * nv * itemsize > _GRAM_LIMIT_BYTES and forming > 0:
+        forming = np.inf
+    return {"gram": forming + backprojection, "residual": products * adjoint}
+
+
+def _gram_for(a: Any, gram: Any, nv: int, dtype: Any) -> tuple[npt.NDArray[Any], int]:
+    """The Gram form's G in ``dtype``, scaled by ``2**(-2 a_exp)``, and ``a_exp``."""
+    if gram is not None:
+        # Not scanned for NaN/Inf: the kernel checks every entry it reads.
+        g = as_array(gram, "gram", shape=(nv, nv), kind="fciu", dtype=dtype, check_finite=False)
+        with np.errstate(invalid="ignore"):
+            a_exp = far_exponent(np.sqrt(np.abs(g.diagonal()).max()))
+        return ldexp(g, -2 * a_exp), a_exp
+    if isinstance(a, np.ndarray):
+        a_work = a.astype(dtype, copy=False)
+        a_exp = far_exponent(far_peak(a_work))
+        g = _dense_gram(ldexp(a_work, -a_exp))
+        return g, a_exp
+    if not callable(getattr(a, "gram", None)):
+        raise TypeError(f"a ({type(a).__name__}) has no gram(); pass gram=A^H A")
+    g = np.ascontiguousarray(a.gram(), dtype=dtype)
+    if g.shape != (nv, nv):
+        raise ValueError(f"a.gram() must have shape ({nv}, {nv}), got {g.shape}")
+    with np.errstate(invalid="ignore"):
+        a_exp = far_exponent(np.sqrt(np.abs(g.diagonal()).max()))
+    return ldexp(g, -2 * a_exp), a_exp
 
 
 def _threshold_fraction(threshold: float | str | None) -> float:
@@ -294,20 +406,36 @@ def _threshold_fraction(threshold: float | str | None) -> float:
 
 
 def _dense_gram(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """``A^H A`` of a dense complex A by one Hermitian rank-k update (half a GEMM)."""
-    from scipy.linalg import blas
+    """``A^H A`` of a dense complex A: the upper triangle in column blocks, then mirrored.
 
-    nv = a.shape[1]
+    Each block ``G[:hi, lo:hi] = conj(A[:, :hi]^T conj(A[:, lo:hi]))`` is one GEMM of at most
+    :data:`~skysense.imaging.backprojection.GEMM_CHUNK_MACS` multiply-adds (the flops of a
+    Hermitian rank-m update in all, no conjugated copy of A), so Ctrl-C stops it between
+    blocks.
+    """
+    m, nv = a.shape
     check_memory(
         nv * nv * a.dtype.itemsize,
         f"Gram matrix ({nv}, {nv}) {a.dtype}",
         None,
-        "gram= (precomputed) or a SensingOperator",
+        "gram= (precomputed), method='residual' or a SensingOperator",
     )
-    herk = blas.cherk if a.dtype == np.complex64 else blas.zherk
-    # a.T is Fortran-ordered (nv, m): herk gives C = a.T a.T^H = conj(A^H A), upper triangle.
-    c = herk(1.0, a.T, trans=0, lower=0)
-    upper = np.triu(c)
-    gram = np.conj(upper)
-    gram += np.triu(upper, 1).T
-    return np.ascontiguousarray(gram)
+    gram = np.empty((nv, nv), a.dtype)
+    lo = 0
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/Inf: flagged by the SP kernel
+        while lo < nv:
+            # width w of the block G[:lo + w, lo:lo + w]: m (lo + w) w <= GEMM_CHUNK_MACS
+            width = int((math.sqrt(lo * lo + 4.0 * GEMM_CHUNK_MACS / m) - lo) / 2.0)
+            hi = lo + max(1, min(nv - lo, width))
+            block = np.conj(a[:, lo:hi])
+            gram[:hi, lo:hi] = np.conj(a[:, :hi].T @ block)
+            lo = hi
+    step = 256
+    for lo in range(0, nv, step):  # lower triangle = conj(upper)^T, block by block
+        hi = min(nv, lo + step)
+        gram[lo:hi, :lo] = np.conj(gram[:lo, lo:hi].T)
+        diag = gram[lo:hi, lo:hi]
+        lower = np.tril_indices(hi - lo, -1)
+        diag[lower] = np.conj(diag.T[lower])
+        diag[np.diag_indices(hi - lo)] = diag.diagonal().real
+    return gram

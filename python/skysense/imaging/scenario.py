@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from skysense._validation import check_count, check_finite_scalar, check_positive
+from skysense._validation import as_array, check_count, check_finite_scalar, check_positive
 
 __all__ = ["SPEED_OF_LIGHT", "Scenario"]
 
@@ -31,6 +31,13 @@ __all__ = ["SPEED_OF_LIGHT", "Scenario"]
 SPEED_OF_LIGHT = 3e8
 
 _MODES = ("A", "B", "C")
+#: Physically meaningful ranges (every quantity of the model stays finite and nonzero in
+#: float64 inside them): lengths [m], radio frequencies [Hz] (the ITU's radio waves,
+#: 3 Hz to 3 THz), powers [dBm] and the linear antenna gain (+-300 dB).
+_MAX_LENGTH_M = 1e6
+_FREQUENCY_RANGE_HZ = (3.0, 3e12)
+_POWER_RANGE_DBM = (-300.0, 300.0)
+_GAIN_RANGE = (1e-30, 1e30)
 #: Largest voxel grid (the kernels index voxels with 32-bit integers).
 _MAX_VOXELS = 2**31 - 1
 _GRIDS = ("centered", "edges")
@@ -40,7 +47,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-_MAX_ABS_DBM = 3000.0
+def _check_range(value: Any, name: str, bounds: tuple[float, float], unit: str) -> float:
+    """``value`` as a float in ``[lo, hi]``; else an error naming ``name`` and the range."""
+    value = check_finite_scalar(value, name)
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] {unit}, got {value:g}")
+    return value
 
 
 def dbm_to_watt(p_dbm: float) -> float:
@@ -151,14 +164,19 @@ class Scenario:
             check_positive(getattr(self, name), name)
         check_positive(self.bandwidth_hz, "bandwidth_hz", strict=False)
         for name in ("sensing_power_dbm", "noise_power_dbm"):
-            value = check_finite_scalar(getattr(self, name), name)
-            # 10^(dBm/10) mW must be a float64: |p| <= 3000 dBm (1e297 W); beyond it the
-            # conversion overflows (OverflowError 34 without a name) or underflows to 0 W.
-            if not -_MAX_ABS_DBM <= value <= _MAX_ABS_DBM:
-                raise ValueError(
-                    f"{name} must be in [-{_MAX_ABS_DBM:g}, {_MAX_ABS_DBM:g}] dBm, got {value!r}"
-                )
+            _check_range(getattr(self, name), name, _POWER_RANGE_DBM, "dBm")
+        _check_range(self.carrier_frequency_hz, "carrier_frequency_hz", _FREQUENCY_RANGE_HZ, "Hz")
+        _check_range(self.antenna_gain, "antenna_gain", _GAIN_RANGE, "(linear)")
         check_finite_scalar(self.bs_height_m, "bs_height_m")
+        lengths = {
+            "voxel_size_m": self.voxel_size_m,
+            "bs_spacing_m": self.bs_spacing_m,
+            "bs_height_m": self.bs_height_m,
+            **{f"roi_size_m[{i}]": v for i, v in enumerate(self.roi_size_m)},
+            **{f"roi_center_m[{i}]": v for i, v in enumerate(self.roi_center_m)},
+        }
+        for name, value in lengths.items():
+            _check_range(abs(float(value)), name, (0.0, _MAX_LENGTH_M), "m (in magnitude)")
         if self.n_subcarriers > 1 and self.bandwidth_hz == 0:
             raise ValueError("bandwidth_hz must be > 0 when n_subcarriers > 1")
         if self.n_subcarriers > 1 and self.bandwidth_hz / 2 >= self.carrier_frequency_hz:
@@ -177,11 +195,23 @@ class Scenario:
                 )
             if not np.isfinite(pos).all():
                 raise ValueError("bs_positions_m contains NaN or Inf")
+            if np.abs(pos).max() > _MAX_LENGTH_M:
+                raise ValueError(
+                    f"bs_positions_m must lie within +-{_MAX_LENGTH_M:g} m, got a coordinate of "
+                    f"{np.abs(pos).max():.3g} m"
+                )
             object.__setattr__(self, "bs_positions_m", tuple(map(tuple, pos.tolist())))
             object.__setattr__(self, "n_bs", pos.shape[0])
         else:
             check_count(self.n_bs, "n_bs")
             check_positive(self.bs_spacing_m, "bs_spacing_m")
+        aperture = self.spacing_factor * self.wavelength_m / 2.0 * self.n_antennas_side
+        if not aperture <= _MAX_LENGTH_M:
+            raise ValueError(
+                f"spacing_factor={self.spacing_factor:g} gives a {aperture:.3g} m array "
+                f"(spacing_factor * wavelength / 2 * n_antennas_side must be <= "
+                f"{_MAX_LENGTH_M:g} m)"
+            )
         if self.mode == "B" and self.n_bs < 2:
             raise ValueError(f"mode 'B' (bistatic) needs n_bs >= 2, got {self.n_bs}")
         self._check_bs_outside_roi()
@@ -287,10 +317,12 @@ class Scenario:
         Parameters
         ----------
         points_m : array_like, shape (..., 3), [m]
+            Finite positions (NaN/Inf raise).
 
         Returns
         -------
         ndarray, shape (...,), int64
+            0-d for one point of shape (3,).
 
         Examples
         --------
@@ -298,15 +330,18 @@ class Scenario:
         >>> Scenario().voxel_index([[0.5, 0.5, 40.0], [500.0, 0.0, 40.0]]).tolist()
         [820, -1]
         """
-        points = np.asarray(points_m, dtype=float)
+        points = as_array(points_m, "points_m", kind="fiu", dtype=np.float64)
+        if points.ndim < 1 or points.shape[-1] != 3:
+            raise ValueError(f"points_m must have shape (..., 3), got {points.shape}")
         n = np.asarray(self.grid_shape)
         lo = np.asarray(self.roi_center_m) - n * self.voxel_size_m / 2.0
-        idx = np.floor((points - lo) / self.voxel_size_m).astype(np.int64)
+        idx = np.floor((points - lo) / self.voxel_size_m)  # float: no int overflow far out
         if self.roi_size_m[2] == 0:  # single layer: z is not quantised
             idx[..., 2] = 0
         inside = np.all((idx >= 0) & (idx < n), axis=-1)
+        idx = np.where(inside[..., None], idx, 0).astype(np.int64)
         lin = (idx[..., 0] * n[1] + idx[..., 1]) * n[2] + idx[..., 2]
-        return np.where(inside, lin, -1).astype(np.int64)
+        return np.asarray(np.where(inside, lin, -1), dtype=np.int64)
 
     # -- base stations and arrays ------------------------------------------------------------
     @property

@@ -15,6 +15,7 @@ unit scattering coefficient.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,8 +45,14 @@ _KHATRI_RAO_MIN_FRAMES = 16
 #: Largest on-the-fly block of A^H in that path [bytes] (stays in L2/L3-friendly sizes).
 _KHATRI_RAO_BLOCK_BYTES = 4 << 20
 
-#: Scratch of one block of Gram columns (the per-BS Grams) [bytes].
-_GRAM_BLOCK_BYTES = 256 << 20
+#: Frames per GEMM of that path (bounds one GEMM's time, so Ctrl-C is seen between them).
+_KHATRI_RAO_MAX_FRAMES = 512
+#: Fewest rows of A per block of that path (an efficient GEMM inner dimension).
+_KHATRI_RAO_MIN_ROWS = 512
+
+#: Gram weights (alpha, beta) of the sensing modes: sum over the mode's BS pairs (t, r) of
+#: P_t o P_r = alpha S o S + beta Q, with S = sum_b P_b and Q = sum_b P_b o P_b.
+_MODE_WEIGHTS = {"A": (0.5, 0.5), "B": (0.5, -0.5), "C": (0.0, 1.0)}
 
 _GEOMETRY_HINT = "move the BSs (bs_positions_m, bs_height_m) or the ROI (roi_center_m)"
 
@@ -198,9 +205,9 @@ class SensingOperator(LinearOperator):
     dtype : {complex64, complex128}
         Precision of the stored links and of the results (inputs are cast to it).
     workers : int, optional
-        Threads for building the links; ``None`` means the current default
-        (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers` says otherwise),
-        ``-1`` every CPU. The links do not depend on it.
+        Threads for building the links and the Gram (:meth:`gram`); ``None`` means the
+        current default (:func:`skysense.get_workers`, 1 unless :func:`skysense.set_workers`
+        says otherwise), ``-1`` every CPU. Neither depends on it.
     n_frames_per_chunk : int
         Frames processed together by the few-frame products (bounds their scratch memory);
         batches of 16 frames or more go through one GEMM per pair block of A instead.
@@ -272,6 +279,23 @@ class SensingOperator(LinearOperator):
         by_rx = [(b, np.flatnonzero(pairs[:, 1] == b)) for b in range(s.n_bs)]
         self._by_tx = [(b, q) for b, q in by_tx if q.size]
         self._by_rx = [(b, q) for b, q in by_rx if q.size]
+        self._n_threads = resolve_workers(workers)
+        self._gram_lock = threading.Lock()
+        self._gram_cache: ComplexArray | None = None
+
+    # Pickling (e.g. to a Dask worker) drops the lock and the cached Gram.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_gram_lock"] = None
+        state["_gram_cache"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._gram_lock = threading.Lock()
+        # NumPy's own dtype instance (an unpickled one is equal but not the same object)
+        self._complex = np.dtype(self._complex.name)
+        self.dtype = self._complex
 
     def __repr__(self) -> str:
         return (
@@ -280,15 +304,35 @@ class SensingOperator(LinearOperator):
 
     # -- public API -------------------------------------------------------------------------
     def memory_usage(self) -> int:
-        """Bytes held by the operator (the link matrices).
+        """Bytes held by the operator: the link matrices and the cached Gram, if any.
 
         Examples
         --------
         >>> from skysense.imaging import Scenario, SensingOperator
-        >>> SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)).memory_usage()
+        >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+        >>> op.memory_usage()
+        2304
+        >>> _ = op.gram()
+        >>> op.memory_usage()  # + the 9 x 9 complex128 Gram
+        3600
+        """
+        cached = self._gram_cache
+        return int(self._links.nbytes) + (0 if cached is None else int(cached.nbytes))
+
+    def clear_cache(self) -> None:
+        """Drop the cached Gram (see :meth:`gram`); the next full ``gram()`` forms it again.
+
+        Examples
+        --------
+        >>> from skysense.imaging import Scenario, SensingOperator
+        >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
+        >>> _ = op.gram()
+        >>> op.clear_cache()
+        >>> op.memory_usage()
         2304
         """
-        return int(self._links.nbytes)
+        with self._gram_lock:
+            self._gram_cache = None
 
     def matvec(self, x: npt.ArrayLike) -> ComplexArray:
         """Forward model ``A x`` of one vector or of frames stacked as rows.
@@ -384,7 +428,10 @@ class SensingOperator(LinearOperator):
         v = np.ascontiguousarray(v, dtype=self._complex)
         with np.errstate(over="ignore", invalid="ignore"):  # checked below
             if v.shape[0] >= _KHATRI_RAO_MIN_FRAMES:
-                out = many_frames(v)
+                out = np.empty((v.shape[0], n_out), self._complex)
+                step = _KHATRI_RAO_MAX_FRAMES
+                for lo in range(0, v.shape[0], step):
+                    out[lo : lo + step] = many_frames(v[lo : lo + step])
             else:
                 out = np.empty((v.shape[0], n_out), self._complex)
                 step = self.n_frames_per_chunk
@@ -397,7 +444,12 @@ class SensingOperator(LinearOperator):
     def gram(
         self, column_index: npt.ArrayLike | None = None, *, max_bytes: float | None = None
     ) -> ComplexArray:
-        """``A^H A`` (or some of its columns) as the Hadamard product of per-BS link Grams.
+        """``A^H A`` (or some of its columns) from the per-BS link Grams (C++ kernel).
+
+        The full Gram is formed once and cached: later calls (and :func:`subspace_pursuit`
+        on this operator) return the same read-only array, formed by one thread while
+        concurrent callers wait. :meth:`memory_usage` counts it; :meth:`clear_cache` drops
+        it. Columns are taken from the cache when it exists, else computed (not cached).
 
         Parameters
         ----------
@@ -409,12 +461,28 @@ class SensingOperator(LinearOperator):
         Returns
         -------
         ndarray, shape (n_voxels, k), dtype ``self.dtype``
+            Read-only for the full (cached) Gram.
+
+        Raises
+        ------
+        MemoryLimitError
+            If the result exceeds ``max_bytes``.
+        ValueError
+            If the Gram overflows ``self.dtype`` (extreme ``Scenario`` powers).
 
         Notes
         -----
-        ``A^H A = g^2 sum_f sum_(t, r) (H_r^H H_r) * (H_t^H H_t)`` element-wise, which costs
-        ``O(N0^2 N_v^2)`` per BS instead of ``O(N_f N_pairs N0^4 N_v^2)``. Columns are formed
-        in blocks, so the scratch beyond the result stays under ``_GRAM_BLOCK_BYTES``.
+        With the per-BS link Grams :math:`P_{f,b} = H_{f,b}^H H_{f,b}`,
+        ``A^H A = g^2 sum_f sum_(t, r) P_(f,t) o P_(f,r)`` element-wise (imaging paper, eqs.
+        (10)-(14)); over the pairs of a sensing mode this is
+        :math:`\\alpha\\, S_f \\circ S_f + \\beta\\, Q_f` with :math:`S_f = \\sum_b P_{f,b}`,
+        :math:`Q_f = \\sum_b P_{f,b} \\circ P_{f,b}` and
+        :math:`(\\alpha, \\beta) = (1/2, 1/2)` (mode A), :math:`(1/2, -1/2)` (B), :math:`(0, 1)`
+        (C). The kernel forms the :math:`P_{f,b}` tile by tile (GEMMs of ``N0**2`` inner
+        dimension) and folds them in cache, in double precision: ``N_f N_b N0**2 N_v**2 / 2``
+        complex multiply-adds for the full Gram instead of ``N_f N_pairs N0**4 N_v**2 / 2``
+        for the dense ``A^H A``, with a few tiles of scratch per thread. Threads:
+        ``workers`` of the constructor; Ctrl-C stops it between tiles.
 
         Examples
         --------
@@ -422,29 +490,76 @@ class SensingOperator(LinearOperator):
         >>> op = SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2))
         >>> op.gram().shape, op.gram([0, 4]).shape
         ((9, 9), (9, 2))
+        >>> op.gram() is op.gram()
+        True
         """
         nv = self.shape[1]
-        if column_index is None:
-            cols = np.arange(nv)
-        else:
-            cols = as_array(column_index, "column_index", ndim=1, kind="iu").astype(np.intp)
-            if cols.size and (cols.min() < 0 or cols.max() >= nv):
-                raise ValueError(
-                    f"column_index must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
-                )
         itemsize = self.dtype.itemsize
+        if column_index is None:
+            cached = self._gram_cache
+            if cached is not None:
+                return cached
+            check_memory(nv * nv * itemsize, f"Gram matrix ({nv}, {nv}) {self.dtype}", max_bytes)
+            with self._gram_lock:
+                if self._gram_cache is None:  # formed once, whoever comes first
+                    with np.errstate(over="ignore"):
+                        scale = np.float64(self._amplitude) ** 2
+                        gram = self._link_gram(None, float(scale)) if np.isfinite(scale) else None
+                    if gram is None or not np.isfinite(gram).all():
+                        raise ValueError(
+                            f"the Gram overflows {self.dtype}: the scenario's amplitude "
+                            f"{self._amplitude:.3g} sqrt(W) is too large (sensing_power_dbm, "
+                            "antenna_gain)"
+                        )
+                    gram.flags.writeable = False
+                    self._gram_cache = gram
+                return self._gram_cache
+        cols = as_array(column_index, "column_index", ndim=1, kind="iu").astype(np.int64)
+        if cols.size and (cols.min() < 0 or cols.max() >= nv):
+            raise ValueError(
+                f"column_index must lie in [0, {nv}), got range [{cols.min()}, {cols.max()}]"
+            )
         check_memory(nv * cols.size * itemsize, f"Gram columns ({nv}, {cols.size})", max_bytes)
-        per_column = nv * itemsize * self.scenario.n_bs  # per-BS Grams of one column
-        block = max(1, _GRAM_BLOCK_BYTES // per_column)
-        gram = np.zeros((nv, cols.size), self._complex)
-        for lo in range(0, cols.size, block):
-            part, block_cols = gram[:, lo : lo + block], cols[lo : lo + block]
-            for f in range(self._links.shape[0]):
-                per_bs = [h.conj().T @ h[:, block_cols] for h in self._links[f]]
-                for t, r in self._pairs:
-                    part += per_bs[r] * per_bs[t]
-        gram *= self._amplitude**2
-        return gram
+        cached = self._gram_cache
+        if cached is not None:
+            return np.ascontiguousarray(cached[:, cols])
+        return self._link_gram(cols, self._amplitude**2)
+
+    def _link_gram(self, cols: npt.NDArray[np.int64] | None, scale: float) -> ComplexArray:
+        """``scale / g^2 * A^H A`` (all columns, or ``cols``) from the link kernel."""
+        nv = self.shape[1]
+        alpha, beta = _MODE_WEIGHTS[self.scenario.mode]
+        out = np.empty((nv, nv if cols is None else cols.size), self._complex)
+        if out.size:
+            with np.errstate(over="ignore"):
+                _core.link_gram(
+                    links=self._links,
+                    alpha=alpha,
+                    beta=beta,
+                    scale=scale,
+                    columns=cols,
+                    out=out,
+                    n_threads=self._n_threads,
+                )
+        return out
+
+    def _link_arrays(self, dtype: npt.DTypeLike) -> tuple[ComplexArray, npt.NDArray[Any], float]:
+        """``(links, pairs, amplitude)`` for the residual-form SP kernel, links in ``dtype``."""
+        links = np.ascontiguousarray(self._links, dtype=dtype)
+        return links, self._pairs, float(self._amplitude)
+
+    def _adjoint_flops(self) -> float:
+        """Cost-model estimate of one frame's ``A^H r`` on the links [flop-equivalents]."""
+        m, nv = self.shape
+        na = self._links.shape[2]
+        # GEMMs of inner dimension N0**2: efficient from about 16 up (twice the flops below).
+        return 8.0 * m * nv * (2.0 if na < 16 else 1.0)
+
+    def _gram_flops(self) -> float:
+        """Cost-model estimate of :meth:`gram` [flop-equivalents]."""
+        n_f, n_bs, na, nv = self._links.shape
+        # 8 n_bs na flops per entry in BLAS, ~30 element-wise flops (at a third of the rate)
+        return n_f * nv * nv / 2.0 * (8.0 * n_bs * na + 90.0)
 
     def column_norms(self) -> npt.NDArray[np.float64]:
         """Column norms ``||A[:, v]||``, shape (n_voxels,), float64.
@@ -455,13 +570,16 @@ class SensingOperator(LinearOperator):
         >>> SensingOperator(Scenario(roi_size_m=(9.0, 9.0, 0.0), n_antennas_side=2)).column_norms().shape
         (9,)
         """
-        power = (np.abs(self._links.astype(np.complex128)) ** 2).sum(
-            axis=2
-        )  # (n_f, n_bs, n_voxels)
+        return np.asarray(np.sqrt(self._column_power()) * self._amplitude, dtype=np.float64)
+
+    def _column_power(self) -> npt.NDArray[np.float64]:
+        """``||A[:, v]||^2 / g^2``, shape (n_voxels,), float64 (amplitude-free)."""
+        links = self._links.view(self._links.real.dtype).astype(np.float64)
+        power = (links**2).reshape(*self._links.shape[:-1], -1, 2).sum(axis=(2, 4))
         per_pair = np.zeros(power[:, 0].shape)  # (n_f, n_voxels)
         for t, r in self._pairs:
             per_pair += power[:, r] * power[:, t]
-        return np.asarray(np.sqrt(per_pair.sum(axis=0)) * self._amplitude, dtype=np.float64)
+        return np.asarray(per_pair.sum(axis=0), dtype=np.float64)
 
     def todense(
         self, *, max_bytes: float | None = None, workers: int | None = None
@@ -511,35 +629,44 @@ class SensingOperator(LinearOperator):
         z *= self._amplitude
         return z
 
-    # Many frames (whole batch at once, no frame chunks: the scratch is one block): the work
-    # is GEMM-bound, so form each pair's (Nr*Nt, slab) block of A, the Khatri-Rao product of
-    # two link matrices over a voxel slab of at most _KHATRI_RAO_BLOCK_BYTES, and do one
-    # GEMM per block. Measured 1.1x of the dense GEMM on 256 frames (bench/test_operator.py).
-    def _pair_blocks(self, f: int, conj: bool) -> Iterator[tuple[int, slice, ComplexArray]]:
-        _, _, na, nv = self._links.shape
-        links = self._links[f].conj() if conj else self._links[f]
-        slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (na * na * self.dtype.itemsize))
-        for lo in range(0, nv, slab):
-            hi = min(nv, lo + slab)
-            for q, (tx, rx) in enumerate(self._pairs):
-                block = links[rx, :, None, lo:hi] * links[tx, None, :, lo:hi]
-                yield q, slice(lo, hi), block.reshape(na * na, hi - lo)
+    # Many frames (chunks of _KHATRI_RAO_MAX_FRAMES): the work is GEMM-bound, so form blocks
+    # of A on the fly, the Khatri-Rao products of link matrices over a voxel slab, for a group
+    # of consecutive (subcarrier, pair) row blocks of at least _KHATRI_RAO_MIN_ROWS rows (one
+    # pair for N0 >= 5, all pairs and subcarriers for the 2 x 2 UPAs of the 3-D scenario, so
+    # the GEMM's inner dimension stays efficient), the block at most _KHATRI_RAO_BLOCK_BYTES,
+    # and do one GEMM per block. Measured 1.1x of the dense GEMM on 256 frames
+    # (bench/test_operator.py).
+    def _row_blocks(self, conj: bool) -> Iterator[tuple[slice, slice, ComplexArray]]:
+        nf, _, na, nv = self._links.shape
+        rows_per = na * na
+        per_group = max(1, -(-_KHATRI_RAO_MIN_ROWS // rows_per))  # (f, q) blocks per group
+        blocks = [(f, q) for f in range(nf) for q in range(len(self._pairs))]
+        links = self._links.conj() if conj else self._links
+        for g0 in range(0, len(blocks), per_group):
+            group = blocks[g0 : g0 + per_group]
+            n_rows = len(group) * rows_per
+            rows = slice(g0 * rows_per, g0 * rows_per + n_rows)
+            slab = max(1, _KHATRI_RAO_BLOCK_BYTES // (n_rows * self.dtype.itemsize))
+            for lo in range(0, nv, slab):
+                hi = min(nv, lo + slab)
+                block = np.empty((len(group), na, na, hi - lo), self._complex)
+                for i, (f, q) in enumerate(group):
+                    tx, rx = self._pairs[q]
+                    np.multiply(
+                        links[f, rx, :, None, lo:hi], links[f, tx, None, :, lo:hi], out=block[i]
+                    )
+                yield rows, slice(lo, hi), block.reshape(n_rows, hi - lo)
 
     def _rmatvec_khatri_rao(self, y: ComplexArray) -> ComplexArray:
-        nf, _, na, nv = self._links.shape
-        blocks = y.reshape(y.shape[0], nf, len(self._pairs), na * na)
-        z = np.zeros((y.shape[0], nv), self._complex)
-        for f in range(nf):
-            for q, voxels, block in self._pair_blocks(f, conj=True):
-                z[:, voxels] += blocks[:, f, q] @ block
+        z = np.zeros((y.shape[0], self.shape[1]), self._complex)
+        for rows, voxels, block in self._row_blocks(conj=True):
+            z[:, voxels] += y[:, rows] @ block
         z *= self._amplitude
         return z
 
     def _matvec_khatri_rao(self, x: ComplexArray) -> ComplexArray:
-        nf, _, na, _ = self._links.shape
-        out = np.zeros((x.shape[0], nf, len(self._pairs), na * na), self._complex)
-        for f in range(nf):
-            for q, voxels, block in self._pair_blocks(f, conj=False):
-                out[:, f, q] += x[:, voxels] @ block.T
+        out = np.zeros((x.shape[0], self.shape[0]), self._complex)
+        for rows, voxels, block in self._row_blocks(conj=False):
+            out[:, rows] += x[:, voxels] @ block.T
         out *= self._amplitude
-        return out.reshape(x.shape[0], -1)
+        return out

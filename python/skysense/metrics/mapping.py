@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from skysense._validation import check_positive
-from skysense.metrics.ospa import _options, ospa
+from skysense._validation import as_array, check_positive
+from skysense.metrics.ospa import _options, _scaled_distances, ospa
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from skysense.mapping import BsData
@@ -131,9 +131,14 @@ def completeness(estimate: npt.ArrayLike, data: BsData, *, radius_m: float = 2.0
     truth = data.visibility.va_positions_m[seen_truth(data)[-1]]
     if truth.shape[0] == 0:
         return 1.0
-    est = np.asarray(estimate, float).reshape(-1, 3)
-    if est.shape[0] == 0:
+    est = as_array(estimate, "estimate", kind="fiu", dtype=np.float64)
+    if est.size == 0:
         return 0.0
-    d = np.linalg.norm(truth[:, None] - est[None], axis=-1)
-    rows, cols = linear_sum_assignment(np.minimum(d, 10 * radius_m))
-    return float(np.count_nonzero(d[rows, cols] <= radius_m) / truth.shape[0])
+    if est.ndim != 2 or est.shape[1] != 3:
+        raise ValueError(f"estimate must have shape (n_est, 3), got {est.shape}")
+    # distances d = d_s * 2**e (scaled: no overflow for any finite coordinates)
+    d_s, e = _scaled_distances(np.asarray(truth, dtype=np.float64), est)
+    with np.errstate(over="ignore", under="ignore"):
+        radius_s = float(np.ldexp(radius_m, -e))
+    rows, cols = linear_sum_assignment(np.minimum(d_s, 10.0 * radius_s))
+    return float(np.count_nonzero(d_s[rows, cols] <= radius_s) / truth.shape[0])

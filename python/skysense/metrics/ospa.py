@@ -56,11 +56,18 @@ def _options(cutoff_m: float, order: float, truncate: bool) -> tuple[float, floa
 def _ospa(
     est: FloatArray, truth: FloatArray, c: float, p: float, truncate: bool, where: str = ""
 ) -> float:
-    """OSPA of validated float64 point sets."""
+    """OSPA of validated float64 point sets.
+
+    OSPA is homogeneous: scaling the points and ``c`` by ``s`` scales it by ``s``. It is
+    evaluated on distances and ``c`` scaled by an exact power of two ``2**-e`` so that every
+    cost is at most 1 (``2**e >= c`` with ``truncate``, ``2**e >= max(c, largest distance)``
+    without), hence no ``d**p`` overflows and the assignment sees finite costs.
+    """
     n_est, n_true = est.shape[0], truth.shape[0]
     n_max, n_min = max(n_est, n_true), min(n_est, n_true)
     if n_max == 0:
         return 0.0
+    e = int(np.frexp(c)[1])
     matched = 0.0
     if n_min > 0:
         if est.shape[1] != truth.shape[1]:
@@ -68,14 +75,38 @@ def _ospa(
                 f"estimated{where} and truth{where} must have the same point dimension, got "
                 f"{est.shape[1]} and {truth.shape[1]}"
             )
-        dist = np.sqrt(((est[:, None, :] - truth[None, :, :]) ** 2).sum(axis=-1))
-        if truncate:
-            dist = np.minimum(dist, c)
-        cost = dist**p
+        dist, e_dist = _scaled_distances(est, truth)  # true distances: dist * 2**e_dist
+        if not truncate:
+            e = max(e, e_dist + int(np.frexp(dist.max())[1]))
+        with np.errstate(over="ignore", under="ignore"):
+            dist = np.ldexp(dist, e_dist - e)  # d / 2**e (inf beyond: cut off below)
+            if truncate:
+                dist = np.minimum(dist, np.ldexp(c, -e))
+            cost = dist**p
         rows, cols = linear_sum_assignment(cost)
         matched = float(cost[rows, cols].sum())
-    # ((min_rho sum d_c^p + c^p |M - M_hat|) / max(M, M_hat))^(1/p); eq. (25) for p = 1.
-    return float(((matched + c**p * (n_max - n_min)) / n_max) ** (1.0 / p))
+    with np.errstate(under="ignore"):
+        penalty = np.ldexp(c, -e) ** p
+        # ((min_rho sum d_c^p + c^p |M - M_hat|) / max(M, M_hat))^(1/p); eq. (25) for p = 1.
+        value = ((matched + penalty * (n_max - n_min)) / n_max) ** (1.0 / p)
+    with np.errstate(over="ignore"):
+        out = float(np.ldexp(value, e))
+    if not np.isfinite(out):
+        raise OverflowError(
+            f"the OSPA of estimated{where} and truth{where} exceeds the float64 range: their "
+            "points lie too far apart for truncate=False (scale the coordinates down)"
+        )
+    return out
+
+
+def _scaled_distances(a: FloatArray, b: FloatArray) -> tuple[FloatArray, int]:
+    """Pairwise distances ``d / 2**e`` (n_a, n_b) and ``e``, from coordinates scaled by
+    ``2**-e`` (their largest magnitude), so that no square overflows."""
+    peak = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+    e = int(np.frexp(peak)[1])
+    a_s, b_s = np.ldexp(a, -e), np.ldexp(b, -e)
+    with np.errstate(under="ignore"):
+        return np.sqrt(((a_s[:, None, :] - b_s[None, :, :]) ** 2).sum(axis=-1)), e
 
 
 def ospa(
@@ -109,7 +140,14 @@ def ospa(
     Returns
     -------
     float
-        [m]; 0 if both sets are empty, ``cutoff_m`` if exactly one is.
+        [m]; 0 if both sets are empty, ``cutoff_m`` if exactly one is. Homogeneous:
+        scaling the points and ``cutoff_m`` by ``s`` scales it by ``s``, for any finite
+        values (evaluated on exactly rescaled distances).
+
+    Raises
+    ------
+    OverflowError
+        With ``truncate=False``, if the OSPA itself exceeds the float64 range.
 
     Notes
     -----

@@ -54,7 +54,8 @@ def gaussian_window(
         raise ValueError(f"window_size must be odd, got {window_size}")
     std = check_positive(window_std_voxels, "window_std_voxels")
     x = np.arange(window_size, dtype=np.float64) - window_size // 2
-    g = np.exp(-(x**2) / (2.0 * std**2))
+    with np.errstate(over="ignore", under="ignore"):  # std -> 0 or inf: a delta or a box
+        g = np.exp(-0.5 * (x / std) ** 2)
     return np.asarray(g / g.sum(), dtype=np.float64)
 
 
@@ -115,13 +116,13 @@ def ssim(
         pytorch-msssim code the authors use for the DNN tables. ``"replicate"``: borders
         are edge-replicated and the full-size map is averaged, as MATLAB ``ssim``.
     data_range : float
-        Dynamic range L [image units]; 1 for the authors' (and MATLAB's float) default.
+        Dynamic range L [image units], > 0; 1 for the authors' (and MATLAB's float) default.
     window_size : int
         Odd Gaussian window length per axis (11).
     window_std_voxels : float
         Gaussian standard deviation [voxels] (1.5).
     k1, k2 : float
-        ``c1 = (k1 L)^2``, ``c2 = (k2 L)^2``.
+        ``c1 = (k1 L)^2``, ``c2 = (k2 L)^2``; each in (0, 1].
     grid_shape : tuple of 2 or 3 int, optional
         Grid of flat input, e.g. ``Scenario.grid_shape``.
     reduction : {"none", "mean"}
@@ -145,7 +146,10 @@ def ssim(
     .. math:: \\mathrm{SSIM} = \\frac{(2\\mu_x\\mu_y + c_1)(2\\theta_{xy} + c_2)}
               {(\\mu_x^2 + \\mu_y^2 + c_1)(\\theta_x^2 + \\theta_y^2 + c_2)}
 
-    averaged over the map. The window is separable, applied along every grid axis of
+    averaged over the map. SSIM is invariant to a common positive scale of ``pred``,
+    ``target`` and ``data_range``; each frame is evaluated on its images and ``L`` scaled by an
+    exact power of two (its largest magnitude), so any finite scale gives the same value. The
+    window is separable, applied along every grid axis of
     length > 1; length-1 axes are left alone, so a ``(n_x, n_y, 1)`` grid is a 2-D image.
     3-D volumes use the 3-D Gaussian (MATLAB ``ssim`` on volumes). ``"valid"`` should equal
     scikit-image ``structural_similarity(gaussian_weights=True, sigma=1.5,
@@ -173,8 +177,8 @@ def ssim(
     check_reduction(reduction)
     g = gaussian_window(window_size, window_std_voxels)
     data_range = check_positive(data_range, "data_range")
-    c1 = (check_positive(k1, "k1") * data_range) ** 2
-    c2 = (check_positive(k2, "k2") * data_range) ** 2
+    k1 = _check_constant(k1, "k1")
+    k2 = _check_constant(k2, "k2")
     x = as_frames(pred, "pred")
     y = as_frames(target, "target")
     check_same_shape(x, y, "pred", "target")
@@ -193,10 +197,27 @@ def ssim(
             )
     values = np.empty(x.shape[0])
     for sl in frame_chunks(x.shape[0], math.prod(grid)):
-        values[sl] = _ssim_chunk(
-            x[sl].astype(np.float64), y[sl].astype(np.float64), g, axes, padding, c1, c2
-        )
+        xs, ys = x[sl].astype(np.float64), y[sl].astype(np.float64)
+        # per frame: images and L scaled by 2**-e, e the exponent of max(|x|, |y|, L)
+        peak = np.maximum(np.abs(xs).reshape(xs.shape[0], -1).max(axis=1), data_range)
+        peak = np.maximum(peak, np.abs(ys).reshape(ys.shape[0], -1).max(axis=1))
+        exponent = np.frexp(peak)[1]
+        shape = (-1,) + (1,) * (xs.ndim - 1)
+        xs = np.ldexp(xs, -exponent.reshape(shape))
+        ys = np.ldexp(ys, -exponent.reshape(shape))
+        with np.errstate(under="ignore"):
+            scale = np.ldexp(data_range, -exponent).reshape(shape)  # L' in (0, 1]
+            c1, c2 = (k1 * scale) ** 2, (k2 * scale) ** 2
+            values[sl] = _ssim_chunk(xs, ys, g, axes, padding, c1, c2)
     return reduce(values, reduction)
+
+
+def _check_constant(value: float, name: str) -> float:
+    """A stabilising constant k1 or k2 in (0, 1]."""
+    value = check_positive(value, name)
+    if value > 1.0:
+        raise ValueError(f"{name} must lie in (0, 1] (SSIM's small constants), got {value}")
+    return value
 
 
 def _ssim_chunk(
@@ -205,10 +226,11 @@ def _ssim_chunk(
     g: npt.NDArray[np.float64],
     axes: tuple[int, ...],
     padding: str,
-    c1: float,
-    c2: float,
+    c1: npt.NDArray[np.float64],
+    c2: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Per-frame mean SSIM of float64 ``x``, ``y`` (n, *grid); inputs assumed valid."""
+    """Per-frame mean SSIM of float64 ``x``, ``y`` (n, *grid) with per-frame ``c1``, ``c2``
+    (broadcasting over the grid); inputs assumed valid and scaled to at most unit peak."""
     mode = "nearest"  # scipy's "nearest" is MATLAB's "replicate"; irrelevant for "valid"
     r = g.size // 2
 
@@ -222,11 +244,14 @@ def _ssim_chunk(
             a = a[tuple(crop)]
         return a
 
-    mu_x, mu_y = blur(x), blur(y)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    var_x = blur(x * x) - mu_xx
-    var_y = blur(y * y) - mu_yy
-    cov = blur(x * y) - mu_xy
-    # (eq. 24), evaluated per window position
-    smap = ((2.0 * mu_xy + c1) * (2.0 * cov + c2)) / ((mu_xx + mu_yy + c1) * (var_x + var_y + c2))
+    with np.errstate(under="ignore"):  # tiny values beside c1, c2: flushed, negligible
+        mu_x, mu_y = blur(x), blur(y)
+        mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+        var_x = blur(x * x) - mu_xx
+        var_y = blur(y * y) - mu_yy
+        cov = blur(x * y) - mu_xy
+        # (eq. 24), evaluated per window position
+        smap = ((2.0 * mu_xy + c1) * (2.0 * cov + c2)) / (
+            (mu_xx + mu_yy + c1) * (var_x + var_y + c2)
+        )
     return smap.reshape(smap.shape[0], -1).mean(axis=1)
