@@ -61,13 +61,13 @@ def imaging() -> None:
     for dtype in (np.complex64, np.complex128):
         a = sensing_matrix(s, dtype)  # sensing_matrix
         op = SensingOperator(s, dtype)  # link_matrix
-        batch = simulate(s, 2, 2, rng=1, dtype=dtype)  # point_target_csi
+        batch = simulate(s, 2, 2, rng=1, dtype=dtype, min_separation_voxels=1.0)  # point_target_csi
         y = batch.measurements
         op.rmatvec(y)
         op.matvec(np.ones(a.shape[1], dtype))
         backproject(a, y)
-        sp(a, y, 2, method="matrix")  # subspace_pursuit_matrix
-        sp(op, y, 2, method="links")  # subspace_pursuit_links
+        sp(a, y, 2, method="residual")  # subspace_pursuit_matrix
+        sp(op, y, 2, method="residual")  # subspace_pursuit_links
         op.gram(np.array([0, 3]))  # link_gram (columns)
         sp(op, y, 2, method="gram")  # link_gram (full) + subspace_pursuit_gram
 
@@ -82,7 +82,8 @@ def bistatic() -> None:
     csi = bs.simulate(sc, paths, snr_db=20, rng=1, n_subframes=2, pilots="orthogonal").csi
     for method in ("krylov", "gram", "svd"):
         bs.paraming(csi[0], 2, scenario=sc, method=method)  # paraming (+ refinement inside)
-    bs.paraming(csi, "mdl", scenario=sc, subframes=True, refine=False)
+    bs.paraming(csi, 2, scenario=sc, subframes=True, refine=False)
+    bs.paraming(csi[0], "mdl", scenario=sc)
     _hankel_svd(csi[0], 2, scenario=sc)  # hankel_svd
     est = bs.paraming(csi[0], 2, scenario=sc, refine=False)
     eta = np.stack(
@@ -91,7 +92,7 @@ def bistatic() -> None:
             np.sin(est.aoa_rad) * sc.spacing_rx_wavelengths,
             np.sin(est.aod_rad) * sc.spacing_tx_wavelengths,
         ],
-        axis=1,
+        axis=0,
     )
     _ml_refine(csi[0], eta)  # paraming_refine
     z = np.exp(1j * np.linspace(-3, 3, 7))
@@ -226,6 +227,7 @@ def main() -> int:
     mapping_stage_helpers()
     tracking()
     _core._spin_interruptible(seconds=0.05, workers=2)
+    _core.mapping_isa()
     missing = [n for n in FUNCTIONS if CALLS[n] == 0]
     print("calls:", dict(sorted(CALLS.items())))
     if missing:
