@@ -8,17 +8,31 @@ Each input is decoded into arguments of one entry point (array shapes, dtypes, s
 NaN/Inf/huge values, odd scenario parameters). An input passes when the call returns
 finite results or raises ``ValueError``/``TypeError``/``MemoryLimitError``; anything else
 (another exception, NaN in a result, a crash of the process) is a finding. Build the
-extension with ``tools/sanitize.sh`` first to also catch invalid memory accesses.
+extension with ``tools/sanitize.sh`` first to also catch invalid memory accesses. Under GCC's
+``libasan.so`` in ``LD_PRELOAD`` the sanitizer coverage symbols resolve to libasan's rather than
+atheris' libFuzzer, so that run is not coverage-guided (the corpus stays at one unit; atheris warns
+"Coverage symbols are being provided by a library other than libFuzzer"): it is a random-input
+memory-error campaign. Run on a plain build for a coverage-guided one.
 """
 
+import base64
+import os
 import sys
+import traceback
 from typing import Any
 
 import atheris
+import numpy as np
 
-with atheris.instrument_imports():
-    import numpy as np
-
+# Instrument skysense only: atheris' bytecode hooks inside numba's compiler (or inside a function
+# numba compiles from its bytecode) crash CPython (SEGV in Py_INCREF under numba's dispatcher),
+# and numpy's coverage only adds noise.
+NUMBA_MODULES = [
+    "skysense.metrics._detection_numba",
+    "skysense.imaging._sensing_numba",
+    "skysense.mapping._tracer_numba",
+]
+with atheris.instrument_imports(include=["skysense"], exclude=NUMBA_MODULES):
     from skysense import MemoryLimitError, bistatic, cordic
     from skysense.imaging import (
         Scenario,
@@ -29,6 +43,10 @@ with atheris.instrument_imports():
     )
     from skysense.mapping import Link, MappingParams, PmfState, spa_update
 
+# FUZZ_FINDINGS=path: log each distinct Python finding (type and line) there and go on,
+# instead of stopping at the first one; crashes (ASan, UBSan, signals) still stop the run.
+FINDINGS = os.environ.get("FUZZ_FINDINGS")
+SEEN: set[str] = set()
 EXPECTED = (ValueError, TypeError, MemoryLimitError)
 SPECIAL = (0.0, -0.0, 1e-300, 1e300, np.inf, -np.inf, np.nan, 1.0, -1.0)
 
@@ -176,6 +194,15 @@ def test_one_input(data: bytes) -> None:
                 _check_finite(res.image, res.relative_residual)
     except EXPECTED:
         pass
+    except Exception as exc:  # a finding
+        if FINDINGS is None:
+            raise
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        key = f"{type(exc).__name__} at {tb.filename}:{tb.lineno}: {str(exc)[:160]}"
+        if key not in SEEN:
+            SEEN.add(key)
+            with open(FINDINGS, "a") as f:
+                f.write(f"{key}\n    input (base64): {base64.b64encode(data).decode()}\n")
 
 
 if __name__ == "__main__":
