@@ -27,6 +27,10 @@ def _logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
+#: Largest length [m] a parameter may hold (its cube is still a float64).
+_MAX_LENGTH_M = 1e100
+
+
 @dataclass
 class _KernelConstants:
     """The constants of one module call, under the names of the C++ ``SpaParams``.
@@ -243,6 +247,19 @@ class MappingParams:
         object.__setattr__(self, "clutter_box_m", tuple(float(b) for b in box))
         centre = as_array(self.roi_center_m, "roi_center_m", shape=(3,), dtype=np.float64)
         object.__setattr__(self, "roi_center_m", tuple(float(c) for c in centre))
+        # volumes and squared distances of the model must be float64: a length's cube may not
+        # overflow (roi_radius_m=1e300 raised OverflowError 34 without a name)
+        for name in ("roi_radius_m", "range_max_m", "process_std_m", "jitter_std_m"):
+            if getattr(self, name) > _MAX_LENGTH_M:
+                raise ValueError(
+                    f"{name} must be <= {_MAX_LENGTH_M:g} m, got {getattr(self, name)}"
+                )
+        for name in ("clutter_box_m", "roi_center_m"):
+            values = np.asarray(getattr(self, name), dtype=np.float64)
+            if np.abs(values).max() > _MAX_LENGTH_M:
+                raise ValueError(
+                    f"{name} must lie within +-{_MAX_LENGTH_M:g} m, got {tuple(values.tolist())}"
+                )
         _probability(self.survival_probability, "survival_probability")
         _probability(self.visibility_bistatic, "visibility_bistatic")
         _probability(self.visibility_monostatic, "visibility_monostatic")
