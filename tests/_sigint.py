@@ -14,7 +14,10 @@ import time
 import pytest
 
 _CHILD = """
-import sys, time
+import signal, sys, time
+# SIGINT may be inherited as ignored (a background job of a non-interactive shell, e.g. a CI
+# script's `cmd &`): then Python installs no KeyboardInterrupt handler; restore it first
+signal.signal(signal.SIGINT, signal.default_int_handler)
 {prelude}
 print("ready", flush=True)
 t0 = time.perf_counter()
@@ -35,7 +38,10 @@ def sigint_latency(
     child's report. ``prelude`` (imports, setup, a warm-up call) runs before the timer."""
     code = _CHILD.format(prelude=textwrap.dedent(prelude).strip(), call=call)
     with subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     ) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()

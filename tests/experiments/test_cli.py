@@ -387,7 +387,11 @@ def test_ctrl_c_keeps_finished_chunks_and_resume_gives_the_uninterrupted_results
     import time
 
     script = tmp_path / "slow_cli.py"
-    script.write_text(SLOW_CLI)
+    # SIGINT may be inherited as ignored (a background job of a CI script): the child restores
+    # Python's handler first, or it would never see the signal
+    script.write_text(
+        "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + SLOW_CLI
+    )
     out = tmp_path / "out.json"
     argv = ["reproduce", "slow-toy", "--processes", "0", "--seed", "4", "--json", str(out)]
 
