@@ -6,6 +6,7 @@ one :class:`~skysense.tracking.BlobDetector` works on either.
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["LearnedImager", "PursuitImager"]
 
 
-class _Imager:
+class _Imager(abc.ABC):
     scenario: Scenario
     name: str
 
@@ -51,8 +52,9 @@ class _Imager:
         out = self._image(frames).reshape(frames.shape[0], *self.grid_shape)
         return out[0] if single else out
 
-    def _image(self, frames: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _image(self, frames: np.ndarray) -> np.ndarray:
+        """Images of a validated complex batch, shape (n_frames, n_voxels), in [0, 1]."""
 
 
 class PursuitImager(_Imager):
