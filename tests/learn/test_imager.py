@@ -114,4 +114,7 @@ def test_batch_size_is_validated():
     for bad in (0, -1):
         with pytest.raises(ValueError, match="batch_size must be >= 1"):
             imager.image(y, batch_size=bad)
+        # the ONNX Runtime path slices by batch_size too (-1 returned no frames)
+        with pytest.raises(ValueError, match="batch_size must be >= 1"):
+            imager.image(y, batch_size=bad, engine="onnxruntime")
     assert imager.image(y, batch_size=1).shape == (2, *imager.model.config.grid_shape)

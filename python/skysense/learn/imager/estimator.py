@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from skysense._validation import as_array
+from skysense._validation import as_array, check_count
 from skysense.imaging import Scenario, SensingOperator
 from skysense.learn._torch import torch_threads
 from skysense.learn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -291,6 +291,7 @@ class OffGridImager:
         """
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        batch_size = check_count(batch_size, "batch_size")  # both engines slice by it
         shape = self.model.config.sample_shape
         x = as_array(inputs, "inputs", shape=(None, *shape), kind="f", dtype=np.float32)
         if engine == "onnxruntime":
