@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg.blas import get_blas_funcs
 from scipy.sparse.linalg import LinearOperator
 
 from skysense._validation import as_array, as_batch
@@ -130,13 +131,21 @@ def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
         np.conj(z, out=z)
         return z
     z = np.zeros((n, nv), np.result_type(yc, a))
+    # Row blocks accumulate in place (BLAS gemm with beta = 1 on the transposed, Fortran-ordered
+    # views): ``out += block @ a_rows`` would write and re-read a temporary of the whole output
+    # block per GEMM (+10% on 256 frames of 6250 x 1600).
+    gemm = get_blas_funcs("gemm", dtype=z.dtype)
     frames = max(1, min(n, GEMM_CHUNK_MACS // (_MIN_BLOCK * nv)))
     for f0 in range(0, n, frames):
         block = yc[f0 : f0 + frames]
         rows = max(1, GEMM_CHUNK_MACS // (block.shape[0] * nv * _MIN_BLOCK)) * _MIN_BLOCK
-        out = z[f0 : f0 + frames]
+        out_t = z[f0 : f0 + frames].T  # (nv, frames), Fortran-contiguous
         for r0 in range(0, m, rows):
-            out += block[:, r0 : r0 + rows] @ a[r0 : r0 + rows]
+            # out^T += a_rows^T block_rows^T
+            a_t, y_t = a[r0 : r0 + rows].T, block[:, r0 : r0 + rows].T
+            res = gemm(1.0, a_t, y_t, beta=1.0, c=out_t, overwrite_c=1)
+            if not np.shares_memory(res, out_t):  # pragma: no cover - BLAS copied c
+                out_t[...] = res
     np.conj(z, out=z)
     return z
 
