@@ -249,6 +249,30 @@ def test_backproject_dense_and_operator(dtype, rng):
     assert backproject(a.astype(np.complex128), y).dtype == np.complex128
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_residual_form_over_row_blocks_matches_reference(dtype, rng):
+    # m = 1103 rows: three row blocks of A^H r (partials summed in block order), odd sizes;
+    # against the NumPy reference, and bit for bit over 1 and 3 threads (single frame: the
+    # blocks run in parallel).
+    a, y = _gaussian(rng, 4, m=1103, n_voxels=157, sparsity=6, dtype=dtype)
+    result = subspace_pursuit(a, y, 6, method="residual")
+    _check_against_reference(result, a, y, 6, dtype)
+    for frame in y:
+        one = subspace_pursuit(a, frame, 6, method="residual", workers=1)
+        many = subspace_pursuit(a, frame, 6, method="residual", workers=3)
+        for name in ("image", "support", "n_iter", "relative_residual"):
+            assert np.array_equal(getattr(one, name), getattr(many, name)), name
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gram_form_odd_voxel_counts_match_reference(dtype, rng):
+    # 4k + 1, 4k + 3 voxels and a chunk edge (257): the vectorised correlation's tails.
+    for n_voxels in (97, 99, 257):
+        a, y = _gaussian(rng, 3, m=301, n_voxels=n_voxels, sparsity=5, dtype=dtype)
+        result = subspace_pursuit(a, y, 5, method="gram")
+        _check_against_reference(result, a, y, 5, dtype)
+
+
 @pytest.mark.parametrize(
     ("macs", "n_frames"),
     [
@@ -257,7 +281,8 @@ def test_backproject_dense_and_operator(dtype, rng):
         (5 * 37 * 613, 9),  # frames in chunks of 5 and 4, blocks of 37 rows (last 35)
     ],
 )
-def test_backproject_chunked_products_match_one_gemm(macs, n_frames, rng, monkeypatch):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backproject_chunked_products_match_one_gemm(macs, n_frames, dtype, rng, monkeypatch):
     from skysense.imaging import backprojection
 
     m, nv = 701, 613  # odd sizes: ragged slabs and row blocks
@@ -267,9 +292,12 @@ def test_backproject_chunked_products_match_one_gemm(macs, n_frames, rng, monkey
     a = rng.standard_normal((m, nv)) + 1j * rng.standard_normal((m, nv))
     y = rng.standard_normal((n_frames, m)) + 1j * rng.standard_normal((n_frames, m))
     expected = y @ a.conj()
-    z = backproject(a, y)
-    # relative error to the one-GEMM NumPy product: about 1e-16 (summation order only)
-    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+    z = backproject(a.astype(dtype), y.astype(dtype))
+    assert z.dtype == dtype and z.flags.c_contiguous
+    # relative error to the one-GEMM complex128 NumPy product: about 1e-16 (summation order
+    # only) in complex128, the rounding of A and y (~1e-7) in complex64
+    tol = 1e-13 if dtype == np.complex128 else 1e-5
+    np.testing.assert_allclose(z, expected, rtol=0, atol=tol * np.abs(expected).max())
 
 
 # -- invalid input --------------------------------------------------------------------------------

@@ -52,6 +52,10 @@
 #include <numeric>
 #include <vector>
 
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "skysense/blas_ops.hpp"
 #include "skysense/cancel.hpp"
 #include "skysense/lapack.hpp"
@@ -92,6 +96,13 @@ inline cd mul(cd a, cd b) {
 }
 inline cd mulc(cd a, cd b) {  // conj(a) * b
   return {a.real() * b.real() + a.imag() * b.imag(), a.real() * b.imag() - a.imag() * b.real()};
+}
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
 }
 inline double abs2(cd a) { return a.real() * a.real() + a.imag() * a.imag(); }
 inline bool finite(cd a) { return std::isfinite(a.real()) && std::isfinite(a.imag()); }
@@ -253,6 +264,73 @@ inline bool least_squares(Workspace& ws, std::ptrdiff_t n, cd* x) {
   return true;
 }
 
+// ---- correlation kernel of the Gram form ----------------------------------------------------
+// re[j] -= Re(conj(g_j) x), im[j] -= Im(conj(g_j) x) for j < w, g interleaved complex T,
+// in double.  An AVX2 build (chosen at run time) does the same multiplications and additions in
+// the same order, without FMA contraction, so both give bit-identical results.
+template <class T>
+inline void subtract_conj_product_portable(const T* g, double xr, double xi, double* re,
+                                           double* im, std::ptrdiff_t j0, std::ptrdiff_t w) {
+  for (std::ptrdiff_t j = j0; j < w; ++j) {
+    const double gr = static_cast<double>(g[2 * j]), gi = static_cast<double>(g[2 * j + 1]);
+    re[j] -= gr * xr + gi * xi;
+    im[j] -= gr * xi - gi * xr;
+  }
+}
+
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define SKYSENSE_SP_AVX2 1
+inline bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+__attribute__((target("avx2"))) inline std::ptrdiff_t subtract_conj_product_avx2(
+    const float* g, double xr, double xi, double* re, double* im, std::ptrdiff_t w) {
+  const __m256d vxr = _mm256_set1_pd(xr), vxi = _mm256_set1_pd(xi);
+  std::ptrdiff_t j = 0;
+  for (; j + 4 <= w; j += 4) {
+    const __m128 lo = _mm_loadu_ps(g + 2 * j), hi = _mm_loadu_ps(g + 2 * j + 4);
+    const __m256d gr = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+    const __m256d gi = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m256d a = _mm256_add_pd(_mm256_mul_pd(gr, vxr), _mm256_mul_pd(gi, vxi));
+    const __m256d b = _mm256_sub_pd(_mm256_mul_pd(gr, vxi), _mm256_mul_pd(gi, vxr));
+    _mm256_storeu_pd(re + j, _mm256_sub_pd(_mm256_loadu_pd(re + j), a));
+    _mm256_storeu_pd(im + j, _mm256_sub_pd(_mm256_loadu_pd(im + j), b));
+  }
+  return j;
+}
+__attribute__((target("avx2"))) inline std::ptrdiff_t subtract_conj_product_avx2(
+    const double* g, double xr, double xi, double* re, double* im, std::ptrdiff_t w) {
+  const __m256d vxr = _mm256_set1_pd(xr), vxi = _mm256_set1_pd(xi);
+  std::ptrdiff_t j = 0;
+  for (; j + 4 <= w; j += 4) {
+    const __m256d p = _mm256_loadu_pd(g + 2 * j), q = _mm256_loadu_pd(g + 2 * j + 4);
+    // unpack gives (0, 2, 1, 3); permute back to (0, 1, 2, 3)
+    const __m256d gr = _mm256_permute4x64_pd(_mm256_unpacklo_pd(p, q), 0xD8);
+    const __m256d gi = _mm256_permute4x64_pd(_mm256_unpackhi_pd(p, q), 0xD8);
+    const __m256d a = _mm256_add_pd(_mm256_mul_pd(gr, vxr), _mm256_mul_pd(gi, vxi));
+    const __m256d b = _mm256_sub_pd(_mm256_mul_pd(gr, vxi), _mm256_mul_pd(gi, vxr));
+    _mm256_storeu_pd(re + j, _mm256_sub_pd(_mm256_loadu_pd(re + j), a));
+    _mm256_storeu_pd(im + j, _mm256_sub_pd(_mm256_loadu_pd(im + j), b));
+  }
+  return j;
+}
+#else
+inline bool has_avx2() { return false; }
+#endif
+
+template <class T>
+inline void subtract_conj_product(const T* g, double xr, double xi, double* re, double* im,
+                                  std::ptrdiff_t w, bool avx2) {
+  std::ptrdiff_t j0 = 0;
+#if defined(SKYSENSE_SP_AVX2)
+  if (avx2) j0 = subtract_conj_product_avx2(g, xr, xi, re, im, w);
+#else
+  (void)avx2;
+#endif
+  subtract_conj_product_portable(g, xr, xi, re, im, j0, w);
+}
+
 // ---- Gram form ------------------------------------------------------------------------------
 // G (nv, nv) Hermitian; z (n, nv) = A^H y per frame; y (n, m).
 template <class T>
@@ -260,7 +338,7 @@ class GramSource {
  public:
   GramSource(ConstView<std::complex<T>, 2> gram, ConstView<std::complex<T>, 2> z,
              ConstView<std::complex<T>, 2> y, Workspace& ws)
-      : g_(gram.data), nv_(gram.shape[1]), zall_(z.data), y_(y), ws_(ws) {}
+      : g_(gram.data), nv_(gram.shape[1]), zall_(z.data), y_(y), ws_(ws), avx2_(has_avx2()) {}
 
   // Prepares frame f; returns ||y||^2 (non-finite when y is).
   double start(std::ptrdiff_t f) {
@@ -337,12 +415,7 @@ class GramSource {
       for (std::ptrdiff_t k = 0; k < n; ++k) {
         // G[v, s_k] = conj(G[s_k, v]): read row s_k contiguously.
         const T* g = reinterpret_cast<const T*>(g_ + s[k] * nv_) + 2 * v0;
-        const double xr = x[k].real(), xi = x[k].imag();
-        for (std::ptrdiff_t j = 0; j < w; ++j) {
-          const double gr = static_cast<double>(g[2 * j]), gi = static_cast<double>(g[2 * j + 1]);
-          re[j] -= gr * xr + gi * xi;
-          im[j] -= gr * xi - gi * xr;
-        }
+        subtract_conj_product(g, x[k].real(), x[k].imag(), re, im, w, avx2_);
       }
       for (std::ptrdiff_t j = 0; j < w; ++j) {
         bad |= not_finite(re[j]) | not_finite(im[j]);
@@ -362,6 +435,7 @@ class GramSource {
   Workspace& ws_;
   const std::complex<T>* z_ = nullptr;
   double y_norm2_ = 0.0;
+  bool avx2_;
 };
 
 // ---- Residual form --------------------------------------------------------------------------
@@ -622,9 +696,16 @@ class MatrixAccess {
   // cols[slots[c] * m + i] = A[i, voxels[c]]: one pass over the rows for all new columns.
   void columns(const std::ptrdiff_t* voxels, std::ptrdiff_t nc, cd* cols, std::ptrdiff_t m,
                const std::ptrdiff_t* slots) const {
+    // One scattered read per row and column, a page apart: latency-bound, so the rows kAhead
+    // ahead are prefetched (~2x faster gathers).
+    constexpr std::ptrdiff_t kAhead = 16;
     const std::ptrdiff_t nv = a_.shape[1];
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       if ((i & 1023) == 0) cancellation_point();
+      if (i + kAhead < m) {
+        const std::complex<T>* ahead = a_.data + (i + kAhead) * nv;
+        for (std::ptrdiff_t c = 0; c < nc; ++c) prefetch(ahead + voxels[c]);
+      }
       const std::complex<T>* row = a_.data + i * nv;
       for (std::ptrdiff_t c = 0; c < nc; ++c) cols[slots[c] * m + i] = cd(row[voxels[c]]);
     }
