@@ -126,8 +126,8 @@ def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
     if n * m * _MIN_BLOCK <= GEMM_CHUNK_MACS:
         z = np.empty((n, nv), np.result_type(yc, a))
         width = GEMM_CHUNK_MACS // (n * m)
-        for v0 in range(0, nv, width):
-            z[:, v0 : v0 + width] = yc @ a[:, v0 : v0 + width]
+        for v0 in range(0, nv, width):  # into the slab of z (no temporary)
+            np.matmul(yc, a[:, v0 : v0 + width], out=z[:, v0 : v0 + width])
         np.conj(z, out=z)
         return z
     z = np.zeros((n, nv), np.result_type(yc, a))
