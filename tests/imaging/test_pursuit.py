@@ -586,3 +586,13 @@ def test_scale_of_y_scales_the_backprojection(exponent):
 def test_backprojection_that_overflows_names_y():
     with pytest.raises(ValueError, match="A\\^H y overflows complex128: y too large"):
         backproject(np.full((4, 2), 1e10, complex), np.full(4, 1e300, complex))
+
+
+def test_far_exponents_is_far_exponent_elementwise():
+    from skysense.imaging.backprojection import far_exponent, far_exponents
+
+    values = np.array(
+        [0.0, 1.0, 2.0**70, 2.0**-80, 3e-300, np.inf, np.nan, 1e300, 2.0**64, 2.0**63]
+    )
+    assert far_exponents(values).dtype == np.int64
+    assert far_exponents(values).tolist() == [far_exponent(v) for v in values]

@@ -175,6 +175,14 @@ def far_exponent(value: Any) -> int:
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
+def far_exponents(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """:func:`far_exponent` of each value, vectorised (int64)."""
+    values = np.asarray(values, np.float64)
+    with np.errstate(invalid="ignore"):
+        exponent = np.frexp(np.where(np.isfinite(values), values, 0.0))[1].astype(np.int64)
+    return np.where(np.abs(exponent) > _SAFE_EXPONENT, exponent, 0)
+
+
 def frame_peaks(y2: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """max(|Re|, |Im|) of each row of a 2-D array, by two reductions over a real view (no
     temporaries for contiguous input)."""
@@ -250,7 +258,7 @@ def backproject(a: Any, y: npt.ArrayLike, *, check_finite: bool = True) -> Compl
     # products neither overflow nor underflow where the result itself does not.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
     with np.errstate(invalid="ignore"):
-        y_exp = np.array([far_exponent(p) for p in frame_peaks(y2)], np.int64)
+        y_exp = far_exponents(frame_peaks(y2))
     z = backproject_frames(a, ldexp(y2, -y_exp[:, None]), dtype, check_finite=check_finite)
     with np.errstate(over="ignore"):  # reported below
         z = ldexp(z, y_exp[:, None])

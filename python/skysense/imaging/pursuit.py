@@ -33,6 +33,7 @@ from skysense.imaging.backprojection import (
     as_sensing,
     backproject_frames,
     far_exponent,
+    far_exponents,
     far_peak,
     frame_peaks,
     ldexp,
@@ -230,7 +231,7 @@ def subspace_pursuit(
     # frame inside the kernel); x is scaled back.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
     peaks = frame_peaks(y2)
-    y_exp = np.array([far_exponent(p) for p in peaks], dtype=np.int64)
+    y_exp = far_exponents(peaks)
     y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
     x = np.empty((n, nv), dtype)
