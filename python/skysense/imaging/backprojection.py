@@ -21,13 +21,16 @@ __all__ = ["backproject"]
 
 _SINGLE = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.complex64))
 
-#: Largest single GEMM of the dense products [complex multiply-adds], about 1 GFlop (30-60 ms
-#: on one core): a long product runs as several, so Ctrl-C (seen between Python-level calls)
-#: stops it promptly.
-GEMM_CHUNK_MACS = 1 << 27
+#: Largest single GEMM of the dense products [complex multiply-adds], about 8.6 GFlop (60 ms
+#: complex64, ~120 ms complex128 on one core here): a long product runs as several, so Ctrl-C
+#: (seen between Python-level calls) stops it promptly.  Smaller chunks cost GEMM efficiency:
+#: 256 frames of 6250 x 1600 took 1.10x one GEMM in voxel slabs of 256, 1.03x in slabs of 640.
+GEMM_CHUNK_MACS = 1 << 30
 #: Fewest voxels or measurements per GEMM of a chunked product, and the multiple that row
 #: blocks are rounded to (GEMM inner blocks of 256: a block of 257 rows runs as 256 + 1).
 _MIN_BLOCK = 256
+#: Voxel slabs of the chunked product are rounded down to a multiple of this many voxels.
+_SLAB_ALIGN = 64
 #: Scales beyond 2**(+-_SAFE_EXPONENT) are brought to unit scale before a product.
 _SAFE_EXPONENT = 64
 
@@ -126,6 +129,8 @@ def _adjoint_dense(a: npt.NDArray[Any], y2: npt.NDArray[Any]) -> ComplexArray:
     if n * m * _MIN_BLOCK <= GEMM_CHUNK_MACS:
         z = np.empty((n, nv), np.result_type(yc, a))
         width = GEMM_CHUNK_MACS // (n * m)
+        if width >= 2 * _SLAB_ALIGN:  # whole cache lines of A per row of a slab
+            width -= width % _SLAB_ALIGN
         for v0 in range(0, nv, width):  # into the slab of z (no temporary)
             np.matmul(yc, a[:, v0 : v0 + width], out=z[:, v0 : v0 + width])
         np.conj(z, out=z)
