@@ -47,9 +47,11 @@
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
@@ -280,9 +282,11 @@ inline void subtract_conj_product_portable(const T* g, double xr, double xi, dou
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define SKYSENSE_SP_AVX2 1
+// AVX2 where the CPU has it, unless SKYSENSE_ISA=generic (the portable loop, for tests).
 inline bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+  static const bool cpu = __builtin_cpu_supports("avx2");
+  const char* env = std::getenv("SKYSENSE_ISA");
+  return cpu && !(env != nullptr && std::string(env) == "generic");
 }
 __attribute__((target("avx2"))) inline std::ptrdiff_t subtract_conj_product_avx2(
     const float* g, double xr, double xi, double* re, double* im, std::ptrdiff_t w) {
