@@ -48,6 +48,11 @@ def test_path_counts_label_merged_peaks():
     toa = np.array([[0.0, 4.2, 4.9, 20.0]])
     rows = np.array([[0, 5, 12, 20, -1]])
     np.testing.assert_array_equal(path_counts(toa, rows, 32, 3), [[1, 2, 0, 1, 0]])
+    # a path 2.4 taps from its nearest candidate counts only with a wider reach
+    toa = np.array([[0.0, 1.3, 2.4, 9.0]])
+    rows = np.array([[0, 9, 20]])
+    np.testing.assert_array_equal(path_counts(toa, rows, 32, 3), [[2, 1, 0]])
+    np.testing.assert_array_equal(path_counts(toa, rows, 32, 3, reach=2.5), [[3, 1, 0]])
     # circular delays: 31.6 taps lies 0.4 taps from row 0; clipped to max_count
     np.testing.assert_array_equal(
         path_counts(np.array([[31.6, 0.0, 0.3]]), np.array([[0, 9]]), 32, 2), [[2, 0]]
@@ -164,6 +169,8 @@ def test_count_training_and_checkpoint(tmp_path):
     torch.testing.assert_close(ckpt.model(x), result.model.eval()(x))
     with pytest.raises(ValueError, match="max_count must be >= 2"):
         C2vnnCountConfig(max_count=1)
+    with pytest.raises(ValueError, match="reach_cells"):
+        C2vnnCountConfig(reach_cells=0.0)
     with pytest.raises(ValueError, match="n_tx >= 3 and n_rx >= 3"):
         C2vnnCountConfig(scenario=bs.Scenario(n_tx=2, n_rx=4))
     assert C2vnnCountConfig().n_outputs == 4 and C2vnnConfig().n_outputs == 3

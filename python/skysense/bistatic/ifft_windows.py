@@ -330,7 +330,6 @@ def _zf_toa_taps(
     scenario: Scenario,
     *,
     half_width: float = 1.5,
-    n_grid: int = 61,
 ) -> NDArray[np.float64]:
     """ToA [taps] of paths with known angles: a spatial zero-forcing filter over all paths
     separates each path's subcarrier response ``g c(tau)``, whose single-tone periodogram is
@@ -346,6 +345,7 @@ def _zf_toa_taps(
     a = (at[:, None, :] * ar[None, :, :]).reshape(nt * nr, -1)
     s = _lstsq(a, csi.reshape(nt * nr, n).astype(np.complex128))
     m = len(rows)
+    n_grid = 2 * int(np.ceil(20 * half_width)) + 1  # steps of at most 0.05 taps
     step = 2 * half_width / (n_grid - 1)
     grid = rows[:, None] + np.linspace(-half_width, half_width, n_grid)[None, :]  # (m, G)
     kernel = np.exp(2j * np.pi * np.arange(n)[None, None, :] * grid[:, :, None] / n)

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from skysense._validation import check_count
+from skysense._validation import check_count, check_positive
 from skysense.bistatic.scenario import Scenario
 
 __all__ = ["N_OUTPUTS", "N_OUTPUTS_3D", "C2vnn3dConfig", "C2vnnConfig", "C2vnnCountConfig"]
@@ -159,6 +159,10 @@ class C2vnnCountConfig(C2vnnConfig):
         Complex width of the first linear layer.
     max_count : int
         Largest count class (>= 2).
+    reach_cells : float
+        A path counts for the candidate peak nearest to it in delay when it lies within this
+        many cells ``1/(N df)`` of it (training labels); a merged peak's ToAs are searched
+        within ``max(1.5, reach_cells)`` cells of its row.
 
     Examples
     --------
@@ -168,10 +172,14 @@ class C2vnnCountConfig(C2vnnConfig):
 
     window: int = 5
     max_count: int = 3
+    reach_cells: float = 1.5
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_count(self.max_count, "max_count", minimum=2)
+        object.__setattr__(
+            self, "reach_cells", check_positive(self.reach_cells, "reach_cells")
+        )
         if min(self.scenario.n_tx, self.scenario.n_rx) < 3:
             raise ValueError(
                 "scenario: the merged-peak step needs n_tx >= 3 and n_rx >= 3 (shift "

@@ -44,8 +44,6 @@ __all__ = [
 
 #: Largest |N df tau - p| [taps] for which a detected peak is labelled with a path.
 MAX_LABEL_OFFSET = 1.0
-#: A path counts for the candidate peak nearest to it in delay if within this [taps].
-MAX_COUNT_OFFSET = 1.5
 #: Candidate peaks the count classifier sees per CSI beyond the paths asked for.
 EXTRA_CANDIDATES = 2
 #: Reported ToAs lie in ``[f N, (1 + f) N)`` taps for this f (as PARAMING: from -1/(8 df)).
@@ -393,10 +391,10 @@ def count_windows(csi: Any, n_candidates: int, config: C2vnnCountConfig) -> C2vn
 
 
 def path_counts(
-    toa_in_taps: np.ndarray, rows: np.ndarray, n_taps: int, max_count: int
+    toa_in_taps: np.ndarray, rows: np.ndarray, n_taps: int, max_count: int, reach: float = 1.5
 ) -> np.ndarray:
     """Paths per candidate peak: each path counts for its nearest candidate (circular, within
-    ``MAX_COUNT_OFFSET`` taps), clipped to ``max_count``; missing candidates (row -1) get 0.
+    ``reach`` taps), clipped to ``max_count``; missing candidates (row -1) get 0.
 
     ``toa_in_taps`` (B, q) and ``rows`` (B, K) -> counts (B, K), int64.
     """
@@ -404,7 +402,7 @@ def path_counts(
     off = np.abs(_signed_offset(toa_in_taps[:, None, :], rows_f[:, :, None], n_taps))
     off = np.where(np.isfinite(off), off, np.inf)  # (B, K, q)
     nearest = np.argmin(off, axis=1)  # (B, q)
-    close = np.take_along_axis(off, nearest[:, None, :], 1)[:, 0] <= MAX_COUNT_OFFSET
+    close = np.take_along_axis(off, nearest[:, None, :], 1)[:, 0] <= reach
     counts = np.zeros(rows.shape, np.int64)
     b = np.broadcast_to(np.arange(len(rows))[:, None], nearest.shape)
     np.add.at(counts, (b[close], nearest[close]), 1)
@@ -441,7 +439,7 @@ def make_count_training_set(
     inputs : ndarray, shape (n_windows, 2 W, n_tx, n_rx), float32
         :func:`count_windows` of every present candidate.
     counts : ndarray, shape (n_windows,), int64
-        Paths within ``MAX_COUNT_OFFSET`` taps of the candidate that lie nearer to it than
+        Paths within ``config.reach_cells`` taps of the candidate that lie nearer to it than
         to any other candidate, clipped to ``max_count``.
 
     Examples
@@ -465,6 +463,6 @@ def make_count_training_set(
         csi[i] = meas.csi[0]
         toa[i] = paths.toa_s / sc.toa_resolution_s
     win = count_windows(csi, q + EXTRA_CANDIDATES, config)
-    counts = path_counts(toa, win.rows, sc.n_subcarriers, config.max_count)
+    counts = path_counts(toa, win.rows, sc.n_subcarriers, config.max_count, config.reach_cells)
     keep = win.rows >= 0
     return win.inputs[keep], counts[keep]

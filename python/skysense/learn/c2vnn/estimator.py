@@ -335,7 +335,12 @@ class IfftC2vnn:
             others = np.setdiff1d(np.arange(q), merged)
             order = np.concatenate([merged, others]).astype(np.intp)
             toa_taps[b, merged] = _zf_toa_taps(
-                flat[b], sin_aoa[b, order], sin_aod[b, order], np.asarray(peak_rows), sc
+                flat[b],
+                sin_aoa[b, order],
+                sin_aod[b, order],
+                np.asarray(peak_rows),
+                sc,
+                half_width=max(1.5, cc.reach_cells),
             )
         n = sc.n_subcarriers
         lo = MIN_DELAY_FRACTION * n

@@ -303,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--count", action="store_true", help="the path-count classifier (window default 5)"
     )
+    parser.add_argument(
+        "--reach",
+        type=float,
+        default=C2vnnCountConfig.reach_cells,
+        help="--count: a path counts for its nearest peak within this many cells",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     snr = args.snr_db[0] if len(args.snr_db) == 1 else tuple(args.snr_db)
@@ -313,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = {"window": window, "n_filters": args.filters, "n_hidden": args.hidden}
     config: C2vnnConfig
     if args.count:
-        config = C2vnnCountConfig(**sizes)
+        config = C2vnnCountConfig(reach_cells=args.reach, **sizes)
     elif args.subframes:
         config = C2vnn3dConfig(n_subframes=args.subframes, **sizes)
     else:
