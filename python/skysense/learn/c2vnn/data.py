@@ -393,10 +393,33 @@ def count_windows(csi: Any, n_candidates: int, config: C2vnnCountConfig) -> C2vn
 def path_counts(
     toa_in_taps: np.ndarray, rows: np.ndarray, n_taps: int, max_count: int, reach: float = 1.5
 ) -> np.ndarray:
-    """Paths per candidate peak: each path counts for its nearest candidate (circular, within
-    ``reach`` taps), clipped to ``max_count``; missing candidates (row -1) get 0.
+    """Paths per candidate peak (the classifier's labels).
 
-    ``toa_in_taps`` (B, q) and ``rows`` (B, K) -> counts (B, K), int64.
+    Each path counts for its nearest candidate (circular distance), if within ``reach`` taps;
+    counts are clipped to ``max_count``; missing candidates (row -1) get 0.
+
+    Parameters
+    ----------
+    toa_in_taps : ndarray, shape (B, q)
+        True ToAs in taps ``N df tau``.
+    rows : ndarray of int, shape (B, K)
+        Candidate rows (:func:`count_windows`), -1 for a missing candidate.
+    n_taps : int
+        Delay taps N (the circle the delays live on).
+    max_count : int
+        Largest class.
+    reach : float
+        Largest distance [taps] at which a path counts for a candidate.
+
+    Returns
+    -------
+    counts : ndarray, shape (B, K), int64
+        Paths per candidate.
+
+    Examples
+    --------
+    >>> path_counts(np.array([[0.0, 1.2, 9.0]]), np.array([[0, 9, -1]]), 32, 3).tolist()
+    [[2, 1, 0]]
     """
     rows_f = np.where(rows >= 0, rows, np.nan).astype(np.float64)
     off = np.abs(_signed_offset(toa_in_taps[:, None, :], rows_f[:, :, None], n_taps))

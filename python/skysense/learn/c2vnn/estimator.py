@@ -134,8 +134,16 @@ class IfftC2vnn:
     def load_default(cls, *, count_paths: bool = True) -> IfftC2vnn:
         """The pretrained model shipped for the default ``Scenario()`` (W = 3, mixed SNR).
 
-        With ``count_paths`` (default) the shipped path-count classifier is attached
-        (``counter``), so merged delay peaks yield all their paths.
+        Parameters
+        ----------
+        count_paths : bool
+            Attach the shipped path-count classifier (``counter``, default), so merged delay
+            peaks yield all their paths; False gives one path per delay peak.
+
+        Returns
+        -------
+        IfftC2vnn
+            The estimator.
         """
         est = cls._load_shipped(DEFAULT_WEIGHTS)
         if not count_paths:
