@@ -177,9 +177,7 @@ class C2vnnCountConfig(C2vnnConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_count(self.max_count, "max_count", minimum=2)
-        object.__setattr__(
-            self, "reach_cells", check_positive(self.reach_cells, "reach_cells")
-        )
+        object.__setattr__(self, "reach_cells", check_positive(self.reach_cells, "reach_cells"))
         if min(self.scenario.n_tx, self.scenario.n_rx) < 3:
             raise ValueError(
                 "scenario: the merged-peak step needs n_tx >= 3 and n_rx >= 3 (shift "
