@@ -21,7 +21,13 @@ def test_results_structure_and_seeding(tmp_path):
     assert set(results) == {"front_end", "fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"}
     for key in ("fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"):
         cell = results[key]["BS1"]
-        assert set(cell) == {"mospa_all_m", "mospa_last_m", "completeness", "ms_per_epoch"}
+        assert set(cell) == {
+            "mospa_all_m",
+            "mospa_last_m",
+            "completeness",
+            "class_b_recovered",
+            "ms_per_epoch",
+        }
         assert 0.0 <= cell["mospa_all_m"] <= exp.cutoff_m
         assert 0.0 <= cell["completeness"] <= 1.0
         assert cell["ms_per_epoch"] > 0

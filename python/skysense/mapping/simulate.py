@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from skysense._results import Result
 from skysense._rng import RngLike, as_generator
+from skysense.mapping.link import BistaticAngles
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
 
@@ -144,6 +145,10 @@ class BsData(Result):
     monostatic_positions_m : tuple of ndarray, each shape (n_measurements, 3) [m]
         Pseudo-positions per epoch (specular, diffuse, clutter; shuffled).
     visibility : Visibility
+    bistatic_angles : tuple of BistaticAngles or None
+        AoA and AoD of each bistatic pseudo-range per epoch (same order), for the angle-aided
+        mapper (``MappingParams(bistatic_angles=True)``); ``None`` (range only) from
+        :func:`simulate`, set by :func:`skysense.pipeline.with_bistatic_measurements`.
 
     Examples
     --------
@@ -159,6 +164,7 @@ class BsData(Result):
     bistatic_ranges_m: tuple[FloatArray, ...]
     monostatic_positions_m: tuple[FloatArray, ...]
     visibility: Visibility
+    bistatic_angles: tuple[BistaticAngles, ...] | None = None
 
     @property
     def n_epochs(self) -> int:

@@ -12,6 +12,7 @@ measurements :class:`skysense.mapping.Mapper` consumes (docs/pipeline.md).
                                 AoD, CRB covariance at the estimates)
 ``mdl_order``                   cheap MDL model order of one CSI (delay-smoothed covariance)
 ``with_bistatic_measurements``  a ``mapping.BsData`` whose bistatic ranges come from CSI
+``measured_angles``             the estimated AoA/AoD per epoch for the angle-aided mapper
 ``CsiMapper``                   streaming per BS: an epoch's CSI in, the updated map out
 ``MapUpdate``                   its result: VA estimates, existence, covariances, latency
 ``va_angles``, ``los_angles``   AoA at the UAV, AoD at the BS of a VA's path / the LoS
@@ -38,6 +39,7 @@ from skysense.pipeline.bistatic_front_end import (
     bistatic_paths,
     estimate_bistatic,
     mdl_order,
+    measured_angles,
     simulate_bistatic_csi,
     with_bistatic_measurements,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "estimate_bistatic",
     "los_angles",
     "mdl_order",
+    "measured_angles",
     "simulate_bistatic_csi",
     "va_angles",
     "with_bistatic_measurements",

@@ -19,6 +19,7 @@ from skysense.pipeline.bistatic_front_end import (
     BistaticChannel,
     BistaticMeasurements,
     estimate_bistatic,
+    measured_angles,
 )
 
 __all__ = ["CsiMapper", "MapUpdate"]
@@ -194,7 +195,12 @@ class CsiMapper:
         t1 = time.perf_counter()
         ranges = meas.ranges_m[0]
         # the filter's clutter model lives on [0, range_max_m]: a longer estimate is not a path
-        ranges = ranges[ranges <= self.mapper.params.range_max_m]
+        in_range = ranges <= self.mapper.params.range_max_m
+        ranges = ranges[in_range]
+        angles = None
+        if self.mapper.params.bistatic_angles:  # angle-aided mapper (docs/pipeline.md)
+            (angles,) = measured_angles(meas, self.bs_position_m, self.channel)
+            angles = angles.select(in_range)
         state, estimates = self.mapper.step(
             self._state,
             ranges,
@@ -203,6 +209,7 @@ class CsiMapper:
             self.bs_position_m,
             rng=self._rng,
             first_epoch=self._epoch == 0,
+            bistatic_angles=angles,
         )
         t2 = time.perf_counter()
         threshold = self.mapper.params.detect_threshold
