@@ -182,6 +182,11 @@ CASES = [
     Case("geometry", "mapping.reconstruct_facade", "VA at the BS", lambda: mapping.reconstruct_facade([0, 0, 0], [0, 0, 0]), ValueError, "facade is undefined"),
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
+    Case("value", "mapping.BistaticAngles", "AoA beyond pi/2", lambda: mapping.BistaticAngles([2.0], [0.0], [0.01], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, r"aoa_rad must lie in \[-pi/2, pi/2\]"),
+    Case("value", "mapping.BistaticAngles", "zero angle std", lambda: mapping.BistaticAngles([0.1], [0.0], [0.0], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, "aoa_std_rad must be > 0"),
+    Case("geometry", "mapping.BistaticAngles", "zero ULA axis", lambda: mapping.BistaticAngles([0.1], [0.0], [0.01], [0.01], [0, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, "uav_axis must be a nonzero vector"),
+    Case("shape", "mapping.Link", "angles of another length", lambda: mapping.Link("bistatic", [10.0, 20.0], [0.0, 0.0, 30.0], angles=mapping.BistaticAngles([0.1], [0.0], [0.01], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15])), ValueError, "one entry per measurement"),
+    Case("value", "mapping.Mapper", "angle-aided without angles", lambda: mapping.Mapper("bistatic", mapping.MappingParams(n_particles=10, bistatic_angles=True)).run(mapping.simulate(SCENE, rng=0, bs_indices=[0])[0], n_epochs=1), ValueError, "needs the bistatic angles"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
     # -- pipeline -------------------------------------------------------------------------------
     Case("shape", "pipeline.estimate_bistatic", "CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 63), complex)), ValueError, "csi must have shape"),

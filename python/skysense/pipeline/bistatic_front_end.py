@@ -781,8 +781,8 @@ def measured_angles(
                 np.clip(aod, -half_pi, half_pi),
                 std[:, 1],
                 std[:, 2],
-                channel.uav_axis,
-                channel.bs_axis,
+                np.asarray(channel.uav_axis),
+                np.asarray(channel.bs_axis),
                 bs,
             )
         )
