@@ -45,5 +45,7 @@ def test_rejects_bad_settings():
         MappingCsi(methods=("specular",))
     with pytest.raises(ValueError, match="bs_index"):
         MappingCsi(bs_indices=(9,))
+    with pytest.raises(ValueError, match="scene must be one of"):
+        MappingCsi(scene="nowhere")
     with pytest.raises(ValueError, match="snr_db"):
         MappingCsi(snr_db=float("nan"))

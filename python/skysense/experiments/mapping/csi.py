@@ -82,6 +82,55 @@ def class_b_recovered(estimates_m: tuple[np.ndarray, ...], data: BsData) -> floa
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def courtyard_scene(n_epochs: int = 300) -> Scene:
+    """A second scene, of other geometry than the default one, for the mapping-csi targets.
+
+    Fixed before any method was run on it (the issue's "scene of your own design"): four
+    buildings of different sizes and heights around a courtyard, four BSs at 12 m and 18 m,
+    and an L-shaped UAV path (west to east along y = 3 m, then south along x = 5 m) with a
+    +-3 m lateral wiggle and an altitude of 30 +- 4 m.
+
+    Parameters
+    ----------
+    n_epochs : int
+        Epochs of the trajectory (>= 2).
+
+    Returns
+    -------
+    skysense.mapping.Scene
+
+    Examples
+    --------
+    >>> from skysense.experiments.mapping.csi import courtyard_scene
+    >>> scene = courtyard_scene(50)
+    >>> scene.n_bs, scene.n_epochs
+    (4, 50)
+    """
+    buildings = [
+        (-35.0, 35.0, 30.0, 30.0, 30.0),
+        (35.0, 40.0, 40.0, 20.0, 40.0),
+        (-30.0, -35.0, 20.0, 30.0, 25.0),
+        (35.0, -30.0, 30.0, 40.0, 45.0),
+    ]
+    base_stations = [(0.0, 35.0, 12.0), (0.0, -35.0, 12.0), (-30.0, 0.0, 18.0), (40.0, 5.0, 18.0)]
+    t = np.linspace(0.0, 1.0, n_epochs)
+    corner = 65.0 / 128.0  # the first leg is 65 m of the 128 m
+    first = t <= corner
+    x = np.where(first, -60.0 + 128.0 * t, 5.0)
+    y = np.where(first, 3.0, 3.0 - (128.0 * t - 65.0))
+    wiggle = 3.0 * np.sin(2 * np.pi * 2 * t / corner) * first + 3.0 * np.sin(
+        2 * np.pi * 2 * (t - corner) / (1 - corner)
+    ) * (~first)
+    x = x + np.where(first, 0.0, wiggle)
+    y = y + np.where(first, wiggle, 0.0)
+    z = 30.0 + 4.0 * np.sin(2 * np.pi * 3 * t)
+    return Scene(np.array(buildings), np.array(base_stations), np.column_stack([x, y, z]))
+
+
+#: Scenes of the experiment (``MappingCsi(scene=...)``).
+CSI_SCENES = {"default": default_scene, "courtyard": courtyard_scene}
+
+
 def _nan_to_none(values: np.ndarray) -> float | None:
     """Mean of the finite values (None where there are none: JSON has no NaN)."""
     finite = values[np.isfinite(values)]
@@ -116,6 +165,8 @@ class MappingCsi(Experiment):
         visibility 0.2, vertical-facade births, completeness radius [m]).
     chunk_size : int
         Trials per task.
+    scene : {"default", "courtyard"}
+        :func:`skysense.mapping.default_scene` or :func:`courtyard_scene`.
 
     Notes
     -----
@@ -151,6 +202,7 @@ class MappingCsi(Experiment):
     birth_height_std_m: float | None = 1.0
     radius_m: float = 2.0
     chunk_size: int = 1
+    scene: str = "default"
 
     def __post_init__(self) -> None:
         from skysense.pipeline import BistaticChannel
@@ -162,7 +214,9 @@ class MappingCsi(Experiment):
                 raise ValueError(f"methods must be drawn from {CSI_METHODS}, got {m!r}")
         if not self.methods or not self.bs_indices:
             raise ValueError("methods and bs_indices must be non-empty")
-        scene = default_scene(self.n_epochs)
+        if self.scene not in CSI_SCENES:
+            raise ValueError(f"scene must be one of {tuple(CSI_SCENES)}, got {self.scene!r}")
+        scene = CSI_SCENES[self.scene](self.n_epochs)
         for i in self.bs_indices:
             scene.virtual_anchors(i)  # validates the index
         self.params()
@@ -188,7 +242,7 @@ class MappingCsi(Experiment):
         return self.bs_indices
 
     def setup(self, cell: Hashable) -> Scene:
-        return default_scene(self.n_epochs)
+        return CSI_SCENES[self.scene](self.n_epochs)
 
     def run_chunk(
         self, cell: Hashable, state: Scene, n_trials: int, rng: np.random.Generator
