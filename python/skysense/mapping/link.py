@@ -88,7 +88,18 @@ class BistaticAngles:
         return int(self.aoa_rad.shape[0])
 
     def select(self, mask: npt.ArrayLike) -> BistaticAngles:
-        """The angles of the measurements where ``mask`` (n_measurements,) is true."""
+        """The angles of a subset of the measurements.
+
+        Parameters
+        ----------
+        mask : array_like of bool, shape (n_measurements,)
+            The measurements to keep.
+
+        Returns
+        -------
+        BistaticAngles
+            Same axes and BS.
+        """
         keep = np.asarray(mask, bool)
         return BistaticAngles(
             self.aoa_rad[keep],
@@ -101,11 +112,21 @@ class BistaticAngles:
         )
 
     def kernel_rows(self, spread_rad: float = 0.0) -> npt.NDArray[np.float64]:
-        """Rows ``(sin AoA, std, sin AoD, std)`` (n_measurements, 4) of the kernel.
+        """The kernel's measurement rows: each angle's sine and the std of that sine.
 
         The likelihood is Gaussian in the sine of each angle (what the ULA measures): the std
         of ``sin(theta)`` for ``theta ~ N(theta_hat, s^2)``, ``s^2 = std^2 + spread_rad^2``, to
         second order: ``sqrt(cos^2 s^2 + sin^2 s^4 / 2)`` (positive at endfire too).
+
+        Parameters
+        ----------
+        spread_rad : float
+            Std added in quadrature to each angle's own std, >= 0 [rad].
+
+        Returns
+        -------
+        ndarray, shape (n_measurements, 4), float64
+            ``(sin AoA, std, sin AoD, std)`` per measurement.
         """
         spread = check_positive(spread_rad, "spread_rad", strict=False)
         out = np.empty((self.n_measurements, 4))

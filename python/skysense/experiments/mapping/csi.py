@@ -52,6 +52,18 @@ def class_b_recovered(estimates_m: tuple[np.ndarray, ...], data: BsData) -> floa
     bistatic visibility windows (the whole window if shorter), some estimate lies within
     :data:`RECOVERY_RADIUS_M` of it.
 
+    Parameters
+    ----------
+    estimates_m : tuple of ndarray, each shape (n_detected, 3) [m]
+        The map per epoch (:attr:`skysense.mapping.MapResult.estimates_m`).
+    data : skysense.mapping.BsData
+        The BS's data (its ``visibility`` gives the VAs, their classes and windows).
+
+    Returns
+    -------
+    float
+        In [0, 1], or NaN where the BS has no class-B VA.
+
     Examples
     --------
     >>> from skysense.experiments.mapping.csi import class_b_recovered
