@@ -202,9 +202,13 @@ class Mapper:
         state : PmfState
             PMFs after the previous epoch.
         bistatic_ranges_m : array_like, shape (n_bistatic,) [m]
+            Bistatic pseudo-ranges of the epoch (the LoS is gated out here).
         monostatic_positions_m : array_like, shape (n_monostatic, 3) [m]
+            Monostatic pseudo-positions of the epoch.
         uav_position_m, bs_position_m : array_like, shape (3,) [m]
+            UAV and BS positions.
         rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            Source of the module calls' seeds.
         first_epoch : bool
             The one-to-one baseline initialises its PMFs from the monostatic points.
         bistatic_angles : BistaticAngles, optional

@@ -110,6 +110,7 @@ def courtyard_scene(n_epochs: int = 300) -> Scene:
     Returns
     -------
     skysense.mapping.Scene
+        Buildings, BSs and the trajectory of ``n_epochs`` epochs.
 
     Examples
     --------
