@@ -357,3 +357,35 @@ def test_bistatic_angles_bad_input():
             angles=np.zeros((1, 4)),
             angle_geometry=np.zeros((1, 9)),
         )
+
+
+def test_simulate_with_ula_axes_adds_angles_and_keeps_the_ranges():
+    scene = default_scene(30)
+    axes = ([0.0, 1.0, 0.0], [1.0, 1.0, 0.0])
+    params = MappingParams(range_std_m=1e-6)
+    (plain,) = simulate(scene, params, rng=4, bs_indices=[0])
+    (data,) = simulate(scene, params, rng=4, bs_indices=[0], ula_axes=axes, angle_std_rad=1e-9)
+    assert plain.bistatic_angles is None and data.bistatic_angles is not None
+    vis = data.visibility
+    checked = 0
+    for e in range(scene.n_epochs):
+        np.testing.assert_array_equal(data.bistatic_ranges_m[e], plain.bistatic_ranges_m[e])
+        np.testing.assert_array_equal(
+            data.monostatic_positions_m[e], plain.monostatic_positions_m[e]
+        )
+        ang = data.bistatic_angles[e]
+        assert ang.n_measurements == data.bistatic_ranges_m[e].shape[0]
+        # a specular range (within 1 mm of a VA's path length) carries that VA's angles
+        u = scene.trajectory_m[e]
+        for m, z in enumerate(data.bistatic_ranges_m[e]):
+            h = np.linalg.norm(vis.va_positions_m - u, axis=1)
+            j = int(np.argmin(np.abs(h - z)))
+            if abs(h[j] - z) < 1e-3 and np.sort(np.abs(h - z))[1] > 5:
+                aoa, aod = va_angles(
+                    vis.va_positions_m[j], u, data.bs_position_m, uav_axis=axes[0], bs_axis=axes[1]
+                )
+                assert abs(ang.aoa_rad[m] - aoa) < 1e-6 and abs(ang.aod_rad[m] - aod) < 1e-6
+                checked += 1
+    assert checked > 10
+    with pytest.raises(ValueError, match="angle_std_rad"):
+        simulate(scene, rng=4, bs_indices=[0], ula_axes=axes, angle_std_rad=0.0)

@@ -51,13 +51,19 @@ def test_rejects_bad_settings():
         MappingCsi(snr_db=float("nan"))
 
 
-def test_angle_methods_have_no_ideal_rows_and_beat_range_only():
-    # (mapping.simulate draws no angles: the _angles methods run from CSI only)
+def test_angle_methods_beat_range_only_from_csi_and_ideal_data():
     exp = MappingCsi(
         methods=("bistatic", "bistatic_angles"), bs_indices=(2,), n_epochs=16, n_particles=500
     )
     res = run_trials(exp, 1, rng=0).results
-    assert set(res) == {"front_end", "bistatic", "bistatic_ideal", "bistatic_angles"}
-    cell = res["bistatic_angles"]["BS3"]
-    assert cell["mospa_all_m"] < res["bistatic"]["BS3"]["mospa_all_m"]
+    assert set(res) == {
+        "front_end",
+        "bistatic",
+        "bistatic_ideal",
+        "bistatic_angles",
+        "bistatic_angles_ideal",
+    }
+    for s in ("", "_ideal"):
+        mospa = res["bistatic_angles" + s]["BS3"]["mospa_all_m"]
+        assert mospa < res["bistatic" + s]["BS3"]["mospa_all_m"]
     assert "angle-aided" in exp.paper()["schemes"]["bistatic_angles"]

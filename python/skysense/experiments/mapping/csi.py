@@ -189,8 +189,9 @@ class MappingCsi(Experiment):
     (filter, plus the front end for the CSI rows);
     ``results["front_end"][bs]`` the front end's and PARAMING's own ms per epoch (same run).
     The CSI carries LoS and specular paths only (no diffuse clusters, no clutter), so it is
-    not the same measurement model as the ideal sets. :func:`skysense.mapping.simulate` draws
-    no angles, so the ``_angles`` methods have no ``_ideal`` rows.
+    not the same measurement model as the ideal sets. The ideal sets carry angles
+    (:func:`skysense.mapping.simulate` with the channel's ULA axes and its default 5 mrad noise),
+    which only the ``_angles`` methods read.
     """
 
     name: ClassVar[str] = "mapping-csi"
@@ -246,10 +247,8 @@ class MappingCsi(Experiment):
         )
 
     def _keys(self) -> list[str]:
-        """Result rows: each method from CSI and (range-only methods) from ideal data."""
-        return [
-            m + s for m in self.methods for s in ("", "_ideal") if not (s and m.endswith("_angles"))
-        ]
+        """Result rows: each method from CSI and from ideal data."""
+        return [m + s for m in self.methods for s in ("", "_ideal")]
 
     def cells(self) -> tuple[int, ...]:
         return self.bs_indices
@@ -274,13 +273,17 @@ class MappingCsi(Experiment):
         keys = self._keys()
         out: dict[str, list[Any]] = {}
         for _ in range(n_trials):
-            # two streams per method (CSI and ideal rows) whether or not it has both, so that
-            # a method's streams do not depend on the others
             seeds = rng.spawn(2 + 2 * len(self.methods))
             method_seeds = dict(
                 zip([m + s for m in self.methods for s in ("", "_ideal")], seeds[2:], strict=True)
             )
-            (ideal,) = simulate(state, self.params(), rng=seeds[0], bs_indices=[bs])
+            (ideal,) = simulate(
+                state,
+                self.params(),
+                rng=seeds[0],
+                bs_indices=[bs],
+                ula_axes=(channel.uav_axis, channel.bs_axis),
+            )
             (link,) = simulate_bistatic_csi(state, channel, rng=seeds[1], bs_indices=[bs])
             t0 = time.perf_counter()
             meas = estimate_bistatic(link.csi, channel)
