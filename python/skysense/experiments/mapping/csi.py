@@ -345,14 +345,14 @@ class MappingCsi(Experiment):
         """MOSPA (all / last quarter), completeness, class-B facades recovered (``-``: none)
         and ms per epoch per method and BS."""
         bs_names = list(results["front_end"])
-        head = f"{'method':<18}" + "".join(
+        head = f"{'method':<22}" + "".join(
             f" | {b + ' MOSPA all/last  compl  B  ms':>35}" for b in bs_names
         )
         lines = [head, "-" * len(head)]
         for key in results:
             if key == "front_end":
                 continue
-            row = f"{key:<18}"
+            row = f"{key:<22}"
             for b in bs_names:
                 s = results[key][b]
                 rec = s.get("class_b_recovered")
