@@ -107,7 +107,7 @@ def test_pencil_matches_the_numpy_reference(rng, shape, sub, q):
     mx, my, nu, gain, used, status = _kernel(h[None], q, sub, refine=False)
     assert status[0] == 0 and used[0] == q
     ref = _pencil_reference(h, q, *sub)
-    for got, want in zip((mx[0], my[0], nu[0]), ref[:3]):
+    for got, want in zip((mx[0], my[0], nu[0]), ref[:3], strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
     np.testing.assert_allclose(gain[0], ref[3], rtol=1e-8)
 
@@ -127,14 +127,14 @@ def test_complex64_input_matches_complex128(rng):
     h, _ = _random_csi(rng, (8, 8, 64), 3, 0.1)
     a = _kernel(h[None].astype(np.complex64), 3, (4, 4, 32), refine=True)
     b = _kernel(h[None].astype(np.complex64).astype(np.complex128), 3, (4, 4, 32), refine=True)
-    for x, y in zip(a[:3], b[:3]):
+    for x, y in zip(a[:3], b[:3], strict=True):
         np.testing.assert_allclose(x, y, atol=1e-7)
 
 
 def test_order_above_the_rank_is_lowered_and_zero_csi_gives_no_echo(rng):
     h, _ = _random_csi(rng, (5, 5, 21), 2, 0.0)
     csi = np.stack([h, np.zeros_like(h), h])
-    mx, my, nu, gain, used, status = _kernel(csi, [4, 2, 0], (3, 3, 10), refine=True)
+    _, _, nu, _, used, status = _kernel(csi, [4, 2, 0], (3, 3, 10), refine=True)
     assert used.tolist() == [2, 0, 0] and status.tolist() == [0, 1, 0]
     assert np.isnan(nu[0, 2:]).all() and np.isnan(nu[1:]).all()
 
@@ -145,7 +145,9 @@ def test_order_above_the_rank_is_lowered_and_zero_csi_gives_no_echo(rng):
 def _numeric_fim(ch, tau, az, el, g, ap, noise_var):
     q = tau.shape[0]
     theta = np.concatenate([tau, az, el, g.real, g.imag])
-    steps = np.concatenate([np.full(q, 1e-12), np.full(q, 1e-7), np.full(q, 1e-7), np.full(2 * q, 1e-7)])
+    steps = np.concatenate(
+        [np.full(q, 1e-12), np.full(q, 1e-7), np.full(q, 1e-7), np.full(2 * q, 1e-7)]
+    )
 
     def model(t):
         ux, uy = _cosines(t[q : 2 * q], t[2 * q : 3 * q], ap)
@@ -183,7 +185,9 @@ def test_estimator_mse_attains_the_crb(rng, size, snr_db):
     """Two echoes a few resolution cells apart in delay and angle, one panel, 300 trials:
     the refined estimate's MSE is within [0.7, 1.45] of the CRB on delay, azimuth and
     elevation; the pencil alone within 3x."""
-    ch = MonostaticChannel(n_horizontal=size[0], n_vertical=size[1], n_subcarriers=size[2], panel_azimuths_rad=(0.4,))
+    ch = MonostaticChannel(
+        n_horizontal=size[0], n_vertical=size[1], n_subcarriers=size[2], panel_azimuths_rad=(0.4,)
+    )
     tau = np.array([0.2, 0.2 + 3.0 / size[2]]) / ch.subcarrier_spacing_hz  # 3 cells apart
     az = 0.4 + np.array([-0.35, 0.3])
     el = np.array([0.15, -0.25])
@@ -192,7 +196,9 @@ def test_estimator_mse_attains_the_crb(rng, size, snr_db):
     ux, uy = _cosines(az, el, 0.4)
     h0 = _panel_csi(ch, tau, ux, uy, g)
     trials = 300
-    noise = np.sqrt(noise_var / 2) * (rng.standard_normal((trials, *h0.shape)) + 1j * rng.standard_normal((trials, *h0.shape)))
+    noise = np.sqrt(noise_var / 2) * (
+        rng.standard_normal((trials, *h0.shape)) + 1j * rng.standard_normal((trials, *h0.shape))
+    )
     csi = (h0 + noise)[:, None]
     crb = monostatic_crb(ch, tau, az, el, g, panel_azimuth_rad=0.4, noise_var=noise_var)
     bound = np.array([[crb[i, k, k] for k in range(3)] for i in range(2)])  # (path, param)
@@ -224,8 +230,12 @@ def test_echo_csi_holds_the_traced_foot_points_and_the_link_noise(rng):
     resid = []
     for p in range(ch.n_panels):
         sel = echo.panel[0] == p
-        ux, uy = _cosines(echo.azimuth_rad[0][sel], echo.elevation_rad[0][sel], ch.panel_azimuths_rad[p])
-        resid.append(echo.csi[0, p] - _panel_csi(ch, echo.delay_s[0][sel], ux, uy, echo.gain[0][sel]))
+        ux, uy = _cosines(
+            echo.azimuth_rad[0][sel], echo.elevation_rad[0][sel], ch.panel_azimuths_rad[p]
+        )
+        resid.append(
+            echo.csi[0, p] - _panel_csi(ch, echo.delay_s[0][sel], ux, uy, echo.gain[0][sel])
+        )
     assert np.var(np.array(resid)) == pytest.approx(ch.noise_var, rel=0.05)
 
 
@@ -234,7 +244,9 @@ def test_echo_csi_is_seeded_and_per_bs_independent():
     a = simulate_monostatic_csi(scene, rng=7)
     (b,) = simulate_monostatic_csi(scene, rng=7, bs_indices=[2])
     np.testing.assert_array_equal(a[2].csi, b.csi)
-    assert not np.array_equal(a[0].csi, simulate_monostatic_csi(scene, rng=8, bs_indices=[0])[0].csi)
+    assert not np.array_equal(
+        a[0].csi, simulate_monostatic_csi(scene, rng=8, bs_indices=[0])[0].csi
+    )
 
 
 def test_pseudo_positions_lie_on_the_facades_with_their_covariance(rng):
@@ -261,7 +273,7 @@ def test_pseudo_positions_lie_on_the_facades_with_their_covariance(rng):
     feet = vis.monostatic_points_m[faces]
     d2 = []
     for e in range(scene.n_epochs):
-        for z, cov in zip(m0.positions_m[e], m0.position_covariance_m2[e]):
+        for z, cov in zip(m0.positions_m[e], m0.position_covariance_m2[e], strict=True):
             err = z - feet[np.argmin(np.linalg.norm(feet - z, axis=1))]
             assert np.linalg.norm(err) < 0.02
             d2.append(err @ np.linalg.solve(cov, err))
@@ -287,7 +299,9 @@ def test_csi_mapper_takes_the_echo_csi():
     (link,) = simulate_bistatic_csi(scene, rng=0, bs_indices=[0])
     (echo,) = simulate_monostatic_csi(scene, rng=0, bs_indices=[0])
     bs = scene.base_stations_m[0]
-    make = lambda: CsiMapper(bs, Mapper("fusion3", MappingParams(n_particles=200)), BistaticChannel(), rng=3)  # noqa: E731
+    make = lambda: CsiMapper(
+        bs, Mapper("fusion3", MappingParams(n_particles=200)), BistaticChannel(), rng=3
+    )
     a, b = make(), make()
     for e in range(scene.n_epochs):
         ua = a.update(link.csi[e], scene.trajectory_m[e], monostatic_csi=echo.csi[e])
@@ -308,7 +322,10 @@ def test_epoch_without_echoes_is_a_valid_epoch():
     assert meas.n_measurements.tolist() == [0, 0]
     assert meas.positions_m[0].shape == (0, 3) and meas.covariance[0].shape == (0, 3, 3)
     noise = np.random.default_rng(0).standard_normal(zero.shape) + 0j
-    assert estimate_monostatic(noise, [0.0, 0.0, 10.0], ch, n_paths=0).n_measurements.tolist() == [0, 0]
+    assert estimate_monostatic(noise, [0.0, 0.0, 10.0], ch, n_paths=0).n_measurements.tolist() == [
+        0,
+        0,
+    ]
 
 
 def test_bad_input_names_the_parameter():
@@ -327,7 +344,9 @@ def test_bad_input_names_the_parameter():
     with pytest.raises(ValueError, match="subarray_subcarriers"):
         MonostaticChannel(subarray_subcarriers=64)
     with pytest.raises(ValueError, match="lies on a facade"):
-        simulate_monostatic_csi(Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)]))
+        simulate_monostatic_csi(
+            Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)])
+        )
     far = Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 5.0)], [(200.0, 30.0, 20.0)])
     with pytest.raises(ValueError, match="exceeds channel.max_range_m"):
         simulate_monostatic_csi(far)

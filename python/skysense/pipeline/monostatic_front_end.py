@@ -213,12 +213,18 @@ def _atoms(
     d = channel.spacing_wavelengths
     ax = np.exp(-2j * np.pi * d * ux[:, None] * np.arange(channel.n_horizontal))
     ay = np.exp(-2j * np.pi * d * uy[:, None] * np.arange(channel.n_vertical))
-    turns = np.mod(channel.subcarrier_spacing_hz * delay_s[:, None] * np.arange(channel.n_subcarriers), 1.0)
+    turns = np.mod(
+        channel.subcarrier_spacing_hz * delay_s[:, None] * np.arange(channel.n_subcarriers), 1.0
+    )
     return ax, ay, np.exp(-2j * np.pi * turns)
 
 
 def _panel_csi(
-    channel: MonostaticChannel, delay_s: FloatArray, ux: FloatArray, uy: FloatArray, gain: ComplexArray
+    channel: MonostaticChannel,
+    delay_s: FloatArray,
+    ux: FloatArray,
+    uy: FloatArray,
+    gain: ComplexArray,
 ) -> ComplexArray:
     ax, ay, c = _atoms(channel, delay_s, ux, uy)
     out: ComplexArray = np.einsum("q,qx,qy,qn->xyn", gain, ax, ay, c)
@@ -380,7 +386,11 @@ def _simulate_bs(
             ok &= q[:, 2] <= scene.facade_heights_m[f]
             q = q[ok]
             if q.shape[0]:
-                q = q[segments_free(bs, q + 1e-3 * scene.facade_normals[f], scene.box_lo_m, scene.box_hi_m)]
+                q = q[
+                    segments_free(
+                        bs, q + 1e-3 * scene.facade_normals[f], scene.box_lo_m, scene.box_hi_m
+                    )
+                ]
             points.extend(q)
             amp.extend([channel.diffuse_amplitude] * q.shape[0])
             spec.extend([False] * q.shape[0])
@@ -411,9 +421,7 @@ def _simulate_bs(
         panel = channel.panel_of(az)
         for p in range(channel.n_panels):
             sel = panel == p
-            noise = std * (
-                gen.standard_normal(shape[1:]) + 1j * gen.standard_normal(shape[1:])
-            )
+            noise = std * (gen.standard_normal(shape[1:]) + 1j * gen.standard_normal(shape[1:]))
             if not sel.any():
                 csi[e, p] = noise
                 continue
@@ -487,7 +495,7 @@ def simulate_monostatic_csi(
     >>> ch = MonostaticChannel(diffuse_mean=0.0)
     >>> (echo,) = simulate_monostatic_csi(default_scene(2), ch, rng=0, bs_indices=[0])
     >>> echo.n_paths[0].tolist()  # specular echoes per panel (+x, +y, -x, -y)
-    [1, 0, 1, 1]
+    [1, 1, 1, 0]
     """
     if not isinstance(scene, Scene):
         raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
@@ -744,7 +752,10 @@ def estimate_monostatic(
     flat = arr.reshape(n_epochs * n_panels, *shape[1:])
     if orders is None:
         q = np.array(
-            [0 if not np.any(h != 0) else mdl_order(h.astype(np.complex128), max_paths) for h in flat],
+            [
+                0 if not np.any(h != 0) else mdl_order(h.astype(np.complex128), max_paths)
+                for h in flat
+            ],
             np.int64,
         )
     else:
@@ -777,60 +788,61 @@ def estimate_monostatic(
         iterations=iters,
         n_threads=resolve_workers(workers),
     )
-    df, d = channel.subcarrier_spacing_hz, channel.spacing_wavelengths
-    keys = ("pos", "pcov", "delay", "az", "el", "gain", "cov", "panel")
-    per_epoch: dict[str, list[list[npt.NDArray[np.generic]]]] = {k: [] for k in keys}
+    fields: list[list[npt.NDArray[np.generic]]] = [[] for _ in range(8)]
     for e in range(n_epochs):
-        parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in keys}
+        panels = [_empty_panel()]  # keeps the dtypes and shapes of an epoch without echoes
         for p in range(n_panels):
             b = e * n_panels + p
-            k = int(used[b])
-            if status[b] != 0 or k == 0:
-                continue
-            tau = nu[b, :k] / df
-            ux, uy = mux[b, :k] / d, muy[b, :k] / d
-            g = gain[b, :k]
-            ok = (tau >= 0) & (ux**2 + uy**2 <= 1.0)
-            tau, ux, uy, g = tau[ok], ux[ok], uy[ok], g[ok]
-            ap = channel.panel_azimuths_rad[p]
-            el = np.arcsin(np.clip(uy, -1.0, 1.0))
-            az = ap + np.arcsin(np.clip(ux / np.maximum(np.cos(el), 1e-300), -1.0, 1.0))
-            az = np.angle(np.exp(1j * az))
-            cov = _crb_at_estimates(channel, flat[b], tau, az, el, g, ap)
-            pos, pcov = _pseudo_positions(bs, tau, az, el, cov)
-            for key, val in zip(keys, (pos, pcov, tau, az, el, g, cov, np.full(tau.shape, p))):
-                parts[key].append(val)
-        for key in keys:
-            per_epoch[key].append(parts[key])  # type: ignore[arg-type]
-    empty_shape = {"pos": (0, 3), "pcov": (0, 3, 3), "cov": (0, 3, 3)}
-    dtypes = {"gain": np.complex128, "panel": np.int64}
+            k = int(used[b]) if status[b] == 0 else 0
+            panels.append(
+                _panel_measurements(
+                    channel, bs, flat[b], p, nu[b, :k], mux[b, :k], muy[b, :k], gain[b, :k]
+                )
+            )
+        cat = [np.concatenate(col) for col in zip(*panels, strict=True)]
+        order = np.argsort(cat[2], kind="stable")  # by delay
+        for out, v in zip(fields, cat, strict=True):
+            out.append(np.ascontiguousarray(v[order]))
+    return MonostaticMeasurements(*(tuple(f) for f in fields))  # type: ignore[arg-type]
 
-    def stack(key: str) -> tuple[npt.NDArray[np.generic], ...]:
-        out = []
-        for parts_e in per_epoch[key]:
-            if parts_e:
-                v = np.concatenate(parts_e)
-            else:
-                v = np.zeros(empty_shape.get(key, (0,)), dtypes.get(key, np.float64))
-            out.append(v)
-        delays = [
-            np.concatenate(x) if x else np.zeros(0) for x in per_epoch["delay"]
-        ]
-        return tuple(
-            np.ascontiguousarray(v[np.argsort(t, kind="stable")].astype(dtypes.get(key, np.float64)))
-            for v, t in zip(out, delays)
-        )
 
-    return MonostaticMeasurements(
-        positions_m=stack("pos"),  # type: ignore[arg-type]
-        position_covariance_m2=stack("pcov"),  # type: ignore[arg-type]
-        delay_s=stack("delay"),  # type: ignore[arg-type]
-        azimuth_rad=stack("az"),  # type: ignore[arg-type]
-        elevation_rad=stack("el"),  # type: ignore[arg-type]
-        gain=stack("gain"),  # type: ignore[arg-type]
-        covariance=stack("cov"),  # type: ignore[arg-type]
-        panel=stack("panel"),  # type: ignore[arg-type]
+def _empty_panel() -> tuple[npt.NDArray[np.generic], ...]:
+    z = np.zeros(0)
+    return (
+        np.zeros((0, 3)),
+        np.zeros((0, 3, 3)),
+        z,
+        z,
+        z,
+        np.zeros(0, np.complex128),
+        np.zeros((0, 3, 3)),
+        np.zeros(0, np.int64),
     )
+
+
+def _panel_measurements(
+    channel: MonostaticChannel,
+    bs: FloatArray,
+    h: npt.NDArray[np.complexfloating],
+    p: int,
+    nu: FloatArray,
+    mu_x: FloatArray,
+    mu_y: FloatArray,
+    gain: ComplexArray,
+) -> tuple[npt.NDArray[np.generic], ...]:
+    """The fields of :class:`MonostaticMeasurements` (in order) of one panel's pencil output."""
+    d = channel.spacing_wavelengths
+    tau = nu / channel.subcarrier_spacing_hz
+    ux, uy = mu_x / d, mu_y / d
+    ok = (tau >= 0) & (ux**2 + uy**2 <= 1.0)  # a negative delay or an invisible direction: noise
+    tau, ux, uy, g = tau[ok], ux[ok], uy[ok], gain[ok]
+    ap = channel.panel_azimuths_rad[p]
+    el = np.arcsin(np.clip(uy, -1.0, 1.0))
+    az = ap + np.arcsin(np.clip(ux / np.maximum(np.cos(el), 1e-300), -1.0, 1.0))
+    az = np.angle(np.exp(1j * az))
+    cov = _crb_at_estimates(channel, h, tau, az, el, g, ap)
+    pos, pcov = _pseudo_positions(bs, tau, az, el, cov)
+    return pos, pcov, tau, az, el, g.astype(np.complex128), cov, np.full(tau.shape, p, np.int64)
 
 
 def _crb_at_estimates(
@@ -915,9 +927,7 @@ def with_monostatic_measurements(
     params = MappingParams() if params is None else params
     return replace(
         data,
-        monostatic_positions_m=tuple(
-            in_clutter_box(p, params) for p in measurements.positions_m
-        ),
+        monostatic_positions_m=tuple(in_clutter_box(p, params) for p in measurements.positions_m),
     )
 
 
