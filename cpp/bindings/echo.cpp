@@ -70,7 +70,8 @@ void echo_pencil(const py::array& csi, const py::array& n_paths, int subarray_x,
               it.shape[0] == batch,
           "n_paths, n_paths_used, status, iterations: expected (batch,)");
   for (std::ptrdiff_t b = 0; b < batch; ++b)
-    require(q(b) >= 0 && q(b) <= max_paths, "n_paths: each must lie in [0, max_paths]");
+    require(q(b) >= -1 && q(b) <= max_paths,
+            "n_paths: each must lie in [-1, max_paths] (-1: MDL order)");
   auto run = [&](auto tag) {
     using T = decltype(tag);
     auto hh = view<const std::complex<T>, 4>(csi, "csi");

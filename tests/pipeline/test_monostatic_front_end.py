@@ -12,6 +12,7 @@ from skysense.pipeline import (
     CsiMapper,
     MonostaticChannel,
     estimate_monostatic,
+    mdl_order,
     monostatic_crb,
     monostatic_fisher_information,
     simulate_bistatic_csi,
@@ -65,7 +66,7 @@ def _pencil_reference(h, q, mx, my, m):
 def _kernel(csi, q, sub, *, refine, min_delay=0.0):
     batch = csi.shape[0]
     q = np.broadcast_to(np.asarray(q, np.int64), (batch,)).copy()
-    width = int(q.max())
+    width = 8 if (q < 0).any() else int(q.max())
     nu, mx, my = (np.full((batch, width), np.nan) for _ in range(3))
     gain = np.full((batch, width), np.nan, np.complex128)
     used, status, iters = (np.zeros(batch, np.int64) for _ in range(3))
@@ -137,6 +138,23 @@ def test_order_above_the_rank_is_lowered_and_zero_csi_gives_no_echo(rng):
     _, _, nu, _, used, status = _kernel(csi, [4, 2, 0], (3, 3, 10), refine=True)
     assert used.tolist() == [2, 0, 0] and status.tolist() == [0, 1, 0]
     assert np.isnan(nu[0, 2:]).all() and np.isnan(nu[1:]).all()
+
+
+def test_kernel_mdl_order_is_the_pipeline_mdl_order(rng):
+    """MDL inside the kernel (n_paths = -1) against skysense.pipeline.mdl_order per CSI, on
+    noise only and on 1-4 echoes at low to high SNR (odd sizes)."""
+    csis = []
+    for i in range(40):
+        q = i % 5
+        h, _ = _random_csi(rng, (5, 3, 27), max(q, 1), 10 ** rng.uniform(-1.5, 0.5))
+        if q == 0:
+            h = h - h.mean() + rng.standard_normal(h.shape)  # noise only
+        csis.append(h)
+    csi = np.array(csis)
+    _, _, _, _, used, status = _kernel(csi, -np.ones(40, np.int64), (3, 2, 14), refine=False)
+    want = [mdl_order(h, 8) for h in csi]
+    got = np.where(status == 0, used, -1)
+    assert got.tolist() == want
 
 
 # -- the CRB ---------------------------------------------------------------------------------------

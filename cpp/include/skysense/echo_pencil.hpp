@@ -76,6 +76,9 @@ struct EchoWorkspace {
   std::vector<cd> uq, vq;
   std::vector<double> s, eta;
   paraming_ml::Model model;
+  std::vector<cd> gram, smoothed, heev_work;  // MDL order
+  std::vector<double> lam, heev_rwork;
+  int heev_lwork = 1;
 
   explicit EchoWorkspace(const EchoConfig& c)
       : op(c.n_x, c.n_y, c.n_sub, c.sub_x, c.sub_y, c.sub_sc) {
@@ -96,8 +99,57 @@ struct EchoWorkspace {
     s.resize(static_cast<std::size_t>(std::max(k, bs)));
     eta.resize(3 * static_cast<std::size_t>(bs));
     model = paraming_ml::Model(c.n_x, c.n_y, c.n_sub, c.max_paths);
+    const int n = c.n_sub, m = n / 2;
+    gram.resize(static_cast<std::size_t>(n) * n);
+    smoothed.resize(static_cast<std::size_t>(m) * m);
+    lam.resize(static_cast<std::size_t>(m));
+    heev_lwork = lapack::heev_lwork(m);
+    heev_work.resize(static_cast<std::size_t>(heev_lwork));
+    heev_rwork.resize(static_cast<std::size_t>(std::max(1, 3 * m - 2)));
   }
 };
+
+// MDL model order of one CSI h (Nx Ny rows of N subcarriers) from its delay-smoothed
+// covariance, as skysense.pipeline.mdl_order: the Nx Ny elements and the N - M + 1 windows of
+// M = N / 2 subcarriers are the snapshots of the M x M sum of the diagonal blocks of the
+// N x N Gram G[n, m] = sum_i h[i, n] conj(h[i, m]); Wax-Kailath MDL on its eigenvalues, in
+// [0, min(max_paths, M - 1)].  -1 when the eigen-solver fails.
+inline int mdl_order(const cd* h, int n_rows, int n, int max_paths, EchoWorkspace& ws) {
+  const int m = n / 2;
+  lapack::herk(n, n_rows, h, ws.gram.data());  // lower triangle of A A^H, A = h as N x rows
+  for (int b = 0; b < m; ++b)
+    for (int a = b; a < m; ++a) {
+      cd acc(0.0);
+      for (int i = 0; i <= n - m; ++i)
+        acc += ws.gram[static_cast<std::size_t>(i + a) + static_cast<std::size_t>(n) * (i + b)];
+      ws.smoothed[static_cast<std::size_t>(a) + static_cast<std::size_t>(m) * b] = acc;
+    }
+  if (lapack::heev(m, ws.smoothed.data(), ws.lam.data(), ws.heev_work.data(), ws.heev_lwork,
+                   ws.heev_rwork.data()) != 0)
+    return -1;
+  std::vector<double> lam(static_cast<std::size_t>(m));
+  for (int k = 0; k < m; ++k) lam[static_cast<std::size_t>(k)] = ws.lam[static_cast<std::size_t>(m - 1 - k)];
+  const double floor = lam[0] > 0.0 ? lam[0] * 1e-300 : std::numeric_limits<double>::min();
+  for (double& v : lam) v = std::max(v, floor);
+  const double snapshots = static_cast<double>(n_rows) * (n - m + 1);
+  int best_k = 0;
+  double best = std::numeric_limits<double>::infinity();
+  for (int k = 0; k <= std::min(max_paths, m - 1); ++k) {
+    double sum = 0.0, sum_log = 0.0;
+    for (int i = k; i < m; ++i) {
+      sum += lam[static_cast<std::size_t>(i)];
+      sum_log += std::log(lam[static_cast<std::size_t>(i)]);
+    }
+    const double tail = m - k;
+    const double log_ratio = sum_log / tail - std::log(sum / tail);
+    const double crit = -snapshots * tail * log_ratio + 0.5 * k * (2.0 * m - k) * std::log(snapshots);
+    if (crit < best) {
+      best = crit;
+      best_k = k;
+    }
+  }
+  return best_k;
+}
 
 // Outputs of one CSI: q paths sorted by delay (nu in [min_delay, min_delay + 1)), mu_x, mu_y in
 // [-1/2, 1/2), LS (or ML) gains; *n_paths the order used (<= requested, capped at the rank).
@@ -123,7 +175,8 @@ inline ParamingConfig paraming_config(const EchoConfig& c) {
   return p;
 }
 
-// One CSI h (Nx x Ny x N, double, scaled into [1/2, 1)), q >= 1 echoes requested.
+// One CSI h (Nx x Ny x N, double, scaled into [1/2, 1)), q >= 1 echoes requested, or q = -1:
+// the MDL order (capped at max_paths).
 inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace& ws, EchoOut out) {
   *out.status = kEchoOk;
   *out.n_paths = 0;
@@ -132,6 +185,14 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
   if (!(frob2 > 0.0)) {
     *out.status = kEchoZero;
     return;
+  }
+  if (q < 0) {
+    q = mdl_order(h, c.n_x * c.n_y, c.n_sub, c.max_paths, ws);
+    if (q < 0) {
+      *out.status = kEchoPairing;
+      return;
+    }
+    if (q == 0) return;  // no echo above the noise: a valid epoch without measurements
   }
   // 1. Signal subspace of X1.
   const int rows = ws.rows, cols = ws.cols;
@@ -210,7 +271,7 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
 }
 
 // Batch: h (batch, Nx, Ny, N) complex<T>, n_paths (batch,) requested orders in
-// [0, max_paths] (0: an epoch without echoes); outputs (batch, max_paths) nu, mu_x, mu_y, gain
+// [-1, max_paths] (0: an epoch without echoes; -1: MDL per CSI); outputs (batch, max_paths) nu, mu_x, mu_y, gain
 // (NaN beyond the order used), n_paths_used, status, iterations (batch,).  Each CSI is scaled
 // by the power of two 2^-e taking its largest |Re|, |Im| into [1/2, 1) (exact), gains scaled
 // back.  Threads over the batch; the caller releases the GIL.

@@ -32,7 +32,6 @@ from skysense.bistatic.scenario import SPEED_OF_LIGHT
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
-from skysense.pipeline.bistatic_front_end import mdl_order
 
 __all__ = [
     "MonostaticChannel",
@@ -653,6 +652,8 @@ def _as_orders(n_paths: object, shape: tuple[int, int]) -> IntArray | None:
     q = np.asarray(n_paths)
     if q.ndim == 0:
         return np.full(shape, check_count(n_paths, "n_paths", minimum=0), np.int64)
+    if q.ndim == 1 and shape[0] == 1:  # one epoch: one order per panel
+        q = q[None]
     q = as_array(q, "n_paths", shape=shape, kind="iu", dtype=np.int64)
     if (q < 0).any():
         raise ValueError(f"n_paths must be >= 0 per epoch and panel, got min {int(q.min())}")
@@ -680,9 +681,9 @@ def estimate_monostatic(
         Position of the BS (the origin of the pseudo-positions).
     channel : MonostaticChannel, optional
         Panels and numerology (default ``MonostaticChannel()``).
-    n_paths : int, array_like of shape (n_epochs, n_panels), or "mdl"
+    n_paths : int, array_like of shape (n_epochs, n_panels) (one epoch: (n_panels,)), or "mdl"
         Echoes per panel (e.g. :attr:`MonostaticCsi.n_paths`; 0: none), or MDL per panel
-        (:func:`skysense.pipeline.mdl_order`), capped at ``max_paths``. An order above the
+        (:func:`skysense.pipeline.mdl_order`, computed in the kernel), capped at ``max_paths``. An order above the
         numerical rank of the Hankel matrix is lowered to it.
     max_paths : int
         Largest order per panel (8).
@@ -751,16 +752,14 @@ def estimate_monostatic(
     orders = _as_orders(n_paths, (n_epochs, n_panels))
     flat = arr.reshape(n_epochs * n_panels, *shape[1:])
     if orders is None:
-        q = np.array(
-            [
-                0 if not np.any(h != 0) else mdl_order(h.astype(np.complex128), max_paths)
-                for h in flat
-            ],
-            np.int64,
-        )
+        q = np.full(flat.shape[0], -1, np.int64)  # MDL per CSI in the kernel
     else:
         q = np.minimum(orders.reshape(-1), max_paths).astype(np.int64)
-    width = max(int(q.max(initial=0)), 1)
+    mx, my, m = channel.subarray_horizontal, channel.subarray_vertical, channel.subarray_subcarriers
+    assert mx is not None and my is not None and m is not None
+    rank_cap = min(mx * my * m, (shape[1] - mx + 1) * (shape[2] - my + 1) * (shape[3] - m))
+    q = np.minimum(q, rank_cap)
+    width = max(min(max_paths if orders is None else int(q.max(initial=0)), rank_cap), 1)
     batch = flat.shape[0]
     nu, mux, muy = (np.full((batch, width), np.nan) for _ in range(3))
     gain = np.full((batch, width), np.nan, np.complex128)
@@ -768,9 +767,9 @@ def estimate_monostatic(
     _core.echo_pencil(
         csi=np.ascontiguousarray(flat),
         n_paths=np.ascontiguousarray(q),
-        subarray_x=int(channel.subarray_horizontal),  # type: ignore[arg-type]
-        subarray_y=int(channel.subarray_vertical),  # type: ignore[arg-type]
-        subarray_subcarriers=int(channel.subarray_subcarriers),  # type: ignore[arg-type]
+        subarray_x=mx,
+        subarray_y=my,
+        subarray_subcarriers=m,
         max_paths=width,
         min_delay_normalized=-_DELAY_GUARD_CELLS,
         refine=bool(refine),
