@@ -56,26 +56,22 @@ def echo_setup():
 
     scene = default_scene(60)
     (echo,) = simulate_monostatic_csi(scene, rng=20261206, bs_indices=[0])
-    return {"csi": echo.csi[EPOCH], "n_paths": echo.n_paths[EPOCH], "bs": scene.base_stations_m[0]}
+    return {"csi": echo.csi[EPOCH], "bs": scene.base_stations_m[0]}
 
 
-@pytest.mark.parametrize(
-    "impl", ["monostatic front end, given order", "monostatic front end, MDL order"]
-)
-def test_monostatic_front_end_epoch(benchmark, ratios, setup, echo_setup, impl):
+def test_monostatic_front_end_epoch(benchmark, ratios, setup, echo_setup):
     """One epoch of the BS's echoes (4 UPA panels of 8 x 8, 64 subcarriers; specular and
     diffuse echoes) against PARAMING's time on one bistatic CSI (the row above, same run)."""
     from skysense.pipeline import estimate_monostatic
 
     csi, bs_m = echo_setup["csi"], echo_setup["bs"]
-    order = echo_setup["n_paths"] if "given" in impl else "mdl"
     meas = benchmark.pedantic(
-        lambda: estimate_monostatic(csi, bs_m, n_paths=order, workers=1), rounds=20, warmup_rounds=2
+        lambda: estimate_monostatic(csi, bs_m, workers=1), rounds=20, warmup_rounds=2
     )
     ratios.record(
         benchmark,
         "bistatic front end / epoch",
-        impl,
+        "monostatic front end, MDL order",
         reference="paraming",
         note=f"{int(meas.n_measurements[0])} echoes on {csi.shape[0]} panels: delay, az, el, "
         "pseudo-positions + CRB",

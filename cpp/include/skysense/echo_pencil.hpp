@@ -68,7 +68,6 @@ enum EchoStatus : std::int64_t {
 // Scratch space of one worker, sized once.
 struct EchoWorkspace {
   int rows = 0, cols = 0, k = 0;
-  bool dense = false;
   hankel_svd::HankelOperator op;
   hankel_svd::KrylovWorkspace kw;
   std::vector<cd> x1, x2;  // dense path
@@ -85,14 +84,14 @@ struct EchoWorkspace {
     rows = c.sub_x * c.sub_sc * c.sub_y;
     cols = (c.n_x - c.sub_x + 1) * (c.n_sub - c.sub_sc) * (c.n_y - c.sub_y + 1);
     k = std::min(rows, cols);
+    // Block size q per CSI: the Krylov path for k >= (blocks + 1) q, else a dense SVD.
     const int bs = c.max_paths;
-    dense = k < (kKrylovBlocks + 1) * bs;
-    if (dense) {
+    if (k >= kKrylovBlocks + 1)
+      kw = hankel_svd::KrylovWorkspace(rows, cols, bs, kKrylovBlocks * bs);
+    if (k < (kKrylovBlocks + 1) * bs) {
       x1.resize(static_cast<std::size_t>(rows) * cols);
       x2.resize(x1.size());
       dsvd.reserve(rows, cols);
-    } else {
-      kw = hankel_svd::KrylovWorkspace(rows, cols, bs, kKrylovBlocks * bs);
     }
     uq.resize(static_cast<std::size_t>(rows) * bs);
     vq.resize(static_cast<std::size_t>(cols) * bs);
@@ -196,7 +195,7 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
   }
   // 1. Signal subspace of X1.
   const int rows = ws.rows, cols = ws.cols;
-  if (ws.dense) {
+  if (ws.k < (kKrylovBlocks + 1) * q) {
     paraming_detail::build_pencil<double, cd>(h, paraming_config(c), rows, ws.x1.data(),
                                               ws.x2.data());
     if (ws.dsvd.run(rows, cols, ws.x1.data()) != 0) {
@@ -211,7 +210,7 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
     }
   } else {
     const hankel_svd::KrylovResult r = hankel_svd::partial_svd(
-        ws.op, std::sqrt(frob2), q, c.max_paths, kKrylovBlocks * c.max_paths, c.krylov_rtol,
+        ws.op, std::sqrt(frob2), q, q, kKrylovBlocks * q, c.krylov_rtol,
         c.krylov_noise_rtol, c.krylov_max_steps, ws.kw, ws.uq.data(), ws.s.data(), ws.vq.data());
     if (!r.converged) {
       *out.status = kEchoNotConverged;
