@@ -368,3 +368,20 @@ def test_bad_input_names_the_parameter():
     far = Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 5.0)], [(200.0, 30.0, 20.0)])
     with pytest.raises(ValueError, match="exceeds channel.max_range_m"):
         simulate_monostatic_csi(far)
+
+
+def test_threads_and_concurrent_calls_give_identical_results():
+    """workers=2 splits the batch (epochs x panels) across threads; two Python threads call
+    the kernel at once (it releases the GIL): the results are those of one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scene = default_scene(6)
+    (echo,) = simulate_monostatic_csi(scene, rng=5, bs_indices=[0])
+    bs = scene.base_stations_m[0]
+    one = estimate_monostatic(echo.csi, bs, workers=1)
+    two = estimate_monostatic(echo.csi, bs, workers=2)
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: estimate_monostatic(echo.csi, bs), range(2)))
+    for other in (two, *both):
+        for a, b in zip(one.positions_m, other.positions_m, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -63,6 +63,7 @@ enum EchoStatus : std::int64_t {
   kEchoPairing = 2,        // the shift-invariance equations are singular (pairing failed)
   kEchoNotConverged = 3,   // the Krylov iteration hit krylov_max_steps
   kEchoDependent = 4,      // the atoms of the estimate are linearly dependent (no LS gains)
+  kEchoLapack = 5,         // gesdd (dense SVD) or heev (MDL eigenvalues) did not converge
 };
 
 // Scratch space of one worker, sized once.
@@ -188,7 +189,7 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
   if (q < 0) {
     q = mdl_order(h, c.n_x * c.n_y, c.n_sub, c.max_paths, ws);
     if (q < 0) {
-      *out.status = kEchoPairing;
+      *out.status = kEchoLapack;
       return;
     }
     if (q == 0) return;  // no echo above the noise: a valid epoch without measurements
@@ -199,7 +200,7 @@ inline void estimate_one(const cd* h, int q, const EchoConfig& c, EchoWorkspace&
     paraming_detail::build_pencil<double, cd>(h, paraming_config(c), rows, ws.x1.data(),
                                               ws.x2.data());
     if (ws.dsvd.run(rows, cols, ws.x1.data()) != 0) {
-      *out.status = kEchoPairing;
+      *out.status = kEchoLapack;
       return;
     }
     for (int i = 0; i < q; ++i) {

@@ -52,7 +52,6 @@ IntArray = npt.NDArray[np.int64]
 _DELAY_GUARD_CELLS = 0.125
 #: Cap of an MDL order per panel.
 DEFAULT_MAX_PATHS = 8
-_STATUS = {1: "zero CSI", 2: "pairing failed", 3: "Krylov not converged", 4: "dependent atoms"}
 
 
 @dataclass(frozen=True)
@@ -531,9 +530,11 @@ def monostatic_fisher_information(
     Parameters
     ----------
     channel : MonostaticChannel
+        Array sizes, spacing and numerology.
     delay_s, azimuth_rad, elevation_rad : array_like, shape (q,)
         Round-trip delay [s], azimuth and elevation [rad] of the echoes.
     gain : array_like, shape (q,), complex
+        Complex gains of the echoes.
     panel_azimuth_rad : float
         Boresight azimuth of the panel [rad].
     noise_var : float
@@ -542,6 +543,7 @@ def monostatic_fisher_information(
     Returns
     -------
     ndarray, shape (5 q, 5 q), float64
+        Blocks in the order delay [s], azimuth [rad], elevation [rad], Re gamma, Im gamma.
 
     Examples
     --------
@@ -603,10 +605,15 @@ def monostatic_crb(
     Parameters
     ----------
     channel : MonostaticChannel
+        Array sizes, spacing and numerology.
     delay_s, azimuth_rad, elevation_rad : array_like, shape (q,)
+        Round-trip delay [s], azimuth and elevation [rad] of the echoes.
     gain : array_like, shape (q,), complex
+        Complex gains of the echoes.
     panel_azimuth_rad : float
+        Boresight azimuth of the panel [rad].
     noise_var : float
+        Noise variance of one CSI entry.
 
     Returns
     -------
@@ -898,6 +905,7 @@ def with_monostatic_measurements(
     Returns
     -------
     skysense.mapping.BsData
+        Ready for :meth:`skysense.mapping.Mapper.run`.
 
     Examples
     --------
@@ -931,7 +939,16 @@ def with_monostatic_measurements(
 
 
 def in_clutter_box(positions_m: FloatArray, params: MappingParams) -> FloatArray:
-    """The rows of ``positions_m`` (n, 3) inside ``params.clutter_box_m`` (a copy)."""
+    """The rows of ``positions_m`` (n, 3) inside ``params.clutter_box_m`` (a copy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.mapping import MappingParams
+    >>> from skysense.pipeline.monostatic_front_end import in_clutter_box
+    >>> in_clutter_box(np.array([[0.0, 0.0, 10.0], [0.0, 0.0, 99.0]]), MappingParams())
+    array([[ 0.,  0., 10.]])
+    """
     box = np.asarray(params.clutter_box_m)
     inside = np.all((positions_m >= box[:3]) & (positions_m <= box[3:]), axis=1)
     out: FloatArray = positions_m[inside].copy()

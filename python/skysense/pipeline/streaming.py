@@ -98,6 +98,9 @@ class CsiMapper:
         Resolved once; the filter's draws continue on it across :meth:`update` calls, so a
         stream of epochs equals :meth:`skysense.mapping.Mapper.run` on the same measurements
         with the same ``rng`` (tested).
+    monostatic_channel : MonostaticChannel, optional
+        Panels and numerology of the BS's echoes, for :meth:`update` with ``monostatic_csi``
+        (default ``MonostaticChannel()``).
 
     Notes
     -----
