@@ -87,51 +87,61 @@ def smooth_history(
         raise ValueError(f"state_covariance changes dimension within the run: {sorted(dims)}")
     d = dims.pop()
     f_mat, q_mat = motion.matrices(interval_s, d)
-    # filtered state and covariance of each track, by frame
-    filt: dict[int, list[tuple[int, int]]] = {}  # track id -> [(frame, row)]
-    for f in range(n):
-        for k, tid in enumerate(history.track_id[f]):
-            filt.setdefault(int(tid), []).append((f, k))
-    pos = [p.copy() for p in history.positions_m]
+    # every (frame, track) row of the run, flat: state, covariance, and the row of the same
+    # track in the next frame (-1 if it is not reported there)
+    counts = np.array([ids.size for ids in history.track_id])
+    start = np.r_[0, np.cumsum(counts)]
+    x = np.concatenate(
+        [np.c_[history.positions_m[f][:, :d], history.velocities_mps[f][:, :d]] for f in range(n)]
+    )
+    p = np.concatenate([c for c in covs if c is not None])
+    nxt = np.full(x.shape[0], -1, dtype=np.int64)
+    for f in range(n - 1):
+        here, there = history.track_id[f], history.track_id[f + 1]
+        _, i, j = np.intersect1d(here, there, assume_unique=True, return_indices=True)
+        nxt[start[f] + i] = start[f + 1] + j
+    xs, ps = _fixed_lag_rts(x, p, nxt, f_mat, q_mat, lag)
+    pos = [q.copy() for q in history.positions_m]
     vel = [v.copy() for v in history.velocities_mps]
-    out_cov = [np.array(c, copy=True) for c in covs if c is not None]
-    for rows in filt.values():
-        # split the track into runs of consecutive frames (a track may leave the report)
-        frames = np.array([f for f, _ in rows])
-        breaks = np.flatnonzero(np.diff(frames) != 1) + 1
-        for seg in np.split(np.arange(len(rows)), breaks):
-            fk = [rows[i] for i in seg]
-            x = np.stack(
-                [
-                    np.r_[history.positions_m[f][k, :d], history.velocities_mps[f][k, :d]]
-                    for f, k in fk
-                ]
-            )
-            p = np.stack([covs[f][k] for f, k in fk])  # type: ignore[index]
-            xs, ps = _fixed_lag_rts(x, p, f_mat, q_mat, lag)
-            for (f, k), xi, pi in zip(fk, xs, ps, strict=True):
-                pos[f][k, :d] = xi[:d]
-                vel[f][k, :d] = xi[d:]
-                out_cov[f][k] = pi
+    out_cov = []
+    for f in range(n):
+        rows = slice(start[f], start[f + 1])
+        pos[f][:, :d] = xs[rows, :d]
+        vel[f][:, :d] = xs[rows, d:]
+        out_cov.append(ps[rows])
     return replace(history, positions_m=pos, velocities_mps=vel, state_covariance=list(out_cov))
 
 
 def _fixed_lag_rts(
-    x: np.ndarray, p: np.ndarray, f_mat: np.ndarray, q_mat: np.ndarray, lag: int
+    x: np.ndarray,
+    p: np.ndarray,
+    nxt: np.ndarray,
+    f_mat: np.ndarray,
+    q_mat: np.ndarray,
+    lag: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-lag RTS of one run of consecutive filtered states ``x`` (n, s), ``p`` (n, s, s):
-    frame t is smoothed from frame ``min(t + lag, n - 1)`` back (all frames at once)."""
-    n = x.shape[0]
+    """Fixed-lag RTS of filtered states ``x`` (N, s) and covariances ``p`` (N, s, s) whose
+    successors (the same track in the next frame) are ``nxt`` (-1: none): each row is smoothed
+    from its last successor within ``lag`` steps back to itself, all rows at once."""
     pred_x = x @ f_mat.T  # F x_u
     pred_p = f_mat @ p @ f_mat.T + q_mat  # F P_u F^T + Q
     # RTS gains G_u = P_u F^T (F P_u F^T + Q)^-1 (the predicted covariance is symmetric)
     gain = np.swapaxes(np.linalg.solve(pred_p, f_mat @ p), 1, 2)
-    t = np.arange(n)
-    end = np.minimum(t + lag, n - 1)
+    rows = np.arange(x.shape[0])
+    chain = [rows]  # chain[j][i]: the row j frames after row i (-1: the track ended)
+    for _ in range(lag):
+        prev = chain[-1]
+        chain.append(np.where(prev >= 0, nxt[np.maximum(prev, 0)], -1))
+    steps = np.zeros(x.shape[0], dtype=np.int64)  # frames of smoothing data of each row
+    for j in range(1, lag + 1):
+        steps[chain[j] >= 0] = j
+    end = np.stack(chain)[steps, rows]
     xs, ps = x[end].copy(), p[end].copy()
-    for j in range(min(lag, n - 1), 0, -1):  # step from frame t + j back to t + j - 1
-        act = np.flatnonzero(end - t >= j)
-        u = t[act] + j - 1
+    for j in range(lag, 0, -1):  # step from frame i + j back to i + j - 1
+        act = np.flatnonzero(steps >= j)
+        if not act.size:
+            continue
+        u = chain[j - 1][act]
         g = gain[u]
         xs[act] = x[u] + np.einsum("kij,kj->ki", g, xs[act] - pred_x[u])
         ps[act] = p[u] + g @ (ps[act] - pred_p[u]) @ np.swapaxes(g, 1, 2)
