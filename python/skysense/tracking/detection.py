@@ -92,13 +92,35 @@ class PositionErrorModel:
         object.__setattr__(self, "std_m", tuple(tuple(float(v) for v in row) for row in s))
 
     def std(self, intensity: npt.ArrayLike) -> np.ndarray:
-        """Error std per axis of detections of these intensities, shape (n, 3) [m]."""
+        """Error std per axis of detections of these intensities.
+
+        Parameters
+        ----------
+        intensity : array_like, shape (n,)
+            Detection intensities (image values at the detections).
+
+        Returns
+        -------
+        ndarray, shape (n, 3), float64, [m]
+            The std of each detection's bin.
+        """
         a = np.asarray(intensity, dtype=float).reshape(-1)
         b = np.clip(np.searchsorted(self.edges, a, side="right") - 1, 0, len(self.std_m) - 1)
         return np.asarray(self.std_m)[b]
 
     def covariance_m2(self, intensity: npt.ArrayLike) -> np.ndarray:
-        """Covariances ``diag(std ** 2)`` of detections of these intensities, shape (n, 3, 3)."""
+        """Covariances ``diag(std ** 2)`` of detections of these intensities.
+
+        Parameters
+        ----------
+        intensity : array_like, shape (n,)
+            Detection intensities.
+
+        Returns
+        -------
+        ndarray, shape (n, 3, 3), float64, [m^2]
+            Diagonal covariance of each detection.
+        """
         s2 = self.std(intensity) ** 2
         out = np.zeros((s2.shape[0], 3, 3))
         out[:, [0, 1, 2], [0, 1, 2]] = s2
