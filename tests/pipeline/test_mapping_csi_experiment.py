@@ -21,7 +21,13 @@ def test_results_structure_and_seeding(tmp_path):
     assert set(results) == {"front_end", "fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"}
     for key in ("fusion3", "fusion3_ideal", "bistatic", "bistatic_ideal"):
         cell = results[key]["BS1"]
-        assert set(cell) == {"mospa_all_m", "mospa_last_m", "completeness", "ms_per_epoch"}
+        assert set(cell) == {
+            "mospa_all_m",
+            "mospa_last_m",
+            "completeness",
+            "class_b_recovered",
+            "ms_per_epoch",
+        }
         assert 0.0 <= cell["mospa_all_m"] <= exp.cutoff_m
         assert 0.0 <= cell["completeness"] <= 1.0
         assert cell["ms_per_epoch"] > 0
@@ -39,5 +45,25 @@ def test_rejects_bad_settings():
         MappingCsi(methods=("specular",))
     with pytest.raises(ValueError, match="bs_index"):
         MappingCsi(bs_indices=(9,))
+    with pytest.raises(ValueError, match="scene must be one of"):
+        MappingCsi(scene="nowhere")
     with pytest.raises(ValueError, match="snr_db"):
         MappingCsi(snr_db=float("nan"))
+
+
+def test_angle_methods_beat_range_only_from_csi_and_ideal_data():
+    exp = MappingCsi(
+        methods=("bistatic", "bistatic_angles"), bs_indices=(2,), n_epochs=16, n_particles=500
+    )
+    res = run_trials(exp, 1, rng=0).results
+    assert set(res) == {
+        "front_end",
+        "bistatic",
+        "bistatic_ideal",
+        "bistatic_angles",
+        "bistatic_angles_ideal",
+    }
+    for s in ("", "_ideal"):
+        mospa = res["bistatic_angles" + s]["BS3"]["mospa_all_m"]
+        assert mospa < res["bistatic" + s]["BS3"]["mospa_all_m"]
+    assert "angle-aided" in exp.paper()["schemes"]["bistatic_angles"]
