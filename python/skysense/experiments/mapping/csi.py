@@ -180,6 +180,11 @@ class MappingCsi(Experiment):
         Trials per task.
     scene : {"default", "courtyard"}
         :func:`skysense.mapping.default_scene` or :func:`courtyard_scene`.
+    monostatic_csi : bool
+        False (default): the CSI rows take the simulator's monostatic sets. True: both links
+        from CSI, the monostatic sets estimated from the BS's echo CSI
+        (:func:`skysense.pipeline.simulate_monostatic_csi`, :func:`~skysense.pipeline.estimate_monostatic`,
+        MDL order per panel); the front end's time then covers both links.
 
     Notes
     -----
@@ -217,6 +222,7 @@ class MappingCsi(Experiment):
     radius_m: float = 2.0
     chunk_size: int = 1
     scene: str = "default"
+    monostatic_csi: bool = False
 
     def __post_init__(self) -> None:
         from skysense.pipeline import BistaticChannel
@@ -263,8 +269,11 @@ class MappingCsi(Experiment):
         from skysense.pipeline import (
             BistaticChannel,
             estimate_bistatic,
+            estimate_monostatic,
             simulate_bistatic_csi,
+            simulate_monostatic_csi,
             with_bistatic_measurements,
+            with_monostatic_measurements,
         )
 
         assert isinstance(cell, int)
@@ -294,6 +303,13 @@ class MappingCsi(Experiment):
                     paraming(link.csi[e], int(q), scenario=channel.scenario, workers=1)
             paraming_s = time.perf_counter() - t0
             from_csi = with_bistatic_measurements(ideal, meas, channel=channel)
+            if self.monostatic_csi:
+                # A child spawned after the others: the draws above do not depend on the flag.
+                (echo,) = simulate_monostatic_csi(state, rng=rng.spawn(1)[0], bs_indices=[bs])
+                t0 = time.perf_counter()
+                echoes = estimate_monostatic(echo.csi, state.base_stations_m[bs], workers=1)
+                front_s += time.perf_counter() - t0
+                from_csi = with_monostatic_measurements(from_csi, echoes, self.params())
             out.setdefault("front_end_ms", []).append(1e3 * front_s / self.n_epochs)
             out.setdefault("paraming_ms", []).append(1e3 * paraming_s / self.n_epochs)
             for key in keys:
