@@ -13,6 +13,8 @@
 //   6. iterate_messages       T iterations of the association messages (Sec. IV-D; docs 5.2)
 //   7. beliefs_and_estimates  posterior existence log-odds and MMSE positions (Sec. IV-A)
 //   8. resample_pmfs          systematic resampling with jitter (docs 5.5)
+// With new PMFs on fewer particles than P (n_birth_particles), confirm_new_pmfs runs between 7
+// and 8: new PMFs that may survive are redrawn on P particles and stages 6-7 run again (docs 4.5).
 //
 // Layout and speed: particles are kept as structure-of-arrays [Kt][3][P] inside the call (the
 // interface stays [K][P][3]); every loop over particles is branch-free and calls only the
@@ -748,7 +750,8 @@ inline Workspace& workspace() {
 // One module call: the state its stages share, and the stages (see the top of this file).
 // Legacy PMFs come first (k < n_legacy), then one new PMF per measurement of each birth link.
 // A new PMF carries n_birth_particles = min(params.n_birth_particles, P) particles (rows of P,
-// the first n_birth_particles used) and is resampled to P; legacy PMFs carry P.  Per (PMF,
+// the first n_used(k) used) until confirm_new_pmfs redraws it on P, and is resampled to P;
+// legacy PMFs carry P.  Per (PMF,
 // link) quantities are indexed by kl = k * n_links + l, per measurement ones by lm =
 // measurement_offset[l] + m.
 struct ModuleCall {
@@ -787,6 +790,7 @@ struct ModuleCall {
   std::vector<double> prior_logodds;
   std::vector<char> alive;     // false: a new PMF without birth support, or censored
   std::vector<char> censored;  // new PMFs whose measurement the legacy PMFs explain
+  std::vector<Index> n_used_;  // particles PMF k uses (the first of its row)
   // prior weights e^{lam - max lam} ([k * P + i]), max lam, log of the sum of the weights
   double* prior_weights = nullptr;
   std::vector<double> max_log_weight, log_sum_prior_weight;
@@ -868,6 +872,8 @@ struct ModuleCall {
     prior_logodds.assign(static_cast<std::size_t>(n_pmfs), 0.0);
     alive.assign(static_cast<std::size_t>(n_pmfs), 1);
     censored.assign(static_cast<std::size_t>(n_pmfs), 0);
+    n_used_.assign(static_cast<std::size_t>(n_pmfs), n_birth_particles);
+    std::fill(n_used_.begin(), n_used_.begin() + K, P);
     // a new PMF's prior existence: mu_n e^{-mu_l} against 1, i.e. log-odds log mu_n - mu_l
     // (eqs. (26)-(27); docs section 3.3)
     for (Index k = K; k < n_pmfs; ++k)
@@ -895,7 +901,7 @@ struct ModuleCall {
           if (l2 != l) log_other_links_unit[k * n_links + l] += log_visibility_factor_unit(k * n_links + l2);
   }
 
-  Index n_used(Index k) const { return k < n_legacy ? n_particles : n_birth_particles; }
+  Index n_used(Index k) const { return n_used_[static_cast<std::size_t>(k)]; }
   Index n_measurements_total() const { return measurement_offset[n_links]; }
 
   // log Phi of a legacy PMF on a link when all messages are 1: log((1 - p_v) + p_v e^{-mu})
@@ -1153,6 +1159,13 @@ struct ModuleCall {
       const Index e = n_legacy_candidates + j;
       compute_ratios(e, n_birth_particles, candidates[e].first);
     });
+    build_graph();
+  }
+
+  // The factor graph from the kept candidates: edges in (link, PMF, measurement) order and
+  // their adjacency.
+  void build_graph() {
+    const Index n_candidates = static_cast<Index>(candidates.size());
     edges.clear();
     for (Index l = 0; l < n_links; ++l)
       for (Index e = 0; e < n_candidates; ++e)
@@ -1409,6 +1422,50 @@ struct ModuleCall {
     }
   }
 
+  // ------------------------------------------------------------ confirmation of new PMFs
+  // New PMFs on n_birth_particles < P particles (not in the paper; docs section 4.5): after the
+  // beliefs, every alive new PMF whose posterior log-odds reaches confirm_logodds (the pruning
+  // threshold less a margin) is redrawn on P particles from its birth proposal (the draw of
+  // draw_new_pmfs with P particles: the paper's), its edges' likelihood ratios are recomputed and
+  // the graph is rebuilt; the caller then runs the messages and beliefs again.  New PMFs below
+  // it keep their n_birth_particles (they are pruned unless the second pass lifts them).
+  // Returns whether any PMF was redrawn.
+  bool confirm_new_pmfs(const SpaOutput& out) {
+    const Index K = n_legacy, P = n_particles;
+    if (n_birth_particles >= P || !(params.confirm_logodds < std::numeric_limits<double>::infinity())) return false;
+    std::vector<Index> redraw;
+    for (Index k = K; k < n_pmfs; ++k)
+      if (alive[k] && out.logodds[k] >= params.confirm_logodds) redraw.push_back(k);
+    if (redraw.empty()) return false;
+    for (Index k : redraw) n_used_[static_cast<std::size_t>(k)] = P;
+    parallel_for(static_cast<Index>(redraw.size()), n_threads, [&](Index j) {
+      const Index k = redraw[static_cast<std::size_t>(j)];
+      double* xs = positions + k * 3 * P;
+      double* lw = log_weights + k * P;
+      const Link& l = links[birth_link[k]];
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
+      Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
+      draw_birth_randoms(birth_proposal(params, l), P, rng, draws.data());
+      if (place_new_pmf(params, l, first_measurement[k], P, draws.data(), xs, xs + P, xs + 2 * P, lw,
+                        birth_geometry + (k - K) * 4 * P, P) == 0)
+        alive[k] = 0;  // no birth support (docs section 4.4)
+      else
+        set_prior_weights(k);
+    });
+    std::vector<Index> slots;
+    for (Index e = n_legacy_candidates; e < static_cast<Index>(candidates.size()); ++e)
+      if (n_used(candidates[e].pmf) == P) {
+        has_log_ratio[e] = 0;
+        slots.push_back(e);
+      }
+    parallel_for(static_cast<Index>(slots.size()), n_threads, [&](Index j) {
+      const Index e = slots[static_cast<std::size_t>(j)];
+      compute_ratios(e, P, candidates[e].first);
+    });
+    build_graph();
+    return true;
+  }
+
   // ------------------------------------------------------------ stage 7: beliefs
   // Beliefs b_k(x) ~ alpha_k(x) prod_l Phi_l(x) from the final messages: posterior existence
   // log-odds (Sec. IV-A) and MMSE positions (Sec. IV-A), before resampling.  Writes the
@@ -1522,6 +1579,10 @@ inline void spa_update(const SpaParams& params, const LegacyPmfs& legacy, const 
   call.add_new_pmf_edges();
   call.iterate_messages();
   call.beliefs_and_estimates(out);
+  if (call.confirm_new_pmfs(out)) {
+    call.iterate_messages();
+    call.beliefs_and_estimates(out);
+  }
   call.resample_pmfs(out);
 }
 
