@@ -28,6 +28,7 @@ from skysense.mapping._spa_numpy import (
     add_new_pmf_edges,
     beliefs_and_estimates,
     birth_proposal,
+    births_are_staged,
     censor_new_pmfs,
     confirm_new_pmfs,
     iterate_messages,
@@ -91,9 +92,9 @@ CASES = {
     ),
     "confirm": (
         "scheme1_b",
-        2,
+        1,
         101,
-        MappingParams(n_birth_particles=31, birth_confirm_margin=100.0),
+        MappingParams(n_birth_particles=11, birth_confirm_margin=100.0),
     ),
     "vertical": (
         "bistatic",
@@ -102,6 +103,8 @@ CASES = {
         MappingParams(birth_height_std_m=1.0, birth_height_m=15.0, n_iterations=3),
     ),
     "no_iterations": ("scheme1_b", 2, 53, MappingParams(n_iterations=0, censor_threshold=None)),
+    # confirmation on, but 90 of 101 particles save less than a second pass costs: P
+    "confirm_unstaged": ("scheme1_b", 3, 101, MappingParams(n_birth_particles=90)),
     "censor_all": ("monostatic", 2, 41, MappingParams(censor_threshold=1e-6)),
 }
 
@@ -250,6 +253,13 @@ def test_stage_draw_new_pmfs(rng, case):
     got = call.pmfs()
     n_b = got["n_used"][got["birth_link"] >= 0]
     assert n_b.size > 0
+    # new PMFs on n_birth_particles only where the cost rule says so (docs section 4.5)
+    pmfs = _pmf_set(call)
+    staged = births_are_staged(pmfs, add_legacy_edges(pmfs, links, kc), got["censored"], links, kc)
+    n_p = got["positions_m"].shape[1]
+    assert (n_b == (min(kc.n_birth_particles, n_p) if staged else n_p)).all()
+    if case in ("confirm", "confirm_unstaged"):
+        assert staged == (case == "confirm")
     for k in np.flatnonzero(got["birth_link"] >= 0):
         link = links[got["birth_link"][k]]
         n = got["n_used"][k]
@@ -309,7 +319,7 @@ def test_stage_beliefs_and_estimates(rng, case):
     assert np.isnan(got["estimates_m"][~alive]).all()
 
 
-@pytest.mark.parametrize("case", ["confirm", "scheme1_m", "bistatic"])
+@pytest.mark.parametrize("case", ["confirm", "confirm_unstaged", "scheme1_m", "bistatic"])
 def test_stage_confirm_new_pmfs(rng, case):
     _, links, _, kc, call = _setup(rng, case)
     _run_until(call, "beliefs_and_estimates")

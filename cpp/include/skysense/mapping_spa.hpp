@@ -791,6 +791,7 @@ struct ModuleCall {
   std::vector<char> alive;     // false: a new PMF without birth support, or censored
   std::vector<char> censored;  // new PMFs whose measurement the legacy PMFs explain
   std::vector<Index> n_used_;  // particles PMF k uses (the first of its row)
+  bool staged_births = false;  // new PMFs start on n_birth_particles < P (docs section 4.5)
   // prior weights e^{lam - max lam} ([k * P + i]), max lam, log of the sum of the weights
   double* prior_weights = nullptr;
   std::vector<double> max_log_weight, log_sum_prior_weight;
@@ -1115,12 +1116,14 @@ struct ModuleCall {
   // 4) with importance weights f_B / q; censored ones and those without birth support are
   // dropped (not alive).
   void draw_new_pmfs() {
-    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    const Index K = n_legacy, P = n_particles;
+    stage_births();
     birth_geometry = ws.birth_geometry.get((n_pmfs - K) * 4 * P);
     parallel_for_chunks(n_pmfs - K, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> draws(static_cast<std::size_t>(3 * Pb));
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
       for (Index k = K + lo; k < K + hi; ++k) {
         coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
+        const Index Pb = n_used(k);
         double* xs = positions + k * 3 * P;
         double* lw = log_weights + k * P;
         const Link& l = links[birth_link[k]];
@@ -1143,6 +1146,28 @@ struct ModuleCall {
     });
   }
 
+  // Whether the new PMFs of this call start on n_birth_particles < P particles (docs section
+  // 4.5).  Without confirmation they always do.  With it, only where that saves work: the
+  // edge-particles it saves, W_new (P - P_b) with W_new the own and gated edges of the
+  // uncensored new PMFs, must exceed what a confirmation pass may cost, kConfirmPassCost
+  // W_leg P with W_leg the kept legacy edges (a second pass recomputes their messages, not
+  // their likelihoods); otherwise they start on P (the paper's model, and no second pass).
+  static constexpr double kConfirmPassCost = 0.5;
+  void stage_births() {
+    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    staged_births = Pb < P;
+    if (staged_births && params.confirm_logodds < std::numeric_limits<double>::infinity()) {
+      Index w_leg = 0, w_new = 0;
+      for (Index e = 0; e < n_legacy_candidates; ++e) w_leg += kept[e];
+      for (Index k = K; k < n_pmfs; ++k)
+        if (!censored[k])
+          for (Index m = first_measurement[k]; m < links[birth_link[k]].n_measurements; ++m) w_new += in_birth_gate(k, m);
+      staged_births = static_cast<double>(w_new) * static_cast<double>(P - Pb) >
+                      kConfirmPassCost * static_cast<double>(w_leg) * static_cast<double>(P);
+    }
+    std::fill(n_used_.begin() + K, n_used_.end(), staged_births ? Pb : P);
+  }
+
   // ------------------------------------------------------------ stage 5: new-PMF edges
   // Edges of every alive new PMF to its own measurement (the first edge, eq. (28)) and to the
   // later measurements of its link within the birth gate (eq. (29)); then the graph: edges in
@@ -1157,7 +1182,7 @@ struct ModuleCall {
     const Index n_candidates = static_cast<Index>(candidates.size());
     parallel_for(n_candidates - n_legacy_candidates, n_threads, [&](Index j) {
       const Index e = n_legacy_candidates + j;
-      compute_ratios(e, n_birth_particles, candidates[e].first);
+      compute_ratios(e, n_used(candidates[e].pmf), candidates[e].first);
     });
     build_graph();
   }
@@ -1432,7 +1457,7 @@ struct ModuleCall {
   // Returns whether any PMF was redrawn.
   bool confirm_new_pmfs(const SpaOutput& out) {
     const Index K = n_legacy, P = n_particles;
-    if (n_birth_particles >= P || !(params.confirm_logodds < std::numeric_limits<double>::infinity())) return false;
+    if (!staged_births || !(params.confirm_logodds < std::numeric_limits<double>::infinity())) return false;
     std::vector<Index> redraw;
     for (Index k = K; k < n_pmfs; ++k)
       if (alive[k] && out.logodds[k] >= params.confirm_logodds) redraw.push_back(k);

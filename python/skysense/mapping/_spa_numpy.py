@@ -547,6 +547,35 @@ def resample_pmf(
     return positions_m[idx] + jitter_std_m * noise
 
 
+#: Cost of a confirmation pass per legacy edge and particle, relative to a first pass (docs
+#: section 4.5; the kernel's ``ModuleCall::kConfirmPassCost``).
+CONFIRM_PASS_COST = 0.5
+
+
+def births_are_staged(
+    pmfs: PmfSet,
+    legacy_edges: Sequence[Edge],
+    censored: npt.NDArray[np.bool_],
+    links: Sequence[Link],
+    kc: _KernelConstants,
+) -> bool:
+    """Whether the new PMFs start on ``n_birth_particles`` < P particles (docs section 4.5):
+    always without confirmation; with it, only where the edge-particles it saves,
+    ``W_new (P - P_b)``, exceed ``CONFIRM_PASS_COST W_leg P`` (``W_new``: own and gated edges
+    of the uncensored new PMFs, ``W_leg``: the legacy edges)."""
+    n_p = pmfs.positions_m.shape[1]
+    n_b = kc.n_birth_particles if 0 < kc.n_birth_particles < n_p else n_p
+    if n_b >= n_p or not np.isfinite(kc.confirm_logodds):
+        return n_b < n_p
+    w_new = sum(
+        _in_birth_gate(pmfs, k, m, links, kc)
+        for k in map(int, np.flatnonzero(pmfs.birth_link >= 0))
+        if not censored[k]
+        for m in range(int(pmfs.first_measurement[k]), links[pmfs.birth_link[k]].n_measurements)
+    )
+    return w_new * (n_p - n_b) > CONFIRM_PASS_COST * len(legacy_edges) * n_p
+
+
 def confirm_new_pmfs(
     pmfs: PmfSet,
     logodds: FloatArray,
@@ -623,6 +652,9 @@ def spa_update_numpy(
         censored[k_leg:] = [
             stat[li][m] > kc.censor_logodds for li, m in zip(owner, first, strict=True) if li >= 0
         ]
+    if not births_are_staged(pmfs, legacy_edges, censored, links, kc):
+        n_b = n_p
+        pmfs.n_used[k_leg:] = n_p
     for k in range(k_leg, kt):
         link = links[owner[k]]
         if censored[k]:
