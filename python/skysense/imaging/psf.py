@@ -134,6 +134,7 @@ def psf(
     Parameters
     ----------
     a : ndarray, shape (n_measurements, n_voxels), or SensingOperator
+        The sensing matrix A, dense or matrix-free.
     column_index : int or array_like of int, shape (k,), optional
         The voxels n1 (rows of the result); all by default.
     max_bytes : float, optional
@@ -169,9 +170,13 @@ def max_sidelobe(
 ) -> FloatArray:
     """Maximum PSF sidelobe ``P(n1) = max_{n2 != n1} PSF(n1, n2)`` (from eq. (16)).
 
+    The largest normalised correlation of voxel ``n1``'s column with any other column: close
+    to 1 means two voxels the imager cannot tell apart.
+
     Parameters
     ----------
     a : ndarray, shape (n_measurements, n_voxels), or SensingOperator
+        The sensing matrix A, dense or matrix-free.
     column_index : int or array_like of int, shape (k,), optional
         Voxels n1; all by default.
     chunk_size : int
@@ -232,9 +237,13 @@ def offgrid_error(
 ) -> OffgridError:
     """Steering-vector mismatch between true positions and their nearest voxel centres (eq. (17)).
 
+    The model error an on-grid imager makes for an off-grid UAV: the relative distance between
+    the UAV's steering vector and that of the voxel centre it is assigned to.
+
     Parameters
     ----------
     scenario : Scenario
+        Base stations, arrays, subcarriers and voxel grid.
     points_m : array_like, shape (n_points, 3), [m]
         True positions inside the ROI.
     dtype : {complex64, complex128}

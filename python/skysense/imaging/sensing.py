@@ -83,11 +83,15 @@ def steering_matrix(
     max_bytes: float | None = None,
     workers: int | None = None,
 ) -> ComplexArray:
-    """Columns of A for arbitrary scatterer positions (C++ kernel).
+    """Compute columns of A for arbitrary scatterer positions (C++ kernel).
+
+    Column ``j`` is the noise-free CSI of a unit scatterer at ``points_m[j]`` (eq. (14));
+    :func:`sensing_matrix` is this function at the voxel centres.
 
     Parameters
     ----------
     scenario : Scenario
+        Base stations, arrays, subcarriers and voxel grid.
     points_m : array_like, shape (n_points, 3), [m]
         Scatterer positions (need not be voxel centres).
     dtype : {complex64, complex128}
@@ -101,6 +105,12 @@ def steering_matrix(
     Returns
     -------
     ndarray, shape (n_measurements, n_points), dtype ``dtype``
+        Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``, as in :func:`sensing_matrix`.
+
+    See Also
+    --------
+    sensing_matrix : The same at every voxel centre.
+    SensingOperator : Matrix-free A for grids whose dense A does not fit in memory.
 
     Examples
     --------
@@ -144,9 +154,13 @@ def sensing_matrix(
 ) -> ComplexArray:
     """Dense sensing matrix A over the voxel grid (C++ kernel, eqs. (10)-(14)).
 
+    One column per voxel centre: ``y = A sigma + z`` maps a reflectivity image ``sigma`` to the
+    CSI of every subcarrier, BS pair and antenna pair.
+
     Parameters
     ----------
     scenario : Scenario
+        Base stations, arrays, subcarriers and voxel grid.
     dtype : {complex64, complex128}
     max_bytes : float, optional
         Largest allowed A [bytes]; default 1 GiB. Larger problems raise
@@ -158,9 +172,14 @@ def sensing_matrix(
 
     Returns
     -------
-    A : ndarray, shape (n_measurements, n_voxels), dtype ``dtype``
-        Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``; voxels C-order over
+    ndarray, shape (n_measurements, n_voxels), dtype ``dtype``
+        A. Rows ordered ``(subcarrier, pair, rx antenna, tx antenna)``; voxels C-order over
         (x, y, z).
+
+    See Also
+    --------
+    SensingOperator : Matrix-free A (link matrices only) with the same products.
+    steering_matrix : Columns of A at arbitrary positions.
 
     Examples
     --------
@@ -202,6 +221,7 @@ class SensingOperator(LinearOperator):
     Parameters
     ----------
     scenario : Scenario
+        Base stations, arrays, subcarriers and voxel grid.
     dtype : {complex64, complex128}
         Precision of the stored links and of the results (inputs are cast to it).
     workers : int, optional

@@ -98,6 +98,7 @@ def simulate(
     Parameters
     ----------
     scenario : Scenario
+        Base stations, arrays, subcarriers, voxel grid and noise power.
     n_frames, n_targets : int
         Frames and UAVs per frame (M).
     off_grid : bool
@@ -127,6 +128,9 @@ def simulate(
     Returns
     -------
     ImagingBatch
+        The CSI ``measurements`` (n_frames, n_measurements) with the ground truth: on-grid
+        ``image`` and ``labels``, continuous ``positions_m`` [m], ``voxel_index`` and
+        ``coefficients`` of every UAV.
 
     Examples
     --------

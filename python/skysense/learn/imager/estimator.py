@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from skysense._validation import as_array, check_count
+from skysense._validation import as_array, as_batch, check_count
 from skysense.imaging import Scenario, SensingOperator
 from skysense.learn._torch import torch_threads
 from skysense.learn.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -318,13 +318,8 @@ class OffGridImager:
         return self._sessions[n]
 
     def _frames(self, y: Any) -> tuple[np.ndarray, bool]:
-        m = self.scenario.n_measurements
-        arr = as_array(y, "y", ndim=(1, 2), kind="c")
-        single = arr.ndim == 1
-        arr = arr[None] if single else arr
-        if arr.shape[1] != m:
-            raise ValueError(f"y must have {m} measurements per frame, got shape {arr.shape}")
-        return arr, single
+        hint = ": measurements per frame of the imager's scenario"
+        return as_batch(y, self.scenario.n_measurements, "y", hint=hint)
 
     def image(
         self,
