@@ -60,6 +60,14 @@ struct Link {
   const double* measurements = nullptr; // bistatic ranges (M,), monostatic positions (M, 3) [m]
   std::ptrdiff_t n_measurements = 0;
   double sensor_m[3] = {0, 0, 0};       // UAV (bistatic) or BS (monostatic) position
+  // Angle-aided bistatic link (ours, not the mapping paper's; docs/pipeline.md): per
+  // measurement (sin AoA, its std, sin AoD, its std), shape (M, 4), or nullptr (range only,
+  // the paper).  sin AoA = uav_axis . (VA - UAV) / |VA - UAV| (ULA at the UAV), sin AoD =
+  // bs_axis . (direction BS -> mirror image of the UAV in the facade) (ULA at the BS).
+  const double* angles = nullptr;
+  double uav_axis[3] = {1, 0, 0};       // unit axis of the UAV's (receive) ULA
+  double bs_axis[3] = {1, 0, 0};        // unit axis of the BS's (transmit) ULA
+  double bs_m[3] = {0, 0, 0};           // BS position [m]
 };
 
 // The legacy PMFs a module call starts from (row-major, as NumPy passes them).

@@ -67,6 +67,7 @@ class _KernelConstants:
     n_birth_particles: int
     censor_logodds: float
     confirm_logodds: float
+    angle_spread_rad: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The constants as the binding takes them (a copy; ``dataclasses.asdict`` deep-copies
@@ -174,6 +175,13 @@ class MappingParams:
     one_to_one_detection_probability, undetected_mean : float
         One-to-one baseline: detection probability and mean number of undetected features
         (docs/mapping_model.md, section 8).
+    bistatic_angles : bool
+        Angle-aided bistatic likelihood and births (ours, not the paper's; docs/pipeline.md):
+        the :class:`~skysense.mapping.Mapper` attaches the AoA and AoD of the bistatic
+        measurements to the bistatic link. Default False: range only, the paper's model.
+    angle_spread_rad : float
+        Std added in quadrature to each measured angle's own std in the angle-aided
+        likelihood (model mismatch: estimator bias, facade roughness) [rad].
 
     Raises
     ------
@@ -226,6 +234,8 @@ class MappingParams:
     diffuse_half_width_m: float = 8.0
     one_to_one_detection_probability: float = 0.95
     undetected_mean: float = 1.0
+    bistatic_angles: bool = False
+    angle_spread_rad: float = 0.01
 
     def __post_init__(self) -> None:
         check_count(self.n_particles, "n_particles")
@@ -246,7 +256,17 @@ class MappingParams:
             "cone_half_angle_deg",
         ):
             check_positive(getattr(self, name), name)
-        for name in ("process_std_m", "jitter_std_m", "diffuse_half_width_m", "undetected_mean"):
+        if not isinstance(self.bistatic_angles, bool | np.bool_):
+            raise TypeError(
+                f"bistatic_angles must be a bool, got {type(self.bistatic_angles).__name__}"
+            )
+        for name in (
+            "process_std_m",
+            "jitter_std_m",
+            "diffuse_half_width_m",
+            "undetected_mean",
+            "angle_spread_rad",
+        ):
             check_positive(getattr(self, name), name, strict=False)
         if self.cone_half_angle_deg >= 90:
             raise ValueError(
@@ -406,4 +426,5 @@ class MappingParams:
                 if self.birth_confirm_margin is None
                 else _logit(self.prune_threshold) - self.birth_confirm_margin
             ),
+            angle_spread_rad=self.angle_spread_rad,
         )
