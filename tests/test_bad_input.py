@@ -177,6 +177,7 @@ CASES = [
     Case("empty", "mapping.Scene", "no buildings", lambda: mapping.Scene(SCENE.buildings_m[:0], SCENE.base_stations_m, SCENE.trajectory_m), ValueError, "non-empty"),
     Case("value", "mapping.MappingParams", "zero particles", lambda: mapping.MappingParams(n_particles=0), ValueError, "n_particles must be >= 1"),
     Case("value", "mapping.MappingParams", "survival probability above 1", lambda: mapping.MappingParams(survival_probability=1.5), ValueError, r"survival_probability must lie in \(0, 1\], got 1.5"),
+    Case("value", "mapping.MappingParams", "negative confirmation margin", lambda: mapping.MappingParams(birth_confirm_margin=-1.0), ValueError, "birth_confirm_margin must be >= 0, got -1.0"),
     Case("value", "mapping.Mapper", "unknown scheme", lambda: mapping.Mapper("fusion9"), ValueError, "scheme must be one of"),
     Case("value", "mapping.Mapper", "zero workers", lambda: mapping.Mapper("fusion1", workers=0), ValueError, "workers must be >= 1"),
     Case("geometry", "mapping.reconstruct_facade", "VA at the BS", lambda: mapping.reconstruct_facade([0, 0, 0], [0, 0, 0]), ValueError, "facade is undefined"),

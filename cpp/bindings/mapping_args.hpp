@@ -52,6 +52,8 @@ inline mapping::SpaParams spa_params(const py::dict& d) {
   require(p.n_birth_particles >= 0, "n_birth_particles must be >= 0");
   p.censor_logodds = get("censor_logodds").cast<double>();
   require(!std::isnan(p.censor_logodds), "censor_logodds must not be NaN");
+  p.confirm_logodds = get("confirm_logodds").cast<double>();
+  require(!std::isnan(p.confirm_logodds), "confirm_logodds must not be NaN");
   require(p.n_iterations >= 0, "n_iterations must be >= 0");
   return p;
 }

@@ -217,6 +217,8 @@ void register_mapping_stages(py::module_& m) {
            py::call_guard<py::gil_scoped_release>())
       .def("beliefs_and_estimates", [](Call& c) { c.call().beliefs_and_estimates(c.out()); },
            py::call_guard<py::gil_scoped_release>())
+      .def("confirm_new_pmfs", [](Call& c) { return c.call().confirm_new_pmfs(c.out()); },
+           py::call_guard<py::gil_scoped_release>())
       .def("resample_pmfs", [](Call& c) { c.call().resample_pmfs(c.out()); },
            py::call_guard<py::gil_scoped_release>())
       .def("pmfs", &Call::pmfs)

@@ -13,6 +13,8 @@
 //   6. iterate_messages       T iterations of the association messages (Sec. IV-D; docs 5.2)
 //   7. beliefs_and_estimates  posterior existence log-odds and MMSE positions (Sec. IV-A)
 //   8. resample_pmfs          systematic resampling with jitter (docs 5.5)
+// With new PMFs on fewer particles than P (n_birth_particles), confirm_new_pmfs runs between 7
+// and 8: new PMFs that may survive are redrawn on P particles and stages 6-7 run again (docs 4.5).
 //
 // Layout and speed: particles are kept as structure-of-arrays [Kt][3][P] inside the call (the
 // interface stays [K][P][3]); every loop over particles is branch-free and calls only the
@@ -943,7 +945,8 @@ inline Workspace& workspace() {
 // One module call: the state its stages share, and the stages (see the top of this file).
 // Legacy PMFs come first (k < n_legacy), then one new PMF per measurement of each birth link.
 // A new PMF carries n_birth_particles = min(params.n_birth_particles, P) particles (rows of P,
-// the first n_birth_particles used) and is resampled to P; legacy PMFs carry P.  Per (PMF,
+// the first n_used(k) used) until confirm_new_pmfs redraws it on P, and is resampled to P;
+// legacy PMFs carry P.  Per (PMF,
 // link) quantities are indexed by kl = k * n_links + l, per measurement ones by lm =
 // measurement_offset[l] + m.
 struct ModuleCall {
@@ -982,6 +985,8 @@ struct ModuleCall {
   std::vector<double> prior_logodds;
   std::vector<char> alive;     // false: a new PMF without birth support, or censored
   std::vector<char> censored;  // new PMFs whose measurement the legacy PMFs explain
+  std::vector<Index> n_used_;  // particles PMF k uses (the first of its row)
+  bool staged_births = false;  // new PMFs start on n_birth_particles < P (docs section 4.5)
   // prior weights e^{lam - max lam} ([k * P + i]), max lam, log of the sum of the weights
   double* prior_weights = nullptr;
   std::vector<double> max_log_weight, log_sum_prior_weight;
@@ -1063,6 +1068,8 @@ struct ModuleCall {
     prior_logodds.assign(static_cast<std::size_t>(n_pmfs), 0.0);
     alive.assign(static_cast<std::size_t>(n_pmfs), 1);
     censored.assign(static_cast<std::size_t>(n_pmfs), 0);
+    n_used_.assign(static_cast<std::size_t>(n_pmfs), n_birth_particles);
+    std::fill(n_used_.begin(), n_used_.begin() + K, P);
     // a new PMF's prior existence: mu_n e^{-mu_l} against 1, i.e. log-odds log mu_n - mu_l
     // (eqs. (26)-(27); docs section 3.3)
     for (Index k = K; k < n_pmfs; ++k)
@@ -1090,7 +1097,7 @@ struct ModuleCall {
           if (l2 != l) log_other_links_unit[k * n_links + l] += log_visibility_factor_unit(k * n_links + l2);
   }
 
-  Index n_used(Index k) const { return k < n_legacy ? n_particles : n_birth_particles; }
+  Index n_used(Index k) const { return n_used_[static_cast<std::size_t>(k)]; }
   Index n_measurements_total() const { return measurement_offset[n_links]; }
 
   // log Phi of a legacy PMF on a link when all messages are 1: log((1 - p_v) + p_v e^{-mu})
@@ -1304,12 +1311,14 @@ struct ModuleCall {
   // 4) with importance weights f_B / q; censored ones and those without birth support are
   // dropped (not alive).
   void draw_new_pmfs() {
-    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    const Index K = n_legacy, P = n_particles;
+    stage_births();
     birth_geometry = ws.birth_geometry.get((n_pmfs - K) * 4 * P);
     parallel_for_chunks(n_pmfs - K, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> draws(static_cast<std::size_t>(3 * Pb));
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
       for (Index k = K + lo; k < K + hi; ++k) {
         coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
+        const Index Pb = n_used(k);
         double* xs = positions + k * 3 * P;
         double* lw = log_weights + k * P;
         const Link& l = links[birth_link[k]];
@@ -1332,6 +1341,28 @@ struct ModuleCall {
     });
   }
 
+  // Whether the new PMFs of this call start on n_birth_particles < P particles (docs section
+  // 4.5).  Without confirmation they always do.  With it, only where that saves work: the
+  // edge-particles it saves, W_new (P - P_b) with W_new the own and gated edges of the
+  // uncensored new PMFs, must exceed what a confirmation pass may cost, kConfirmPassCost
+  // W_leg P with W_leg the kept legacy edges (a second pass recomputes their messages, not
+  // their likelihoods); otherwise they start on P (the paper's model, and no second pass).
+  static constexpr double kConfirmPassCost = 0.5;
+  void stage_births() {
+    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    staged_births = Pb < P;
+    if (staged_births && params.confirm_logodds < std::numeric_limits<double>::infinity()) {
+      Index w_leg = 0, w_new = 0;
+      for (Index e = 0; e < n_legacy_candidates; ++e) w_leg += kept[e];
+      for (Index k = K; k < n_pmfs; ++k)
+        if (!censored[k])
+          for (Index m = first_measurement[k]; m < links[birth_link[k]].n_measurements; ++m) w_new += in_birth_gate(k, m);
+      staged_births = static_cast<double>(w_new) * static_cast<double>(P - Pb) >
+                      kConfirmPassCost * static_cast<double>(w_leg) * static_cast<double>(P);
+    }
+    std::fill(n_used_.begin() + K, n_used_.end(), staged_births ? Pb : P);
+  }
+
   // ------------------------------------------------------------ stage 5: new-PMF edges
   // Edges of every alive new PMF to its own measurement (the first edge, eq. (28)) and to the
   // later measurements of its link within the birth gate (eq. (29)); then the graph: edges in
@@ -1346,8 +1377,15 @@ struct ModuleCall {
     const Index n_candidates = static_cast<Index>(candidates.size());
     parallel_for(n_candidates - n_legacy_candidates, n_threads, [&](Index j) {
       const Index e = n_legacy_candidates + j;
-      compute_ratios(e, n_birth_particles, candidates[e].first);
+      compute_ratios(e, n_used(candidates[e].pmf), candidates[e].first);
     });
+    build_graph();
+  }
+
+  // The factor graph from the kept candidates: edges in (link, PMF, measurement) order and
+  // their adjacency.
+  void build_graph() {
+    const Index n_candidates = static_cast<Index>(candidates.size());
     edges.clear();
     for (Index l = 0; l < n_links; ++l)
       for (Index e = 0; e < n_candidates; ++e)
@@ -1604,6 +1642,50 @@ struct ModuleCall {
     }
   }
 
+  // ------------------------------------------------------------ confirmation of new PMFs
+  // New PMFs on n_birth_particles < P particles (not in the paper; docs section 4.5): after the
+  // beliefs, every alive new PMF whose posterior log-odds reaches confirm_logodds (the pruning
+  // threshold less a margin) is redrawn on P particles from its birth proposal (the draw of
+  // draw_new_pmfs with P particles: the paper's), its edges' likelihood ratios are recomputed and
+  // the graph is rebuilt; the caller then runs the messages and beliefs again.  New PMFs below
+  // it keep their n_birth_particles (they are pruned unless the second pass lifts them).
+  // Returns whether any PMF was redrawn.
+  bool confirm_new_pmfs(const SpaOutput& out) {
+    const Index K = n_legacy, P = n_particles;
+    if (!staged_births || !(params.confirm_logodds < std::numeric_limits<double>::infinity())) return false;
+    std::vector<Index> redraw;
+    for (Index k = K; k < n_pmfs; ++k)
+      if (alive[k] && out.logodds[k] >= params.confirm_logodds) redraw.push_back(k);
+    if (redraw.empty()) return false;
+    for (Index k : redraw) n_used_[static_cast<std::size_t>(k)] = P;
+    parallel_for(static_cast<Index>(redraw.size()), n_threads, [&](Index j) {
+      const Index k = redraw[static_cast<std::size_t>(j)];
+      double* xs = positions + k * 3 * P;
+      double* lw = log_weights + k * P;
+      const Link& l = links[birth_link[k]];
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
+      Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
+      draw_birth_randoms(birth_proposal(params, l), P, rng, draws.data());
+      if (place_new_pmf(params, l, first_measurement[k], P, draws.data(), xs, xs + P, xs + 2 * P, lw,
+                        birth_geometry + (k - K) * 4 * P, P) == 0)
+        alive[k] = 0;  // no birth support (docs section 4.4)
+      else
+        set_prior_weights(k);
+    });
+    std::vector<Index> slots;
+    for (Index e = n_legacy_candidates; e < static_cast<Index>(candidates.size()); ++e)
+      if (n_used(candidates[e].pmf) == P) {
+        has_log_ratio[e] = 0;
+        slots.push_back(e);
+      }
+    parallel_for(static_cast<Index>(slots.size()), n_threads, [&](Index j) {
+      const Index e = slots[static_cast<std::size_t>(j)];
+      compute_ratios(e, P, candidates[e].first);
+    });
+    build_graph();
+    return true;
+  }
+
   // ------------------------------------------------------------ stage 7: beliefs
   // Beliefs b_k(x) ~ alpha_k(x) prod_l Phi_l(x) from the final messages: posterior existence
   // log-odds (Sec. IV-A) and MMSE positions (Sec. IV-A), before resampling.  Writes the
@@ -1717,6 +1799,10 @@ inline void spa_update(const SpaParams& params, const LegacyPmfs& legacy, const 
   call.add_new_pmf_edges();
   call.iterate_messages();
   call.beliefs_and_estimates(out);
+  if (call.confirm_new_pmfs(out)) {
+    call.iterate_messages();
+    call.beliefs_and_estimates(out);
+  }
   call.resample_pmfs(out);
 }
 

@@ -46,6 +46,9 @@ struct SpaParams {
   std::ptrdiff_t n_birth_particles = 0;        // particles of a new PMF (0 or >= P: P), resampled to P
   double censor_logodds = std::numeric_limits<double>::infinity();  // censoring threshold (docs
       // section 5.3) on the legacy-association log-odds of a birth measurement (+inf: never)
+  double confirm_logodds = std::numeric_limits<double>::infinity();  // a new PMF on fewer than
+      // P particles whose posterior log-odds reaches this is redrawn on P and the messages run
+      // again (docs section 4.5; +inf: never, it is resampled from its own particles)
 };
 
 // One link of a module call: its measurements and how they enter the factor graph.

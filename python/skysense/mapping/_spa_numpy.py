@@ -13,6 +13,7 @@ vectorised over particles, Python loops over edges:
 ``add_new_pmf_edges``       gated edges of the new PMFs, eqs. (28)-(29)
 ``iterate_messages``        T iterations of the association messages (docs section 5.2)
 ``beliefs_and_estimates``   posterior existence log-odds and MMSE positions (Sec. IV-A)
+``confirm_new_pmfs``        new PMFs on fewer particles that may survive: redrawn on P (docs 4.5)
 ``resample_pmf``            systematic resampling with jitter
 ==========================  =================================================================
 
@@ -24,7 +25,7 @@ agrees with the C++ module in distribution, not draw for draw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -685,6 +686,61 @@ def resample_pmf(
     return positions_m[idx] + jitter_std_m * noise
 
 
+#: Cost of a confirmation pass per legacy edge and particle, relative to a first pass (docs
+#: section 4.5; the kernel's ``ModuleCall::kConfirmPassCost``).
+CONFIRM_PASS_COST = 0.5
+
+
+def births_are_staged(
+    pmfs: PmfSet,
+    legacy_edges: Sequence[Edge],
+    censored: npt.NDArray[np.bool_],
+    links: Sequence[Link],
+    kc: _KernelConstants,
+) -> bool:
+    """Whether the new PMFs start on ``n_birth_particles`` < P particles (docs section 4.5):
+    always without confirmation; with it, only where the edge-particles it saves,
+    ``W_new (P - P_b)``, exceed ``CONFIRM_PASS_COST W_leg P`` (``W_new``: own and gated edges
+    of the uncensored new PMFs, ``W_leg``: the legacy edges)."""
+    n_p = pmfs.positions_m.shape[1]
+    n_b = kc.n_birth_particles if 0 < kc.n_birth_particles < n_p else n_p
+    if n_b >= n_p or not np.isfinite(kc.confirm_logodds):
+        return n_b < n_p
+    w_new = sum(
+        _in_birth_gate(pmfs, k, m, links, kc)
+        for k in map(int, np.flatnonzero(pmfs.birth_link >= 0))
+        if not censored[k]
+        for m in range(int(pmfs.first_measurement[k]), links[pmfs.birth_link[k]].n_measurements)
+    )
+    return w_new * (n_p - n_b) > CONFIRM_PASS_COST * len(legacy_edges) * n_p
+
+
+def confirm_new_pmfs(
+    pmfs: PmfSet,
+    logodds: FloatArray,
+    links: Sequence[Link],
+    kc: _KernelConstants,
+    draws: Callable[[int], FloatArray],
+) -> list[int]:
+    """Confirmation of new PMFs on fewer than P particles (docs section 4.5), in place: every
+    alive new PMF whose posterior log-odds (``logodds``, from :func:`beliefs_and_estimates`)
+    reach ``confirm_logodds`` is redrawn on all P particles of its row from the random numbers
+    ``draws(k)`` (3, P). Returns the redrawn PMFs; the caller then recomputes the new PMFs'
+    edges, the messages and the beliefs."""
+    n_p = pmfs.positions_m.shape[1]
+    redraw = [
+        int(k)
+        for k in np.flatnonzero(pmfs.birth_link >= 0)
+        if pmfs.alive[k] and pmfs.n_used[k] < n_p and logodds[k] >= kc.confirm_logodds
+    ]
+    for k in redraw:
+        link = links[pmfs.birth_link[k]]
+        x, lw, n_supported = place_new_pmf(link, int(pmfs.first_measurement[k]), draws(k), kc)
+        pmfs.positions_m[k], pmfs.log_weights[k], pmfs.n_used[k] = x, lw, n_p
+        pmfs.alive[k] = n_supported > 0
+    return redraw
+
+
 # --------------------------------------------------------------------- whole module
 def messages_and_beliefs(
     pmfs: PmfSet, links: Sequence[Link], kc: _KernelConstants
@@ -735,6 +791,9 @@ def spa_update_numpy(
         censored[k_leg:] = [
             stat[li][m] > kc.censor_logodds for li, m in zip(owner, first, strict=True) if li >= 0
         ]
+    if not births_are_staged(pmfs, legacy_edges, censored, links, kc):
+        n_b = n_p
+        pmfs.n_used[k_leg:] = n_p
     for k in range(k_leg, kt):
         link = links[owner[k]]
         if censored[k]:
@@ -750,6 +809,15 @@ def spa_update_numpy(
     edges = add_new_pmf_edges(pmfs, legacy_edges, links, kc)
     log_kappa, _ = iterate_messages(pmfs, edges, links, kc)
     s, eta, x_hat = beliefs_and_estimates(pmfs, edges, log_kappa, links, kc)
+
+    # new PMFs on n_b < P particles that may survive: redrawn on P, messages again (docs 4.5)
+    def full_draws(k: int) -> FloatArray:
+        return draw_birth_randoms(birth_proposal(links[owner[k]], kc), n_p, rng)
+
+    if n_b < n_p and confirm_new_pmfs(pmfs, eta, links, kc, full_draws):
+        edges = add_new_pmf_edges(pmfs, legacy_edges, links, kc)
+        log_kappa, _ = iterate_messages(pmfs, edges, links, kc)
+        s, eta, x_hat = beliefs_and_estimates(pmfs, edges, log_kappa, links, kc)
     x_out = pmfs.positions_m.copy()
     for k in range(kt):
         if pmfs.alive[k] and eta[k] >= kc.log_prune_odds:
