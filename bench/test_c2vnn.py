@@ -1,10 +1,15 @@
 """IFFT-C2VNN per-CSI latency against PARAMING (default scenario, q = 4, one thread each),
 and batched throughput; the FLOP count of one forward pass is printed beside the timings.
 Doppler: per CSI of S = 10 sub-frames, the lightweight variant (2-D model per sub-frame, LS
-gains, phase slope) against the shipped 3-D model (Conv3d over the sub-frames).
+gains, phase slope) against the 3-D model (Conv3d over the sub-frames) in the architecture of
+the retired ``c2vnn3d.pt`` (F = 4, 32 hidden; freshly initialised: no 3-D weights are
+shipped, and the cost does not depend on them).
 
 The network part is the shipped default model (``IfftC2vnn.load_default()``); the latency
-covers the whole estimator: IDFT, peak rows, windows, the network and the LS gains (eq. 21).
+covers the whole estimator: IDFT, peak rows, windows, the network and the LS gains (eq. 21),
+and with the path-count classifier (the default) the classifier on q + 2 candidate peaks and
+the merged-peak step (ESPRIT, zero-forced ToAs); "without path count" is
+``load_default(count_paths=False)`` (the q strongest peaks, one path each).
 """
 
 import numpy as np
@@ -15,7 +20,7 @@ from skysense import bistatic as bs
 
 torch = pytest.importorskip("torch")
 
-from skysense.learn import IfftC2vnn, count_flops
+from skysense.learn import C2vnn3dConfig, IfftC2vnn, build_c2vnn, count_flops
 
 N_BATCH = 64
 N_PATHS = 4
@@ -32,7 +37,12 @@ def setup():
             for _ in range(N_BATCH)
         ]
     )
-    return {"sc": sc, "csi": csi, "est": IfftC2vnn.load_default()}
+    return {
+        "sc": sc,
+        "csi": csi,
+        "est": IfftC2vnn.load_default(),
+        "plain": IfftC2vnn.load_default(count_paths=False),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -41,13 +51,17 @@ def _single_blas():
         yield
 
 
-@pytest.mark.parametrize("impl", ["paraming", "ifft_c2vnn", "ifft_c2vnn network only"])
+@pytest.mark.parametrize(
+    "impl",
+    ["paraming", "ifft_c2vnn", "ifft_c2vnn without path count", "ifft_c2vnn network only"],
+)
 def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
-    sc, csi, est = setup["sc"], setup["csi"][0], setup["est"]
+    sc, csi, est, plain = setup["sc"], setup["csi"][0], setup["est"], setup["plain"]
     windows = np.zeros((N_PATHS, 2 * est.config.window, sc.n_tx, sc.n_rx), np.float32)
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
         "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
+        "ifft_c2vnn without path count": lambda: plain.estimate(csi, N_PATHS, workers=1),
         "ifft_c2vnn network only": lambda: est.predict_windows(windows, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
@@ -63,12 +77,13 @@ def test_c2vnn_vs_paraming_per_csi(benchmark, ratios, setup, impl):
     )
 
 
-@pytest.mark.parametrize("impl", ["paraming", "ifft_c2vnn"])
+@pytest.mark.parametrize("impl", ["paraming", "ifft_c2vnn", "ifft_c2vnn without path count"])
 def test_c2vnn_vs_paraming_batch(benchmark, ratios, setup, impl):
-    sc, csi, est = setup["sc"], setup["csi"], setup["est"]
+    sc, csi, est, plain = setup["sc"], setup["csi"], setup["est"], setup["plain"]
     fn = {
         "paraming": lambda: bs.paraming(csi, N_PATHS, scenario=sc, workers=1),
         "ifft_c2vnn": lambda: est.estimate(csi, N_PATHS, workers=1),
+        "ifft_c2vnn without path count": lambda: plain.estimate(csi, N_PATHS, workers=1),
     }[impl]
     benchmark.pedantic(fn, rounds=5, warmup_rounds=1)
     ratios.record(
@@ -85,7 +100,8 @@ def doppler_setup():
     rng = np.random.default_rng(20260107)
     paths = bs.random_paths(sc, rng=rng, max_speed_mps=30.0)
     csi = bs.simulate(sc, paths, 20.0, rng=rng, n_subframes=N_SUBFRAMES).csi
-    return {"csi": csi, "est": IfftC2vnn.load_default(), "est3d": IfftC2vnn.load_default_3d()}
+    net3d = build_c2vnn(C2vnn3dConfig(n_subframes=N_SUBFRAMES, n_filters=4, n_hidden=32), rng=0)
+    return {"csi": csi, "est": IfftC2vnn.load_default(), "est3d": IfftC2vnn(net3d)}
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,34 @@ def test_front_end_epoch(benchmark, ratios, setup, impl):
     )
 
 
+@pytest.fixture(scope="module")
+def echo_setup():
+    from skysense.pipeline import simulate_monostatic_csi
+
+    scene = default_scene(60)
+    (echo,) = simulate_monostatic_csi(scene, rng=20261206, bs_indices=[0])
+    return {"csi": echo.csi[EPOCH], "bs": scene.base_stations_m[0]}
+
+
+def test_monostatic_front_end_epoch(benchmark, ratios, setup, echo_setup):
+    """One epoch of the BS's echoes (4 UPA panels of 8 x 8, 64 subcarriers; specular and
+    diffuse echoes) against PARAMING's time on one bistatic CSI (the row above, same run)."""
+    from skysense.pipeline import estimate_monostatic
+
+    csi, bs_m = echo_setup["csi"], echo_setup["bs"]
+    meas = benchmark.pedantic(
+        lambda: estimate_monostatic(csi, bs_m, workers=1), rounds=20, warmup_rounds=2
+    )
+    ratios.record(
+        benchmark,
+        "bistatic front end / epoch",
+        "monostatic front end, MDL order",
+        reference="paraming",
+        note=f"{int(meas.n_measurements[0])} echoes on {csi.shape[0]} panels: delay, az, el, "
+        "pseudo-positions + CRB",
+    )
+
+
 @pytest.mark.parametrize("impl", ["bistatic.fisher_information", "separable FIM"])
 def test_fisher_information(benchmark, ratios, setup, impl):
     ch, paths = setup["ch"], setup["paths"]

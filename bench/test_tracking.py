@@ -10,6 +10,7 @@ state (a deep copy, untimed) and times one ``update`` with frame 61. Threads: 1
 """
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -98,4 +99,39 @@ def test_tracker_step(benchmark, ratios, frames, kind):
         reference=reference,
         target=target,
         note="issue target: <= 2 ms per frame, one thread" if kind == "gaussian-cpp" else "",
+    )
+
+
+def test_fixed_lag_smoothing_step(benchmark, ratios, frames):
+    """Fixed-lag RTS smoothing (lag 10, the experiment's) of the Gaussian tracker's last 11
+    frames: the work of one streaming step of the smoother and then some (it smooths all 11
+    frames, a stream only the oldest), against one BP step in the same run."""
+    from skysense.tracking import ConstantVelocity, smooth_history, track_frames
+
+    config, dets = frames
+    history = track_frames(_tracker("gaussian-cpp", config), dets)
+    lag = 10
+    window = replace(
+        history,
+        positions_m=history.positions_m[-lag - 1 :],
+        track_id=history.track_id[-lag - 1 :],
+        existence=history.existence[-lag - 1 :],
+        step_s=history.step_s[-lag - 1 :],
+        velocities_mps=history.velocities_mps[-lag - 1 :],
+        state_covariance=history.state_covariance[-lag - 1 :],
+    )
+    motion = ConstantVelocity(config.acceleration_std_mps2)
+    out = benchmark.pedantic(
+        smooth_history,
+        args=(window, motion, config.interval_s),
+        kwargs={"lag_frames": lag},
+        rounds=40,
+        warmup_rounds=1,
+    )
+    assert sum(len(p) for p in out.positions_m) >= (lag + 1) * (N_UAVS - 3)
+    ratios.record(
+        benchmark,
+        f"tracker step, {N_UAVS} UAVs",
+        f"fixed-lag RTS, lag {lag} (11 frames)",
+        reference="BP Gaussian (C++)",
     )

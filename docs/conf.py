@@ -101,7 +101,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",  # every plot_*.py runs during the build
-    "ignore_pattern": r"^_|^(psf_figures|c2vnn_doppler_resolvable)\.py$",  # scripts, not plots
+    "ignore_pattern": r"^_|^(psf_figures|c2vnn_\w+)\.py$",  # scripts, not plots
     "write_computation_times": False,
     "download_all_examples": False,
     "remove_config_comments": True,

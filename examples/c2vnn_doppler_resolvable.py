@@ -1,9 +1,12 @@
-"""Doppler MAE of PARAMING, the lightweight IFFT-C2VNN variant and the 3-D model on resolvable
+"""Doppler MAE of PARAMING, the lightweight IFFT-C2VNN variant and a 3-D model on resolvable
 paths (delays at least 2.5 / (N df) apart, so no two paths share a delay peak).
 
 Usage::
 
-    python examples/c2vnn_doppler_resolvable.py [--draws 50] [--seed 3]
+    python examples/c2vnn_doppler_resolvable.py [--draws 50] [--seed 3] [--model-3d PATH]
+
+No 3-D model is shipped (``docs/bistatic.md``); the retired one is in git history:
+``git show dbf5297:python/skysense/learn/weights/c2vnn3d.pt > c2vnn3d.pt``.
 
 Default ``Scenario()``, LoS + 3 targets up to 30 m/s, 10 sub-frames, orthogonal pilots, paths
 in ToA order (as ``skysense reproduce bistatic-doppler``). Needs torch.
@@ -25,15 +28,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=50)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--model-3d", help="checkpoint of a 3-D model (S = 10) to compare")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     sc = bs.Scenario()
-    lightweight, model_3d = IfftC2vnn.load_default(), IfftC2vnn.load_default_3d()
+    lightweight = IfftC2vnn.load_default()
     methods = {
         "paraming": lambda c: bs.paraming(c, N_PATHS, scenario=sc, subframes=True, workers=1),
         "ifft_c2vnn": lambda c: lightweight.estimate(c, N_PATHS, subframes=True),
-        "ifft_c2vnn_3d": lambda c: model_3d.estimate(c, N_PATHS, subframes=True),
     }
+    if args.model_3d:
+        model_3d = IfftC2vnn.from_checkpoint(args.model_3d)
+        methods["ifft_c2vnn_3d"] = lambda c: model_3d.estimate(c, N_PATHS, subframes=True)
     for snr_db in (0.0, 10.0, 20.0, 30.0):
         rng = np.random.default_rng(args.seed)
         err = {m: [] for m in methods}

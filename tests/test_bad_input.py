@@ -177,11 +177,17 @@ CASES = [
     Case("empty", "mapping.Scene", "no buildings", lambda: mapping.Scene(SCENE.buildings_m[:0], SCENE.base_stations_m, SCENE.trajectory_m), ValueError, "non-empty"),
     Case("value", "mapping.MappingParams", "zero particles", lambda: mapping.MappingParams(n_particles=0), ValueError, "n_particles must be >= 1"),
     Case("value", "mapping.MappingParams", "survival probability above 1", lambda: mapping.MappingParams(survival_probability=1.5), ValueError, r"survival_probability must lie in \(0, 1\], got 1.5"),
+    Case("value", "mapping.MappingParams", "negative confirmation margin", lambda: mapping.MappingParams(birth_confirm_margin=-1.0), ValueError, "birth_confirm_margin must be >= 0, got -1.0"),
     Case("value", "mapping.Mapper", "unknown scheme", lambda: mapping.Mapper("fusion9"), ValueError, "scheme must be one of"),
     Case("value", "mapping.Mapper", "zero workers", lambda: mapping.Mapper("fusion1", workers=0), ValueError, "workers must be >= 1"),
     Case("geometry", "mapping.reconstruct_facade", "VA at the BS", lambda: mapping.reconstruct_facade([0, 0, 0], [0, 0, 0]), ValueError, "facade is undefined"),
     Case("shape", "mapping.simulate", "a float as rng", lambda: mapping.simulate(SCENE, rng=0.5), TypeError, "rng must be None, an int seed"),
     Case("value", "mapping.Link", "negative pseudo-range", lambda: mapping.Link("bistatic", [-1.0], [0.0, 0.0, 30.0]), ValueError, "must be >= 0, got min -1.0"),
+    Case("value", "mapping.BistaticAngles", "AoA beyond pi/2", lambda: mapping.BistaticAngles([2.0], [0.0], [0.01], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, r"aoa_rad must lie in \[-pi/2, pi/2\]"),
+    Case("value", "mapping.BistaticAngles", "zero angle std", lambda: mapping.BistaticAngles([0.1], [0.0], [0.0], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, "aoa_std_rad must be > 0"),
+    Case("geometry", "mapping.BistaticAngles", "zero ULA axis", lambda: mapping.BistaticAngles([0.1], [0.0], [0.01], [0.01], [0, 0, 0], [1, 0, 0], [0, 0, 15]), ValueError, "uav_axis must be a nonzero vector"),
+    Case("shape", "mapping.Link", "angles of another length", lambda: mapping.Link("bistatic", [10.0, 20.0], [0.0, 0.0, 30.0], angles=mapping.BistaticAngles([0.1], [0.0], [0.01], [0.01], [1, 0, 0], [1, 0, 0], [0, 0, 15])), ValueError, "one entry per measurement"),
+    Case("value", "mapping.Mapper", "angle-aided without angles", lambda: mapping.Mapper("bistatic", mapping.MappingParams(n_particles=10, bistatic_angles=True)).run(mapping.simulate(SCENE, rng=0, bs_indices=[0])[0], n_epochs=1), ValueError, "needs the bistatic angles"),
     Case("value", "mapping.spa_update", "range beyond range_max_m", lambda: mapping.spa_update(mapping.PmfState.empty(3), [mapping.Link("bistatic", [1e4], [0.0, 0.0, 30.0])], mapping.MappingParams()), ValueError, "range_max_m=400.0, got max 10000.0"),
     # -- pipeline -------------------------------------------------------------------------------
     Case("shape", "pipeline.estimate_bistatic", "CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 63), complex)), ValueError, "csi must have shape"),
@@ -191,6 +197,13 @@ CASES = [
     Case("geometry", "pipeline.bistatic_paths", "path longer than the ToA window", lambda: pipeline.bistatic_paths(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 15.0)], [(200.0, 30.0, 20.0)]), 0, pipeline.BistaticChannel()), ValueError, "exceeds channel.max_range_m"),
     Case("value", "pipeline.BistaticChannel", "zero ULA axis", lambda: pipeline.BistaticChannel(uav_axis=(0.0, 0.0, 0.0)), ValueError, "uav_axis must be a nonzero vector"),
     Case("shape", "pipeline.CsiMapper.update", "a batch of CSIs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.ones((2, 8, 10, 64), complex), [0.0, 10.0, 30.0]), ValueError, "csi must be one epoch"),
+    Case("shape", "pipeline.estimate_monostatic", "echo CSI of another numerology (63 subcarriers)", lambda: pipeline.estimate_monostatic(np.ones((4, 8, 8, 63), complex), [0.0, 0.0, 15.0]), ValueError, "csi must have shape"),
+    Case("nan", "pipeline.estimate_monostatic", "NaN in the echo CSI", lambda: pipeline.estimate_monostatic(np.where(np.arange(64) == 5, np.nan, np.ones((4, 8, 8, 64))).astype(complex), [0.0, 0.0, 15.0]), ValueError, "csi contains NaN or Inf"),
+    Case("value", "pipeline.estimate_monostatic", "orders of the wrong shape (one per panel needed)", lambda: pipeline.estimate_monostatic(np.ones((2, 4, 8, 8, 64), complex), [0.0, 0.0, 15.0], n_paths=[1, 1]), ValueError, r"n_paths must have shape \(2, 4\)", "n_paths must have shape (2, 4)"),
+    Case("geometry", "pipeline.simulate_monostatic_csi", "BS on a facade", lambda: pipeline.simulate_monostatic_csi(mapping.Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)])), ValueError, "lies on a facade"),
+    Case("geometry", "pipeline.simulate_monostatic_csi", "echo beyond the delay window", lambda: pipeline.simulate_monostatic_csi(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 5.0)], [(200.0, 30.0, 20.0)])), ValueError, "exceeds channel.max_range_m"),
+    Case("value", "pipeline.MonostaticChannel", "element spacing above half a wavelength", lambda: pipeline.MonostaticChannel(spacing_wavelengths=0.75), ValueError, "spacing_wavelengths must lie in"),
+    Case("shape", "pipeline.CsiMapper.update", "echo CSI of a batch of epochs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.zeros((8, 10, 64), complex), [0.0, 10.0, 30.0], monostatic_csi=np.zeros((2, 4, 8, 8, 64), complex)), ValueError, "monostatic_csi must be one epoch"),
     # -- tracking -------------------------------------------------------------------------------
     Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
     Case("value", "tracking.TrackingScenario", "frame rate 0", lambda: tracking.TrackingScenario(imaging=S, frame_rate_hz=0.0), ValueError, "frame_rate_hz must be > 0, got 0.0"),
@@ -205,6 +218,11 @@ CASES = [
     Case("shape", "tracking.BPTracker.update", "an array instead of Detections", lambda: _tracker().update(np.zeros((1, 3))), TypeError, "detections must be Detections"),
     Case("shape", "tracking.BlobDetector.detect", "images of another grid", lambda: tracking.BlobDetector(S).detect(np.zeros((2, 4, 4))), ValueError, "images must have shape"),
     Case("nan", "tracking.BlobDetector.detect", "NaN image", lambda: tracking.BlobDetector(S).detect(np.full((1, 3, 3), np.nan)), ValueError, "images contains NaN"),
+    Case("value", "tracking.PositionErrorModel", "decreasing edges", lambda: tracking.PositionErrorModel((1.0, 0.0), ((1.0, 1.0, 0.0),)), ValueError, "edges must hold >= 2 increasing values"),
+    Case("value", "tracking.PositionErrorModel", "negative std", lambda: tracking.PositionErrorModel((0.0, 1.0), ((-1.0, 1.0, 0.0),)), ValueError, "std_m must be >= 0"),
+    Case("shape", "tracking.Tracks", "state covariance of the wrong shape", lambda: tracking.Tracks(np.zeros(1, np.int64), np.zeros((1, 3)), np.zeros((1, 3)), np.ones(1), state_covariance=np.zeros((1, 3, 3))), ValueError, "state_covariance must have shape"),
+    Case("value", "tracking.smooth_history", "negative lag", lambda: tracking.smooth_history(tracking.track_frames(_tracker(), [None]), tracking.ConstantVelocity(), 0.1, lag_frames=-1), ValueError, "lag_frames must be >= 0"),
+    Case("empty", "tracking.detection_nees", "no errors", lambda: tracking.detection_nees(np.empty((0, 3)), [1.0, 1.0, 0.0]), ValueError, "errors_m must hold at least one error"),
     Case("shape", "tracking.StreamingTracker.update", "a CSI frame of the wrong length", lambda: tracking.StreamingTracker(tracking.PursuitImager(S), tracking.BlobDetector(S), _tracker()).update(Y[0, :-1]), ValueError, "csi has shape"),
     Case("empty", "gospa_per_frame", "a run without frames", lambda: metrics.gospa_per_frame([], [], cutoff_m=10.0), ValueError, r"estimated is empty \(n_frames = 0\)", "estimated is empty (n_frames = 0)"),
     Case("value", "ospa2", "window 0", lambda: metrics.ospa2([np.zeros((1, 3))], [[0]], [np.zeros((1, 3))], [[0]], cutoff_m=10.0, window=0), ValueError, "window must be >= 1, got 0"),
@@ -477,6 +495,16 @@ def _dataset_damaged_shard():
             DatasetReader(path).read()
 
 
+def _defined_epoch_without_echoes():
+    meas = pipeline.estimate_monostatic(
+        np.stack([np.zeros((4, 8, 8, 64), complex), np.ones((4, 8, 8, 64), complex)]),
+        [0.0, 0.0, 15.0],
+        n_paths=[[1, 1, 1, 1], [0, 0, 0, 0]],
+    )
+    assert meas.n_measurements.tolist() == [0, 0]
+    assert meas.positions_m[0].shape == (0, 3) and meas.covariance[0].shape == (0, 3, 3)
+
+
 def _defined_epoch_without_paths():
     meas = pipeline.estimate_bistatic(
         np.stack([np.zeros((8, 10, 64), complex), np.ones((8, 10, 64), complex)]), n_paths=[1, 0]
@@ -491,6 +519,7 @@ DEFINED = [
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
     Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
+    Defined("defined", "pipeline.estimate_monostatic", "epoch without echoes (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_echoes),
     Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
     Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),
     Defined("defined", "gospa", "one set empty", "cutoff_m / 2 per missed or false point (order 1)", lambda: _equal(metrics.gospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=10.0).distance_m, 10.0)),

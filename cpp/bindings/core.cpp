@@ -10,6 +10,7 @@ void register_pursuit(py::module_& m);
 void register_mapping(py::module_& m);
 void register_cordic(py::module_& m);
 void register_bistatic(py::module_& m);
+void register_echo(py::module_& m);
 void register_testing(py::module_& m);
 void register_tracking(py::module_& m);
 
@@ -20,6 +21,7 @@ PYBIND11_MODULE(_core, m) {
   register_mapping(m);
   register_cordic(m);
   register_bistatic(m);
+  register_echo(m);
   register_testing(m);
   register_tracking(m);
 }

@@ -66,10 +66,15 @@ void spa_update(const py::dict& params, const py::array& positions_m, const py::
                 std::optional<py::array> out_input_positions_m,
                 std::optional<py::array> out_input_log_weights,
                 std::optional<py::array> out_input_logodds,
-                std::optional<py::array> out_posterior_log_weights, int n_threads, bool prune) {
+                std::optional<py::array> out_posterior_log_weights, int n_threads, bool prune,
+                const std::vector<py::object>& angles, const std::optional<py::array>& angle_geometry) {
   const skysense::mapping::SpaParams p = spa_params(params);
   const skysense::mapping::LegacyPmfs legacy = legacy_pmfs(positions_m, log_weights, logodds);
-  const auto links = spa_links(link_kinds, measurements, sensors_m, births, diffuse, visibility);
+  auto links = spa_links(link_kinds, measurements, sensors_m, births, diffuse, visibility);
+  if (!angles.empty()) {
+    require(angle_geometry.has_value(), "angles need angle_geometry");
+    set_link_angles(links, angles, *angle_geometry);
+  }
   const std::ptrdiff_t Kt = n_output_pmfs(legacy, links), P = legacy.n_particles;
   require(n_threads >= 1, "n_threads must be >= 1");
   skysense::mapping::SpaOutput out{};
@@ -134,7 +139,8 @@ void register_mapping(py::module_& m) {
         "predict"_a, "seed"_a, "out_positions_m"_a, "out_logodds"_a, "out_estimates_m"_a,
         "out_input_positions_m"_a = py::none(), "out_input_log_weights"_a = py::none(),
         "out_input_logodds"_a = py::none(), "out_posterior_log_weights"_a = py::none(),
-        "n_threads"_a = 1, "prune"_a = false,
+        "n_threads"_a = 1, "prune"_a = false, "angles"_a = std::vector<py::object>{},
+        "angle_geometry"_a = py::none(),
         "One mapping module call (skysense.mapping.spa_update); writes the out_* arrays.");
   register_mapping_stages(m);
   m.def("mapping_isa", &mapping_isa,

@@ -52,6 +52,8 @@ inline mapping::SpaParams spa_params(const py::dict& d) {
   require(p.n_birth_particles >= 0, "n_birth_particles must be >= 0");
   p.censor_logodds = get("censor_logodds").cast<double>();
   require(!std::isnan(p.censor_logodds), "censor_logodds must not be NaN");
+  p.confirm_logodds = get("confirm_logodds").cast<double>();
+  require(!std::isnan(p.confirm_logodds), "confirm_logodds must not be NaN");
   require(p.n_iterations >= 0, "n_iterations must be >= 0");
   return p;
 }
@@ -92,6 +94,37 @@ inline std::vector<mapping::Link> spa_links(const std::vector<int>& link_kinds,
     for (int d = 0; d < 3; ++d) link.sensor_m[d] = sensors(static_cast<std::ptrdiff_t>(l), d);
   }
   return links;
+}
+
+// Angle-aided bistatic links (ours; docs/pipeline.md): angles[l] is None (range only) or, for
+// a bistatic link, (n_measurements, 4) rows (sin AoA, std, sin AoD, std); angle_geometry
+// (n_links, 9) rows (UAV ULA axis, BS ULA axis, BS position).  The arrays stay owned by the
+// caller.
+inline void set_link_angles(std::vector<mapping::Link>& links, const std::vector<py::object>& angles,
+                            const py::array& angle_geometry) {
+  require(angles.size() == links.size(), "angles must have one entry per link");
+  auto geo = view<const double, 2>(angle_geometry, "angle_geometry");
+  require(geo.shape[0] == static_cast<std::ptrdiff_t>(links.size()) && geo.shape[1] == 9,
+          "angle_geometry: expected shape (n_links, 9)");
+  for (std::size_t l = 0; l < links.size(); ++l) {
+    if (angles[l].is_none()) continue;
+    auto& link = links[l];
+    require(link.kind == mapping::kBistatic, "angles: only bistatic links carry angles");
+    require(py::isinstance<py::array>(angles[l]), "angles[l]: expected a NumPy array or None");
+    auto a = view<const double, 2>(angles[l].cast<py::array>(), "angles[l]");
+    require(a.shape[0] == link.n_measurements && a.shape[1] == 4,
+            "angles[l]: expected shape (n_measurements, 4)");
+    for (std::ptrdiff_t m = 0; m < a.shape[0]; ++m)
+      require(a(m, 1) > 0 && a(m, 3) > 0 && std::isfinite(a(m, 0)) && std::isfinite(a(m, 2)),
+              "angles[l]: sines must be finite and stds > 0");
+    link.angles = a.data;
+    const auto row = static_cast<std::ptrdiff_t>(l);
+    for (int d = 0; d < 3; ++d) {
+      link.uav_axis[d] = geo(row, d);
+      link.bs_axis[d] = geo(row, 3 + d);
+      link.bs_m[d] = geo(row, 6 + d);
+    }
+  }
 }
 
 // The legacy PMFs: positions_m (K, P, 3), log_weights (K, P), logodds (K,).

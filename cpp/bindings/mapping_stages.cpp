@@ -34,13 +34,19 @@ class StageCall {
             const std::vector<int>& link_kinds, std::vector<py::array> measurements,
             const py::array& sensors_m, const std::vector<bool>& births,
             const std::vector<bool>& diffuse, const std::vector<double>& visibility,
-            std::uint64_t seed, int n_threads)
+            std::uint64_t seed, int n_threads, std::vector<py::object> angles,
+            const std::optional<py::array>& angle_geometry)
       : params_(spa_params(params)),
         arrays_{std::move(positions_m), std::move(log_weights), std::move(logodds)},
         measurements_(std::move(measurements)),
         legacy_(legacy_pmfs(arrays_[0], arrays_[1], arrays_[2])),
-        links_(spa_links(link_kinds, measurements_, sensors_m, births, diffuse, visibility)) {
+        links_(spa_links(link_kinds, measurements_, sensors_m, births, diffuse, visibility)),
+        angles_(std::move(angles)) {
     require(n_threads >= 1, "n_threads must be >= 1");
+    if (!angles_.empty()) {
+      require(angle_geometry.has_value(), "angles need angle_geometry");
+      set_link_angles(links_, angles_, *angle_geometry);
+    }
     const Index kt = n_output_pmfs(legacy_, links_), p = legacy_.n_particles;
     positions_ = py::array_t<double>({kt, p, Index{3}});
     logodds_ = py::array_t<double>(kt);
@@ -162,6 +168,7 @@ class StageCall {
   std::vector<py::array> measurements_;
   mp::LegacyPmfs legacy_;
   std::vector<mp::Link> links_;
+  std::vector<py::object> angles_;  // keeps the angle arrays alive
   mp::generic::Workspace ws_;
   std::unique_ptr<mp::generic::ModuleCall> call_;
   py::array_t<double> positions_, logodds_, estimates_, input_positions_, input_log_weights_,
@@ -173,7 +180,10 @@ mp::generic::Proposal proposal_of(const std::string& name) {
   if (name == "sphere") return mp::generic::Proposal::kSphere;
   if (name == "vertical_circle") return mp::generic::Proposal::kVerticalCircle;
   if (name == "cone") return mp::generic::Proposal::kCone;
-  throw std::invalid_argument("proposal must be 'sphere', 'vertical_circle' or 'cone', got '" + name + "'");
+  if (name == "angle_cone") return mp::generic::Proposal::kAngleCone;
+  if (name == "angle_cone_height") return mp::generic::Proposal::kAngleConeHeight;
+  throw std::invalid_argument("proposal must be 'sphere', 'vertical_circle', 'cone', 'angle_cone' or "
+                              "'angle_cone_height', got '" + name + "'");
 }
 
 }  // namespace
@@ -184,9 +194,11 @@ void register_mapping_stages(py::module_& m) {
   py::class_<Call>(s, "ModuleCall")
       .def(py::init<const py::dict&, py::array, py::array, py::array, const std::vector<int>&,
                     std::vector<py::array>, const py::array&, const std::vector<bool>&,
-                    const std::vector<bool>&, const std::vector<double>&, std::uint64_t, int>(),
+                    const std::vector<bool>&, const std::vector<double>&, std::uint64_t, int,
+                    std::vector<py::object>, const std::optional<py::array>&>(),
            "params"_a, "positions_m"_a, "log_weights"_a, "logodds"_a, "link_kinds"_a, "measurements"_a,
-           "sensors_m"_a, "births"_a, "diffuse"_a, "visibility"_a, "seed"_a, "n_threads"_a = 1)
+           "sensors_m"_a, "births"_a, "diffuse"_a, "visibility"_a, "seed"_a, "n_threads"_a = 1,
+           "angles"_a = std::vector<py::object>{}, "angle_geometry"_a = py::none())
       .def("predict_legacy_pmfs", [](Call& c, bool predict) {
              c.call().predict_legacy_pmfs(predict);
              c.predicted = true;
@@ -204,6 +216,8 @@ void register_mapping_stages(py::module_& m) {
       .def("iterate_messages", [](Call& c) { c.call().iterate_messages(); },
            py::call_guard<py::gil_scoped_release>())
       .def("beliefs_and_estimates", [](Call& c) { c.call().beliefs_and_estimates(c.out()); },
+           py::call_guard<py::gil_scoped_release>())
+      .def("confirm_new_pmfs", [](Call& c) { return c.call().confirm_new_pmfs(c.out()); },
            py::call_guard<py::gil_scoped_release>())
       .def("resample_pmfs", [](Call& c) { c.call().resample_pmfs(c.out()); },
            py::call_guard<py::gil_scoped_release>())
@@ -244,13 +258,18 @@ void register_mapping_stages(py::module_& m) {
 
   s.def("place_new_pmf", [](const py::dict& params, int link_kind, const py::array& measurements,
                             const py::array& sensor_m, bool diffuse, Index measurement_index,
-                            const py::array& draws) {
+                            const py::array& draws, const py::object& angles,
+                            const std::optional<py::array>& angle_geometry) {
     const mp::SpaParams p = spa_params(params);
     py::array_t<double> sensors({Index{1}, Index{3}});
     auto sv = view<const double, 1>(sensor_m, "sensor_m");
     require(sv.shape[0] == 3, "sensor_m: expected shape (3,)");
     std::copy(sv.data, sv.data + 3, sensors.mutable_data());
-    const auto links = spa_links({link_kind}, {measurements}, sensors, {true}, {diffuse}, {1.0});
+    auto links = spa_links({link_kind}, {measurements}, sensors, {true}, {diffuse}, {1.0});
+    if (!angles.is_none()) {
+      require(angle_geometry.has_value(), "angles need angle_geometry");
+      set_link_angles(links, {angles}, *angle_geometry);
+    }
     const mp::Link& l = links[0];
     require(measurement_index >= 0 && measurement_index < l.n_measurements, "measurement_index out of range");
     auto dv = view<const double, 2>(draws, "draws");
@@ -268,6 +287,7 @@ void register_mapping_stages(py::module_& m) {
       for (int d = 0; d < 3; ++d) x.mutable_data()[3 * i + d] = soa[static_cast<std::size_t>(d * n + i)];
     return py::make_tuple(x, lw, geometry, n_supported);
   }, "params"_a, "link_kind"_a, "measurements"_a, "sensor_m"_a, "diffuse"_a, "measurement_index"_a, "draws"_a,
+        "angles"_a = py::none(), "angle_geometry"_a = py::none(),
         "Positions (n, 3), floored log weights (n,), link geometry (4, n) and the number of supported "
         "particles of the new PMF of one measurement, from its random numbers (3, n).");
 

@@ -184,6 +184,32 @@ def hankel_svd(
     v: NDArray[np.complex128],
 ) -> tuple[int, int, bool, float]: ...
 
+# -- monostatic echo pencil (cpp/bindings/echo.cpp) ----------------------------------------------
+def echo_pencil(
+    *,
+    csi: NDArray[np.complex64] | NDArray[np.complex128],
+    n_paths: NDArray[np.int64],
+    subarray_x: int,
+    subarray_y: int,
+    subarray_subcarriers: int,
+    max_paths: int,
+    min_delay_normalized: float,
+    refine: bool,
+    max_iter: int,
+    refine_rtol: float,
+    krylov_rtol: float,
+    krylov_noise_rtol: float,
+    krylov_max_steps: int,
+    nu: NDArray[np.float64],
+    mu_x: NDArray[np.float64],
+    mu_y: NDArray[np.float64],
+    gain: NDArray[np.complex128],
+    n_paths_used: NDArray[np.int64],
+    status: NDArray[np.int64],
+    iterations: NDArray[np.int64],
+    n_threads: int = 1,
+) -> None: ...
+
 # -- BP multitarget tracking (cpp/bindings/tracking.cpp) -----------------------------------------
 # K potential targets, S = 2 D state components, M measurements, P particles per target.
 def tracking_predict_gaussian(

@@ -60,10 +60,17 @@ def test_doppler_loss_weight():
         C2vnnTrainConfig(doppler_loss_weight=0.0)
 
 
-def test_shipped_model_variants():
+def test_shipped_model_scenario():
     from skysense.experiments.bistatic._common import c2vnn_for
 
-    with pytest.raises(ValueError, match="variant must be"):
-        c2vnn_for(Scenario(), "4d")
     with pytest.raises(ValueError, match="trained for the default Scenario"):
-        c2vnn_for(SC, "3d")
+        c2vnn_for(SC)
+
+
+def test_3d_model_from_a_checkpoint(tmp_path):
+    """No 3-D model is shipped; one trained by the user loads with ``from_checkpoint``."""
+    net = build_c2vnn(CFG, rng=0)
+    save_checkpoint(tmp_path / "m3d.pt", net)
+    est = IfftC2vnn.from_checkpoint(tmp_path / "m3d.pt")
+    assert est.is_3d and est.counter is None
+    assert not hasattr(IfftC2vnn, "load_default_3d")

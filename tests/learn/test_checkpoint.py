@@ -168,12 +168,12 @@ def test_shipped_weights_load_in_the_shared_format():
 
     folder = resources.files("skysense.learn").joinpath("weights")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".pt"))
-    assert names == ["c2vnn.pt", "c2vnn3d.pt", "imager_2d.pt", "imager_2d_rescnn.pt"]
+    assert names == ["c2vnn.pt", "c2vnn_count.pt", "imager_2d.pt", "imager_2d_rescnn.pt"]
     kinds = []
     for name in names:
         with resources.as_file(folder.joinpath(name)) as path:
             kinds.append(type(load_checkpoint(path).model).__name__)
-    assert kinds == ["C2vnnNet", "C2vnn3dNet", "DetectorNet", "ImagerNet"]
+    assert kinds == ["C2vnnNet", "C2vnnCountNet", "DetectorNet", "ImagerNet"]
 
 
 def test_flipped_bytes_in_the_tensors_are_refused(ckpt, tmp_path):
@@ -229,7 +229,7 @@ def test_non_finite_weights_are_not_saved(ckpt, tmp_path):
 def test_shipped_weights_carry_a_valid_digest():
     from importlib import resources
 
-    for name in ("c2vnn.pt", "c2vnn3d.pt", "imager_2d.pt", "imager_2d_rescnn.pt"):
+    for name in ("c2vnn.pt", "c2vnn_count.pt", "imager_2d.pt", "imager_2d_rescnn.pt"):
         with resources.as_file(resources.files("skysense.learn") / "weights" / name) as p:
             doc = torch.load(p, weights_only=True)
             assert doc["version"] == 2 and len(doc["sha256"]) == 64

@@ -104,7 +104,7 @@ def test_mapper_workers_and_repr(one_facade):
     with pytest.raises(ValueError, match="workers"):
         Mapper("fusion1", params, workers=0)
     assert len(repr(ref).splitlines()) <= 5
-    assert len(repr(one_facade).splitlines()) <= 8
+    assert len(repr(one_facade).splitlines()) <= 9
     assert "va_positions_m=float64[1, 3]" in repr(one_facade.visibility)
 
 

@@ -348,14 +348,19 @@ def test_isa_override(monkeypatch):
 
 @pytest.mark.parametrize("config", ["bistatic", "monostatic", "scheme1_b", "scheme1_m"])
 @pytest.mark.parametrize("n_birth", [1, 23, 211])
-def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth):
-    params = MappingParams(n_birth_particles=n_birth)
+@pytest.mark.parametrize("margin", [None, 100.0])
+def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth, margin):
+    # margin None: new PMFs stay on n_birth particles; 100: every alive one is confirmed and
+    # redrawn on P (docs section 4.5), and the messages the outputs come from used those
+    params = MappingParams(n_birth_particles=n_birth, birth_confirm_margin=margin)
     state = _legacy(rng, 2, 97)
     links = _links(rng, config)
     res = spa_update(state, links, params, rng=rng, return_inputs=True)
     owner, _, alive = _meta(state, links, res)
     inp, n_used = res.inputs, res.n_particles_used
-    np.testing.assert_array_equal(n_used, np.where(owner < 0, 97, min(n_birth, 97)))
+    n_new = 97 if margin is not None else min(n_birth, 97)
+    expect = np.where(owner < 0, 97, np.where(alive, n_new, min(n_birth, 97)))
+    np.testing.assert_array_equal(n_used[alive | (owner < 0)], expect[alive | (owner < 0)])
     s, eta, x_hat = _numpy_core(state, links, res, params)
     np.testing.assert_allclose(res.state.existence_logodds, eta, rtol=1e-12, atol=ATOL_LOG)
     np.testing.assert_array_equal(np.isfinite(s), np.isfinite(res.posterior_log_weights))
@@ -371,7 +376,9 @@ def test_core_matches_numpy_with_fewer_birth_particles(rng, config, n_birth):
 
 
 def test_birth_particles_are_resampled_to_p(rng):
-    params = MappingParams(n_birth_particles=7, jitter_std_m=0.0, prune_threshold=1e-300)
+    params = MappingParams(
+        n_birth_particles=7, birth_confirm_margin=None, jitter_std_m=0.0, prune_threshold=1e-300
+    )
     links = _links(rng, "monostatic")
     res = spa_update(PmfState.empty(50), links, params, rng=rng, return_inputs=True)
     for k in np.flatnonzero(np.isfinite(res.state.existence_logodds)):

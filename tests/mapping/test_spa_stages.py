@@ -28,7 +28,9 @@ from skysense.mapping._spa_numpy import (
     add_new_pmf_edges,
     beliefs_and_estimates,
     birth_proposal,
+    births_are_staged,
     censor_new_pmfs,
+    confirm_new_pmfs,
     iterate_messages,
     place_new_pmf,
     predict_legacy_pmfs,
@@ -81,7 +83,19 @@ CASES = {
     "bistatic": ("bistatic", 2, 211, MappingParams()),
     "monostatic": ("monostatic", 3, 37, MappingParams(censor_threshold=None)),
     "scheme1_b": ("scheme1_b", 3, 101, MappingParams(censor_threshold=0.5)),
-    "scheme1_m": ("scheme1_m", 2, 64, MappingParams(n_birth_particles=23)),
+    # new PMFs on fewer particles: resampled from them (no confirmation) / confirmed and redrawn
+    "scheme1_m": (
+        "scheme1_m",
+        2,
+        64,
+        MappingParams(n_birth_particles=23, birth_confirm_margin=None),
+    ),
+    "confirm": (
+        "scheme1_b",
+        1,
+        101,
+        MappingParams(n_birth_particles=11, birth_confirm_margin=100.0),
+    ),
     "vertical": (
         "bistatic",
         1,
@@ -89,6 +103,8 @@ CASES = {
         MappingParams(birth_height_std_m=1.0, birth_height_m=15.0, n_iterations=3),
     ),
     "no_iterations": ("scheme1_b", 2, 53, MappingParams(n_iterations=0, censor_threshold=None)),
+    # confirmation on, but 90 of 101 particles save less than a second pass costs: P
+    "confirm_unstaged": ("scheme1_b", 3, 101, MappingParams(n_birth_particles=90)),
     "censor_all": ("monostatic", 2, 41, MappingParams(censor_threshold=1e-6)),
 }
 
@@ -160,11 +176,16 @@ def _run_until(call, stage, predict=True):
         "add_new_pmf_edges",
         "iterate_messages",
         "beliefs_and_estimates",
+        "confirm_new_pmfs",
         "resample_pmfs",
     ]
     for name in order[: order.index(stage) + 1]:
         if name == "predict_legacy_pmfs":
             call.predict_legacy_pmfs(predict=predict)
+        elif name == "confirm_new_pmfs":
+            if call.confirm_new_pmfs():  # redrawn new PMFs: messages and beliefs again
+                call.iterate_messages()
+                call.beliefs_and_estimates()
         else:
             getattr(call, name)()
 
@@ -232,6 +253,13 @@ def test_stage_draw_new_pmfs(rng, case):
     got = call.pmfs()
     n_b = got["n_used"][got["birth_link"] >= 0]
     assert n_b.size > 0
+    # new PMFs on n_birth_particles only where the cost rule says so (docs section 4.5)
+    pmfs = _pmf_set(call)
+    staged = births_are_staged(pmfs, add_legacy_edges(pmfs, links, kc), got["censored"], links, kc)
+    n_p = got["positions_m"].shape[1]
+    assert (n_b == (min(kc.n_birth_particles, n_p) if staged else n_p)).all()
+    if case in ("confirm", "confirm_unstaged"):
+        assert staged == (case == "confirm")
     for k in np.flatnonzero(got["birth_link"] >= 0):
         link = links[got["birth_link"][k]]
         n = got["n_used"][k]
@@ -289,6 +317,44 @@ def test_stage_beliefs_and_estimates(rng, case):
     alive = np.isfinite(eta)
     np.testing.assert_allclose(got["estimates_m"][alive], x_hat[alive], rtol=0, atol=1e-8)
     assert np.isnan(got["estimates_m"][~alive]).all()
+
+
+@pytest.mark.parametrize("case", ["confirm", "confirm_unstaged", "scheme1_m", "bistatic"])
+def test_stage_confirm_new_pmfs(rng, case):
+    _, links, _, kc, call = _setup(rng, case)
+    _run_until(call, "beliefs_and_estimates")
+    pmfs = _pmf_set(call)  # the PMFs before confirmation (copies)
+    logodds = call.beliefs()["logodds"].copy()
+    n_p = pmfs.positions_m.shape[1]
+    redrawn = call.confirm_new_pmfs()
+
+    def draws(k):
+        return stages.birth_randoms(SEED, k, birth_proposal(links[pmfs.birth_link[k]], kc), n_p)
+
+    twin = confirm_new_pmfs(pmfs, logodds, links, kc, draws)
+    assert redrawn == bool(twin)
+    assert bool(twin) == (case == "confirm")  # margin 100: every alive new PMF; others: none
+    got = call.pmfs()
+    np.testing.assert_array_equal(got["n_used"], pmfs.n_used)
+    np.testing.assert_array_equal(got["alive"], pmfs.alive)
+    for k in twin:
+        np.testing.assert_allclose(
+            got["positions_m"][k], pmfs.positions_m[k], rtol=RTOL, atol=ATOL_M
+        )
+        np.testing.assert_allclose(
+            got["log_weights"][k], pmfs.log_weights[k], rtol=RTOL, atol=ATOL_LOG
+        )
+    # the second pass: the graph and the beliefs on the redrawn PMFs
+    call.iterate_messages()
+    call.beliefs_and_estimates()
+    edges = add_new_pmf_edges(pmfs, add_legacy_edges(pmfs, links, kc), links, kc)
+    _compare_edges(call.edges(), edges)
+    log_kappa, _ = iterate_messages(pmfs, edges, links, kc)
+    _, eta, x_hat = beliefs_and_estimates(pmfs, edges, log_kappa, links, kc)
+    got = call.beliefs()
+    np.testing.assert_allclose(got["logodds"], eta, rtol=RTOL, atol=ATOL_LOG)
+    alive = np.isfinite(eta)
+    np.testing.assert_allclose(got["estimates_m"][alive], x_hat[alive], rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

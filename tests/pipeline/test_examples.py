@@ -9,6 +9,7 @@ MODULES = [
     "skysense.pipeline",
     "skysense.pipeline.bistatic_front_end",
     "skysense.pipeline.geometry",
+    "skysense.pipeline.monostatic_front_end",
 ]
 
 

@@ -9,11 +9,13 @@ from skysense.tracking import (
     BlobDetector,
     BPTracker,
     IntensityModel,
+    PositionErrorModel,
     PursuitImager,
     SurveillanceRegion,
     TrackerConfig,
     TrackingScenario,
     calibrate_detector,
+    detection_nees,
     simulate_csi,
     simulate_trajectories,
 )
@@ -68,6 +70,53 @@ def test_calibration_measures_known_noise(rng):
     cal = calibrate_detector(BlobDetector(SMALL, threshold=0.1), images, truth)
     assert cal.detection_probability == 1.0 and cal.clutter_rate == 0.0
     assert cal.position_std_m[0] < 0.15 * SMALL.voxel_size_m and cal.position_std_m[2] == 0.0
+
+
+def test_calibration_error_model_tracks_intensity(rng):
+    """Bright detections are placed with 0.3 m noise, dim ones with 1.5 m: the calibrated
+    error model finds both levels, the per-detection covariance follows, and its NEES on
+    fresh frames is the number of tracked axes (2)."""
+
+    def frames(n, gen):
+        truth = [np.array([[x, y, 40.0]]) for x, y in gen.uniform(-35, 35, (n, 2))]
+        bright = gen.random(n) < 0.5
+        images, pos = [], []
+        for t, b in zip(truth, bright, strict=True):
+            p = t.copy()
+            p[0, :2] += gen.normal(0.0, 0.3 if b else 1.5, 2)
+            img = _gaussian_image(p, SMALL, width_voxels=1.0)[..., 0]
+            images.append(img * (0.9 if b else 0.4))
+            pos.append(p)
+        return truth, np.stack(images)
+
+    truth, images = frames(600, rng)
+    det = BlobDetector(SMALL, threshold=0.1, refine="quadratic")
+    cal = calibrate_detector(det, images, truth, n_error_bins=2)
+    std = np.asarray(cal.error_model.std_m)
+    assert std.shape == (2, 3) and np.all(std[:, 2] == 0.0)
+    assert 1.2 < std[0, 0] < 1.9 and std[1, 0] < 0.6  # dim bin, bright bin
+    assert abs(cal.nees - 2.0) < 0.05  # calibrated on these frames by construction
+    fresh_truth, fresh = frames(400, np.random.default_rng(rng.integers(1 << 30)))
+    dets = det.replace(error_model=cal.error_model).detect(fresh)
+    err = np.concatenate([d.positions_m - t for d, t in zip(dets, fresh_truth, strict=True)])
+    cov = np.concatenate([d.covariance_m2 for d in dets])
+    std_each = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    assert 1.7 < detection_nees(err, std_each) < 2.3
+    # a single covariance for all would be too wide for the bright and too narrow for the dim
+    assert np.ptp(cov[:, 0, 0]) > 1.0
+
+
+def test_position_error_model_and_nees_inputs():
+    m = PositionErrorModel((0.0, 0.5, 1.0), ((2.0, 2.0, 0.0), (1.0, 1.0, 0.0)))
+    np.testing.assert_array_equal(m.std([-1.0, 0.49, 0.5, 7.0])[:, 0], [2.0, 2.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="edges must hold >= 2 increasing values"):
+        PositionErrorModel((1.0, 0.0), ((1.0, 1.0, 1.0),))
+    with pytest.raises(ValueError, match="std_m must be >= 0"):
+        PositionErrorModel((0.0, 1.0), ((-1.0, 1.0, 1.0),))
+    with pytest.raises(ValueError, match="errors_m must hold at least one error"):
+        detection_nees(np.empty((0, 3)), [1.0, 1.0, 1.0])
+    with pytest.raises(TypeError, match="error_model must be a PositionErrorModel"):
+        BlobDetector(SMALL, error_model=(0.0, 1.0))  # type: ignore[arg-type]
 
 
 def test_intensity_model():

@@ -13,6 +13,8 @@
 //   6. iterate_messages       T iterations of the association messages (Sec. IV-D; docs 5.2)
 //   7. beliefs_and_estimates  posterior existence log-odds and MMSE positions (Sec. IV-A)
 //   8. resample_pmfs          systematic resampling with jitter (docs 5.5)
+// With new PMFs on fewer particles than P (n_birth_particles), confirm_new_pmfs runs between 7
+// and 8: new PMFs that may survive are redrawn on P particles and stages 6-7 run again (docs 4.5).
 //
 // Layout and speed: particles are kept as structure-of-arrays [Kt][3][P] inside the call (the
 // interface stays [K][P][3]); every loop over particles is branch-free and calls only the
@@ -167,6 +169,12 @@ struct LinkLikelihood {
   double log_monostatic_coef = 0;
   // max of the two bistatic coefficients and the three ratios of their exponentials
   double log_coef_max = 0, specular_weight = 1, diffuse_weight = 1, specular_over_diffuse = 1;
+  // angle-aided bistatic link (ours; docs/pipeline.md): (sin AoA, std, sin AoD, std) per
+  // measurement, the ULA axes, the BS, and per measurement the log of the angle factor's peak
+  // over its clutter density, log 4 - log(2 pi s_a s_d) (clutter uniform on [-1, 1]^2 in sines)
+  const double* angles = nullptr;
+  double uav_axis[3] = {1, 0, 0}, bs_axis[3] = {1, 0, 0}, bs_m[3] = {0, 0, 0};
+  std::vector<double> log_angle_coef;
 
   LinkLikelihood(const SpaParams& p, const Link& l)
       : kind(l.kind), diffuse(l.diffuse), measurements(l.measurements) {
@@ -187,6 +195,17 @@ struct LinkLikelihood {
       specular_weight = std::exp(log_specular_coef - log_coef_max);
       diffuse_weight = std::exp(log_diffuse_coef - log_coef_max);
       specular_over_diffuse = std::exp(std::min(log_specular_coef - log_diffuse_coef, 700.0));
+      if (l.angles) {
+        angles = l.angles;
+        for (int d = 0; d < 3; ++d) {
+          uav_axis[d] = l.uav_axis[d];
+          bs_axis[d] = l.bs_axis[d];
+          bs_m[d] = l.bs_m[d];
+        }
+        log_angle_coef.resize(static_cast<std::size_t>(l.n_measurements));
+        for (Index m = 0; m < l.n_measurements; ++m)
+          log_angle_coef[m] = std::log(4.0) - std::log(2 * kPi * angles[4 * m + 1] * angles[4 * m + 3]);
+      }
     } else {
       inv_two_var = 1.0 / (2 * p.position_std_m * p.position_std_m);
       log_monostatic_coef = std::log(p.monostatic_mpc_mean) -
@@ -208,14 +227,15 @@ struct LinkLikelihood {
     if (kind == kBistatic) {
       // residual r = z - h over the ball, h = |x - u| (eq. (9))
       const double r_lo = measurements[m] - (dist + radius), r_hi = measurements[m] - (dist - radius);
+      const double ang = angles ? log_angle_coef[m] : 0.0;  // the angle factor is <= its peak
       if (r_hi < 0) {  // every r < 0: both terms <= const - r^2 / (2 sig^2) (erfcx <= 1)
         const double top = diffuse ? logaddexp(log_specular_coef, log_diffuse_coef) : log_specular_coef;
-        return top - r_hi * r_hi * inv_two_var;
+        return top + ang - r_hi * r_hi * inv_two_var;
       }
       if (r_lo > 0) {  // every r > 0: Gaussian tail, and EMG <= c_d - lam r + lam^2 sig^2/2 + log 2
-        const double specular = log_specular_coef - r_lo * r_lo * inv_two_var;
+        const double specular = log_specular_coef + ang - r_lo * r_lo * inv_two_var;
         if (!diffuse) return specular;
-        return logaddexp(specular, log_diffuse_coef - excess_rate * r_lo + half_rate2_var + 0.6931471805599453);
+        return logaddexp(specular, log_diffuse_coef + ang - excess_rate * r_lo + half_rate2_var + 0.6931471805599453);
       }
       return kInf;
     }
@@ -239,6 +259,11 @@ struct LinkLikelihood {
   // log_ratios) and its linear form relative to log_reference() (see scaled_ratios), shared by
   // the particle and geometry forms.
   [[gnu::always_inline]] double bistatic_log_ratio(double r) const {
+    const double v = bistatic_log_ratio_raw(r);
+    return v > kLogFloor ? v : kLogFloor;
+  }
+  // the same without the floor
+  [[gnu::always_inline]] double bistatic_log_ratio_raw(double r) const {
     const double t = (rate_var - r) * inv_sqrt2_std;
     const bool pos = t > 0;
     const double ex = fastmath::erfcx_pos(pos ? t : -t);
@@ -247,8 +272,7 @@ struct LinkLikelihood {
                            : specular_over_diffuse * et + (2.0 - ex * et);
     const double base = pos ? log_coef_max - r * r * inv_two_var
                             : log_diffuse_coef - excess_rate * r + half_rate2_var;
-    const double v = base + fastmath::log(arg);
-    return v > kLogFloor ? v : kLogFloor;
+    return base + fastmath::log(arg);
   }
   [[gnu::always_inline]] double bistatic_scaled_ratio(double r) const {
     const double t = (rate_var - r) * inv_sqrt2_std;
@@ -274,6 +298,9 @@ struct LinkLikelihood {
   double log_reference() const {
     return kind == kBistatic ? (diffuse ? log_coef_max : log_specular_coef) : log_monostatic_coef;
   }
+  // Reference of measurement m: log_reference() plus, on an angle-aided link, the peak of m's
+  // angle factor.
+  double log_reference(Index m) const { return log_reference() + (angles ? log_angle_coef[m] : 0.0); }
 
   // Linear form of log_ratios without its floor: out[i] = e^{log L(z_m | x_i) -
   // log_reference()} (0 where it underflows); returns max_i out[i].  One exp fewer than
@@ -323,6 +350,45 @@ struct LinkLikelihood {
     const double zm = measurements[m];
     for (Index i = 0; i < n; ++i) f(i, zm - g.g[i]);
   }
+  // f(i, r, a) on an angle-aided link: r as each_range, a = -(s_a - sin AoA(x_i))^2 / (2
+  // std_a^2) - (s_d - sin AoD(x_i))^2 / (2 std_d^2), the log angle factor less its peak (ours;
+  // docs/pipeline.md).  With v = x - u, h = |v|: sin AoA = uav_axis . v / h; the wave leaves
+  // the BS b towards the mirror image of u in the facade (the perpendicular bisector of b and
+  // x), direction M (u - x), M = I - 2 n n^T, n = (b - x) / |b - x|, of length h, so sin AoD =
+  // bs_axis . M (u - x) / h.  A particle at u or at b has no angle: a at the floor.
+  template <class F>
+  void each_range_angle(Index m, Particles p, Index n, F f) const {
+    const double zm = measurements[m], s0 = sensor_m[0], s1 = sensor_m[1], s2 = sensor_m[2];
+    const double* am = angles + 4 * m;
+    const double sa = am[0], ia = 1.0 / (2 * am[1] * am[1]), sd = am[2], id = 1.0 / (2 * am[3] * am[3]);
+    const double a0 = uav_axis[0], a1 = uav_axis[1], a2 = uav_axis[2];
+    const double c0 = bs_axis[0], c1 = bs_axis[1], c2 = bs_axis[2];
+    const double b0 = bs_m[0], b1 = bs_m[1], b2 = bs_m[2];
+    for (Index i = 0; i < n; ++i) {
+      const double dx = p.xs[i] - s0, dy = p.ys[i] - s1, dz = p.zs[i] - s2;
+      const double h2 = dx * dx + dy * dy + dz * dz, h = std::sqrt(h2);
+      const double ex = b0 - p.xs[i], ey = b1 - p.ys[i], ez = b2 - p.zs[i];
+      const double e2 = ex * ex + ey * ey + ez * ez;
+      // w = u - x = -v; M w = w - 2 (w.e / |e|^2) e
+      const double k = e2 > 0 ? 2 * (-(dx * ex + dy * ey + dz * ez)) / e2 : 0.0;
+      const double ih = h2 > 0 ? 1.0 / h : 0.0;
+      const double pa = (a0 * dx + a1 * dy + a2 * dz) * ih;
+      const double pd = (c0 * (-dx - k * ex) + c1 * (-dy - k * ey) + c2 * (-dz - k * ez)) * ih;
+      const double a = -(sa - pa) * (sa - pa) * ia - (sd - pd) * (sd - pd) * id;
+      f(i, zm - h, h2 > 0 && e2 > 0 ? a : 2 * kLogFloor);
+    }
+  }
+  // geometry form: rows h, sin AoA, sin AoD of stride st (place_new_pmf)
+  template <class F>
+  void each_range_angle(Index m, Geometry g, Index n, F f) const {
+    const double zm = measurements[m];
+    const double* am = angles + 4 * m;
+    const double sa = am[0], ia = 1.0 / (2 * am[1] * am[1]), sd = am[2], id = 1.0 / (2 * am[3] * am[3]);
+    const double* ga = g.g + g.st;
+    const double* gd = g.g + 2 * g.st;
+    for (Index i = 0; i < n; ++i)
+      f(i, zm - g.g[i], -(sa - ga[i]) * (sa - ga[i]) * ia - (sd - gd[i]) * (sd - gd[i]) * id);
+  }
   // f(i, d, ok) with the monostatic signed distance d of the pseudo-position from the plane
   // of x_i (eqs. (10)-(11)); ok = false at x_i = s, where the particle form has no normal
   // (the geometry form's sentinel makes d huge instead).
@@ -351,7 +417,19 @@ struct LinkLikelihood {
 
   template <class Src>
   double log_ratios_from(Index m, Src src, Index n, double* out) const {
-    if (kind == kBistatic) {
+    if (kind == kBistatic && angles) {
+      const double ca = log_angle_coef[m];
+      if (!diffuse)
+        each_range_angle(m, src, n, [&](Index i, double r, double a) {
+          const double v = log_specular_coef + ca + a - r * r * inv_two_var;  // eq. (18) x angles
+          out[i] = v > kLogFloor ? v : kLogFloor;
+        });
+      else
+        each_range_angle(m, src, n, [&](Index i, double r, double a) {
+          const double v = bistatic_log_ratio_raw(r) + ca + a;
+          out[i] = v > kLogFloor ? v : kLogFloor;
+        });
+    } else if (kind == kBistatic) {
       if (!diffuse)
         each_range(m, src, n, [&](Index i, double r) {
           const double v = log_specular_coef - r * r * inv_two_var;  // eq. (18)
@@ -372,7 +450,16 @@ struct LinkLikelihood {
 
   template <class Src>
   double scaled_ratios_from(Index m, Src src, Index n, double* out) const {
-    if (kind == kBistatic) {
+    if (kind == kBistatic && angles) {  // relative to log_reference(m)
+      if (!diffuse)
+        each_range_angle(m, src, n, [&](Index i, double r, double a) {
+          out[i] = fastmath::exp(a - r * r * inv_two_var);
+        });
+      else
+        each_range_angle(m, src, n, [&](Index i, double r, double a) {
+          out[i] = bistatic_scaled_ratio(r) * fastmath::exp(a);
+        });
+    } else if (kind == kBistatic) {
       if (!diffuse)
         each_range(m, src, n, [&](Index i, double r) { out[i] = fastmath::exp(-r * r * inv_two_var); });
       else
@@ -514,9 +601,13 @@ struct BistaticRangeProposal {
 };
 
 // Which of the three birth proposals a link uses (docs/mapping_model.md, sections 4.1-4.3).
-enum class Proposal { kSphere, kVerticalCircle, kCone };
+// kAngleCone, kAngleConeHeight: angle-aided bistatic births (ours; docs/pipeline.md).
+enum class Proposal { kSphere, kVerticalCircle, kCone, kAngleCone, kAngleConeHeight };
 inline Proposal birth_proposal(const SpaParams& p, const Link& l) {
   if (l.kind == kMonostatic) return Proposal::kCone;
+  if (l.angles)  // the height solves the cone azimuth unless the UAV's ULA is near vertical
+    return p.birth_height_std_m > 0 && std::abs(l.uav_axis[2]) < 0.99 ? Proposal::kAngleConeHeight
+                                                                       : Proposal::kAngleCone;
   return p.birth_height_std_m > 0 ? Proposal::kVerticalCircle : Proposal::kSphere;
 }
 
@@ -540,7 +631,109 @@ inline void draw_birth_randoms(Proposal proposal, Index n, Rng& rng, double* dra
       rng.uniforms(draws + n, n);
       rng.normals(draws + 2 * n, n);
       break;
+    case Proposal::kAngleCone:  // normal range, normal sin AoA, uniform cone azimuth
+      rng.normals(draws, n);
+      rng.normals(draws + n, n);
+      rng.uniforms(draws + 2 * n, n);
+      break;
+    case Proposal::kAngleConeHeight:  // normal range, normal sin AoA, normal height
+      rng.normals(draws, n);
+      rng.normals(draws + n, n);
+      rng.normals(draws + 2 * n, n);
+      break;
   }
+}
+
+// Angle-aided bistatic birth proposal (ours, not the mapping paper's; docs/pipeline.md).  The
+// VA is x = u + r d with d = c a + s (cos phi e1 + sin phi e2) in spherical coordinates about
+// the UAV's ULA axis a (s = sqrt(1 - c^2), e2 = a x z / |a x z| horizontal, e1 = e2 x a), so
+// dx = r^2 dr dc dphi and c = sin AoA of x exactly.  r ~ the range proposal, c ~ N(sin AoA,
+// (2 std_a)^2); the ULA's cone ambiguity (phi) is sampled: uniform (kAngleCone), or
+// (kAngleConeHeight, vertical-facade birth pdf) from the height x_z ~ N(z_B, s_z^2), which
+// fixes cos phi = (x_z - u_z - r c a_z) / (r s e1_z), the two roots +-phi alternating over
+// the particles; q(phi) = N(x_z) r s |e1_z| |sin phi| / 2.  The AoD and the range (the first
+// edge's likelihood, later epochs) tell the two roots apart.  Writes positions, floored log
+// weights log f_B - log q and the geometry rows h = r, sin AoA = c, sin AoD (each_range_angle);
+// returns the number of supported particles.
+inline Index place_angle_pmf(const SpaParams& p, const Link& l, Index m, Index n, bool height,
+                             const double* __restrict draws, double* __restrict xs,
+                             double* __restrict ys, double* __restrict zs,
+                             double* __restrict log_weights, double* __restrict g, Index st) {
+  const double roi_r2 = p.roi_radius_m * p.roi_radius_m;
+  const double c0 = p.roi_center_m[0], c1 = p.roi_center_m[1], c2 = p.roi_center_m[2];
+  const double u0 = l.sensor_m[0], u1 = l.sensor_m[1], u2 = l.sensor_m[2];
+  const double* a = l.uav_axis;
+  const double* ba = l.bs_axis;
+  const double* b = l.bs_m;
+  // frame about a: e2 horizontal where a is not vertical, else any
+  double e2[3] = {a[1], -a[0], 0.0};
+  double n2 = std::sqrt(e2[0] * e2[0] + e2[1] * e2[1]);
+  if (!(n2 > 1e-6)) {
+    e2[0] = 0.0;
+    e2[1] = a[2] > 0 ? 1.0 : -1.0;
+    n2 = 1.0;
+  }
+  for (double& e : e2) e /= n2;
+  const double e1[3] = {e2[1] * a[2] - e2[2] * a[1], e2[2] * a[0] - e2[0] * a[2], e2[0] * a[1] - e2[1] * a[0]};
+  const BistaticRangeProposal range(p, l.measurements[m], l.diffuse);
+  const double sa = l.angles[4 * m], sc = 2 * l.angles[4 * m + 1];
+  const double log_qc_norm = -0.5 * (kLog2Pi + std::log(sc * sc)), inv2vc = 1.0 / (2 * sc * sc);
+  // birth pdf: uniform on the ROI ball, or the vertical-facade pdf N(x_z; z_B, s_z^2) / A
+  const bool vertical = p.birth_height_std_m > 0;
+  const double dzc = p.birth_height_m - c2, sz = p.birth_height_std_m;
+  const double log_fb = vertical ? -std::log(kPi * (roi_r2 - dzc * dzc - sz * sz))
+                                 : -std::log(4.0 / 3.0 * kPi * p.roi_radius_m * roi_r2);
+  const double log_nz = vertical ? -0.5 * (kLog2Pi + std::log(sz * sz)) : 0.0;
+  const double inv2vz = vertical ? 1.0 / (2 * sz * sz) : 0.0;
+  const double log2pi = std::log(2 * kPi), log2 = std::log(2.0), e1z = std::abs(e1[2]);
+  const double* nr = draws;
+  const double* nc = draws + n;
+  const double* w3 = draws + 2 * n;
+  for (Index i = 0; i < n; ++i) {
+    const double r = range.draw(nr[i]);
+    const double c = sa + sc * nc[i], s2 = 1 - c * c, s = std::sqrt(s2 > 0 ? s2 : 0.0);
+    double cp, sp, log_phi;  // cos, sin of the cone azimuth and log q(phi) (with f_B's height)
+    bool ok = s2 > 0 && r > 0;
+    if (height) {
+      const double zz = p.birth_height_m + sz * w3[i];
+      const double den = r * s * e1[2];
+      const double kappa = den != 0 ? (zz - u2 - r * c * a[2]) / den : 2.0;
+      const double sk2 = 1 - kappa * kappa;
+      ok = ok && sk2 > 0;
+      cp = ok ? kappa : 1.0;
+      sp = (i % 2 == 0 ? 1.0 : -1.0) * std::sqrt(ok ? sk2 : 0.0);
+      // f_B / q: the height densities cancel
+      log_phi = ok ? -log2 + fastmath::log(r * s * e1z * std::abs(sp)) : 0.0;
+    } else {
+      fastmath::sincos_2pi(w3[i], sp, cp);
+      log_phi = -log2pi;
+    }
+    const double d0 = c * a[0] + s * (cp * e1[0] + sp * e2[0]);
+    const double d1 = c * a[1] + s * (cp * e1[1] + sp * e2[1]);
+    const double d2 = c * a[2] + s * (cp * e1[2] + sp * e2[2]);
+    const double x = u0 + r * d0, y = u1 + r * d1, zz = u2 + r * d2;
+    xs[i] = x;
+    ys[i] = y;
+    zs[i] = zz;
+    // sin AoD: bs_axis . M (u - x) / r, M the mirror of the bisector plane of b and x
+    const double ex = b[0] - x, ey = b[1] - y, ez = b[2] - zz, e2n = ex * ex + ey * ey + ez * ez;
+    const double k = e2n > 0 ? -2 * r * (d0 * ex + d1 * ey + d2 * ez) / e2n : 0.0;  // 2 (w.e)/|e|^2, w = -r d
+    g[i] = r;
+    g[st + i] = c;
+    g[2 * st + i] = r > 0 ? (ba[0] * (-r * d0 - k * ex) + ba[1] * (-r * d1 - k * ey) + ba[2] * (-r * d2 - k * ez)) / r : 0.0;
+    const double rr = r > 1e-300 ? r : 1e-300;
+    double logq = range.log_pdf(r) + log_qc_norm - (c - sa) * (c - sa) * inv2vc + log_phi - 2 * fastmath::log(rr);
+    double lfb = log_fb;
+    if (vertical && !height) lfb += log_nz - (zz - p.birth_height_m) * (zz - p.birth_height_m) * inv2vz;
+    const double dd = (x - c0) * (x - c0) + (y - c1) * (y - c1) + (zz - c2) * (zz - c2);
+    log_weights[i] = !ok || !(e2n > 0) || dd > roi_r2 ? kNegInf : lfb - logq;
+  }
+  Index n_ok = 0;
+  for (Index i = 0; i < n; ++i) {
+    n_ok += log_weights[i] > kNegInf;
+    log_weights[i] = log_weights[i] > kLogFloor ? log_weights[i] : kLogFloor;
+  }
+  return n_ok;
 }
 
 // Places the n particles (SoA xs, ys, zs) of the new PMF of measurement m of link l from its
@@ -562,6 +755,10 @@ inline Index place_new_pmf(const SpaParams& p, const Link& l, Index m, Index n,
   const double c0 = p.roi_center_m[0], c1 = p.roi_center_m[1], c2 = p.roi_center_m[2];
   const double s0 = l.sensor_m[0], s1 = l.sensor_m[1], s2 = l.sensor_m[2];
   switch (birth_proposal(p, l)) {
+    case Proposal::kAngleCone:
+    case Proposal::kAngleConeHeight:
+      return place_angle_pmf(p, l, m, n, birth_proposal(p, l) == Proposal::kAngleConeHeight, draws, xs, ys, zs,
+                             log_weights, g, st);
     case Proposal::kVerticalCircle: {
       // Vertical-facade birth pdf (not in the paper; docs section 4.2): f_B(x) = N(x_z; z_B,
       // s_z^2) / A on the ROI ball, A = pi (R^2 - (z_B - c_z)^2 - s_z^2) (its exact mass for
@@ -748,7 +945,8 @@ inline Workspace& workspace() {
 // One module call: the state its stages share, and the stages (see the top of this file).
 // Legacy PMFs come first (k < n_legacy), then one new PMF per measurement of each birth link.
 // A new PMF carries n_birth_particles = min(params.n_birth_particles, P) particles (rows of P,
-// the first n_birth_particles used) and is resampled to P; legacy PMFs carry P.  Per (PMF,
+// the first n_used(k) used) until confirm_new_pmfs redraws it on P, and is resampled to P;
+// legacy PMFs carry P.  Per (PMF,
 // link) quantities are indexed by kl = k * n_links + l, per measurement ones by lm =
 // measurement_offset[l] + m.
 struct ModuleCall {
@@ -787,6 +985,8 @@ struct ModuleCall {
   std::vector<double> prior_logodds;
   std::vector<char> alive;     // false: a new PMF without birth support, or censored
   std::vector<char> censored;  // new PMFs whose measurement the legacy PMFs explain
+  std::vector<Index> n_used_;  // particles PMF k uses (the first of its row)
+  bool staged_births = false;  // new PMFs start on n_birth_particles < P (docs section 4.5)
   // prior weights e^{lam - max lam} ([k * P + i]), max lam, log of the sum of the weights
   double* prior_weights = nullptr;
   std::vector<double> max_log_weight, log_sum_prior_weight;
@@ -868,6 +1068,8 @@ struct ModuleCall {
     prior_logodds.assign(static_cast<std::size_t>(n_pmfs), 0.0);
     alive.assign(static_cast<std::size_t>(n_pmfs), 1);
     censored.assign(static_cast<std::size_t>(n_pmfs), 0);
+    n_used_.assign(static_cast<std::size_t>(n_pmfs), n_birth_particles);
+    std::fill(n_used_.begin(), n_used_.begin() + K, P);
     // a new PMF's prior existence: mu_n e^{-mu_l} against 1, i.e. log-odds log mu_n - mu_l
     // (eqs. (26)-(27); docs section 3.3)
     for (Index k = K; k < n_pmfs; ++k)
@@ -895,7 +1097,7 @@ struct ModuleCall {
           if (l2 != l) log_other_links_unit[k * n_links + l] += log_visibility_factor_unit(k * n_links + l2);
   }
 
-  Index n_used(Index k) const { return k < n_legacy ? n_particles : n_birth_particles; }
+  Index n_used(Index k) const { return n_used_[static_cast<std::size_t>(k)]; }
   Index n_measurements_total() const { return measurement_offset[n_links]; }
 
   // log Phi of a legacy PMF on a link when all messages are 1: log((1 - p_v) + p_v e^{-mu})
@@ -975,11 +1177,11 @@ struct ModuleCall {
     if (!first) {
       const double max_lr = geometry ? lik.scaled_ratios_from_geometry(ed.measurement, geometry, P, n, lr)
                                      : lik.scaled_ratios(ed.measurement, xs, xs + P, xs + 2 * P, n, lr);
-      const double mx = max_lr > 1e-300 ? lik.log_reference() + std::log(max_lr) : kNegInf;
+      const double mx = max_lr > 1e-300 ? lik.log_reference(ed.measurement) + std::log(max_lr) : kNegInf;
       if (mx > kLogFloor + 50) {  // e^{floor - mx} is below rounding: same as the log form
         kept[e] = mx >= params.gate_log_ratio;
         log_ratio_max[e] = mx;
-        log_ratio_ref[e] = lik.log_reference();
+        log_ratio_ref[e] = lik.log_reference(ed.measurement);
         if (kept[e] && max_lr < 1e-100) {  // normalise only where the raw form is far below 1
           const double s = 1.0 / max_lr;
           for (Index i = 0; i < n; ++i) lr[i] *= s;
@@ -1109,12 +1311,14 @@ struct ModuleCall {
   // 4) with importance weights f_B / q; censored ones and those without birth support are
   // dropped (not alive).
   void draw_new_pmfs() {
-    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    const Index K = n_legacy, P = n_particles;
+    stage_births();
     birth_geometry = ws.birth_geometry.get((n_pmfs - K) * 4 * P);
     parallel_for_chunks(n_pmfs - K, n_threads, [&](Index lo, Index hi) {
-      std::vector<double> draws(static_cast<std::size_t>(3 * Pb));
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
       for (Index k = K + lo; k < K + hi; ++k) {
         coarse_cancellation_point();  // Ctrl-C between PMFs (cancel.hpp)
+        const Index Pb = n_used(k);
         double* xs = positions + k * 3 * P;
         double* lw = log_weights + k * P;
         const Link& l = links[birth_link[k]];
@@ -1137,6 +1341,28 @@ struct ModuleCall {
     });
   }
 
+  // Whether the new PMFs of this call start on n_birth_particles < P particles (docs section
+  // 4.5).  Without confirmation they always do.  With it, only where that saves work: the
+  // edge-particles it saves, W_new (P - P_b) with W_new the own and gated edges of the
+  // uncensored new PMFs, must exceed what a confirmation pass may cost, kConfirmPassCost
+  // W_leg P with W_leg the kept legacy edges (a second pass recomputes their messages, not
+  // their likelihoods); otherwise they start on P (the paper's model, and no second pass).
+  static constexpr double kConfirmPassCost = 0.5;
+  void stage_births() {
+    const Index K = n_legacy, P = n_particles, Pb = n_birth_particles;
+    staged_births = Pb < P;
+    if (staged_births && params.confirm_logodds < std::numeric_limits<double>::infinity()) {
+      Index w_leg = 0, w_new = 0;
+      for (Index e = 0; e < n_legacy_candidates; ++e) w_leg += kept[e];
+      for (Index k = K; k < n_pmfs; ++k)
+        if (!censored[k])
+          for (Index m = first_measurement[k]; m < links[birth_link[k]].n_measurements; ++m) w_new += in_birth_gate(k, m);
+      staged_births = static_cast<double>(w_new) * static_cast<double>(P - Pb) >
+                      kConfirmPassCost * static_cast<double>(w_leg) * static_cast<double>(P);
+    }
+    std::fill(n_used_.begin() + K, n_used_.end(), staged_births ? Pb : P);
+  }
+
   // ------------------------------------------------------------ stage 5: new-PMF edges
   // Edges of every alive new PMF to its own measurement (the first edge, eq. (28)) and to the
   // later measurements of its link within the birth gate (eq. (29)); then the graph: edges in
@@ -1151,8 +1377,15 @@ struct ModuleCall {
     const Index n_candidates = static_cast<Index>(candidates.size());
     parallel_for(n_candidates - n_legacy_candidates, n_threads, [&](Index j) {
       const Index e = n_legacy_candidates + j;
-      compute_ratios(e, n_birth_particles, candidates[e].first);
+      compute_ratios(e, n_used(candidates[e].pmf), candidates[e].first);
     });
+    build_graph();
+  }
+
+  // The factor graph from the kept candidates: edges in (link, PMF, measurement) order and
+  // their adjacency.
+  void build_graph() {
+    const Index n_candidates = static_cast<Index>(candidates.size());
     edges.clear();
     for (Index l = 0; l < n_links; ++l)
       for (Index e = 0; e < n_candidates; ++e)
@@ -1409,6 +1642,50 @@ struct ModuleCall {
     }
   }
 
+  // ------------------------------------------------------------ confirmation of new PMFs
+  // New PMFs on n_birth_particles < P particles (not in the paper; docs section 4.5): after the
+  // beliefs, every alive new PMF whose posterior log-odds reaches confirm_logodds (the pruning
+  // threshold less a margin) is redrawn on P particles from its birth proposal (the draw of
+  // draw_new_pmfs with P particles: the paper's), its edges' likelihood ratios are recomputed and
+  // the graph is rebuilt; the caller then runs the messages and beliefs again.  New PMFs below
+  // it keep their n_birth_particles (they are pruned unless the second pass lifts them).
+  // Returns whether any PMF was redrawn.
+  bool confirm_new_pmfs(const SpaOutput& out) {
+    const Index K = n_legacy, P = n_particles;
+    if (!staged_births || !(params.confirm_logodds < std::numeric_limits<double>::infinity())) return false;
+    std::vector<Index> redraw;
+    for (Index k = K; k < n_pmfs; ++k)
+      if (alive[k] && out.logodds[k] >= params.confirm_logodds) redraw.push_back(k);
+    if (redraw.empty()) return false;
+    for (Index k : redraw) n_used_[static_cast<std::size_t>(k)] = P;
+    parallel_for(static_cast<Index>(redraw.size()), n_threads, [&](Index j) {
+      const Index k = redraw[static_cast<std::size_t>(j)];
+      double* xs = positions + k * 3 * P;
+      double* lw = log_weights + k * P;
+      const Link& l = links[birth_link[k]];
+      std::vector<double> draws(static_cast<std::size_t>(3 * P));
+      Rng rng(seed, kBirth, static_cast<std::uint64_t>(k));
+      draw_birth_randoms(birth_proposal(params, l), P, rng, draws.data());
+      if (place_new_pmf(params, l, first_measurement[k], P, draws.data(), xs, xs + P, xs + 2 * P, lw,
+                        birth_geometry + (k - K) * 4 * P, P) == 0)
+        alive[k] = 0;  // no birth support (docs section 4.4)
+      else
+        set_prior_weights(k);
+    });
+    std::vector<Index> slots;
+    for (Index e = n_legacy_candidates; e < static_cast<Index>(candidates.size()); ++e)
+      if (n_used(candidates[e].pmf) == P) {
+        has_log_ratio[e] = 0;
+        slots.push_back(e);
+      }
+    parallel_for(static_cast<Index>(slots.size()), n_threads, [&](Index j) {
+      const Index e = slots[static_cast<std::size_t>(j)];
+      compute_ratios(e, P, candidates[e].first);
+    });
+    build_graph();
+    return true;
+  }
+
   // ------------------------------------------------------------ stage 7: beliefs
   // Beliefs b_k(x) ~ alpha_k(x) prod_l Phi_l(x) from the final messages: posterior existence
   // log-odds (Sec. IV-A) and MMSE positions (Sec. IV-A), before resampling.  Writes the
@@ -1522,6 +1799,10 @@ inline void spa_update(const SpaParams& params, const LegacyPmfs& legacy, const 
   call.add_new_pmf_edges();
   call.iterate_messages();
   call.beliefs_and_estimates(out);
+  if (call.confirm_new_pmfs(out)) {
+    call.iterate_messages();
+    call.beliefs_and_estimates(out);
+  }
   call.resample_pmfs(out);
 }
 

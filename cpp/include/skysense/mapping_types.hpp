@@ -46,6 +46,9 @@ struct SpaParams {
   std::ptrdiff_t n_birth_particles = 0;        // particles of a new PMF (0 or >= P: P), resampled to P
   double censor_logodds = std::numeric_limits<double>::infinity();  // censoring threshold (docs
       // section 5.3) on the legacy-association log-odds of a birth measurement (+inf: never)
+  double confirm_logodds = std::numeric_limits<double>::infinity();  // a new PMF on fewer than
+      // P particles whose posterior log-odds reaches this is redrawn on P and the messages run
+      // again (docs section 4.5; +inf: never, it is resampled from its own particles)
 };
 
 // One link of a module call: its measurements and how they enter the factor graph.
@@ -57,6 +60,14 @@ struct Link {
   const double* measurements = nullptr; // bistatic ranges (M,), monostatic positions (M, 3) [m]
   std::ptrdiff_t n_measurements = 0;
   double sensor_m[3] = {0, 0, 0};       // UAV (bistatic) or BS (monostatic) position
+  // Angle-aided bistatic link (ours, not the mapping paper's; docs/pipeline.md): per
+  // measurement (sin AoA, its std, sin AoD, its std), shape (M, 4), or nullptr (range only,
+  // the paper).  sin AoA = uav_axis . (VA - UAV) / |VA - UAV| (ULA at the UAV), sin AoD =
+  // bs_axis . (direction BS -> mirror image of the UAV in the facade) (ULA at the BS).
+  const double* angles = nullptr;
+  double uav_axis[3] = {1, 0, 0};       // unit axis of the UAV's (receive) ULA
+  double bs_axis[3] = {1, 0, 0};        // unit axis of the BS's (transmit) ULA
+  double bs_m[3] = {0, 0, 0};           // BS position [m]
 };
 
 // The legacy PMFs a module call starts from (row-major, as NumPy passes them).

@@ -283,3 +283,86 @@ def ls_gains(
         )
     gains: NDArray[np.complex128] = np.linalg.solve(gram, rhs[..., None])[..., 0]
     return gains
+
+
+def _esprit_angles(
+    window: ComplexArray, n_paths: int, scenario: Scenario
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(sin AoA, sin AoD)`` of ``n_paths`` paths that share one delay peak (2-D ESPRIT).
+
+    Merged paths are separated in the angle domain (bistatic paper, Sec. III-B1: "non-
+    resolvability is typically mitigated in the angular domain"): the W rows of the window,
+    each an ``n_tx x n_rx`` image ``sum_l g_l c_l(w) a_t(phi_l) a_r(theta_l)^T``, and every
+    shift of a sub-array of ``n_tx - 1`` by ``n_rx - 1`` elements (forward-backward) are the
+    snapshots; the signal subspace's shift invariance along Tx and along Rx gives
+    ``exp(-j 2 pi d sin)`` per path, paired by a joint eigendecomposition. Sub-array
+    smoothing restores the rank when the paths' delays coincide.
+
+    ``window`` (W, n_tx, n_rx) -> two arrays of shape (n_paths,), clipped to [-1, 1].
+    """
+    w, nt, nr = window.shape
+    lt, lr = 2, 2
+    mt, mr = nt - lt + 1, nr - lr + 1
+    snaps = [
+        window[:, i : i + mt, j : j + mr].reshape(w, mt * mr) for i in range(lt) for j in range(lr)
+    ]
+    z = np.concatenate(snaps, axis=0).T.astype(np.complex128)  # (mt mr, n_snap)
+    z = np.concatenate([z, np.conj(z[::-1])], axis=1)  # forward-backward
+    u = np.linalg.svd(z, full_matrices=False)[0][:, :n_paths]
+    idx = np.arange(mt * mr).reshape(mt, mr)
+    phi_t = _lstsq(u[idx[:-1].ravel()], u[idx[1:].ravel()])
+    phi_r = _lstsq(u[idx[:, :-1].ravel()], u[idx[:, 1:].ravel()])
+    _, vecs = np.linalg.eig(phi_t + 0.7071 * phi_r)  # generic combination: joint eigenvectors
+    inv = np.linalg.pinv(vecs)
+    lam_t = np.einsum("ij,jk,ki->i", inv, phi_t, vecs)
+    lam_r = np.einsum("ij,jk,ki->i", inv, phi_r, vecs)
+    d_t, d_r = scenario.spacing_tx_wavelengths, scenario.spacing_rx_wavelengths
+    sin_aod = np.clip(-np.angle(lam_t) / (2 * np.pi * d_t), -1.0, 1.0)
+    sin_aoa = np.clip(-np.angle(lam_r) / (2 * np.pi * d_r), -1.0, 1.0)
+    return sin_aoa, sin_aod
+
+
+def _zf_toa_taps(
+    csi: ComplexArray,
+    sin_aoa: NDArray[np.float64],
+    sin_aod: NDArray[np.float64],
+    rows: NDArray[np.float64],
+    scenario: Scenario,
+    *,
+    half_width: float = 1.5,
+) -> NDArray[np.float64]:
+    """ToA [taps] of paths with known angles: a spatial zero-forcing filter over all paths
+    separates each path's subcarrier response ``g c(tau)``, whose single-tone periodogram is
+    maximised within ``half_width`` taps of its peak row (grid, then a parabolic step).
+
+    ``csi`` (n_tx, n_rx, N); ``sin_aoa``, ``sin_aod`` (q,) of all paths; ``rows`` (m,) peak
+    rows of the first m paths, whose ToAs are returned (m,).
+    """
+    nt, nr, n = csi.shape
+    d_t, d_r = scenario.spacing_tx_wavelengths, scenario.spacing_rx_wavelengths
+    at = np.exp(-2j * np.pi * d_t * np.arange(nt)[:, None] * sin_aod[None, :])
+    ar = np.exp(-2j * np.pi * d_r * np.arange(nr)[:, None] * sin_aoa[None, :])
+    a = (at[:, None, :] * ar[None, :, :]).reshape(nt * nr, -1)
+    s = _lstsq(a, csi.reshape(nt * nr, n).astype(np.complex128))
+    m = len(rows)
+    n_grid = 2 * int(np.ceil(20 * half_width)) + 1  # steps of at most 0.05 taps
+    step = 2 * half_width / (n_grid - 1)
+    grid = rows[:, None] + np.linspace(-half_width, half_width, n_grid)[None, :]  # (m, G)
+    kernel = np.exp(2j * np.pi * np.arange(n)[None, None, :] * grid[:, :, None] / n)
+    power = np.abs(np.einsum("mgn,mn->mg", kernel, s[:m])) ** 2
+    best = np.clip(np.argmax(power, axis=1), 1, n_grid - 2)
+    p0, p1, p2 = (power[np.arange(m), best + d] for d in (-1, 0, 1))
+    denom = p0 - 2 * p1 + p2
+    shift = np.where(denom < 0, 0.5 * (p0 - p2) / np.where(denom < 0, denom, -1.0), 0.0)
+    out: NDArray[np.float64] = grid[np.arange(m), best] + np.clip(shift, -1, 1) * step
+    return out
+
+
+def _lstsq(a: ComplexArray, b: ComplexArray) -> ComplexArray:
+    """``argmin ||a x - b||`` of a tall, small ``a`` by its normal equations (``a`` has a few
+    columns; LAPACK's ``gelsd`` costs far more at these sizes), lightly regularised."""
+    ah = np.conj(a.T)
+    gram = ah @ a
+    gram += 1e-9 * np.trace(gram).real / len(gram) * np.eye(len(gram))
+    out: ComplexArray = np.linalg.solve(gram, ah @ b)
+    return out

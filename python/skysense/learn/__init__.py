@@ -60,10 +60,14 @@ IFFT-C2VNN
 ============================  ================================================================
 ``C2vnnConfig``               NumPy: 2-D architecture + the scenario it was trained for
 ``C2vnn3dConfig``             NumPy: 3-D (Conv3d over S sub-frames) Doppler architecture
+``C2vnnCountConfig``          NumPy: path-count classifier (paths per delay peak)
 ``csi_windows``               NumPy: delay taps, peak rows, normalised windows -> ``C2vnnWindows``
 ``C2vnnWindows``              NumPy: network inputs and peak rows of a CSI batch
 ``make_training_set``         NumPy: labelled windows from ``bistatic.simulate`` (mixed SNR)
+``count_windows``             NumPy: candidate-peak windows at relative power (the classifier's)
+``make_count_training_set``   NumPy: count-labelled candidate windows
 ``C2vnnNet``, ``C2vnn3dNet``  two complex convolutions + two complex linear layers
+``C2vnnCountNet``             the same layers, logits of 0, 1, 2, 3+ paths per peak
 ``build_c2vnn``               a freshly initialised 2-D or 3-D network (``rng``)
 ``count_flops``               real FLOPs of one forward pass
 ``C2vnnTrainConfig``          Adam, batch 128, MSE, mixed-SNR data settings
@@ -85,10 +89,22 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig
-    from skysense.learn.c2vnn.data import C2vnnWindows, csi_windows, make_training_set
+    from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig, C2vnnCountConfig
+    from skysense.learn.c2vnn.data import (
+        C2vnnWindows,
+        count_windows,
+        csi_windows,
+        make_count_training_set,
+        make_training_set,
+    )
     from skysense.learn.c2vnn.estimator import IfftC2vnn
-    from skysense.learn.c2vnn.networks import C2vnn3dNet, C2vnnNet, build_c2vnn, count_flops
+    from skysense.learn.c2vnn.networks import (
+        C2vnn3dNet,
+        C2vnnCountNet,
+        C2vnnNet,
+        build_c2vnn,
+        count_flops,
+    )
     from skysense.learn.c2vnn.train import C2vnnTrainConfig, train_c2vnn
     from skysense.learn.checkpoint import (
         Checkpoint,
@@ -134,8 +150,11 @@ _NUMPY = {
     "normalize_images": "imager.evaluate",
     "C2vnnConfig": "c2vnn.config",
     "C2vnn3dConfig": "c2vnn.config",
+    "C2vnnCountConfig": "c2vnn.config",
     "C2vnnWindows": "c2vnn.data",
+    "count_windows": "c2vnn.data",
     "csi_windows": "c2vnn.data",
+    "make_count_training_set": "c2vnn.data",
     "make_training_set": "c2vnn.data",
 }
 #: Names that need torch -> their module.
@@ -165,6 +184,7 @@ _TORCH = {
     "OffGridImager": "imager.estimator",
     "C2vnnNet": "c2vnn.networks",
     "C2vnn3dNet": "c2vnn.networks",
+    "C2vnnCountNet": "c2vnn.networks",
     "build_c2vnn": "c2vnn.networks",
     "count_flops": "c2vnn.networks",
     "C2vnnTrainConfig": "c2vnn.train",
@@ -180,6 +200,8 @@ __all__ = [
     "C2vnn3dConfig",
     "C2vnn3dNet",
     "C2vnnConfig",
+    "C2vnnCountConfig",
+    "C2vnnCountNet",
     "C2vnnNet",
     "C2vnnTrainConfig",
     "C2vnnWindows",
@@ -204,11 +226,13 @@ __all__ = [
     "build_detector_net",
     "build_imager_net",
     "count_flops",
+    "count_windows",
     "csi_windows",
     "export_onnx",
     "generate_dataset",
     "image_metrics",
     "load_checkpoint",
+    "make_count_training_set",
     "make_training_set",
     "network_input",
     "normalize_images",

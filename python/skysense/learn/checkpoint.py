@@ -62,6 +62,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "imager-detector": ("skysense.learn.imager.detector", "DetectorNet"),
     "c2vnn": ("skysense.learn.c2vnn.networks", "C2vnnNet"),
     "c2vnn3d": ("skysense.learn.c2vnn.networks", "C2vnn3dNet"),
+    "c2vnn-count": ("skysense.learn.c2vnn.networks", "C2vnnCountNet"),
 }
 
 PathLike = str | os.PathLike[str]

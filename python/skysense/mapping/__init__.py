@@ -53,7 +53,7 @@ Examples
 30
 """
 
-from skysense.mapping.link import LINK_KINDS, Link
+from skysense.mapping.link import LINK_KINDS, BistaticAngles, Link
 from skysense.mapping.mapper import SCHEMES, Mapper, MapResult, union_map
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import (
@@ -71,6 +71,7 @@ __all__ = [
     "ENGINES",
     "LINK_KINDS",
     "SCHEMES",
+    "BistaticAngles",
     "BsData",
     "Link",
     "MapResult",

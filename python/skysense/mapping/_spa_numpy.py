@@ -13,6 +13,7 @@ vectorised over particles, Python loops over edges:
 ``add_new_pmf_edges``       gated edges of the new PMFs, eqs. (28)-(29)
 ``iterate_messages``        T iterations of the association messages (docs section 5.2)
 ``beliefs_and_estimates``   posterior existence log-odds and MMSE positions (Sec. IV-A)
+``confirm_new_pmfs``        new PMFs on fewer particles that may survive: redrawn on P (docs 4.5)
 ``resample_pmf``            systematic resampling with jitter
 ==========================  =================================================================
 
@@ -24,7 +25,7 @@ agrees with the C++ module in distribution, not draw for draw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,9 +70,38 @@ def log_emg(z: npt.ArrayLike, h: npt.ArrayLike, std: float, rate: float) -> Floa
     return out
 
 
+def predicted_sines(link: Link, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``sin AoA`` at the UAV and ``sin AoD`` at the BS (n,) of VA particles ``x`` (n, 3) on an
+    angle-aided bistatic link (ours; docs/pipeline.md): the direction UAV -> VA, and BS ->
+    mirror image of the UAV in the facade (the perpendicular bisector of BS and VA), on each
+    ULA's axis. NaN for a particle at the UAV or at the BS."""
+    assert link.angles is not None
+    u, b = link.sensor_position_m, link.angles.bs_position_m
+    v = x - u
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = np.linalg.norm(v, axis=-1)
+        n = (b - x) / np.linalg.norm(b - x, axis=-1, keepdims=True)
+        w = u - x
+        departure = w - 2 * np.sum(w * n, axis=-1, keepdims=True) * n  # |departure| = h
+        return (v @ link.angles.uav_axis) / h, (departure @ link.angles.bs_axis) / h
+
+
+def angle_log_factor(link: Link, m: int, x: FloatArray, kc: _KernelConstants) -> FloatArray:
+    """log of the angle factor of measurement ``m`` (ours; docs/pipeline.md): Gaussian in the
+    sines of AoA and AoD over their clutter density (uniform on [-1, 1]^2), ``log 4 -
+    log(2 pi s_a s_d) - (sin AoA - a(x))^2 / (2 s_a^2) - (sin AoD - d(x))^2 / (2 s_d^2)``;
+    -inf where the particle has no angle."""
+    assert link.angles is not None
+    sa, std_a, sd, std_d = link.angles.kernel_rows(kc.angle_spread_rad)[m]
+    pa, pd = predicted_sines(link, x)
+    out = np.log(4.0) + _log_norm(sa - pa, std_a**2) + _log_norm(sd - pd, std_d**2)
+    return np.where(np.isfinite(out), out, -np.inf)
+
+
 def log_likelihood_ratio(link: Link, m: int, x: FloatArray, kc: _KernelConstants) -> FloatArray:
     """Unfloored ``log L(z_m | x)`` of particles ``x`` (n, 3) on ``link`` (eqs. (18)-(20) over
-    the clutter density of eq. (24); docs section 2)."""
+    the clutter density of eq. (24); docs section 2), times the angle factor on an angle-aided
+    bistatic link (:func:`angle_log_factor`)."""
     if link.kind == "bistatic":
         h = np.linalg.norm(x - link.sensor_position_m, axis=-1)  # eq. (9)
         z = link.measurements_m[m]
@@ -81,6 +111,8 @@ def log_likelihood_ratio(link: Link, m: int, x: FloatArray, kc: _KernelConstants
                 ll,
                 np.log(kc.diffuse_mpc_mean) + log_emg(z, h, kc.range_std_m, kc.excess_rate_per_m),
             )
+        if link.angles is not None:
+            ll = ll + angle_log_factor(link, m, x, kc)
         return ll - kc.log_clutter_density_bistatic
     v = x - link.sensor_position_m
     nrm = np.linalg.norm(v, axis=-1)
@@ -146,6 +178,11 @@ def birth_proposal(link: Link, kc: _KernelConstants) -> str:
     ``"vertical_circle"`` or ``"cone"``."""
     if link.kind == "monostatic":
         return "cone"
+    if link.angles is not None:  # ours (docs/pipeline.md)
+        vertical_ula = abs(link.angles.uav_axis[2]) >= 0.99
+        return (
+            "angle_cone_height" if kc.birth_height_std_m > 0 and not vertical_ula else "angle_cone"
+        )
     return "vertical_circle" if kc.birth_height_std_m > 0 else "sphere"
 
 
@@ -154,8 +191,84 @@ def draw_birth_randoms(proposal: str, n: int, rng: np.random.Generator) -> Float
     ``draw_birth_randoms``: sphere (normal range, uniform cos polar angle, uniform azimuth),
     vertical circle (normal range, normal height, uniform azimuth), cone (uniform cos cone
     angle, uniform azimuth, normal plane offset)."""
-    kinds = {"sphere": "NUU", "vertical_circle": "NNU", "cone": "UUN"}[proposal]
+    kinds = {
+        "sphere": "NUU",
+        "vertical_circle": "NNU",
+        "cone": "UUN",
+        "angle_cone": "NNU",
+        "angle_cone_height": "NNN",
+    }[proposal]
     return np.stack([rng.standard_normal(n) if c == "N" else rng.uniform(size=n) for c in kinds])
+
+
+def _ula_frame(axis: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``e1, e2`` completing the ULA axis ``a`` to a right-handed frame (e1, e2, a): ``e2 = a x
+    z`` normalised (horizontal) where ``a`` is not vertical."""
+    e2 = np.array([axis[1], -axis[0], 0.0])
+    n2 = np.hypot(e2[0], e2[1])
+    e2 = e2 / n2 if n2 > 1e-6 else np.array([0.0, 1.0 if axis[2] > 0 else -1.0, 0.0])
+    return np.cross(e2, axis), e2
+
+
+def _log_vertical_birth(kc: _KernelConstants) -> float:
+    """``-log A`` of the vertical-facade birth pdf (docs/mapping_model.md, section 4.2)."""
+    dzc, sz = kc.birth_height_m - kc.roi_center_m[2], kc.birth_height_std_m
+    return float(-np.log(np.pi * (kc.roi_radius_m**2 - dzc * dzc - sz * sz)))
+
+
+def _place_angle_pmf(
+    link: Link, m: int, draws: FloatArray, kc: _KernelConstants
+) -> tuple[FloatArray, FloatArray]:
+    """Angle-aided bistatic birth proposal (ours; docs/pipeline.md): particles (n, 3) and
+    unfloored log weights (n,). Spherical coordinates about the UAV's ULA axis ``a``: ``x = u
+    + r (c a + s (cos phi e1 + sin phi e2))``, ``dx = r^2 dr dc dphi``; ``r`` from the range
+    proposal, ``c ~ N(sin AoA, (2 std)^2)``, ``phi`` uniform or (vertical-facade pdf) solved
+    from a height ``~ N(z_B, s_z^2)``, the roots ``+-phi`` alternating over the particles."""
+    assert link.angles is not None
+    n = draws.shape[1]
+    u = link.sensor_position_m
+    a = link.angles.uav_axis
+    e1, e2 = _ula_frame(a)
+    centre, var = _range_proposal(link, m, kc)
+    r = np.abs(centre + np.sqrt(var) * draws[0])
+    rows = link.angles.kernel_rows(kc.angle_spread_rad)
+    sa, sc = rows[m, 0], 2 * rows[m, 1]
+    c = sa + sc * draws[1]
+    s = np.sqrt(np.maximum(1 - c * c, 0.0))
+    ok = (1 - c * c > 0) & (r > 0)
+    vertical = kc.birth_height_std_m > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if birth_proposal(link, kc) == "angle_cone_height":
+            zz = kc.birth_height_m + kc.birth_height_std_m * draws[2]
+            kappa = (zz - u[2] - r * c * a[2]) / (r * s * e1[2])
+            ok &= 1 - kappa * kappa > 0
+            cp = np.where(ok, kappa, 1.0)
+            sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+            sp = sign * np.sqrt(np.where(ok, 1 - kappa * kappa, 0.0))
+            log_phi = -np.log(2.0) + np.log(r * s * abs(e1[2]) * np.abs(sp))  # N(z) cancels
+        else:
+            phi = 2 * np.pi * draws[2]
+            cp, sp = np.cos(phi), np.sin(phi)
+            log_phi = np.full(n, -np.log(2 * np.pi))
+        d = c[:, None] * a + s[:, None] * (cp[:, None] * e1 + sp[:, None] * e2)
+        x = u + r[:, None] * d
+        logq = (
+            _log_folded_normal(r, centre, var)
+            + _log_norm(c - sa, sc * sc)
+            + log_phi
+            - 2 * np.log(np.maximum(r, 1e-300))
+        )
+        if not vertical:
+            log_fb = np.full(n, -np.log(4.0 / 3.0 * np.pi * kc.roi_radius_m**3))
+        elif birth_proposal(link, kc) == "angle_cone_height":
+            log_fb = np.full(n, _log_vertical_birth(kc))
+        else:
+            log_fb = _log_vertical_birth(kc) + _log_norm(
+                x[:, 2] - kc.birth_height_m, kc.birth_height_std_m**2
+            )
+    inside = np.sum((x - np.asarray(kc.roi_center_m)) ** 2, axis=1) <= kc.roi_radius_m**2
+    away = np.sum((x - link.angles.bs_position_m) ** 2, axis=1) > 0
+    return x, np.where(ok & inside & away, log_fb - logq, -np.inf)
 
 
 def place_new_pmf(
@@ -170,7 +283,9 @@ def place_new_pmf(
     r_roi = kc.roi_radius_m
     proposal = birth_proposal(link, kc)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if proposal == "vertical_circle":
+        if proposal.startswith("angle_cone"):
+            x, lw = _place_angle_pmf(link, m, draws, kc)
+        elif proposal == "vertical_circle":
             centre, var = _range_proposal(link, m, kc)
             r = np.abs(centre + np.sqrt(var) * draws[0])
             z = kc.birth_height_m + kc.birth_height_std_m * draws[1]
@@ -238,6 +353,31 @@ def birth_log_weights(link: Link, m: int, x: FloatArray, kc: _KernelConstants) -
     inside = np.linalg.norm(x - np.asarray(kc.roi_center_m), axis=-1) <= kc.roi_radius_m
     proposal = birth_proposal(link, kc)
     with np.errstate(divide="ignore", invalid="ignore"):
+        if proposal.startswith("angle_cone"):
+            assert link.angles is not None
+            a = link.angles.uav_axis
+            e1, e2 = _ula_frame(a)
+            centre, var = _range_proposal(link, m, kc)
+            v = x - s
+            r = np.linalg.norm(v, axis=-1)
+            c = (v @ a) / r
+            rows = link.angles.kernel_rows(kc.angle_spread_rad)
+            sa, sc = rows[m, 0], 2 * rows[m, 1]
+            logq = _log_folded_normal(r, centre, var) + _log_norm(c - sa, sc * sc) - 2 * np.log(r)
+            vertical = kc.birth_height_std_m > 0
+            if proposal == "angle_cone_height":
+                # q(phi) = N(x_z) r s |e1_z| |sin phi| / 2; N(x_z) cancels against f_B
+                sin_phi = (v @ e2) / r / np.sqrt(1 - c * c)
+                logq = logq - np.log(2.0) + np.log(r * np.sqrt(1 - c * c) * abs(e1[2]))
+                logq = logq + np.log(np.abs(sin_phi))
+                return np.where(inside, _log_vertical_birth(kc) - logq, -np.inf)
+            logq = logq - np.log(2 * np.pi)
+            if vertical:
+                log_fb = _log_vertical_birth(kc) + _log_norm(
+                    x[:, 2] - kc.birth_height_m, kc.birth_height_std_m**2
+                )
+                return np.where(inside, log_fb - logq, -np.inf)
+            return _log_birth_pdf(x, kc) - logq
         if proposal == "vertical_circle":
             # f_B = N(x_z; z_B, s_z^2) / A on the ROI ball, q = N_fold(r) N(x_z) / (2 pi r):
             # the height factors cancel
@@ -546,6 +686,61 @@ def resample_pmf(
     return positions_m[idx] + jitter_std_m * noise
 
 
+#: Cost of a confirmation pass per legacy edge and particle, relative to a first pass (docs
+#: section 4.5; the kernel's ``ModuleCall::kConfirmPassCost``).
+CONFIRM_PASS_COST = 0.5
+
+
+def births_are_staged(
+    pmfs: PmfSet,
+    legacy_edges: Sequence[Edge],
+    censored: npt.NDArray[np.bool_],
+    links: Sequence[Link],
+    kc: _KernelConstants,
+) -> bool:
+    """Whether the new PMFs start on ``n_birth_particles`` < P particles (docs section 4.5):
+    always without confirmation; with it, only where the edge-particles it saves,
+    ``W_new (P - P_b)``, exceed ``CONFIRM_PASS_COST W_leg P`` (``W_new``: own and gated edges
+    of the uncensored new PMFs, ``W_leg``: the legacy edges)."""
+    n_p = pmfs.positions_m.shape[1]
+    n_b = kc.n_birth_particles if 0 < kc.n_birth_particles < n_p else n_p
+    if n_b >= n_p or not np.isfinite(kc.confirm_logodds):
+        return n_b < n_p
+    w_new = sum(
+        _in_birth_gate(pmfs, k, m, links, kc)
+        for k in map(int, np.flatnonzero(pmfs.birth_link >= 0))
+        if not censored[k]
+        for m in range(int(pmfs.first_measurement[k]), links[pmfs.birth_link[k]].n_measurements)
+    )
+    return w_new * (n_p - n_b) > CONFIRM_PASS_COST * len(legacy_edges) * n_p
+
+
+def confirm_new_pmfs(
+    pmfs: PmfSet,
+    logodds: FloatArray,
+    links: Sequence[Link],
+    kc: _KernelConstants,
+    draws: Callable[[int], FloatArray],
+) -> list[int]:
+    """Confirmation of new PMFs on fewer than P particles (docs section 4.5), in place: every
+    alive new PMF whose posterior log-odds (``logodds``, from :func:`beliefs_and_estimates`)
+    reach ``confirm_logodds`` is redrawn on all P particles of its row from the random numbers
+    ``draws(k)`` (3, P). Returns the redrawn PMFs; the caller then recomputes the new PMFs'
+    edges, the messages and the beliefs."""
+    n_p = pmfs.positions_m.shape[1]
+    redraw = [
+        int(k)
+        for k in np.flatnonzero(pmfs.birth_link >= 0)
+        if pmfs.alive[k] and pmfs.n_used[k] < n_p and logodds[k] >= kc.confirm_logodds
+    ]
+    for k in redraw:
+        link = links[pmfs.birth_link[k]]
+        x, lw, n_supported = place_new_pmf(link, int(pmfs.first_measurement[k]), draws(k), kc)
+        pmfs.positions_m[k], pmfs.log_weights[k], pmfs.n_used[k] = x, lw, n_p
+        pmfs.alive[k] = n_supported > 0
+    return redraw
+
+
 # --------------------------------------------------------------------- whole module
 def messages_and_beliefs(
     pmfs: PmfSet, links: Sequence[Link], kc: _KernelConstants
@@ -596,6 +791,9 @@ def spa_update_numpy(
         censored[k_leg:] = [
             stat[li][m] > kc.censor_logodds for li, m in zip(owner, first, strict=True) if li >= 0
         ]
+    if not births_are_staged(pmfs, legacy_edges, censored, links, kc):
+        n_b = n_p
+        pmfs.n_used[k_leg:] = n_p
     for k in range(k_leg, kt):
         link = links[owner[k]]
         if censored[k]:
@@ -611,6 +809,15 @@ def spa_update_numpy(
     edges = add_new_pmf_edges(pmfs, legacy_edges, links, kc)
     log_kappa, _ = iterate_messages(pmfs, edges, links, kc)
     s, eta, x_hat = beliefs_and_estimates(pmfs, edges, log_kappa, links, kc)
+
+    # new PMFs on n_b < P particles that may survive: redrawn on P, messages again (docs 4.5)
+    def full_draws(k: int) -> FloatArray:
+        return draw_birth_randoms(birth_proposal(links[owner[k]], kc), n_p, rng)
+
+    if n_b < n_p and confirm_new_pmfs(pmfs, eta, links, kc, full_draws):
+        edges = add_new_pmf_edges(pmfs, legacy_edges, links, kc)
+        log_kappa, _ = iterate_messages(pmfs, edges, links, kc)
+        s, eta, x_hat = beliefs_and_estimates(pmfs, edges, log_kappa, links, kc)
     x_out = pmfs.positions_m.copy()
     for k in range(kt):
         if pmfs.alive[k] and eta[k] >= kc.log_prune_odds:

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from skysense._results import Result
 from skysense._rng import RngLike, as_generator
 from skysense._workers import resolve_workers
-from skysense.mapping.link import Link
+from skysense.mapping.link import BistaticAngles, Link
 from skysense.mapping.one_to_one import one_to_one_init, one_to_one_update
 from skysense.mapping.params import MappingParams
 from skysense.mapping.simulate import BsData
@@ -141,8 +141,11 @@ class Mapper:
         self, bistatic_ranges_m: npt.ArrayLike, uav: FloatArray, bs: FloatArray
     ) -> FloatArray:
         zb = np.asarray(bistatic_ranges_m, float).reshape(-1)
+        return zb[self._not_los(zb, uav, bs)]
+
+    def _not_los(self, zb: FloatArray, uav: FloatArray, bs: FloatArray) -> npt.NDArray[np.bool_]:
         los = np.linalg.norm(uav - bs)
-        return zb[np.abs(zb - los) >= LOS_GATE_SIGMAS * self.params.range_std_m]
+        return np.asarray(np.abs(zb - los) >= LOS_GATE_SIGMAS * self.params.range_std_m)
 
     def _links(
         self,
@@ -150,12 +153,32 @@ class Mapper:
         monostatic_positions_m: npt.ArrayLike,
         uav_position_m: npt.ArrayLike,
         bs_position_m: npt.ArrayLike,
+        bistatic_angles: BistaticAngles | None = None,
     ) -> tuple[Link, Link]:
         """The bistatic (LoS gated out) and monostatic links of one epoch."""
         prm = self.params
         uav, bs = np.asarray(uav_position_m, float), np.asarray(bs_position_m, float)
-        zb = self._bistatic_without_los(bistatic_ranges_m, uav, bs)
-        b = Link("bistatic", zb, uav, visibility=prm.visibility_bistatic)
+        zb = np.asarray(bistatic_ranges_m, float).reshape(-1)
+        keep = self._not_los(zb, uav, bs)
+        angles = None
+        if prm.bistatic_angles:  # angle-aided (ours; docs/pipeline.md)
+            if bistatic_angles is None:
+                raise ValueError(
+                    "params.bistatic_angles=True needs the bistatic angles (bistatic_angles, "
+                    "or BsData.bistatic_angles: skysense.pipeline.with_bistatic_measurements)"
+                )
+            if not isinstance(bistatic_angles, BistaticAngles):
+                raise TypeError(
+                    "bistatic_angles must be a BistaticAngles, got "
+                    f"{type(bistatic_angles).__name__}"
+                )
+            if bistatic_angles.n_measurements != zb.shape[0]:
+                raise ValueError(
+                    f"bistatic_angles must have one entry per bistatic range ({zb.shape[0]}), "
+                    f"got {bistatic_angles.n_measurements}"
+                )
+            angles = bistatic_angles.select(keep)
+        b = Link("bistatic", zb[keep], uav, visibility=prm.visibility_bistatic, angles=angles)
         zm = np.asarray(monostatic_positions_m, float)
         m = Link("monostatic", zm, bs, visibility=prm.visibility_monostatic)
         return b, m
@@ -170,6 +193,7 @@ class Mapper:
         *,
         rng: RngLike = None,
         first_epoch: bool = False,
+        bistatic_angles: BistaticAngles | None = None,
     ) -> tuple[PmfState, FloatArray]:
         """One epoch of the scheme.
 
@@ -178,11 +202,18 @@ class Mapper:
         state : PmfState
             PMFs after the previous epoch.
         bistatic_ranges_m : array_like, shape (n_bistatic,) [m]
+            Bistatic pseudo-ranges of the epoch (the LoS is gated out here).
         monostatic_positions_m : array_like, shape (n_monostatic, 3) [m]
+            Monostatic pseudo-positions of the epoch.
         uav_position_m, bs_position_m : array_like, shape (3,) [m]
+            UAV and BS positions.
         rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            Source of the module calls' seeds.
         first_epoch : bool
             The one-to-one baseline initialises its PMFs from the monostatic points.
+        bistatic_angles : BistaticAngles, optional
+            AoA and AoD of each bistatic range; used (and required) with
+            ``params.bistatic_angles`` (the angle-aided model, docs/pipeline.md).
 
         Returns
         -------
@@ -204,7 +235,9 @@ class Mapper:
             state = one_to_one_update(state, zb, uav, prm, rng=gen).prune(prm.prune_threshold)
             p = state.existence
             return state, state.mean_positions_m()[p > prm.detect_threshold]
-        b, m = self._links(bistatic_ranges_m, monostatic_positions_m, uav_position_m, bs)
+        b, m = self._links(
+            bistatic_ranges_m, monostatic_positions_m, uav_position_m, bs, bistatic_angles
+        )
         if self.scheme in ("fusion1", "fusion2"):
             dom, aux = (b, m) if self.scheme == "fusion1" else (m, b)
             aux = replace(aux, births=False)
@@ -263,6 +296,7 @@ class Mapper:
         gen = as_generator(rng)
         n = data.n_epochs if n_epochs is None else min(int(n_epochs), data.n_epochs)
         state = PmfState.empty(self.params.n_particles)
+        angles = data.bistatic_angles if self.params.bistatic_angles else None
         for e in range(n):
             state, est = self.step(
                 state,
@@ -272,5 +306,6 @@ class Mapper:
                 data.bs_position_m,
                 rng=gen,
                 first_epoch=e == 0,
+                bistatic_angles=None if angles is None else angles[e],
             )
             yield state, est

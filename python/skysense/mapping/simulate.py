@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 from skysense._results import Result
 from skysense._rng import RngLike, as_generator
+from skysense._validation import check_positive
+from skysense.mapping.link import BistaticAngles, _unit
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
 
@@ -144,6 +146,11 @@ class BsData(Result):
     monostatic_positions_m : tuple of ndarray, each shape (n_measurements, 3) [m]
         Pseudo-positions per epoch (specular, diffuse, clutter; shuffled).
     visibility : Visibility
+    bistatic_angles : tuple of BistaticAngles or None
+        AoA and AoD of each bistatic pseudo-range per epoch (same order), for the angle-aided
+        mapper (``MappingParams(bistatic_angles=True)``): from :func:`simulate` with
+        ``ula_axes``, or :func:`skysense.pipeline.with_bistatic_measurements`; ``None``: range
+        only.
 
     Examples
     --------
@@ -159,11 +166,28 @@ class BsData(Result):
     bistatic_ranges_m: tuple[FloatArray, ...]
     monostatic_positions_m: tuple[FloatArray, ...]
     visibility: Visibility
+    bistatic_angles: tuple[BistaticAngles, ...] | None = None
 
     @property
     def n_epochs(self) -> int:
         """Epochs of the data."""
         return int(self.uav_positions_m.shape[0])
+
+
+def _sin_angles(
+    uav: FloatArray, bs: FloatArray, va: FloatArray | None, axes: tuple[FloatArray, FloatArray]
+) -> tuple[float, float]:
+    """AoA at the UAV and AoD at the BS [rad] of the LoS (``va`` None) or of a VA's specular
+    path: ULA angles ``arcsin(axis . direction)`` (docs/pipeline.md, "The link")."""
+    if va is None:
+        arrive, leave = bs - uav, uav - bs
+    else:
+        n = (bs - va) / np.linalg.norm(bs - va)
+        arrive, d = va - uav, uav - va
+        leave = d - 2.0 * (d @ n) * n  # the mirror of the facade plane
+    a = axes[0] @ arrive / np.linalg.norm(arrive)
+    b = axes[1] @ leave / np.linalg.norm(leave)
+    return float(np.arcsin(np.clip(a, -1, 1))), float(np.arcsin(np.clip(b, -1, 1)))
 
 
 def _simulate_bs(
@@ -172,6 +196,8 @@ def _simulate_bs(
     params: MappingParams,
     rng: np.random.Generator,
     tracer: Callable[[Scene, int], Visibility],
+    ula_axes: tuple[FloatArray, FloatArray] | None = None,
+    angle_std_rad: float = 0.0,
 ) -> BsData:
     from skysense.mapping._tracer_numba import segments_free
 
@@ -185,12 +211,18 @@ def _simulate_bs(
     vz = np.array([0.0, 0.0, 1.0])
     # one cluster per distinct VA: first visible facade of each VA
     bi_list, mono_list = [], []
+    # angles (with ula_axes): their own stream, so the ranges and points do not change
+    arng = rng.spawn(1)[0]
+    angle_list = []
     for e in range(scene.n_epochs):
         u = scene.trajectory_m[e]
         zb: list[float] = []
         zm: list[FloatArray] = []
+        true_angles: list[tuple[float, float]] = []  # per range: its path's (AoA, AoD)
         if vis.los_visible[e] and rng.uniform() < pd:
             zb.append(float(np.linalg.norm(u - bs) + range_std * rng.standard_normal()))
+            if ula_axes is not None:
+                true_angles.append(_sin_angles(u, bs, None, ula_axes))
         seen_b, seen_m = set(), set()
         for f, j in enumerate(vis.facade_va_index):
             if j < 0:
@@ -198,11 +230,15 @@ def _simulate_bs(
             if vis.bistatic_visible[e, f] and j not in seen_b:
                 seen_b.add(j)
                 h = np.linalg.norm(u - vis.va_positions_m[j])  # eq. (9): the specular range
+                n_before = len(zb)
                 if rng.uniform() < pd:
                     zb.append(float(h + range_std * rng.standard_normal()))
                 n_d = rng.poisson(params.diffuse_mpc_mean)
                 excess = rng.exponential(params.excess_mean_m, n_d)  # eq. (19)
                 zb.extend(h + excess + range_std * rng.standard_normal(n_d))
+                if ula_axes is not None:  # diffuse paths: the specular path's angles
+                    va_angles = _sin_angles(u, bs, vis.va_positions_m[j], ula_axes)
+                    true_angles.extend([va_angles] * (len(zb) - n_before))
             if vis.monostatic_visible[f] and j not in seen_m:
                 seen_m.add(j)
                 s = vis.monostatic_points_m[f]
@@ -225,12 +261,22 @@ def _simulate_bs(
                     q_test = q + 1e-3 * scene.facade_normals[f]
                     q = q[segments_free(bs, q_test, scene.box_lo_m, scene.box_hi_m)]
                 zm.extend(q + position_std * rng.standard_normal(q.shape))
+        n_paths = len(zb)
         zb.extend(rng.uniform(0, params.range_max_m, rng.poisson(params.clutter_mean_bistatic)))
         zm.extend(rng.uniform(box[:3], box[3:], (rng.poisson(params.clutter_mean_monostatic), 3)))
         ranges = np.clip(np.array(zb, float), 0.0, params.range_max_m)
         points = np.clip(np.array(zm, float).reshape(-1, 3), box[:3], box[3:])
-        bi_list.append(rng.permutation(ranges))
+        order = rng.permutation(ranges.shape[0])  # the draws of rng.permutation(ranges)
+        bi_list.append(ranges[order])
         mono_list.append(points[rng.permutation(points.shape[0])])
+        if ula_axes is not None:
+            # clutter: sines uniform on [-1, 1]; every angle with N(0, angle_std_rad^2) noise
+            clutter = np.arcsin(arng.uniform(-1, 1, (ranges.shape[0] - n_paths, 2)))
+            ang = np.vstack([np.array(true_angles).reshape(-1, 2), clutter])
+            ang = ang + angle_std_rad * arng.standard_normal(ang.shape)
+            ang = np.clip(ang, -np.pi / 2, np.pi / 2)[order]
+            std = np.full(ang.shape[0], angle_std_rad)
+            angle_list.append(BistaticAngles(ang[:, 0], ang[:, 1], std, std, *ula_axes, bs))
     return BsData(
         bs_index=i,
         bs_position_m=bs.copy(),
@@ -238,6 +284,7 @@ def _simulate_bs(
         bistatic_ranges_m=tuple(bi_list),
         monostatic_positions_m=tuple(mono_list),
         visibility=vis,
+        bistatic_angles=None if ula_axes is None else tuple(angle_list),
     )
 
 
@@ -248,6 +295,8 @@ def simulate(
     rng: RngLike = None,
     bs_indices: Sequence[int] | None = None,
     tracer: Callable[[Scene, int], Visibility] | None = None,
+    ula_axes: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    angle_std_rad: float = 0.005,
 ) -> tuple[BsData, ...]:
     """Per-epoch measurement sets of every BS (or of the BSs in ``bs_indices``).
 
@@ -266,6 +315,15 @@ def simulate(
         ``tracer(scene, bs_index) -> Visibility``: the propagation paths the measurements are
         drawn around; default :func:`trace` (numba image method). A ray tracer plugs in here,
         e.g. :func:`skysense.scenes.sionna.trace_mapping`.
+    ula_axes : (array_like, array_like), optional
+        Axes ``(uav_axis, bs_axis)`` of the UAV's and the BS's ULA: also draw the AoA and AoD
+        of each bistatic range (``BsData.bistatic_angles``, for the angle-aided mapper; not
+        in the paper, docs/pipeline.md): its path's (LoS, specular; a diffuse path has its
+        specular path's), clutter's with sines uniform on [-1, 1], all with N(0,
+        ``angle_std_rad``^2) noise, from a stream of their own (the ranges and points are
+        those drawn without angles).
+    angle_std_rad : float
+        Std of that angle noise, > 0 [rad].
 
     Returns
     -------
@@ -299,4 +357,10 @@ def simulate(
     tracer = trace if tracer is None else tracer
     if not callable(tracer):
         raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
-    return tuple(_simulate_bs(scene, i, params, children[i], tracer) for i in indices)
+    axes = None
+    if ula_axes is not None:
+        if len(ula_axes) != 2:
+            raise ValueError(f"ula_axes must be (uav_axis, bs_axis), got {len(ula_axes)} entries")
+        axes = (_unit(ula_axes[0], "ula_axes[0]"), _unit(ula_axes[1], "ula_axes[1]"))
+    std = check_positive(angle_std_rad, "angle_std_rad")
+    return tuple(_simulate_bs(scene, i, params, children[i], tracer, axes, std) for i in indices)

@@ -200,6 +200,25 @@ def spa_update(
             "out_posterior_log_weights": np.empty((kt, n_p)),
         }
     sensors = np.array([link.sensor_position_m for link in links], dtype=np.float64)
+    if any(link.angles is not None for link in links):  # angle-aided (docs/pipeline.md)
+        extra_any: dict[str, object] = {
+            "angles": [
+                None if link.angles is None else link.angles.kernel_rows(params.angle_spread_rad)
+                for link in links
+            ],
+            "angle_geometry": np.array(
+                [
+                    np.zeros(9)
+                    if link.angles is None
+                    else np.concatenate(
+                        [link.angles.uav_axis, link.angles.bs_axis, link.angles.bs_position_m]
+                    )
+                    for link in links
+                ]
+            ).reshape(len(links), 9),
+        }
+    else:
+        extra_any = {}
     _core.spa_update(
         params=kc.as_dict(),
         positions_m=state.positions_m,
@@ -219,6 +238,7 @@ def spa_update(
         n_threads=n_threads,
         prune=bool(prune),
         **extra,
+        **extra_any,
     )
     if prune:  # the survivors fill the first rows of positions (the rest is never touched)
         keep = logodds >= kc.log_prune_odds

@@ -12,9 +12,16 @@ measurements :class:`skysense.mapping.Mapper` consumes (docs/pipeline.md).
                                 AoD, CRB covariance at the estimates)
 ``mdl_order``                   cheap MDL model order of one CSI (delay-smoothed covariance)
 ``with_bistatic_measurements``  a ``mapping.BsData`` whose bistatic ranges come from CSI
+``measured_angles``             the estimated AoA/AoD per epoch for the angle-aided mapper
 ``CsiMapper``                   streaming per BS: an epoch's CSI in, the updated map out
 ``MapUpdate``                   its result: VA estimates, existence, covariances, latency
 ``va_angles``, ``los_angles``   AoA at the UAV, AoD at the BS of a VA's path / the LoS
+``MonostaticChannel``           UPA panels, numerology and link budget of the BS's echoes
+``simulate_monostatic_csi``     the echo CSI of the facade returns per epoch and BS
+``estimate_monostatic``         3-D matrix pencil per epoch -> ``MonostaticMeasurements``
+                                (pseudo-positions, delay, azimuth, elevation, CRB)
+``monostatic_crb``              CRB of (delay, azimuth, elevation) of one panel's echoes
+                                (``with_monostatic_measurements``: into a ``mapping.BsData``)
 ==============================  ===========================================================
 
 Examples
@@ -38,10 +45,21 @@ from skysense.pipeline.bistatic_front_end import (
     bistatic_paths,
     estimate_bistatic,
     mdl_order,
+    measured_angles,
     simulate_bistatic_csi,
     with_bistatic_measurements,
 )
 from skysense.pipeline.geometry import los_angles, va_angles
+from skysense.pipeline.monostatic_front_end import (
+    MonostaticChannel,
+    MonostaticCsi,
+    MonostaticMeasurements,
+    estimate_monostatic,
+    monostatic_crb,
+    monostatic_fisher_information,
+    simulate_monostatic_csi,
+    with_monostatic_measurements,
+)
 from skysense.pipeline.streaming import CsiMapper, MapUpdate
 
 __all__ = [
@@ -50,11 +68,20 @@ __all__ = [
     "BistaticMeasurements",
     "CsiMapper",
     "MapUpdate",
+    "MonostaticChannel",
+    "MonostaticCsi",
+    "MonostaticMeasurements",
     "bistatic_paths",
     "estimate_bistatic",
+    "estimate_monostatic",
     "los_angles",
     "mdl_order",
+    "measured_angles",
+    "monostatic_crb",
+    "monostatic_fisher_information",
     "simulate_bistatic_csi",
+    "simulate_monostatic_csi",
     "va_angles",
     "with_bistatic_measurements",
+    "with_monostatic_measurements",
 ]

@@ -28,6 +28,7 @@ from skysense.bistatic.paraming import paraming
 from skysense.bistatic.paths import Paths
 from skysense.bistatic.scenario import SPEED_OF_LIGHT, Scenario
 from skysense.bistatic.simulate import simulate as simulate_link
+from skysense.mapping.link import BistaticAngles
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
 from skysense.pipeline.geometry import los_angles, unit_axis, va_angles
@@ -722,7 +723,78 @@ def estimate_bistatic(
     )
 
 
-def with_bistatic_measurements(data: BsData, measurements: BistaticMeasurements) -> BsData:
+#: Smallest angle std handed to the mapper [rad] (a CRB can underflow to 0 at high SNR).
+_MIN_ANGLE_STD_RAD = 1e-6
+
+
+def measured_angles(
+    measurements: BistaticMeasurements,
+    bs_position_m: npt.ArrayLike,
+    channel: BistaticChannel | None = None,
+) -> tuple[BistaticAngles, ...]:
+    """The estimated AoA and AoD of every epoch, as the angle-aided mapper takes them.
+
+    Parameters
+    ----------
+    measurements : BistaticMeasurements
+        From :func:`estimate_bistatic`.
+    bs_position_m : array_like, shape (3,) [m]
+        Position of the BS (the transmitter).
+    channel : BistaticChannel, optional
+        The channel the measurements were estimated with (its ULA axes; default
+        ``BistaticChannel()``).
+
+    Returns
+    -------
+    tuple of skysense.mapping.BistaticAngles
+        One per epoch, with the CRB stds (square roots of the covariance diagonal, at least
+        1e-6 rad), in the order of ``measurements.ranges_m``.
+
+    Examples
+    --------
+    >>> from skysense.mapping import default_scene
+    >>> from skysense.pipeline import estimate_bistatic, measured_angles, simulate_bistatic_csi
+    >>> scene = default_scene(2)
+    >>> (link,) = simulate_bistatic_csi(scene, rng=0, bs_indices=[0])
+    >>> angles = measured_angles(estimate_bistatic(link.csi), scene.base_stations_m[0])
+    >>> len(angles), angles[0].n_measurements == len(link.paths[0].toa_s)
+    (2, True)
+    """
+    channel = BistaticChannel() if channel is None else channel
+    if not isinstance(channel, BistaticChannel):
+        raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
+    if not isinstance(measurements, BistaticMeasurements):
+        raise TypeError(
+            f"measurements must be BistaticMeasurements, got {type(measurements).__name__}"
+        )
+    bs = as_array(bs_position_m, "bs_position_m", shape=(3,), dtype=np.float64, kind="fiu")
+    out = []
+    half_pi = 0.5 * np.pi
+    for aoa, aod, cov in zip(
+        measurements.aoa_rad, measurements.aod_rad, measurements.covariance, strict=True
+    ):
+        std = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0.0))
+        std = np.maximum(np.nan_to_num(std, nan=half_pi, posinf=half_pi), _MIN_ANGLE_STD_RAD)
+        out.append(
+            BistaticAngles(
+                np.clip(aoa, -half_pi, half_pi),
+                np.clip(aod, -half_pi, half_pi),
+                std[:, 1],
+                std[:, 2],
+                np.asarray(channel.uav_axis),
+                np.asarray(channel.bs_axis),
+                bs,
+            )
+        )
+    return tuple(out)
+
+
+def with_bistatic_measurements(
+    data: BsData,
+    measurements: BistaticMeasurements,
+    *,
+    channel: BistaticChannel | None = None,
+) -> BsData:
     """``data`` with its bistatic pseudo-ranges replaced by the ranges estimated from CSI.
 
     Parameters
@@ -731,11 +803,14 @@ def with_bistatic_measurements(data: BsData, measurements: BistaticMeasurements)
         From :func:`skysense.mapping.simulate` (its monostatic sets and truth are kept).
     measurements : BistaticMeasurements
         From :func:`estimate_bistatic`, one epoch per epoch of ``data``.
+    channel : BistaticChannel, optional
+        The channel of the measurements (its ULA axes; default ``BistaticChannel()``).
 
     Returns
     -------
     skysense.mapping.BsData
-        Ready for :meth:`skysense.mapping.Mapper.run`.
+        Ready for :meth:`skysense.mapping.Mapper.run`, with the estimated angles in
+        ``bistatic_angles`` (:func:`measured_angles`) for the angle-aided mapper.
 
     Examples
     --------
@@ -760,4 +835,8 @@ def with_bistatic_measurements(data: BsData, measurements: BistaticMeasurements)
             f"measurements must have one epoch per epoch of data ({data.n_epochs}), got "
             f"{measurements.n_epochs}"
         )
-    return replace(data, bistatic_ranges_m=tuple(r.copy() for r in measurements.ranges_m))
+    return replace(
+        data,
+        bistatic_ranges_m=tuple(r.copy() for r in measurements.ranges_m),
+        bistatic_angles=measured_angles(measurements, data.bs_position_m, channel),
+    )

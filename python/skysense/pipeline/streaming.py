@@ -19,6 +19,13 @@ from skysense.pipeline.bistatic_front_end import (
     BistaticChannel,
     BistaticMeasurements,
     estimate_bistatic,
+    measured_angles,
+)
+from skysense.pipeline.monostatic_front_end import (
+    MonostaticChannel,
+    MonostaticMeasurements,
+    estimate_monostatic,
+    in_clutter_box,
 )
 
 __all__ = ["CsiMapper", "MapUpdate"]
@@ -45,7 +52,11 @@ class MapUpdate(Result):
     measurements : BistaticMeasurements
         This epoch's front-end output (one epoch).
     front_end_s, filter_s : float
-        Wall-clock time of the front end (PARAMING, order, CRB) and of the filter step [s].
+        Wall-clock time of the front end (PARAMING, order, CRB; and the monostatic pencil
+        when the echo CSI is given) and of the filter step [s].
+    monostatic : MonostaticMeasurements or None
+        This epoch's monostatic front-end output, when :meth:`CsiMapper.update` got the echo
+        CSI.
 
     Examples
     --------
@@ -68,6 +79,7 @@ class MapUpdate(Result):
     measurements: BistaticMeasurements
     front_end_s: float
     filter_s: float
+    monostatic: MonostaticMeasurements | None = None
 
 
 class CsiMapper:
@@ -87,12 +99,16 @@ class CsiMapper:
         Resolved once; the filter's draws continue on it across :meth:`update` calls, so a
         stream of epochs equals :meth:`skysense.mapping.Mapper.run` on the same measurements
         with the same ``rng`` (tested).
+    monostatic_channel : MonostaticChannel, optional
+        Panels and numerology of the BS's echoes, for :meth:`update` with ``monostatic_csi``
+        (default ``MonostaticChannel()``).
 
     Notes
     -----
     The filter is float64 and holds no global state; two instances never share a generator.
-    The monostatic pseudo-positions are an input of :meth:`update` (a monostatic front end is
-    not part of this package yet).
+    The monostatic pseudo-positions are an input of :meth:`update`, either as positions or as
+    the BS's echo CSI (:func:`~skysense.pipeline.estimate_monostatic` with
+    ``monostatic_channel``, MDL order).
 
     Examples
     --------
@@ -116,6 +132,7 @@ class CsiMapper:
         *,
         n_paths: int | Literal["mdl"] = "mdl",
         rng: RngLike = None,
+        monostatic_channel: MonostaticChannel | None = None,
     ) -> None:
         self.bs_position_m = as_array(
             bs_position_m, "bs_position_m", shape=(3,), kind="fiu", dtype=np.float64
@@ -129,6 +146,14 @@ class CsiMapper:
         if not (n_paths == "mdl" or (isinstance(n_paths, int) and n_paths >= 0)):
             raise ValueError(f"n_paths must be an int >= 0 or 'mdl', got {n_paths!r}")
         self.n_paths = n_paths
+        self.monostatic_channel = (
+            MonostaticChannel() if monostatic_channel is None else monostatic_channel
+        )
+        if not isinstance(self.monostatic_channel, MonostaticChannel):
+            raise TypeError(
+                "monostatic_channel must be a MonostaticChannel, got "
+                f"{type(self.monostatic_channel).__name__}"
+            )
         self._rng = as_generator(rng)
         self.reset()
 
@@ -154,6 +179,8 @@ class CsiMapper:
         csi: npt.ArrayLike,
         uav_position_m: npt.ArrayLike,
         monostatic_positions_m: npt.ArrayLike | None = None,
+        *,
+        monostatic_csi: npt.ArrayLike | None = None,
     ) -> MapUpdate:
         """Process one epoch: estimate the bistatic paths, then one step of the mapper.
 
@@ -164,6 +191,9 @@ class CsiMapper:
         uav_position_m : array_like, shape (3,) [m]
         monostatic_positions_m : array_like, shape (n_monostatic, 3) [m], optional
             This epoch's monostatic pseudo-positions (default: none).
+        monostatic_csi : array_like, shape ``monostatic_channel.csi_shape``, optional
+            This epoch's echo CSI instead: its pseudo-positions inside the filter's
+            ``clutter_box_m`` are the monostatic measurements.
 
         Returns
         -------
@@ -189,12 +219,23 @@ class CsiMapper:
                 kind="fiu",
                 dtype=np.float64,
             )
+        if monostatic_csi is not None and monostatic_positions_m is not None:
+            raise ValueError("give monostatic_positions_m or monostatic_csi, not both")
         t0 = time.perf_counter()
         meas = estimate_bistatic(arr, self.channel, n_paths=self.n_paths)
+        echo = None
+        if monostatic_csi is not None:
+            echo = _echo_epoch(monostatic_csi, self.bs_position_m, self.monostatic_channel)
+            mono = in_clutter_box(echo.positions_m[0], self.mapper.params)
         t1 = time.perf_counter()
         ranges = meas.ranges_m[0]
         # the filter's clutter model lives on [0, range_max_m]: a longer estimate is not a path
-        ranges = ranges[ranges <= self.mapper.params.range_max_m]
+        in_range = ranges <= self.mapper.params.range_max_m
+        ranges = ranges[in_range]
+        angles = None
+        if self.mapper.params.bistatic_angles:  # angle-aided mapper (docs/pipeline.md)
+            (angles,) = measured_angles(meas, self.bs_position_m, self.channel)
+            angles = angles.select(in_range)
         state, estimates = self.mapper.step(
             self._state,
             ranges,
@@ -203,6 +244,7 @@ class CsiMapper:
             self.bs_position_m,
             rng=self._rng,
             first_epoch=self._epoch == 0,
+            bistatic_angles=angles,
         )
         t2 = time.perf_counter()
         threshold = self.mapper.params.detect_threshold
@@ -216,6 +258,7 @@ class CsiMapper:
             measurements=meas,
             front_end_s=t1 - t0,
             filter_s=t2 - t1,
+            monostatic=echo,
         )
         self._state = state
         self._epoch += 1
@@ -226,6 +269,18 @@ class CsiMapper:
             f"CsiMapper(scheme={self.mapper.scheme!r}, n_particles="
             f"{self.mapper.params.n_particles}, epochs={self._epoch}, pmfs={self._state.n_pmfs})"
         )
+
+
+def _echo_epoch(
+    csi: npt.ArrayLike, bs_position_m: FloatArray, channel: MonostaticChannel
+) -> MonostaticMeasurements:
+    arr = np.asarray(csi)
+    if arr.shape != channel.csi_shape:
+        raise ValueError(
+            "monostatic_csi must be one epoch of shape (n_panels, n_horizontal, n_vertical, "
+            f"n_subcarriers) = {channel.csi_shape}, got {arr.shape}"
+        )
+    return estimate_monostatic(arr, bs_position_m, channel)
 
 
 def _particle_covariances(state: PmfState) -> FloatArray:

@@ -6,7 +6,7 @@
 ``simulate_trajectories``   lifetimes and paths -> ``Trajectories``
 ``simulate_csi``            off-grid CSI frames of UAVs at given positions (forward model)
 ``PursuitImager``           SP images ``|x| / max |x|`` (C++, Gram form)
-``LearnedImager``           the learned off-grid imager's probabilities (torch)
+``LearnedImager``           the shipped learned detector's heat map (torch)
 ``BlobDetector``            blob detections refined off the grid, with a covariance
 ``calibrate_detector``      position std, detection probability, clutter rate of a detector
 ``BPTracker``               streaming tracker: ``update(detections) -> Tracks``, ``reset()``
@@ -15,6 +15,7 @@
 ``PerFrameTracker``         baseline without tracking: each frame's detections are the tracks
 ``StoneSoupTracker``        the peer: Stone Soup's JPDA tracker (``skysense[tracking-peer]``)
 ``track_frames``            run a tracker over a run's detections -> ``TrackHistory``
+``smooth_history``          fixed-lag RTS smoothing of a run's tracks
 ``TrackerConfig``           model and algorithm parameters; ``BPTracker.from_config``
 ``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
 ``SurveillanceRegion``      the ROI box (2-D plane or 3-D)
@@ -53,7 +54,9 @@ from skysense.tracking.detection import (
     REFINEMENTS,
     BlobDetector,
     DetectorCalibration,
+    PositionErrorModel,
     calibrate_detector,
+    detection_nees,
 )
 from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
 from skysense.tracking.imagers import LearnedImager, PursuitImager
@@ -73,6 +76,7 @@ from skysense.tracking.scenario import (
     simulate_csi,
     simulate_trajectories,
 )
+from skysense.tracking.smoothing import smooth_history
 from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
 from skysense.tracking.streaming import StreamingTracker
 from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
@@ -107,6 +111,7 @@ __all__ = [
     "ParticleTargets",
     "ParticleUpdater",
     "PerFrameTracker",
+    "PositionErrorModel",
     "PositionSensor",
     "Predictor",
     "Pruner",
@@ -122,7 +127,9 @@ __all__ = [
     "Trajectories",
     "Updater",
     "calibrate_detector",
+    "detection_nees",
     "simulate_csi",
     "simulate_trajectories",
+    "smooth_history",
     "track_frames",
 ]

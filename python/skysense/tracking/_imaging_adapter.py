@@ -24,6 +24,7 @@ __all__ = [
     "grid_axes",
     "learned_images",
     "learned_scenario",
+    "learned_threshold",
     "load_learned_imager",
     "noise_power_w",
     "pursuit_images",
@@ -107,15 +108,21 @@ def pursuit_images(
 
 
 def load_learned_imager() -> OffGridImager:
-    """The shipped Model+DNN<A^H y> refiner (``OffGridImager.load_refiner()``; needs torch).
-
-    Its occupancy probabilities feed the peak rule and the intensity-aided association
-    (``docs/tracking.md`` was measured with it); ``load_default()`` is now a detector whose
-    binary images carry no intensity.
-    """
+    """The shipped learned imager (``OffGridImager.load_default()``, the detector; needs torch)."""
     from skysense.learn import OffGridImager
 
-    return OffGridImager.load_refiner()
+    return OffGridImager.load_default()
+
+
+def learned_threshold(imager: OffGridImager) -> float:
+    """The heat-map level above which a local maximum is a detection: the detector's own
+    threshold (chosen on validation frames when it was trained); 0.1 (the authors') for the
+    paper's refiner."""
+    from skysense.learn import DetectorNet
+
+    if isinstance(imager.model, DetectorNet):
+        return float(imager.model.config.threshold)
+    return 0.1
 
 
 def learned_scenario(imager: OffGridImager) -> Scenario:
@@ -126,5 +133,14 @@ def learned_scenario(imager: OffGridImager) -> Scenario:
 def learned_images(
     imager: OffGridImager, csi: np.ndarray, *, workers: int | None = None
 ) -> np.ndarray:
-    """Occupancy probabilities of each frame, shape (n, *grid) (2-D grid for a 2-D ROI)."""
-    return np.asarray(imager.image(csi, workers=workers), dtype=np.float64)
+    """Per-voxel scores of each frame in [0, 1], shape (n, *grid) (2-D grid for a 2-D ROI).
+
+    The detector's UAV-centre heat map (``OffGridImager.predict``, before its peak read-out,
+    so that the detections keep an intensity and can be refined off the grid), or the
+    refiner's occupancy probabilities.
+    """
+    if imager.is_detector:
+        out = imager.predict(imager.inputs(csi), workers=workers)
+    else:
+        out = imager.image(csi, workers=workers)
+    return np.asarray(out, dtype=np.float64)

@@ -14,9 +14,11 @@ apart; blobs merge them. Each detection is moved off the grid by ``refine``:
   voxel of the peak;
 * ``"peak"``: the peak voxel's centre.
 
-The covariance is ``diag(position_std_m ** 2)``; :func:`calibrate_detector` measures it (the
-RMS error per axis of detections matched to the true UAVs), with the detection probability
-and the clutter rate the tracker needs.
+The covariance is ``diag(std ** 2)``: ``std = position_std_m`` for every detection, or, with an
+``error_model`` (:class:`PositionErrorModel`), the RMS error per axis of detections of the same
+intensity (brighter detections are more accurate). :func:`calibrate_detector` measures both
+(detections matched to the true UAVs), with the detection probability and the clutter rate
+the tracker needs.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from skysense._results import Result
-from skysense._validation import as_array, check_finite_scalar, check_positive
+from skysense._validation import as_array, check_count, check_finite_scalar, check_positive
 from skysense.tracking import _imaging_adapter as adapter
 from skysense.tracking.models import IntensityModel
 from skysense.tracking.state import Detections
@@ -44,13 +46,85 @@ __all__ = [
     "REFINEMENTS",
     "BlobDetector",
     "DetectorCalibration",
+    "PositionErrorModel",
     "calibrate_detector",
+    "detection_nees",
 ]
 
 #: Off-grid refinement rules of :class:`BlobDetector`.
 REFINEMENTS = ("quadratic", "centroid", "peak")
 #: Detection rules of :class:`BlobDetector`.
 DETECTION_RULES = ("peaks", "blobs")
+
+
+@dataclass(frozen=True)
+class PositionErrorModel:
+    """Position error std of a detection as a function of its intensity (piecewise constant).
+
+    A detection of intensity ``a`` in bin ``b`` (``edges[b] <= a < edges[b + 1]``, clamped to
+    the outer bins) has the covariance ``diag(std_m[b] ** 2)``.
+
+    Parameters
+    ----------
+    edges : tuple of float
+        Increasing bin edges (n_bins + 1 of them).
+    std_m : tuple of tuple of 3 float
+        Error std per bin and axis [m] (z may be 0 for a 2-D ROI).
+
+    Examples
+    --------
+    >>> m = PositionErrorModel((0.0, 0.5, 1.0), ((2.0, 2.0, 0.0), (1.0, 1.0, 0.0)))
+    >>> m.covariance_m2([0.2, 0.9])[:, 0, 0].tolist()
+    [4.0, 1.0]
+    """
+
+    edges: tuple[float, ...]
+    std_m: tuple[tuple[float, float, float], ...]
+
+    def __post_init__(self) -> None:
+        e = as_array(self.edges, "edges", ndim=1, kind="fiu", dtype=np.float64)
+        if e.size < 2 or np.any(np.diff(e) <= 0):
+            raise ValueError(f"edges must hold >= 2 increasing values, got {e.tolist()}")
+        s = as_array(self.std_m, "std_m", shape=(e.size - 1, 3), kind="fiu", dtype=np.float64)
+        if np.any(s < 0):
+            raise ValueError(f"std_m must be >= 0, got {s.tolist()}")
+        object.__setattr__(self, "edges", tuple(float(v) for v in e))
+        object.__setattr__(self, "std_m", tuple(tuple(float(v) for v in row) for row in s))
+
+    def std(self, intensity: npt.ArrayLike) -> np.ndarray:
+        """Error std per axis of detections of these intensities.
+
+        Parameters
+        ----------
+        intensity : array_like, shape (n,)
+            Detection intensities (image values at the detections).
+
+        Returns
+        -------
+        ndarray, shape (n, 3), float64, [m]
+            The std of each detection's bin.
+        """
+        a = np.asarray(intensity, dtype=float).reshape(-1)
+        b = np.clip(np.searchsorted(self.edges, a, side="right") - 1, 0, len(self.std_m) - 1)
+        return np.asarray(self.std_m)[b]
+
+    def covariance_m2(self, intensity: npt.ArrayLike) -> np.ndarray:
+        """Covariances ``diag(std ** 2)`` of detections of these intensities.
+
+        Parameters
+        ----------
+        intensity : array_like, shape (n,)
+            Detection intensities.
+
+        Returns
+        -------
+        ndarray, shape (n, 3, 3), float64, [m^2]
+            Diagonal covariance of each detection.
+        """
+        s2 = self.std(intensity) ** 2
+        out = np.zeros((s2.shape[0], 3, 3))
+        out[:, [0, 1, 2], [0, 1, 2]] = s2
+        return out
 
 
 @dataclass(frozen=True)
@@ -70,6 +144,9 @@ class BlobDetector:
     position_std_m : tuple of 3 float
         Measurement std per axis [m] (z may be 0 for a 2-D ROI); default: a voxel / sqrt(12)
         (the error of a uniform off-grid position on the voxel centre) until calibrated.
+    error_model : PositionErrorModel, optional
+        Intensity-dependent error std (from :func:`calibrate_detector`); when given it sets
+        each detection's covariance and ``position_std_m`` is not used.
     """
 
     scenario: Scenario
@@ -77,6 +154,7 @@ class BlobDetector:
     rule: str = "blobs"
     refine: str = "quadratic"
     position_std_m: tuple[float, float, float] | None = None
+    error_model: PositionErrorModel | None = None
 
     def __post_init__(self) -> None:
         adapter.check_scenario(self.scenario)
@@ -96,6 +174,10 @@ class BlobDetector:
             for i, v in enumerate(std):
                 check_positive(v, f"position_std_m[{i}]", strict=False)
         object.__setattr__(self, "position_std_m", tuple(float(v) for v in std))
+        if self.error_model is not None and not isinstance(self.error_model, PositionErrorModel):
+            raise TypeError(
+                f"error_model must be a PositionErrorModel, got {type(self.error_model).__name__}"
+            )
 
     def replace(self, **changes: Any) -> BlobDetector:
         """A copy with some fields changed (validated again)."""
@@ -103,7 +185,8 @@ class BlobDetector:
 
     @property
     def covariance_m2(self) -> np.ndarray:
-        """Measurement covariance of every detection, shape (3, 3) [m^2]."""
+        """Measurement covariance ``diag(position_std_m ** 2)``, shape (3, 3) [m^2] (of every
+        detection unless an ``error_model`` is set)."""
         return np.diag(np.square(np.asarray(self.position_std_m, dtype=float)))
 
     def detect(self, images: npt.ArrayLike) -> list[Detections]:
@@ -183,8 +266,57 @@ class BlobDetector:
                     for a, g in enumerate(grids)
                 ]
         intensity = image[tuple(peaks.T)]
-        cov = np.broadcast_to(self.covariance_m2, (n, 3, 3)).copy()
+        if self.error_model is not None:
+            cov = self.error_model.covariance_m2(intensity)
+        else:
+            cov = np.broadcast_to(self.covariance_m2, (n, 3, 3)).copy()
         return Detections(pos, cov, intensity)
+
+
+def _error_model(err: np.ndarray, intensity: np.ndarray, n_bins: int) -> PositionErrorModel:
+    """RMS error per axis in quantile bins of the intensity (fewer bins when few matches)."""
+    n_bins = max(1, min(n_bins, err.shape[0] // 8))
+    edges = np.unique(np.quantile(intensity, np.linspace(0.0, 1.0, n_bins + 1)))
+    if edges.size < 2:
+        edges = np.array([intensity.min(), intensity.min() + 1.0])
+    b = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, edges.size - 2)
+    overall = np.sqrt(np.mean(err**2, axis=0))
+    std = np.array(
+        [
+            np.sqrt(np.mean(err[b == k] ** 2, axis=0)) if np.sum(b == k) >= 2 else overall
+            for k in range(edges.size - 1)
+        ]
+    )
+    return PositionErrorModel(tuple(edges), tuple(tuple(row) for row in std))
+
+
+def detection_nees(errors_m: npt.ArrayLike, std_m: npt.ArrayLike) -> float:
+    """Mean NEES ``sum_a (e_a / std_a)^2`` over axes with ``std_a > 0`` of diagonal covariances.
+
+    Parameters
+    ----------
+    errors_m : array_like, shape (n, 3), [m]
+        Position errors (estimate - truth).
+    std_m : array_like, shape (n, 3) or (3,), [m]
+        The error std each estimate claims per axis (0: an untracked axis, skipped).
+
+    Returns
+    -------
+    float
+        The mean over the n estimates; calibrated covariances give the number of tracked axes.
+
+    Examples
+    --------
+    >>> detection_nees([[1.0, -1.0, 0.0], [2.0, 0.0, 0.0]], [1.0, 1.0, 0.0])
+    3.0
+    """
+    e = as_array(errors_m, "errors_m", shape=(None, 3), kind="fiu", dtype=np.float64)
+    s = np.broadcast_to(np.asarray(std_m, dtype=float), e.shape)
+    if e.shape[0] == 0:
+        raise ValueError("errors_m must hold at least one error")
+    used = s > 0
+    z = np.where(used, e / np.where(used, s, 1.0), 0.0)
+    return float(np.mean(np.sum(z**2, axis=1)))
 
 
 def _intensity_model(target: np.ndarray, clutter: np.ndarray) -> IntensityModel | None:
@@ -213,6 +345,13 @@ class DetectorCalibration(Result):
     intensity : IntensityModel or None
         Intensity likelihood ratio of matched against false detections (None with fewer than
         two false or two matched detections).
+    error_model : PositionErrorModel
+        RMS error per axis of matched detections in ``n_error_bins`` intensity bins
+        (quantiles of the matched intensities; one bin with fewer than 8 matches per bin).
+    nees : float
+        Mean normalised estimation error squared ``e^T R^-1 e`` of the matched detections
+        under ``error_model`` over the tracked axes (the number of tracked axes if the
+        covariances are calibrated; evaluate on other frames to check).
     n_frames, n_matched : int
     """
 
@@ -221,6 +360,8 @@ class DetectorCalibration(Result):
     clutter_rate: float
     false_per_frame: float
     intensity: IntensityModel | None
+    error_model: PositionErrorModel
+    nees: float
     n_frames: int
     n_matched: int
 
@@ -232,6 +373,7 @@ def calibrate_detector(
     *,
     gate_m: float | None = None,
     clutter_radius_m: float | None = None,
+    n_error_bins: int = 4,
 ) -> DetectorCalibration:
     """Measure a detector's position error, detection probability and clutter rate.
 
@@ -248,6 +390,8 @@ def calibrate_detector(
     clutter_radius_m : float, optional
         Radius of the neighbourhood of the UAVs where the clutter density is measured;
         default 5 voxels.
+    n_error_bins : int
+        Intensity bins of the error model (quantiles of the matched detections' intensity).
 
     Returns
     -------
@@ -271,7 +415,9 @@ def calibrate_detector(
     lo, hi = adapter.roi_bounds(detector.scenario)
     extent = hi - lo
     measure = float(np.prod(extent[extent > 0]))
+    n_bins = check_count(n_error_bins, "n_error_bins")
     errors: list[np.ndarray] = []
+    matched_int: list[np.ndarray] = []
     n_true, n_false = 0, 0
     near_false, near_measure = 0, 0.0
     true_int: list[np.ndarray] = []
@@ -285,6 +431,7 @@ def calibrate_detector(
             rows, cols = linear_sum_assignment(np.minimum(dist, 2 * gate))
             ok = dist[rows, cols] <= gate
             errors.append(det.positions_m[rows[ok]] - t[cols[ok]])
+            matched_int.append(det.intensity[rows[ok]])
             matched[rows[ok]] = True
         n_false += int((~matched).sum())
         if t.shape[0]:
@@ -301,6 +448,7 @@ def calibrate_detector(
     if err.shape[0] < 2:
         raise ValueError("too few matched detections to calibrate (need >= 2); use more frames")
     std = np.sqrt(np.mean(err**2, axis=0))
+    error_model = _error_model(err, np.concatenate(matched_int), n_bins)
     return DetectorCalibration(
         position_std_m=std,
         detection_probability=float(err.shape[0] / max(n_true, 1)),
@@ -309,6 +457,8 @@ def calibrate_detector(
         ),
         false_per_frame=float(n_false / len(frames)),
         intensity=_intensity_model(np.concatenate(true_int), np.concatenate(false_int)),
+        error_model=error_model,
+        nees=detection_nees(err, error_model.std(np.concatenate(matched_int))),
         n_frames=len(frames),
         n_matched=int(err.shape[0]),
     )

@@ -108,14 +108,25 @@ class PursuitImager(_Imager):
 
 
 class LearnedImager(_Imager):
-    """The learned off-grid imager (Model+DNN<A^H y>): occupancy probabilities (needs torch).
+    """The learned off-grid imager: the shipped detector's UAV-centre heat map (needs torch).
+
+    The image is the heat map before the detector's own peak read-out: a
+    :class:`~skysense.tracking.BlobDetector` with ``rule="peaks"`` and ``threshold`` =
+    :attr:`threshold` finds exactly the detector's detections, and keeps each one's heat
+    (its intensity) and the neighbouring values (for the off-grid refinement).
 
     Parameters
     ----------
     imager : skysense.learn.OffGridImager
-        A trained imager; :meth:`default` loads the shipped one.
+        A trained imager; :meth:`default` loads the shipped detector. The paper's refiner
+        (``OffGridImager.load_refiner()``) also works: its image is the occupancy probability.
     workers : int, optional
         torch CPU threads of each call (``docs/conventions.md``).
+
+    Attributes
+    ----------
+    threshold : float
+        Detection level of the image: the detector's threshold (0.1 for the refiner).
     """
 
     name = "dnn"
@@ -125,10 +136,11 @@ class LearnedImager(_Imager):
         self.workers = workers
         resolve_workers(workers)
         self.scenario = adapter.check_scenario(adapter.learned_scenario(imager))
+        self.threshold = adapter.learned_threshold(imager)
 
     @classmethod
     def default(cls, *, workers: int | None = None) -> LearnedImager:
-        """The shipped model (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
+        """The shipped detector (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
         return cls(adapter.load_learned_imager(), workers=workers)
 
     def _image(self, frames: np.ndarray) -> np.ndarray:

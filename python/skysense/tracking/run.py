@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,12 +26,19 @@ class TrackHistory(Result):
     existence : list of ndarray, each shape (n_tracks_f,), float64
     step_s : ndarray, shape (n_frames,), float64, [s]
         Wall time of each ``update`` call.
+    velocities_mps : list of ndarray, each shape (n_tracks_f, 3), float64, [m/s]
+        Empty list if not recorded.
+    state_covariance : list of (ndarray, shape (n_tracks_f, 2 D, 2 D), or None)
+        ``Tracks.state_covariance`` of each frame (None entries for trackers without one);
+        empty list if not recorded.
     """
 
     positions_m: list[np.ndarray]
     track_id: list[np.ndarray]
     existence: list[np.ndarray]
     step_s: np.ndarray
+    velocities_mps: list[np.ndarray] = field(default_factory=list)
+    state_covariance: list[np.ndarray | None] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
@@ -59,7 +66,8 @@ def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None])
         Track positions, ids and existence per frame and the wall time of each step [s].
     """
     tracker.reset()
-    pos, ids, ex = [], [], []
+    pos, ids, ex, vel = [], [], [], []
+    cov: list[np.ndarray | None] = []
     step = np.empty(len(detections))
     for f, det in enumerate(detections):
         t0 = time.perf_counter()
@@ -68,4 +76,6 @@ def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None])
         pos.append(tracks.positions_m)
         ids.append(tracks.track_id)
         ex.append(tracks.existence)
-    return TrackHistory(pos, ids, ex, step)
+        vel.append(tracks.velocities_mps)
+        cov.append(tracks.state_covariance)
+    return TrackHistory(pos, ids, ex, step, vel, cov)

@@ -196,6 +196,10 @@ class Tracks(Result):
         Existence probability of each track (the confidence).
     time_s : float
         Time of the frame [s].
+    state_covariance : ndarray, shape (n_tracks, 2 D, 2 D), float64, or None
+        Covariance of the tracked state ``[position (D), velocity (D)]`` (D = 2 for a 2-D
+        region, 3 otherwise) [m^2, m^2/s, m^2/s^2]; None from trackers without one (the
+        baselines).
     """
 
     track_id: np.ndarray
@@ -203,9 +207,18 @@ class Tracks(Result):
     velocities_mps: np.ndarray
     existence: np.ndarray
     time_s: float = 0.0
+    state_covariance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         check_finite_scalar(self.time_s, "time_s")
+        if self.state_covariance is not None:
+            n = int(np.shape(self.track_id)[0])
+            cov = as_array(self.state_covariance, "state_covariance", ndim=3, kind="f")
+            if cov.shape[0] != n or cov.shape[1] != cov.shape[2] or cov.shape[1] not in (4, 6):
+                raise ValueError(
+                    f"state_covariance must have shape ({n}, 4, 4) or ({n}, 6, 6), got {cov.shape}"
+                )
+            object.__setattr__(self, "state_covariance", cov.astype(np.float64, copy=False))
 
     @property
     def n_tracks(self) -> int:

@@ -333,7 +333,13 @@ class BPTracker:
 
     def _tracks(self, targets: Targets, time_s: float) -> Tracks:
         keep = np.flatnonzero(targets.existence > self.confirm_threshold)
-        states = targets.take(keep).states
+        kept = targets.take(keep)
+        states = kept.states
+        if isinstance(kept, GaussianTargets):
+            cov = kept.covariances.copy()
+        else:  # sample covariance of the equally weighted particles
+            dev = kept.particles - states[:, None, :]
+            cov = np.einsum("kpi,kpj->kij", dev, dev) / max(kept.particles.shape[1] - 1, 1)
         d = self.region.n_dims
         pos = np.empty((keep.size, 3))
         vel = np.zeros((keep.size, 3))
@@ -347,4 +353,5 @@ class BPTracker:
             velocities_mps=vel,
             existence=targets.existence[keep],
             time_s=float(time_s),
+            state_covariance=cov,
         )

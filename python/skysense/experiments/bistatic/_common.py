@@ -17,18 +17,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from skysense.learn import IfftC2vnn
 
 
-@functools.lru_cache(maxsize=2)
-def c2vnn_for(scenario: bs.Scenario, variant: str = "2d") -> IfftC2vnn:
-    """The shipped IFFT-C2VNN (needs torch); only valid for the scenario it was trained for.
-
-    ``variant`` is ``"2d"`` (the default model) or ``"3d"`` (the Conv3d Doppler model, S = 10).
-    """
+@functools.lru_cache(maxsize=1)
+def c2vnn_for(scenario: bs.Scenario) -> IfftC2vnn:
+    """The shipped IFFT-C2VNN with its path-count classifier (needs torch); only valid for the
+    scenario it was trained for."""
     from skysense.learn import IfftC2vnn
 
-    loaders = {"2d": IfftC2vnn.load_default, "3d": IfftC2vnn.load_default_3d}
-    if variant not in loaders:
-        raise ValueError(f"variant must be '2d' or '3d', got {variant!r}")
-    est = loaders[variant]()
+    est = IfftC2vnn.load_default()
     if est.config.scenario != scenario:
         raise ValueError(
             "the shipped IFFT-C2VNN was trained for the default Scenario(); train one for "

@@ -22,7 +22,6 @@ __all__ = ["BistaticDoppler"]
 _DOPPLER: dict[str, Callable[[NDArray[Any], int, bs.Scenario], bs.Estimate]] = {
     "paraming": lambda csi, q, sc: paraming_quiet(csi, q, sc, subframes=True),
     "ifft_c2vnn": lambda csi, q, sc: c2vnn_for(sc).estimate(csi, q, subframes=True),
-    "ifft_c2vnn_3d": lambda csi, q, sc: c2vnn_for(sc, "3d").estimate(csi, q, subframes=True),
 }
 
 
@@ -42,9 +41,8 @@ class BistaticDoppler(Experiment):
         As for ``bistatic-accuracy``.
     methods : tuple of str
         ``"paraming"`` (eq. 43: PARAMING per sub-frame, phase slope of its gains),
-        ``"ifft_c2vnn"`` (the shipped 2-D model's lightweight Doppler variant) and/or
-        ``"ifft_c2vnn_3d"`` (the shipped 3-D model, Conv3d over the sub-frames, which
-        regresses Doppler directly; trained for ``n_subframes = 10``). Both need torch.
+        ``"ifft_c2vnn"`` (the shipped 2-D model's lightweight Doppler variant, with its
+        path-count classifier; needs torch).
     chunk_size : int
         Trials per task.
 
@@ -53,8 +51,7 @@ class BistaticDoppler(Experiment):
     Gains rotate per OFDM symbol inside each sub-frame (the LS estimate averages that); each
     method estimates per sub-frame and fits the unwrapped per-path phases by a line in time.
     MAE over all paths (the LoS path has f_D = 0) [Hz], paths matched by ToA order. A draw
-    where IFFT-C2VNN finds fewer delay peaks than paths (merged peaks; the 3-D model sums the
-    delay profile over sub-frames, so noise adds fewer spurious peaks) counts in ``n_failed``
+    where IFFT-C2VNN finds too few delay peaks for the paths counts in ``n_failed``
     and is left out of that method's ``mae_hz``; ``mae_hz_common`` averages over the draws
     that every method estimated.
 

@@ -11,13 +11,143 @@ from typing import Any, ClassVar
 import numpy as np
 
 from skysense.experiments.runner import Experiment
-from skysense.mapping import SCHEMES, Mapper, MappingParams, Scene, default_scene, simulate
+from skysense.mapping import (
+    SCHEMES,
+    BsData,
+    Mapper,
+    MappingParams,
+    Scene,
+    default_scene,
+    simulate,
+)
 from skysense.metrics import completeness, ospa_per_epoch
 
-__all__ = ["MappingCsi"]
+__all__ = ["MappingCsi", "class_b_recovered"]
 
-#: Methods whose bistatic link the front end feeds (the monostatic sets are the simulator's).
-CSI_METHODS = ("fusion1", "fusion2", "fusion3", "fusion4", "monostatic", "bistatic")
+#: Methods whose bistatic link the front end feeds (the monostatic sets are the simulator's);
+#: ``_angles``: the scheme with the angle-aided bistatic likelihood and births (ours, not the
+#: paper's; docs/pipeline.md), range-only otherwise (the paper's model).
+CSI_METHODS = (
+    "fusion1",
+    "fusion2",
+    "fusion3",
+    "fusion4",
+    "monostatic",
+    "bistatic",
+    "fusion3_angles",
+    "fusion4_angles",
+    "bistatic_angles",
+)
+
+#: A class-B facade counts as recovered when a VA estimate lies within this of its VA [m] in
+#: each of the last ``RECOVERY_EPOCHS`` epochs of one of its bistatic visibility windows.
+RECOVERY_RADIUS_M = 2.0
+RECOVERY_EPOCHS = 20
+
+
+def class_b_recovered(estimates_m: tuple[np.ndarray, ...], data: BsData) -> float:
+    """Fraction of the class-B (bistatic-only) VAs of ``data`` recovered (NaN: none).
+
+    A VA is recovered when, in each of the last :data:`RECOVERY_EPOCHS` epochs of one of its
+    bistatic visibility windows (the whole window if shorter), some estimate lies within
+    :data:`RECOVERY_RADIUS_M` of it.
+
+    Parameters
+    ----------
+    estimates_m : tuple of ndarray, each shape (n_detected, 3) [m]
+        The map per epoch (:attr:`skysense.mapping.MapResult.estimates_m`).
+    data : skysense.mapping.BsData
+        The BS's data (its ``visibility`` gives the VAs, their classes and windows).
+
+    Returns
+    -------
+    float
+        In [0, 1], or NaN where the BS has no class-B VA.
+
+    Examples
+    --------
+    >>> from skysense.experiments.mapping.csi import class_b_recovered
+    >>> from skysense.mapping import default_scene, simulate
+    >>> (data,) = simulate(default_scene(30), rng=0, bs_indices=[2])
+    >>> truth = data.visibility.va_positions_m
+    >>> class_b_recovered(tuple(truth for _ in range(30)), data)
+    1.0
+    """
+    vis = data.visibility
+    classes = vis.classes()
+    bi, _ = vis.va_timelines()
+    n_ep = min(len(estimates_m), bi.shape[0])
+    hits = []
+    for j in np.flatnonzero(classes == "B"):
+        on = bi[:n_ep, j]
+        recovered = False
+        edges = np.flatnonzero(np.diff(np.r_[0, on.astype(np.int8), 0]))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            window = range(max(start, stop - RECOVERY_EPOCHS), stop)
+            near = [
+                est.shape[0] > 0
+                and np.min(np.linalg.norm(est - vis.va_positions_m[j], axis=1)) <= RECOVERY_RADIUS_M
+                for est in (estimates_m[e] for e in window)
+            ]
+            recovered |= bool(all(near))
+        hits.append(recovered)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def courtyard_scene(n_epochs: int = 300) -> Scene:
+    """A second scene, of other geometry than the default one, for the mapping-csi targets.
+
+    Fixed before any method was run on it (the issue's "scene of your own design"): four
+    buildings of different sizes and heights around a courtyard, four BSs at 12 m and 18 m,
+    and an L-shaped UAV path (west to east along y = 3 m, then south along x = 5 m) with a
+    +-3 m lateral wiggle and an altitude of 30 +- 4 m.
+
+    Parameters
+    ----------
+    n_epochs : int
+        Epochs of the trajectory (>= 2).
+
+    Returns
+    -------
+    skysense.mapping.Scene
+        Buildings, BSs and the trajectory of ``n_epochs`` epochs.
+
+    Examples
+    --------
+    >>> from skysense.experiments.mapping.csi import courtyard_scene
+    >>> scene = courtyard_scene(50)
+    >>> scene.n_bs, scene.n_epochs
+    (4, 50)
+    """
+    buildings = [
+        (-35.0, 35.0, 30.0, 30.0, 30.0),
+        (35.0, 40.0, 40.0, 20.0, 40.0),
+        (-30.0, -35.0, 20.0, 30.0, 25.0),
+        (35.0, -30.0, 30.0, 40.0, 45.0),
+    ]
+    base_stations = [(0.0, 35.0, 12.0), (0.0, -35.0, 12.0), (-30.0, 0.0, 18.0), (40.0, 5.0, 18.0)]
+    t = np.linspace(0.0, 1.0, n_epochs)
+    corner = 65.0 / 128.0  # the first leg is 65 m of the 128 m
+    first = t <= corner
+    x = np.where(first, -60.0 + 128.0 * t, 5.0)
+    y = np.where(first, 3.0, 3.0 - (128.0 * t - 65.0))
+    wiggle = 3.0 * np.sin(2 * np.pi * 2 * t / corner) * first + 3.0 * np.sin(
+        2 * np.pi * 2 * (t - corner) / (1 - corner)
+    ) * (~first)
+    x = x + np.where(first, 0.0, wiggle)
+    y = y + np.where(first, wiggle, 0.0)
+    z = 30.0 + 4.0 * np.sin(2 * np.pi * 3 * t)
+    return Scene(np.array(buildings), np.array(base_stations), np.column_stack([x, y, z]))
+
+
+#: Scenes of the experiment (``MappingCsi(scene=...)``).
+CSI_SCENES = {"default": default_scene, "courtyard": courtyard_scene}
+
+
+def _nan_to_none(values: np.ndarray) -> float | None:
+    """Mean of the finite values (None where there are none: JSON has no NaN)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
 
 
 @dataclass(frozen=True)
@@ -32,7 +162,9 @@ class MappingCsi(Experiment):
     Parameters
     ----------
     methods : tuple of str
-        Keys of :data:`skysense.mapping.SCHEMES` except ``"specular"``.
+        Keys of :data:`skysense.mapping.SCHEMES` except ``"specular"``, or ``fusion3_angles``,
+        ``fusion4_angles``, ``bistatic_angles``: the scheme with the angle-aided bistatic
+        model (``MappingParams(bistatic_angles=True)``; the estimated AoA/AoD with their CRB).
     bs_indices : tuple of int
         BSs of the default scene (0..3: BS1-BS4).
     n_epochs, n_particles : int
@@ -46,21 +178,39 @@ class MappingCsi(Experiment):
         visibility 0.2, vertical-facade births, completeness radius [m]).
     chunk_size : int
         Trials per task.
+    scene : {"default", "courtyard"}
+        :func:`skysense.mapping.default_scene` or :func:`courtyard_scene`.
+    monostatic_csi : bool
+        False (default): the CSI rows take the simulator's monostatic sets. True: both links
+        from CSI, the monostatic sets estimated from the BS's echo CSI
+        (:func:`skysense.pipeline.simulate_monostatic_csi`, :func:`~skysense.pipeline.estimate_monostatic`,
+        MDL order per panel); the front end's time then covers both links.
 
     Notes
     -----
     Results: ``results[method][bs]`` and ``results[method + "_ideal"][bs]`` hold
     ``mospa_all_m`` (MOSPA over every epoch), ``mospa_last_m`` (over the last quarter),
-    ``completeness`` and ``ms_per_epoch`` (filter, plus the front end for the CSI rows);
+    ``completeness``, ``class_b_recovered`` (:func:`class_b_recovered`) and ``ms_per_epoch``
+    (filter, plus the front end for the CSI rows);
     ``results["front_end"][bs]`` the front end's and PARAMING's own ms per epoch (same run).
     The CSI carries LoS and specular paths only (no diffuse clusters, no clutter), so it is
-    not the same measurement model as the ideal sets.
+    not the same measurement model as the ideal sets. The ideal sets carry angles
+    (:func:`skysense.mapping.simulate` with the channel's ULA axes and its default 5 mrad noise),
+    which only the ``_angles`` methods read.
     """
 
     name: ClassVar[str] = "mapping-csi"
     default_trials: ClassVar[int] = 1
 
-    methods: tuple[str, ...] = ("fusion3", "fusion4", "monostatic", "bistatic")
+    methods: tuple[str, ...] = (
+        "fusion3",
+        "fusion4",
+        "fusion3_angles",
+        "fusion4_angles",
+        "monostatic",
+        "bistatic",
+        "bistatic_angles",
+    )
     bs_indices: tuple[int, ...] = (0, 1, 2, 3)
     n_epochs: int = 300
     n_particles: int = 2000
@@ -71,6 +221,8 @@ class MappingCsi(Experiment):
     birth_height_std_m: float | None = 1.0
     radius_m: float = 2.0
     chunk_size: int = 1
+    scene: str = "default"
+    monostatic_csi: bool = False
 
     def __post_init__(self) -> None:
         from skysense.pipeline import BistaticChannel
@@ -82,7 +234,9 @@ class MappingCsi(Experiment):
                 raise ValueError(f"methods must be drawn from {CSI_METHODS}, got {m!r}")
         if not self.methods or not self.bs_indices:
             raise ValueError("methods and bs_indices must be non-empty")
-        scene = default_scene(self.n_epochs)
+        if self.scene not in CSI_SCENES:
+            raise ValueError(f"scene must be one of {tuple(CSI_SCENES)}, got {self.scene!r}")
+        scene = CSI_SCENES[self.scene](self.n_epochs)
         for i in self.bs_indices:
             scene.virtual_anchors(i)  # validates the index
         self.params()
@@ -95,13 +249,18 @@ class MappingCsi(Experiment):
             if method.startswith("fusion")
             else 1.0,
             birth_height_std_m=self.birth_height_std_m,
+            bistatic_angles=method.endswith("_angles"),
         )
+
+    def _keys(self) -> list[str]:
+        """Result rows: each method from CSI and from ideal data."""
+        return [m + s for m in self.methods for s in ("", "_ideal")]
 
     def cells(self) -> tuple[int, ...]:
         return self.bs_indices
 
     def setup(self, cell: Hashable) -> Scene:
-        return default_scene(self.n_epochs)
+        return CSI_SCENES[self.scene](self.n_epochs)
 
     def run_chunk(
         self, cell: Hashable, state: Scene, n_trials: int, rng: np.random.Generator
@@ -110,18 +269,30 @@ class MappingCsi(Experiment):
         from skysense.pipeline import (
             BistaticChannel,
             estimate_bistatic,
+            estimate_monostatic,
             simulate_bistatic_csi,
+            simulate_monostatic_csi,
             with_bistatic_measurements,
+            with_monostatic_measurements,
         )
 
         assert isinstance(cell, int)
         bs = cell
         channel = BistaticChannel(snr_db=self.snr_db)
-        keys = [m + s for m in self.methods for s in ("", "_ideal")]
+        keys = self._keys()
         out: dict[str, list[Any]] = {}
         for _ in range(n_trials):
             seeds = rng.spawn(2 + 2 * len(self.methods))
-            (ideal,) = simulate(state, self.params(), rng=seeds[0], bs_indices=[bs])
+            method_seeds = dict(
+                zip([m + s for m in self.methods for s in ("", "_ideal")], seeds[2:], strict=True)
+            )
+            (ideal,) = simulate(
+                state,
+                self.params(),
+                rng=seeds[0],
+                bs_indices=[bs],
+                ula_axes=(channel.uav_axis, channel.bs_axis),
+            )
             (link,) = simulate_bistatic_csi(state, channel, rng=seeds[1], bs_indices=[bs])
             t0 = time.perf_counter()
             meas = estimate_bistatic(link.csi, channel)
@@ -131,14 +302,23 @@ class MappingCsi(Experiment):
                 if q:
                     paraming(link.csi[e], int(q), scenario=channel.scenario, workers=1)
             paraming_s = time.perf_counter() - t0
-            from_csi = with_bistatic_measurements(ideal, meas)
+            from_csi = with_bistatic_measurements(ideal, meas, channel=channel)
+            if self.monostatic_csi:
+                # A child spawned after the others: the draws above do not depend on the flag.
+                (echo,) = simulate_monostatic_csi(state, rng=rng.spawn(1)[0], bs_indices=[bs])
+                t0 = time.perf_counter()
+                echoes = estimate_monostatic(echo.csi, state.base_stations_m[bs], workers=1)
+                front_s += time.perf_counter() - t0
+                from_csi = with_monostatic_measurements(from_csi, echoes, self.params())
             out.setdefault("front_end_ms", []).append(1e3 * front_s / self.n_epochs)
             out.setdefault("paraming_ms", []).append(1e3 * paraming_s / self.n_epochs)
-            for key, mrng in zip(keys, seeds[2:], strict=True):
+            for key in keys:
+                mrng = method_seeds[key]
                 method = key.removesuffix("_ideal")
                 data = ideal if key.endswith("_ideal") else from_csi
                 t0 = time.perf_counter()
-                res = Mapper(method, self.params(method)).run(data, rng=mrng)
+                scheme = method.removesuffix("_angles")
+                res = Mapper(scheme, self.params(method)).run(data, rng=mrng)
                 ms = 1e3 * (time.perf_counter() - t0) / self.n_epochs
                 if not key.endswith("_ideal"):
                     ms += 1e3 * front_s / self.n_epochs
@@ -149,6 +329,9 @@ class MappingCsi(Experiment):
                     completeness(res.estimates_m[-1], ideal, radius_m=self.radius_m)
                 )
                 out.setdefault(f"ms_{key}", []).append(ms)
+                out.setdefault(f"class_b_{key}", []).append(
+                    class_b_recovered(res.estimates_m, ideal)
+                )
         return {k: np.asarray(v) for k, v in out.items()}
 
     def summarize(self, cell: Hashable, trials: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -159,37 +342,40 @@ class MappingCsi(Experiment):
                 "paraming_ms_per_epoch": float(trials["paraming_ms"].mean()),
             }
         }
-        for m in self.methods:
-            for key in (m, m + "_ideal"):
-                ospa = trials[f"ospa_{key}"]
-                summary[key] = {
-                    "mospa_all_m": float(ospa.mean()),
-                    "mospa_last_m": float(ospa[:, -last:].mean()),
-                    "completeness": float(trials[f"completeness_{key}"].mean()),
-                    "ms_per_epoch": float(trials[f"ms_{key}"].mean()),
-                }
+        for key in self._keys():
+            ospa = trials[f"ospa_{key}"]
+            summary[key] = {
+                "mospa_all_m": float(ospa.mean()),
+                "mospa_last_m": float(ospa[:, -last:].mean()),
+                "completeness": float(trials[f"completeness_{key}"].mean()),
+                "class_b_recovered": _nan_to_none(trials[f"class_b_{key}"]),
+                "ms_per_epoch": float(trials[f"ms_{key}"].mean()),
+            }
         return summary
 
     def report(self, summaries: dict[Hashable, dict[str, Any]]) -> dict[str, Any]:
-        keys = ["front_end"] + [m + s for m in self.methods for s in ("", "_ideal")]
+        keys = ["front_end", *self._keys()]
         return {k: {f"BS{i + 1}": summaries[i][k] for i in self.bs_indices} for k in keys}
 
     def table(self, results: dict[str, Any]) -> str:
-        """MOSPA (all / last quarter), completeness and ms per epoch per method and BS."""
+        """MOSPA (all / last quarter), completeness, class-B facades recovered (``-``: none)
+        and ms per epoch per method and BS."""
         bs_names = list(results["front_end"])
-        head = f"{'method':<18}" + "".join(
-            f" | {b + ' MOSPA all/last  compl  ms':>30}" for b in bs_names
+        head = f"{'method':<22}" + "".join(
+            f" | {b + ' MOSPA all/last  compl  B  ms':>35}" for b in bs_names
         )
         lines = [head, "-" * len(head)]
         for key in results:
             if key == "front_end":
                 continue
-            row = f"{key:<18}"
+            row = f"{key:<22}"
             for b in bs_names:
                 s = results[key][b]
+                rec = s.get("class_b_recovered")
                 row += (
                     f" | {s['mospa_all_m']:6.2f} /{s['mospa_last_m']:6.2f} m"
-                    f"  {s['completeness']:4.2f} {s['ms_per_epoch']:5.1f}"
+                    f"  {s['completeness']:4.2f} {'  -' if rec is None else f'{rec:4.2f}'}"
+                    f" {s['ms_per_epoch']:5.1f}"
                 )
             lines.append(row)
         for b in bs_names:
@@ -221,5 +407,9 @@ class MappingCsi(Experiment):
         return {
             "source": "not in either paper: the mapping paper assumes a channel estimator, "
             "the bistatic paper provides PARAMING",
-            "schemes": {m: SCHEMES[m] for m in self.methods},
+            "schemes": {
+                m: SCHEMES[m.removesuffix("_angles")]
+                + (", angle-aided bistatic model (ours)" if m.endswith("_angles") else "")
+                for m in self.methods
+            },
         }

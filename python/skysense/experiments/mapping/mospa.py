@@ -65,8 +65,9 @@ class MappingMospa(Experiment):
         converges to decimetres (README, Environment mapping).
     n_birth_particles : int or None
         :class:`~skysense.mapping.MappingParams` ``n_birth_particles``, particles of a new PMF
-        (resampled to P if it survives its first epoch; ``None``: P, the paper). Used by every
-        method.
+        until it is confirmed (redrawn on P when it may survive its first call, docs/
+        mapping_model.md section 4.5; ``None``: P, the paper's model, this experiment's
+        default). Used by every method.
     radius_m : float
         Completeness: an estimate within this distance of a VA finds it [m].
     chunk_size : int

@@ -65,8 +65,9 @@ class MappingRuntime(Experiment):
     n_warmup, n_timed : int
         Epochs run before timing (PMFs appear) and epochs timed, from epoch 60 of BS1.
     n_birth_particles : int or None
-        :class:`~skysense.mapping.MappingParams` ``n_birth_particles`` (``None``: P, the
-        paper); other parameters are the defaults (censoring of new PMFs included).
+        :class:`~skysense.mapping.MappingParams` ``n_birth_particles``: particles of a new PMF
+        until it is confirmed (default 2,000, the library's; ``None``: P, the paper's model);
+        other parameters are the defaults (censoring and confirmation of new PMFs included).
     workers : int or None
         Threads of the C++ module (:class:`~skysense.mapping.Mapper` ``workers``; ``None``:
         :func:`skysense.get_workers` in the process that runs the trials; results do not
@@ -92,7 +93,7 @@ class MappingRuntime(Experiment):
     loads: tuple[float, ...] = (1.0, 2.0, 4.0)
     n_warmup: int = 10
     n_timed: int = 10
-    n_birth_particles: int | None = None
+    n_birth_particles: int | None = 2000
     workers: int | None = None
     chunk_size: int = 1
 

@@ -11,10 +11,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from skysense._validation import check_count
+from skysense._validation import check_count, check_positive
 from skysense.bistatic.scenario import Scenario
 
-__all__ = ["N_OUTPUTS", "N_OUTPUTS_3D", "C2vnn3dConfig", "C2vnnConfig"]
+__all__ = ["N_OUTPUTS", "N_OUTPUTS_3D", "C2vnn3dConfig", "C2vnnConfig", "C2vnnCountConfig"]
 
 #: Outputs of the 2-D network: sin(AoA), sin(AoD), fractional ToA offset [taps].
 N_OUTPUTS = 3
@@ -134,3 +134,58 @@ class C2vnn3dConfig(C2vnnConfig):
     def sample_shape(self) -> tuple[int, ...]:
         """Shape of one network input (real pairs): ``(2 W, S, n_tx, n_rx)``."""
         return (2 * self.window, self.n_subframes, self.scenario.n_tx, self.scenario.n_rx)
+
+
+@dataclass(frozen=True)
+class C2vnnCountConfig(C2vnnConfig):
+    """The path-count classifier of IFFT-C2VNN (bistatic paper, Sec. III-B1, unresolvable peaks).
+
+    The same two complex convolutions and two complex linear layers as :class:`C2vnnConfig`,
+    on a wider window of the delay taps that keeps the peak's power relative to the strongest
+    peak; ``max_count + 1`` outputs are the logits of 0, 1, ..., ``max_count`` paths
+    (the last class meaning "``max_count`` or more").
+
+    Parameters
+    ----------
+    scenario : Scenario
+        Sizes and numerology of the CSI the model accepts.
+    window : int
+        Odd window size (rows of the delay taps per candidate peak).
+    n_filters : int
+        Complex filters F of each convolution.
+    kernel_size : int
+        Odd square kernel of both convolutions ("same" padding).
+    n_hidden : int
+        Complex width of the first linear layer.
+    max_count : int
+        Largest count class (>= 2).
+    reach_cells : float
+        A path counts for the candidate peak nearest to it in delay when it lies within this
+        many cells ``1/(N df)`` of it (training labels); a merged peak's ToAs are searched
+        within ``max(1.5, reach_cells)`` cells of its row.
+
+    Examples
+    --------
+    >>> C2vnnCountConfig().n_outputs
+    4
+    """
+
+    window: int = 5
+    max_count: int = 3
+    reach_cells: float = 1.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_count(self.max_count, "max_count", minimum=2)
+        object.__setattr__(self, "reach_cells", check_positive(self.reach_cells, "reach_cells"))
+        if min(self.scenario.n_tx, self.scenario.n_rx) < 3:
+            raise ValueError(
+                "scenario: the merged-peak step needs n_tx >= 3 and n_rx >= 3 (shift "
+                f"invariance along both arrays), got n_tx = {self.scenario.n_tx}, "
+                f"n_rx = {self.scenario.n_rx}"
+            )
+
+    @property
+    def n_outputs(self) -> int:
+        """Classes per window: 0, 1, ..., ``max_count`` paths."""
+        return self.max_count + 1

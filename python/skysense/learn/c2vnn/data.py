@@ -28,20 +28,24 @@ from skysense.bistatic.ifft_windows import (
 )
 from skysense.bistatic.scenario import Scenario
 from skysense.bistatic.simulate import simulate
-from skysense.learn.c2vnn.config import C2vnn3dConfig
+from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnCountConfig
 
 __all__ = [
     "MAX_LABEL_OFFSET",
     "MIN_DELAY_FRACTION",
     "C2vnnWindows",
+    "count_windows",
     "csi_windows",
     "csi_windows_3d",
+    "make_count_training_set",
     "make_training_set",
     "make_training_set_3d",
 ]
 
 #: Largest |N df tau - p| [taps] for which a detected peak is labelled with a path.
 MAX_LABEL_OFFSET = 1.0
+#: Candidate peaks the count classifier sees per CSI beyond the paths asked for.
+EXTRA_CANDIDATES = 2
 #: Reported ToAs lie in ``[f N, (1 + f) N)`` taps for this f (as PARAMING: from -1/(8 df)).
 MIN_DELAY_FRACTION = -0.125
 
@@ -319,3 +323,169 @@ def make_training_set_3d(
     inputs, rows, ok = _windows_3d(csi, q, config.window, sc, strict=False)
     lab, keep = _label_peaks(labels[ok], rows, sc.n_subcarriers)
     return inputs[keep], lab[keep].astype(np.float32)
+
+
+def count_windows(csi: Any, n_candidates: int, config: C2vnnCountConfig) -> C2vnnWindows:
+    """Classifier inputs: W-row windows around the strongest local maxima of the delay profile.
+
+    Unlike :func:`csi_windows` the windows keep their power relative to the strongest peak
+    (all windows of a CSI share one scale, ``sqrt(n_tx n_rx / max PDP)``), so the classifier
+    can tell a path from a side lobe or a noise peak; each window's phase is referenced to
+    its centre entry of Tx 0, Rx 0.
+
+    Parameters
+    ----------
+    csi : array_like, shape (batch, n_tx, n_rx, n_subcarriers), complex
+        Bistatic CSI batch.
+    n_candidates : int
+        Candidate peaks K per CSI (a CSI with fewer local maxima repeats its weakest one;
+        see ``rows``).
+    config : C2vnnCountConfig
+        Window size and scenario.
+
+    Returns
+    -------
+    C2vnnWindows
+        ``inputs`` of shape ``(batch, K, 2 W, n_tx, n_rx)`` and candidate ``rows``
+        ``(batch, K)`` in ascending order; a row of -1 marks a missing candidate (its window
+        is zero).
+
+    Examples
+    --------
+    >>> from skysense.bistatic import Paths
+    >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32)
+    >>> csi = sc.channel(Paths([0.1, 0.4], [0.2, 0.0], [0.0, 9 * sc.toa_resolution_s], [1, 1]))
+    >>> w = count_windows(csi[None], 2, C2vnnCountConfig(scenario=sc))
+    >>> w.inputs.shape, w.rows.tolist()
+    ((1, 2, 10, 4, 4), [[0, 9]])
+    """
+    sc = config.scenario
+    arr = as_csi(csi, sc, min_ndim=4)
+    if arr.ndim != 4:
+        raise ValueError(f"csi must have shape (batch, *{sc.csi_shape}), got {arr.shape}")
+    k = check_count(n_candidates, "n_candidates", maximum=sc.n_subcarriers)
+    taps = delay_taps(arr, scenario=sc)
+    pdp = np.sum(taps.real**2 + taps.imag**2, axis=(-3, -2))  # (B, N)
+    if not np.isfinite(pdp).all():
+        raise ValueError("csi contains NaN or Inf")
+    is_peak = (pdp > np.roll(pdp, 1, axis=-1)) & (pdp >= np.roll(pdp, -1, axis=-1))
+    is_peak &= pdp > MIN_RELATIVE_PEAK_POWER * pdp.max(axis=-1, keepdims=True)
+    score = np.where(is_peak, pdp, -np.inf)
+    top = np.argsort(-score, axis=-1, kind="stable")[:, :k]
+    valid = np.take_along_axis(is_peak, top, -1)
+    rows = np.where(valid, top, -1)
+    order = np.argsort(np.where(valid, rows, np.iinfo(np.int64).max), axis=-1, kind="stable")
+    rows = np.take_along_axis(rows, order, -1).astype(np.int64)
+    valid = rows >= 0
+    win = peak_windows(taps, np.maximum(rows, 0), config.window)  # (B, K, W, nt, nr)
+    ref = win[..., config.window // 2, 0, 0]
+    mag = np.abs(ref)
+    phase = np.where(mag > 0, np.conj(ref) / np.where(mag > 0, mag, 1.0), 1.0)
+    peak = np.max(pdp, axis=-1)
+    if np.any(peak == 0):
+        raise ValueError("csi: a CSI is all zero")
+    scale = np.sqrt(sc.n_tx * sc.n_rx / peak)[:, None] * phase * valid
+    win = win * scale[..., None, None, None].astype(win.dtype)
+    inputs = np.concatenate([win.real, win.imag], axis=-3).astype(np.float32)
+    return C2vnnWindows(inputs=inputs, rows=rows)
+
+
+def path_counts(
+    toa_in_taps: np.ndarray, rows: np.ndarray, n_taps: int, max_count: int, reach: float = 1.5
+) -> np.ndarray:
+    """Paths per candidate peak (the classifier's labels).
+
+    Each path counts for its nearest candidate (circular distance), if within ``reach`` taps;
+    counts are clipped to ``max_count``; missing candidates (row -1) get 0.
+
+    Parameters
+    ----------
+    toa_in_taps : ndarray, shape (B, q)
+        True ToAs in taps ``N df tau``.
+    rows : ndarray of int, shape (B, K)
+        Candidate rows (:func:`count_windows`), -1 for a missing candidate.
+    n_taps : int
+        Delay taps N (the circle the delays live on).
+    max_count : int
+        Largest class.
+    reach : float
+        Largest distance [taps] at which a path counts for a candidate.
+
+    Returns
+    -------
+    counts : ndarray, shape (B, K), int64
+        Paths per candidate.
+
+    Examples
+    --------
+    >>> path_counts(np.array([[0.0, 1.2, 9.0]]), np.array([[0, 9, -1]]), 32, 3).tolist()
+    [[2, 1, 0]]
+    """
+    rows_f = np.where(rows >= 0, rows, np.nan).astype(np.float64)
+    off = np.abs(_signed_offset(toa_in_taps[:, None, :], rows_f[:, :, None], n_taps))
+    off = np.where(np.isfinite(off), off, np.inf)  # (B, K, q)
+    nearest = np.argmin(off, axis=1)  # (B, q)
+    close = np.take_along_axis(off, nearest[:, None, :], 1)[:, 0] <= reach
+    counts = np.zeros(rows.shape, np.int64)
+    b = np.broadcast_to(np.arange(len(rows))[:, None], nearest.shape)
+    np.add.at(counts, (b[close], nearest[close]), 1)
+    return np.minimum(counts, max_count)
+
+
+def make_count_training_set(
+    config: C2vnnCountConfig,
+    n_draws: int,
+    *,
+    snr_db: float | tuple[float, float] = (0.0, 30.0),
+    n_targets: int = 3,
+    fluctuation: Literal["none", "swerling1"] = "none",
+    rng: RngLike = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count-labelled candidate windows from ``n_draws`` simulated CSIs (as
+    :func:`make_training_set`: random geometry, LoS + ``n_targets`` paths).
+
+    Parameters
+    ----------
+    config : C2vnnCountConfig
+        Scenario, window and the largest count class.
+    n_draws : int
+        Simulated CSIs; each gives ``n_targets + 1 + EXTRA_CANDIDATES`` candidate windows.
+    snr_db : float or (float, float)
+        Fixed SNR or the range of a uniform draw per CSI [dB].
+    n_targets, fluctuation
+        Passed to :func:`~skysense.bistatic.random_paths` / :func:`~skysense.bistatic.simulate`.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Draw ``i`` uses the ``i``-th of ``n_draws`` generators spawned from it.
+
+    Returns
+    -------
+    inputs : ndarray, shape (n_windows, 2 W, n_tx, n_rx), float32
+        :func:`count_windows` of every present candidate.
+    counts : ndarray, shape (n_windows,), int64
+        Paths within ``config.reach_cells`` taps of the candidate that lie nearer to it than
+        to any other candidate, clipped to ``max_count``.
+
+    Examples
+    --------
+    >>> sc = Scenario(n_tx=4, n_rx=4, n_subcarriers=32)
+    >>> x, y = make_count_training_set(C2vnnCountConfig(scenario=sc), 4, n_targets=2, rng=0)
+    >>> x.shape[1:], int(y.max()) <= 3
+    ((10, 4, 4), True)
+    """
+    sc = config.scenario
+    n_draws = check_count(n_draws, "n_draws")
+    lo, hi = _snr_range(snr_db)
+    q = n_targets + 1
+    csi = np.empty((n_draws, *sc.csi_shape), np.complex64)
+    toa = np.empty((n_draws, q))
+    for i, gen in enumerate(as_generator(rng).spawn(n_draws)):
+        paths = random_paths(sc, rng=gen, n_targets=n_targets)
+        meas = simulate(
+            sc, paths, gen.uniform(lo, hi), rng=gen, fluctuation=fluctuation, dtype=np.complex64
+        )
+        csi[i] = meas.csi[0]
+        toa[i] = paths.toa_s / sc.toa_resolution_s
+    win = count_windows(csi, q + EXTRA_CANDIDATES, config)
+    counts = path_counts(toa, win.rows, sc.n_subcarriers, config.max_count, config.reach_cells)
+    keep = win.rows >= 0
+    return win.inputs[keep], counts[keep]

@@ -1,8 +1,9 @@
 """IFFT-C2VNN estimator: CSI -> ``Estimate`` (AoA, AoD, ToA, LS gains; Doppler over sub-frames).
 
-Two shipped models: the 2-D default (``load_default``; its Doppler is the lightweight variant)
-and the 3-D Doppler model (``load_default_3d``; Conv3d over S = 10 sub-frames, bistatic paper,
-Sec. III-D).
+The shipped 2-D model and its path-count classifier (``load_default``); its Doppler is the
+lightweight variant (bistatic paper, Sec. III-D). A 3-D Doppler model (Conv3d over the
+sub-frames) trained with ``python -m skysense.learn.c2vnn.train --subframes S`` loads with
+``from_checkpoint``; none is shipped (``docs/bistatic.md``: it lost to the lightweight variant).
 """
 
 from __future__ import annotations
@@ -17,19 +18,32 @@ import torch
 from skysense._validation import check_count
 from skysense.bistatic._common import as_csi
 from skysense.bistatic.estimate import Estimate
-from skysense.bistatic.ifft_windows import ls_gains
+from skysense.bistatic.ifft_windows import (
+    _esprit_angles,
+    _zf_toa_taps,
+    delay_taps,
+    ls_gains,
+    normalize_windows,
+    peak_windows,
+)
 from skysense.learn._torch import torch_threads
 from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig
-from skysense.learn.c2vnn.data import MIN_DELAY_FRACTION, csi_windows, csi_windows_3d
-from skysense.learn.c2vnn.networks import C2vnn3dNet, C2vnnNet
+from skysense.learn.c2vnn.data import (
+    EXTRA_CANDIDATES,
+    MIN_DELAY_FRACTION,
+    count_windows,
+    csi_windows,
+    csi_windows_3d,
+)
+from skysense.learn.c2vnn.networks import C2vnn3dNet, C2vnnCountNet, C2vnnNet
 from skysense.learn.checkpoint import CheckpointError, load_checkpoint
 
-__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_WEIGHTS_3D", "IfftC2vnn"]
+__all__ = ["DEFAULT_COUNT_WEIGHTS", "DEFAULT_WEIGHTS", "IfftC2vnn"]
 
 #: The shipped 2-D model, in ``skysense/learn/weights/``.
 DEFAULT_WEIGHTS = "c2vnn.pt"
-#: The shipped 3-D Doppler model (S = 10 sub-frames), beside it.
-DEFAULT_WEIGHTS_3D = "c2vnn3d.pt"
+#: The shipped path-count classifier of the 2-D model, beside it.
+DEFAULT_COUNT_WEIGHTS = "c2vnn_count.pt"
 
 PathLike = str | os.PathLike[str]
 
@@ -45,6 +59,14 @@ class IfftC2vnn:
         takes sub-frame CSI only (``estimate(..., subframes=True)``) and regresses Doppler.
     metadata : dict, optional
         Training record (from the checkpoint).
+    counter : C2vnnCountNet, optional
+        Path-count classifier of the 2-D model (the paper's unresolvable-peak step, Sec.
+        III-B1). With it, ``estimate`` classifies the ``n_paths + 2`` strongest delay peaks
+        as holding 0, 1, 2 or 3+ paths, spreads the ``n_paths`` paths over them by the most
+        probable counts, regresses single-path peaks with ``model`` and separates a merged
+        peak's paths in the angle domain (2-D ESPRIT on its window, then each path's ToA from
+        its zero-forced subcarrier response). Without it every path gets its own peak (the
+        ``n_paths`` strongest), as the paper's resolvable-scatterer case.
 
     Examples
     --------
@@ -59,11 +81,27 @@ class IfftC2vnn:
     """
 
     def __init__(
-        self, model: C2vnnNet | C2vnn3dNet, metadata: dict[str, Any] | None = None
+        self,
+        model: C2vnnNet | C2vnn3dNet,
+        metadata: dict[str, Any] | None = None,
+        *,
+        counter: C2vnnCountNet | None = None,
     ) -> None:
         if not isinstance(model, C2vnnNet | C2vnn3dNet):
             raise TypeError(f"model must be a C2vnnNet or C2vnn3dNet, got {type(model).__name__}")
+        if counter is not None:
+            if not isinstance(counter, C2vnnCountNet):
+                raise TypeError(f"counter must be a C2vnnCountNet, got {type(counter).__name__}")
+            if isinstance(model, C2vnn3dNet):
+                raise ValueError("counter: the path-count classifier serves the 2-D model only")
+            if counter.config.scenario != model.config.scenario:
+                raise ValueError(
+                    "counter was trained for another scenario than the model: "
+                    f"{counter.config.scenario} against {model.config.scenario}"
+                )
+            counter = counter.eval()
         self.model = model.eval()
+        self.counter = counter
         self.metadata = dict(metadata or {})
 
     @property
@@ -93,14 +131,31 @@ class IfftC2vnn:
         return cls(ckpt.model, ckpt.metadata)
 
     @classmethod
-    def load_default(cls) -> IfftC2vnn:
-        """The pretrained model shipped for the default ``Scenario()`` (W = 3, mixed SNR)."""
-        return cls._load_shipped(DEFAULT_WEIGHTS)
+    def load_default(cls, *, count_paths: bool = True) -> IfftC2vnn:
+        """The pretrained model shipped for the default ``Scenario()`` (W = 3, mixed SNR).
 
-    @classmethod
-    def load_default_3d(cls) -> IfftC2vnn:
-        """The pretrained 3-D Doppler model for ``Scenario()`` and S = 10 sub-frames (W = 3)."""
-        return cls._load_shipped(DEFAULT_WEIGHTS_3D)
+        Parameters
+        ----------
+        count_paths : bool
+            Attach the shipped path-count classifier (``counter``, default), so merged delay
+            peaks yield all their paths; False gives one path per delay peak.
+
+        Returns
+        -------
+        IfftC2vnn
+            The estimator.
+        """
+        est = cls._load_shipped(DEFAULT_WEIGHTS)
+        if not count_paths:
+            return est
+        ref = resources.files("skysense.learn") / "weights" / DEFAULT_COUNT_WEIGHTS
+        with resources.as_file(ref) as path:
+            ckpt = load_checkpoint(path)
+        assert isinstance(ckpt.model, C2vnnCountNet)
+        assert isinstance(est.model, C2vnnNet)
+        est = cls(est.model, est.metadata, counter=ckpt.model)
+        est.metadata["counter"] = ckpt.metadata
+        return est
 
     @classmethod
     def _load_shipped(cls, name: str) -> IfftC2vnn:
@@ -199,10 +254,13 @@ class IfftC2vnn:
             raise ValueError(f"Doppler estimation needs >= 2 sub-frames, got {arr.shape[-4]}")
         lead = arr.shape[:-3]
         flat = arr.reshape(-1, *sc.csi_shape)
-        win = csi_windows(flat, q, self.config.window, sc)
-        out = self._predict_windows(win.inputs.reshape(-1, *win.inputs.shape[2:]), batch_size)
-        out = out.reshape(len(flat), q, 3).astype(np.float64)
-        toa, aoa, aod = self._geometry(win.rows, out)
+        if self.counter is not None:
+            toa, aoa, aod = self._counted_geometry(flat, q, batch_size)
+        else:
+            win = csi_windows(flat, q, self.config.window, sc)
+            out = self._predict_windows(win.inputs.reshape(-1, *win.inputs.shape[2:]), batch_size)
+            out = out.reshape(len(flat), q, 3).astype(np.float64)
+            toa, aoa, aod = self._geometry(win.rows, out)
         order = np.argsort(toa, axis=-1)
         toa, aoa, aod = (
             np.take_along_axis(v, order, -1).reshape(*lead, q) for v in (toa, aoa, aod)
@@ -232,6 +290,70 @@ class IfftC2vnn:
             toa_s=toa, aoa_rad=aoa, aod_rad=aod, gain=gain, n_paths=n_est, doppler_hz=doppler
         )
         return est.astype(arr.dtype)
+
+    def _counted_geometry(
+        self, flat: np.ndarray, q: int, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ToA [s], AoA, AoD [rad] of q paths per CSI ``(B, n_tx, n_rx, N)`` with the counter."""
+        assert self.counter is not None
+        sc = self.config.scenario
+        cc = self.counter.config
+        n_cand = min(q + EXTRA_CANDIDATES, sc.n_subcarriers)
+        cw = count_windows(flat, n_cand, cc)
+        x = cw.inputs.reshape(-1, *cc.sample_shape)
+        with torch.inference_mode():
+            logits = np.concatenate(
+                [
+                    self.counter(torch.from_numpy(x[i : i + batch_size])).numpy()
+                    for i in range(0, len(x), batch_size)
+                ]
+            )
+        logits = logits.reshape(len(flat), n_cand, -1).astype(np.float64)
+        logp = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+        present = cw.rows >= 0
+        logp[~present, 1:] = -np.inf
+        logp[~present, 0] = 0.0
+        counts = _allocate_counts(logp, q)
+        b_idx, k_idx = np.nonzero(counts == 1)
+        taps = delay_taps(flat, scenario=sc)
+        rows = cw.rows.astype(np.float64)
+        sin_aoa = np.empty((len(flat), q))
+        sin_aod = np.empty((len(flat), q))
+        toa_taps = np.empty((len(flat), q))
+        slot = np.cumsum(counts, axis=1) - counts  # first path slot of each candidate
+        if len(b_idx):
+            win = normalize_windows(
+                peak_windows(taps[b_idx], cw.rows[b_idx, k_idx][:, None], self.config.window)
+            )[:, 0]
+            x1 = np.concatenate([win.real, win.imag], axis=1).astype(np.float32)
+            out = self._predict_windows(x1, batch_size).astype(np.float64)
+            s = slot[b_idx, k_idx]
+            sin_aoa[b_idx, s], sin_aod[b_idx, s] = out[:, 0], out[:, 1]
+            toa_taps[b_idx, s] = rows[b_idx, k_idx] + out[:, 2]
+        # Merged peaks: angles by 2-D ESPRIT on the window, then ToAs by zero forcing.
+        for b in np.unique(np.nonzero(counts >= 2)[0]):
+            merged: list[int] = []
+            peak_rows: list[float] = []
+            for k in np.flatnonzero(counts[b] >= 2):
+                c, s0 = int(counts[b, k]), int(slot[b, k])
+                w = peak_windows(taps[b], cw.rows[b, k : k + 1], 3)[0]
+                sin_aoa[b, s0 : s0 + c], sin_aod[b, s0 : s0 + c] = _esprit_angles(w, c, sc)
+                merged.extend(range(s0, s0 + c))
+                peak_rows.extend([rows[b, k]] * c)
+            others = np.setdiff1d(np.arange(q), merged)
+            order = np.concatenate([merged, others]).astype(np.intp)
+            toa_taps[b, merged] = _zf_toa_taps(
+                flat[b],
+                sin_aoa[b, order],
+                sin_aod[b, order],
+                np.asarray(peak_rows),
+                sc,
+                half_width=max(1.5, cc.reach_cells),
+            )
+        n = sc.n_subcarriers
+        lo = MIN_DELAY_FRACTION * n
+        toa = (np.mod(toa_taps - lo, n) + lo) * sc.toa_resolution_s
+        return toa, np.arcsin(np.clip(sin_aoa, -1, 1)), np.arcsin(np.clip(sin_aod, -1, 1))
 
     def _geometry(
         self, rows: np.ndarray, out: np.ndarray
@@ -274,3 +396,36 @@ class IfftC2vnn:
             n_paths=np.full(lead, q, np.int64),
             doppler_hz=doppler.reshape(shape),
         ).astype(flat.dtype)
+
+
+def _allocate_counts(logp: np.ndarray, q: int) -> np.ndarray:
+    """Paths per candidate peak, ``(B, K)``, summing to q, of the largest total log-probability.
+
+    ``logp`` (B, K, C): log-probabilities of 0 ... C-1 paths per candidate (dynamic
+    programming over the candidates).
+    """
+    b, k, c = logp.shape
+    dp = np.full((b, q + 1), -np.inf)
+    dp[:, 0] = 0.0
+    choice = np.zeros((b, k, q + 1), np.int64)
+    for i in range(k):
+        new = np.full((b, q + 1), -np.inf)
+        for j in range(min(c, q + 1)):
+            cand = np.full((b, q + 1), -np.inf)
+            cand[:, j:] = dp[:, : q + 1 - j] + logp[:, i, j, None]
+            better = cand > new
+            new = np.where(better, cand, new)
+            choice[:, i][better] = j
+        dp = new
+    if not np.all(np.isfinite(dp[:, q])):
+        i = int(np.flatnonzero(~np.isfinite(dp[:, q]))[0])
+        raise ValueError(
+            f"found too few delay peaks for n_paths = {q} in CSI {i} (flattened); lower "
+            "n_paths or check the CSI"
+        )
+    counts = np.zeros((b, k), np.int64)
+    left = np.full(b, q)
+    for i in reversed(range(k)):
+        counts[:, i] = choice[np.arange(b), i, left]
+        left -= counts[:, i]
+    return counts

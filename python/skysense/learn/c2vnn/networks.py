@@ -22,10 +22,16 @@ from torch import nn
 
 from skysense._rng import RngLike
 from skysense.learn._torch import torch_seed
-from skysense.learn.c2vnn.config import N_OUTPUTS, N_OUTPUTS_3D, C2vnn3dConfig, C2vnnConfig
+from skysense.learn.c2vnn.config import (
+    N_OUTPUTS,
+    N_OUTPUTS_3D,
+    C2vnn3dConfig,
+    C2vnnConfig,
+    C2vnnCountConfig,
+)
 from skysense.learn.c2vnn.layers import ComplexConv2d, ComplexConv3d, ComplexLinear, complex_relu
 
-__all__ = ["C2vnn3dNet", "C2vnnNet", "build_c2vnn", "count_flops"]
+__all__ = ["C2vnn3dNet", "C2vnnCountNet", "C2vnnNet", "build_c2vnn", "count_flops"]
 
 
 class C2vnnNet(nn.Module):
@@ -129,20 +135,73 @@ class C2vnn3dNet(nn.Module):
         return out
 
 
-def build_c2vnn(config: C2vnnConfig, *, rng: RngLike = None) -> C2vnnNet | C2vnn3dNet:
+class C2vnnCountNet(nn.Module):
+    """Path-count classifier: the layers of :class:`C2vnnNet`, ``max_count + 1`` logits.
+
+    Parameters
+    ----------
+    config : C2vnnCountConfig
+        Architecture and the scenario the model serves.
+
+    Notes
+    -----
+    Input ``(batch, 2 W, n_tx, n_rx)`` float32 real pairs (:func:`~skysense.learn.c2vnn.data.
+    count_windows`); output ``(batch, max_count + 1)`` float32: ``Re`` of the last layer's
+    complex outputs, the logits of 0, 1, ..., ``max_count`` (or more) paths in the window.
+
+    Examples
+    --------
+    >>> C2vnnCountNet(C2vnnCountConfig()).sample_shape
+    (10, 8, 10)
+    """
+
+    checkpoint_name: ClassVar[str] = "c2vnn-count"
+    config_type: ClassVar[type[C2vnnCountConfig]] = C2vnnCountConfig
+
+    def __init__(self, config: C2vnnCountConfig) -> None:
+        super().__init__()
+        if not isinstance(config, C2vnnCountConfig):
+            raise TypeError(f"config must be a C2vnnCountConfig, got {type(config).__name__}")
+        self.config = config
+        nt, nr = config.scenario.n_tx, config.scenario.n_rx
+        pad = config.kernel_size // 2
+        f = config.n_filters
+        self.conv1 = ComplexConv2d(config.window, f, config.kernel_size, padding=pad)
+        self.conv2 = ComplexConv2d(f, f, config.kernel_size, padding=pad)
+        self.fc1 = ComplexLinear(f * nt * nr, config.n_hidden)
+        self.fc2 = ComplexLinear(config.n_hidden, config.n_outputs)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample, ``(2 W, n_tx, n_rx)``."""
+        return self.config.sample_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Real pairs ``(batch, 2W, n_tx, n_rx)`` -> logits ``(batch, max_count + 1)``."""
+        x = complex_relu(self.conv1(x))
+        x = complex_relu(self.conv2(x))
+        x = complex_relu(self.fc1(x.flatten(1)))
+        out: torch.Tensor = self.fc2(x)[:, : self.config.n_outputs]
+        return out
+
+
+def build_c2vnn(
+    config: C2vnnConfig, *, rng: RngLike = None
+) -> C2vnnNet | C2vnn3dNet | C2vnnCountNet:
     """A freshly initialised IFFT-C2VNN: a :class:`C2vnn3dNet` for a ``C2vnn3dConfig``.
 
     Parameters
     ----------
-    config : C2vnnConfig or C2vnn3dConfig
-        Architecture (a ``C2vnn3dConfig`` gives the 3-D model).
+    config : C2vnnConfig, C2vnn3dConfig or C2vnnCountConfig
+        Architecture (a ``C2vnn3dConfig`` gives the 3-D model, a ``C2vnnCountConfig`` the
+        path-count classifier).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Seeds the initial weights (one torch seed drawn from it, applied inside
         ``torch.random.fork_rng``: torch's global generator is left untouched).
 
     Returns
     -------
-    C2vnnNet or C2vnn3dNet
+    C2vnnNet, C2vnn3dNet or C2vnnCountNet
         In training mode.
 
     Examples
@@ -157,6 +216,8 @@ def build_c2vnn(config: C2vnnConfig, *, rng: RngLike = None) -> C2vnnNet | C2vnn
         torch.manual_seed(torch_seed(rng))
         if isinstance(config, C2vnn3dConfig):
             return C2vnn3dNet(config)
+        if isinstance(config, C2vnnCountConfig):
+            return C2vnnCountNet(config)
         return C2vnnNet(config)
 
 

@@ -24,8 +24,12 @@ import torch
 from skysense._rng import RngLike, as_generator
 from skysense._validation import check_count, check_positive
 from skysense.learn._torch import torch_generator, torch_threads
-from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig
-from skysense.learn.c2vnn.data import make_training_set, make_training_set_3d
+from skysense.learn.c2vnn.config import C2vnn3dConfig, C2vnnConfig, C2vnnCountConfig
+from skysense.learn.c2vnn.data import (
+    make_count_training_set,
+    make_training_set,
+    make_training_set_3d,
+)
 from skysense.learn.c2vnn.networks import build_c2vnn
 from skysense.learn.checkpoint import save_checkpoint
 from skysense.learn.training import TrainResult, fit
@@ -116,9 +120,12 @@ def train_c2vnn(
 
     Parameters
     ----------
-    config : C2vnnConfig or C2vnn3dConfig
+    config : C2vnnConfig, C2vnn3dConfig or C2vnnCountConfig
         A ``C2vnn3dConfig`` trains the 3-D Doppler model on sub-frame stacks (targets up to
-        100 m/s, unit gains; ``fluctuation`` is not used).
+        100 m/s, unit gains; ``fluctuation`` is not used). A ``C2vnnCountConfig`` trains the
+        path-count classifier on the candidate peaks of the same kind of draws
+        (:func:`~skysense.learn.c2vnn.data.make_count_training_set`) with the cross-entropy
+        loss; its history entries add ``validation_accuracy``.
     train_config : C2vnnTrainConfig, optional
         Training set and optimiser settings (default ``C2vnnTrainConfig()``).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
@@ -138,7 +145,8 @@ def train_c2vnn(
     -------
     TrainResult
         The network after the last epoch; one history entry per epoch (``train_loss``,
-        ``validation_loss``: the weighted MSE of the targets).
+        ``validation_loss``: the weighted MSE of the targets, or the cross-entropy of the
+        count classes).
 
     Examples
     --------
@@ -153,9 +161,21 @@ def train_c2vnn(
     start = time.perf_counter()
     data_rng, init_rng, order_rng = as_generator(rng).spawn(3)
     three_d = isinstance(config, C2vnn3dConfig)
+    classify = isinstance(config, C2vnnCountConfig)
+    x: np.ndarray
+    y: np.ndarray
     if isinstance(config, C2vnn3dConfig):  # Doppler: sub-frames stacked, 4 outputs
         x, y = make_training_set_3d(
             config, tc.n_draws, snr_db=tc.snr_db, n_targets=tc.n_targets, rng=data_rng
+        )
+    elif isinstance(config, C2vnnCountConfig):  # path counts of the candidate peaks
+        x, y = make_count_training_set(
+            config,
+            tc.n_draws,
+            snr_db=tc.snr_db,
+            n_targets=tc.n_targets,
+            fluctuation=tc.fluctuation,
+            rng=data_rng,
         )
     else:
         x, y = make_training_set(
@@ -173,17 +193,21 @@ def train_c2vnn(
     xt, yt = torch.from_numpy(x[n_val:]), torch.from_numpy(y[n_val:])
     xv, yv = torch.from_numpy(x[:n_val]), torch.from_numpy(y[:n_val])
     fingerprint = [float(np.sum(x, dtype=np.float64)), float(np.sum(y, dtype=np.float64))]
-    weights = torch.ones(y.shape[1])
+    weights = torch.ones(config.n_outputs)
     if three_d:
         weights[3] = tc.doppler_loss_weight
 
     def loss_fn(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if classify:  # count classes: cross-entropy of the logits
+            return torch.nn.functional.cross_entropy(pred, target)
         # eq. (25), mean over windows and outputs, the Doppler term weighted
         return torch.mean((pred - target) ** 2 * weights)
 
     def validate(model: torch.nn.Module) -> tuple[float, dict[str, float]]:
         with torch.no_grad():
-            return float(loss_fn(model(xv), yv)), {}
+            pred = model(xv)
+            extra = {"accuracy": float((pred.argmax(1) == yv).float().mean())} if classify else {}
+            return float(loss_fn(pred, yv)), extra
 
     bs = tc.batch_size
 
@@ -204,10 +228,11 @@ def train_c2vnn(
 
         def log(entry: dict[str, float]) -> None:
             _LOG.info(
-                "epoch %d: train %.3e, validation %.3e",
+                "epoch %d: train %.3e, validation %.3e%s",
                 entry["epoch"],
                 entry["train_loss"],
                 entry["validation_loss"],
+                f", accuracy {entry['validation_accuracy']:.4f}" if classify else "",
             )
             if progress is not None:
                 progress(entry)
@@ -263,14 +288,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=C2vnnTrainConfig.n_draws)
     parser.add_argument("--epochs", type=int, default=C2vnnTrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0, help="rng seed (data, weights, order)")
-    parser.add_argument("--window", type=int, default=C2vnnConfig.window)
+    parser.add_argument("--window", type=int, default=None, help="odd W (3; 5 with --count)")
     parser.add_argument("--filters", type=int, default=C2vnnConfig.n_filters)
     parser.add_argument("--hidden", type=int, default=C2vnnConfig.n_hidden)
     parser.add_argument("--snr-db", type=float, nargs="+", default=[0.0, 30.0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--checkpoint", help="training checkpoint (written every few minutes)")
+    parser.add_argument("--checkpoint-every-s", type=float, default=180.0)
+    parser.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     parser.add_argument("--subframes", type=int, default=0, help="S >= 2: the 3-D Doppler model")
     parser.add_argument(
         "--doppler-weight", type=float, default=1.0, help="3-D: Doppler loss weight"
+    )
+    parser.add_argument(
+        "--count", action="store_true", help="the path-count classifier (window default 5)"
+    )
+    parser.add_argument(
+        "--reach",
+        type=float,
+        default=C2vnnCountConfig.reach_cells,
+        help="--count: a path counts for its nearest peak within this many cells",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -278,13 +315,24 @@ def main(argv: list[str] | None = None) -> None:
     tc = C2vnnTrainConfig(
         n_draws=args.draws, epochs=args.epochs, snr_db=snr, doppler_loss_weight=args.doppler_weight
     )
-    sizes = {"window": args.window, "n_filters": args.filters, "n_hidden": args.hidden}
-    config = (
-        C2vnn3dConfig(n_subframes=args.subframes, **sizes)
-        if args.subframes
-        else C2vnnConfig(**sizes)
+    window = args.window or (C2vnnCountConfig.window if args.count else C2vnnConfig.window)
+    sizes = {"window": window, "n_filters": args.filters, "n_hidden": args.hidden}
+    config: C2vnnConfig
+    if args.count:
+        config = C2vnnCountConfig(reach_cells=args.reach, **sizes)
+    elif args.subframes:
+        config = C2vnn3dConfig(n_subframes=args.subframes, **sizes)
+    else:
+        config = C2vnnConfig(**sizes)
+    result = train_c2vnn(
+        config,
+        tc,
+        rng=args.seed,
+        workers=args.threads,
+        checkpoint=args.checkpoint,
+        checkpoint_every_s=args.checkpoint_every_s if args.checkpoint else None,
+        resume=args.resume,
     )
-    result = train_c2vnn(config, tc, rng=args.seed, workers=args.threads)
     with torch_threads(args.threads):
         metadata = _training_metadata(tc, result, args.seed)
     save_checkpoint(args.out, result.model, metadata=metadata)
