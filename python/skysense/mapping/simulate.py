@@ -319,8 +319,8 @@ def simulate(
         Axes ``(uav_axis, bs_axis)`` of the UAV's and the BS's ULA: also draw the AoA and AoD
         of each bistatic range (``BsData.bistatic_angles``, for the angle-aided mapper; not
         in the paper, docs/pipeline.md): its path's (LoS, specular; a diffuse path has its
-        specular path's), clutter's with sines uniform on [-1, 1], all with N(0,
-        ``angle_std_rad``^2) noise, from a stream of their own (the ranges and points are
+        specular path's), clutter's with sines uniform on [-1, 1], all with
+        N(0, ``angle_std_rad**2``) noise, from a stream of their own (the ranges and points are
         those drawn without angles).
     angle_std_rad : float
         Std of that angle noise, > 0 [rad].
