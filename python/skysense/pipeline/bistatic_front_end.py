@@ -593,6 +593,20 @@ def _fim(
     return out
 
 
+def _fim_inverse(fim: FloatArray) -> FloatArray:
+    """Symmetric pseudo-inverse of a Fisher matrix, equilibrated first.
+
+    The delay entries exceed the angle entries by about ``(2 pi N df)^2``, so the matrix is
+    scaled to a unit diagonal before inverting (a zero diagonal entry, a parameter the data
+    do not see, is left unscaled).
+    """
+    diag = np.diag(fim)
+    d = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))
+    cov = d[:, None] * np.linalg.pinv(d[:, None] * fim * d[None, :], hermitian=True) * d[None, :]
+    out: FloatArray = 0.5 * (cov + cov.T)  # exactly symmetric
+    return out
+
+
 def _crb_covariance(
     csi: ComplexArray,
     toa_s: FloatArray,
@@ -611,11 +625,7 @@ def _crb_covariance(
     entry_var = float(np.vdot(residual, residual).real) / dof
     floor = (np.finfo(np.float64).eps * float(np.sqrt(np.mean(np.abs(csi) ** 2)))) ** 2
     noise_var = scenario.n_symbols * max(entry_var, floor)  # CSI entry var = sigma^2 / K
-    fim = _fim(scenario, aoa_rad, aod_rad, factors, gain, noise_var)
-    # equilibrate before inverting: the ToA entries exceed the angle entries by ~(2 pi N df)^2
-    d = 1.0 / np.sqrt(np.diag(fim))
-    cov = d[:, None] * np.linalg.pinv(d[:, None] * fim * d[None, :], hermitian=True) * d[None, :]
-    cov = 0.5 * (cov + cov.T)  # exactly symmetric
+    cov = _fim_inverse(_fim(scenario, aoa_rad, aod_rad, factors, gain, noise_var))
     idx = np.stack([2 * q + np.arange(q), np.arange(q), q + np.arange(q)], axis=1)  # tau, th, ph
     out = cov[idx[:, :, None], idx[:, None, :]]  # (q, 3, 3)
     scale = np.array([SPEED_OF_LIGHT, 1.0, 1.0])

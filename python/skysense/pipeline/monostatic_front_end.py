@@ -32,6 +32,7 @@ from skysense.bistatic.scenario import SPEED_OF_LIGHT
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
+from skysense.pipeline.bistatic_front_end import _fim_inverse
 
 __all__ = [
     "MonostaticChannel",
@@ -639,10 +640,7 @@ def monostatic_crb(
         noise_var=noise_var,
     )
     q = fim.shape[0] // 5
-    diag = np.diag(fim)
-    d = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))
-    cov = d[:, None] * np.linalg.pinv(d[:, None] * fim * d[None, :], hermitian=True) * d[None, :]
-    cov = 0.5 * (cov + cov.T)
+    cov = _fim_inverse(fim)
     idx = np.stack([np.arange(q), q + np.arange(q), 2 * q + np.arange(q)], axis=1)
     out: FloatArray = cov[idx[:, :, None], idx[:, None, :]]
     return out
