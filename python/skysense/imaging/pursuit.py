@@ -241,6 +241,8 @@ def subspace_pursuit(
     status = np.empty(n, np.int64)
     keep_last = final == "last"
     a_exp = 0
+    # The three kernels share their trailing keyword arguments; they are spelled out in each
+    # call (not passed as **kwargs) so that mypy checks every one against _core.pyi.
     if form == "residual" and isinstance(a, np.ndarray):
         _core.subspace_pursuit_matrix(
             matrix=np.ascontiguousarray(a, dtype=dtype),
