@@ -15,7 +15,7 @@ from skysense.pipeline import (
 
 def test_measured_angles_are_the_paths_angles_within_their_crb():
     scene = default_scene(6)
-    ch = BistaticChannel(snr_db=30.0, uav_axis=(0.2, 1.0, 0.1))
+    ch = BistaticChannel(snr_db=30.0, uav_axis=(0.2, 1.0, 0.1), diffuse_mean=0.0)
     (link,) = simulate_bistatic_csi(scene, ch, rng=0, bs_indices=[1])
     meas = estimate_bistatic(link.csi, ch, n_paths=link.n_paths)
     angles = measured_angles(meas, scene.base_stations_m[1], ch)

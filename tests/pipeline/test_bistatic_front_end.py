@@ -20,6 +20,8 @@ from skysense.pipeline import (
 from skysense.pipeline.bistatic_front_end import separable_fisher_information
 
 CELL_M = SPEED_OF_LIGHT / (64 * 960e3)  # range resolution of the default numerology
+#: LoS and specular paths only: the tests of the specular estimator (orders, CRB)
+SPECULAR = {"diffuse_mean": 0.0}
 
 
 def _noiseless_csi(paths, scenario):
@@ -100,7 +102,7 @@ def test_noiseless_csi_recovers_the_true_paths():
 
 
 def test_mdl_order_is_the_true_order_at_high_snr(rng):
-    ch = BistaticChannel(snr_db=20.0)
+    ch = BistaticChannel(snr_db=20.0, **SPECULAR)
     (link,) = simulate_bistatic_csi(default_scene(30), ch, rng=rng, bs_indices=[2])
     meas = estimate_bistatic(link.csi, ch)
     np.testing.assert_array_equal(meas.n_measurements, link.n_paths)
@@ -109,7 +111,7 @@ def test_mdl_order_is_the_true_order_at_high_snr(rng):
 def test_mdl_order_never_overestimates_and_misses_only_weak_paths(rng):
     """Measured on 400 epochs (4 BSs): 0 overestimates at -10/0/20/40 dB; 61, 13, 1, 1 misses
     (weak far facades at low SNR; the miss at high SNR is a pair of coinciding ToAs)."""
-    ch = BistaticChannel(snr_db=0.0)
+    ch = BistaticChannel(snr_db=0.0, **SPECULAR)
     (link,) = simulate_bistatic_csi(default_scene(60), ch, rng=rng, bs_indices=[0])
     orders = np.array([mdl_order(h) for h in link.csi])
     assert np.all(orders <= link.n_paths)
@@ -125,7 +127,7 @@ def test_covariance_bounds_the_empirical_error(rng):
     scene = default_scene(60)
     trajectory = np.repeat(scene.trajectory_m[15:16], 200, axis=0)
     one_point = Scene(scene.buildings_m, scene.base_stations_m, trajectory)
-    ch = BistaticChannel(snr_db=0.0)
+    ch = BistaticChannel(snr_db=0.0, **SPECULAR)
     (link,) = simulate_bistatic_csi(one_point, ch, rng=rng, bs_indices=[0])
     truth = link.paths[0].sorted()
     assert truth.n_paths == 3
@@ -226,6 +228,7 @@ def test_bad_input_names_the_parameter(rng):
         (np.zeros(1),),
         (np.ones(1, complex),),
         (np.zeros((1, 3, 3)),),
+        np.zeros(1),
     )
     with pytest.raises(ValueError, match=r"one epoch per epoch of data \(3\), got 1"):
         with_bistatic_measurements(data, short)
@@ -243,7 +246,7 @@ def test_uav_inside_a_building_or_bs_at_a_facade_is_rejected():
 
 def test_mapper_from_csi_runs_and_gates_the_los(rng):
     scene = default_scene(15)
-    ch = BistaticChannel()
+    ch = BistaticChannel(**SPECULAR)
     (link,) = simulate_bistatic_csi(scene, ch, rng=rng, bs_indices=[1])
     meas = estimate_bistatic(link.csi, ch, n_paths=link.n_paths)
     (data,) = simulate(scene, rng=rng, bs_indices=[1])
@@ -259,7 +262,7 @@ def test_mapper_from_csi_runs_and_gates_the_los(rng):
 
 
 def test_complex64_csi_gives_float64_measurements_close_to_complex128(rng):
-    ch = BistaticChannel(snr_db=10.0)
+    ch = BistaticChannel(snr_db=10.0, **SPECULAR)
     (link,) = simulate_bistatic_csi(default_scene(8), ch, rng=rng, bs_indices=[3])
     double = estimate_bistatic(link.csi, ch, n_paths=link.n_paths)
     single = estimate_bistatic(link.csi.astype(np.complex64), ch, n_paths=link.n_paths)

@@ -27,14 +27,18 @@ def test_results_structure_and_seeding(tmp_path):
             "mospa_last_m",
             "completeness",
             "class_b_recovered",
+            "false_vas",
             "ms_per_epoch",
         }
+        assert cell["false_vas"] >= 0.0
         assert 0.0 <= cell["mospa_all_m"] <= exp.cutoff_m
         assert 0.0 <= cell["completeness"] <= 1.0
         assert cell["ms_per_epoch"] > 0
         assert cell["mospa_all_m"] == again.results[key]["BS1"]["mospa_all_m"]
     fe = results["front_end"]["BS1"]
     assert fe["ms_per_epoch"] > 0 and fe["paraming_ms_per_epoch"] > 0
+    assert 0 <= fe["unmatched"] <= fe["measurements"] and fe["specular_paths"] >= 1
+    assert fe["unsynchronised"] == 0.0 and fe["missynchronised"] == 0.0  # a known offset
     assert "front end" in exp.table(results)
     path = exp.plot(results, tmp_path / "csi.png")
     assert path.stat().st_size > 0
@@ -50,6 +54,28 @@ def test_rejects_bad_settings():
         MappingCsi(scene="nowhere")
     with pytest.raises(ValueError, match="snr_db"):
         MappingCsi(snr_db=float("nan"))
+    with pytest.raises(ValueError, match="diffuse_mean must be >= 0"):
+        MappingCsi(diffuse_mean=-1.0)
+    with pytest.raises(ValueError, match="timing_offset_std_s must be >= 0"):
+        MappingCsi(timing_offset_std_s=-1e-9)
+
+
+def test_diffuse_and_clock_offset_change_only_the_csi_rows():
+    """The scatterers and the clock offsets draw from streams of their own: the ideal rows
+    are unchanged, the CSI rows see the diffuse paths, and the LoS-synchronised receiver
+    finds its offset in every epoch with a LoS."""
+    small = MappingCsi(methods=("bistatic_angles",), bs_indices=(0,), n_epochs=12, n_particles=200)
+    plain = run_trials(replace(small, diffuse_mean=0.0), 1, rng=5).results
+    rough = run_trials(small, 1, rng=5).results
+    clock = run_trials(replace(small, timing_offset_std_s=200e-9), 1, rng=5).results
+    for other in (rough, clock):
+        for field in ("mospa_all_m", "mospa_last_m", "completeness", "false_vas"):
+            got = other["bistatic_angles_ideal"]["BS1"][field]
+            assert got == plain["bistatic_angles_ideal"]["BS1"][field]
+    assert plain["front_end"]["BS1"]["unmatched"] == 0.0
+    assert rough["front_end"]["BS1"]["measurements"] >= plain["front_end"]["BS1"]["measurements"]
+    fe = clock["front_end"]["BS1"]
+    assert fe["unsynchronised"] <= 1 / 12 and fe["missynchronised"] == 0.0
 
 
 def test_angle_methods_beat_range_only_from_csi_and_ideal_data():

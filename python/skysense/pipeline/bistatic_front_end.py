@@ -31,7 +31,7 @@ from skysense.bistatic.simulate import simulate as simulate_link
 from skysense.mapping.link import BistaticAngles
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
-from skysense.pipeline.geometry import los_angles, unit_axis, va_angles
+from skysense.pipeline.geometry import _ula_angle, los_angles, unit_axis, va_angles
 
 __all__ = [
     "BistaticChannel",
@@ -82,8 +82,30 @@ class BistaticChannel:
     reflection_amplitude : float
         Amplitude of the specular facade reflection, in (0, 1].
     timing_offset_s : float
-        Receiver timing offset epsilon [s], added to every ToA by the simulator and known
-        (calibrated) by the estimator, which subtracts it.
+        Mean receiver timing offset [s], added to every ToA by the simulator. Known
+        (calibrated) by the estimator when ``timing_offset_std_s`` is 0, which subtracts it.
+    timing_offset_std_s : float
+        Std of the unknown part of the receiver clock offset [s] (>= 0): epoch ``e`` has the
+        offset ``timing_offset_s + timing_offset_std_s * w_e``, ``w_e ~ N(0, 1)`` independent
+        over epochs (a UAV receiver whose clock is re-acquired every burst). 0 (default): a
+        synchronised receiver. Above 0 the estimator synchronises on the LoS path
+        (:func:`estimate_bistatic`).
+    diffuse_mean : float
+        Poisson mean of the diffuse scatterers of a facade per epoch (>= 0; 0: specular paths
+        only). Each scatterer gives a path BS -> scatterer -> UAV with its own delay, AoD and
+        AoA (mapping paper eq. (1)); the LoS has no cluster.
+    diffuse_amplitude : float
+        Amplitude of a diffuse path relative to a specular path of the same length, in [0, 1]
+        (0: none); its phase is uniform.
+    diffuse_half_width_m : float
+        Scatterers are uniform in a ``+-diffuse_half_width_m`` square on the facade (its
+        horizontal tangent and the vertical) around the bistatic reflection point, kept where
+        on the facade and seen from both the BS and the UAV [m].
+
+    Notes
+    -----
+    The diffuse parameters are those of :class:`MonostaticChannel` (3 scatterers, 0.3, +-8 m),
+    the values :func:`skysense.mapping.simulate` draws its diffuse measurements with.
 
     Examples
     --------
@@ -93,6 +115,8 @@ class BistaticChannel:
     0.008
     >>> round(ch.max_range_m, 2)  # path lengths the ToA window resolves [m]
     273.44
+    >>> ch.synchronised, BistaticChannel(timing_offset_std_s=1e-7).synchronised
+    (True, False)
     """
 
     scenario: Scenario = field(default_factory=Scenario)
@@ -102,6 +126,10 @@ class BistaticChannel:
     reference_range_m: float = 100.0
     reflection_amplitude: float = 0.5
     timing_offset_s: float = 0.0
+    timing_offset_std_s: float = 0.0
+    diffuse_mean: float = 3.0
+    diffuse_amplitude: float = 0.3
+    diffuse_half_width_m: float = 8.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.scenario, Scenario):
@@ -126,6 +154,22 @@ class BistaticChannel:
         if r > 1:
             raise ValueError(f"reflection_amplitude must lie in (0, 1], got {r}")
         check_finite_scalar(self.timing_offset_s, "timing_offset_s")
+        check_positive(self.timing_offset_std_s, "timing_offset_std_s", strict=False)
+        check_positive(self.diffuse_mean, "diffuse_mean", strict=False)
+        a = check_positive(self.diffuse_amplitude, "diffuse_amplitude", strict=False)
+        if a > 1:
+            raise ValueError(f"diffuse_amplitude must lie in [0, 1], got {a}")
+        check_positive(self.diffuse_half_width_m, "diffuse_half_width_m", strict=False)
+
+    @property
+    def synchronised(self) -> bool:
+        """Whether the receiver knows its timing offset (``timing_offset_std_s == 0``)."""
+        return self.timing_offset_std_s == 0.0
+
+    @property
+    def diffuse(self) -> bool:
+        """Whether the facades carry diffuse clusters (``diffuse_mean`` and amplitude > 0)."""
+        return self.diffuse_mean > 0.0 and self.diffuse_amplitude > 0.0
 
     @property
     def noise_var(self) -> float:
@@ -151,30 +195,52 @@ class BistaticCsi(Result):
     csi : ndarray, shape (n_epochs, n_tx, n_rx, n_subcarriers), complex128
         LS CSI per epoch (one sub-frame), the layout of :func:`skysense.bistatic.simulate`.
     paths : tuple of (skysense.bistatic.Paths or None)
-        True paths per epoch, LoS first, then one specular path per visible VA; None for an
-        epoch without paths (its CSI is noise).
+        True paths per epoch: LoS first, then one specular path per visible VA, then the
+        diffuse paths; None for an epoch without paths (its CSI is noise). ToAs include the
+        epoch's timing offset (an unknown one modulo ``1 / subcarrier_spacing_hz``, the
+        period of the CSI in the delay).
     noise_var : float
         sigma^2 of the received samples; each CSI entry has noise variance
         ``noise_var / n_symbols`` (orthogonal pilots).
+    diffuse : tuple of ndarray, each shape (n_paths,), bool
+        Which paths of the epoch are diffuse (empty for an epoch without paths).
+    scatterers_m : tuple of ndarray, each shape (n_paths, 3) [m]
+        Where each path meets a facade: the reflection point of a specular path, the
+        scatterer of a diffuse one, NaN for the LoS.
+    timing_offset_s : ndarray, shape (n_epochs,) [s]
+        The receiver timing offset of each epoch (in the paths' ToAs).
 
     Examples
     --------
     >>> from skysense.mapping import default_scene
     >>> from skysense.pipeline import BistaticChannel, simulate_bistatic_csi
-    >>> (link,) = simulate_bistatic_csi(default_scene(5), BistaticChannel(), rng=0, bs_indices=[0])
+    >>> ch = BistaticChannel(diffuse_mean=0.0)  # LoS and specular paths only
+    >>> (link,) = simulate_bistatic_csi(default_scene(5), ch, rng=0, bs_indices=[0])
     >>> link.csi.shape, link.n_paths.tolist()
     ((5, 8, 10, 64), [1, 3, 1, 2, 2])
+    >>> (link,) = simulate_bistatic_csi(default_scene(5), rng=0, bs_indices=[0])
+    >>> link.n_specular.tolist(), link.n_paths.tolist()  # + diffuse clusters
+    ([1, 3, 1, 2, 2], [1, 13, 1, 8, 12])
     """
 
     bs_index: int
     csi: ComplexArray
     paths: tuple[Paths | None, ...]
     noise_var: float
+    diffuse: tuple[npt.NDArray[np.bool_], ...]
+    scatterers_m: tuple[FloatArray, ...]
+    timing_offset_s: FloatArray
 
     @property
     def n_paths(self) -> npt.NDArray[np.int64]:
-        """True number of paths per epoch (the oracle model order), shape (n_epochs,)."""
+        """True number of paths per epoch, diffuse ones included, shape (n_epochs,)."""
         return np.array([0 if p is None else p.n_paths for p in self.paths], np.int64)
+
+    @property
+    def n_specular(self) -> npt.NDArray[np.int64]:
+        """LoS and specular paths per epoch (the oracle order of a receiver that does not
+        resolve the diffuse clusters), shape (n_epochs,)."""
+        return np.array([int(np.sum(~d)) for d in self.diffuse], np.int64)
 
 
 @dataclass(frozen=True, repr=False)
@@ -194,6 +260,10 @@ class BistaticMeasurements(Result):
         Cramer-Rao bound of ``(range [m], AoA [rad], AoD [rad])`` per path, evaluated at the
         estimates with the noise variance estimated from the residual (units m^2, m rad,
         rad^2 by entry).
+    timing_offset_s : ndarray, shape (n_epochs,) [s]
+        The receiver timing offset the ranges are referred to: the channel's known offset, or
+        the one estimated on the LoS (:func:`estimate_bistatic` with an unknown offset); NaN
+        for an epoch without a LoS path, which then has no measurements.
 
     Examples
     --------
@@ -213,6 +283,7 @@ class BistaticMeasurements(Result):
     aod_rad: tuple[FloatArray, ...]
     gain: tuple[ComplexArray, ...]
     covariance: tuple[FloatArray, ...]
+    timing_offset_s: FloatArray
 
     @property
     def n_epochs(self) -> int:
@@ -220,9 +291,35 @@ class BistaticMeasurements(Result):
         return len(self.ranges_m)
 
     @property
+    def synchronised(self) -> npt.NDArray[np.bool_]:
+        """Epochs whose ranges are referred to a known or estimated offset, (n_epochs,) bool;
+        False where the receiver found no LoS to synchronise on."""
+        out: npt.NDArray[np.bool_] = np.isfinite(self.timing_offset_s)
+        return out
+
+    @property
     def n_measurements(self) -> npt.NDArray[np.int64]:
         """Measurements per epoch, shape (n_epochs,)."""
         return np.array([r.shape[0] for r in self.ranges_m], np.int64)
+
+
+def _check_traced(scene: Scene, i: int, vis: object) -> None:
+    """``vis`` is the tracing of BS ``i`` on ``scene``, and the BS is off every facade."""
+    if not isinstance(vis, Visibility):
+        raise TypeError(f"visibility must be a Visibility, got {type(vis).__name__}")
+    if vis.bistatic_visible.shape != (scene.n_epochs, scene.n_facades):
+        raise ValueError(
+            "visibility must be traced on this scene: bistatic_visible of shape "
+            f"{(scene.n_epochs, scene.n_facades)}, got {vis.bistatic_visible.shape}"
+        )
+    bs = scene.base_stations_m[i]
+    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
+    if on_box.any():  # the Scene already rejects a BS strictly inside a building
+        raise ValueError(
+            f"base station {i} at {bs.tolist()} lies on a facade of building "
+            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: its "
+            "mirror image, the VA, would be the BS itself)"
+        )
 
 
 def bistatic_paths(
@@ -272,34 +369,80 @@ def bistatic_paths(
         raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
     i = scene._bs(bs_index)
     vis = trace(scene, i) if visibility is None else visibility
-    if not isinstance(vis, Visibility):
-        raise TypeError(f"visibility must be a Visibility, got {type(vis).__name__}")
-    if vis.bistatic_visible.shape != (scene.n_epochs, scene.n_facades):
-        raise ValueError(
-            "visibility must be traced on this scene: bistatic_visible of shape "
-            f"{(scene.n_epochs, scene.n_facades)}, got {vis.bistatic_visible.shape}"
-        )
+    _check_traced(scene, i, vis)
+    return tuple(p for p, _, _ in _epoch_paths(scene, i, channel, vis, None))
+
+
+#: Scatterers are tested for visibility 1 mm in front of their facade (off its own box).
+_FACADE_STANDOFF_M = 1e-3
+
+
+def _diffuse_scatterers(
+    scene: Scene,
+    f: int,
+    centre_m: FloatArray,
+    ends_m: tuple[FloatArray, FloatArray],
+    channel: BistaticChannel,
+    gen: np.random.Generator,
+) -> tuple[FloatArray, ComplexArray]:
+    """The diffuse scatterers of facade ``f`` around ``centre_m`` and their unit phasors.
+
+    ``Poisson(diffuse_mean)`` points uniform in the ``+-diffuse_half_width_m`` square of the
+    facade's tangent and the vertical about the reflection point, kept where they lie on the
+    facade and both ends of the link (BS, UAV) see them. All draws are made before the
+    selection, so the stream does not depend on the geometry.
+    """
+    from skysense.mapping._tracer_numba import segments_free
+
+    w = channel.diffuse_half_width_m
+    n_d = int(gen.poisson(channel.diffuse_mean))
+    tangent = scene.facade_tangents[f]
+    q = (
+        centre_m
+        + gen.uniform(-w, w, n_d)[:, None] * tangent
+        + gen.uniform(-w, w, n_d)[:, None] * np.array([0.0, 0.0, 1.0])
+    )
+    phasor = np.exp(2j * np.pi * gen.uniform(size=n_d))
+    off = q @ tangent - scene.facade_points_m[f] @ tangent
+    ok = (np.abs(off) <= scene.facade_half_widths_m[f]) & (q[:, 2] >= 0.0)
+    ok &= q[:, 2] <= scene.facade_heights_m[f]
+    if ok.any():
+        front = q[ok] + _FACADE_STANDOFF_M * scene.facade_normals[f]
+        seen = np.ones(front.shape[0], bool)
+        for end in ends_m:
+            seen &= segments_free(end, front, scene.box_lo_m, scene.box_hi_m)
+        ok[ok] = seen
+    return q[ok], phasor[ok]
+
+
+def _epoch_paths(
+    scene: Scene,
+    i: int,
+    channel: BistaticChannel,
+    vis: Visibility,
+    diffuse_rng: np.random.Generator | None,
+) -> list[tuple[Paths | None, npt.NDArray[np.bool_], FloatArray]]:
+    """Per epoch: the paths (LoS, specular, then diffuse when ``diffuse_rng`` is given), the
+    diffuse mask and the facade point of each path (NaN for the LoS)."""
     bs = scene.base_stations_m[i]
-    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
-    if on_box.any():  # the Scene already rejects a BS strictly inside a building
-        raise ValueError(
-            f"base station {i} at {bs.tolist()} lies on a facade of building "
-            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: its "
-            "mirror image, the VA, would be the BS itself)"
-        )
     k = 2 * np.pi / channel.scenario.wavelength_m
     axes: dict[str, Any] = {"uav_axis": channel.uav_axis, "bs_axis": channel.bs_axis}
-    out: list[Paths | None] = []
+    uav_axis, bs_axis = np.asarray(channel.uav_axis), np.asarray(channel.bs_axis)
+    draw = diffuse_rng is not None and channel.diffuse
+    out: list[tuple[Paths | None, npt.NDArray[np.bool_], FloatArray]] = []
     for e in range(scene.n_epochs):
         u = scene.trajectory_m[e]
         length, aoa, aod, amp = [], [], [], []
+        points: list[FloatArray] = []
         if vis.los_visible[e]:
             a, d = los_angles(u, bs, **axes)
             length.append(float(np.linalg.norm(u - bs)))
             aoa.append(a)
             aod.append(d)
             amp.append(1.0)
+            points.append(np.full(3, np.nan))
         seen: set[int] = set()
+        clusters: list[tuple[FloatArray, ComplexArray]] = []
         for f, j in enumerate(vis.facade_va_index):
             if j < 0 or not vis.bistatic_visible[e, f] or j in seen:
                 continue
@@ -310,8 +453,29 @@ def bistatic_paths(
             aoa.append(float(a_j))
             aod.append(float(d_j))
             amp.append(channel.reflection_amplitude)
+            points.append(vis.bistatic_points_m[e, f])
+            if draw:
+                assert diffuse_rng is not None
+                clusters.append(
+                    _diffuse_scatterers(
+                        scene, f, vis.bistatic_points_m[e, f], (bs, u), channel, diffuse_rng
+                    )
+                )
+        n_specular = len(length)
+        phasor = np.ones(n_specular, np.complex128)
+        if clusters:
+            q = np.concatenate([c[0] for c in clusters]).reshape(-1, 3)
+            to_bs, to_uav = q - bs, q - u
+            dist = np.linalg.norm(to_bs, axis=1) + np.linalg.norm(to_uav, axis=1)
+            length.extend(dist.tolist())
+            aoa.extend(_ula_angle(uav_axis, to_uav).tolist())  # arrives from the scatterer
+            aod.extend(_ula_angle(bs_axis, to_bs).tolist())  # leaves towards it
+            amp.extend([channel.reflection_amplitude * channel.diffuse_amplitude] * q.shape[0])
+            points.extend(q)
+            phasor = np.concatenate([phasor, *(c[1] for c in clusters)])
+        diffuse = np.arange(len(length)) >= n_specular
         if not length:
-            out.append(None)
+            out.append((None, diffuse, np.zeros((0, 3))))
             continue
         dist = np.array(length)
         if dist.max() > channel.max_range_m:
@@ -325,10 +489,11 @@ def bistatic_paths(
             * channel.reference_range_m
             / dist
             * np.exp(-1j * np.mod(k * dist, 2 * np.pi))
+            * phasor
         )
         toa = dist / SPEED_OF_LIGHT + channel.timing_offset_s
-        out.append(Paths(np.array(aoa), np.array(aod), toa, gain))
-    return tuple(out)
+        out.append((Paths(np.array(aoa), np.array(aod), toa, gain), diffuse, np.array(points)))
+    return out
 
 
 def _simulate_bs(
@@ -339,10 +504,25 @@ def _simulate_bs(
     tracer: Callable[[Scene, int], Visibility],
 ) -> BistaticCsi:
     sc = channel.scenario
-    all_paths = bistatic_paths(scene, i, channel, visibility=tracer(scene, i))
+    vis = tracer(scene, i)
+    _check_traced(scene, i, vis)
+    # the scatterers and the clock offsets draw from streams of their own: the noise draws
+    # (and, without them, the CSI) are those of the specular-only synchronised link
+    diffuse_rng, clock_rng = gen.spawn(2)
+    epochs = _epoch_paths(scene, i, channel, vis, diffuse_rng)
+    offset = np.full(scene.n_epochs, channel.timing_offset_s)
+    if not channel.synchronised:
+        offset += channel.timing_offset_std_s * clock_rng.standard_normal(scene.n_epochs)
     noise_var = channel.noise_var
+    period = 1.0 / sc.subcarrier_spacing_hz
     csi = np.empty((scene.n_epochs, *sc.csi_shape), np.complex128)
-    for e, paths in enumerate(all_paths):
+    all_paths: list[Paths | None] = []
+    for e, (paths, _, _) in enumerate(epochs):
+        if paths is not None and not channel.synchronised:
+            # modulo 1/df: the CSI is periodic in the delay, and a ToA must be >= 0
+            toa = np.mod(paths.toa_s + (offset[e] - channel.timing_offset_s), period)
+            paths = replace(paths, toa_s=toa)
+        all_paths.append(paths)
         if paths is None:  # noise only: the LS noise of orthogonal pilots, white, sigma^2 / K
             std = math.sqrt(noise_var / sc.n_symbols / 2.0)
             csi[e] = std * (
@@ -361,7 +541,15 @@ def _simulate_bs(
             timing_offset_s=0.0,  # already in the paths' ToAs
         )
         csi[e] = m.csi[0]
-    return BistaticCsi(bs_index=i, csi=csi, paths=all_paths, noise_var=noise_var)
+    return BistaticCsi(
+        bs_index=i,
+        csi=csi,
+        paths=tuple(all_paths),
+        noise_var=noise_var,
+        diffuse=tuple(d for _, d, _ in epochs),
+        scatterers_m=tuple(p for _, _, p in epochs),
+        timing_offset_s=offset,
+    )
 
 
 def simulate_bistatic_csi(
@@ -614,8 +802,13 @@ def _crb_covariance(
     aod_rad: FloatArray,
     gain: ComplexArray,
     scenario: Scenario,
+    reference: int | None = None,
 ) -> FloatArray:
-    """CRB of (range, AoA, AoD) per path at the estimates, noise from the residual."""
+    """CRB of (range, AoA, AoD) per path at the estimates, noise from the residual.
+
+    With a ``reference`` path (the LoS of a receiver synchronised on it) the range of path
+    ``i`` is ``c (tau_i - tau_ref)`` plus a known length, so its variance and covariances
+    are those of the delay difference (the reference's own range variance is 0)."""
     q = toa_s.shape[0]
     at, ar, c = factors = _path_factors(scenario, aoa_rad, aod_rad, toa_s)
     # the model CSI, eq. (15): H[t, r, n] = sum_i gamma_i a_t[i, t] a_r[i, r] c[i, n]
@@ -627,10 +820,71 @@ def _crb_covariance(
     noise_var = scenario.n_symbols * max(entry_var, floor)  # CSI entry var = sigma^2 / K
     cov = _fim_inverse(_fim(scenario, aoa_rad, aod_rad, factors, gain, noise_var))
     idx = np.stack([2 * q + np.arange(q), np.arange(q), q + np.arange(q)], axis=1)  # tau, th, ph
-    out = cov[idx[:, :, None], idx[:, None, :]]  # (q, 3, 3)
+    if reference is None:
+        out = cov[idx[:, :, None], idx[:, None, :]]  # (q, 3, 3)
+    else:  # J Sigma J^T, J the rows (d tau_i - d tau_ref, d theta_i, d phi_i) per path
+        jac = np.zeros((q, 3, 5 * q))
+        jac[np.arange(q)[:, None], np.arange(3)[None, :], idx] = 1.0
+        jac[:, 0, 2 * q + reference] -= 1.0
+        out = np.einsum("qai,ij,qbj->qab", jac, cov, jac)
     scale = np.array([SPEED_OF_LIGHT, 1.0, 1.0])
     result: FloatArray = out * scale[:, None] * scale[None, :]
     return result
+
+
+#: A path is the LoS candidate when both its sines lie within this fraction of the ULA's
+#: beamwidth ``1 / (n d)`` (in sine) of the LoS's, plus four CRB stds.
+LOS_GATE_BEAMWIDTHS = 0.25
+
+
+def _find_los(
+    aoa: FloatArray,
+    aod: FloatArray,
+    gain: ComplexArray,
+    cov: FloatArray,
+    los_aoa: float,
+    los_aod: float,
+    scenario: Scenario,
+) -> int | None:
+    """Index of the estimated LoS path (None: none), by its angles, which the geometry gives:
+    the strongest path whose AoA and AoD sines both lie in the LoS gate."""
+    if aoa.shape[0] == 0:
+        return None
+    std = np.sqrt(np.nan_to_num(np.diagonal(cov, axis1=1, axis2=2)[:, 1:], nan=np.inf))
+    std_a = np.abs(np.cos(aoa)) * std[:, 0]  # std of the sine, to first order
+    std_d = np.abs(np.cos(aod)) * std[:, 1]
+    gate_a = LOS_GATE_BEAMWIDTHS / (scenario.n_rx * scenario.spacing_rx_wavelengths) + 4 * std_a
+    gate_d = LOS_GATE_BEAMWIDTHS / (scenario.n_tx * scenario.spacing_tx_wavelengths) + 4 * std_d
+    ok = (np.abs(np.sin(aoa) - math.sin(los_aoa)) <= gate_a) & (
+        np.abs(np.sin(aod) - math.sin(los_aod)) <= gate_d
+    )
+    if not ok.any():
+        return None
+    return int(np.flatnonzero(ok)[np.argmax(np.abs(gain[ok]))])
+
+
+def _link_positions(
+    channel: BistaticChannel,
+    n_epochs: int,
+    bs_position_m: npt.ArrayLike | None,
+    uav_positions_m: npt.ArrayLike | None,
+) -> tuple[FloatArray, FloatArray] | None:
+    """The BS position (3,) and the UAV position per epoch (n_epochs, 3) of a receiver that
+    synchronises on the LoS; None for a synchronised channel."""
+    if channel.synchronised:
+        return None
+    if bs_position_m is None or uav_positions_m is None:
+        raise ValueError(
+            "bs_position_m and uav_positions_m are needed when channel.timing_offset_std_s > 0 "
+            "(the receiver synchronises on the LoS, whose length they give), got "
+            f"bs_position_m={'None' if bs_position_m is None else 'given'}, "
+            f"uav_positions_m={'None' if uav_positions_m is None else 'given'}"
+        )
+    bs = as_array(bs_position_m, "bs_position_m", shape=(3,), kind="fiu", dtype=np.float64)
+    uav = np.asarray(uav_positions_m)
+    uav = uav.reshape(1, 3) if uav.shape == (3,) and n_epochs == 1 else uav
+    uav = as_array(uav, "uav_positions_m", shape=(n_epochs, 3), kind="fiu", dtype=np.float64)
+    return bs, uav
 
 
 def estimate_bistatic(
@@ -639,6 +893,9 @@ def estimate_bistatic(
     *,
     n_paths: int | Literal["mdl"] | npt.ArrayLike = "mdl",
     max_paths: int = DEFAULT_MAX_PATHS,
+    bs_position_m: npt.ArrayLike | None = None,
+    uav_positions_m: npt.ArrayLike | None = None,
+    missing_los: Literal["drop", "raise"] = "drop",
 ) -> BistaticMeasurements:
     """PARAMING on each epoch's bistatic CSI: the mapper's pseudo-ranges, with angles and CRB.
 
@@ -648,7 +905,7 @@ def estimate_bistatic(
         LS CSI per epoch (e.g. :attr:`BistaticCsi.csi`); one CSI is one epoch. complex64 is
         promoted to complex128: the outputs feed the mapper, which runs in float64.
     channel : BistaticChannel, optional
-        Numerology and the known timing offset (default ``BistaticChannel()``).
+        Numerology and the timing model (default ``BistaticChannel()``).
     n_paths : int, array_like of int, or "mdl"
         Model order per epoch (one int for all, one per epoch, e.g. ``BistaticCsi.n_paths``;
         0: an epoch without measurements), or ``"mdl"``: :func:`mdl_order` per epoch. An order
@@ -656,6 +913,15 @@ def estimate_bistatic(
         unreliable are dropped.
     max_paths : int
         Cap of an MDL order (8).
+    bs_position_m : array_like, shape (3,), optional
+        The BS's position [m]; needed (with ``uav_positions_m``) when the channel's timing
+        offset is unknown (``channel.timing_offset_std_s > 0``), ignored otherwise.
+    uav_positions_m : array_like, shape (n_epochs, 3), optional
+        The UAV's position per epoch [m] (shape (3,) for one CSI).
+    missing_los : {"drop", "raise"}
+        An unknown timing offset is estimated from the LoS path; an epoch where no estimated
+        path matches the LoS's angles cannot be synchronised: ``"drop"`` gives it no
+        measurements and a NaN ``timing_offset_s``, ``"raise"`` raises.
 
     Returns
     -------
@@ -667,25 +933,42 @@ def estimate_bistatic(
     ------
     ValueError
         ``csi`` of the wrong shape (not the scenario's ``(n_tx, n_rx, n_subcarriers)``) or with
-        NaN/Inf; ``n_paths`` of the wrong length or negative.
+        NaN/Inf; ``n_paths`` of the wrong length or negative; an unknown timing offset without
+        the positions; with ``missing_los="raise"``, an epoch without a LoS path.
     TypeError
         ``csi`` that is not complex or real.
 
     Notes
     -----
-    Range ``c (tau - timing_offset_s)``; the covariance is the inverse Fisher information of
-    the bistatic paper (eq. (52), pilots with ``S S^H = K I``) at the estimated paths and the
-    residual noise variance ``||csi - H(estimates)||^2 / (n_tx n_rx N - 5 q)``, the block of
-    (tau, AoA, AoD) with tau scaled to range by c.
+    Known offset: range ``c (tau - timing_offset_s)``. Unknown offset: the LoS is the
+    strongest path whose AoA and AoD sines lie within a quarter of the ULA's beamwidth (plus
+    four CRB stds) of the sines the BS and UAV positions give; the offset estimate is
+    ``tau_LoS - |u - b| / c`` and the range ``|u - b| + c ((tau - tau_LoS) mod 1/df)``
+    (delays relative to the LoS, which arrives first; the ToA wraps modulo 1/df), with
+    ``1/8`` cell of room below the LoS for noise. The covariance is the inverse Fisher
+    information of the bistatic paper (eq. (52), pilots with ``S S^H = K I``) at the
+    estimated paths and the residual noise variance
+    ``||csi - H(estimates)||^2 / (n_tx n_rx N - 5 q)``, the block of (tau, AoA, AoD) with tau
+    scaled to range by c (the delay difference to the LoS when synchronised on it).
 
     Examples
     --------
     >>> from skysense.mapping import default_scene
-    >>> from skysense.pipeline import estimate_bistatic, simulate_bistatic_csi
+    >>> from skysense.pipeline import BistaticChannel, estimate_bistatic, simulate_bistatic_csi
     >>> (link,) = simulate_bistatic_csi(default_scene(3), rng=0, bs_indices=[1])
     >>> meas = estimate_bistatic(link.csi)  # MDL order
     >>> meas.n_epochs, meas.covariance[0].shape[1:]
     (3, (3, 3))
+
+    An unknown clock offset (100 ns std per epoch), removed on the LoS:
+
+    >>> scene = default_scene(3)
+    >>> ch = BistaticChannel(timing_offset_std_s=100e-9)
+    >>> (link,) = simulate_bistatic_csi(scene, ch, rng=0, bs_indices=[1])
+    >>> meas = estimate_bistatic(link.csi, ch, bs_position_m=scene.base_stations_m[1],
+    ...                          uav_positions_m=scene.trajectory_m)
+    >>> bool(abs(meas.timing_offset_s[0] - link.timing_offset_s[0]) < 1e-9)
+    True
     """
     channel = BistaticChannel() if channel is None else channel
     if not isinstance(channel, BistaticChannel):
@@ -700,8 +983,22 @@ def estimate_bistatic(
         )
     arr = as_array(arr, "csi", kind="fc", dtype=np.complex128).reshape(-1, *sc.csi_shape)
     max_paths = check_count(max_paths, "max_paths")
+    if missing_los not in ("drop", "raise"):
+        raise ValueError(f"missing_los must be 'drop' or 'raise', got {missing_los!r}")
     orders = _as_orders(n_paths, arr.shape[0])
+    link = _link_positions(channel, arr.shape[0], bs_position_m, uav_positions_m)
+    period = 1.0 / sc.subcarrier_spacing_hz
+    guard = _TOA_GUARD_CELLS * period
     ranges, aoas, aods, gains, covs = [], [], [], [], []
+    offsets = np.full(arr.shape[0], channel.timing_offset_s)
+
+    def skip() -> None:
+        ranges.append(np.zeros(0))
+        aoas.append(np.zeros(0))
+        aods.append(np.zeros(0))
+        gains.append(np.zeros(0, np.complex128))
+        covs.append(np.zeros((0, 3, 3)))
+
     for e in range(arr.shape[0]):
         h = arr[e]
         if not np.any(h != 0):
@@ -709,16 +1006,42 @@ def estimate_bistatic(
         else:
             order = mdl_order(h, max_paths) if orders is None else int(orders[e])
         if order == 0:
-            ranges.append(np.zeros(0))
-            aoas.append(np.zeros(0))
-            aods.append(np.zeros(0))
-            gains.append(np.zeros(0, np.complex128))
-            covs.append(np.zeros((0, 3, 3)))
-            continue
-        toa, aoa, aod, gain = _paraming_with_fallback(h, order, channel)
-        cov = _crb_covariance(h, toa, aoa, aod, gain, sc)
-        rng_m = SPEED_OF_LIGHT * (toa - channel.timing_offset_s)
-        keep = rng_m >= 0
+            toa = aoa = aod = np.zeros(0)
+            gain = np.zeros(0, np.complex128)
+        else:
+            toa, aoa, aod, gain = _paraming_with_fallback(h, order, channel)
+        if link is None:
+            if toa.shape[0] == 0:
+                skip()
+                continue
+            cov = _crb_covariance(h, toa, aoa, aod, gain, sc)
+            rng_m = SPEED_OF_LIGHT * (toa - channel.timing_offset_s)
+        else:
+            bs, uav = link[0], link[1][e]
+            los_aoa, los_aod = los_angles(
+                uav, bs, uav_axis=channel.uav_axis, bs_axis=channel.bs_axis
+            )
+            cov = (
+                _crb_covariance(h, toa, aoa, aod, gain, sc) if toa.shape[0] else np.zeros((0, 3, 3))
+            )
+            los = _find_los(aoa, aod, gain, cov, los_aoa, los_aod, sc)
+            if los is None:
+                if missing_los == "raise":
+                    raise ValueError(
+                        f"epoch {e}: no estimated path matches the LoS (AoA {los_aoa:.3f} rad, "
+                        f"AoD {los_aod:.3f} rad at uav_positions_m[{e}]; {toa.shape[0]} paths "
+                        "estimated): the receiver cannot synchronise on it "
+                        "(missing_los='drop' gives the epoch no measurements)"
+                    )
+                offsets[e] = np.nan
+                skip()
+                continue
+            los_m = float(np.linalg.norm(uav - bs))
+            offsets[e] = toa[los] - los_m / SPEED_OF_LIGHT
+            rng_m = los_m + SPEED_OF_LIGHT * (np.mod(toa - toa[los] + guard, period) - guard)
+            cov = _crb_covariance(h, toa, aoa, aod, gain, sc, reference=los)
+        keep = np.flatnonzero(rng_m >= 0)
+        keep = keep[np.argsort(rng_m[keep], kind="stable")]
         ranges.append(np.ascontiguousarray(rng_m[keep], np.float64))
         aoas.append(np.ascontiguousarray(aoa[keep], np.float64))
         aods.append(np.ascontiguousarray(aod[keep], np.float64))
@@ -730,6 +1053,7 @@ def estimate_bistatic(
         aod_rad=tuple(aods),
         gain=tuple(gains),
         covariance=tuple(covs),
+        timing_offset_s=offsets,
     )
 
 

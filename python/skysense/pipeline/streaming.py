@@ -92,7 +92,9 @@ class CsiMapper:
     mapper : skysense.mapping.Mapper, optional
         Scheme, filter parameters, engine and threads (default ``Mapper()``, Scheme II).
     channel : BistaticChannel, optional
-        Numerology and known timing offset of the bistatic link (default ``BistaticChannel()``).
+        Numerology and timing model of the bistatic link (default ``BistaticChannel()``); with
+        an unknown timing offset each epoch is synchronised on its LoS path, and an epoch
+        without one has no bistatic measurements (``MapUpdate.measurements.synchronised``).
     n_paths : int or "mdl"
         Model order of every epoch, or MDL per epoch (:func:`~skysense.pipeline.mdl_order`).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
@@ -222,7 +224,13 @@ class CsiMapper:
         if monostatic_csi is not None and monostatic_positions_m is not None:
             raise ValueError("give monostatic_positions_m or monostatic_csi, not both")
         t0 = time.perf_counter()
-        meas = estimate_bistatic(arr, self.channel, n_paths=self.n_paths)
+        meas = estimate_bistatic(
+            arr,
+            self.channel,
+            n_paths=self.n_paths,
+            bs_position_m=self.bs_position_m,
+            uav_positions_m=uav,
+        )
         echo = None
         if monostatic_csi is not None:
             echo = _echo_epoch(monostatic_csi, self.bs_position_m, self.monostatic_channel)

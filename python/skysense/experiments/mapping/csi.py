@@ -6,7 +6,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -22,7 +22,10 @@ from skysense.mapping import (
 )
 from skysense.metrics import completeness, ospa_per_epoch
 
-__all__ = ["MappingCsi", "class_b_recovered"]
+if TYPE_CHECKING:
+    from skysense.pipeline import BistaticChannel, BistaticCsi, BistaticMeasurements
+
+__all__ = ["MappingCsi", "class_b_recovered", "false_vas"]
 
 #: Methods whose bistatic link the front end feeds (the monostatic sets are the simulator's);
 #: ``_angles``: the scheme with the angle-aided bistatic likelihood and births (ours, not the
@@ -92,6 +95,103 @@ def class_b_recovered(estimates_m: tuple[np.ndarray, ...], data: BsData) -> floa
             recovered |= bool(all(near))
         hits.append(recovered)
     return float(np.mean(hits)) if hits else float("nan")
+
+
+def false_vas(
+    estimates_m: tuple[np.ndarray, ...], data: BsData, *, radius_m: float = RECOVERY_RADIUS_M
+) -> float:
+    """Detected VAs farther than ``radius_m`` from every VA of the BS, mean per epoch.
+
+    What a measurement the mapper could not explain (a resolved diffuse path, noise) costs
+    when it becomes a facade: the map's false features.
+
+    Parameters
+    ----------
+    estimates_m : tuple of ndarray, each shape (n_detected, 3) [m]
+        The map per epoch (:attr:`skysense.mapping.MapResult.estimates_m`).
+    data : skysense.mapping.BsData
+        The BS's data (its ``visibility`` gives the VAs).
+    radius_m : float
+        Distance to the nearest VA above which an estimate is false [m].
+
+    Returns
+    -------
+    float
+        Mean over the epochs of the number of false estimates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skysense.experiments.mapping.csi import false_vas
+    >>> from skysense.mapping import default_scene, simulate
+    >>> (data,) = simulate(default_scene(2), rng=0, bs_indices=[0])
+    >>> truth = data.visibility.va_positions_m
+    >>> false_vas((truth, np.vstack([truth, [0.0, 0.0, 500.0]])), data)
+    0.5
+    """
+    vas = data.visibility.va_positions_m
+    counts = [
+        0
+        if est.shape[0] == 0
+        else int(
+            np.sum(np.min(np.linalg.norm(est[:, None] - vas[None], axis=2), axis=1) > radius_m)
+        )
+        for est in estimates_m
+    ]
+    return float(np.mean(counts)) if counts else 0.0
+
+
+#: Per-epoch front-end diagnostics of ``results["front_end"]`` (see :class:`MappingCsi`).
+FRONT_END_DIAGNOSTICS = (
+    "measurements",
+    "specular_paths",
+    "unmatched",
+    "unsynchronised",
+    "missynchronised",
+)
+
+
+def _front_end_diagnostics(
+    link: BistaticCsi, meas: BistaticMeasurements, channel: BistaticChannel
+) -> dict[str, float]:
+    """What the mapper is fed, per epoch (the names of :data:`FRONT_END_DIAGNOSTICS`)."""
+    from skysense.bistatic.scenario import SPEED_OF_LIGHT
+
+    sc = channel.scenario
+    half_cell_m = 0.5 * SPEED_OF_LIGHT / (sc.n_subcarriers * sc.subcarrier_spacing_hz)
+    half_beam_a = 0.5 / (sc.n_rx * sc.spacing_rx_wavelengths)
+    half_beam_d = 0.5 / (sc.n_tx * sc.spacing_tx_wavelengths)
+    unmatched = 0
+    for e, paths in enumerate(link.paths):
+        r = meas.ranges_m[e]
+        if r.shape[0] == 0:
+            continue
+        if paths is None:
+            unmatched += r.shape[0]
+            continue
+        spec = ~link.diffuse[e]
+        period = 1.0 / sc.subcarrier_spacing_hz  # ToAs with an unknown offset wrap
+        true_r = SPEED_OF_LIGHT * np.mod(paths.toa_s[spec] - link.timing_offset_s[e], period)
+        near = (np.abs(r[:, None] - true_r[None]) <= half_cell_m) & (
+            np.abs(np.sin(meas.aoa_rad[e])[:, None] - np.sin(paths.aoa_rad[spec])[None])
+            <= half_beam_a
+        )
+        near &= (
+            np.abs(np.sin(meas.aod_rad[e])[:, None] - np.sin(paths.aod_rad[spec])[None])
+            <= half_beam_d
+        )
+        unmatched += int(np.sum(~near.any(axis=1)))
+    n_ep = max(meas.n_epochs, 1)
+    err = np.abs(meas.timing_offset_s - link.timing_offset_s)
+    return {
+        "measurements": float(meas.n_measurements.sum()) / n_ep,
+        "specular_paths": float(link.n_specular.sum()) / n_ep,
+        "unmatched": unmatched / n_ep,
+        "unsynchronised": float(np.mean(~meas.synchronised)),
+        "missynchronised": float(np.mean(err[meas.synchronised] > 0.125 / sc.subcarrier_spacing_hz))
+        if meas.synchronised.any()
+        else 0.0,
+    }
 
 
 def courtyard_scene(n_epochs: int = 300) -> Scene:
@@ -185,6 +285,13 @@ class MappingCsi(Experiment):
         from CSI, the monostatic sets estimated from the BS's echo CSI
         (:func:`skysense.pipeline.simulate_monostatic_csi`, :func:`~skysense.pipeline.estimate_monostatic`,
         MDL order per panel); the front end's time then covers both links.
+    diffuse_mean : float
+        :class:`~skysense.pipeline.BistaticChannel` Poisson mean of the diffuse scatterers of a
+        facade per epoch on the bistatic link (3, as the ideal sets; 0: LoS and specular
+        paths only, the CSI of the first version of this experiment).
+    timing_offset_std_s : float
+        :class:`~skysense.pipeline.BistaticChannel` std of the unknown receiver clock offset
+        per epoch [s] (0: synchronised; above 0 the front end synchronises on the LoS).
 
     Notes
     -----
@@ -193,8 +300,14 @@ class MappingCsi(Experiment):
     ``completeness``, ``class_b_recovered`` (:func:`class_b_recovered`) and ``ms_per_epoch``
     (filter, plus the front end for the CSI rows);
     ``results["front_end"][bs]`` the front end's and PARAMING's own ms per epoch (same run).
-    The CSI carries LoS and specular paths only (no diffuse clusters, no clutter), so it is
-    not the same measurement model as the ideal sets. The ideal sets carry angles
+    ``results["front_end"][bs]`` also says what the mapper is fed from CSI, per epoch:
+    ``measurements`` (bistatic estimates), ``specular_paths`` (true LoS and specular paths),
+    ``unmatched`` (estimates farther than half a resolution cell in range, or half a
+    beamwidth in either sine, from every true LoS and specular path: diffuse paths resolved
+    as paths of their own, or noise), and ``unsynchronised`` / ``missynchronised`` (fraction
+    of epochs without a LoS to synchronise on / with an offset estimate off by more than an
+    eighth of a cell). ``results[key][bs]["false_vas"]``: detected VAs farther than
+    ``radius_m`` from every VA of the BS, mean per epoch. The ideal sets carry angles
     (:func:`skysense.mapping.simulate` with the channel's ULA axes and its default 5 mrad noise),
     which only the ``_angles`` methods read.
     """
@@ -223,10 +336,10 @@ class MappingCsi(Experiment):
     chunk_size: int = 1
     scene: str = "default"
     monostatic_csi: bool = False
+    diffuse_mean: float = 3.0
+    timing_offset_std_s: float = 0.0
 
     def __post_init__(self) -> None:
-        from skysense.pipeline import BistaticChannel
-
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "bs_indices", tuple(int(i) for i in self.bs_indices))
         for m in self.methods:
@@ -240,7 +353,17 @@ class MappingCsi(Experiment):
         for i in self.bs_indices:
             scene.virtual_anchors(i)  # validates the index
         self.params()
-        BistaticChannel(snr_db=self.snr_db)  # validates snr_db
+        self.channel()  # validates snr_db, diffuse_mean, timing_offset_std_s
+
+    def channel(self) -> BistaticChannel:
+        """The bistatic link of the CSI rows."""
+        from skysense.pipeline import BistaticChannel
+
+        return BistaticChannel(
+            snr_db=self.snr_db,
+            diffuse_mean=self.diffuse_mean,
+            timing_offset_std_s=self.timing_offset_std_s,
+        )
 
     def params(self, method: str = "fusion3") -> MappingParams:
         return MappingParams(
@@ -267,7 +390,6 @@ class MappingCsi(Experiment):
     ) -> dict[str, np.ndarray]:
         from skysense.bistatic import paraming
         from skysense.pipeline import (
-            BistaticChannel,
             estimate_bistatic,
             estimate_monostatic,
             simulate_bistatic_csi,
@@ -278,7 +400,7 @@ class MappingCsi(Experiment):
 
         assert isinstance(cell, int)
         bs = cell
-        channel = BistaticChannel(snr_db=self.snr_db)
+        channel = self.channel()
         keys = self._keys()
         out: dict[str, list[Any]] = {}
         for _ in range(n_trials):
@@ -295,8 +417,15 @@ class MappingCsi(Experiment):
             )
             (link,) = simulate_bistatic_csi(state, channel, rng=seeds[1], bs_indices=[bs])
             t0 = time.perf_counter()
-            meas = estimate_bistatic(link.csi, channel)
+            meas = estimate_bistatic(
+                link.csi,
+                channel,
+                bs_position_m=state.base_stations_m[bs],
+                uav_positions_m=state.trajectory_m,
+            )
             front_s = time.perf_counter() - t0
+            for name, value in _front_end_diagnostics(link, meas, channel).items():
+                out.setdefault(name, []).append(value)
             t0 = time.perf_counter()
             for e, q in enumerate(meas.n_measurements):
                 if q:
@@ -332,6 +461,9 @@ class MappingCsi(Experiment):
                 out.setdefault(f"class_b_{key}", []).append(
                     class_b_recovered(res.estimates_m, ideal)
                 )
+                out.setdefault(f"false_{key}", []).append(
+                    false_vas(res.estimates_m, ideal, radius_m=self.radius_m)
+                )
         return {k: np.asarray(v) for k, v in out.items()}
 
     def summarize(self, cell: Hashable, trials: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -340,6 +472,7 @@ class MappingCsi(Experiment):
             "front_end": {
                 "ms_per_epoch": float(trials["front_end_ms"].mean()),
                 "paraming_ms_per_epoch": float(trials["paraming_ms"].mean()),
+                **{name: float(trials[name].mean()) for name in FRONT_END_DIAGNOSTICS},
             }
         }
         for key in self._keys():
@@ -349,6 +482,7 @@ class MappingCsi(Experiment):
                 "mospa_last_m": float(ospa[:, -last:].mean()),
                 "completeness": float(trials[f"completeness_{key}"].mean()),
                 "class_b_recovered": _nan_to_none(trials[f"class_b_{key}"]),
+                "false_vas": float(trials[f"false_{key}"].mean()),
                 "ms_per_epoch": float(trials[f"ms_{key}"].mean()),
             }
         return summary
@@ -358,11 +492,11 @@ class MappingCsi(Experiment):
         return {k: {f"BS{i + 1}": summaries[i][k] for i in self.bs_indices} for k in keys}
 
     def table(self, results: dict[str, Any]) -> str:
-        """MOSPA (all / last quarter), completeness, class-B facades recovered (``-``: none)
-        and ms per epoch per method and BS."""
+        """MOSPA (all / last quarter), completeness, class-B facades recovered (``-``: none),
+        false VAs per epoch and ms per epoch per method and BS; the front end's diagnostics."""
         bs_names = list(results["front_end"])
         head = f"{'method':<22}" + "".join(
-            f" | {b + ' MOSPA all/last  compl  B  ms':>35}" for b in bs_names
+            f" | {b + ' MOSPA all/last  compl  B  false  ms':>42}" for b in bs_names
         )
         lines = [head, "-" * len(head)]
         for key in results:
@@ -375,14 +509,19 @@ class MappingCsi(Experiment):
                 row += (
                     f" | {s['mospa_all_m']:6.2f} /{s['mospa_last_m']:6.2f} m"
                     f"  {s['completeness']:4.2f} {'  -' if rec is None else f'{rec:4.2f}'}"
-                    f" {s['ms_per_epoch']:5.1f}"
+                    f" {s.get('false_vas', 0.0):6.2f} {s['ms_per_epoch']:5.1f}"
                 )
             lines.append(row)
         for b in bs_names:
             f = results["front_end"][b]
             lines.append(
                 f"{b}: front end {f['ms_per_epoch']:.2f} ms/epoch, PARAMING alone "
-                f"{f['paraming_ms_per_epoch']:.2f} ms/epoch (same run)"
+                f"{f['paraming_ms_per_epoch']:.2f} ms/epoch (same run); per epoch "
+                f"{f.get('measurements', 0.0):.2f} estimates for "
+                f"{f.get('specular_paths', 0.0):.2f} LoS + specular paths, "
+                f"{f.get('unmatched', 0.0):.2f} unmatched; epochs unsynchronised "
+                f"{f.get('unsynchronised', 0.0):.3f}, missynchronised "
+                f"{f.get('missynchronised', 0.0):.3f}"
             )
         return "\n".join(lines)
 
