@@ -31,7 +31,7 @@ def setup():
         bistatic_angles=True,
     )
     scene = default_scene(EPOCH + 1)
-    channel = BistaticChannel()
+    channel = BistaticChannel(diffuse_mean=0.0)  # the CSI these rows were measured on
     (ideal,) = simulate(scene, params, rng=1, bs_indices=[0])
     (link,) = simulate_bistatic_csi(scene, channel, rng=2, bs_indices=[0])
     data = with_bistatic_measurements(ideal, estimate_bistatic(link.csi, channel), channel=channel)

@@ -17,10 +17,22 @@ EPOCH = 15  # BS 0 of the default scene (60 epochs): LoS + two specular paths
 
 @pytest.fixture(scope="module")
 def setup():
-    ch = BistaticChannel(snr_db=0.0)
-    (link,) = simulate_bistatic_csi(default_scene(60), ch, rng=20261206, bs_indices=[0])
+    scene = default_scene(60)
+    ch = BistaticChannel(snr_db=0.0, diffuse_mean=0.0)
+    (link,) = simulate_bistatic_csi(scene, ch, rng=20261206, bs_indices=[0])
     assert link.n_paths[EPOCH] == 3
-    return {"ch": ch, "csi": link.csi[EPOCH], "paths": link.paths[EPOCH]}
+    # the same epoch with diffuse clusters and an unknown clock offset (same noise draws)
+    rough = BistaticChannel(snr_db=0.0, timing_offset_std_s=100e-9)
+    (rough_link,) = simulate_bistatic_csi(scene, rough, rng=20261206, bs_indices=[0])
+    return {
+        "ch": ch,
+        "csi": link.csi[EPOCH],
+        "paths": link.paths[EPOCH],
+        "rough": rough,
+        "rough_csi": rough_link.csi[EPOCH],
+        "bs": scene.base_stations_m[0],
+        "uav": scene.trajectory_m[EPOCH],
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +41,12 @@ def _single_blas():
         yield
 
 
-FRONT_END = ["paraming", "front end, given order", "front end, MDL order"]
+FRONT_END = [
+    "paraming",
+    "front end, given order",
+    "front end, MDL order",
+    "front end, MDL order, diffuse clusters, LoS sync",
+]
 
 
 @pytest.mark.parametrize("impl", FRONT_END)
@@ -39,6 +56,12 @@ def test_front_end_epoch(benchmark, ratios, setup, impl):
         "paraming": lambda: bs.paraming(csi, 3, scenario=ch.scenario, workers=1),
         "front end, given order": lambda: estimate_bistatic(csi, ch, n_paths=3),
         "front end, MDL order": lambda: estimate_bistatic(csi, ch, n_paths="mdl"),
+        "front end, MDL order, diffuse clusters, LoS sync": lambda: estimate_bistatic(
+            setup["rough_csi"],
+            setup["rough"],
+            bs_position_m=setup["bs"],
+            uav_positions_m=setup["uav"],
+        ),
     }[impl]
     benchmark.pedantic(fn, rounds=20, warmup_rounds=2)
     ratios.record(
@@ -99,7 +122,7 @@ def stream_setup():
     from skysense.mapping import simulate
 
     scene = default_scene(40)
-    ch = BistaticChannel()
+    ch = BistaticChannel(diffuse_mean=0.0)  # three paths at epoch 30, as in docs/pipeline.md
     (link,) = simulate_bistatic_csi(scene, ch, rng=1, bs_indices=[0])
     (data,) = simulate(scene, rng=1, bs_indices=[0])
     return {"ch": ch, "link": link, "data": data}

@@ -203,6 +203,14 @@ CASES = [
     Case("geometry", "pipeline.simulate_monostatic_csi", "BS on a facade", lambda: pipeline.simulate_monostatic_csi(mapping.Scene([(0.0, 0.0, 20.0, 20.0, 40.0)], [(10.0, 0.0, 15.0)], [(30.0, 0.0, 20.0)])), ValueError, "lies on a facade"),
     Case("geometry", "pipeline.simulate_monostatic_csi", "echo beyond the delay window", lambda: pipeline.simulate_monostatic_csi(mapping.Scene([(0.0, 0.0, 10.0, 10.0, 10.0)], [(-200.0, 0.0, 5.0)], [(200.0, 30.0, 20.0)])), ValueError, "exceeds channel.max_range_m"),
     Case("value", "pipeline.MonostaticChannel", "element spacing above half a wavelength", lambda: pipeline.MonostaticChannel(spacing_wavelengths=0.75), ValueError, "spacing_wavelengths must lie in"),
+    Case("value", "pipeline.BistaticChannel", "negative diffuse scatterer mean", lambda: pipeline.BistaticChannel(diffuse_mean=-1.0), ValueError, "diffuse_mean must be >= 0"),
+    Case("value", "pipeline.BistaticChannel", "diffuse amplitude above the specular one", lambda: pipeline.BistaticChannel(diffuse_amplitude=1.5), ValueError, r"diffuse_amplitude must lie in \[0, 1\]", "diffuse_amplitude must lie in [0, 1]"),
+    Case("nan", "pipeline.BistaticChannel", "NaN diffuse patch half-width", lambda: pipeline.BistaticChannel(diffuse_half_width_m=float("nan")), ValueError, "diffuse_half_width_m must be finite"),
+    Case("value", "pipeline.BistaticChannel", "negative clock-offset std", lambda: pipeline.BistaticChannel(timing_offset_std_s=-1e-9), ValueError, "timing_offset_std_s must be >= 0"),
+    Case("value", "pipeline.estimate_bistatic", "unknown clock offset without the BS/UAV positions", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 64), complex), pipeline.BistaticChannel(timing_offset_std_s=1e-7)), ValueError, "bs_position_m and uav_positions_m are needed"),
+    Case("shape", "pipeline.estimate_bistatic", "UAV positions of the wrong epoch count", lambda: pipeline.estimate_bistatic(np.ones((2, 8, 10, 64), complex), pipeline.BistaticChannel(timing_offset_std_s=1e-7), bs_position_m=[0.0, 0.0, 15.0], uav_positions_m=np.zeros((3, 3))), ValueError, r"uav_positions_m must have shape \(2, 3\)", "uav_positions_m must have shape (2, 3)"),
+    Case("geometry", "pipeline.estimate_bistatic", "unknown clock offset, no LoS path (missing_los='raise')", lambda: pipeline.estimate_bistatic(np.zeros((8, 10, 64), complex), pipeline.BistaticChannel(timing_offset_std_s=1e-7), bs_position_m=[0.0, 0.0, 15.0], uav_positions_m=[0.0, 40.0, 30.0], missing_los="raise"), ValueError, "no estimated path matches the LoS"),
+    Case("value", "pipeline.estimate_bistatic", "negative cluster censoring threshold", lambda: pipeline.estimate_bistatic(np.ones((8, 10, 64), complex), cluster_db=-3.0), ValueError, "cluster_db must be >= 0"),
     Case("shape", "pipeline.CsiMapper.update", "echo CSI of a batch of epochs", lambda: pipeline.CsiMapper([0.0, 0.0, 15.0], rng=0).update(np.zeros((8, 10, 64), complex), [0.0, 10.0, 30.0], monostatic_csi=np.zeros((2, 4, 8, 8, 64), complex)), ValueError, "monostatic_csi must be one epoch"),
     # -- tracking -------------------------------------------------------------------------------
     Case("value", "tracking.TrackingScenario", "zero UAVs", lambda: tracking.TrackingScenario(imaging=S, n_uavs=0), ValueError, "n_uavs must be >= 1, got 0"),
@@ -513,12 +521,28 @@ def _defined_epoch_without_paths():
     assert meas.covariance[0].shape == (0, 3, 3)
 
 
+def _defined_epoch_without_los():
+    scene = mapping.Scene(
+        [(0.0, 0.0, 20.0, 20.0, 40.0), (40.0, 0.0, 10.0, 80.0, 40.0)],
+        [(0.0, -30.0, 15.0)],
+        [(30.0, 25.0, 20.0), (0.0, 30.0, 20.0)],
+    )
+    ch = pipeline.BistaticChannel(timing_offset_std_s=1e-7, diffuse_mean=0.0)
+    (link,) = pipeline.simulate_bistatic_csi(scene, ch, rng=0)
+    meas = pipeline.estimate_bistatic(
+        link.csi, ch, bs_position_m=scene.base_stations_m[0], uav_positions_m=scene.trajectory_m
+    )
+    assert meas.synchronised.tolist() == [True, False] and meas.n_measurements[1] == 0
+    assert np.isnan(meas.timing_offset_s[1])
+
+
 DEFINED = [
     Defined("defined", "subspace_pursuit", "all-zero y", "zeros, residual 0, no division by zero", _defined_sp_zero),
     Defined("defined", "ospa", "both sets empty", "0", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.zeros((0, 3)), cutoff_m=50.0), 0.0)),
     Defined("defined", "ospa", "one set empty", "the cut-off c (cutoff_m)", lambda: _equal(metrics.ospa(np.zeros((0, 3)), np.ones((2, 3)), cutoff_m=50.0), 50.0)),
     Defined("defined", "detection_rates", "frame without targets", "DR counts 0 of 0; FAR from the false alarms", _defined_detection_without_targets),
     Defined("defined", "pipeline.estimate_bistatic", "epoch without paths (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_paths),
+    Defined("defined", "pipeline.estimate_bistatic", "unknown clock offset, an epoch without a LoS path", "no measurements, synchronised False, timing_offset_s NaN", _defined_epoch_without_los),
     Defined("defined", "pipeline.estimate_monostatic", "epoch without echoes (all-zero CSI, or order 0)", "an epoch without measurements", _defined_epoch_without_echoes),
     Defined("defined", "tracking.BPTracker.update", "an empty frame (or None)", "a prediction-only step: every target missed, no error", _defined_tracker_empty_frame),
     Defined("defined", "tracking.simulate_csi", "no UAV present in a frame (NaN rows)", "that frame is noise only", _defined_csi_without_uavs),

@@ -262,8 +262,10 @@ class BistaticMeasurements(Result):
         rad^2 by entry).
     timing_offset_s : ndarray, shape (n_epochs,) [s]
         The receiver timing offset the ranges are referred to: the channel's known offset, or
-        the one estimated on the LoS (:func:`estimate_bistatic` with an unknown offset); NaN
-        for an epoch without a LoS path, which then has no measurements.
+        the one estimated on the LoS (:func:`estimate_bistatic` with an unknown offset,
+        known modulo ``1 / subcarrier_spacing_hz``: the one within half that period of the
+        channel's ``timing_offset_s``); NaN for an epoch without a LoS path, which then has
+        no measurements.
 
     Examples
     --------
@@ -863,6 +865,20 @@ def _find_los(
     return int(np.flatnonzero(ok)[np.argmax(np.abs(gain[ok]))])
 
 
+def _uncensored(
+    range_m: FloatArray, gain: ComplexArray, cluster_db: float | None, scenario: Scenario
+) -> npt.NDArray[np.bool_]:
+    """False for an estimate within one resolution cell of one over ``cluster_db`` dB stronger."""
+    if cluster_db is None or range_m.shape[0] < 2:
+        return np.ones(range_m.shape[0], bool)
+    cell_m = SPEED_OF_LIGHT / (scenario.n_subcarriers * scenario.subcarrier_spacing_hz)
+    amp = np.abs(gain)
+    close = np.abs(range_m[:, None] - range_m[None, :]) < cell_m
+    stronger = amp[None, :] > 10.0 ** (cluster_db / 20.0) * amp[:, None]  # never itself
+    out: npt.NDArray[np.bool_] = ~np.any(close & stronger, axis=1)
+    return out
+
+
 def _link_positions(
     channel: BistaticChannel,
     n_epochs: int,
@@ -896,6 +912,7 @@ def estimate_bistatic(
     bs_position_m: npt.ArrayLike | None = None,
     uav_positions_m: npt.ArrayLike | None = None,
     missing_los: Literal["drop", "raise"] = "drop",
+    cluster_db: float | None = None,
 ) -> BistaticMeasurements:
     """PARAMING on each epoch's bistatic CSI: the mapper's pseudo-ranges, with angles and CRB.
 
@@ -922,6 +939,11 @@ def estimate_bistatic(
         An unknown timing offset is estimated from the LoS path; an epoch where no estimated
         path matches the LoS's angles cannot be synchronised: ``"drop"`` gives it no
         measurements and a NaN ``timing_offset_s``, ``"raise"`` raises.
+    cluster_db : float, optional
+        Censoring of resolved diffuse paths: an estimate within one resolution cell
+        ``c / (N df)`` in range of another estimate more than ``cluster_db`` dB stronger is
+        dropped (the weaker parts of a facade's diffuse cluster; a specular path that close to
+        a much stronger one is lost too). None (default): every estimate is kept.
 
     Returns
     -------
@@ -985,6 +1007,8 @@ def estimate_bistatic(
     max_paths = check_count(max_paths, "max_paths")
     if missing_los not in ("drop", "raise"):
         raise ValueError(f"missing_los must be 'drop' or 'raise', got {missing_los!r}")
+    if cluster_db is not None:
+        check_positive(cluster_db, "cluster_db", strict=False)
     orders = _as_orders(n_paths, arr.shape[0])
     link = _link_positions(channel, arr.shape[0], bs_position_m, uav_positions_m)
     period = 1.0 / sc.subcarrier_spacing_hz
@@ -1037,10 +1061,12 @@ def estimate_bistatic(
                 skip()
                 continue
             los_m = float(np.linalg.norm(uav - bs))
-            offsets[e] = toa[los] - los_m / SPEED_OF_LIGHT
+            # the offset is known modulo 1/df: the one nearest to the channel's mean offset
+            raw = toa[los] - los_m / SPEED_OF_LIGHT - channel.timing_offset_s
+            offsets[e] = channel.timing_offset_s + raw - period * np.round(raw / period)
             rng_m = los_m + SPEED_OF_LIGHT * (np.mod(toa - toa[los] + guard, period) - guard)
             cov = _crb_covariance(h, toa, aoa, aod, gain, sc, reference=los)
-        keep = np.flatnonzero(rng_m >= 0)
+        keep = np.flatnonzero((rng_m >= 0) & _uncensored(rng_m, gain, cluster_db, sc))
         keep = keep[np.argsort(rng_m[keep], kind="stable")]
         ranges.append(np.ascontiguousarray(rng_m[keep], np.float64))
         aoas.append(np.ascontiguousarray(aoa[keep], np.float64))

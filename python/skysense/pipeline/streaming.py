@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from skysense._results import Result
 from skysense._rng import RngLike, as_generator
-from skysense._validation import as_array
+from skysense._validation import as_array, check_positive
 from skysense.mapping.mapper import Mapper
 from skysense.mapping.state import PmfState
 from skysense.pipeline.bistatic_front_end import (
@@ -104,6 +104,8 @@ class CsiMapper:
     monostatic_channel : MonostaticChannel, optional
         Panels and numerology of the BS's echoes, for :meth:`update` with ``monostatic_csi``
         (default ``MonostaticChannel()``).
+    cluster_db : float, optional
+        Censoring of resolved diffuse paths (:func:`~skysense.pipeline.estimate_bistatic`).
 
     Notes
     -----
@@ -135,6 +137,7 @@ class CsiMapper:
         n_paths: int | Literal["mdl"] = "mdl",
         rng: RngLike = None,
         monostatic_channel: MonostaticChannel | None = None,
+        cluster_db: float | None = None,
     ) -> None:
         self.bs_position_m = as_array(
             bs_position_m, "bs_position_m", shape=(3,), kind="fiu", dtype=np.float64
@@ -156,6 +159,9 @@ class CsiMapper:
                 "monostatic_channel must be a MonostaticChannel, got "
                 f"{type(self.monostatic_channel).__name__}"
             )
+        if cluster_db is not None:
+            check_positive(cluster_db, "cluster_db", strict=False)
+        self.cluster_db = cluster_db
         self._rng = as_generator(rng)
         self.reset()
 
@@ -230,6 +236,7 @@ class CsiMapper:
             n_paths=self.n_paths,
             bs_position_m=self.bs_position_m,
             uav_positions_m=uav,
+            cluster_db=self.cluster_db,
         )
         echo = None
         if monostatic_csi is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from skysense._validation import check_positive
 from skysense.experiments.runner import Experiment
 from skysense.mapping import (
     SCHEMES,
@@ -161,6 +162,7 @@ def _front_end_diagnostics(
     half_cell_m = 0.5 * SPEED_OF_LIGHT / (sc.n_subcarriers * sc.subcarrier_spacing_hz)
     half_beam_a = 0.5 / (sc.n_rx * sc.spacing_rx_wavelengths)
     half_beam_d = 0.5 / (sc.n_tx * sc.spacing_tx_wavelengths)
+    period = 1.0 / sc.subcarrier_spacing_hz  # ToAs and offsets are known modulo 1/df
     unmatched = 0
     for e, paths in enumerate(link.paths):
         r = meas.ranges_m[e]
@@ -170,7 +172,6 @@ def _front_end_diagnostics(
             unmatched += r.shape[0]
             continue
         spec = ~link.diffuse[e]
-        period = 1.0 / sc.subcarrier_spacing_hz  # ToAs with an unknown offset wrap
         true_r = SPEED_OF_LIGHT * np.mod(paths.toa_s[spec] - link.timing_offset_s[e], period)
         near = (np.abs(r[:, None] - true_r[None]) <= half_cell_m) & (
             np.abs(np.sin(meas.aoa_rad[e])[:, None] - np.sin(paths.aoa_rad[spec])[None])
@@ -182,7 +183,8 @@ def _front_end_diagnostics(
         )
         unmatched += int(np.sum(~near.any(axis=1)))
     n_ep = max(meas.n_epochs, 1)
-    err = np.abs(meas.timing_offset_s - link.timing_offset_s)
+    diff = meas.timing_offset_s - link.timing_offset_s
+    err = np.abs(diff - period * np.round(diff / period))
     return {
         "measurements": float(meas.n_measurements.sum()) / n_ep,
         "specular_paths": float(link.n_specular.sum()) / n_ep,
@@ -292,6 +294,9 @@ class MappingCsi(Experiment):
     timing_offset_std_s : float
         :class:`~skysense.pipeline.BistaticChannel` std of the unknown receiver clock offset
         per epoch [s] (0: synchronised; above 0 the front end synchronises on the LoS).
+    cluster_db : float, optional
+        :func:`~skysense.pipeline.estimate_bistatic` censoring of resolved diffuse paths
+        (None: off).
 
     Notes
     -----
@@ -338,6 +343,7 @@ class MappingCsi(Experiment):
     monostatic_csi: bool = False
     diffuse_mean: float = 3.0
     timing_offset_std_s: float = 0.0
+    cluster_db: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "methods", tuple(self.methods))
@@ -354,6 +360,8 @@ class MappingCsi(Experiment):
             scene.virtual_anchors(i)  # validates the index
         self.params()
         self.channel()  # validates snr_db, diffuse_mean, timing_offset_std_s
+        if self.cluster_db is not None:
+            check_positive(self.cluster_db, "cluster_db", strict=False)
 
     def channel(self) -> BistaticChannel:
         """The bistatic link of the CSI rows."""
@@ -422,6 +430,7 @@ class MappingCsi(Experiment):
                 channel,
                 bs_position_m=state.base_stations_m[bs],
                 uav_positions_m=state.trajectory_m,
+                cluster_db=self.cluster_db,
             )
             front_s = time.perf_counter() - t0
             for name, value in _front_end_diagnostics(link, meas, channel).items():
