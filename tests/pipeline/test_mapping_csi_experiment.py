@@ -58,13 +58,20 @@ def test_rejects_bad_settings():
         MappingCsi(diffuse_mean=-1.0)
     with pytest.raises(ValueError, match="timing_offset_std_s must be >= 0"):
         MappingCsi(timing_offset_std_s=-1e-9)
+    with pytest.raises(ValueError, match="cluster_db must be >= 0"):
+        MappingCsi(cluster_db=-1.0)
+    with pytest.raises(ValueError, match="angle_spread_rad must be >= 0"):
+        MappingCsi(angle_spread_rad=-0.1)
+    assert MappingCsi(angle_spread_rad=0.02).params("fusion4_angles").angle_spread_rad == 0.02
 
 
 def test_diffuse_and_clock_offset_change_only_the_csi_rows():
     """The scatterers and the clock offsets draw from streams of their own: the ideal rows
     are unchanged, the CSI rows see the diffuse paths, and the LoS-synchronised receiver
     finds its offset in every epoch with a LoS."""
-    small = MappingCsi(methods=("bistatic_angles",), bs_indices=(0,), n_epochs=12, n_particles=200)
+    small = MappingCsi(
+        methods=("bistatic_angles",), bs_indices=(0,), n_epochs=12, n_particles=200, cluster_db=None
+    )
     plain = run_trials(replace(small, diffuse_mean=0.0), 1, rng=5).results
     rough = run_trials(small, 1, rng=5).results
     clock = run_trials(replace(small, timing_offset_std_s=200e-9), 1, rng=5).results

@@ -81,6 +81,8 @@ def test_update_rejects_bad_input():
         stream.update(good, [0.0, 10.0])
     with pytest.raises(ValueError, match=r"monostatic_positions_m must have shape \(n, 3\)"):
         stream.update(good, [0.0, 10.0, 30.0], np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="cluster_db must be >= 0"):
+        CsiMapper([0.0, 0.0, 15.0], cluster_db=-6.0)
     with pytest.raises(ValueError, match="n_paths must be an int >= 0 or 'mdl'"):
         CsiMapper([0.0, 0.0, 15.0], n_paths="aic")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="mapper must be a mapping Mapper"):
