@@ -134,7 +134,13 @@ class IMMPredictor(Predictor):
                 noise_cov=q[j],
                 survival=self.survival_probability,
             )
-        return IMMTargets(xs, ps, c, self.survival_probability * t.existence, t.track_id)
+        return IMMTargets._trusted(
+            mode_states=xs,
+            mode_covariances=ps,
+            mode_probabilities=c,
+            existence=self.survival_probability * t.existence,
+            track_id=t.track_id,
+        )
 
 
 def _flat(t: IMMTargets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,7 +226,13 @@ class IMMUpdater(Updater):
         ex = t.existence * total / (t.existence * total + (1.0 - t.existence))
         mu = joint / total[:, None]
         s = t.mode_states.shape[2]
-        return IMMTargets(x.reshape(k, m, s), p.reshape(k, m, s, s), mu, ex, t.track_id)
+        return IMMTargets._trusted(
+            mode_states=x.reshape(k, m, s),
+            mode_covariances=p.reshape(k, m, s, s),
+            mode_probabilities=mu,
+            existence=ex,
+            track_id=t.track_id,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ for a 2-D ROI (a plane at fixed height; z is carried along, not tracked) and D =
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -112,12 +113,18 @@ class ConstantVelocity:
     def matrices(self, interval_s: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
         """Transition F and process-noise covariance Q, each ``(2 D, 2 D)``."""
         t = check_positive(interval_s, "interval_s")
-        eye = np.eye(n_dims)
-        f = np.block([[eye, t * eye], [np.zeros_like(eye), eye]])
-        q = self.acceleration_std_mps2**2 * np.block(
-            [[t**3 / 3 * eye, t**2 / 2 * eye], [t**2 / 2 * eye, t * eye]]
-        )
-        return f, q
+        f, q = _cv_matrices(self.acceleration_std_mps2, t, int(n_dims))
+        return f.copy(), q.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _cv_matrices(accel_std: float, t: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """F and Q of :class:`ConstantVelocity` (cached: a tracker asks for the same ones every
+    frame)."""
+    eye = np.eye(n_dims)
+    f = np.block([[eye, t * eye], [np.zeros_like(eye), eye]])
+    q = accel_std**2 * np.block([[t**3 / 3 * eye, t**2 / 2 * eye], [t**2 / 2 * eye, t * eye]])
+    return f, q
 
 
 @dataclass(frozen=True)
@@ -322,7 +329,7 @@ class PositionSensor:
         """lambda_c f_c = clutter_rate / region measure [1/m^D]."""
         return self.clutter_rate / self.region.measure
 
-    @property
+    @functools.cached_property
     def gate(self) -> float:
         """Squared Mahalanobis gate: the chi-square quantile of ``gate_probability``."""
         from scipy.stats import chi2

@@ -6,7 +6,7 @@ Every type is a frozen dataclass of arrays (no per-target or per-particle object
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -92,17 +92,31 @@ class _Targets:
     def n_dims(self) -> int:
         return int(self.states.shape[-1] // 2)  # type: ignore[attr-defined]
 
+    @classmethod
+    def _trusted(cls, **fields: np.ndarray) -> Self:
+        """An instance from arrays already known to be valid (subsets and concatenations of
+        validated instances, the stages' outputs): skips the checks of the constructor, which
+        would otherwise dominate a tracker step."""
+        obj = object.__new__(cls)
+        for name in cls._arrays:
+            object.__setattr__(obj, name, fields[name])
+        return obj
+
     def take(self, index: Any) -> Self:
         """Subset of the potential targets (boolean mask or integer indices)."""
-        fields = {f: getattr(self, f)[index] for f in self._arrays}
-        return replace(self, **fields)  # type: ignore[type-var]
+        return self._trusted(**{f: getattr(self, f)[index] for f in self._arrays})
 
     def concat(self, other: _Targets) -> Self:
         """These potential targets followed by ``other`` (same type and sizes)."""
         if type(other) is not type(self):
             raise TypeError(f"other must be {type(self).__name__}, got {type(other).__name__}")
+        shapes = {
+            f: (getattr(self, f).shape[1:], getattr(other, f).shape[1:]) for f in self._arrays
+        }
+        if any(a != b for a, b in shapes.values()):
+            raise ValueError(f"other has other sizes than these targets: {shapes}")
         fields = {f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in self._arrays}
-        return replace(self, **fields)  # type: ignore[type-var]
+        return self._trusted(**fields)
 
 
 @dataclass(frozen=True, repr=False)
@@ -205,7 +219,7 @@ class IMMTargets(_Targets, Result):
         k, m, s = x.shape
         p = as_array(self.mode_covariances, "mode_covariances", shape=(k, m, s, s), kind="f")
         mu = as_array(self.mode_probabilities, "mode_probabilities", shape=(k, m), kind="f")
-        if m < 1 or np.any(mu < 0) or not np.allclose(mu.sum(axis=1), 1.0, atol=1e-9):
+        if m < 1 or (k and (mu.min() < 0 or np.abs(mu.sum(axis=1) - 1.0).max() > 1e-9)):
             raise ValueError("mode_probabilities must be >= 0 with rows summing to 1")
         ex, ids = _check_targets(x, self.existence, self.track_id, "mode_states")
         object.__setattr__(self, "mode_states", x)

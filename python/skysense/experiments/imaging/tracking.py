@@ -69,8 +69,8 @@ TUNED: dict[str, dict[str, Any]] = {
     },
 }
 #: The IMM of "_bp" where ``TUNED`` asks for it: straight flight (q = 0.5^2) and manoeuvres
-#: (q = 4^2), mean sojourn 20 and 10 frames.
-IMM_MODES = ((0.5, 4.0), ((0.95, 0.05), (0.1, 0.9)))
+#: (q = 4^2), mean sojourn 50 and 20 frames.
+IMM_MODES = ((0.5, 4.0), ((0.98, 0.02), (0.05, 0.95)))
 #: Fixed-lag confirmation of "_bp_smoothed": the tracker reports tentative tracks down to
 #: ``TENTATIVE``; the smoother keeps a track at frame t if its existence exceeds
 #: ``SMOOTHED_CONFIRM`` within the lag (validation runs as ``TUNED``).
