@@ -100,6 +100,13 @@ def smooth_history(
             "history carries no state covariances: smooth the run of a BPTracker "
             "(track_frames records Tracks.state_covariance)"
         )
+    if isinstance(motion, ModeSwitching) and (
+        len(history.mode_probabilities) != n or any(m is None for m in history.mode_probabilities)
+    ):
+        raise ValueError(
+            "history carries no mode probabilities: smooth with ModeSwitching the run of "
+            "an IMM BPTracker (TrackerConfig.modes)"
+        )
     dims = {c.shape[1] // 2 for c in covs if c is not None and c.shape[0]}
     if not dims:
         return history
@@ -112,11 +119,6 @@ def smooth_history(
         f_mat, q_mat = motion.matrices(interval_s, d)
     else:
         mode_rows = history.mode_probabilities
-        if len(mode_rows) != n or any(m is None for m in mode_rows):
-            raise ValueError(
-                "history carries no mode probabilities: smooth with ModeSwitching the run of "
-                "an IMM BPTracker (TrackerConfig.modes)"
-            )
         f_all, q_all = motion.matrices(interval_s, d)
         f_mat = f_all[0]
         # per row: Q of the next step, mixed with the predicted mode probabilities mu P

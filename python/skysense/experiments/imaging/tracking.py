@@ -416,14 +416,16 @@ class ImagingTracking(Experiment):
                 half
             )
         summary["imaging_ms_per_frame"] = float(np.median(trials["imaging_ms_per_frame"]))
-        summary["covariance_scale"] = float(np.median(trials["covariance_scale"]))
+        if "covariance_scale" in trials:
+            summary["covariance_scale"] = float(np.median(trials["covariance_scale"]))
         return summary
 
     def report(self, summaries: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {d: {} for d in self.dims}
         for (dims, name), summary in summaries.items():
             results[dims][f"{name}_imaging_ms_per_frame"] = summary.pop("imaging_ms_per_frame")
-            results[dims][f"{name}_covariance_scale"] = summary.pop("covariance_scale")
+            if "covariance_scale" in summary:
+                results[dims][f"{name}_covariance_scale"] = summary.pop("covariance_scale")
             results[dims].update(summary)
         for dims in self.dims:
             if dims == "3d" and "dnn" in self.imagers:
