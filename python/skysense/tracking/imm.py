@@ -244,8 +244,11 @@ class IMMInitiator(Initiator):
     Parameters
     ----------
     sensor : PositionSensor
+        Detection probability, clutter and gate of the measurements.
     motion : ModeSwitching
+        The motion modes (their number and ``initial`` probabilities).
     births : BirthModel
+        Birth rate and velocity spread of the new potential targets.
     """
 
     sensor: PositionSensor
