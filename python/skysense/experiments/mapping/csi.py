@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -381,17 +381,17 @@ class MappingCsi(Experiment):
         )
 
     def params(self, method: str = "fusion3") -> MappingParams:
-        return MappingParams(
+        params = MappingParams(
             n_particles=self.n_particles,
             visibility_monostatic=self.visibility_monostatic
             if method.startswith("fusion")
             else 1.0,
             birth_height_std_m=self.birth_height_std_m,
             bistatic_angles=method.endswith("_angles"),
-            **(
-                {} if self.angle_spread_rad is None else {"angle_spread_rad": self.angle_spread_rad}
-            ),
         )
+        if self.angle_spread_rad is None:
+            return params
+        return replace(params, angle_spread_rad=self.angle_spread_rad)
 
     def _keys(self) -> list[str]:
         """Result rows: each method from CSI and from ideal data."""
