@@ -50,12 +50,18 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <string>
+#include <type_traits>
+#include <functional>
 #include <vector>
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
 #endif
 
 #include "skysense/blas_ops.hpp"
@@ -353,6 +359,335 @@ inline void subtract_conj_product(const T* g, double xr, double xi, double* re, 
   subtract_conj_product_portable(g, xr, xi, re, im, j0, w);
 }
 
+// ---- single-precision copy of a dense complex128 A (residual form) --------------------------
+// The residual form's cost is its passes over A (one per correlation).  With a copy of A in
+// single precision each pass moves half the bytes; the selection stays that of the
+// double-precision algorithm by certification (see MatrixAccess::certified_scores): the
+// correlations from the copy come with a rigorous error bound, and the voxels whose rank the
+// bound cannot settle are recomputed from A in double.
+//
+// Row i is stored as fl32(A[i, :] 2^-e_i), e_i from the row's peak, so every row is in the range
+// of float whatever the scale of A; col_norm[v] bounds the 2-norm of column v of the row-scaled A
+// from above.  ok is false when A holds a NaN/Inf (the callers then use A itself).
+//
+// Its memory: one block is kept for the process between calls and handed to one call at a time
+// (a concurrent call allocates its own).  A fresh block costs a page fault and a zero-fill per
+// page, which took as long as building the copy itself; a block already mapped costs neither.
+class CopyMemory {
+ public:
+  CopyMemory() = default;
+  CopyMemory(const CopyMemory&) = delete;
+  CopyMemory& operator=(const CopyMemory&) = delete;
+  ~CopyMemory() { std::free(own_); }
+
+  // At least `bytes` of memory, or null.
+  float* get(std::size_t bytes) {
+    Retained& r = retained();
+    lock_ = std::unique_lock<std::mutex>(r.m, std::try_to_lock);
+    if (lock_.owns_lock()) {
+      if (r.size < bytes) {
+        std::free(r.p);
+        r.p = allocate(bytes), r.size = r.p != nullptr ? bytes : 0;
+      }
+      return static_cast<float*>(r.p);
+    }
+    own_ = allocate(bytes);
+    return static_cast<float*>(own_);
+  }
+
+ private:
+  struct Retained {
+    std::mutex m;
+    void* p = nullptr;
+    std::size_t size = 0;
+    ~Retained() { std::free(p); }
+  };
+  static Retained& retained() {
+    static Retained r;
+    return r;
+  }
+  // Aligned to 2 MiB and advised to use transparent huge pages (fewer faults).
+  static void* allocate(std::size_t bytes) {
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    const std::size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+    void* p = std::aligned_alloc(kHuge, rounded);
+#if defined(MADV_HUGEPAGE)
+    if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // advice only
+#endif
+    return p;
+  }
+  std::unique_lock<std::mutex> lock_;
+  void* own_ = nullptr;
+};
+
+struct SingleCopy {
+  std::ptrdiff_t m = 0, nv = 0, n_blocks = 1, rows = 1;  // row blocks of the products
+  CopyMemory memory;
+  float* data = nullptr;  // (m, 2 nv) interleaved
+  std::vector<int> row_exp;
+  std::vector<double> col_norm;
+  bool ok = false;
+  bool has_z0 = false;            // z0_score = |A^H y|^2 of frame 0 (from A in double)
+  std::vector<double> z0_score;
+  int z0_bad = 0;                 // 1 if A^H y of frame 0 has a NaN/Inf
+};
+
+// acc[v] += conj(a[v]) s (a float interleaved, acc double interleaved, stored as conj of the
+// sum: acc_re += ar sr + ai si, acc_im += ai sr - ar si), rows a0..a3 one after the other.
+inline void accumulate_conj_rows_portable(const float* const* a, const cd* s, int n_rows,
+                                          double* acc, std::ptrdiff_t j0, std::ptrdiff_t nv) {
+  for (std::ptrdiff_t v = j0; v < nv; ++v) {
+    double re = acc[2 * v], im = acc[2 * v + 1];
+    for (int q = 0; q < n_rows; ++q) {
+      const double ar = a[q][2 * v], ai = a[q][2 * v + 1];
+      const double sr = s[q].real(), si = s[q].imag();
+      re += ar * sr + ai * si;
+      im += ai * sr - ar * si;
+    }
+    acc[2 * v] = re, acc[2 * v + 1] = im;
+  }
+}
+
+#if defined(SKYSENSE_SP_AVX2)
+// The portable loop's operations in the same order, 4 voxels at a time (2 per 256-bit lane
+// pair); returns the count done.
+__attribute__((target("avx2"))) inline std::ptrdiff_t accumulate_conj_rows_avx2(
+    const float* const* a, const cd* s, int n_rows, double* acc, std::ptrdiff_t nv) {
+  __m256d sr[4], sn[4];
+  for (int q = 0; q < n_rows; ++q) {
+    sr[q] = _mm256_set1_pd(s[q].real());
+    sn[q] = _mm256_setr_pd(s[q].imag(), -s[q].imag(), s[q].imag(), -s[q].imag());
+  }
+  std::ptrdiff_t v = 0;
+  for (; v + 4 <= nv; v += 4) {
+    __m256d lo = _mm256_loadu_pd(acc + 2 * v), hi = _mm256_loadu_pd(acc + 2 * v + 4);
+    for (int q = 0; q < n_rows; ++q) {
+      const __m256 f = _mm256_loadu_ps(a[q] + 2 * v);
+      const __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+      const __m256d ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+      // (ar sr, ai sr) + (ai si, ar (-si)) = (ar sr + ai si, ai sr - ar si)
+      lo = _mm256_add_pd(lo, _mm256_add_pd(_mm256_mul_pd(alo, sr[q]),
+                                           _mm256_mul_pd(_mm256_permute_pd(alo, 0x5), sn[q])));
+      hi = _mm256_add_pd(hi, _mm256_add_pd(_mm256_mul_pd(ahi, sr[q]),
+                                           _mm256_mul_pd(_mm256_permute_pd(ahi, 0x5), sn[q])));
+    }
+    _mm256_storeu_pd(acc + 2 * v, lo);
+    _mm256_storeu_pd(acc + 2 * v + 4, hi);
+  }
+  return v;
+}
+#endif
+
+// Largest |row[j]| over j < n (NaN entries may be skipped: the norms catch them).
+inline double row_peak_portable(const double* row, std::ptrdiff_t j0, std::ptrdiff_t n,
+                                double peak) {
+  for (std::ptrdiff_t j = j0; j < n; ++j) {
+    const double v = std::abs(row[j]);
+    peak = v > peak ? v : peak;
+  }
+  return peak;
+}
+// dst[j] = float(f(row[j])), nrm[v] += re^2 + im^2 of the scaled pair v, for v < nv.
+inline void convert_row_portable(const double* row, const Pow2& f, float* dst, double* nrm,
+                                 std::ptrdiff_t v0, std::ptrdiff_t nv) {
+  for (std::ptrdiff_t v = v0; v < nv; ++v) {
+    const double re = f(row[2 * v]), im = f(row[2 * v + 1]);
+    dst[2 * v] = static_cast<float>(re);
+    dst[2 * v + 1] = static_cast<float>(im);
+    nrm[v] += re * re + im * im;
+  }
+}
+// acc[v] += conj(row[v]) y as accumulate_conj_rows_portable (conj of the sum), double row.
+inline void accumulate_conj_row_f64_portable(const double* row, cd y, double* acc,
+                                             std::ptrdiff_t v0, std::ptrdiff_t nv) {
+  const double yr = y.real(), yi = y.imag();
+  for (std::ptrdiff_t v = v0; v < nv; ++v) {
+    const double ar = row[2 * v], ai = row[2 * v + 1];
+    acc[2 * v] += ar * yr + ai * yi;
+    acc[2 * v + 1] += ai * yr - ar * yi;
+  }
+}
+#if defined(SKYSENSE_SP_AVX2)
+__attribute__((target("avx2"))) inline std::ptrdiff_t accumulate_conj_row_f64_avx2(
+    const double* row, cd y, double* acc, std::ptrdiff_t nv) {
+  const __m256d yr = _mm256_set1_pd(y.real());
+  const __m256d yn = _mm256_setr_pd(y.imag(), -y.imag(), y.imag(), -y.imag());
+  std::ptrdiff_t v = 0;
+  for (; v + 2 <= nv; v += 2) {
+    const __m256d a = _mm256_loadu_pd(row + 2 * v);
+    const __m256d t = _mm256_add_pd(_mm256_mul_pd(a, yr), _mm256_mul_pd(_mm256_permute_pd(a, 0x5), yn));
+    _mm256_storeu_pd(acc + 2 * v, _mm256_add_pd(_mm256_loadu_pd(acc + 2 * v), t));
+  }
+  return v;
+}
+__attribute__((target("avx2"))) inline double row_peak_avx2(const double* row, std::ptrdiff_t n,
+                                                            std::ptrdiff_t& done) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d p0 = _mm256_setzero_pd(), p1 = _mm256_setzero_pd();
+  std::ptrdiff_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    p0 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(row + j)), p0);
+    p1 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(row + j + 4)), p1);
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_max_pd(p0, p1));
+  done = j;
+  return std::max({lanes[0], lanes[1], lanes[2], lanes[3]});
+}
+// The portable loop's operations (a power-of-two factor that is a normal double), 4 voxels at
+// a time; returns the count done.  dst 16-byte aligned: non-temporal stores (the copy is read
+// back only after the whole of A has been streamed: no read-for-ownership of its lines).
+template <bool kStream>
+__attribute__((target("avx2"))) inline std::ptrdiff_t convert_row_avx2(const double* row,
+                                                                       double factor, float* dst,
+                                                                       double* nrm,
+                                                                       std::ptrdiff_t nv) {
+  const __m256d fv = _mm256_set1_pd(factor);
+  std::ptrdiff_t v = 0;
+  for (; v + 4 <= nv; v += 4) {
+    const __m256d lo = _mm256_mul_pd(_mm256_loadu_pd(row + 2 * v), fv);
+    const __m256d hi = _mm256_mul_pd(_mm256_loadu_pd(row + 2 * v + 4), fv);
+    if constexpr (kStream) {
+      _mm_stream_ps(dst + 2 * v, _mm256_cvtpd_ps(lo));
+      _mm_stream_ps(dst + 2 * v + 4, _mm256_cvtpd_ps(hi));
+    } else {
+      _mm_storeu_ps(dst + 2 * v, _mm256_cvtpd_ps(lo));
+      _mm_storeu_ps(dst + 2 * v + 4, _mm256_cvtpd_ps(hi));
+    }
+    // hadd: (re0^2 + im0^2, re2^2 + im2^2, re1^2 + im1^2, re3^2 + im3^2)
+    const __m256d h = _mm256_hadd_pd(_mm256_mul_pd(lo, lo), _mm256_mul_pd(hi, hi));
+    const __m256d sq = _mm256_permute4x64_pd(h, 0xD8);
+    _mm256_storeu_pd(nrm + v, _mm256_add_pd(_mm256_loadu_pd(nrm + v), sq));
+  }
+  return v;
+}
+#endif
+
+// The copy of a (m, nv) complex128 A; rows in blocks as MatrixAccess's products.
+// With y0 (m,), also the scores |A^H y0|^2 of the first frame, from A in double in the same pass.
+inline void build_single_copy(const cd* a, std::ptrdiff_t m, std::ptrdiff_t nv, SingleCopy& c,
+                              int n_threads, const cd* y0 = nullptr) {
+  c.m = m, c.nv = nv;
+  c.n_blocks = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(kMaxRowBlocks, (m + kRowBlock - 1) / kRowBlock));
+  c.rows = (m + c.n_blocks - 1) / c.n_blocks;
+  c.ok = false;
+  c.data = c.memory.get(static_cast<std::size_t>(m * 2 * nv) * sizeof(float));
+  if (c.data == nullptr) return;
+  c.row_exp.assign(static_cast<std::size_t>(m), 0);
+  c.col_norm.assign(static_cast<std::size_t>(nv), 0.0);
+  const bool avx2 = has_avx2();
+  std::vector<double> part(static_cast<std::size_t>(c.n_blocks * nv));
+  std::vector<double> zpart(y0 != nullptr ? static_cast<std::size_t>(c.n_blocks * 2 * nv) : 0);
+  parallel_for(c.n_blocks, n_threads, [&](std::ptrdiff_t b) {
+    cancellation_point();
+    double* nrm = part.data() + b * nv;
+    std::fill(nrm, nrm + nv, 0.0);
+    double* zacc = y0 != nullptr ? zpart.data() + b * 2 * nv : nullptr;
+    if (zacc != nullptr) std::fill(zacc, zacc + 2 * nv, 0.0);
+    const std::ptrdiff_t r0 = b * c.rows, r1 = std::min(m, r0 + c.rows);
+    for (std::ptrdiff_t i = r0; i < r1; ++i) {
+      const double* row = reinterpret_cast<const double*>(a + i * nv);
+      std::ptrdiff_t j0 = 0, v0 = 0;
+      double peak = 0.0;
+#if defined(SKYSENSE_SP_AVX2)
+      if (avx2) peak = row_peak_avx2(row, 2 * nv, j0);
+#endif
+      peak = row_peak_portable(row, j0, 2 * nv, peak);  // exact: any order gives the same max
+      const int e = std::isfinite(peak) ? exponent_of(peak) : 0;
+      c.row_exp[i] = e;
+      const Pow2 down(-e);
+      float* dst = c.data + i * 2 * nv;
+#if defined(SKYSENSE_SP_AVX2)
+      if (avx2 && down.factor != 0.0) {
+        if ((reinterpret_cast<std::uintptr_t>(dst) & 15) == 0)
+          v0 = convert_row_avx2<true>(row, down.factor, dst, nrm, nv);
+        else
+          v0 = convert_row_avx2<false>(row, down.factor, dst, nrm, nv);
+      }
+#endif
+      convert_row_portable(row, down, dst, nrm, v0, nv);
+      if (zacc != nullptr) {  // the row is in L1 now
+        std::ptrdiff_t w0 = 0;
+#if defined(SKYSENSE_SP_AVX2)
+        if (avx2) w0 = accumulate_conj_row_f64_avx2(row, y0[i], zacc, nv);
+#endif
+        accumulate_conj_row_f64_portable(row, y0[i], zacc, w0, nv);
+      }
+    }
+#if defined(SKYSENSE_SP_AVX2)
+    if (avx2) _mm_sfence();  // the streamed stores before the block is reported done
+#endif
+  });
+  // Upper bound: the sums (m terms <= 1) are within (m + 2) eps of the exact ones.
+  const double up = 1.0 + static_cast<double>(m + 8) * std::numeric_limits<double>::epsilon();
+  bool finite_norms = true;
+  for (std::ptrdiff_t v = 0; v < nv; ++v) {
+    double s = 0.0;
+    for (std::ptrdiff_t b = 0; b < c.n_blocks; ++b) s += part[b * nv + v];
+    c.col_norm[v] = std::sqrt(s * up) * up;
+    finite_norms = finite_norms && std::isfinite(c.col_norm[v]);
+  }
+  c.ok = finite_norms;
+  c.has_z0 = y0 != nullptr;
+  if (c.has_z0) {
+    c.z0_score.resize(static_cast<std::size_t>(nv));
+    int bad = 0;
+    for (std::ptrdiff_t v = 0; v < nv; ++v) {
+      double re = 0.0, im = 0.0;
+      for (std::ptrdiff_t b = 0; b < c.n_blocks; ++b) {
+        re += zpart[b * 2 * nv + 2 * v];
+        im += zpart[b * 2 * nv + 2 * v + 1];
+      }
+      bad |= not_finite(re) | not_finite(im);
+      c.z0_score[v] = safe(re * re + im * im);
+    }
+    c.z0_bad = bad;
+  }
+}
+
+// out[v] = conj(sum_i conj(copy[i, v]) s_i) (i.e. the conjugate of the row-scaled A^H s) in
+// double, over the copy's fixed row blocks (partials summed in block order: independent of
+// n_inner), four rows at a time.
+inline void adjoint_single(const SingleCopy& c, const cd* s, cd* out, std::vector<double>& part,
+                           int n_inner, bool avx2) {
+  const std::ptrdiff_t m = c.m, nv = c.nv;
+  part.resize(static_cast<std::size_t>(c.n_blocks * 2 * nv));
+  parallel_for(c.n_blocks, n_inner, [&](std::ptrdiff_t b) {
+    cancellation_point();
+    double* acc = part.data() + b * 2 * nv;
+    std::fill(acc, acc + 2 * nv, 0.0);
+    const std::ptrdiff_t r0 = b * c.rows, r1 = std::min(m, r0 + c.rows);
+    for (std::ptrdiff_t i = r0; i < r1; i += 4) {
+      const int n_rows = static_cast<int>(std::min<std::ptrdiff_t>(4, r1 - i));
+      const float* rows[4];
+      for (int q = 0; q < n_rows; ++q) rows[q] = c.data + (i + q) * 2 * nv;
+      std::ptrdiff_t j0 = 0;
+#if defined(SKYSENSE_SP_AVX2)
+      if (avx2) j0 = accumulate_conj_rows_avx2(rows, s + i, n_rows, acc, nv);
+#else
+      (void)avx2;
+#endif
+      accumulate_conj_rows_portable(rows, s + i, n_rows, acc, j0, nv);
+    }
+  });
+  for (std::ptrdiff_t v = 0; v < nv; ++v) {
+    double re = 0.0, im = 0.0;
+    for (std::ptrdiff_t b = 0; b < c.n_blocks; ++b) {
+      re += part[b * 2 * nv + 2 * v];
+      im += part[b * 2 * nv + 2 * v + 1];
+    }
+    out[v] = cd(re, im);
+  }
+}
+
+// Per-worker scratch of the certified selection.
+struct CertifyScratch {
+  std::vector<cd> s, c, exact;
+  std::vector<double> part, lo, hi, tmp;
+  std::vector<std::ptrdiff_t> cand;
+  std::ptrdiff_t n_certified = 0, n_fallback = 0;  // counts (diagnostics)
+};
+
 // ---- Gram form ------------------------------------------------------------------------------
 // G (nv, nv) Hermitian; z (n, nv) = A^H y per frame; y (n, m).
 template <class T>
@@ -452,6 +787,7 @@ class GramSource {
   }
 
   int exponent() const { return 0; }  // the caller scales the Gram form
+  std::int64_t n_certified() const { return 0; }
 
  private:
   const std::complex<T>* g_;
@@ -482,9 +818,10 @@ class ResidualSource {
     gslot_.resize(static_cast<std::size_t>(cap_ * cap_));
     gcol_.resize(static_cast<std::size_t>(cap_ * 8));
     fresh_cols_.resize(mc * 8);
+    zslot_.resize(static_cast<std::size_t>(cap_));
     slot_of_.assign(static_cast<std::size_t>(nv_), -1);
     yd_.resize(mc), r_.resize(mc), rt_.resize(mc);
-    z_.resize(static_cast<std::size_t>(nv_)), out_.resize(static_cast<std::size_t>(nv_));
+    zscore_.resize(static_cast<std::size_t>(nv_)), out_.resize(static_cast<std::size_t>(nv_));
   }
 
   double start(std::ptrdiff_t f) {
@@ -505,25 +842,29 @@ class ResidualSource {
     }
     y_norm2_ = y2;
     if (!std::isfinite(y2) || !(y2 > 0.0)) return y2;
-    a_.adjoint(yf, out_.data(), n_inner_);  // z = A^H y
-    for (std::ptrdiff_t v = 0; v < nv_; ++v) z_[v] = cd(out_[v]);
+    // scores of z = A^H y (only their ranking is used: the right-hand sides of the solves come
+    // from the gathered columns)
+    z_bad_ = 0;
+    if (a_.stored_scores(f, zscore_.data(), z_bad_)) return y2;
+    if (a_.certified_scores(yd_.data(), 0, ws_.k, zscore_.data(), cert_, n_inner_)) return y2;
+    a_.adjoint(yf, out_.data(), n_inner_);
+    const T* c = reinterpret_cast<const T*>(out_.data());
+    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
+      const double re = static_cast<double>(c[2 * v]), im = static_cast<double>(c[2 * v + 1]);
+      z_bad_ |= not_finite(re) | not_finite(im);
+      zscore_[v] = safe(re * re + im * im);
+    }
     return y2;
   }
 
   bool initial_scores(double* score) const {
-    int bad = 0;
-    for (std::ptrdiff_t v = 0; v < nv_; ++v) {
-      const double re = z_[v].real(), im = z_[v].imag();
-      bad |= not_finite(re) | not_finite(im);
-      score[v] = safe(re * re + im * im);
-    }
-    return bad == 0;
+    std::copy(zscore_.begin(), zscore_.end(), score);
+    return z_bad_ == 0;
   }
 
   bool block(const std::ptrdiff_t* s, std::ptrdiff_t n) {
     if (!gather(s, n)) return false;
     cd* h = ws_.h.data();
-    const double scale = std::ldexp(1.0, -e_);
     bool ok = true;
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       const std::ptrdiff_t sj = slot_of_[s[j]];
@@ -531,7 +872,7 @@ class ResidualSource {
         h[i + j * n] = gslot_[slot_of_[s[i]] + sj * cap_];  // <col_si, col_sj>
         ok = ok && finite(h[i + j * n]);
       }
-      ws_.rhs[j] = z_[s[j]] * scale;
+      ws_.rhs[j] = zslot_[sj];  // <col_sj, y>
       ok = ok && finite(ws_.rhs[j]);
     }
     return ok;
@@ -555,8 +896,11 @@ class ResidualSource {
     return std::sqrt(r2 / y_norm2_);
   }
 
-  // score = |A^H r|^2 up to a positive factor (r scaled to unit peak and by 2^-e).
+  // score = |A^H r|^2 up to a positive factor (r scaled to unit peak and by 2^-e), or, where
+  // the source certifies the selection, that score on the voxels that can enter the K largest
+  // and -1 elsewhere.
   bool correlate(const std::ptrdiff_t*, std::ptrdiff_t, const cd*, double* score) {
+    if (a_.certified_scores(r_.data(), -r_exponent_, ws_.k, score, cert_, n_inner_)) return true;
     const Pow2 shift(-r_exponent_ - e_);
     for (std::ptrdiff_t i = 0; i < m_; ++i)
       rt_[i] = std::complex<T>(static_cast<T>(shift(r_[i].real())),
@@ -573,6 +917,7 @@ class ResidualSource {
   }
 
   int exponent() const { return e_; }  // x = 2^-e x_scaled
+  std::int64_t n_certified() const { return cert_.n_certified; }
 
  private:
   // Makes the columns of s resident in slots (scaled by 2^-e, e fixed by the first gather) and
@@ -620,6 +965,15 @@ class ResidualSource {
       }
     }
     if (bad != 0) return false;
+    for (auto slot : fresh_) {  // right-hand sides <col, y>
+      const cd* col = cols_.get() + slot * m_;
+      double re = 0.0, im = 0.0;
+      for (std::ptrdiff_t i = 0; i < m_; ++i) {
+        const cd p = mulc(col[i], yd_[i]);
+        re += p.real(), im += p.imag();
+      }
+      zslot_[slot] = cd(re, im);
+    }
     // Inner products of the fresh columns with every filled slot, G[:, fresh] = C^H F, in
     // GEMMs over a few fresh columns at a time (gathered contiguously; a cancellation point
     // between them).
@@ -659,7 +1013,11 @@ class ResidualSource {
   std::vector<cd> gslot_;  // (cap, cap): gslot_[i + j cap] = <col_i, col_j> (resident slots)
   std::vector<std::ptrdiff_t> fresh_, voxels_;
   std::vector<cd> gcol_, fresh_cols_;  // (n_filled, 8) products, (m, 8) fresh columns
-  std::vector<cd> yd_, r_, z_;
+  std::vector<cd> zslot_;              // (cap,): <col_i, y>
+  std::vector<cd> yd_, r_;
+  std::vector<double> zscore_;  // |A^H y|^2 (or the certified scores)
+  int z_bad_ = 0;
+  CertifyScratch cert_;
   std::vector<std::complex<T>> rt_, out_;
   std::int64_t clock_ = 0;
   int e_ = 0, r_exponent_ = 0;
@@ -671,9 +1029,116 @@ class ResidualSource {
 template <class T>
 class MatrixAccess {
  public:
-  explicit MatrixAccess(ConstView<std::complex<T>, 2> a) : a_(a) {}
+  // copy: A in single precision (complex128 A only), or null.
+  explicit MatrixAccess(ConstView<std::complex<T>, 2> a, const SingleCopy* copy = nullptr)
+      : a_(a), copy_(copy != nullptr && copy->ok ? copy : nullptr), avx2_(has_avx2()) {}
   std::ptrdiff_t n_voxels() const { return a_.shape[1]; }
   std::ptrdiff_t n_measurements() const { return a_.shape[0]; }
+
+  // Scores |A^H y|^2 of frame f where the copy's pass formed them (frame 0); bad = 1 on a
+  // NaN/Inf.  False otherwise.
+  bool stored_scores(std::ptrdiff_t f, double* score, int& bad) const {
+    if (copy_ == nullptr || !copy_->has_z0 || f != 0) return false;
+    std::copy(copy_->z0_score.begin(), copy_->z0_score.end(), score);
+    bad = copy_->z0_bad;
+    return true;
+  }
+
+  // Certified selection from the single-precision copy.  With r' = 2^shift r, c = A^H r' and
+  // k the support size: score[v] = |c_v|^2 computed from A in double for every voxel v that
+  // can be among the k largest |c_v|, and -1 for every voxel that the error bound rules out.
+  // The k largest scores are then those of the double-precision correlations.  False (score
+  // untouched) without a copy, on a non-finite value, or when too many voxels stay undecided:
+  // the caller then forms c from A.
+  //
+  // The bound: the copy holds fl32(A[i, v] 2^-e_i) = A[i, v] 2^-e_i (1 + d) + u with |d| <=
+  // 2^-24 and |u| <= 2^-149 (subnormal floats), and with s_i = 2^(e_i) r'_i the estimate
+  // c~_v = sum_i conj(copy[i, v]) s_i (products and sums in double, m terms) satisfies
+  //   |c~_v - c_v| <= (2^-24 + 2 (m + 8) eps (1 + 2^-24)) ||A~_v|| ||s|| + (1 + 2 (m + 8) eps)
+  //                   2^-148 ||s||_1 =: b_v,
+  // A~ the row-scaled A (Cauchy-Schwarz on sum_i |A~_iv| |s_i|).  With lo_v = |c~_v| - b_v,
+  // hi_v = |c~_v| + b_v (rounding margins added) and L the k-th largest lo_v, any voxel with
+  // hi_v < L has k voxels certainly above it, so only voxels with hi_v >= L are recomputed.
+  bool certified_scores(const cd* r, int shift, std::ptrdiff_t k, double* score,
+                        CertifyScratch& sc, int n_inner) const {
+    if (copy_ == nullptr) return false;
+    const std::ptrdiff_t m = a_.shape[0], nv = a_.shape[1];
+    constexpr double eps = std::numeric_limits<double>::epsilon();
+    sc.s.resize(static_cast<std::size_t>(m));
+    sc.c.resize(static_cast<std::size_t>(nv));
+    // s_i = 2^(e_i - E) r'_i, E = the exponent of max_i 2^(e_i) |r'_i| (so |s_i| <= 1 and
+    // |c~_v| <= m: no overflow whatever the scales of A and r; the scores are compared only
+    // among themselves, and the recomputed ones are scaled by 2^-E too)
+    int top = std::numeric_limits<int>::min();
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      const double p = std::max(std::abs(r[i].real()), std::abs(r[i].imag()));
+      if (!std::isfinite(p)) return false;
+      if (p > 0.0) top = std::max(top, copy_->row_exp[i] + exponent_of(p));
+    }
+    if (top == std::numeric_limits<int>::min()) return false;  // r = 0: nothing to rank
+    shift -= top;  // r' 2^-E
+    double s2 = 0.0, s1 = 0.0;
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      const Pow2 f(copy_->row_exp[i] + shift);
+      const cd v(f(r[i].real()), f(r[i].imag()));
+      sc.s[i] = v;
+      s2 += abs2(v);
+      s1 += std::abs(v.real()) + std::abs(v.imag());
+    }
+    adjoint_single(*copy_, sc.s.data(), sc.c.data(), sc.part, n_inner, avx2_);
+    const double md = static_cast<double>(m);
+    const double slack = 1.0 + 1e-6;  // covers the rounding of the bound's own arithmetic
+    const double s_norm = std::sqrt(s2 * (1.0 + (md + 4.0) * eps)) * (1.0 + 4.0 * eps);
+    const double rel = (0x1p-24 + 2.0 * (md + 8.0) * eps * (1.0 + 0x1p-24)) * s_norm * slack;
+    // (+ m 2^-1070: subnormal doubles in the scaling of A and r)
+    const double absolute = ((1.0 + 2.0 * (md + 8.0) * eps) * 0x1p-148 * s1 + md * 0x1p-1070) * slack;
+    sc.lo.resize(static_cast<std::size_t>(nv));
+    sc.hi.resize(static_cast<std::size_t>(nv));
+    for (std::ptrdiff_t v = 0; v < nv; ++v) {
+      const double mag = std::sqrt(abs2(sc.c[v]));
+      if (!std::isfinite(mag)) return false;
+      const double b = rel * copy_->col_norm[v] + absolute;
+      sc.lo[v] = mag * (1.0 - 4.0 * eps) - b;
+      sc.hi[v] = mag * (1.0 + 4.0 * eps) + b;
+    }
+    sc.tmp.assign(sc.lo.begin(), sc.lo.end());
+    std::nth_element(sc.tmp.begin(), sc.tmp.begin() + (k - 1), sc.tmp.end(), std::greater<>());
+    const double level = sc.tmp[k - 1];
+    const std::ptrdiff_t cap = std::max<std::ptrdiff_t>(k, std::min<std::ptrdiff_t>(nv / 4, 4 * k + 32));
+    sc.cand.clear();
+    for (std::ptrdiff_t v = 0; v < nv; ++v) {
+      if (sc.hi[v] >= level) {
+        if (static_cast<std::ptrdiff_t>(sc.cand.size()) == cap) {
+          ++sc.n_fallback;
+          return false;
+        }
+        sc.cand.push_back(v);
+      }
+    }
+    // the candidates' correlations from A in double: one pass over the rows (prefetched)
+    const std::ptrdiff_t nc = static_cast<std::ptrdiff_t>(sc.cand.size());
+    sc.exact.assign(static_cast<std::size_t>(nc), cd(0.0));
+    const Pow2 f(shift);
+    constexpr std::ptrdiff_t kAhead = 16;
+    for (std::ptrdiff_t i = 0; i < m; ++i) {
+      if ((i & 1023) == 0) cancellation_point();
+      if (i + kAhead < m) {
+        const std::complex<T>* ahead = a_.data + (i + kAhead) * nv;
+        for (std::ptrdiff_t c = 0; c < nc; ++c) prefetch(ahead + sc.cand[c]);
+      }
+      const cd ri(f(r[i].real()), f(r[i].imag()));
+      const std::complex<T>* row = a_.data + i * nv;
+      for (std::ptrdiff_t c = 0; c < nc; ++c) sc.exact[c] += mulc(cd(row[sc.cand[c]]), ri);
+    }
+    std::fill(score, score + nv, -1.0);
+    for (std::ptrdiff_t c = 0; c < nc; ++c) {
+      const double v = abs2(sc.exact[c]);
+      if (!std::isfinite(v)) return false;
+      score[sc.cand[c]] = v;
+    }
+    ++sc.n_certified;
+    return true;
+  }
 
   // out = A^H r = conj(sum_b A_b^T conj(r_b)) over fixed blocks b of whole rows: each block is
   // one GEMV over contiguous memory (column slabs of a row-major A stream 2-4 KiB pieces, which
@@ -739,6 +1204,8 @@ class MatrixAccess {
 
  private:
   ConstView<std::complex<T>, 2> a_;
+  const SingleCopy* copy_;
+  bool avx2_;
 };
 
 // The matrix-free sensing matrix: A[((f n_pairs + q) n_ant + r) n_ant + t, v] =
@@ -758,6 +1225,11 @@ class LinkAccess {
   std::ptrdiff_t n_voxels() const { return h_.shape[3]; }
   std::ptrdiff_t n_measurements() const {
     return h_.shape[0] * pairs_.shape[0] * h_.shape[2] * h_.shape[2];
+  }
+  // No single-precision copy here: the correlations come from adjoint().
+  bool stored_scores(std::ptrdiff_t, double*, int&) const { return false; }
+  bool certified_scores(const cd*, int, std::ptrdiff_t, double*, CertifyScratch&, int) const {
+    return false;
   }
 
   // out = A^H r.  Per subcarrier and tx BS b: V = conj(R_Q) H_b (one GEMM over the pairs Q of
@@ -919,15 +1391,17 @@ double run_frame(Source& src, std::ptrdiff_t f, const PursuitOptions& opt, Works
 // Frames 0..n-1 over n_threads: frames are handed out by an atomic counter (independent frames:
 // results do not depend on n_threads); a single frame gets the threads for its products instead.
 // make_source(ws, n_inner) builds one worker's source.
+// Returns the number of certified selections (MatrixAccess::certified_scores) over all frames.
 template <class T, class MakeSource>
-void run_frames(std::ptrdiff_t n, std::ptrdiff_t nv, const PursuitOptions& opt, int n_threads,
-                MakeSource&& make_source, View<std::complex<T>, 2> x,
-                View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
-                View<double, 1> ratio, View<std::int64_t, 1> status) {
+std::int64_t run_frames(std::ptrdiff_t n, std::ptrdiff_t nv, const PursuitOptions& opt,
+                        int n_threads, MakeSource&& make_source, View<std::complex<T>, 2> x,
+                        View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
+                        View<double, 1> ratio, View<std::int64_t, 1> status) {
   lapack::SingleThreadScope single_threaded_blas;
   const int outer = static_cast<int>(std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(n_threads, n)));
   const int inner = std::max(1, n_threads / outer);
   std::atomic<std::ptrdiff_t> next{0};
+  std::atomic<std::int64_t> certified{0};
   parallel_for(outer, outer, [&](std::ptrdiff_t) {
     Workspace ws(nv, opt.sparsity, std::numeric_limits<T>::epsilon());
     auto src = make_source(ws, inner);
@@ -937,7 +1411,9 @@ void run_frames(std::ptrdiff_t n, std::ptrdiff_t nv, const PursuitOptions& opt, 
                                    support.data + f * opt.sparsity, n_iter.data + f,
                                    status.data + f);
     }
+    certified += src.n_certified();
   });
+  return certified.load();
 }
 
 }  // namespace pursuit_detail
@@ -959,20 +1435,30 @@ void subspace_pursuit(ConstView<std::complex<T>, 2> gram, ConstView<std::complex
 }
 
 // Residual form on a dense row-major A (m, nv); y (n, m); outputs as above.
+// single_copy (complex128 only): correlate on a single-precision copy of A with a certified
+// selection (SingleCopy), same supports as without it; the copy takes m n_voxels 8 bytes.
 template <class T>
 void subspace_pursuit_matrix(ConstView<std::complex<T>, 2> a, ConstView<std::complex<T>, 2> y,
                              const PursuitOptions& opt, View<std::complex<T>, 2> x,
                              View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
-                             View<double, 1> ratio, View<std::int64_t, 1> status,
-                             int n_threads) {
+                             View<double, 1> ratio, View<std::int64_t, 1> status, int n_threads,
+                             bool single_copy = false, std::int64_t* n_certified = nullptr) {
   using namespace pursuit_detail;
-  const MatrixAccess<T> access(a);
-  run_frames<T>(
+  SingleCopy copy;
+  if constexpr (std::is_same_v<T, double>) {
+    if (single_copy && y.shape[0] > 0)
+      build_single_copy(a.data, a.shape[0], a.shape[1], copy, n_threads);
+  } else {
+    (void)single_copy;
+  }
+  const MatrixAccess<T> access(a, &copy);
+  const std::int64_t certified = run_frames<T>(
       y.shape[0], a.shape[1], opt, n_threads,
       [&](Workspace& ws, int inner) {
         return ResidualSource<T, MatrixAccess<T>>(access, y, ws, inner);
       },
       x, support, n_iter, ratio, status);
+  if (n_certified != nullptr) *n_certified = certified;
 }
 
 // Residual form on the link matrices of the matrix-free operator (see LinkAccess).

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._results import Result
 from skysense._validation import (
+    DEFAULT_MAX_BYTES,
     as_array,
     check_count,
     check_finite_scalar,
@@ -244,8 +245,9 @@ def subspace_pursuit(
     # The three kernels share their trailing keyword arguments; they are spelled out in each
     # call (not passed as **kwargs) so that mypy checks every one against _core.pyi.
     if form == "residual" and isinstance(a, np.ndarray):
+        matrix = np.ascontiguousarray(a, dtype=dtype)
         _core.subspace_pursuit_matrix(
-            matrix=np.ascontiguousarray(a, dtype=dtype),
+            matrix=matrix,
             measurements=y2,
             sparsity=sparsity,
             rtol=rtol,
@@ -258,6 +260,7 @@ def subspace_pursuit(
             relative_residual=residual,
             status=status,
             n_threads=n_threads,
+            single_copy=_use_single_copy(matrix),
         )
     elif form == "residual":
         links, pairs, amplitude = a._link_arrays(dtype)
@@ -329,6 +332,19 @@ _FLOP_PER_BYTE = 4.0
 _TYPICAL_ITERATIONS = 4
 #: Largest Gram the "auto" method forms [bytes].
 _GRAM_LIMIT_BYTES = 1 << 30
+#: Smallest complex128 A [bytes] whose residual form correlates on a single-precision copy
+#: (A no longer in the CPU's mid-level caches: each pass is then paced by the bytes it moves).
+_SINGLE_COPY_MIN_BYTES = 8 << 20
+
+
+def _use_single_copy(matrix: npt.NDArray[Any]) -> bool:
+    """Whether the residual form on this dense A works on a complex64 copy (see Notes)."""
+    nbytes = matrix.size * 8
+    return (
+        matrix.dtype == np.complex128
+        and matrix.nbytes >= _SINGLE_COPY_MIN_BYTES
+        and nbytes <= DEFAULT_MAX_BYTES
+    )
 
 
 def _resolve_method(
