@@ -91,7 +91,7 @@ def subspace_pursuit_matrix(
     relative_residual: _F64,
     status: _I64,
     n_threads: int = 1,
-    single_copy: bool = False,
+    half_copy: bool = False,
 ) -> int: ...
 def subspace_pursuit_links(
     *,

@@ -265,7 +265,7 @@ def test_residual_form_over_row_blocks_matches_reference(dtype, rng):
 
 
 # -- the residual form on a single-precision copy of A (certified selection) ---------------------
-def _kernel_residual(a, y, sparsity, single_copy, n_threads=1):
+def _kernel_residual(a, y, sparsity, half_copy, n_threads=1):
     """The dense residual-form kernel itself: its outputs and its count of certified selections."""
     from skysense import _core
 
@@ -286,7 +286,7 @@ def _kernel_residual(a, y, sparsity, single_copy, n_threads=1):
         keep_last=False,
         threshold=0.0,
         n_threads=n_threads,
-        single_copy=single_copy,
+        half_copy=half_copy,
         **out,
     )
     return out, certified
@@ -314,25 +314,25 @@ def _copy_problems(rng):
     return problems
 
 
-def test_single_copy_selects_what_double_precision_selects(rng):
+def test_half_copy_selects_what_double_precision_selects(rng):
     # The copy only decides which correlations are recomputed from A in double: every output
     # is bit for bit that of the kernel without it, on 1 and 3 threads, and the copy's
     # selections were used (certified) rather than skipped.
     for name, (a, y, k) in _copy_problems(rng).items():
-        plain, none = _kernel_residual(a, y, k, single_copy=False)
+        plain, none = _kernel_residual(a, y, k, half_copy=False)
         assert none == 0
         for threads in (1, 3):
-            out, certified = _kernel_residual(a, y, k, single_copy=True, n_threads=threads)
+            out, certified = _kernel_residual(a, y, k, half_copy=True, n_threads=threads)
             assert certified >= y.shape[0], name
             for key in ("image", "support", "n_iter", "relative_residual", "status"):
                 assert np.array_equal(out[key], plain[key]), (name, key, threads)
 
 
 @pytest.mark.parametrize("scale", [1e-300, 1e300])
-def test_single_copy_at_extreme_scales_of_a_matches_reference(scale, rng):
+def test_half_copy_at_extreme_scales_of_a_matches_reference(scale, rng):
     # |A^H y|^2 of A * 1e-300 underflows in double: the copy's scores are scaled first.
     a, y = _gaussian(rng, 3, m=257, n_voxels=93, sparsity=4)
-    out, certified = _kernel_residual(a * scale, y, 4, single_copy=True)
+    out, certified = _kernel_residual(a * scale, y, 4, half_copy=True)
     assert certified >= 3
     for f in range(3):
         x_ref, s_ref, n_ref, _ = reference_sp(a, y[f], 4)
@@ -342,13 +342,13 @@ def test_single_copy_at_extreme_scales_of_a_matches_reference(scale, rng):
         )
 
 
-def test_single_copy_matches_reference(rng, monkeypatch):
+def test_half_copy_matches_reference(rng, monkeypatch):
     # Through subspace_pursuit: complex128 A, and complex64 A with complex128 y (worked in
     # complex128, so on the copy), odd sizes, against the NumPy reference; complex64 alone
     # stays complex64 (no copy).
     from skysense.imaging import pursuit
 
-    monkeypatch.setattr(pursuit, "_SINGLE_COPY_MIN_BYTES", 0)
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
     a, y = _gaussian(rng, 5, m=1103, n_voxels=157, sparsity=6)
     for a_in, y_in in ((a, y), (a.astype(np.complex64), y)):
         result = subspace_pursuit(a_in, y_in, 6, method="residual")
@@ -360,17 +360,17 @@ def test_single_copy_matches_reference(rng, monkeypatch):
     _check_against_reference(result, a32, y32, 6, np.complex64)
 
 
-def test_single_copy_with_nan_in_a_is_the_plain_path(rng, monkeypatch):
+def test_half_copy_with_nan_in_a_is_the_plain_path(rng, monkeypatch):
     from skysense.imaging import pursuit
 
-    monkeypatch.setattr(pursuit, "_SINGLE_COPY_MIN_BYTES", 0)
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
     a, y = _gaussian(rng, 2, m=301, n_voxels=99)
     a[17, 5] = np.nan
     with pytest.raises(ValueError, match="a contains NaN or Inf"):
         subspace_pursuit(a, y, 5, method="residual")
     out = subspace_pursuit(a, y, 5, method="residual", check_finite=False)
     assert np.isnan(out.image).all() and (out.support == -1).all()
-    _, certified = _kernel_residual(a, y, 5, single_copy=True)
+    _, certified = _kernel_residual(a, y, 5, half_copy=True)
     assert certified == 0
 
 
@@ -380,13 +380,13 @@ import numpy as np
 sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]
 from test_pursuit import _kernel_residual
 data = np.load(sys.argv[1])
-out, certified = _kernel_residual(data["a"], data["y"], 6, single_copy=True)
+out, certified = _kernel_residual(data["a"], data["y"], 6, half_copy=True)
 assert certified > 0
 np.savez(sys.argv[1] + ".out.npz", **out)
 """
 
 
-def test_single_copy_vector_and_portable_loops_agree_bit_for_bit(rng, tmp_path):
+def test_half_copy_vector_and_portable_loops_agree_bit_for_bit(rng, tmp_path):
     # The copy is built and read in AVX2 where the CPU has it; SKYSENSE_ISA=generic forces the
     # portable loops.  Odd sizes (tails of every vector loop).
     import os
@@ -401,7 +401,7 @@ def test_single_copy_vector_and_portable_loops_agree_bit_for_bit(rng, tmp_path):
     here_dir = str(Path(__file__).resolve().parent)
     subprocess.run([sys.executable, "-c", _ISA_COPY_CHILD, path, here_dir], env=env, check=True)
     generic = np.load(path + ".out.npz")
-    out, _ = _kernel_residual(a, y, 6, single_copy=True)
+    out, _ = _kernel_residual(a, y, 6, half_copy=True)
     for key, value in out.items():
         assert np.array_equal(value, generic[key]), key
 

@@ -48,6 +48,7 @@
 #include <complex>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -359,16 +360,16 @@ inline void subtract_conj_product(const T* g, double xr, double xi, double* re, 
   subtract_conj_product_portable(g, xr, xi, re, im, j0, w);
 }
 
-// ---- single-precision copy of a dense complex128 A (residual form) --------------------------
+// ---- half-precision copy of a dense complex128 A (residual form) ----------------------------
 // The residual form's cost is its passes over A (one per correlation).  With a copy of A in
-// single precision each pass moves half the bytes; the selection stays that of the
+// IEEE half precision each pass moves a quarter of the bytes; the selection stays that of the
 // double-precision algorithm by certification (see MatrixAccess::certified_scores): the
 // correlations from the copy come with a rigorous error bound, and the voxels whose rank the
 // bound cannot settle are recomputed from A in double.
 //
-// Row i is stored as fl32(A[i, :] 2^-e_i), e_i from the row's peak, so every row is in the range
-// of float whatever the scale of A; col_norm[v] bounds the 2-norm of column v of the row-scaled A
-// from above.  ok is false when A holds a NaN/Inf (the callers then use A itself).
+// Row i is stored as fl16(fl32(A[i, :] 2^-e_i)), e_i from the row's peak, so every entry is at
+// most 1 in modulus whatever the scale of A; col_norm[v] bounds the 2-norm of column v of the
+// row-scaled A from above.  ok is false when A holds a NaN/Inf (the callers then use A itself).
 //
 // Its memory: one block is kept for the process between calls and handed to one call at a time
 // (a concurrent call allocates its own).  A fresh block costs a page fault and a zero-fill per
@@ -381,7 +382,7 @@ class CopyMemory {
   ~CopyMemory() { std::free(own_); }
 
   // At least `bytes` of memory, or null.
-  float* get(std::size_t bytes) {
+  std::uint16_t* get(std::size_t bytes) {
     Retained& r = retained();
     lock_ = std::unique_lock<std::mutex>(r.m, std::try_to_lock);
     if (lock_.owns_lock()) {
@@ -389,10 +390,10 @@ class CopyMemory {
         std::free(r.p);
         r.p = allocate(bytes), r.size = r.p != nullptr ? bytes : 0;
       }
-      return static_cast<float*>(r.p);
+      return static_cast<std::uint16_t*>(r.p);
     }
     own_ = allocate(bytes);
-    return static_cast<float*>(own_);
+    return static_cast<std::uint16_t*>(own_);
   }
 
  private:
@@ -420,64 +421,53 @@ class CopyMemory {
   void* own_ = nullptr;
 };
 
-struct SingleCopy {
+// Rows of one f32 partial sum in the products from the copy (then added into double).
+constexpr std::ptrdiff_t kHalfChunk = 16;
+
+struct HalfCopy {
   std::ptrdiff_t m = 0, nv = 0, n_blocks = 1, rows = 1;  // row blocks of the products
   CopyMemory memory;
-  float* data = nullptr;  // (m, 2 nv) interleaved
+  std::uint16_t* data = nullptr;  // (m, 2 nv) interleaved half bits
   std::vector<int> row_exp;
   std::vector<double> col_norm;
   bool ok = false;
-  bool has_z0 = false;            // z0_score = |A^H y|^2 of frame 0 (from A in double)
-  std::vector<double> z0_score;
-  int z0_bad = 0;                 // 1 if A^H y of frame 0 has a NaN/Inf
 };
 
-// acc[v] += conj(a[v]) s (a float interleaved, acc double interleaved, stored as conj of the
-// sum: acc_re += ar sr + ai si, acc_im += ai sr - ar si), rows a0..a3 one after the other.
-inline void accumulate_conj_rows_portable(const float* const* a, const cd* s, int n_rows,
-                                          double* acc, std::ptrdiff_t j0, std::ptrdiff_t nv) {
-  for (std::ptrdiff_t v = j0; v < nv; ++v) {
-    double re = acc[2 * v], im = acc[2 * v + 1];
-    for (int q = 0; q < n_rows; ++q) {
-      const double ar = a[q][2 * v], ai = a[q][2 * v + 1];
-      const double sr = s[q].real(), si = s[q].imag();
-      re += ar * sr + ai * si;
-      im += ai * sr - ar * si;
-    }
-    acc[2 * v] = re, acc[2 * v + 1] = im;
+// IEEE half <-> float, round to nearest even (as F16C's vcvtps2ph with _MM_FROUND_TO_NEAREST_INT).
+inline std::uint16_t half_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  const std::uint32_t sign = (u >> 16) & 0x8000u;
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+  if (u >= 0x47800000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // overflow: Inf
+  if (u >= 0x38800000u) {  // normal half: drop 13 bits with rounding to even, rebias
+    u += 0xfffu + ((u >> 13) & 1u);
+    return static_cast<std::uint16_t>(sign | ((u - (112u << 23)) >> 13));
   }
+  float a;  // subnormal half: |x| 2^24 rounded to an integer (exact scaling; 1024 = 2^-14)
+  std::memcpy(&a, &u, 4);
+  return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(std::nearbyint(a * 0x1p24f)));
+}
+inline float half_value(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+  const std::uint32_t e = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  std::uint32_t u;
+  if (e == 0) {
+    float v = static_cast<float>(mant) * 0x1p-24f;  // exact
+    std::memcpy(&u, &v, 4);
+    u |= sign;
+  } else if (e == 31) {
+    u = sign | 0x7f800000u | (mant << 13);
+  } else {
+    u = sign | ((e + 112u) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
 
-#if defined(SKYSENSE_SP_AVX2)
-// The portable loop's operations in the same order, 4 voxels at a time (2 per 256-bit lane
-// pair); returns the count done.
-__attribute__((target("avx2"))) inline std::ptrdiff_t accumulate_conj_rows_avx2(
-    const float* const* a, const cd* s, int n_rows, double* acc, std::ptrdiff_t nv) {
-  __m256d sr[4], sn[4];
-  for (int q = 0; q < n_rows; ++q) {
-    sr[q] = _mm256_set1_pd(s[q].real());
-    sn[q] = _mm256_setr_pd(s[q].imag(), -s[q].imag(), s[q].imag(), -s[q].imag());
-  }
-  std::ptrdiff_t v = 0;
-  for (; v + 4 <= nv; v += 4) {
-    __m256d lo = _mm256_loadu_pd(acc + 2 * v), hi = _mm256_loadu_pd(acc + 2 * v + 4);
-    for (int q = 0; q < n_rows; ++q) {
-      const __m256 f = _mm256_loadu_ps(a[q] + 2 * v);
-      const __m256d alo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
-      const __m256d ahi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
-      // (ar sr, ai sr) + (ai si, ar (-si)) = (ar sr + ai si, ai sr - ar si)
-      lo = _mm256_add_pd(lo, _mm256_add_pd(_mm256_mul_pd(alo, sr[q]),
-                                           _mm256_mul_pd(_mm256_permute_pd(alo, 0x5), sn[q])));
-      hi = _mm256_add_pd(hi, _mm256_add_pd(_mm256_mul_pd(ahi, sr[q]),
-                                           _mm256_mul_pd(_mm256_permute_pd(ahi, 0x5), sn[q])));
-    }
-    _mm256_storeu_pd(acc + 2 * v, lo);
-    _mm256_storeu_pd(acc + 2 * v + 4, hi);
-  }
-  return v;
-}
-#endif
-
+// ---- building the copy ----
 // Largest |row[j]| over j < n (NaN entries may be skipped: the norms catch them).
 inline double row_peak_portable(const double* row, std::ptrdiff_t j0, std::ptrdiff_t n,
                                 double peak) {
@@ -487,38 +477,22 @@ inline double row_peak_portable(const double* row, std::ptrdiff_t j0, std::ptrdi
   }
   return peak;
 }
-// dst[j] = float(f(row[j])), nrm[v] += re^2 + im^2 of the scaled pair v, for v < nv.
-inline void convert_row_portable(const double* row, const Pow2& f, float* dst, double* nrm,
-                                 std::ptrdiff_t v0, std::ptrdiff_t nv) {
+// dst[j] = half(float(f(row[j]))), nrm[v] += re^2 + im^2 of the scaled pair v, for v >= v0.
+inline void convert_row_portable(const double* row, const Pow2& f, std::uint16_t* dst,
+                                 double* nrm, std::ptrdiff_t v0, std::ptrdiff_t nv) {
   for (std::ptrdiff_t v = v0; v < nv; ++v) {
     const double re = f(row[2 * v]), im = f(row[2 * v + 1]);
-    dst[2 * v] = static_cast<float>(re);
-    dst[2 * v + 1] = static_cast<float>(im);
+    dst[2 * v] = half_bits(static_cast<float>(re));
+    dst[2 * v + 1] = half_bits(static_cast<float>(im));
     nrm[v] += re * re + im * im;
   }
 }
-// acc[v] += conj(row[v]) y as accumulate_conj_rows_portable (conj of the sum), double row.
-inline void accumulate_conj_row_f64_portable(const double* row, cd y, double* acc,
-                                             std::ptrdiff_t v0, std::ptrdiff_t nv) {
-  const double yr = y.real(), yi = y.imag();
-  for (std::ptrdiff_t v = v0; v < nv; ++v) {
-    const double ar = row[2 * v], ai = row[2 * v + 1];
-    acc[2 * v] += ar * yr + ai * yi;
-    acc[2 * v + 1] += ai * yr - ar * yi;
-  }
-}
+
 #if defined(SKYSENSE_SP_AVX2)
-__attribute__((target("avx2"))) inline std::ptrdiff_t accumulate_conj_row_f64_avx2(
-    const double* row, cd y, double* acc, std::ptrdiff_t nv) {
-  const __m256d yr = _mm256_set1_pd(y.real());
-  const __m256d yn = _mm256_setr_pd(y.imag(), -y.imag(), y.imag(), -y.imag());
-  std::ptrdiff_t v = 0;
-  for (; v + 2 <= nv; v += 2) {
-    const __m256d a = _mm256_loadu_pd(row + 2 * v);
-    const __m256d t = _mm256_add_pd(_mm256_mul_pd(a, yr), _mm256_mul_pd(_mm256_permute_pd(a, 0x5), yn));
-    _mm256_storeu_pd(acc + 2 * v, _mm256_add_pd(_mm256_loadu_pd(acc + 2 * v), t));
-  }
-  return v;
+// AVX2 with F16C where the CPU has both (and SKYSENSE_ISA is not "generic").
+inline bool has_avx2_f16c() {
+  static const bool cpu = __builtin_cpu_supports("f16c");
+  return cpu && has_avx2();
 }
 __attribute__((target("avx2"))) inline double row_peak_avx2(const double* row, std::ptrdiff_t n,
                                                             std::ptrdiff_t& done) {
@@ -535,55 +509,56 @@ __attribute__((target("avx2"))) inline double row_peak_avx2(const double* row, s
   return std::max({lanes[0], lanes[1], lanes[2], lanes[3]});
 }
 // The portable loop's operations (a power-of-two factor that is a normal double), 4 voxels at
-// a time; returns the count done.  dst 16-byte aligned: non-temporal stores (the copy is read
-// back only after the whole of A has been streamed: no read-for-ownership of its lines).
+// a time; returns the count done.  kStream (dst 16-byte aligned): non-temporal stores (the copy
+// is read back only after the whole of A has been streamed: no read-for-ownership).
+// next: the row after (its lines are fetched meanwhile: the peak scan of a row is the pass
+// that waits on memory, the conversion works from L1), or null.
 template <bool kStream>
-__attribute__((target("avx2"))) inline std::ptrdiff_t convert_row_avx2(const double* row,
-                                                                       double factor, float* dst,
-                                                                       double* nrm,
-                                                                       std::ptrdiff_t nv) {
+__attribute__((target("avx2,f16c"))) inline std::ptrdiff_t convert_row_avx2(
+    const double* row, double factor, std::uint16_t* dst, double* nrm, std::ptrdiff_t nv,
+    const double* next) {
   const __m256d fv = _mm256_set1_pd(factor);
   std::ptrdiff_t v = 0;
   for (; v + 4 <= nv; v += 4) {
+    if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + 2 * v), _MM_HINT_T0);
     const __m256d lo = _mm256_mul_pd(_mm256_loadu_pd(row + 2 * v), fv);
     const __m256d hi = _mm256_mul_pd(_mm256_loadu_pd(row + 2 * v + 4), fv);
-    if constexpr (kStream) {
-      _mm_stream_ps(dst + 2 * v, _mm256_cvtpd_ps(lo));
-      _mm_stream_ps(dst + 2 * v + 4, _mm256_cvtpd_ps(hi));
-    } else {
-      _mm_storeu_ps(dst + 2 * v, _mm256_cvtpd_ps(lo));
-      _mm_storeu_ps(dst + 2 * v + 4, _mm256_cvtpd_ps(hi));
-    }
+    const __m256 f = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)),
+                                          _mm256_cvtpd_ps(hi), 1);
+    const __m128i h = _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT);
+    if constexpr (kStream)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(dst + 2 * v), h);
+    else
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * v), h);
     // hadd: (re0^2 + im0^2, re2^2 + im2^2, re1^2 + im1^2, re3^2 + im3^2)
-    const __m256d h = _mm256_hadd_pd(_mm256_mul_pd(lo, lo), _mm256_mul_pd(hi, hi));
-    const __m256d sq = _mm256_permute4x64_pd(h, 0xD8);
+    const __m256d sq = _mm256_permute4x64_pd(
+        _mm256_hadd_pd(_mm256_mul_pd(lo, lo), _mm256_mul_pd(hi, hi)), 0xD8);
     _mm256_storeu_pd(nrm + v, _mm256_add_pd(_mm256_loadu_pd(nrm + v), sq));
   }
   return v;
 }
+#else
+inline bool has_avx2_f16c() { return false; }
 #endif
 
 // The copy of a (m, nv) complex128 A; rows in blocks as MatrixAccess's products.
-// With y0 (m,), also the scores |A^H y0|^2 of the first frame, from A in double in the same pass.
-inline void build_single_copy(const cd* a, std::ptrdiff_t m, std::ptrdiff_t nv, SingleCopy& c,
-                              int n_threads, const cd* y0 = nullptr) {
+inline void build_half_copy(const cd* a, std::ptrdiff_t m, std::ptrdiff_t nv, HalfCopy& c,
+                            int n_threads) {
   c.m = m, c.nv = nv;
-  c.n_blocks = std::max<std::ptrdiff_t>(1, std::min<std::ptrdiff_t>(kMaxRowBlocks, (m + kRowBlock - 1) / kRowBlock));
+  c.n_blocks = std::max<std::ptrdiff_t>(
+      1, std::min<std::ptrdiff_t>(kMaxRowBlocks, (m + kRowBlock - 1) / kRowBlock));
   c.rows = (m + c.n_blocks - 1) / c.n_blocks;
   c.ok = false;
-  c.data = c.memory.get(static_cast<std::size_t>(m * 2 * nv) * sizeof(float));
+  c.data = c.memory.get(static_cast<std::size_t>(m * 2 * nv) * sizeof(std::uint16_t));
   if (c.data == nullptr) return;
   c.row_exp.assign(static_cast<std::size_t>(m), 0);
   c.col_norm.assign(static_cast<std::size_t>(nv), 0.0);
-  const bool avx2 = has_avx2();
+  const bool avx2 = has_avx2_f16c();
   std::vector<double> part(static_cast<std::size_t>(c.n_blocks * nv));
-  std::vector<double> zpart(y0 != nullptr ? static_cast<std::size_t>(c.n_blocks * 2 * nv) : 0);
   parallel_for(c.n_blocks, n_threads, [&](std::ptrdiff_t b) {
     cancellation_point();
     double* nrm = part.data() + b * nv;
     std::fill(nrm, nrm + nv, 0.0);
-    double* zacc = y0 != nullptr ? zpart.data() + b * 2 * nv : nullptr;
-    if (zacc != nullptr) std::fill(zacc, zacc + 2 * nv, 0.0);
     const std::ptrdiff_t r0 = b * c.rows, r1 = std::min(m, r0 + c.rows);
     for (std::ptrdiff_t i = r0; i < r1; ++i) {
       const double* row = reinterpret_cast<const double*>(a + i * nv);
@@ -596,23 +571,17 @@ inline void build_single_copy(const cd* a, std::ptrdiff_t m, std::ptrdiff_t nv, 
       const int e = std::isfinite(peak) ? exponent_of(peak) : 0;
       c.row_exp[i] = e;
       const Pow2 down(-e);
-      float* dst = c.data + i * 2 * nv;
+      std::uint16_t* dst = c.data + i * 2 * nv;
 #if defined(SKYSENSE_SP_AVX2)
       if (avx2 && down.factor != 0.0) {
+        const double* next = i + 1 < r1 ? row + 2 * nv : nullptr;
         if ((reinterpret_cast<std::uintptr_t>(dst) & 15) == 0)
-          v0 = convert_row_avx2<true>(row, down.factor, dst, nrm, nv);
+          v0 = convert_row_avx2<true>(row, down.factor, dst, nrm, nv, next);
         else
-          v0 = convert_row_avx2<false>(row, down.factor, dst, nrm, nv);
+          v0 = convert_row_avx2<false>(row, down.factor, dst, nrm, nv, next);
       }
 #endif
       convert_row_portable(row, down, dst, nrm, v0, nv);
-      if (zacc != nullptr) {  // the row is in L1 now
-        std::ptrdiff_t w0 = 0;
-#if defined(SKYSENSE_SP_AVX2)
-        if (avx2) w0 = accumulate_conj_row_f64_avx2(row, y0[i], zacc, nv);
-#endif
-        accumulate_conj_row_f64_portable(row, y0[i], zacc, w0, nv);
-      }
     }
 #if defined(SKYSENSE_SP_AVX2)
     if (avx2) _mm_sfence();  // the streamed stores before the block is reported done
@@ -628,46 +597,87 @@ inline void build_single_copy(const cd* a, std::ptrdiff_t m, std::ptrdiff_t nv, 
     finite_norms = finite_norms && std::isfinite(c.col_norm[v]);
   }
   c.ok = finite_norms;
-  c.has_z0 = y0 != nullptr;
-  if (c.has_z0) {
-    c.z0_score.resize(static_cast<std::size_t>(nv));
-    int bad = 0;
-    for (std::ptrdiff_t v = 0; v < nv; ++v) {
-      double re = 0.0, im = 0.0;
-      for (std::ptrdiff_t b = 0; b < c.n_blocks; ++b) {
-        re += zpart[b * 2 * nv + 2 * v];
-        im += zpart[b * 2 * nv + 2 * v + 1];
-      }
-      bad |= not_finite(re) | not_finite(im);
-      c.z0_score[v] = safe(re * re + im * im);
+}
+
+// ---- products with the copy ----
+// acc[v] += conj(h[q][v]) s[q] over rows q < n_rows, in float (acc interleaved, holding the
+// conjugate of the sum: acc_re += hr sr + hi si, acc_im += hi sr + hr (-si)), rows one after
+// the other.  s holds (sr, si) per row as floats.
+inline void accumulate_half_rows_portable(const std::uint16_t* const* h, const float* s,
+                                          int n_rows, float* acc, std::ptrdiff_t j0,
+                                          std::ptrdiff_t nv) {
+  for (std::ptrdiff_t v = j0; v < nv; ++v) {
+    float re = acc[2 * v], im = acc[2 * v + 1];
+    for (int q = 0; q < n_rows; ++q) {
+      const float hr = half_value(h[q][2 * v]), hi = half_value(h[q][2 * v + 1]);
+      const float sr = s[2 * q], si = s[2 * q + 1];
+      re += hr * sr + hi * si;
+      im += hi * sr + hr * (-si);
     }
-    c.z0_bad = bad;
+    acc[2 * v] = re, acc[2 * v + 1] = im;
   }
 }
 
-// out[v] = conj(sum_i conj(copy[i, v]) s_i) (i.e. the conjugate of the row-scaled A^H s) in
-// double, over the copy's fixed row blocks (partials summed in block order: independent of
-// n_inner), four rows at a time.
-inline void adjoint_single(const SingleCopy& c, const cd* s, cd* out, std::vector<double>& part,
-                           int n_inner, bool avx2) {
+#if defined(SKYSENSE_SP_AVX2)
+// The portable loop's operations in the same order, 8 voxels at a time; returns the count done.
+__attribute__((target("avx2,f16c"))) inline std::ptrdiff_t accumulate_half_rows_avx2(
+    const std::uint16_t* const* h, const float* s, int n_rows, float* acc, std::ptrdiff_t nv) {
+  __m256 sr[4], sn[4];
+  for (int q = 0; q < n_rows; ++q) {
+    sr[q] = _mm256_set1_ps(s[2 * q]);
+    const float si = s[2 * q + 1];
+    sn[q] = _mm256_setr_ps(si, -si, si, -si, si, -si, si, -si);
+  }
+  std::ptrdiff_t v = 0;
+  for (; v + 8 <= nv; v += 8) {
+    __m256 lo = _mm256_loadu_ps(acc + 2 * v), hi = _mm256_loadu_ps(acc + 2 * v + 8);
+    for (int q = 0; q < n_rows; ++q) {
+      const __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h[q] + 2 * v)));
+      const __m256 a1 =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h[q] + 2 * v + 8)));
+      // (hr sr, hi sr) + (hi si, hr (-si))
+      lo = _mm256_add_ps(lo, _mm256_add_ps(_mm256_mul_ps(a0, sr[q]),
+                                           _mm256_mul_ps(_mm256_permute_ps(a0, 0xB1), sn[q])));
+      hi = _mm256_add_ps(hi, _mm256_add_ps(_mm256_mul_ps(a1, sr[q]),
+                                           _mm256_mul_ps(_mm256_permute_ps(a1, 0xB1), sn[q])));
+    }
+    _mm256_storeu_ps(acc + 2 * v, lo);
+    _mm256_storeu_ps(acc + 2 * v + 8, hi);
+  }
+  return v;
+}
+#endif
+
+// out[v] = conj(sum_i conj(copy[i, v]) s_i) for s (m,) given as float pairs: float sums over
+// kHalfChunk rows, added into double, over the copy's fixed row blocks (partials summed in
+// block order: independent of n_inner), four rows at a time.
+inline void adjoint_half(const HalfCopy& c, const float* s, cd* out, std::vector<double>& part,
+                         std::vector<float>& part32, int n_inner, bool avx2) {
   const std::ptrdiff_t m = c.m, nv = c.nv;
   part.resize(static_cast<std::size_t>(c.n_blocks * 2 * nv));
+  part32.resize(static_cast<std::size_t>(c.n_blocks * 2 * nv));
   parallel_for(c.n_blocks, n_inner, [&](std::ptrdiff_t b) {
     cancellation_point();
     double* acc = part.data() + b * 2 * nv;
+    float* acc32 = part32.data() + b * 2 * nv;
     std::fill(acc, acc + 2 * nv, 0.0);
     const std::ptrdiff_t r0 = b * c.rows, r1 = std::min(m, r0 + c.rows);
-    for (std::ptrdiff_t i = r0; i < r1; i += 4) {
-      const int n_rows = static_cast<int>(std::min<std::ptrdiff_t>(4, r1 - i));
-      const float* rows[4];
-      for (int q = 0; q < n_rows; ++q) rows[q] = c.data + (i + q) * 2 * nv;
-      std::ptrdiff_t j0 = 0;
+    for (std::ptrdiff_t k0 = r0; k0 < r1; k0 += kHalfChunk) {
+      const std::ptrdiff_t k1 = std::min(r1, k0 + kHalfChunk);
+      std::fill(acc32, acc32 + 2 * nv, 0.0f);
+      for (std::ptrdiff_t i = k0; i < k1; i += 4) {
+        const int n_rows = static_cast<int>(std::min<std::ptrdiff_t>(4, k1 - i));
+        const std::uint16_t* rows[4];
+        for (int q = 0; q < n_rows; ++q) rows[q] = c.data + (i + q) * 2 * nv;
+        std::ptrdiff_t j0 = 0;
 #if defined(SKYSENSE_SP_AVX2)
-      if (avx2) j0 = accumulate_conj_rows_avx2(rows, s + i, n_rows, acc, nv);
+        if (avx2) j0 = accumulate_half_rows_avx2(rows, s + 2 * i, n_rows, acc32, nv);
 #else
-      (void)avx2;
+        (void)avx2;
 #endif
-      accumulate_conj_rows_portable(rows, s + i, n_rows, acc, j0, nv);
+        accumulate_half_rows_portable(rows, s + 2 * i, n_rows, acc32, j0, nv);
+      }
+      for (std::ptrdiff_t j = 0; j < 2 * nv; ++j) acc[j] += static_cast<double>(acc32[j]);
     }
   });
   for (std::ptrdiff_t v = 0; v < nv; ++v) {
@@ -682,7 +692,8 @@ inline void adjoint_single(const SingleCopy& c, const cd* s, cd* out, std::vecto
 
 // Per-worker scratch of the certified selection.
 struct CertifyScratch {
-  std::vector<cd> s, c, exact;
+  std::vector<cd> c, exact;
+  std::vector<float> s32, part32;
   std::vector<double> part, lo, hi, tmp;
   std::vector<std::ptrdiff_t> cand;
   std::ptrdiff_t n_certified = 0, n_fallback = 0;  // counts (diagnostics)
@@ -845,7 +856,6 @@ class ResidualSource {
     // scores of z = A^H y (only their ranking is used: the right-hand sides of the solves come
     // from the gathered columns)
     z_bad_ = 0;
-    if (a_.stored_scores(f, zscore_.data(), z_bad_)) return y2;
     if (a_.certified_scores(yd_.data(), 0, ws_.k, zscore_.data(), cert_, n_inner_)) return y2;
     a_.adjoint(yf, out_.data(), n_inner_);
     const T* c = reinterpret_cast<const T*>(out_.data());
@@ -1029,46 +1039,38 @@ class ResidualSource {
 template <class T>
 class MatrixAccess {
  public:
-  // copy: A in single precision (complex128 A only), or null.
-  explicit MatrixAccess(ConstView<std::complex<T>, 2> a, const SingleCopy* copy = nullptr)
-      : a_(a), copy_(copy != nullptr && copy->ok ? copy : nullptr), avx2_(has_avx2()) {}
+  // copy: A in half precision (complex128 A only), or null.
+  explicit MatrixAccess(ConstView<std::complex<T>, 2> a, const HalfCopy* copy = nullptr)
+      : a_(a), copy_(copy != nullptr && copy->ok ? copy : nullptr), avx2_(has_avx2_f16c()) {}
   std::ptrdiff_t n_voxels() const { return a_.shape[1]; }
   std::ptrdiff_t n_measurements() const { return a_.shape[0]; }
 
-  // Scores |A^H y|^2 of frame f where the copy's pass formed them (frame 0); bad = 1 on a
-  // NaN/Inf.  False otherwise.
-  bool stored_scores(std::ptrdiff_t f, double* score, int& bad) const {
-    if (copy_ == nullptr || !copy_->has_z0 || f != 0) return false;
-    std::copy(copy_->z0_score.begin(), copy_->z0_score.end(), score);
-    bad = copy_->z0_bad;
-    return true;
-  }
-
-  // Certified selection from the single-precision copy.  With r' = 2^shift r, c = A^H r' and
-  // k the support size: score[v] = |c_v|^2 computed from A in double for every voxel v that
-  // can be among the k largest |c_v|, and -1 for every voxel that the error bound rules out.
-  // The k largest scores are then those of the double-precision correlations.  False (score
-  // untouched) without a copy, on a non-finite value, or when too many voxels stay undecided:
-  // the caller then forms c from A.
+  // Certified selection from the half-precision copy.  With r' = 2^shift r, c = A^H r' and k
+  // the support size: score[v] = |c_v|^2 (times a common power of two) computed from A in
+  // double for every voxel v that can be among the k largest |c_v|, and -1 for every voxel
+  // that the error bound rules out.  The k largest scores are then those of the
+  // double-precision correlations.  False (score untouched) without a copy, for r = 0, on a
+  // non-finite value, or when too many voxels stay undecided: the caller then forms c from A.
   //
-  // The bound: the copy holds fl32(A[i, v] 2^-e_i) = A[i, v] 2^-e_i (1 + d) + u with |d| <=
-  // 2^-24 and |u| <= 2^-149 (subnormal floats), and with s_i = 2^(e_i) r'_i the estimate
-  // c~_v = sum_i conj(copy[i, v]) s_i (products and sums in double, m terms) satisfies
-  //   |c~_v - c_v| <= (2^-24 + 2 (m + 8) eps (1 + 2^-24)) ||A~_v|| ||s|| + (1 + 2 (m + 8) eps)
-  //                   2^-148 ||s||_1 =: b_v,
-  // A~ the row-scaled A (Cauchy-Schwarz on sum_i |A~_iv| |s_i|).  With lo_v = |c~_v| - b_v,
-  // hi_v = |c~_v| + b_v (rounding margins added) and L the k-th largest lo_v, any voxel with
-  // hi_v < L has k voxels certainly above it, so only voxels with hi_v >= L are recomputed.
+  // The bound.  Let A~[i, v] = A[i, v] 2^-e_i (|Re|, |Im| < 1), s_i = 2^(e_i - E) r'_i with E
+  // the exponent of max_i 2^(e_i) |r'_i| (so |s_i| <= 1: no overflow whatever the scales of A
+  // and r), and c~_v the estimate of 2^-E c_v = sum_i conj(A~_iv) s_i from the copy.  The copy
+  // holds h = fl16(fl32(A~)) (relative error <= 2^-11 + 2^-23, absolute <= 2^-24 where
+  // subnormal), the products take t = fl32(s) (2^-24, 2^-149), sums of kHalfChunk = R rows run
+  // in float (error <= 1.5 (R + 2) 2^-24 sum |h| |t|) and are added in double (2 (m + 8) eps
+  // sum |h| |t|).  With sum_i |A~_iv| |s_i| <= ||A~_v|| ||s|| (Cauchy-Schwarz), collecting terms:
+  //   |c~_v - 2^-E c_v| <= (2^-11 + 2^-22 + 1.01 (1.5 (R + 2) 2^-24 + 2 (m + 8) eps))
+  //                         ||A~_v|| ||s|| + 2^-23 ||s||_1 + m 2^-145 =: b_v.
+  // With lo_v = |c~_v| - b_v, hi_v = |c~_v| + b_v (rounding margins added) and L the k-th
+  // largest lo_v, a voxel with hi_v < L has k voxels certainly above it, so only the voxels
+  // with hi_v >= L are recomputed (from A in double, scaled by 2^-E as well).
   bool certified_scores(const cd* r, int shift, std::ptrdiff_t k, double* score,
                         CertifyScratch& sc, int n_inner) const {
     if (copy_ == nullptr) return false;
     const std::ptrdiff_t m = a_.shape[0], nv = a_.shape[1];
     constexpr double eps = std::numeric_limits<double>::epsilon();
-    sc.s.resize(static_cast<std::size_t>(m));
+    sc.s32.resize(static_cast<std::size_t>(2 * m));
     sc.c.resize(static_cast<std::size_t>(nv));
-    // s_i = 2^(e_i - E) r'_i, E = the exponent of max_i 2^(e_i) |r'_i| (so |s_i| <= 1 and
-    // |c~_v| <= m: no overflow whatever the scales of A and r; the scores are compared only
-    // among themselves, and the recomputed ones are scaled by 2^-E too)
     int top = std::numeric_limits<int>::min();
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const double p = std::max(std::abs(r[i].real()), std::abs(r[i].imag()));
@@ -1080,18 +1082,22 @@ class MatrixAccess {
     double s2 = 0.0, s1 = 0.0;
     for (std::ptrdiff_t i = 0; i < m; ++i) {
       const Pow2 f(copy_->row_exp[i] + shift);
-      const cd v(f(r[i].real()), f(r[i].imag()));
-      sc.s[i] = v;
-      s2 += abs2(v);
-      s1 += std::abs(v.real()) + std::abs(v.imag());
+      const double re = f(r[i].real()), im = f(r[i].imag());
+      sc.s32[2 * i] = static_cast<float>(re);
+      sc.s32[2 * i + 1] = static_cast<float>(im);
+      s2 += re * re + im * im;
+      s1 += std::abs(re) + std::abs(im);
     }
-    adjoint_single(*copy_, sc.s.data(), sc.c.data(), sc.part, n_inner, avx2_);
+    adjoint_half(*copy_, sc.s32.data(), sc.c.data(), sc.part, sc.part32, n_inner, avx2_);
     const double md = static_cast<double>(m);
     const double slack = 1.0 + 1e-6;  // covers the rounding of the bound's own arithmetic
     const double s_norm = std::sqrt(s2 * (1.0 + (md + 4.0) * eps)) * (1.0 + 4.0 * eps);
-    const double rel = (0x1p-24 + 2.0 * (md + 8.0) * eps * (1.0 + 0x1p-24)) * s_norm * slack;
+    const double chunk = static_cast<double>(kHalfChunk);
+    const double rel =
+        (0x1p-11 + 0x1p-22 + 1.01 * (1.5 * (chunk + 2.0) * 0x1p-24 + 2.0 * (md + 8.0) * eps)) *
+        s_norm * slack;
     // (+ m 2^-1070: subnormal doubles in the scaling of A and r)
-    const double absolute = ((1.0 + 2.0 * (md + 8.0) * eps) * 0x1p-148 * s1 + md * 0x1p-1070) * slack;
+    const double absolute = (0x1p-23 * s1 + md * 0x1p-145 + md * 0x1p-1070) * slack;
     sc.lo.resize(static_cast<std::size_t>(nv));
     sc.hi.resize(static_cast<std::size_t>(nv));
     for (std::ptrdiff_t v = 0; v < nv; ++v) {
@@ -1204,7 +1210,7 @@ class MatrixAccess {
 
  private:
   ConstView<std::complex<T>, 2> a_;
-  const SingleCopy* copy_;
+  const HalfCopy* copy_;
   bool avx2_;
 };
 
@@ -1226,8 +1232,7 @@ class LinkAccess {
   std::ptrdiff_t n_measurements() const {
     return h_.shape[0] * pairs_.shape[0] * h_.shape[2] * h_.shape[2];
   }
-  // No single-precision copy here: the correlations come from adjoint().
-  bool stored_scores(std::ptrdiff_t, double*, int&) const { return false; }
+  // No half-precision copy here: the correlations come from adjoint().
   bool certified_scores(const cd*, int, std::ptrdiff_t, double*, CertifyScratch&, int) const {
     return false;
   }
@@ -1435,21 +1440,20 @@ void subspace_pursuit(ConstView<std::complex<T>, 2> gram, ConstView<std::complex
 }
 
 // Residual form on a dense row-major A (m, nv); y (n, m); outputs as above.
-// single_copy (complex128 only): correlate on a single-precision copy of A with a certified
-// selection (SingleCopy), same supports as without it; the copy takes m n_voxels 8 bytes.
+// half_copy (complex128 only): correlate on a half-precision copy of A with a certified
+// selection (HalfCopy): every output as without it; the copy takes m n_voxels 4 bytes.
 template <class T>
 void subspace_pursuit_matrix(ConstView<std::complex<T>, 2> a, ConstView<std::complex<T>, 2> y,
                              const PursuitOptions& opt, View<std::complex<T>, 2> x,
                              View<std::int64_t, 2> support, View<std::int64_t, 1> n_iter,
                              View<double, 1> ratio, View<std::int64_t, 1> status, int n_threads,
-                             bool single_copy = false, std::int64_t* n_certified = nullptr) {
+                             bool half_copy = false, std::int64_t* n_certified = nullptr) {
   using namespace pursuit_detail;
-  SingleCopy copy;
+  HalfCopy copy;
   if constexpr (std::is_same_v<T, double>) {
-    if (single_copy && y.shape[0] > 0)
-      build_single_copy(a.data, a.shape[0], a.shape[1], copy, n_threads);
+    if (half_copy && y.shape[0] > 0) build_half_copy(a.data, a.shape[0], a.shape[1], copy, n_threads);
   } else {
-    (void)single_copy;
+    (void)half_copy;
   }
   const MatrixAccess<T> access(a, &copy);
   const std::int64_t certified = run_frames<T>(

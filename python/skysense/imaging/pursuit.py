@@ -260,7 +260,7 @@ def subspace_pursuit(
             relative_residual=residual,
             status=status,
             n_threads=n_threads,
-            single_copy=_use_single_copy(matrix),
+            half_copy=_use_half_copy(matrix),
         )
     elif form == "residual":
         links, pairs, amplitude = a._link_arrays(dtype)
@@ -332,18 +332,18 @@ _FLOP_PER_BYTE = 4.0
 _TYPICAL_ITERATIONS = 4
 #: Largest Gram the "auto" method forms [bytes].
 _GRAM_LIMIT_BYTES = 1 << 30
-#: Smallest complex128 A [bytes] whose residual form correlates on a single-precision copy
+#: Smallest complex128 A [bytes] whose residual form correlates on a half-precision copy
 #: (A no longer in the CPU's mid-level caches: each pass is then paced by the bytes it moves).
-_SINGLE_COPY_MIN_BYTES = 8 << 20
+_HALF_COPY_MIN_BYTES = 8 << 20
 
 
-def _use_single_copy(matrix: npt.NDArray[Any]) -> bool:
-    """Whether the residual form on this dense A works on a complex64 copy (see Notes)."""
-    nbytes = matrix.size * 8
+def _use_half_copy(matrix: npt.NDArray[Any]) -> bool:
+    """Whether the residual form on this dense A correlates on a half-precision copy (Notes)."""
+    copy_bytes = matrix.size * 4
     return (
         matrix.dtype == np.complex128
-        and matrix.nbytes >= _SINGLE_COPY_MIN_BYTES
-        and nbytes <= DEFAULT_MAX_BYTES
+        and matrix.nbytes >= _HALF_COPY_MIN_BYTES
+        and copy_bytes <= DEFAULT_MAX_BYTES
     )
 
 
