@@ -176,7 +176,14 @@ def subspace_pursuit(
 
     with :math:`z = A^H y`, :math:`G = A^H A`. The residual form gathers the support's
     columns of A (or generates them from the links), forms :math:`G_{SS}` from them and the
-    residual :math:`r = y - A_S x_S` exactly. Each small system is solved in double precision
+    residual :math:`r = y - A_S x_S` exactly; the right-hand sides :math:`A_S^H y` come from
+    the same columns. On a dense complex128 A of at least 8 MiB the residual form makes one
+    pass over A to write a copy in IEEE half precision (rows scaled by powers of two, so any
+    scale of A fits; a quarter of A's bytes, kept between calls and reused) and takes every
+    correlation :math:`A^H r` from the copy, with a rigorous bound on its error: the voxels
+    whose rank among the K largest the bound cannot settle are recomputed from A in double,
+    so the selected voxels, and every output bit for bit, are those of the double-precision
+    products (tested). Each small system is solved in double precision
     by Cholesky, falling back to the minimum-norm solution from an eigen-decomposition
     (LAPACK) when a pivot is at the rounding level of :math:`G_{SS}` (nearly collinear
     adjacent voxels); use complex128 on ill-conditioned grids (float32 is fine for
@@ -184,7 +191,8 @@ def subspace_pursuit(
 
     Cost model of ``method="auto"`` (per call, in flop-equivalents, memory traffic counted at
     :data:`_FLOP_PER_BYTE` flop per byte): the residual form costs ``n_frames * (iterations
-    + 1)`` adjoint products (``iterations = min(max_iter, 4)``, SP's typical count here); the
+    + 1)`` adjoint products (``iterations = min(max_iter, 4)``, SP's typical count here; on the
+    half-precision copy, 4 bytes per entry of A plus one pass to write the copy); the
     Gram form costs forming G (``4 n_measurements n_voxels**2`` for a dense A; the link
     kernel's count for a :class:`SensingOperator`; nothing when given or cached) plus the GEMM
     ``A^H Y``. A Gram above 1 GiB is not formed. A :class:`SensingOperator` keeps a Gram it
@@ -260,7 +268,7 @@ def subspace_pursuit(
             relative_residual=residual,
             status=status,
             n_threads=n_threads,
-            half_copy=_use_half_copy(matrix),
+            half_copy=_use_half_copy(matrix.size, matrix.itemsize),
         )
     elif form == "residual":
         links, pairs, amplitude = a._link_arrays(dtype)
@@ -337,13 +345,14 @@ _GRAM_LIMIT_BYTES = 1 << 30
 _HALF_COPY_MIN_BYTES = 8 << 20
 
 
-def _use_half_copy(matrix: npt.NDArray[Any]) -> bool:
-    """Whether the residual form on this dense A correlates on a half-precision copy (Notes)."""
-    copy_bytes = matrix.size * 4
+def _use_half_copy(n_entries: int, itemsize: int) -> bool:
+    """Whether the residual form on a dense A of ``n_entries`` in a working dtype of
+    ``itemsize`` bytes correlates on a half-precision copy (Notes): complex128, at least
+    :data:`_HALF_COPY_MIN_BYTES`, the copy (4 bytes per entry) within the memory limit."""
     return (
-        matrix.dtype == np.complex128
-        and matrix.nbytes >= _HALF_COPY_MIN_BYTES
-        and copy_bytes <= DEFAULT_MAX_BYTES
+        itemsize == 16
+        and n_entries * 16 >= _HALF_COPY_MIN_BYTES
+        and n_entries * 4 <= DEFAULT_MAX_BYTES
     )
 
 
@@ -375,15 +384,19 @@ def _method_costs(a: Any, n_frames: int, max_iter: int, itemsize: int) -> dict[s
     m, nv = (int(s) for s in a.shape)
     products = n_frames * (min(max_iter, _TYPICAL_ITERATIONS) + 1)
     backprojection = 8.0 * m * nv * n_frames  # the GEMM A^H Y of the Gram form
+    setup = 0.0
     if isinstance(a, np.ndarray):
         adjoint = max(8.0 * m * nv, _FLOP_PER_BYTE * itemsize * m * nv)  # a memory-bound GEMV
         forming = 4.0 * m * nv * nv  # Hermitian rank-m update
+        if _use_half_copy(m * nv, itemsize):  # passes over the copy: 4 bytes per entry
+            adjoint = max(8.0 * m * nv, _FLOP_PER_BYTE * 4 * m * nv)
+            setup = _FLOP_PER_BYTE * (16 + 4) * m * nv  # read A, write the copy
     else:
         adjoint = a._adjoint_flops()
         forming = 0.0 if a._gram_cache is not None else a._gram_flops()
     if nv * nv * itemsize > _GRAM_LIMIT_BYTES and forming > 0:
         forming = np.inf
-    return {"gram": forming + backprojection, "residual": products * adjoint}
+    return {"gram": forming + backprojection, "residual": setup + products * adjoint}
 
 
 def _gram_for(a: Any, gram: Any, nv: int, dtype: Any) -> tuple[npt.NDArray[Any], int]:
