@@ -179,11 +179,25 @@ inline void top_k(const double* score, std::ptrdiff_t n, std::ptrdiff_t k, std::
     // tie, so a candidate enters only when strictly above the current k-th score.
     std::iota(order, order + k, std::ptrdiff_t{0});
     std::sort(order, order + k, before);
-    for (std::ptrdiff_t v = k; v < n; ++v) {
-      if (!(score[v] > score[order[k - 1]])) continue;
-      std::ptrdiff_t i = k - 1;
-      for (; i > 0 && score[v] > score[order[i - 1]]; --i) order[i] = order[i - 1];
-      order[i] = v;
+    double floor = score[order[k - 1]];  // the k-th score so far
+    std::ptrdiff_t v = k;
+    while (v < n) {
+      // skip runs at or below the floor, 8 at a time (most voxels); the max of 8 scores is
+      // above the floor iff one of them is
+      for (; v + 8 <= n; v += 8) {
+        const double* p = score + v;
+        const double m = std::max(std::max(std::max(p[0], p[1]), std::max(p[2], p[3])),
+                                  std::max(std::max(p[4], p[5]), std::max(p[6], p[7])));
+        if (m > floor) break;
+      }
+      const std::ptrdiff_t end = std::min(n, v + 8);
+      for (; v < end; ++v) {
+        if (!(score[v] > floor)) continue;
+        std::ptrdiff_t i = k - 1;
+        for (; i > 0 && score[v] > score[order[i - 1]]; --i) order[i] = order[i - 1];
+        order[i] = v;
+        floor = score[order[k - 1]];
+      }
     }
   } else {
     std::iota(order, order + n, std::ptrdiff_t{0});
@@ -274,9 +288,10 @@ inline bool least_squares(Workspace& ws, std::ptrdiff_t n, cd* x) {
 }
 
 // ---- correlation kernel of the Gram form ----------------------------------------------------
-// re[j] -= Re(conj(g_j) x), im[j] -= Im(conj(g_j) x) for j < w, g interleaved complex T,
-// in double.  An AVX2 build (chosen at run time) does the same multiplications and additions in
-// the same order, without FMA contraction, so both give bit-identical results.
+// re[j] -= Re(conj(g_j) x), im[j] -= Im(conj(g_j) x) for j0 <= j < w, g interleaved complex
+// T, in double.  The AVX2 build (correlate_rows_avx2, chosen at run time) does the same
+// multiplications and additions in the same order per voxel, without FMA contraction, so both
+// give bit-identical results.
 template <class T>
 inline void subtract_conj_product_portable(const T* g, double xr, double xi, double* re,
                                            double* im, std::ptrdiff_t j0, std::ptrdiff_t w) {
@@ -295,47 +310,38 @@ inline bool has_avx2() {
   const char* env = std::getenv("SKYSENSE_ISA");
   return cpu && !(env != nullptr && std::string(env) == "generic");
 }
-__attribute__((target("avx2"))) inline std::ptrdiff_t subtract_conj_product_avx2(
-    const float* g, double xr, double xi, double* re, double* im, std::ptrdiff_t w) {
-  const __m256d vxr = _mm256_set1_pd(xr), vxi = _mm256_set1_pd(xi);
-  std::ptrdiff_t j = 0;
-  for (; j + 4 <= w; j += 4) {
-    const __m128 lo = _mm_loadu_ps(g + 2 * j), hi = _mm_loadu_ps(g + 2 * j + 4);
-    const __m256d gr = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
-    const __m256d gi = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m256d a = _mm256_add_pd(_mm256_mul_pd(gr, vxr), _mm256_mul_pd(gi, vxi));
-    const __m256d b = _mm256_sub_pd(_mm256_mul_pd(gr, vxi), _mm256_mul_pd(gi, vxr));
-    _mm256_storeu_pd(re + j, _mm256_sub_pd(_mm256_loadu_pd(re + j), a));
-    _mm256_storeu_pd(im + j, _mm256_sub_pd(_mm256_loadu_pd(im + j), b));
-  }
-  return j;
+// (re, im) of 4 interleaved complex values, in double.
+__attribute__((target("avx2"))) inline void split4(const float* p, __m256d& re, __m256d& im) {
+  const __m128 lo = _mm_loadu_ps(p), hi = _mm_loadu_ps(p + 4);
+  re = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+  im = _mm256_cvtps_pd(_mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
 }
-__attribute__((target("avx2"))) inline std::ptrdiff_t subtract_conj_product_avx2(
-    const double* g, double xr, double xi, double* re, double* im, std::ptrdiff_t w) {
-  const __m256d vxr = _mm256_set1_pd(xr), vxi = _mm256_set1_pd(xi);
-  std::ptrdiff_t j = 0;
-  for (; j + 4 <= w; j += 4) {
-    const __m256d p = _mm256_loadu_pd(g + 2 * j), q = _mm256_loadu_pd(g + 2 * j + 4);
-    // unpack gives (0, 2, 1, 3); permute back to (0, 1, 2, 3)
-    const __m256d gr = _mm256_permute4x64_pd(_mm256_unpacklo_pd(p, q), 0xD8);
-    const __m256d gi = _mm256_permute4x64_pd(_mm256_unpackhi_pd(p, q), 0xD8);
-    const __m256d a = _mm256_add_pd(_mm256_mul_pd(gr, vxr), _mm256_mul_pd(gi, vxi));
-    const __m256d b = _mm256_sub_pd(_mm256_mul_pd(gr, vxi), _mm256_mul_pd(gi, vxr));
-    _mm256_storeu_pd(re + j, _mm256_sub_pd(_mm256_loadu_pd(re + j), a));
-    _mm256_storeu_pd(im + j, _mm256_sub_pd(_mm256_loadu_pd(im + j), b));
-  }
-  return j;
+__attribute__((target("avx2"))) inline void split4(const double* p, __m256d& re, __m256d& im) {
+  const __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd(p + 4);
+  // unpack gives (0, 2, 1, 3); permute back to (0, 1, 2, 3)
+  re = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), 0xD8);
+  im = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), 0xD8);
 }
-// score[j] = safe(re[j]^2 + im[j]^2) for j < (w rounded down to 4), bad |= 1 on a NaN/Inf in
-// re or im: the scalar loop's operations, 4 voxels at a time.  Returns the count done.
-__attribute__((target("avx2"))) inline std::ptrdiff_t squared_moduli_avx2(
-    const double* re, const double* im, double* score, std::ptrdiff_t w, int& bad) {
+// score[j] = safe(|z_j - sum_k conj(g_k[j]) x_k|^2) for j < (w rounded down to 4), bad |= 1 on
+// a NaN/Inf: per voxel the operations of subtract_conj_product_portable over k = 0..n-1 and
+// the scalar score, with the voxel's value kept in registers across the n rows.
+template <class T>
+__attribute__((target("avx2"))) inline std::ptrdiff_t correlate_rows_avx2(
+    const T* z, const T* const* g, const double* xr, const double* xi, std::ptrdiff_t n,
+    double* score, std::ptrdiff_t w, int& bad) {
   const __m256d zero = _mm256_setzero_pd(), minus_one = _mm256_set1_pd(-1.0);
   __m256d finite = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
   std::ptrdiff_t j = 0;
   for (; j + 4 <= w; j += 4) {
-    const __m256d r = _mm256_loadu_pd(re + j), i = _mm256_loadu_pd(im + j);
-    // v - v == 0 exactly for finite v (NaN otherwise): the scalar not_finite test
+    __m256d r, i;
+    split4(z + 2 * j, r, i);
+    for (std::ptrdiff_t k = 0; k < n; ++k) {
+      __m256d gr, gi;
+      split4(g[k] + 2 * j, gr, gi);
+      const __m256d vxr = _mm256_set1_pd(xr[k]), vxi = _mm256_set1_pd(xi[k]);
+      r = _mm256_sub_pd(r, _mm256_add_pd(_mm256_mul_pd(gr, vxr), _mm256_mul_pd(gi, vxi)));
+      i = _mm256_sub_pd(i, _mm256_sub_pd(_mm256_mul_pd(gr, vxi), _mm256_mul_pd(gi, vxr)));
+    }
     finite = _mm256_and_pd(finite, _mm256_cmp_pd(_mm256_sub_pd(r, r), zero, _CMP_EQ_OQ));
     finite = _mm256_and_pd(finite, _mm256_cmp_pd(_mm256_sub_pd(i, i), zero, _CMP_EQ_OQ));
     const __m256d m = _mm256_add_pd(_mm256_mul_pd(r, r), _mm256_mul_pd(i, i));
@@ -347,18 +353,6 @@ __attribute__((target("avx2"))) inline std::ptrdiff_t squared_moduli_avx2(
 #else
 inline bool has_avx2() { return false; }
 #endif
-
-template <class T>
-inline void subtract_conj_product(const T* g, double xr, double xi, double* re, double* im,
-                                  std::ptrdiff_t w, bool avx2) {
-  std::ptrdiff_t j0 = 0;
-#if defined(SKYSENSE_SP_AVX2)
-  if (avx2) j0 = subtract_conj_product_avx2(g, xr, xi, re, im, w);
-#else
-  (void)avx2;
-#endif
-  subtract_conj_product_portable(g, xr, xi, re, im, j0, w);
-}
 
 // ---- half-precision copy of a dense complex128 A (residual form) ----------------------------
 // The residual form's cost is its passes over A (one per correlation).  With a copy of A in
@@ -706,7 +700,9 @@ class GramSource {
  public:
   GramSource(ConstView<std::complex<T>, 2> gram, ConstView<std::complex<T>, 2> z,
              ConstView<std::complex<T>, 2> y, Workspace& ws)
-      : g_(gram.data), nv_(gram.shape[1]), zall_(z.data), y_(y), ws_(ws), avx2_(has_avx2()) {}
+      : g_(gram.data), nv_(gram.shape[1]), zall_(z.data), y_(y), ws_(ws), avx2_(has_avx2()),
+        rows_(static_cast<std::size_t>(ws.kmax)), xr_(static_cast<std::size_t>(ws.kmax)),
+        xi_(static_cast<std::size_t>(ws.kmax)) {}
 
   // Prepares frame f; returns ||y||^2 (non-finite when y is).
   double start(std::ptrdiff_t f) {
@@ -776,20 +772,34 @@ class GramSource {
     int bad = 0;
     for (std::ptrdiff_t v0 = 0; v0 < nv_; v0 += kChunk) {
       const std::ptrdiff_t w = std::min(kChunk, nv_ - v0);
-      for (std::ptrdiff_t j = 0; j < w; ++j) {
+      // The K rows are read in pieces of kChunk entries, too short for the hardware
+      // prefetchers to follow K streams from memory (a large Gram): fetch the next pieces now.
+      const std::ptrdiff_t next = v0 + kChunk, w_next = std::min(kChunk, nv_ - next);
+      for (std::ptrdiff_t k = 0; k < n && w_next > 0; ++k) {
+        const char* p = reinterpret_cast<const char*>(g_ + s[k] * nv_ + next);
+        for (std::ptrdiff_t b = 0; b < w_next * static_cast<std::ptrdiff_t>(sizeof(std::complex<T>));
+             b += 64)
+          prefetch(p + b);
+      }
+      // G[v, s_k] = conj(G[s_k, v]): read row s_k contiguously.
+      for (std::ptrdiff_t k = 0; k < n; ++k)
+        rows_[k] = reinterpret_cast<const T*>(g_ + s[k] * nv_) + 2 * v0;
+      std::ptrdiff_t j0 = 0;
+#if defined(SKYSENSE_SP_AVX2)
+      if (avx2_) {
+        for (std::ptrdiff_t k = 0; k < n; ++k) xr_[k] = x[k].real(), xi_[k] = x[k].imag();
+        j0 = correlate_rows_avx2(z + 2 * v0, rows_.data(), xr_.data(), xi_.data(), n, score + v0,
+                                 w, bad);
+        if (j0 == w) continue;
+      }
+#endif
+      for (std::ptrdiff_t j = j0; j < w; ++j) {
         re[j] = static_cast<double>(z[2 * (v0 + j)]);
         im[j] = static_cast<double>(z[2 * (v0 + j) + 1]);
       }
-      for (std::ptrdiff_t k = 0; k < n; ++k) {
-        // G[v, s_k] = conj(G[s_k, v]): read row s_k contiguously.
-        const T* g = reinterpret_cast<const T*>(g_ + s[k] * nv_) + 2 * v0;
-        subtract_conj_product(g, x[k].real(), x[k].imag(), re, im, w, avx2_);
-      }
-      std::ptrdiff_t j = 0;
-#if defined(SKYSENSE_SP_AVX2)
-      if (avx2_) j = squared_moduli_avx2(re, im, score + v0, w, bad);
-#endif
-      for (; j < w; ++j) {
+      for (std::ptrdiff_t k = 0; k < n; ++k)
+        subtract_conj_product_portable(rows_[k], x[k].real(), x[k].imag(), re, im, j0, w);
+      for (std::ptrdiff_t j = j0; j < w; ++j) {
         bad |= not_finite(re[j]) | not_finite(im[j]);
         score[v0 + j] = safe(re[j] * re[j] + im[j] * im[j]);
       }
@@ -809,6 +819,8 @@ class GramSource {
   const std::complex<T>* z_ = nullptr;
   double y_norm2_ = 0.0;
   bool avx2_;
+  std::vector<const T*> rows_;  // the K rows of G in the current chunk
+  std::vector<double> xr_, xi_;
 };
 
 // ---- Residual form --------------------------------------------------------------------------

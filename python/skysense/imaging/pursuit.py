@@ -220,7 +220,8 @@ def subspace_pursuit(
     True
     """
     a, (m, nv), a_dtype = as_sensing(a)
-    y2, single = as_frames(y, m, check_finite=check_finite)
+    # NaN/Inf in y: found from the frame peaks below (one scan of y fewer)
+    y2, single = as_frames(y, m, check_finite=False)
     sparsity = check_count(sparsity, "sparsity")
     if sparsity > nv:
         raise ValueError(f"sparsity must be <= n_voxels = {nv}, got {sparsity}")
@@ -239,7 +240,9 @@ def subspace_pursuit(
     # underflows; the Gram form scales A by 2**-a_exp likewise (the residual form does it per
     # frame inside the kernel); x is scaled back.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    peaks = frame_peaks(y2)
+    peaks = frame_peaks(y2)  # NaN or Inf where the frame holds one (max/min propagate NaN)
+    if check_finite and not np.isfinite(peaks).all():
+        raise ValueError("y contains NaN or Inf")
     y_exp = far_exponents(peaks)
     y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
