@@ -374,6 +374,26 @@ def test_half_copy_with_nan_in_a_is_the_plain_path(rng, monkeypatch):
     assert certified == 0
 
 
+def test_half_copy_from_concurrent_threads(rng, monkeypatch):
+    # One copy's memory is kept between calls and lent to one call at a time; a concurrent
+    # call gets its own: results as from serial calls.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skysense.imaging import pursuit
+
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
+    problems = [_gaussian(rng, 3, m=701, n_voxels=131 + 2 * i, sparsity=5) for i in range(4)]
+    serial = [subspace_pursuit(a, y, 5, method="residual") for a, y in problems]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda p: subspace_pursuit(p[0], p[1], 5, method="residual"), problems * 3)
+        )
+    for i, result in enumerate(results):
+        expected = serial[i % 4]
+        assert np.array_equal(result.image, expected.image)
+        assert np.array_equal(result.support, expected.support)
+
+
 _ISA_COPY_CHILD = """
 import sys
 import numpy as np
