@@ -311,6 +311,8 @@ def _copy_problems(rng):
     a, y = _gaussian(rng, 4, m=307, n_voxels=101, sparsity=4)
     scale = 10.0 ** rng.uniform(-50, 50, size=(307, 1))
     problems["row scales 1e+-50"] = (a * scale, y, 4)
+    a, y = _gaussian(rng, 3, m=13, n_voxels=7, sparsity=2)  # shorter than every vector loop
+    problems["tiny 13x7"] = (a, y, 2)
     return problems
 
 

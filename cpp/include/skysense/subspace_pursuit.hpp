@@ -1137,7 +1137,9 @@ class MatrixAccess {
     sc.tmp.assign(sc.lo.begin(), sc.lo.end());
     std::nth_element(sc.tmp.begin(), sc.tmp.begin() + (k - 1), sc.tmp.end(), std::greater<>());
     const double level = sc.tmp[k - 1];
-    const std::ptrdiff_t cap = std::max<std::ptrdiff_t>(k, std::min<std::ptrdiff_t>(nv / 4, 4 * k + 32));
+    // at most this many recomputed (each costs m scattered reads; a small A: all of them)
+    const std::ptrdiff_t cap = std::max(std::min<std::ptrdiff_t>(nv, k + 16),
+                                        std::min<std::ptrdiff_t>(nv / 4, 4 * k + 32));
     sc.cand.clear();
     for (std::ptrdiff_t v = 0; v < nv; ++v) {
       if (sc.hi[v] >= level) {
