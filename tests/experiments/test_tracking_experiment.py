@@ -64,7 +64,7 @@ def test_tiny_run_end_to_end(tmp_path):
     exp = ImagingTracking(
         dims=("2d",),
         imagers=("sp",),
-        trackers=("", "_bp", "_bp_smoothed"),
+        trackers=("", "_bp", "_bp_smoothed", "_bp_cv", "_bp_cv_smoothed"),
         n_frames=15,
         n_uavs=3,
         calibration_frames=15,
@@ -72,13 +72,16 @@ def test_tiny_run_end_to_end(tmp_path):
     )
     out = run_trials(exp, 1, rng=3)
     rows = out.results["2d"]
-    for method in ("sp", "sp_bp", "sp_bp_smoothed"):
+    for method in ("sp", "sp_bp", "sp_bp_smoothed", "sp_bp_cv", "sp_bp_cv_smoothed"):
         for key in ("gospa_m", "ospa2_m", "id_switches", "ms_per_frame"):
             assert np.isfinite(rows[method][key]), (method, key)
         assert "nees" in rows[method]  # None where no track was ever matched
     assert rows["sp"]["nees"] > 0
-    # smoothing keeps the filter's tracks (same identities and existence), moves positions
-    assert rows["sp_bp_smoothed"]["id_switches"] == rows["sp_bp"]["id_switches"]
+    # RTS smoothing alone keeps the filter's tracks (same identities and existence), moves
+    # positions; "_bp_smoothed" adds fixed-lag confirmation on a tracker with tentative tracks
+    assert rows["sp_bp_cv_smoothed"]["id_switches"] == rows["sp_bp_cv"]["id_switches"]
+    assert rows["sp_bp_cv_smoothed"]["ms_per_frame"] > rows["sp_bp_cv"]["ms_per_frame"]
+    assert rows["sp_covariance_scale"] >= 1.0
     assert rows["sp_bp"]["gospa_m"] > 0 and rows["sp_imaging_ms_per_frame"] > 0
     path = exp.plot(out.results, tmp_path / "tracking.png")
     assert path is not None and path.stat().st_size > 0

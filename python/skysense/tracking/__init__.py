@@ -20,13 +20,16 @@
 ``Detections``, ``Tracks``  one frame's detections in, confirmed tracks out
 ``SurveillanceRegion``      the ROI box (2-D plane or 3-D)
 ``ConstantVelocity``        near-constant-velocity motion model
+``ModeSwitching``           motion modes with Markov switching (IMM)
 ``PositionSensor``          detection probability, uniform clutter, gate
 ``BirthModel``              new-target rate and velocity prior
 ``IntensityModel``          intensity likelihood ratio of targets vs clutter (calibrated)
 ``GaussianTargets``         potential targets with Kalman beliefs
 ``ParticleTargets``         potential targets with particle beliefs
+``IMMTargets``              potential targets with one Kalman belief per motion mode
 ``KalmanPredictor``         Gaussian components, with ``KalmanUpdater``, ``KalmanInitiator``
 ``ParticlePredictor``       particle components, with ``ParticleUpdater``, ``ParticleInitiator``
+``IMMPredictor``            IMM components, with ``IMMUpdater``, ``IMMInitiator``
 ``BPAssociator``            loopy-BP data association (C++)
 ``ExistencePruner``         drop unlikely potential targets
 ``Predictor``               the role ABCs, with ``Updater``, ``Associator``, ``Initiator``, ``Pruner``
@@ -60,11 +63,13 @@ from skysense.tracking.detection import (
 )
 from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
 from skysense.tracking.imagers import LearnedImager, PursuitImager
+from skysense.tracking.imm import IMMInitiator, IMMPredictor, IMMUpdater
 from skysense.tracking.models import (
     BirthModel,
     ConstantVelocity,
     IntensityModel,
     Measurements,
+    ModeSwitching,
     PositionSensor,
     SurveillanceRegion,
 )
@@ -77,7 +82,14 @@ from skysense.tracking.scenario import (
     simulate_trajectories,
 )
 from skysense.tracking.smoothing import smooth_history
-from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
+from skysense.tracking.state import (
+    Detections,
+    GaussianTargets,
+    IMMTargets,
+    ParticleTargets,
+    Targets,
+    Tracks,
+)
 from skysense.tracking.streaming import StreamingTracker
 from skysense.tracking.tracker import BELIEFS, BPTracker, TrackerConfig
 
@@ -99,6 +111,10 @@ __all__ = [
     "ExistencePruner",
     "FrameTracker",
     "GaussianTargets",
+    "IMMInitiator",
+    "IMMPredictor",
+    "IMMTargets",
+    "IMMUpdater",
     "Initiator",
     "IntensityModel",
     "KalmanInitiator",
@@ -106,6 +122,7 @@ __all__ = [
     "KalmanUpdater",
     "LearnedImager",
     "Measurements",
+    "ModeSwitching",
     "ParticleInitiator",
     "ParticlePredictor",
     "ParticleTargets",

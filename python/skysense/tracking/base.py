@@ -48,12 +48,16 @@ class Evaluation(Result):
         Per-particle ratios (particle beliefs; rows of pairs outside the gate are undefined).
     gated : ndarray, shape (n_targets, n_measurements), uint8, optional
         Pairs inside the gate (particle beliefs).
+    mode_likelihood_ratio : ndarray, shape (n_targets, n_modes, n_measurements), float64, optional
+        Per-mode ratios (IMM beliefs); ``likelihood_ratio`` is their mixture with the
+        predicted mode probabilities.
     """
 
     association_weights: np.ndarray
     likelihood_ratio: np.ndarray
     particle_likelihood_ratio: np.ndarray | None = None
     gated: np.ndarray | None = None
+    mode_likelihood_ratio: np.ndarray | None = None
 
 
 @dataclass(frozen=True, repr=False)

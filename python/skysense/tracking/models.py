@@ -6,6 +6,7 @@ for a 2-D ROI (a plane at fixed height; z is carried along, not tracked) and D =
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ __all__ = [
     "ConstantVelocity",
     "IntensityModel",
     "Measurements",
+    "ModeSwitching",
     "PositionSensor",
     "SurveillanceRegion",
 ]
@@ -111,12 +113,87 @@ class ConstantVelocity:
     def matrices(self, interval_s: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
         """Transition F and process-noise covariance Q, each ``(2 D, 2 D)``."""
         t = check_positive(interval_s, "interval_s")
-        eye = np.eye(n_dims)
-        f = np.block([[eye, t * eye], [np.zeros_like(eye), eye]])
-        q = self.acceleration_std_mps2**2 * np.block(
-            [[t**3 / 3 * eye, t**2 / 2 * eye], [t**2 / 2 * eye, t * eye]]
-        )
-        return f, q
+        f, q = _cv_matrices(self.acceleration_std_mps2, t, int(n_dims))
+        return f.copy(), q.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _cv_matrices(accel_std: float, t: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """F and Q of :class:`ConstantVelocity` (cached: a tracker asks for the same ones every
+    frame)."""
+    eye = np.eye(n_dims)
+    f = np.block([[eye, t * eye], [np.zeros_like(eye), eye]])
+    q = accel_std**2 * np.block([[t**3 / 3 * eye, t**2 / 2 * eye], [t**2 / 2 * eye, t * eye]])
+    return f, q
+
+
+@dataclass(frozen=True)
+class ModeSwitching:
+    """Motion modes of an interacting multiple model (IMM): near-constant-velocity modes of
+    different process noise with Markov switching between frames (Bar-Shalom, Li,
+    Kirubarajan 2001, Sec. 11.6).
+
+    Parameters
+    ----------
+    modes : tuple of ConstantVelocity
+        The motion modes, e.g. a quiet mode for straight flight and a manoeuvre mode.
+    switching : tuple of tuple of float
+        Markov matrix ``p_ij = P(mode j at frame t | mode i at frame t - 1)``, shape
+        ``(n_modes, n_modes)``; each row sums to 1.
+    initial : tuple of float, optional
+        Mode probabilities of a new target (sum to 1); default: uniform.
+
+    Examples
+    --------
+    >>> from skysense.tracking import ConstantVelocity, ModeSwitching
+    >>> m = ModeSwitching((ConstantVelocity(0.5), ConstantVelocity(5.0)), ((0.95, 0.05), (0.1, 0.9)))
+    >>> m.n_modes, m.initial
+    (2, (0.5, 0.5))
+    >>> f, q = m.matrices(0.1, 2)
+    >>> f.shape, q.shape
+    ((2, 4, 4), (2, 4, 4))
+    """
+
+    modes: tuple[ConstantVelocity, ...]
+    switching: tuple[tuple[float, ...], ...]
+    initial: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        modes = tuple(self.modes)
+        if not modes:
+            raise ValueError("modes must hold at least one motion mode, got none")
+        for j, mode in enumerate(modes):
+            if not isinstance(mode, ConstantVelocity):
+                raise TypeError(f"modes[{j}] must be a ConstantVelocity, got {type(mode).__name__}")
+        n = len(modes)
+        p = as_array(self.switching, "switching", shape=(n, n), kind="fiu", dtype=np.float64)
+        if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-9):
+            raise ValueError(
+                "switching must be a stochastic matrix (entries >= 0, each row summing to 1), "
+                f"got {p.tolist()}"
+            )
+        init = np.full(n, 1.0 / n) if self.initial is None else self.initial
+        mu = as_array(init, "initial", shape=(n,), kind="fiu", dtype=np.float64)
+        if np.any(mu < 0) or abs(mu.sum() - 1.0) > 1e-9:
+            raise ValueError(f"initial must hold probabilities summing to 1, got {mu.tolist()}")
+        object.__setattr__(self, "modes", modes)
+        object.__setattr__(self, "switching", tuple(tuple(float(v) for v in row) for row in p))
+        object.__setattr__(self, "initial", tuple(float(v) for v in mu))
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.modes)
+
+    @property
+    def switching_matrix(self) -> np.ndarray:
+        """The Markov matrix as an array ``(n_modes, n_modes)``."""
+        return np.array(self.switching)
+
+    def matrices(self, interval_s: float, n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+        """Transitions F and process-noise covariances Q of every mode, each
+        ``(n_modes, 2 D, 2 D)``."""
+        fq = [mode.matrices(interval_s, n_dims) for mode in self.modes]
+        return np.stack([f for f, _ in fq]), np.stack([q for _, q in fq])
 
 
 @dataclass(frozen=True)
@@ -252,7 +329,7 @@ class PositionSensor:
         """lambda_c f_c = clutter_rate / region measure [1/m^D]."""
         return self.clutter_rate / self.region.measure
 
-    @property
+    @functools.cached_property
     def gate(self) -> float:
         """Squared Mahalanobis gate: the chi-square quantile of ``gate_probability``."""
         from scipy.stats import chi2

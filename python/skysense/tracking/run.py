@@ -31,6 +31,9 @@ class TrackHistory(Result):
     state_covariance : list of (ndarray, shape (n_tracks_f, 2 D, 2 D), or None)
         ``Tracks.state_covariance`` of each frame (None entries for trackers without one);
         empty list if not recorded.
+    mode_probabilities : list of (ndarray, shape (n_tracks_f, n_modes), or None)
+        ``Tracks.mode_probabilities`` of each frame (IMM trackers); empty list if not
+        recorded.
     """
 
     positions_m: list[np.ndarray]
@@ -39,6 +42,7 @@ class TrackHistory(Result):
     step_s: np.ndarray
     velocities_mps: list[np.ndarray] = field(default_factory=list)
     state_covariance: list[np.ndarray | None] = field(default_factory=list)
+    mode_probabilities: list[np.ndarray | None] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
@@ -68,6 +72,7 @@ def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None])
     tracker.reset()
     pos, ids, ex, vel = [], [], [], []
     cov: list[np.ndarray | None] = []
+    modes: list[np.ndarray | None] = []
     step = np.empty(len(detections))
     for f, det in enumerate(detections):
         t0 = time.perf_counter()
@@ -78,4 +83,5 @@ def track_frames(tracker: FrameTracker, detections: Sequence[Detections | None])
         ex.append(tracks.existence)
         vel.append(tracks.velocities_mps)
         cov.append(tracks.state_covariance)
-    return TrackHistory(pos, ids, ex, step, vel, cov)
+        modes.append(tracks.mode_probabilities)
+    return TrackHistory(pos, ids, ex, step, vel, cov, modes)

@@ -6,7 +6,7 @@ Every type is a frozen dataclass of arrays (no per-target or per-particle object
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -18,7 +18,7 @@ from skysense._validation import as_array, check_finite_scalar
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Detections", "GaussianTargets", "ParticleTargets", "Targets", "Tracks"]
+__all__ = ["Detections", "GaussianTargets", "IMMTargets", "ParticleTargets", "Targets", "Tracks"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -92,17 +92,31 @@ class _Targets:
     def n_dims(self) -> int:
         return int(self.states.shape[-1] // 2)  # type: ignore[attr-defined]
 
+    @classmethod
+    def _trusted(cls, **fields: np.ndarray) -> Self:
+        """An instance from arrays already known to be valid (subsets and concatenations of
+        validated instances, the stages' outputs): skips the checks of the constructor, which
+        would otherwise dominate a tracker step."""
+        obj = object.__new__(cls)
+        for name in cls._arrays:
+            object.__setattr__(obj, name, fields[name])
+        return obj
+
     def take(self, index: Any) -> Self:
         """Subset of the potential targets (boolean mask or integer indices)."""
-        fields = {f: getattr(self, f)[index] for f in self._arrays}
-        return replace(self, **fields)  # type: ignore[type-var]
+        return self._trusted(**{f: getattr(self, f)[index] for f in self._arrays})
 
     def concat(self, other: _Targets) -> Self:
         """These potential targets followed by ``other`` (same type and sizes)."""
         if type(other) is not type(self):
             raise TypeError(f"other must be {type(self).__name__}, got {type(other).__name__}")
+        shapes = {
+            f: (getattr(self, f).shape[1:], getattr(other, f).shape[1:]) for f in self._arrays
+        }
+        if any(a != b for a, b in shapes.values()):
+            raise ValueError(f"other has other sizes than these targets: {shapes}")
         fields = {f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in self._arrays}
-        return replace(self, **fields)  # type: ignore[type-var]
+        return self._trusted(**fields)
 
 
 @dataclass(frozen=True, repr=False)
@@ -177,8 +191,73 @@ class ParticleTargets(_Targets, Result):
         return self.particles.mean(axis=1)
 
 
-#: Potential targets of either belief family (what the tracker's components pass around).
-Targets: TypeAlias = GaussianTargets | ParticleTargets
+@dataclass(frozen=True, repr=False)
+class IMMTargets(_Targets, Result):
+    """Potential targets with interacting-multiple-model beliefs: one Kalman mean and covariance
+    per motion mode, and the mode probabilities.
+
+    Attributes
+    ----------
+    mode_states : ndarray, shape (n_targets, n_modes, 2 D), float64, [m, m/s]
+    mode_covariances : ndarray, shape (n_targets, n_modes, 2 D, 2 D), float64
+    mode_probabilities : ndarray, shape (n_targets, n_modes), float64
+        Rows sum to 1.
+    existence : ndarray, shape (n_targets,), float64
+    track_id : ndarray, shape (n_targets,), int64
+    """
+
+    mode_states: np.ndarray
+    mode_covariances: np.ndarray
+    mode_probabilities: np.ndarray
+    existence: np.ndarray
+    track_id: np.ndarray
+
+    _arrays = ("mode_states", "mode_covariances", "mode_probabilities", "existence", "track_id")
+
+    def __post_init__(self) -> None:
+        x = as_array(self.mode_states, "mode_states", ndim=3, kind="f", dtype=np.float64)
+        k, m, s = x.shape
+        p = as_array(self.mode_covariances, "mode_covariances", shape=(k, m, s, s), kind="f")
+        mu = as_array(self.mode_probabilities, "mode_probabilities", shape=(k, m), kind="f")
+        if m < 1 or (k and (mu.min() < 0 or np.abs(mu.sum(axis=1) - 1.0).max() > 1e-9)):
+            raise ValueError("mode_probabilities must be >= 0 with rows summing to 1")
+        ex, ids = _check_targets(x, self.existence, self.track_id, "mode_states")
+        object.__setattr__(self, "mode_states", x)
+        object.__setattr__(self, "mode_covariances", p.astype(np.float64, copy=False))
+        object.__setattr__(self, "mode_probabilities", mu.astype(np.float64, copy=False))
+        object.__setattr__(self, "existence", ex)
+        object.__setattr__(self, "track_id", ids)
+
+    @classmethod
+    def empty(cls, n_dims: int, n_modes: int) -> IMMTargets:
+        s = 2 * n_dims
+        return cls(
+            np.empty((0, n_modes, s)),
+            np.empty((0, n_modes, s, s)),
+            np.empty((0, n_modes)),
+            np.empty(0),
+            np.empty(0, np.int64),
+        )
+
+    @property
+    def n_modes(self) -> int:
+        return int(self.mode_probabilities.shape[1])
+
+    @property
+    def states(self) -> np.ndarray:
+        """Merged (mode-mixture) means, shape (n_targets, 2 D)."""
+        return np.einsum("km,kms->ks", self.mode_probabilities, self.mode_states)
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """Covariances of the mode mixtures, shape (n_targets, 2 D, 2 D)."""
+        dev = self.mode_states - self.states[:, None, :]
+        spread = self.mode_covariances + dev[..., :, None] * dev[..., None, :]
+        return np.einsum("km,kmij->kij", self.mode_probabilities, spread)
+
+
+#: Potential targets of any belief family (what the tracker's components pass around).
+Targets: TypeAlias = GaussianTargets | ParticleTargets | IMMTargets
 
 
 @dataclass(frozen=True, repr=False)
@@ -200,6 +279,8 @@ class Tracks(Result):
         Covariance of the tracked state ``[position (D), velocity (D)]`` (D = 2 for a 2-D
         region, 3 otherwise) [m^2, m^2/s, m^2/s^2]; None from trackers without one (the
         baselines).
+    mode_probabilities : ndarray, shape (n_tracks, n_modes), float64, or None
+        Motion-mode probabilities of an IMM tracker (rows sum to 1); None otherwise.
     """
 
     track_id: np.ndarray
@@ -208,9 +289,18 @@ class Tracks(Result):
     existence: np.ndarray
     time_s: float = 0.0
     state_covariance: np.ndarray | None = None
+    mode_probabilities: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         check_finite_scalar(self.time_s, "time_s")
+        if self.mode_probabilities is not None:
+            n = int(np.shape(self.track_id)[0])
+            mu = as_array(self.mode_probabilities, "mode_probabilities", ndim=2, kind="f")
+            if mu.shape[0] != n:
+                raise ValueError(
+                    f"mode_probabilities must have shape ({n}, n_modes), got {mu.shape}"
+                )
+            object.__setattr__(self, "mode_probabilities", mu.astype(np.float64, copy=False))
         if self.state_covariance is not None:
             n = int(np.shape(self.track_id)[0])
             cov = as_array(self.state_covariance, "state_covariance", ndim=3, kind="f")

@@ -12,16 +12,25 @@ from skysense._validation import check_count, check_positive
 from skysense.tracking.association import BPAssociator, ExistencePruner
 from skysense.tracking.base import Associator, Initiator, Predictor, Pruner, Updater
 from skysense.tracking.gaussian import KalmanInitiator, KalmanPredictor, KalmanUpdater
+from skysense.tracking.imm import IMMInitiator, IMMPredictor, IMMUpdater
 from skysense.tracking.models import (
     BirthModel,
     ConstantVelocity,
     IntensityModel,
+    ModeSwitching,
     PositionSensor,
     SurveillanceRegion,
     _probability,
 )
 from skysense.tracking.particle import ParticleInitiator, ParticlePredictor, ParticleUpdater
-from skysense.tracking.state import Detections, GaussianTargets, ParticleTargets, Targets, Tracks
+from skysense.tracking.state import (
+    Detections,
+    GaussianTargets,
+    IMMTargets,
+    ParticleTargets,
+    Targets,
+    Tracks,
+)
 
 __all__ = ["BELIEFS", "BPTracker", "TrackerConfig"]
 
@@ -48,7 +57,7 @@ class TrackerConfig:
     clutter_rate : float
         Mean false detections per frame.
     acceleration_std_mps2 : float
-        Process noise of the near-constant-velocity model.
+        Process noise of the near-constant-velocity model (single-model tracker).
     survival_probability : float
         p_s per frame.
     birth_rate : float
@@ -65,6 +74,9 @@ class TrackerConfig:
         Loopy-BP iteration cap and tolerance.
     intensity : IntensityModel, optional
         Amplitude-aided association (see :class:`PositionSensor`).
+    modes : ModeSwitching, optional
+        Motion modes of an interacting-multiple-model tracker (Gaussian beliefs only); None:
+        one near-constant-velocity model with ``acceleration_std_mps2``.
     """
 
     region: SurveillanceRegion
@@ -81,6 +93,7 @@ class TrackerConfig:
     max_iter: int = 100
     tol: float = 1e-6
     intensity: IntensityModel | None = None
+    modes: ModeSwitching | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.region, SurveillanceRegion):
@@ -96,6 +109,10 @@ class TrackerConfig:
         ExistencePruner(self.prune_threshold)
         BPAssociator(self.max_iter, self.tol)
         _probability(self.survival_probability, "survival_probability", open_interval=False)
+        if self.modes is not None and not isinstance(self.modes, ModeSwitching):
+            raise TypeError(
+                f"modes must be a ModeSwitching or None, got {type(self.modes).__name__}"
+            )
         if self.prune_threshold >= self.confirm_threshold:
             raise ValueError(
                 f"prune_threshold ({self.prune_threshold}) must be below confirm_threshold "
@@ -113,6 +130,12 @@ class TrackerConfig:
             self.clutter_rate,
             self.gate_probability,
             self.intensity,
+        )
+
+    def motion(self) -> ConstantVelocity | ModeSwitching:
+        """The motion model: ``modes`` if given, else near-constant velocity."""
+        return (
+            self.modes if self.modes is not None else ConstantVelocity(self.acceleration_std_mps2)
         )
 
     def replace(self, **changes: Any) -> TrackerConfig:
@@ -213,7 +236,8 @@ class BPTracker:
         ----------
         config : TrackerConfig
         belief : {"gaussian", "particles"}
-            Kalman (mean and covariance) or particle beliefs.
+            Kalman (mean and covariance, one per motion mode if ``config.modes`` is set: IMM)
+            or particle beliefs.
         n_particles : int
             Particles per potential target (``belief="particles"``).
         engine : {"cpp", "numpy"}
@@ -232,13 +256,21 @@ class BPTracker:
         births = BirthModel(config.birth_rate, config.birth_velocity_std_mps)
         ps = config.survival_probability
         parts: dict[str, Any]
-        if belief == "gaussian":
+        if belief == "gaussian" and config.modes is not None:
+            parts = {
+                "predictor": IMMPredictor(config.modes, ps, engine),
+                "updater": IMMUpdater(sensor, engine),
+                "initiator": IMMInitiator(sensor, config.modes, births),
+            }
+        elif belief == "gaussian":
             parts = {
                 "predictor": KalmanPredictor(motion, ps, engine),
                 "updater": KalmanUpdater(sensor, engine),
                 "initiator": KalmanInitiator(sensor, births),
             }
         else:
+            if config.modes is not None:
+                raise ValueError("config.modes (IMM) needs belief='gaussian'")
             check_count(n_particles, "n_particles")
             parts = {
                 "predictor": ParticlePredictor(motion, ps, workers, engine),
@@ -270,6 +302,8 @@ class BPTracker:
         empty: Targets
         if isinstance(self.predictor, ParticlePredictor):
             empty = ParticleTargets.empty(d, getattr(self.initiator, "n_particles", 1))
+        elif isinstance(self.predictor, IMMPredictor):
+            empty = IMMTargets.empty(d, self.predictor.motion.n_modes)
         else:
             empty = GaussianTargets.empty(d)
         self._state = _State(targets=empty, rng=self._rng)
@@ -335,7 +369,7 @@ class BPTracker:
         keep = np.flatnonzero(targets.existence > self.confirm_threshold)
         kept = targets.take(keep)
         states = kept.states
-        if isinstance(kept, GaussianTargets):
+        if isinstance(kept, GaussianTargets | IMMTargets):
             cov = kept.covariances.copy()
         else:  # sample covariance of the equally weighted particles
             dev = kept.particles - states[:, None, :]
@@ -354,4 +388,7 @@ class BPTracker:
             existence=targets.existence[keep],
             time_s=float(time_s),
             state_covariance=cov,
+            mode_probabilities=(
+                kept.mode_probabilities.copy() if isinstance(kept, IMMTargets) else None
+            ),
         )
