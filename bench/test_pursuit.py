@@ -2,7 +2,8 @@
 
 2-D: the off-grid configuration (N0 = 5, mode A, 6250 x 1600, M = 6). One frame (complex128)
 is timed against one contiguous GEMV ``A^H y`` over the same A: SP without ``gram=`` (the
-cost model picks the residual form), with ``gram=`` (the Monte-Carlo loop), on a
+cost model picks the residual form, on a half-precision copy of A), the same on A itself
+(double-precision passes, the previous default), with ``gram=`` (the Monte-Carlo loop), on a
 :class:`SensingOperator` without a Gram (residual form on the links) and with its cached Gram;
 against the plain-NumPy Algorithm 1 of ``tests/_reference.py`` (lstsq on A[:, S] each
 iteration), scikit-learn's OMP on the real-stacked problem (the Gram-form peer) and pylops'
@@ -25,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skysense.imaging import Scenario, SensingOperator, sensing_matrix, simulate, subspace_pursuit
+from skysense.imaging import (
+    Scenario,
+    SensingOperator,
+    pursuit,
+    sensing_matrix,
+    simulate,
+    subspace_pursuit,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import _reference  # the NumPy SP the tests check the kernel against
@@ -130,13 +138,24 @@ def test_gemv(benchmark, ratios, setup):
 
 
 @pytest.mark.parametrize(
-    "impl", ["no gram (auto)", "gram=", "operator, no Gram", "operator, cached Gram"]
+    "impl",
+    [
+        "no gram (auto)",
+        "no gram, passes over A itself",
+        "gram=",
+        "operator, no Gram",
+        "operator, cached Gram",
+    ],
 )
-def test_sp_single(benchmark, ratios, setup, impl):
+def test_sp_single(benchmark, ratios, setup, impl, monkeypatch):
     a, y, g = setup["a"], setup["y"], setup["gram"]
     scenario = setup["scenario"]
     if impl == "no gram (auto)":
         args, kwargs, target = (a, y, K), {}, 6.0
+    elif impl == "no gram, passes over A itself":
+        # the residual form without its half-precision copy (the previous default)
+        monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 1 << 62)
+        args, kwargs, target = (a, y, K), {}, None
     elif impl == "gram=":
         args, kwargs, target = (a, y, K), {"gram": g}, 1.5
     elif impl == "operator, no Gram":
@@ -361,11 +380,16 @@ def test_operator_gram_3d(benchmark, ratios, setup_3d):
     )
 
 
-@pytest.mark.parametrize("impl", ["no gram (auto)", "gram=", "operator, no Gram"])
-def test_sp_single_3d(benchmark, ratios, setup_3d, impl):
+@pytest.mark.parametrize(
+    "impl", ["no gram (auto)", "no gram, passes over A itself", "gram=", "operator, no Gram"]
+)
+def test_sp_single_3d(benchmark, ratios, setup_3d, impl, monkeypatch):
     a, y = setup_3d["a"], setup_3d["y"]
     if impl == "no gram (auto)":
         args, kwargs, target = (a, y, K), {}, 6.0
+    elif impl == "no gram, passes over A itself":
+        monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 1 << 62)
+        args, kwargs, target = (a, y, K), {}, None
     elif impl == "gram=":
         args, kwargs, target = (a, y, K), {"gram": setup_3d["op"].gram()}, 1.5
     else:

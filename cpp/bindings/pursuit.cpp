@@ -68,13 +68,15 @@ void subspace_pursuit_gram(const py::array& gram, const py::array& backprojectio
   }, "image");
 }
 
-void subspace_pursuit_matrix(const py::array& matrix, const py::array& measurements,
+// Returns the number of correlations whose selection was certified on the half-precision copy.
+std::int64_t subspace_pursuit_matrix(const py::array& matrix, const py::array& measurements,
                              std::ptrdiff_t sparsity, double rtol, std::ptrdiff_t max_iter,
                              bool keep_last, double threshold, py::array image,
                              py::array support, py::array n_iter, py::array relative_residual,
-                             py::array status, int n_threads) {
+                             py::array status, int n_threads, bool half_copy) {
   const auto opt = options(sparsity, rtol, max_iter, keep_last, threshold);
   const Outputs out{image, support, n_iter, relative_residual, status};
+  std::int64_t certified = 0;
   dispatch_complex(image, [&](auto tag) {
     using T = decltype(tag);
     auto a = view<const std::complex<T>, 2>(matrix, "matrix");
@@ -85,9 +87,10 @@ void subspace_pursuit_matrix(const py::array& matrix, const py::array& measureme
     with_outputs<T>(out, y.shape[0], a.shape[1], sparsity,
                     [&](auto x, auto s, auto it, auto res, auto st) {
                       skysense::subspace_pursuit_matrix<T>(a, y, opt, x, s, it, res, st,
-                                                           n_threads);
+                                                           n_threads, half_copy, &certified);
                     });
   }, "image");
+  return certified;
 }
 
 void subspace_pursuit_links(const py::array& links, const py::array& pairs, double amplitude,
@@ -128,7 +131,7 @@ void register_pursuit(py::module_& m) {
         py::arg("measurements"), py::arg("sparsity"), py::arg("rtol"), py::arg("max_iter"),
         py::arg("keep_last"), py::arg("threshold"), py::arg("image"), py::arg("support"),
         py::arg("n_iter"), py::arg("relative_residual"), py::arg("status"),
-        py::arg("n_threads") = 1);
+        py::arg("n_threads") = 1, py::arg("half_copy") = false);
   m.def("subspace_pursuit_links", &subspace_pursuit_links, py::arg("links"), py::arg("pairs"),
         py::arg("amplitude"), py::arg("measurements"), py::arg("sparsity"), py::arg("rtol"),
         py::arg("max_iter"), py::arg("keep_last"), py::arg("threshold"), py::arg("image"),

@@ -91,7 +91,8 @@ def subspace_pursuit_matrix(
     relative_residual: _F64,
     status: _I64,
     n_threads: int = 1,
-) -> None: ...
+    half_copy: bool = False,
+) -> int: ...
 def subspace_pursuit_links(
     *,
     links: _Complex,

@@ -264,6 +264,170 @@ def test_residual_form_over_row_blocks_matches_reference(dtype, rng):
             assert np.array_equal(getattr(one, name), getattr(many, name)), name
 
 
+# -- the residual form on a single-precision copy of A (certified selection) ---------------------
+def _kernel_residual(a, y, sparsity, half_copy, n_threads=1):
+    """The dense residual-form kernel itself: its outputs and its count of certified selections."""
+    from skysense import _core
+
+    n, nv = y.shape[0], a.shape[1]
+    out = {
+        "image": np.empty((n, nv), a.dtype),
+        "support": np.empty((n, sparsity), np.int64),
+        "n_iter": np.empty(n, np.int64),
+        "relative_residual": np.empty(n),
+        "status": np.empty(n, np.int64),
+    }
+    certified = _core.subspace_pursuit_matrix(
+        matrix=np.ascontiguousarray(a),
+        measurements=np.ascontiguousarray(y),
+        sparsity=sparsity,
+        rtol=1e-10,
+        max_iter=100,
+        keep_last=False,
+        threshold=0.0,
+        n_threads=n_threads,
+        half_copy=half_copy,
+        **out,
+    )
+    return out, certified
+
+
+def _copy_problems(rng):
+    """Dense complex128 problems for the copy: odd sizes, near-ties, wild row scales."""
+    problems = {}
+    a, y = _gaussian(rng, 6, m=1103, n_voxels=157, sparsity=6)
+    problems["gaussian 1103x157"] = (a, y, 6)
+    a, y = _gaussian(rng, 5, m=211, n_voxels=97, sparsity=5)
+    problems["gaussian 211x97"] = (a, y, 5)
+    # nearly collinear columns: correlations 1e-9 apart, below float32's resolution
+    a, _ = _gaussian(rng, 1, m=301, n_voxels=99)
+    a[:, 41] = a[:, 40] * (1 + 1e-9)
+    a[:, 61] = a[:, 60] * (1 - 1e-9)
+    x = np.zeros((4, 99), complex)
+    x[:, [40, 61, 7, 80, 90]] = rng.standard_normal((4, 5)) + 1j
+    y = x @ a.T + 0.01 * rng.standard_normal((4, 301))
+    problems["near-collinear"] = (a, y, 5)
+    # rows of A from 1e-50 to 1e50, beyond the range of float32: the copy scales each row
+    a, y = _gaussian(rng, 4, m=307, n_voxels=101, sparsity=4)
+    scale = 10.0 ** rng.uniform(-50, 50, size=(307, 1))
+    problems["row scales 1e+-50"] = (a * scale, y, 4)
+    a, y = _gaussian(rng, 3, m=13, n_voxels=7, sparsity=2)  # shorter than every vector loop
+    problems["tiny 13x7"] = (a, y, 2)
+    return problems
+
+
+def test_half_copy_selects_what_double_precision_selects(rng):
+    # The copy only decides which correlations are recomputed from A in double: every output
+    # is bit for bit that of the kernel without it, on 1 and 3 threads, and the copy's
+    # selections were used (certified) rather than skipped.
+    for name, (a, y, k) in _copy_problems(rng).items():
+        plain, none = _kernel_residual(a, y, k, half_copy=False)
+        assert none == 0
+        for threads in (1, 3):
+            out, certified = _kernel_residual(a, y, k, half_copy=True, n_threads=threads)
+            assert certified >= y.shape[0], name
+            for key in ("image", "support", "n_iter", "relative_residual", "status"):
+                assert np.array_equal(out[key], plain[key]), (name, key, threads)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_half_copy_at_extreme_scales_of_a_matches_reference(scale, rng):
+    # |A^H y|^2 of A * 1e-300 underflows in double: the copy's scores are scaled first.
+    a, y = _gaussian(rng, 3, m=257, n_voxels=93, sparsity=4)
+    out, certified = _kernel_residual(a * scale, y, 4, half_copy=True)
+    assert certified >= 3
+    for f in range(3):
+        x_ref, s_ref, n_ref, _ = reference_sp(a, y[f], 4)
+        assert np.array_equal(out["support"][f], s_ref) and out["n_iter"][f] == n_ref
+        np.testing.assert_allclose(
+            out["image"][f] * scale, x_ref, rtol=0, atol=1e-10 * np.abs(x_ref).max()
+        )
+
+
+def test_half_copy_matches_reference(rng, monkeypatch):
+    # Through subspace_pursuit: complex128 A, and complex64 A with complex128 y (worked in
+    # complex128, so on the copy), odd sizes, against the NumPy reference; complex64 alone
+    # stays complex64 (no copy).
+    from skysense.imaging import pursuit
+
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
+    a, y = _gaussian(rng, 5, m=1103, n_voxels=157, sparsity=6)
+    for a_in, y_in in ((a, y), (a.astype(np.complex64), y)):
+        result = subspace_pursuit(a_in, y_in, 6, method="residual")
+        assert result.image.dtype == np.complex128
+        _check_against_reference(result, a_in, y_in, 6, np.complex128)
+    a32, y32 = a.astype(np.complex64), y.astype(np.complex64)
+    result = subspace_pursuit(a32, y32, 6, method="residual")
+    assert result.image.dtype == np.complex64
+    _check_against_reference(result, a32, y32, 6, np.complex64)
+
+
+def test_half_copy_with_nan_in_a_is_the_plain_path(rng, monkeypatch):
+    from skysense.imaging import pursuit
+
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
+    a, y = _gaussian(rng, 2, m=301, n_voxels=99)
+    a[17, 5] = np.nan
+    with pytest.raises(ValueError, match="a contains NaN or Inf"):
+        subspace_pursuit(a, y, 5, method="residual")
+    out = subspace_pursuit(a, y, 5, method="residual", check_finite=False)
+    assert np.isnan(out.image).all() and (out.support == -1).all()
+    _, certified = _kernel_residual(a, y, 5, half_copy=True)
+    assert certified == 0
+
+
+def test_half_copy_from_concurrent_threads(rng, monkeypatch):
+    # One copy's memory is kept between calls and lent to one call at a time; a concurrent
+    # call gets its own: results as from serial calls.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skysense.imaging import pursuit
+
+    monkeypatch.setattr(pursuit, "_HALF_COPY_MIN_BYTES", 0)
+    problems = [_gaussian(rng, 3, m=701, n_voxels=131 + 2 * i, sparsity=5) for i in range(4)]
+    serial = [subspace_pursuit(a, y, 5, method="residual") for a, y in problems]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda p: subspace_pursuit(p[0], p[1], 5, method="residual"), problems * 3)
+        )
+    for i, result in enumerate(results):
+        expected = serial[i % 4]
+        assert np.array_equal(result.image, expected.image)
+        assert np.array_equal(result.support, expected.support)
+
+
+_ISA_COPY_CHILD = """
+import sys
+import numpy as np
+sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]
+from test_pursuit import _kernel_residual
+data = np.load(sys.argv[1])
+out, certified = _kernel_residual(data["a"], data["y"], 6, half_copy=True)
+assert certified > 0
+np.savez(sys.argv[1] + ".out.npz", **out)
+"""
+
+
+def test_half_copy_vector_and_portable_loops_agree_bit_for_bit(rng, tmp_path):
+    # The copy is built and read in AVX2 where the CPU has it; SKYSENSE_ISA=generic forces the
+    # portable loops.  Odd sizes (tails of every vector loop).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    a, y = _gaussian(rng, 4, m=1103, n_voxels=157, sparsity=6)
+    path = str(tmp_path / "problem.npz")
+    np.savez(path, a=a, y=y)
+    env = dict(os.environ, SKYSENSE_ISA="generic")
+    here_dir = str(Path(__file__).resolve().parent)
+    subprocess.run([sys.executable, "-c", _ISA_COPY_CHILD, path, here_dir], env=env, check=True)
+    generic = np.load(path + ".out.npz")
+    out, _ = _kernel_residual(a, y, 6, half_copy=True)
+    for key, value in out.items():
+        assert np.array_equal(value, generic[key]), key
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gram_form_odd_voxel_counts_match_reference(dtype, rng):
     # 4k + 1, 4k + 3 voxels and a chunk edge (257): the vectorised correlation's tails.

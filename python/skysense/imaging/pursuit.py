@@ -20,6 +20,7 @@ import numpy.typing as npt
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._results import Result
 from skysense._validation import (
+    DEFAULT_MAX_BYTES,
     as_array,
     check_count,
     check_finite_scalar,
@@ -175,7 +176,14 @@ def subspace_pursuit(
 
     with :math:`z = A^H y`, :math:`G = A^H A`. The residual form gathers the support's
     columns of A (or generates them from the links), forms :math:`G_{SS}` from them and the
-    residual :math:`r = y - A_S x_S` exactly. Each small system is solved in double precision
+    residual :math:`r = y - A_S x_S` exactly; the right-hand sides :math:`A_S^H y` come from
+    the same columns. On a dense complex128 A of at least 8 MiB the residual form makes one
+    pass over A to write a copy in IEEE half precision (rows scaled by powers of two, so any
+    scale of A fits; a quarter of A's bytes, kept between calls and reused) and takes every
+    correlation :math:`A^H r` from the copy, with a rigorous bound on its error: the voxels
+    whose rank among the K largest the bound cannot settle are recomputed from A in double,
+    so the selected voxels, and every output bit for bit, are those of the double-precision
+    products (tested). Each small system is solved in double precision
     by Cholesky, falling back to the minimum-norm solution from an eigen-decomposition
     (LAPACK) when a pivot is at the rounding level of :math:`G_{SS}` (nearly collinear
     adjacent voxels); use complex128 on ill-conditioned grids (float32 is fine for
@@ -183,7 +191,8 @@ def subspace_pursuit(
 
     Cost model of ``method="auto"`` (per call, in flop-equivalents, memory traffic counted at
     :data:`_FLOP_PER_BYTE` flop per byte): the residual form costs ``n_frames * (iterations
-    + 1)`` adjoint products (``iterations = min(max_iter, 4)``, SP's typical count here); the
+    + 1)`` adjoint products (``iterations = min(max_iter, 4)``, SP's typical count here; on the
+    half-precision copy, 4 bytes per entry of A plus one pass to write the copy); the
     Gram form costs forming G (``4 n_measurements n_voxels**2`` for a dense A; the link
     kernel's count for a :class:`SensingOperator`; nothing when given or cached) plus the GEMM
     ``A^H Y``. A Gram above 1 GiB is not formed. A :class:`SensingOperator` keeps a Gram it
@@ -211,7 +220,8 @@ def subspace_pursuit(
     True
     """
     a, (m, nv), a_dtype = as_sensing(a)
-    y2, single = as_frames(y, m, check_finite=check_finite)
+    # NaN/Inf in y: found from the frame peaks below (one scan of y fewer)
+    y2, single = as_frames(y, m, check_finite=False)
     sparsity = check_count(sparsity, "sparsity")
     if sparsity > nv:
         raise ValueError(f"sparsity must be <= n_voxels = {nv}, got {sparsity}")
@@ -230,7 +240,9 @@ def subspace_pursuit(
     # underflows; the Gram form scales A by 2**-a_exp likewise (the residual form does it per
     # frame inside the kernel); x is scaled back.
     y2 = np.ascontiguousarray(y2, dtype=dtype)
-    peaks = frame_peaks(y2)
+    peaks = frame_peaks(y2)  # NaN or Inf where the frame holds one (max/min propagate NaN)
+    if check_finite and not np.isfinite(peaks).all():
+        raise ValueError("y contains NaN or Inf")
     y_exp = far_exponents(peaks)
     y2 = ldexp(y2, -y_exp[:, None])
     n = y2.shape[0]
@@ -244,8 +256,9 @@ def subspace_pursuit(
     # The three kernels share their trailing keyword arguments; they are spelled out in each
     # call (not passed as **kwargs) so that mypy checks every one against _core.pyi.
     if form == "residual" and isinstance(a, np.ndarray):
+        matrix = np.ascontiguousarray(a, dtype=dtype)
         _core.subspace_pursuit_matrix(
-            matrix=np.ascontiguousarray(a, dtype=dtype),
+            matrix=matrix,
             measurements=y2,
             sparsity=sparsity,
             rtol=rtol,
@@ -258,6 +271,7 @@ def subspace_pursuit(
             relative_residual=residual,
             status=status,
             n_threads=n_threads,
+            half_copy=_use_half_copy(matrix.size, matrix.itemsize),
         )
     elif form == "residual":
         links, pairs, amplitude = a._link_arrays(dtype)
@@ -329,6 +343,20 @@ _FLOP_PER_BYTE = 4.0
 _TYPICAL_ITERATIONS = 4
 #: Largest Gram the "auto" method forms [bytes].
 _GRAM_LIMIT_BYTES = 1 << 30
+#: Smallest complex128 A [bytes] whose residual form correlates on a half-precision copy
+#: (A no longer in the CPU's mid-level caches: each pass is then paced by the bytes it moves).
+_HALF_COPY_MIN_BYTES = 8 << 20
+
+
+def _use_half_copy(n_entries: int, itemsize: int) -> bool:
+    """Whether the residual form on a dense A of ``n_entries`` in a working dtype of
+    ``itemsize`` bytes correlates on a half-precision copy (Notes): complex128, at least
+    :data:`_HALF_COPY_MIN_BYTES`, the copy (4 bytes per entry) within the memory limit."""
+    return (
+        itemsize == 16
+        and n_entries * 16 >= _HALF_COPY_MIN_BYTES
+        and n_entries * 4 <= DEFAULT_MAX_BYTES
+    )
 
 
 def _resolve_method(
@@ -359,15 +387,19 @@ def _method_costs(a: Any, n_frames: int, max_iter: int, itemsize: int) -> dict[s
     m, nv = (int(s) for s in a.shape)
     products = n_frames * (min(max_iter, _TYPICAL_ITERATIONS) + 1)
     backprojection = 8.0 * m * nv * n_frames  # the GEMM A^H Y of the Gram form
+    setup = 0.0
     if isinstance(a, np.ndarray):
         adjoint = max(8.0 * m * nv, _FLOP_PER_BYTE * itemsize * m * nv)  # a memory-bound GEMV
         forming = 4.0 * m * nv * nv  # Hermitian rank-m update
+        if _use_half_copy(m * nv, itemsize):  # passes over the copy: 4 bytes per entry
+            adjoint = max(8.0 * m * nv, _FLOP_PER_BYTE * 4 * m * nv)
+            setup = _FLOP_PER_BYTE * (16 + 4) * m * nv  # read A, write the copy
     else:
         adjoint = a._adjoint_flops()
         forming = 0.0 if a._gram_cache is not None else a._gram_flops()
     if nv * nv * itemsize > _GRAM_LIMIT_BYTES and forming > 0:
         forming = np.inf
-    return {"gram": forming + backprojection, "residual": products * adjoint}
+    return {"gram": forming + backprojection, "residual": setup + products * adjoint}
 
 
 def _gram_for(a: Any, gram: Any, nv: int, dtype: Any) -> tuple[npt.NDArray[Any], int]:
