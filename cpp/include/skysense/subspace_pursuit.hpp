@@ -365,11 +365,15 @@ inline bool has_avx2() { return false; }
 // most 1 in modulus whatever the scale of A; col_norm[v] bounds the 2-norm of column v of the
 // row-scaled A from above.  ok is false when A holds a NaN/Inf (the callers then use A itself).
 //
-// Its memory: one block is kept for the process between calls and handed to one call at a time
-// (a concurrent call allocates its own).  A fresh block costs a page fault and a zero-fill per
-// page, which took as long as building the copy itself; a block already mapped costs neither.
+// Its memory: one block of at most kMaxRetainedBytes is kept for the process between calls and
+// handed to one call at a time (a concurrent call, or a larger copy, allocates its own and frees
+// it on return).  A fresh block costs a page fault and a zero-fill per page, which took as long
+// as building the copy itself; a block already mapped costs neither.  The cap bounds what a
+// long-running process keeps after one large call (64 MiB: the copy of a 256 MiB A).
 class CopyMemory {
  public:
+  static constexpr std::size_t kMaxRetainedBytes = std::size_t{64} << 20;
+
   CopyMemory() = default;
   CopyMemory(const CopyMemory&) = delete;
   CopyMemory& operator=(const CopyMemory&) = delete;
@@ -377,6 +381,10 @@ class CopyMemory {
 
   // At least `bytes` of memory, or null.
   std::uint16_t* get(std::size_t bytes) {
+    if (bytes > kMaxRetainedBytes) {
+      own_ = allocate(bytes);
+      return static_cast<std::uint16_t*>(own_);
+    }
     Retained& r = retained();
     lock_ = std::unique_lock<std::mutex>(r.m, std::try_to_lock);
     if (lock_.owns_lock()) {
