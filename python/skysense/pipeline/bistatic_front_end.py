@@ -350,6 +350,8 @@ def bistatic_paths(
         LoS first (if unoccluded), then one specular path per VA seen on the bistatic link
         (coplanar facades share one VA, as in :func:`skysense.mapping.simulate`); ToA
         ``d / c + timing_offset_s`` for a path of length ``d``; None where no path exists.
+        The diffuse clusters and the unknown clock offset are random:
+        :func:`simulate_bistatic_csi` draws them.
 
     Raises
     ------
@@ -585,10 +587,15 @@ def simulate_bistatic_csi(
 
     Notes
     -----
-    Paths from :func:`bistatic_paths`; per epoch one sub-frame of ``n_symbols`` orthogonal
-    pilots through them and the LS estimate (:func:`skysense.bistatic.simulate`, bistatic
-    paper eqs. (4)-(11)), with noise of variance ``channel.noise_var`` per received sample.
-    Diffuse facade clusters and Doppler are not modelled.
+    Paths from :func:`bistatic_paths`, plus, per specular facade path, a diffuse cluster of
+    ``Poisson(channel.diffuse_mean)`` scatterers on the facade around its reflection point,
+    each a path BS -> scatterer -> UAV (mapping paper eq. (1)), and the epoch's clock offset
+    (``timing_offset_s``, plus ``timing_offset_std_s`` times a standard normal per epoch). Per
+    epoch one sub-frame of ``n_symbols`` orthogonal pilots through them and the LS estimate
+    (:func:`skysense.bistatic.simulate`, bistatic paper eqs. (4)-(11)), with noise of
+    variance ``channel.noise_var`` per received sample. The scatterers and the offsets draw
+    from streams of their own, so without them the CSI is that of the specular-only,
+    synchronised link, draw for draw. Doppler is not modelled.
 
     Examples
     --------
