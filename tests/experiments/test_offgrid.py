@@ -115,7 +115,7 @@ def test_sweep_pairs_the_detector_with_sp_at_its_best_sparsity(tmp_path):
         ImagingOffgridSweep(counts=(0,))
 
 
-def test_3d_experiment_detector_row_and_missing_shipped_model(tmp_path):
+def test_3d_experiment_detector_row_and_shipped_model(tmp_path):
     pytest.importorskip("torch")
     from skysense.experiments import ImagingOffgrid3d
     from skysense.imaging import Scenario
@@ -127,6 +127,9 @@ def test_3d_experiment_detector_row_and_missing_shipped_model(tmp_path):
     exp = ImagingOffgrid3d(methods=("detector",), detector=str(path), n_targets=3, chunk_size=2)
     row = run_trials(exp, 2, rng=0).results["detector"]
     assert row["n_test"] == 2 and 0 <= row["dr"] <= 100
-    # no 3-D model is shipped yet: the default row says so
-    with pytest.raises(FileNotFoundError, match="imager_3d.pt"):
-        run_trials(ImagingOffgrid3d(methods=("detector",), chunk_size=2), 2, rng=0)
+    # the shipped 3-D model (imager_3d.pt) is the default row
+    shipped = OffGridImager.load_default_3d()
+    assert shipped.is_detector and shipped.scenario == s
+    assert shipped.model.config.grid_shape == s.grid_shape == (20, 20, 16)
+    row = run_trials(ImagingOffgrid3d(methods=("detector",), chunk_size=2), 2, rng=0)
+    assert row.results["detector"]["n_test"] == 2

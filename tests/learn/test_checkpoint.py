@@ -168,12 +168,18 @@ def test_shipped_weights_load_in_the_shared_format():
 
     folder = resources.files("skysense.learn").joinpath("weights")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".pt"))
-    assert names == ["c2vnn.pt", "c2vnn_count.pt", "imager_2d.pt", "imager_2d_rescnn.pt"]
+    assert names == [
+        "c2vnn.pt",
+        "c2vnn_count.pt",
+        "imager_2d.pt",
+        "imager_2d_rescnn.pt",
+        "imager_3d.pt",
+    ]
     kinds = []
     for name in names:
         with resources.as_file(folder.joinpath(name)) as path:
             kinds.append(type(load_checkpoint(path).model).__name__)
-    assert kinds == ["C2vnnNet", "C2vnnCountNet", "DetectorNet", "ImagerNet"]
+    assert kinds == ["C2vnnNet", "C2vnnCountNet", "DetectorNet", "ImagerNet", "DetectorNet"]
 
 
 def test_flipped_bytes_in_the_tensors_are_refused(ckpt, tmp_path):
@@ -229,8 +235,21 @@ def test_non_finite_weights_are_not_saved(ckpt, tmp_path):
 def test_shipped_weights_carry_a_valid_digest():
     from importlib import resources
 
-    for name in ("c2vnn.pt", "c2vnn_count.pt", "imager_2d.pt", "imager_2d_rescnn.pt"):
+    names = ("c2vnn.pt", "c2vnn_count.pt", "imager_2d.pt", "imager_2d_rescnn.pt", "imager_3d.pt")
+    for name in names:
         with resources.as_file(resources.files("skysense.learn") / "weights" / name) as p:
             doc = torch.load(p, weights_only=True)
             assert doc["version"] == 2 and len(doc["sha256"]) == 64
             load_checkpoint(p)  # verifies the digest
+
+
+@pytest.mark.parametrize("value", [torch.__version__, np.float64(1.5), {"nested": [np.int64(3)]}])
+def test_metadata_that_would_not_load_back_is_refused(ckpt, tmp_path, value):
+    """A str/float subclass passes isinstance checks but pickles as its class, which the
+    weights-only loader refuses: such a file must not be written."""
+    _, net = ckpt
+    with pytest.raises(TypeError, match="metadata must hold plain types only"):
+        save_checkpoint(tmp_path / "meta.pt", net, metadata={"v": value})
+    assert not (tmp_path / "meta.pt").exists()
+    plain = save_checkpoint(tmp_path / "ok.pt", net, metadata={"v": str(torch.__version__)})
+    assert load_checkpoint(plain).metadata["v"] == str(torch.__version__)

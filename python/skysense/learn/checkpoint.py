@@ -28,7 +28,10 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import io
 import os
+import pickle
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -134,6 +137,27 @@ def tensor_digest(*parts: tuple[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _check_weights_only(value: Any, part: str) -> None:
+    """Raise TypeError unless ``value`` loads back with ``torch.load(weights_only=True)``.
+
+    A ``str`` or ``float`` subclass (``torch.__version__``, ``numpy.float64``) passes an
+    ``isinstance`` test but is pickled as its class, which the weights-only loader refuses:
+    without this check such a file is written and then cannot be read.
+    """
+    buf = io.BytesIO()
+    torch.save(value, buf)
+    buf.seek(0)
+    try:
+        torch.load(buf, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = found.group(1) if found else "a non-plain object"
+        raise TypeError(
+            f"{part} must hold plain types only (int, float, str, bool, None, lists, dicts, "
+            f"tensors), got {what}; convert it first (e.g. str(torch.__version__), float(x))"
+        ) from None
+
+
 def save_checkpoint(
     path: PathLike,
     model: nn.Module,
@@ -165,6 +189,9 @@ def save_checkpoint(
     ValueError
         A floating tensor of the weights or of ``training_state`` holds NaN or Inf (a
         diverged run is not saved as if it were a model).
+    TypeError
+        ``metadata`` holds an object that ``torch.load(weights_only=True)`` refuses (a
+        ``numpy.float64``, ``torch.__version__``): the file would not load back.
 
     Examples
     --------
@@ -194,6 +221,7 @@ def save_checkpoint(
     }
     if training_state is not None:
         doc["training_state"] = dict(training_state)
+    _check_weights_only(doc["metadata"], "metadata")
     for part in ("state_dict", "training_state"):
         bad = _non_finite(doc.get(part), part)
         if bad is not None:
