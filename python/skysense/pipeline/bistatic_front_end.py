@@ -31,7 +31,13 @@ from skysense.bistatic.simulate import simulate as simulate_link
 from skysense.mapping.link import BistaticAngles
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
-from skysense.pipeline.geometry import _ula_angle, los_angles, unit_axis, va_angles
+from skysense.pipeline.geometry import (
+    _check_bs_off_facades,
+    _ula_angle,
+    los_angles,
+    unit_axis,
+    va_angles,
+)
 
 __all__ = [
     "BistaticChannel",
@@ -314,14 +320,7 @@ def _check_traced(scene: Scene, i: int, vis: object) -> None:
             "visibility must be traced on this scene: bistatic_visible of shape "
             f"{(scene.n_epochs, scene.n_facades)}, got {vis.bistatic_visible.shape}"
         )
-    bs = scene.base_stations_m[i]
-    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
-    if on_box.any():  # the Scene already rejects a BS strictly inside a building
-        raise ValueError(
-            f"base station {i} at {bs.tolist()} lies on a facade of building "
-            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: its "
-            "mirror image, the VA, would be the BS itself)"
-        )
+    _check_bs_off_facades(scene, i, "its mirror image, the VA, would be the BS itself")
 
 
 def bistatic_paths(

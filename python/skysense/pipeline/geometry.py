@@ -15,6 +15,8 @@ functions of the VA alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -124,3 +126,19 @@ def los_angles(
     b = np.asarray(bs_position_m, float)
     ua, ba = unit_axis(uav_axis, "uav_axis"), unit_axis(bs_axis, "bs_axis")
     return float(_ula_angle(ua, b - u)), float(_ula_angle(ba, u - b))
+
+
+def _check_bs_off_facades(scene: Any, i: int, why: str) -> None:
+    """Raise ValueError if base station ``i`` of ``scene`` lies on a facade of a building.
+
+    The :class:`~skysense.mapping.Scene` already rejects a BS strictly inside a building; on a
+    facade its mirror image (the VA) is the BS itself. ``why`` completes the message with
+    what that breaks for the caller's link.
+    """
+    bs = scene.base_stations_m[i]
+    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
+    if on_box.any():
+        raise ValueError(
+            f"base station {i} at {bs.tolist()} lies on a facade of building "
+            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: {why})"
+        )

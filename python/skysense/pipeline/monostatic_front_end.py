@@ -33,6 +33,7 @@ from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
 from skysense.pipeline.bistatic_front_end import _fim_inverse
+from skysense.pipeline.geometry import _check_bs_off_facades
 
 __all__ = [
     "MonostaticChannel",
@@ -326,17 +327,6 @@ class MonostaticMeasurements(Result):
         return np.array([p.shape[0] for p in self.positions_m], np.int64)
 
 
-def _check_bs_off_facades(scene: Scene, i: int) -> None:
-    bs = scene.base_stations_m[i]
-    on_box = np.all((scene.box_lo_m - 1e-9 <= bs) & (bs <= scene.box_hi_m + 1e-9), axis=1)
-    if on_box.any():  # the Scene already rejects a BS strictly inside a building
-        raise ValueError(
-            f"base station {i} at {bs.tolist()} lies on a facade of building "
-            f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: its "
-            "echo would have zero delay)"
-        )
-
-
 def _simulate_bs(
     scene: Scene,
     i: int,
@@ -346,7 +336,7 @@ def _simulate_bs(
 ) -> MonostaticCsi:
     from skysense.mapping._tracer_numba import segments_free
 
-    _check_bs_off_facades(scene, i)
+    _check_bs_off_facades(scene, i, "its echo would have zero delay")
     vis = tracer(scene, i)
     if not isinstance(vis, Visibility):
         raise TypeError(f"tracer must return a Visibility, got {type(vis).__name__}")
