@@ -11,9 +11,9 @@ def test_registered():
     assert "imaging-tracking" in {cls.name for cls in EXPERIMENTS}
 
 
-def test_cells_skip_the_3d_learned_imager():
+def test_cells_cover_both_rois_and_imagers():
     exp = ImagingTracking()
-    assert exp.cells() == (("3d", "sp"), ("2d", "sp"), ("2d", "dnn"))
+    assert exp.cells() == (("3d", "sp"), ("3d", "dnn"), ("2d", "sp"), ("2d", "dnn"))
     assert ImagingTracking(dims=("2d",), imagers=("sp",)).cells() == (("2d", "sp"),)
 
 
@@ -52,7 +52,7 @@ def test_summary_and_report():
     results = exp.report({("2d", "sp"): summary})
     assert results["2d"]["sp_bp"]["gospa_m"] == 6.0
     assert results["2d"]["sp_imaging_ms_per_frame"] == 4.0
-    assert "no learned imager" in results["3d"]["dnn_skipped"]
+    assert "dnn_skipped" not in results["3d"]  # the 3-D detector is shipped
     text = exp.table(results)
     assert "sp_bp" in text and "GOSPA" in text
 
@@ -85,3 +85,23 @@ def test_tiny_run_end_to_end(tmp_path):
     assert rows["sp_bp"]["gospa_m"] > 0 and rows["sp_imaging_ms_per_frame"] > 0
     path = exp.plot(out.results, tmp_path / "tracking.png")
     assert path is not None and path.stat().st_size > 0
+
+
+def test_tiny_3d_learned_run():
+    """The shipped 3-D detector feeds the 3-D cell (Scenario.paper_3d())."""
+    pytest.importorskip("torch")
+    from skysense.experiments import run_trials
+
+    exp = ImagingTracking(
+        dims=("3d",),
+        imagers=("dnn",),
+        trackers=("", "_bp", "_bp_smoothed"),
+        n_frames=12,
+        n_uavs=3,
+        calibration_frames=12,
+        smoothing_lag=3,
+    )
+    rows = run_trials(exp, 1, rng=5).results["3d"]
+    for method in ("dnn", "dnn_bp", "dnn_bp_smoothed"):
+        assert np.isfinite(rows[method]["gospa_m"]), method
+    assert rows["dnn_imaging_ms_per_frame"] > 0

@@ -107,11 +107,12 @@ def pursuit_images(
     return np.abs(res.image)
 
 
-def load_learned_imager() -> OffGridImager:
-    """The shipped learned imager (``OffGridImager.load_default()``, the detector; needs torch)."""
+def load_learned_imager(three_d: bool = False) -> OffGridImager:
+    """The shipped learned imager (``OffGridImager.load_default()``, the 2-D detector, or
+    ``load_default_3d()`` for ``Scenario.paper_3d()``; needs torch)."""
     from skysense.learn import OffGridImager
 
-    return OffGridImager.load_default()
+    return OffGridImager.load_default_3d() if three_d else OffGridImager.load_default()
 
 
 def learned_threshold(imager: OffGridImager) -> float:

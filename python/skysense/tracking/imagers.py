@@ -140,8 +140,34 @@ class LearnedImager(_Imager):
 
     @classmethod
     def default(cls, *, workers: int | None = None) -> LearnedImager:
-        """The shipped detector (2-D ROI, N0 = 5; there is no shipped 3-D model)."""
+        """The shipped 2-D detector (``OffGridImager.load_default()``: 40 x 40 voxels, N0 = 5).
+
+        Parameters
+        ----------
+        workers : int, optional
+            torch CPU threads of each call.
+
+        Returns
+        -------
+        LearnedImager
+        """
         return cls(adapter.load_learned_imager(), workers=workers)
+
+    @classmethod
+    def default_3d(cls, *, workers: int | None = None) -> LearnedImager:
+        """The shipped 3-D detector for ``Scenario.paper_3d()`` (``OffGridImager.load_default_3d()``:
+        20 x 20 x 16 voxels of 5 m).
+
+        Parameters
+        ----------
+        workers : int, optional
+            torch CPU threads of each call.
+
+        Returns
+        -------
+        LearnedImager
+        """
+        return cls(adapter.load_learned_imager(three_d=True), workers=workers)
 
     def _image(self, frames: np.ndarray) -> np.ndarray:
         out = adapter.learned_images(self.imager, frames, workers=self.workers)

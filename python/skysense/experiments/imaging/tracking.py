@@ -200,7 +200,7 @@ class ImagingTracking(Experiment):
         return TrackingScenario(**run) if dims == "2d" else TrackingScenario.paper_3d(**run)
 
     def cells(self) -> tuple[tuple[str, str], ...]:
-        cells = [(d, i) for d in self.dims for i in self.imagers if not (d == "3d" and i == "dnn")]
+        cells = [(d, i) for d in self.dims for i in self.imagers]
         return tuple(sorted(cells, key=lambda c: c[0] != "3d"))  # 3-D (largest Gram) first
 
     def setup(self, cell: tuple[str, str]) -> _State:
@@ -228,7 +228,7 @@ class ImagingTracking(Experiment):
             )
             threshold = 0.0  # SP's own threshold (max/5) already made the image sparse
         else:
-            imager = LearnedImager.default()
+            imager = LearnedImager.default_3d() if dims == "3d" else LearnedImager.default()
             threshold = imager.threshold  # the detector's own read-out level
         cal_sc = sc.replace(n_frames=self.calibration_frames)
         gen = as_generator(self.calibration_seed)
@@ -428,8 +428,6 @@ class ImagingTracking(Experiment):
                 results[dims][f"{name}_covariance_scale"] = summary.pop("covariance_scale")
             results[dims].update(summary)
         for dims in self.dims:
-            if dims == "3d" and "dnn" in self.imagers:
-                results[dims]["dnn_skipped"] = "no learned imager is shipped for the 3-D ROI"
             if "_stonesoup" in self.trackers and not _has_stonesoup():
                 results[dims]["stonesoup_skipped"] = (
                     "Stone Soup is not installed: pip install 'skysense[tracking-peer]'"
