@@ -32,10 +32,37 @@ sys.exit(1)
 
 
 def sigint_latency(
-    prelude: str, call: str, *, after_s: float = 0.3, timeout_s: float = 120.0
+    prelude: str,
+    call: str,
+    *,
+    after_s: float = 0.3,
+    timeout_s: float = 120.0,
+    retry_above_s: float = 0.5,
+    attempts: int = 3,
 ) -> tuple[float, str]:
     """Seconds from SIGINT (sent ``after_s`` into ``call``) to KeyboardInterrupt, and the
-    child's report. ``prelude`` (imports, setup, a warm-up call) runs before the timer."""
+    child's report. ``prelude`` (imports, setup, a warm-up call) runs before the timer.
+
+    A latency above ``retry_above_s`` is measured again, up to ``attempts`` times, and the
+    least is returned: on a shared 2-core machine the child can be descheduled for longer
+    than the limit (CI saw 0.9 s once for a call whose latency is 0.002-0.1 s at every point
+    when idle). Every attempt must still end in KeyboardInterrupt, and a call without a
+    cancellation point stays slow in every attempt, so the tests keep their meaning.
+    """
+    best: tuple[float, str] | None = None
+    for _ in range(attempts):
+        latency, report = _one_sigint_latency(prelude, call, after_s, timeout_s)
+        if best is None or latency < best[0]:
+            best = (latency, report)
+        if latency < retry_above_s:
+            break
+    assert best is not None
+    return best
+
+
+def _one_sigint_latency(
+    prelude: str, call: str, after_s: float, timeout_s: float
+) -> tuple[float, str]:
     code = _CHILD.format(prelude=textwrap.dedent(prelude).strip(), call=call)
     with subprocess.Popen(
         [sys.executable, "-c", code],
