@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skysense._results import Result
-from skysense._rng import RngLike, as_generator
+from skysense._rng import RngLike
 from skysense._validation import as_array, check_count, check_finite_scalar, check_positive
 from skysense.bistatic.paraming import paraming
 from skysense.bistatic.paths import Paths
@@ -33,6 +33,7 @@ from skysense.mapping.scene import Scene
 from skysense.mapping.simulate import BsData, Visibility, trace
 from skysense.pipeline.geometry import (
     _check_bs_off_facades,
+    _simulate_per_bs,
     _ula_angle,
     los_angles,
     unit_axis,
@@ -604,17 +605,7 @@ def simulate_bistatic_csi(
     >>> len(links), links[2].csi.shape
     (4, (4, 8, 10, 64))
     """
-    if not isinstance(scene, Scene):
-        raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
-    channel = BistaticChannel() if channel is None else channel
-    if not isinstance(channel, BistaticChannel):
-        raise TypeError(f"channel must be a BistaticChannel, got {type(channel).__name__}")
-    children = as_generator(rng).spawn(scene.n_bs)
-    indices = range(scene.n_bs) if bs_indices is None else [scene._bs(i) for i in bs_indices]
-    tracer = trace if tracer is None else tracer
-    if not callable(tracer):
-        raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
-    return tuple(_simulate_bs(scene, i, channel, children[i], tracer) for i in indices)
+    return _simulate_per_bs(scene, channel, BistaticChannel, rng, bs_indices, tracer, _simulate_bs)
 
 
 def _as_orders(n_paths: int | str | npt.ArrayLike, n_epochs: int) -> npt.NDArray[np.int64] | None:

@@ -142,3 +142,34 @@ def _check_bs_off_facades(scene: Any, i: int, why: str) -> None:
             f"base station {i} at {bs.tolist()} lies on a facade of building "
             f"{int(np.argmax(on_box))} (scene.base_stations_m must be off every facade: {why})"
         )
+
+
+def _simulate_per_bs(
+    scene: Any,
+    channel: Any,
+    channel_type: type,
+    rng: Any,
+    bs_indices: Any,
+    tracer: Any,
+    simulate_bs: Any,
+) -> tuple[Any, ...]:
+    """The per-BS driver of both CSI simulators: check ``scene``, ``channel`` (default
+    ``channel_type()``) and ``tracer`` (default :func:`skysense.mapping.trace`), give BS ``i``
+    the ``i``-th of ``scene.n_bs`` children of ``rng`` (so its CSI does not depend on which
+    other BSs are simulated), and return ``simulate_bs(scene, i, channel, generator, tracer)``
+    for each BS of ``bs_indices`` (default: all)."""
+    from skysense._rng import as_generator
+    from skysense.mapping.scene import Scene
+    from skysense.mapping.simulate import trace
+
+    if not isinstance(scene, Scene):
+        raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
+    channel = channel_type() if channel is None else channel
+    if not isinstance(channel, channel_type):
+        raise TypeError(f"channel must be a {channel_type.__name__}, got {type(channel).__name__}")
+    children = as_generator(rng).spawn(scene.n_bs)
+    indices = range(scene.n_bs) if bs_indices is None else [scene._bs(i) for i in bs_indices]
+    tracer = trace if tracer is None else tracer
+    if not callable(tracer):
+        raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
+    return tuple(simulate_bs(scene, i, channel, children[i], tracer) for i in indices)

@@ -25,15 +25,15 @@ import numpy.typing as npt
 
 from skysense import _blas, _core  # noqa: F401  (_blas first: loads the LAPACK of _core)
 from skysense._results import Result
-from skysense._rng import RngLike, as_generator
+from skysense._rng import RngLike
 from skysense._validation import as_array, check_count, check_finite_scalar, check_positive
 from skysense._workers import resolve_workers
 from skysense.bistatic.scenario import SPEED_OF_LIGHT
 from skysense.mapping.params import MappingParams
 from skysense.mapping.scene import Scene
-from skysense.mapping.simulate import BsData, Visibility, trace
+from skysense.mapping.simulate import BsData, Visibility
 from skysense.pipeline.bistatic_front_end import _fim_inverse
-from skysense.pipeline.geometry import _check_bs_off_facades
+from skysense.pipeline.geometry import _check_bs_off_facades, _simulate_per_bs
 
 __all__ = [
     "MonostaticChannel",
@@ -486,17 +486,9 @@ def simulate_monostatic_csi(
     >>> echo.n_paths[0].tolist()  # specular echoes per panel (+x, +y, -x, -y)
     [1, 1, 1, 0]
     """
-    if not isinstance(scene, Scene):
-        raise TypeError(f"scene must be a mapping Scene, got {type(scene).__name__}")
-    channel = MonostaticChannel() if channel is None else channel
-    if not isinstance(channel, MonostaticChannel):
-        raise TypeError(f"channel must be a MonostaticChannel, got {type(channel).__name__}")
-    children = as_generator(rng).spawn(scene.n_bs)
-    indices = range(scene.n_bs) if bs_indices is None else [scene._bs(i) for i in bs_indices]
-    tracer = trace if tracer is None else tracer
-    if not callable(tracer):
-        raise TypeError(f"tracer must be callable, got {type(tracer).__name__}")
-    return tuple(_simulate_bs(scene, i, channel, children[i], tracer) for i in indices)
+    return _simulate_per_bs(
+        scene, channel, MonostaticChannel, rng, bs_indices, tracer, _simulate_bs
+    )
 
 
 def monostatic_fisher_information(
